@@ -1,0 +1,19 @@
+//! Table `signing_keys`.
+
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+#[sea_orm(table_name = "signing_keys")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub kid: String,
+    pub algorithm: String,
+    pub secret: String,
+    pub created_at: DateTimeUtc,
+    pub retired_at: Option<DateTimeUtc>,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,215 @@
+//! The `scim-server` command line: serve, and the operator commands that
+//! work on the same database while the server runs.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::config::Settings;
+use crate::domain::types::DomainName;
+use crate::error::ScimError;
+use crate::startup::{StartupError, open_store};
+use crate::store::directories;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "scim-server",
+    version,
+    about = "SCIM 2.0 provisioning server",
+    after_help = "Without a command, `serve` runs.\n\nExamples:\n  scim-server\n  scim-server directory create --org acme --name okta\n  scim-server token list --directory 0190...\n  scim-server domain add --org acme acme.example\n  scim-server domain verify --org acme acme.example"
+)]
+pub struct Cli {
+    /// Optional TOML configuration file (keys as in the README's table).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP server (the default).
+    Serve,
+    /// Manage directories (IdP connections).
+    #[command(subcommand)]
+    Directory(DirectoryCmd),
+    /// Manage a directory's SCIM bearer tokens.
+    #[command(subcommand)]
+    Token(TokenCmd),
+    /// Manage an organization's domains.
+    #[command(subcommand)]
+    Domain(DomainCmd),
+    /// Manage an organization's sites.
+    #[command(subcommand)]
+    Site(SiteCmd),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DirectoryCmd {
+    /// Create a directory (and the organization if needed); prints its SCIM
+    /// base URL and a token as JSON.
+    ///
+    /// Example: scim-server directory create --org acme --name okta
+    Create {
+        #[arg(long)]
+        org: String,
+        #[arg(long, default_value = "default")]
+        name: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct DirectoryArg {
+    /// Directory id.
+    #[arg(long)]
+    pub directory: Uuid,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCmd {
+    /// Create a new token; it is shown once.
+    ///
+    /// Example: scim-server token create --directory 0190...
+    Create(DirectoryArg),
+    /// Revoke a token (effective on the next request).
+    ///
+    /// Example: scim-server token revoke --directory 0190... --id 0191...
+    Revoke {
+        #[command(flatten)]
+        dir: DirectoryArg,
+        /// Token id (from `token list`).
+        #[arg(long)]
+        id: Uuid,
+    },
+    /// List tokens (ids and hints, never values).
+    List(DirectoryArg),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DomainCmd {
+    /// Add an unverified domain; prints its verification token.
+    ///
+    /// Example: scim-server domain add --org acme acme.example
+    Add {
+        #[arg(long)]
+        org: String,
+        domain: String,
+    },
+    /// Mark a domain verified (operator override) and claim its accounts.
+    ///
+    /// Example: scim-server domain verify --org acme acme.example
+    Verify {
+        #[arg(long)]
+        org: String,
+        domain: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SiteCmd {
+    /// Create a site of the organization.
+    ///
+    /// Example: scim-server site create --org acme acme.example.net
+    Create {
+        #[arg(long)]
+        org: String,
+        site: String,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error("{0}")]
+    Startup(#[from] StartupError),
+    #[error("{}", .0.detail())]
+    Scim(#[from] ScimError),
+    #[error("{0}")]
+    Usage(String),
+}
+
+fn public_base(settings: &Settings) -> String {
+    settings
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", settings.bind))
+}
+
+pub fn scim_base_url(settings: &Settings, directory_id: Uuid) -> String {
+    format!(
+        "{}/scim/v2/directories/{directory_id}",
+        public_base(settings)
+    )
+}
+
+fn print(v: serde_json::Value) {
+    println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+}
+
+/// Runs an operator command (everything but `serve`).
+pub async fn run(settings: &Settings, command: Command) -> Result<(), CliError> {
+    let store = open_store(settings).await?;
+    let db = store.writer();
+    match command {
+        Command::Serve => return Err(CliError::Usage("serve is not an operator command".into())),
+        Command::Directory(DirectoryCmd::Create { org, name }) => {
+            let org = directories::find_or_create_org(db, &org).await?;
+            let dir = directories::create_directory(db, org.id, &name).await?;
+            let (_, token) = directories::create_token(db, dir.id, None).await?;
+            print(json!({
+                "organization_id": org.id,
+                "directory_id": dir.id,
+                "scim_base_url": scim_base_url(settings, dir.id),
+                "token": token,
+            }));
+        }
+        Command::Token(TokenCmd::Create(d)) => {
+            directories::directory_by_id(db, d.directory).await?;
+            let (t, token) = directories::create_token(db, d.directory, None).await?;
+            print(json!({"id": t.id, "directory_id": d.directory, "token": token}));
+        }
+        Command::Token(TokenCmd::Revoke { dir, id }) => {
+            directories::revoke_token(db, dir.directory, id).await?;
+            print(json!({"id": id, "revoked": true}));
+        }
+        Command::Token(TokenCmd::List(d)) => {
+            directories::directory_by_id(db, d.directory).await?;
+            let list: Vec<_> = directories::list_tokens(db, d.directory)
+                .await?
+                .into_iter()
+                .map(|t| {
+                    json!({
+                        "id": t.id,
+                        "hint": t.hint,
+                        "created_at": t.created_at,
+                        "expires_at": t.expires_at,
+                        "revoked_at": t.revoked_at,
+                    })
+                })
+                .collect();
+            print(json!(list));
+        }
+        Command::Domain(DomainCmd::Add { org, domain }) => {
+            let org = directories::find_or_create_org(db, &org).await?;
+            let name = DomainName::parse(&domain).map_err(CliError::Usage)?;
+            let d = directories::add_domain(db, org.id, &name).await?;
+            print(
+                json!({"domain": d.name, "verified": d.verified, "verification_token": d.verification_token}),
+            );
+        }
+        Command::Domain(DomainCmd::Verify { org, domain }) => {
+            let org = directories::org_by_name(db, &org).await?;
+            let name = DomainName::parse(&domain).map_err(CliError::Usage)?;
+            let claimed = directories::verify_domain(db, org.id, &name).await?;
+            print(json!({"domain": name.as_str(), "verified": true, "claimed_accounts": claimed}));
+        }
+        Command::Site(SiteCmd::Create { org, site }) => {
+            let org = directories::find_or_create_org(db, &org).await?;
+            let s = directories::create_site(db, org.id, &site).await?;
+            print(json!({"site_id": s.id, "name": s.name, "organization_id": org.id}));
+        }
+    }
+    store.close().await;
+    Ok(())
+}

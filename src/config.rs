@@ -1,0 +1,234 @@
+//! Settings: defaults → optional TOML file (`--config`) → environment
+//! (`SCIM_*`, plus the conventional `DATABASE_URL`).
+
+use std::fmt;
+use std::path::Path;
+
+use serde::Deserialize;
+
+/// A secret that never shows in `Debug` output or logs.
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Address to listen on.
+    pub bind: String,
+    /// `sqlite://…` or `postgres://…`. May hold a password: masked.
+    pub database_url: Secret,
+    /// Public base URL (scheme://host[:port]) used in `meta.location` and in
+    /// what the bootstrap prints. Unset: taken from each request's Host.
+    pub public_url: Option<String>,
+    /// Token for the `default` directory created on first start.
+    pub bootstrap_token: Option<Secret>,
+    pub log_format: LogFormat,
+    /// Largest request body accepted (bytes); larger → 413.
+    pub max_body_bytes: usize,
+    /// Largest page a list request returns (`count` is clamped to it).
+    pub max_results: u64,
+    /// Longest filter accepted (characters).
+    pub filter_max_len: usize,
+    /// Deepest filter nesting accepted.
+    pub filter_max_depth: usize,
+    /// Connections in the database pool (readers, for SQLite).
+    pub db_max_connections: u32,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            bind: "127.0.0.1:8080".to_owned(),
+            database_url: Secret::new("sqlite://scim.db?mode=rwc"),
+            public_url: None,
+            bootstrap_token: None,
+            log_format: LogFormat::Text,
+            max_body_bytes: 1024 * 1024,
+            max_results: 1000,
+            filter_max_len: 4096,
+            filter_max_depth: 32,
+            db_max_connections: 10,
+        }
+    }
+}
+
+/// The optional file layer: every key optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSettings {
+    bind: Option<String>,
+    database_url: Option<Secret>,
+    public_url: Option<String>,
+    bootstrap_token: Option<Secret>,
+    log_format: Option<LogFormat>,
+    max_body_bytes: Option<usize>,
+    max_results: Option<u64>,
+    filter_max_len: Option<usize>,
+    filter_max_depth: Option<usize>,
+    db_max_connections: Option<u32>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("invalid config file {path}: {message}")]
+    Parse { path: String, message: String },
+    #[error("invalid value for {key}: {message}")]
+    Env { key: String, message: String },
+}
+
+impl Settings {
+    /// Defaults, then `file` if given, then the process environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let env: Vec<(String, String)> = std::env::vars().collect();
+        Self::load_from(file, &env)
+    }
+
+    pub fn load_from(file: Option<&Path>, env: &[(String, String)]) -> Result<Self, ConfigError> {
+        let mut s = Settings::default();
+        if let Some(path) = file {
+            let shown = path.display().to_string();
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: shown.clone(),
+                source,
+            })?;
+            let f: FileSettings = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+                path: shown,
+                message: e.message().to_owned(),
+            })?;
+            s.apply_file(f);
+        }
+        s.apply_env(env)?;
+        Ok(s)
+    }
+
+    fn apply_file(&mut self, f: FileSettings) {
+        if let Some(v) = f.bind {
+            self.bind = v;
+        }
+        if let Some(v) = f.database_url {
+            self.database_url = v;
+        }
+        if f.public_url.is_some() {
+            self.public_url = f.public_url;
+        }
+        if f.bootstrap_token.is_some() {
+            self.bootstrap_token = f.bootstrap_token;
+        }
+        if let Some(v) = f.log_format {
+            self.log_format = v;
+        }
+        if let Some(v) = f.max_body_bytes {
+            self.max_body_bytes = v;
+        }
+        if let Some(v) = f.max_results {
+            self.max_results = v;
+        }
+        if let Some(v) = f.filter_max_len {
+            self.filter_max_len = v;
+        }
+        if let Some(v) = f.filter_max_depth {
+            self.filter_max_depth = v;
+        }
+        if let Some(v) = f.db_max_connections {
+            self.db_max_connections = v;
+        }
+    }
+
+    fn apply_env(&mut self, env: &[(String, String)]) -> Result<(), ConfigError> {
+        fn num<T: std::str::FromStr>(key: &str, v: &str) -> Result<T, ConfigError> {
+            v.trim().parse().map_err(|_| ConfigError::Env {
+                key: key.to_owned(),
+                message: format!("expected a number, got {v:?}"),
+            })
+        }
+        for (key, v) in env {
+            match key.as_str() {
+                "SCIM_BIND" => self.bind = v.clone(),
+                "DATABASE_URL" | "SCIM_DATABASE_URL" => self.database_url = Secret::new(v.clone()),
+                "SCIM_PUBLIC_URL" => {
+                    self.public_url = Some(v.trim_end_matches('/').to_owned());
+                }
+                "SCIM_BOOTSTRAP_TOKEN" => self.bootstrap_token = Some(Secret::new(v.clone())),
+                "SCIM_LOG_FORMAT" => {
+                    self.log_format = match v.to_ascii_lowercase().as_str() {
+                        "json" => LogFormat::Json,
+                        "text" => LogFormat::Text,
+                        _ => {
+                            return Err(ConfigError::Env {
+                                key: key.clone(),
+                                message: "expected text or json".into(),
+                            });
+                        }
+                    }
+                }
+                "SCIM_MAX_BODY_BYTES" => self.max_body_bytes = num(key, v)?,
+                "SCIM_MAX_RESULTS" => self.max_results = num(key, v)?,
+                "SCIM_FILTER_MAX_LEN" => self.filter_max_len = num(key, v)?,
+                "SCIM_FILTER_MAX_DEPTH" => self.filter_max_depth = num(key, v)?,
+                "SCIM_DB_MAX_CONNECTIONS" => self.db_max_connections = num(key, v)?,
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_overrides_file_overrides_defaults() {
+        let dir = std::env::temp_dir().join(format!("scim-config-{}", uuid::Uuid::new_v4()));
+        std::fs::write(&dir, "bind = \"0.0.0.0:9000\"\nmax_results = 50\n").unwrap();
+        let env = vec![("SCIM_MAX_RESULTS".to_owned(), "70".to_owned())];
+        let s = Settings::load_from(Some(&dir), &env);
+        let _ = std::fs::remove_file(&dir);
+        let s = s.unwrap();
+        assert_eq!(s.bind, "0.0.0.0:9000");
+        assert_eq!(s.max_results, 70);
+        assert_eq!(s.filter_max_depth, 32);
+    }
+
+    #[test]
+    fn secrets_are_masked_in_debug() {
+        let s = Settings {
+            bootstrap_token: Some(Secret::new("very-secret-token")),
+            ..Settings::default()
+        };
+        assert!(!format!("{s:?}").contains("very-secret-token"));
+    }
+
+    #[test]
+    fn bad_numbers_in_env_are_reported() {
+        let env = vec![("SCIM_MAX_RESULTS".to_owned(), "many".to_owned())];
+        assert!(Settings::load_from(None, &env).is_err());
+    }
+}

@@ -1,0 +1,13 @@
+//! Domain: typed SCIM resources, the filter AST, the PATCH engine, the
+//! lifecycle rules. No HTTP and no database types here.
+
+pub mod filter;
+pub mod json;
+pub mod lifecycle;
+pub mod patch;
+pub mod projection;
+pub mod query;
+pub mod schema;
+pub mod secrets;
+pub mod types;
+pub mod user;

@@ -1,0 +1,829 @@
+//! The PATCH engine (RFC 7644 §3.5.2) for resources whose attributes fit in
+//! one document (Users): operations are parsed once, then applied to the
+//! resource's canonical JSON, which is decoded again (and so re-validated)
+//! by the caller. Group membership is not patched here: see `group`.
+
+use serde_json::{Map, Value};
+
+use super::filter::{self, AttrPath, CompValue, CompareOp, Filter, Limits, PatchPath};
+use super::json::JsonObject;
+use super::schema::{
+    AttrDef, AttrType, ENTERPRISE_USER_SCHEMA, Mutability, PATCH_OP_SCHEMA, ResourceKind,
+    SchemaPart, registry,
+};
+use crate::error::{ScimError, ScimResult};
+
+/// Most operations one PATCH request may carry.
+pub const MAX_OPERATIONS: usize = 1000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpKind {
+    Add,
+    Remove,
+    Replace,
+}
+
+#[derive(Debug, Clone)]
+pub struct PatchOp {
+    pub op: OpKind,
+    pub path: Option<PatchPath>,
+    pub value: Option<Value>,
+}
+
+/// Parses a PatchOp request body. `op` is case-insensitive (Entra sends
+/// `Replace`), `path` is parsed into our AST here.
+pub fn parse_request(body: &Value, limits: Limits) -> ScimResult<Vec<PatchOp>> {
+    let Value::Object(map) = body else {
+        return Err(ScimError::invalid_syntax(
+            "the request body must be a JSON object",
+        ));
+    };
+    let o = JsonObject::new(map, "PatchOp");
+    if let Some(schemas) = o.get("schemas") {
+        let ok = schemas.as_array().is_some_and(|list| {
+            list.iter().any(|s| {
+                s.as_str()
+                    .is_some_and(|s| s.eq_ignore_ascii_case(PATCH_OP_SCHEMA))
+            })
+        });
+        if !ok {
+            return Err(ScimError::invalid_value(format!(
+                "schemas must be [\"{PATCH_OP_SCHEMA}\"]"
+            )));
+        }
+    }
+    let Some(Value::Array(ops)) = o.get("Operations") else {
+        return Err(ScimError::invalid_syntax(
+            "a PATCH body needs an Operations array",
+        ));
+    };
+    if ops.is_empty() {
+        return Err(ScimError::invalid_syntax("Operations must not be empty"));
+    }
+    if ops.len() > MAX_OPERATIONS {
+        return Err(ScimError::invalid_syntax(format!(
+            "at most {MAX_OPERATIONS} operations are accepted in one PATCH"
+        )));
+    }
+    ops.iter()
+        .enumerate()
+        .map(|(i, op)| parse_op(i, op, limits))
+        .collect()
+}
+
+fn parse_op(i: usize, op: &Value, limits: Limits) -> ScimResult<PatchOp> {
+    let Value::Object(map) = op else {
+        return Err(ScimError::invalid_syntax(format!(
+            "Operations[{i}] must be an object"
+        )));
+    };
+    let o = JsonObject::new(map, "operation");
+    let kind = match o.get("op").and_then(Value::as_str) {
+        Some(s) if s.eq_ignore_ascii_case("add") => OpKind::Add,
+        Some(s) if s.eq_ignore_ascii_case("remove") => OpKind::Remove,
+        Some(s) if s.eq_ignore_ascii_case("replace") => OpKind::Replace,
+        Some(s) => {
+            return Err(ScimError::invalid_syntax(format!(
+                "Operations[{i}].op {s:?} is not add, remove or replace"
+            )));
+        }
+        None => {
+            return Err(ScimError::invalid_syntax(format!(
+                "Operations[{i}] needs an op"
+            )));
+        }
+    };
+    let path = match o.get("path") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(p)) if p.trim().is_empty() => None,
+        Some(Value::String(p)) => Some(
+            filter::parse_patch_path(p.trim(), limits)
+                .map_err(|e| ScimError::invalid_path(format!("Operations[{i}].path {p:?}: {e}")))?,
+        ),
+        Some(_) => {
+            return Err(ScimError::invalid_path(format!(
+                "Operations[{i}].path must be a string"
+            )));
+        }
+    };
+    let value = o.get("value").cloned();
+    match (kind, &path, &value) {
+        (OpKind::Remove, None, _) => Err(ScimError::no_target(format!(
+            "Operations[{i}]: remove needs a path"
+        ))),
+        (OpKind::Add | OpKind::Replace, _, None) => Err(ScimError::invalid_value(format!(
+            "Operations[{i}]: {} needs a value",
+            if kind == OpKind::Add {
+                "add"
+            } else {
+                "replace"
+            }
+        ))),
+        _ => Ok(PatchOp {
+            op: kind,
+            path,
+            value,
+        }),
+    }
+}
+
+/// Applies `ops` in order to a User document (canonical attribute names,
+/// the enterprise extension under its URN).
+pub fn apply_to_user(doc: &mut Map<String, Value>, ops: &[PatchOp]) -> ScimResult<()> {
+    for op in ops {
+        match &op.path {
+            Some(path) => apply_path(doc, op.op, path, op.value.as_ref())?,
+            None => apply_pathless(doc, op.op, op.value.as_ref())?,
+        }
+    }
+    Ok(())
+}
+
+fn apply_pathless(
+    doc: &mut Map<String, Value>,
+    op: OpKind,
+    value: Option<&Value>,
+) -> ScimResult<()> {
+    let Some(Value::Object(values)) = value else {
+        return Err(ScimError::invalid_value(
+            "an operation without a path needs an object value",
+        ));
+    };
+    for (key, v) in values {
+        // Server-owned keys some clients echo back (Okta sends `id`).
+        if ["id", "meta", "schemas"]
+            .iter()
+            .any(|k| k.eq_ignore_ascii_case(key))
+        {
+            continue;
+        }
+        if key.eq_ignore_ascii_case(ENTERPRISE_USER_SCHEMA) {
+            let Value::Object(ext) = v else {
+                return Err(ScimError::invalid_value(format!(
+                    "{ENTERPRISE_USER_SCHEMA} must be an object"
+                )));
+            };
+            for (k, v) in ext {
+                let path = attr_path(&format!("{ENTERPRISE_USER_SCHEMA}:{k}"))?;
+                apply_attr(doc, op, &path, None, Some(v))?;
+            }
+            continue;
+        }
+        // Keys may be attribute paths: "name.givenName", "urn:…:User:manager".
+        let path = attr_path(key)?;
+        apply_attr(doc, op, &path, None, Some(v))?;
+    }
+    Ok(())
+}
+
+fn attr_path(key: &str) -> ScimResult<AttrPath> {
+    filter::parse_attr_path(key)
+        .map_err(|e| ScimError::invalid_path(format!("attribute {key:?}: {e}")))
+}
+
+fn apply_path(
+    doc: &mut Map<String, Value>,
+    op: OpKind,
+    path: &PatchPath,
+    value: Option<&Value>,
+) -> ScimResult<()> {
+    if path.attr.attr.is_empty() {
+        // A bare extension URN: the value holds that schema's attributes.
+        if path.filter.is_none() && op != OpKind::Remove {
+            let mut wrapped = Map::new();
+            wrapped.insert(
+                path.attr.urn.clone().unwrap_or_default(),
+                value.cloned().unwrap_or(Value::Null),
+            );
+            return apply_pathless(doc, op, Some(&Value::Object(wrapped)));
+        }
+        let urn = path.attr.urn.as_deref().unwrap_or_default();
+        if op == OpKind::Remove && urn.eq_ignore_ascii_case(ENTERPRISE_USER_SCHEMA) {
+            doc.remove(ENTERPRISE_USER_SCHEMA);
+            return Ok(());
+        }
+        return Err(ScimError::invalid_path(format!("unknown schema {urn:?}")));
+    }
+    apply_attr(
+        doc,
+        op,
+        &path.attr,
+        path.filter.as_ref().map(|f| (f, path.sub_attr.as_deref())),
+        value,
+    )
+}
+
+/// Applies one operation on `attr[.sub]`, or on `attr[filter][.sub]` when
+/// `selector` is given.
+fn apply_attr(
+    doc: &mut Map<String, Value>,
+    op: OpKind,
+    path: &AttrPath,
+    selector: Option<(&Filter, Option<&str>)>,
+    value: Option<&Value>,
+) -> ScimResult<()> {
+    let resolved = registry()
+        .resolve(
+            ResourceKind::User,
+            path.urn.as_deref(),
+            &path.attr,
+            path.sub_attr.as_deref(),
+        )
+        .ok_or_else(|| {
+            ScimError::invalid_path(format!("no attribute {path} in the User schema"))
+        })?;
+    let def = resolved.attr;
+    if resolved.leaf().mutability == Mutability::ReadOnly || def.mutability == Mutability::ReadOnly
+    {
+        return Err(ScimError::mutability(format!("{path} is read-only")));
+    }
+    let container = match resolved.part {
+        SchemaPart::Core => doc,
+        SchemaPart::Enterprise => {
+            let ext = doc
+                .entry(ENTERPRISE_USER_SCHEMA.to_owned())
+                .or_insert_with(|| Value::Object(Map::new()));
+            if !ext.is_object() {
+                *ext = Value::Object(Map::new());
+            }
+            match ext.as_object_mut() {
+                Some(m) => m,
+                None => return Err(ScimError::internal("extension is not an object")),
+            }
+        }
+    };
+    let name = def.name.clone();
+
+    if let Some((filter, sub)) = selector {
+        if !def.multi_valued {
+            return Err(ScimError::invalid_path(format!(
+                "{name} is not multi-valued; a value filter does not apply"
+            )));
+        }
+        let sub_def = match sub {
+            Some(s) => Some(def.sub(s).ok_or_else(|| {
+                ScimError::invalid_path(format!("{name} has no sub-attribute {s:?}"))
+            })?),
+            None => None,
+        };
+        return apply_filtered(container, op, def, filter, sub_def, value);
+    }
+
+    if let Some(sub_def) = resolved.sub {
+        let sub = sub_def.name.clone();
+        if def.multi_valued {
+            // `emails.value` without a filter: every entry.
+            let Some(Value::Array(items)) = container.get_mut(&name) else {
+                return if op == OpKind::Remove {
+                    Ok(())
+                } else {
+                    Err(ScimError::no_target(format!("{name} has no entries")))
+                };
+            };
+            for item in items.iter_mut().filter_map(Value::as_object_mut) {
+                set_or_remove(item, op, &sub, value);
+            }
+            return Ok(());
+        }
+        let entry = container
+            .entry(name.clone())
+            .or_insert_with(|| Value::Object(Map::new()));
+        if !entry.is_object() {
+            *entry = Value::Object(Map::new());
+        }
+        if let Some(obj) = entry.as_object_mut() {
+            set_or_remove(obj, op, &sub, value);
+            if obj.is_empty() {
+                container.remove(&name);
+            }
+        }
+        return Ok(());
+    }
+
+    match op {
+        OpKind::Remove => {
+            match (def.multi_valued, value) {
+                (true, Some(Value::Array(to_remove))) => {
+                    if let Some(Value::Array(items)) = container.get_mut(&name) {
+                        items.retain(|item| !to_remove.iter().any(|r| same_value(item, r, def)));
+                    }
+                }
+                _ => {
+                    container.remove(&name);
+                }
+            }
+            Ok(())
+        }
+        OpKind::Add | OpKind::Replace => {
+            let value = value.cloned().unwrap_or(Value::Null);
+            if value.is_null() {
+                container.remove(&name);
+                return Ok(());
+            }
+            if def.multi_valued {
+                let new_items = match canonical(value, def) {
+                    Value::Array(a) => a,
+                    other => vec![other],
+                };
+                let any_primary = new_items.iter().any(is_primary);
+                let items = if op == OpKind::Add {
+                    let mut items = match container.remove(&name) {
+                        Some(Value::Array(a)) => a,
+                        _ => vec![],
+                    };
+                    if any_primary {
+                        items.iter_mut().for_each(clear_primary);
+                    }
+                    for item in new_items {
+                        if !items.iter().any(|i| same_value(i, &item, def)) {
+                            items.push(item);
+                        }
+                    }
+                    items
+                } else {
+                    new_items
+                };
+                container.insert(name, Value::Array(items));
+            } else if def.ty == AttrType::Complex {
+                let value = canonical(value, def);
+                match (container.get_mut(&name), value) {
+                    (Some(Value::Object(existing)), Value::Object(new)) => {
+                        for (k, v) in new {
+                            if v.is_null() {
+                                existing.remove(&k);
+                            } else {
+                                existing.insert(k, v);
+                            }
+                        }
+                    }
+                    (_, v) => {
+                        container.insert(name, v);
+                    }
+                }
+            } else {
+                container.insert(name, value);
+            }
+            Ok(())
+        }
+    }
+}
+
+fn set_or_remove(obj: &mut Map<String, Value>, op: OpKind, key: &str, value: Option<&Value>) {
+    match (op, value) {
+        (OpKind::Remove, _) | (_, None | Some(Value::Null)) => {
+            obj.remove(key);
+        }
+        (_, Some(v)) => {
+            obj.insert(key.to_owned(), v.clone());
+        }
+    }
+}
+
+fn apply_filtered(
+    container: &mut Map<String, Value>,
+    op: OpKind,
+    def: &AttrDef,
+    filter: &Filter,
+    sub: Option<&AttrDef>,
+    value: Option<&Value>,
+) -> ScimResult<()> {
+    let name = def.name.clone();
+    let mut items = match container.remove(&name) {
+        Some(Value::Array(a)) => a,
+        _ => vec![],
+    };
+    let mut matched = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        if let Value::Object(entry) = item
+            && eval(filter, entry, def)?
+        {
+            matched.push(i);
+        }
+    }
+    let result = match op {
+        OpKind::Remove => {
+            match sub {
+                Some(s) => {
+                    for &i in &matched {
+                        if let Some(o) = items[i].as_object_mut() {
+                            o.remove(&s.name);
+                        }
+                    }
+                }
+                None => {
+                    let mut idx = 0;
+                    items.retain(|_| {
+                        let keep = !matched.contains(&idx);
+                        idx += 1;
+                        keep
+                    });
+                }
+            }
+            Ok(())
+        }
+        OpKind::Add | OpKind::Replace => {
+            if matched.is_empty() {
+                // Entra adds `emails[type eq "work"].value` when the user has
+                // no work email yet: create the entry the filter describes.
+                match entry_from_filter(filter, def) {
+                    Some(entry) => {
+                        items.push(Value::Object(entry));
+                        matched.push(items.len() - 1);
+                    }
+                    None => {
+                        container.insert(name.clone(), Value::Array(items));
+                        return Err(ScimError::no_target(format!(
+                            "no entry of {name} matches {filter}"
+                        )));
+                    }
+                }
+            }
+            let value = value.cloned().unwrap_or(Value::Null);
+            let mut sets_primary = false;
+            for &i in &matched {
+                let Some(entry) = items[i].as_object_mut() else {
+                    continue;
+                };
+                match sub {
+                    Some(s) => {
+                        if s.name == "primary" && value_is_true(&value) {
+                            sets_primary = true;
+                        }
+                        set_or_remove(entry, op, &s.name, Some(&value));
+                    }
+                    None => {
+                        let Value::Object(fields) = canonical(value.clone(), def) else {
+                            container.insert(name.clone(), Value::Array(items));
+                            return Err(ScimError::invalid_value(format!(
+                                "the value for an entry of {name} must be an object"
+                            )));
+                        };
+                        for (k, v) in fields {
+                            if k == "primary" && value_is_true(&v) {
+                                sets_primary = true;
+                            }
+                            if v.is_null() {
+                                entry.remove(&k);
+                            } else {
+                                entry.insert(k, v);
+                            }
+                        }
+                    }
+                }
+            }
+            if sets_primary {
+                for (i, item) in items.iter_mut().enumerate() {
+                    if !matched.contains(&i) {
+                        clear_primary(item);
+                    }
+                }
+            }
+            Ok(())
+        }
+    };
+    if !items.is_empty() {
+        container.insert(name, Value::Array(items));
+    }
+    result
+}
+
+/// For a filter made only of `eq` comparisons joined by `and`, the entry
+/// it describes.
+fn entry_from_filter(filter: &Filter, def: &AttrDef) -> Option<Map<String, Value>> {
+    fn collect(f: &Filter, def: &AttrDef, out: &mut Map<String, Value>) -> bool {
+        match f {
+            Filter::And(a, b) => collect(a, def, out) && collect(b, def, out),
+            Filter::Compare {
+                path,
+                op: CompareOp::Eq,
+                value,
+            } if path.sub_attr.is_none() && path.urn.is_none() => {
+                let Some(sub) = def.sub(&path.attr) else {
+                    return false;
+                };
+                let v = match value {
+                    CompValue::String(s) => Value::String(s.clone()),
+                    CompValue::Bool(b) => Value::Bool(*b),
+                    CompValue::Number(n) => Value::Number(n.clone()),
+                    CompValue::Null => return false,
+                };
+                out.insert(sub.name.clone(), v);
+                true
+            }
+            _ => false,
+        }
+    }
+    let mut out = Map::new();
+    collect(filter, def, &mut out).then_some(out)
+}
+
+fn value_is_true(v: &Value) -> bool {
+    match v {
+        Value::Bool(b) => *b,
+        Value::String(s) => s.eq_ignore_ascii_case("true"),
+        _ => false,
+    }
+}
+
+fn is_primary(v: &Value) -> bool {
+    v.get("primary").is_some_and(value_is_true)
+}
+
+fn clear_primary(v: &mut Value) {
+    if let Some(o) = v.as_object_mut() {
+        o.remove("primary");
+    }
+}
+
+/// Canonical sub-attribute names (the schema's spelling) in a value.
+fn canonical(value: Value, def: &AttrDef) -> Value {
+    match value {
+        Value::Array(items) => Value::Array(items.into_iter().map(|v| canonical(v, def)).collect()),
+        Value::Object(o) => Value::Object(
+            o.into_iter()
+                .map(|(k, v)| match def.sub(&k) {
+                    Some(sub) => (sub.name.clone(), v),
+                    None => (k, v),
+                })
+                .collect(),
+        ),
+        // `manager` as a bare string (Entra).
+        Value::String(s) if def.ty == AttrType::Complex && def.sub("value").is_some() => {
+            let mut o = Map::new();
+            o.insert("value".into(), Value::String(s));
+            Value::Object(o)
+        }
+        other => other,
+    }
+}
+
+/// Two entries of a multi-valued attribute are the same when their `value`s
+/// are (case-insensitively unless `caseExact`).
+fn same_value(a: &Value, b: &Value, def: &AttrDef) -> bool {
+    let get = |v: &Value| -> Option<String> {
+        let o = v.as_object()?;
+        JsonObject::new(o, "")
+            .get("value")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    };
+    match (get(a), get(b)) {
+        (Some(x), Some(y)) => {
+            let exact = def.sub("value").is_some_and(|s| s.case_exact);
+            if exact {
+                x == y
+            } else {
+                x.to_lowercase() == y.to_lowercase()
+            }
+        }
+        _ => a == b,
+    }
+}
+
+/// Evaluates a value filter against one entry of a multi-valued attribute.
+pub fn eval(filter: &Filter, entry: &Map<String, Value>, def: &AttrDef) -> ScimResult<bool> {
+    Ok(match filter {
+        Filter::And(a, b) => eval(a, entry, def)? && eval(b, entry, def)?,
+        Filter::Or(a, b) => eval(a, entry, def)? || eval(b, entry, def)?,
+        Filter::Not(f) => !eval(f, entry, def)?,
+        Filter::Present(path) => {
+            let sub = sub_def(path, def)?;
+            match JsonObject::new(entry, "").get(&sub.name) {
+                None | Some(Value::Null) => false,
+                Some(Value::String(s)) => !s.is_empty(),
+                Some(Value::Array(a)) => !a.is_empty(),
+                Some(_) => true,
+            }
+        }
+        Filter::Compare { path, op, value } => {
+            let sub = sub_def(path, def)?;
+            compare(
+                JsonObject::new(entry, "").get(&sub.name),
+                *op,
+                value,
+                sub.case_exact,
+            )
+        }
+        Filter::ValuePath { .. } => {
+            return Err(ScimError::invalid_filter("value filters can't be nested"));
+        }
+    })
+}
+
+fn sub_def<'a>(path: &AttrPath, def: &'a AttrDef) -> ScimResult<&'a AttrDef> {
+    if path.urn.is_some() || path.sub_attr.is_some() {
+        return Err(ScimError::invalid_filter(format!(
+            "{path} is not a sub-attribute of {}",
+            def.name
+        )));
+    }
+    def.sub(&path.attr).ok_or_else(|| {
+        ScimError::invalid_filter(format!("{} has no sub-attribute {:?}", def.name, path.attr))
+    })
+}
+
+fn compare(actual: Option<&Value>, op: CompareOp, expected: &CompValue, case_exact: bool) -> bool {
+    use std::cmp::Ordering;
+    let actual = actual.filter(|v| !v.is_null());
+    let ordering: Option<Ordering> = match (actual, expected) {
+        (None, CompValue::Null) => return op == CompareOp::Eq,
+        (Some(_), CompValue::Null) => return op == CompareOp::Ne,
+        (None, _) => return op == CompareOp::Ne,
+        (Some(Value::String(a)), CompValue::String(b)) => {
+            let (a, b) = if case_exact {
+                (a.clone(), b.clone())
+            } else {
+                (a.to_lowercase(), b.to_lowercase())
+            };
+            match op {
+                CompareOp::Co => return a.contains(&b),
+                CompareOp::Sw => return a.starts_with(&b),
+                CompareOp::Ew => return a.ends_with(&b),
+                _ => Some(a.cmp(&b)),
+            }
+        }
+        (Some(v), CompValue::Bool(b)) => {
+            let a = match v {
+                Value::Bool(a) => Some(*a),
+                Value::String(s) if s.eq_ignore_ascii_case("true") => Some(true),
+                Value::String(s) if s.eq_ignore_ascii_case("false") => Some(false),
+                _ => None,
+            };
+            return match (a, op) {
+                (Some(a), CompareOp::Eq) => a == *b,
+                (Some(a), CompareOp::Ne) => a != *b,
+                _ => false,
+            };
+        }
+        (Some(Value::Number(a)), CompValue::Number(b)) => a
+            .as_f64()
+            .zip(b.as_f64())
+            .and_then(|(a, b)| a.partial_cmp(&b)),
+        _ => None,
+    };
+    match (ordering, op) {
+        (Some(o), CompareOp::Eq) => o == Ordering::Equal,
+        (Some(o), CompareOp::Ne) => o != Ordering::Equal,
+        (Some(o), CompareOp::Gt) => o == Ordering::Greater,
+        (Some(o), CompareOp::Ge) => o != Ordering::Less,
+        (Some(o), CompareOp::Lt) => o == Ordering::Less,
+        (Some(o), CompareOp::Le) => o != Ordering::Greater,
+        (None, CompareOp::Ne) => true,
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::user::UserInput;
+    use serde_json::json;
+
+    fn patch(doc: Value, ops: Value) -> ScimResult<Value> {
+        let ops = parse_request(
+            &json!({"schemas": [PATCH_OP_SCHEMA], "Operations": ops}),
+            Limits::default(),
+        )?;
+        let Value::Object(mut doc) = doc else {
+            panic!()
+        };
+        apply_to_user(&mut doc, &ops)?;
+        // Decoding validates the result, as the store does.
+        let u = UserInput::from_json(&Value::Object(doc))?;
+        Ok(Value::Object(u.attrs.to_json()))
+    }
+
+    fn jane() -> Value {
+        json!({
+            "userName": "jane@example.com",
+            "name": {"givenName": "Jane", "familyName": "Doe"},
+            "emails": [{"value": "jane@example.com", "type": "work", "primary": true}],
+            "active": true,
+        })
+    }
+
+    #[test]
+    fn okta_pathless_replace_of_active() {
+        let out = patch(
+            jane(),
+            json!([{"op": "replace", "value": {"active": false}}]),
+        )
+        .unwrap();
+        assert_eq!(out["active"], false);
+    }
+
+    #[test]
+    fn entra_capitalized_op_with_string_boolean() {
+        let out = patch(
+            jane(),
+            json!([{"op": "Replace", "path": "active", "value": "False"}]),
+        )
+        .unwrap();
+        assert_eq!(out["active"], false);
+    }
+
+    #[test]
+    fn entra_dotted_and_urn_keys_in_pathless_values() {
+        let out = patch(
+            jane(),
+            json!([{"op": "replace", "value": {
+                "name.givenName": "Janet",
+                "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department": "R&D",
+                "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager": "abc",
+            }}]),
+        )
+        .unwrap();
+        assert_eq!(out["name"]["givenName"], "Janet");
+        assert_eq!(out["name"]["familyName"], "Doe");
+        assert_eq!(out[ENTERPRISE_USER_SCHEMA]["department"], "R&D");
+        assert_eq!(out[ENTERPRISE_USER_SCHEMA]["manager"]["value"], "abc");
+    }
+
+    #[test]
+    fn value_path_replace_and_add_of_a_missing_entry() {
+        let out = patch(
+            jane(),
+            json!([
+                {"op": "replace", "path": "emails[type eq \"work\"].value", "value": "janet@example.com"},
+                {"op": "add", "path": "phoneNumbers[type eq \"mobile\"].value", "value": "+47 1234"},
+            ]),
+        )
+        .unwrap();
+        assert_eq!(out["emails"][0]["value"], "janet@example.com");
+        assert_eq!(out["emails"][0]["primary"], true);
+        assert_eq!(out["phoneNumbers"][0]["value"], "+47 1234");
+        assert_eq!(out["phoneNumbers"][0]["type"], "mobile");
+    }
+
+    #[test]
+    fn remove_by_filter_and_manager_removal() {
+        let doc = json!({
+            "userName": "jane",
+            "emails": [{"value": "a@x.io", "type": "work"}, {"value": "b@x.io", "type": "home"}],
+            ENTERPRISE_USER_SCHEMA: {"manager": {"value": "m1"}, "department": "D"},
+        });
+        let out = patch(
+            doc,
+            json!([
+                {"op": "remove", "path": "emails[type eq \"home\"]"},
+                {"op": "remove", "path": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager"},
+            ]),
+        )
+        .unwrap();
+        assert_eq!(out["emails"].as_array().unwrap().len(), 1);
+        assert!(out[ENTERPRISE_USER_SCHEMA].get("manager").is_none());
+        assert_eq!(out[ENTERPRISE_USER_SCHEMA]["department"], "D");
+    }
+
+    #[test]
+    fn add_appends_and_new_primary_wins() {
+        let out = patch(
+            jane(),
+            json!([{"op": "add", "path": "emails", "value": [{"value": "j2@example.com", "primary": true}]}]),
+        )
+        .unwrap();
+        let emails = out["emails"].as_array().unwrap();
+        assert_eq!(emails.len(), 2);
+        assert!(emails[0].get("primary").is_none());
+        assert_eq!(emails[1]["primary"], true);
+    }
+
+    #[test]
+    fn errors_name_the_problem() {
+        let cases = [
+            (
+                json!([{"op": "replace", "path": "id", "value": "x"}]),
+                "mutability",
+            ),
+            (json!([{"op": "remove"}]), "noTarget"),
+            (
+                json!([{"op": "frobnicate", "path": "title", "value": "x"}]),
+                "invalidSyntax",
+            ),
+            (
+                json!([{"op": "replace", "path": "nosuch", "value": "x"}]),
+                "invalidPath",
+            ),
+            (
+                json!([{"op": "replace", "path": "emails[type eq", "value": "x"}]),
+                "invalidPath",
+            ),
+            (
+                json!([{"op": "replace", "path": "active", "value": "perhaps"}]),
+                "invalidValue",
+            ),
+            (
+                json!([{"op": "replace", "path": "emails[type eq \"x\" or type eq \"y\"].value", "value": "a@b.c"}]),
+                "noTarget",
+            ),
+        ];
+        for (ops, scim_type) in cases {
+            let err = patch(jane(), ops.clone()).unwrap_err();
+            assert_eq!(
+                err.scim_type().map(|t| t.as_str()),
+                Some(scim_type),
+                "{ops}"
+            );
+        }
+    }
+}

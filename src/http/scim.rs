@@ -1,0 +1,158 @@
+//! Shared pieces of SCIM handlers: URLs, responses, the sync log of writes.
+
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpRequest, HttpResponse};
+use sea_orm::DatabaseTransaction;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use super::error::SCIM_CONTENT_TYPE;
+use crate::domain::query::RawListQuery;
+use crate::domain::schema::LIST_RESPONSE_SCHEMA;
+use crate::error::{ScimError, ScimResult};
+use crate::startup::AppState;
+use crate::store::db_error;
+use crate::store::directories::DirectoryPrincipal;
+use crate::store::sync_log::{self, SyncEntry};
+
+/// scheme://host[:port] of this server as the client sees it.
+pub fn base_url(state: &AppState, req: &HttpRequest) -> String {
+    match &state.settings.public_url {
+        Some(u) => u.clone(),
+        None => {
+            let info = req.connection_info();
+            format!("{}://{}", info.scheme(), info.host())
+        }
+    }
+}
+
+/// The SCIM base URL of a directory.
+pub fn directory_base(state: &AppState, req: &HttpRequest, directory_id: Uuid) -> String {
+    format!(
+        "{}/scim/v2/directories/{directory_id}",
+        base_url(state, req)
+    )
+}
+
+pub fn scim_response(status: StatusCode, body: &Value) -> HttpResponse {
+    HttpResponse::build(status)
+        .insert_header((header::CONTENT_TYPE, SCIM_CONTENT_TYPE))
+        .body(body.to_string())
+}
+
+pub fn list_response(total: u64, start_index: u64, resources: Vec<Value>) -> Value {
+    json!({
+        "schemas": [LIST_RESPONSE_SCHEMA],
+        "totalResults": total,
+        "startIndex": start_index,
+        "itemsPerPage": resources.len(),
+        "Resources": resources,
+    })
+}
+
+/// Query parameters of list requests (names as RFC 7644 spells them).
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct ListParams {
+    pub filter: Option<String>,
+    #[serde(rename = "startIndex")]
+    pub start_index: Option<String>,
+    pub count: Option<String>,
+    #[serde(rename = "sortBy")]
+    pub sort_by: Option<String>,
+    #[serde(rename = "sortOrder")]
+    pub sort_order: Option<String>,
+    pub attributes: Option<String>,
+    #[serde(rename = "excludedAttributes")]
+    pub excluded_attributes: Option<String>,
+}
+
+impl From<ListParams> for RawListQuery {
+    fn from(p: ListParams) -> Self {
+        RawListQuery {
+            filter: p.filter,
+            start_index: p.start_index,
+            count: p.count,
+            sort_by: p.sort_by,
+            sort_order: p.sort_order,
+            attributes: p.attributes,
+            excluded_attributes: p.excluded_attributes,
+        }
+    }
+}
+
+/// Projection parameters of single-resource requests.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct ProjectionParams {
+    pub attributes: Option<String>,
+    #[serde(rename = "excludedAttributes")]
+    pub excluded_attributes: Option<String>,
+}
+
+/// One SCIM write, for the directory's sync log.
+pub struct SyncOp {
+    pub directory_id: Uuid,
+    pub operation: String,
+    pub resource_type: &'static str,
+    pub request_id: Option<String>,
+}
+
+impl SyncOp {
+    pub fn new(dir: &DirectoryPrincipal, req: &HttpRequest, resource_type: &'static str) -> Self {
+        let path = req
+            .match_pattern()
+            .and_then(|p| {
+                p.split("/scim/v2/directories/{directory_id}")
+                    .nth(1)
+                    .map(str::to_owned)
+            })
+            .unwrap_or_else(|| req.path().to_owned());
+        Self {
+            directory_id: dir.directory_id,
+            operation: format!("{} {path}", req.method()),
+            resource_type,
+            request_id: req
+                .headers()
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+        }
+    }
+
+    fn entry(&self, resource_id: Option<String>, status: u16, detail: Option<String>) -> SyncEntry {
+        SyncEntry {
+            directory_id: self.directory_id,
+            operation: self.operation.clone(),
+            resource_type: self.resource_type,
+            resource_id,
+            status,
+            detail,
+            request_id: self.request_id.clone(),
+        }
+    }
+
+    /// Logs success in the write's own transaction and commits it.
+    pub async fn commit(
+        &self,
+        tx: DatabaseTransaction,
+        resource_id: Option<String>,
+        status: u16,
+    ) -> ScimResult<()> {
+        sync_log::record(&tx, self.entry(resource_id, status, None)).await?;
+        tx.commit().await.map_err(db_error)
+    }
+
+    /// Logs a failed write (its transaction is already rolled back) and
+    /// hands the error on.
+    pub async fn failed(
+        &self,
+        state: &AppState,
+        resource_id: Option<String>,
+        err: ScimError,
+    ) -> ScimError {
+        let entry = self.entry(resource_id, err.status(), Some(err.detail()));
+        if let Err(e) = sync_log::record(state.store.writer(), entry).await {
+            tracing::warn!(error = %e, "could not record a failed SCIM write in the sync log");
+        }
+        err
+    }
+}

@@ -1,0 +1,244 @@
+//! `/Users`: HTTP in, domain and store calls, SCIM JSON out.
+
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::auth::Directory;
+use super::body::ScimBody;
+use super::scim::{
+    ListParams, ProjectionParams, SyncOp, directory_base, list_response, scim_response,
+};
+use crate::domain::filter::Limits;
+use crate::domain::patch;
+use crate::domain::projection::Projection;
+use crate::domain::query::{ListQuery, RawListQuery, parse_projection};
+use crate::domain::schema::ResourceKind;
+use crate::domain::user::{self, GroupRef, Meta, UserInput};
+use crate::error::{ScimError, ScimResult};
+use crate::startup::AppState;
+use crate::store::users::{self, StoredUser};
+
+fn limits(state: &AppState) -> Limits {
+    Limits {
+        max_len: state.settings.filter_max_len,
+        max_depth: state.settings.filter_max_depth,
+    }
+}
+
+fn parse_id(id: &str) -> ScimResult<Uuid> {
+    Uuid::parse_str(id).map_err(|_| ScimError::not_found(format!("no User with id {id:?}")))
+}
+
+fn render(base: &str, u: &StoredUser) -> (Value, Meta) {
+    let meta = Meta {
+        id: u.link.id.to_string(),
+        resource_type: "User",
+        created: u.link.created_at,
+        last_modified: u.link.last_modified,
+        version: u.link.version,
+        location: format!("{base}/Users/{}", u.link.id),
+    };
+    let groups: Vec<GroupRef> = u
+        .groups
+        .iter()
+        .map(|(id, name)| GroupRef {
+            id: id.to_string(),
+            display: name.clone(),
+            location: format!("{base}/Groups/{id}"),
+        })
+        .collect();
+    (u.attrs.to_resource(&meta, &groups), meta)
+}
+
+fn resource_response(
+    status: StatusCode,
+    base: &str,
+    u: &StoredUser,
+    p: &Projection,
+) -> HttpResponse {
+    let (body, meta) = render(base, u);
+    let body = p.apply(ResourceKind::User, body);
+    let mut res = scim_response(status, &body);
+    if let Ok(v) = header::HeaderValue::from_str(&meta.etag()) {
+        res.headers_mut().insert(header::ETAG, v);
+    }
+    if let Ok(v) = header::HeaderValue::from_str(&meta.location) {
+        res.headers_mut().insert(header::LOCATION, v);
+    }
+    res
+}
+
+pub async fn list(
+    state: web::Data<AppState>,
+    dir: Directory,
+    req: HttpRequest,
+    params: web::Query<ListParams>,
+) -> ScimResult<HttpResponse> {
+    let raw: RawListQuery = params.into_inner().into();
+    search(&state, &dir, &req, &raw).await
+}
+
+pub async fn search_post(
+    state: web::Data<AppState>,
+    dir: Directory,
+    req: HttpRequest,
+    body: ScimBody,
+) -> ScimResult<HttpResponse> {
+    let raw = super::search::raw_query_from_body(&body.into_value()?)?;
+    search(&state, &dir, &req, &raw).await
+}
+
+async fn search(
+    state: &AppState,
+    dir: &Directory,
+    req: &HttpRequest,
+    raw: &RawListQuery,
+) -> ScimResult<HttpResponse> {
+    let q = ListQuery::parse(raw, state.settings.max_results, limits(state))?;
+    let (total, page) = users::list(state.store.reader(), dir, &q).await?;
+    let base = directory_base(state, req, dir.directory_id);
+    let resources = page
+        .iter()
+        .map(|u| q.projection.apply(ResourceKind::User, render(&base, u).0))
+        .collect();
+    Ok(scim_response(
+        StatusCode::OK,
+        &list_response(total, q.start_index, resources),
+    ))
+}
+
+pub async fn get(
+    state: web::Data<AppState>,
+    dir: Directory,
+    req: HttpRequest,
+    id: web::Path<(String, String)>,
+    params: web::Query<ProjectionParams>,
+) -> ScimResult<HttpResponse> {
+    let (_, id) = id.into_inner();
+    let p = parse_projection(
+        params.attributes.as_deref(),
+        params.excluded_attributes.as_deref(),
+    )?;
+    let uid = parse_id(&id)?;
+    let u = users::get(state.store.reader(), &dir, uid)
+        .await?
+        .ok_or_else(|| ScimError::not_found(format!("no User with id {id:?}")))?;
+    let base = directory_base(&state, &req, dir.directory_id);
+    Ok(resource_response(StatusCode::OK, &base, &u, &p))
+}
+
+pub async fn create(
+    state: web::Data<AppState>,
+    dir: Directory,
+    req: HttpRequest,
+    body: ScimBody,
+    params: web::Query<ProjectionParams>,
+) -> ScimResult<HttpResponse> {
+    let op = SyncOp::new(&dir, &req, "User");
+    let result = async {
+        let p = parse_projection(
+            params.attributes.as_deref(),
+            params.excluded_attributes.as_deref(),
+        )?;
+        let input = UserInput::from_json(&user::input_body(&body.into_value()?))?;
+        let tx = state.store.begin().await?;
+        let u = users::create(&tx, &dir, input).await?;
+        op.commit(tx, Some(u.link.id.to_string()), 201).await?;
+        Ok((u, p))
+    }
+    .await;
+    match result {
+        Ok((u, p)) => {
+            let base = directory_base(&state, &req, dir.directory_id);
+            Ok(resource_response(StatusCode::CREATED, &base, &u, &p))
+        }
+        Err(e) => Err(op.failed(&state, None, e).await),
+    }
+}
+
+pub async fn replace(
+    state: web::Data<AppState>,
+    dir: Directory,
+    req: HttpRequest,
+    id: web::Path<(String, String)>,
+    body: ScimBody,
+    params: web::Query<ProjectionParams>,
+) -> ScimResult<HttpResponse> {
+    let (_, id) = id.into_inner();
+    let op = SyncOp::new(&dir, &req, "User");
+    let result = async {
+        let p = parse_projection(
+            params.attributes.as_deref(),
+            params.excluded_attributes.as_deref(),
+        )?;
+        let uid = parse_id(&id)?;
+        let input = UserInput::from_json(&user::input_body(&body.into_value()?))?;
+        let tx = state.store.begin().await?;
+        let u = users::replace(&tx, &dir, uid, input).await?;
+        op.commit(tx, Some(id.clone()), 200).await?;
+        Ok((u, p))
+    }
+    .await;
+    match result {
+        Ok((u, p)) => {
+            let base = directory_base(&state, &req, dir.directory_id);
+            Ok(resource_response(StatusCode::OK, &base, &u, &p))
+        }
+        Err(e) => Err(op.failed(&state, Some(id), e).await),
+    }
+}
+
+pub async fn patch(
+    state: web::Data<AppState>,
+    dir: Directory,
+    req: HttpRequest,
+    id: web::Path<(String, String)>,
+    body: ScimBody,
+    params: web::Query<ProjectionParams>,
+) -> ScimResult<HttpResponse> {
+    let (_, id) = id.into_inner();
+    let op = SyncOp::new(&dir, &req, "User");
+    let result = async {
+        let p = parse_projection(
+            params.attributes.as_deref(),
+            params.excluded_attributes.as_deref(),
+        )?;
+        let uid = parse_id(&id)?;
+        let ops = patch::parse_request(&body.into_value()?, limits(&state))?;
+        let tx = state.store.begin().await?;
+        let u = users::patch(&tx, &dir, uid, &ops).await?;
+        op.commit(tx, Some(id.clone()), 200).await?;
+        Ok((u, p))
+    }
+    .await;
+    match result {
+        Ok((u, p)) => {
+            let base = directory_base(&state, &req, dir.directory_id);
+            Ok(resource_response(StatusCode::OK, &base, &u, &p))
+        }
+        Err(e) => Err(op.failed(&state, Some(id), e).await),
+    }
+}
+
+pub async fn delete(
+    state: web::Data<AppState>,
+    dir: Directory,
+    req: HttpRequest,
+    id: web::Path<(String, String)>,
+) -> ScimResult<HttpResponse> {
+    let (_, id) = id.into_inner();
+    let op = SyncOp::new(&dir, &req, "User");
+    let result = async {
+        let uid = parse_id(&id)?;
+        let tx = state.store.begin().await?;
+        users::delete(&tx, &dir, uid).await?;
+        op.commit(tx, Some(id.clone()), 204).await
+    }
+    .await;
+    match result {
+        Ok(()) => Ok(HttpResponse::NoContent().finish()),
+        Err(e) => Err(op.failed(&state, Some(id), e).await),
+    }
+}

@@ -1,0 +1,12 @@
+//! A SCIM 2.0 provisioning server: identity providers push users and
+//! groups; the server maps each SCIM operation onto the lifecycle of
+//! accounts and site membership.
+
+pub mod cli;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod http;
+pub mod startup;
+pub mod store;
+pub mod telemetry;

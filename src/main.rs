@@ -1,0 +1,46 @@
+use clap::Parser;
+use scim_server::cli::{self, Cli, Command};
+use scim_server::config::Settings;
+use scim_server::startup::Application;
+use scim_server::telemetry;
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let args = Cli::parse();
+    let settings = match Settings::load(args.config.as_deref()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    telemetry::init(settings.log_format);
+    let result = match args.command {
+        None | Some(Command::Serve) => serve(settings).await,
+        Some(cmd) => cli::run(&settings, cmd).await.map_err(|e| e.to_string()),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(settings: Settings) -> Result<(), String> {
+    let public = cli::scim_base_url(&settings, uuid::Uuid::nil());
+    let app = Application::build(settings.clone())
+        .await
+        .map_err(|e| e.to_string())?;
+    if let Some(b) = app.bootstrap() {
+        let url = public.replace(&uuid::Uuid::nil().to_string(), &b.directory_id.to_string());
+        // Printed once, on the first start: the token is not kept in clear.
+        println!("Created organization \"default\" with directory \"default\".");
+        println!("SCIM base URL: {url}");
+        println!("Bearer token:  {}", b.token);
+        println!("Paste both into your identity provider; the token is not shown again.");
+    }
+    tracing::info!(port = app.port(), "listening");
+    app.run_until_stopped().await.map_err(|e| e.to_string())
+}

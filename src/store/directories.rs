@@ -1,0 +1,341 @@
+//! Organizations, directories and their tokens, domains, sites: what the
+//! CLI (and later the admin API) manage, and bearer-token authentication.
+
+use chrono::Utc;
+use entity::{directory, directory_token, domain, organization, site};
+use sea_orm::sea_query::{Expr, ExprTrait, Query};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, Set,
+};
+use uuid::Uuid;
+
+use super::{db_error, is_unique_violation};
+use crate::domain::secrets;
+use crate::domain::types::DomainName;
+use crate::error::{ScimError, ScimResult};
+
+/// Who a valid SCIM bearer token speaks for.
+#[derive(Debug, Clone)]
+pub struct DirectoryPrincipal {
+    pub directory_id: Uuid,
+    pub org_id: Uuid,
+    pub reject_unverified_domains: bool,
+    pub token_id: Uuid,
+}
+
+/// Looks a presented token up by its hash. Revoked and expired tokens are
+/// not found.
+pub async fn authenticate<C: ConnectionTrait>(
+    db: &C,
+    token: &str,
+) -> ScimResult<Option<DirectoryPrincipal>> {
+    let hash = secrets::token_hash(token);
+    let Some(tok) = directory_token::Entity::find()
+        .filter(directory_token::Column::TokenHash.eq(hash.clone()))
+        .one(db)
+        .await
+        .map_err(db_error)?
+    else {
+        return Ok(None);
+    };
+    // The lookup was by index; compare again in constant time all the same.
+    if !secrets::constant_time_eq(&tok.token_hash, &hash) || tok.revoked_at.is_some() {
+        return Ok(None);
+    }
+    if tok.expires_at.is_some_and(|e| e <= Utc::now()) {
+        return Ok(None);
+    }
+    let Some(dir) = directory::Entity::find_by_id(tok.directory_id)
+        .one(db)
+        .await
+        .map_err(db_error)?
+    else {
+        return Ok(None);
+    };
+    Ok(Some(DirectoryPrincipal {
+        directory_id: dir.id,
+        org_id: dir.org_id,
+        reject_unverified_domains: dir.reject_unverified_domains,
+        token_id: tok.id,
+    }))
+}
+
+pub async fn find_org_by_name<C: ConnectionTrait>(
+    db: &C,
+    name: &str,
+) -> ScimResult<Option<organization::Model>> {
+    organization::Entity::find()
+        .filter(organization::Column::Name.eq(name))
+        .one(db)
+        .await
+        .map_err(db_error)
+}
+
+pub async fn org_by_name<C: ConnectionTrait>(
+    db: &C,
+    name: &str,
+) -> ScimResult<organization::Model> {
+    find_org_by_name(db, name)
+        .await?
+        .ok_or_else(|| ScimError::not_found(format!("no organization named {name:?}")))
+}
+
+/// The organization `name`, created if missing (safe when several
+/// processes race: the unique name decides).
+pub async fn find_or_create_org<C: ConnectionTrait>(
+    db: &C,
+    name: &str,
+) -> ScimResult<organization::Model> {
+    if let Some(org) = find_org_by_name(db, name).await? {
+        return Ok(org);
+    }
+    let res = organization::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        name: Set(name.to_owned()),
+        created_at: Set(Utc::now()),
+    }
+    .insert(db)
+    .await;
+    match res {
+        Ok(org) => Ok(org),
+        Err(e) if is_unique_violation(&e) => org_by_name(db, name).await,
+        Err(e) => Err(db_error(e)),
+    }
+}
+
+pub async fn create_directory<C: ConnectionTrait>(
+    db: &C,
+    org_id: Uuid,
+    name: &str,
+) -> ScimResult<directory::Model> {
+    directory::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        org_id: Set(org_id),
+        name: Set(name.to_owned()),
+        reject_unverified_domains: Set(false),
+        created_at: Set(Utc::now()),
+    }
+    .insert(db)
+    .await
+    .map_err(|e| {
+        if is_unique_violation(&e) {
+            ScimError::uniqueness(format!(
+                "the organization already has a directory named {name:?}"
+            ))
+        } else {
+            db_error(e)
+        }
+    })
+}
+
+pub async fn directory_by_id<C: ConnectionTrait>(db: &C, id: Uuid) -> ScimResult<directory::Model> {
+    directory::Entity::find_by_id(id)
+        .one(db)
+        .await
+        .map_err(db_error)?
+        .ok_or_else(|| ScimError::not_found(format!("no directory {id}")))
+}
+
+/// A new bearer token for the directory; the clear value is returned once
+/// and only its hash is kept. `token` may be given (bootstrap).
+pub async fn create_token<C: ConnectionTrait>(
+    db: &C,
+    directory_id: Uuid,
+    token: Option<String>,
+) -> ScimResult<(directory_token::Model, String)> {
+    let token = token.unwrap_or_else(|| secrets::new_token("scim"));
+    let model = directory_token::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        directory_id: Set(directory_id),
+        token_hash: Set(secrets::token_hash(&token)),
+        hint: Set(secrets::token_hint(&token)),
+        created_at: Set(Utc::now()),
+        expires_at: Set(None),
+        revoked_at: Set(None),
+        last_used_at: Set(None),
+    }
+    .insert(db)
+    .await
+    .map_err(|e| {
+        if is_unique_violation(&e) {
+            ScimError::uniqueness("that token is already in use")
+        } else {
+            db_error(e)
+        }
+    })?;
+    Ok((model, token))
+}
+
+pub async fn list_tokens<C: ConnectionTrait>(
+    db: &C,
+    directory_id: Uuid,
+) -> ScimResult<Vec<directory_token::Model>> {
+    directory_token::Entity::find()
+        .filter(directory_token::Column::DirectoryId.eq(directory_id))
+        .order_by_asc(directory_token::Column::CreatedAt)
+        .all(db)
+        .await
+        .map_err(db_error)
+}
+
+/// Revokes a token of the directory: effective on the next request.
+pub async fn revoke_token<C: ConnectionTrait>(
+    db: &C,
+    directory_id: Uuid,
+    token_id: Uuid,
+) -> ScimResult<()> {
+    let res = directory_token::Entity::update_many()
+        .col_expr(directory_token::Column::RevokedAt, Expr::value(Utc::now()))
+        .filter(directory_token::Column::Id.eq(token_id))
+        .filter(directory_token::Column::DirectoryId.eq(directory_id))
+        .exec(db)
+        .await
+        .map_err(db_error)?;
+    if res.rows_affected == 0 {
+        return Err(ScimError::not_found(format!(
+            "no token {token_id} in directory {directory_id}"
+        )));
+    }
+    Ok(())
+}
+
+pub async fn add_domain<C: ConnectionTrait>(
+    db: &C,
+    org_id: Uuid,
+    name: &DomainName,
+) -> ScimResult<domain::Model> {
+    domain::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        org_id: Set(org_id),
+        name: Set(name.as_str().to_owned()),
+        verified: Set(false),
+        verification_token: Set(secrets::new_token("scim-verify")),
+        verified_at: Set(None),
+        created_at: Set(Utc::now()),
+    }
+    .insert(db)
+    .await
+    .map_err(|e| {
+        if is_unique_violation(&e) {
+            ScimError::uniqueness(format!(
+                "the organization already has the domain {}",
+                name.as_str()
+            ))
+        } else {
+            db_error(e)
+        }
+    })
+}
+
+/// Marks the domain verified and claims the accounts on it that no org
+/// manages yet. Returns how many accounts were claimed.
+pub async fn verify_domain<C: ConnectionTrait>(
+    db: &C,
+    org_id: Uuid,
+    name: &DomainName,
+) -> ScimResult<u64> {
+    let res = domain::Entity::update_many()
+        .col_expr(domain::Column::Verified, Expr::value(true))
+        .col_expr(domain::Column::VerifiedAt, Expr::value(Utc::now()))
+        .filter(domain::Column::OrgId.eq(org_id))
+        .filter(domain::Column::Name.eq(name.as_str()))
+        .exec(db)
+        .await
+        .map_err(db_error)?;
+    if res.rows_affected == 0 {
+        return Err(ScimError::not_found(format!(
+            "the organization has no domain {}",
+            name.as_str()
+        )));
+    }
+    let claimed = entity::account::Entity::update_many()
+        .col_expr(entity::account::Column::ManagingOrgId, Expr::value(org_id))
+        .col_expr(entity::account::Column::UpdatedAt, Expr::value(Utc::now()))
+        .filter(entity::account::Column::EmailDomain.eq(name.as_str()))
+        .filter(entity::account::Column::ManagingOrgId.is_null())
+        .exec(db)
+        .await
+        .map_err(db_error)?;
+    Ok(claimed.rows_affected)
+}
+
+/// Whether `domain` (lower-case) is verified by the org.
+pub async fn domain_verified<C: ConnectionTrait>(
+    db: &C,
+    org_id: Uuid,
+    domain_name: &str,
+) -> ScimResult<bool> {
+    let n = domain::Entity::find()
+        .filter(domain::Column::OrgId.eq(org_id))
+        .filter(domain::Column::Name.eq(domain_name))
+        .filter(domain::Column::Verified.eq(true))
+        .count(db)
+        .await
+        .map_err(db_error)?;
+    Ok(n > 0)
+}
+
+pub async fn create_site<C: ConnectionTrait>(
+    db: &C,
+    org_id: Uuid,
+    name: &str,
+) -> ScimResult<site::Model> {
+    site::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        org_id: Set(org_id),
+        name: Set(name.to_owned()),
+        created_at: Set(Utc::now()),
+    }
+    .insert(db)
+    .await
+    .map_err(|e| {
+        if is_unique_violation(&e) {
+            ScimError::uniqueness(format!("a site named {name:?} already exists"))
+        } else {
+            db_error(e)
+        }
+    })
+}
+
+/// First start on an empty database: organization `default` with
+/// directory `default` and one token. `None` when any organization exists.
+pub async fn bootstrap<C: ConnectionTrait>(
+    db: &C,
+    token: Option<String>,
+) -> ScimResult<Option<(directory::Model, String)>> {
+    let any = organization::Entity::find()
+        .count(db)
+        .await
+        .map_err(db_error)?;
+    if any > 0 {
+        return Ok(None);
+    }
+    let org = find_or_create_org(db, "default").await?;
+    let dir = match create_directory(db, org.id, "default").await {
+        Ok(d) => d,
+        // Another instance bootstrapped at the same moment.
+        Err(ScimError::Conflict { .. }) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let (_, token) = create_token(db, dir.id, token).await?;
+    Ok(Some((dir, token)))
+}
+
+/// The time of the directory's latest sync-log entry.
+pub async fn last_sync<C: ConnectionTrait>(
+    db: &C,
+    directory_id: Uuid,
+) -> ScimResult<Option<chrono::DateTime<Utc>>> {
+    let q = Query::select()
+        .expr(Expr::col(entity::sync_log::Column::At).max())
+        .from(entity::sync_log::Entity)
+        .and_where(Expr::col(entity::sync_log::Column::DirectoryId).eq(directory_id))
+        .to_owned();
+    let row = db.query_one(&q).await.map_err(db_error)?;
+    Ok(row.and_then(|r| {
+        r.try_get_by_index::<Option<chrono::DateTime<Utc>>>(0)
+            .ok()
+            .flatten()
+    }))
+}

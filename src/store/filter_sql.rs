@@ -1,0 +1,455 @@
+//! The one place where the filter AST becomes SQL: a recursive lowering of
+//! `domain::filter::Filter` into a sea-query condition. Values are always
+//! bound parameters; case-insensitive attributes compare lower-cased.
+
+use chrono::{DateTime, Utc};
+use entity::{scim_user, scim_user_value};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, Func, LikeExpr, Query, SimpleExpr};
+use uuid::Uuid;
+
+use crate::domain::filter::{AttrPath, CompValue, CompareOp, Filter};
+use crate::domain::schema::{AttrDef, AttrType, ResourceKind, SchemaPart, registry};
+use crate::error::{ScimError, ScimResult};
+
+/// How an attribute is stored.
+#[derive(Debug, Clone)]
+pub enum Column {
+    /// A column of the resource's table. `lowered`: the column already
+    /// holds the lower-cased value.
+    Plain {
+        expr: SimpleExpr,
+        ty: AttrType,
+        case_exact: bool,
+        lowered: bool,
+        nullable: bool,
+    },
+    /// The resource id (UUID).
+    Id(SimpleExpr),
+    /// A multi-valued attribute kept in `scim_user_values`.
+    Multi {
+        attr: &'static str,
+        def: &'static AttrDef,
+    },
+    /// A constant (e.g. `meta.resourceType`).
+    Constant(&'static str),
+}
+
+fn user_col(c: scim_user::Column) -> SimpleExpr {
+    Expr::col((scim_user::Entity, c))
+}
+
+fn value_col(c: scim_user_value::Column) -> SimpleExpr {
+    Expr::col((Alias::new("v"), c))
+}
+
+/// Where a User attribute (`attr[.sub]`, resolved) is stored.
+pub fn user_column(path: &AttrPath) -> ScimResult<Column> {
+    use scim_user::Column as C;
+    let reg = registry();
+    let resolved = reg
+        .resolve(
+            ResourceKind::User,
+            path.urn.as_deref(),
+            &path.attr,
+            path.sub_attr.as_deref(),
+        )
+        .ok_or_else(|| ScimError::invalid_filter(format!("unknown attribute {path}")))?;
+    let attr = resolved.attr.name.as_str();
+    let sub = resolved.sub.map(|s| s.name.as_str());
+    let plain = |c: C, lowered: bool| {
+        let def = resolved.leaf();
+        Ok(Column::Plain {
+            expr: user_col(c),
+            ty: def.ty,
+            case_exact: def.case_exact,
+            lowered,
+            nullable: true,
+        })
+    };
+    match (resolved.part, attr, sub) {
+        (SchemaPart::Enterprise, "employeeNumber", None) => plain(C::EmployeeNumber, false),
+        (SchemaPart::Enterprise, "costCenter", None) => plain(C::CostCenter, false),
+        (SchemaPart::Enterprise, "organization", None) => plain(C::Organization, false),
+        (SchemaPart::Enterprise, "division", None) => plain(C::Division, false),
+        (SchemaPart::Enterprise, "department", None) => plain(C::Department, false),
+        (SchemaPart::Enterprise, "manager", None | Some("value")) => plain(C::ManagerValue, false),
+        (SchemaPart::Enterprise, _, _) => Err(ScimError::invalid_filter(format!(
+            "filtering on {path} is not supported"
+        ))),
+        (_, "id", None) => Ok(Column::Id(user_col(C::Id))),
+        (_, "userName", None) => Ok(Column::Plain {
+            expr: user_col(C::UserNameLower),
+            ty: AttrType::String,
+            case_exact: false,
+            lowered: true,
+            nullable: false,
+        }),
+        (_, "externalId", None) => plain(C::ExternalId, false),
+        (_, "displayName", None) => plain(C::DisplayNameLower, true),
+        (_, "nickName", None) => plain(C::NickName, false),
+        (_, "profileUrl", None) => plain(C::ProfileUrl, false),
+        (_, "title", None) => plain(C::Title, false),
+        (_, "userType", None) => plain(C::UserType, false),
+        (_, "preferredLanguage", None) => plain(C::PreferredLanguage, false),
+        (_, "locale", None) => plain(C::Locale, false),
+        (_, "timezone", None) => plain(C::Timezone, false),
+        (_, "active", None) => Ok(Column::Plain {
+            expr: user_col(C::Active),
+            ty: AttrType::Boolean,
+            case_exact: true,
+            lowered: false,
+            nullable: false,
+        }),
+        (_, "name", Some("formatted")) => plain(C::NameFormatted, false),
+        (_, "name", Some("familyName")) => plain(C::NameFamilyName, false),
+        (_, "name", Some("givenName")) => plain(C::NameGivenName, false),
+        (_, "name", Some("middleName")) => plain(C::NameMiddleName, false),
+        (_, "name", Some("honorificPrefix")) => plain(C::NameHonorificPrefix, false),
+        (_, "name", Some("honorificSuffix")) => plain(C::NameHonorificSuffix, false),
+        (_, "meta", Some("created")) => Ok(Column::Plain {
+            expr: user_col(C::CreatedAt),
+            ty: AttrType::DateTime,
+            case_exact: true,
+            lowered: false,
+            nullable: false,
+        }),
+        (_, "meta", Some("lastModified")) => Ok(Column::Plain {
+            expr: user_col(C::LastModified),
+            ty: AttrType::DateTime,
+            case_exact: true,
+            lowered: false,
+            nullable: false,
+        }),
+        (_, "meta", Some("resourceType")) => Ok(Column::Constant("User")),
+        (
+            _,
+            "emails" | "phoneNumbers" | "ims" | "photos" | "entitlements" | "roles"
+            | "x509Certificates" | "addresses",
+            _,
+        ) => {
+            let def: &'static AttrDef = registry()
+                .user
+                .attr(attr)
+                .ok_or_else(|| ScimError::invalid_filter(format!("unknown attribute {path}")))?;
+            Ok(Column::Multi {
+                attr: static_name(attr),
+                def,
+            })
+        }
+        _ => Err(ScimError::invalid_filter(format!(
+            "filtering on {path} is not supported"
+        ))),
+    }
+}
+
+fn static_name(attr: &str) -> &'static str {
+    match attr {
+        "emails" => "emails",
+        "phoneNumbers" => "phoneNumbers",
+        "ims" => "ims",
+        "photos" => "photos",
+        "entitlements" => "entitlements",
+        "roles" => "roles",
+        "x509Certificates" => "x509Certificates",
+        _ => "addresses",
+    }
+}
+
+/// A sub-attribute of an entry in `scim_user_values` (alias `v`).
+fn value_column(def: &AttrDef, sub: &str) -> ScimResult<Column> {
+    use scim_user_value::Column as V;
+    let sub_def = def.sub(sub).ok_or_else(|| {
+        ScimError::invalid_filter(format!("{} has no sub-attribute {sub:?}", def.name))
+    })?;
+    let plain = |c: V, lowered: bool| Column::Plain {
+        expr: value_col(c),
+        ty: sub_def.ty,
+        case_exact: sub_def.case_exact,
+        lowered,
+        nullable: true,
+    };
+    Ok(match sub_def.name.as_str() {
+        // `value_lower` holds the value lower-cased: case-insensitive
+        // comparisons on it use the (directory, attr, value_lower) index.
+        "value" if !sub_def.case_exact => plain(V::ValueLower, true),
+        "value" => plain(V::Value, false),
+        "display" => plain(V::Display, false),
+        "type" => plain(V::Type, false),
+        "primary" => Column::Plain {
+            expr: value_col(V::Primary),
+            ty: AttrType::Boolean,
+            case_exact: true,
+            lowered: false,
+            nullable: true,
+        },
+        "formatted" => plain(V::Formatted, false),
+        "streetAddress" => plain(V::StreetAddress, false),
+        "locality" => plain(V::Locality, false),
+        "region" => plain(V::Region, false),
+        "postalCode" => plain(V::PostalCode, false),
+        "country" => plain(V::Country, false),
+        other => {
+            return Err(ScimError::invalid_filter(format!(
+                "filtering on {}.{other} is not supported",
+                def.name
+            )));
+        }
+    })
+}
+
+fn escape_like(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn like(e: SimpleExpr, pattern: String) -> SimpleExpr {
+    e.like(LikeExpr::new(pattern).escape('\\'))
+}
+
+fn always(b: bool) -> SimpleExpr {
+    Expr::cust(if b { "1 = 1" } else { "1 = 0" })
+}
+
+/// Lowers a comparison on a stored column.
+fn compare(
+    col: Column,
+    op: CompareOp,
+    value: &CompValue,
+    path: &AttrPath,
+) -> ScimResult<SimpleExpr> {
+    match col {
+        Column::Constant(c) => {
+            let CompValue::String(v) = value else {
+                return Ok(always(op == CompareOp::Ne));
+            };
+            let eq = c.eq_ignore_ascii_case(v);
+            Ok(always(match op {
+                CompareOp::Eq => eq,
+                CompareOp::Ne => !eq,
+                _ => false,
+            }))
+        }
+        Column::Id(expr) => match (op, value) {
+            (CompareOp::Eq | CompareOp::Ne, CompValue::String(s)) => {
+                let cond = match Uuid::parse_str(s) {
+                    Ok(id) => expr.eq(id),
+                    Err(_) => always(false),
+                };
+                Ok(if op == CompareOp::Eq {
+                    cond
+                } else {
+                    cond.not()
+                })
+            }
+            _ => Err(ScimError::invalid_filter(
+                "id supports only eq and ne with a string",
+            )),
+        },
+        Column::Multi { attr, def } => {
+            let inner = compare(value_column(def, "value")?, op, value, path)?;
+            Ok(exists_value(attr, inner))
+        }
+        Column::Plain {
+            expr,
+            ty,
+            case_exact,
+            lowered,
+            nullable,
+        } => compare_plain(expr, ty, case_exact, lowered, nullable, op, value, path),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn compare_plain(
+    expr: SimpleExpr,
+    ty: AttrType,
+    case_exact: bool,
+    lowered: bool,
+    nullable: bool,
+    op: CompareOp,
+    value: &CompValue,
+    path: &AttrPath,
+) -> ScimResult<SimpleExpr> {
+    if let CompValue::Null = value {
+        return match op {
+            CompareOp::Eq => Ok(expr.is_null()),
+            CompareOp::Ne => Ok(expr.is_not_null()),
+            _ => Err(ScimError::invalid_filter(format!(
+                "{path}: null can only be compared with eq or ne"
+            ))),
+        };
+    }
+    let cond = match ty {
+        AttrType::Boolean => {
+            let CompValue::Bool(b) = value else {
+                return Err(ScimError::invalid_filter(format!(
+                    "{path} is a boolean; compare it with true or false"
+                )));
+            };
+            match op {
+                CompareOp::Eq => expr.clone().eq(*b),
+                CompareOp::Ne => expr.clone().ne(*b),
+                _ => {
+                    return Err(ScimError::invalid_filter(format!(
+                        "{path} is a boolean; only eq and ne apply"
+                    )));
+                }
+            }
+        }
+        AttrType::DateTime => {
+            let CompValue::String(s) = value else {
+                return Err(ScimError::invalid_filter(format!(
+                    "{path} is a dateTime; compare it with a quoted RFC 3339 time"
+                )));
+            };
+            let t: DateTime<Utc> = DateTime::parse_from_rfc3339(s)
+                .map_err(|_| {
+                    ScimError::invalid_filter(format!("{path}: {s:?} is not an RFC 3339 time"))
+                })?
+                .with_timezone(&Utc);
+            match op {
+                CompareOp::Eq => expr.clone().eq(t),
+                CompareOp::Ne => expr.clone().ne(t),
+                CompareOp::Gt => expr.clone().gt(t),
+                CompareOp::Ge => expr.clone().gte(t),
+                CompareOp::Lt => expr.clone().lt(t),
+                CompareOp::Le => expr.clone().lte(t),
+                _ => {
+                    return Err(ScimError::invalid_filter(format!(
+                        "{path} is a dateTime; co, sw and ew do not apply"
+                    )));
+                }
+            }
+        }
+        _ => {
+            let CompValue::String(s) = value else {
+                return Err(ScimError::invalid_filter(format!(
+                    "{path} is a string; compare it with a quoted string"
+                )));
+            };
+            let (lhs, v) = if case_exact {
+                (expr.clone(), s.clone())
+            } else if lowered {
+                (expr.clone(), s.to_lowercase())
+            } else {
+                (
+                    SimpleExpr::from(Func::lower(expr.clone())),
+                    s.to_lowercase(),
+                )
+            };
+            match op {
+                CompareOp::Eq => lhs.eq(v),
+                CompareOp::Ne => lhs.ne(v),
+                CompareOp::Co => like(lhs, format!("%{}%", escape_like(&v))),
+                CompareOp::Sw => like(lhs, format!("{}%", escape_like(&v))),
+                CompareOp::Ew => like(lhs, format!("%{}", escape_like(&v))),
+                CompareOp::Gt => lhs.gt(v),
+                CompareOp::Ge => lhs.gte(v),
+                CompareOp::Lt => lhs.lt(v),
+                CompareOp::Le => lhs.lte(v),
+            }
+        }
+    };
+    // Two-valued logic: an absent attribute matches `ne` and, under `not`,
+    // never turns the whole condition into NULL.
+    Ok(if !nullable {
+        cond
+    } else if op == CompareOp::Ne {
+        expr.is_null().or(cond)
+    } else {
+        expr.is_not_null().and(cond)
+    })
+}
+
+fn present(col: Column) -> SimpleExpr {
+    match col {
+        Column::Constant(_) | Column::Id(_) => always(true),
+        Column::Multi { attr, .. } => exists_value(attr, always(true)),
+        Column::Plain { expr, ty, .. } => {
+            if ty == AttrType::String || ty == AttrType::Reference {
+                expr.clone().is_not_null().and(expr.ne(""))
+            } else {
+                expr.is_not_null()
+            }
+        }
+    }
+}
+
+fn exists_value(attr: &'static str, inner: SimpleExpr) -> SimpleExpr {
+    let v = Alias::new("v");
+    let sub = Query::select()
+        .expr(Expr::val(1))
+        .from_as(scim_user_value::Entity, v.clone())
+        .and_where(
+            Expr::col((v.clone(), scim_user_value::Column::UserId))
+                .equals((scim_user::Entity, scim_user::Column::Id)),
+        )
+        .and_where(Expr::col((v, scim_user_value::Column::Attr)).eq(attr))
+        .and_where(inner)
+        .to_owned();
+    Expr::exists(sub)
+}
+
+/// Lowers a filter over Users.
+pub fn users_condition(filter: &Filter) -> ScimResult<SimpleExpr> {
+    Ok(match filter {
+        Filter::And(a, b) => users_condition(a)?.and(users_condition(b)?),
+        Filter::Or(a, b) => users_condition(a)?.or(users_condition(b)?),
+        Filter::Not(f) => users_condition(f)?.not(),
+        Filter::Present(path) => match user_column(path)? {
+            Column::Multi { attr, def } => match path.sub_attr.as_deref() {
+                Some(sub) => exists_value(attr, present(value_column(def, sub)?)),
+                None => exists_value(attr, always(true)),
+            },
+            col => present(col),
+        },
+        // `emails.type eq "work"`: some entry matches; `emails co "x"`
+        // compares the entries' `value`.
+        Filter::Compare { path, op, value } => match user_column(path)? {
+            Column::Multi { attr, def } => {
+                let sub = path.sub_attr.as_deref().unwrap_or("value");
+                exists_value(attr, compare(value_column(def, sub)?, *op, value, path)?)
+            }
+            col => compare(col, *op, value, path)?,
+        },
+        Filter::ValuePath { path, filter } => {
+            let Column::Multi { attr, def } = user_column(path)? else {
+                return Err(ScimError::invalid_filter(format!(
+                    "{path} is not multi-valued; [..] does not apply"
+                )));
+            };
+            exists_value(attr, value_condition(def, filter)?)
+        }
+    })
+}
+
+/// The condition inside `attr[...]`, over the entry alias `v`.
+fn value_condition(def: &AttrDef, filter: &Filter) -> ScimResult<SimpleExpr> {
+    Ok(match filter {
+        Filter::And(a, b) => value_condition(def, a)?.and(value_condition(def, b)?),
+        Filter::Or(a, b) => value_condition(def, a)?.or(value_condition(def, b)?),
+        Filter::Not(f) => value_condition(def, f)?.not(),
+        Filter::Present(p) => present(value_column(def, &relative(p)?)?),
+        Filter::Compare { path, op, value } => {
+            compare(value_column(def, &relative(path)?)?, *op, value, path)?
+        }
+        Filter::ValuePath { .. } => {
+            return Err(ScimError::invalid_filter("value filters can't be nested"));
+        }
+    })
+}
+
+fn relative(p: &AttrPath) -> ScimResult<String> {
+    if p.urn.is_some() || p.sub_attr.is_some() {
+        return Err(ScimError::invalid_filter(format!(
+            "{p}: inside [..] name a sub-attribute"
+        )));
+    }
+    Ok(p.attr.clone())
+}

@@ -1,0 +1,748 @@
+//! SCIM Users: provisioning links (`scim_users`) with their multi-valued
+//! attributes (`scim_user_values`), and the account effects the lifecycle
+//! rules decide, all inside the request's transaction.
+
+use chrono::Utc;
+use entity::{
+    account, account_session, group, group_member, scim_user, scim_user_value, site,
+    site_membership,
+};
+use sea_orm::sea_query::{Expr, ExprTrait, Order, Query, SimpleExpr};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, JoinType, NotSet,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, RelationTrait, Set,
+};
+use uuid::Uuid;
+
+use super::directories::{DirectoryPrincipal, domain_verified};
+use super::filter_sql::{Column, user_column, users_condition};
+use super::{db_error, is_unique_violation};
+use crate::domain::filter::AttrPath;
+use crate::domain::lifecycle::{
+    AccountFacts, AccountStatus, ActiveEffect, EmailEffect, ProvisionPlan, on_active_change,
+    on_delete, on_email_change, plan_provision,
+};
+use crate::domain::patch::{self, PatchOp};
+use crate::domain::query::{ListQuery, SortOrder};
+use crate::domain::secrets;
+use crate::domain::types::{Email, UserName};
+use crate::domain::user::{Address, MULTI_VALUED, MultiValue, UserAttrs, UserInput};
+use crate::error::{ScimError, ScimResult};
+
+/// A provisioning link as the SCIM API shows it.
+#[derive(Debug, Clone)]
+pub struct StoredUser {
+    pub link: scim_user::Model,
+    pub attrs: UserAttrs,
+    /// Groups of this directory the account is a member of: (id, name).
+    pub groups: Vec<(Uuid, String)>,
+}
+
+fn not_found(id: &str) -> ScimError {
+    ScimError::not_found(format!("no User with id {id:?}"))
+}
+
+pub async fn get<C: ConnectionTrait>(
+    db: &C,
+    dir: &DirectoryPrincipal,
+    id: Uuid,
+) -> ScimResult<Option<StoredUser>> {
+    let Some(link) = scim_user::Entity::find_by_id(id)
+        .filter(scim_user::Column::DirectoryId.eq(dir.directory_id))
+        .one(db)
+        .await
+        .map_err(db_error)?
+    else {
+        return Ok(None);
+    };
+    Ok(assemble(db, dir.directory_id, vec![link]).await?.pop())
+}
+
+/// Loads the multi-valued attributes and groups of a page of links: two
+/// queries whatever the page size.
+async fn assemble<C: ConnectionTrait>(
+    db: &C,
+    directory_id: Uuid,
+    links: Vec<scim_user::Model>,
+) -> ScimResult<Vec<StoredUser>> {
+    if links.is_empty() {
+        return Ok(vec![]);
+    }
+    let ids: Vec<Uuid> = links.iter().map(|l| l.id).collect();
+    let values = scim_user_value::Entity::find()
+        .filter(scim_user_value::Column::UserId.is_in(ids))
+        .order_by_asc(scim_user_value::Column::UserId)
+        .order_by_asc(scim_user_value::Column::Attr)
+        .order_by_asc(scim_user_value::Column::Position)
+        .all(db)
+        .await
+        .map_err(db_error)?;
+    let accounts: Vec<Uuid> = links.iter().map(|l| l.account_id).collect();
+    let memberships: Vec<(Uuid, Uuid, String)> = group_member::Entity::find()
+        .select_only()
+        .column(group_member::Column::AccountId)
+        .column(group::Column::Id)
+        .column(group::Column::DisplayName)
+        .join(JoinType::InnerJoin, group_member::Relation::Group.def())
+        .filter(group_member::Column::AccountId.is_in(accounts))
+        .filter(group::Column::DirectoryId.eq(directory_id))
+        .order_by_asc(group::Column::DisplayNameLower)
+        .into_tuple()
+        .all(db)
+        .await
+        .map_err(db_error)?;
+    let mut out = Vec::with_capacity(links.len());
+    for link in links {
+        let mut attrs = link_attrs(&link)?;
+        let mine: Vec<&scim_user_value::Model> =
+            values.iter().filter(|v| v.user_id == link.id).collect();
+        for attr in MULTI_VALUED {
+            let list: Vec<MultiValue> = mine
+                .iter()
+                .filter(|v| v.attr == attr)
+                .map(|v| MultiValue {
+                    value: v.value.clone(),
+                    display: v.display.clone(),
+                    kind: v.r#type.clone(),
+                    primary: v.primary.unwrap_or(false),
+                })
+                .collect();
+            attrs.set_multi(attr, list);
+        }
+        attrs.addresses = mine
+            .iter()
+            .filter(|v| v.attr == "addresses")
+            .map(|v| Address {
+                formatted: v.formatted.clone(),
+                street_address: v.street_address.clone(),
+                locality: v.locality.clone(),
+                region: v.region.clone(),
+                postal_code: v.postal_code.clone(),
+                country: v.country.clone(),
+                kind: v.r#type.clone(),
+                primary: v.primary.unwrap_or(false),
+            })
+            .collect();
+        let groups = memberships
+            .iter()
+            .filter(|(a, _, _)| *a == link.account_id)
+            .map(|(_, g, n)| (*g, n.clone()))
+            .collect();
+        out.push(StoredUser {
+            link,
+            attrs,
+            groups,
+        });
+    }
+    Ok(out)
+}
+
+fn link_attrs(l: &scim_user::Model) -> ScimResult<UserAttrs> {
+    let user_name = UserName::parse(&l.user_name)
+        .map_err(|_| ScimError::internal(format!("stored userName of {} is invalid", l.id)))?;
+    let mut a = UserAttrs::new(user_name);
+    a.external_id = l.external_id.clone();
+    a.display_name = l.display_name.clone();
+    a.nick_name = l.nick_name.clone();
+    a.profile_url = l.profile_url.clone();
+    a.title = l.title.clone();
+    a.user_type = l.user_type.clone();
+    a.preferred_language = l.preferred_language.clone();
+    a.locale = l.locale.clone();
+    a.timezone = l.timezone.clone();
+    a.active = l.active;
+    a.name.formatted = l.name_formatted.clone();
+    a.name.family_name = l.name_family_name.clone();
+    a.name.given_name = l.name_given_name.clone();
+    a.name.middle_name = l.name_middle_name.clone();
+    a.name.honorific_prefix = l.name_honorific_prefix.clone();
+    a.name.honorific_suffix = l.name_honorific_suffix.clone();
+    a.enterprise.employee_number = l.employee_number.clone();
+    a.enterprise.cost_center = l.cost_center.clone();
+    a.enterprise.organization = l.organization.clone();
+    a.enterprise.division = l.division.clone();
+    a.enterprise.department = l.department.clone();
+    a.enterprise.manager = l.manager_value.clone();
+    Ok(a)
+}
+
+/// Sets every SCIM column of the link from `a`.
+fn set_link_attrs(m: &mut scim_user::ActiveModel, a: &UserAttrs) {
+    m.user_name = Set(a.user_name.as_str().to_owned());
+    m.user_name_lower = Set(a.user_name.lower().to_owned());
+    m.external_id = Set(a.external_id.clone());
+    m.display_name = Set(a.display_name.clone());
+    m.display_name_lower = Set(a.display_name.as_ref().map(|d| d.to_lowercase()));
+    m.nick_name = Set(a.nick_name.clone());
+    m.profile_url = Set(a.profile_url.clone());
+    m.title = Set(a.title.clone());
+    m.user_type = Set(a.user_type.clone());
+    m.preferred_language = Set(a.preferred_language.clone());
+    m.locale = Set(a.locale.clone());
+    m.timezone = Set(a.timezone.clone());
+    m.active = Set(a.active);
+    m.name_formatted = Set(a.name.formatted.clone());
+    m.name_family_name = Set(a.name.family_name.clone());
+    m.name_given_name = Set(a.name.given_name.clone());
+    m.name_middle_name = Set(a.name.middle_name.clone());
+    m.name_honorific_prefix = Set(a.name.honorific_prefix.clone());
+    m.name_honorific_suffix = Set(a.name.honorific_suffix.clone());
+    m.employee_number = Set(a.enterprise.employee_number.clone());
+    m.cost_center = Set(a.enterprise.cost_center.clone());
+    m.organization = Set(a.enterprise.organization.clone());
+    m.division = Set(a.enterprise.division.clone());
+    m.department = Set(a.enterprise.department.clone());
+    m.manager_value = Set(a.enterprise.manager.clone());
+}
+
+/// Replaces the multi-valued attributes of a link.
+async fn write_values<C: ConnectionTrait>(
+    db: &C,
+    user_id: Uuid,
+    directory_id: Uuid,
+    a: &UserAttrs,
+    replace: bool,
+) -> ScimResult<()> {
+    if replace {
+        scim_user_value::Entity::delete_many()
+            .filter(scim_user_value::Column::UserId.eq(user_id))
+            .exec(db)
+            .await
+            .map_err(db_error)?;
+    }
+    let mut rows = Vec::new();
+    let base = |attr: &str, position: usize| scim_user_value::ActiveModel {
+        id: NotSet,
+        user_id: Set(user_id),
+        directory_id: Set(directory_id),
+        attr: Set(attr.to_owned()),
+        position: Set(position as i32),
+        value: Set(None),
+        value_lower: Set(None),
+        display: Set(None),
+        r#type: Set(None),
+        primary: Set(None),
+        formatted: Set(None),
+        street_address: Set(None),
+        locality: Set(None),
+        region: Set(None),
+        postal_code: Set(None),
+        country: Set(None),
+    };
+    for attr in MULTI_VALUED {
+        for (i, v) in a.multi(attr).iter().enumerate() {
+            let mut row = base(attr, i);
+            row.value = Set(v.value.clone());
+            row.value_lower = Set(v.value.as_ref().map(|s| s.to_lowercase()));
+            row.display = Set(v.display.clone());
+            row.r#type = Set(v.kind.clone());
+            row.primary = Set(Some(v.primary));
+            rows.push(row);
+        }
+    }
+    for (i, ad) in a.addresses.iter().enumerate() {
+        let mut row = base("addresses", i);
+        row.formatted = Set(ad.formatted.clone());
+        row.street_address = Set(ad.street_address.clone());
+        row.locality = Set(ad.locality.clone());
+        row.region = Set(ad.region.clone());
+        row.postal_code = Set(ad.postal_code.clone());
+        row.country = Set(ad.country.clone());
+        row.r#type = Set(ad.kind.clone());
+        row.primary = Set(Some(ad.primary));
+        rows.push(row);
+    }
+    if !rows.is_empty() {
+        scim_user_value::Entity::insert_many(rows)
+            .exec(db)
+            .await
+            .map_err(db_error)?;
+    }
+    Ok(())
+}
+
+fn facts(a: &account::Model) -> AccountFacts {
+    AccountFacts {
+        id: a.id,
+        status: AccountStatus::parse(&a.status),
+        managing_org: a.managing_org_id,
+    }
+}
+
+async fn account_by_email<C: ConnectionTrait>(
+    db: &C,
+    email: &Email,
+) -> ScimResult<Option<account::Model>> {
+    account::Entity::find()
+        .filter(account::Column::EmailLower.eq(email.lower()))
+        .one(db)
+        .await
+        .map_err(db_error)
+}
+
+async fn account_by_id<C: ConnectionTrait>(db: &C, id: Uuid) -> ScimResult<account::Model> {
+    account::Entity::find_by_id(id)
+        .one(db)
+        .await
+        .map_err(db_error)?
+        .ok_or_else(|| ScimError::internal(format!("account {id} of a link is missing")))
+}
+
+fn required_email(a: &UserAttrs) -> ScimResult<Email> {
+    a.account_email()?.ok_or_else(|| {
+        ScimError::invalid_value(
+            "a User needs an email address: give emails (a primary one) or a userName that is an email address",
+        )
+    })
+}
+
+/// Profile fields of a managed account, from what the IdP sent.
+fn set_profile(m: &mut account::ActiveModel, a: &UserAttrs) {
+    m.display_name = Set(a.profile_display_name());
+    m.nickname = Set(a.nick_name.clone());
+    m.job_title = Set(a.title.clone());
+    m.department = Set(a.enterprise.department.clone());
+    m.organization = Set(a.enterprise.organization.clone());
+    m.location = Set(a.location());
+    m.timezone = Set(a.timezone.clone());
+    m.locale = Set(a.locale.clone());
+    m.profile_photo_url = Set(a
+        .photos
+        .iter()
+        .find(|p| p.primary)
+        .or(a.photos.first())
+        .and_then(|p| p.value.clone()));
+}
+
+fn hash(password: &str) -> ScimResult<String> {
+    secrets::hash_password(password).map_err(ScimError::internal)
+}
+
+fn email_taken(e: &Email) -> ScimError {
+    ScimError::uniqueness(format!("another account already uses the email {e}"))
+}
+
+/// `POST /Users`.
+pub async fn create<C: ConnectionTrait>(
+    tx: &C,
+    dir: &DirectoryPrincipal,
+    input: UserInput,
+) -> ScimResult<StoredUser> {
+    let attrs = input.attrs;
+    if let Some(existing) = scim_user::Entity::find()
+        .filter(scim_user::Column::DirectoryId.eq(dir.directory_id))
+        .filter(scim_user::Column::UserNameLower.eq(attrs.user_name.lower()))
+        .one(tx)
+        .await
+        .map_err(db_error)?
+    {
+        return Err(ScimError::uniqueness(format!(
+            "userName {:?} is already in use in this directory (id {})",
+            attrs.user_name.as_str(),
+            existing.id
+        )));
+    }
+    let email = required_email(&attrs)?;
+    let verified = domain_verified(tx, dir.org_id, email.domain()).await?;
+    let existing = account_by_email(tx, &email).await?;
+    let plan = plan_provision(
+        existing.as_ref().map(facts).as_ref(),
+        verified,
+        dir.reject_unverified_domains,
+        email.as_str(),
+    )?;
+    let now = Utc::now();
+    let account = match plan {
+        ProvisionPlan::Create { managed } => {
+            let mut m = account::ActiveModel {
+                id: Set(Uuid::now_v7()),
+                email: Set(Some(email.as_str().to_owned())),
+                email_lower: Set(Some(email.lower().to_owned())),
+                email_domain: Set(Some(email.domain().to_owned())),
+                status: Set(AccountStatus::Active.as_str().to_owned()),
+                managing_org_id: Set(managed.then_some(dir.org_id)),
+                last_active_at: Set(None),
+                two_step_enabled: Set(false),
+                saml_sso: Set(false),
+                two_step_excluded_until: Set(None),
+                password_reset_required: Set(false),
+                password_hash: Set(input.password.as_deref().map(hash).transpose()?),
+                deactivated_at: Set(None),
+                deletion_requested_at: Set(None),
+                purge_after: Set(None),
+                deleted_at: Set(None),
+                created_at: Set(now),
+                updated_at: Set(now),
+                ..Default::default()
+            };
+            set_profile(&mut m, &attrs);
+            m.insert(tx).await.map_err(|e| {
+                if is_unique_violation(&e) {
+                    email_taken(&email)
+                } else {
+                    db_error(e)
+                }
+            })?
+        }
+        ProvisionPlan::Link { account: id, claim } => {
+            let current =
+                existing.ok_or_else(|| ScimError::internal("planned link without account"))?;
+            if scim_user::Entity::find()
+                .filter(scim_user::Column::DirectoryId.eq(dir.directory_id))
+                .filter(scim_user::Column::AccountId.eq(id))
+                .count(tx)
+                .await
+                .map_err(db_error)?
+                > 0
+            {
+                return Err(ScimError::uniqueness(format!(
+                    "the account with email {email} is already provisioned in this directory under another userName"
+                )));
+            }
+            let managed = claim || current.managing_org_id == Some(dir.org_id);
+            let mut m: account::ActiveModel = current.clone().into();
+            if claim {
+                m.managing_org_id = Set(Some(dir.org_id));
+            }
+            if managed {
+                set_profile(&mut m, &attrs);
+                if let Some(p) = &input.password {
+                    m.password_hash = Set(Some(hash(p)?));
+                }
+            }
+            m.updated_at = Set(now);
+            m.update(tx).await.map_err(db_error)?
+        }
+    };
+    let id = Uuid::now_v7();
+    let mut link = scim_user::ActiveModel {
+        id: Set(id),
+        directory_id: Set(dir.directory_id),
+        account_id: Set(account.id),
+        version: Set(1),
+        created_at: Set(now),
+        last_modified: Set(now),
+        ..Default::default()
+    };
+    set_link_attrs(&mut link, &attrs);
+    link.insert(tx).await.map_err(|e| {
+        if is_unique_violation(&e) {
+            ScimError::uniqueness(format!(
+                "userName {:?} is already in use in this directory",
+                attrs.user_name.as_str()
+            ))
+        } else {
+            db_error(e)
+        }
+    })?;
+    write_values(tx, id, dir.directory_id, &attrs, false).await?;
+    // Provisioned inactive: the rules apply as if it had just turned off.
+    if !attrs.active {
+        let effect = on_active_change(&facts(&account), dir.org_id, true, false)?;
+        apply_effect(tx, dir, account.id, effect).await?;
+    }
+    get(tx, dir, id)
+        .await?
+        .ok_or_else(|| not_found(&id.to_string()))
+}
+
+/// Locks the link for the rest of the transaction (a version bump is the
+/// first write, so concurrent writers queue on the row) and loads it.
+async fn lock<C: ConnectionTrait>(
+    tx: &C,
+    dir: &DirectoryPrincipal,
+    id: Uuid,
+) -> ScimResult<StoredUser> {
+    let res = scim_user::Entity::update_many()
+        .col_expr(
+            scim_user::Column::Version,
+            Expr::col(scim_user::Column::Version).add(1),
+        )
+        .filter(scim_user::Column::Id.eq(id))
+        .filter(scim_user::Column::DirectoryId.eq(dir.directory_id))
+        .exec(tx)
+        .await
+        .map_err(db_error)?;
+    if res.rows_affected == 0 {
+        return Err(not_found(&id.to_string()));
+    }
+    get(tx, dir, id)
+        .await?
+        .ok_or_else(|| not_found(&id.to_string()))
+}
+
+/// `PUT /Users/{id}`: the IdP's view replaces ours.
+pub async fn replace<C: ConnectionTrait>(
+    tx: &C,
+    dir: &DirectoryPrincipal,
+    id: Uuid,
+    input: UserInput,
+) -> ScimResult<StoredUser> {
+    let current = lock(tx, dir, id).await?;
+    update(tx, dir, current, input).await
+}
+
+/// `PATCH /Users/{id}`: the operations apply to the stored document, which
+/// is then decoded (and so validated) like a PUT body.
+pub async fn patch<C: ConnectionTrait>(
+    tx: &C,
+    dir: &DirectoryPrincipal,
+    id: Uuid,
+    ops: &[PatchOp],
+) -> ScimResult<StoredUser> {
+    let current = lock(tx, dir, id).await?;
+    let mut doc = current.attrs.to_json();
+    patch::apply_to_user(&mut doc, ops)?;
+    let input = UserInput::from_json(&serde_json::Value::Object(doc))?;
+    update(tx, dir, current, input).await
+}
+
+async fn update<C: ConnectionTrait>(
+    tx: &C,
+    dir: &DirectoryPrincipal,
+    current: StoredUser,
+    input: UserInput,
+) -> ScimResult<StoredUser> {
+    let attrs = input.attrs;
+    let id = current.link.id;
+    let now = Utc::now();
+    let account = account_by_id(tx, current.link.account_id).await?;
+    let f = facts(&account);
+    let managed = f.managed_by(dir.org_id);
+
+    let mut acc: account::ActiveModel = account.clone().into();
+    let mut account_changed = false;
+    let new_email = required_email(&attrs)?;
+    if account.email_lower.as_deref() != Some(new_email.lower()) {
+        let verified = domain_verified(tx, dir.org_id, new_email.domain()).await?;
+        if on_email_change(&f, dir.org_id, new_email.as_str(), verified)?
+            == EmailEffect::UpdateAccount
+        {
+            acc.email = Set(Some(new_email.as_str().to_owned()));
+            acc.email_lower = Set(Some(new_email.lower().to_owned()));
+            acc.email_domain = Set(Some(new_email.domain().to_owned()));
+            account_changed = true;
+        }
+    }
+    if managed {
+        set_profile(&mut acc, &attrs);
+        if let Some(p) = &input.password {
+            acc.password_hash = Set(Some(hash(p)?));
+        }
+        account_changed = true;
+    }
+    if account_changed {
+        acc.updated_at = Set(now);
+        acc.update(tx).await.map_err(|e| {
+            if is_unique_violation(&e) {
+                email_taken(&new_email)
+            } else {
+                db_error(e)
+            }
+        })?;
+    }
+    let effect = on_active_change(&f, dir.org_id, current.link.active, attrs.active)?;
+    apply_effect(tx, dir, account.id, effect).await?;
+
+    let mut link: scim_user::ActiveModel = current.link.clone().into();
+    set_link_attrs(&mut link, &attrs);
+    link.last_modified = Set(now);
+    link.update(tx).await.map_err(|e| {
+        if is_unique_violation(&e) {
+            ScimError::uniqueness(format!(
+                "userName {:?} is already in use in this directory",
+                attrs.user_name.as_str()
+            ))
+        } else {
+            db_error(e)
+        }
+    })?;
+    write_values(tx, id, dir.directory_id, &attrs, true).await?;
+    get(tx, dir, id)
+        .await?
+        .ok_or_else(|| not_found(&id.to_string()))
+}
+
+/// `DELETE /Users/{id}`: deactivate or suspend, leave the directory's
+/// groups, unlink. The account and its data stay.
+pub async fn delete<C: ConnectionTrait>(
+    tx: &C,
+    dir: &DirectoryPrincipal,
+    id: Uuid,
+) -> ScimResult<()> {
+    let current = lock(tx, dir, id).await?;
+    let account = account_by_id(tx, current.link.account_id).await?;
+    let effect = if current.link.active {
+        on_delete(&facts(&account), dir.org_id)
+    } else {
+        // `active: false` already took effect.
+        ActiveEffect::Nothing
+    };
+    apply_effect(tx, dir, account.id, effect).await?;
+    let groups = Query::select()
+        .column(group::Column::Id)
+        .from(group::Entity)
+        .and_where(Expr::col(group::Column::DirectoryId).eq(dir.directory_id))
+        .to_owned();
+    group_member::Entity::delete_many()
+        .filter(group_member::Column::AccountId.eq(account.id))
+        .filter(group_member::Column::GroupId.in_subquery(groups))
+        .exec(tx)
+        .await
+        .map_err(db_error)?;
+    scim_user_value::Entity::delete_many()
+        .filter(scim_user_value::Column::UserId.eq(id))
+        .exec(tx)
+        .await
+        .map_err(db_error)?;
+    scim_user::Entity::delete_by_id(id)
+        .exec(tx)
+        .await
+        .map_err(db_error)?;
+    Ok(())
+}
+
+/// Carries out what `lifecycle` decided.
+async fn apply_effect<C: ConnectionTrait>(
+    tx: &C,
+    dir: &DirectoryPrincipal,
+    account_id: Uuid,
+    effect: ActiveEffect,
+) -> ScimResult<()> {
+    let now = Utc::now();
+    let org_sites = Query::select()
+        .column(site::Column::Id)
+        .from(site::Entity)
+        .and_where(Expr::col(site::Column::OrgId).eq(dir.org_id))
+        .to_owned();
+    let suspended_by = format!("directory:{}", dir.directory_id);
+    match effect {
+        ActiveEffect::Nothing => {}
+        ActiveEffect::DeactivateAccount => {
+            account::Entity::update_many()
+                .col_expr(
+                    account::Column::Status,
+                    Expr::value(AccountStatus::Deactivated.as_str()),
+                )
+                .col_expr(account::Column::DeactivatedAt, Expr::value(now))
+                .col_expr(account::Column::UpdatedAt, Expr::value(now))
+                .filter(account::Column::Id.eq(account_id))
+                .filter(account::Column::Status.eq(AccountStatus::Active.as_str()))
+                .exec(tx)
+                .await
+                .map_err(db_error)?;
+            // Sessions end.
+            account_session::Entity::update_many()
+                .col_expr(account_session::Column::RevokedAt, Expr::value(now))
+                .filter(account_session::Column::AccountId.eq(account_id))
+                .filter(account_session::Column::RevokedAt.is_null())
+                .exec(tx)
+                .await
+                .map_err(db_error)?;
+        }
+        ActiveEffect::ReactivateAccount => {
+            account::Entity::update_many()
+                .col_expr(
+                    account::Column::Status,
+                    Expr::value(AccountStatus::Active.as_str()),
+                )
+                .col_expr(
+                    account::Column::DeactivatedAt,
+                    Expr::value(Option::<chrono::DateTime<Utc>>::None),
+                )
+                .col_expr(account::Column::UpdatedAt, Expr::value(now))
+                .filter(account::Column::Id.eq(account_id))
+                .filter(account::Column::Status.eq(AccountStatus::Deactivated.as_str()))
+                .exec(tx)
+                .await
+                .map_err(db_error)?;
+        }
+        ActiveEffect::SuspendOrgMemberships => {
+            site_membership::Entity::update_many()
+                .col_expr(site_membership::Column::Status, Expr::value("suspended"))
+                .col_expr(
+                    site_membership::Column::SuspendedBy,
+                    Expr::value(suspended_by),
+                )
+                .col_expr(site_membership::Column::UpdatedAt, Expr::value(now))
+                .filter(site_membership::Column::AccountId.eq(account_id))
+                .filter(site_membership::Column::Status.ne("suspended"))
+                .filter(site_membership::Column::SiteId.in_subquery(org_sites))
+                .exec(tx)
+                .await
+                .map_err(db_error)?;
+        }
+        ActiveEffect::RestoreOrgMemberships => {
+            // Back to active, or to invited if never used (first activity
+            // is what turns an invite active).
+            let restored = SimpleExpr::Case(Box::new(
+                Expr::case(
+                    Expr::col(site_membership::Column::LastActiveAt).is_null(),
+                    "invited",
+                )
+                .finally("active"),
+            ));
+            site_membership::Entity::update_many()
+                .col_expr(site_membership::Column::Status, restored)
+                .col_expr(
+                    site_membership::Column::SuspendedBy,
+                    Expr::value(Option::<String>::None),
+                )
+                .col_expr(site_membership::Column::UpdatedAt, Expr::value(now))
+                .filter(site_membership::Column::AccountId.eq(account_id))
+                .filter(site_membership::Column::SuspendedBy.eq(suspended_by))
+                .exec(tx)
+                .await
+                .map_err(db_error)?;
+        }
+    }
+    Ok(())
+}
+
+/// Where `sortBy` points, for the singular attributes that have a column.
+fn sort_expr(path: &AttrPath) -> ScimResult<SimpleExpr> {
+    // The filter lowering's column map is the one source of truth.
+    match user_column(path).map_err(|e| ScimError::invalid_value(e.detail()))? {
+        Column::Plain { expr, .. } | Column::Id(expr) => Ok(expr),
+        _ => Err(ScimError::invalid_value(format!(
+            "sortBy {path}: only singular attributes can be sorted on"
+        ))),
+    }
+}
+
+/// `GET /Users`: one page and the total, filtered and ordered in SQL.
+pub async fn list<C: ConnectionTrait>(
+    db: &C,
+    dir: &DirectoryPrincipal,
+    q: &ListQuery,
+) -> ScimResult<(u64, Vec<StoredUser>)> {
+    let mut cond = Condition::all().add(scim_user::Column::DirectoryId.eq(dir.directory_id));
+    if let Some(f) = &q.filter {
+        cond = cond.add(users_condition(f)?);
+    }
+    let total = scim_user::Entity::find()
+        .filter(cond.clone())
+        .count(db)
+        .await
+        .map_err(db_error)?;
+    if q.count == 0 || q.start_index > total {
+        return Ok((total, vec![]));
+    }
+    let mut select = scim_user::Entity::find().filter(cond);
+    let order = match q.sort_order {
+        SortOrder::Ascending => Order::Asc,
+        SortOrder::Descending => Order::Desc,
+    };
+    if let Some(path) = &q.sort_by {
+        select = select.order_by(sort_expr(path)?, order.clone());
+    }
+    // Ids are time-ordered UUIDs: a stable tie-break in creation order.
+    let links = select
+        .order_by(scim_user::Column::Id, order)
+        .offset(q.start_index - 1)
+        .limit(q.count)
+        .all(db)
+        .await
+        .map_err(db_error)?;
+    Ok((total, assemble(db, dir.directory_id, links).await?))
+}

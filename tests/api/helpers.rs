@@ -1,0 +1,179 @@
+//! `spawn_app()`: the real server on port 0 with a fresh database —
+//! SQLite in a temporary file by default, a new PostgreSQL database when
+//! `TEST_DATABASE_URL=postgres://…` is set.
+
+use reqwest::{Method, RequestBuilder, Response};
+use scim_server::config::{Secret, Settings};
+use scim_server::startup::Application;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+pub const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
+pub const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+pub const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
+pub const ERROR_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:Error";
+
+pub struct TestApp {
+    pub address: String,
+    /// SCIM base URL of the bootstrapped `default` directory.
+    pub base: String,
+    pub token: String,
+    #[allow(dead_code)]
+    pub directory_id: Uuid,
+    pub settings: Settings,
+    pub client: reqwest::Client,
+}
+
+async fn fresh_database_url() -> String {
+    match std::env::var("TEST_DATABASE_URL") {
+        Ok(url) if url.starts_with("postgres") => {
+            use sea_orm::{ConnectionTrait, Database};
+            let admin = Database::connect(url.as_str())
+                .await
+                .expect("TEST_DATABASE_URL must be reachable");
+            let name = format!("scim_test_{}", Uuid::new_v4().simple());
+            admin
+                .execute_unprepared(&format!("CREATE DATABASE {name}"))
+                .await
+                .expect("create test database");
+            let _ = admin.close().await;
+            let (prefix, _) = url.rsplit_once('/').expect("a database URL has a path");
+            format!("{prefix}/{name}")
+        }
+        _ => {
+            let path = std::env::temp_dir().join(format!("scim-test-{}.db", Uuid::new_v4()));
+            format!("sqlite://{}?mode=rwc", path.display())
+        }
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
+    let token = format!("test-token-{}", Uuid::new_v4());
+    let mut settings = Settings {
+        bind: "127.0.0.1:0".into(),
+        database_url: Secret::new(fresh_database_url().await),
+        bootstrap_token: Some(Secret::new(token.clone())),
+        db_max_connections: 4,
+        ..Settings::default()
+    };
+    configure(&mut settings);
+    let app = Application::build(settings.clone())
+        .await
+        .expect("the application starts");
+    let port = app.port();
+    let boot = app
+        .bootstrap()
+        .cloned()
+        .expect("a fresh database is bootstrapped");
+    tokio::spawn(app.run_until_stopped());
+    let address = format!("http://127.0.0.1:{port}");
+    TestApp {
+        base: format!("{address}/scim/v2/directories/{}", boot.directory_id),
+        address,
+        token: boot.token,
+        directory_id: boot.directory_id,
+        settings,
+        client: reqwest::Client::new(),
+    }
+}
+
+impl TestApp {
+    /// A request to `path` under the SCIM base, with the token and SCIM JSON.
+    pub fn scim(&self, method: Method, path: &str) -> RequestBuilder {
+        self.client
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .header("Content-Type", "application/scim+json")
+    }
+
+    pub async fn send(&self, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut req = self.scim(method, path);
+        if let Some(b) = body {
+            req = req.body(b.to_string());
+        }
+        read(req.send().await.expect("request sent")).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        self.send(Method::POST, path, Some(body)).await
+    }
+    pub async fn put(&self, path: &str, body: Value) -> (u16, Value) {
+        self.send(Method::PUT, path, Some(body)).await
+    }
+    pub async fn patch(&self, path: &str, ops: Value) -> (u16, Value) {
+        self.send(
+            Method::PATCH,
+            path,
+            Some(json!({"schemas": [PATCH_OP], "Operations": ops})),
+        )
+        .await
+    }
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        self.send(Method::GET, path, None).await
+    }
+    pub async fn delete(&self, path: &str) -> (u16, Value) {
+        self.send(Method::DELETE, path, None).await
+    }
+
+    /// Creates a user and returns its id.
+    pub async fn create_user(&self, body: Value) -> String {
+        let (status, user) = self.post("/Users", body).await;
+        assert_eq!(status, 201, "{user}");
+        user["id"].as_str().expect("an id").to_owned()
+    }
+
+    /// Runs an operator CLI command against the same database.
+    pub async fn cli(&self, args: &[&str]) {
+        use clap::Parser;
+        let mut argv = vec!["scim-server"];
+        argv.extend_from_slice(args);
+        let cli = scim_server::cli::Cli::try_parse_from(argv).expect("valid CLI arguments");
+        scim_server::cli::run(&self.settings, cli.command.expect("a command"))
+            .await
+            .expect("the CLI command succeeds");
+    }
+
+    /// Direct database access for assertions a client can't make.
+    pub async fn db(&self) -> sea_orm::DatabaseConnection {
+        sea_orm::Database::connect(self.settings.database_url.expose())
+            .await
+            .expect("database reachable")
+    }
+}
+
+pub async fn read(res: Response) -> (u16, Value) {
+    let status = res.status().as_u16();
+    let text = res.text().await.unwrap_or_default();
+    let body = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or(Value::String(text))
+    };
+    (status, body)
+}
+
+pub fn user(user_name: &str) -> Value {
+    json!({
+        "schemas": [USER_SCHEMA],
+        "userName": user_name,
+        "name": {"givenName": "Test", "familyName": "User"},
+        "emails": [{"value": user_name, "type": "work", "primary": true}],
+        "active": true,
+    })
+}
+
+/// Asserts a SCIM error body.
+pub fn assert_scim_error(status: u16, body: &Value, want_status: u16, scim_type: Option<&str>) {
+    assert_eq!(status, want_status, "{body}");
+    assert_eq!(body["schemas"], json!([ERROR_SCHEMA]), "{body}");
+    assert_eq!(body["status"], want_status.to_string(), "{body}");
+    assert_eq!(body["scimType"].as_str(), scim_type, "{body}");
+    assert!(
+        body["detail"].as_str().is_some_and(|d| !d.is_empty()),
+        "{body}"
+    );
+}

@@ -1,0 +1,6 @@
+//! The integration-test binary: one module per area.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod discovery;
+mod helpers;
+mod users;

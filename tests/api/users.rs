@@ -1,0 +1,498 @@
+use crate::helpers::*;
+use entity::{account, scim_user, site_membership, sync_log};
+use reqwest::Method;
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+use serde_json::json;
+
+async fn account_of(app: &TestApp, email: &str) -> account::Model {
+    account::Entity::find()
+        .filter(account::Column::EmailLower.eq(email.to_lowercase()))
+        .one(&app.db().await)
+        .await
+        .unwrap()
+        .expect("the account exists")
+}
+
+#[tokio::test]
+async fn post_user_creates_a_synced_account_with_meta_and_headers() {
+    let app = spawn_app().await;
+    let res = app
+        .scim(Method::POST, "/Users")
+        .body(user("jane@acme.example").to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    assert_eq!(res.headers()["content-type"], "application/scim+json");
+    let location = res.headers()["location"].to_str().unwrap().to_owned();
+    let etag = res.headers()["etag"].to_str().unwrap().to_owned();
+    let (_, body) = read(res).await;
+    let id = body["id"].as_str().unwrap();
+    assert_eq!(location, format!("{}/Users/{id}", app.base));
+    assert_eq!(body["meta"]["location"], location);
+    assert_eq!(body["meta"]["resourceType"], "User");
+    assert_eq!(body["meta"]["version"], etag);
+    assert!(etag.starts_with("W/\""));
+    assert_eq!(body["userName"], "jane@acme.example");
+    assert_eq!(body["active"], true);
+    assert!(body.get("password").is_none());
+
+    let acc = account_of(&app, "jane@acme.example").await;
+    assert_eq!(acc.status, "active");
+    // Not on a verified domain: synced but external.
+    assert_eq!(acc.managing_org_id, None);
+    let links = scim_user::Entity::find()
+        .filter(scim_user::Column::AccountId.eq(acc.id))
+        .count(&app.db().await)
+        .await
+        .unwrap();
+    assert_eq!(
+        links, 1,
+        "the provisioning link marks the account as synced"
+    );
+}
+
+#[tokio::test]
+async fn password_is_stored_hashed_and_never_returned() {
+    let app = spawn_app().await;
+    let mut body = user("pw@acme.example");
+    body["password"] = json!("t0p-Secret!");
+    body["groups"] = json!([]);
+    let (status, created) = app.post("/Users", body).await;
+    assert_eq!(status, 201);
+    assert!(created.get("password").is_none());
+    let (_, got) = app
+        .get(&format!(
+            "/Users/{}?attributes=password",
+            created["id"].as_str().unwrap()
+        ))
+        .await;
+    assert!(got.get("password").is_none());
+    let acc = account_of(&app, "pw@acme.example").await;
+    let hash = acc.password_hash.unwrap();
+    assert!(hash.starts_with("$argon2id$"));
+    assert!(!hash.contains("t0p-Secret!"));
+}
+
+#[tokio::test]
+async fn user_on_a_verified_domain_is_claimed_as_managed() {
+    let app = spawn_app().await;
+    app.cli(&["domain", "add", "--org", "default", "acme.example"])
+        .await;
+    app.cli(&["domain", "verify", "--org", "default", "acme.example"])
+        .await;
+    app.create_user(user("Managed@Acme.Example")).await;
+    let acc = account_of(&app, "managed@acme.example").await;
+    assert!(acc.managing_org_id.is_some());
+    assert_eq!(acc.display_name.as_deref(), Some("Test User"));
+}
+
+#[tokio::test]
+async fn existing_account_is_linked_not_duplicated() {
+    let app = spawn_app().await;
+    app.create_user(user("dup@acme.example")).await;
+    // Another directory of another org provisions the same person.
+    let acc = account_of(&app, "dup@acme.example").await;
+    let (status, body) = app.post("/Users", user("DUP@acme.example")).await;
+    assert_scim_error(status, &body, 409, Some("uniqueness"));
+    assert_eq!(account_of(&app, "dup@acme.example").await.id, acc.id);
+}
+
+#[tokio::test]
+async fn duplicate_user_name_is_409_uniqueness_case_insensitively() {
+    let app = spawn_app().await;
+    app.create_user(user("bjensen@example.com")).await;
+    let mut other = user("BJENSEN@example.com");
+    other["emails"] = json!([{"value": "other@example.com", "primary": true}]);
+    let (status, body) = app.post("/Users", other).await;
+    assert_scim_error(status, &body, 409, Some("uniqueness"));
+}
+
+#[tokio::test]
+async fn filters_on_user_name_external_id_and_emails() {
+    let app = spawn_app().await;
+    let mut a = user("alice@example.com");
+    a["externalId"] = json!("ext-A");
+    let a_id = app.create_user(a).await;
+    let mut b = user("bob@example.com");
+    b["externalId"] = json!("ext-B");
+    b["emails"] = json!([{"value": "bob.work@example.org", "type": "work"}]);
+    let b_id = app.create_user(b).await;
+
+    let q = |f: &str| format!("/Users?filter={}", urlencode(f));
+    let (status, body) = app.get(&q("userName eq \"ALICE@example.com\"")).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["totalResults"], 1);
+    assert_eq!(body["Resources"][0]["id"], a_id);
+    assert_eq!(
+        body["schemas"],
+        json!(["urn:ietf:params:scim:api:messages:2.0:ListResponse"])
+    );
+
+    let (_, body) = app.get(&q("externalId eq \"ext-B\"")).await;
+    assert_eq!(body["totalResults"], 1);
+    assert_eq!(body["Resources"][0]["id"], b_id);
+    // externalId is caseExact.
+    let (_, body) = app.get(&q("externalId eq \"EXT-B\"")).await;
+    assert_eq!(body["totalResults"], 0);
+
+    let (_, body) = app
+        .get(&q("emails.value eq \"BOB.WORK@example.org\""))
+        .await;
+    assert_eq!(body["totalResults"], 1);
+    assert_eq!(body["Resources"][0]["id"], b_id);
+    let (_, body) = app
+        .get(&q("emails[type eq \"work\" and value co \"example.org\"]"))
+        .await;
+    assert_eq!(body["totalResults"], 1);
+
+    let (status, body) = app.get(&q("userName eq \"nobody@example.com\"")).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["totalResults"], 0);
+    assert_eq!(body["Resources"], json!([]));
+}
+
+#[tokio::test]
+async fn invalid_filters_are_400_invalid_filter() {
+    let app = spawn_app().await;
+    for f in [
+        "userName eq",
+        "userName zz \"x\"",
+        "nosuch eq \"x\"",
+        "userName eq \"x\" and",
+        "' OR 1=1 --",
+    ] {
+        let (status, body) = app.get(&format!("/Users?filter={}", urlencode(f))).await;
+        assert_scim_error(status, &body, 400, Some("invalidFilter"));
+    }
+}
+
+#[tokio::test]
+async fn paging_with_start_index_and_count() {
+    let app = spawn_app().await;
+    let mut ids = vec![];
+    for i in 0..5 {
+        ids.push(app.create_user(user(&format!("u{i}@example.com"))).await);
+    }
+    let (_, page) = app.get("/Users?startIndex=2&count=2").await;
+    assert_eq!(page["totalResults"], 5);
+    assert_eq!(page["startIndex"], 2);
+    assert_eq!(page["itemsPerPage"], 2);
+    assert_eq!(page["Resources"][0]["id"], ids[1]);
+    assert_eq!(page["Resources"][1]["id"], ids[2]);
+    let (_, page) = app.get("/Users?count=0").await;
+    assert_eq!(page["totalResults"], 5);
+    assert_eq!(page["Resources"], json!([]));
+    let (status, body) = app.get("/Users?count=abc").await;
+    assert_scim_error(status, &body, 400, Some("invalidValue"));
+}
+
+#[tokio::test]
+async fn put_replaces_and_clears_left_out_attributes() {
+    let app = spawn_app().await;
+    let mut body = user("put@example.com");
+    body["title"] = json!("Engineer");
+    body["nickName"] = json!("P");
+    let id = app.create_user(body).await;
+    let mut replacement = user("put@example.com");
+    replacement["title"] = json!("Manager");
+    replacement["id"] = json!(id);
+    replacement["meta"] = json!({"resourceType": "User"});
+    let (status, body) = app.put(&format!("/Users/{id}"), replacement).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["title"], "Manager");
+    assert!(body.get("nickName").is_none());
+    assert_eq!(body["meta"]["version"], "W/\"2\"");
+}
+
+#[tokio::test]
+async fn okta_pathless_patch_deactivates_and_reactivates_a_managed_account() {
+    let app = spawn_app().await;
+    app.cli(&["domain", "add", "--org", "default", "acme.example"])
+        .await;
+    app.cli(&["domain", "verify", "--org", "default", "acme.example"])
+        .await;
+    let id = app.create_user(user("okta@acme.example")).await;
+    let (status, body) = app
+        .patch(
+            &format!("/Users/{id}"),
+            json!([{"op": "replace", "value": {"active": false}}]),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["active"], false);
+    assert_eq!(
+        account_of(&app, "okta@acme.example").await.status,
+        "deactivated"
+    );
+    // Deactivated users are still returned (Entra needs this).
+    let (_, list) = app
+        .get(&format!(
+            "/Users?filter={}",
+            urlencode("userName eq \"okta@acme.example\"")
+        ))
+        .await;
+    assert_eq!(list["Resources"][0]["active"], false);
+    let (_, body) = app
+        .patch(
+            &format!("/Users/{id}"),
+            json!([{"op": "Replace", "path": "active", "value": "True"}]),
+        )
+        .await;
+    assert_eq!(body["active"], true);
+    assert_eq!(account_of(&app, "okta@acme.example").await.status, "active");
+}
+
+#[tokio::test]
+async fn active_false_suspends_an_external_account_on_the_orgs_sites() {
+    let app = spawn_app().await;
+    app.cli(&["site", "create", "--org", "default", "acme.example.net"])
+        .await;
+    let id = app.create_user(user("ext@elsewhere.example")).await;
+    let acc = account_of(&app, "ext@elsewhere.example").await;
+    let db = app.db().await;
+    let site = entity::site::Entity::find()
+        .one(&db)
+        .await
+        .unwrap()
+        .unwrap();
+    let now = chrono::Utc::now();
+    use sea_orm::{ActiveModelTrait, Set};
+    site_membership::ActiveModel {
+        id: Set(uuid::Uuid::now_v7()),
+        site_id: Set(site.id),
+        account_id: Set(acc.id),
+        status: Set("active".into()),
+        suspended_by: Set(None),
+        invited_directly: Set(true),
+        last_active_at: Set(Some(now)),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(&db)
+    .await
+    .unwrap();
+    app.patch(
+        &format!("/Users/{id}"),
+        json!([{"op": "replace", "path": "active", "value": false}]),
+    )
+    .await;
+    let m = site_membership::Entity::find()
+        .one(&db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(m.status, "suspended");
+    // The account itself is not the org's to deactivate.
+    assert_eq!(
+        account_of(&app, "ext@elsewhere.example").await.status,
+        "active"
+    );
+    app.patch(
+        &format!("/Users/{id}"),
+        json!([{"op": "replace", "path": "active", "value": true}]),
+    )
+    .await;
+    let m = site_membership::Entity::find()
+        .one(&db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(m.status, "active");
+}
+
+#[tokio::test]
+async fn entra_patch_dialects_apply() {
+    let app = spawn_app().await;
+    let id = app.create_user(user("entra@example.com")).await;
+    let (status, body) = app
+        .patch(
+            &format!("/Users/{id}"),
+            json!([
+                {"op": "Add", "path": "emails[type eq \"work\"].value", "value": "entra@example.com"},
+                {"op": "Replace", "value": {"name.givenName": "Ent", "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department": "Ops"}},
+                {"op": "Add", "path": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager", "value": "mgr-1"},
+                {"op": "Replace", "path": "title", "value": "Lead"},
+            ]),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["name"]["givenName"], "Ent");
+    assert_eq!(body[ENTERPRISE]["department"], "Ops");
+    assert_eq!(body[ENTERPRISE]["manager"]["value"], "mgr-1");
+    assert_eq!(body["title"], "Lead");
+    let (_, body) = app
+        .patch(
+            &format!("/Users/{id}"),
+            json!([{"op": "Remove", "path": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager"}]),
+        )
+        .await;
+    assert!(body[ENTERPRISE].get("manager").is_none());
+}
+
+#[tokio::test]
+async fn a_failed_patch_writes_nothing() {
+    let app = spawn_app().await;
+    let id = app.create_user(user("atomic@example.com")).await;
+    let (status, body) = app
+        .patch(
+            &format!("/Users/{id}"),
+            json!([
+                {"op": "replace", "path": "title", "value": "Changed"},
+                {"op": "replace", "path": "id", "value": "nope"},
+            ]),
+        )
+        .await;
+    assert_scim_error(status, &body, 400, Some("mutability"));
+    let (_, body) = app.get(&format!("/Users/{id}")).await;
+    assert!(body.get("title").is_none());
+    assert_eq!(body["meta"]["version"], "W/\"1\"");
+}
+
+#[tokio::test]
+async fn managed_email_change_to_an_unverified_domain_is_refused() {
+    let app = spawn_app().await;
+    app.cli(&["domain", "add", "--org", "default", "acme.example"])
+        .await;
+    app.cli(&["domain", "verify", "--org", "default", "acme.example"])
+        .await;
+    let id = app.create_user(user("move@acme.example")).await;
+    let (status, body) = app
+        .patch(
+            &format!("/Users/{id}"),
+            json!([{"op": "replace", "path": "emails[type eq \"work\"].value", "value": "move@gmail.example"}]),
+        )
+        .await;
+    assert_scim_error(status, &body, 400, Some("invalidValue"));
+    assert!(body["detail"].as_str().unwrap().contains("verified"));
+    app.cli(&["domain", "add", "--org", "default", "acme2.example"])
+        .await;
+    app.cli(&["domain", "verify", "--org", "default", "acme2.example"])
+        .await;
+    let (status, _) = app
+        .patch(
+            &format!("/Users/{id}"),
+            json!([{"op": "replace", "path": "emails[type eq \"work\"].value", "value": "move@acme2.example"}]),
+        )
+        .await;
+    assert_eq!(status, 200);
+    account_of(&app, "move@acme2.example").await;
+}
+
+#[tokio::test]
+async fn delete_unlinks_deactivates_and_then_404s() {
+    let app = spawn_app().await;
+    app.cli(&["domain", "add", "--org", "default", "acme.example"])
+        .await;
+    app.cli(&["domain", "verify", "--org", "default", "acme.example"])
+        .await;
+    let id = app.create_user(user("gone@acme.example")).await;
+    let (status, body) = app.delete(&format!("/Users/{id}")).await;
+    assert_eq!(status, 204, "{body}");
+    let (status, body) = app.get(&format!("/Users/{id}")).await;
+    assert_scim_error(status, &body, 404, None);
+    let (status, body) = app.delete(&format!("/Users/{id}")).await;
+    assert_scim_error(status, &body, 404, None);
+    let acc = account_of(&app, "gone@acme.example").await;
+    assert_eq!(acc.status, "deactivated", "the account stays, deactivated");
+    let links = scim_user::Entity::find()
+        .count(&app.db().await)
+        .await
+        .unwrap();
+    assert_eq!(links, 0);
+}
+
+#[tokio::test]
+async fn malformed_bodies_and_ids_get_scim_errors() {
+    let app = spawn_app().await;
+    let res = app
+        .scim(Method::POST, "/Users")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = read(res).await;
+    assert_scim_error(status, &body, 400, Some("invalidSyntax"));
+    let (status, body) = app.post("/Users", json!({"userName": 42})).await;
+    assert_scim_error(status, &body, 400, Some("invalidValue"));
+    let (status, body) = app.post("/Users", json!({"userName": "no-email"})).await;
+    assert_scim_error(status, &body, 400, Some("invalidValue"));
+    let (status, body) = app.get("/Users/not-a-uuid").await;
+    assert_scim_error(status, &body, 404, None);
+    let res = app
+        .client
+        .post(format!("{}/Users", app.base))
+        .bearer_auth(&app.token)
+        .header("Content-Type", "text/plain")
+        .body(user("ct@example.com").to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 415);
+    let res = app
+        .client
+        .post(format!("{}/Users", app.base))
+        .bearer_auth(&app.token)
+        .header("Content-Type", "application/json")
+        .body(user("json@example.com").to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201, "application/json is accepted too");
+}
+
+#[tokio::test]
+async fn every_write_is_in_the_sync_log_with_its_outcome() {
+    let app = spawn_app().await;
+    let id = app.create_user(user("log@example.com")).await;
+    app.post("/Users", user("log@example.com")).await;
+    app.delete(&format!("/Users/{id}")).await;
+    let entries = sync_log::Entity::find().all(&app.db().await).await.unwrap();
+    let summary: Vec<(String, String, i32)> = entries
+        .iter()
+        .map(|e| (e.operation.clone(), e.outcome.clone(), e.status))
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            ("POST /Users".to_owned(), "success".to_owned(), 201),
+            ("POST /Users".to_owned(), "failure".to_owned(), 409),
+            ("DELETE /Users/{id}".to_owned(), "success".to_owned(), 204),
+        ]
+    );
+    assert!(entries[1].detail.as_deref().unwrap().contains("userName"));
+}
+
+#[tokio::test]
+async fn projection_on_reads_and_writes() {
+    let app = spawn_app().await;
+    let res = app
+        .scim(Method::POST, "/Users?attributes=userName")
+        .body(user("proj@example.com").to_string())
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = read(res).await;
+    assert_eq!(status, 201);
+    let keys: Vec<&String> = body.as_object().unwrap().keys().collect();
+    assert_eq!(keys, vec!["id", "schemas", "userName"]);
+    let id = body["id"].as_str().unwrap();
+    let (_, body) = app
+        .get(&format!("/Users/{id}?excludedAttributes=emails,name"))
+        .await;
+    assert!(body.get("emails").is_none() && body.get("name").is_none());
+    assert_eq!(body["userName"], "proj@example.com");
+}
+
+pub fn urlencode(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
