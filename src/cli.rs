@@ -11,7 +11,7 @@ use crate::config::Settings;
 use crate::domain::types::DomainName;
 use crate::error::ScimError;
 use crate::startup::{StartupError, open_store};
-use crate::store::directories;
+use crate::store::{directories, groups};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -44,6 +44,32 @@ pub enum Command {
     /// Manage an organization's sites.
     #[command(subcommand)]
     Site(SiteCmd),
+    /// Manage what groups grant.
+    #[command(subcommand)]
+    Group(GroupCmd),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GroupCmd {
+    /// Grant a group's members product access on a site (members get a site
+    /// membership at once; so will members added later).
+    ///
+    /// Example: scim-server group grant --group 0190... --site acme.example.net --product jira --role user
+    Grant {
+        /// Group id (the SCIM id).
+        #[arg(long)]
+        group: Uuid,
+        /// Site name.
+        #[arg(long)]
+        site: String,
+        /// One of: jira, confluence, jira-service-management,
+        /// jira-product-discovery, bitbucket, trello, opsgenie, statuspage.
+        #[arg(long)]
+        product: String,
+        /// user or admin.
+        #[arg(long, default_value = "user")]
+        role: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -203,6 +229,29 @@ pub async fn run(settings: &Settings, command: Command) -> Result<(), CliError> 
             let name = DomainName::parse(&domain).map_err(CliError::Usage)?;
             let claimed = directories::verify_domain(db, org.id, &name).await?;
             print(json!({"domain": name.as_str(), "verified": true, "claimed_accounts": claimed}));
+        }
+        Command::Group(GroupCmd::Grant {
+            group,
+            site,
+            product,
+            role,
+        }) => {
+            let product = product.to_ascii_lowercase();
+            if !groups::PRODUCTS.contains(&product.as_str()) {
+                return Err(CliError::Usage(format!(
+                    "unknown product {product:?}; one of {}",
+                    groups::PRODUCTS.join(", ")
+                )));
+            }
+            if role != "user" && role != "admin" {
+                return Err(CliError::Usage("role must be user or admin".into()));
+            }
+            let tx = store.begin().await?;
+            let g = groups::grant(&tx, group, &site, &product, &role).await?;
+            tx.commit().await.map_err(crate::store::db_error)?;
+            print(
+                json!({"grant_id": g.id, "group_id": g.group_id, "site_id": g.site_id, "product": g.product, "role": g.role}),
+            );
         }
         Command::Site(SiteCmd::Create { org, site }) => {
             let org = directories::find_or_create_org(db, &org).await?;

@@ -6,9 +6,10 @@ use sea_orm::entity::prelude::*;
 #[sea_orm(table_name = "product_access")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
-    pub id: Uuid,
     pub site_id: Uuid,
+    #[sea_orm(primary_key, auto_increment = false)]
     pub account_id: Uuid,
+    #[sea_orm(primary_key, auto_increment = false)]
     pub product: String,
     pub role: String,
     pub created_at: DateTimeUtc,

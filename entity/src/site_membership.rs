@@ -6,8 +6,8 @@ use sea_orm::entity::prelude::*;
 #[sea_orm(table_name = "site_memberships")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
-    pub id: Uuid,
     pub site_id: Uuid,
+    #[sea_orm(primary_key, auto_increment = false)]
     pub account_id: Uuid,
     pub status: String,
     /// Who suspended it: `directory:<id>` (SCIM `active: false`) or `admin`.

@@ -343,7 +343,6 @@ fn tables() -> Vec<TableSpec> {
         TableSpec {
             name: "site_memberships",
             columns: vec![
-                uuid_pk("id"),
                 uuid("site_id"),
                 uuid("account_id"),
                 text("status"),
@@ -358,16 +357,14 @@ fn tables() -> Vec<TableSpec> {
                 ("account_id", "accounts", Cascade),
             ],
             indexes: vec![
-                ("site_account", vec!["site_id", "account_id"], true),
-                ("account", vec!["account_id"], false),
+                ("account", vec!["account_id", "site_id"], true),
                 ("site_status", vec!["site_id", "status"], false),
             ],
-            primary_key: None,
+            primary_key: Some(vec!["site_id", "account_id"]),
         },
         TableSpec {
             name: "product_access",
             columns: vec![
-                uuid_pk("id"),
                 uuid("site_id"),
                 uuid("account_id"),
                 text("product"),
@@ -378,11 +375,8 @@ fn tables() -> Vec<TableSpec> {
                 ("site_id", "sites", Cascade),
                 ("account_id", "accounts", Cascade),
             ],
-            indexes: vec![
-                ("unique", vec!["site_id", "account_id", "product"], true),
-                ("account", vec!["account_id"], false),
-            ],
-            primary_key: None,
+            indexes: vec![("account", vec!["account_id"], false)],
+            primary_key: Some(vec!["site_id", "account_id", "product"]),
         },
         TableSpec {
             name: "groups",

@@ -9,8 +9,8 @@ use serde_json::Value;
 use super::auth::Directory;
 use super::scim::{directory_base, list_response, scim_response};
 use crate::domain::schema::{
-    ENTERPRISE_USER_SCHEMA_JSON, SERVICE_PROVIDER_CONFIG_JSON, USER_RESOURCE_TYPE_JSON,
-    USER_SCHEMA_JSON,
+    ENTERPRISE_USER_SCHEMA_JSON, GROUP_RESOURCE_TYPE_JSON, GROUP_SCHEMA_JSON,
+    SERVICE_PROVIDER_CONFIG_JSON, USER_RESOURCE_TYPE_JSON, USER_SCHEMA_JSON,
 };
 use crate::error::{ScimError, ScimResult};
 use crate::startup::AppState;
@@ -23,13 +23,16 @@ fn doc(text: &str, base: &str) -> ScimResult<Value> {
     Ok(v)
 }
 
-// Groups are not served yet: the discovery documents say so.
 fn resource_types() -> Vec<&'static str> {
-    vec![USER_RESOURCE_TYPE_JSON]
+    vec![USER_RESOURCE_TYPE_JSON, GROUP_RESOURCE_TYPE_JSON]
 }
 
 fn schemas() -> Vec<&'static str> {
-    vec![USER_SCHEMA_JSON, ENTERPRISE_USER_SCHEMA_JSON]
+    vec![
+        USER_SCHEMA_JSON,
+        ENTERPRISE_USER_SCHEMA_JSON,
+        GROUP_SCHEMA_JSON,
+    ]
 }
 
 pub async fn service_provider_config(

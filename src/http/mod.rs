@@ -4,6 +4,7 @@ pub mod auth;
 pub mod body;
 pub mod discovery;
 pub mod error;
+pub mod groups;
 pub mod health;
 pub mod scim;
 pub mod search;
@@ -60,6 +61,25 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                         .put(users::replace)
                         .patch(users::patch)
                         .delete(users::delete)
+                        .default_service(m405()),
+                )
+                .service(
+                    web::resource("/Groups")
+                        .get(groups::list)
+                        .post(groups::create)
+                        .default_service(m405()),
+                )
+                .service(
+                    web::resource("/Groups/.search")
+                        .post(groups::search_post)
+                        .default_service(m405()),
+                )
+                .service(
+                    web::resource("/Groups/{id}")
+                        .get(groups::get)
+                        .put(groups::replace)
+                        .patch(groups::patch)
+                        .delete(groups::delete)
                         .default_service(m405()),
                 )
                 .default_service(web::to(error::not_found)),

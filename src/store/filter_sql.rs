@@ -3,7 +3,7 @@
 //! bound parameters; case-insensitive attributes compare lower-cased.
 
 use chrono::{DateTime, Utc};
-use entity::{scim_user, scim_user_value};
+use entity::{group, group_member, scim_user, scim_user_value};
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Func, LikeExpr, Query, SimpleExpr};
 use uuid::Uuid;
 
@@ -32,6 +32,8 @@ pub enum Column {
     },
     /// A constant (e.g. `meta.resourceType`).
     Constant(&'static str),
+    /// A group's members (`members`, `members.value`): SCIM User ids.
+    Members,
 }
 
 fn user_col(c: scim_user::Column) -> SimpleExpr {
@@ -255,6 +257,15 @@ fn compare(
             let inner = compare(value_column(def, "value")?, op, value, path)?;
             Ok(exists_value(attr, inner))
         }
+        Column::Members => match (op, value) {
+            (CompareOp::Eq, CompValue::String(s)) => Ok(match Uuid::parse_str(s) {
+                Ok(id) => exists_member(Some(id)),
+                Err(_) => always(false),
+            }),
+            _ => Err(ScimError::invalid_filter(
+                "members supports only value eq \"<User id>\" and pr",
+            )),
+        },
         Column::Plain {
             expr,
             ty,
@@ -371,6 +382,7 @@ fn present(col: Column) -> SimpleExpr {
     match col {
         Column::Constant(_) | Column::Id(_) => always(true),
         Column::Multi { attr, .. } => exists_value(attr, always(true)),
+        Column::Members => exists_member(None),
         Column::Plain { expr, ty, .. } => {
             if ty == AttrType::String || ty == AttrType::Reference {
                 expr.clone().is_not_null().and(expr.ne(""))
@@ -452,4 +464,99 @@ fn relative(p: &AttrPath) -> ScimResult<String> {
         )));
     }
     Ok(p.attr.clone())
+}
+
+/// `EXISTS` a member of `groups.id` (the User with SCIM id `user`, if given).
+fn exists_member(user: Option<Uuid>) -> SimpleExpr {
+    let gm = Alias::new("gm");
+    let mut q = Query::select();
+    q.expr(Expr::val(1))
+        .from_as(group_member::Entity, gm.clone())
+        .and_where(
+            Expr::col((gm.clone(), group_member::Column::GroupId))
+                .equals((group::Entity, group::Column::Id)),
+        );
+    if let Some(id) = user {
+        q.inner_join(
+            scim_user::Entity,
+            Expr::col((scim_user::Entity, scim_user::Column::AccountId))
+                .equals((gm, group_member::Column::AccountId))
+                .and(
+                    Expr::col((scim_user::Entity, scim_user::Column::DirectoryId))
+                        .equals((group::Entity, group::Column::DirectoryId)),
+                ),
+        )
+        .and_where(Expr::col((scim_user::Entity, scim_user::Column::Id)).eq(id));
+    }
+    Expr::exists(q.to_owned())
+}
+
+/// Where a Group attribute is stored.
+pub fn group_column(path: &AttrPath) -> ScimResult<Column> {
+    use group::Column as C;
+    let resolved = registry()
+        .resolve(
+            ResourceKind::Group,
+            path.urn.as_deref(),
+            &path.attr,
+            path.sub_attr.as_deref(),
+        )
+        .ok_or_else(|| ScimError::invalid_filter(format!("unknown attribute {path}")))?;
+    let col =
+        |expr: C, ty: AttrType, case_exact: bool, lowered: bool, nullable: bool| Column::Plain {
+            expr: Expr::col((group::Entity, expr)),
+            ty,
+            case_exact,
+            lowered,
+            nullable,
+        };
+    Ok(
+        match (
+            resolved.attr.name.as_str(),
+            resolved.sub.map(|s| s.name.as_str()),
+        ) {
+            ("id", None) => Column::Id(Expr::col((group::Entity, C::Id))),
+            ("displayName", None) => col(C::DisplayNameLower, AttrType::String, false, true, false),
+            ("externalId", None) => col(C::ExternalId, AttrType::String, true, false, true),
+            ("meta", Some("created")) => col(C::CreatedAt, AttrType::DateTime, true, false, false),
+            ("meta", Some("lastModified")) => {
+                col(C::LastModified, AttrType::DateTime, true, false, false)
+            }
+            ("meta", Some("resourceType")) => Column::Constant("Group"),
+            ("members", None | Some("value")) => Column::Members,
+            _ => {
+                return Err(ScimError::invalid_filter(format!(
+                    "filtering on {path} is not supported"
+                )));
+            }
+        },
+    )
+}
+
+/// Lowers a filter over Groups.
+pub fn groups_condition(filter: &Filter) -> ScimResult<SimpleExpr> {
+    Ok(match filter {
+        Filter::And(a, b) => groups_condition(a)?.and(groups_condition(b)?),
+        Filter::Or(a, b) => groups_condition(a)?.or(groups_condition(b)?),
+        Filter::Not(f) => groups_condition(f)?.not(),
+        Filter::Present(path) => present(group_column(path)?),
+        Filter::Compare { path, op, value } => compare(group_column(path)?, *op, value, path)?,
+        Filter::ValuePath { path, filter } => {
+            let Column::Members = group_column(path)? else {
+                return Err(ScimError::invalid_filter(format!(
+                    "{path} is not multi-valued; [..] does not apply"
+                )));
+            };
+            match filter.as_ref() {
+                Filter::Compare { path: p, op, value } if p.attr.eq_ignore_ascii_case("value") => {
+                    compare(Column::Members, *op, value, p)?
+                }
+                _ => {
+                    return Err(ScimError::invalid_filter(
+                        "members[...] supports only value eq \"<User id>\"",
+                    ));
+                }
+            }
+        }
+    })
 }

@@ -4,6 +4,7 @@
 
 pub mod directories;
 pub mod filter_sql;
+pub mod groups;
 pub mod sync_log;
 pub mod users;
 

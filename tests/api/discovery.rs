@@ -47,6 +47,7 @@ async fn schemas_and_resource_types_are_served() {
         .collect();
     assert!(ids.contains(&USER_SCHEMA));
     assert!(ids.contains(&ENTERPRISE));
+    assert!(ids.contains(&"urn:ietf:params:scim:schemas:core:2.0:Group"));
     let (status, body) = app.get(&format!("/Schemas/{USER_SCHEMA}")).await;
     assert_eq!(status, 200);
     assert!(body["attributes"].as_array().is_some_and(|a| a.len() > 10));

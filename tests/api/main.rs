@@ -2,5 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod discovery;
+mod groups;
 mod helpers;
+mod seed;
 mod users;

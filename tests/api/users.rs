@@ -259,7 +259,6 @@ async fn active_false_suspends_an_external_account_on_the_orgs_sites() {
     let now = chrono::Utc::now();
     use sea_orm::{ActiveModelTrait, Set};
     site_membership::ActiveModel {
-        id: Set(uuid::Uuid::now_v7()),
         site_id: Set(site.id),
         account_id: Set(acc.id),
         status: Set("active".into()),

@@ -1,0 +1,463 @@
+//! `/Groups`. Members are streamed from the database a page at a time, so
+//! reading a group of a million members keeps memory bounded; with
+//! `excludedAttributes=members` they are not touched at all.
+
+use std::collections::VecDeque;
+
+use actix_web::http::{StatusCode, header};
+use actix_web::web::Bytes;
+use actix_web::{HttpRequest, HttpResponse, web};
+use entity::group;
+use futures_util::stream;
+use sea_orm::DatabaseConnection;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use super::auth::Directory;
+use super::body::ScimBody;
+use super::error::SCIM_CONTENT_TYPE;
+use super::scim::{ListParams, ProjectionParams, SyncOp, directory_base};
+use crate::domain::filter::Limits;
+use crate::domain::group::{self as domain_group, GroupInput, MemberView};
+use crate::domain::patch;
+use crate::domain::projection::Projection;
+use crate::domain::query::{ListQuery, RawListQuery, parse_projection};
+use crate::domain::schema::{LIST_RESPONSE_SCHEMA, ResourceKind};
+use crate::domain::user::Meta;
+use crate::error::{ScimError, ScimResult};
+use crate::startup::AppState;
+use crate::store::groups;
+
+/// Members read per database round trip while streaming.
+const MEMBER_PAGE: u64 = 1000;
+
+fn limits(state: &AppState) -> Limits {
+    Limits {
+        max_len: state.settings.filter_max_len,
+        max_depth: state.settings.filter_max_depth,
+    }
+}
+
+fn parse_id(id: &str) -> ScimResult<Uuid> {
+    Uuid::parse_str(id).map_err(|_| ScimError::not_found(format!("no Group with id {id:?}")))
+}
+
+fn meta(base: &str, g: &group::Model) -> Meta {
+    Meta {
+        id: g.id.to_string(),
+        resource_type: "Group",
+        created: g.created_at,
+        last_modified: g.last_modified,
+        version: g.version,
+        location: format!("{base}/Groups/{}", g.id),
+    }
+}
+
+/// A group's JSON (projected) and, when members are to be returned, the
+/// text it must be split at to insert them.
+struct Rendered {
+    /// The JSON without its closing `}`, when members follow.
+    open: Option<String>,
+    /// The whole JSON, when no members follow.
+    whole: Option<String>,
+    group_id: Uuid,
+}
+
+fn render(base: &str, g: &group::Model, p: &Projection) -> Rendered {
+    let m = meta(base, g);
+    let v = p.apply(
+        ResourceKind::Group,
+        domain_group::group_json(&g.display_name, g.external_id.as_deref(), &m),
+    );
+    let text = v.to_string();
+    if p.excludes(ResourceKind::Group, "members") {
+        return Rendered {
+            open: None,
+            whole: Some(text),
+            group_id: g.id,
+        };
+    }
+    let open = text.strip_suffix('}').unwrap_or(&text).to_owned();
+    Rendered {
+        open: Some(open),
+        whole: None,
+        group_id: g.id,
+    }
+}
+
+enum Phase {
+    /// Emit the next group's head (or the list's tail).
+    NextGroup,
+    /// Emit the next page of the current group's members.
+    Members {
+        group_id: Uuid,
+        after: Option<Uuid>,
+        first: bool,
+    },
+    Done,
+}
+
+struct StreamState {
+    db: DatabaseConnection,
+    directory_id: Uuid,
+    users_base: String,
+    projection: Projection,
+    groups: VecDeque<Rendered>,
+    /// Text before the first group, between groups, after the last.
+    head: Option<String>,
+    sep: &'static str,
+    tail: String,
+    first_group: bool,
+    phase: Phase,
+}
+
+fn project_members(p: &Projection, page: &[(Uuid, MemberView)], base: &str) -> Vec<Value> {
+    let members: Vec<Value> = page.iter().map(|(_, m)| m.to_json(base)).collect();
+    if p.is_default() {
+        return members;
+    }
+    match p.apply(ResourceKind::Group, json!({"members": members})) {
+        Value::Object(mut o) => match o.remove("members") {
+            Some(Value::Array(a)) => a,
+            _ => vec![],
+        },
+        _ => vec![],
+    }
+}
+
+async fn next_chunk(mut st: StreamState) -> Option<(Result<Bytes, actix_web::Error>, StreamState)> {
+    match std::mem::replace(&mut st.phase, Phase::Done) {
+        Phase::Done => None,
+        Phase::NextGroup => {
+            let mut out = st.head.take().unwrap_or_default();
+            match st.groups.pop_front() {
+                None => {
+                    out.push_str(&st.tail);
+                    st.tail.clear();
+                    st.phase = Phase::Done;
+                    Some((Ok(Bytes::from(out)), st))
+                }
+                Some(r) => {
+                    if !st.first_group {
+                        out.push_str(st.sep);
+                    }
+                    st.first_group = false;
+                    match (r.whole, r.open) {
+                        (Some(whole), _) => {
+                            out.push_str(&whole);
+                            st.phase = Phase::NextGroup;
+                        }
+                        (None, Some(open)) => {
+                            out.push_str(&open);
+                            out.push_str(",\"members\":[");
+                            st.phase = Phase::Members {
+                                group_id: r.group_id,
+                                after: None,
+                                first: true,
+                            };
+                        }
+                        (None, None) => st.phase = Phase::NextGroup,
+                    }
+                    Some((Ok(Bytes::from(out)), st))
+                }
+            }
+        }
+        Phase::Members {
+            group_id,
+            after,
+            first,
+        } => {
+            let page =
+                match groups::member_page(&st.db, st.directory_id, group_id, after, MEMBER_PAGE)
+                    .await
+                {
+                    Ok(p) => p,
+                    Err(e) => {
+                        // The status line is gone; end the body so the
+                        // client sees a truncated (invalid) document.
+                        tracing::error!(error = %e, "streaming group members failed");
+                        return Some((Err(actix_web::error::ErrorInternalServerError("")), st));
+                    }
+                };
+            let last = page.last().map(|(a, _)| *a);
+            let mut out = String::new();
+            let items = project_members(&st.projection, &page, &st.users_base);
+            for (i, m) in items.iter().enumerate() {
+                if !(first && i == 0) {
+                    out.push(',');
+                }
+                out.push_str(&m.to_string());
+            }
+            match last {
+                Some(a) if page.len() as u64 == MEMBER_PAGE => {
+                    st.phase = Phase::Members {
+                        group_id,
+                        after: Some(a),
+                        first: first && items.is_empty(),
+                    };
+                }
+                _ => {
+                    out.push_str("]}");
+                    st.phase = Phase::NextGroup;
+                }
+            }
+            Some((Ok(Bytes::from(out)), st))
+        }
+    }
+}
+
+fn stream_body(
+    state: &AppState,
+    directory_id: Uuid,
+    base: &str,
+    projection: Projection,
+    groups: Vec<Rendered>,
+    head: String,
+    tail: String,
+) -> impl futures_util::Stream<Item = Result<Bytes, actix_web::Error>> + 'static {
+    let st = StreamState {
+        db: state.store.reader().clone(),
+        directory_id,
+        users_base: format!("{base}/Users"),
+        projection,
+        groups: groups.into(),
+        head: Some(head),
+        sep: ",",
+        tail,
+        first_group: true,
+        phase: Phase::NextGroup,
+    };
+    stream::unfold(st, next_chunk)
+}
+
+fn group_response(
+    state: &AppState,
+    status: StatusCode,
+    dir: &Directory,
+    base: &str,
+    g: &group::Model,
+    p: Projection,
+) -> HttpResponse {
+    let m = meta(base, g);
+    let rendered = render(base, g, &p);
+    let mut res = HttpResponse::build(status);
+    res.insert_header((header::CONTENT_TYPE, SCIM_CONTENT_TYPE))
+        .insert_header((header::ETAG, m.etag()))
+        .insert_header((header::LOCATION, m.location.clone()));
+    if let Some(whole) = rendered.whole {
+        return res.body(whole);
+    }
+    res.streaming(stream_body(
+        state,
+        dir.directory_id,
+        base,
+        p,
+        vec![rendered],
+        String::new(),
+        String::new(),
+    ))
+}
+
+pub async fn list(
+    state: web::Data<AppState>,
+    dir: Directory,
+    req: HttpRequest,
+    params: web::Query<ListParams>,
+) -> ScimResult<HttpResponse> {
+    let raw: RawListQuery = params.into_inner().into();
+    search(&state, &dir, &req, &raw).await
+}
+
+pub async fn search_post(
+    state: web::Data<AppState>,
+    dir: Directory,
+    req: HttpRequest,
+    body: ScimBody,
+) -> ScimResult<HttpResponse> {
+    let raw = super::search::raw_query_from_body(&body.into_value()?)?;
+    search(&state, &dir, &req, &raw).await
+}
+
+async fn search(
+    state: &AppState,
+    dir: &Directory,
+    req: &HttpRequest,
+    raw: &RawListQuery,
+) -> ScimResult<HttpResponse> {
+    let q = ListQuery::parse(raw, state.settings.max_results, limits(state))?;
+    let (total, page) = groups::list(state.store.reader(), dir, &q).await?;
+    let base = directory_base(state, req, dir.directory_id);
+    let rendered: Vec<Rendered> = page
+        .iter()
+        .map(|g| render(&base, g, &q.projection))
+        .collect();
+    let head = json!({
+        "schemas": [LIST_RESPONSE_SCHEMA],
+        "totalResults": total,
+        "startIndex": q.start_index,
+        "itemsPerPage": page.len(),
+    })
+    .to_string();
+    let head = format!(
+        "{},\"Resources\":[",
+        head.strip_suffix('}').unwrap_or(&head)
+    );
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, SCIM_CONTENT_TYPE))
+        .streaming(stream_body(
+            state,
+            dir.directory_id,
+            &base,
+            q.projection.clone(),
+            rendered,
+            head,
+            "]}".into(),
+        )))
+}
+
+pub async fn get(
+    state: web::Data<AppState>,
+    dir: Directory,
+    req: HttpRequest,
+    id: web::Path<(String, String)>,
+    params: web::Query<ProjectionParams>,
+) -> ScimResult<HttpResponse> {
+    let (_, id) = id.into_inner();
+    let p = parse_projection(
+        params.attributes.as_deref(),
+        params.excluded_attributes.as_deref(),
+    )?;
+    let gid = parse_id(&id)?;
+    let g = groups::get(state.store.reader(), &dir, gid)
+        .await?
+        .ok_or_else(|| ScimError::not_found(format!("no Group with id {id:?}")))?;
+    let base = directory_base(&state, &req, dir.directory_id);
+    Ok(group_response(&state, StatusCode::OK, &dir, &base, &g, p))
+}
+
+pub async fn create(
+    state: web::Data<AppState>,
+    dir: Directory,
+    req: HttpRequest,
+    body: ScimBody,
+    params: web::Query<ProjectionParams>,
+) -> ScimResult<HttpResponse> {
+    let op = SyncOp::new(&dir, &req, "Group");
+    let result = async {
+        let p = parse_projection(
+            params.attributes.as_deref(),
+            params.excluded_attributes.as_deref(),
+        )?;
+        let input = GroupInput::from_json(&body.into_value()?)?;
+        let tx = state.store.begin().await?;
+        let g = groups::create(&tx, &dir, input).await?;
+        op.commit(tx, Some(g.id.to_string()), 201).await?;
+        Ok((g, p))
+    }
+    .await;
+    match result {
+        Ok((g, p)) => {
+            let base = directory_base(&state, &req, dir.directory_id);
+            Ok(group_response(
+                &state,
+                StatusCode::CREATED,
+                &dir,
+                &base,
+                &g,
+                p,
+            ))
+        }
+        Err(e) => Err(op.failed(&state, None, e).await),
+    }
+}
+
+pub async fn replace(
+    state: web::Data<AppState>,
+    dir: Directory,
+    req: HttpRequest,
+    id: web::Path<(String, String)>,
+    body: ScimBody,
+    params: web::Query<ProjectionParams>,
+) -> ScimResult<HttpResponse> {
+    let (_, id) = id.into_inner();
+    let op = SyncOp::new(&dir, &req, "Group");
+    let result = async {
+        let p = parse_projection(
+            params.attributes.as_deref(),
+            params.excluded_attributes.as_deref(),
+        )?;
+        let gid = parse_id(&id)?;
+        let input = GroupInput::from_json(&body.into_value()?)?;
+        let tx = state.store.begin().await?;
+        let g = groups::replace(&tx, &dir, gid, input).await?;
+        op.commit(tx, Some(id.clone()), 200).await?;
+        Ok((g, p))
+    }
+    .await;
+    match result {
+        Ok((g, p)) => {
+            let base = directory_base(&state, &req, dir.directory_id);
+            Ok(group_response(&state, StatusCode::OK, &dir, &base, &g, p))
+        }
+        Err(e) => Err(op.failed(&state, Some(id), e).await),
+    }
+}
+
+pub async fn patch(
+    state: web::Data<AppState>,
+    dir: Directory,
+    req: HttpRequest,
+    id: web::Path<(String, String)>,
+    body: ScimBody,
+    params: web::Query<ProjectionParams>,
+) -> ScimResult<HttpResponse> {
+    let (_, id) = id.into_inner();
+    let op = SyncOp::new(&dir, &req, "Group");
+    let wants_body = params.attributes.is_some() || params.excluded_attributes.is_some();
+    let result = async {
+        let p = parse_projection(
+            params.attributes.as_deref(),
+            params.excluded_attributes.as_deref(),
+        )?;
+        let gid = parse_id(&id)?;
+        let ops = patch::parse_request(&body.into_value()?, limits(&state))?;
+        let changes = domain_group::changes(&ops)?;
+        let tx = state.store.begin().await?;
+        let g = groups::apply(&tx, &dir, gid, changes).await?;
+        op.commit(tx, Some(id.clone()), if wants_body { 200 } else { 204 })
+            .await?;
+        Ok((g, p))
+    }
+    .await;
+    match result {
+        Ok((g, p)) if wants_body => {
+            let base = directory_base(&state, &req, dir.directory_id);
+            Ok(group_response(&state, StatusCode::OK, &dir, &base, &g, p))
+        }
+        Ok((g, _)) => Ok(HttpResponse::NoContent()
+            .insert_header((header::ETAG, format!("W/\"{}\"", g.version)))
+            .finish()),
+        Err(e) => Err(op.failed(&state, Some(id), e).await),
+    }
+}
+
+pub async fn delete(
+    state: web::Data<AppState>,
+    dir: Directory,
+    req: HttpRequest,
+    id: web::Path<(String, String)>,
+) -> ScimResult<HttpResponse> {
+    let (_, id) = id.into_inner();
+    let op = SyncOp::new(&dir, &req, "Group");
+    let result = async {
+        let gid = parse_id(&id)?;
+        let tx = state.store.begin().await?;
+        groups::delete(&tx, &dir, gid).await?;
+        op.commit(tx, Some(id.clone()), 204).await
+    }
+    .await;
+    match result {
+        Ok(()) => Ok(HttpResponse::NoContent().finish()),
+        Err(e) => Err(op.failed(&state, Some(id), e).await),
+    }
+}

@@ -1,0 +1,696 @@
+//! SCIM Groups: synced groups of a directory, their members, and the
+//! product access (hence site membership) a group grants. Every membership
+//! change is set-based SQL over the named members only: a group with a
+//! million members is never loaded to change one.
+
+use std::collections::HashSet;
+
+use chrono::Utc;
+use entity::{group, group_grant, group_member, product_access, scim_user, site, site_membership};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, OnConflict, Order, Query, SimpleExpr};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, Set,
+};
+use uuid::Uuid;
+
+use super::directories::DirectoryPrincipal;
+use super::filter_sql::{Column, group_column, groups_condition};
+use super::{db_error, is_unique_violation};
+use crate::domain::group::{GroupChange, GroupInput, MemberView};
+use crate::domain::query::{ListQuery, SortOrder};
+use crate::error::{ScimError, ScimResult};
+
+/// Bind parameters per `IN (...)` list, well under SQLite's limit.
+const CHUNK: usize = 500;
+
+fn not_found(id: &str) -> ScimError {
+    ScimError::not_found(format!("no Group with id {id:?}"))
+}
+
+fn name_taken(name: &str) -> ScimError {
+    ScimError::uniqueness(format!(
+        "a group named {name:?} already exists in this organization"
+    ))
+}
+
+pub async fn get<C: ConnectionTrait>(
+    db: &C,
+    dir: &DirectoryPrincipal,
+    id: Uuid,
+) -> ScimResult<Option<group::Model>> {
+    group::Entity::find_by_id(id)
+        .filter(group::Column::DirectoryId.eq(dir.directory_id))
+        .one(db)
+        .await
+        .map_err(db_error)
+}
+
+async fn ensure_name_free<C: ConnectionTrait>(
+    db: &C,
+    dir: &DirectoryPrincipal,
+    name: &str,
+    except: Option<Uuid>,
+) -> ScimResult<()> {
+    let mut q = group::Entity::find()
+        .filter(group::Column::OrgId.eq(dir.org_id))
+        .filter(group::Column::DisplayNameLower.eq(name.to_lowercase()));
+    if let Some(id) = except {
+        q = q.filter(group::Column::Id.ne(id));
+    }
+    if q.count(db).await.map_err(db_error)? > 0 {
+        return Err(name_taken(name));
+    }
+    Ok(())
+}
+
+/// SCIM user ids → account ids, all of them Users of this directory;
+/// otherwise 400 naming the first that is not.
+async fn resolve_members<C: ConnectionTrait>(
+    db: &C,
+    dir: &DirectoryPrincipal,
+    ids: &[String],
+) -> ScimResult<Vec<Uuid>> {
+    let invalid = |id: &str| {
+        ScimError::invalid_value(format!("member {id:?} is not a User of this directory"))
+    };
+    let mut parsed = Vec::with_capacity(ids.len());
+    for id in ids {
+        parsed.push(Uuid::parse_str(id).map_err(|_| invalid(id))?);
+    }
+    let mut accounts = Vec::with_capacity(parsed.len());
+    for chunk in parsed.chunks(CHUNK) {
+        let found: Vec<(Uuid, Uuid)> = scim_user::Entity::find()
+            .select_only()
+            .column(scim_user::Column::Id)
+            .column(scim_user::Column::AccountId)
+            .filter(scim_user::Column::DirectoryId.eq(dir.directory_id))
+            .filter(scim_user::Column::Id.is_in(chunk.to_vec()))
+            .into_tuple()
+            .all(db)
+            .await
+            .map_err(db_error)?;
+        if found.len() != chunk.len() {
+            let known: HashSet<Uuid> = found.iter().map(|(id, _)| *id).collect();
+            if let Some(missing) = chunk.iter().find(|id| !known.contains(id)) {
+                return Err(invalid(&missing.to_string()));
+            }
+        }
+        accounts.extend(found.into_iter().map(|(_, a)| a));
+    }
+    Ok(accounts)
+}
+
+/// The sites a group grants access on.
+async fn granted_sites<C: ConnectionTrait>(db: &C, group_id: Uuid) -> ScimResult<Vec<Uuid>> {
+    group_grant::Entity::find()
+        .select_only()
+        .column(group_grant::Column::SiteId)
+        .distinct()
+        .filter(group_grant::Column::GroupId.eq(group_id))
+        .into_tuple()
+        .all(db)
+        .await
+        .map_err(db_error)
+}
+
+/// Access starts: a site membership (active) on each granted site, unless
+/// the account already has one (whatever its status).
+async fn start_access<C: ConnectionTrait>(
+    db: &C,
+    sites: &[Uuid],
+    accounts: &[Uuid],
+) -> ScimResult<()> {
+    if sites.is_empty() || accounts.is_empty() {
+        return Ok(());
+    }
+    let now = Utc::now();
+    for chunk in accounts.chunks(CHUNK / sites.len().max(1) + 1) {
+        let rows = chunk.iter().flat_map(|a| {
+            sites.iter().map(move |s| site_membership::ActiveModel {
+                site_id: Set(*s),
+                account_id: Set(*a),
+                status: Set("active".into()),
+                suspended_by: Set(None),
+                invited_directly: Set(false),
+                last_active_at: Set(None),
+                created_at: Set(now),
+                updated_at: Set(now),
+            })
+        });
+        site_membership::Entity::insert_many(rows)
+            .on_conflict_do_nothing_on([
+                site_membership::Column::SiteId,
+                site_membership::Column::AccountId,
+            ])
+            .exec(db)
+            .await
+            .map_err(db_error)?;
+    }
+    Ok(())
+}
+
+/// `EXISTS` a group path to `site_memberships.site_id` for its account,
+/// through any group but `except`.
+fn group_path_exists(except: Option<Uuid>) -> SimpleExpr {
+    let gm = Alias::new("gm");
+    let gg = Alias::new("gg");
+    let mut q = Query::select();
+    q.expr(Expr::val(1))
+        .from_as(group_member::Entity, gm.clone())
+        .inner_join(
+            group_grant::Entity,
+            Expr::col((group_grant::Entity, group_grant::Column::GroupId))
+                .equals((gm.clone(), group_member::Column::GroupId)),
+        )
+        .and_where(
+            Expr::col((gm.clone(), group_member::Column::AccountId))
+                .equals((site_membership::Entity, site_membership::Column::AccountId)),
+        )
+        .and_where(
+            Expr::col((group_grant::Entity, group_grant::Column::SiteId))
+                .equals((site_membership::Entity, site_membership::Column::SiteId)),
+        );
+    if let Some(g) = except {
+        q.and_where(Expr::col((gm, group_member::Column::GroupId)).ne(g));
+    }
+    let _ = gg;
+    Expr::exists(q.to_owned())
+}
+
+fn direct_access_exists() -> SimpleExpr {
+    Expr::exists(
+        Query::select()
+            .expr(Expr::val(1))
+            .from(product_access::Entity)
+            .and_where(
+                Expr::col((product_access::Entity, product_access::Column::AccountId))
+                    .equals((site_membership::Entity, site_membership::Column::AccountId)),
+            )
+            .and_where(
+                Expr::col((product_access::Entity, product_access::Column::SiteId))
+                    .equals((site_membership::Entity, site_membership::Column::SiteId)),
+            )
+            .to_owned(),
+    )
+}
+
+/// Access ends where the last path to a site is gone: the membership goes
+/// unless the account was invited directly or has direct product access.
+/// `accounts` selects whose memberships to look at.
+async fn end_access<C: ConnectionTrait>(
+    db: &C,
+    sites: &[Uuid],
+    accounts: SimpleExpr,
+    except_group: Option<Uuid>,
+) -> ScimResult<()> {
+    if sites.is_empty() {
+        return Ok(());
+    }
+    site_membership::Entity::delete_many()
+        .filter(site_membership::Column::SiteId.is_in(sites.to_vec()))
+        .filter(site_membership::Column::InvitedDirectly.eq(false))
+        .filter(accounts)
+        .filter(group_path_exists(except_group).not())
+        .filter(direct_access_exists().not())
+        .exec(db)
+        .await
+        .map_err(db_error)?;
+    Ok(())
+}
+
+async fn add_members<C: ConnectionTrait>(
+    db: &C,
+    group_id: Uuid,
+    accounts: &[Uuid],
+) -> ScimResult<()> {
+    let now = Utc::now();
+    for chunk in accounts.chunks(CHUNK) {
+        let rows = chunk.iter().map(|a| group_member::ActiveModel {
+            group_id: Set(group_id),
+            account_id: Set(*a),
+            created_at: Set(now),
+        });
+        group_member::Entity::insert_many(rows)
+            .on_conflict_do_nothing_on([
+                group_member::Column::GroupId,
+                group_member::Column::AccountId,
+            ])
+            .exec(db)
+            .await
+            .map_err(db_error)?;
+    }
+    let sites = granted_sites(db, group_id).await?;
+    start_access(db, &sites, accounts).await
+}
+
+async fn remove_members<C: ConnectionTrait>(
+    db: &C,
+    group_id: Uuid,
+    accounts: &[Uuid],
+) -> ScimResult<()> {
+    let sites = granted_sites(db, group_id).await?;
+    for chunk in accounts.chunks(CHUNK) {
+        group_member::Entity::delete_many()
+            .filter(group_member::Column::GroupId.eq(group_id))
+            .filter(group_member::Column::AccountId.is_in(chunk.to_vec()))
+            .exec(db)
+            .await
+            .map_err(db_error)?;
+        let these = Expr::col((site_membership::Entity, site_membership::Column::AccountId))
+            .is_in(chunk.to_vec());
+        end_access(db, &sites, these, None).await?;
+    }
+    Ok(())
+}
+
+/// Every member leaves: one statement for the access it granted, one for
+/// the memberships, whatever the group's size.
+async fn remove_all_members<C: ConnectionTrait>(db: &C, group_id: Uuid) -> ScimResult<()> {
+    let sites = granted_sites(db, group_id).await?;
+    let members = Expr::col((site_membership::Entity, site_membership::Column::AccountId))
+        .in_subquery(
+            Query::select()
+                .column(group_member::Column::AccountId)
+                .from(group_member::Entity)
+                .and_where(Expr::col(group_member::Column::GroupId).eq(group_id))
+                .to_owned(),
+        );
+    end_access(db, &sites, members, Some(group_id)).await?;
+    group_member::Entity::delete_many()
+        .filter(group_member::Column::GroupId.eq(group_id))
+        .exec(db)
+        .await
+        .map_err(db_error)?;
+    Ok(())
+}
+
+/// Members become exactly `accounts`: current members are walked in pages
+/// (keyset on the primary key) and those not listed removed page by page.
+async fn replace_members<C: ConnectionTrait>(
+    db: &C,
+    group_id: Uuid,
+    accounts: &[Uuid],
+) -> ScimResult<()> {
+    if accounts.is_empty() {
+        return remove_all_members(db, group_id).await;
+    }
+    let keep: HashSet<Uuid> = accounts.iter().copied().collect();
+    let mut after: Option<Uuid> = None;
+    loop {
+        let mut q = group_member::Entity::find()
+            .select_only()
+            .column(group_member::Column::AccountId)
+            .filter(group_member::Column::GroupId.eq(group_id))
+            .order_by_asc(group_member::Column::AccountId)
+            .limit(1000);
+        if let Some(a) = after {
+            q = q.filter(group_member::Column::AccountId.gt(a));
+        }
+        let page: Vec<Uuid> = q.into_tuple().all(db).await.map_err(db_error)?;
+        let Some(last) = page.last().copied() else {
+            break;
+        };
+        after = Some(last);
+        let gone: Vec<Uuid> = page.into_iter().filter(|a| !keep.contains(a)).collect();
+        remove_members(db, group_id, &gone).await?;
+    }
+    add_members(db, group_id, accounts).await
+}
+
+/// `POST /Groups`.
+pub async fn create<C: ConnectionTrait>(
+    tx: &C,
+    dir: &DirectoryPrincipal,
+    input: GroupInput,
+) -> ScimResult<group::Model> {
+    ensure_name_free(tx, dir, &input.display_name, None).await?;
+    let accounts = resolve_members(tx, dir, &input.members).await?;
+    let now = Utc::now();
+    let g = group::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        org_id: Set(dir.org_id),
+        directory_id: Set(Some(dir.directory_id)),
+        display_name: Set(input.display_name.clone()),
+        display_name_lower: Set(input.display_name.to_lowercase()),
+        external_id: Set(input.external_id.clone()),
+        description: Set(None),
+        version: Set(1),
+        created_at: Set(now),
+        last_modified: Set(now),
+    }
+    .insert(tx)
+    .await
+    .map_err(|e| {
+        if is_unique_violation(&e) {
+            name_taken(&input.display_name)
+        } else {
+            db_error(e)
+        }
+    })?;
+    add_members(tx, g.id, &accounts).await?;
+    Ok(g)
+}
+
+/// Locks the group row for the transaction (version bump first) and loads it.
+async fn lock<C: ConnectionTrait>(
+    tx: &C,
+    dir: &DirectoryPrincipal,
+    id: Uuid,
+) -> ScimResult<group::Model> {
+    let res = group::Entity::update_many()
+        .col_expr(
+            group::Column::Version,
+            Expr::col(group::Column::Version).add(1),
+        )
+        .col_expr(group::Column::LastModified, Expr::value(Utc::now()))
+        .filter(group::Column::Id.eq(id))
+        .filter(group::Column::DirectoryId.eq(dir.directory_id))
+        .exec(tx)
+        .await
+        .map_err(db_error)?;
+    if res.rows_affected == 0 {
+        return Err(not_found(&id.to_string()));
+    }
+    get(tx, dir, id)
+        .await?
+        .ok_or_else(|| not_found(&id.to_string()))
+}
+
+/// `PATCH /Groups/{id}`: applies the changes in order.
+pub async fn apply<C: ConnectionTrait>(
+    tx: &C,
+    dir: &DirectoryPrincipal,
+    id: Uuid,
+    changes: Vec<GroupChange>,
+) -> ScimResult<group::Model> {
+    let g = lock(tx, dir, id).await?;
+    let mut name = g.display_name.clone();
+    let mut external_id = g.external_id.clone();
+    for change in changes {
+        match change {
+            GroupChange::SetDisplayName(n) => name = n,
+            GroupChange::SetExternalId(e) => external_id = e,
+            GroupChange::AddMembers(ids) => {
+                let accounts = resolve_members(tx, dir, &ids).await?;
+                add_members(tx, id, &accounts).await?;
+            }
+            GroupChange::RemoveMembers(ids) => {
+                // Removing someone who is not (or no longer) a User here
+                // is a no-op, as IdPs retry removals.
+                let accounts = known_members(tx, dir, &ids).await?;
+                remove_members(tx, id, &accounts).await?;
+            }
+            GroupChange::RemoveAllMembers => remove_all_members(tx, id).await?,
+            GroupChange::ReplaceMembers(ids) => {
+                let accounts = resolve_members(tx, dir, &ids).await?;
+                replace_members(tx, id, &accounts).await?;
+            }
+        }
+    }
+    set_attributes(tx, dir, g, name, external_id).await
+}
+
+async fn set_attributes<C: ConnectionTrait>(
+    tx: &C,
+    dir: &DirectoryPrincipal,
+    g: group::Model,
+    name: String,
+    external_id: Option<String>,
+) -> ScimResult<group::Model> {
+    if name == g.display_name && external_id == g.external_id {
+        // Okta's rename-to-the-same-name: nothing to do.
+        return Ok(g);
+    }
+    if name.to_lowercase() != g.display_name_lower {
+        ensure_name_free(tx, dir, &name, Some(g.id)).await?;
+    }
+    let mut m: group::ActiveModel = g.into();
+    m.display_name_lower = Set(name.to_lowercase());
+    m.display_name = Set(name.clone());
+    m.external_id = Set(external_id);
+    m.update(tx).await.map_err(|e| {
+        if is_unique_violation(&e) {
+            name_taken(&name)
+        } else {
+            db_error(e)
+        }
+    })
+}
+
+/// Like `resolve_members`, but ids that are not Users here are skipped.
+async fn known_members<C: ConnectionTrait>(
+    db: &C,
+    dir: &DirectoryPrincipal,
+    ids: &[String],
+) -> ScimResult<Vec<Uuid>> {
+    let parsed: Vec<Uuid> = ids.iter().filter_map(|i| Uuid::parse_str(i).ok()).collect();
+    let mut accounts = Vec::with_capacity(parsed.len());
+    for chunk in parsed.chunks(CHUNK) {
+        let found: Vec<Uuid> = scim_user::Entity::find()
+            .select_only()
+            .column(scim_user::Column::AccountId)
+            .filter(scim_user::Column::DirectoryId.eq(dir.directory_id))
+            .filter(scim_user::Column::Id.is_in(chunk.to_vec()))
+            .into_tuple()
+            .all(db)
+            .await
+            .map_err(db_error)?;
+        accounts.extend(found);
+    }
+    Ok(accounts)
+}
+
+/// `PUT /Groups/{id}`.
+pub async fn replace<C: ConnectionTrait>(
+    tx: &C,
+    dir: &DirectoryPrincipal,
+    id: Uuid,
+    input: GroupInput,
+) -> ScimResult<group::Model> {
+    let g = lock(tx, dir, id).await?;
+    let accounts = resolve_members(tx, dir, &input.members).await?;
+    replace_members(tx, id, &accounts).await?;
+    set_attributes(tx, dir, g, input.display_name, input.external_id).await
+}
+
+/// `DELETE /Groups/{id}`: the access it granted goes with it.
+pub async fn delete<C: ConnectionTrait>(
+    tx: &C,
+    dir: &DirectoryPrincipal,
+    id: Uuid,
+) -> ScimResult<()> {
+    lock(tx, dir, id).await?;
+    remove_all_members(tx, id).await?;
+    group_grant::Entity::delete_many()
+        .filter(group_grant::Column::GroupId.eq(id))
+        .exec(tx)
+        .await
+        .map_err(db_error)?;
+    group::Entity::delete_by_id(id)
+        .exec(tx)
+        .await
+        .map_err(db_error)?;
+    Ok(())
+}
+
+/// A page of members in account-id order, after `after` (keyset paging:
+/// the cost of a page does not depend on its depth).
+pub async fn member_page<C: ConnectionTrait>(
+    db: &C,
+    directory_id: Uuid,
+    group_id: Uuid,
+    after: Option<Uuid>,
+    limit: u64,
+) -> ScimResult<Vec<(Uuid, MemberView)>> {
+    let mut q = group_member::Entity::find()
+        .select_only()
+        .column(group_member::Column::AccountId)
+        .column_as(
+            Expr::col((scim_user::Entity, scim_user::Column::Id)),
+            "scim_id",
+        )
+        .column_as(
+            Expr::col((scim_user::Entity, scim_user::Column::DisplayName)),
+            "display_name",
+        )
+        .column_as(
+            Expr::col((scim_user::Entity, scim_user::Column::UserName)),
+            "user_name",
+        )
+        .join(
+            sea_orm::JoinType::InnerJoin,
+            group_member::Entity::belongs_to(scim_user::Entity)
+                .from(group_member::Column::AccountId)
+                .to(scim_user::Column::AccountId)
+                .on_condition(move |_left, right| {
+                    Condition::all()
+                        .add(Expr::col((right, scim_user::Column::DirectoryId)).eq(directory_id))
+                })
+                .into(),
+        )
+        .filter(group_member::Column::GroupId.eq(group_id))
+        .order_by_asc(group_member::Column::AccountId)
+        .limit(limit);
+    if let Some(a) = after {
+        q = q.filter(group_member::Column::AccountId.gt(a));
+    }
+    let rows: Vec<(Uuid, Uuid, Option<String>, String)> =
+        q.into_tuple().all(db).await.map_err(db_error)?;
+    Ok(rows
+        .into_iter()
+        .map(|(account, id, display, user_name)| {
+            (
+                account,
+                MemberView {
+                    id: id.to_string(),
+                    display: Some(display.unwrap_or(user_name)),
+                },
+            )
+        })
+        .collect())
+}
+
+/// `GET /Groups`: one page and the total.
+pub async fn list<C: ConnectionTrait>(
+    db: &C,
+    dir: &DirectoryPrincipal,
+    q: &ListQuery,
+) -> ScimResult<(u64, Vec<group::Model>)> {
+    let mut cond = Condition::all().add(group::Column::DirectoryId.eq(dir.directory_id));
+    if let Some(f) = &q.filter {
+        cond = cond.add(groups_condition(f)?);
+    }
+    let total = group::Entity::find()
+        .filter(cond.clone())
+        .count(db)
+        .await
+        .map_err(db_error)?;
+    if q.count == 0 || q.start_index > total {
+        return Ok((total, vec![]));
+    }
+    let order = match q.sort_order {
+        SortOrder::Ascending => Order::Asc,
+        SortOrder::Descending => Order::Desc,
+    };
+    let mut select = group::Entity::find().filter(cond);
+    if let Some(path) = &q.sort_by {
+        match group_column(path).map_err(|e| ScimError::invalid_value(e.detail()))? {
+            Column::Plain { expr, .. } | Column::Id(expr) => {
+                select = select.order_by(expr, order.clone());
+            }
+            _ => {
+                return Err(ScimError::invalid_value(format!(
+                    "sortBy {path}: only singular attributes can be sorted on"
+                )));
+            }
+        }
+    }
+    let groups = select
+        .order_by(group::Column::Id, order)
+        .offset(q.start_index - 1)
+        .limit(q.count)
+        .all(db)
+        .await
+        .map_err(db_error)?;
+    Ok((total, groups))
+}
+
+/// Grants product access on a site to a group's members (operator CLI; the
+/// admin API later). Current members get site membership at once.
+pub async fn grant<C: ConnectionTrait>(
+    tx: &C,
+    group_id: Uuid,
+    site_name: &str,
+    product: &str,
+    role: &str,
+) -> ScimResult<group_grant::Model> {
+    let g = group::Entity::find_by_id(group_id)
+        .one(tx)
+        .await
+        .map_err(db_error)?
+        .ok_or_else(|| not_found(&group_id.to_string()))?;
+    let s = site::Entity::find()
+        .filter(site::Column::Name.eq(site_name))
+        .filter(site::Column::OrgId.eq(g.org_id))
+        .one(tx)
+        .await
+        .map_err(db_error)?
+        .ok_or_else(|| {
+            ScimError::not_found(format!(
+                "the group's organization has no site {site_name:?}"
+            ))
+        })?;
+    let existing = group_grant::Entity::find()
+        .filter(group_grant::Column::GroupId.eq(g.id))
+        .filter(group_grant::Column::SiteId.eq(s.id))
+        .filter(group_grant::Column::Product.eq(product))
+        .one(tx)
+        .await
+        .map_err(db_error)?;
+    let model = match existing {
+        Some(e) => {
+            let mut m: group_grant::ActiveModel = e.into();
+            m.role = Set(role.to_owned());
+            m.update(tx).await.map_err(db_error)?
+        }
+        None => group_grant::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            group_id: Set(g.id),
+            site_id: Set(s.id),
+            product: Set(product.to_owned()),
+            role: Set(role.to_owned()),
+            created_at: Set(Utc::now()),
+        }
+        .insert(tx)
+        .await
+        .map_err(db_error)?,
+    };
+    // Backfill: one INSERT … SELECT over the members.
+    let now = Utc::now();
+    let select = Query::select()
+        .expr(Expr::val(s.id))
+        .column(group_member::Column::AccountId)
+        .expr(Expr::val("active"))
+        .expr(Expr::val(false))
+        .expr(Expr::val(now))
+        .expr(Expr::val(now))
+        .from(group_member::Entity)
+        .and_where(Expr::col(group_member::Column::GroupId).eq(g.id))
+        .to_owned();
+    let insert = Query::insert()
+        .into_table(site_membership::Entity)
+        .columns([
+            site_membership::Column::SiteId,
+            site_membership::Column::AccountId,
+            site_membership::Column::Status,
+            site_membership::Column::InvitedDirectly,
+            site_membership::Column::CreatedAt,
+            site_membership::Column::UpdatedAt,
+        ])
+        .select_from(select)
+        .map_err(|e| ScimError::internal(e.to_string()))?
+        .on_conflict(
+            OnConflict::columns([
+                site_membership::Column::SiteId,
+                site_membership::Column::AccountId,
+            ])
+            .do_nothing()
+            .to_owned(),
+        )
+        .to_owned();
+    tx.execute(&insert).await.map_err(db_error)?;
+    Ok(model)
+}
+
+/// Product access a group grants on a site.
+pub const PRODUCTS: [&str; 8] = [
+    "jira",
+    "confluence",
+    "jira-service-management",
+    "jira-product-discovery",
+    "bitbucket",
+    "trello",
+    "opsgenie",
+    "statuspage",
+];
