@@ -18,6 +18,8 @@ pub enum ScimType {
     InvalidVers,
     Sensitive,
     TooLarge,
+    /// RFC 9865.
+    InvalidCursor,
 }
 
 impl ScimType {
@@ -34,6 +36,7 @@ impl ScimType {
             Self::InvalidVers => "invalidVers",
             Self::Sensitive => "sensitive",
             Self::TooLarge => "tooLarge",
+            Self::InvalidCursor => "invalidCursor",
         }
     }
 }

@@ -95,6 +95,17 @@ fn index(table: &str, name: &str, cols: &[&str], unique: bool) -> IndexCreateSta
     idx.to_owned()
 }
 
+/// Columns compared bytewise by the filter lowering.
+const BYTEWISE_COLUMNS: [(&str, &str); 7] = [
+    ("scim_users", "user_name_lower"),
+    ("scim_users", "display_name_lower"),
+    ("scim_users", "external_id"),
+    ("scim_user_values", "value_lower"),
+    ("scim_user_values", "value"),
+    ("groups", "display_name_lower"),
+    ("groups", "external_id"),
+];
+
 struct TableSpec {
     name: &'static str,
     columns: Vec<ColumnDef>,
@@ -555,6 +566,21 @@ impl MigrationTrait for Migration {
                 table.foreign_key(&mut fk(spec.name, col, to, *action));
             }
             manager.create_table(table.to_owned()).await?;
+            if manager.get_database_backend()
+                == sea_orm_migration::sea_orm::DatabaseBackend::Postgres
+            {
+                // Filters compare these bytewise (lower-cased copies or
+                // caseExact values): "C" collation makes `>=`/`<` ranges and
+                // `LIKE 'x%'` use their indexes, as BINARY does on SQLite.
+                for (table, column) in BYTEWISE_COLUMNS.iter().filter(|(t, _)| *t == spec.name) {
+                    manager
+                        .get_connection()
+                        .execute_unprepared(&format!(
+                            "ALTER TABLE \"{table}\" ALTER COLUMN \"{column}\" TYPE text COLLATE \"C\""
+                        ))
+                        .await?;
+                }
+            }
             for (name, cols, unique) in &spec.indexes {
                 manager
                     .create_index(

@@ -42,8 +42,14 @@ pub async fn service_provider_config(
 ) -> ScimResult<HttpResponse> {
     let base = directory_base(&state, &req, dir.directory_id);
     let mut v = doc(SERVICE_PROVIDER_CONFIG_JSON, &base)?;
-    if let Some(n) = v.pointer_mut("/filter/maxResults") {
-        *n = Value::from(state.settings.max_results);
+    for pointer in [
+        "/filter/maxResults",
+        "/pagination/defaultPageSize",
+        "/pagination/maxPageSize",
+    ] {
+        if let Some(n) = v.pointer_mut(pointer) {
+            *n = Value::from(state.settings.max_results);
+        }
     }
     Ok(scim_response(StatusCode::OK, &v))
 }

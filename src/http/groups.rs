@@ -16,13 +16,13 @@ use uuid::Uuid;
 use super::auth::Directory;
 use super::body::ScimBody;
 use super::error::SCIM_CONTENT_TYPE;
-use super::scim::{ListParams, ProjectionParams, SyncOp, directory_base};
+use super::scim::{ListParams, ProjectionParams, SyncOp, directory_base, list_head};
 use crate::domain::filter::Limits;
 use crate::domain::group::{self as domain_group, GroupInput, MemberView};
 use crate::domain::patch;
 use crate::domain::projection::Projection;
 use crate::domain::query::{ListQuery, RawListQuery, parse_projection};
-use crate::domain::schema::{LIST_RESPONSE_SCHEMA, ResourceKind};
+use crate::domain::schema::ResourceKind;
 use crate::domain::user::Meta;
 use crate::error::{ScimError, ScimResult};
 use crate::startup::AppState;
@@ -55,7 +55,7 @@ fn meta(base: &str, g: &group::Model) -> Meta {
 
 /// A group's JSON (projected) and, when members are to be returned, the
 /// text it must be split at to insert them.
-struct Rendered {
+pub(super) struct Rendered {
     /// The JSON without its closing `}`, when members follow.
     open: Option<String>,
     /// The whole JSON, when no members follow.
@@ -63,7 +63,7 @@ struct Rendered {
     group_id: Uuid,
 }
 
-fn render(base: &str, g: &group::Model, p: &Projection) -> Rendered {
+pub(super) fn render(base: &str, g: &group::Model, p: &Projection) -> Rendered {
     let m = meta(base, g);
     let v = p.apply(
         ResourceKind::Group,
@@ -206,7 +206,7 @@ async fn next_chunk(mut st: StreamState) -> Option<(Result<Bytes, actix_web::Err
     }
 }
 
-fn stream_body(
+pub(super) fn stream_body(
     state: &AppState,
     directory_id: Uuid,
     base: &str,
@@ -285,18 +285,19 @@ async fn search(
     raw: &RawListQuery,
 ) -> ScimResult<HttpResponse> {
     let q = ListQuery::parse(raw, state.settings.max_results, limits(state))?;
-    let (total, page) = groups::list(state.store.reader(), dir, &q).await?;
+    let page = groups::list(state.store.reader(), dir, &q).await?;
     let base = directory_base(state, req, dir.directory_id);
     let rendered: Vec<Rendered> = page
+        .groups
         .iter()
         .map(|g| render(&base, g, &q.projection))
         .collect();
-    let head = json!({
-        "schemas": [LIST_RESPONSE_SCHEMA],
-        "totalResults": total,
-        "startIndex": q.start_index,
-        "itemsPerPage": page.len(),
-    })
+    let head = list_head(
+        page.total,
+        &q,
+        page.groups.len(),
+        page.next_cursor.as_deref(),
+    )
     .to_string();
     let head = format!(
         "{},\"Resources\":[",

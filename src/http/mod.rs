@@ -6,6 +6,7 @@ pub mod discovery;
 pub mod error;
 pub mod groups;
 pub mod health;
+pub mod root_search;
 pub mod scim;
 pub mod search;
 pub mod users;
@@ -80,6 +81,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                         .put(groups::replace)
                         .patch(groups::patch)
                         .delete(groups::delete)
+                        .default_service(m405()),
+                )
+                .service(
+                    web::resource("/.search")
+                        .post(root_search::search)
                         .default_service(m405()),
                 )
                 .default_service(web::to(error::not_found)),

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::error::SCIM_CONTENT_TYPE;
-use crate::domain::query::RawListQuery;
+use crate::domain::query::{ListQuery, Paging, RawListQuery};
 use crate::domain::schema::LIST_RESPONSE_SCHEMA;
 use crate::error::{ScimError, ScimResult};
 use crate::startup::AppState;
@@ -40,6 +40,36 @@ pub fn scim_response(status: StatusCode, body: &Value) -> HttpResponse {
         .body(body.to_string())
 }
 
+/// The head of a ListResponse (everything but `Resources`): index pages
+/// carry `startIndex`; cursor pages `nextCursor` unless they are the last.
+pub fn list_head(
+    total: Option<u64>,
+    q: &ListQuery,
+    items: usize,
+    next_cursor: Option<&str>,
+) -> Value {
+    let mut v = json!({
+        "schemas": [LIST_RESPONSE_SCHEMA],
+        "itemsPerPage": items,
+    });
+    if let Some(o) = v.as_object_mut() {
+        if let Some(t) = total {
+            o.insert("totalResults".into(), t.into());
+        }
+        match q.paging {
+            Paging::Index { start_index } => {
+                o.insert("startIndex".into(), start_index.into());
+            }
+            Paging::Cursor(_) => {
+                if let Some(c) = next_cursor {
+                    o.insert("nextCursor".into(), c.into());
+                }
+            }
+        }
+    }
+    v
+}
+
 pub fn list_response(total: u64, start_index: u64, resources: Vec<Value>) -> Value {
     json!({
         "schemas": [LIST_RESPONSE_SCHEMA],
@@ -64,6 +94,7 @@ pub struct ListParams {
     pub attributes: Option<String>,
     #[serde(rename = "excludedAttributes")]
     pub excluded_attributes: Option<String>,
+    pub cursor: Option<String>,
 }
 
 impl From<ListParams> for RawListQuery {
@@ -76,6 +107,7 @@ impl From<ListParams> for RawListQuery {
             sort_order: p.sort_order,
             attributes: p.attributes,
             excluded_attributes: p.excluded_attributes,
+            cursor: p.cursor,
         }
     }
 }

@@ -71,5 +71,6 @@ pub fn raw_query_from_body(body: &Value) -> ScimResult<RawListQuery> {
         sort_order: scalar(o.get("sortOrder"), "sortOrder")?,
         attributes: list(o.get("attributes"), "attributes")?,
         excluded_attributes: list(o.get("excludedAttributes"), "excludedAttributes")?,
+        cursor: scalar(o.get("cursor"), "cursor")?,
     })
 }

@@ -7,9 +7,7 @@ use uuid::Uuid;
 
 use super::auth::Directory;
 use super::body::ScimBody;
-use super::scim::{
-    ListParams, ProjectionParams, SyncOp, directory_base, list_response, scim_response,
-};
+use super::scim::{ListParams, ProjectionParams, SyncOp, directory_base, list_head, scim_response};
 use crate::domain::filter::Limits;
 use crate::domain::patch;
 use crate::domain::projection::Projection;
@@ -31,7 +29,7 @@ fn parse_id(id: &str) -> ScimResult<Uuid> {
     Uuid::parse_str(id).map_err(|_| ScimError::not_found(format!("no User with id {id:?}")))
 }
 
-fn render(base: &str, u: &StoredUser) -> (Value, Meta) {
+pub(super) fn render(base: &str, u: &StoredUser) -> (Value, Meta) {
     let meta = Meta {
         id: u.link.id.to_string(),
         resource_type: "User",
@@ -97,16 +95,18 @@ async fn search(
     raw: &RawListQuery,
 ) -> ScimResult<HttpResponse> {
     let q = ListQuery::parse(raw, state.settings.max_results, limits(state))?;
-    let (total, page) = users::list(state.store.reader(), dir, &q).await?;
+    let page = users::list(state.store.reader(), dir, &q).await?;
     let base = directory_base(state, req, dir.directory_id);
-    let resources = page
+    let resources: Vec<Value> = page
+        .users
         .iter()
         .map(|u| q.projection.apply(ResourceKind::User, render(&base, u).0))
         .collect();
-    Ok(scim_response(
-        StatusCode::OK,
-        &list_response(total, q.start_index, resources),
-    ))
+    let mut body = list_head(page.total, &q, resources.len(), page.next_cursor.as_deref());
+    if let Some(o) = body.as_object_mut() {
+        o.insert("Resources".into(), Value::Array(resources));
+    }
+    Ok(scim_response(StatusCode::OK, &body))
 }
 
 pub async fn get(

@@ -25,11 +25,18 @@ pub enum Column {
     },
     /// The resource id (UUID).
     Id(SimpleExpr),
-    /// A multi-valued attribute kept in `scim_user_values`.
+    /// A multi-valued attribute kept in `scim_user_values` (of the
+    /// directory being queried).
     Multi {
         attr: &'static str,
         def: &'static AttrDef,
+        directory_id: Uuid,
     },
+    /// `schemas` of a User: the core schema always; the enterprise
+    /// extension when any of its attributes is set.
+    UserSchemas,
+    /// A User's `groups` (read-only): the directory's groups it is in.
+    UserGroups { sub: &'static str },
     /// A constant (e.g. `meta.resourceType`).
     Constant(&'static str),
     /// A group's members (`members`, `members.value`): SCIM User ids.
@@ -45,7 +52,7 @@ fn value_col(c: scim_user_value::Column) -> SimpleExpr {
 }
 
 /// Where a User attribute (`attr[.sub]`, resolved) is stored.
-pub fn user_column(path: &AttrPath) -> ScimResult<Column> {
+pub fn user_column(path: &AttrPath, directory_id: Uuid) -> ScimResult<Column> {
     use scim_user::Column as C;
     let reg = registry();
     let resolved = reg
@@ -136,8 +143,12 @@ pub fn user_column(path: &AttrPath) -> ScimResult<Column> {
             Ok(Column::Multi {
                 attr: static_name(attr),
                 def,
+                directory_id,
             })
         }
+        (_, "schemas", None) => Ok(Column::UserSchemas),
+        (_, "groups", None | Some("value")) => Ok(Column::UserGroups { sub: "value" }),
+        (_, "groups", Some("display")) => Ok(Column::UserGroups { sub: "display" }),
         _ => Err(ScimError::invalid_filter(format!(
             "filtering on {path} is not supported"
         ))),
@@ -253,10 +264,34 @@ fn compare(
                 "id supports only eq and ne with a string",
             )),
         },
-        Column::Multi { attr, def } => {
+        Column::Multi {
+            attr,
+            def,
+            directory_id,
+        } => {
             let inner = compare(value_column(def, "value")?, op, value, path)?;
-            Ok(exists_value(attr, inner))
+            Ok(exists_value(attr, directory_id, inner))
         }
+        Column::UserSchemas => {
+            let CompValue::String(s) = value else {
+                return Err(ScimError::invalid_filter(
+                    "schemas compares with a URN string",
+                ));
+            };
+            let has = if s.eq_ignore_ascii_case(crate::domain::schema::USER_SCHEMA) {
+                always(true)
+            } else if s.eq_ignore_ascii_case(crate::domain::schema::ENTERPRISE_USER_SCHEMA) {
+                enterprise_present()
+            } else {
+                always(false)
+            };
+            match op {
+                CompareOp::Eq => Ok(has),
+                CompareOp::Ne => Ok(has.not()),
+                _ => Err(ScimError::invalid_filter("schemas supports only eq and ne")),
+            }
+        }
+        Column::UserGroups { sub } => user_groups(sub, op, value),
         Column::Members => match (op, value) {
             (CompareOp::Eq, CompValue::String(s)) => Ok(match Uuid::parse_str(s) {
                 Ok(id) => exists_member(Some(id)),
@@ -358,6 +393,16 @@ fn compare_plain(
                 CompareOp::Eq => lhs.eq(v),
                 CompareOp::Ne => lhs.ne(v),
                 CompareOp::Co => like(lhs, format!("%{}%", escape_like(&v))),
+                CompareOp::Sw if case_exact || lowered => {
+                    // A range the column's index can use, and LIKE for
+                    // exactness (columns compare bytewise: BINARY on
+                    // SQLite, COLLATE "C" on PostgreSQL).
+                    let upper = format!("{v}\u{10FFFF}");
+                    lhs.clone()
+                        .gte(v.clone())
+                        .and(lhs.clone().lt(upper))
+                        .and(like(lhs, format!("{}%", escape_like(&v))))
+                }
                 CompareOp::Sw => like(lhs, format!("{}%", escape_like(&v))),
                 CompareOp::Ew => like(lhs, format!("%{}", escape_like(&v))),
                 CompareOp::Gt => lhs.gt(v),
@@ -381,8 +426,12 @@ fn compare_plain(
 fn present(col: Column) -> SimpleExpr {
     match col {
         Column::Constant(_) | Column::Id(_) => always(true),
-        Column::Multi { attr, .. } => exists_value(attr, always(true)),
+        Column::Multi {
+            attr, directory_id, ..
+        } => exists_value(attr, directory_id, always(true)),
         Column::Members => exists_member(None),
+        Column::UserSchemas => always(true),
+        Column::UserGroups { .. } => user_in_groups(always(true)),
         Column::Plain { expr, ty, .. } => {
             if ty == AttrType::String || ty == AttrType::Reference {
                 expr.clone().is_not_null().and(expr.ne(""))
@@ -393,50 +442,134 @@ fn present(col: Column) -> SimpleExpr {
     }
 }
 
-fn exists_value(attr: &'static str, inner: SimpleExpr) -> SimpleExpr {
+/// Users with an entry of `attr` matching `inner`: an uncorrelated
+/// `id IN (SELECT user_id …)` so the (directory, attr, value_lower) index
+/// drives the lookup instead of a scan of the users.
+fn exists_value(attr: &'static str, directory_id: Uuid, inner: SimpleExpr) -> SimpleExpr {
     let v = Alias::new("v");
     let sub = Query::select()
-        .expr(Expr::val(1))
+        .column((v.clone(), scim_user_value::Column::UserId))
         .from_as(scim_user_value::Entity, v.clone())
-        .and_where(
-            Expr::col((v.clone(), scim_user_value::Column::UserId))
-                .equals((scim_user::Entity, scim_user::Column::Id)),
-        )
+        .and_where(Expr::col((v.clone(), scim_user_value::Column::DirectoryId)).eq(directory_id))
         .and_where(Expr::col((v, scim_user_value::Column::Attr)).eq(attr))
         .and_where(inner)
         .to_owned();
-    Expr::exists(sub)
+    Expr::col((scim_user::Entity, scim_user::Column::Id)).in_subquery(sub)
 }
 
-/// Lowers a filter over Users.
-pub fn users_condition(filter: &Filter) -> ScimResult<SimpleExpr> {
+fn enterprise_present() -> SimpleExpr {
+    use scim_user::Column as C;
+    [
+        C::EmployeeNumber,
+        C::CostCenter,
+        C::Organization,
+        C::Division,
+        C::Department,
+        C::ManagerValue,
+    ]
+    .into_iter()
+    .map(|c| user_col(c).is_not_null())
+    .reduce(|a, b| a.or(b))
+    .unwrap_or_else(|| always(false))
+}
+
+/// Users that are members of a group (of their directory) matching `cond`.
+fn user_in_groups(cond: SimpleExpr) -> SimpleExpr {
+    let gm = Alias::new("ugm");
+    let g = Alias::new("ug");
+    Expr::exists(
+        Query::select()
+            .expr(Expr::val(1))
+            .from_as(group_member::Entity, gm.clone())
+            .join_as(
+                sea_orm::sea_query::JoinType::InnerJoin,
+                group::Entity,
+                g.clone(),
+                Expr::col((g.clone(), group::Column::Id))
+                    .equals((gm.clone(), group_member::Column::GroupId)),
+            )
+            .and_where(
+                Expr::col((gm, group_member::Column::AccountId))
+                    .equals((scim_user::Entity, scim_user::Column::AccountId)),
+            )
+            .and_where(
+                Expr::col((g.clone(), group::Column::DirectoryId))
+                    .equals((scim_user::Entity, scim_user::Column::DirectoryId)),
+            )
+            .and_where(cond)
+            .to_owned(),
+    )
+}
+
+fn user_groups(sub: &str, op: CompareOp, value: &CompValue) -> ScimResult<SimpleExpr> {
+    let g = Alias::new("ug");
+    let col = if sub == "value" {
+        Column::Id(Expr::col((g, group::Column::Id)))
+    } else {
+        Column::Plain {
+            expr: Expr::col((g, group::Column::DisplayNameLower)),
+            ty: AttrType::String,
+            case_exact: false,
+            lowered: true,
+            nullable: false,
+        }
+    };
+    let path = AttrPath {
+        urn: None,
+        attr: "groups".into(),
+        sub_attr: Some(sub.to_owned()),
+    };
+    let inner = compare(col, op, value, &path)?;
+    Ok(user_in_groups(inner))
+}
+
+/// Lowers a filter over the Users of a directory.
+pub fn users_condition(filter: &Filter, directory_id: Uuid) -> ScimResult<SimpleExpr> {
+    let rec = |f: &Filter| users_condition(f, directory_id);
     Ok(match filter {
-        Filter::And(a, b) => users_condition(a)?.and(users_condition(b)?),
-        Filter::Or(a, b) => users_condition(a)?.or(users_condition(b)?),
-        Filter::Not(f) => users_condition(f)?.not(),
-        Filter::Present(path) => match user_column(path)? {
-            Column::Multi { attr, def } => match path.sub_attr.as_deref() {
-                Some(sub) => exists_value(attr, present(value_column(def, sub)?)),
-                None => exists_value(attr, always(true)),
+        Filter::And(a, b) => rec(a)?.and(rec(b)?),
+        Filter::Or(a, b) => rec(a)?.or(rec(b)?),
+        Filter::Not(f) => rec(f)?.not(),
+        Filter::Present(path) => match user_column(path, directory_id)? {
+            Column::Multi {
+                attr,
+                def,
+                directory_id,
+            } => match path.sub_attr.as_deref() {
+                Some(sub) => exists_value(attr, directory_id, present(value_column(def, sub)?)),
+                None => exists_value(attr, directory_id, always(true)),
             },
             col => present(col),
         },
         // `emails.type eq "work"`: some entry matches; `emails co "x"`
         // compares the entries' `value`.
-        Filter::Compare { path, op, value } => match user_column(path)? {
-            Column::Multi { attr, def } => {
+        Filter::Compare { path, op, value } => match user_column(path, directory_id)? {
+            Column::Multi {
+                attr,
+                def,
+                directory_id,
+            } => {
                 let sub = path.sub_attr.as_deref().unwrap_or("value");
-                exists_value(attr, compare(value_column(def, sub)?, *op, value, path)?)
+                exists_value(
+                    attr,
+                    directory_id,
+                    compare(value_column(def, sub)?, *op, value, path)?,
+                )
             }
             col => compare(col, *op, value, path)?,
         },
         Filter::ValuePath { path, filter } => {
-            let Column::Multi { attr, def } = user_column(path)? else {
+            let Column::Multi {
+                attr,
+                def,
+                directory_id,
+            } = user_column(path, directory_id)?
+            else {
                 return Err(ScimError::invalid_filter(format!(
                     "{path} is not multi-valued; [..] does not apply"
                 )));
             };
-            exists_value(attr, value_condition(def, filter)?)
+            exists_value(attr, directory_id, value_condition(def, filter)?)
         }
     })
 }

@@ -7,7 +7,7 @@ use std::collections::HashSet;
 
 use chrono::Utc;
 use entity::{group, group_grant, group_member, product_access, scim_user, site, site_membership};
-use sea_orm::sea_query::{Alias, Expr, ExprTrait, OnConflict, Order, Query, SimpleExpr};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, OnConflict, Query, SimpleExpr};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait,
     QueryFilter, QueryOrder, QuerySelect, Set,
@@ -16,9 +16,11 @@ use uuid::Uuid;
 
 use super::directories::DirectoryPrincipal;
 use super::filter_sql::{Column, group_column, groups_condition};
+use super::paging::{Sort, in_order, page_ids};
 use super::{db_error, is_unique_violation};
 use crate::domain::group::{GroupChange, GroupInput, MemberView};
-use crate::domain::query::{ListQuery, SortOrder};
+use crate::domain::query::ListQuery;
+use crate::domain::schema::AttrType;
 use crate::error::{ScimError, ScimResult};
 
 /// Bind parameters per `IN (...)` list, well under SQLite's limit.
@@ -551,49 +553,62 @@ pub async fn member_page<C: ConnectionTrait>(
         .collect())
 }
 
-/// `GET /Groups`: one page and the total.
+/// A page of Groups.
+pub struct GroupPage {
+    pub total: Option<u64>,
+    pub groups: Vec<group::Model>,
+    pub next_cursor: Option<String>,
+}
+
+/// `GET /Groups`: filtered, ordered and paged in SQL.
 pub async fn list<C: ConnectionTrait>(
     db: &C,
     dir: &DirectoryPrincipal,
     q: &ListQuery,
-) -> ScimResult<(u64, Vec<group::Model>)> {
-    let mut cond = Condition::all().add(group::Column::DirectoryId.eq(dir.directory_id));
+) -> ScimResult<GroupPage> {
+    let mut cond = Condition::all()
+        .add(Expr::col((group::Entity, group::Column::DirectoryId)).eq(dir.directory_id));
     if let Some(f) = &q.filter {
         cond = cond.add(groups_condition(f)?);
     }
-    let total = group::Entity::find()
-        .filter(cond.clone())
-        .count(db)
-        .await
-        .map_err(db_error)?;
-    if q.count == 0 || q.start_index > total {
-        return Ok((total, vec![]));
-    }
-    let order = match q.sort_order {
-        SortOrder::Ascending => Order::Asc,
-        SortOrder::Descending => Order::Desc,
-    };
-    let mut select = group::Entity::find().filter(cond);
-    if let Some(path) = &q.sort_by {
-        match group_column(path).map_err(|e| ScimError::invalid_value(e.detail()))? {
-            Column::Plain { expr, .. } | Column::Id(expr) => {
-                select = select.order_by(expr, order.clone());
-            }
+    let sort = match &q.sort_by {
+        None => None,
+        Some(path) => match group_column(path).map_err(|e| ScimError::invalid_value(e.detail()))? {
+            Column::Plain { expr, ty, .. } => Some(Sort {
+                expr,
+                text: matches!(ty, AttrType::String | AttrType::Reference),
+            }),
+            Column::Id(expr) => Some(Sort { expr, text: false }),
             _ => {
                 return Err(ScimError::invalid_value(format!(
                     "sortBy {path}: only singular attributes can be sorted on"
                 )));
             }
-        }
-    }
-    let groups = select
-        .order_by(group::Column::Id, order)
-        .offset(q.start_index - 1)
-        .limit(q.count)
-        .all(db)
-        .await
-        .map_err(db_error)?;
-    Ok((total, groups))
+        },
+    };
+    let page = page_ids(
+        db,
+        group::Entity,
+        (group::Entity, group::Column::Id),
+        cond,
+        sort,
+        q,
+    )
+    .await?;
+    let groups = if page.ids.is_empty() {
+        vec![]
+    } else {
+        group::Entity::find()
+            .filter(group::Column::Id.is_in(page.ids.clone()))
+            .all(db)
+            .await
+            .map_err(db_error)?
+    };
+    Ok(GroupPage {
+        total: page.total,
+        groups: in_order(&page.ids, groups, |g| g.id),
+        next_cursor: page.next_cursor,
+    })
 }
 
 /// Grants product access on a site to a group's members (operator CLI; the

@@ -5,6 +5,7 @@
 pub mod directories;
 pub mod filter_sql;
 pub mod groups;
+pub mod paging;
 pub mod sync_log;
 pub mod users;
 
@@ -100,6 +101,9 @@ fn sqlite_options(url: &str, max: u32) -> ConnectOptions {
                 .synchronous(SqliteSynchronous::Full)
                 .busy_timeout(Duration::from_secs(10))
                 .foreign_keys(true)
+                // LIKE compares bytewise, as on PostgreSQL; case-insensitive
+                // attributes are compared lower-cased on both sides.
+                .pragma("case_sensitive_like", "ON")
         });
     opts
 }

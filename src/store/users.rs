@@ -7,7 +7,7 @@ use entity::{
     account, account_session, group, group_member, scim_user, scim_user_value, site,
     site_membership,
 };
-use sea_orm::sea_query::{Expr, ExprTrait, Order, Query, SimpleExpr};
+use sea_orm::sea_query::{Expr, ExprTrait, Query, SimpleExpr};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, JoinType, NotSet,
     PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, RelationTrait, Set,
@@ -16,6 +16,7 @@ use uuid::Uuid;
 
 use super::directories::{DirectoryPrincipal, domain_verified};
 use super::filter_sql::{Column, user_column, users_condition};
+use super::paging::{Sort, in_order, page_ids};
 use super::{db_error, is_unique_violation};
 use crate::domain::filter::AttrPath;
 use crate::domain::lifecycle::{
@@ -23,7 +24,8 @@ use crate::domain::lifecycle::{
     on_delete, on_email_change, plan_provision,
 };
 use crate::domain::patch::{self, PatchOp};
-use crate::domain::query::{ListQuery, SortOrder};
+use crate::domain::query::ListQuery;
+use crate::domain::schema::AttrType;
 use crate::domain::secrets;
 use crate::domain::types::{Email, UserName};
 use crate::domain::user::{Address, MULTI_VALUED, MultiValue, UserAttrs, UserInput};
@@ -700,49 +702,65 @@ async fn apply_effect<C: ConnectionTrait>(
 }
 
 /// Where `sortBy` points, for the singular attributes that have a column.
-fn sort_expr(path: &AttrPath) -> ScimResult<SimpleExpr> {
+fn sort_of(path: &AttrPath, directory_id: Uuid) -> ScimResult<Sort> {
     // The filter lowering's column map is the one source of truth.
-    match user_column(path).map_err(|e| ScimError::invalid_value(e.detail()))? {
-        Column::Plain { expr, .. } | Column::Id(expr) => Ok(expr),
+    match user_column(path, directory_id).map_err(|e| ScimError::invalid_value(e.detail()))? {
+        Column::Plain { expr, ty, .. } => Ok(Sort {
+            expr,
+            text: matches!(ty, AttrType::String | AttrType::Reference),
+        }),
+        Column::Id(expr) => Ok(Sort { expr, text: false }),
         _ => Err(ScimError::invalid_value(format!(
             "sortBy {path}: only singular attributes can be sorted on"
         ))),
     }
 }
 
-/// `GET /Users`: one page and the total, filtered and ordered in SQL.
+/// A page of Users: the total (when counted), the users, the next cursor.
+pub struct UserPage {
+    pub total: Option<u64>,
+    pub users: Vec<StoredUser>,
+    pub next_cursor: Option<String>,
+}
+
+/// `GET /Users`: filtered, ordered and paged in SQL.
 pub async fn list<C: ConnectionTrait>(
     db: &C,
     dir: &DirectoryPrincipal,
     q: &ListQuery,
-) -> ScimResult<(u64, Vec<StoredUser>)> {
-    let mut cond = Condition::all().add(scim_user::Column::DirectoryId.eq(dir.directory_id));
+) -> ScimResult<UserPage> {
+    let mut cond = Condition::all()
+        .add(Expr::col((scim_user::Entity, scim_user::Column::DirectoryId)).eq(dir.directory_id));
     if let Some(f) = &q.filter {
-        cond = cond.add(users_condition(f)?);
+        cond = cond.add(users_condition(f, dir.directory_id)?);
     }
-    let total = scim_user::Entity::find()
-        .filter(cond.clone())
-        .count(db)
-        .await
-        .map_err(db_error)?;
-    if q.count == 0 || q.start_index > total {
-        return Ok((total, vec![]));
-    }
-    let mut select = scim_user::Entity::find().filter(cond);
-    let order = match q.sort_order {
-        SortOrder::Ascending => Order::Asc,
-        SortOrder::Descending => Order::Desc,
+    let sort = q
+        .sort_by
+        .as_ref()
+        .map(|p| sort_of(p, dir.directory_id))
+        .transpose()?;
+    let page = page_ids(
+        db,
+        scim_user::Entity,
+        (scim_user::Entity, scim_user::Column::Id),
+        cond,
+        sort,
+        q,
+    )
+    .await?;
+    let links = if page.ids.is_empty() {
+        vec![]
+    } else {
+        scim_user::Entity::find()
+            .filter(scim_user::Column::Id.is_in(page.ids.clone()))
+            .all(db)
+            .await
+            .map_err(db_error)?
     };
-    if let Some(path) = &q.sort_by {
-        select = select.order_by(sort_expr(path)?, order.clone());
-    }
-    // Ids are time-ordered UUIDs: a stable tie-break in creation order.
-    let links = select
-        .order_by(scim_user::Column::Id, order)
-        .offset(q.start_index - 1)
-        .limit(q.count)
-        .all(db)
-        .await
-        .map_err(db_error)?;
-    Ok((total, assemble(db, dir.directory_id, links).await?))
+    let links = in_order(&page.ids, links, |l| l.id);
+    Ok(UserPage {
+        total: page.total,
+        users: assemble(db, dir.directory_id, links).await?,
+        next_cursor: page.next_cursor,
+    })
 }

@@ -4,5 +4,6 @@
 mod discovery;
 mod groups;
 mod helpers;
+mod queries;
 mod seed;
 mod users;
