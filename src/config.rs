@@ -55,6 +55,10 @@ pub struct Settings {
     pub filter_max_depth: usize,
     /// Connections in the database pool (readers, for SQLite).
     pub db_max_connections: u32,
+    /// Most operations one `/Bulk` request may carry.
+    pub bulk_max_operations: usize,
+    /// Largest `/Bulk` body accepted (bytes).
+    pub bulk_max_payload_bytes: usize,
 }
 
 impl Default for Settings {
@@ -70,6 +74,8 @@ impl Default for Settings {
             filter_max_len: 4096,
             filter_max_depth: 32,
             db_max_connections: 10,
+            bulk_max_operations: 1000,
+            bulk_max_payload_bytes: 4 * 1024 * 1024,
         }
     }
 }
@@ -88,6 +94,8 @@ struct FileSettings {
     filter_max_len: Option<usize>,
     filter_max_depth: Option<usize>,
     db_max_connections: Option<u32>,
+    bulk_max_operations: Option<usize>,
+    bulk_max_payload_bytes: Option<usize>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -159,6 +167,12 @@ impl Settings {
         if let Some(v) = f.db_max_connections {
             self.db_max_connections = v;
         }
+        if let Some(v) = f.bulk_max_operations {
+            self.bulk_max_operations = v;
+        }
+        if let Some(v) = f.bulk_max_payload_bytes {
+            self.bulk_max_payload_bytes = v;
+        }
     }
 
     fn apply_env(&mut self, env: &[(String, String)]) -> Result<(), ConfigError> {
@@ -193,6 +207,8 @@ impl Settings {
                 "SCIM_FILTER_MAX_LEN" => self.filter_max_len = num(key, v)?,
                 "SCIM_FILTER_MAX_DEPTH" => self.filter_max_depth = num(key, v)?,
                 "SCIM_DB_MAX_CONNECTIONS" => self.db_max_connections = num(key, v)?,
+                "SCIM_BULK_MAX_OPERATIONS" => self.bulk_max_operations = num(key, v)?,
+                "SCIM_BULK_MAX_PAYLOAD_BYTES" => self.bulk_max_payload_bytes = num(key, v)?,
                 _ => {}
             }
         }

@@ -75,6 +75,7 @@ impl Application {
                 source,
             })?
             .port();
+        let bulk_limit = settings.bulk_max_payload_bytes;
         let state = web::Data::new(AppState { store, settings });
         let server = HttpServer::new(move || {
             App::new()
@@ -82,7 +83,7 @@ impl Application {
                 .app_data(state.clone())
                 .app_data(web::QueryConfig::default().error_handler(http::error::query_error))
                 .app_data(web::PathConfig::default().error_handler(http::error::path_error))
-                .configure(http::routes)
+                .configure(|cfg| http::routes(cfg, bulk_limit))
         })
         .listen(listener)
         .map_err(|source| StartupError::Bind {

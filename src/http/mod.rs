@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod body;
+pub mod bulk;
 pub mod discovery;
 pub mod error;
 pub mod groups;
@@ -14,7 +15,7 @@ pub mod users;
 use actix_web::web;
 
 /// Every route of the server.
-pub fn routes(cfg: &mut web::ServiceConfig) {
+pub fn routes(cfg: &mut web::ServiceConfig, bulk_limit: usize) {
     let m405 = || web::to(error::method_not_allowed);
     cfg.route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
@@ -81,6 +82,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                         .put(groups::replace)
                         .patch(groups::patch)
                         .delete(groups::delete)
+                        .default_service(m405()),
+                )
+                .service(
+                    web::resource("/Bulk")
+                        .app_data(body::BodyLimit(bulk_limit))
+                        .post(bulk::bulk)
                         .default_service(m405()),
                 )
                 .service(

@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::error::SCIM_CONTENT_TYPE;
+use crate::domain::etag::{IfMatch, etag, none_match_hits};
 use crate::domain::query::{ListQuery, Paging, RawListQuery};
 use crate::domain::schema::LIST_RESPONSE_SCHEMA;
 use crate::error::{ScimError, ScimResult};
@@ -187,4 +188,22 @@ impl SyncOp {
         }
         err
     }
+}
+
+/// The request's `If-Match`, if any.
+pub fn if_match(req: &HttpRequest) -> Option<IfMatch> {
+    req.headers()
+        .get(header::IF_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .map(IfMatch::parse)
+}
+
+/// `304 Not Modified` when `If-None-Match` names the current version.
+pub fn not_modified(req: &HttpRequest, version: i64) -> Option<HttpResponse> {
+    let header = req.headers().get(header::IF_NONE_MATCH)?.to_str().ok()?;
+    none_match_hits(header, version).then(|| {
+        HttpResponse::NotModified()
+            .insert_header((header::ETAG, etag(version)))
+            .finish()
+    })
 }
