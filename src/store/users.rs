@@ -428,7 +428,7 @@ pub async fn create<C: ConnectionTrait>(
         ..Default::default()
     };
     set_link_attrs(&mut link, &attrs);
-    link.insert(tx).await.map_err(|e| {
+    let link = link.insert(tx).await.map_err(|e| {
         if is_unique_violation(&e) {
             ScimError::uniqueness(format!(
                 "userName {:?} is already in use in this directory",
@@ -444,9 +444,12 @@ pub async fn create<C: ConnectionTrait>(
         let effect = on_active_change(&facts(&account), dir.org_id, true, false)?;
         apply_effect(tx, dir, account.id, effect).await?;
     }
-    get(tx, dir, id)
-        .await?
-        .ok_or_else(|| not_found(&id.to_string()))
+    // What was written is what a read would return: no need to read it back.
+    Ok(StoredUser {
+        link,
+        attrs,
+        groups: vec![],
+    })
 }
 
 /// Locks the link for the rest of the transaction (a version bump is the
@@ -557,7 +560,7 @@ async fn update<C: ConnectionTrait>(
     let mut link: scim_user::ActiveModel = current.link.clone().into();
     set_link_attrs(&mut link, &attrs);
     link.last_modified = Set(now);
-    link.update(tx).await.map_err(|e| {
+    let link = link.update(tx).await.map_err(|e| {
         if is_unique_violation(&e) {
             ScimError::uniqueness(format!(
                 "userName {:?} is already in use in this directory",
@@ -568,9 +571,11 @@ async fn update<C: ConnectionTrait>(
         }
     })?;
     write_values(tx, id, dir.directory_id, &attrs, true).await?;
-    get(tx, dir, id)
-        .await?
-        .ok_or_else(|| not_found(&id.to_string()))
+    Ok(StoredUser {
+        link,
+        attrs,
+        groups: current.groups,
+    })
 }
 
 /// `DELETE /Users/{id}`: deactivate or suspend, leave the directory's
