@@ -82,7 +82,11 @@ async fn main() {
     let (rss, peak) = server.rss_mib();
     println!(
         "bulk benchmark on {}",
-        if is_postgres(&url) { "PostgreSQL" } else { "SQLite" }
+        if is_postgres(&url) {
+            "PostgreSQL"
+        } else {
+            "SQLite"
+        }
     );
     println!(
         "/Bulk: {n} users in {bulk_secs:.1}s = {:.0} users/s ({per_request} operations per request)",

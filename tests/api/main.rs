@@ -4,6 +4,7 @@
 mod discovery;
 mod groups;
 mod helpers;
+mod idp_flows;
 mod protocol;
 mod queries;
 mod seed;
