@@ -4,7 +4,6 @@ use std::net::TcpListener;
 
 use actix_web::dev::Server;
 use actix_web::{App, HttpServer, web};
-use tracing_actix_web::TracingLogger;
 
 use crate::config::Settings;
 use crate::http;
@@ -14,6 +13,7 @@ use crate::store::{self, Store};
 pub struct AppState {
     pub store: Store,
     pub settings: Settings,
+    pub metrics: http::observe::Metrics,
 }
 
 /// What the first start on an empty database created.
@@ -76,10 +76,15 @@ impl Application {
             })?
             .port();
         let bulk_limit = settings.bulk_max_payload_bytes;
-        let state = web::Data::new(AppState { store, settings });
+        let state = web::Data::new(AppState {
+            store,
+            settings,
+            metrics: http::observe::Metrics::new(),
+        });
         let server = HttpServer::new(move || {
             App::new()
-                .wrap(TracingLogger::default())
+                .wrap(tracing_actix_web::TracingLogger::<http::observe::RequestSpan>::new())
+                .wrap(actix_web::middleware::from_fn(http::observe::middleware))
                 .app_data(state.clone())
                 .app_data(web::QueryConfig::default().error_handler(http::error::query_error))
                 .app_data(web::PathConfig::default().error_handler(http::error::path_error))

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use sea_orm::{DatabaseTransaction, TransactionTrait};
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
@@ -336,10 +336,9 @@ pub async fn bulk(
     };
     let base = directory_base(&state, &req, dir.directory_id);
     let request_id = req
-        .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
+        .extensions()
+        .get::<super::observe::RequestId>()
+        .map(|r| r.0.clone());
     let tx = state.store.begin().await?;
     let mut created: HashMap<String, Uuid> = HashMap::new();
     let mut results = Vec::with_capacity(ops.len());

@@ -7,6 +7,7 @@ pub mod discovery;
 pub mod error;
 pub mod groups;
 pub mod health;
+pub mod observe;
 pub mod root_search;
 pub mod scim;
 pub mod search;
@@ -19,6 +20,7 @@ pub fn routes(cfg: &mut web::ServiceConfig, bulk_limit: usize) {
     let m405 = || web::to(error::method_not_allowed);
     cfg.route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
+        .route("/metrics", web::get().to(observe::metrics))
         .service(
             web::scope("/scim/v2/directories/{directory_id}")
                 .service(

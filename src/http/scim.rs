@@ -1,7 +1,7 @@
 //! Shared pieces of SCIM handlers: URLs, responses, the sync log of writes.
 
 use actix_web::http::{StatusCode, header};
-use actix_web::{HttpRequest, HttpResponse};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse};
 use sea_orm::DatabaseTransaction;
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -127,6 +127,7 @@ pub struct SyncOp {
     pub operation: String,
     pub resource_type: &'static str,
     pub request_id: Option<String>,
+    state: Option<actix_web::web::Data<AppState>>,
 }
 
 impl SyncOp {
@@ -144,10 +145,10 @@ impl SyncOp {
             operation: format!("{} {path}", req.method()),
             resource_type,
             request_id: req
-                .headers()
-                .get("x-request-id")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned),
+                .extensions()
+                .get::<super::observe::RequestId>()
+                .map(|r| r.0.clone()),
+            state: req.app_data::<actix_web::web::Data<AppState>>().cloned(),
         }
     }
 
@@ -171,7 +172,27 @@ impl SyncOp {
         status: u16,
     ) -> ScimResult<()> {
         sync_log::record(&tx, self.entry(resource_id, status, None)).await?;
-        tx.commit().await.map_err(db_error)
+        tx.commit().await.map_err(db_error)?;
+        self.count("success");
+        Ok(())
+    }
+
+    fn count(&self, outcome: &str) {
+        if let Some(state) = &self.state {
+            let dir = self.directory_id.to_string();
+            state
+                .metrics
+                .scim_operations
+                .with_label_values(&[dir.as_str(), self.resource_type, &self.operation, outcome])
+                .inc();
+            if outcome == "failure" {
+                state
+                    .metrics
+                    .sync_failures
+                    .with_label_values(&[dir.as_str()])
+                    .inc();
+            }
+        }
     }
 
     /// Logs a failed write (its transaction is already rolled back) and
@@ -182,6 +203,7 @@ impl SyncOp {
         resource_id: Option<String>,
         err: ScimError,
     ) -> ScimError {
+        self.count("failure");
         let entry = self.entry(resource_id, err.status(), Some(err.detail()));
         if let Err(e) = sync_log::record(state.store.writer(), entry).await {
             tracing::warn!(error = %e, "could not record a failed SCIM write in the sync log");

@@ -78,6 +78,33 @@ impl Store {
         self.write.begin().await.map_err(db_error)
     }
 
+    /// (pool, size, idle) of each connection pool.
+    pub fn pool_stats(&self) -> Vec<(&'static str, u32, u32)> {
+        let stats = |db: &DatabaseConnection| -> Option<(u32, u32)> {
+            match self.backend {
+                DatabaseBackend::Sqlite => {
+                    let p = db.get_sqlite_connection_pool();
+                    Some((p.size(), p.num_idle() as u32))
+                }
+                DatabaseBackend::Postgres => {
+                    let p = db.get_postgres_connection_pool();
+                    Some((p.size(), p.num_idle() as u32))
+                }
+                _ => None,
+            }
+        };
+        let mut out = vec![];
+        if let Some((size, idle)) = stats(&self.read) {
+            out.push(("read", size, idle));
+        }
+        if self.backend == DatabaseBackend::Sqlite
+            && let Some((size, idle)) = stats(&self.write)
+        {
+            out.push(("write", size, idle));
+        }
+        out
+    }
+
     pub async fn ping(&self) -> Result<(), DbErr> {
         self.read.ping().await
     }

@@ -5,6 +5,7 @@ mod discovery;
 mod groups;
 mod helpers;
 mod idp_flows;
+mod observability;
 mod protocol;
 mod queries;
 mod seed;
