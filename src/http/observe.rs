@@ -174,23 +174,6 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
         .body(buf)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn metrics_register_and_request_ids_are_checked() {
-        let m = Metrics::new();
-        m.http_requests
-            .with_label_values(&["/x", "GET", "200"])
-            .inc();
-        assert!(!m.registry.gather().is_empty());
-        assert!(sane("abc-123_x.y:z"));
-        assert!(!sane("bad id\n"));
-        assert!(!sane(&"x".repeat(200)));
-    }
-}
-
 /// The request span of `tracing-actix-web`, without the query string or
 /// client details: method, route template, request id, status, latency.
 pub struct RequestSpan;
@@ -221,5 +204,22 @@ impl RootSpanBuilder for RequestSpan {
         };
         span.record("status", status);
         span.in_scope(|| tracing::info!("request finished"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metrics_register_and_request_ids_are_checked() {
+        let m = Metrics::new();
+        m.http_requests
+            .with_label_values(&["/x", "GET", "200"])
+            .inc();
+        assert!(!m.registry.gather().is_empty());
+        assert!(sane("abc-123_x.y:z"));
+        assert!(!sane("bad id\n"));
+        assert!(!sane(&"x".repeat(200)));
     }
 }
