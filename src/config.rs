@@ -59,6 +59,8 @@ pub struct Settings {
     pub bulk_max_operations: usize,
     /// Largest `/Bulk` body accepted (bytes).
     pub bulk_max_payload_bytes: usize,
+    /// Seconds between SIGTERM (readyz turns 503) and closing the listener.
+    pub shutdown_delay_secs: u64,
 }
 
 impl Default for Settings {
@@ -76,6 +78,7 @@ impl Default for Settings {
             db_max_connections: 10,
             bulk_max_operations: 1000,
             bulk_max_payload_bytes: 4 * 1024 * 1024,
+            shutdown_delay_secs: 1,
         }
     }
 }
@@ -96,6 +99,7 @@ struct FileSettings {
     db_max_connections: Option<u32>,
     bulk_max_operations: Option<usize>,
     bulk_max_payload_bytes: Option<usize>,
+    shutdown_delay_secs: Option<u64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -173,6 +177,9 @@ impl Settings {
         if let Some(v) = f.bulk_max_payload_bytes {
             self.bulk_max_payload_bytes = v;
         }
+        if let Some(v) = f.shutdown_delay_secs {
+            self.shutdown_delay_secs = v;
+        }
     }
 
     fn apply_env(&mut self, env: &[(String, String)]) -> Result<(), ConfigError> {
@@ -209,6 +216,7 @@ impl Settings {
                 "SCIM_DB_MAX_CONNECTIONS" => self.db_max_connections = num(key, v)?,
                 "SCIM_BULK_MAX_OPERATIONS" => self.bulk_max_operations = num(key, v)?,
                 "SCIM_BULK_MAX_PAYLOAD_BYTES" => self.bulk_max_payload_bytes = num(key, v)?,
+                "SCIM_SHUTDOWN_DELAY_SECS" => self.shutdown_delay_secs = num(key, v)?,
                 _ => {}
             }
         }

@@ -15,7 +15,7 @@ use migration::{Migrator, MigratorTrait};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
     ConnectOptions, Database, DatabaseBackend, DatabaseConnection, DatabaseTransaction, DbErr,
-    SqlErr, TransactionTrait,
+    SqlErr, SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 
 use crate::error::ScimError;
@@ -73,9 +73,20 @@ impl Store {
         &self.write
     }
 
-    /// Starts the transaction of a write request.
+    /// Starts the transaction of a write request. On SQLite it takes the
+    /// write lock at once (`BEGIN IMMEDIATE`), so a writer in another
+    /// process makes it wait (busy timeout) instead of failing on upgrade.
     pub async fn begin(&self) -> Result<DatabaseTransaction, ScimError> {
-        self.write.begin().await.map_err(db_error)
+        let options = TransactionOptions {
+            isolation_level: None,
+            access_mode: None,
+            sqlite_transaction_mode: (self.backend == DatabaseBackend::Sqlite)
+                .then_some(SqliteTransactionMode::Immediate),
+        };
+        self.write
+            .begin_with_options(options)
+            .await
+            .map_err(db_error)
     }
 
     /// (pool, size, idle) of each connection pool.

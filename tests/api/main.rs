@@ -6,6 +6,7 @@ mod groups;
 mod helpers;
 mod idp_flows;
 mod observability;
+mod processes;
 mod protocol;
 mod queries;
 mod seed;
