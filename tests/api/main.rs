@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod discovery;
+mod fuzz_corpus;
 mod groups;
 mod helpers;
 mod idp_flows;
