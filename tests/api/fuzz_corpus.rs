@@ -23,7 +23,8 @@ fn inputs(target: &str) -> Vec<(String, Vec<u8>)> {
 
 #[test]
 fn fuzz_corpora_run_clean() {
-    let targets: [(&str, fn(&[u8])); 5] = [
+    type Target = (&'static str, fn(&[u8]));
+    let targets: [Target; 5] = [
         ("filter", fuzzing::filter),
         ("patch_path", fuzzing::patch_path),
         ("patch_user", fuzzing::patch_user),
