@@ -75,6 +75,7 @@ impl Application {
                 source,
             })?
             .port();
+        let max_body_bytes = settings.max_body_bytes;
         let state = web::Data::new(AppState { store, settings });
         let server = HttpServer::new(move || {
             App::new()
@@ -83,6 +84,7 @@ impl Application {
                 .app_data(web::QueryConfig::default().error_handler(http::error::query_error))
                 .app_data(web::PathConfig::default().error_handler(http::error::path_error))
                 .configure(http::routes)
+                .service(http::admin::scope(max_body_bytes))
         })
         .listen(listener)
         .map_err(|source| StartupError::Bind {
