@@ -11,7 +11,7 @@ use crate::config::Settings;
 use crate::domain::types::DomainName;
 use crate::error::ScimError;
 use crate::startup::{StartupError, open_store};
-use crate::store::{directories, groups};
+use crate::store::{admin_keys, directories, groups};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -47,6 +47,23 @@ pub enum Command {
     /// Manage what groups grant.
     #[command(subcommand)]
     Group(GroupCmd),
+    /// Manage the admin API keys of an organization.
+    #[command(subcommand, name = "admin-key")]
+    AdminKey(AdminKeyCmd),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminKeyCmd {
+    /// Create an admin API key for the organization; it is shown once.
+    ///
+    /// Example: scim-server admin-key create --org acme
+    Create {
+        #[arg(long)]
+        org: String,
+        /// A note to tell keys apart.
+        #[arg(long)]
+        label: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -252,6 +269,16 @@ pub async fn run(settings: &Settings, command: Command) -> Result<(), CliError> 
             print(
                 json!({"grant_id": g.id, "group_id": g.group_id, "site_id": g.site_id, "product": g.product, "role": g.role}),
             );
+        }
+        Command::AdminKey(AdminKeyCmd::Create { org, label }) => {
+            let org = directories::org_by_name(db, &org).await?;
+            let (k, key) = admin_keys::create(db, org.id, label).await?;
+            print(json!({
+                "id": k.id,
+                "organization_id": org.id,
+                "admin_api_base_url": format!("{}/admin/v1/orgs/{}", public_base(settings), org.id),
+                "key": key,
+            }));
         }
         Command::Site(SiteCmd::Create { org, site }) => {
             let org = directories::find_or_create_org(db, &org).await?;

@@ -2,6 +2,7 @@
 //! groups; the server maps each SCIM operation onto the lifecycle of
 //! accounts and site membership.
 
+pub mod admin_error;
 pub mod cli;
 pub mod config;
 pub mod domain;

@@ -80,6 +80,7 @@ impl Application {
             })?
             .port();
         let bulk_limit = settings.bulk_max_payload_bytes;
+        let max_body_bytes = settings.max_body_bytes;
         let state = web::Data::new(AppState {
             store,
             settings,
@@ -95,6 +96,7 @@ impl Application {
                 .app_data(web::QueryConfig::default().error_handler(http::error::query_error))
                 .app_data(web::PathConfig::default().error_handler(http::error::path_error))
                 .configure(|cfg| http::routes(cfg, bulk_limit))
+                .service(http::admin::scope(max_body_bytes))
         })
         .listen(listener)
         .map_err(|source| StartupError::Bind {

@@ -1,5 +1,6 @@
 //! HTTP: routes, extractors, DTOs and error rendering. No SQL here.
 
+pub mod admin;
 pub mod auth;
 pub mod body;
 pub mod bulk;

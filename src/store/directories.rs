@@ -276,6 +276,69 @@ pub async fn domain_verified<C: ConnectionTrait>(
     Ok(n > 0)
 }
 
+/// The organization's domains, by name.
+pub async fn list_domains<C: ConnectionTrait>(
+    db: &C,
+    org_id: Uuid,
+) -> ScimResult<Vec<domain::Model>> {
+    domain::Entity::find()
+        .filter(domain::Column::OrgId.eq(org_id))
+        .order_by_asc(domain::Column::Name)
+        .all(db)
+        .await
+        .map_err(db_error)
+}
+
+pub async fn domain_by_name<C: ConnectionTrait>(
+    db: &C,
+    org_id: Uuid,
+    name: &DomainName,
+) -> ScimResult<domain::Model> {
+    domain::Entity::find()
+        .filter(domain::Column::OrgId.eq(org_id))
+        .filter(domain::Column::Name.eq(name.as_str()))
+        .one(db)
+        .await
+        .map_err(db_error)?
+        .ok_or_else(|| {
+            ScimError::not_found(format!("the organization has no domain {}", name.as_str()))
+        })
+}
+
+/// Removes the domain; the org's managed accounts on it are no longer
+/// managed (they stay, with their data and site access). Returns how many
+/// accounts were released.
+pub async fn remove_domain<C: ConnectionTrait>(
+    db: &C,
+    org_id: Uuid,
+    name: &DomainName,
+) -> ScimResult<u64> {
+    let res = domain::Entity::delete_many()
+        .filter(domain::Column::OrgId.eq(org_id))
+        .filter(domain::Column::Name.eq(name.as_str()))
+        .exec(db)
+        .await
+        .map_err(db_error)?;
+    if res.rows_affected == 0 {
+        return Err(ScimError::not_found(format!(
+            "the organization has no domain {}",
+            name.as_str()
+        )));
+    }
+    let released = entity::account::Entity::update_many()
+        .col_expr(
+            entity::account::Column::ManagingOrgId,
+            Expr::value(Option::<Uuid>::None),
+        )
+        .col_expr(entity::account::Column::UpdatedAt, Expr::value(Utc::now()))
+        .filter(entity::account::Column::EmailDomain.eq(name.as_str()))
+        .filter(entity::account::Column::ManagingOrgId.eq(org_id))
+        .exec(db)
+        .await
+        .map_err(db_error)?;
+    Ok(released.rows_affected)
+}
+
 pub async fn create_site<C: ConnectionTrait>(
     db: &C,
     org_id: Uuid,

@@ -2,6 +2,9 @@
 //! transaction per write request; SQLite gets one writer connection and a
 //! pool of readers, PostgreSQL one pool for both.
 
+pub mod accounts;
+pub mod admin_keys;
+pub mod audit;
 pub mod directories;
 pub mod filter_sql;
 pub mod groups;

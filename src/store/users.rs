@@ -3,10 +3,7 @@
 //! rules decide, all inside the request's transaction.
 
 use chrono::Utc;
-use entity::{
-    account, account_session, group, group_member, scim_user, scim_user_value, site,
-    site_membership,
-};
+use entity::{account, group, group_member, scim_user, scim_user_value, site, site_membership};
 use sea_orm::sea_query::{Expr, ExprTrait, Query, SimpleExpr};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, JoinType, NotSet,
@@ -14,6 +11,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
+use super::accounts;
 use super::directories::{DirectoryPrincipal, domain_verified};
 use super::filter_sql::{Column, user_column, users_condition};
 use super::paging::{Sort, in_order, page_ids};
@@ -634,45 +632,8 @@ async fn apply_effect<C: ConnectionTrait>(
     let suspended_by = format!("directory:{}", dir.directory_id);
     match effect {
         ActiveEffect::Nothing => {}
-        ActiveEffect::DeactivateAccount => {
-            account::Entity::update_many()
-                .col_expr(
-                    account::Column::Status,
-                    Expr::value(AccountStatus::Deactivated.as_str()),
-                )
-                .col_expr(account::Column::DeactivatedAt, Expr::value(now))
-                .col_expr(account::Column::UpdatedAt, Expr::value(now))
-                .filter(account::Column::Id.eq(account_id))
-                .filter(account::Column::Status.eq(AccountStatus::Active.as_str()))
-                .exec(tx)
-                .await
-                .map_err(db_error)?;
-            // Sessions end.
-            account_session::Entity::update_many()
-                .col_expr(account_session::Column::RevokedAt, Expr::value(now))
-                .filter(account_session::Column::AccountId.eq(account_id))
-                .filter(account_session::Column::RevokedAt.is_null())
-                .exec(tx)
-                .await
-                .map_err(db_error)?;
-        }
-        ActiveEffect::ReactivateAccount => {
-            account::Entity::update_many()
-                .col_expr(
-                    account::Column::Status,
-                    Expr::value(AccountStatus::Active.as_str()),
-                )
-                .col_expr(
-                    account::Column::DeactivatedAt,
-                    Expr::value(Option::<chrono::DateTime<Utc>>::None),
-                )
-                .col_expr(account::Column::UpdatedAt, Expr::value(now))
-                .filter(account::Column::Id.eq(account_id))
-                .filter(account::Column::Status.eq(AccountStatus::Deactivated.as_str()))
-                .exec(tx)
-                .await
-                .map_err(db_error)?;
-        }
+        ActiveEffect::DeactivateAccount => accounts::deactivate(tx, account_id).await?,
+        ActiveEffect::ReactivateAccount => accounts::reactivate(tx, account_id).await?,
         ActiveEffect::SuspendOrgMemberships => {
             site_membership::Entity::update_many()
                 .col_expr(site_membership::Column::Status, Expr::value("suspended"))

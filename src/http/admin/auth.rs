@@ -1,0 +1,67 @@
+//! The admin principal: the organization an admin key belongs to. A
+//! missing or invalid key is 401; a key of another organization gets 404,
+//! never that organization's data.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::http::header;
+use actix_web::{FromRequest, HttpRequest, dev, web};
+use uuid::Uuid;
+
+use crate::admin_error::AdminError;
+use crate::startup::AppState;
+use crate::store::admin_keys::{self, AdminIdentity};
+use crate::store::audit::Actor;
+
+pub struct AdminPrincipal(pub AdminIdentity);
+
+impl AdminPrincipal {
+    pub fn org_id(&self) -> Uuid {
+        self.0.org_id
+    }
+    /// Who the audit log names.
+    pub fn actor(&self) -> Actor {
+        Actor::AdminKey(self.0.key_id)
+    }
+}
+
+fn bearer(req: &HttpRequest) -> Option<String> {
+    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, key) = value.trim().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| key.trim().to_owned())
+        .filter(|k| !k.is_empty())
+}
+
+impl FromRequest for AdminPrincipal {
+    type Error = actix_web::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut dev::Payload) -> Self::Future {
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        let key = bearer(req);
+        let wanted = req.match_info().get("org_id").map(str::to_owned);
+        Box::pin(async move {
+            let state = state.ok_or_else(|| AdminError::internal("no app state"))?;
+            let key = key.ok_or_else(|| {
+                AdminError::Unauthorized(
+                    "an admin key is required (Authorization: Bearer <admin key>)".into(),
+                )
+            })?;
+            let identity = admin_keys::authenticate(state.store.reader(), &key)
+                .await
+                .map_err(AdminError::from)?
+                .ok_or_else(|| AdminError::Unauthorized("the admin key is not valid".into()))?;
+            let same = wanted
+                .as_deref()
+                .and_then(|w| Uuid::parse_str(w).ok())
+                .is_some_and(|w| w == identity.org_id);
+            if !same {
+                return Err(AdminError::not_found("no such organization").into());
+            }
+            Ok(AdminPrincipal(identity))
+        })
+    }
+}

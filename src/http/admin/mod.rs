@@ -1,0 +1,160 @@
+//! The admin API under `/admin/v1/orgs/{org_id}`: admin-key auth, one JSON
+//! error shape (`{"code", "message"}`), cursor paging, and the OpenAPI
+//! document generated from the same route table.
+
+pub mod auth;
+pub mod domains;
+pub mod error;
+
+use actix_web::{HttpResponse, web};
+use sea_orm::DatabaseTransaction;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::admin_error::{AdminError, AdminResult, codes};
+use crate::startup::AppState;
+use crate::store::db_error;
+
+/// Where the organization-scoped routes live.
+pub const ORG_SCOPE: &str = "/admin/v1/orgs/{org_id}";
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct OrgPath {
+    /// The organization's id.
+    pub org_id: Uuid,
+}
+
+/// Declares every admin route once: the actix registration, the `ROUTES`
+/// table (method, path under `ORG_SCOPE`) and the OpenAPI document.
+macro_rules! admin_routes {
+    ($( $path:literal => { $( $method:ident : $handler:path ),+ $(,)? } ),* $(,)?) => {
+        /// (method, path under `ORG_SCOPE`) of every admin route.
+        pub const ROUTES: &[(&str, &str)] = &[ $( $( (stringify!($method), $path) ),+ ),* ];
+
+        fn register(scope: actix_web::Scope) -> actix_web::Scope {
+            scope $( .service(
+                web::resource($path)
+                    $( .route(web::$method().to($handler)) )+
+                    .default_service(web::to(error::method_not_allowed)),
+            ) )*
+        }
+
+        #[derive(utoipa::OpenApi)]
+        #[openapi(
+            info(title = "scim-server admin API", description = "Organization admin API: domains, managed accounts, site users, groups, sync status, audit log, exports. Authenticate with an admin key: `Authorization: Bearer <key>`. Errors are `{\"code\", \"message\"}`."),
+            paths( $( $( $handler ),+ ),* ),
+            modifiers(&BearerAuth),
+            security(("admin_key" = []))
+        )]
+        pub struct ApiDoc;
+    };
+}
+
+admin_routes! {
+    "/domains" => { get: domains::list, post: domains::add },
+    "/domains/{domain}" => { delete: domains::remove },
+    "/domains/{domain}/verify" => { post: domains::verify },
+}
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "admin_key",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// `GET /admin/v1/openapi.json` (no key needed: it describes, never shows data).
+pub async fn openapi() -> HttpResponse {
+    use utoipa::OpenApi;
+    HttpResponse::Ok().json(ApiDoc::openapi())
+}
+
+/// The `/admin/v1` scope with its own error shape for framework errors.
+pub fn scope(max_body_bytes: usize) -> actix_web::Scope {
+    web::scope("/admin/v1")
+        .app_data(
+            web::JsonConfig::default()
+                .limit(max_body_bytes)
+                .error_handler(error::json_error),
+        )
+        .app_data(web::QueryConfig::default().error_handler(error::query_error))
+        .app_data(web::PathConfig::default().error_handler(error::path_error))
+        .service(
+            web::resource("/openapi.json")
+                .get(openapi)
+                .default_service(web::to(error::method_not_allowed)),
+        )
+        .service(register(web::scope("/orgs/{org_id}")).default_service(web::to(error::not_found)))
+        .default_service(web::to(error::not_found))
+}
+
+/// Commits a write request's transaction.
+pub async fn commit(tx: DatabaseTransaction) -> AdminResult<()> {
+    tx.commit()
+        .await
+        .map_err(db_error)
+        .map_err(AdminError::from)
+}
+
+/// A list body: `{"items": [...], "next_cursor": "…" | null}`.
+pub fn items(items: Vec<Value>, next_cursor: Option<String>) -> HttpResponse {
+    HttpResponse::Ok().json(json!({"items": items, "next_cursor": next_cursor}))
+}
+
+/// Page size: `limit` (default 50) clamped to the server's maximum.
+pub fn page_limit(state: &AppState, limit: Option<&str>) -> AdminResult<u64> {
+    let n = match limit.map(str::trim) {
+        None | Some("") => 50,
+        Some(s) => s.parse::<u64>().map_err(|_| {
+            AdminError::invalid(format!("limit must be a positive integer, got {s:?}"))
+        })?,
+    };
+    Ok(n.clamp(1, state.settings.max_results.max(1)))
+}
+
+fn bad_cursor() -> AdminError {
+    AdminError::bad_request(
+        codes::INVALID_CURSOR,
+        "the cursor is not one this server issued; start again without a cursor",
+    )
+}
+
+/// A cursor naming the last id of the previous page (keyset paging).
+pub fn uuid_cursor(c: Option<&str>) -> AdminResult<Option<Uuid>> {
+    match c.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(s) => Uuid::parse_str(s).map(Some).map_err(|_| bad_cursor()),
+    }
+}
+
+pub fn int_cursor(c: Option<&str>) -> AdminResult<Option<i64>> {
+    match c.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(s) => s.parse::<i64>().map(Some).map_err(|_| bad_cursor()),
+    }
+}
+
+/// Splits the `limit + 1` rows a page query fetched into the page and the
+/// next cursor (the key of the page's last row, when more follow).
+pub fn split_page<T, K: ToString>(
+    mut rows: Vec<T>,
+    limit: u64,
+    key: impl Fn(&T) -> K,
+) -> (Vec<T>, Option<String>) {
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    if rows.len() > limit {
+        rows.truncate(limit);
+        let next = rows.last().map(|r| key(r).to_string());
+        (rows, next)
+    } else {
+        (rows, None)
+    }
+}
