@@ -7,6 +7,7 @@ use actix_web::{App, HttpServer, web};
 use tracing_actix_web::TracingLogger;
 
 use crate::config::Settings;
+use crate::domain::rate_limit::{Rate, RateLimiter};
 use crate::http;
 use crate::store::{self, Store};
 
@@ -14,6 +15,8 @@ use crate::store::{self, Store};
 pub struct AppState {
     pub store: Store,
     pub settings: Settings,
+    /// `None` when no rate limit is configured.
+    pub rate_limiter: Option<RateLimiter>,
 }
 
 /// What the first start on an empty database created.
@@ -44,7 +47,12 @@ pub enum StartupError {
 
 /// Connects to the configured database and applies migrations.
 pub async fn open_store(settings: &Settings) -> Result<Store, StartupError> {
-    let store = Store::connect(settings.database_url.expose(), settings.db_max_connections).await?;
+    let store = Store::connect(
+        settings.database_url.expose(),
+        settings.db_max_connections,
+        std::time::Duration::from_millis(settings.db_busy_timeout_ms),
+    )
+    .await?;
     store.migrate().await?;
     Ok(store)
 }
@@ -75,7 +83,13 @@ impl Application {
                 source,
             })?
             .port();
-        let state = web::Data::new(AppState { store, settings });
+        let rate_limiter =
+            Rate::new(settings.rate_limit_per_sec, settings.rate_limit_burst).map(RateLimiter::new);
+        let state = web::Data::new(AppState {
+            store,
+            settings,
+            rate_limiter,
+        });
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(TracingLogger::default())

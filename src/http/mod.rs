@@ -6,6 +6,8 @@ pub mod discovery;
 pub mod error;
 pub mod groups;
 pub mod health;
+pub mod me;
+pub mod oauth;
 pub mod root_search;
 pub mod scim;
 pub mod search;
@@ -18,6 +20,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     let m405 = || web::to(error::method_not_allowed);
     cfg.route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
+        .service(
+            web::resource("/oauth/token")
+                .post(oauth::token)
+                .default_service(web::to(oauth::method_not_allowed)),
+        )
         .service(
             web::scope("/scim/v2/directories/{directory_id}")
                 .service(
@@ -83,6 +90,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                         .delete(groups::delete)
                         .default_service(m405()),
                 )
+                .service(web::resource("/Me").to(me::not_implemented))
+                .service(web::resource("/Me/{rest:.*}").to(me::not_implemented))
                 .service(
                     web::resource("/.search")
                         .post(root_search::search)

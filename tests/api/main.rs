@@ -4,6 +4,7 @@
 mod discovery;
 mod groups;
 mod helpers;
+mod oauth;
 mod queries;
 mod seed;
 mod users;
