@@ -55,6 +55,12 @@ pub struct Settings {
     pub filter_max_depth: usize,
     /// Connections in the database pool (readers, for SQLite).
     pub db_max_connections: u32,
+    /// Most operations one `/Bulk` request may carry.
+    pub bulk_max_operations: usize,
+    /// Largest `/Bulk` body accepted (bytes).
+    pub bulk_max_payload_bytes: usize,
+    /// Seconds between SIGTERM (readyz turns 503) and closing the listener.
+    pub shutdown_delay_secs: u64,
     /// How long a statement waits for a database lock (SQLite busy timeout,
     /// PostgreSQL `lock_timeout`) before the request answers 503.
     pub db_busy_timeout_ms: u64,
@@ -84,6 +90,9 @@ impl Default for Settings {
             filter_max_len: 4096,
             filter_max_depth: 32,
             db_max_connections: 10,
+            bulk_max_operations: 1000,
+            bulk_max_payload_bytes: 4 * 1024 * 1024,
+            shutdown_delay_secs: 1,
             db_busy_timeout_ms: 10_000,
             oauth_issuer: None,
             oauth_token_ttl_secs: 3600,
@@ -107,6 +116,9 @@ struct FileSettings {
     filter_max_len: Option<usize>,
     filter_max_depth: Option<usize>,
     db_max_connections: Option<u32>,
+    bulk_max_operations: Option<usize>,
+    bulk_max_payload_bytes: Option<usize>,
+    shutdown_delay_secs: Option<u64>,
     db_busy_timeout_ms: Option<u64>,
     oauth_issuer: Option<String>,
     oauth_token_ttl_secs: Option<u64>,
@@ -213,6 +225,15 @@ impl Settings {
         if let Some(v) = f.db_max_connections {
             self.db_max_connections = v;
         }
+        if let Some(v) = f.bulk_max_operations {
+            self.bulk_max_operations = v;
+        }
+        if let Some(v) = f.bulk_max_payload_bytes {
+            self.bulk_max_payload_bytes = v;
+        }
+        if let Some(v) = f.shutdown_delay_secs {
+            self.shutdown_delay_secs = v;
+        }
         if let Some(v) = f.db_busy_timeout_ms {
             self.db_busy_timeout_ms = v;
         }
@@ -262,6 +283,9 @@ impl Settings {
                 "SCIM_FILTER_MAX_LEN" => self.filter_max_len = num(key, v)?,
                 "SCIM_FILTER_MAX_DEPTH" => self.filter_max_depth = num(key, v)?,
                 "SCIM_DB_MAX_CONNECTIONS" => self.db_max_connections = num(key, v)?,
+                "SCIM_BULK_MAX_OPERATIONS" => self.bulk_max_operations = num(key, v)?,
+                "SCIM_BULK_MAX_PAYLOAD_BYTES" => self.bulk_max_payload_bytes = num(key, v)?,
+                "SCIM_SHUTDOWN_DELAY_SECS" => self.shutdown_delay_secs = num(key, v)?,
                 "SCIM_DB_BUSY_TIMEOUT_MS" => self.db_busy_timeout_ms = num(key, v)?,
                 "SCIM_OAUTH_ISSUER" => self.oauth_issuer = Some(v.clone()),
                 "SCIM_OAUTH_TOKEN_TTL_SECS" => self.oauth_token_ttl_secs = num(key, v)?,

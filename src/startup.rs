@@ -1,10 +1,10 @@
 //! Building the application: connect, migrate, bootstrap, bind, serve.
 
 use std::net::TcpListener;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use actix_web::dev::Server;
 use actix_web::{App, HttpServer, web};
-use tracing_actix_web::TracingLogger;
 
 use crate::config::Settings;
 use crate::domain::rate_limit::{Rate, RateLimiter};
@@ -15,6 +15,9 @@ use crate::store::{self, Store};
 pub struct AppState {
     pub store: Store,
     pub settings: Settings,
+    pub metrics: http::observe::Metrics,
+    /// Set on SIGTERM/SIGINT: `/readyz` answers 503 while requests drain.
+    pub draining: AtomicBool,
     /// `None` when no rate limit is configured.
     pub rate_limiter: Option<RateLimiter>,
 }
@@ -29,6 +32,7 @@ pub struct Bootstrap {
 pub struct Application {
     port: u16,
     server: Server,
+    state: web::Data<AppState>,
     bootstrap: Option<Bootstrap>,
 }
 
@@ -83,20 +87,25 @@ impl Application {
                 source,
             })?
             .port();
+        let bulk_limit = settings.bulk_max_payload_bytes;
         let rate_limiter =
             Rate::new(settings.rate_limit_per_sec, settings.rate_limit_burst).map(RateLimiter::new);
         let state = web::Data::new(AppState {
             store,
             settings,
+            metrics: http::observe::Metrics::new(),
+            draining: AtomicBool::new(false),
             rate_limiter,
         });
+        let shutdown_state = state.clone();
         let server = HttpServer::new(move || {
             App::new()
-                .wrap(TracingLogger::default())
+                .wrap(tracing_actix_web::TracingLogger::<http::observe::RequestSpan>::new())
+                .wrap(actix_web::middleware::from_fn(http::observe::middleware))
                 .app_data(state.clone())
                 .app_data(web::QueryConfig::default().error_handler(http::error::query_error))
                 .app_data(web::PathConfig::default().error_handler(http::error::path_error))
-                .configure(http::routes)
+                .configure(|cfg| http::routes(cfg, bulk_limit))
         })
         .listen(listener)
         .map_err(|source| StartupError::Bind {
@@ -104,10 +113,12 @@ impl Application {
             source,
         })?
         .shutdown_timeout(30)
+        .disable_signals()
         .run();
         Ok(Self {
             port,
             server,
+            state: shutdown_state,
             bootstrap,
         })
     }
@@ -121,7 +132,48 @@ impl Application {
         self.bootstrap.as_ref()
     }
 
+    /// Serves until stopped. On SIGTERM or SIGINT: `/readyz` turns 503,
+    /// after `SCIM_SHUTDOWN_DELAY_SECS` new connections stop, in-flight
+    /// requests finish (30 s at most), then the database is closed cleanly.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let handle = self.server.handle();
+        let state = self.state.clone();
+        tokio::spawn(async move {
+            wait_for_signal().await;
+            tracing::info!("shutdown requested: draining");
+            state.draining.store(true, Ordering::SeqCst);
+            tokio::time::sleep(std::time::Duration::from_secs(
+                state.settings.shutdown_delay_secs,
+            ))
+            .await;
+            handle.stop(true).await;
+        });
+        let result = self.server.await;
+        self.state.store.clone().close().await;
+        tracing::info!("stopped");
+        result
+    }
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
+            (Ok(mut term), Ok(mut int)) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = int.recv() => {}
+                }
+            }
+            _ => std::future::pending::<()>().await,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
     }
 }

@@ -1,6 +1,7 @@
 //! Domain: typed SCIM resources, the filter AST, the PATCH engine, the
 //! lifecycle rules. No HTTP and no database types here.
 
+pub mod etag;
 pub mod filter;
 pub mod group;
 pub mod json;

@@ -2,12 +2,14 @@
 
 pub mod auth;
 pub mod body;
+pub mod bulk;
 pub mod discovery;
 pub mod error;
 pub mod groups;
 pub mod health;
 pub mod me;
 pub mod oauth;
+pub mod observe;
 pub mod root_search;
 pub mod scim;
 pub mod search;
@@ -16,10 +18,11 @@ pub mod users;
 use actix_web::web;
 
 /// Every route of the server.
-pub fn routes(cfg: &mut web::ServiceConfig) {
+pub fn routes(cfg: &mut web::ServiceConfig, bulk_limit: usize) {
     let m405 = || web::to(error::method_not_allowed);
     cfg.route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
+        .route("/metrics", web::get().to(observe::metrics))
         .service(
             web::resource("/oauth/token")
                 .post(oauth::token)
@@ -92,6 +95,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 )
                 .service(web::resource("/Me").to(me::not_implemented))
                 .service(web::resource("/Me/{rest:.*}").to(me::not_implemented))
+                .service(
+                    web::resource("/Bulk")
+                        .app_data(body::BodyLimit(bulk_limit))
+                        .post(bulk::bulk)
+                        .default_service(m405()),
+                )
                 .service(
                     web::resource("/.search")
                         .post(root_search::search)

@@ -157,7 +157,7 @@ pub async fn token(
     let client = oauth_store::authenticate_client(state.store.reader(), &creds)
         .await?
         .ok_or_else(|| OAuthError::invalid_client("unknown client or wrong client secret"))?;
-    let key = oauth_store::current_signing_key(state.store.writer()).await?;
+    let key = oauth_store::current_signing_key(&state.store).await?;
     let ttl = state.settings.oauth_token_ttl_secs;
     let claims = AccessClaims::new(
         &state.settings.oauth_issuer(),

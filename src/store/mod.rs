@@ -16,7 +16,7 @@ use migration::{Migrator, MigratorTrait};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
     ConnectOptions, Database, DatabaseBackend, DatabaseConnection, DatabaseTransaction, DbErr,
-    SqlErr, TransactionTrait,
+    SqlErr, SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 
 use crate::error::ScimError;
@@ -89,9 +89,47 @@ impl Store {
         &self.write
     }
 
-    /// Starts the transaction of a write request.
+    /// Starts the transaction of a write request. On SQLite it takes the
+    /// write lock at once (`BEGIN IMMEDIATE`), so a writer in another
+    /// process makes it wait (busy timeout) instead of failing on upgrade.
     pub async fn begin(&self) -> Result<DatabaseTransaction, ScimError> {
-        self.write.begin().await.map_err(db_error)
+        let options = TransactionOptions {
+            isolation_level: None,
+            access_mode: None,
+            sqlite_transaction_mode: (self.backend == DatabaseBackend::Sqlite)
+                .then_some(SqliteTransactionMode::Immediate),
+        };
+        self.write
+            .begin_with_options(options)
+            .await
+            .map_err(db_error)
+    }
+
+    /// (pool, size, idle) of each connection pool.
+    pub fn pool_stats(&self) -> Vec<(&'static str, u32, u32)> {
+        let stats = |db: &DatabaseConnection| -> Option<(u32, u32)> {
+            match self.backend {
+                DatabaseBackend::Sqlite => {
+                    let p = db.get_sqlite_connection_pool();
+                    Some((p.size(), p.num_idle() as u32))
+                }
+                DatabaseBackend::Postgres => {
+                    let p = db.get_postgres_connection_pool();
+                    Some((p.size(), p.num_idle() as u32))
+                }
+                _ => None,
+            }
+        };
+        let mut out = vec![];
+        if let Some((size, idle)) = stats(&self.read) {
+            out.push(("read", size, idle));
+        }
+        if self.backend == DatabaseBackend::Sqlite
+            && let Some((size, idle)) = stats(&self.write)
+        {
+            out.push(("write", size, idle));
+        }
+        out
     }
 
     pub async fn ping(&self) -> Result<(), DbErr> {

@@ -6,13 +6,12 @@ use chrono::Utc;
 use entity::{directory, oauth_client, signing_key};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    QueryOrder, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
 };
 use uuid::Uuid;
 
-use super::db_error;
 use super::directories::{Credential, DirectoryPrincipal};
+use super::{Store, db_error};
 use crate::domain::oauth::{self, ClientCredentials, SigningKey, TokenError};
 use crate::domain::secrets;
 use crate::error::{ScimError, ScimResult};
@@ -183,11 +182,13 @@ async fn insert_key<C: ConnectionTrait>(db: &C) -> ScimResult<SigningKey> {
 /// The key new tokens are signed with: the newest one not retired,
 /// generated on first need. Instances racing on an empty table may each
 /// add one; both verify, and the newest signs from then on.
-pub async fn current_signing_key(db: &DatabaseConnection) -> ScimResult<SigningKey> {
-    if let Some(key) = newest_key(db).await? {
+pub async fn current_signing_key(store: &Store) -> ScimResult<SigningKey> {
+    if let Some(key) = newest_key(store.reader()).await? {
         return Ok(key);
     }
-    let tx = db.begin().await.map_err(db_error)?;
+    // Check again holding the write lock (SQLite), so this instance makes
+    // one key however many requests ask at once.
+    let tx = store.begin().await?;
     let key = match newest_key(&tx).await? {
         Some(key) => key,
         None => insert_key(&tx).await?,

@@ -24,7 +24,7 @@ pub struct TestApp {
     pub client: reqwest::Client,
 }
 
-async fn fresh_database_url() -> String {
+pub async fn fresh_database_url() -> String {
     match std::env::var("TEST_DATABASE_URL") {
         Ok(url) if url.starts_with("postgres") => {
             use sea_orm::{ConnectionTrait, Database};

@@ -2,9 +2,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod discovery;
+mod fuzz_corpus;
 mod groups;
 mod helpers;
+mod idp_flows;
 mod oauth;
+mod observability;
+mod processes;
+mod protocol;
 mod queries;
 mod seed;
 mod users;
