@@ -7,6 +7,7 @@ use actix_web::dev::Server;
 use actix_web::{App, HttpServer, web};
 
 use crate::config::Settings;
+use crate::domain::rate_limit::{Rate, RateLimiter};
 use crate::http;
 use crate::store::{self, Store};
 
@@ -17,6 +18,8 @@ pub struct AppState {
     pub metrics: http::observe::Metrics,
     /// Set on SIGTERM/SIGINT: `/readyz` answers 503 while requests drain.
     pub draining: AtomicBool,
+    /// `None` when no rate limit is configured.
+    pub rate_limiter: Option<RateLimiter>,
 }
 
 /// What the first start on an empty database created.
@@ -48,7 +51,12 @@ pub enum StartupError {
 
 /// Connects to the configured database and applies migrations.
 pub async fn open_store(settings: &Settings) -> Result<Store, StartupError> {
-    let store = Store::connect(settings.database_url.expose(), settings.db_max_connections).await?;
+    let store = Store::connect(
+        settings.database_url.expose(),
+        settings.db_max_connections,
+        std::time::Duration::from_millis(settings.db_busy_timeout_ms),
+    )
+    .await?;
     store.migrate().await?;
     Ok(store)
 }
@@ -81,11 +89,14 @@ impl Application {
             .port();
         let bulk_limit = settings.bulk_max_payload_bytes;
         let max_body_bytes = settings.max_body_bytes;
+        let rate_limiter =
+            Rate::new(settings.rate_limit_per_sec, settings.rate_limit_burst).map(RateLimiter::new);
         let state = web::Data::new(AppState {
             store,
             settings,
             metrics: http::observe::Metrics::new(),
             draining: AtomicBool::new(false),
+            rate_limiter,
         });
         let shutdown_state = state.clone();
         let server = HttpServer::new(move || {

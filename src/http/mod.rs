@@ -8,6 +8,8 @@ pub mod discovery;
 pub mod error;
 pub mod groups;
 pub mod health;
+pub mod me;
+pub mod oauth;
 pub mod observe;
 pub mod root_search;
 pub mod scim;
@@ -22,6 +24,11 @@ pub fn routes(cfg: &mut web::ServiceConfig, bulk_limit: usize) {
     cfg.route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
         .route("/metrics", web::get().to(observe::metrics))
+        .service(
+            web::resource("/oauth/token")
+                .post(oauth::token)
+                .default_service(web::to(oauth::method_not_allowed)),
+        )
         .service(
             web::scope("/scim/v2/directories/{directory_id}")
                 .service(
@@ -87,6 +94,8 @@ pub fn routes(cfg: &mut web::ServiceConfig, bulk_limit: usize) {
                         .delete(groups::delete)
                         .default_service(m405()),
                 )
+                .service(web::resource("/Me").to(me::not_implemented))
+                .service(web::resource("/Me/{rest:.*}").to(me::not_implemented))
                 .service(
                     web::resource("/Bulk")
                         .app_data(body::BodyLimit(bulk_limit))

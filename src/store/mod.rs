@@ -8,6 +8,7 @@ pub mod audit;
 pub mod directories;
 pub mod filter_sql;
 pub mod groups;
+pub mod oauth;
 pub mod paging;
 pub mod sync_log;
 pub mod users;
@@ -31,11 +32,19 @@ pub struct Store {
 }
 
 impl Store {
-    /// Connects to `url` (`sqlite://…` or `postgres://…`).
-    pub async fn connect(url: &str, max_connections: u32) -> Result<Self, DbErr> {
+    /// Connects to `url` (`sqlite://…` or `postgres://…`). A statement
+    /// waits at most `lock_wait` for a lock held by another connection
+    /// (SQLite busy timeout, PostgreSQL `lock_timeout`), then fails with
+    /// an error `db_error` turns into 503.
+    pub async fn connect(
+        url: &str,
+        max_connections: u32,
+        lock_wait: Duration,
+    ) -> Result<Self, DbErr> {
         if url.starts_with("sqlite:") {
-            let read = Database::connect(sqlite_options(url, max_connections.max(1))).await?;
-            let write = Database::connect(sqlite_options(url, 1)).await?;
+            let read =
+                Database::connect(sqlite_options(url, max_connections.max(1), lock_wait)).await?;
+            let write = Database::connect(sqlite_options(url, 1, lock_wait)).await?;
             Ok(Self {
                 read,
                 write,
@@ -47,7 +56,14 @@ impl Store {
                 .min_connections(1)
                 .connect_timeout(Duration::from_secs(10))
                 .acquire_timeout(Duration::from_secs(10))
-                .sqlx_logging(false);
+                .sqlx_logging(false)
+                .map_sqlx_postgres_opts(move |o| {
+                    // 0 would mean "wait forever" to PostgreSQL.
+                    o.options([(
+                        "lock_timeout",
+                        format!("{}ms", lock_wait.as_millis().max(1)),
+                    )])
+                });
             let db = Database::connect(opts).await?;
             let backend = db.get_database_backend();
             Ok(Self {
@@ -129,18 +145,18 @@ impl Store {
     }
 }
 
-fn sqlite_options(url: &str, max: u32) -> ConnectOptions {
+fn sqlite_options(url: &str, max: u32, lock_wait: Duration) -> ConnectOptions {
     let mut opts = ConnectOptions::new(url.to_owned());
     opts.max_connections(max)
         .min_connections(1)
         .acquire_timeout(Duration::from_secs(10))
         .sqlx_logging(false)
-        .map_sqlx_sqlite_opts(|o| {
+        .map_sqlx_sqlite_opts(move |o| {
             o.create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
                 // Every acknowledged commit is on disk.
                 .synchronous(SqliteSynchronous::Full)
-                .busy_timeout(Duration::from_secs(10))
+                .busy_timeout(lock_wait)
                 .foreign_keys(true)
                 // LIKE compares bytewise, as on PostgreSQL; case-insensitive
                 // attributes are compared lower-cased on both sides.
@@ -159,6 +175,9 @@ pub fn db_error(e: DbErr) -> ScimError {
         || text.contains("database is busy")
         || text.contains("could not serialize")
         || text.contains("deadlock detected")
+        // PostgreSQL `lock_timeout` / `statement_timeout` expired.
+        || text.contains("canceling statement due to lock timeout")
+        || text.contains("canceling statement due to statement timeout")
         || text.contains("PoolTimedOut")
         || text.contains("pool timed out");
     if busy {

@@ -137,6 +137,17 @@ impl TestApp {
             .expect("the CLI command succeeds");
     }
 
+    /// Runs an `oauth-client` or `signing-key` command; returns its JSON.
+    pub async fn cli_oauth(&self, args: &[&str]) -> Value {
+        use clap::Parser;
+        let mut argv = vec!["scim-server"];
+        argv.extend_from_slice(args);
+        let cli = scim_server::cli::Cli::try_parse_from(argv).expect("valid CLI arguments");
+        scim_server::cli::run_oauth(&self.settings, cli.command.expect("a command"))
+            .await
+            .expect("the CLI command succeeds")
+    }
+
     /// Direct database access for assertions a client can't make.
     pub async fn db(&self) -> sea_orm::DatabaseConnection {
         sea_orm::Database::connect(self.settings.database_url.expose())
