@@ -27,6 +27,9 @@ pub enum AdminError {
     Conflict { code: &'static str, message: String },
     #[error("{0}")]
     PayloadTooLarge(String),
+    /// 415: a body that is not JSON.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
     /// The database is busy or unreachable: 503 with Retry-After.
     #[error("service unavailable: {cause}")]
     Unavailable { cause: String },
@@ -86,6 +89,7 @@ impl AdminError {
             Self::MethodNotAllowed(_) => 405,
             Self::Conflict { .. } => 409,
             Self::PayloadTooLarge(_) => 413,
+            Self::UnsupportedMediaType(_) => 415,
             Self::Unavailable { .. } => 503,
             Self::Internal { .. } => 500,
         }
@@ -101,6 +105,7 @@ impl AdminError {
             Self::NotFound(_) => "not_found",
             Self::MethodNotAllowed(_) => "method_not_allowed",
             Self::PayloadTooLarge(_) => "payload_too_large",
+            Self::UnsupportedMediaType(_) => "unsupported_media_type",
             Self::Unavailable { .. } => "unavailable",
             Self::Internal { .. } => "internal_error",
         }
@@ -134,6 +139,7 @@ impl From<ScimError> for AdminError {
             ScimError::NotFound(m) => Self::NotFound(m),
             ScimError::MethodNotAllowed(m) => Self::MethodNotAllowed(m),
             ScimError::PayloadTooLarge(m) => Self::PayloadTooLarge(m),
+            ScimError::UnsupportedMediaType(m) => Self::UnsupportedMediaType(m),
             ScimError::Forbidden(m) => Self::forbidden("forbidden", m),
             ScimError::Conflict {
                 scim_type: Some(ScimType::Uniqueness),

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::admin::admin;
+use crate::admin::{admin, assert_admin_error};
 use crate::helpers::*;
 use reqwest::Method;
 use scim_server::store::directories;
@@ -1313,6 +1313,204 @@ async fn hostile_and_malformed_ids_in_paths_are_404_and_change_nothing() {
 }
 
 // ---------------------------------------------------------------------------
+// Admin API bad input
+// ---------------------------------------------------------------------------
+
+/// (case, content type, body, status, code).
+type AdminCase = (
+    &'static str,
+    Option<&'static str>,
+    Vec<u8>,
+    u16,
+    &'static str,
+);
+
+#[tokio::test]
+async fn bad_input_to_the_admin_write_endpoints_is_a_4xx_that_changes_nothing() {
+    let app = spawn_app_with(|s| s.max_body_bytes = 64 * 1024).await;
+    let a = admin(&app, "acme").await;
+    let (status, body) = a.post("/domains", json!({"name": "acme.example"})).await;
+    assert_eq!(status, 201, "{body}");
+    let snapshot = || async {
+        let (status, body) = a.get("/domains").await;
+        assert_eq!(status, 200, "{body}");
+        body
+    };
+    let before = snapshot().await;
+    let json_ct = Some("application/json");
+    let mut invalid_utf8 = br#"{"name": ""#.to_vec();
+    invalid_utf8.extend_from_slice(&[0xff, 0xfe]);
+    invalid_utf8.extend_from_slice(br#""}"#);
+    let cases: Vec<AdminCase> = vec![
+        (
+            "malformed JSON",
+            json_ct,
+            b"{\"name\": ".to_vec(),
+            400,
+            "invalid_request",
+        ),
+        ("empty body", json_ct, vec![], 400, "invalid_request"),
+        (
+            "invalid UTF-8",
+            json_ct,
+            invalid_utf8,
+            400,
+            "invalid_request",
+        ),
+        (
+            "10,000 nested arrays",
+            json_ct,
+            nested(10_000),
+            400,
+            "invalid_request",
+        ),
+        (
+            "a JSON array",
+            json_ct,
+            b"[]".to_vec(),
+            400,
+            "invalid_request",
+        ),
+        (
+            "name a number",
+            json_ct,
+            br#"{"name": 5}"#.to_vec(),
+            400,
+            "invalid_request",
+        ),
+        (
+            "name an object",
+            json_ct,
+            br#"{"name": {}}"#.to_vec(),
+            400,
+            "invalid_request",
+        ),
+        (
+            "missing name",
+            json_ct,
+            br#"{}"#.to_vec(),
+            400,
+            "invalid_request",
+        ),
+        (
+            "name of 100k chars",
+            json_ct,
+            json!({"name": long(100_000)}).to_string().into_bytes(),
+            413,
+            "payload_too_large",
+        ),
+        (
+            "name of 3k chars",
+            json_ct,
+            json!({"name": format!("{}.example", long(3_000))})
+                .to_string()
+                .into_bytes(),
+            400,
+            "invalid_request",
+        ),
+        (
+            "name a path",
+            json_ct,
+            br#"{"name": "../../etc/passwd"}"#.to_vec(),
+            400,
+            "invalid_request",
+        ),
+        (
+            "name with SQL",
+            json_ct,
+            br#"{"name": "x' OR 1=1 --"}"#.to_vec(),
+            400,
+            "invalid_request",
+        ),
+        (
+            "text/plain",
+            Some("text/plain"),
+            br#"{"name": "plain.example"}"#.to_vec(),
+            415,
+            "unsupported_media_type",
+        ),
+        (
+            "no content type",
+            None,
+            br#"{"name": "none.example"}"#.to_vec(),
+            415,
+            "unsupported_media_type",
+        ),
+    ];
+    for path in ["/domains", "/domains/acme.example/verify"] {
+        for (name, ct, body, status, code) in &cases {
+            // The verify body carries `verification_token`, not `name`.
+            let body = if path.ends_with("/verify") {
+                String::from_utf8_lossy(body)
+                    .replace("\"name\"", "\"verification_token\"")
+                    .into_bytes()
+            } else {
+                body.clone()
+            };
+            let body = if *name == "invalid UTF-8" && path.ends_with("/verify") {
+                let mut b = br#"{"verification_token": ""#.to_vec();
+                b.extend_from_slice(&[0xff, 0xfe]);
+                b.extend_from_slice(br#""}"#);
+                b
+            } else {
+                body
+            };
+            // Strings are fine as tokens; a wrong token is its own error.
+            let (status, code) = match (path.ends_with("/verify"), *name) {
+                (true, "name a path" | "name with SQL" | "name of 3k chars") => {
+                    (400, "verification_failed")
+                }
+                _ => (*status, *code),
+            };
+            let r = raw(
+                Method::POST,
+                &format!("{}{path}", a.base),
+                Some(&a.key),
+                *ct,
+                Some(body),
+            )
+            .await;
+            assert_admin_error(r.status, &r.body, status, code);
+            assert!(
+                r.content_type.starts_with("application/json"),
+                "{path} {name}: {}",
+                r.content_type
+            );
+        }
+    }
+    for path in [
+        "/domains/..%2f..%2fetc%2fpasswd",
+        "/domains/%2e%2e%2f",
+        "/domains/x'%20OR%201=1%20--",
+        "/domains/unknown.example",
+        "/domains/unknown.example/verify",
+    ] {
+        let method = if path.ends_with("/verify") {
+            Method::POST
+        } else {
+            Method::DELETE
+        };
+        let body = json!({"verification_token": "x"}).to_string().into_bytes();
+        let r = raw(
+            method,
+            &format!("{}{path}", a.base),
+            Some(&a.key),
+            json_ct,
+            Some(body),
+        )
+        .await;
+        assert!(r.status == 400 || r.status == 404, "{path}: {}", r.body);
+        let code = if r.status == 404 {
+            "not_found"
+        } else {
+            "invalid_request"
+        };
+        assert_admin_error(r.status, &r.body, r.status, code);
+    }
+    assert_eq!(snapshot().await, before);
+}
+
+// ---------------------------------------------------------------------------
 // Tenant isolation
 // ---------------------------------------------------------------------------
 
@@ -1594,6 +1792,84 @@ async fn foreign_ids_in_paths_filters_and_members_find_nothing() {
         }
     }
     assert_eq!(snapshots(&dirs).await, before);
+}
+
+#[tokio::test]
+async fn every_admin_route_with_another_organizations_key_is_404() {
+    use scim_server::http::admin::ROUTES;
+    let app = spawn_app().await;
+    let orgs = [
+        (admin(&app, "acme").await, "acme.example"),
+        (admin(&app, "globex").await, "globex.example"),
+    ];
+    for (a, domain) in &orgs {
+        let (status, body) = a.post("/domains", json!({"name": domain})).await;
+        assert_eq!(status, 201, "{body}");
+    }
+    let listing = || async {
+        let mut out = vec![];
+        for (a, _) in &orgs {
+            let (status, body) = a.get("/domains").await;
+            assert_eq!(status, 200, "{body}");
+            out.push(body);
+        }
+        out
+    };
+    let before = listing().await;
+    assert!(!ROUTES.is_empty());
+    for (target, domain) in &orgs {
+        for (other, other_domain) in orgs.iter().filter(|(o, _)| o.org_id != target.org_id) {
+            for (method, route) in ROUTES {
+                let fill = |d: &str| {
+                    route
+                        .split('/')
+                        .map(|seg| match seg {
+                            "{domain}" => d.to_owned(),
+                            s if s.starts_with('{') => Uuid::new_v4().to_string(),
+                            s => s.to_owned(),
+                        })
+                        .collect::<Vec<_>>()
+                        .join("/")
+                };
+                let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+                let body = json!({"name": "intruder.example", "verification_token": "x"});
+                // The other organization's key on this organization's URL.
+                let path = fill(domain);
+                let r = raw(
+                    method.clone(),
+                    &format!("{}{path}", target.base),
+                    Some(&other.key),
+                    Some("application/json"),
+                    Some(body.to_string().into_bytes()),
+                )
+                .await;
+                let (status, res) = (r.status, r.body);
+                assert_admin_error(status, &res, 404, "not_found");
+                assert!(!res.to_string().contains(domain), "{res}");
+                // This organization's key naming the other's resources.
+                if route.contains("{domain}") {
+                    let path = fill(other_domain);
+                    let (status, res) = target.send(method.clone(), &path, Some(body)).await;
+                    assert_admin_error(status, &res, 404, "not_found");
+                }
+                let (status, res) = raw_admin(&target.base, method, &path, "scimadm_nope").await;
+                assert_admin_error(status, &res, 401, "unauthorized");
+            }
+        }
+    }
+    assert_eq!(listing().await, before);
+}
+
+async fn raw_admin(base: &str, method: Method, path: &str, key: &str) -> (u16, Value) {
+    let r = raw(
+        method,
+        &format!("{base}{path}"),
+        Some(key),
+        Some("application/json"),
+        Some(b"{}".to_vec()),
+    )
+    .await;
+    (r.status, r.body)
 }
 
 /// The `"..."` string literals that follow `marker` in `text`.

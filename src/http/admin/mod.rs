@@ -3,6 +3,7 @@
 //! document generated from the same route table.
 
 pub mod auth;
+pub mod body;
 pub mod domains;
 pub mod error;
 
