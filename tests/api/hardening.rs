@@ -96,6 +96,8 @@ struct Dir {
     id: Uuid,
     base: String,
     token: String,
+    /// An OAuth access token (JWT) of the directory: set by `tenants`.
+    access_token: String,
     user_id: String,
     user_name: String,
     group_id: String,
@@ -138,6 +140,7 @@ async fn directory(app: &TestApp, org: &str, name: &str) -> Dir {
         id: d.id,
         base: format!("{}/scim/v2/directories/{}", app.address, d.id),
         token,
+        access_token: String::new(),
         user_id: String::new(),
         user_name: format!("alice.{name}@{org}.example"),
         group_id: String::new(),
@@ -153,6 +156,7 @@ async fn default_directory(app: &TestApp) -> Dir {
         id: app.directory_id,
         base: app.base.clone(),
         token: app.token.clone(),
+        access_token: String::new(),
         user_id: String::new(),
         user_name: "alice.default@default.example".into(),
         group_id: String::new(),
@@ -1152,6 +1156,87 @@ async fn bodies_over_the_limit_get_413_on_every_write_endpoint() {
     assert_eq!(dir.snapshot().await, before);
 }
 
+/// Sends `body` in 512-byte chunks with `Transfer-Encoding: chunked` and no
+/// Content-Length, so only the limit on the streamed body can stop it.
+fn send_chunked(address: &str, path: &str, token: &str, body: &[u8]) -> String {
+    use std::io::{Read, Write};
+    let host = address.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(host).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let mut req = format!(
+        "POST {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/scim+json\r\nTransfer-Encoding: chunked\r\n\
+         Connection: close\r\n\r\n"
+    )
+    .into_bytes();
+    for chunk in body.chunks(512) {
+        req.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+        req.extend_from_slice(chunk);
+        req.extend_from_slice(b"\r\n");
+    }
+    req.extend_from_slice(b"0\r\n\r\n");
+    // The server may answer and close before it has read everything.
+    let _ = stream.write_all(&req);
+    let mut out = vec![];
+    let _ = stream.read_to_end(&mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[tokio::test]
+async fn chunked_bodies_over_the_limit_get_413_without_a_content_length() {
+    let app = spawn_app_with(|s| s.max_body_bytes = 4096).await;
+    let dir = default_directory(&app).await;
+    let before = dir.snapshot().await;
+    let mut body = user("chunked@acme.example");
+    body["title"] = json!(long(6_000));
+    let body = body.to_string().into_bytes();
+    let path = format!("/scim/v2/directories/{}/Users", dir.id);
+    let (address, token) = (app.address.clone(), dir.token.clone());
+    let res = tokio::task::spawn_blocking(move || send_chunked(&address, &path, &token, &body))
+        .await
+        .unwrap();
+    assert!(res.starts_with("HTTP/1.1 413"), "{res}");
+    assert!(res.contains("\"scimType\":\"tooLarge\""), "{res}");
+    assert_eq!(dir.snapshot().await, before);
+}
+
+#[tokio::test]
+async fn invalid_utf8_in_query_strings_and_ids_is_never_a_5xx() {
+    let app = spawn_app().await;
+    let dir = default_directory(&app).await;
+    let before = dir.snapshot().await;
+    for path in [
+        "/Users?filter=userName%20eq%20%22%FF%FE%22",
+        "/Users?filter=%FF",
+        "/Groups?filter=displayName%20co%20%22%C3%28%22",
+        "/Users?attributes=%FF",
+        "/Users?sortBy=%FF",
+        "/Users?count=%FF",
+        "/Users?cursor=%FF",
+    ] {
+        let r = dir.send(Method::GET, path, None).await;
+        match r.status {
+            200 => assert_eq!(r.body["totalResults"], 0, "{path}: {}", r.body),
+            400 => assert!(
+                r.body["scimType"].is_string() && r.body["detail"].is_string(),
+                "{path}: {}",
+                r.body
+            ),
+            other => panic!("{path}: {other} {}", r.body),
+        }
+    }
+    for path in ["/Users/%FF%FE", "/Groups/%C3%28", "/Users/%ED%A0%80"] {
+        for method in [Method::GET, Method::PATCH, Method::DELETE] {
+            let body = (method == Method::PATCH).then(|| replace("externalId", json!("x")));
+            let r = dir.send(method.clone(), path, body).await;
+            assert_scim_reply(&format!("{method} {path}"), &r, 404, None);
+        }
+    }
+    assert_eq!(dir.snapshot().await, before);
+}
+
 #[tokio::test]
 async fn filters_with_sql_metacharacters_match_literally_and_leave_data_intact() {
     let app = spawn_app().await;
@@ -1589,15 +1674,54 @@ fn request_for(target: &Dir, route: &str, method: &Method) -> (String, Option<Va
     (path, body)
 }
 
-/// Two organizations with two directories each, plus `default`.
+/// Two organizations with two directories each, plus `default`; each
+/// with a static token and an OAuth access token.
 async fn tenants(app: &TestApp) -> Vec<Dir> {
-    vec![
+    let mut dirs = vec![
         default_directory(app).await,
         directory(app, "acme", "okta").await,
         directory(app, "acme", "entra").await,
         directory(app, "globex", "okta").await,
         directory(app, "globex", "entra").await,
-    ]
+    ];
+    for d in &mut dirs {
+        d.access_token = access_token(app, d.id).await;
+        let r = raw(
+            Method::GET,
+            &format!("{}/Users", d.base),
+            Some(&d.access_token),
+            None,
+            None,
+        )
+        .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+    dirs
+}
+
+/// An OAuth client of `directory` and an access token it obtained.
+async fn access_token(app: &TestApp, directory: Uuid) -> String {
+    let client = app
+        .cli_oauth(&[
+            "oauth-client",
+            "create",
+            "--directory",
+            &directory.to_string(),
+        ])
+        .await;
+    let res = reqwest::Client::new()
+        .post(format!("{}/oauth/token", app.address))
+        .basic_auth(
+            client["client_id"].as_str().unwrap(),
+            client["client_secret"].as_str(),
+        )
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = read(res).await;
+    assert_eq!(status, 200, "{body}");
+    body["access_token"].as_str().unwrap().to_owned()
 }
 
 async fn snapshots(dirs: &[Dir]) -> Vec<Value> {
@@ -1638,21 +1762,26 @@ async fn every_route_with_another_directorys_token_is_404_and_shows_nothing() {
                 let url = format!("{}{path}", target.base);
                 let body = body.map(|b| b.to_string().into_bytes());
                 for other in dirs.iter().filter(|d| d.id != target.id) {
-                    let r = raw(
-                        method.clone(),
-                        &url,
-                        Some(&other.token),
-                        Some("application/scim+json"),
-                        body.clone(),
-                    )
-                    .await;
-                    let case = format!(
-                        "{method} {} {path} with {}'s token",
-                        target.name, other.name
-                    );
-                    assert_scim_reply(&case, &r, 404, None);
-                    assert_no_data_of(target, &r.body, &case);
-                    tried += 1;
+                    for (token, kind) in [
+                        (&other.token, "token"),
+                        (&other.access_token, "OAuth token"),
+                    ] {
+                        let r = raw(
+                            method.clone(),
+                            &url,
+                            Some(token),
+                            Some("application/scim+json"),
+                            body.clone(),
+                        )
+                        .await;
+                        let case = format!(
+                            "{method} {} {path} with {}'s {kind}",
+                            target.name, other.name
+                        );
+                        assert_scim_reply(&case, &r, 404, None);
+                        assert_no_data_of(target, &r.body, &case);
+                        tried += 1;
+                    }
                 }
                 for (token, why) in [
                     (Some("scim_not-a-token"), "an unknown token"),
@@ -1678,7 +1807,7 @@ async fn every_route_with_another_directorys_token_is_404_and_shows_nothing() {
         }
     }
     let requests: usize = SCIM_ROUTES.iter().map(|(_, m)| methods_of(m).len()).sum();
-    assert_eq!(tried, 5 * 4 * requests);
+    assert_eq!(tried, 5 * 4 * 2 * requests);
     assert_eq!(snapshots(&dirs).await, before);
 }
 
