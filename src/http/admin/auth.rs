@@ -6,7 +6,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 use actix_web::http::header;
-use actix_web::{FromRequest, HttpRequest, dev, web};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, dev, web};
 use uuid::Uuid;
 
 use crate::admin_error::AdminError;
@@ -40,6 +40,10 @@ impl FromRequest for AdminPrincipal {
     type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut dev::Payload) -> Self::Future {
+        // Checked already by `gate::require_admin_key`.
+        if let Some(identity) = req.extensions().get::<AdminIdentity>().copied() {
+            return Box::pin(async move { Ok(AdminPrincipal(identity)) });
+        }
         let state = req.app_data::<web::Data<AppState>>().cloned();
         let key = bearer(req);
         let wanted = req.match_info().get("org_id").map(str::to_owned);

@@ -8,7 +8,6 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::auth::AdminPrincipal;
-use super::body::Body;
 use super::{commit, items};
 use crate::admin_error::{AdminError, AdminResult};
 use crate::domain::admin_rules;
@@ -75,9 +74,8 @@ pub async fn list(state: web::Data<AppState>, admin: AdminPrincipal) -> AdminRes
 pub async fn add(
     state: web::Data<AppState>,
     admin: AdminPrincipal,
-    body: Body<AddDomain>,
+    body: web::Json<AddDomain>,
 ) -> AdminResult<HttpResponse> {
-    let body = body.into_inner()?;
     let name = parse(&body.name)?;
     let tx = state.store.begin().await?;
     let d = directories::add_domain(&tx, admin.org_id(), &name).await?;
@@ -104,9 +102,8 @@ pub async fn verify(
     state: web::Data<AppState>,
     admin: AdminPrincipal,
     path: web::Path<DomainPath>,
-    body: Body<VerifyDomain>,
+    body: web::Json<VerifyDomain>,
 ) -> AdminResult<HttpResponse> {
-    let body = body.into_inner()?;
     let name = parse(&path.domain)?;
     let tx = state.store.begin().await?;
     let d = directories::domain_by_name(&tx, admin.org_id(), &name).await?;

@@ -3,9 +3,9 @@
 //! document generated from the same route table.
 
 pub mod auth;
-pub mod body;
 pub mod domains;
 pub mod error;
+pub mod gate;
 
 use actix_web::{HttpResponse, web};
 use sea_orm::DatabaseTransaction;
@@ -93,7 +93,11 @@ pub fn scope(max_body_bytes: usize) -> actix_web::Scope {
                 .get(openapi)
                 .default_service(web::to(error::method_not_allowed)),
         )
-        .service(register(web::scope("/orgs/{org_id}")).default_service(web::to(error::not_found)))
+        .service(
+            register(web::scope("/orgs/{org_id}"))
+                .default_service(web::to(error::not_found))
+                .wrap(actix_web::middleware::from_fn(gate::require_admin_key)),
+        )
         .default_service(web::to(error::not_found))
 }
 
