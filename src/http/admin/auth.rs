@@ -6,7 +6,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 use actix_web::http::header;
-use actix_web::{FromRequest, HttpMessage, HttpRequest, dev, web};
+use actix_web::{FromRequest, HttpRequest, dev, web};
 use uuid::Uuid;
 
 use crate::admin_error::AdminError;
@@ -40,8 +40,11 @@ impl FromRequest for AdminPrincipal {
     type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut dev::Payload) -> Self::Future {
-        // Checked already by `gate::require_admin_key`.
-        if let Some(identity) = req.extensions().get::<AdminIdentity>().copied() {
+        // Checked already by `require_admin_key`.
+        if let Some(identity) = actix_web::HttpMessage::extensions(req)
+            .get::<AdminIdentity>()
+            .copied()
+        {
             return Box::pin(async move { Ok(AdminPrincipal(identity)) });
         }
         let state = req.app_data::<web::Data<AppState>>().cloned();
@@ -68,4 +71,18 @@ impl FromRequest for AdminPrincipal {
             Ok(AdminPrincipal(identity))
         })
     }
+}
+
+/// Checks the admin key of every request under `/orgs/{org_id}` before the
+/// handler's extractors run. Actix runs those together, so a body or path
+/// error could otherwise answer first: 400 to a caller without a valid key
+/// instead of 401, or to another organization's key instead of 404.
+pub async fn require_admin_key(
+    mut req: dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
+) -> Result<dev::ServiceResponse<impl actix_web::body::MessageBody + 'static>, actix_web::Error> {
+    let principal = req.extract::<AdminPrincipal>().await?;
+    // The handler's `AdminPrincipal` reads it from here (one lookup).
+    actix_web::HttpMessage::extensions_mut(&req).insert(principal.0);
+    next.call(req).await
 }

@@ -34,23 +34,19 @@ impl ResponseError for AdminError {
     }
 }
 
-pub fn too_large(limit: usize) -> AdminError {
-    AdminError::PayloadTooLarge(format!(
-        "the request body is larger than the {limit} bytes this server accepts"
-    ))
-}
-
-pub fn unsupported_media_type() -> AdminError {
-    AdminError::UnsupportedMediaType(
-        "send the body as JSON with Content-Type: application/json".into(),
-    )
-}
-
 pub fn json_error(err: error::JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {
     match err {
         error::JsonPayloadError::Overflow { limit }
-        | error::JsonPayloadError::OverflowKnownLength { limit, .. } => too_large(limit).into(),
-        error::JsonPayloadError::ContentType => unsupported_media_type().into(),
+        | error::JsonPayloadError::OverflowKnownLength { limit, .. } => {
+            AdminError::PayloadTooLarge(format!(
+                "the request body is larger than the {limit} bytes this server accepts"
+            ))
+            .into()
+        }
+        error::JsonPayloadError::ContentType => AdminError::UnsupportedMediaType(
+            "send the body as JSON with Content-Type: application/json".into(),
+        )
+        .into(),
         other => AdminError::invalid(format!("invalid JSON body: {other}")).into(),
     }
 }

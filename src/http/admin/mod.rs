@@ -5,7 +5,6 @@
 pub mod auth;
 pub mod domains;
 pub mod error;
-pub mod gate;
 
 use actix_web::{HttpResponse, web};
 use sea_orm::DatabaseTransaction;
@@ -96,7 +95,7 @@ pub fn scope(max_body_bytes: usize) -> actix_web::Scope {
         .service(
             register(web::scope("/orgs/{org_id}"))
                 .default_service(web::to(error::not_found))
-                .wrap(actix_web::middleware::from_fn(gate::require_admin_key)),
+                .wrap(actix_web::middleware::from_fn(auth::require_admin_key)),
         )
         .default_service(web::to(error::not_found))
 }
