@@ -104,6 +104,9 @@ impl Application {
                 .wrap(tracing_actix_web::TracingLogger::<http::observe::RequestSpan>::new())
                 .wrap(actix_web::middleware::from_fn(http::observe::middleware))
                 .app_data(state.clone())
+                // Paths outside every scope (e.g. a `../` that climbed out of
+                // one) still get an error body, not a bare 404.
+                .default_service(web::to(http::error::not_found))
                 .app_data(web::QueryConfig::default().error_handler(http::error::query_error))
                 .app_data(web::PathConfig::default().error_handler(http::error::path_error))
                 .configure(|cfg| http::routes(cfg, bulk_limit))

@@ -21,9 +21,6 @@ use actix_web::web;
 /// Every route of the server.
 pub fn routes(cfg: &mut web::ServiceConfig, bulk_limit: usize) {
     let m405 = || web::to(error::method_not_allowed);
-    // Paths outside every scope (e.g. a `../` that climbed out of one)
-    // still get an error body, not a bare 404.
-    cfg.default_service(web::to(error::not_found));
     cfg.route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
         .route("/metrics", web::get().to(observe::metrics))
