@@ -2078,16 +2078,19 @@ fn routes_of_src_http_are_all_in_the_matrix() {
         if let Some(at) = text.find("admin_routes! {") {
             let block = &text[at..];
             let block = &block[..block.find("\n}").unwrap()];
-            for line in block.lines().skip(1) {
-                let Some((path, methods)) = line.trim().split_once("=>") else {
-                    continue;
-                };
-                let path = path.trim().trim_matches('"');
-                for m in methods.split(',') {
-                    if let Some((m, _)) = m.trim().trim_start_matches('{').split_once(':') {
+            // `"path" => { method: handler, ... }`, on one line or several.
+            let mut rest = &block["admin_routes! {".len()..];
+            while let Some(arrow) = rest.find("=>") {
+                let before = rest[..arrow].trim_end().trim_end_matches('"');
+                let path = &before[before.rfind('"').unwrap() + 1..];
+                let open = arrow + rest[arrow..].find('{').unwrap();
+                let close = open + rest[open..].find('}').unwrap();
+                for m in rest[open + 1..close].split(',') {
+                    if let Some((m, _)) = m.split_once(':') {
                         declared.insert((m.trim().to_owned(), path.to_owned()));
                     }
                 }
+                rest = &rest[close + 1..];
             }
         }
     }
