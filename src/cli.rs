@@ -11,7 +11,7 @@ use crate::config::Settings;
 use crate::domain::types::DomainName;
 use crate::error::ScimError;
 use crate::startup::{StartupError, open_store};
-use crate::store::{admin_keys, directories, groups};
+use crate::store::{accounts, admin_keys, directories, groups};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -47,6 +47,10 @@ pub enum Command {
     /// Manage what groups grant.
     #[command(subcommand)]
     Group(GroupCmd),
+    /// Purge the accounts whose deletion grace period has ended (the server
+    /// also does it periodically).
+    #[command(name = "purge-due")]
+    PurgeDue,
     /// Manage the admin API keys of an organization.
     #[command(subcommand, name = "admin-key")]
     AdminKey(AdminKeyCmd),
@@ -269,6 +273,10 @@ pub async fn run(settings: &Settings, command: Command) -> Result<(), CliError> 
             print(
                 json!({"grant_id": g.id, "group_id": g.group_id, "site_id": g.site_id, "product": g.product, "role": g.role}),
             );
+        }
+        Command::PurgeDue => {
+            let n = accounts::purge_due(&store, chrono::Utc::now()).await?;
+            print(json!({"purged": n}));
         }
         Command::AdminKey(AdminKeyCmd::Create { org, label }) => {
             let org = directories::org_by_name(db, &org).await?;

@@ -55,6 +55,12 @@ pub struct Settings {
     pub filter_max_depth: usize,
     /// Connections in the database pool (readers, for SQLite).
     pub db_max_connections: u32,
+    /// Days a deleted managed account stays pending deletion (cancellable)
+    /// before it is purged.
+    pub deletion_grace_days: u32,
+    /// Seconds between runs of the purge job in the server (0: never; the
+    /// `purge-due` command still works).
+    pub purge_interval_secs: u64,
 }
 
 impl Default for Settings {
@@ -70,6 +76,8 @@ impl Default for Settings {
             filter_max_len: 4096,
             filter_max_depth: 32,
             db_max_connections: 10,
+            deletion_grace_days: 14,
+            purge_interval_secs: 3600,
         }
     }
 }
@@ -88,6 +96,8 @@ struct FileSettings {
     filter_max_len: Option<usize>,
     filter_max_depth: Option<usize>,
     db_max_connections: Option<u32>,
+    deletion_grace_days: Option<u32>,
+    purge_interval_secs: Option<u64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -159,6 +169,12 @@ impl Settings {
         if let Some(v) = f.db_max_connections {
             self.db_max_connections = v;
         }
+        if let Some(v) = f.deletion_grace_days {
+            self.deletion_grace_days = v;
+        }
+        if let Some(v) = f.purge_interval_secs {
+            self.purge_interval_secs = v;
+        }
     }
 
     fn apply_env(&mut self, env: &[(String, String)]) -> Result<(), ConfigError> {
@@ -193,6 +209,8 @@ impl Settings {
                 "SCIM_FILTER_MAX_LEN" => self.filter_max_len = num(key, v)?,
                 "SCIM_FILTER_MAX_DEPTH" => self.filter_max_depth = num(key, v)?,
                 "SCIM_DB_MAX_CONNECTIONS" => self.db_max_connections = num(key, v)?,
+                "SCIM_DELETION_GRACE_DAYS" => self.deletion_grace_days = num(key, v)?,
+                "SCIM_PURGE_INTERVAL_SECS" => self.purge_interval_secs = num(key, v)?,
                 _ => {}
             }
         }
@@ -215,6 +233,12 @@ mod tests {
         assert_eq!(s.bind, "0.0.0.0:9000");
         assert_eq!(s.max_results, 70);
         assert_eq!(s.filter_max_depth, 32);
+        assert_eq!(s.deletion_grace_days, 14);
+        let env = vec![("SCIM_DELETION_GRACE_DAYS".to_owned(), "30".to_owned())];
+        assert_eq!(
+            Settings::load_from(None, &env).unwrap().deletion_grace_days,
+            30
+        );
     }
 
     #[test]

@@ -27,6 +27,7 @@ pub struct Application {
     port: u16,
     server: Server,
     bootstrap: Option<Bootstrap>,
+    purge: Option<tokio::task::JoinHandle<()>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -76,6 +77,8 @@ impl Application {
             })?
             .port();
         let max_body_bytes = settings.max_body_bytes;
+        let purge = (settings.purge_interval_secs > 0)
+            .then(|| tokio::spawn(purge_job(store.clone(), settings.purge_interval_secs)));
         let state = web::Data::new(AppState { store, settings });
         let server = HttpServer::new(move || {
             App::new()
@@ -97,6 +100,7 @@ impl Application {
             port,
             server,
             bootstrap,
+            purge,
         })
     }
 
@@ -110,6 +114,26 @@ impl Application {
     }
 
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let res = self.server.await;
+        if let Some(p) = self.purge {
+            p.abort();
+        }
+        res
+    }
+}
+
+/// Purges accounts whose deletion grace period ended, every `secs`
+/// seconds. Safe with several instances: each account is claimed by a
+/// conditional update, so only one instance purges it.
+async fn purge_job(store: Store, secs: u64) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(secs));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        match store::accounts::purge_due(&store, chrono::Utc::now()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(purged = n, "purged accounts after their grace period"),
+            Err(e) => tracing::warn!(error = %e, "purge job failed; retrying at the next interval"),
+        }
     }
 }
