@@ -879,3 +879,96 @@ async fn sync_status_counts_and_the_sync_log_filters_and_pages() {
     let (status, body) = b.get(&format!("/directories/{dir}/sync-log")).await;
     assert_admin_error(status, &body, 404, "not_found");
 }
+
+async fn csv(a: &Admin, path: &str) -> (String, String) {
+    let res = a
+        .client
+        .get(format!("{}{path}", a.base))
+        .bearer_auth(&a.key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let ct = res.headers()["content-type"].to_str().unwrap().to_owned();
+    (ct, res.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn exports_stream_managed_accounts_and_site_users_as_csv() {
+    let app = spawn_app().await;
+    let a = admin(&app, "default").await;
+    let s = site(&app, &a, "acme.example.net").await;
+    verify_domain(&a, "acme.example").await;
+    let id = seed_account(&app, "secure-eve@acme.example", Some(&a.org_id)).await;
+    seed_account(&app, "ext@else.example", None).await;
+    a.post(
+        &format!("/sites/{s}/users"),
+        json!({"email": "secure-eve@acme.example"}),
+    )
+    .await;
+    a.post(
+        &format!("/sites/{s}/users"),
+        json!({"email": "ext@else.example"}),
+    )
+    .await;
+    a.put(&format!("/sites/{s}/users/{id}/products/jira"), json!({}))
+        .await;
+
+    let (ct, text) = csv(&a, "/exports/managed-accounts").await;
+    assert_eq!(ct, "text/csv; charset=utf-8");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "header + the one managed account: {text}");
+    assert!(lines[0].starts_with("Name,Email,Last active,Status,Billable,Policy name,Policy type,SAML single sign-on,Two-step verification,Password requirements,Idle session duration,Jira,Confluence"));
+    assert!(
+        lines[1]
+            .starts_with("Seed secure-eve@acme.example,secure-eve@acme.example,Never,active,Yes,"),
+        "{}",
+        lines[1]
+    );
+    assert!(
+        lines[1].contains(",Yes,Default,Default,acme.example.net,"),
+        "{}",
+        lines[1]
+    );
+
+    let (_, text) = csv(&a, &format!("/exports/sites/{s}/users")).await;
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines[0],
+        "Name,Email,Status,Last active,Product access,Groups"
+    );
+    assert_eq!(lines.len(), 3, "managed and external users: {text}");
+    assert!(text.contains("secure-eve@acme.example,invited,Never,jira (user),"));
+    assert!(text.contains("ext@else.example,invited,Never,,"));
+
+    app.cli(&["export", "managed-accounts", "--org", "default"])
+        .await;
+}
+
+#[tokio::test]
+async fn the_openapi_document_lists_every_admin_route() {
+    let app = spawn_app().await;
+    let (status, doc) = read(
+        reqwest::get(format!("{}/admin/v1/openapi.json", app.address))
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200, "{doc}");
+    let paths = doc["paths"].as_object().unwrap();
+    let mut expected = std::collections::BTreeSet::new();
+    for (method, path) in scim_server::http::admin::ROUTES {
+        let full = format!("{}{path}", scim_server::http::admin::ORG_SCOPE);
+        assert!(
+            paths.get(&full).and_then(|p| p.get(*method)).is_some(),
+            "{method} {full} is missing from the OpenAPI document"
+        );
+        expected.insert(full);
+    }
+    let documented: std::collections::BTreeSet<String> = paths.keys().cloned().collect();
+    assert_eq!(
+        documented, expected,
+        "the document has no route the server lacks"
+    );
+    assert!(doc["components"]["securitySchemes"]["admin_key"].is_object());
+}

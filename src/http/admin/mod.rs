@@ -8,6 +8,7 @@ pub mod auth;
 pub mod directories;
 pub mod domains;
 pub mod error;
+pub mod exports;
 pub mod groups;
 pub mod security;
 pub mod sites;
@@ -98,6 +99,8 @@ admin_routes! {
     "/directories" => { get: directories::list },
     "/directories/{directory_id}/sync-log" => { get: directories::sync_log },
     "/audit-log" => { get: audit::list },
+    "/exports/managed-accounts" => { get: exports::managed_accounts },
+    "/exports/sites/{site_id}/users" => { get: exports::site_users },
 }
 
 struct BearerAuth;
