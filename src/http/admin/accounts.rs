@@ -231,9 +231,9 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(detail_json(&state, admin.org_id(), &a).await?))
 }
 
-/// Runs one lifecycle write: lock, ask the rules, apply, audit, commit,
+/// Runs one write on an account (lifecycle, edits, security): lock, ask the rules, apply, audit, commit,
 /// then answer with the account's detail.
-pub(super) async fn lifecycle<F>(
+pub(super) async fn account_write<F>(
     state: &AppState,
     admin: &AdminPrincipal,
     id: Uuid,
@@ -267,7 +267,7 @@ pub async fn deactivate(
     admin: AdminPrincipal,
     path: web::Path<AccountPath>,
 ) -> AdminResult<HttpResponse> {
-    lifecycle(
+    account_write(
         &state,
         &admin,
         path.account_id,
@@ -290,7 +290,7 @@ pub async fn reactivate(
     admin: AdminPrincipal,
     path: web::Path<AccountPath>,
 ) -> AdminResult<HttpResponse> {
-    lifecycle(
+    account_write(
         &state,
         &admin,
         path.account_id,
@@ -314,7 +314,7 @@ pub async fn delete(
     path: web::Path<AccountPath>,
 ) -> AdminResult<HttpResponse> {
     let grace = state.settings.deletion_grace_days;
-    lifecycle(
+    account_write(
         &state,
         &admin,
         path.account_id,
@@ -337,7 +337,7 @@ pub async fn cancel_deletion(
     admin: AdminPrincipal,
     path: web::Path<AccountPath>,
 ) -> AdminResult<HttpResponse> {
-    lifecycle(
+    account_write(
         &state,
         &admin,
         path.account_id,
@@ -370,7 +370,7 @@ pub async fn change_email(
 ) -> AdminResult<HttpResponse> {
     let email = Email::parse(&body.email)?;
     let org_id = admin.org_id();
-    lifecycle(
+    account_write(
         &state,
         &admin,
         path.account_id,
@@ -401,7 +401,7 @@ pub async fn edit_profile(
     body: web::Json<serde_json::Map<String, Value>>,
 ) -> AdminResult<HttpResponse> {
     let changes = admin_rules::parse_profile_changes(&body)?;
-    lifecycle(
+    account_write(
         &state,
         &admin,
         path.account_id,

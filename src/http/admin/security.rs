@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
 
-use super::accounts::{AccountPath, lifecycle};
+use super::accounts::{AccountPath, account_write};
 use super::auth::AdminPrincipal;
 use super::items;
 use crate::admin_error::{AdminError, AdminResult};
@@ -82,7 +82,7 @@ pub async fn revoke_token(
     path: web::Path<TokenPath>,
 ) -> AdminResult<HttpResponse> {
     let token = path.token_id;
-    lifecycle(
+    account_write(
         &state,
         &admin,
         path.account_id,
@@ -130,7 +130,7 @@ pub async fn logout_all(
     admin: AdminPrincipal,
     path: web::Path<AccountPath>,
 ) -> AdminResult<HttpResponse> {
-    lifecycle(
+    account_write(
         &state,
         &admin,
         path.account_id,
@@ -152,7 +152,7 @@ pub async fn logout_one(
     path: web::Path<SessionPath>,
 ) -> AdminResult<HttpResponse> {
     let session = path.session_id;
-    lifecycle(
+    account_write(
         &state,
         &admin,
         path.account_id,
@@ -183,7 +183,7 @@ pub async fn exclude_two_step(
     if until <= Utc::now() {
         return Err(AdminError::invalid("until must be in the future"));
     }
-    lifecycle(
+    account_write(
         &state,
         &admin,
         path.account_id,
@@ -204,7 +204,7 @@ pub async fn end_two_step_exclusion(
     admin: AdminPrincipal,
     path: web::Path<AccountPath>,
 ) -> AdminResult<HttpResponse> {
-    lifecycle(
+    account_write(
         &state,
         &admin,
         path.account_id,
@@ -225,7 +225,7 @@ pub async fn require_password_reset(
     admin: AdminPrincipal,
     path: web::Path<AccountPath>,
 ) -> AdminResult<HttpResponse> {
-    lifecycle(
+    account_write(
         &state,
         &admin,
         path.account_id,
