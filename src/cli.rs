@@ -4,7 +4,8 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
-use serde_json::json;
+use sea_orm::DatabaseConnection;
+use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::config::Settings;
@@ -12,14 +13,14 @@ use crate::domain::export;
 use crate::domain::types::DomainName;
 use crate::error::ScimError;
 use crate::startup::{StartupError, open_store};
-use crate::store::{accounts, admin_keys, directories, exports, groups};
+use crate::store::{accounts, admin_keys, directories, exports, groups, oauth};
 
 #[derive(Debug, Parser)]
 #[command(
     name = "scim-server",
     version,
     about = "SCIM 2.0 provisioning server",
-    after_help = "Without a command, `serve` runs.\n\nExamples:\n  scim-server\n  scim-server directory create --org acme --name okta\n  scim-server token list --directory 0190...\n  scim-server domain add --org acme acme.example\n  scim-server domain verify --org acme acme.example"
+    after_help = "Without a command, `serve` runs.\n\nExamples:\n  scim-server\n  scim-server directory create --org acme --name okta\n  scim-server token list --directory 0190...\n  scim-server domain add --org acme acme.example\n  scim-server domain verify --org acme acme.example\n  scim-server oauth-client create --directory 0190...\n  scim-server signing-key rotate"
 )]
 pub struct Cli {
     /// Optional TOML configuration file (keys as in the README's table).
@@ -58,6 +59,12 @@ pub enum Command {
     /// Manage the admin API keys of an organization.
     #[command(subcommand, name = "admin-key")]
     AdminKey(AdminKeyCmd),
+    /// Manage a directory's OAuth 2.0 clients (client credentials grant).
+    #[command(subcommand)]
+    OauthClient(OauthClientCmd),
+    /// Manage the keys that sign OAuth access tokens.
+    #[command(subcommand)]
+    SigningKey(SigningKeyCmd),
 }
 
 #[derive(Debug, Subcommand)]
@@ -84,6 +91,54 @@ pub enum AdminKeyCmd {
         #[arg(long)]
         label: Option<String>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OauthClientCmd {
+    /// Create a client; prints its client_id and client_secret (the secret
+    /// is shown once) and the token endpoint.
+    ///
+    /// Example: scim-server oauth-client create --directory 0190...
+    Create(DirectoryArg),
+    /// Issue a new secret; the old one and the access tokens obtained with
+    /// it stop working at once.
+    ///
+    /// Example: scim-server oauth-client rotate --directory 0190... --client-id scimc_...
+    Rotate {
+        #[command(flatten)]
+        dir: DirectoryArg,
+        #[arg(long)]
+        client_id: String,
+    },
+    /// Revoke a client: its secret and access tokens stop working.
+    ///
+    /// Example: scim-server oauth-client revoke --directory 0190... --client-id scimc_...
+    Revoke {
+        #[command(flatten)]
+        dir: DirectoryArg,
+        #[arg(long)]
+        client_id: String,
+    },
+    /// List the directory's clients (never their secrets).
+    List(DirectoryArg),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SigningKeyCmd {
+    /// Add a new key and sign new tokens with it; older keys keep
+    /// verifying the tokens they signed until retired.
+    ///
+    /// Example: scim-server signing-key rotate
+    Rotate,
+    /// Retire a key: the tokens it signed stop working at once.
+    ///
+    /// Example: scim-server signing-key retire --kid 0193...
+    Retire {
+        #[arg(long)]
+        kid: String,
+    },
+    /// List keys (kid, age, retired or not; never the secret).
+    List,
 }
 
 #[derive(Debug, Subcommand)]
@@ -199,6 +254,11 @@ fn public_base(settings: &Settings) -> String {
         .unwrap_or_else(|| format!("http://{}", settings.bind))
 }
 
+/// The OAuth token endpoint as printed for operators.
+pub fn token_url(settings: &Settings) -> String {
+    format!("{}/oauth/token", public_base(settings))
+}
+
 pub fn scim_base_url(settings: &Settings, directory_id: Uuid) -> String {
     format!(
         "{}/scim/v2/directories/{directory_id}",
@@ -206,7 +266,7 @@ pub fn scim_base_url(settings: &Settings, directory_id: Uuid) -> String {
     )
 }
 
-fn print(v: serde_json::Value) {
+fn print(v: Value) {
     println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
 }
 
@@ -326,7 +386,106 @@ pub async fn run(settings: &Settings, command: Command) -> Result<(), CliError> 
             let s = directories::create_site(db, org.id, &site).await?;
             print(json!({"site_id": s.id, "name": s.name, "organization_id": org.id}));
         }
+        Command::OauthClient(cmd) => print(oauth_client(settings, db, cmd).await?),
+        Command::SigningKey(cmd) => print(signing_key(db, cmd).await?),
     }
     store.close().await;
     Ok(())
+}
+
+/// Runs an `oauth-client` or `signing-key` command and returns what `run`
+/// prints (tests read the secrets from it).
+pub async fn run_oauth(settings: &Settings, command: Command) -> Result<Value, CliError> {
+    let store = open_store(settings).await?;
+    let out = match command {
+        Command::OauthClient(cmd) => oauth_client(settings, store.writer(), cmd).await,
+        Command::SigningKey(cmd) => signing_key(store.writer(), cmd).await,
+        _ => Err(CliError::Usage(
+            "not an oauth-client or signing-key command".into(),
+        )),
+    };
+    store.close().await;
+    out
+}
+
+async fn oauth_client(
+    settings: &Settings,
+    db: &DatabaseConnection,
+    cmd: OauthClientCmd,
+) -> Result<Value, CliError> {
+    Ok(match cmd {
+        OauthClientCmd::Create(d) => {
+            directories::directory_by_id(db, d.directory).await?;
+            let (c, secret) = oauth::create_client(db, d.directory).await?;
+            json!({
+                "directory_id": c.directory_id,
+                "client_id": c.client_id,
+                "client_secret": secret,
+                "token_url": token_url(settings),
+                "scim_base_url": scim_base_url(settings, c.directory_id),
+            })
+        }
+        OauthClientCmd::Rotate { dir, client_id } => {
+            let (c, secret) = oauth::rotate_client_secret(db, dir.directory, &client_id).await?;
+            json!({
+                "directory_id": c.directory_id,
+                "client_id": c.client_id,
+                "client_secret": secret,
+                "secret_version": c.secret_version,
+            })
+        }
+        OauthClientCmd::Revoke { dir, client_id } => {
+            oauth::revoke_client(db, dir.directory, &client_id).await?;
+            json!({"client_id": client_id, "revoked": true})
+        }
+        OauthClientCmd::List(d) => {
+            directories::directory_by_id(db, d.directory).await?;
+            let list: Vec<_> = oauth::list_clients(db, d.directory)
+                .await?
+                .into_iter()
+                .map(|c| {
+                    json!({
+                        "client_id": c.client_id,
+                        "created_at": c.created_at,
+                        "revoked_at": c.revoked_at,
+                        "secret_version": c.secret_version,
+                    })
+                })
+                .collect();
+            json!(list)
+        }
+    })
+}
+
+async fn signing_key(db: &DatabaseConnection, cmd: SigningKeyCmd) -> Result<Value, CliError> {
+    Ok(match cmd {
+        SigningKeyCmd::Rotate => {
+            let key = oauth::rotate_signing_key(db).await?;
+            json!({"kid": key.kid(), "current": true})
+        }
+        SigningKeyCmd::Retire { kid } => {
+            oauth::retire_signing_key(db, &kid).await?;
+            json!({"kid": kid, "retired": true})
+        }
+        SigningKeyCmd::List => {
+            let keys = oauth::list_signing_keys(db).await?;
+            let current = keys
+                .iter()
+                .find(|k| k.retired_at.is_none())
+                .map(|k| k.kid.clone());
+            let list: Vec<_> = keys
+                .into_iter()
+                .map(|k| {
+                    json!({
+                        "kid": k.kid,
+                        "algorithm": k.algorithm,
+                        "created_at": k.created_at,
+                        "retired_at": k.retired_at,
+                        "current": current.as_deref() == Some(k.kid.as_str()),
+                    })
+                })
+                .collect();
+            json!(list)
+        }
+    })
 }

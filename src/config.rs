@@ -61,6 +61,26 @@ pub struct Settings {
     /// Seconds between runs of the purge job in the server (0: never; the
     /// `purge-due` command still works).
     pub purge_interval_secs: u64,
+    /// Most operations one `/Bulk` request may carry.
+    pub bulk_max_operations: usize,
+    /// Largest `/Bulk` body accepted (bytes).
+    pub bulk_max_payload_bytes: usize,
+    /// Seconds between SIGTERM (readyz turns 503) and closing the listener.
+    pub shutdown_delay_secs: u64,
+    /// How long a statement waits for a database lock (SQLite busy timeout,
+    /// PostgreSQL `lock_timeout`) before the request answers 503.
+    pub db_busy_timeout_ms: u64,
+    /// `iss` of the OAuth access tokens. Unset: `public_url`, else
+    /// "scim-server". Every instance sharing a database must agree on it.
+    pub oauth_issuer: Option<String>,
+    /// Lifetime of an OAuth access token (seconds).
+    pub oauth_token_ttl_secs: u64,
+    /// Sustained SCIM requests per second allowed per directory, per server
+    /// instance; 0 turns the limit off.
+    pub rate_limit_per_sec: f64,
+    /// Requests a directory may make at once above the sustained rate.
+    /// Unset: the rate rounded up (at least 1).
+    pub rate_limit_burst: Option<u32>,
 }
 
 impl Default for Settings {
@@ -78,6 +98,14 @@ impl Default for Settings {
             db_max_connections: 10,
             deletion_grace_days: 14,
             purge_interval_secs: 3600,
+            bulk_max_operations: 1000,
+            bulk_max_payload_bytes: 4 * 1024 * 1024,
+            shutdown_delay_secs: 1,
+            db_busy_timeout_ms: 10_000,
+            oauth_issuer: None,
+            oauth_token_ttl_secs: 3600,
+            rate_limit_per_sec: 0.0,
+            rate_limit_burst: None,
         }
     }
 }
@@ -98,6 +126,14 @@ struct FileSettings {
     db_max_connections: Option<u32>,
     deletion_grace_days: Option<u32>,
     purge_interval_secs: Option<u64>,
+    bulk_max_operations: Option<usize>,
+    bulk_max_payload_bytes: Option<usize>,
+    shutdown_delay_secs: Option<u64>,
+    db_busy_timeout_ms: Option<u64>,
+    oauth_issuer: Option<String>,
+    oauth_token_ttl_secs: Option<u64>,
+    rate_limit_per_sec: Option<f64>,
+    rate_limit_burst: Option<u32>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -135,7 +171,37 @@ impl Settings {
             s.apply_file(f);
         }
         s.apply_env(env)?;
+        s.check()?;
         Ok(s)
+    }
+
+    /// The `iss` of access tokens: configured, else the public URL, else
+    /// "scim-server".
+    pub fn oauth_issuer(&self) -> String {
+        self.oauth_issuer
+            .clone()
+            .or_else(|| self.public_url.clone())
+            .unwrap_or_else(|| "scim-server".to_owned())
+    }
+
+    /// Values that parse but make no sense.
+    fn check(&self) -> Result<(), ConfigError> {
+        let bad = |key: &str, message: &str| {
+            Err(ConfigError::Env {
+                key: key.to_owned(),
+                message: message.to_owned(),
+            })
+        };
+        if !(1..=86_400).contains(&self.oauth_token_ttl_secs) {
+            return bad("SCIM_OAUTH_TOKEN_TTL_SECS", "expected 1 to 86400 seconds");
+        }
+        if !self.rate_limit_per_sec.is_finite() || self.rate_limit_per_sec < 0.0 {
+            return bad("SCIM_RATE_LIMIT_PER_SEC", "expected a number >= 0");
+        }
+        if self.rate_limit_burst == Some(0) {
+            return bad("SCIM_RATE_LIMIT_BURST", "expected at least 1");
+        }
+        Ok(())
     }
 
     fn apply_file(&mut self, f: FileSettings) {
@@ -175,6 +241,30 @@ impl Settings {
         if let Some(v) = f.purge_interval_secs {
             self.purge_interval_secs = v;
         }
+        if let Some(v) = f.bulk_max_operations {
+            self.bulk_max_operations = v;
+        }
+        if let Some(v) = f.bulk_max_payload_bytes {
+            self.bulk_max_payload_bytes = v;
+        }
+        if let Some(v) = f.shutdown_delay_secs {
+            self.shutdown_delay_secs = v;
+        }
+        if let Some(v) = f.db_busy_timeout_ms {
+            self.db_busy_timeout_ms = v;
+        }
+        if f.oauth_issuer.is_some() {
+            self.oauth_issuer = f.oauth_issuer;
+        }
+        if let Some(v) = f.oauth_token_ttl_secs {
+            self.oauth_token_ttl_secs = v;
+        }
+        if let Some(v) = f.rate_limit_per_sec {
+            self.rate_limit_per_sec = v;
+        }
+        if f.rate_limit_burst.is_some() {
+            self.rate_limit_burst = f.rate_limit_burst;
+        }
     }
 
     fn apply_env(&mut self, env: &[(String, String)]) -> Result<(), ConfigError> {
@@ -211,6 +301,14 @@ impl Settings {
                 "SCIM_DB_MAX_CONNECTIONS" => self.db_max_connections = num(key, v)?,
                 "SCIM_DELETION_GRACE_DAYS" => self.deletion_grace_days = num(key, v)?,
                 "SCIM_PURGE_INTERVAL_SECS" => self.purge_interval_secs = num(key, v)?,
+                "SCIM_BULK_MAX_OPERATIONS" => self.bulk_max_operations = num(key, v)?,
+                "SCIM_BULK_MAX_PAYLOAD_BYTES" => self.bulk_max_payload_bytes = num(key, v)?,
+                "SCIM_SHUTDOWN_DELAY_SECS" => self.shutdown_delay_secs = num(key, v)?,
+                "SCIM_DB_BUSY_TIMEOUT_MS" => self.db_busy_timeout_ms = num(key, v)?,
+                "SCIM_OAUTH_ISSUER" => self.oauth_issuer = Some(v.clone()),
+                "SCIM_OAUTH_TOKEN_TTL_SECS" => self.oauth_token_ttl_secs = num(key, v)?,
+                "SCIM_RATE_LIMIT_PER_SEC" => self.rate_limit_per_sec = num(key, v)?,
+                "SCIM_RATE_LIMIT_BURST" => self.rate_limit_burst = Some(num(key, v)?),
                 _ => {}
             }
         }
@@ -248,6 +346,38 @@ mod tests {
             ..Settings::default()
         };
         assert!(!format!("{s:?}").contains("very-secret-token"));
+    }
+
+    #[test]
+    fn oauth_issuer_falls_back_to_the_public_url_then_a_name() {
+        let mut s = Settings::default();
+        assert_eq!(s.oauth_issuer(), "scim-server");
+        s.public_url = Some("https://scim.example.com".into());
+        assert_eq!(s.oauth_issuer(), "https://scim.example.com");
+        let env = vec![
+            (
+                "SCIM_OAUTH_ISSUER".to_owned(),
+                "https://issuer.example".to_owned(),
+            ),
+            ("SCIM_OAUTH_TOKEN_TTL_SECS".to_owned(), "600".to_owned()),
+            ("SCIM_RATE_LIMIT_PER_SEC".to_owned(), "2.5".to_owned()),
+        ];
+        let s = Settings::load_from(None, &env).unwrap();
+        assert_eq!(s.oauth_issuer(), "https://issuer.example");
+        assert_eq!(s.oauth_token_ttl_secs, 600);
+        assert_eq!(s.rate_limit_per_sec, 2.5);
+    }
+
+    #[test]
+    fn nonsense_limits_are_refused() {
+        for (k, v) in [
+            ("SCIM_OAUTH_TOKEN_TTL_SECS", "0"),
+            ("SCIM_RATE_LIMIT_PER_SEC", "-1"),
+            ("SCIM_RATE_LIMIT_BURST", "0"),
+        ] {
+            let env = vec![(k.to_owned(), v.to_owned())];
+            assert!(Settings::load_from(None, &env).is_err(), "{k}={v}");
+        }
     }
 
     #[test]

@@ -55,8 +55,13 @@ pub enum ScimError {
         scim_type: Option<ScimType>,
         detail: String,
     },
+    /// 401 without a token (RFC 6750 §3.1: no error code).
     #[error("{0}")]
     Unauthorized(String),
+    /// 401 for a token that is unknown, revoked, expired or fails its
+    /// checks: `WWW-Authenticate` carries `error="invalid_token"`.
+    #[error("{0}")]
+    InvalidToken(String),
     #[error("{0}")]
     Forbidden(String),
     #[error("{0}")]
@@ -136,7 +141,7 @@ impl ScimError {
     pub fn status(&self) -> u16 {
         match self {
             Self::BadRequest { .. } => 400,
-            Self::Unauthorized(_) => 401,
+            Self::Unauthorized(_) | Self::InvalidToken(_) => 401,
             Self::Forbidden(_) => 403,
             Self::NotFound(_) => 404,
             Self::MethodNotAllowed(_) => 405,

@@ -7,6 +7,7 @@ pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod fuzzing;
 pub mod http;
 pub mod startup;
 pub mod store;

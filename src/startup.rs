@@ -1,12 +1,13 @@
 //! Building the application: connect, migrate, bootstrap, bind, serve.
 
 use std::net::TcpListener;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use actix_web::dev::Server;
 use actix_web::{App, HttpServer, web};
-use tracing_actix_web::TracingLogger;
 
 use crate::config::Settings;
+use crate::domain::rate_limit::{Rate, RateLimiter};
 use crate::http;
 use crate::store::{self, Store};
 
@@ -14,6 +15,11 @@ use crate::store::{self, Store};
 pub struct AppState {
     pub store: Store,
     pub settings: Settings,
+    pub metrics: http::observe::Metrics,
+    /// Set on SIGTERM/SIGINT: `/readyz` answers 503 while requests drain.
+    pub draining: AtomicBool,
+    /// `None` when no rate limit is configured.
+    pub rate_limiter: Option<RateLimiter>,
 }
 
 /// What the first start on an empty database created.
@@ -26,6 +32,7 @@ pub struct Bootstrap {
 pub struct Application {
     port: u16,
     server: Server,
+    state: web::Data<AppState>,
     bootstrap: Option<Bootstrap>,
     purge: Option<tokio::task::JoinHandle<()>>,
 }
@@ -45,7 +52,12 @@ pub enum StartupError {
 
 /// Connects to the configured database and applies migrations.
 pub async fn open_store(settings: &Settings) -> Result<Store, StartupError> {
-    let store = Store::connect(settings.database_url.expose(), settings.db_max_connections).await?;
+    let store = Store::connect(
+        settings.database_url.expose(),
+        settings.db_max_connections,
+        std::time::Duration::from_millis(settings.db_busy_timeout_ms),
+    )
+    .await?;
     store.migrate().await?;
     Ok(store)
 }
@@ -76,17 +88,28 @@ impl Application {
                 source,
             })?
             .port();
+        let bulk_limit = settings.bulk_max_payload_bytes;
         let max_body_bytes = settings.max_body_bytes;
         let purge = (settings.purge_interval_secs > 0)
             .then(|| tokio::spawn(purge_job(store.clone(), settings.purge_interval_secs)));
-        let state = web::Data::new(AppState { store, settings });
+        let rate_limiter =
+            Rate::new(settings.rate_limit_per_sec, settings.rate_limit_burst).map(RateLimiter::new);
+        let state = web::Data::new(AppState {
+            store,
+            settings,
+            metrics: http::observe::Metrics::new(),
+            draining: AtomicBool::new(false),
+            rate_limiter,
+        });
+        let shutdown_state = state.clone();
         let server = HttpServer::new(move || {
             App::new()
-                .wrap(TracingLogger::default())
+                .wrap(tracing_actix_web::TracingLogger::<http::observe::RequestSpan>::new())
+                .wrap(actix_web::middleware::from_fn(http::observe::middleware))
                 .app_data(state.clone())
                 .app_data(web::QueryConfig::default().error_handler(http::error::query_error))
                 .app_data(web::PathConfig::default().error_handler(http::error::path_error))
-                .configure(http::routes)
+                .configure(|cfg| http::routes(cfg, bulk_limit))
                 .service(http::admin::scope(max_body_bytes))
         })
         .listen(listener)
@@ -95,10 +118,12 @@ impl Application {
             source,
         })?
         .shutdown_timeout(30)
+        .disable_signals()
         .run();
         Ok(Self {
             port,
             server,
+            state: shutdown_state,
             bootstrap,
             purge,
         })
@@ -113,12 +138,29 @@ impl Application {
         self.bootstrap.as_ref()
     }
 
+    /// Serves until stopped. On SIGTERM or SIGINT: `/readyz` turns 503,
+    /// after `SCIM_SHUTDOWN_DELAY_SECS` new connections stop, in-flight
+    /// requests finish (30 s at most), then the database is closed cleanly.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let res = self.server.await;
+        let handle = self.server.handle();
+        let state = self.state.clone();
+        tokio::spawn(async move {
+            wait_for_signal().await;
+            tracing::info!("shutdown requested: draining");
+            state.draining.store(true, Ordering::SeqCst);
+            tokio::time::sleep(std::time::Duration::from_secs(
+                state.settings.shutdown_delay_secs,
+            ))
+            .await;
+            handle.stop(true).await;
+        });
+        let result = self.server.await;
         if let Some(p) = self.purge {
             p.abort();
         }
-        res
+        self.state.store.clone().close().await;
+        tracing::info!("stopped");
+        result
     }
 }
 
@@ -135,5 +177,28 @@ async fn purge_job(store: Store, secs: u64) {
             Ok(n) => tracing::info!(purged = n, "purged accounts after their grace period"),
             Err(e) => tracing::warn!(error = %e, "purge job failed; retrying at the next interval"),
         }
+    }
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
+            (Ok(mut term), Ok(mut int)) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = int.recv() => {}
+                }
+            }
+            _ => std::future::pending::<()>().await,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
     }
 }

@@ -12,6 +12,8 @@ pub struct Model {
     pub secret_hash: String,
     pub created_at: DateTimeUtc,
     pub revoked_at: Option<DateTimeUtc>,
+    /// Bumped by each secret rotation; access tokens carry it (`ver`).
+    pub secret_version: i32,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

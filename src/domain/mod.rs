@@ -2,14 +2,17 @@
 //! lifecycle rules. No HTTP and no database types here.
 
 pub mod admin_rules;
+pub mod etag;
 pub mod export;
 pub mod filter;
 pub mod group;
 pub mod json;
 pub mod lifecycle;
+pub mod oauth;
 pub mod patch;
 pub mod projection;
 pub mod query;
+pub mod rate_limit;
 pub mod schema;
 pub mod secrets;
 pub mod types;

@@ -1,5 +1,8 @@
-//! The SCIM principal: the directory a bearer token belongs to. A token of
-//! another directory gets 404, never that directory's data.
+//! The SCIM principal: the directory a bearer token belongs to. The token
+//! is either a static directory token or an OAuth access token (a JWT from
+//! `/oauth/token`). A valid token of another directory gets 404, never that
+//! directory's data. The per-directory rate limit is counted here, once
+//! the directory is known.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -8,9 +11,11 @@ use actix_web::http::header;
 use actix_web::{FromRequest, HttpRequest, dev, web};
 use uuid::Uuid;
 
+use crate::domain::oauth;
 use crate::error::ScimError;
 use crate::startup::AppState;
 use crate::store::directories::{self, DirectoryPrincipal};
+use crate::store::oauth as oauth_store;
 
 pub struct Directory(pub DirectoryPrincipal);
 
@@ -31,6 +36,25 @@ pub(crate) fn bearer(req: &HttpRequest) -> Option<String> {
         .filter(|t| !t.is_empty())
 }
 
+/// The directory `token` speaks for, or why it is refused.
+async fn authenticate(state: &AppState, token: &str) -> Result<DirectoryPrincipal, ScimError> {
+    let db = state.store.reader();
+    // Static tokens first: their lookup is one indexed read, and a
+    // bootstrap token may be any string, even one shaped like a JWT.
+    if let Some(principal) = directories::authenticate(db, token).await? {
+        return Ok(principal);
+    }
+    if !oauth::looks_like_jwt(token) {
+        return Err(ScimError::InvalidToken(
+            "the bearer token is not valid".into(),
+        ));
+    }
+    let issuer = state.settings.oauth_issuer();
+    oauth_store::authenticate_access_token(db, token, &issuer)
+        .await?
+        .map_err(|e| ScimError::InvalidToken(e.to_string()))
+}
+
 impl FromRequest for Directory {
     type Error = actix_web::Error;
     type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
@@ -46,15 +70,18 @@ impl FromRequest for Directory {
                     "a bearer token is required (Authorization: Bearer <token>)".into(),
                 )
             })?;
-            let principal = directories::authenticate(state.store.reader(), &token)
-                .await?
-                .ok_or_else(|| ScimError::Unauthorized("the bearer token is not valid".into()))?;
+            let principal = authenticate(&state, &token).await?;
             let same = wanted
                 .as_deref()
                 .and_then(|w| Uuid::parse_str(w).ok())
                 .is_some_and(|w| w == principal.directory_id);
             if !same {
                 return Err(ScimError::not_found("no such directory").into());
+            }
+            if let Some(limiter) = &state.rate_limiter {
+                limiter
+                    .check(principal.directory_id)
+                    .map_err(|retry_after_secs| ScimError::TooManyRequests { retry_after_secs })?;
             }
             Ok(Directory(principal))
         })

@@ -15,6 +15,10 @@ use crate::startup::AppState;
 
 pub struct ScimBody(ScimResult<Value>);
 
+/// A per-route body limit (`/Bulk` takes larger bodies).
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLimit(pub usize);
+
 impl ScimBody {
     pub fn into_value(self) -> ScimResult<Value> {
         self.0
@@ -48,9 +52,12 @@ impl FromRequest for ScimBody {
     type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
 
     fn from_request(req: &HttpRequest, payload: &mut dev::Payload) -> Self::Future {
-        let limit = req
-            .app_data::<web::Data<AppState>>()
-            .map_or(1024 * 1024, |s| s.settings.max_body_bytes);
+        let limit = match req.app_data::<BodyLimit>() {
+            Some(l) => l.0,
+            None => req
+                .app_data::<web::Data<AppState>>()
+                .map_or(1024 * 1024, |s| s.settings.max_body_bytes),
+        };
         let ct = content_type_ok(req);
         let declared = req
             .headers()

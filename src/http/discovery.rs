@@ -51,6 +51,12 @@ pub async fn service_provider_config(
             *n = Value::from(state.settings.max_results);
         }
     }
+    if let Some(n) = v.pointer_mut("/bulk/maxOperations") {
+        *n = Value::from(state.settings.bulk_max_operations);
+    }
+    if let Some(n) = v.pointer_mut("/bulk/maxPayloadSize") {
+        *n = Value::from(state.settings.bulk_max_payload_bytes);
+    }
     Ok(scim_response(StatusCode::OK, &v))
 }
 

@@ -25,11 +25,20 @@ impl ResponseError for ScimError {
         if let Some(secs) = self.retry_after() {
             res.insert_header((header::RETRY_AFTER, secs.to_string()));
         }
-        if matches!(self, ScimError::Unauthorized(_)) {
-            res.insert_header((
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Bearer realm=\"scim\""),
-            ));
+        match self {
+            ScimError::Unauthorized(_) => {
+                res.insert_header((
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer realm=\"scim\""),
+                ));
+            }
+            ScimError::InvalidToken(_) => {
+                res.insert_header((
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer realm=\"scim\", error=\"invalid_token\""),
+                ));
+            }
+            _ => {}
         }
         res.body(self.to_json().to_string())
     }

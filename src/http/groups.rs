@@ -16,7 +16,9 @@ use uuid::Uuid;
 use super::auth::Directory;
 use super::body::ScimBody;
 use super::error::SCIM_CONTENT_TYPE;
-use super::scim::{ListParams, ProjectionParams, SyncOp, directory_base, list_head};
+use super::scim::{
+    ListParams, ProjectionParams, SyncOp, directory_base, if_match, list_head, not_modified,
+};
 use crate::domain::filter::Limits;
 use crate::domain::group::{self as domain_group, GroupInput, MemberView};
 use crate::domain::patch;
@@ -332,6 +334,9 @@ pub async fn get(
     let g = groups::get(state.store.reader(), &dir, gid)
         .await?
         .ok_or_else(|| ScimError::not_found(format!("no Group with id {id:?}")))?;
+    if let Some(res) = not_modified(&req, g.version) {
+        return Ok(res);
+    }
     let base = directory_base(&state, &req, dir.directory_id);
     Ok(group_response(&state, StatusCode::OK, &dir, &base, &g, p))
 }
@@ -390,7 +395,7 @@ pub async fn replace(
         let gid = parse_id(&id)?;
         let input = GroupInput::from_json(&body.into_value()?)?;
         let tx = state.store.begin().await?;
-        let g = groups::replace(&tx, &dir, gid, input).await?;
+        let g = groups::replace(&tx, &dir, gid, input, if_match(&req).as_ref()).await?;
         op.commit(tx, Some(id.clone()), 200).await?;
         Ok((g, p))
     }
@@ -424,7 +429,7 @@ pub async fn patch(
         let ops = patch::parse_request(&body.into_value()?, limits(&state))?;
         let changes = domain_group::changes(&ops)?;
         let tx = state.store.begin().await?;
-        let g = groups::apply(&tx, &dir, gid, changes).await?;
+        let g = groups::apply(&tx, &dir, gid, changes, if_match(&req).as_ref()).await?;
         op.commit(tx, Some(id.clone()), if wants_body { 200 } else { 204 })
             .await?;
         Ok((g, p))
@@ -453,7 +458,7 @@ pub async fn delete(
     let result = async {
         let gid = parse_id(&id)?;
         let tx = state.store.begin().await?;
-        groups::delete(&tx, &dir, gid).await?;
+        groups::delete(&tx, &dir, gid, if_match(&req).as_ref()).await?;
         op.commit(tx, Some(id.clone()), 204).await
     }
     .await;

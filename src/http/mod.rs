@@ -3,10 +3,14 @@
 pub mod admin;
 pub mod auth;
 pub mod body;
+pub mod bulk;
 pub mod discovery;
 pub mod error;
 pub mod groups;
 pub mod health;
+pub mod me;
+pub mod oauth;
+pub mod observe;
 pub mod root_search;
 pub mod scim;
 pub mod search;
@@ -15,10 +19,16 @@ pub mod users;
 use actix_web::web;
 
 /// Every route of the server.
-pub fn routes(cfg: &mut web::ServiceConfig) {
+pub fn routes(cfg: &mut web::ServiceConfig, bulk_limit: usize) {
     let m405 = || web::to(error::method_not_allowed);
     cfg.route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
+        .route("/metrics", web::get().to(observe::metrics))
+        .service(
+            web::resource("/oauth/token")
+                .post(oauth::token)
+                .default_service(web::to(oauth::method_not_allowed)),
+        )
         .service(
             web::scope("/scim/v2/directories/{directory_id}")
                 .service(
@@ -82,6 +92,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                         .put(groups::replace)
                         .patch(groups::patch)
                         .delete(groups::delete)
+                        .default_service(m405()),
+                )
+                .service(web::resource("/Me").to(me::not_implemented))
+                .service(web::resource("/Me/{rest:.*}").to(me::not_implemented))
+                .service(
+                    web::resource("/Bulk")
+                        .app_data(body::BodyLimit(bulk_limit))
+                        .post(bulk::bulk)
                         .default_service(m405()),
                 )
                 .service(

@@ -1,12 +1,13 @@
 //! Shared pieces of SCIM handlers: URLs, responses, the sync log of writes.
 
 use actix_web::http::{StatusCode, header};
-use actix_web::{HttpRequest, HttpResponse};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse};
 use sea_orm::DatabaseTransaction;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::error::SCIM_CONTENT_TYPE;
+use crate::domain::etag::{IfMatch, etag, none_match_hits};
 use crate::domain::query::{ListQuery, Paging, RawListQuery};
 use crate::domain::schema::LIST_RESPONSE_SCHEMA;
 use crate::error::{ScimError, ScimResult};
@@ -126,6 +127,7 @@ pub struct SyncOp {
     pub operation: String,
     pub resource_type: &'static str,
     pub request_id: Option<String>,
+    state: Option<actix_web::web::Data<AppState>>,
 }
 
 impl SyncOp {
@@ -143,10 +145,10 @@ impl SyncOp {
             operation: format!("{} {path}", req.method()),
             resource_type,
             request_id: req
-                .headers()
-                .get("x-request-id")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned),
+                .extensions()
+                .get::<super::observe::RequestId>()
+                .map(|r| r.0.clone()),
+            state: req.app_data::<actix_web::web::Data<AppState>>().cloned(),
         }
     }
 
@@ -170,7 +172,27 @@ impl SyncOp {
         status: u16,
     ) -> ScimResult<()> {
         sync_log::record(&tx, self.entry(resource_id, status, None)).await?;
-        tx.commit().await.map_err(db_error)
+        tx.commit().await.map_err(db_error)?;
+        self.count("success");
+        Ok(())
+    }
+
+    fn count(&self, outcome: &str) {
+        if let Some(state) = &self.state {
+            let dir = self.directory_id.to_string();
+            state
+                .metrics
+                .scim_operations
+                .with_label_values(&[dir.as_str(), self.resource_type, &self.operation, outcome])
+                .inc();
+            if outcome == "failure" {
+                state
+                    .metrics
+                    .sync_failures
+                    .with_label_values(&[dir.as_str()])
+                    .inc();
+            }
+        }
     }
 
     /// Logs a failed write (its transaction is already rolled back) and
@@ -181,10 +203,29 @@ impl SyncOp {
         resource_id: Option<String>,
         err: ScimError,
     ) -> ScimError {
+        self.count("failure");
         let entry = self.entry(resource_id, err.status(), Some(err.detail()));
         if let Err(e) = sync_log::record(state.store.writer(), entry).await {
             tracing::warn!(error = %e, "could not record a failed SCIM write in the sync log");
         }
         err
     }
+}
+
+/// The request's `If-Match`, if any.
+pub fn if_match(req: &HttpRequest) -> Option<IfMatch> {
+    req.headers()
+        .get(header::IF_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .map(IfMatch::parse)
+}
+
+/// `304 Not Modified` when `If-None-Match` names the current version.
+pub fn not_modified(req: &HttpRequest, version: i64) -> Option<HttpResponse> {
+    let header = req.headers().get(header::IF_NONE_MATCH)?.to_str().ok()?;
+    none_match_hits(header, version).then(|| {
+        HttpResponse::NotModified()
+            .insert_header((header::ETAG, etag(version)))
+            .finish()
+    })
 }

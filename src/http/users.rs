@@ -7,7 +7,10 @@ use uuid::Uuid;
 
 use super::auth::Directory;
 use super::body::ScimBody;
-use super::scim::{ListParams, ProjectionParams, SyncOp, directory_base, list_head, scim_response};
+use super::scim::{
+    ListParams, ProjectionParams, SyncOp, directory_base, if_match, list_head, not_modified,
+    scim_response,
+};
 use crate::domain::filter::Limits;
 use crate::domain::patch;
 use crate::domain::projection::Projection;
@@ -125,6 +128,9 @@ pub async fn get(
     let u = users::get(state.store.reader(), &dir, uid)
         .await?
         .ok_or_else(|| ScimError::not_found(format!("no User with id {id:?}")))?;
+    if let Some(res) = not_modified(&req, u.link.version) {
+        return Ok(res);
+    }
     let base = directory_base(&state, &req, dir.directory_id);
     Ok(resource_response(StatusCode::OK, &base, &u, &p))
 }
@@ -176,7 +182,7 @@ pub async fn replace(
         let uid = parse_id(&id)?;
         let input = UserInput::from_json(&user::input_body(&body.into_value()?))?;
         let tx = state.store.begin().await?;
-        let u = users::replace(&tx, &dir, uid, input).await?;
+        let u = users::replace(&tx, &dir, uid, input, if_match(&req).as_ref()).await?;
         op.commit(tx, Some(id.clone()), 200).await?;
         Ok((u, p))
     }
@@ -208,7 +214,7 @@ pub async fn patch(
         let uid = parse_id(&id)?;
         let ops = patch::parse_request(&body.into_value()?, limits(&state))?;
         let tx = state.store.begin().await?;
-        let u = users::patch(&tx, &dir, uid, &ops).await?;
+        let u = users::patch(&tx, &dir, uid, &ops, if_match(&req).as_ref()).await?;
         op.commit(tx, Some(id.clone()), 200).await?;
         Ok((u, p))
     }
@@ -233,7 +239,7 @@ pub async fn delete(
     let result = async {
         let uid = parse_id(&id)?;
         let tx = state.store.begin().await?;
-        users::delete(&tx, &dir, uid).await?;
+        users::delete(&tx, &dir, uid, if_match(&req).as_ref()).await?;
         op.commit(tx, Some(id.clone()), 204).await
     }
     .await;

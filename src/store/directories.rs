@@ -21,7 +21,16 @@ pub struct DirectoryPrincipal {
     pub directory_id: Uuid,
     pub org_id: Uuid,
     pub reject_unverified_domains: bool,
-    pub token_id: Uuid,
+    pub credential: Credential,
+}
+
+/// The kind of bearer token a request presented.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Credential {
+    /// A static directory token (its id).
+    StaticToken(Uuid),
+    /// An OAuth access token of a client (the client's row id).
+    OAuthClient(Uuid),
 }
 
 /// Looks a presented token up by its hash. Revoked and expired tokens are
@@ -57,7 +66,7 @@ pub async fn authenticate<C: ConnectionTrait>(
         directory_id: dir.id,
         org_id: dir.org_id,
         reject_unverified_domains: dir.reject_unverified_domains,
-        token_id: tok.id,
+        credential: Credential::StaticToken(tok.id),
     }))
 }
 

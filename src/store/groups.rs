@@ -18,6 +18,7 @@ use super::directories::DirectoryPrincipal;
 use super::filter_sql::{Column, group_column, groups_condition};
 use super::paging::{Sort, in_order, page_ids};
 use super::{db_error, is_unique_violation};
+use crate::domain::etag::{IfMatch, etag};
 use crate::domain::group::{GroupChange, GroupInput, MemberView};
 use crate::domain::query::ListQuery;
 use crate::domain::schema::AttrType;
@@ -359,6 +360,7 @@ async fn lock<C: ConnectionTrait>(
     tx: &C,
     dir: &DirectoryPrincipal,
     id: Uuid,
+    if_match: Option<&IfMatch>,
 ) -> ScimResult<group::Model> {
     let res = group::Entity::update_many()
         .col_expr(
@@ -368,11 +370,15 @@ async fn lock<C: ConnectionTrait>(
         .col_expr(group::Column::LastModified, Expr::value(Utc::now()))
         .filter(group::Column::Id.eq(id))
         .filter(group::Column::DirectoryId.eq(dir.directory_id))
+        .filter(version_matches(if_match))
         .exec(tx)
         .await
         .map_err(db_error)?;
     if res.rows_affected == 0 {
-        return Err(not_found(&id.to_string()));
+        return Err(match (if_match, get(tx, dir, id).await?) {
+            (Some(_), Some(current)) => precondition_failed(current_version(&current)),
+            _ => not_found(&id.to_string()),
+        });
     }
     get(tx, dir, id)
         .await?
@@ -385,8 +391,9 @@ pub async fn apply<C: ConnectionTrait>(
     dir: &DirectoryPrincipal,
     id: Uuid,
     changes: Vec<GroupChange>,
+    if_match: Option<&IfMatch>,
 ) -> ScimResult<group::Model> {
-    let g = lock(tx, dir, id).await?;
+    let g = lock(tx, dir, id, if_match).await?;
     let mut name = g.display_name.clone();
     let mut external_id = g.external_id.clone();
     for change in changes {
@@ -469,8 +476,9 @@ pub async fn replace<C: ConnectionTrait>(
     dir: &DirectoryPrincipal,
     id: Uuid,
     input: GroupInput,
+    if_match: Option<&IfMatch>,
 ) -> ScimResult<group::Model> {
-    let g = lock(tx, dir, id).await?;
+    let g = lock(tx, dir, id, if_match).await?;
     let accounts = resolve_members(tx, dir, &input.members).await?;
     replace_members(tx, id, &accounts).await?;
     set_attributes(tx, dir, g, input.display_name, input.external_id).await
@@ -481,8 +489,9 @@ pub async fn delete<C: ConnectionTrait>(
     tx: &C,
     dir: &DirectoryPrincipal,
     id: Uuid,
+    if_match: Option<&IfMatch>,
 ) -> ScimResult<()> {
-    lock(tx, dir, id).await?;
+    lock(tx, dir, id, if_match).await?;
     remove_all_members(tx, id).await?;
     group_grant::Entity::delete_many()
         .filter(group_grant::Column::GroupId.eq(id))
@@ -709,3 +718,22 @@ pub const PRODUCTS: [&str; 8] = [
     "opsgenie",
     "statuspage",
 ];
+
+/// `version` condition of an `If-Match` (none: any version).
+fn version_matches(if_match: Option<&IfMatch>) -> SimpleExpr {
+    match if_match {
+        Some(IfMatch::Versions(v)) => group::Column::Version.is_in(v.clone()),
+        _ => Expr::cust("1 = 1"),
+    }
+}
+
+fn current_version(g: &group::Model) -> i64 {
+    g.version
+}
+
+fn precondition_failed(version: i64) -> ScimError {
+    ScimError::PreconditionFailed(format!(
+        "the resource has changed; its current version is {}",
+        etag(version)
+    ))
+}

@@ -10,6 +10,7 @@ pub mod directories;
 pub mod exports;
 pub mod filter_sql;
 pub mod groups;
+pub mod oauth;
 pub mod paging;
 pub mod site_users;
 pub mod sync_log;
@@ -22,7 +23,7 @@ use migration::{Migrator, MigratorTrait};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
     ConnectOptions, Database, DatabaseBackend, DatabaseConnection, DatabaseTransaction, DbErr,
-    SqlErr, TransactionTrait,
+    SqlErr, SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 
 use crate::error::ScimError;
@@ -35,11 +36,19 @@ pub struct Store {
 }
 
 impl Store {
-    /// Connects to `url` (`sqlite://…` or `postgres://…`).
-    pub async fn connect(url: &str, max_connections: u32) -> Result<Self, DbErr> {
+    /// Connects to `url` (`sqlite://…` or `postgres://…`). A statement
+    /// waits at most `lock_wait` for a lock held by another connection
+    /// (SQLite busy timeout, PostgreSQL `lock_timeout`), then fails with
+    /// an error `db_error` turns into 503.
+    pub async fn connect(
+        url: &str,
+        max_connections: u32,
+        lock_wait: Duration,
+    ) -> Result<Self, DbErr> {
         if url.starts_with("sqlite:") {
-            let read = Database::connect(sqlite_options(url, max_connections.max(1))).await?;
-            let write = Database::connect(sqlite_options(url, 1)).await?;
+            let read =
+                Database::connect(sqlite_options(url, max_connections.max(1), lock_wait)).await?;
+            let write = Database::connect(sqlite_options(url, 1, lock_wait)).await?;
             Ok(Self {
                 read,
                 write,
@@ -51,7 +60,14 @@ impl Store {
                 .min_connections(1)
                 .connect_timeout(Duration::from_secs(10))
                 .acquire_timeout(Duration::from_secs(10))
-                .sqlx_logging(false);
+                .sqlx_logging(false)
+                .map_sqlx_postgres_opts(move |o| {
+                    // 0 would mean "wait forever" to PostgreSQL.
+                    o.options([(
+                        "lock_timeout",
+                        format!("{}ms", lock_wait.as_millis().max(1)),
+                    )])
+                });
             let db = Database::connect(opts).await?;
             let backend = db.get_database_backend();
             Ok(Self {
@@ -80,9 +96,47 @@ impl Store {
         &self.write
     }
 
-    /// Starts the transaction of a write request.
+    /// Starts the transaction of a write request. On SQLite it takes the
+    /// write lock at once (`BEGIN IMMEDIATE`), so a writer in another
+    /// process makes it wait (busy timeout) instead of failing on upgrade.
     pub async fn begin(&self) -> Result<DatabaseTransaction, ScimError> {
-        self.write.begin().await.map_err(db_error)
+        let options = TransactionOptions {
+            isolation_level: None,
+            access_mode: None,
+            sqlite_transaction_mode: (self.backend == DatabaseBackend::Sqlite)
+                .then_some(SqliteTransactionMode::Immediate),
+        };
+        self.write
+            .begin_with_options(options)
+            .await
+            .map_err(db_error)
+    }
+
+    /// (pool, size, idle) of each connection pool.
+    pub fn pool_stats(&self) -> Vec<(&'static str, u32, u32)> {
+        let stats = |db: &DatabaseConnection| -> Option<(u32, u32)> {
+            match self.backend {
+                DatabaseBackend::Sqlite => {
+                    let p = db.get_sqlite_connection_pool();
+                    Some((p.size(), p.num_idle() as u32))
+                }
+                DatabaseBackend::Postgres => {
+                    let p = db.get_postgres_connection_pool();
+                    Some((p.size(), p.num_idle() as u32))
+                }
+                _ => None,
+            }
+        };
+        let mut out = vec![];
+        if let Some((size, idle)) = stats(&self.read) {
+            out.push(("read", size, idle));
+        }
+        if self.backend == DatabaseBackend::Sqlite
+            && let Some((size, idle)) = stats(&self.write)
+        {
+            out.push(("write", size, idle));
+        }
+        out
     }
 
     pub async fn ping(&self) -> Result<(), DbErr> {
@@ -95,18 +149,18 @@ impl Store {
     }
 }
 
-fn sqlite_options(url: &str, max: u32) -> ConnectOptions {
+fn sqlite_options(url: &str, max: u32, lock_wait: Duration) -> ConnectOptions {
     let mut opts = ConnectOptions::new(url.to_owned());
     opts.max_connections(max)
         .min_connections(1)
         .acquire_timeout(Duration::from_secs(10))
         .sqlx_logging(false)
-        .map_sqlx_sqlite_opts(|o| {
+        .map_sqlx_sqlite_opts(move |o| {
             o.create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
                 // Every acknowledged commit is on disk.
                 .synchronous(SqliteSynchronous::Full)
-                .busy_timeout(Duration::from_secs(10))
+                .busy_timeout(lock_wait)
                 .foreign_keys(true)
                 // LIKE compares bytewise, as on PostgreSQL; case-insensitive
                 // attributes are compared lower-cased on both sides.
@@ -125,6 +179,9 @@ pub fn db_error(e: DbErr) -> ScimError {
         || text.contains("database is busy")
         || text.contains("could not serialize")
         || text.contains("deadlock detected")
+        // PostgreSQL `lock_timeout` / `statement_timeout` expired.
+        || text.contains("canceling statement due to lock timeout")
+        || text.contains("canceling statement due to statement timeout")
         || text.contains("PoolTimedOut")
         || text.contains("pool timed out");
     if busy {

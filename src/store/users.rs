@@ -16,6 +16,7 @@ use super::directories::{DirectoryPrincipal, domain_verified};
 use super::filter_sql::{Column, user_column, users_condition};
 use super::paging::{Sort, in_order, page_ids};
 use super::{db_error, is_unique_violation};
+use crate::domain::etag::{IfMatch, etag};
 use crate::domain::filter::AttrPath;
 use crate::domain::lifecycle::{
     AccountFacts, AccountStatus, ActiveEffect, EmailEffect, ProvisionPlan, on_active_change,
@@ -425,7 +426,7 @@ pub async fn create<C: ConnectionTrait>(
         ..Default::default()
     };
     set_link_attrs(&mut link, &attrs);
-    link.insert(tx).await.map_err(|e| {
+    let link = link.insert(tx).await.map_err(|e| {
         if is_unique_violation(&e) {
             ScimError::uniqueness(format!(
                 "userName {:?} is already in use in this directory",
@@ -441,9 +442,12 @@ pub async fn create<C: ConnectionTrait>(
         let effect = on_active_change(&facts(&account), dir.org_id, true, false)?;
         apply_effect(tx, dir, account.id, effect).await?;
     }
-    get(tx, dir, id)
-        .await?
-        .ok_or_else(|| not_found(&id.to_string()))
+    // What was written is what a read would return: no need to read it back.
+    Ok(StoredUser {
+        link,
+        attrs,
+        groups: vec![],
+    })
 }
 
 /// Locks the link for the rest of the transaction (a version bump is the
@@ -452,6 +456,7 @@ async fn lock<C: ConnectionTrait>(
     tx: &C,
     dir: &DirectoryPrincipal,
     id: Uuid,
+    if_match: Option<&IfMatch>,
 ) -> ScimResult<StoredUser> {
     let res = scim_user::Entity::update_many()
         .col_expr(
@@ -460,11 +465,15 @@ async fn lock<C: ConnectionTrait>(
         )
         .filter(scim_user::Column::Id.eq(id))
         .filter(scim_user::Column::DirectoryId.eq(dir.directory_id))
+        .filter(version_matches(if_match))
         .exec(tx)
         .await
         .map_err(db_error)?;
     if res.rows_affected == 0 {
-        return Err(not_found(&id.to_string()));
+        return Err(match (if_match, get(tx, dir, id).await?) {
+            (Some(_), Some(current)) => precondition_failed(current_version(&current)),
+            _ => not_found(&id.to_string()),
+        });
     }
     get(tx, dir, id)
         .await?
@@ -477,8 +486,9 @@ pub async fn replace<C: ConnectionTrait>(
     dir: &DirectoryPrincipal,
     id: Uuid,
     input: UserInput,
+    if_match: Option<&IfMatch>,
 ) -> ScimResult<StoredUser> {
-    let current = lock(tx, dir, id).await?;
+    let current = lock(tx, dir, id, if_match).await?;
     update(tx, dir, current, input).await
 }
 
@@ -489,8 +499,9 @@ pub async fn patch<C: ConnectionTrait>(
     dir: &DirectoryPrincipal,
     id: Uuid,
     ops: &[PatchOp],
+    if_match: Option<&IfMatch>,
 ) -> ScimResult<StoredUser> {
-    let current = lock(tx, dir, id).await?;
+    let current = lock(tx, dir, id, if_match).await?;
     let mut doc = current.attrs.to_json();
     patch::apply_to_user(&mut doc, ops)?;
     let input = UserInput::from_json(&serde_json::Value::Object(doc))?;
@@ -547,7 +558,7 @@ async fn update<C: ConnectionTrait>(
     let mut link: scim_user::ActiveModel = current.link.clone().into();
     set_link_attrs(&mut link, &attrs);
     link.last_modified = Set(now);
-    link.update(tx).await.map_err(|e| {
+    let link = link.update(tx).await.map_err(|e| {
         if is_unique_violation(&e) {
             ScimError::uniqueness(format!(
                 "userName {:?} is already in use in this directory",
@@ -558,9 +569,11 @@ async fn update<C: ConnectionTrait>(
         }
     })?;
     write_values(tx, id, dir.directory_id, &attrs, true).await?;
-    get(tx, dir, id)
-        .await?
-        .ok_or_else(|| not_found(&id.to_string()))
+    Ok(StoredUser {
+        link,
+        attrs,
+        groups: current.groups,
+    })
 }
 
 /// `DELETE /Users/{id}`: deactivate or suspend, leave the directory's
@@ -569,8 +582,9 @@ pub async fn delete<C: ConnectionTrait>(
     tx: &C,
     dir: &DirectoryPrincipal,
     id: Uuid,
+    if_match: Option<&IfMatch>,
 ) -> ScimResult<()> {
-    let current = lock(tx, dir, id).await?;
+    let current = lock(tx, dir, id, if_match).await?;
     let account = account_by_id(tx, current.link.account_id).await?;
     let effect = if current.link.active {
         on_delete(&facts(&account), dir.org_id)
@@ -724,4 +738,23 @@ pub async fn list<C: ConnectionTrait>(
         users: assemble(db, dir.directory_id, links).await?,
         next_cursor: page.next_cursor,
     })
+}
+
+/// `version` condition of an `If-Match` (none: any version).
+fn version_matches(if_match: Option<&IfMatch>) -> SimpleExpr {
+    match if_match {
+        Some(IfMatch::Versions(v)) => scim_user::Column::Version.is_in(v.clone()),
+        _ => Expr::cust("1 = 1"),
+    }
+}
+
+fn current_version(u: &StoredUser) -> i64 {
+    u.link.version
+}
+
+fn precondition_failed(version: i64) -> ScimError {
+    ScimError::PreconditionFailed(format!(
+        "the resource has changed; its current version is {}",
+        etag(version)
+    ))
 }

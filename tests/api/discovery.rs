@@ -26,7 +26,8 @@ async fn service_provider_config_tells_the_truth() {
     let (status, body) = read(res).await;
     assert_eq!(status, 200);
     assert_eq!(body["patch"]["supported"], true);
-    assert_eq!(body["bulk"]["supported"], false);
+    assert_eq!(body["bulk"]["supported"], true);
+    assert_eq!(body["etag"]["supported"], true);
     assert_eq!(body["filter"]["maxResults"], 1000);
     assert_eq!(
         body["meta"]["location"],

@@ -24,7 +24,7 @@ pub struct TestApp {
     pub client: reqwest::Client,
 }
 
-async fn fresh_database_url() -> String {
+pub async fn fresh_database_url() -> String {
     match std::env::var("TEST_DATABASE_URL") {
         Ok(url) if url.starts_with("postgres") => {
             use sea_orm::{ConnectionTrait, Database};
@@ -135,6 +135,17 @@ impl TestApp {
         scim_server::cli::run(&self.settings, cli.command.expect("a command"))
             .await
             .expect("the CLI command succeeds");
+    }
+
+    /// Runs an `oauth-client` or `signing-key` command; returns its JSON.
+    pub async fn cli_oauth(&self, args: &[&str]) -> Value {
+        use clap::Parser;
+        let mut argv = vec!["scim-server"];
+        argv.extend_from_slice(args);
+        let cli = scim_server::cli::Cli::try_parse_from(argv).expect("valid CLI arguments");
+        scim_server::cli::run_oauth(&self.settings, cli.command.expect("a command"))
+            .await
+            .expect("the CLI command succeeds")
     }
 
     /// Direct database access for assertions a client can't make.

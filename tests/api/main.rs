@@ -3,8 +3,14 @@
 
 mod admin;
 mod discovery;
+mod fuzz_corpus;
 mod groups;
 mod helpers;
+mod idp_flows;
+mod oauth;
+mod observability;
+mod processes;
+mod protocol;
 mod queries;
 mod seed;
 mod users;

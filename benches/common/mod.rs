@@ -1,0 +1,311 @@
+//! Shared pieces of the scale benchmarks: a database seeded directly (fast
+//! multi-row inserts), the real release binary as a separate process (so
+//! its RSS is its own), and latency statistics.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use entity::{account, group_member, scim_user, scim_user_value};
+use scim_server::store::Store;
+use sea_orm::{EntityTrait, NotSet, Set, TransactionTrait};
+use uuid::Uuid;
+
+pub const TOKEN: &str = "bench-token";
+
+/// The database the benchmark uses: `BENCH_DATABASE_URL` (PostgreSQL) or a
+/// fresh SQLite file under target/.
+pub fn database_url(name: &str) -> String {
+    match std::env::var("BENCH_DATABASE_URL") {
+        Ok(u) if !u.is_empty() => u,
+        _ => {
+            let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-data");
+            std::fs::create_dir_all(&dir).unwrap();
+            let path = dir.join(format!("{name}.db"));
+            for ext in ["", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(format!("{}{ext}", path.display()));
+            }
+            format!("sqlite://{}?mode=rwc", path.display())
+        }
+    }
+}
+
+pub fn is_postgres(url: &str) -> bool {
+    url.starts_with("postgres")
+}
+
+/// Empties a PostgreSQL bench database (SQLite files start fresh).
+pub async fn reset(url: &str) {
+    if is_postgres(url) {
+        use sea_orm::{ConnectionTrait, Database};
+        let db = Database::connect(url).await.unwrap();
+        db.execute_unprepared("DROP SCHEMA public CASCADE; CREATE SCHEMA public;")
+            .await
+            .unwrap();
+        let _ = db.close().await;
+    }
+}
+
+/// Migrated store with the bootstrap directory; returns (store, directory id).
+pub async fn prepare(url: &str) -> (Store, Uuid) {
+    reset(url).await;
+    let store = Store::connect(url, 4, std::time::Duration::from_secs(10))
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    let (dir, _) = scim_server::store::directories::bootstrap(store.writer(), Some(TOKEN.into()))
+        .await
+        .unwrap()
+        .unwrap();
+    (store, dir.id)
+}
+
+pub struct Seeded {
+    pub user_ids: Vec<Uuid>,
+}
+
+/// Users `from..to` of the directory (account, link, one work email), and
+/// membership in `group` when given. Returns the seeded SCIM ids.
+pub async fn seed_users(
+    store: &Store,
+    directory_id: Uuid,
+    from: usize,
+    to: usize,
+    group: Option<Uuid>,
+) -> Vec<Uuid> {
+    let db = store.writer();
+    let now = Utc::now();
+    let mut ids = Vec::with_capacity(to - from);
+    let batch = 20_000;
+    let mut start = from;
+    while start < to {
+        let end = (start + batch).min(to);
+        let tx = db.begin().await.unwrap();
+        let rows: Vec<(usize, Uuid, Uuid)> = (start..end)
+            .map(|i| (i, Uuid::now_v7(), Uuid::now_v7()))
+            .collect();
+        for chunk in rows.chunks(400) {
+            account::Entity::insert_many(chunk.iter().map(|(i, acc, _)| {
+                let email = format!("user{i}@bench.example");
+                account::ActiveModel {
+                    id: Set(*acc),
+                    email: Set(Some(email.clone())),
+                    email_lower: Set(Some(email)),
+                    email_domain: Set(Some("bench.example".into())),
+                    display_name: Set(Some(format!("First{} Last{i}", i % 1000))),
+                    status: Set("active".into()),
+                    two_step_enabled: Set(false),
+                    saml_sso: Set(false),
+                    password_reset_required: Set(false),
+                    created_at: Set(now),
+                    updated_at: Set(now),
+                    ..Default::default()
+                }
+            }))
+            .exec(&tx)
+            .await
+            .unwrap();
+            scim_user::Entity::insert_many(chunk.iter().map(|(i, acc, id)| {
+                let user_name = format!("user{i}@bench.example");
+                let display = format!("First{} Last{i}", i % 1000);
+                scim_user::ActiveModel {
+                    id: Set(*id),
+                    directory_id: Set(directory_id),
+                    account_id: Set(*acc),
+                    user_name_lower: Set(user_name.clone()),
+                    user_name: Set(user_name),
+                    external_id: Set(Some(format!("ext-{i}"))),
+                    display_name_lower: Set(Some(display.to_lowercase())),
+                    display_name: Set(Some(display)),
+                    name_family_name: Set(Some(format!("Last{i}"))),
+                    name_given_name: Set(Some(format!("First{}", i % 1000))),
+                    active: Set(true),
+                    version: Set(1),
+                    created_at: Set(now),
+                    last_modified: Set(now),
+                    ..Default::default()
+                }
+            }))
+            .exec(&tx)
+            .await
+            .unwrap();
+            scim_user_value::Entity::insert_many(chunk.iter().map(|(i, _, id)| {
+                let email = format!("user{i}@bench.example");
+                scim_user_value::ActiveModel {
+                    id: NotSet,
+                    user_id: Set(*id),
+                    directory_id: Set(directory_id),
+                    attr: Set("emails".into()),
+                    position: Set(0),
+                    value_lower: Set(Some(email.clone())),
+                    value: Set(Some(email)),
+                    r#type: Set(Some("work".into())),
+                    primary: Set(Some(true)),
+                    ..Default::default()
+                }
+            }))
+            .exec(&tx)
+            .await
+            .unwrap();
+            if let Some(g) = group {
+                group_member::Entity::insert_many(chunk.iter().map(|(_, acc, _)| {
+                    group_member::ActiveModel {
+                        group_id: Set(g),
+                        account_id: Set(*acc),
+                        created_at: Set(now),
+                    }
+                }))
+                .exec(&tx)
+                .await
+                .unwrap();
+            }
+        }
+        tx.commit().await.unwrap();
+        ids.extend(rows.iter().map(|(_, _, id)| *id));
+        start = end;
+    }
+    ids
+}
+
+/// The release server as a child process.
+pub struct Server {
+    child: Child,
+    pub base: String,
+    pub address: String,
+}
+
+impl Server {
+    pub async fn start(url: &str, directory_id: Uuid) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new(env!("CARGO_BIN_EXE_scim-server"))
+            .env("DATABASE_URL", url)
+            .env("SCIM_BIND", format!("127.0.0.1:{port}"))
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("the release binary starts");
+        let address = format!("http://127.0.0.1:{port}");
+        let client = reqwest::Client::new();
+        for _ in 0..200 {
+            if client
+                .get(format!("{address}/readyz"))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Self {
+            child,
+            base: format!("{address}/scim/v2/directories/{directory_id}"),
+            address,
+        }
+    }
+
+    /// (current RSS, peak RSS) in MiB.
+    pub fn rss_mib(&self) -> (f64, f64) {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
+        let field = |name: &str| {
+            status
+                .lines()
+                .find(|l| l.starts_with(name))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse::<f64>().ok())
+                .map_or(0.0, |kb| kb / 1024.0)
+        };
+        (field("VmRSS:"), field("VmHWM:"))
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .pool_max_idle_per_host(1)
+        .build()
+        .unwrap()
+}
+
+/// Latency samples of one operation.
+#[derive(Default)]
+pub struct Samples {
+    pub name: String,
+    pub durations: Vec<Duration>,
+}
+
+impl Samples {
+    pub fn new(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            durations: vec![],
+        }
+    }
+
+    pub async fn time<F, Fut, T>(&mut self, f: F) -> T
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = T>,
+    {
+        let t = Instant::now();
+        let out = f().await;
+        self.durations.push(t.elapsed());
+        out
+    }
+
+    fn pct(&self, p: f64) -> f64 {
+        let mut d: Vec<f64> = self
+            .durations
+            .iter()
+            .map(|d| d.as_secs_f64() * 1000.0)
+            .collect();
+        d.sort_by(|a, b| a.total_cmp(b));
+        if d.is_empty() {
+            return 0.0;
+        }
+        let idx = ((d.len() as f64 - 1.0) * p).round() as usize;
+        d[idx.min(d.len() - 1)]
+    }
+
+    pub fn report(&self) -> String {
+        let total: f64 = self.durations.iter().map(Duration::as_secs_f64).sum();
+        let rps = if total > 0.0 {
+            self.durations.len() as f64 / total
+        } else {
+            0.0
+        };
+        format!(
+            "| {} | {} | {:.2} | {:.2} | {:.0} |",
+            self.name,
+            self.durations.len(),
+            self.pct(0.5),
+            self.pct(0.99),
+            rps
+        )
+    }
+}
+
+pub fn table_header() -> &'static str {
+    "| operation | samples | p50 ms | p99 ms | req/s (1 conn) |\n|---|---|---|---|---|"
+}
+
+pub async fn expect_status(res: reqwest::Response, want: u16) -> String {
+    let status = res.status().as_u16();
+    let body = res.text().await.unwrap_or_default();
+    assert_eq!(status, want, "{body}");
+    body
+}

@@ -1,0 +1,225 @@
+//! Request ids, the request span and metrics: one middleware around every
+//! request. Spans carry the route template, never the query string (filters
+//! hold user names and emails).
+
+use std::time::Instant;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::{Error, HttpMessage, HttpResponse, web};
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+};
+use tracing::Span;
+use tracing_actix_web::RootSpanBuilder;
+
+use crate::startup::AppState;
+
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The id of the current request (the client's `X-Request-Id` when it is
+/// sane, else a new UUID), echoed in the response.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+fn sane(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 128
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+}
+
+/// The server's metrics; one registry per process, kept in `AppState`.
+pub struct Metrics {
+    pub registry: Registry,
+    pub http_requests: IntCounterVec,
+    pub http_latency: HistogramVec,
+    pub scim_operations: IntCounterVec,
+    pub sync_failures: IntCounterVec,
+    pub db_connections: IntGaugeVec,
+}
+
+impl Metrics {
+    #[allow(clippy::expect_used)] // metric definitions are static: a unit test builds them
+    pub fn new() -> Self {
+        let registry = Registry::new();
+        let http_requests = IntCounterVec::new(
+            Opts::new(
+                "http_requests_total",
+                "HTTP requests by route template, method and status",
+            ),
+            &["route", "method", "status"],
+        )
+        .expect("valid metric");
+        let http_latency = HistogramVec::new(
+            HistogramOpts::new("http_request_duration_seconds", "HTTP request latency").buckets(
+                vec![
+                    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                ],
+            ),
+            &["route", "method"],
+        )
+        .expect("valid metric");
+        let scim_operations = IntCounterVec::new(
+            Opts::new(
+                "scim_operations_total",
+                "SCIM writes by directory, resource type, operation and outcome",
+            ),
+            &["directory", "resource_type", "operation", "outcome"],
+        )
+        .expect("valid metric");
+        let sync_failures = IntCounterVec::new(
+            Opts::new(
+                "scim_sync_failures_total",
+                "Failed SCIM writes recorded in the sync log",
+            ),
+            &["directory"],
+        )
+        .expect("valid metric");
+        let db_connections = IntGaugeVec::new(
+            Opts::new(
+                "db_pool_connections",
+                "Database pool connections by pool and state",
+            ),
+            &["pool", "state"],
+        )
+        .expect("valid metric");
+        for c in [
+            Box::new(http_requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(http_latency.clone()),
+            Box::new(scim_operations.clone()),
+            Box::new(sync_failures.clone()),
+            Box::new(db_connections.clone()),
+        ] {
+            registry.register(c).expect("metric registered once");
+        }
+        Self {
+            registry,
+            http_requests,
+            http_latency,
+            scim_operations,
+            sync_failures,
+            db_connections,
+        }
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Wraps every request: id, span, latency and counters.
+pub async fn middleware(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody + 'static>, Error> {
+    let started = Instant::now();
+    let id = req
+        .headers()
+        .get(&REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| sane(v))
+        .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned);
+    req.extensions_mut().insert(RequestId(id.clone()));
+    let route = req
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let method = req.method().to_string();
+    let state = req.app_data::<web::Data<AppState>>().cloned();
+    let result = next.call(req).await;
+    let elapsed = started.elapsed();
+    let status = match &result {
+        Ok(res) => res.status().as_u16(),
+        Err(e) => e.as_response_error().status_code().as_u16(),
+    };
+    if let Some(state) = state {
+        let m = &state.metrics;
+        m.http_requests
+            .with_label_values(&[route.as_str(), method.as_str(), &status.to_string()])
+            .inc();
+        m.http_latency
+            .with_label_values(&[route.as_str(), method.as_str()])
+            .observe(elapsed.as_secs_f64());
+    }
+    let mut res = result?;
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        res.headers_mut().insert(REQUEST_ID, v);
+    }
+    Ok(res)
+}
+
+/// `GET /metrics`: Prometheus text format.
+pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    let m = &state.metrics;
+    for (pool, size, idle) in state.store.pool_stats() {
+        m.db_connections
+            .with_label_values(&[pool, "idle"])
+            .set(i64::from(idle));
+        m.db_connections
+            .with_label_values(&[pool, "in_use"])
+            .set(i64::from(size.saturating_sub(idle)));
+    }
+    let mut buf = Vec::new();
+    if let Err(e) = TextEncoder::new().encode(&m.registry.gather(), &mut buf) {
+        tracing::error!(error = %e, "encoding metrics failed");
+        return HttpResponse::InternalServerError().finish();
+    }
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(buf)
+}
+
+/// The request span of `tracing-actix-web`, without the query string or
+/// client details: method, route template, request id, status, latency.
+pub struct RequestSpan;
+
+impl RootSpanBuilder for RequestSpan {
+    fn on_request_start(request: &ServiceRequest) -> Span {
+        let route = request
+            .match_pattern()
+            .unwrap_or_else(|| "unmatched".to_owned());
+        let id = request
+            .extensions()
+            .get::<RequestId>()
+            .map(|r| r.0.clone())
+            .unwrap_or_default();
+        tracing::info_span!(
+            "request",
+            method = %request.method(),
+            route = %route,
+            request_id = %id,
+            status = tracing::field::Empty,
+        )
+    }
+
+    fn on_request_end<B: MessageBody>(span: Span, outcome: &Result<ServiceResponse<B>, Error>) {
+        let status = match outcome {
+            Ok(res) => res.status().as_u16(),
+            Err(e) => e.as_response_error().status_code().as_u16(),
+        };
+        span.record("status", status);
+        span.in_scope(|| tracing::info!("request finished"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metrics_register_and_request_ids_are_checked() {
+        let m = Metrics::new();
+        m.http_requests
+            .with_label_values(&["/x", "GET", "200"])
+            .inc();
+        assert!(!m.registry.gather().is_empty());
+        assert!(sane("abc-123_x.y:z"));
+        assert!(!sane("bad id\n"));
+        assert!(!sane(&"x".repeat(200)));
+    }
+}
