@@ -438,10 +438,17 @@ pub async fn create<C: ConnectionTrait>(
     })?;
     write_values(tx, id, dir.directory_id, &attrs, false).await?;
     // Provisioned inactive: the rules apply as if it had just turned off.
-    if !attrs.active {
-        let effect = on_active_change(&facts(&account), dir.org_id, true, false)?;
-        apply_effect(tx, dir, account.id, effect).await?;
-    }
+    // Provisioned active onto an account an earlier unlink deactivated or
+    // suspended: as if it had just turned on again.
+    let f = facts(&account);
+    let effect = if !attrs.active {
+        on_active_change(&f, dir.org_id, true, false)?
+    } else if f.status != AccountStatus::Active || !f.managed_by(dir.org_id) {
+        on_active_change(&f, dir.org_id, false, true)?
+    } else {
+        ActiveEffect::Nothing
+    };
+    apply_effect(tx, dir, account.id, effect).await?;
     // What was written is what a read would return: no need to read it back.
     Ok(StoredUser {
         link,
