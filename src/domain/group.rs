@@ -170,6 +170,10 @@ fn path_change(
             (OpKind::Replace, None) => vec![GroupChange::ReplaceMembers(member_ids(value)?)],
         });
     }
+    // Before the sub-attribute check: `meta.created` is read-only, not unknown.
+    if ["id", "meta", "schemas"].iter().any(|r| is(&attr.attr, r)) {
+        return Err(ScimError::mutability(format!("{attr} is read-only")));
+    }
     if path.filter.is_some() || attr.sub_attr.is_some() {
         return Err(ScimError::invalid_path(format!(
             "{attr} has no sub-attributes"
@@ -186,9 +190,6 @@ fn path_change(
             OpKind::Remove => None,
             _ => opt_string(value, "externalId", "Group")?,
         })]);
-    }
-    if ["id", "meta", "schemas"].iter().any(|r| is(&attr.attr, r)) {
-        return Err(ScimError::mutability(format!("{attr} is read-only")));
     }
     Err(ScimError::invalid_path(format!(
         "no attribute {attr} in the Group schema"
@@ -338,6 +339,10 @@ mod tests {
             ),
             (
                 json!([{"op": "replace", "path": "id", "value": "x"}]),
+                "mutability",
+            ),
+            (
+                json!([{"op": "replace", "path": "meta.created", "value": "x"}]),
                 "mutability",
             ),
         ] {

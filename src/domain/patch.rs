@@ -547,8 +547,11 @@ fn canonical(value: Value, def: &AttrDef) -> Value {
                 })
                 .collect(),
         ),
-        // `manager` as a bare string (Entra).
-        Value::String(s) if def.ty == AttrType::Complex && def.sub("value").is_some() => {
+        // `manager` as a bare string (Entra). Only single-valued: an entry
+        // of `emails` must be an object, as in POST and PUT.
+        Value::String(s)
+            if def.ty == AttrType::Complex && !def.multi_valued && def.sub("value").is_some() =>
+        {
             let mut o = Map::new();
             o.insert("value".into(), Value::String(s));
             Value::Object(o)
@@ -810,6 +813,10 @@ mod tests {
             ),
             (
                 json!([{"op": "replace", "path": "active", "value": "perhaps"}]),
+                "invalidValue",
+            ),
+            (
+                json!([{"op": "replace", "path": "emails", "value": "a@b.c"}]),
                 "invalidValue",
             ),
             (

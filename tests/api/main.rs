@@ -5,6 +5,7 @@ mod admin;
 mod discovery;
 mod fuzz_corpus;
 mod groups;
+mod hardening;
 mod helpers;
 mod idp_flows;
 mod oauth;
