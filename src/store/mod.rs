@@ -8,6 +8,7 @@ pub mod audit;
 pub mod directories;
 pub mod filter_sql;
 pub mod groups;
+pub mod import;
 pub mod oauth;
 pub mod paging;
 pub mod sync_log;

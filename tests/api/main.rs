@@ -7,6 +7,7 @@ mod fuzz_corpus;
 mod groups;
 mod helpers;
 mod idp_flows;
+mod import;
 mod oauth;
 mod observability;
 mod processes;
