@@ -10,6 +10,7 @@ pub mod directories;
 pub mod exports;
 pub mod filter_sql;
 pub mod groups;
+pub mod import;
 pub mod oauth;
 pub mod paging;
 pub mod site_users;

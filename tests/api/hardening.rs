@@ -1676,16 +1676,25 @@ fn routes_of_src_http_are_all_in_the_matrix() {
         if let Some(at) = text.find("admin_routes! {") {
             let block = &text[at..];
             let block = &block[..block.find("\n}").unwrap()];
-            for line in block.lines().skip(1) {
-                let Some((path, methods)) = line.trim().split_once("=>") else {
-                    continue;
-                };
-                let path = path.trim().trim_matches('"');
-                for m in methods.split(',') {
-                    if let Some((m, _)) = m.trim().trim_start_matches('{').split_once(':') {
+            // Entries may span lines: `"path" => { method: handler, ... },`.
+            let mut rest = block;
+            while let Some(arrow) = rest.find("=>") {
+                let before = &rest[..arrow];
+                let path = before
+                    .trim_end()
+                    .trim_end_matches('"')
+                    .rsplit('"')
+                    .next()
+                    .unwrap_or_default();
+                let after = &rest[arrow + 2..];
+                let open = after.find('{').unwrap();
+                let close = after.find('}').unwrap();
+                for m in after[open + 1..close].split(',') {
+                    if let Some((m, _)) = m.trim().split_once(':') {
                         declared.insert((m.trim().to_owned(), path.to_owned()));
                     }
                 }
+                rest = &after[close + 1..];
             }
         }
     }

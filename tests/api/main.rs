@@ -8,6 +8,7 @@ mod groups;
 mod hardening;
 mod helpers;
 mod idp_flows;
+mod import;
 mod oauth;
 mod observability;
 mod processes;
