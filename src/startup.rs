@@ -111,6 +111,7 @@ impl Application {
                 .app_data(web::PathConfig::default().error_handler(http::error::path_error))
                 .configure(|cfg| http::routes(cfg, bulk_limit))
                 .service(http::admin::scope(max_body_bytes))
+                .service(http::web::scope())
         })
         .listen(listener)
         .map_err(|source| StartupError::Bind {

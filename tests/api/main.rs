@@ -14,3 +14,4 @@ mod protocol;
 mod queries;
 mod seed;
 mod users;
+mod web;
