@@ -111,6 +111,7 @@ impl Application {
                 .app_data(web::PathConfig::default().error_handler(http::error::path_error))
                 .configure(|cfg| http::routes(cfg, bulk_limit))
                 .service(http::admin::scope(max_body_bytes))
+                .service(http::web::scope())
                 // Paths outside every scope (e.g. `../` that climbed out of
                 // one) still get an error body, not a bare 404.
                 .default_service(web::to(http::error::not_found))

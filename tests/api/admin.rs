@@ -615,7 +615,7 @@ async fn deleted_accounts_are_purged_after_the_grace_period_by_the_cli() {
     assert_eq!(purges[0]["actor_type"], "system");
 }
 
-async fn site(app: &TestApp, a: &Admin, name: &str) -> String {
+pub async fn site(app: &TestApp, a: &Admin, name: &str) -> String {
     app.cli(&["site", "create", "--org", "default", name]).await;
     let (_, sites) = a.get("/sites").await;
     sites["items"]

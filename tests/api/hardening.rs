@@ -1625,19 +1625,16 @@ fn routes_of_src_http_are_all_in_the_matrix() {
     let root = env!("CARGO_MANIFEST_DIR");
     let text = std::fs::read_to_string(format!("{root}/src/http/mod.rs")).unwrap();
     let scope_at = text
-        .find("web::scope(\"/scim/v2/directories/{directory_id}\")")
+        .find("scope(\"/scim/v2/directories/{directory_id}\")")
         .expect("the directory scope");
-    let mut starts: Vec<usize> = literals_after(&text, "web::resource(\"")
+    let mut starts: Vec<usize> = literals_after(&text, "resource(\"")
         .iter()
         .map(|(at, _)| *at)
         .collect();
     starts.push(text.len());
     let mut scoped = BTreeSet::new();
     let mut unscoped = BTreeSet::new();
-    for (i, (at, path)) in literals_after(&text, "web::resource(\"")
-        .into_iter()
-        .enumerate()
-    {
+    for (i, (at, path)) in literals_after(&text, "resource(\"").into_iter().enumerate() {
         let chain = &text[at..starts[i + 1]];
         if at > scope_at {
             for m in methods_in(chain) {
@@ -1665,7 +1662,7 @@ fn routes_of_src_http_are_all_in_the_matrix() {
     for entry in std::fs::read_dir(&admin_dir).unwrap() {
         let path = entry.unwrap().path();
         let text = std::fs::read_to_string(&path).unwrap();
-        for (_, p) in literals_after(&text, "web::resource(\"") {
+        for (_, p) in literals_after(&text, "resource(\"") {
             unscoped.insert(p.to_owned());
         }
         assert!(

@@ -16,3 +16,4 @@ mod protocol;
 mod queries;
 mod seed;
 mod users;
+mod web;

@@ -65,7 +65,7 @@ pub(super) fn parse_yes_no(name: &str, s: Option<&str>) -> AdminResult<Option<bo
     }
 }
 
-pub(super) fn filter_of(p: &ListParams) -> AdminResult<AccountFilter> {
+pub(crate) fn filter_of(p: &ListParams) -> AdminResult<AccountFilter> {
     Ok(AccountFilter {
         status: p.status.as_deref().map(parse_status).transpose()?,
         synced: parse_yes_no("synced", p.synced.as_deref())?,
@@ -208,7 +208,7 @@ async fn detail_json(state: &AppState, org_id: Uuid, a: &account::Model) -> Admi
     }))
 }
 
-pub(super) async fn visible(
+pub(crate) async fn visible(
     state: &AppState,
     org_id: Uuid,
     id: Uuid,
@@ -247,13 +247,135 @@ where
         &admin_rules::AccountFacts,
     ) -> AdminResult<Option<String>>,
 {
+    write(state, admin, id, action, apply).await?;
+    let a = visible(state, admin.org_id(), id).await?;
+    Ok(HttpResponse::Ok().json(detail_json(state, admin.org_id(), &a).await?))
+}
+
+/// One write on an account in its own transaction: lock, ask the rules,
+/// apply, audit, commit.
+async fn write<F>(
+    state: &AppState,
+    admin: &AdminPrincipal,
+    id: Uuid,
+    action: &'static str,
+    apply: F,
+) -> AdminResult<()>
+where
+    F: AsyncFnOnce(
+        &sea_orm::DatabaseTransaction,
+        &account::Model,
+        &admin_rules::AccountFacts,
+    ) -> AdminResult<Option<String>>,
+{
     let tx = state.store.begin().await?;
     let (a, facts) = accounts::lock(&tx, admin.org_id(), id).await?;
     let detail = apply(&tx, &a, &facts).await?;
     let mut entry = AuditEntry::new(admin.org_id(), admin.actor(), action, "account", id);
     entry.detail = detail;
     audit::record(&tx, entry).await?;
-    commit(tx).await?;
+    commit(tx).await
+}
+
+/// The lifecycle actions of a managed account, shared by the JSON API and
+/// the web page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lifecycle {
+    Deactivate,
+    Reactivate,
+    Delete,
+    CancelDeletion,
+}
+
+impl Lifecycle {
+    pub const ALL: [Lifecycle; 4] = [
+        Self::Deactivate,
+        Self::Reactivate,
+        Self::Delete,
+        Self::CancelDeletion,
+    ];
+
+    /// The path segment (`/accounts/{id}/{slug}` on the web page).
+    pub fn slug(self) -> &'static str {
+        match self {
+            Self::Deactivate => "deactivate",
+            Self::Reactivate => "reactivate",
+            Self::Delete => "delete",
+            Self::CancelDeletion => "cancel-deletion",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|l| l.slug() == s)
+    }
+
+    fn audit_action(self) -> &'static str {
+        match self {
+            Self::Deactivate => "account.deactivate",
+            Self::Reactivate => "account.reactivate",
+            Self::Delete => "account.delete",
+            Self::CancelDeletion => "account.cancel_deletion",
+        }
+    }
+
+    /// Whether the rules allow it now; the error says why not.
+    pub fn check(self, f: &admin_rules::AccountFacts, grace_days: u32) -> AdminResult<()> {
+        match self {
+            Self::Deactivate => f.deactivate(),
+            Self::Reactivate => f.reactivate(),
+            Self::Delete => f.request_deletion(Utc::now(), grace_days).map(|_| ()),
+            Self::CancelDeletion => f.cancel_deletion().map(|_| ()),
+        }
+    }
+}
+
+/// Applies a lifecycle action (rules, change, audit) in one transaction.
+pub async fn lifecycle(
+    state: &AppState,
+    admin: &AdminPrincipal,
+    id: Uuid,
+    action: Lifecycle,
+) -> AdminResult<()> {
+    let grace = state.settings.deletion_grace_days;
+    write(
+        state,
+        admin,
+        id,
+        action.audit_action(),
+        async |tx, a, f| match action {
+            Lifecycle::Deactivate => {
+                f.deactivate()?;
+                accounts::deactivate(tx, a.id).await?;
+                Ok(None)
+            }
+            Lifecycle::Reactivate => {
+                f.reactivate()?;
+                accounts::reactivate(tx, a.id).await?;
+                Ok(None)
+            }
+            Lifecycle::Delete => {
+                let purge_after = f.request_deletion(Utc::now(), grace)?;
+                accounts::request_deletion(tx, a, purge_after).await?;
+                Ok(Some(format!("purge after {}", purge_after.to_rfc3339())))
+            }
+            Lifecycle::CancelDeletion => {
+                let back_to = f.cancel_deletion()?;
+                accounts::cancel_deletion(tx, a.id, back_to).await?;
+                Ok(None)
+            }
+        },
+    )
+    .await
+}
+
+/// A lifecycle action, answered with the account's detail.
+async fn lifecycle_json(
+    state: &AppState,
+    admin: &AdminPrincipal,
+    id: Uuid,
+    action: Lifecycle,
+) -> AdminResult<HttpResponse> {
+    lifecycle(state, admin, id, action).await?;
     let a = visible(state, admin.org_id(), id).await?;
     Ok(HttpResponse::Ok().json(detail_json(state, admin.org_id(), &a).await?))
 }
@@ -267,18 +389,7 @@ pub async fn deactivate(
     admin: AdminPrincipal,
     path: web::Path<AccountPath>,
 ) -> AdminResult<HttpResponse> {
-    account_write(
-        &state,
-        &admin,
-        path.account_id,
-        "account.deactivate",
-        async |tx, a, f| {
-            f.deactivate()?;
-            accounts::deactivate(tx, a.id).await?;
-            Ok(None)
-        },
-    )
-    .await
+    lifecycle_json(&state, &admin, path.account_id, Lifecycle::Deactivate).await
 }
 
 #[utoipa::path(post, path = "/admin/v1/orgs/{org_id}/accounts/{account_id}/reactivate", tag = "lifecycle",
@@ -290,18 +401,7 @@ pub async fn reactivate(
     admin: AdminPrincipal,
     path: web::Path<AccountPath>,
 ) -> AdminResult<HttpResponse> {
-    account_write(
-        &state,
-        &admin,
-        path.account_id,
-        "account.reactivate",
-        async |tx, a, f| {
-            f.reactivate()?;
-            accounts::reactivate(tx, a.id).await?;
-            Ok(None)
-        },
-    )
-    .await
+    lifecycle_json(&state, &admin, path.account_id, Lifecycle::Reactivate).await
 }
 
 #[utoipa::path(delete, path = "/admin/v1/orgs/{org_id}/accounts/{account_id}", tag = "lifecycle",
@@ -313,19 +413,7 @@ pub async fn delete(
     admin: AdminPrincipal,
     path: web::Path<AccountPath>,
 ) -> AdminResult<HttpResponse> {
-    let grace = state.settings.deletion_grace_days;
-    account_write(
-        &state,
-        &admin,
-        path.account_id,
-        "account.delete",
-        async |tx, a, f| {
-            let purge_after = f.request_deletion(Utc::now(), grace)?;
-            accounts::request_deletion(tx, a, purge_after).await?;
-            Ok(Some(format!("purge after {}", purge_after.to_rfc3339())))
-        },
-    )
-    .await
+    lifecycle_json(&state, &admin, path.account_id, Lifecycle::Delete).await
 }
 
 #[utoipa::path(post, path = "/admin/v1/orgs/{org_id}/accounts/{account_id}/cancel-deletion", tag = "lifecycle",
@@ -337,18 +425,7 @@ pub async fn cancel_deletion(
     admin: AdminPrincipal,
     path: web::Path<AccountPath>,
 ) -> AdminResult<HttpResponse> {
-    account_write(
-        &state,
-        &admin,
-        path.account_id,
-        "account.cancel_deletion",
-        async |tx, a, f| {
-            let back_to = f.cancel_deletion()?;
-            accounts::cancel_deletion(tx, a.id, back_to).await?;
-            Ok(None)
-        },
-    )
-    .await
+    lifecycle_json(&state, &admin, path.account_id, Lifecycle::CancelDeletion).await
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]

@@ -72,7 +72,7 @@ pub struct ProductRole {
     pub role: Option<String>,
 }
 
-pub(super) fn member_filter(p: &UsersParams) -> AdminResult<MemberFilter> {
+pub(crate) fn member_filter(p: &UsersParams) -> AdminResult<MemberFilter> {
     Ok(MemberFilter {
         status: p
             .status
