@@ -1,6 +1,7 @@
 //! The `scim-server` command line: serve, and the operator commands that
 //! work on the same database while the server runs.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
@@ -9,17 +10,19 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::config::Settings;
+use crate::domain::export;
 use crate::domain::types::DomainName;
 use crate::error::ScimError;
+use crate::import::{Format, ImportError, ImportOptions, Summary, import_users};
 use crate::startup::{StartupError, open_store};
-use crate::store::{admin_keys, directories, groups, oauth};
+use crate::store::{Store, accounts, admin_keys, directories, exports, groups, oauth};
 
 #[derive(Debug, Parser)]
 #[command(
     name = "scim-server",
     version,
     about = "SCIM 2.0 provisioning server",
-    after_help = "Without a command, `serve` runs.\n\nExamples:\n  scim-server\n  scim-server directory create --org acme --name okta\n  scim-server token list --directory 0190...\n  scim-server domain add --org acme acme.example\n  scim-server domain verify --org acme acme.example\n  scim-server oauth-client create --directory 0190...\n  scim-server signing-key rotate"
+    after_help = "Without a command, `serve` runs.\n\nExamples:\n  scim-server\n  scim-server directory create --org acme --name okta\n  scim-server token list --directory 0190...\n  scim-server domain add --org acme acme.example\n  scim-server domain verify --org acme acme.example\n  scim-server oauth-client create --directory 0190...\n  scim-server signing-key rotate\n  scim-server import users --directory 0190... users.csv"
 )]
 pub struct Cli {
     /// Optional TOML configuration file (keys as in the README's table).
@@ -48,6 +51,13 @@ pub enum Command {
     /// Manage what groups grant.
     #[command(subcommand)]
     Group(GroupCmd),
+    /// Purge the accounts whose deletion grace period has ended (the server
+    /// also does it periodically).
+    #[command(name = "purge-due")]
+    PurgeDue,
+    /// Export as CSV to stdout.
+    #[command(subcommand)]
+    Export(ExportCmd),
     /// Manage the admin API keys of an organization.
     #[command(subcommand, name = "admin-key")]
     AdminKey(AdminKeyCmd),
@@ -57,7 +67,76 @@ pub enum Command {
     /// Manage the keys that sign OAuth access tokens.
     #[command(subcommand)]
     SigningKey(SigningKeyCmd),
+    /// Provision users from a file, as an IdP's POST /Users would.
+    #[command(subcommand)]
+    Import(ImportCmd),
 }
+
+#[derive(Debug, Subcommand)]
+pub enum ExportCmd {
+    /// The organization's managed accounts (same columns as the admin API).
+    ///
+    /// Example: scim-server export managed-accounts --org acme > accounts.csv
+    #[command(name = "managed-accounts")]
+    ManagedAccounts {
+        #[arg(long)]
+        org: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImportCmd {
+    /// Provision the users of a CSV or JSON-lines file into a directory.
+    ///
+    /// Each row goes through exactly what SCIM POST /Users does: the
+    /// account is found by email and linked, or created; a userName already
+    /// in the directory, a bad email and the like fail that row only. Every
+    /// row is recorded in the directory's sync log ("POST /Users (import)").
+    /// The file is streamed and written in batches (one transaction per
+    /// batch, a savepoint per row), so the server keeps running alongside.
+    ///
+    /// At the end a JSON summary goes to stdout: rows, created, linked
+    /// (an existing account got linked), failed, and the first 100 failures
+    /// with their line and SCIM error. The exit status is 0 when the whole
+    /// file was read, even if rows failed; 1 when the import could not
+    /// start or stopped (the summary then tells what was imported).
+    #[command(after_help = IMPORT_HELP)]
+    Users {
+        /// Directory id (the users are provisioned as its IdP would).
+        #[arg(long)]
+        directory: Uuid,
+        /// File format; by default from the extension (.csv; .jsonl or .ndjson).
+        #[arg(long, value_enum)]
+        format: Option<Format>,
+        /// Rows per transaction.
+        #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+        batch_size: u32,
+        /// The CSV or JSON-lines file.
+        file: PathBuf,
+    },
+}
+
+const IMPORT_HELP: &str = "\
+CSV: a header row naming the columns (case-insensitive, any order; unknown
+columns are an error), then one user a row. Empty cells are left out.
+  userName     userName (required)
+  email        emails[0].value (type work, primary)
+  givenName    name.givenName
+  familyName   name.familyName
+  displayName  displayName
+  externalId   externalId
+  active       active (true or false; default true)
+  title        title
+  department   the enterprise extension's department
+
+JSON lines: one SCIM User body (as for POST /Users) a line; blank lines are
+skipped.
+
+Examples:
+  scim-server import users --directory 0190... users.csv
+  scim-server import users --directory 0190... okta-export.jsonl
+  scim-server import users --directory 0190... --format jsonl users.txt > summary.json
+  DATABASE_URL=postgres://scim@db/scim scim-server import users --directory 0190... users.csv";
 
 #[derive(Debug, Subcommand)]
 pub enum AdminKeyCmd {
@@ -221,6 +300,8 @@ pub enum SiteCmd {
 pub enum CliError {
     #[error("{0}")]
     Startup(#[from] StartupError),
+    #[error("{0}")]
+    Import(#[from] ImportError),
     #[error("{}", .0.detail())]
     Scim(#[from] ScimError),
     #[error("{0}")]
@@ -330,6 +411,27 @@ pub async fn run(settings: &Settings, command: Command) -> Result<(), CliError> 
                 json!({"grant_id": g.id, "group_id": g.group_id, "site_id": g.site_id, "product": g.product, "role": g.role}),
             );
         }
+        Command::Export(ExportCmd::ManagedAccounts { org }) => {
+            use std::io::Write;
+            let org = directories::org_by_name(db, &org).await?;
+            let mut out = std::io::stdout().lock();
+            let (mut after, mut first) = (None, true);
+            loop {
+                let (rows, next) = exports::managed_page(store.reader(), org.id, after).await?;
+                let bytes = export::managed_csv(&rows, first).map_err(CliError::Usage)?;
+                out.write_all(&bytes)
+                    .map_err(|e| CliError::Usage(format!("cannot write to stdout: {e}")))?;
+                first = false;
+                match next {
+                    Some(n) => after = Some(n),
+                    None => break,
+                }
+            }
+        }
+        Command::PurgeDue => {
+            let n = accounts::purge_due(&store, chrono::Utc::now()).await?;
+            print(json!({"purged": n}));
+        }
         Command::AdminKey(AdminKeyCmd::Create { org, label }) => {
             let org = directories::org_by_name(db, &org).await?;
             let (k, key) = admin_keys::create(db, org.id, label).await?;
@@ -347,9 +449,69 @@ pub async fn run(settings: &Settings, command: Command) -> Result<(), CliError> 
         }
         Command::OauthClient(cmd) => print(oauth_client(settings, db, cmd).await?),
         Command::SigningKey(cmd) => print(signing_key(db, cmd).await?),
+        Command::Import(cmd) => {
+            let progress = std::io::stderr().is_terminal();
+            let result = import(settings, &store, cmd, progress).await;
+            store.close().await;
+            return match result {
+                Ok(summary) => {
+                    print(json!(summary));
+                    Ok(())
+                }
+                Err(ImportError::Stopped {
+                    line,
+                    cause,
+                    summary,
+                }) => {
+                    // What was imported before the stop is in the database.
+                    print(json!(summary));
+                    Err(ImportError::Stopped {
+                        line,
+                        cause,
+                        summary,
+                    }
+                    .into())
+                }
+                Err(e) => Err(e.into()),
+            };
+        }
     }
     store.close().await;
     Ok(())
+}
+
+/// Runs an `import` command without a progress bar and returns its summary.
+pub async fn run_import(settings: &Settings, command: Command) -> Result<Summary, CliError> {
+    let Command::Import(cmd) = command else {
+        return Err(CliError::Usage("not an import command".into()));
+    };
+    let store = open_store(settings).await?;
+    let out = import(settings, &store, cmd, false).await;
+    store.close().await;
+    Ok(out?)
+}
+
+async fn import(
+    settings: &Settings,
+    store: &Store,
+    cmd: ImportCmd,
+    progress: bool,
+) -> Result<Summary, ImportError> {
+    let ImportCmd::Users {
+        directory,
+        format,
+        batch_size,
+        file,
+    } = cmd;
+    let opts = ImportOptions {
+        directory,
+        file,
+        format,
+        batch_size: batch_size as usize,
+        max_line_bytes: settings.max_body_bytes,
+        progress,
+    };
+    import_users(store, &opts).await
 }
 
 /// Runs an `oauth-client` or `signing-key` command and returns what `run`

@@ -55,6 +55,12 @@ pub struct Settings {
     pub filter_max_depth: usize,
     /// Connections in the database pool (readers, for SQLite).
     pub db_max_connections: u32,
+    /// Days a deleted managed account stays pending deletion (cancellable)
+    /// before it is purged.
+    pub deletion_grace_days: u32,
+    /// Seconds between runs of the purge job in the server (0: never; the
+    /// `purge-due` command still works).
+    pub purge_interval_secs: u64,
     /// Most operations one `/Bulk` request may carry.
     pub bulk_max_operations: usize,
     /// Largest `/Bulk` body accepted (bytes).
@@ -90,6 +96,8 @@ impl Default for Settings {
             filter_max_len: 4096,
             filter_max_depth: 32,
             db_max_connections: 10,
+            deletion_grace_days: 14,
+            purge_interval_secs: 3600,
             bulk_max_operations: 1000,
             bulk_max_payload_bytes: 4 * 1024 * 1024,
             shutdown_delay_secs: 1,
@@ -116,6 +124,8 @@ struct FileSettings {
     filter_max_len: Option<usize>,
     filter_max_depth: Option<usize>,
     db_max_connections: Option<u32>,
+    deletion_grace_days: Option<u32>,
+    purge_interval_secs: Option<u64>,
     bulk_max_operations: Option<usize>,
     bulk_max_payload_bytes: Option<usize>,
     shutdown_delay_secs: Option<u64>,
@@ -225,6 +235,12 @@ impl Settings {
         if let Some(v) = f.db_max_connections {
             self.db_max_connections = v;
         }
+        if let Some(v) = f.deletion_grace_days {
+            self.deletion_grace_days = v;
+        }
+        if let Some(v) = f.purge_interval_secs {
+            self.purge_interval_secs = v;
+        }
         if let Some(v) = f.bulk_max_operations {
             self.bulk_max_operations = v;
         }
@@ -283,6 +299,8 @@ impl Settings {
                 "SCIM_FILTER_MAX_LEN" => self.filter_max_len = num(key, v)?,
                 "SCIM_FILTER_MAX_DEPTH" => self.filter_max_depth = num(key, v)?,
                 "SCIM_DB_MAX_CONNECTIONS" => self.db_max_connections = num(key, v)?,
+                "SCIM_DELETION_GRACE_DAYS" => self.deletion_grace_days = num(key, v)?,
+                "SCIM_PURGE_INTERVAL_SECS" => self.purge_interval_secs = num(key, v)?,
                 "SCIM_BULK_MAX_OPERATIONS" => self.bulk_max_operations = num(key, v)?,
                 "SCIM_BULK_MAX_PAYLOAD_BYTES" => self.bulk_max_payload_bytes = num(key, v)?,
                 "SCIM_SHUTDOWN_DELAY_SECS" => self.shutdown_delay_secs = num(key, v)?,
@@ -313,6 +331,12 @@ mod tests {
         assert_eq!(s.bind, "0.0.0.0:9000");
         assert_eq!(s.max_results, 70);
         assert_eq!(s.filter_max_depth, 32);
+        assert_eq!(s.deletion_grace_days, 14);
+        let env = vec![("SCIM_DELETION_GRACE_DAYS".to_owned(), "30".to_owned())];
+        assert_eq!(
+            Settings::load_from(None, &env).unwrap().deletion_grace_days,
+            30
+        );
     }
 
     #[test]

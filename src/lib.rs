@@ -9,6 +9,7 @@ pub mod domain;
 pub mod error;
 pub mod fuzzing;
 pub mod http;
+pub mod import;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

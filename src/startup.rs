@@ -34,6 +34,7 @@ pub struct Application {
     server: Server,
     state: web::Data<AppState>,
     bootstrap: Option<Bootstrap>,
+    purge: Option<tokio::task::JoinHandle<()>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -89,6 +90,8 @@ impl Application {
             .port();
         let bulk_limit = settings.bulk_max_payload_bytes;
         let max_body_bytes = settings.max_body_bytes;
+        let purge = (settings.purge_interval_secs > 0)
+            .then(|| tokio::spawn(purge_job(store.clone(), settings.purge_interval_secs)));
         let rate_limiter =
             Rate::new(settings.rate_limit_per_sec, settings.rate_limit_burst).map(RateLimiter::new);
         let state = web::Data::new(AppState {
@@ -104,13 +107,14 @@ impl Application {
                 .wrap(tracing_actix_web::TracingLogger::<http::observe::RequestSpan>::new())
                 .wrap(actix_web::middleware::from_fn(http::observe::middleware))
                 .app_data(state.clone())
-                // Paths outside every scope (e.g. a `../` that climbed out of
-                // one) still get an error body, not a bare 404.
-                .default_service(web::to(http::error::not_found))
                 .app_data(web::QueryConfig::default().error_handler(http::error::query_error))
                 .app_data(web::PathConfig::default().error_handler(http::error::path_error))
                 .configure(|cfg| http::routes(cfg, bulk_limit))
                 .service(http::admin::scope(max_body_bytes))
+                .service(http::web::scope())
+                // Paths outside every scope (e.g. `../` that climbed out of
+                // one) still get an error body, not a bare 404.
+                .default_service(web::to(http::error::not_found))
         })
         .listen(listener)
         .map_err(|source| StartupError::Bind {
@@ -125,6 +129,7 @@ impl Application {
             server,
             state: shutdown_state,
             bootstrap,
+            purge,
         })
     }
 
@@ -154,9 +159,28 @@ impl Application {
             handle.stop(true).await;
         });
         let result = self.server.await;
+        if let Some(p) = self.purge {
+            p.abort();
+        }
         self.state.store.clone().close().await;
         tracing::info!("stopped");
         result
+    }
+}
+
+/// Purges accounts whose deletion grace period ended, every `secs`
+/// seconds. Safe with several instances: each account is claimed by a
+/// conditional update, so only one instance purges it.
+async fn purge_job(store: Store, secs: u64) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(secs));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        match store::accounts::purge_due(&store, chrono::Utc::now()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(purged = n, "purged accounts after their grace period"),
+            Err(e) => tracing::warn!(error = %e, "purge job failed; retrying at the next interval"),
+        }
     }
 }
 

@@ -3,6 +3,7 @@
 pub use sea_orm_migration::prelude::*;
 
 mod m20261126_000001_create_schema;
+mod m20261127_000001_add_admin_indexes;
 mod m20261201_000001_add_oauth_client_secret_version;
 
 pub struct Migrator;
@@ -12,6 +13,7 @@ impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         vec![
             Box::new(m20261126_000001_create_schema::Migration),
+            Box::new(m20261127_000001_add_admin_indexes::Migration),
             Box::new(m20261201_000001_add_oauth_client_secret_version::Migration),
         ]
     }

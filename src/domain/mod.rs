@@ -3,6 +3,7 @@
 
 pub mod admin_rules;
 pub mod etag;
+pub mod export;
 pub mod filter;
 pub mod group;
 pub mod json;

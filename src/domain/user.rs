@@ -294,6 +294,12 @@ fn read_enterprise(v: &Value) -> ScimResult<Enterprise> {
 }
 
 impl UserInput {
+    /// Decodes a User body as a client sent it to POST or PUT (what it may
+    /// send but not set, such as `id` and `meta`, is ignored).
+    pub fn from_body(body: &Value) -> ScimResult<Self> {
+        Self::from_json(&input_body(body))
+    }
+
     /// Decodes a User body (POST/PUT, or the document a PATCH produced).
     pub fn from_json(body: &Value) -> ScimResult<Self> {
         let obj = to_object(body, ResourceKind::User)?;

@@ -18,7 +18,7 @@ use crate::domain::filter::Limits;
 use crate::domain::group::{self as domain_group, GroupInput};
 use crate::domain::json::JsonObject;
 use crate::domain::patch;
-use crate::domain::user::{self, UserInput};
+use crate::domain::user::UserInput;
 use crate::error::{ScimError, ScimResult};
 use crate::startup::AppState;
 use crate::store::db_error;
@@ -195,8 +195,7 @@ async fn run(
             if id.is_some() {
                 return Err(ScimError::invalid_path("POST goes to /Users"));
             }
-            let u =
-                users::create(tx, dir, UserInput::from_json(&user::input_body(body()?))?).await?;
+            let u = users::create(tx, dir, UserInput::from_body(body()?)?).await?;
             Done {
                 status: 201,
                 id: Some(u.link.id),
@@ -204,7 +203,7 @@ async fn run(
             }
         }
         (Kind::User, Method::Put) => {
-            let input = UserInput::from_json(&user::input_body(body()?))?;
+            let input = UserInput::from_body(body()?)?;
             let u = users::replace(tx, dir, need_id()?, input, im).await?;
             Done {
                 status: 200,

@@ -15,60 +15,61 @@ pub mod root_search;
 pub mod scim;
 pub mod search;
 pub mod users;
+pub mod web;
 
-use actix_web::web;
+use actix_web::web::{ServiceConfig, get, resource, scope, to};
 
 /// Every route of the server.
-pub fn routes(cfg: &mut web::ServiceConfig, bulk_limit: usize) {
-    let m405 = || web::to(error::method_not_allowed);
-    cfg.route("/healthz", web::get().to(health::healthz))
-        .route("/readyz", web::get().to(health::readyz))
-        .route("/metrics", web::get().to(observe::metrics))
+pub fn routes(cfg: &mut ServiceConfig, bulk_limit: usize) {
+    let m405 = || to(error::method_not_allowed);
+    cfg.route("/healthz", get().to(health::healthz))
+        .route("/readyz", get().to(health::readyz))
+        .route("/metrics", get().to(observe::metrics))
         .service(
-            web::resource("/oauth/token")
+            resource("/oauth/token")
                 .post(oauth::token)
-                .default_service(web::to(oauth::method_not_allowed)),
+                .default_service(to(oauth::method_not_allowed)),
         )
         .service(
-            web::scope("/scim/v2/directories/{directory_id}")
+            scope("/scim/v2/directories/{directory_id}")
                 .service(
-                    web::resource("/ServiceProviderConfig")
+                    resource("/ServiceProviderConfig")
                         .get(discovery::service_provider_config)
                         .default_service(m405()),
                 )
                 .service(
-                    web::resource("/ResourceTypes")
+                    resource("/ResourceTypes")
                         .get(discovery::resource_types_list)
                         .default_service(m405()),
                 )
                 .service(
-                    web::resource("/ResourceTypes/{id}")
+                    resource("/ResourceTypes/{id}")
                         .get(discovery::resource_type)
                         .default_service(m405()),
                 )
                 .service(
-                    web::resource("/Schemas")
+                    resource("/Schemas")
                         .get(discovery::schemas_list)
                         .default_service(m405()),
                 )
                 .service(
-                    web::resource("/Schemas/{id}")
+                    resource("/Schemas/{id}")
                         .get(discovery::schema)
                         .default_service(m405()),
                 )
                 .service(
-                    web::resource("/Users")
+                    resource("/Users")
                         .get(users::list)
                         .post(users::create)
                         .default_service(m405()),
                 )
                 .service(
-                    web::resource("/Users/.search")
+                    resource("/Users/.search")
                         .post(users::search_post)
                         .default_service(m405()),
                 )
                 .service(
-                    web::resource("/Users/{id}")
+                    resource("/Users/{id}")
                         .get(users::get)
                         .put(users::replace)
                         .patch(users::patch)
@@ -76,37 +77,37 @@ pub fn routes(cfg: &mut web::ServiceConfig, bulk_limit: usize) {
                         .default_service(m405()),
                 )
                 .service(
-                    web::resource("/Groups")
+                    resource("/Groups")
                         .get(groups::list)
                         .post(groups::create)
                         .default_service(m405()),
                 )
                 .service(
-                    web::resource("/Groups/.search")
+                    resource("/Groups/.search")
                         .post(groups::search_post)
                         .default_service(m405()),
                 )
                 .service(
-                    web::resource("/Groups/{id}")
+                    resource("/Groups/{id}")
                         .get(groups::get)
                         .put(groups::replace)
                         .patch(groups::patch)
                         .delete(groups::delete)
                         .default_service(m405()),
                 )
-                .service(web::resource("/Me").to(me::not_implemented))
-                .service(web::resource("/Me/{rest:.*}").to(me::not_implemented))
+                .service(resource("/Me").to(me::not_implemented))
+                .service(resource("/Me/{rest:.*}").to(me::not_implemented))
                 .service(
-                    web::resource("/Bulk")
+                    resource("/Bulk")
                         .app_data(body::BodyLimit(bulk_limit))
                         .post(bulk::bulk)
                         .default_service(m405()),
                 )
                 .service(
-                    web::resource("/.search")
+                    resource("/.search")
                         .post(root_search::search)
                         .default_service(m405()),
                 )
-                .default_service(web::to(error::not_found)),
+                .default_service(to(error::not_found)),
         );
 }

@@ -152,7 +152,12 @@ impl SyncOp {
         }
     }
 
-    fn entry(&self, resource_id: Option<String>, status: u16, detail: Option<String>) -> SyncEntry {
+    pub fn entry(
+        &self,
+        resource_id: Option<String>,
+        status: u16,
+        detail: Option<String>,
+    ) -> SyncEntry {
         SyncEntry {
             directory_id: self.directory_id,
             operation: self.operation.clone(),
@@ -172,6 +177,13 @@ impl SyncOp {
         status: u16,
     ) -> ScimResult<()> {
         sync_log::record(&tx, self.entry(resource_id, status, None)).await?;
+        tx.commit().await.map_err(db_error)?;
+        self.count("success");
+        Ok(())
+    }
+
+    /// Commits a write whose success the store already logged in `tx`.
+    pub async fn commit_logged(&self, tx: DatabaseTransaction) -> ScimResult<()> {
         tx.commit().await.map_err(db_error)?;
         self.count("success");
         Ok(())

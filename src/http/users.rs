@@ -16,7 +16,7 @@ use crate::domain::patch;
 use crate::domain::projection::Projection;
 use crate::domain::query::{ListQuery, RawListQuery, parse_projection};
 use crate::domain::schema::ResourceKind;
-use crate::domain::user::{self, GroupRef, Meta, UserInput};
+use crate::domain::user::{GroupRef, Meta, UserInput};
 use crate::error::{ScimError, ScimResult};
 use crate::startup::AppState;
 use crate::store::users::{self, StoredUser};
@@ -148,10 +148,12 @@ pub async fn create(
             params.attributes.as_deref(),
             params.excluded_attributes.as_deref(),
         )?;
-        let input = UserInput::from_json(&user::input_body(&body.into_value()?))?;
+        let input = UserInput::from_body(&body.into_value()?)?;
         let tx = state.store.begin().await?;
-        let u = users::create(&tx, &dir, input).await?;
-        op.commit(tx, Some(u.link.id.to_string()), 201).await?;
+        let u = users::create_logged(&tx, &dir, input, op.entry(None, 201, None))
+            .await?
+            .user;
+        op.commit_logged(tx).await?;
         Ok((u, p))
     }
     .await;
@@ -180,7 +182,7 @@ pub async fn replace(
             params.excluded_attributes.as_deref(),
         )?;
         let uid = parse_id(&id)?;
-        let input = UserInput::from_json(&user::input_body(&body.into_value()?))?;
+        let input = UserInput::from_body(&body.into_value()?)?;
         let tx = state.store.begin().await?;
         let u = users::replace(&tx, &dir, uid, input, if_match(&req).as_ref()).await?;
         op.commit(tx, Some(id.clone()), 200).await?;

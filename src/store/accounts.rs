@@ -682,14 +682,16 @@ pub async fn purge_due(store: &Store, now: Time) -> ScimResult<u64> {
         let mut progressed = false;
         for id in ids {
             let tx = store.begin().await?;
-            let org: Option<Option<Uuid>> = account::Entity::find_by_id(id)
-                .select_only()
-                .column(account::Column::ManagingOrgId)
-                .into_tuple()
-                .one(&tx)
-                .await
-                .map_err(db_error)?;
+            // The claiming UPDATE comes first: on SQLite a transaction that
+            // reads before it writes can't wait for another writer.
             if purge_one(&tx, id, now).await? {
+                let org: Option<Option<Uuid>> = account::Entity::find_by_id(id)
+                    .select_only()
+                    .column(account::Column::ManagingOrgId)
+                    .into_tuple()
+                    .one(&tx)
+                    .await
+                    .map_err(db_error)?;
                 if let Some(Some(org_id)) = org {
                     audit::record(
                         &tx,

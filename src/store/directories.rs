@@ -31,6 +31,8 @@ pub enum Credential {
     StaticToken(Uuid),
     /// An OAuth access token of a client (the client's row id).
     OAuthClient(Uuid),
+    /// An operator command on the server's machine (`import users`).
+    Operator,
 }
 
 /// Looks a presented token up by its hash. Revoked and expired tokens are
@@ -144,6 +146,20 @@ pub async fn directory_by_id<C: ConnectionTrait>(db: &C, id: Uuid) -> ScimResult
         .await
         .map_err(db_error)?
         .ok_or_else(|| ScimError::not_found(format!("no directory {id}")))
+}
+
+/// The directory as an operator command acts for it (as its IdP would).
+pub async fn operator_principal<C: ConnectionTrait>(
+    db: &C,
+    id: Uuid,
+) -> ScimResult<DirectoryPrincipal> {
+    let dir = directory_by_id(db, id).await?;
+    Ok(DirectoryPrincipal {
+        directory_id: dir.id,
+        org_id: dir.org_id,
+        reject_unverified_domains: dir.reject_unverified_domains,
+        credential: Credential::Operator,
+    })
 }
 
 /// A new bearer token for the directory; the clear value is returned once

@@ -222,7 +222,7 @@ async fn end_access<C: ConnectionTrait>(
     Ok(())
 }
 
-async fn add_members<C: ConnectionTrait>(
+pub(crate) async fn add_members<C: ConnectionTrait>(
     db: &C,
     group_id: Uuid,
     accounts: &[Uuid],
@@ -247,7 +247,7 @@ async fn add_members<C: ConnectionTrait>(
     start_access(db, &sites, accounts).await
 }
 
-async fn remove_members<C: ConnectionTrait>(
+pub(crate) async fn remove_members<C: ConnectionTrait>(
     db: &C,
     group_id: Uuid,
     accounts: &[Uuid],

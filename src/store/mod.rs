@@ -3,14 +3,19 @@
 //! pool of readers, PostgreSQL one pool for both.
 
 pub mod accounts;
+pub mod admin_groups;
 pub mod admin_keys;
 pub mod audit;
 pub mod directories;
+pub mod exports;
 pub mod filter_sql;
 pub mod groups;
+pub mod import;
 pub mod oauth;
 pub mod paging;
+pub mod site_users;
 pub mod sync_log;
+pub mod sync_status;
 pub mod users;
 
 use std::time::Duration;

@@ -15,6 +15,7 @@ use super::accounts;
 use super::directories::{DirectoryPrincipal, domain_verified};
 use super::filter_sql::{Column, user_column, users_condition};
 use super::paging::{Sort, in_order, page_ids};
+use super::sync_log::{self, SyncEntry};
 use super::{db_error, is_unique_violation};
 use crate::domain::etag::{IfMatch, etag};
 use crate::domain::filter::AttrPath;
@@ -323,12 +324,59 @@ fn email_taken(e: &Email) -> ScimError {
     ScimError::uniqueness(format!("another account already uses the email {e}"))
 }
 
+/// What `POST /Users` did about the account behind the new link.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccountOutcome {
+    /// No account had the email: one was created.
+    Created,
+    /// An account with the email existed and was linked to the directory.
+    Linked,
+}
+
+/// A provisioned user and what happened to its account.
+#[derive(Debug, Clone)]
+pub struct Provisioned {
+    pub user: StoredUser,
+    pub account: AccountOutcome,
+}
+
 /// `POST /Users`.
 pub async fn create<C: ConnectionTrait>(
     tx: &C,
     dir: &DirectoryPrincipal,
     input: UserInput,
 ) -> ScimResult<StoredUser> {
+    Ok(provision(tx, dir, input).await?.user)
+}
+
+/// `POST /Users` as one logged write, in the caller's transaction: the
+/// user is provisioned and the success appended to the sync log (`log`
+/// names the operation; its id and status are filled in here). The SCIM
+/// handler and `import users` both go through here, so an imported row is
+/// exactly a POST.
+pub async fn create_logged<C: ConnectionTrait>(
+    tx: &C,
+    dir: &DirectoryPrincipal,
+    input: UserInput,
+    log: SyncEntry,
+) -> ScimResult<Provisioned> {
+    let done = provision(tx, dir, input).await?;
+    let entry = SyncEntry {
+        resource_id: Some(done.user.link.id.to_string()),
+        status: 201,
+        detail: None,
+        ..log
+    };
+    sync_log::record(tx, entry).await?;
+    Ok(done)
+}
+
+/// `POST /Users`, telling whether the account was created or linked.
+pub async fn provision<C: ConnectionTrait>(
+    tx: &C,
+    dir: &DirectoryPrincipal,
+    input: UserInput,
+) -> ScimResult<Provisioned> {
     let attrs = input.attrs;
     if let Some(existing) = scim_user::Entity::find()
         .filter(scim_user::Column::DirectoryId.eq(dir.directory_id))
@@ -353,6 +401,10 @@ pub async fn create<C: ConnectionTrait>(
         email.as_str(),
     )?;
     let now = Utc::now();
+    let outcome = match plan {
+        ProvisionPlan::Create { .. } => AccountOutcome::Created,
+        ProvisionPlan::Link { .. } => AccountOutcome::Linked,
+    };
     let account = match plan {
         ProvisionPlan::Create { managed } => {
             let mut m = account::ActiveModel {
@@ -438,15 +490,25 @@ pub async fn create<C: ConnectionTrait>(
     })?;
     write_values(tx, id, dir.directory_id, &attrs, false).await?;
     // Provisioned inactive: the rules apply as if it had just turned off.
-    if !attrs.active {
-        let effect = on_active_change(&facts(&account), dir.org_id, true, false)?;
-        apply_effect(tx, dir, account.id, effect).await?;
-    }
+    // Provisioned active onto an account an earlier unlink deactivated or
+    // suspended: as if it had just turned on again.
+    let f = facts(&account);
+    let effect = if !attrs.active {
+        on_active_change(&f, dir.org_id, true, false)?
+    } else if f.status != AccountStatus::Active || !f.managed_by(dir.org_id) {
+        on_active_change(&f, dir.org_id, false, true)?
+    } else {
+        ActiveEffect::Nothing
+    };
+    apply_effect(tx, dir, account.id, effect).await?;
     // What was written is what a read would return: no need to read it back.
-    Ok(StoredUser {
-        link,
-        attrs,
-        groups: vec![],
+    Ok(Provisioned {
+        user: StoredUser {
+            link,
+            attrs,
+            groups: vec![],
+        },
+        account: outcome,
     })
 }
 

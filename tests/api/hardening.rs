@@ -2078,19 +2078,25 @@ fn routes_of_src_http_are_all_in_the_matrix() {
         if let Some(at) = text.find("admin_routes! {") {
             let block = &text[at..];
             let block = &block[..block.find("\n}").unwrap()];
-            // `"path" => { method: handler, ... }`, on one line or several.
-            let mut rest = &block["admin_routes! {".len()..];
+            // Entries may span lines: `"path" => { method: handler, ... },`.
+            let mut rest = block;
             while let Some(arrow) = rest.find("=>") {
-                let before = rest[..arrow].trim_end().trim_end_matches('"');
-                let path = &before[before.rfind('"').unwrap() + 1..];
-                let open = arrow + rest[arrow..].find('{').unwrap();
-                let close = open + rest[open..].find('}').unwrap();
-                for m in rest[open + 1..close].split(',') {
-                    if let Some((m, _)) = m.split_once(':') {
+                let before = &rest[..arrow];
+                let path = before
+                    .trim_end()
+                    .trim_end_matches('"')
+                    .rsplit('"')
+                    .next()
+                    .unwrap_or_default();
+                let after = &rest[arrow + 2..];
+                let open = after.find('{').unwrap();
+                let close = after.find('}').unwrap();
+                for m in after[open + 1..close].split(',') {
+                    if let Some((m, _)) = m.trim().split_once(':') {
                         declared.insert((m.trim().to_owned(), path.to_owned()));
                     }
                 }
-                rest = &rest[close + 1..];
+                rest = &after[close + 1..];
             }
         }
     }

@@ -14,6 +14,8 @@ pub const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 pub const ERROR_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:Error";
 
 pub struct TestApp {
+    /// (admin URL, schema) of a PostgreSQL test schema, dropped with the app.
+    pg_cleanup: Option<(String, String)>,
     pub address: String,
     /// SCIM base URL of the bootstrapped `default` directory.
     pub base: String,
@@ -24,6 +26,10 @@ pub struct TestApp {
     pub client: reqwest::Client,
 }
 
+/// A fresh, empty database for one test: on PostgreSQL a new schema of the
+/// `TEST_DATABASE_URL` database (cheap to create and drop, unlike a
+/// database), selected through the connection's `search_path`; on SQLite a
+/// new file.
 pub async fn fresh_database_url() -> String {
     match std::env::var("TEST_DATABASE_URL") {
         Ok(url) if url.starts_with("postgres") => {
@@ -33,12 +39,12 @@ pub async fn fresh_database_url() -> String {
                 .expect("TEST_DATABASE_URL must be reachable");
             let name = format!("scim_test_{}", Uuid::new_v4().simple());
             admin
-                .execute_unprepared(&format!("CREATE DATABASE {name}"))
+                .execute_unprepared(&format!("CREATE SCHEMA {name}"))
                 .await
-                .expect("create test database");
+                .expect("create test schema");
             let _ = admin.close().await;
-            let (prefix, _) = url.rsplit_once('/').expect("a database URL has a path");
-            format!("{prefix}/{name}")
+            let sep = if url.contains('?') { '&' } else { '?' };
+            format!("{url}{sep}options[search_path]={name}")
         }
         _ => {
             let path = std::env::temp_dir().join(format!("scim-test-{}.db", Uuid::new_v4()));
@@ -71,7 +77,16 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
         .expect("a fresh database is bootstrapped");
     tokio::spawn(app.run_until_stopped());
     let address = format!("http://127.0.0.1:{port}");
+    let pg_cleanup = std::env::var("TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| u.starts_with("postgres"))
+        .and_then(|admin| {
+            let url = settings.database_url.expose();
+            let name = url.rsplit("search_path]=").next()?.to_owned();
+            name.starts_with("scim_test_").then_some((admin, name))
+        });
     TestApp {
+        pg_cleanup,
         base: format!("{address}/scim/v2/directories/{}", boot.directory_id),
         address,
         token: boot.token,
@@ -153,6 +168,34 @@ impl TestApp {
         sea_orm::Database::connect(self.settings.database_url.expose())
             .await
             .expect("database reachable")
+    }
+}
+
+impl Drop for TestApp {
+    /// Drops the test's PostgreSQL schema, so repeated runs don't pile
+    /// schemas up.
+    fn drop(&mut self) {
+        let Some((admin, name)) = self.pg_cleanup.take() else {
+            return;
+        };
+        let _ = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            rt.block_on(async {
+                use sea_orm::ConnectionTrait;
+                if let Ok(db) = sea_orm::Database::connect(admin.as_str()).await {
+                    let _ = db
+                        .execute_unprepared(&format!("DROP SCHEMA IF EXISTS {name} CASCADE"))
+                        .await;
+                    let _ = db.close().await;
+                }
+            });
+        })
+        .join();
     }
 }
 

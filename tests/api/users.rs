@@ -495,3 +495,21 @@ pub fn urlencode(s: &str) -> String {
     }
     out
 }
+
+#[tokio::test]
+async fn reprovisioning_a_deleted_user_reactivates_the_account() {
+    let app = spawn_app().await;
+    app.cli(&["domain", "add", "--org", "default", "acme.example"])
+        .await;
+    app.cli(&["domain", "verify", "--org", "default", "acme.example"])
+        .await;
+    let id = app.create_user(user("back@acme.example")).await;
+    app.delete(&format!("/Users/{id}")).await;
+    assert_eq!(
+        account_of(&app, "back@acme.example").await.status,
+        "deactivated"
+    );
+    let again = app.create_user(user("back@acme.example")).await;
+    assert_ne!(again, id);
+    assert_eq!(account_of(&app, "back@acme.example").await.status, "active");
+}

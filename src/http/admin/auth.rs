@@ -5,11 +5,11 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use actix_web::http::header;
 use actix_web::{FromRequest, HttpRequest, dev, web};
 use uuid::Uuid;
 
 use crate::admin_error::AdminError;
+use crate::http::auth::bearer;
 use crate::startup::AppState;
 use crate::store::admin_keys::{self, AdminIdentity};
 use crate::store::audit::Actor;
@@ -24,15 +24,6 @@ impl AdminPrincipal {
     pub fn actor(&self) -> Actor {
         Actor::AdminKey(self.0.key_id)
     }
-}
-
-fn bearer(req: &HttpRequest) -> Option<String> {
-    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, key) = value.trim().split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| key.trim().to_owned())
-        .filter(|k| !k.is_empty())
 }
 
 impl FromRequest for AdminPrincipal {

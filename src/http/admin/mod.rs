@@ -2,9 +2,16 @@
 //! error shape (`{"code", "message"}`), cursor paging, and the OpenAPI
 //! document generated from the same route table.
 
+pub mod accounts;
+pub mod audit;
 pub mod auth;
+pub mod directories;
 pub mod domains;
 pub mod error;
+pub mod exports;
+pub mod groups;
+pub mod security;
+pub mod sites;
 
 use actix_web::{HttpResponse, web};
 use sea_orm::DatabaseTransaction;
@@ -56,6 +63,44 @@ admin_routes! {
     "/domains" => { get: domains::list, post: domains::add },
     "/domains/{domain}" => { delete: domains::remove },
     "/domains/{domain}/verify" => { post: domains::verify },
+    "/accounts" => { get: accounts::list },
+    "/accounts/summary" => { get: accounts::summary },
+    "/accounts/{account_id}" => {
+        get: accounts::get, patch: accounts::edit_profile, delete: accounts::delete,
+    },
+    "/accounts/{account_id}/deactivate" => { post: accounts::deactivate },
+    "/accounts/{account_id}/reactivate" => { post: accounts::reactivate },
+    "/accounts/{account_id}/cancel-deletion" => { post: accounts::cancel_deletion },
+    "/accounts/{account_id}/email" => { put: accounts::change_email },
+    "/accounts/{account_id}/api-tokens" => { get: security::list_tokens },
+    "/accounts/{account_id}/api-tokens/{token_id}" => { delete: security::revoke_token },
+    "/accounts/{account_id}/sessions" => {
+        get: security::list_sessions, delete: security::logout_all,
+    },
+    "/accounts/{account_id}/sessions/{session_id}" => { delete: security::logout_one },
+    "/accounts/{account_id}/two-step-exclusion" => {
+        put: security::exclude_two_step, delete: security::end_two_step_exclusion,
+    },
+    "/accounts/{account_id}/require-password-reset" => { post: security::require_password_reset },
+    "/sites" => { get: sites::list_sites },
+    "/sites/{site_id}/users" => { get: sites::list_users, post: sites::invite },
+    "/sites/{site_id}/users/{account_id}" => { delete: sites::remove },
+    "/sites/{site_id}/users/{account_id}/activity" => { post: sites::record_activity },
+    "/sites/{site_id}/users/{account_id}/suspend" => { post: sites::suspend },
+    "/sites/{site_id}/users/{account_id}/restore" => { post: sites::restore },
+    "/sites/{site_id}/users/{account_id}/products/{product}" => {
+        put: sites::set_product, delete: sites::remove_product,
+    },
+    "/groups" => { get: groups::list, post: groups::create },
+    "/groups/{group_id}/members/{account_id}" => {
+        put: groups::add_member, delete: groups::remove_member,
+    },
+    "/groups/{group_id}/grants" => { post: groups::grant },
+    "/directories" => { get: directories::list },
+    "/directories/{directory_id}/sync-log" => { get: directories::sync_log },
+    "/audit-log" => { get: audit::list },
+    "/exports/managed-accounts" => { get: exports::managed_accounts },
+    "/exports/sites/{site_id}/users" => { get: exports::site_users },
 }
 
 struct BearerAuth;

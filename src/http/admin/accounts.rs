@@ -1,0 +1,494 @@
+//! `/accounts`: the managed-accounts page (list, summary, export lives in
+//! `exports`), one account's detail, lifecycle, email and profile edits.
+//! Every rule is in `domain::admin_rules`; handlers gather, ask, apply.
+
+use std::collections::HashMap;
+
+use actix_web::{HttpResponse, web};
+use chrono::Utc;
+use entity::account;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use super::auth::AdminPrincipal;
+use super::{commit, items, page_limit, split_page, uuid_cursor};
+use crate::admin_error::{AdminError, AdminResult};
+use crate::domain::admin_rules::{self, ProfileField};
+use crate::domain::lifecycle::AccountStatus;
+use crate::domain::types::Email;
+use crate::startup::AppState;
+use crate::store::accounts::{self, AccountFilter};
+use crate::store::audit::{self, AuditEntry};
+use crate::store::directories;
+use crate::store::site_users::{self, Access};
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct AccountPath {
+    pub org_id: Uuid,
+    pub account_id: Uuid,
+}
+
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListParams {
+    /// active, deactivated, pending_deletion or deleted (default: all but deleted).
+    pub status: Option<String>,
+    /// yes / no: provisioned by one of the org's directories.
+    pub synced: Option<String>,
+    /// Text in the name or email.
+    pub q: Option<String>,
+    /// Page size (default 50).
+    pub limit: Option<String>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+fn parse_status(s: &str) -> AdminResult<AccountStatus> {
+    match s {
+        "active" | "deactivated" | "pending_deletion" | "deleted" => Ok(AccountStatus::parse(s)),
+        other => Err(AdminError::invalid(format!(
+            "status must be active, deactivated, pending_deletion or deleted, got {other:?}"
+        ))),
+    }
+}
+
+pub(super) fn parse_yes_no(name: &str, s: Option<&str>) -> AdminResult<Option<bool>> {
+    match s.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some("yes" | "true") => Ok(Some(true)),
+        Some("no" | "false") => Ok(Some(false)),
+        Some(other) => Err(AdminError::invalid(format!(
+            "{name} must be yes or no, got {other:?}"
+        ))),
+    }
+}
+
+pub(crate) fn filter_of(p: &ListParams) -> AdminResult<AccountFilter> {
+    Ok(AccountFilter {
+        status: p.status.as_deref().map(parse_status).transpose()?,
+        synced: parse_yes_no("synced", p.synced.as_deref())?,
+        q: p.q.clone(),
+    })
+}
+
+pub(super) fn profile_json(a: &account::Model) -> Value {
+    let mut o = serde_json::Map::new();
+    for f in ProfileField::ALL {
+        let v = match f {
+            ProfileField::DisplayName => &a.display_name,
+            ProfileField::Nickname => &a.nickname,
+            ProfileField::JobTitle => &a.job_title,
+            ProfileField::Department => &a.department,
+            ProfileField::Organization => &a.organization,
+            ProfileField::Location => &a.location,
+            ProfileField::Timezone => &a.timezone,
+            ProfileField::Locale => &a.locale,
+            ProfileField::ProfilePhotoUrl => &a.profile_photo_url,
+        };
+        o.insert(f.key().into(), json!(v));
+    }
+    Value::Object(o)
+}
+
+fn summary_json(a: &account::Model, synced_by: Option<&String>) -> Value {
+    json!({
+        "id": a.id,
+        "email": a.email,
+        "display_name": a.display_name,
+        "status": a.status,
+        "last_active_at": a.last_active_at,
+        "synced": synced_by.is_some(),
+        "synced_by": synced_by,
+        "secure_login": a.saml_sso || a.two_step_enabled,
+        "purge_after": a.purge_after,
+    })
+}
+
+pub(super) fn product_json(r: &Access) -> Value {
+    let via = match &r.via_group {
+        None => json!({"type": "direct"}),
+        Some((id, name, dir)) => {
+            json!({"type": "group", "group_id": id, "group": name, "synced_by": dir})
+        }
+    };
+    json!({"product": r.product, "role": r.role, "via": via})
+}
+
+#[utoipa::path(get, path = "/admin/v1/orgs/{org_id}/accounts", tag = "managed accounts",
+    params(super::OrgPath, ListParams),
+    responses((status = 200, description = "A page of managed accounts: {items, next_cursor}")))]
+pub async fn list(
+    state: web::Data<AppState>,
+    admin: AdminPrincipal,
+    params: web::Query<ListParams>,
+) -> AdminResult<HttpResponse> {
+    let limit = page_limit(&state, params.limit.as_deref())?;
+    let after = uuid_cursor(params.cursor.as_deref())?;
+    let f = filter_of(&params)?;
+    let db = state.store.reader();
+    let rows = accounts::managed_page(db, admin.org_id(), &f, after, limit + 1).await?;
+    let (rows, next) = split_page(rows, limit, |a| a.id);
+    let ids: Vec<Uuid> = rows.iter().map(|a| a.id).collect();
+    let synced = accounts::synced_by(db, admin.org_id(), &ids).await?;
+    Ok(items(
+        rows.iter()
+            .map(|a| summary_json(a, synced.get(&a.id)))
+            .collect(),
+        next,
+    ))
+}
+
+#[utoipa::path(get, path = "/admin/v1/orgs/{org_id}/accounts/summary", tag = "managed accounts",
+    params(super::OrgPath),
+    responses((status = 200, description = "total, deactivated, secure_login_percentage, pending_deletion")))]
+pub async fn summary(
+    state: web::Data<AppState>,
+    admin: AdminPrincipal,
+) -> AdminResult<HttpResponse> {
+    let s = accounts::summary(state.store.reader(), admin.org_id()).await?;
+    Ok(HttpResponse::Ok().json(json!({
+        "total": s.total,
+        "deactivated": s.deactivated,
+        "secure_login": s.secure_login,
+        "secure_login_percentage": admin_rules::secure_login_percentage(s.secure_login, s.total),
+        "pending_deletion": s.pending_deletion,
+    })))
+}
+
+async fn detail_json(state: &AppState, org_id: Uuid, a: &account::Model) -> AdminResult<Value> {
+    let db = state.store.reader();
+    let links = accounts::links(db, org_id, a.id).await?;
+    let memberships = site_users::memberships_of(db, org_id, a.id).await?;
+    let access = site_users::access_of(db, org_id, None, &[a.id]).await?;
+    let groups = site_users::groups_of(db, org_id, &[a.id]).await?;
+    let (tokens, sessions) = accounts::security_counts(db, a.id).await?;
+    let mut by_site: HashMap<Uuid, Vec<Access>> = HashMap::new();
+    for r in access {
+        by_site.entry(r.site_id).or_default().push(r);
+    }
+    Ok(json!({
+        "id": a.id,
+        "email": a.email,
+        "profile": profile_json(a),
+        "status": a.status,
+        "managed": a.managing_org_id == Some(org_id),
+        "last_active_at": a.last_active_at,
+        "deactivated_at": a.deactivated_at,
+        "deletion_requested_at": a.deletion_requested_at,
+        "purge_after": a.purge_after,
+        "deleted_at": a.deleted_at,
+        "synced": !links.is_empty(),
+        "synced_by": links.iter().map(|(dir, name, scim_id, user_name, at)| json!({
+            "directory_id": dir, "directory": name, "scim_id": scim_id,
+            "user_name": user_name, "last_synced_at": at,
+        })).collect::<Vec<_>>(),
+        "sites": memberships.iter().map(|(m, site)| json!({
+            "site_id": m.site_id,
+            "site": site,
+            "status": m.status,
+            "last_active_at": m.last_active_at,
+            "invited_directly": m.invited_directly,
+            "product_access": by_site.get(&m.site_id)
+                .map(|v| v.iter().map(product_json).collect::<Vec<_>>())
+                .unwrap_or_default(),
+        })).collect::<Vec<_>>(),
+        "groups": groups.iter().map(|g| json!({
+            "id": g.group_id, "name": g.name, "synced_by": g.synced_by,
+        })).collect::<Vec<_>>(),
+        "security": {
+            "two_step_enabled": a.two_step_enabled,
+            "two_step_excluded_until": a.two_step_excluded_until,
+            "saml_sso": a.saml_sso,
+            "password_reset_required": a.password_reset_required,
+            "active_api_tokens": tokens,
+            "active_sessions": sessions,
+        },
+    }))
+}
+
+pub(crate) async fn visible(
+    state: &AppState,
+    org_id: Uuid,
+    id: Uuid,
+) -> AdminResult<account::Model> {
+    accounts::visible(state.store.reader(), org_id, id)
+        .await?
+        .ok_or_else(|| AdminError::not_found(format!("no account {id} in this organization")))
+}
+
+#[utoipa::path(get, path = "/admin/v1/orgs/{org_id}/accounts/{account_id}", tag = "managed accounts",
+    params(AccountPath),
+    responses((status = 200, description = "Profile, status, synced-by, product access by site, groups, security"),
+        (status = 404, description = "not_found")))]
+pub async fn get(
+    state: web::Data<AppState>,
+    admin: AdminPrincipal,
+    path: web::Path<AccountPath>,
+) -> AdminResult<HttpResponse> {
+    let a = visible(&state, admin.org_id(), path.account_id).await?;
+    Ok(HttpResponse::Ok().json(detail_json(&state, admin.org_id(), &a).await?))
+}
+
+/// Runs one write on an account (lifecycle, edits, security): lock, ask the rules, apply, audit, commit,
+/// then answer with the account's detail.
+pub(super) async fn account_write<F>(
+    state: &AppState,
+    admin: &AdminPrincipal,
+    id: Uuid,
+    action: &'static str,
+    apply: F,
+) -> AdminResult<HttpResponse>
+where
+    F: AsyncFnOnce(
+        &sea_orm::DatabaseTransaction,
+        &account::Model,
+        &admin_rules::AccountFacts,
+    ) -> AdminResult<Option<String>>,
+{
+    write(state, admin, id, action, apply).await?;
+    let a = visible(state, admin.org_id(), id).await?;
+    Ok(HttpResponse::Ok().json(detail_json(state, admin.org_id(), &a).await?))
+}
+
+/// One write on an account in its own transaction: lock, ask the rules,
+/// apply, audit, commit.
+async fn write<F>(
+    state: &AppState,
+    admin: &AdminPrincipal,
+    id: Uuid,
+    action: &'static str,
+    apply: F,
+) -> AdminResult<()>
+where
+    F: AsyncFnOnce(
+        &sea_orm::DatabaseTransaction,
+        &account::Model,
+        &admin_rules::AccountFacts,
+    ) -> AdminResult<Option<String>>,
+{
+    let tx = state.store.begin().await?;
+    let (a, facts) = accounts::lock(&tx, admin.org_id(), id).await?;
+    let detail = apply(&tx, &a, &facts).await?;
+    let mut entry = AuditEntry::new(admin.org_id(), admin.actor(), action, "account", id);
+    entry.detail = detail;
+    audit::record(&tx, entry).await?;
+    commit(tx).await
+}
+
+/// The lifecycle actions of a managed account, shared by the JSON API and
+/// the web page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lifecycle {
+    Deactivate,
+    Reactivate,
+    Delete,
+    CancelDeletion,
+}
+
+impl Lifecycle {
+    pub const ALL: [Lifecycle; 4] = [
+        Self::Deactivate,
+        Self::Reactivate,
+        Self::Delete,
+        Self::CancelDeletion,
+    ];
+
+    /// The path segment (`/accounts/{id}/{slug}` on the web page).
+    pub fn slug(self) -> &'static str {
+        match self {
+            Self::Deactivate => "deactivate",
+            Self::Reactivate => "reactivate",
+            Self::Delete => "delete",
+            Self::CancelDeletion => "cancel-deletion",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|l| l.slug() == s)
+    }
+
+    fn audit_action(self) -> &'static str {
+        match self {
+            Self::Deactivate => "account.deactivate",
+            Self::Reactivate => "account.reactivate",
+            Self::Delete => "account.delete",
+            Self::CancelDeletion => "account.cancel_deletion",
+        }
+    }
+
+    /// Whether the rules allow it now; the error says why not.
+    pub fn check(self, f: &admin_rules::AccountFacts, grace_days: u32) -> AdminResult<()> {
+        match self {
+            Self::Deactivate => f.deactivate(),
+            Self::Reactivate => f.reactivate(),
+            Self::Delete => f.request_deletion(Utc::now(), grace_days).map(|_| ()),
+            Self::CancelDeletion => f.cancel_deletion().map(|_| ()),
+        }
+    }
+}
+
+/// Applies a lifecycle action (rules, change, audit) in one transaction.
+pub async fn lifecycle(
+    state: &AppState,
+    admin: &AdminPrincipal,
+    id: Uuid,
+    action: Lifecycle,
+) -> AdminResult<()> {
+    let grace = state.settings.deletion_grace_days;
+    write(
+        state,
+        admin,
+        id,
+        action.audit_action(),
+        async |tx, a, f| match action {
+            Lifecycle::Deactivate => {
+                f.deactivate()?;
+                accounts::deactivate(tx, a.id).await?;
+                Ok(None)
+            }
+            Lifecycle::Reactivate => {
+                f.reactivate()?;
+                accounts::reactivate(tx, a.id).await?;
+                Ok(None)
+            }
+            Lifecycle::Delete => {
+                let purge_after = f.request_deletion(Utc::now(), grace)?;
+                accounts::request_deletion(tx, a, purge_after).await?;
+                Ok(Some(format!("purge after {}", purge_after.to_rfc3339())))
+            }
+            Lifecycle::CancelDeletion => {
+                let back_to = f.cancel_deletion()?;
+                accounts::cancel_deletion(tx, a.id, back_to).await?;
+                Ok(None)
+            }
+        },
+    )
+    .await
+}
+
+/// A lifecycle action, answered with the account's detail.
+async fn lifecycle_json(
+    state: &AppState,
+    admin: &AdminPrincipal,
+    id: Uuid,
+    action: Lifecycle,
+) -> AdminResult<HttpResponse> {
+    lifecycle(state, admin, id, action).await?;
+    let a = visible(state, admin.org_id(), id).await?;
+    Ok(HttpResponse::Ok().json(detail_json(state, admin.org_id(), &a).await?))
+}
+
+#[utoipa::path(post, path = "/admin/v1/orgs/{org_id}/accounts/{account_id}/deactivate", tag = "lifecycle",
+    params(AccountPath),
+    responses((status = 200, description = "Deactivated: no login anywhere, sessions ended, memberships kept"),
+        (status = 403, description = "account_not_managed"), (status = 409, description = "managed_by_identity_provider / invalid_state")))]
+pub async fn deactivate(
+    state: web::Data<AppState>,
+    admin: AdminPrincipal,
+    path: web::Path<AccountPath>,
+) -> AdminResult<HttpResponse> {
+    lifecycle_json(&state, &admin, path.account_id, Lifecycle::Deactivate).await
+}
+
+#[utoipa::path(post, path = "/admin/v1/orgs/{org_id}/accounts/{account_id}/reactivate", tag = "lifecycle",
+    params(AccountPath),
+    responses((status = 200, description = "Active again"), (status = 403, description = "account_not_managed"),
+        (status = 409, description = "managed_by_identity_provider / invalid_state")))]
+pub async fn reactivate(
+    state: web::Data<AppState>,
+    admin: AdminPrincipal,
+    path: web::Path<AccountPath>,
+) -> AdminResult<HttpResponse> {
+    lifecycle_json(&state, &admin, path.account_id, Lifecycle::Reactivate).await
+}
+
+#[utoipa::path(delete, path = "/admin/v1/orgs/{org_id}/accounts/{account_id}", tag = "lifecycle",
+    params(AccountPath),
+    responses((status = 200, description = "Pending deletion until purge_after (grace period)"),
+        (status = 403, description = "account_not_managed"), (status = 409, description = "invalid_state")))]
+pub async fn delete(
+    state: web::Data<AppState>,
+    admin: AdminPrincipal,
+    path: web::Path<AccountPath>,
+) -> AdminResult<HttpResponse> {
+    lifecycle_json(&state, &admin, path.account_id, Lifecycle::Delete).await
+}
+
+#[utoipa::path(post, path = "/admin/v1/orgs/{org_id}/accounts/{account_id}/cancel-deletion", tag = "lifecycle",
+    params(AccountPath),
+    responses((status = 200, description = "Back to its status before the deletion request"),
+        (status = 409, description = "invalid_state")))]
+pub async fn cancel_deletion(
+    state: web::Data<AppState>,
+    admin: AdminPrincipal,
+    path: web::Path<AccountPath>,
+) -> AdminResult<HttpResponse> {
+    lifecycle_json(&state, &admin, path.account_id, Lifecycle::CancelDeletion).await
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct ChangeEmail {
+    pub email: String,
+}
+
+#[utoipa::path(put, path = "/admin/v1/orgs/{org_id}/accounts/{account_id}/email", tag = "lifecycle",
+    params(AccountPath), request_body = ChangeEmail,
+    responses((status = 200, description = "Changed"),
+        (status = 400, description = "email_domain_not_verified / invalid_request"),
+        (status = 403, description = "account_not_managed"),
+        (status = 409, description = "managed_by_identity_provider / already_exists")))]
+pub async fn change_email(
+    state: web::Data<AppState>,
+    admin: AdminPrincipal,
+    path: web::Path<AccountPath>,
+    body: web::Json<ChangeEmail>,
+) -> AdminResult<HttpResponse> {
+    let email = Email::parse(&body.email)?;
+    let org_id = admin.org_id();
+    account_write(
+        &state,
+        &admin,
+        path.account_id,
+        "account.change_email",
+        async |tx, a, f| {
+            let verified = directories::domain_verified(tx, org_id, email.domain()).await?;
+            f.change_email(email.as_str(), verified)?;
+            accounts::change_email(tx, a.id, &email).await?;
+            Ok(Some(format!(
+                "from {} to {}",
+                a.email.as_deref().unwrap_or_default(),
+                email
+            )))
+        },
+    )
+    .await
+}
+
+#[utoipa::path(patch, path = "/admin/v1/orgs/{org_id}/accounts/{account_id}", tag = "lifecycle",
+    params(AccountPath),
+    request_body(content = Object, description = "Profile attributes to set (string) or clear (null): display_name, nickname, job_title, department, organization, location, timezone, locale, profile_photo_url"),
+    responses((status = 200, description = "Updated"), (status = 400, description = "invalid_request"),
+        (status = 403, description = "account_not_managed"), (status = 409, description = "managed_by_identity_provider")))]
+pub async fn edit_profile(
+    state: web::Data<AppState>,
+    admin: AdminPrincipal,
+    path: web::Path<AccountPath>,
+    body: web::Json<serde_json::Map<String, Value>>,
+) -> AdminResult<HttpResponse> {
+    let changes = admin_rules::parse_profile_changes(&body)?;
+    account_write(
+        &state,
+        &admin,
+        path.account_id,
+        "account.edit_profile",
+        async |tx, a, f| {
+            f.edit_profile()?;
+            accounts::update_profile(tx, a.id, &changes).await?;
+            let keys: Vec<&str> = changes.iter().map(|(f, _)| f.key()).collect();
+            Ok(Some(keys.join(", ")))
+        },
+    )
+    .await
+}

@@ -1,0 +1,96 @@
+//! Sync status of each directory and its sync log.
+
+use actix_web::{HttpResponse, web};
+use serde::Deserialize;
+use serde_json::json;
+use uuid::Uuid;
+
+use super::auth::AdminPrincipal;
+use super::{int_cursor, items, page_limit, split_page};
+use crate::admin_error::{AdminError, AdminResult};
+use crate::startup::AppState;
+use crate::store::sync_status::{self, LogFilter};
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct DirectoryPath {
+    pub org_id: Uuid,
+    pub directory_id: Uuid,
+}
+
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct LogParams {
+    /// success or failure.
+    pub outcome: Option<String>,
+    /// e.g. `POST /Users`.
+    pub operation: Option<String>,
+    /// User, Group or Bulk.
+    pub resource_type: Option<String>,
+    pub limit: Option<String>,
+    pub cursor: Option<String>,
+}
+
+#[utoipa::path(get, path = "/admin/v1/orgs/{org_id}/directories", tag = "sync status",
+    params(super::OrgPath),
+    responses((status = 200, description = "Each directory: last sync, synced users and groups, failures in the last 24 h")))]
+pub async fn list(state: web::Data<AppState>, admin: AdminPrincipal) -> AdminResult<HttpResponse> {
+    let db = state.store.reader();
+    let dirs = sync_status::directories_of(db, admin.org_id()).await?;
+    let mut out = Vec::with_capacity(dirs.len());
+    for d in dirs {
+        let s = sync_status::status(db, d.id).await?;
+        out.push(json!({
+            "id": d.id,
+            "name": d.name,
+            "last_sync_at": s.last_sync,
+            "synced_users": s.users,
+            "synced_groups": s.groups,
+            "failed_operations_last_24h": s.failed_last_24h,
+        }));
+    }
+    Ok(items(out, None))
+}
+
+#[utoipa::path(get, path = "/admin/v1/orgs/{org_id}/directories/{directory_id}/sync-log", tag = "sync status",
+    params(DirectoryPath, LogParams),
+    responses((status = 200, description = "Newest first: {items, next_cursor}")))]
+pub async fn sync_log(
+    state: web::Data<AppState>,
+    admin: AdminPrincipal,
+    path: web::Path<DirectoryPath>,
+    params: web::Query<LogParams>,
+) -> AdminResult<HttpResponse> {
+    let limit = page_limit(&state, params.limit.as_deref())?;
+    let before = int_cursor(params.cursor.as_deref())?;
+    if let Some(o) = params.outcome.as_deref()
+        && o != "success"
+        && o != "failure"
+    {
+        return Err(AdminError::invalid(format!(
+            "outcome must be success or failure, got {o:?}"
+        )));
+    }
+    let db = state.store.reader();
+    let d = sync_status::directory_of(db, admin.org_id(), path.directory_id).await?;
+    let f = LogFilter {
+        outcome: params.outcome.clone(),
+        operation: params.operation.clone(),
+        resource_type: params.resource_type.clone(),
+    };
+    let rows = sync_status::log_page(db, d.id, &f, before, limit + 1).await?;
+    let (rows, next) = split_page(rows, limit, |r| r.id);
+    Ok(items(
+        rows.iter()
+            .map(|r| {
+                json!({
+                    "id": r.id, "at": r.at, "operation": r.operation,
+                    "resource_type": r.resource_type, "resource_id": r.resource_id,
+                    "outcome": r.outcome, "status": r.status, "detail": r.detail,
+                    "request_id": r.request_id,
+                })
+            })
+            .collect(),
+        next,
+    ))
+}

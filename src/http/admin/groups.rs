@@ -1,0 +1,195 @@
+//! `/groups`: the org's groups. Synced groups are read-only (their
+//! members come from the IdP); admin-made groups are created here and
+//! their members managed here. Any group can be granted product access.
+
+use actix_web::{HttpResponse, web};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use super::auth::AdminPrincipal;
+use super::{commit, items, page_limit, split_page, uuid_cursor};
+use crate::admin_error::{AdminError, AdminResult};
+use crate::domain::admin_rules;
+use crate::startup::AppState;
+use crate::store::audit::{self, AuditEntry};
+use crate::store::{accounts, admin_groups, groups, site_users};
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct GroupPath {
+    pub org_id: Uuid,
+    pub group_id: Uuid,
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct GroupMemberPath {
+    pub org_id: Uuid,
+    pub group_id: Uuid,
+    pub account_id: Uuid,
+}
+
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageParams {
+    pub limit: Option<String>,
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct CreateGroup {
+    pub name: String,
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct Grant {
+    pub site_id: Uuid,
+    /// jira, confluence, jira-service-management, jira-product-discovery,
+    /// bitbucket, trello, opsgenie, statuspage.
+    pub product: String,
+    /// user (default) or admin.
+    pub role: Option<String>,
+}
+
+fn group_json(g: &entity::group::Model, synced_by: Option<&String>) -> Value {
+    json!({
+        "id": g.id,
+        "name": g.display_name,
+        "description": g.description,
+        "synced": g.directory_id.is_some(),
+        "synced_by": synced_by,
+        "created_at": g.created_at,
+    })
+}
+
+#[utoipa::path(get, path = "/admin/v1/orgs/{org_id}/groups", tag = "groups",
+    params(super::OrgPath, PageParams), responses((status = 200, description = "A page of groups")))]
+pub async fn list(
+    state: web::Data<AppState>,
+    admin: AdminPrincipal,
+    params: web::Query<PageParams>,
+) -> AdminResult<HttpResponse> {
+    let limit = page_limit(&state, params.limit.as_deref())?;
+    let after = uuid_cursor(params.cursor.as_deref())?;
+    let rows = admin_groups::page(state.store.reader(), admin.org_id(), after, limit + 1).await?;
+    let (rows, next) = split_page(rows, limit, |(g, _)| g.id);
+    Ok(items(
+        rows.iter()
+            .map(|(g, d)| group_json(g, d.as_ref()))
+            .collect(),
+        next,
+    ))
+}
+
+#[utoipa::path(post, path = "/admin/v1/orgs/{org_id}/groups", tag = "groups",
+    params(super::OrgPath), request_body = CreateGroup,
+    responses((status = 201, description = "An admin-made group"), (status = 409, description = "already_exists")))]
+pub async fn create(
+    state: web::Data<AppState>,
+    admin: AdminPrincipal,
+    body: web::Json<CreateGroup>,
+) -> AdminResult<HttpResponse> {
+    let name = body.name.trim();
+    if name.is_empty() || name.chars().count() > 256 || name.chars().any(char::is_control) {
+        return Err(AdminError::invalid(
+            "name must be 1 to 256 characters without control characters",
+        ));
+    }
+    let tx = state.store.begin().await?;
+    let g = admin_groups::create(&tx, admin.org_id(), name, body.description.clone()).await?;
+    audit::record(
+        &tx,
+        AuditEntry::new(admin.org_id(), admin.actor(), "group.create", "group", g.id)
+            .detail(name.to_owned()),
+    )
+    .await?;
+    commit(tx).await?;
+    Ok(HttpResponse::Created().json(group_json(&g, None)))
+}
+
+async fn member_change(
+    state: &AppState,
+    admin: &AdminPrincipal,
+    path: &GroupMemberPath,
+    add: bool,
+) -> AdminResult<HttpResponse> {
+    let org_id = admin.org_id();
+    let tx = state.store.begin().await?;
+    let (g, synced_by) = admin_groups::get(&tx, org_id, path.group_id).await?;
+    admin_rules::edit_group_members(synced_by.as_deref())?;
+    let (a, _) = accounts::lock(&tx, org_id, path.account_id).await?;
+    let action = if add {
+        groups::add_members(&tx, g.id, &[a.id]).await?;
+        "group.add_member"
+    } else {
+        groups::remove_members(&tx, g.id, &[a.id]).await?;
+        "group.remove_member"
+    };
+    audit::record(
+        &tx,
+        AuditEntry::new(org_id, admin.actor(), action, "group", g.id)
+            .detail(format!("account {}", a.id)),
+    )
+    .await?;
+    commit(tx).await?;
+    let mine = site_users::groups_of(state.store.reader(), org_id, &[a.id]).await?;
+    Ok(HttpResponse::Ok().json(json!({
+        "account_id": a.id,
+        "groups": mine.iter().map(|g| json!({"id": g.group_id, "name": g.name, "synced_by": g.synced_by})).collect::<Vec<_>>(),
+    })))
+}
+
+#[utoipa::path(put, path = "/admin/v1/orgs/{org_id}/groups/{group_id}/members/{account_id}", tag = "groups",
+    params(GroupMemberPath),
+    responses((status = 200, description = "Member (access the group grants starts)"),
+        (status = 409, description = "managed_by_identity_provider (synced group)")))]
+pub async fn add_member(
+    state: web::Data<AppState>,
+    admin: AdminPrincipal,
+    path: web::Path<GroupMemberPath>,
+) -> AdminResult<HttpResponse> {
+    member_change(&state, &admin, &path, true).await
+}
+
+#[utoipa::path(delete, path = "/admin/v1/orgs/{org_id}/groups/{group_id}/members/{account_id}", tag = "groups",
+    params(GroupMemberPath),
+    responses((status = 200, description = "No longer a member (access it granted ends)"),
+        (status = 409, description = "managed_by_identity_provider (synced group)")))]
+pub async fn remove_member(
+    state: web::Data<AppState>,
+    admin: AdminPrincipal,
+    path: web::Path<GroupMemberPath>,
+) -> AdminResult<HttpResponse> {
+    member_change(&state, &admin, &path, false).await
+}
+
+#[utoipa::path(post, path = "/admin/v1/orgs/{org_id}/groups/{group_id}/grants", tag = "groups",
+    params(GroupPath), request_body = Grant,
+    responses((status = 200, description = "The group's members have the product on the site")))]
+pub async fn grant(
+    state: web::Data<AppState>,
+    admin: AdminPrincipal,
+    path: web::Path<GroupPath>,
+    body: web::Json<Grant>,
+) -> AdminResult<HttpResponse> {
+    let product = admin_rules::parse_product(&body.product)?;
+    let role = admin_rules::parse_role(body.role.as_deref())?;
+    let org_id = admin.org_id();
+    let tx = state.store.begin().await?;
+    let (g, _) = admin_groups::get(&tx, org_id, path.group_id).await?;
+    let site = site_users::site_of_org(&tx, org_id, body.site_id).await?;
+    let grant = groups::grant(&tx, g.id, &site.name, product, role).await?;
+    audit::record(
+        &tx,
+        AuditEntry::new(org_id, admin.actor(), "group.grant", "group", g.id)
+            .detail(format!("{product} ({role}) on {}", site.name)),
+    )
+    .await?;
+    commit(tx).await?;
+    Ok(HttpResponse::Ok().json(json!({
+        "id": grant.id, "group_id": g.id, "site_id": site.id, "site": site.name,
+        "product": grant.product, "role": grant.role,
+    })))
+}

@@ -1,0 +1,240 @@
+//! An account's security section: state the integrating products read
+//! (this server has no login of its own): two-step verification and its
+//! exclusion, API tokens, devices/sessions, password reset. Managed
+//! accounts only; allowed on IdP-synced accounts too.
+
+use actix_web::{HttpResponse, web};
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::json;
+use uuid::Uuid;
+
+use super::accounts::{AccountPath, account_write};
+use super::auth::AdminPrincipal;
+use super::items;
+use crate::admin_error::{AdminError, AdminResult};
+use crate::startup::AppState;
+use crate::store::accounts;
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct TokenPath {
+    pub org_id: Uuid,
+    pub account_id: Uuid,
+    pub token_id: Uuid,
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct SessionPath {
+    pub org_id: Uuid,
+    pub account_id: Uuid,
+    pub session_id: Uuid,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct TwoStepExclusion {
+    /// Until when the account may log in without a second step (RFC 3339).
+    pub until: DateTime<Utc>,
+}
+
+/// Reads of the security section need the account to be the org's.
+async fn managed(
+    state: &AppState,
+    admin: &AdminPrincipal,
+    id: Uuid,
+) -> AdminResult<entity::account::Model> {
+    let a = super::accounts::visible(state, admin.org_id(), id).await?;
+    accounts::facts(state.store.reader(), admin.org_id(), &a)
+        .await?
+        .security_action()?;
+    Ok(a)
+}
+
+#[utoipa::path(get, path = "/admin/v1/orgs/{org_id}/accounts/{account_id}/api-tokens", tag = "security",
+    params(AccountPath), responses((status = 200, description = "The API tokens the user created")))]
+pub async fn list_tokens(
+    state: web::Data<AppState>,
+    admin: AdminPrincipal,
+    path: web::Path<AccountPath>,
+) -> AdminResult<HttpResponse> {
+    let a = managed(&state, &admin, path.account_id).await?;
+    let list = accounts::api_tokens(state.store.reader(), a.id).await?;
+    Ok(items(
+        list.iter()
+            .map(|t| {
+                json!({
+                    "id": t.id, "label": t.label, "created_at": t.created_at,
+                    "last_used_at": t.last_used_at, "expires_at": t.expires_at,
+                    "revoked_at": t.revoked_at,
+                })
+            })
+            .collect(),
+        None,
+    ))
+}
+
+#[utoipa::path(delete, path = "/admin/v1/orgs/{org_id}/accounts/{account_id}/api-tokens/{token_id}", tag = "security",
+    params(TokenPath), responses((status = 200, description = "Revoked"), (status = 404, description = "not_found")))]
+pub async fn revoke_token(
+    state: web::Data<AppState>,
+    admin: AdminPrincipal,
+    path: web::Path<TokenPath>,
+) -> AdminResult<HttpResponse> {
+    let token = path.token_id;
+    account_write(
+        &state,
+        &admin,
+        path.account_id,
+        "account.revoke_api_token",
+        async |tx, a, f| {
+            f.security_action()?;
+            if accounts::revoke_api_tokens(tx, a.id, Some(token)).await? == 0 {
+                return Err(AdminError::not_found(format!(
+                    "no active API token {token} on this account"
+                )));
+            }
+            Ok(Some(format!("token {token}")))
+        },
+    )
+    .await
+}
+
+#[utoipa::path(get, path = "/admin/v1/orgs/{org_id}/accounts/{account_id}/sessions", tag = "security",
+    params(AccountPath), responses((status = 200, description = "Recent devices and sessions")))]
+pub async fn list_sessions(
+    state: web::Data<AppState>,
+    admin: AdminPrincipal,
+    path: web::Path<AccountPath>,
+) -> AdminResult<HttpResponse> {
+    let a = managed(&state, &admin, path.account_id).await?;
+    let list = accounts::sessions(state.store.reader(), a.id).await?;
+    Ok(items(
+        list.iter()
+            .map(|s| {
+                json!({
+                    "id": s.id, "device": s.device, "ip_address": s.ip_address,
+                    "created_at": s.created_at, "last_seen_at": s.last_seen_at,
+                    "revoked_at": s.revoked_at, "active": s.revoked_at.is_none(),
+                })
+            })
+            .collect(),
+        None,
+    ))
+}
+
+#[utoipa::path(delete, path = "/admin/v1/orgs/{org_id}/accounts/{account_id}/sessions", tag = "security",
+    params(AccountPath), responses((status = 200, description = "Every device logged out")))]
+pub async fn logout_all(
+    state: web::Data<AppState>,
+    admin: AdminPrincipal,
+    path: web::Path<AccountPath>,
+) -> AdminResult<HttpResponse> {
+    account_write(
+        &state,
+        &admin,
+        path.account_id,
+        "account.logout_all",
+        async |tx, a, f| {
+            f.security_action()?;
+            let n = accounts::end_sessions(tx, a.id, None).await?;
+            Ok(Some(format!("{n} sessions ended")))
+        },
+    )
+    .await
+}
+
+#[utoipa::path(delete, path = "/admin/v1/orgs/{org_id}/accounts/{account_id}/sessions/{session_id}", tag = "security",
+    params(SessionPath), responses((status = 200, description = "That device logged out"), (status = 404, description = "not_found")))]
+pub async fn logout_one(
+    state: web::Data<AppState>,
+    admin: AdminPrincipal,
+    path: web::Path<SessionPath>,
+) -> AdminResult<HttpResponse> {
+    let session = path.session_id;
+    account_write(
+        &state,
+        &admin,
+        path.account_id,
+        "account.logout",
+        async |tx, a, f| {
+            f.security_action()?;
+            if accounts::end_sessions(tx, a.id, Some(session)).await? == 0 {
+                return Err(AdminError::not_found(format!(
+                    "no active session {session} on this account"
+                )));
+            }
+            Ok(Some(format!("session {session}")))
+        },
+    )
+    .await
+}
+
+#[utoipa::path(put, path = "/admin/v1/orgs/{org_id}/accounts/{account_id}/two-step-exclusion", tag = "security",
+    params(AccountPath), request_body = TwoStepExclusion,
+    responses((status = 200, description = "Excluded from two-step verification until the date")))]
+pub async fn exclude_two_step(
+    state: web::Data<AppState>,
+    admin: AdminPrincipal,
+    path: web::Path<AccountPath>,
+    body: web::Json<TwoStepExclusion>,
+) -> AdminResult<HttpResponse> {
+    let until = body.until;
+    if until <= Utc::now() {
+        return Err(AdminError::invalid("until must be in the future"));
+    }
+    account_write(
+        &state,
+        &admin,
+        path.account_id,
+        "account.exclude_two_step",
+        async |tx, a, f| {
+            f.security_action()?;
+            accounts::set_two_step_exclusion(tx, a.id, Some(until)).await?;
+            Ok(Some(format!("until {}", until.to_rfc3339())))
+        },
+    )
+    .await
+}
+
+#[utoipa::path(delete, path = "/admin/v1/orgs/{org_id}/accounts/{account_id}/two-step-exclusion", tag = "security",
+    params(AccountPath), responses((status = 200, description = "Two-step verification required again")))]
+pub async fn end_two_step_exclusion(
+    state: web::Data<AppState>,
+    admin: AdminPrincipal,
+    path: web::Path<AccountPath>,
+) -> AdminResult<HttpResponse> {
+    account_write(
+        &state,
+        &admin,
+        path.account_id,
+        "account.end_two_step_exclusion",
+        async |tx, a, f| {
+            f.security_action()?;
+            accounts::set_two_step_exclusion(tx, a.id, None).await?;
+            Ok(None)
+        },
+    )
+    .await
+}
+
+#[utoipa::path(post, path = "/admin/v1/orgs/{org_id}/accounts/{account_id}/require-password-reset", tag = "security",
+    params(AccountPath), responses((status = 200, description = "The user must reset the password at next login")))]
+pub async fn require_password_reset(
+    state: web::Data<AppState>,
+    admin: AdminPrincipal,
+    path: web::Path<AccountPath>,
+) -> AdminResult<HttpResponse> {
+    account_write(
+        &state,
+        &admin,
+        path.account_id,
+        "account.require_password_reset",
+        async |tx, a, f| {
+            f.security_action()?;
+            accounts::require_password_reset(tx, a.id).await?;
+            Ok(None)
+        },
+    )
+    .await
+}

@@ -1,0 +1,410 @@
+//! `/sites` and a site's Users page: memberships of managed and external
+//! accounts alike. Invite, record activity, suspend/restore, remove,
+//! direct product access. Claiming an account never puts it here: an
+//! invite or a group grant does.
+
+use actix_web::{HttpResponse, web};
+use chrono::Utc;
+use entity::{account, site_membership};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use super::accounts::product_json;
+use super::auth::AdminPrincipal;
+use super::{commit, items, page_limit, split_page, uuid_cursor};
+use crate::admin_error::{AdminError, AdminResult};
+use crate::domain::admin_rules::{self, MembershipStatus};
+use crate::domain::types::Email;
+use crate::startup::AppState;
+use crate::store::accounts;
+use crate::store::audit::{self, AuditEntry};
+use crate::store::site_users::{self, MemberFilter, by_account};
+use crate::store::{directories, groups};
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct SitePath {
+    pub org_id: Uuid,
+    pub site_id: Uuid,
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct MemberPath {
+    pub org_id: Uuid,
+    pub site_id: Uuid,
+    pub account_id: Uuid,
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct ProductPath {
+    pub org_id: Uuid,
+    pub site_id: Uuid,
+    pub account_id: Uuid,
+    /// jira, confluence, jira-service-management, jira-product-discovery,
+    /// bitbucket, trello, opsgenie, statuspage.
+    pub product: String,
+}
+
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct UsersParams {
+    /// active, invited or suspended.
+    pub status: Option<String>,
+    /// Text in the name or email.
+    pub q: Option<String>,
+    /// Only users with direct access to this product.
+    pub product: Option<String>,
+    pub limit: Option<String>,
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct Invite {
+    pub email: String,
+}
+
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+pub struct ProductRole {
+    /// user (default) or admin.
+    pub role: Option<String>,
+}
+
+pub(crate) fn member_filter(p: &UsersParams) -> AdminResult<MemberFilter> {
+    Ok(MemberFilter {
+        status: p
+            .status
+            .as_deref()
+            .map(MembershipStatus::parse)
+            .transpose()?,
+        q: p.q.clone(),
+        product: p
+            .product
+            .as_deref()
+            .map(admin_rules::parse_product)
+            .transpose()?
+            .map(str::to_owned),
+    })
+}
+
+#[utoipa::path(get, path = "/admin/v1/orgs/{org_id}/sites", tag = "site users",
+    params(super::OrgPath), responses((status = 200, description = "The organization's sites")))]
+pub async fn list_sites(
+    state: web::Data<AppState>,
+    admin: AdminPrincipal,
+) -> AdminResult<HttpResponse> {
+    let sites = site_users::sites_of_org(state.store.reader(), admin.org_id()).await?;
+    Ok(items(
+        sites
+            .iter()
+            .map(|s| json!({"id": s.id, "name": s.name, "created_at": s.created_at}))
+            .collect(),
+        None,
+    ))
+}
+
+fn member_json(
+    m: &site_membership::Model,
+    a: &account::Model,
+    org_id: Uuid,
+    access: &[Value],
+    groups: &[Value],
+) -> Value {
+    json!({
+        "account_id": a.id,
+        "email": a.email,
+        "display_name": a.display_name,
+        "managed": a.managing_org_id == Some(org_id),
+        "status": m.status,
+        "last_active_at": m.last_active_at,
+        "invited_directly": m.invited_directly,
+        "product_access": access,
+        "groups": groups,
+    })
+}
+
+#[utoipa::path(get, path = "/admin/v1/orgs/{org_id}/sites/{site_id}/users", tag = "site users",
+    params(SitePath, UsersParams),
+    responses((status = 200, description = "A page of the site's users: {items, next_cursor}")))]
+pub async fn list_users(
+    state: web::Data<AppState>,
+    admin: AdminPrincipal,
+    path: web::Path<SitePath>,
+    params: web::Query<UsersParams>,
+) -> AdminResult<HttpResponse> {
+    let limit = page_limit(&state, params.limit.as_deref())?;
+    let after = uuid_cursor(params.cursor.as_deref())?;
+    let f = member_filter(&params)?;
+    let db = state.store.reader();
+    let org_id = admin.org_id();
+    let site = site_users::site_of_org(db, org_id, path.site_id).await?;
+    let rows = site_users::members_page(db, site.id, &f, after, limit + 1).await?;
+    let (rows, next) = split_page(rows, limit, |(m, _)| m.account_id);
+    let ids: Vec<Uuid> = rows.iter().map(|(m, _)| m.account_id).collect();
+    let access = site_users::access_of(db, org_id, Some(site.id), &ids).await?;
+    let access = by_account(&access, |a| a.account_id);
+    let groups = site_users::groups_of(db, org_id, &ids).await?;
+    let groups = by_account(&groups, |g| g.account_id);
+    let out = rows
+        .iter()
+        .map(|(m, a)| {
+            let acc: Vec<Value> = access
+                .get(&a.id)
+                .map(|v| v.iter().map(product_json).collect())
+                .unwrap_or_default();
+            let grp: Vec<Value> = groups
+                .get(&a.id)
+                .map(|v| {
+                    v.iter()
+                        .map(
+                            |g| json!({"id": g.group_id, "name": g.name, "synced_by": g.synced_by}),
+                        )
+                        .collect()
+                })
+                .unwrap_or_default();
+            member_json(m, a, org_id, &acc, &grp)
+        })
+        .collect();
+    Ok(items(out, next))
+}
+
+#[utoipa::path(post, path = "/admin/v1/orgs/{org_id}/sites/{site_id}/users", tag = "site users",
+    params(SitePath), request_body = Invite,
+    responses((status = 201, description = "Invited (account created if none)"),
+        (status = 200, description = "Already a user: now marked as invited directly"),
+        (status = 409, description = "invalid_state")))]
+pub async fn invite(
+    state: web::Data<AppState>,
+    admin: AdminPrincipal,
+    path: web::Path<SitePath>,
+    body: web::Json<Invite>,
+) -> AdminResult<HttpResponse> {
+    let email = Email::parse(&body.email)?;
+    let org_id = admin.org_id();
+    let tx = state.store.begin().await?;
+    let site = site_users::site_of_org(&tx, org_id, path.site_id).await?;
+    // A new account on a domain the org verified is the org's at once.
+    let claim = directories::domain_verified(&tx, org_id, email.domain())
+        .await?
+        .then_some(org_id);
+    let (a, created) = site_users::find_or_create_account(&tx, &email, claim).await?;
+    accounts::facts(&tx, org_id, &a).await?.invite()?;
+    let (m, new) = site_users::invite(&tx, site.id, a.id).await?;
+    let mut entry = AuditEntry::new(
+        org_id,
+        admin.actor(),
+        "site.invite",
+        "site_membership",
+        a.id,
+    )
+    .detail(format!("site {}", site.name));
+    if created {
+        entry.detail = Some(format!("site {}; account created", site.name));
+    }
+    audit::record(&tx, entry).await?;
+    commit(tx).await?;
+    let body = member_json(&m, &a, org_id, &[], &[]);
+    Ok(if new {
+        HttpResponse::Created().json(body)
+    } else {
+        HttpResponse::Ok().json(body)
+    })
+}
+
+/// One membership write: lock the account, load the membership, apply,
+/// audit, commit; answer with the membership.
+async fn membership_write<F>(
+    state: &AppState,
+    admin: &AdminPrincipal,
+    path: &MemberPath,
+    action: &'static str,
+    apply: F,
+) -> AdminResult<HttpResponse>
+where
+    F: AsyncFnOnce(&sea_orm::DatabaseTransaction, &site_membership::Model) -> AdminResult<()>,
+{
+    let org_id = admin.org_id();
+    let tx = state.store.begin().await?;
+    let site = site_users::site_of_org(&tx, org_id, path.site_id).await?;
+    let (a, _) = accounts::lock(&tx, org_id, path.account_id).await?;
+    let m = site_users::membership(&tx, site.id, a.id).await?;
+    apply(&tx, &m).await?;
+    audit::record(
+        &tx,
+        AuditEntry::new(org_id, admin.actor(), action, "site_membership", a.id)
+            .detail(format!("site {}", site.name)),
+    )
+    .await?;
+    commit(tx).await?;
+    let m = site_users::membership(state.store.reader(), site.id, a.id).await;
+    Ok(match m {
+        Ok(m) => HttpResponse::Ok().json(member_json(&m, &a, org_id, &[], &[])),
+        // Removed.
+        Err(_) => HttpResponse::NoContent().finish(),
+    })
+}
+
+fn status_of(m: &site_membership::Model) -> AdminResult<MembershipStatus> {
+    MembershipStatus::parse(&m.status).map_err(|_| {
+        AdminError::internal(format!(
+            "stored membership status {:?} is unknown",
+            m.status
+        ))
+    })
+}
+
+#[utoipa::path(post, path = "/admin/v1/orgs/{org_id}/sites/{site_id}/users/{account_id}/activity", tag = "site users",
+    params(MemberPath), responses((status = 200, description = "Last active now; an invite becomes active")))]
+pub async fn record_activity(
+    state: web::Data<AppState>,
+    admin: AdminPrincipal,
+    path: web::Path<MemberPath>,
+) -> AdminResult<HttpResponse> {
+    membership_write(&state, &admin, &path, "site.activity", async |tx, m| {
+        admin_rules::record_activity(status_of(m)?)?;
+        site_users::record_activity(tx, m.site_id, m.account_id, Utc::now()).await?;
+        Ok(())
+    })
+    .await
+}
+
+#[utoipa::path(post, path = "/admin/v1/orgs/{org_id}/sites/{site_id}/users/{account_id}/suspend", tag = "site users",
+    params(MemberPath), responses((status = 200, description = "Suspended: no access; product access and groups kept")))]
+pub async fn suspend(
+    state: web::Data<AppState>,
+    admin: AdminPrincipal,
+    path: web::Path<MemberPath>,
+) -> AdminResult<HttpResponse> {
+    membership_write(&state, &admin, &path, "site.suspend", async |tx, m| {
+        admin_rules::suspend(status_of(m)?)?;
+        site_users::set_status(
+            tx,
+            m.site_id,
+            m.account_id,
+            MembershipStatus::Suspended,
+            Some("admin"),
+        )
+        .await?;
+        Ok(())
+    })
+    .await
+}
+
+#[utoipa::path(post, path = "/admin/v1/orgs/{org_id}/sites/{site_id}/users/{account_id}/restore", tag = "site users",
+    params(MemberPath), responses((status = 200, description = "Restored"),
+        (status = 409, description = "managed_by_identity_provider (suspended by a directory) / invalid_state")))]
+pub async fn restore(
+    state: web::Data<AppState>,
+    admin: AdminPrincipal,
+    path: web::Path<MemberPath>,
+) -> AdminResult<HttpResponse> {
+    let org_id = admin.org_id();
+    membership_write(&state, &admin, &path, "site.restore", async |tx, m| {
+        let by_directory = match m
+            .suspended_by
+            .as_deref()
+            .and_then(|s| s.strip_prefix("directory:"))
+        {
+            Some(id) => {
+                let id = Uuid::parse_str(id).map_err(AdminError::internal)?;
+                let name = crate::store::sync_status::directory_of(tx, org_id, id)
+                    .await
+                    .map(|d| d.name)
+                    .unwrap_or_else(|_| id.to_string());
+                Some(name)
+            }
+            None => None,
+        };
+        let back = admin_rules::restore(
+            status_of(m)?,
+            by_directory.as_deref(),
+            m.last_active_at.is_some(),
+        )?;
+        site_users::set_status(tx, m.site_id, m.account_id, back, None).await?;
+        Ok(())
+    })
+    .await
+}
+
+#[utoipa::path(delete, path = "/admin/v1/orgs/{org_id}/sites/{site_id}/users/{account_id}", tag = "site users",
+    params(MemberPath),
+    responses((status = 204, description = "Removed: membership, product access and the site's admin-group memberships; the account stays"),
+        (status = 409, description = "managed_by_identity_provider (access from a synced group)")))]
+pub async fn remove(
+    state: web::Data<AppState>,
+    admin: AdminPrincipal,
+    path: web::Path<MemberPath>,
+) -> AdminResult<HttpResponse> {
+    membership_write(&state, &admin, &path, "site.remove", async |tx, m| {
+        let synced = site_users::synced_grant(tx, m.site_id, m.account_id).await?;
+        admin_rules::remove_from_site(synced.as_deref())?;
+        for g in site_users::admin_groups_granting(tx, m.site_id, m.account_id).await? {
+            groups::remove_members(tx, g, &[m.account_id]).await?;
+        }
+        site_users::remove(tx, m.site_id, m.account_id).await?;
+        Ok(())
+    })
+    .await
+}
+
+#[utoipa::path(put, path = "/admin/v1/orgs/{org_id}/sites/{site_id}/users/{account_id}/products/{product}", tag = "site users",
+    params(ProductPath), request_body = ProductRole,
+    responses((status = 200, description = "Direct product access granted (or role changed)")))]
+pub async fn set_product(
+    state: web::Data<AppState>,
+    admin: AdminPrincipal,
+    path: web::Path<ProductPath>,
+    body: Option<web::Json<ProductRole>>,
+) -> AdminResult<HttpResponse> {
+    let product = admin_rules::parse_product(&path.product)?;
+    let role = admin_rules::parse_role(body.as_ref().and_then(|b| b.role.as_deref()))?;
+    let member = MemberPath {
+        org_id: path.org_id,
+        site_id: path.site_id,
+        account_id: path.account_id,
+    };
+    membership_write(
+        &state,
+        &admin,
+        &member,
+        "site.grant_product",
+        async |tx, m| {
+            site_users::set_product(tx, m.site_id, m.account_id, product, role).await?;
+            Ok(())
+        },
+    )
+    .await
+}
+
+#[utoipa::path(delete, path = "/admin/v1/orgs/{org_id}/sites/{site_id}/users/{account_id}/products/{product}", tag = "site users",
+    params(ProductPath),
+    responses((status = 200, description = "Direct product access removed"), (status = 404, description = "not_found")))]
+pub async fn remove_product(
+    state: web::Data<AppState>,
+    admin: AdminPrincipal,
+    path: web::Path<ProductPath>,
+) -> AdminResult<HttpResponse> {
+    let product = admin_rules::parse_product(&path.product)?;
+    let member = MemberPath {
+        org_id: path.org_id,
+        site_id: path.site_id,
+        account_id: path.account_id,
+    };
+    membership_write(
+        &state,
+        &admin,
+        &member,
+        "site.remove_product",
+        async |tx, m| {
+            if !site_users::remove_product(tx, m.site_id, m.account_id, product).await? {
+                return Err(AdminError::not_found(format!(
+                    "the user has no direct {product} access on this site"
+                )));
+            }
+            Ok(())
+        },
+    )
+    .await
+}

@@ -1,0 +1,628 @@
+//! Site users: memberships of one site (managed and external accounts),
+//! invites, activity, suspend/restore, removal, direct product access,
+//! and the product access and groups an account has on the org's sites.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use entity::{
+    account, directory, group, group_grant, group_member, product_access, site, site_membership,
+};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, OnConflict, Query};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, RelationTrait, Set,
+};
+use uuid::Uuid;
+
+use super::accounts::text_search;
+use super::{db_error, is_unique_violation};
+use crate::domain::admin_rules::MembershipStatus;
+use crate::domain::lifecycle::AccountStatus;
+use crate::domain::types::Email;
+use crate::error::{ScimError, ScimResult};
+
+type Time = DateTime<Utc>;
+
+pub async fn sites_of_org<C: ConnectionTrait>(
+    db: &C,
+    org_id: Uuid,
+) -> ScimResult<Vec<site::Model>> {
+    site::Entity::find()
+        .filter(site::Column::OrgId.eq(org_id))
+        .order_by_asc(site::Column::Name)
+        .all(db)
+        .await
+        .map_err(db_error)
+}
+
+/// The org's site `id`, else 404.
+pub async fn site_of_org<C: ConnectionTrait>(
+    db: &C,
+    org_id: Uuid,
+    id: Uuid,
+) -> ScimResult<site::Model> {
+    site::Entity::find_by_id(id)
+        .filter(site::Column::OrgId.eq(org_id))
+        .one(db)
+        .await
+        .map_err(db_error)?
+        .ok_or_else(|| ScimError::not_found(format!("no site {id} in this organization")))
+}
+
+/// One product an account has on a site, directly or through a group.
+#[derive(Debug, Clone)]
+pub struct Access {
+    pub account_id: Uuid,
+    pub site_id: Uuid,
+    pub site_name: String,
+    pub product: String,
+    pub role: String,
+    /// The granting group: (id, name, synced-by directory name).
+    pub via_group: Option<(Uuid, String, Option<String>)>,
+}
+
+/// Product access of `accounts` on the org's sites (one site if `only`):
+/// direct rows and group grants, two queries whatever the page size.
+pub async fn access_of<C: ConnectionTrait>(
+    db: &C,
+    org_id: Uuid,
+    only: Option<Uuid>,
+    accounts: &[Uuid],
+) -> ScimResult<Vec<Access>> {
+    if accounts.is_empty() {
+        return Ok(vec![]);
+    }
+    let mut direct = product_access::Entity::find()
+        .select_only()
+        .column(product_access::Column::AccountId)
+        .column(product_access::Column::SiteId)
+        .column_as(Expr::col((site::Entity, site::Column::Name)), "site_name")
+        .column(product_access::Column::Product)
+        .column(product_access::Column::Role)
+        .join(
+            sea_orm::JoinType::InnerJoin,
+            product_access::Entity::belongs_to(site::Entity)
+                .from(product_access::Column::SiteId)
+                .to(site::Column::Id)
+                .into(),
+        )
+        .filter(Expr::col((site::Entity, site::Column::OrgId)).eq(org_id))
+        .filter(product_access::Column::AccountId.is_in(accounts.to_vec()));
+    if let Some(s) = only {
+        direct = direct.filter(product_access::Column::SiteId.eq(s));
+    }
+    let rows: Vec<(Uuid, Uuid, String, String, String)> =
+        direct.into_tuple().all(db).await.map_err(db_error)?;
+    let mut out: Vec<Access> = rows
+        .into_iter()
+        .map(|(account_id, site_id, site_name, product, role)| Access {
+            account_id,
+            site_id,
+            site_name,
+            product,
+            role,
+            via_group: None,
+        })
+        .collect();
+
+    let gm = Alias::new("gm");
+    let mut q = Query::select();
+    q.column((gm.clone(), group_member::Column::AccountId))
+        .column((group_grant::Entity, group_grant::Column::SiteId))
+        .column((site::Entity, site::Column::Name))
+        .column((group_grant::Entity, group_grant::Column::Product))
+        .column((group_grant::Entity, group_grant::Column::Role))
+        .column((group::Entity, group::Column::Id))
+        .column((group::Entity, group::Column::DisplayName))
+        .column((directory::Entity, directory::Column::Name))
+        .from_as(group_member::Entity, gm.clone())
+        .inner_join(
+            group_grant::Entity,
+            Expr::col((group_grant::Entity, group_grant::Column::GroupId))
+                .equals((gm.clone(), group_member::Column::GroupId)),
+        )
+        .inner_join(
+            group::Entity,
+            Expr::col((group::Entity, group::Column::Id))
+                .equals((gm.clone(), group_member::Column::GroupId)),
+        )
+        .inner_join(
+            site::Entity,
+            Expr::col((site::Entity, site::Column::Id))
+                .equals((group_grant::Entity, group_grant::Column::SiteId)),
+        )
+        .left_join(
+            directory::Entity,
+            Expr::col((directory::Entity, directory::Column::Id))
+                .equals((group::Entity, group::Column::DirectoryId)),
+        )
+        .and_where(Expr::col((site::Entity, site::Column::OrgId)).eq(org_id))
+        .and_where(Expr::col((gm, group_member::Column::AccountId)).is_in(accounts.to_vec()));
+    if let Some(s) = only {
+        q.and_where(Expr::col((group_grant::Entity, group_grant::Column::SiteId)).eq(s));
+    }
+    for r in db.query_all(&q).await.map_err(db_error)? {
+        out.push(Access {
+            account_id: r.try_get_by_index(0).map_err(db_error)?,
+            site_id: r.try_get_by_index(1).map_err(db_error)?,
+            site_name: r.try_get_by_index(2).map_err(db_error)?,
+            product: r.try_get_by_index(3).map_err(db_error)?,
+            role: r.try_get_by_index(4).map_err(db_error)?,
+            via_group: Some((
+                r.try_get_by_index(5).map_err(db_error)?,
+                r.try_get_by_index(6).map_err(db_error)?,
+                r.try_get_by_index(7).map_err(db_error)?,
+            )),
+        });
+    }
+    out.sort_by(|a, b| {
+        (&a.site_name, &a.product, a.via_group.is_some()).cmp(&(
+            &b.site_name,
+            &b.product,
+            b.via_group.is_some(),
+        ))
+    });
+    Ok(out)
+}
+
+/// A group an account is a member of.
+#[derive(Debug, Clone)]
+pub struct GroupOf {
+    pub account_id: Uuid,
+    pub group_id: Uuid,
+    pub name: String,
+    /// The directory that syncs it (`None`: admin-made).
+    pub synced_by: Option<String>,
+}
+
+/// The org's groups `accounts` are members of.
+pub async fn groups_of<C: ConnectionTrait>(
+    db: &C,
+    org_id: Uuid,
+    accounts: &[Uuid],
+) -> ScimResult<Vec<GroupOf>> {
+    if accounts.is_empty() {
+        return Ok(vec![]);
+    }
+    let q = Query::select()
+        .column((group_member::Entity, group_member::Column::AccountId))
+        .column((group::Entity, group::Column::Id))
+        .column((group::Entity, group::Column::DisplayName))
+        .column((directory::Entity, directory::Column::Name))
+        .from(group_member::Entity)
+        .inner_join(
+            group::Entity,
+            Expr::col((group::Entity, group::Column::Id))
+                .equals((group_member::Entity, group_member::Column::GroupId)),
+        )
+        .left_join(
+            directory::Entity,
+            Expr::col((directory::Entity, directory::Column::Id))
+                .equals((group::Entity, group::Column::DirectoryId)),
+        )
+        .and_where(Expr::col((group::Entity, group::Column::OrgId)).eq(org_id))
+        .and_where(
+            Expr::col((group_member::Entity, group_member::Column::AccountId))
+                .is_in(accounts.to_vec()),
+        )
+        .order_by(
+            (group::Entity, group::Column::DisplayNameLower),
+            sea_orm::Order::Asc,
+        )
+        .to_owned();
+    let mut out = Vec::new();
+    for r in db.query_all(&q).await.map_err(db_error)? {
+        out.push(GroupOf {
+            account_id: r.try_get_by_index(0).map_err(db_error)?,
+            group_id: r.try_get_by_index(1).map_err(db_error)?,
+            name: r.try_get_by_index(2).map_err(db_error)?,
+            synced_by: r.try_get_by_index(3).map_err(db_error)?,
+        });
+    }
+    Ok(out)
+}
+
+/// The account's memberships on the org's sites: (membership, site name).
+pub async fn memberships_of<C: ConnectionTrait>(
+    db: &C,
+    org_id: Uuid,
+    account_id: Uuid,
+) -> ScimResult<Vec<(site_membership::Model, String)>> {
+    let rows = site_membership::Entity::find()
+        .find_also_related_site()
+        .filter(site_membership::Column::AccountId.eq(account_id))
+        .filter(Expr::col((site::Entity, site::Column::OrgId)).eq(org_id))
+        .all(db)
+        .await
+        .map_err(db_error)?;
+    let mut out: Vec<(site_membership::Model, String)> = rows
+        .into_iter()
+        .filter_map(|(m, s)| s.map(|s| (m, s.name)))
+        .collect();
+    out.sort_by(|a, b| a.1.cmp(&b.1));
+    Ok(out)
+}
+
+trait AlsoSite {
+    fn find_also_related_site(self) -> sea_orm::SelectTwo<site_membership::Entity, site::Entity>;
+}
+
+impl AlsoSite for sea_orm::Select<site_membership::Entity> {
+    fn find_also_related_site(self) -> sea_orm::SelectTwo<site_membership::Entity, site::Entity> {
+        self.join(
+            sea_orm::JoinType::InnerJoin,
+            site_membership::Entity::belongs_to(site::Entity)
+                .from(site_membership::Column::SiteId)
+                .to(site::Column::Id)
+                .into(),
+        )
+        .select_also(site::Entity)
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct MemberFilter {
+    pub status: Option<MembershipStatus>,
+    pub q: Option<String>,
+    /// Only users with direct access to this product.
+    pub product: Option<String>,
+}
+
+/// A page of the site's memberships in account-id order after `after`
+/// (keyset on the primary key `site_id, account_id`).
+pub async fn members_page<C: ConnectionTrait>(
+    db: &C,
+    site_id: Uuid,
+    f: &MemberFilter,
+    after: Option<Uuid>,
+    limit: u64,
+) -> ScimResult<Vec<(site_membership::Model, account::Model)>> {
+    let mut q = site_membership::Entity::find()
+        .find_also_linked_by_account()
+        .filter(site_membership::Column::SiteId.eq(site_id))
+        .order_by_asc(site_membership::Column::AccountId)
+        .limit(limit);
+    if let Some(s) = f.status {
+        q = q.filter(site_membership::Column::Status.eq(s.as_str()));
+    }
+    if let Some(text) = f.q.as_deref().filter(|t| !t.trim().is_empty()) {
+        q = q.filter(text_search(text.trim()));
+    }
+    if let Some(p) = &f.product {
+        q = q.filter(Expr::exists(
+            Query::select()
+                .expr(Expr::val(1))
+                .from(product_access::Entity)
+                .and_where(
+                    Expr::col((product_access::Entity, product_access::Column::SiteId))
+                        .equals((site_membership::Entity, site_membership::Column::SiteId)),
+                )
+                .and_where(
+                    Expr::col((product_access::Entity, product_access::Column::AccountId))
+                        .equals((site_membership::Entity, site_membership::Column::AccountId)),
+                )
+                .and_where(
+                    Expr::col((product_access::Entity, product_access::Column::Product))
+                        .eq(p.as_str()),
+                )
+                .to_owned(),
+        ));
+    }
+    if let Some(a) = after {
+        q = q.filter(site_membership::Column::AccountId.gt(a));
+    }
+    let rows = q.all(db).await.map_err(db_error)?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(m, a)| a.map(|a| (m, a)))
+        .collect())
+}
+
+trait AlsoAccount {
+    fn find_also_linked_by_account(
+        self,
+    ) -> sea_orm::SelectTwo<site_membership::Entity, account::Entity>;
+}
+
+impl AlsoAccount for sea_orm::Select<site_membership::Entity> {
+    fn find_also_linked_by_account(
+        self,
+    ) -> sea_orm::SelectTwo<site_membership::Entity, account::Entity> {
+        self.join(
+            sea_orm::JoinType::InnerJoin,
+            site_membership::Entity::belongs_to(account::Entity)
+                .from(site_membership::Column::AccountId)
+                .to(account::Column::Id)
+                .into(),
+        )
+        .select_also(account::Entity)
+    }
+}
+
+pub async fn membership<C: ConnectionTrait>(
+    db: &C,
+    site_id: Uuid,
+    account_id: Uuid,
+) -> ScimResult<site_membership::Model> {
+    site_membership::Entity::find_by_id((site_id, account_id))
+        .one(db)
+        .await
+        .map_err(db_error)?
+        .ok_or_else(|| {
+            ScimError::not_found(format!(
+                "account {account_id} is not a user of this site; invite it first"
+            ))
+        })
+}
+
+/// Finds the account by email or creates it (external unless `managed_by`).
+pub async fn find_or_create_account<C: ConnectionTrait>(
+    tx: &C,
+    email: &Email,
+    managed_by: Option<Uuid>,
+) -> ScimResult<(account::Model, bool)> {
+    if let Some(a) = account::Entity::find()
+        .filter(account::Column::EmailLower.eq(email.lower()))
+        .one(tx)
+        .await
+        .map_err(db_error)?
+    {
+        return Ok((a, false));
+    }
+    let now = Utc::now();
+    let a = account::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        email: Set(Some(email.as_str().to_owned())),
+        email_lower: Set(Some(email.lower().to_owned())),
+        email_domain: Set(Some(email.domain().to_owned())),
+        status: Set(AccountStatus::Active.as_str().to_owned()),
+        managing_org_id: Set(managed_by),
+        two_step_enabled: Set(false),
+        saml_sso: Set(false),
+        password_reset_required: Set(false),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    }
+    .insert(tx)
+    .await
+    .map_err(|e| {
+        if is_unique_violation(&e) {
+            ScimError::uniqueness(format!("another account already uses the email {email}"))
+        } else {
+            db_error(e)
+        }
+    })?;
+    Ok((a, true))
+}
+
+/// An explicit invite: a new membership is `invited`; an existing one is
+/// marked as invited directly (it then outlives group grants).
+pub async fn invite<C: ConnectionTrait>(
+    tx: &C,
+    site_id: Uuid,
+    account_id: Uuid,
+) -> ScimResult<(site_membership::Model, bool)> {
+    if let Some(m) = site_membership::Entity::find_by_id((site_id, account_id))
+        .one(tx)
+        .await
+        .map_err(db_error)?
+    {
+        let mut am: site_membership::ActiveModel = m.into();
+        am.invited_directly = Set(true);
+        am.updated_at = Set(Utc::now());
+        return Ok((am.update(tx).await.map_err(db_error)?, false));
+    }
+    let now = Utc::now();
+    let m = site_membership::ActiveModel {
+        site_id: Set(site_id),
+        account_id: Set(account_id),
+        status: Set(MembershipStatus::Invited.as_str().to_owned()),
+        suspended_by: Set(None),
+        invited_directly: Set(true),
+        last_active_at: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(tx)
+    .await
+    .map_err(db_error)?;
+    Ok((m, true))
+}
+
+/// Moves a membership to `status` (`suspended_by` set with suspensions).
+pub async fn set_status<C: ConnectionTrait>(
+    tx: &C,
+    site_id: Uuid,
+    account_id: Uuid,
+    status: MembershipStatus,
+    suspended_by: Option<&str>,
+) -> ScimResult<()> {
+    site_membership::Entity::update_many()
+        .col_expr(
+            site_membership::Column::Status,
+            Expr::value(status.as_str()),
+        )
+        .col_expr(
+            site_membership::Column::SuspendedBy,
+            Expr::value(suspended_by.map(str::to_owned)),
+        )
+        .col_expr(site_membership::Column::UpdatedAt, Expr::value(Utc::now()))
+        .filter(site_membership::Column::SiteId.eq(site_id))
+        .filter(site_membership::Column::AccountId.eq(account_id))
+        .exec(tx)
+        .await
+        .map_err(db_error)?;
+    Ok(())
+}
+
+/// Activity on the site: the membership (and the account) were last
+/// active `at`; an invite becomes active.
+pub async fn record_activity<C: ConnectionTrait>(
+    tx: &C,
+    site_id: Uuid,
+    account_id: Uuid,
+    at: Time,
+) -> ScimResult<()> {
+    site_membership::Entity::update_many()
+        .col_expr(
+            site_membership::Column::Status,
+            Expr::value(MembershipStatus::Active.as_str()),
+        )
+        .col_expr(site_membership::Column::LastActiveAt, Expr::value(at))
+        .col_expr(site_membership::Column::UpdatedAt, Expr::value(Utc::now()))
+        .filter(site_membership::Column::SiteId.eq(site_id))
+        .filter(site_membership::Column::AccountId.eq(account_id))
+        .exec(tx)
+        .await
+        .map_err(db_error)?;
+    account::Entity::update_many()
+        .col_expr(account::Column::LastActiveAt, Expr::value(at))
+        .filter(account::Column::Id.eq(account_id))
+        .exec(tx)
+        .await
+        .map_err(db_error)?;
+    Ok(())
+}
+
+/// A synced group of the account that grants access on the site: the
+/// name of its directory.
+pub async fn synced_grant<C: ConnectionTrait>(
+    db: &C,
+    site_id: Uuid,
+    account_id: Uuid,
+) -> ScimResult<Option<String>> {
+    let q = Query::select()
+        .column((directory::Entity, directory::Column::Name))
+        .from(group_member::Entity)
+        .inner_join(
+            group_grant::Entity,
+            Expr::col((group_grant::Entity, group_grant::Column::GroupId))
+                .equals((group_member::Entity, group_member::Column::GroupId)),
+        )
+        .inner_join(
+            group::Entity,
+            Expr::col((group::Entity, group::Column::Id))
+                .equals((group_member::Entity, group_member::Column::GroupId)),
+        )
+        .inner_join(
+            directory::Entity,
+            Expr::col((directory::Entity, directory::Column::Id))
+                .equals((group::Entity, group::Column::DirectoryId)),
+        )
+        .and_where(
+            Expr::col((group_member::Entity, group_member::Column::AccountId)).eq(account_id),
+        )
+        .and_where(Expr::col((group_grant::Entity, group_grant::Column::SiteId)).eq(site_id))
+        .limit(1)
+        .to_owned();
+    let row = db.query_one(&q).await.map_err(db_error)?;
+    row.map(|r| r.try_get_by_index::<String>(0))
+        .transpose()
+        .map_err(db_error)
+}
+
+/// The org's admin-made groups the account is in that grant access on
+/// the site: what "remove from site" takes away.
+pub async fn admin_groups_granting<C: ConnectionTrait>(
+    db: &C,
+    site_id: Uuid,
+    account_id: Uuid,
+) -> ScimResult<Vec<Uuid>> {
+    group_member::Entity::find()
+        .select_only()
+        .column(group_member::Column::GroupId)
+        .distinct()
+        .join(
+            sea_orm::JoinType::InnerJoin,
+            group_member::Relation::Group.def(),
+        )
+        .join(
+            sea_orm::JoinType::InnerJoin,
+            group::Entity::belongs_to(group_grant::Entity)
+                .from(group::Column::Id)
+                .to(group_grant::Column::GroupId)
+                .into(),
+        )
+        .filter(group_member::Column::AccountId.eq(account_id))
+        .filter(group::Column::DirectoryId.is_null())
+        .filter(group_grant::Column::SiteId.eq(site_id))
+        .into_tuple()
+        .all(db)
+        .await
+        .map_err(db_error)
+}
+
+/// Removal from the site: direct product access and the membership go.
+pub async fn remove<C: ConnectionTrait>(tx: &C, site_id: Uuid, account_id: Uuid) -> ScimResult<()> {
+    product_access::Entity::delete_many()
+        .filter(product_access::Column::SiteId.eq(site_id))
+        .filter(product_access::Column::AccountId.eq(account_id))
+        .exec(tx)
+        .await
+        .map_err(db_error)?;
+    site_membership::Entity::delete_many()
+        .filter(site_membership::Column::SiteId.eq(site_id))
+        .filter(site_membership::Column::AccountId.eq(account_id))
+        .exec(tx)
+        .await
+        .map_err(db_error)?;
+    Ok(())
+}
+
+/// Direct product access (insert or change the role).
+pub async fn set_product<C: ConnectionTrait>(
+    tx: &C,
+    site_id: Uuid,
+    account_id: Uuid,
+    product: &str,
+    role: &str,
+) -> ScimResult<()> {
+    product_access::Entity::insert(product_access::ActiveModel {
+        site_id: Set(site_id),
+        account_id: Set(account_id),
+        product: Set(product.to_owned()),
+        role: Set(role.to_owned()),
+        created_at: Set(Utc::now()),
+    })
+    .on_conflict(
+        OnConflict::columns([
+            product_access::Column::SiteId,
+            product_access::Column::AccountId,
+            product_access::Column::Product,
+        ])
+        .update_column(product_access::Column::Role)
+        .to_owned(),
+    )
+    .exec(tx)
+    .await
+    .map_err(db_error)?;
+    Ok(())
+}
+
+/// Removes direct product access; false when there was none.
+pub async fn remove_product<C: ConnectionTrait>(
+    tx: &C,
+    site_id: Uuid,
+    account_id: Uuid,
+    product: &str,
+) -> ScimResult<bool> {
+    let res = product_access::Entity::delete_many()
+        .filter(product_access::Column::SiteId.eq(site_id))
+        .filter(product_access::Column::AccountId.eq(account_id))
+        .filter(product_access::Column::Product.eq(product))
+        .exec(tx)
+        .await
+        .map_err(db_error)?;
+    Ok(res.rows_affected > 0)
+}
+
+/// Groups by account, for rendering a page.
+pub fn by_account<T: Clone>(rows: &[T], account: impl Fn(&T) -> Uuid) -> HashMap<Uuid, Vec<T>> {
+    let mut m: HashMap<Uuid, Vec<T>> = HashMap::new();
+    for r in rows {
+        m.entry(account(r)).or_default().push(r.clone());
+    }
+    m
+}

@@ -1,0 +1,109 @@
+//! Sync status of the organization's directories: last sync, what they
+//! provision, recent failures, and the sync log itself.
+
+use chrono::{Duration, Utc};
+use entity::{directory, group, scim_user, sync_log};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+};
+use uuid::Uuid;
+
+use super::db_error;
+use super::directories::last_sync;
+use crate::error::{ScimError, ScimResult};
+
+pub async fn directories_of<C: ConnectionTrait>(
+    db: &C,
+    org_id: Uuid,
+) -> ScimResult<Vec<directory::Model>> {
+    directory::Entity::find()
+        .filter(directory::Column::OrgId.eq(org_id))
+        .order_by_asc(directory::Column::Name)
+        .all(db)
+        .await
+        .map_err(db_error)
+}
+
+pub async fn directory_of<C: ConnectionTrait>(
+    db: &C,
+    org_id: Uuid,
+    id: Uuid,
+) -> ScimResult<directory::Model> {
+    directory::Entity::find_by_id(id)
+        .filter(directory::Column::OrgId.eq(org_id))
+        .one(db)
+        .await
+        .map_err(db_error)?
+        .ok_or_else(|| ScimError::not_found(format!("no directory {id} in this organization")))
+}
+
+pub struct Status {
+    pub last_sync: Option<chrono::DateTime<Utc>>,
+    pub users: u64,
+    pub groups: u64,
+    pub failed_last_24h: u64,
+}
+
+/// Four index-backed queries per directory.
+pub async fn status<C: ConnectionTrait>(db: &C, directory_id: Uuid) -> ScimResult<Status> {
+    let users = scim_user::Entity::find()
+        .filter(scim_user::Column::DirectoryId.eq(directory_id))
+        .count(db)
+        .await
+        .map_err(db_error)?;
+    let groups = group::Entity::find()
+        .filter(group::Column::DirectoryId.eq(directory_id))
+        .count(db)
+        .await
+        .map_err(db_error)?;
+    let failed_last_24h = sync_log::Entity::find()
+        .filter(sync_log::Column::DirectoryId.eq(directory_id))
+        .filter(sync_log::Column::Outcome.eq("failure"))
+        .filter(sync_log::Column::At.gte(Utc::now() - Duration::hours(24)))
+        .count(db)
+        .await
+        .map_err(db_error)?;
+    Ok(Status {
+        last_sync: last_sync(db, directory_id).await?,
+        users,
+        groups,
+        failed_last_24h,
+    })
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct LogFilter {
+    /// success / failure.
+    pub outcome: Option<String>,
+    /// e.g. `POST /Users`.
+    pub operation: Option<String>,
+    /// User / Group / Bulk.
+    pub resource_type: Option<String>,
+}
+
+/// Newest first, keyset on the id (`before`: last id of the previous page).
+pub async fn log_page<C: ConnectionTrait>(
+    db: &C,
+    directory_id: Uuid,
+    f: &LogFilter,
+    before: Option<i64>,
+    limit: u64,
+) -> ScimResult<Vec<sync_log::Model>> {
+    let mut q = sync_log::Entity::find()
+        .filter(sync_log::Column::DirectoryId.eq(directory_id))
+        .order_by_desc(sync_log::Column::Id)
+        .limit(limit);
+    if let Some(o) = &f.outcome {
+        q = q.filter(sync_log::Column::Outcome.eq(o.as_str()));
+    }
+    if let Some(o) = &f.operation {
+        q = q.filter(sync_log::Column::Operation.eq(o.as_str()));
+    }
+    if let Some(r) = &f.resource_type {
+        q = q.filter(sync_log::Column::ResourceType.eq(r.as_str()));
+    }
+    if let Some(b) = before {
+        q = q.filter(sync_log::Column::Id.lt(b));
+    }
+    q.all(db).await.map_err(db_error)
+}
