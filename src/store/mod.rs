@@ -80,7 +80,22 @@ impl Store {
     }
 
     pub async fn migrate(&self) -> Result<(), DbErr> {
-        Migrator::up(&self.write, None).await
+        Migrator::up(&self.write, None).await?;
+        self.optimize().await
+    }
+
+    /// Keeps SQLite's planner statistics current (PostgreSQL's autovacuum
+    /// does this itself): without them it can't tell that `directory_id`
+    /// matches every row of a directory and an `id IN (…)` lookup is the
+    /// selective one. Bounded work (`analysis_limit`); run at start.
+    pub async fn optimize(&self) -> Result<(), DbErr> {
+        if self.backend == DatabaseBackend::Sqlite {
+            use sea_orm::ConnectionTrait;
+            self.write
+                .execute_unprepared("PRAGMA analysis_limit=1000; PRAGMA optimize=0x10002;")
+                .await?;
+        }
+        Ok(())
     }
 
     pub fn backend(&self) -> DatabaseBackend {
