@@ -20,8 +20,9 @@ pub struct Sort {
 }
 
 pub struct PageIds {
-    /// `None` on cursor pages after the first (RFC 9865 lets it be left out;
-    /// counting would make deep pages cost as much as the whole set).
+    /// `None` on cursor pages (RFC 9865 lets it be left out; counting would
+    /// make every page cost as much as the whole set). An index query with
+    /// `count=0` gives the total.
     pub total: Option<u64>,
     pub ids: Vec<Uuid>,
     pub next_cursor: Option<String>,
@@ -35,8 +36,7 @@ pub async fn page_ids<C: ConnectionTrait>(
     sort: Option<Sort>,
     q: &ListQuery,
 ) -> ScimResult<PageIds> {
-    let first_cursor_page = matches!(q.paging, Paging::Cursor(None));
-    let total = if matches!(q.paging, Paging::Index { .. }) || first_cursor_page {
+    let total = if matches!(q.paging, Paging::Index { .. }) {
         let stmt = Query::select()
             .expr(Expr::cust("COUNT(*)"))
             .from(table.clone())
