@@ -157,7 +157,6 @@ async fn start_access<C: ConnectionTrait>(
 /// through any group but `except`.
 fn group_path_exists(except: Option<Uuid>) -> SimpleExpr {
     let gm = Alias::new("gm");
-    let gg = Alias::new("gg");
     let mut q = Query::select();
     q.expr(Expr::val(1))
         .from_as(group_member::Entity, gm.clone())
@@ -177,7 +176,6 @@ fn group_path_exists(except: Option<Uuid>) -> SimpleExpr {
     if let Some(g) = except {
         q.and_where(Expr::col((gm, group_member::Column::GroupId)).ne(g));
     }
-    let _ = gg;
     Expr::exists(q.to_owned())
 }
 
