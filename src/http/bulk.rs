@@ -1,6 +1,8 @@
 //! `/Bulk` (RFC 7644 §3.7): operations in order, each atomic on its own (a
 //! savepoint inside one transaction, so a bulk of N users costs one commit),
 //! `bulkId` references resolved as resources are created, `failOnErrors`.
+//! Runs of `POST /Users` (what sync jobs send) write their plain creates
+//! with multi-row inserts; the answers are those of one by one.
 
 use std::collections::HashMap;
 
@@ -268,6 +270,207 @@ async fn run(
     })
 }
 
+/// `POST /Users` with no `bulkId` reference in it: such runs of operations
+/// (what sync jobs send) take the batched path.
+fn plain_user_post(op: &Operation) -> bool {
+    op.method == Method::Post
+        && matches!(
+            parse_path(&op.path, &HashMap::new()),
+            Ok((Kind::User, None))
+        )
+        && op
+            .data
+            .as_ref()
+            .is_some_and(|d| d.is_object() && !has_refs(d))
+}
+
+fn has_refs(v: &Value) -> bool {
+    match v {
+        Value::String(s) => s.starts_with("bulkId:"),
+        Value::Array(items) => items.iter().any(has_refs),
+        Value::Object(map) => map.values().any(has_refs),
+        _ => false,
+    }
+}
+
+/// One `/Bulk` request being carried out inside its transaction.
+struct Bulk<'a> {
+    tx: &'a DatabaseTransaction,
+    dir: &'a DirectoryPrincipal,
+    limits: Limits,
+    base: String,
+    request_id: Option<String>,
+    fail_on_errors: Option<u64>,
+    created: HashMap<String, Uuid>,
+    results: Vec<Value>,
+    errors: u64,
+}
+
+impl Bulk<'_> {
+    /// `failOnErrors` reached: the remaining operations are not performed.
+    fn stopped(&self) -> bool {
+        self.fail_on_errors
+            .is_some_and(|limit| self.errors >= limit)
+    }
+
+    fn log(&self, op: &Operation, kind: Kind, status: u16) -> SyncEntry {
+        let (resource_type, collection) = match kind {
+            Kind::User => ("User", "/Users"),
+            Kind::Group => ("Group", "/Groups"),
+        };
+        SyncEntry {
+            directory_id: self.dir.directory_id,
+            operation: format!("{} {collection} (bulk)", op.method.as_str()),
+            resource_type,
+            resource_id: None,
+            status,
+            detail: None,
+            request_id: self.request_id.clone(),
+        }
+    }
+
+    fn succeeded(&mut self, op: &Operation, kind: Kind, done: &Done) {
+        if let (Some(b), Some(id)) = (&op.bulk_id, done.id)
+            && op.method == Method::Post
+        {
+            self.created.insert(b.clone(), id);
+        }
+        let mut entry = Map::new();
+        entry.insert("method".into(), op.method.as_str().into());
+        if let Some(b) = &op.bulk_id {
+            entry.insert("bulkId".into(), b.clone().into());
+        }
+        if let Some(id) = done.id {
+            let collection = match kind {
+                Kind::User => "Users",
+                Kind::Group => "Groups",
+            };
+            entry.insert(
+                "location".into(),
+                format!("{}/{collection}/{id}", self.base).into(),
+            );
+        }
+        if let Some(v) = done.version {
+            entry.insert("version".into(), etag(v).into());
+        }
+        entry.insert("status".into(), done.status.to_string().into());
+        self.results.push(Value::Object(entry));
+    }
+
+    fn failed(&mut self, op: &Operation, e: &ScimError) {
+        self.errors += 1;
+        let mut entry = Map::new();
+        entry.insert("method".into(), op.method.as_str().into());
+        if let Some(b) = &op.bulk_id {
+            entry.insert("bulkId".into(), b.clone().into());
+        }
+        entry.insert("status".into(), e.status().to_string().into());
+        entry.insert("response".into(), e.to_json());
+        self.results.push(Value::Object(entry));
+    }
+
+    /// One operation in its own savepoint.
+    async fn one(&mut self, op: &Operation) -> ScimResult<()> {
+        let sp = self.tx.begin().await.map_err(db_error)?;
+        let outcome = run(&sp, self.dir, self.limits, op, &self.created).await;
+        let (kind, _) = parse_path(&op.path, &self.created).unwrap_or((Kind::User, None));
+        match outcome {
+            Ok(done) => {
+                sp.commit().await.map_err(db_error)?;
+                let entry = SyncEntry {
+                    resource_id: done.id.map(|i| i.to_string()),
+                    ..self.log(op, kind, done.status)
+                };
+                sync_log::record(self.tx, entry).await?;
+                self.succeeded(op, kind, &done);
+            }
+            Err(e) => {
+                sp.rollback().await.map_err(db_error)?;
+                if matches!(
+                    e,
+                    ScimError::Internal { .. } | ScimError::Unavailable { .. }
+                ) {
+                    // The database itself failed: the whole request does.
+                    return Err(e);
+                }
+                let entry = SyncEntry {
+                    detail: Some(e.detail()),
+                    ..self.log(op, kind, e.status())
+                };
+                sync_log::record(self.tx, entry).await?;
+                self.failed(op, &e);
+            }
+        }
+        Ok(())
+    }
+
+    /// A run of [`plain_user_post`] operations: the users that are plain
+    /// creates ([`users::CreateProbe`]) are written together, the others
+    /// one by one in their place, so the outcome is the same as doing them
+    /// all one by one.
+    async fn user_posts(&mut self, window: &[Operation]) -> ScimResult<()> {
+        let inputs: Vec<Option<UserInput>> = window
+            .iter()
+            .map(|op| op.data.as_ref().and_then(|d| UserInput::from_body(d).ok()))
+            .collect();
+        let attrs: Vec<_> = inputs.iter().flatten().map(|i| &i.attrs).collect();
+        let mut probe = users::CreateProbe::read(self.tx, self.dir, &attrs).await?;
+        let mut batch = Vec::new();
+        for (op, input) in window.iter().zip(inputs) {
+            match input.map(|i| probe.claim(self.dir, i)) {
+                Some(users::Claim::Plain(plain)) => batch.push((op, plain)),
+                _ => {
+                    self.write_plain(std::mem::take(&mut batch)).await?;
+                    self.one(op).await?;
+                    if self.stopped() {
+                        return Ok(());
+                    }
+                }
+            }
+        }
+        self.write_plain(batch).await
+    }
+
+    async fn write_plain(
+        &mut self,
+        batch: Vec<(&Operation, users::PlainCreate)>,
+    ) -> ScimResult<()> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let sp = self.tx.begin().await.map_err(db_error)?;
+        let (ops, rows): (Vec<&Operation>, Vec<_>) = batch
+            .into_iter()
+            .map(|(op, plain)| (op, (plain, self.log(op, Kind::User, 201))))
+            .unzip();
+        match users::create_plain(&sp, self.dir, &rows).await {
+            Ok(ids) => {
+                sp.commit().await.map_err(db_error)?;
+                for (op, id) in ops.into_iter().zip(ids) {
+                    let done = Done {
+                        status: 201,
+                        id: Some(id),
+                        version: Some(users::FIRST_VERSION),
+                    };
+                    self.succeeded(op, Kind::User, &done);
+                }
+            }
+            Err(_) => {
+                // Say a writer on another instance took a userName since
+                // the probe: one by one, each gets its own answer.
+                sp.rollback().await.map_err(db_error)?;
+                for op in ops {
+                    self.one(op).await?;
+                    if self.stopped() {
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 pub async fn bulk(
     state: web::Data<AppState>,
     dir: Directory,
@@ -339,82 +542,29 @@ pub async fn bulk(
         .get::<super::observe::RequestId>()
         .map(|r| r.0.clone());
     let tx = state.store.begin().await?;
-    let mut created: HashMap<String, Uuid> = HashMap::new();
-    let mut results = Vec::with_capacity(ops.len());
-    let mut errors = 0u64;
-    for op in &ops {
-        if fail_on_errors.is_some_and(|limit| errors >= limit) {
-            break;
+    let mut bulk = Bulk {
+        tx: &tx,
+        dir: &dir,
+        limits,
+        base,
+        request_id,
+        fail_on_errors,
+        created: HashMap::new(),
+        results: Vec::with_capacity(ops.len()),
+        errors: 0,
+    };
+    let mut i = 0;
+    while i < ops.len() && !bulk.stopped() {
+        let run = ops[i..].iter().take_while(|op| plain_user_post(op)).count();
+        if run == 0 {
+            bulk.one(&ops[i]).await?;
+            i += 1;
+        } else {
+            bulk.user_posts(&ops[i..i + run]).await?;
+            i += run;
         }
-        let sp = tx.begin().await.map_err(db_error)?;
-        let outcome = run(&sp, &dir, limits, op, &created).await;
-        let (kind, _) = parse_path(&op.path, &created).unwrap_or((Kind::User, None));
-        let resource_type = if kind == Kind::User { "User" } else { "Group" };
-        let mut entry = Map::new();
-        entry.insert("method".into(), op.method.as_str().into());
-        if let Some(b) = &op.bulk_id {
-            entry.insert("bulkId".into(), b.clone().into());
-        }
-        let log = |status: u16, resource_id: Option<String>, detail: Option<String>| SyncEntry {
-            directory_id: dir.directory_id,
-            operation: format!(
-                "{} {} (bulk)",
-                op.method.as_str(),
-                if kind == Kind::User {
-                    "/Users"
-                } else {
-                    "/Groups"
-                }
-            ),
-            resource_type,
-            resource_id,
-            status,
-            detail,
-            request_id: request_id.clone(),
-        };
-        match outcome {
-            Ok(done) => {
-                sp.commit().await.map_err(db_error)?;
-                if let (Some(b), Some(id)) = (&op.bulk_id, done.id)
-                    && op.method == Method::Post
-                {
-                    created.insert(b.clone(), id);
-                }
-                if let Some(id) = done.id {
-                    let collection = if kind == Kind::User {
-                        "Users"
-                    } else {
-                        "Groups"
-                    };
-                    entry.insert(
-                        "location".into(),
-                        format!("{base}/{collection}/{id}").into(),
-                    );
-                }
-                if let Some(v) = done.version {
-                    entry.insert("version".into(), etag(v).into());
-                }
-                entry.insert("status".into(), done.status.to_string().into());
-                sync_log::record(&tx, log(done.status, done.id.map(|i| i.to_string()), None))
-                    .await?;
-            }
-            Err(e) => {
-                sp.rollback().await.map_err(db_error)?;
-                if matches!(
-                    e,
-                    ScimError::Internal { .. } | ScimError::Unavailable { .. }
-                ) {
-                    // The database itself failed: the whole request does.
-                    return Err(e);
-                }
-                errors += 1;
-                entry.insert("status".into(), e.status().to_string().into());
-                entry.insert("response".into(), e.to_json());
-                sync_log::record(&tx, log(e.status(), None, Some(e.detail()))).await?;
-            }
-        }
-        results.push(Value::Object(entry));
     }
+    let results = bulk.results;
     tx.commit().await.map_err(db_error)?;
     Ok(scim_response(
         StatusCode::OK,

@@ -1,12 +1,13 @@
-//! One batch of `import users`: one transaction, a savepoint per row, so a
-//! bad row costs only itself and a batch of rows costs one commit (the
-//! same pattern as `/Bulk`).
+//! One batch of `import users`: one transaction; rows that are plain
+//! creates are written together with multi-row inserts, every other row in
+//! a savepoint of its own, so a bad row costs only itself and a batch of
+//! rows costs one commit (the same pattern as `/Bulk`).
 
-use sea_orm::TransactionTrait;
+use sea_orm::{DatabaseTransaction, TransactionTrait};
 
 use super::directories::DirectoryPrincipal;
 use super::sync_log::{self, SyncEntry};
-use super::users::{self, AccountOutcome};
+use super::users::{self, AccountOutcome, Claim};
 use super::{Store, db_error};
 use crate::domain::user::UserInput;
 use crate::error::{ScimError, ScimResult};
@@ -33,7 +34,9 @@ pub struct BatchFailed {
 }
 
 /// Provisions each row as `POST /Users` does, logging every row (success
-/// or failure) in the sync log with `log`'s operation and request id.
+/// or failure) in the sync log with `log`'s operation and request id. Rows
+/// that are plain creates ([`users::CreateProbe`]) are written together
+/// with multi-row inserts, the others one by one in their place.
 pub async fn write_batch(
     store: &Store,
     dir: &DirectoryPrincipal,
@@ -41,16 +44,65 @@ pub async fn write_batch(
     log: &SyncEntry,
 ) -> Result<Vec<(u64, RowResult)>, BatchFailed> {
     let first = rows.first().map_or(0, |r| r.line);
-    let fatal = |line: u64| move |error: ScimError| BatchFailed { line, error };
     let tx = store.begin().await.map_err(fatal(first))?;
-    let mut out = Vec::with_capacity(rows.len());
+    let attrs: Vec<_> = rows
+        .iter()
+        .filter_map(|r| r.input.as_ref().ok())
+        .map(|i| &i.attrs)
+        .collect();
+    let mut probe = users::CreateProbe::read(&tx, dir, &attrs)
+        .await
+        .map_err(fatal(first))?;
+    let mut batch = Batch {
+        tx: &tx,
+        dir,
+        log,
+        out: Vec::with_capacity(rows.len()),
+    };
+    let mut plain = Vec::new();
     for row in rows {
-        let line = row.line;
-        let outcome = match row.input {
+        match row.input.map(|i| probe.claim(dir, i)) {
+            Ok(Claim::Plain(p)) => plain.push((row.line, p)),
+            Ok(Claim::OneByOne(input)) => {
+                batch.write_plain(std::mem::take(&mut plain)).await?;
+                batch.one(row.line, Ok(input)).await?;
+            }
+            Err(e) => {
+                batch.write_plain(std::mem::take(&mut plain)).await?;
+                batch.one(row.line, Err(e)).await?;
+            }
+        }
+    }
+    batch.write_plain(plain).await?;
+    let out = batch.out;
+    tx.commit().await.map_err(db_error).map_err(fatal(first))?;
+    Ok(out)
+}
+
+fn fatal(line: u64) -> impl Fn(ScimError) -> BatchFailed {
+    move |error| BatchFailed { line, error }
+}
+
+struct Batch<'a> {
+    tx: &'a DatabaseTransaction,
+    dir: &'a DirectoryPrincipal,
+    log: &'a SyncEntry,
+    out: Vec<(u64, RowResult)>,
+}
+
+impl Batch<'_> {
+    /// One row in its own savepoint.
+    async fn one(&mut self, line: u64, input: ScimResult<UserInput>) -> Result<(), BatchFailed> {
+        let outcome = match input {
             Err(e) => Err(e),
             Ok(input) => {
-                let sp = tx.begin().await.map_err(db_error).map_err(fatal(line))?;
-                match users::create_logged(&sp, dir, input, log.clone()).await {
+                let sp = self
+                    .tx
+                    .begin()
+                    .await
+                    .map_err(db_error)
+                    .map_err(fatal(line))?;
+                match users::create_logged(&sp, self.dir, input, self.log.clone()).await {
                     Ok(done) => {
                         sp.commit().await.map_err(db_error).map_err(fatal(line))?;
                         Ok(done.account)
@@ -73,14 +125,51 @@ pub async fn write_batch(
                     resource_id: None,
                     status: e.status(),
                     detail: Some(e.detail()),
-                    ..log.clone()
+                    ..self.log.clone()
                 };
-                sync_log::record(&tx, entry).await.map_err(fatal(line))?;
+                sync_log::record(self.tx, entry)
+                    .await
+                    .map_err(fatal(line))?;
                 RowResult::Failed(e)
             }
         };
-        out.push((line, result));
+        self.out.push((line, result));
+        Ok(())
     }
-    tx.commit().await.map_err(db_error).map_err(fatal(first))?;
-    Ok(out)
+
+    /// Plain creates together; one by one if that fails.
+    async fn write_plain(
+        &mut self,
+        rows: Vec<(u64, users::PlainCreate)>,
+    ) -> Result<(), BatchFailed> {
+        let Some(&(line, _)) = rows.first() else {
+            return Ok(());
+        };
+        let sp = self
+            .tx
+            .begin()
+            .await
+            .map_err(db_error)
+            .map_err(fatal(line))?;
+        let (lines, inputs): (Vec<u64>, Vec<_>) = rows
+            .into_iter()
+            .map(|(l, p)| (l, (p, self.log.clone())))
+            .unzip();
+        match users::create_plain(&sp, self.dir, &inputs).await {
+            Ok(_) => {
+                sp.commit().await.map_err(db_error).map_err(fatal(line))?;
+                self.out
+                    .extend(lines.into_iter().map(|l| (l, RowResult::Created)));
+            }
+            Err(_) => {
+                // Say a writer on another instance took a userName since
+                // the probe: one by one, each row gets its own answer.
+                sp.rollback().await.map_err(db_error).map_err(fatal(line))?;
+                for (l, (p, _)) in lines.into_iter().zip(inputs) {
+                    self.one(l, Ok(p.into_input())).await?;
+                }
+            }
+        }
+        Ok(())
+    }
 }

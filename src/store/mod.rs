@@ -23,11 +23,12 @@ use std::time::Duration;
 use migration::{Migrator, MigratorTrait};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
-    ConnectOptions, Database, DatabaseBackend, DatabaseConnection, DatabaseTransaction, DbErr,
-    SqlErr, SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    ActiveModelTrait, ConnectOptions, ConnectionTrait, Database, DatabaseBackend,
+    DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, SqlErr, SqliteTransactionMode,
+    TransactionOptions, TransactionTrait,
 };
 
-use crate::error::ScimError;
+use crate::error::{ScimError, ScimResult};
 
 #[derive(Clone)]
 pub struct Store {
@@ -210,4 +211,25 @@ pub fn db_error(e: DbErr) -> ScimError {
 pub fn is_unique_violation(e: &DbErr) -> bool {
     matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
         || matches!(e, DbErr::RecordNotInserted)
+}
+
+/// Rows per multi-row INSERT: far below the bind-parameter limits of
+/// SQLite (32,766) and PostgreSQL (65,535) for the widest table.
+pub const ROWS_PER_INSERT: usize = 500;
+
+/// Inserts `rows` with one multi-row INSERT per [`ROWS_PER_INSERT`].
+pub async fn insert_chunks<C, A>(db: &C, rows: impl IntoIterator<Item = A>) -> ScimResult<()>
+where
+    C: ConnectionTrait,
+    A: ActiveModelTrait,
+{
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let chunk: Vec<A> = rows.by_ref().take(ROWS_PER_INSERT).collect();
+        A::Entity::insert_many(chunk)
+            .exec_without_returning(db)
+            .await
+            .map_err(db_error)?;
+    }
+    Ok(())
 }

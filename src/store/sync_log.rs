@@ -1,11 +1,11 @@
 //! The directory's sync log: one entry per SCIM write, success or failure.
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use entity::sync_log;
-use sea_orm::{ActiveModelTrait, ConnectionTrait, NotSet, Set};
+use sea_orm::{ConnectionTrait, EntityTrait, NotSet, Set};
 use uuid::Uuid;
 
-use super::db_error;
+use super::{db_error, insert_chunks};
 use crate::error::ScimResult;
 
 #[derive(Debug, Clone)]
@@ -21,7 +21,7 @@ pub struct SyncEntry {
     pub request_id: Option<String>,
 }
 
-pub async fn record<C: ConnectionTrait>(db: &C, entry: SyncEntry) -> ScimResult<()> {
+fn row(entry: SyncEntry, at: DateTime<Utc>) -> sync_log::ActiveModel {
     let outcome = if entry.status < 400 {
         "success"
     } else {
@@ -30,7 +30,7 @@ pub async fn record<C: ConnectionTrait>(db: &C, entry: SyncEntry) -> ScimResult<
     sync_log::ActiveModel {
         id: NotSet,
         directory_id: Set(entry.directory_id),
-        at: Set(Utc::now()),
+        at: Set(at),
         operation: Set(entry.operation),
         resource_type: Set(entry.resource_type.to_owned()),
         resource_id: Set(entry.resource_id),
@@ -39,8 +39,18 @@ pub async fn record<C: ConnectionTrait>(db: &C, entry: SyncEntry) -> ScimResult<
         detail: Set(entry.detail),
         request_id: Set(entry.request_id),
     }
-    .insert(db)
-    .await
-    .map_err(db_error)?;
+}
+
+pub async fn record<C: ConnectionTrait>(db: &C, entry: SyncEntry) -> ScimResult<()> {
+    sync_log::Entity::insert(row(entry, Utc::now()))
+        .exec_without_returning(db)
+        .await
+        .map_err(db_error)?;
     Ok(())
+}
+
+/// Entries in order (ids ascend with them), in multi-row INSERTs.
+pub async fn record_many<C: ConnectionTrait>(db: &C, entries: Vec<SyncEntry>) -> ScimResult<()> {
+    let at = Utc::now();
+    insert_chunks(db, entries.into_iter().map(|e| row(e, at))).await
 }

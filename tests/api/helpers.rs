@@ -231,3 +231,14 @@ pub fn assert_scim_error(status: u16, body: &Value, want_status: u16, scim_type:
         "{body}"
     );
 }
+
+/// The account with `email`.
+pub async fn account_of(app: &TestApp, email: &str) -> entity::account::Model {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    entity::account::Entity::find()
+        .filter(entity::account::Column::EmailLower.eq(email.to_lowercase()))
+        .one(&app.db().await)
+        .await
+        .unwrap()
+        .expect("the account exists")
+}

@@ -2,6 +2,7 @@
 
 use crate::helpers::*;
 use reqwest::Method;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde_json::{Value, json};
 
 #[tokio::test]
@@ -147,6 +148,165 @@ async fn bulk_runs_operations_in_order_with_bulk_id_references() {
         .unwrap();
     let (_, b) = app.get(&format!("/Users/{bob}")).await;
     assert_eq!(b["title"], "Boss");
+}
+
+/// A run of `POST /Users` is written with multi-row inserts
+/// (`users::CreateProbe`); whatever sits in the run, every operation must
+/// get the answer it gets one by one, in order.
+#[tokio::test]
+async fn bulk_user_runs_answer_as_one_by_one() {
+    let app = spawn_app().await;
+    app.cli(&["domain", "add", "--org", "default", "acme.example"])
+        .await;
+    app.cli(&["domain", "verify", "--org", "default", "acme.example"])
+        .await;
+    app.create_user(user("before@acme.example")).await;
+    let mut off = user("off@acme.example");
+    off["active"] = json!(false);
+    let mut with_password = user("pw@other.example");
+    with_password["password"] = json!("S3cret-pw");
+    let mut same_email = user("other-name");
+    same_email["emails"] = json!([{"value": "a@acme.example", "primary": true}]);
+    let ops: Vec<Value> = [
+        ("a", user("a@acme.example")),
+        ("b", user("b@other.example")),
+        ("a-again", user("A@acme.example")),
+        ("same-email", same_email),
+        ("before", user("before@acme.example")),
+        ("bad", json!({"userName": 5})),
+        ("off", off),
+        ("pw", with_password),
+        ("c", user("c@acme.example")),
+    ]
+    .into_iter()
+    .map(|(id, data)| json!({"method": "POST", "path": "/Users", "bulkId": id, "data": data}))
+    .collect();
+    let (status, body) = app
+        .post(
+            "/Bulk",
+            json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"], "Operations": ops}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let results = body["Operations"].as_array().unwrap();
+    let statuses: Vec<&str> = results
+        .iter()
+        .map(|o| o["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            "201", "201", "409", "409", "409", "400", "201", "201", "201"
+        ]
+    );
+    for (i, want) in [(2, "uniqueness"), (3, "uniqueness"), (4, "uniqueness")] {
+        assert_eq!(results[i]["response"]["scimType"], want, "{}", results[i]);
+    }
+    for (i, r) in results.iter().enumerate() {
+        assert_eq!(r["bulkId"], ops[i]["bulkId"]);
+        if r["status"] == "201" {
+            assert_eq!(r["version"], "W/\"1\"");
+            let location = r["location"].as_str().unwrap();
+            let (status, got) = app.get(location.strip_prefix(&app.base).unwrap()).await;
+            assert_eq!(status, 200);
+            assert_eq!(got["userName"], ops[i]["data"]["userName"]);
+            assert_eq!(got["meta"]["version"], "W/\"1\"");
+        }
+    }
+    let a = account_of(&app, "a@acme.example").await;
+    assert!(a.managing_org_id.is_some(), "verified domain: managed");
+    assert_eq!(a.status, "active");
+    let b = account_of(&app, "b@other.example").await;
+    assert_eq!(b.managing_org_id, None, "unverified domain: external");
+    let off = account_of(&app, "off@acme.example").await;
+    assert_eq!(off.status, "deactivated");
+    let pw = account_of(&app, "pw@other.example").await;
+    assert!(pw.password_hash.unwrap().starts_with("$argon2id$"));
+    let (_, list) = app.get("/Users?count=0").await;
+    assert_eq!(list["totalResults"], 6);
+    // One sync log entry per operation, in order.
+    let log = entity::sync_log::Entity::find()
+        .filter(entity::sync_log::Column::Operation.eq("POST /Users (bulk)"))
+        .order_by_asc(entity::sync_log::Column::Id)
+        .all(&app.db().await)
+        .await
+        .unwrap();
+    let logged: Vec<String> = log.iter().map(|e| e.status.to_string()).collect();
+    assert_eq!(logged, statuses);
+}
+
+/// The probe behind the batched path finds what is taken (the one-by-one
+/// fallback would hide a probe that finds nothing, at the cost of speed).
+#[tokio::test]
+async fn the_create_probe_sees_taken_user_names_emails_and_verified_domains() {
+    use scim_server::domain::user::UserInput;
+    use scim_server::store::directories::operator_principal;
+    use scim_server::store::users::{Claim, CreateProbe};
+    let app = spawn_app().await;
+    app.cli(&["domain", "add", "--org", "default", "acme.example"])
+        .await;
+    app.cli(&["domain", "verify", "--org", "default", "acme.example"])
+        .await;
+    app.create_user(user("Taken@acme.example")).await;
+    let mut other_email = user("fresh-name");
+    other_email["emails"] = json!([{"value": "taken@ACME.example", "primary": true}]);
+    let inputs: Vec<UserInput> = [
+        user("TAKEN@acme.example"),
+        other_email,
+        user("new@acme.example"),
+        user("new@other.example"),
+        user("NEW@acme.example"),
+    ]
+    .iter()
+    .map(|b| UserInput::from_body(b).unwrap())
+    .collect();
+    let db = app.db().await;
+    let dir = operator_principal(&db, app.directory_id).await.unwrap();
+    let attrs: Vec<_> = inputs.iter().map(|i| &i.attrs).collect();
+    let mut probe = CreateProbe::read(&db, &dir, &attrs).await.unwrap();
+    let plain: Vec<bool> = inputs
+        .into_iter()
+        .map(|i| matches!(probe.claim(&dir, i), Claim::Plain(_)))
+        .collect();
+    // Taken userName; taken email; plain (verified); plain (unverified,
+    // allowed); the same userName as an earlier one of the window.
+    assert_eq!(plain, [false, false, true, true, false]);
+    let mut strict = dir.clone();
+    strict.reject_unverified_domains = true;
+    let outside = UserInput::from_body(&user("x@other.example")).unwrap();
+    let mut probe = CreateProbe::read(&db, &strict, &[&outside.attrs])
+        .await
+        .unwrap();
+    assert!(
+        matches!(probe.claim(&strict, outside), Claim::OneByOne(_)),
+        "refused by the rules"
+    );
+}
+
+#[tokio::test]
+async fn bulk_fail_on_errors_stops_inside_a_run_of_user_posts() {
+    let app = spawn_app().await;
+    let ops: Vec<Value> = ["x1", "x1", "x2", "x2", "x3"]
+        .iter()
+        .enumerate()
+        .map(|(i, u)| {
+            json!({"method": "POST", "path": "/Users", "bulkId": format!("o{i}"),
+                   "data": user(&format!("{u}@example.com"))})
+        })
+        .collect();
+    let (status, body) = app
+        .post("/Bulk", json!({"failOnErrors": 2, "Operations": ops}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let statuses: Vec<&str> = body["Operations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["201", "409", "201", "409"]);
+    let (_, list) = app.get("/Users?count=0").await;
+    assert_eq!(list["totalResults"], 2, "x3 is never created");
 }
 
 #[tokio::test]

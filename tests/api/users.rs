@@ -1,17 +1,8 @@
 use crate::helpers::*;
-use entity::{account, scim_user, site_membership, sync_log};
+use entity::{scim_user, site_membership, sync_log};
 use reqwest::Method;
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::json;
-
-async fn account_of(app: &TestApp, email: &str) -> account::Model {
-    account::Entity::find()
-        .filter(account::Column::EmailLower.eq(email.to_lowercase()))
-        .one(&app.db().await)
-        .await
-        .unwrap()
-        .expect("the account exists")
-}
 
 #[tokio::test]
 async fn post_user_creates_a_synced_account_with_meta_and_headers() {
