@@ -52,14 +52,12 @@ pub enum StartupError {
 
 /// Connects to the configured database and applies migrations.
 pub async fn open_store(settings: &Settings) -> Result<Store, StartupError> {
-    let store = Store::connect(
+    Ok(Store::open(
         settings.database_url.expose(),
         settings.db_max_connections,
         std::time::Duration::from_millis(settings.db_busy_timeout_ms),
     )
-    .await?;
-    store.migrate().await?;
-    Ok(store)
+    .await?)
 }
 
 impl Application {

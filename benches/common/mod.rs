@@ -51,10 +51,9 @@ pub async fn reset(url: &str) {
 /// Migrated store with the bootstrap directory; returns (store, directory id).
 pub async fn prepare(url: &str) -> (Store, Uuid) {
     reset(url).await;
-    let store = Store::connect(url, 4, std::time::Duration::from_secs(10))
+    let store = Store::open(url, 4, std::time::Duration::from_secs(10))
         .await
         .unwrap();
-    store.migrate().await.unwrap();
     let (dir, _) = scim_server::store::directories::bootstrap(store.writer(), Some(TOKEN.into()))
         .await
         .unwrap()

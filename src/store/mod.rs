@@ -38,19 +38,22 @@ pub struct Store {
 }
 
 impl Store {
-    /// Connects to `url` (`sqlite://…` or `postgres://…`). A statement
-    /// waits at most `lock_wait` for a lock held by another connection
-    /// (SQLite busy timeout, PostgreSQL `lock_timeout`), then fails with
-    /// an error `db_error` turns into 503.
-    pub async fn connect(
-        url: &str,
-        max_connections: u32,
-        lock_wait: Duration,
-    ) -> Result<Self, DbErr> {
+    /// Connects to `url` (`sqlite://…` or `postgres://…`) and brings the
+    /// schema up to date. A statement waits at most `lock_wait` for a lock
+    /// held by another connection (SQLite busy timeout, PostgreSQL
+    /// `lock_timeout`), then fails with an error `db_error` turns into 503.
+    pub async fn open(url: &str, max_connections: u32, lock_wait: Duration) -> Result<Self, DbErr> {
         if url.starts_with("sqlite:") {
+            let write = Database::connect(sqlite_options(url, 1, lock_wait)).await?;
+            Migrator::up(&write, None).await?;
+            optimize_sqlite(&write).await?;
+            // Readers connect only now: a SQLite connection loads the
+            // planner statistics when it opens, and one opened before the
+            // `PRAGMA optimize` above would keep planning without them (at
+            // 1M users, one `externalId eq` lookup in twenty took 150 ms on
+            // such a connection).
             let read =
                 Database::connect(sqlite_options(url, max_connections.max(1), lock_wait)).await?;
-            let write = Database::connect(sqlite_options(url, 1, lock_wait)).await?;
             Ok(Self {
                 read,
                 write,
@@ -71,6 +74,7 @@ impl Store {
                     )])
                 });
             let db = Database::connect(opts).await?;
+            Migrator::up(&db, None).await?;
             let backend = db.get_database_backend();
             Ok(Self {
                 read: db.clone(),
@@ -78,25 +82,6 @@ impl Store {
                 backend,
             })
         }
-    }
-
-    pub async fn migrate(&self) -> Result<(), DbErr> {
-        Migrator::up(&self.write, None).await?;
-        self.optimize().await
-    }
-
-    /// Keeps SQLite's planner statistics current (PostgreSQL's autovacuum
-    /// does this itself): without them it can't tell that `directory_id`
-    /// matches every row of a directory and an `id IN (…)` lookup is the
-    /// selective one. Bounded work (`analysis_limit`); run at start.
-    pub async fn optimize(&self) -> Result<(), DbErr> {
-        if self.backend == DatabaseBackend::Sqlite {
-            use sea_orm::ConnectionTrait;
-            self.write
-                .execute_unprepared("PRAGMA analysis_limit=1000; PRAGMA optimize=0x10002;")
-                .await?;
-        }
-        Ok(())
     }
 
     pub fn backend(&self) -> DatabaseBackend {
@@ -164,6 +149,16 @@ impl Store {
         let _ = self.read.close().await;
         let _ = self.write.close().await;
     }
+}
+
+/// Keeps SQLite's planner statistics current (PostgreSQL's autovacuum does
+/// this itself): without them it can't tell that `directory_id` matches
+/// every row of a directory and an `id IN (…)` lookup is the selective one.
+/// Bounded work (`analysis_limit`); run at start.
+async fn optimize_sqlite(db: &DatabaseConnection) -> Result<(), DbErr> {
+    db.execute_unprepared("PRAGMA analysis_limit=1000; PRAGMA optimize=0x10002;")
+        .await?;
+    Ok(())
 }
 
 fn sqlite_options(url: &str, max: u32, lock_wait: Duration) -> ConnectOptions {
