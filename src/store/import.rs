@@ -91,17 +91,16 @@ struct Batch<'a> {
 }
 
 impl Batch<'_> {
+    async fn savepoint(&self, line: u64) -> Result<DatabaseTransaction, BatchFailed> {
+        self.tx.begin().await.map_err(db_error).map_err(fatal(line))
+    }
+
     /// One row in its own savepoint.
     async fn one(&mut self, line: u64, input: ScimResult<UserInput>) -> Result<(), BatchFailed> {
         let outcome = match input {
             Err(e) => Err(e),
             Ok(input) => {
-                let sp = self
-                    .tx
-                    .begin()
-                    .await
-                    .map_err(db_error)
-                    .map_err(fatal(line))?;
+                let sp = self.savepoint(line).await?;
                 match users::create_logged(&sp, self.dir, input, self.log.clone()).await {
                     Ok(done) => {
                         sp.commit().await.map_err(db_error).map_err(fatal(line))?;
@@ -145,12 +144,7 @@ impl Batch<'_> {
         let Some(&(line, _)) = rows.first() else {
             return Ok(());
         };
-        let sp = self
-            .tx
-            .begin()
-            .await
-            .map_err(db_error)
-            .map_err(fatal(line))?;
+        let sp = self.savepoint(line).await?;
         let (lines, inputs): (Vec<u64>, Vec<_>) = rows
             .into_iter()
             .map(|(l, p)| (l, (p, self.log.clone())))

@@ -399,10 +399,7 @@ async fn direct_invites_survive_losing_group_access() {
 #[tokio::test]
 async fn deactivated_members_keep_memberships_and_deleted_users_leave_groups() {
     let app = spawn_app().await;
-    app.cli(&["domain", "add", "--org", "default", "acme.example"])
-        .await;
-    app.cli(&["domain", "verify", "--org", "default", "acme.example"])
-        .await;
+    app.verify_domain("acme.example").await;
     app.cli(&["site", "create", "--org", "default", "acme.example.net"])
         .await;
     let a = app.create_user(user("d@acme.example")).await;

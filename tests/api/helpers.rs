@@ -142,6 +142,14 @@ impl TestApp {
     }
 
     /// Runs an operator CLI command against the same database.
+    /// Adds `name` to organization `default` and verifies it (operator
+    /// override), as `domain add` and `domain verify` do.
+    pub async fn verify_domain(&self, name: &str) {
+        self.cli(&["domain", "add", "--org", "default", name]).await;
+        self.cli(&["domain", "verify", "--org", "default", name])
+            .await;
+    }
+
     pub async fn cli(&self, args: &[&str]) {
         use clap::Parser;
         let mut argv = vec!["scim-server"];

@@ -156,10 +156,7 @@ async fn bulk_runs_operations_in_order_with_bulk_id_references() {
 #[tokio::test]
 async fn bulk_user_runs_answer_as_one_by_one() {
     let app = spawn_app().await;
-    app.cli(&["domain", "add", "--org", "default", "acme.example"])
-        .await;
-    app.cli(&["domain", "verify", "--org", "default", "acme.example"])
-        .await;
+    app.verify_domain("acme.example").await;
     app.create_user(user("before@acme.example")).await;
     let mut off = user("off@acme.example");
     off["active"] = json!(false);
@@ -243,10 +240,7 @@ async fn the_create_probe_sees_taken_user_names_emails_and_verified_domains() {
     use scim_server::store::directories::operator_principal;
     use scim_server::store::users::{Claim, CreateProbe};
     let app = spawn_app().await;
-    app.cli(&["domain", "add", "--org", "default", "acme.example"])
-        .await;
-    app.cli(&["domain", "verify", "--org", "default", "acme.example"])
-        .await;
+    app.verify_domain("acme.example").await;
     app.create_user(user("Taken@acme.example")).await;
     let mut other_email = user("fresh-name");
     other_email["emails"] = json!([{"value": "taken@ACME.example", "primary": true}]);

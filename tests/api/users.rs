@@ -68,10 +68,7 @@ async fn password_is_stored_hashed_and_never_returned() {
 #[tokio::test]
 async fn user_on_a_verified_domain_is_claimed_as_managed() {
     let app = spawn_app().await;
-    app.cli(&["domain", "add", "--org", "default", "acme.example"])
-        .await;
-    app.cli(&["domain", "verify", "--org", "default", "acme.example"])
-        .await;
+    app.verify_domain("acme.example").await;
     app.create_user(user("Managed@Acme.Example")).await;
     let acc = account_of(&app, "managed@acme.example").await;
     assert!(acc.managing_org_id.is_some());
@@ -199,10 +196,7 @@ async fn put_replaces_and_clears_left_out_attributes() {
 #[tokio::test]
 async fn okta_pathless_patch_deactivates_and_reactivates_a_managed_account() {
     let app = spawn_app().await;
-    app.cli(&["domain", "add", "--org", "default", "acme.example"])
-        .await;
-    app.cli(&["domain", "verify", "--org", "default", "acme.example"])
-        .await;
+    app.verify_domain("acme.example").await;
     let id = app.create_user(user("okta@acme.example")).await;
     let (status, body) = app
         .patch(
@@ -342,10 +336,7 @@ async fn a_failed_patch_writes_nothing() {
 #[tokio::test]
 async fn managed_email_change_to_an_unverified_domain_is_refused() {
     let app = spawn_app().await;
-    app.cli(&["domain", "add", "--org", "default", "acme.example"])
-        .await;
-    app.cli(&["domain", "verify", "--org", "default", "acme.example"])
-        .await;
+    app.verify_domain("acme.example").await;
     let id = app.create_user(user("move@acme.example")).await;
     let (status, body) = app
         .patch(
@@ -355,10 +346,7 @@ async fn managed_email_change_to_an_unverified_domain_is_refused() {
         .await;
     assert_scim_error(status, &body, 400, Some("invalidValue"));
     assert!(body["detail"].as_str().unwrap().contains("verified"));
-    app.cli(&["domain", "add", "--org", "default", "acme2.example"])
-        .await;
-    app.cli(&["domain", "verify", "--org", "default", "acme2.example"])
-        .await;
+    app.verify_domain("acme2.example").await;
     let (status, _) = app
         .patch(
             &format!("/Users/{id}"),
@@ -372,10 +360,7 @@ async fn managed_email_change_to_an_unverified_domain_is_refused() {
 #[tokio::test]
 async fn delete_unlinks_deactivates_and_then_404s() {
     let app = spawn_app().await;
-    app.cli(&["domain", "add", "--org", "default", "acme.example"])
-        .await;
-    app.cli(&["domain", "verify", "--org", "default", "acme.example"])
-        .await;
+    app.verify_domain("acme.example").await;
     let id = app.create_user(user("gone@acme.example")).await;
     let (status, body) = app.delete(&format!("/Users/{id}")).await;
     assert_eq!(status, 204, "{body}");
@@ -490,10 +475,7 @@ pub fn urlencode(s: &str) -> String {
 #[tokio::test]
 async fn reprovisioning_a_deleted_user_reactivates_the_account() {
     let app = spawn_app().await;
-    app.cli(&["domain", "add", "--org", "default", "acme.example"])
-        .await;
-    app.cli(&["domain", "verify", "--org", "default", "acme.example"])
-        .await;
+    app.verify_domain("acme.example").await;
     let id = app.create_user(user("back@acme.example")).await;
     app.delete(&format!("/Users/{id}")).await;
     assert_eq!(
