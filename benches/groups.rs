@@ -53,6 +53,7 @@ async fn main() {
     for size in sizes {
         let t = Instant::now();
         seed_users(&store, dir, seeded, 500 + size, Some(group_uuid)).await;
+        analyze(&store).await;
         seeded = 500 + size;
         println!(
             "\nseeded the group to {size} members in {:.1}s",

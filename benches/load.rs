@@ -206,6 +206,7 @@ async fn main() {
     let url = database_url("load");
     let (store, dir) = prepare(&url).await;
     seed_users(&store, dir, 0, SEEDED, None).await;
+    analyze(&store).await;
     store.close().await;
     let server = Server::start(&url, dir).await;
     println!(

@@ -39,6 +39,7 @@ async fn main() {
     let (store, dir) = prepare(&url).await;
     let t = Instant::now();
     let ids = seed_users(&store, dir, 0, n, None).await;
+    analyze(&store).await;
     println!(
         "queries benchmark on {}: seeded {n} users in {:.1}s",
         if is_postgres(&url) {
