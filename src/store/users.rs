@@ -759,6 +759,11 @@ pub async fn create_plain<C: ConnectionTrait>(
         accounts.push(account);
         links.push(link);
     }
+    // Unique keys in ascending order: two requests inserting overlapping
+    // users (on PostgreSQL) wait on each other instead of deadlocking; the
+    // one that waited then fails and goes one by one.
+    accounts.sort_by(|a, b| a.email_lower.as_ref().cmp(b.email_lower.as_ref()));
+    links.sort_by(|a, b| a.user_name_lower.as_ref().cmp(b.user_name_lower.as_ref()));
     insert_chunks(db, accounts).await?;
     insert_chunks(db, links).await?;
     insert_chunks(db, values).await?;

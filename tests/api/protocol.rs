@@ -277,6 +277,41 @@ async fn the_create_probe_sees_taken_user_names_emails_and_verified_domains() {
     );
 }
 
+/// Two sync jobs push the same users at once: each userName is created
+/// exactly once, the other request gets 409 for it, and nothing is lost.
+#[tokio::test]
+async fn concurrent_bulk_requests_with_the_same_users_create_each_once() {
+    let app = spawn_app().await;
+    let request = |order: Vec<usize>| {
+        let ops: Vec<Value> = order
+            .into_iter()
+            .map(|i| {
+                json!({"method": "POST", "path": "/Users", "bulkId": format!("u{i}"),
+                       "data": user(&format!("race{i}@example.com"))})
+            })
+            .collect();
+        app.post("/Bulk", json!({"Operations": ops}))
+    };
+    let forward: Vec<usize> = (0..60).collect();
+    let backward: Vec<usize> = (0..60).rev().collect();
+    let ((s1, b1), (s2, b2)) = tokio::join!(request(forward), request(backward));
+    assert_eq!((s1, s2), (200, 200), "{b1} {b2}");
+    let mut created = std::collections::HashMap::new();
+    for body in [&b1, &b2] {
+        for op in body["Operations"].as_array().unwrap() {
+            match op["status"].as_str().unwrap() {
+                "201" => *created.entry(op["bulkId"].to_string()).or_insert(0) += 1,
+                "409" => assert_eq!(op["response"]["scimType"], "uniqueness", "{op}"),
+                other => panic!("unexpected status {other}: {op}"),
+            }
+        }
+    }
+    assert_eq!(created.len(), 60, "every user created by one of the two");
+    assert!(created.values().all(|n| *n == 1), "{created:?}");
+    let (_, list) = app.get("/Users?count=0").await;
+    assert_eq!(list["totalResults"], 60);
+}
+
 #[tokio::test]
 async fn bulk_fail_on_errors_stops_inside_a_run_of_user_posts() {
     let app = spawn_app().await;
