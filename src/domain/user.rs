@@ -81,8 +81,38 @@ pub struct UserAttrs {
 #[derive(Debug, Clone)]
 pub struct UserInput {
     pub attrs: UserAttrs,
-    /// Clear text, only until it is hashed; never encoded back.
-    pub password: Option<String>,
+    /// Never encoded back.
+    pub password: Option<Password>,
+}
+
+/// A new password: clear text until hashed. Hashing (argon2, tens of
+/// milliseconds) is best done before the write transaction opens
+/// ([`UserInput::hash_password`]), so the database lock is not held
+/// meanwhile; a clear one is hashed where it is stored.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Password {
+    Clear(String),
+    /// An argon2id PHC string.
+    Hashed(String),
+}
+
+impl Password {
+    /// The PHC string to store.
+    pub fn to_hash(&self) -> Result<String, String> {
+        match self {
+            Self::Clear(p) => crate::domain::secrets::hash_password(p),
+            Self::Hashed(h) => Ok(h.clone()),
+        }
+    }
+}
+
+impl std::fmt::Debug for Password {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Clear(_) => "Password::Clear(<redacted>)",
+            Self::Hashed(_) => "Password::Hashed(<redacted>)",
+        })
+    }
 }
 
 /// The simple multi-valued attributes and their accessors, in schema order.
@@ -354,10 +384,19 @@ impl UserInput {
                     "password is longer than 1024 bytes",
                 ));
             }
-            Some(Value::String(s)) => Some(s.clone()),
+            Some(Value::String(s)) => Some(Password::Clear(s.clone())),
             Some(_) => return Err(ScimError::invalid_value("password must be a string")),
         };
         Ok(Self { attrs, password })
+    }
+
+    /// Hashes a clear password now (call it off the async runtime and
+    /// before the write transaction).
+    pub fn hash_password(mut self) -> Result<Self, String> {
+        if let Some(p @ Password::Clear(_)) = &self.password {
+            self.password = Some(Password::Hashed(p.to_hash()?));
+        }
+        Ok(self)
     }
 }
 
@@ -519,6 +558,25 @@ pub fn input_body(body: &Value) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn passwords_hash_once_and_never_print() {
+        let input =
+            UserInput::from_json(&json!({"userName": "p@x.example", "password": "s3cret!"}))
+                .unwrap();
+        assert_eq!(input.password, Some(Password::Clear("s3cret!".into())));
+        assert!(!format!("{input:?}").contains("s3cret!"));
+        let hashed = input.hash_password().unwrap();
+        let Some(Password::Hashed(h)) = &hashed.password else {
+            panic!("not hashed: {hashed:?}");
+        };
+        assert!(h.starts_with("$argon2id$"));
+        assert!(!format!("{hashed:?}").contains(h.as_str()));
+        // Hashing again keeps the hash; storing it stores that hash.
+        let again = hashed.clone().hash_password().unwrap();
+        assert_eq!(again.password, hashed.password);
+        assert_eq!(again.password.unwrap().to_hash().unwrap(), *h);
+    }
 
     #[test]
     fn decodes_attribute_names_case_insensitively_and_string_booleans() {

@@ -20,7 +20,7 @@ use crate::domain::filter::Limits;
 use crate::domain::group::{self as domain_group, GroupInput};
 use crate::domain::json::JsonObject;
 use crate::domain::patch;
-use crate::domain::user::UserInput;
+use crate::domain::user::{Password, UserInput};
 use crate::error::{ScimError, ScimResult};
 use crate::startup::AppState;
 use crate::store::db_error;
@@ -62,6 +62,9 @@ struct Operation {
     path: String,
     version: Option<String>,
     data: Option<Value>,
+    /// The User's new password and its hash, computed before the
+    /// transaction opens ([`hash_passwords`]).
+    password: Option<(String, String)>,
 }
 
 /// What one operation produced.
@@ -104,7 +107,40 @@ fn parse_operation(i: usize, v: &Value) -> ScimResult<Operation> {
         path,
         version: o.string("version")?,
         data: o.get("data").cloned(),
+        password: None,
     })
+}
+
+/// Hashes the passwords of User POST/PUT operations (argon2, tens of
+/// milliseconds each) before the transaction opens, so the database's write
+/// lock is not held meanwhile. A password the decoder will refuse is left to
+/// it.
+fn hash_passwords(ops: &mut [Operation]) -> Result<(), String> {
+    for op in ops {
+        let users = matches!(parse_path(&op.path, &HashMap::new()), Ok((Kind::User, _)));
+        if !users || !matches!(op.method, Method::Post | Method::Put) {
+            continue;
+        }
+        if let Some(Value::String(p)) = op.data.as_ref().and_then(|d| d.get("password"))
+            && !p.is_empty()
+            && p.len() <= 1024
+        {
+            op.password = Some((p.clone(), Password::Clear(p.clone()).to_hash()?));
+        }
+    }
+    Ok(())
+}
+
+/// `input` with its password swapped for the hash computed up front, when
+/// it is the same password.
+fn with_hash(mut input: UserInput, op: &Operation) -> UserInput {
+    if let (Some(Password::Clear(clear)), Some((hashed_clear, hash))) =
+        (&input.password, &op.password)
+        && clear == hashed_clear
+    {
+        input.password = Some(Password::Hashed(hash.clone()));
+    }
+    input
 }
 
 /// Replaces every `"bulkId:<id>"` string in `v` with the created id.
@@ -197,7 +233,8 @@ async fn run(
             if id.is_some() {
                 return Err(ScimError::invalid_path("POST goes to /Users"));
             }
-            let u = users::create(tx, dir, UserInput::from_body(body()?)?).await?;
+            let input = with_hash(UserInput::from_body(body()?)?, op);
+            let u = users::create(tx, dir, input).await?;
             Done {
                 status: 201,
                 id: Some(u.link.id),
@@ -205,7 +242,7 @@ async fn run(
             }
         }
         (Kind::User, Method::Put) => {
-            let input = UserInput::from_body(body()?)?;
+            let input = with_hash(UserInput::from_body(body()?)?, op);
             let u = users::replace(tx, dir, need_id()?, input, im).await?;
             Done {
                 status: 200,
@@ -411,7 +448,12 @@ impl Bulk<'_> {
     async fn user_posts(&mut self, window: &[Operation]) -> ScimResult<()> {
         let inputs: Vec<Option<UserInput>> = window
             .iter()
-            .map(|op| op.data.as_ref().and_then(|d| UserInput::from_body(d).ok()))
+            .map(|op| {
+                op.data
+                    .as_ref()
+                    .and_then(|d| UserInput::from_body(d).ok())
+                    .map(|i| with_hash(i, op))
+            })
             .collect();
         let attrs: Vec<_> = inputs.iter().flatten().map(|i| &i.attrs).collect();
         let mut probe = users::CreateProbe::read(self.tx, self.dir, &attrs).await?;
@@ -526,11 +568,15 @@ pub async fn bulk(
             settings.bulk_max_operations
         )));
     }
-    let ops = raw_ops
+    let mut ops = raw_ops
         .iter()
         .enumerate()
         .map(|(i, v)| parse_operation(i, v))
         .collect::<ScimResult<Vec<_>>>()?;
+    let ops = web::block(move || hash_passwords(&mut ops).map(|()| ops))
+        .await
+        .map_err(|e| ScimError::internal(e.to_string()))?
+        .map_err(ScimError::internal)?;
 
     let limits = Limits {
         max_len: settings.filter_max_len,

@@ -16,7 +16,7 @@ use crate::domain::patch;
 use crate::domain::projection::Projection;
 use crate::domain::query::{ListQuery, RawListQuery, parse_projection};
 use crate::domain::schema::ResourceKind;
-use crate::domain::user::{GroupRef, Meta, UserInput};
+use crate::domain::user::{GroupRef, Meta, Password, UserInput};
 use crate::error::{ScimError, ScimResult};
 use crate::startup::AppState;
 use crate::store::users::{self, StoredUser};
@@ -69,6 +69,19 @@ fn resource_response(
         res.headers_mut().insert(header::LOCATION, v);
     }
     res
+}
+
+/// Hashes a new password (argon2, tens of milliseconds) on a blocking
+/// thread before the write transaction opens, so the database's write lock
+/// is not held meanwhile.
+pub(super) async fn hash_first(input: UserInput) -> ScimResult<UserInput> {
+    if !matches!(input.password, Some(Password::Clear(_))) {
+        return Ok(input);
+    }
+    web::block(move || input.hash_password())
+        .await
+        .map_err(|e| ScimError::internal(e.to_string()))?
+        .map_err(ScimError::internal)
 }
 
 pub async fn list(
@@ -148,7 +161,7 @@ pub async fn create(
             params.attributes.as_deref(),
             params.excluded_attributes.as_deref(),
         )?;
-        let input = UserInput::from_body(&body.into_value()?)?;
+        let input = hash_first(UserInput::from_body(&body.into_value()?)?).await?;
         let tx = state.store.begin().await?;
         let u = users::create_logged(&tx, &dir, input, op.entry(None, 201, None))
             .await?
@@ -182,7 +195,7 @@ pub async fn replace(
             params.excluded_attributes.as_deref(),
         )?;
         let uid = parse_id(&id)?;
-        let input = UserInput::from_body(&body.into_value()?)?;
+        let input = hash_first(UserInput::from_body(&body.into_value()?)?).await?;
         let tx = state.store.begin().await?;
         let u = users::replace(&tx, &dir, uid, input, if_match(&req).as_ref()).await?;
         op.commit(tx, Some(id.clone()), 200).await?;

@@ -44,6 +44,17 @@ pub async fn write_batch(
     log: &SyncEntry,
 ) -> Result<Vec<(u64, RowResult)>, BatchFailed> {
     let first = rows.first().map_or(0, |r| r.line);
+    // Passwords are hashed before the transaction opens: a server sharing
+    // the database keeps writing meanwhile.
+    let rows: Vec<BatchRow> = rows
+        .into_iter()
+        .map(|r| BatchRow {
+            line: r.line,
+            input: r
+                .input
+                .and_then(|i| i.hash_password().map_err(ScimError::internal)),
+        })
+        .collect();
     let tx = store.begin().await.map_err(fatal(first))?;
     let attrs: Vec<_> = rows
         .iter()

@@ -30,9 +30,8 @@ use crate::domain::lifecycle::{
 use crate::domain::patch::{self, PatchOp};
 use crate::domain::query::ListQuery;
 use crate::domain::schema::AttrType;
-use crate::domain::secrets;
 use crate::domain::types::{Email, UserName};
-use crate::domain::user::{Address, MULTI_VALUED, MultiValue, UserAttrs, UserInput};
+use crate::domain::user::{Address, MULTI_VALUED, MultiValue, Password, UserAttrs, UserInput};
 use crate::error::{ScimError, ScimResult};
 
 /// A provisioning link as the SCIM API shows it.
@@ -330,8 +329,8 @@ fn set_profile(m: &mut account::ActiveModel, a: &UserAttrs) {
         .and_then(|p| p.value.clone()));
 }
 
-fn hash(password: &str) -> ScimResult<String> {
-    secrets::hash_password(password).map_err(ScimError::internal)
+fn hash(password: &Password) -> ScimResult<String> {
+    password.to_hash().map_err(ScimError::internal)
 }
 
 fn email_taken(e: &Email) -> ScimError {
@@ -421,7 +420,7 @@ pub async fn provision<C: ConnectionTrait>(
     };
     let account = match plan {
         ProvisionPlan::Create { managed } => {
-            let m = new_account(dir, &attrs, &email, managed, input.password.as_deref(), now)?;
+            let m = new_account(dir, &attrs, &email, managed, input.password.as_ref(), now)?;
             m.insert(tx).await.map_err(|e| {
                 if is_unique_violation(&e) {
                     email_taken(&email)
@@ -503,7 +502,7 @@ fn new_account(
     attrs: &UserAttrs,
     email: &Email,
     managed: bool,
-    password: Option<&str>,
+    password: Option<&Password>,
     now: DateTime<Utc>,
 ) -> ScimResult<account::ActiveModel> {
     let mut m = account::ActiveModel {
@@ -743,7 +742,7 @@ pub async fn create_plain<C: ConnectionTrait>(
             &input.attrs,
             email,
             *managed,
-            input.password.as_deref(),
+            input.password.as_ref(),
             now,
         )?;
         let link = new_link(dir, *account.id.as_ref(), &input.attrs, now);

@@ -218,7 +218,15 @@ async fn bulk_user_runs_answer_as_one_by_one() {
     let off = account_of(&app, "off@acme.example").await;
     assert_eq!(off.status, "deactivated");
     let pw = account_of(&app, "pw@other.example").await;
-    assert!(pw.password_hash.unwrap().starts_with("$argon2id$"));
+    let hash = pw.password_hash.unwrap();
+    let parsed = argon2::PasswordHash::new(&hash).unwrap();
+    use argon2::PasswordVerifier;
+    assert!(
+        argon2::Argon2::default()
+            .verify_password(b"S3cret-pw", &parsed)
+            .is_ok(),
+        "the hash computed before the transaction is the password's"
+    );
     let (_, list) = app.get("/Users?count=0").await;
     assert_eq!(list["totalResults"], 6);
     // One sync log entry per operation, in order.

@@ -46,6 +46,8 @@ async fn post_user_creates_a_synced_account_with_meta_and_headers() {
 #[tokio::test]
 async fn password_is_stored_hashed_and_never_returned() {
     let app = spawn_app().await;
+    // Managed, so the org owns its password.
+    app.verify_domain("acme.example").await;
     let mut body = user("pw@acme.example");
     body["password"] = json!("t0p-Secret!");
     body["groups"] = json!([]);
@@ -63,6 +65,28 @@ async fn password_is_stored_hashed_and_never_returned() {
     let hash = acc.password_hash.unwrap();
     assert!(hash.starts_with("$argon2id$"));
     assert!(!hash.contains("t0p-Secret!"));
+    assert!(verifies(&hash, "t0p-Secret!"));
+    // PUT with a new password (hashed before the transaction opens).
+    let mut body = user("pw@acme.example");
+    body["password"] = json!("n3w-Secret!");
+    let (status, _) = app
+        .put(&format!("/Users/{}", created["id"].as_str().unwrap()), body)
+        .await;
+    assert_eq!(status, 200);
+    let hash = account_of(&app, "pw@acme.example")
+        .await
+        .password_hash
+        .unwrap();
+    assert!(verifies(&hash, "n3w-Secret!"));
+    assert!(!verifies(&hash, "t0p-Secret!"));
+}
+
+fn verifies(hash: &str, password: &str) -> bool {
+    use argon2::{Argon2, PasswordHash, PasswordVerifier};
+    let parsed = PasswordHash::new(hash).unwrap();
+    Argon2::default()
+        .verify_password(password.as_bytes(), &parsed)
+        .is_ok()
 }
 
 #[tokio::test]
