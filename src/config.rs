@@ -81,6 +81,9 @@ pub struct Settings {
     /// Requests a directory may make at once above the sustained rate.
     /// Unset: the rate rounded up (at least 1).
     pub rate_limit_burst: Option<u32>,
+    /// DNS servers (`ip:port`) that domain verification asks for the
+    /// proof TXT record; empty: the system's (`/etc/resolv.conf`).
+    pub dns_resolvers: Vec<std::net::SocketAddr>,
 }
 
 impl Default for Settings {
@@ -106,6 +109,7 @@ impl Default for Settings {
             oauth_token_ttl_secs: 3600,
             rate_limit_per_sec: 0.0,
             rate_limit_burst: None,
+            dns_resolvers: Vec::new(),
         }
     }
 }
@@ -134,6 +138,7 @@ struct FileSettings {
     oauth_token_ttl_secs: Option<u64>,
     rate_limit_per_sec: Option<f64>,
     rate_limit_burst: Option<u32>,
+    dns_resolvers: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -168,7 +173,7 @@ impl Settings {
                 path: shown,
                 message: e.message().to_owned(),
             })?;
-            s.apply_file(f);
+            s.apply_file(f)?;
         }
         s.apply_env(env)?;
         s.check()?;
@@ -204,7 +209,10 @@ impl Settings {
         Ok(())
     }
 
-    fn apply_file(&mut self, f: FileSettings) {
+    fn apply_file(&mut self, f: FileSettings) -> Result<(), ConfigError> {
+        if let Some(v) = &f.dns_resolvers {
+            self.dns_resolvers = parse_resolvers("dns_resolvers", v)?;
+        }
         if let Some(v) = f.bind {
             self.bind = v;
         }
@@ -265,6 +273,7 @@ impl Settings {
         if f.rate_limit_burst.is_some() {
             self.rate_limit_burst = f.rate_limit_burst;
         }
+        Ok(())
     }
 
     fn apply_env(&mut self, env: &[(String, String)]) -> Result<(), ConfigError> {
@@ -309,11 +318,31 @@ impl Settings {
                 "SCIM_OAUTH_TOKEN_TTL_SECS" => self.oauth_token_ttl_secs = num(key, v)?,
                 "SCIM_RATE_LIMIT_PER_SEC" => self.rate_limit_per_sec = num(key, v)?,
                 "SCIM_RATE_LIMIT_BURST" => self.rate_limit_burst = Some(num(key, v)?),
+                "SCIM_DNS_RESOLVERS" => self.dns_resolvers = parse_resolvers(key, v)?,
                 _ => {}
             }
         }
         Ok(())
     }
+}
+
+/// `ip:port,ip:port` (a bare IP means port 53).
+fn parse_resolvers(key: &str, v: &str) -> Result<Vec<std::net::SocketAddr>, ConfigError> {
+    v.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<std::net::SocketAddr>()
+                .or_else(|_| {
+                    s.parse::<std::net::IpAddr>()
+                        .map(|ip| std::net::SocketAddr::new(ip, 53))
+                })
+                .map_err(|_| ConfigError::Env {
+                    key: key.to_owned(),
+                    message: format!("expected ip:port[,ip:port…], got {s:?}"),
+                })
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -378,6 +407,24 @@ mod tests {
             let env = vec![(k.to_owned(), v.to_owned())];
             assert!(Settings::load_from(None, &env).is_err(), "{k}={v}");
         }
+    }
+
+    #[test]
+    fn dns_resolvers_are_a_list_of_addresses() {
+        let env = vec![(
+            "SCIM_DNS_RESOLVERS".to_owned(),
+            "127.0.0.1:5353, 10.0.0.2".to_owned(),
+        )];
+        let s = Settings::load_from(None, &env).unwrap();
+        assert_eq!(
+            s.dns_resolvers,
+            vec![
+                "127.0.0.1:5353".parse().unwrap(),
+                "10.0.0.2:53".parse().unwrap()
+            ]
+        );
+        let env = vec![("SCIM_DNS_RESOLVERS".to_owned(), "resolver.local".to_owned())];
+        assert!(Settings::load_from(None, &env).is_err());
     }
 
     #[test]

@@ -20,6 +20,8 @@ pub struct AppState {
     pub draining: AtomicBool,
     /// `None` when no rate limit is configured.
     pub rate_limiter: Option<RateLimiter>,
+    /// Looks up domain proofs (TXT records).
+    pub dns: crate::dns::DnsProof,
 }
 
 /// What the first start on an empty database created.
@@ -92,12 +94,14 @@ impl Application {
             .then(|| tokio::spawn(purge_job(store.clone(), settings.purge_interval_secs)));
         let rate_limiter =
             Rate::new(settings.rate_limit_per_sec, settings.rate_limit_burst).map(RateLimiter::new);
+        let dns = crate::dns::DnsProof::new(&settings.dns_resolvers);
         let state = web::Data::new(AppState {
             store,
             settings,
             metrics: http::observe::Metrics::new(),
             draining: AtomicBool::new(false),
             rate_limiter,
+            dns,
         });
         let shutdown_state = state.clone();
         let server = HttpServer::new(move || {

@@ -51,6 +51,21 @@ pub struct Enterprise {
     pub manager: Option<String>,
 }
 
+/// The account-wide profile that a User's attributes map onto (and that
+/// only the authoritative directory writes).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AccountProfile {
+    pub display_name: Option<String>,
+    pub nickname: Option<String>,
+    pub job_title: Option<String>,
+    pub department: Option<String>,
+    pub organization: Option<String>,
+    pub location: Option<String>,
+    pub timezone: Option<String>,
+    pub locale: Option<String>,
+    pub profile_photo_url: Option<String>,
+}
+
 /// Every writable attribute of a User.
 #[derive(Debug, Clone)]
 pub struct UserAttrs {
@@ -213,6 +228,80 @@ impl UserAttrs {
                     .collect();
                 (!parts.is_empty()).then(|| parts.join(" "))
             })
+    }
+
+    /// What these attributes make of the account's profile.
+    pub fn account_profile(&self) -> AccountProfile {
+        AccountProfile {
+            display_name: self.profile_display_name(),
+            nickname: self.nick_name.clone(),
+            job_title: self.title.clone(),
+            department: self.enterprise.department.clone(),
+            organization: self.enterprise.organization.clone(),
+            location: self.location(),
+            timezone: self.timezone.clone(),
+            locale: self.locale.clone(),
+            profile_photo_url: self
+                .photos
+                .iter()
+                .find(|p| p.primary)
+                .or(self.photos.first())
+                .and_then(|p| p.value.clone()),
+        }
+    }
+
+    /// A write from a directory that is not authoritative for the account:
+    /// the attributes the account owns are put back to what the account
+    /// holds (its profile and `email`), so the directory's view shows the
+    /// account as it is. Returns the names of the attributes whose sent
+    /// values were so ignored.
+    pub fn keep_account_profile(
+        &mut self,
+        current: &AccountProfile,
+        email: Option<&str>,
+    ) -> Vec<&'static str> {
+        let sent = self.account_profile();
+        let mut ignored = Vec::new();
+        let fields: [(&'static str, &Option<String>, &Option<String>); 9] = [
+            ("displayName", &sent.display_name, &current.display_name),
+            ("nickName", &sent.nickname, &current.nickname),
+            ("title", &sent.job_title, &current.job_title),
+            ("department", &sent.department, &current.department),
+            ("organization", &sent.organization, &current.organization),
+            ("addresses", &sent.location, &current.location),
+            ("timezone", &sent.timezone, &current.timezone),
+            ("locale", &sent.locale, &current.locale),
+            (
+                "photos",
+                &sent.profile_photo_url,
+                &current.profile_photo_url,
+            ),
+        ];
+        for (name, sent, held) in fields {
+            if sent != held {
+                ignored.push(name);
+            }
+        }
+        self.display_name = current.display_name.clone();
+        self.nick_name = current.nickname.clone();
+        self.title = current.job_title.clone();
+        self.enterprise.department = current.department.clone();
+        self.enterprise.organization = current.organization.clone();
+        self.timezone = current.timezone.clone();
+        self.locale = current.locale.clone();
+        if let Some(email) = email {
+            let chosen = self.emails.iter().position(|e| e.primary).unwrap_or(0);
+            if let Some(slot) = self.emails.get_mut(chosen)
+                && slot
+                    .value
+                    .as_deref()
+                    .is_none_or(|v| !v.eq_ignore_ascii_case(email))
+            {
+                slot.value = Some(email.to_owned());
+                ignored.push("emails");
+            }
+        }
+        ignored
     }
 
     /// The primary address's locality, for the account profile's location.

@@ -198,7 +198,8 @@ pub async fn replace(
         let input = hash_first(UserInput::from_body(&body.into_value()?)?).await?;
         let tx = state.store.begin().await?;
         let u = users::replace(&tx, &dir, uid, input, if_match(&req).as_ref()).await?;
-        op.commit(tx, Some(id.clone()), 200).await?;
+        op.commit_noted(tx, Some(id.clone()), 200, u.ignored_note())
+            .await?;
         Ok((u, p))
     }
     .await;
@@ -230,7 +231,8 @@ pub async fn patch(
         let ops = patch::parse_request(&body.into_value()?, limits(&state))?;
         let tx = state.store.begin().await?;
         let u = users::patch(&tx, &dir, uid, &ops, if_match(&req).as_ref()).await?;
-        op.commit(tx, Some(id.clone()), 200).await?;
+        op.commit_noted(tx, Some(id.clone()), 200, u.ignored_note())
+            .await?;
         Ok((u, p))
     }
     .await;

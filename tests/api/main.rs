@@ -3,6 +3,7 @@
 
 mod admin;
 mod discovery;
+mod dns;
 mod fuzz_corpus;
 mod groups;
 mod hardening;
@@ -15,5 +16,6 @@ mod processes;
 mod protocol;
 mod queries;
 mod seed;
+mod trust;
 mod users;
 mod web;
