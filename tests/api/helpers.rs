@@ -26,13 +26,44 @@ pub struct TestApp {
     pub client: reqwest::Client,
 }
 
+/// The database the suite runs on, from `TEST_DATABASE_URL`.
+#[derive(Debug, PartialEq)]
+pub enum TestBackend {
+    /// Unset or `sqlite:…`: a new SQLite file per test.
+    Sqlite,
+    /// `postgres://…` (or `postgresql://…`): a new schema per test in that
+    /// database.
+    Postgres(String),
+}
+
+/// Reads `TEST_DATABASE_URL`. Anything set that is not a PostgreSQL or
+/// SQLite URL (a typo, an empty expansion of an unset CI variable) panics,
+/// rather than the suite quietly running on SQLite.
+pub fn test_backend() -> TestBackend {
+    backend_from(std::env::var("TEST_DATABASE_URL").ok().as_deref())
+}
+
+pub fn backend_from(var: Option<&str>) -> TestBackend {
+    match var {
+        None => TestBackend::Sqlite,
+        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            TestBackend::Postgres(url.to_owned())
+        }
+        Some(url) if url.starts_with("sqlite:") => TestBackend::Sqlite,
+        Some(url) => panic!(
+            "TEST_DATABASE_URL={url:?} is neither a postgres://… nor a sqlite:… URL; \
+             unset it to run on SQLite, or set e.g. postgres://postgres@127.0.0.1:5432/test"
+        ),
+    }
+}
+
 /// A fresh, empty database for one test: on PostgreSQL a new schema of the
 /// `TEST_DATABASE_URL` database (cheap to create and drop, unlike a
 /// database), selected through the connection's `search_path`; on SQLite a
 /// new file.
 pub async fn fresh_database_url() -> String {
-    match std::env::var("TEST_DATABASE_URL") {
-        Ok(url) if url.starts_with("postgres") => {
+    match test_backend() {
+        TestBackend::Postgres(url) => {
             use sea_orm::{ConnectionTrait, Database};
             let admin = Database::connect(url.as_str())
                 .await
@@ -46,7 +77,7 @@ pub async fn fresh_database_url() -> String {
             let sep = if url.contains('?') { '&' } else { '?' };
             format!("{url}{sep}options[search_path]={name}")
         }
-        _ => {
+        TestBackend::Sqlite => {
             let path = std::env::temp_dir().join(format!("scim-test-{}.db", Uuid::new_v4()));
             format!("sqlite://{}?mode=rwc", path.display())
         }
@@ -77,14 +108,15 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
         .expect("a fresh database is bootstrapped");
     tokio::spawn(app.run_until_stopped());
     let address = format!("http://127.0.0.1:{port}");
-    let pg_cleanup = std::env::var("TEST_DATABASE_URL")
-        .ok()
-        .filter(|u| u.starts_with("postgres"))
-        .and_then(|admin| {
-            let url = settings.database_url.expose();
-            let name = url.rsplit("search_path]=").next()?.to_owned();
-            name.starts_with("scim_test_").then_some((admin, name))
-        });
+    let pg_cleanup = match test_backend() {
+        TestBackend::Postgres(admin) => Some(admin),
+        TestBackend::Sqlite => None,
+    }
+    .and_then(|admin| {
+        let url = settings.database_url.expose();
+        let name = url.rsplit("search_path]=").next()?.to_owned();
+        name.starts_with("scim_test_").then_some((admin, name))
+    });
     TestApp {
         pg_cleanup,
         base: format!("{address}/scim/v2/directories/{}", boot.directory_id),

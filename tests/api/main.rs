@@ -15,5 +15,7 @@ mod processes;
 mod protocol;
 mod queries;
 mod seed;
+mod suite;
 mod users;
+#[cfg(feature = "browser")]
 mod web;
