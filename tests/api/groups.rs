@@ -375,23 +375,36 @@ async fn direct_invites_survive_losing_group_access() {
         "jira",
     ])
     .await;
-    // Mark the membership as a direct invite (the admin API does this later).
-    let db = app.db().await;
-    use sea_orm::sea_query::Expr;
-    site_membership::Entity::update_many()
-        .col_expr(site_membership::Column::InvitedDirectly, Expr::value(true))
-        .exec(&db)
-        .await
-        .unwrap();
-    app.patch(
-        &format!("/Groups/{g}"),
-        json!([{"op": "remove", "path": "members"}]),
-    )
-    .await;
+    assert_eq!(
+        site_status(&app, "inv@example.com").await.as_deref(),
+        Some("active"),
+        "the group's grant gave the membership"
+    );
+    // An admin invites the same user directly.
+    let admin = crate::admin::admin(&app, "default").await;
+    let (_, sites) = admin.get("/sites").await;
+    let s = sites["items"][0]["id"].as_str().unwrap().to_owned();
+    let (status, m) = admin
+        .post(
+            &format!("/sites/{s}/users"),
+            json!({"email": "inv@example.com"}),
+        )
+        .await;
+    assert_eq!(status, 200, "an existing membership: {m}");
+    assert_eq!(m["invited_directly"], true, "{m}");
+    let (status, body) = app
+        .patch(
+            &format!("/Groups/{g}"),
+            json!([{"op": "remove", "path": "members"}]),
+        )
+        .await;
+    assert_eq!(status, 204, "{body}");
+    assert!(members_of(&app, &g).await.is_empty());
     assert_eq!(
         site_status(&app, "inv@example.com").await.as_deref(),
         Some("active")
     );
+    let db = app.db().await;
     let sites = site::Entity::find().count(&db).await.unwrap();
     assert_eq!(sites, 1);
 }
@@ -415,17 +428,27 @@ async fn deactivated_members_keep_memberships_and_deleted_users_leave_groups() {
         "jira",
     ])
     .await;
-    app.patch(
-        &format!("/Users/{a}"),
-        json!([{"op": "replace", "value": {"active": false}}]),
-    )
-    .await;
+    let (status, body) = app
+        .patch(
+            &format!("/Users/{a}"),
+            json!([{"op": "replace", "value": {"active": false}}]),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["active"], false, "{body}");
+    assert_eq!(
+        crate::helpers::account_of(&app, "d@acme.example")
+            .await
+            .status,
+        "deactivated"
+    );
     assert_eq!(members_of(&app, &g).await, vec![a.clone()]);
     assert_eq!(
         site_status(&app, "d@acme.example").await.as_deref(),
         Some("active")
     );
-    app.delete(&format!("/Users/{a}")).await;
+    let (status, body) = app.delete(&format!("/Users/{a}")).await;
+    assert_eq!(status, 204, "{body}");
     assert!(members_of(&app, &g).await.is_empty());
 }
 
