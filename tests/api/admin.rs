@@ -718,3 +718,394 @@ async fn personal_rows(app: &TestApp, id: &str, email: &str) -> Vec<(&'static st
         ("sync_log mentions", log),
     ]
 }
+
+pub async fn site(app: &TestApp, a: &Admin, name: &str) -> String {
+    app.cli(&["site", "create", "--org", "default", name]).await;
+    let (_, sites) = a.get("/sites").await;
+    sites["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == name)
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+fn emails(body: &Value) -> Vec<String> {
+    body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["email"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_claimed_account_is_on_the_users_page_only_once_invited() {
+    let app = spawn_app().await;
+    let a = admin(&app, "default").await;
+    let s = site(&app, &a, "acme.example.net").await;
+    verify_domain(&a, "acme.example").await;
+    let id = seed_account(&app, "claimed@acme.example", Some(&a.org_id)).await;
+
+    let (_, managed) = a.get("/accounts").await;
+    assert_eq!(ids(&managed), vec![id.clone()], "claimed: managed");
+    let (status, users) = a.get(&format!("/sites/{s}/users")).await;
+    assert_eq!(status, 200, "{users}");
+    assert_eq!(emails(&users), Vec::<String>::new(), "but not a site user");
+
+    let (status, m) = a
+        .post(
+            &format!("/sites/{s}/users"),
+            json!({"email": "claimed@acme.example"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{m}");
+    assert_eq!(m["status"], "invited");
+    // An external account can be invited too, and a new one is created.
+    let (status, m) = a
+        .post(
+            &format!("/sites/{s}/users"),
+            json!({"email": "new@else.example"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{m}");
+    assert_eq!(m["managed"], false);
+    let (_, users) = a.get(&format!("/sites/{s}/users?status=invited")).await;
+    assert_eq!(emails(&users).len(), 2);
+    let (_, managed) = a.get("/accounts").await;
+    assert_eq!(
+        ids(&managed).len(),
+        1,
+        "external accounts stay off the managed page"
+    );
+
+    // First activity turns the invite active.
+    let (status, m) = a
+        .post(&format!("/sites/{s}/users/{id}/activity"), json!({}))
+        .await;
+    assert_eq!(status, 200, "{m}");
+    assert_eq!(m["status"], "active");
+    assert!(m["last_active_at"].is_string());
+    let (_, users) = a.get(&format!("/sites/{s}/users?q=claimed")).await;
+    assert_eq!(users["items"][0]["status"], "active");
+    let (_, p1) = a.get(&format!("/sites/{s}/users?limit=1")).await;
+    let cursor = p1["next_cursor"].as_str().unwrap();
+    let (_, p2) = a
+        .get(&format!("/sites/{s}/users?limit=1&cursor={cursor}"))
+        .await;
+    assert_eq!(emails(&p2).len(), 1);
+    assert!(p2["next_cursor"].is_null());
+    assert_ne!(emails(&p1), emails(&p2));
+}
+
+#[tokio::test]
+async fn suspend_keeps_product_access_and_remove_keeps_the_account_managed() {
+    let app = spawn_app().await;
+    let a = admin(&app, "default").await;
+    let s = site(&app, &a, "acme.example.net").await;
+    verify_domain(&a, "acme.example").await;
+    let id = seed_account(&app, "kim@acme.example", Some(&a.org_id)).await;
+    a.post(
+        &format!("/sites/{s}/users"),
+        json!({"email": "kim@acme.example"}),
+    )
+    .await;
+    let (status, _) = a
+        .put(
+            &format!("/sites/{s}/users/{id}/products/jira"),
+            json!({"role": "admin"}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, body) = a
+        .put(&format!("/sites/{s}/users/{id}/products/excel"), json!({}))
+        .await;
+    assert_admin_error(status, &body, 400, "invalid_request");
+    let (status, g) = a.post("/groups", json!({"name": "Writers"})).await;
+    assert_eq!(status, 201, "{g}");
+    let gid = g["id"].as_str().unwrap().to_owned();
+    let (status, body) = a.post("/groups", json!({"name": "writers"})).await;
+    assert_admin_error(status, &body, 409, "already_exists");
+    let (status, _) = a
+        .post(
+            &format!("/groups/{gid}/grants"),
+            json!({"site_id": s, "product": "confluence"}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, body) = a
+        .put(&format!("/groups/{gid}/members/{id}"), json!({}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+
+    // Suspend: no access, but product access and groups stay configured.
+    let (status, m) = a
+        .post(&format!("/sites/{s}/users/{id}/suspend"), json!({}))
+        .await;
+    assert_eq!((status, m["status"].as_str()), (200, Some("suspended")));
+    let (_, users) = a.get(&format!("/sites/{s}/users?status=suspended")).await;
+    let u = &users["items"][0];
+    let products: Vec<&str> = u["product_access"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["product"].as_str().unwrap())
+        .collect();
+    assert_eq!(products, vec!["confluence", "jira"], "{u}");
+    assert_eq!(u["groups"][0]["name"], "Writers");
+    let (status, m) = a
+        .post(&format!("/sites/{s}/users/{id}/restore"), json!({}))
+        .await;
+    assert_eq!(
+        (status, m["status"].as_str()),
+        (200, Some("invited")),
+        "{m}"
+    );
+
+    // Remove: membership, product access and the site's admin groups go;
+    // the account stays managed and needs a new invite.
+    let (status, _) = a.delete(&format!("/sites/{s}/users/{id}")).await;
+    assert_eq!(status, 204);
+    let (_, users) = a.get(&format!("/sites/{s}/users")).await;
+    assert_eq!(emails(&users), Vec::<String>::new());
+    let (_, d) = a.get(&format!("/accounts/{id}")).await;
+    assert_eq!(d["managed"], true);
+    assert_eq!(d["status"], "active");
+    assert_eq!(d["sites"], json!([]));
+    assert_eq!(d["groups"], json!([]));
+    let (status, body) = a
+        .post(&format!("/sites/{s}/users/{id}/suspend"), json!({}))
+        .await;
+    assert_admin_error(status, &body, 404, "not_found");
+    let (status, m) = a
+        .post(
+            &format!("/sites/{s}/users"),
+            json!({"email": "kim@acme.example"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{m}");
+    let (_, users) = a.get(&format!("/sites/{s}/users")).await;
+    assert_eq!(
+        users["items"][0]["product_access"],
+        json!([]),
+        "access was removed"
+    );
+}
+
+#[tokio::test]
+async fn synced_group_membership_is_the_idps_and_admin_groups_grant_access() {
+    let app = spawn_app().await;
+    let a = admin(&app, "default").await;
+    let s = site(&app, &a, "acme.example.net").await;
+    verify_domain(&a, "acme.example").await;
+    let uid = app.create_user(user("lee@acme.example")).await;
+    let id = account_id_of(&app, "lee@acme.example").await;
+    let (status, g) = app
+        .post(
+            "/Groups",
+            json!({
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+                "displayName": "Okta Engineers",
+                "members": [{"value": uid}],
+            }),
+        )
+        .await;
+    assert_eq!(status, 201, "{g}");
+    let synced = g["id"].as_str().unwrap().to_owned();
+
+    let (status, err) = a.delete(&format!("/groups/{synced}/members/{id}")).await;
+    assert_admin_error(status, &err, 409, "managed_by_identity_provider");
+    assert!(err["message"].as_str().unwrap().contains("\"default\""));
+    // Granting product access to a synced group is the admin's.
+    let (status, body) = a
+        .post(
+            &format!("/groups/{synced}/grants"),
+            json!({"site_id": s, "product": "jira"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (_, users) = a.get(&format!("/sites/{s}/users")).await;
+    assert_eq!(emails(&users), vec!["lee@acme.example"]);
+    assert_eq!(
+        users["items"][0]["product_access"][0]["via"]["type"],
+        "group"
+    );
+    // Access from a synced group ends in the IdP, not here.
+    let (status, err) = a.delete(&format!("/sites/{s}/users/{id}")).await;
+    assert_admin_error(status, &err, 409, "managed_by_identity_provider");
+    let (_, list) = a.get("/groups").await;
+    assert_eq!(list["items"][0]["synced"], true);
+    assert_eq!(list["items"][0]["synced_by"], "default");
+}
+
+#[tokio::test]
+async fn sync_status_counts_and_the_sync_log_filters_and_pages() {
+    let app = spawn_app().await;
+    let a = admin(&app, "default").await;
+    app.create_user(user("one@acme.example")).await;
+    app.create_user(user("two@acme.example")).await;
+    let (status, _) = app.post("/Users", user("one@acme.example")).await;
+    assert_eq!(status, 409);
+
+    let (status, dirs) = a.get("/directories").await;
+    assert_eq!(status, 200, "{dirs}");
+    let d = &dirs["items"][0];
+    assert_eq!(d["name"], "default");
+    assert_eq!(d["synced_users"], 2);
+    assert_eq!(d["synced_groups"], 0);
+    assert_eq!(d["failed_operations_last_24h"], 1);
+    assert!(d["last_sync_at"].is_string());
+    let dir = d["id"].as_str().unwrap();
+
+    let (_, failures) = a
+        .get(&format!("/directories/{dir}/sync-log?outcome=failure"))
+        .await;
+    assert_eq!(failures["items"].as_array().unwrap().len(), 1);
+    assert_eq!(failures["items"][0]["status"], 409);
+    let (_, posts) = a
+        .get(&format!(
+            "/directories/{dir}/sync-log?operation=POST%20/Users&resource_type=User&limit=2"
+        ))
+        .await;
+    assert_eq!(posts["items"].as_array().unwrap().len(), 2);
+    let cursor = posts["next_cursor"].as_str().unwrap();
+    let (_, rest) = a
+        .get(&format!(
+            "/directories/{dir}/sync-log?operation=POST%20/Users&limit=2&cursor={cursor}"
+        ))
+        .await;
+    assert_eq!(rest["items"].as_array().unwrap().len(), 1);
+    assert!(rest["next_cursor"].is_null());
+    let b = admin(&app, "other").await;
+    let (status, body) = b.get(&format!("/directories/{dir}/sync-log")).await;
+    assert_admin_error(status, &body, 404, "not_found");
+}
+
+async fn csv(a: &Admin, path: &str) -> (String, String) {
+    let res = a
+        .client
+        .get(format!("{}{path}", a.base))
+        .bearer_auth(&a.key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let ct = res.headers()["content-type"].to_str().unwrap().to_owned();
+    (ct, res.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn exports_stream_managed_accounts_and_site_users_as_csv() {
+    let app = spawn_app().await;
+    let a = admin(&app, "default").await;
+    let s = site(&app, &a, "acme.example.net").await;
+    verify_domain(&a, "acme.example").await;
+    let id = seed_account(&app, "secure-eve@acme.example", Some(&a.org_id)).await;
+    seed_account(&app, "ext@else.example", None).await;
+    a.post(
+        &format!("/sites/{s}/users"),
+        json!({"email": "secure-eve@acme.example"}),
+    )
+    .await;
+    a.post(
+        &format!("/sites/{s}/users"),
+        json!({"email": "ext@else.example"}),
+    )
+    .await;
+    a.put(&format!("/sites/{s}/users/{id}/products/jira"), json!({}))
+        .await;
+
+    let (ct, text) = csv(&a, "/exports/managed-accounts").await;
+    assert_eq!(ct, "text/csv; charset=utf-8");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "header + the one managed account: {text}");
+    assert!(lines[0].starts_with("Name,Email,Last active,Status,Billable,Policy name,Policy type,SAML single sign-on,Two-step verification,Password requirements,Idle session duration,Jira,Confluence"));
+    assert!(
+        lines[1]
+            .starts_with("Seed secure-eve@acme.example,secure-eve@acme.example,Never,active,Yes,"),
+        "{}",
+        lines[1]
+    );
+    assert!(
+        lines[1].contains(",Yes,Default,Default,acme.example.net,"),
+        "{}",
+        lines[1]
+    );
+
+    let (_, text) = csv(&a, &format!("/exports/sites/{s}/users")).await;
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines[0],
+        "Name,Email,Status,Last active,Product access,Groups"
+    );
+    assert_eq!(lines.len(), 3, "managed and external users: {text}");
+    assert!(text.contains("secure-eve@acme.example,invited,Never,jira (user),"));
+    assert!(text.contains("ext@else.example,invited,Never,,"));
+
+    // The CLI prints the same CSV as the API.
+    let (_, api) = csv(&a, "/exports/managed-accounts").await;
+    let url = app.settings.database_url.expose().to_owned();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_scim-server"))
+            .args(["export", "managed-accounts", "--org", "default"])
+            .env("DATABASE_URL", url)
+            .env("RUST_LOG", "warn")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let printed = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = printed.lines().collect();
+    assert_eq!(
+        lines.len(),
+        2,
+        "header + the one managed account: {printed}"
+    );
+    assert!(
+        lines[0].starts_with("Name,Email,Last active,Status,Billable,"),
+        "{printed}"
+    );
+    assert!(
+        lines[1]
+            .starts_with("Seed secure-eve@acme.example,secure-eve@acme.example,Never,active,Yes,"),
+        "{printed}"
+    );
+    assert_eq!(printed, api);
+}
+
+#[tokio::test]
+async fn the_openapi_document_lists_every_admin_route() {
+    let app = spawn_app().await;
+    let (status, doc) = read(
+        reqwest::get(format!("{}/admin/v1/openapi.json", app.address))
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200, "{doc}");
+    let paths = doc["paths"].as_object().unwrap();
+    let mut expected = std::collections::BTreeSet::new();
+    for (method, path) in scim_server::http::admin::ROUTES {
+        let full = format!("{}{path}", scim_server::http::admin::ORG_SCOPE);
+        assert!(
+            paths.get(&full).and_then(|p| p.get(*method)).is_some(),
+            "{method} {full} is missing from the OpenAPI document"
+        );
+        expected.insert(full);
+    }
+    let documented: std::collections::BTreeSet<String> = paths.keys().cloned().collect();
+    assert_eq!(
+        documented, expected,
+        "the document has no route the server lacks"
+    );
+    assert!(doc["components"]["securitySchemes"]["admin_key"].is_object());
+}
