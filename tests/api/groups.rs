@@ -130,6 +130,39 @@ async fn display_name_is_unique_case_insensitively() {
 }
 
 #[tokio::test]
+async fn display_name_is_unique_across_the_organizations_directories() {
+    let app = spawn_app().await;
+    create_group(&app, "Engineering", &[]).await;
+    let a = crate::admin::admin(&app, "default").await;
+    let (status, g) = a.post("/groups", json!({"name": "Admins"})).await;
+    assert_eq!(status, 201, "{g}");
+    // A second directory of the same organization.
+    let entra = app.other_directory("default", "entra").await;
+    for taken in ["ENGINEERING", "admins"] {
+        let (status, body) = entra.post("/Groups", group(taken, &[])).await;
+        assert_scim_error(status, &body, 409, Some("uniqueness"));
+    }
+    let design = create_group(&entra, "Design", &[]).await;
+    let (status, body) = entra
+        .patch(
+            &format!("/Groups/{design}"),
+            json!([{"op": "replace", "path": "displayName", "value": "engineering"}]),
+        )
+        .await;
+    assert_scim_error(status, &body, 409, Some("uniqueness"));
+    let (status, body) = entra
+        .put(&format!("/Groups/{design}"), group("Engineering", &[]))
+        .await;
+    assert_scim_error(status, &body, 409, Some("uniqueness"));
+    let (_, list) = entra.get("/Groups").await;
+    assert_eq!(list["totalResults"], 1, "{list}");
+    assert_eq!(list["Resources"][0]["displayName"], "Design", "{list}");
+    // The same name in another organization is another group.
+    let okta = app.other_directory("other", "okta").await;
+    create_group(&okta, "Engineering", &[]).await;
+}
+
+#[tokio::test]
 async fn a_member_that_is_not_a_user_of_the_directory_is_refused_and_nothing_written() {
     let app = spawn_app().await;
     let u = app.create_user(user("ok@example.com")).await;

@@ -203,6 +203,29 @@ impl TestApp {
             .expect("the CLI command succeeds")
     }
 
+    /// A new directory (of organization `org`, created if missing) with a
+    /// token, as `directory create` makes it: the same server, that
+    /// directory's base URL and token.
+    pub async fn other_directory(&self, org: &str, name: &str) -> TestApp {
+        use scim_server::store::directories;
+        let db = self.db().await;
+        let o = directories::find_or_create_org(&db, org).await.unwrap();
+        let d = directories::create_directory(&db, o.id, name)
+            .await
+            .unwrap();
+        let (_, token) = directories::create_token(&db, d.id, None).await.unwrap();
+        let _ = db.close().await;
+        TestApp {
+            pg_cleanup: None,
+            address: self.address.clone(),
+            base: format!("{}/scim/v2/directories/{}", self.address, d.id),
+            token,
+            directory_id: d.id,
+            settings: self.settings.clone(),
+            client: self.client.clone(),
+        }
+    }
+
     /// Direct database access for assertions a client can't make.
     pub async fn db(&self) -> sea_orm::DatabaseConnection {
         sea_orm::Database::connect(self.settings.database_url.expose())
