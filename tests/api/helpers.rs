@@ -305,3 +305,75 @@ pub async fn account_of(app: &TestApp, email: &str) -> entity::account::Model {
         .unwrap()
         .expect("the account exists")
 }
+
+/// Every row of every table, as text, per table (sorted): what a refused
+/// request must leave as it was. The sync log's failure entries are left
+/// out (recording the failure is the one write a refused request makes).
+pub async fn db_rows(app: &TestApp) -> std::collections::BTreeMap<String, Vec<String>> {
+    use sea_orm::{ConnectionTrait, DatabaseBackend, Statement};
+    let db = app.db().await;
+    let backend = db.get_database_backend();
+    let texts = |sql: String| {
+        let db = &db;
+        async move {
+            db.query_all_raw(Statement::from_string(backend, sql))
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|r| r.try_get_by_index::<String>(0).unwrap())
+                .collect::<Vec<String>>()
+        }
+    };
+    let tables = texts(match backend {
+        DatabaseBackend::Postgres => "SELECT table_name::text FROM information_schema.tables \
+             WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'"
+            .to_owned(),
+        _ => "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+            .to_owned(),
+    })
+    .await;
+    let mut out = std::collections::BTreeMap::new();
+    for table in tables {
+        let only = if table == "sync_log" {
+            " WHERE outcome <> 'failure'"
+        } else {
+            ""
+        };
+        let row = match backend {
+            DatabaseBackend::Postgres => "t::text".to_owned(),
+            _ => {
+                let columns = texts(format!("SELECT name FROM pragma_table_info('{table}')")).await;
+                columns
+                    .iter()
+                    .map(|c| format!("quote(\"{c}\")"))
+                    .collect::<Vec<_>>()
+                    .join(" || '|' || ")
+            }
+        };
+        let mut rows = texts(format!("SELECT {row} FROM \"{table}\" t{only}")).await;
+        rows.sort();
+        out.insert(table, rows);
+    }
+    let _ = db.close().await;
+    out
+}
+
+/// Asserts that no table changed since `before` (see [`db_rows`]), naming
+/// the tables that did and their rows that came or went.
+pub async fn assert_db_unchanged(
+    app: &TestApp,
+    before: &std::collections::BTreeMap<String, Vec<String>>,
+) {
+    let after = db_rows(app).await;
+    assert!(before.values().map(Vec::len).sum::<usize>() > 0);
+    let mut changed = vec![];
+    for (table, rows) in &after {
+        let old = before.get(table).cloned().unwrap_or_default();
+        if &old != rows {
+            let gone: Vec<_> = old.iter().filter(|r| !rows.contains(r)).collect();
+            let came: Vec<_> = rows.iter().filter(|r| !old.contains(r)).collect();
+            changed.push(format!("{table}: gone {gone:?}, came {came:?}"));
+        }
+    }
+    assert!(changed.is_empty(), "changed:\n{}", changed.join("\n"));
+}

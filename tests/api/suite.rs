@@ -75,3 +75,43 @@ fn a_test_database_url_of_another_kind_panics() {
 fn an_empty_test_database_url_panics() {
     backend_from(Some(""));
 }
+
+/// The "changes nothing" check sees every table, and a change in any row.
+#[tokio::test]
+async fn db_rows_sees_every_table_and_any_changed_row() {
+    let app = spawn_app().await;
+    let id = app.create_user(user("rows@example.com")).await;
+    let before = db_rows(&app).await;
+    for table in [
+        "accounts",
+        "scim_users",
+        "scim_user_values",
+        "groups",
+        "group_members",
+        "site_memberships",
+        "product_access",
+        "sync_log",
+        "directory_tokens",
+        "audit_log",
+    ] {
+        assert!(before.contains_key(table), "{table}: {:?}", before.keys());
+    }
+    assert_eq!(before["scim_users"].len(), 1);
+    assert!(before["scim_users"][0].contains("rows@example.com"));
+    assert_db_unchanged(&app, &before).await;
+    let (status, body) = app
+        .patch(
+            &format!("/Users/{id}"),
+            serde_json::json!([{"op": "replace", "path": "title", "value": "Changed"}]),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let after = db_rows(&app).await;
+    assert_ne!(after["scim_users"], before["scim_users"]);
+    assert_ne!(after["sync_log"], before["sync_log"], "a success entry");
+    let caught = futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(
+        assert_db_unchanged(&app, &before),
+    ))
+    .await;
+    assert!(caught.is_err(), "the change is reported");
+}
