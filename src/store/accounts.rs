@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use entity::{
     account, account_api_token, account_session, directory, group_member, product_access,
-    scim_user, scim_user_value, site, site_membership,
+    scim_user, scim_user_value, site, site_membership, sync_log,
 };
 use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr, Query, SimpleExpr};
 use sea_orm::{
@@ -600,6 +600,55 @@ async fn purge_one<C: ConnectionTrait>(tx: &C, id: Uuid, now: Time) -> ScimResul
         )
         .col_expr(account::Column::DeletedAt, Expr::value(now))
         .col_expr(account::Column::UpdatedAt, Expr::value(now))
+        .filter(account::Column::Id.eq(id))
+        .filter(account::Column::Status.eq(AccountStatus::PendingDeletion.as_str()))
+        .filter(account::Column::PurgeAfter.lte(now))
+        .exec(tx)
+        .await
+        .map_err(db_error)?;
+    if claimed.rows_affected == 0 {
+        return Ok(false);
+    }
+    // Error details in sync logs quote the email or userName the client
+    // sent ("userName … is already in use"): erase those too. Not a hot
+    // path: this scans the sync log once per purged account.
+    let mut names: Vec<String> = scim_user::Entity::find()
+        .select_only()
+        .column(scim_user::Column::UserNameLower)
+        .filter(scim_user::Column::AccountId.eq(id))
+        .into_tuple()
+        .all(tx)
+        .await
+        .map_err(db_error)?;
+    let email: Option<Option<String>> = account::Entity::find_by_id(id)
+        .select_only()
+        .column(account::Column::EmailLower)
+        .into_tuple()
+        .one(tx)
+        .await
+        .map_err(db_error)?;
+    names.extend(email.flatten());
+    names.retain(|n| n.contains('@'));
+    names.sort();
+    names.dedup();
+    if !names.is_empty() {
+        let mentions = names.iter().fold(Condition::any(), |c, n| {
+            c.add(
+                Expr::expr(Func::lower(Expr::col(sync_log::Column::Detail)))
+                    .like(contains_pattern(n)),
+            )
+        });
+        sync_log::Entity::update_many()
+            .col_expr(
+                sync_log::Column::Detail,
+                Expr::value("(erased: the account was deleted)"),
+            )
+            .filter(mentions)
+            .exec(tx)
+            .await
+            .map_err(db_error)?;
+    }
+    account::Entity::update_many()
         .col_expr(account::Column::Email, none())
         .col_expr(account::Column::EmailLower, none())
         .col_expr(account::Column::EmailDomain, none())
@@ -618,14 +667,9 @@ async fn purge_one<C: ConnectionTrait>(tx: &C, id: Uuid, now: Time) -> ScimResul
             Expr::value(Option::<Time>::None),
         )
         .filter(account::Column::Id.eq(id))
-        .filter(account::Column::Status.eq(AccountStatus::PendingDeletion.as_str()))
-        .filter(account::Column::PurgeAfter.lte(now))
         .exec(tx)
         .await
         .map_err(db_error)?;
-    if claimed.rows_affected == 0 {
-        return Ok(false);
-    }
     let links = Query::select()
         .column(scim_user::Column::Id)
         .from(scim_user::Entity)

@@ -613,6 +613,18 @@ async fn deleted_accounts_are_purged_after_the_grace_period_by_the_cli() {
     verify_domain(&a, "acme.example").await;
     let uid = app.create_user(user("gone@acme.example")).await;
     let id = account_id_of(&app, "gone@acme.example").await;
+    add_session_and_token(&app, &id).await;
+    // A failed create leaves the email in the sync log's error detail.
+    let (status, body) = app.post("/Users", user("gone@acme.example")).await;
+    assert_scim_error(status, &body, 409, Some("uniqueness"));
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("gone@acme.example")
+    );
+    let before = personal_rows(&app, &id, "gone@acme.example").await;
+    assert!(before.iter().all(|(_, n)| *n > 0), "{before:?}");
     let (status, d) = a.delete(&format!("/accounts/{id}")).await;
     assert_eq!(status, 200, "{d}");
 
@@ -657,6 +669,98 @@ async fn deleted_accounts_are_purged_after_the_grace_period_by_the_cli() {
     assert_eq!(purges.len(), 1, "purged once: {log}");
     assert_eq!(purges[0]["target_id"], id);
     assert_eq!(purges[0]["actor_type"], "system");
+    // The SCIM link and its values, sessions, API tokens and every sync-log
+    // mention of the email are gone.
+    let after = personal_rows(&app, &id, "gone@acme.example").await;
+    assert!(after.iter().all(|(_, n)| *n == 0), "{after:?}");
+    let (status, log) = a
+        .get(&format!("/directories/{}/sync-log", app.directory_id))
+        .await;
+    assert_eq!(status, 200, "{log}");
+    assert!(!log.to_string().contains("gone@acme.example"), "{log}");
+    assert!(
+        log["items"].as_array().unwrap().len() >= 2,
+        "the entries stay, without the email: {log}"
+    );
+}
+
+/// A session and an API token for the account `id`.
+async fn add_session_and_token(app: &TestApp, id: &str) {
+    let db = app.db().await;
+    let (now, id) = (Utc::now(), Uuid::parse_str(id).unwrap());
+    account_session::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        account_id: Set(id),
+        device: Set("Safari on macOS".into()),
+        ip_address: Set(None),
+        created_at: Set(now),
+        last_seen_at: Set(now),
+        revoked_at: Set(None),
+    }
+    .insert(&db)
+    .await
+    .unwrap();
+    account_api_token::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        account_id: Set(id),
+        label: Set("laptop".into()),
+        created_at: Set(now),
+        last_used_at: Set(None),
+        expires_at: Set(None),
+        revoked_at: Set(None),
+    }
+    .insert(&db)
+    .await
+    .unwrap();
+}
+
+/// Rows that hold the account's personal data: (table, count).
+async fn personal_rows(app: &TestApp, id: &str, email: &str) -> Vec<(&'static str, u64)> {
+    use entity::{scim_user, scim_user_value, sync_log};
+    use sea_orm::{ColumnTrait, PaginatorTrait, QueryFilter, QuerySelect};
+    let db = app.db().await;
+    let id = Uuid::parse_str(id).unwrap();
+    let links: Vec<Uuid> = scim_user::Entity::find()
+        .select_only()
+        .column(scim_user::Column::Id)
+        .filter(scim_user::Column::AccountId.eq(id))
+        .into_tuple()
+        .all(&db)
+        .await
+        .unwrap();
+    let values = scim_user_value::Entity::find()
+        .filter(scim_user_value::Column::UserId.is_in(links.clone()))
+        .count(&db)
+        .await
+        .unwrap();
+    let sessions = account_session::Entity::find()
+        .filter(account_session::Column::AccountId.eq(id))
+        .count(&db)
+        .await
+        .unwrap();
+    let tokens = account_api_token::Entity::find()
+        .filter(account_api_token::Column::AccountId.eq(id))
+        .count(&db)
+        .await
+        .unwrap();
+    let log = sync_log::Entity::find()
+        .all(&db)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| {
+            e.detail
+                .as_deref()
+                .is_some_and(|d| d.to_lowercase().contains(email))
+        })
+        .count() as u64;
+    vec![
+        ("scim_users", links.len() as u64),
+        ("scim_user_values", values),
+        ("account_sessions", sessions),
+        ("account_api_tokens", tokens),
+        ("sync_log mentions", log),
+    ]
 }
 
 pub async fn site(app: &TestApp, a: &Admin, name: &str) -> String {
@@ -985,8 +1089,41 @@ async fn exports_stream_managed_accounts_and_site_users_as_csv() {
     assert!(text.contains("secure-eve@acme.example,invited,Never,jira (user),"));
     assert!(text.contains("ext@else.example,invited,Never,,"));
 
-    app.cli(&["export", "managed-accounts", "--org", "default"])
-        .await;
+    // The CLI prints the same CSV as the API.
+    let (_, api) = csv(&a, "/exports/managed-accounts").await;
+    let url = app.settings.database_url.expose().to_owned();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_scim-server"))
+            .args(["export", "managed-accounts", "--org", "default"])
+            .env("DATABASE_URL", url)
+            .env("RUST_LOG", "warn")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let printed = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = printed.lines().collect();
+    assert_eq!(
+        lines.len(),
+        2,
+        "header + the one managed account: {printed}"
+    );
+    assert!(
+        lines[0].starts_with("Name,Email,Last active,Status,Billable,"),
+        "{printed}"
+    );
+    assert!(
+        lines[1]
+            .starts_with("Seed secure-eve@acme.example,secure-eve@acme.example,Never,active,Yes,"),
+        "{printed}"
+    );
+    assert_eq!(printed, api);
 }
 
 #[tokio::test]

@@ -89,13 +89,32 @@ async fn missing_or_bad_token_is_401_with_www_authenticate() {
 #[tokio::test]
 async fn a_token_of_another_directory_gets_404() {
     let app = spawn_app().await;
-    app.cli(&["directory", "create", "--org", "other", "--name", "okta"])
-        .await;
-    // The bootstrap token used against a directory it does not belong to.
-    let other = uuid::Uuid::now_v7();
+    let okta = app.other_directory("other", "okta").await;
+    // Each token works on its own directory.
+    let (status, body) = okta.get("/Users").await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = app.get("/Users").await;
+    assert_eq!(status, 200, "{body}");
+    // The bootstrap token on other/okta's URL, and the reverse: 404.
+    for (token, base) in [(&app.token, &okta.base), (&okta.token, &app.base)] {
+        let res = app
+            .client
+            .get(format!("{base}/Users"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        let (status, body) = read(res).await;
+        assert_scim_error(status, &body, 404, None);
+    }
+    // A directory that does not exist: the same answer.
     let res = app
         .client
-        .get(format!("{}/scim/v2/directories/{other}/Users", app.address))
+        .get(format!(
+            "{}/scim/v2/directories/{}/Users",
+            app.address,
+            uuid::Uuid::now_v7()
+        ))
         .bearer_auth(&app.token)
         .send()
         .await

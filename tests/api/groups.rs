@@ -130,6 +130,39 @@ async fn display_name_is_unique_case_insensitively() {
 }
 
 #[tokio::test]
+async fn display_name_is_unique_across_the_organizations_directories() {
+    let app = spawn_app().await;
+    create_group(&app, "Engineering", &[]).await;
+    let a = crate::admin::admin(&app, "default").await;
+    let (status, g) = a.post("/groups", json!({"name": "Admins"})).await;
+    assert_eq!(status, 201, "{g}");
+    // A second directory of the same organization.
+    let entra = app.other_directory("default", "entra").await;
+    for taken in ["ENGINEERING", "admins"] {
+        let (status, body) = entra.post("/Groups", group(taken, &[])).await;
+        assert_scim_error(status, &body, 409, Some("uniqueness"));
+    }
+    let design = create_group(&entra, "Design", &[]).await;
+    let (status, body) = entra
+        .patch(
+            &format!("/Groups/{design}"),
+            json!([{"op": "replace", "path": "displayName", "value": "engineering"}]),
+        )
+        .await;
+    assert_scim_error(status, &body, 409, Some("uniqueness"));
+    let (status, body) = entra
+        .put(&format!("/Groups/{design}"), group("Engineering", &[]))
+        .await;
+    assert_scim_error(status, &body, 409, Some("uniqueness"));
+    let (_, list) = entra.get("/Groups").await;
+    assert_eq!(list["totalResults"], 1, "{list}");
+    assert_eq!(list["Resources"][0]["displayName"], "Design", "{list}");
+    // The same name in another organization is another group.
+    let okta = app.other_directory("other", "okta").await;
+    create_group(&okta, "Engineering", &[]).await;
+}
+
+#[tokio::test]
 async fn a_member_that_is_not_a_user_of_the_directory_is_refused_and_nothing_written() {
     let app = spawn_app().await;
     let u = app.create_user(user("ok@example.com")).await;
@@ -375,23 +408,36 @@ async fn direct_invites_survive_losing_group_access() {
         "jira",
     ])
     .await;
-    // Mark the membership as a direct invite (the admin API does this later).
-    let db = app.db().await;
-    use sea_orm::sea_query::Expr;
-    site_membership::Entity::update_many()
-        .col_expr(site_membership::Column::InvitedDirectly, Expr::value(true))
-        .exec(&db)
-        .await
-        .unwrap();
-    app.patch(
-        &format!("/Groups/{g}"),
-        json!([{"op": "remove", "path": "members"}]),
-    )
-    .await;
+    assert_eq!(
+        site_status(&app, "inv@example.com").await.as_deref(),
+        Some("active"),
+        "the group's grant gave the membership"
+    );
+    // An admin invites the same user directly.
+    let admin = crate::admin::admin(&app, "default").await;
+    let (_, sites) = admin.get("/sites").await;
+    let s = sites["items"][0]["id"].as_str().unwrap().to_owned();
+    let (status, m) = admin
+        .post(
+            &format!("/sites/{s}/users"),
+            json!({"email": "inv@example.com"}),
+        )
+        .await;
+    assert_eq!(status, 200, "an existing membership: {m}");
+    assert_eq!(m["invited_directly"], true, "{m}");
+    let (status, body) = app
+        .patch(
+            &format!("/Groups/{g}"),
+            json!([{"op": "remove", "path": "members"}]),
+        )
+        .await;
+    assert_eq!(status, 204, "{body}");
+    assert!(members_of(&app, &g).await.is_empty());
     assert_eq!(
         site_status(&app, "inv@example.com").await.as_deref(),
         Some("active")
     );
+    let db = app.db().await;
     let sites = site::Entity::find().count(&db).await.unwrap();
     assert_eq!(sites, 1);
 }
@@ -415,17 +461,27 @@ async fn deactivated_members_keep_memberships_and_deleted_users_leave_groups() {
         "jira",
     ])
     .await;
-    app.patch(
-        &format!("/Users/{a}"),
-        json!([{"op": "replace", "value": {"active": false}}]),
-    )
-    .await;
+    let (status, body) = app
+        .patch(
+            &format!("/Users/{a}"),
+            json!([{"op": "replace", "value": {"active": false}}]),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["active"], false, "{body}");
+    assert_eq!(
+        crate::helpers::account_of(&app, "d@acme.example")
+            .await
+            .status,
+        "deactivated"
+    );
     assert_eq!(members_of(&app, &g).await, vec![a.clone()]);
     assert_eq!(
         site_status(&app, "d@acme.example").await.as_deref(),
         Some("active")
     );
-    app.delete(&format!("/Users/{a}")).await;
+    let (status, body) = app.delete(&format!("/Users/{a}")).await;
+    assert_eq!(status, 204, "{body}");
     assert!(members_of(&app, &g).await.is_empty());
 }
 

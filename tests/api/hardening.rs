@@ -1048,6 +1048,7 @@ async fn every_bad_input_to_every_write_endpoint_is_a_4xx_that_changes_nothing()
     let app = spawn_app().await;
     let dir = default_directory(&app).await;
     let before = dir.snapshot().await;
+    let rows_before = db_rows(&app).await;
     let mut tried = 0;
     let mut failures = vec![];
     for (method, path, kind) in write_endpoints(&dir) {
@@ -1075,6 +1076,7 @@ async fn every_bad_input_to_every_write_endpoint_is_a_4xx_that_changes_nothing()
     );
     assert!(tried > 300, "{tried}");
     assert_eq!(dir.snapshot().await, before);
+    assert_db_unchanged(&app, &rows_before).await;
 }
 
 #[tokio::test]
@@ -1082,6 +1084,7 @@ async fn bulk_operations_with_bad_data_fail_alone_and_change_nothing() {
     let app = spawn_app().await;
     let dir = default_directory(&app).await;
     let before = dir.snapshot().await;
+    let rows_before = db_rows(&app).await;
     let u = format!("/Users/{}", dir.user_id);
     let g = format!("/Groups/{}", dir.group_id);
     let ops = vec![
@@ -1120,6 +1123,7 @@ async fn bulk_operations_with_bad_data_fail_alone_and_change_nothing() {
         );
     }
     assert_eq!(dir.snapshot().await, before);
+    assert_db_unchanged(&app, &rows_before).await;
 }
 
 #[tokio::test]
@@ -1132,6 +1136,7 @@ async fn bodies_over_the_limit_get_413_on_every_write_endpoint() {
     .await;
     let dir = default_directory(&app).await;
     let before = dir.snapshot().await;
+    let rows_before = db_rows(&app).await;
     for (method, path, kind) in write_endpoints(&dir) {
         let limit = if kind == Kind::Bulk { 8192 } else { 4096 };
         let mut body = valid_body(kind);
@@ -1154,6 +1159,7 @@ async fn bodies_over_the_limit_get_413_on_every_write_endpoint() {
     let r = dir.send(Method::POST, "/Bulk", Some(three)).await;
     assert_scim_reply("3 bulk operations", &r, 413, Some("tooLarge"));
     assert_eq!(dir.snapshot().await, before);
+    assert_db_unchanged(&app, &rows_before).await;
 }
 
 /// Sends `body` in 512-byte chunks with `Transfer-Encoding: chunked` and no
@@ -1189,6 +1195,7 @@ async fn chunked_bodies_over_the_limit_get_413_without_a_content_length() {
     let app = spawn_app_with(|s| s.max_body_bytes = 4096).await;
     let dir = default_directory(&app).await;
     let before = dir.snapshot().await;
+    let rows_before = db_rows(&app).await;
     let mut body = user("chunked@acme.example");
     body["title"] = json!(long(6_000));
     let body = body.to_string().into_bytes();
@@ -1200,6 +1207,7 @@ async fn chunked_bodies_over_the_limit_get_413_without_a_content_length() {
     assert!(res.starts_with("HTTP/1.1 413"), "{res}");
     assert!(res.contains("\"scimType\":\"tooLarge\""), "{res}");
     assert_eq!(dir.snapshot().await, before);
+    assert_db_unchanged(&app, &rows_before).await;
 }
 
 #[tokio::test]
@@ -1207,6 +1215,7 @@ async fn invalid_utf8_in_query_strings_and_ids_is_never_a_5xx() {
     let app = spawn_app().await;
     let dir = default_directory(&app).await;
     let before = dir.snapshot().await;
+    let rows_before = db_rows(&app).await;
     for path in [
         "/Users?filter=userName%20eq%20%22%FF%FE%22",
         "/Users?filter=%FF",
@@ -1235,6 +1244,7 @@ async fn invalid_utf8_in_query_strings_and_ids_is_never_a_5xx() {
         }
     }
     assert_eq!(dir.snapshot().await, before);
+    assert_db_unchanged(&app, &rows_before).await;
 }
 
 #[tokio::test]
@@ -1253,6 +1263,7 @@ async fn filters_with_sql_metacharacters_match_literally_and_leave_data_intact()
         assert_eq!(r.status, 201, "{name}: {}", r.body);
     }
     let before = dir.snapshot().await;
+    let rows_before = db_rows(&app).await;
     let total = before["users"]["totalResults"].as_u64().unwrap();
     assert_eq!(total, 5);
 
@@ -1343,6 +1354,7 @@ async fn filters_with_sql_metacharacters_match_literally_and_leave_data_intact()
         }
     }
     assert_eq!(dir.snapshot().await, before);
+    assert_db_unchanged(&app, &rows_before).await;
 }
 
 #[tokio::test]
@@ -1350,6 +1362,7 @@ async fn hostile_and_malformed_ids_in_paths_are_404_and_change_nothing() {
     let app = spawn_app().await;
     let dir = default_directory(&app).await;
     let before = dir.snapshot().await;
+    let rows_before = db_rows(&app).await;
     let ids = [
         "..%2f..%2fetc%2fpasswd",
         "%2e%2e%2f%2e%2e%2fetc%2fpasswd",
@@ -1395,6 +1408,7 @@ async fn hostile_and_malformed_ids_in_paths_are_404_and_change_nothing() {
         assert_scim_reply(path, &r, 404, None);
     }
     assert_eq!(dir.snapshot().await, before);
+    assert_db_unchanged(&app, &rows_before).await;
 }
 
 // ---------------------------------------------------------------------------
@@ -1422,6 +1436,7 @@ async fn bad_input_to_the_admin_write_endpoints_is_a_4xx_that_changes_nothing() 
         body
     };
     let before = snapshot().await;
+    let rows_before = db_rows(&app).await;
     let json_ct = Some("application/json");
     let mut invalid_utf8 = br#"{"name": ""#.to_vec();
     invalid_utf8.extend_from_slice(&[0xff, 0xfe]);
@@ -1594,6 +1609,7 @@ async fn bad_input_to_the_admin_write_endpoints_is_a_4xx_that_changes_nothing() 
         assert_admin_error(r.status, &r.body, r.status, code);
     }
     assert_eq!(snapshot().await, before);
+    assert_db_unchanged(&app, &rows_before).await;
 }
 
 // ---------------------------------------------------------------------------
@@ -1755,6 +1771,7 @@ async fn every_route_with_another_directorys_token_is_404_and_shows_nothing() {
     let app = spawn_app().await;
     let dirs = tenants(&app).await;
     let before = snapshots(&dirs).await;
+    let rows_before = db_rows(&app).await;
     let mut tried = 0;
     for target in &dirs {
         for (route, methods) in SCIM_ROUTES {
@@ -1810,6 +1827,7 @@ async fn every_route_with_another_directorys_token_is_404_and_shows_nothing() {
     let requests: usize = SCIM_ROUTES.iter().map(|(_, m)| methods_of(m).len()).sum();
     assert_eq!(tried, 5 * 4 * 2 * requests);
     assert_eq!(snapshots(&dirs).await, before);
+    assert_db_unchanged(&app, &rows_before).await;
 }
 
 #[tokio::test]
@@ -1817,6 +1835,7 @@ async fn foreign_ids_in_paths_filters_and_members_find_nothing() {
     let app = spawn_app().await;
     let dirs = tenants(&app).await;
     let before = snapshots(&dirs).await;
+    let rows_before = db_rows(&app).await;
     for a in &dirs {
         for b in dirs.iter().filter(|d| d.id != a.id) {
             // B's ids under A's URL with A's token.
@@ -1922,6 +1941,7 @@ async fn foreign_ids_in_paths_filters_and_members_find_nothing() {
         }
     }
     assert_eq!(snapshots(&dirs).await, before);
+    assert_db_unchanged(&app, &rows_before).await;
 }
 
 #[tokio::test]

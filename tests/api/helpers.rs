@@ -28,13 +28,44 @@ pub struct TestApp {
     pub dns: crate::dns::DnsZone,
 }
 
+/// The database the suite runs on, from `TEST_DATABASE_URL`.
+#[derive(Debug, PartialEq)]
+pub enum TestBackend {
+    /// Unset or `sqlite:…`: a new SQLite file per test.
+    Sqlite,
+    /// `postgres://…` (or `postgresql://…`): a new schema per test in that
+    /// database.
+    Postgres(String),
+}
+
+/// Reads `TEST_DATABASE_URL`. Anything set that is not a PostgreSQL or
+/// SQLite URL (a typo, an empty expansion of an unset CI variable) panics,
+/// rather than the suite quietly running on SQLite.
+pub fn test_backend() -> TestBackend {
+    backend_from(std::env::var("TEST_DATABASE_URL").ok().as_deref())
+}
+
+pub fn backend_from(var: Option<&str>) -> TestBackend {
+    match var {
+        None => TestBackend::Sqlite,
+        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            TestBackend::Postgres(url.to_owned())
+        }
+        Some(url) if url.starts_with("sqlite:") => TestBackend::Sqlite,
+        Some(url) => panic!(
+            "TEST_DATABASE_URL={url:?} is neither a postgres://… nor a sqlite:… URL; \
+             unset it to run on SQLite, or set e.g. postgres://postgres@127.0.0.1:5432/test"
+        ),
+    }
+}
+
 /// A fresh, empty database for one test: on PostgreSQL a new schema of the
 /// `TEST_DATABASE_URL` database (cheap to create and drop, unlike a
 /// database), selected through the connection's `search_path`; on SQLite a
 /// new file.
 pub async fn fresh_database_url() -> String {
-    match std::env::var("TEST_DATABASE_URL") {
-        Ok(url) if url.starts_with("postgres") => {
+    match test_backend() {
+        TestBackend::Postgres(url) => {
             use sea_orm::{ConnectionTrait, Database};
             let admin = Database::connect(url.as_str())
                 .await
@@ -48,7 +79,7 @@ pub async fn fresh_database_url() -> String {
             let sep = if url.contains('?') { '&' } else { '?' };
             format!("{url}{sep}options[search_path]={name}")
         }
-        _ => {
+        TestBackend::Sqlite => {
             let path = std::env::temp_dir().join(format!("scim-test-{}.db", Uuid::new_v4()));
             format!("sqlite://{}?mode=rwc", path.display())
         }
@@ -81,14 +112,15 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
         .expect("a fresh database is bootstrapped");
     tokio::spawn(app.run_until_stopped());
     let address = format!("http://127.0.0.1:{port}");
-    let pg_cleanup = std::env::var("TEST_DATABASE_URL")
-        .ok()
-        .filter(|u| u.starts_with("postgres"))
-        .and_then(|admin| {
-            let url = settings.database_url.expose();
-            let name = url.rsplit("search_path]=").next()?.to_owned();
-            name.starts_with("scim_test_").then_some((admin, name))
-        });
+    let pg_cleanup = match test_backend() {
+        TestBackend::Postgres(admin) => Some(admin),
+        TestBackend::Sqlite => None,
+    }
+    .and_then(|admin| {
+        let url = settings.database_url.expose();
+        let name = url.rsplit("search_path]=").next()?.to_owned();
+        name.starts_with("scim_test_").then_some((admin, name))
+    });
     TestApp {
         pg_cleanup,
         base: format!("{address}/scim/v2/directories/{}", boot.directory_id),
@@ -181,6 +213,30 @@ impl TestApp {
             .expect("the CLI command succeeds")
     }
 
+    /// A new directory (of organization `org`, created if missing) with a
+    /// token, as `directory create` makes it: the same server, that
+    /// directory's base URL and token.
+    pub async fn other_directory(&self, org: &str, name: &str) -> TestApp {
+        use scim_server::store::directories;
+        let db = self.db().await;
+        let o = directories::find_or_create_org(&db, org).await.unwrap();
+        let d = directories::create_directory(&db, o.id, name)
+            .await
+            .unwrap();
+        let (_, token) = directories::create_token(&db, d.id, None).await.unwrap();
+        let _ = db.close().await;
+        TestApp {
+            pg_cleanup: None,
+            address: self.address.clone(),
+            base: format!("{}/scim/v2/directories/{}", self.address, d.id),
+            token,
+            directory_id: d.id,
+            settings: self.settings.clone(),
+            client: self.client.clone(),
+            dns: self.dns.clone(),
+        }
+    }
+
     /// Direct database access for assertions a client can't make.
     pub async fn db(&self) -> sea_orm::DatabaseConnection {
         sea_orm::Database::connect(self.settings.database_url.expose())
@@ -259,4 +315,76 @@ pub async fn account_of(app: &TestApp, email: &str) -> entity::account::Model {
         .await
         .unwrap()
         .expect("the account exists")
+}
+
+/// Every row of every table, as text, per table (sorted): what a refused
+/// request must leave as it was. The sync log's failure entries are left
+/// out (recording the failure is the one write a refused request makes).
+pub async fn db_rows(app: &TestApp) -> std::collections::BTreeMap<String, Vec<String>> {
+    use sea_orm::{ConnectionTrait, DatabaseBackend, Statement};
+    let db = app.db().await;
+    let backend = db.get_database_backend();
+    let texts = |sql: String| {
+        let db = &db;
+        async move {
+            db.query_all_raw(Statement::from_string(backend, sql))
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|r| r.try_get_by_index::<String>(0).unwrap())
+                .collect::<Vec<String>>()
+        }
+    };
+    let tables = texts(match backend {
+        DatabaseBackend::Postgres => "SELECT table_name::text FROM information_schema.tables \
+             WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'"
+            .to_owned(),
+        _ => "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+            .to_owned(),
+    })
+    .await;
+    let mut out = std::collections::BTreeMap::new();
+    for table in tables {
+        let only = if table == "sync_log" {
+            " WHERE outcome <> 'failure'"
+        } else {
+            ""
+        };
+        let row = match backend {
+            DatabaseBackend::Postgres => "t::text".to_owned(),
+            _ => {
+                let columns = texts(format!("SELECT name FROM pragma_table_info('{table}')")).await;
+                columns
+                    .iter()
+                    .map(|c| format!("quote(\"{c}\")"))
+                    .collect::<Vec<_>>()
+                    .join(" || '|' || ")
+            }
+        };
+        let mut rows = texts(format!("SELECT {row} FROM \"{table}\" t{only}")).await;
+        rows.sort();
+        out.insert(table, rows);
+    }
+    let _ = db.close().await;
+    out
+}
+
+/// Asserts that no table changed since `before` (see [`db_rows`]), naming
+/// the tables that did and their rows that came or went.
+pub async fn assert_db_unchanged(
+    app: &TestApp,
+    before: &std::collections::BTreeMap<String, Vec<String>>,
+) {
+    let after = db_rows(app).await;
+    assert!(before.values().map(Vec::len).sum::<usize>() > 0);
+    let mut changed = vec![];
+    for (table, rows) in &after {
+        let old = before.get(table).cloned().unwrap_or_default();
+        if &old != rows {
+            let gone: Vec<_> = old.iter().filter(|r| !rows.contains(r)).collect();
+            let came: Vec<_> = rows.iter().filter(|r| !old.contains(r)).collect();
+            changed.push(format!("{table}: gone {gone:?}, came {came:?}"));
+        }
+    }
+    assert!(changed.is_empty(), "changed:\n{}", changed.join("\n"));
 }

@@ -16,6 +16,8 @@ mod processes;
 mod protocol;
 mod queries;
 mod seed;
+mod suite;
 mod trust;
 mod users;
+#[cfg(feature = "browser")]
 mod web;

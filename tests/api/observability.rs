@@ -99,37 +99,40 @@ async fn logs_hold_no_tokens_passwords_or_emails() {
     };
     let mut body = user("secret.person@example.com");
     body["password"] = serde_json::json!("Pa55w0rd-in-logs?");
-    client
-        .post(&users)
-        .bearer_auth(token)
-        .header("Content-Type", "application/scim+json")
-        .body(body.to_string())
-        .send()
-        .await
-        .unwrap();
-    client
-        .post(&users)
-        .bearer_auth(token)
-        .header("Content-Type", "application/scim+json")
-        .body(body.to_string())
-        .send()
-        .await
-        .unwrap();
-    client
-        .get(format!(
-            "{users}?filter={}",
-            urlencode("userName eq \"secret.person@example.com\"")
-        ))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
-    client
+    // Each request must have done its job (created, conflicted, found,
+    // refused), or "nothing leaked" would hold vacuously.
+    for want in [201, 409] {
+        let res = client
+            .post(&users)
+            .bearer_auth(token)
+            .header("Content-Type", "application/scim+json")
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), want);
+    }
+    let (status, found) = read(
+        client
+            .get(format!(
+                "{users}?filter={}",
+                urlencode("userName eq \"secret.person@example.com\"")
+            ))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200, "{found}");
+    assert_eq!(found["totalResults"], 1, "{found}");
+    let res = client
         .get(&users)
         .bearer_auth("wrong-token-value")
         .send()
         .await
         .unwrap();
+    assert_eq!(res.status(), 401);
     child.kill().unwrap();
     let mut stderr = String::new();
     child

@@ -100,14 +100,127 @@ async fn user_on_a_verified_domain_is_claimed_as_managed() {
 }
 
 #[tokio::test]
-async fn existing_account_is_linked_not_duplicated() {
+async fn the_same_user_name_again_in_one_directory_is_409_not_a_second_account() {
     let app = spawn_app().await;
     app.create_user(user("dup@acme.example")).await;
-    // Another directory of another org provisions the same person.
     let acc = account_of(&app, "dup@acme.example").await;
     let (status, body) = app.post("/Users", user("DUP@acme.example")).await;
     assert_scim_error(status, &body, 409, Some("uniqueness"));
     assert_eq!(account_of(&app, "dup@acme.example").await.id, acc.id);
+    let (_, list) = app.get("/Users").await;
+    assert_eq!(list["totalResults"], 1, "{list}");
+}
+
+/// Number of SCIM links (any directory) of the account.
+async fn links_of(app: &TestApp, account: uuid::Uuid) -> u64 {
+    scim_user::Entity::find()
+        .filter(scim_user::Column::AccountId.eq(account))
+        .count(&app.db().await)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn an_existing_account_is_linked_over_http_also_from_a_second_directory() {
+    let app = spawn_app().await;
+    app.verify_domain("acme.example").await;
+    // The account exists before any directory provisions it: an admin
+    // invited it to a site.
+    let a = crate::admin::admin(&app, "default").await;
+    let s = crate::admin::site(&app, &a, "acme.example.net").await;
+    let (status, m) = a
+        .post(
+            &format!("/sites/{s}/users"),
+            json!({"email": "Linked@acme.example"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{m}");
+    let acc = account_of(&app, "linked@acme.example").await;
+    assert_eq!(links_of(&app, acc.id).await, 0);
+
+    // This directory links it: the same account, now IdP-synced.
+    let (status, first) = app.post("/Users", user("linked@acme.example")).await;
+    assert_eq!(status, 201, "{first}");
+    assert_eq!(account_of(&app, "linked@acme.example").await.id, acc.id);
+    assert_eq!(links_of(&app, acc.id).await, 1);
+
+    // A directory of another organization links the same account.
+    let other = app.other_directory("other", "okta").await;
+    let (status, second) = other.post("/Users", user("LINKED@acme.example")).await;
+    assert_eq!(status, 201, "{second}");
+    assert_eq!(account_of(&app, "linked@acme.example").await.id, acc.id);
+    assert_eq!(links_of(&app, acc.id).await, 2);
+    let accounts = entity::account::Entity::find()
+        .count(&app.db().await)
+        .await
+        .unwrap();
+    assert_eq!(accounts, 1, "linked, not duplicated");
+
+    // Each directory sees it under its own id, and not the other's.
+    let (id1, id2) = (
+        first["id"].as_str().unwrap(),
+        second["id"].as_str().unwrap(),
+    );
+    assert_ne!(id1, id2);
+    for (dir, id, not) in [(&app, id1, id2), (&other, id2, id1)] {
+        let (status, u) = dir.get(&format!("/Users/{id}")).await;
+        assert_eq!(status, 200, "{u}");
+        assert_eq!(
+            u["userName"].as_str().unwrap().to_lowercase(),
+            "linked@acme.example"
+        );
+        let (status, body) = dir.get(&format!("/Users/{not}")).await;
+        assert_scim_error(status, &body, 404, None);
+        let (_, list) = dir.get("/Users").await;
+        assert_eq!(list["totalResults"], 1, "{list}");
+    }
+}
+
+#[tokio::test]
+async fn active_true_on_an_account_pending_deletion_is_409() {
+    let app = spawn_app().await;
+    app.verify_domain("acme.example").await;
+    let id = app.create_user(user("leaving@acme.example")).await;
+    let (status, body) = app
+        .patch(
+            &format!("/Users/{id}"),
+            json!([{"op": "replace", "path": "active", "value": false}]),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let a = crate::admin::admin(&app, "default").await;
+    let acc = account_of(&app, "leaving@acme.example").await;
+    let (status, body) = a.delete(&format!("/accounts/{}", acc.id)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        account_of(&app, "leaving@acme.example").await.status,
+        "pending_deletion"
+    );
+    for ops in [
+        json!([{"op": "replace", "path": "active", "value": true}]),
+        json!([{"op": "Replace", "value": {"active": "True"}}]),
+    ] {
+        let (status, body) = app.patch(&format!("/Users/{id}"), ops).await;
+        assert_scim_error(status, &body, 409, None);
+        assert!(
+            body["detail"]
+                .as_str()
+                .unwrap()
+                .contains("pending deletion"),
+            "{body}"
+        );
+    }
+    let mut put = user("leaving@acme.example");
+    put["active"] = json!(true);
+    let (status, body) = app.put(&format!("/Users/{id}"), put).await;
+    assert_scim_error(status, &body, 409, None);
+    // Nothing was written.
+    assert_eq!(
+        account_of(&app, "leaving@acme.example").await.status,
+        "pending_deletion"
+    );
+    let (_, u) = app.get(&format!("/Users/{id}")).await;
+    assert_eq!(u["active"], false, "{u}");
 }
 
 #[tokio::test]
@@ -399,6 +512,46 @@ async fn delete_unlinks_deactivates_and_then_404s() {
         .await
         .unwrap();
     assert_eq!(links, 0);
+}
+
+#[tokio::test]
+async fn delete_of_an_external_account_suspends_it_on_the_orgs_sites() {
+    let app = spawn_app().await;
+    let a = crate::admin::admin(&app, "default").await;
+    let s = crate::admin::site(&app, &a, "acme.example.net").await;
+    let id = app.create_user(user("ext@elsewhere.example")).await;
+    let acc = account_of(&app, "ext@elsewhere.example").await;
+    assert_eq!(acc.managing_org_id, None, "external");
+    let (status, m) = a
+        .post(
+            &format!("/sites/{s}/users"),
+            json!({"email": "ext@elsewhere.example"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{m}");
+    let (status, m) = a
+        .post(&format!("/sites/{s}/users/{}/activity", acc.id), json!({}))
+        .await;
+    assert_eq!(status, 200, "{m}");
+    assert_eq!(m["status"], "active");
+
+    let (status, body) = app.delete(&format!("/Users/{id}")).await;
+    assert_eq!(status, 204, "{body}");
+    let (status, body) = app.get(&format!("/Users/{id}")).await;
+    assert_scim_error(status, &body, 404, None);
+    let m = site_membership::Entity::find()
+        .filter(site_membership::Column::AccountId.eq(acc.id))
+        .one(&app.db().await)
+        .await
+        .unwrap()
+        .expect("the membership stays");
+    assert_eq!(m.status, "suspended");
+    // Suspended, not deactivated: the account is not the org's.
+    assert_eq!(
+        account_of(&app, "ext@elsewhere.example").await.status,
+        "active"
+    );
+    assert_eq!(links_of(&app, acc.id).await, 0, "unlinked");
 }
 
 #[tokio::test]
