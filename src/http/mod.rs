@@ -17,7 +17,14 @@ pub mod search;
 pub mod users;
 pub mod web;
 
+use actix_web::Resource;
 use actix_web::web::{ServiceConfig, get, resource, scope, to};
+
+/// A SCIM resource that also answers with a trailing slash
+/// (`GET /Users/?filter=…`, as some clients send it).
+fn scim_resource(path: &str) -> Resource {
+    resource(vec![path.to_owned(), format!("{path}/")])
+}
 
 /// Every route of the server.
 pub fn routes(cfg: &mut ServiceConfig, bulk_limit: usize) {
@@ -33,43 +40,43 @@ pub fn routes(cfg: &mut ServiceConfig, bulk_limit: usize) {
         .service(
             scope("/scim/v2/directories/{directory_id}")
                 .service(
-                    resource("/ServiceProviderConfig")
+                    scim_resource("/ServiceProviderConfig")
                         .get(discovery::service_provider_config)
                         .default_service(m405()),
                 )
                 .service(
-                    resource("/ResourceTypes")
+                    scim_resource("/ResourceTypes")
                         .get(discovery::resource_types_list)
                         .default_service(m405()),
                 )
                 .service(
-                    resource("/ResourceTypes/{id}")
+                    scim_resource("/ResourceTypes/{id}")
                         .get(discovery::resource_type)
                         .default_service(m405()),
                 )
                 .service(
-                    resource("/Schemas")
+                    scim_resource("/Schemas")
                         .get(discovery::schemas_list)
                         .default_service(m405()),
                 )
                 .service(
-                    resource("/Schemas/{id}")
+                    scim_resource("/Schemas/{id}")
                         .get(discovery::schema)
                         .default_service(m405()),
                 )
                 .service(
-                    resource("/Users")
+                    scim_resource("/Users")
                         .get(users::list)
                         .post(users::create)
                         .default_service(m405()),
                 )
                 .service(
-                    resource("/Users/.search")
+                    scim_resource("/Users/.search")
                         .post(users::search_post)
                         .default_service(m405()),
                 )
                 .service(
-                    resource("/Users/{id}")
+                    scim_resource("/Users/{id}")
                         .get(users::get)
                         .put(users::replace)
                         .patch(users::patch)
@@ -77,34 +84,34 @@ pub fn routes(cfg: &mut ServiceConfig, bulk_limit: usize) {
                         .default_service(m405()),
                 )
                 .service(
-                    resource("/Groups")
+                    scim_resource("/Groups")
                         .get(groups::list)
                         .post(groups::create)
                         .default_service(m405()),
                 )
                 .service(
-                    resource("/Groups/.search")
+                    scim_resource("/Groups/.search")
                         .post(groups::search_post)
                         .default_service(m405()),
                 )
                 .service(
-                    resource("/Groups/{id}")
+                    scim_resource("/Groups/{id}")
                         .get(groups::get)
                         .put(groups::replace)
                         .patch(groups::patch)
                         .delete(groups::delete)
                         .default_service(m405()),
                 )
-                .service(resource("/Me").to(me::not_implemented))
+                .service(scim_resource("/Me").to(me::not_implemented))
                 .service(resource("/Me/{rest:.*}").to(me::not_implemented))
                 .service(
-                    resource("/Bulk")
+                    scim_resource("/Bulk")
                         .app_data(body::BodyLimit(bulk_limit))
                         .post(bulk::bulk)
                         .default_service(m405()),
                 )
                 .service(
-                    resource("/.search")
+                    scim_resource("/.search")
                         .post(root_search::search)
                         .default_service(m405()),
                 )

@@ -13,6 +13,7 @@ mod oauth;
 mod observability;
 mod processes;
 mod protocol;
+mod protocol_details;
 mod queries;
 mod seed;
 mod users;

@@ -1,0 +1,58 @@
+//! Protocol details third-party SCIM clients check: trailing slashes,
+//! `primary: false`, extension objects with their own `schemas`, the
+//! enterprise manager's `$ref`/`displayName`, `meta.lastModified`
+//! precision, `id` caseExact, the discovery documents.
+
+use crate::helpers::*;
+use serde_json::{Value, json};
+
+fn filter(f: &str) -> String {
+    form_urlencoded::byte_serialize(f.as_bytes()).collect()
+}
+
+fn ids(list: &Value) -> Vec<&str> {
+    list["Resources"]
+        .as_array()
+        .expect("a ListResponse")
+        .iter()
+        .map(|r| r["id"].as_str().expect("an id"))
+        .collect()
+}
+
+#[tokio::test]
+async fn paths_with_a_trailing_slash_answer_as_without_it() {
+    let app = spawn_app().await;
+    let id = app.create_user(user("slash@example.com")).await;
+
+    let (status, list) = app
+        .get(&format!(
+            "/Users/?filter={}",
+            filter(r#"userName eq "slash@example.com""#)
+        ))
+        .await;
+    assert_eq!(status, 200, "{list}");
+    assert_eq!(list["totalResults"], 1, "{list}");
+    assert_eq!(ids(&list), vec![id.as_str()]);
+
+    let (status, one) = app.get(&format!("/Users/{id}/")).await;
+    assert_eq!(status, 200, "{one}");
+    assert_eq!(one["id"], id);
+
+    let (status, created) = app
+        .post("/Groups/", json!({"displayName": "Slashed"}))
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let gid = created["id"].as_str().unwrap();
+    let (status, g) = app.get(&format!("/Groups/{gid}/")).await;
+    assert_eq!(status, 200, "{g}");
+    assert_eq!(g["displayName"], "Slashed");
+
+    for path in ["/ServiceProviderConfig/", "/ResourceTypes/", "/Schemas/"] {
+        let (status, body) = app.get(path).await;
+        assert_eq!(status, 200, "{path}: {body}");
+    }
+    // Still a 404 for what does not exist, slash or not.
+    let (status, body) = app.get("/Nothing/").await;
+    assert_scim_error(status, &body, 404, None);
+}
+
