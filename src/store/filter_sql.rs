@@ -188,12 +188,13 @@ fn value_column(def: &AttrDef, sub: &str) -> ScimResult<Column> {
         "value" => plain(V::Value, false),
         "display" => plain(V::Display, false),
         "type" => plain(V::Type, false),
+        // Left out by the client (NULL) reads as false.
         "primary" => Column::Plain {
-            expr: value_col(V::Primary),
+            expr: Func::coalesce([value_col(V::Primary), Expr::val(false)]).into(),
             ty: AttrType::Boolean,
             case_exact: true,
             lowered: false,
-            nullable: true,
+            nullable: false,
         },
         "formatted" => plain(V::Formatted, false),
         "streetAddress" => plain(V::StreetAddress, false),

@@ -56,3 +56,40 @@ async fn paths_with_a_trailing_slash_answer_as_without_it() {
     assert_scim_error(status, &body, 404, None);
 }
 
+#[tokio::test]
+async fn primary_false_round_trips_as_sent() {
+    let app = spawn_app().await;
+    let mut body = user("prim@example.com");
+    body["emails"] = json!([
+        {"value": "prim@example.com", "type": "work", "primary": true},
+        {"value": "prim@home.example", "type": "home", "primary": false},
+        {"value": "prim@other.example", "type": "other"},
+    ]);
+    body["addresses"] = json!([{"locality": "Oslo", "type": "work", "primary": false}]);
+    let (status, created) = app.post("/Users", body).await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().unwrap();
+    let (_, got) = app.get(&format!("/Users/{id}")).await;
+    for doc in [&created, &got] {
+        assert_eq!(doc["emails"][0]["primary"], true, "{doc}");
+        assert_eq!(doc["emails"][1]["primary"], false, "{doc}");
+        assert!(doc["emails"][2].get("primary").is_none(), "{doc}");
+        assert_eq!(doc["addresses"][0]["primary"], false, "{doc}");
+    }
+    // Not sent reads as false in filters; true matches only the primary.
+    let (_, list) = app
+        .get(&format!(
+            "/Users?filter={}",
+            filter(r#"emails[primary eq false and value eq "prim@other.example"]"#)
+        ))
+        .await;
+    assert_eq!(list["totalResults"], 1, "{list}");
+    let (_, list) = app
+        .get(&format!(
+            "/Users?filter={}",
+            filter(r#"emails[primary eq true and value eq "prim@home.example"]"#)
+        ))
+        .await;
+    assert_eq!(list["totalResults"], 0, "{list}");
+}
+
