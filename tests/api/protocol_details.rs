@@ -93,3 +93,25 @@ async fn primary_false_round_trips_as_sent() {
     assert_eq!(list["totalResults"], 0, "{list}");
 }
 
+#[tokio::test]
+async fn patch_of_an_extension_urn_accepts_the_object_with_its_own_schemas() {
+    let app = spawn_app().await;
+    let id = app.create_user(user("ext@example.com")).await;
+    let (status, body) = app
+        .patch(
+            &format!("/Users/{id}"),
+            json!([{"op": "replace", "path": ENTERPRISE, "value": {
+                "schemas": [ENTERPRISE],
+                "department": "Tour",
+                "employeeNumber": "701984",
+            }}]),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body[ENTERPRISE]["department"], "Tour");
+    assert_eq!(body[ENTERPRISE]["employeeNumber"], "701984");
+    assert!(body[ENTERPRISE].get("schemas").is_none(), "{body}");
+    let (_, got) = app.get(&format!("/Users/{id}")).await;
+    assert_eq!(got[ENTERPRISE]["department"], "Tour");
+}
+
