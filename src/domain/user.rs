@@ -443,6 +443,14 @@ impl Meta {
     }
 }
 
+/// The enterprise manager as responses show it, when it is a User of the
+/// same directory: its location (`$ref`) and read-only `displayName`.
+#[derive(Debug, Clone)]
+pub struct ManagerRef {
+    pub location: String,
+    pub display_name: Option<String>,
+}
+
 /// A group the user belongs to, for the read-only `groups` attribute.
 #[derive(Debug, Clone)]
 pub struct GroupRef {
@@ -548,8 +556,23 @@ impl UserAttrs {
     }
 
     /// The full resource as returned to clients (before projection).
-    pub fn to_resource(&self, meta: &Meta, groups: &[GroupRef]) -> Value {
+    pub fn to_resource(
+        &self,
+        meta: &Meta,
+        groups: &[GroupRef],
+        manager: Option<&ManagerRef>,
+    ) -> Value {
         let mut o = self.to_json();
+        if let Some(m) = manager
+            && let Some(Value::Object(mgr)) = o
+                .get_mut(ENTERPRISE_USER_SCHEMA)
+                .and_then(|e| e.get_mut("manager"))
+        {
+            mgr.insert("$ref".into(), Value::String(m.location.clone()));
+            if let Some(d) = &m.display_name {
+                mgr.insert("displayName".into(), Value::String(d.clone()));
+            }
+        }
         o.insert("id".into(), Value::String(meta.id.clone()));
         if !groups.is_empty() {
             let list = groups

@@ -11,6 +11,7 @@ pub mod exports;
 pub mod filter_sql;
 pub mod groups;
 pub mod import;
+pub mod managers;
 pub mod oauth;
 pub mod paging;
 pub mod site_users;

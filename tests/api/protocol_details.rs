@@ -115,3 +115,51 @@ async fn patch_of_an_extension_urn_accepts_the_object_with_its_own_schemas() {
     assert_eq!(got[ENTERPRISE]["department"], "Tour");
 }
 
+#[tokio::test]
+async fn the_enterprise_manager_carries_value_ref_and_display_name() {
+    let app = spawn_app().await;
+    let mut boss = user("boss@example.com");
+    boss["displayName"] = json!("Big Boss");
+    let boss_id = app.create_user(boss).await;
+    let mut body = user("report@example.com");
+    body[ENTERPRISE] = json!({"manager": {"value": boss_id}});
+    let (status, created) = app.post("/Users", body).await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().unwrap();
+    let want = json!({
+        "value": boss_id,
+        "$ref": format!("{}/Users/{boss_id}", app.base),
+        "displayName": "Big Boss",
+    });
+    assert_eq!(created[ENTERPRISE]["manager"], want);
+    let (_, got) = app.get(&format!("/Users/{id}")).await;
+    assert_eq!(got[ENTERPRISE]["manager"], want);
+    let (_, list) = app
+        .get(&format!(
+            "/Users?filter={}",
+            filter(r#"userName eq "report@example.com""#)
+        ))
+        .await;
+    assert_eq!(list["Resources"][0][ENTERPRISE]["manager"], want, "{list}");
+
+    // A client echoing the whole manager back in a PUT keeps the same value.
+    let mut again = got.clone();
+    again[ENTERPRISE]["manager"] = want.clone();
+    let (status, put) = app.put(&format!("/Users/{id}"), again).await;
+    assert_eq!(status, 200, "{put}");
+    assert_eq!(put[ENTERPRISE]["manager"], want);
+
+    // A manager id that is no User of this directory: value only.
+    let (status, patched) = app
+        .patch(
+            &format!("/Users/{id}"),
+            json!([{"op": "replace", "path": format!("{ENTERPRISE}:manager"), "value": "not-a-user"}]),
+        )
+        .await;
+    assert_eq!(status, 200, "{patched}");
+    assert_eq!(
+        patched[ENTERPRISE]["manager"],
+        json!({"value": "not-a-user"})
+    );
+}
+
