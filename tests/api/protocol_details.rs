@@ -163,3 +163,42 @@ async fn the_enterprise_manager_carries_value_ref_and_display_name() {
     );
 }
 
+#[tokio::test]
+async fn last_modified_gt_what_the_server_returned_does_not_match_the_same_resource() {
+    let app = spawn_app().await;
+    let id = app.create_user(user("time@example.com")).await;
+    let (_, got) = app.get(&format!("/Users/{id}")).await;
+    let lm = got["meta"]["lastModified"].as_str().unwrap().to_owned();
+    let count = |f: String| {
+        let app = &app;
+        async move {
+            let (status, list) = app.get(&format!("/Users?filter={}", filter(&f))).await;
+            assert_eq!(status, 200, "{f}: {list}");
+            list["totalResults"].as_u64().unwrap()
+        }
+    };
+    assert_eq!(count(format!(r#"meta.lastModified gt "{lm}""#)).await, 0);
+    assert_eq!(count(format!(r#"meta.lastModified ge "{lm}""#)).await, 1);
+    assert_eq!(count(format!(r#"meta.lastModified eq "{lm}""#)).await, 1);
+    assert_eq!(count(format!(r#"meta.lastModified le "{lm}""#)).await, 1);
+    assert_eq!(count(format!(r#"meta.lastModified lt "{lm}""#)).await, 0);
+    assert_eq!(count(format!(r#"meta.lastModified ne "{lm}""#)).await, 0);
+
+    let (_, g) = app.post("/Groups", json!({"displayName": "Timed"})).await;
+    let glm = g["meta"]["lastModified"].as_str().unwrap().to_owned();
+    let (_, list) = app
+        .get(&format!(
+            "/Groups?filter={}",
+            filter(&format!(r#"meta.lastModified gt "{glm}""#))
+        ))
+        .await;
+    assert_eq!(list["totalResults"], 0, "{list}");
+    let (_, list) = app
+        .get(&format!(
+            "/Groups?filter={}",
+            filter(&format!(r#"meta.lastModified eq "{glm}""#))
+        ))
+        .await;
+    assert_eq!(list["totalResults"], 1, "{list}");
+}
+
