@@ -251,9 +251,11 @@ fn compare(
         }
         Column::Id(expr) => match (op, value) {
             (CompareOp::Eq | CompareOp::Ne, CompValue::String(s)) => {
+                // `id` is caseExact: only the form the server returns
+                // (lower-case, hyphenated) names a resource.
                 let cond = match Uuid::parse_str(s) {
-                    Ok(id) => expr.eq(id),
-                    Err(_) => always(false),
+                    Ok(id) if id.hyphenated().to_string() == *s => expr.eq(id),
+                    _ => always(false),
                 };
                 Ok(if op == CompareOp::Eq {
                     cond

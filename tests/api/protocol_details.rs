@@ -202,3 +202,42 @@ async fn last_modified_gt_what_the_server_returned_does_not_match_the_same_resou
     assert_eq!(list["totalResults"], 1, "{list}");
 }
 
+#[tokio::test]
+async fn id_is_case_exact_in_filters() {
+    let app = spawn_app().await;
+    let id = app.create_user(user("caseid@example.com")).await;
+    let (_, list) = app
+        .get(&format!(
+            "/Users?filter={}",
+            filter(&format!(r#"id eq "{id}""#))
+        ))
+        .await;
+    assert_eq!(ids(&list), vec![id.as_str()]);
+    let upper = id.to_uppercase();
+    let (status, list) = app
+        .get(&format!(
+            "/Users?filter={}",
+            filter(&format!(r#"id eq "{upper}""#))
+        ))
+        .await;
+    assert_eq!(status, 200, "{list}");
+    assert_eq!(list["totalResults"], 0, "{list}");
+    let (_, list) = app
+        .get(&format!(
+            "/Users?filter={}",
+            filter(&format!(r#"id ne "{upper}""#))
+        ))
+        .await;
+    assert_eq!(ids(&list), vec![id.as_str()]);
+
+    let (_, g) = app.post("/Groups", json!({"displayName": "Cased"})).await;
+    let gid = g["id"].as_str().unwrap().to_uppercase();
+    let (_, list) = app
+        .get(&format!(
+            "/Groups?filter={}",
+            filter(&format!(r#"id eq "{gid}""#))
+        ))
+        .await;
+    assert_eq!(list["totalResults"], 0, "{list}");
+}
+
