@@ -42,6 +42,9 @@ pub async fn service_provider_config(
 ) -> ScimResult<HttpResponse> {
     let base = directory_base(&state, &req, dir.directory_id);
     let mut v = doc(SERVICE_PROVIDER_CONFIG_JSON, &base)?;
+    if let (Some(o), Some(url)) = (v.as_object_mut(), &state.settings.documentation_url) {
+        o.insert("documentationUri".into(), Value::String(url.clone()));
+    }
     for pointer in [
         "/filter/maxResults",
         "/pagination/defaultPageSize",

@@ -241,3 +241,35 @@ async fn id_is_case_exact_in_filters() {
     assert_eq!(list["totalResults"], 0, "{list}");
 }
 
+#[tokio::test]
+async fn service_provider_config_has_no_made_up_documentation_uri() {
+    let app = spawn_app().await;
+    let (status, spc) = app.get("/ServiceProviderConfig").await;
+    assert_eq!(status, 200, "{spc}");
+    assert!(spc.get("documentationUri").is_none(), "{spc}");
+
+    let app = spawn_app_with(|s| {
+        s.documentation_url = Some("https://docs.acme.example/scim".into());
+    })
+    .await;
+    let (_, spc) = app.get("/ServiceProviderConfig").await;
+    assert_eq!(spc["documentationUri"], "https://docs.acme.example/scim");
+}
+
+#[tokio::test]
+async fn the_user_schema_says_an_email_is_required() {
+    let app = spawn_app().await;
+    let (status, schema) = app.get(&format!("/Schemas/{USER_SCHEMA}")).await;
+    assert_eq!(status, 200, "{schema}");
+    let emails = schema["attributes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "emails")
+        .unwrap();
+    let d = emails["description"].as_str().unwrap();
+    assert!(
+        d.contains("requires an email address") && d.contains("userName"),
+        "{d}"
+    );
+}
