@@ -17,13 +17,36 @@ pub mod search;
 pub mod users;
 pub mod web;
 
-use actix_web::Resource;
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::uri::{PathAndQuery, Uri};
+use actix_web::middleware::Next;
 use actix_web::web::{ServiceConfig, get, resource, scope, to};
 
-/// A SCIM resource that also answers with a trailing slash
-/// (`GET /Users/?filter=…`, as some clients send it).
-fn scim_resource(path: &str) -> Resource {
-    resource(vec![path.to_owned(), format!("{path}/")])
+/// SCIM paths with a trailing slash (`GET /Users/?filter=…`, as some
+/// clients send them) are routed as without it. Only under `/scim/v2/`:
+/// the admin web page has routes that end in a slash.
+pub async fn trim_scim_trailing_slash(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody + 'static>, actix_web::Error> {
+    let path = req.path();
+    if path.starts_with("/scim/v2/") && path.ends_with('/') {
+        let trimmed = path.trim_end_matches('/');
+        let pq = match req.uri().query() {
+            Some(q) => format!("{trimmed}?{q}"),
+            None => trimmed.to_owned(),
+        };
+        let mut parts = req.uri().clone().into_parts();
+        if let Ok(pq) = PathAndQuery::try_from(pq) {
+            parts.path_and_query = Some(pq);
+            if let Ok(uri) = Uri::from_parts(parts) {
+                req.match_info_mut().get_mut().update(&uri);
+                req.head_mut().uri = uri;
+            }
+        }
+    }
+    next.call(req).await
 }
 
 /// Every route of the server.
@@ -40,43 +63,43 @@ pub fn routes(cfg: &mut ServiceConfig, bulk_limit: usize) {
         .service(
             scope("/scim/v2/directories/{directory_id}")
                 .service(
-                    scim_resource("/ServiceProviderConfig")
+                    resource("/ServiceProviderConfig")
                         .get(discovery::service_provider_config)
                         .default_service(m405()),
                 )
                 .service(
-                    scim_resource("/ResourceTypes")
+                    resource("/ResourceTypes")
                         .get(discovery::resource_types_list)
                         .default_service(m405()),
                 )
                 .service(
-                    scim_resource("/ResourceTypes/{id}")
+                    resource("/ResourceTypes/{id}")
                         .get(discovery::resource_type)
                         .default_service(m405()),
                 )
                 .service(
-                    scim_resource("/Schemas")
+                    resource("/Schemas")
                         .get(discovery::schemas_list)
                         .default_service(m405()),
                 )
                 .service(
-                    scim_resource("/Schemas/{id}")
+                    resource("/Schemas/{id}")
                         .get(discovery::schema)
                         .default_service(m405()),
                 )
                 .service(
-                    scim_resource("/Users")
+                    resource("/Users")
                         .get(users::list)
                         .post(users::create)
                         .default_service(m405()),
                 )
                 .service(
-                    scim_resource("/Users/.search")
+                    resource("/Users/.search")
                         .post(users::search_post)
                         .default_service(m405()),
                 )
                 .service(
-                    scim_resource("/Users/{id}")
+                    resource("/Users/{id}")
                         .get(users::get)
                         .put(users::replace)
                         .patch(users::patch)
@@ -84,34 +107,34 @@ pub fn routes(cfg: &mut ServiceConfig, bulk_limit: usize) {
                         .default_service(m405()),
                 )
                 .service(
-                    scim_resource("/Groups")
+                    resource("/Groups")
                         .get(groups::list)
                         .post(groups::create)
                         .default_service(m405()),
                 )
                 .service(
-                    scim_resource("/Groups/.search")
+                    resource("/Groups/.search")
                         .post(groups::search_post)
                         .default_service(m405()),
                 )
                 .service(
-                    scim_resource("/Groups/{id}")
+                    resource("/Groups/{id}")
                         .get(groups::get)
                         .put(groups::replace)
                         .patch(groups::patch)
                         .delete(groups::delete)
                         .default_service(m405()),
                 )
-                .service(scim_resource("/Me").to(me::not_implemented))
+                .service(resource("/Me").to(me::not_implemented))
                 .service(resource("/Me/{rest:.*}").to(me::not_implemented))
                 .service(
-                    scim_resource("/Bulk")
+                    resource("/Bulk")
                         .app_data(body::BodyLimit(bulk_limit))
                         .post(bulk::bulk)
                         .default_service(m405()),
                 )
                 .service(
-                    scim_resource("/.search")
+                    resource("/.search")
                         .post(root_search::search)
                         .default_service(m405()),
                 )
