@@ -13,6 +13,7 @@ pub mod groups;
 pub mod import;
 pub mod managers;
 pub mod oauth;
+pub mod org_schemas;
 pub mod paging;
 pub mod site_users;
 pub mod sync_log;

@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod admin;
+mod custom_attributes;
 mod discovery;
 mod fuzz_corpus;
 mod groups;
