@@ -11,13 +11,16 @@ use uuid::Uuid;
 
 use crate::config::Settings;
 use crate::dns;
+use crate::domain::custom_schema::CustomSchema;
 use crate::domain::export;
 use crate::domain::types::DomainName;
 use crate::error::ScimError;
 use crate::import::{Format, ImportError, ImportOptions, Summary, import_users};
 use crate::startup::{StartupError, open_store};
 use crate::store::audit::{self, Actor, AuditEntry};
-use crate::store::{Store, accounts, admin_keys, db_error, directories, exports, groups, oauth};
+use crate::store::{
+    Store, accounts, admin_keys, db_error, directories, exports, groups, oauth, org_schemas,
+};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -72,6 +75,40 @@ pub enum Command {
     /// Provision users from a file, as an IdP's POST /Users would.
     #[command(subcommand)]
     Import(ImportCmd),
+    /// Manage an organization's custom schema extensions (custom attributes).
+    #[command(subcommand)]
+    Schema(SchemaCmd),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SchemaCmd {
+    /// Register an RFC 7643 §7 Schema document (JSON file) for the
+    /// organization; every directory of the org serves it.
+    ///
+    /// Example: scim-server schema add --org acme acme-user.json
+    Add {
+        #[arg(long)]
+        org: String,
+        /// User or Group; by default from the URN's last segment.
+        #[arg(long)]
+        resource_type: Option<String>,
+        file: PathBuf,
+    },
+    /// List the organization's schemas (URN, resource type).
+    ///
+    /// Example: scim-server schema list --org acme
+    List {
+        #[arg(long)]
+        org: String,
+    },
+    /// Remove a schema by URN.
+    ///
+    /// Example: scim-server schema remove --org acme urn:ietf:params:scim:schemas:extension:acme:2.0:User
+    Remove {
+        #[arg(long)]
+        org: String,
+        urn: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -349,6 +386,39 @@ fn print(v: Value) {
     println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
 }
 
+async fn schema(db: &DatabaseConnection, cmd: SchemaCmd) -> Result<Value, CliError> {
+    Ok(match cmd {
+        SchemaCmd::Add {
+            org,
+            resource_type,
+            file,
+        } => {
+            let org = directories::org_by_name(db, &org).await?;
+            let text = std::fs::read_to_string(&file)
+                .map_err(|e| CliError::Usage(format!("cannot read {}: {e}", file.display())))?;
+            let doc: Value = serde_json::from_str(&text)
+                .map_err(|e| CliError::Usage(format!("{} is not JSON: {e}", file.display())))?;
+            let schema = CustomSchema::parse(&doc, resource_type.as_deref())?;
+            let m = org_schemas::add(db, org.id, &schema).await?;
+            json!({"urn": m.urn, "resource_type": m.resource_type, "organization_id": org.id})
+        }
+        SchemaCmd::List { org } => {
+            let org = directories::org_by_name(db, &org).await?;
+            let list: Vec<Value> = org_schemas::list(db, org.id)
+                .await?
+                .into_iter()
+                .map(|m| json!({"urn": m.urn, "resource_type": m.resource_type, "created_at": m.created_at}))
+                .collect();
+            json!(list)
+        }
+        SchemaCmd::Remove { org, urn } => {
+            let org = directories::org_by_name(db, &org).await?;
+            org_schemas::remove(db, org.id, &urn).await?;
+            json!({"urn": urn, "removed": true})
+        }
+    })
+}
+
 /// Runs an operator command (everything but `serve`).
 pub async fn run(settings: &Settings, command: Command) -> Result<(), CliError> {
     let store = open_store(settings).await?;
@@ -519,6 +589,7 @@ pub async fn run(settings: &Settings, command: Command) -> Result<(), CliError> 
             let s = directories::create_site(db, org.id, &site).await?;
             print(json!({"site_id": s.id, "name": s.name, "organization_id": org.id}));
         }
+        Command::Schema(cmd) => print(schema(db, cmd).await?),
         Command::OauthClient(cmd) => print(oauth_client(settings, db, cmd).await?),
         Command::SigningKey(cmd) => print(signing_key(db, cmd).await?),
         Command::Import(cmd) => {

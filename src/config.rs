@@ -42,6 +42,8 @@ pub struct Settings {
     /// Public base URL (scheme://host[:port]) used in `meta.location` and in
     /// what the bootstrap prints. Unset: taken from each request's Host.
     pub public_url: Option<String>,
+    /// `documentationUri` of the ServiceProviderConfig. Unset: left out.
+    pub documentation_url: Option<String>,
     /// Token for the `default` directory created on first start.
     pub bootstrap_token: Option<Secret>,
     pub log_format: LogFormat,
@@ -92,6 +94,7 @@ impl Default for Settings {
             bind: "127.0.0.1:8080".to_owned(),
             database_url: Secret::new("sqlite://scim.db?mode=rwc"),
             public_url: None,
+            documentation_url: None,
             bootstrap_token: None,
             log_format: LogFormat::Text,
             max_body_bytes: 1024 * 1024,
@@ -121,6 +124,7 @@ struct FileSettings {
     bind: Option<String>,
     database_url: Option<Secret>,
     public_url: Option<String>,
+    documentation_url: Option<String>,
     bootstrap_token: Option<Secret>,
     log_format: Option<LogFormat>,
     max_body_bytes: Option<usize>,
@@ -222,6 +226,9 @@ impl Settings {
         if f.public_url.is_some() {
             self.public_url = f.public_url;
         }
+        if f.documentation_url.is_some() {
+            self.documentation_url = f.documentation_url;
+        }
         if f.bootstrap_token.is_some() {
             self.bootstrap_token = f.bootstrap_token;
         }
@@ -289,6 +296,9 @@ impl Settings {
                 "DATABASE_URL" | "SCIM_DATABASE_URL" => self.database_url = Secret::new(v.clone()),
                 "SCIM_PUBLIC_URL" => {
                     self.public_url = Some(v.trim_end_matches('/').to_owned());
+                }
+                "SCIM_DOCUMENTATION_URL" => {
+                    self.documentation_url = Some(v.trim().to_owned()).filter(|u| !u.is_empty());
                 }
                 "SCIM_BOOTSTRAP_TOKEN" => self.bootstrap_token = Some(Secret::new(v.clone())),
                 "SCIM_LOG_FORMAT" => {

@@ -108,6 +108,9 @@ impl Application {
             App::new()
                 .wrap(tracing_actix_web::TracingLogger::<http::observe::RequestSpan>::new())
                 .wrap(actix_web::middleware::from_fn(http::observe::middleware))
+                .wrap(actix_web::middleware::from_fn(
+                    http::trim_scim_trailing_slash,
+                ))
                 .app_data(state.clone())
                 .app_data(web::QueryConfig::default().error_handler(http::error::query_error))
                 .app_data(web::PathConfig::default().error_handler(http::error::path_error))

@@ -15,7 +15,14 @@ pub struct MultiValue {
     pub value: Option<String>,
     pub display: Option<String>,
     pub kind: Option<String>,
-    pub primary: bool,
+    /// As the client sent it (`None`: not sent), so `false` round-trips.
+    pub primary: Option<bool>,
+}
+
+impl MultiValue {
+    pub fn is_primary(&self) -> bool {
+        self.primary == Some(true)
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -27,7 +34,14 @@ pub struct Address {
     pub postal_code: Option<String>,
     pub country: Option<String>,
     pub kind: Option<String>,
-    pub primary: bool,
+    /// As the client sent it (`None`: not sent).
+    pub primary: Option<bool>,
+}
+
+impl Address {
+    pub fn is_primary(&self) -> bool {
+        self.primary == Some(true)
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -207,7 +221,7 @@ impl UserAttrs {
         let chosen = self
             .emails
             .iter()
-            .find(|e| e.primary)
+            .find(|e| e.is_primary())
             .or_else(|| self.emails.first())
             .and_then(|e| e.value.as_deref());
         match chosen {
@@ -244,7 +258,7 @@ impl UserAttrs {
             profile_photo_url: self
                 .photos
                 .iter()
-                .find(|p| p.primary)
+                .find(|p| p.is_primary())
                 .or(self.photos.first())
                 .and_then(|p| p.value.clone()),
         }
@@ -290,7 +304,7 @@ impl UserAttrs {
         self.timezone = current.timezone.clone();
         self.locale = current.locale.clone();
         if let Some(email) = email {
-            let chosen = self.emails.iter().position(|e| e.primary).unwrap_or(0);
+            let chosen = self.emails.iter().position(|e| e.is_primary()).unwrap_or(0);
             if let Some(slot) = self.emails.get_mut(chosen)
                 && slot
                     .value
@@ -308,7 +322,7 @@ impl UserAttrs {
     pub fn location(&self) -> Option<String> {
         self.addresses
             .iter()
-            .find(|a| a.primary)
+            .find(|a| a.is_primary())
             .or_else(|| self.addresses.first())
             .and_then(|a| a.locality.clone().or_else(|| a.formatted.clone()))
     }
@@ -358,7 +372,7 @@ fn read_addresses(v: &Value) -> ScimResult<Vec<Address>> {
             postal_code: o.string("postalCode")?,
             country: o.string("country")?,
             kind: o.string("type")?,
-            primary: o.boolean("primary")?.unwrap_or(false),
+            primary: o.boolean("primary")?,
         });
     }
     fix_primary(&mut out, |a| &mut a.primary);
@@ -366,13 +380,13 @@ fn read_addresses(v: &Value) -> ScimResult<Vec<Address>> {
 }
 
 /// RFC 7643 §2.4: at most one `primary: true`; keep the first.
-pub(crate) fn fix_primary<T>(items: &mut [T], primary: impl Fn(&mut T) -> &mut bool) {
+pub(crate) fn fix_primary<T>(items: &mut [T], primary: impl Fn(&mut T) -> &mut Option<bool>) {
     let mut seen = false;
     for item in items {
         let p = primary(item);
-        if *p {
+        if *p == Some(true) {
             if seen {
-                *p = false;
+                *p = Some(false);
             }
             seen = true;
         }
@@ -518,6 +532,14 @@ impl Meta {
     }
 }
 
+/// The enterprise manager as responses show it, when it is a User of the
+/// same directory: its location (`$ref`) and read-only `displayName`.
+#[derive(Debug, Clone)]
+pub struct ManagerRef {
+    pub location: String,
+    pub display_name: Option<String>,
+}
+
 /// A group the user belongs to, for the read-only `groups` attribute.
 #[derive(Debug, Clone)]
 pub struct GroupRef {
@@ -541,8 +563,8 @@ fn multi_to_json(values: &[MultiValue]) -> Value {
                 put(&mut o, "value", &m.value);
                 put(&mut o, "display", &m.display);
                 put(&mut o, "type", &m.kind);
-                if m.primary {
-                    o.insert("primary".into(), Value::Bool(true));
+                if let Some(p) = m.primary {
+                    o.insert("primary".into(), Value::Bool(p));
                 }
                 Value::Object(o)
             })
@@ -596,8 +618,8 @@ impl UserAttrs {
                     put(&mut m, "postalCode", &a.postal_code);
                     put(&mut m, "country", &a.country);
                     put(&mut m, "type", &a.kind);
-                    if a.primary {
-                        m.insert("primary".into(), Value::Bool(true));
+                    if let Some(p) = a.primary {
+                        m.insert("primary".into(), Value::Bool(p));
                     }
                     Value::Object(m)
                 })
@@ -623,8 +645,23 @@ impl UserAttrs {
     }
 
     /// The full resource as returned to clients (before projection).
-    pub fn to_resource(&self, meta: &Meta, groups: &[GroupRef]) -> Value {
+    pub fn to_resource(
+        &self,
+        meta: &Meta,
+        groups: &[GroupRef],
+        manager: Option<&ManagerRef>,
+    ) -> Value {
         let mut o = self.to_json();
+        if let Some(m) = manager
+            && let Some(Value::Object(mgr)) = o
+                .get_mut(ENTERPRISE_USER_SCHEMA)
+                .and_then(|e| e.get_mut("manager"))
+        {
+            mgr.insert("$ref".into(), Value::String(m.location.clone()));
+            if let Some(d) = &m.display_name {
+                mgr.insert("displayName".into(), Value::String(d.clone()));
+            }
+        }
         o.insert("id".into(), Value::String(meta.id.clone()));
         if !groups.is_empty() {
             let list = groups
@@ -681,7 +718,7 @@ mod tests {
         assert_eq!(u.user_name.as_str(), "bjensen@example.com");
         assert!(!u.active);
         assert_eq!(u.name.given_name.as_deref(), Some("Barbara"));
-        assert!(u.emails[0].primary);
+        assert!(u.emails[0].is_primary());
         assert_eq!(u.enterprise.department.as_deref(), Some("Tour"));
         assert_eq!(
             u.enterprise.manager.as_deref(),

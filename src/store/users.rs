@@ -127,7 +127,7 @@ async fn assemble<C: ConnectionTrait>(
                     value: v.value.clone(),
                     display: v.display.clone(),
                     kind: v.r#type.clone(),
-                    primary: v.primary.unwrap_or(false),
+                    primary: v.primary,
                 })
                 .collect();
             attrs.set_multi(attr, list);
@@ -143,7 +143,7 @@ async fn assemble<C: ConnectionTrait>(
                 postal_code: v.postal_code.clone(),
                 country: v.country.clone(),
                 kind: v.r#type.clone(),
-                primary: v.primary.unwrap_or(false),
+                primary: v.primary,
             })
             .collect();
         let groups = memberships
@@ -276,7 +276,7 @@ fn value_rows(
             row.value_lower = Set(v.value.as_ref().map(|s| s.to_lowercase()));
             row.display = Set(v.display.clone());
             row.r#type = Set(v.kind.clone());
-            row.primary = Set(Some(v.primary));
+            row.primary = Set(v.primary);
             rows.push(row);
         }
     }
@@ -289,7 +289,7 @@ fn value_rows(
         row.postal_code = Set(ad.postal_code.clone());
         row.country = Set(ad.country.clone());
         row.r#type = Set(ad.kind.clone());
-        row.primary = Set(Some(ad.primary));
+        row.primary = Set(ad.primary);
         rows.push(row);
     }
     rows

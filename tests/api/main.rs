@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod admin;
+mod custom_attributes;
 mod discovery;
 mod dns;
 mod fuzz_corpus;
@@ -14,6 +15,7 @@ mod oauth;
 mod observability;
 mod processes;
 mod protocol;
+mod protocol_details;
 mod queries;
 mod seed;
 mod suite;

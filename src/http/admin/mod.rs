@@ -10,6 +10,7 @@ pub mod domains;
 pub mod error;
 pub mod exports;
 pub mod groups;
+pub mod schemas;
 pub mod security;
 pub mod sites;
 
@@ -131,6 +132,8 @@ admin_routes! {
     "/audit-log" => { get: audit::list },
     "/exports/managed-accounts" => { get: exports::managed_accounts },
     "/exports/sites/{site_id}/users" => { get: exports::site_users },
+    "/schemas" => { get: schemas::list, post: schemas::add },
+    "/schemas/{urn}" => { delete: schemas::remove },
 }
 
 struct BearerAuth;
