@@ -313,6 +313,58 @@ async fn org_x_idp_cannot_pre_create_an_account_on_org_y_domain() {
 }
 
 #[tokio::test]
+async fn org_x_bulk_creates_accounts_org_y_manages_without_x_passwords() {
+    let app = spawn_app().await;
+    let y = admin(&app, "y").await;
+    verify_domain(&y, "y.example").await;
+    let x_idp = Idp::bootstrapped(&app);
+    // Plain creates (the batched path) and one with a password.
+    let ops: Vec<Value> = [
+        person("a@y.example", "Chosen by X", None),
+        person("b@y.example", "Chosen by X", Some("X-knows-it-1")),
+        person("c@x.example", "Own user", Some("Own-pass-1")),
+    ]
+    .into_iter()
+    .enumerate()
+    .map(|(i, data)| json!({"method": "POST", "path": "/Users", "bulkId": i.to_string(), "data": data}))
+    .collect();
+    let (status, body) = x_idp
+        .send(
+            Method::POST,
+            "/Bulk",
+            Some(json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"], "Operations": ops})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    for r in body["Operations"].as_array().unwrap() {
+        assert_eq!(r["status"], "201", "{r}");
+    }
+    let y_id = org_id(&app, "y").await;
+    for email in ["a@y.example", "b@y.example"] {
+        let a = account_of(&app, email).await;
+        assert_eq!(a.managing_org_id, Some(y_id), "{email}");
+        assert_eq!(a.display_name, None, "{email}");
+        assert_eq!(a.password_hash, None, "{email}");
+    }
+    // c@x.example: nobody verified x.example; external, no authority.
+    let c = account_of(&app, "c@x.example").await;
+    assert_eq!(c.managing_org_id, None);
+    assert_eq!(c.display_name.as_deref(), Some("Own user"));
+    assert_eq!(c.password_hash, None);
+    let notes: Vec<String> = x_idp
+        .log(&app)
+        .await
+        .into_iter()
+        .filter_map(|(_, d)| d)
+        .collect();
+    assert_eq!(notes.len(), 3, "{notes:?}");
+    assert!(
+        notes.iter().all(|n| n.starts_with("not authoritative")),
+        "{notes:?}"
+    );
+}
+
+#[tokio::test]
 async fn org_x_invite_creates_an_account_org_y_manages() {
     let app = spawn_app().await;
     let y = admin(&app, "y").await;
