@@ -97,6 +97,7 @@ admin_routes! {
     },
     "/groups/{group_id}/grants" => { post: groups::grant },
     "/directories" => { get: directories::list },
+    "/directories/{directory_id}" => { patch: directories::update },
     "/directories/{directory_id}/sync-log" => { get: directories::sync_log },
     "/audit-log" => { get: audit::list },
     "/exports/managed-accounts" => { get: exports::managed_accounts },
