@@ -10,12 +10,17 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::config::Settings;
+use crate::dns;
+use crate::domain::custom_schema::CustomSchema;
 use crate::domain::export;
 use crate::domain::types::DomainName;
 use crate::error::ScimError;
 use crate::import::{Format, ImportError, ImportOptions, Summary, import_users};
 use crate::startup::{StartupError, open_store};
-use crate::store::{Store, accounts, admin_keys, directories, exports, groups, oauth};
+use crate::store::audit::{self, Actor, AuditEntry};
+use crate::store::{
+    Store, accounts, admin_keys, db_error, directories, exports, groups, oauth, org_schemas,
+};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -70,6 +75,40 @@ pub enum Command {
     /// Provision users from a file, as an IdP's POST /Users would.
     #[command(subcommand)]
     Import(ImportCmd),
+    /// Manage an organization's custom schema extensions (custom attributes).
+    #[command(subcommand)]
+    Schema(SchemaCmd),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SchemaCmd {
+    /// Register an RFC 7643 §7 Schema document (JSON file) for the
+    /// organization; every directory of the org serves it.
+    ///
+    /// Example: scim-server schema add --org acme acme-user.json
+    Add {
+        #[arg(long)]
+        org: String,
+        /// User or Group; by default from the URN's last segment.
+        #[arg(long)]
+        resource_type: Option<String>,
+        file: PathBuf,
+    },
+    /// List the organization's schemas (URN, resource type).
+    ///
+    /// Example: scim-server schema list --org acme
+    List {
+        #[arg(long)]
+        org: String,
+    },
+    /// Remove a schema by URN.
+    ///
+    /// Example: scim-server schema remove --org acme urn:ietf:params:scim:schemas:extension:acme:2.0:User
+    Remove {
+        #[arg(long)]
+        org: String,
+        urn: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -247,6 +286,17 @@ pub enum DirectoryCmd {
         #[arg(long, default_value = "default")]
         name: String,
     },
+    /// Make the directory authoritative for a verified domain of its
+    /// organization (only it then writes the profile, email, password and
+    /// status of the accounts on that domain).
+    ///
+    /// Example: scim-server directory bind-domain --directory 0190... acme.example
+    #[command(name = "bind-domain")]
+    BindDomain {
+        #[arg(long)]
+        directory: Uuid,
+        domain: String,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -286,13 +336,18 @@ pub enum DomainCmd {
         org: String,
         domain: String,
     },
-    /// Mark a domain verified (operator override) and claim its accounts.
+    /// Verify a domain by its DNS TXT record and claim its accounts.
+    /// `--force` skips the DNS check (operator override: printed warning,
+    /// audit entry).
     ///
     /// Example: scim-server domain verify --org acme acme.example
     Verify {
         #[arg(long)]
         org: String,
         domain: String,
+        /// Verify without the DNS proof.
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -341,6 +396,39 @@ pub fn scim_base_url(settings: &Settings, directory_id: Uuid) -> String {
 
 fn print(v: Value) {
     println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+}
+
+async fn schema(db: &DatabaseConnection, cmd: SchemaCmd) -> Result<Value, CliError> {
+    Ok(match cmd {
+        SchemaCmd::Add {
+            org,
+            resource_type,
+            file,
+        } => {
+            let org = directories::org_by_name(db, &org).await?;
+            let text = std::fs::read_to_string(&file)
+                .map_err(|e| CliError::Usage(format!("cannot read {}: {e}", file.display())))?;
+            let doc: Value = serde_json::from_str(&text)
+                .map_err(|e| CliError::Usage(format!("{} is not JSON: {e}", file.display())))?;
+            let schema = CustomSchema::parse(&doc, resource_type.as_deref())?;
+            let m = org_schemas::add(db, org.id, &schema).await?;
+            json!({"urn": m.urn, "resource_type": m.resource_type, "organization_id": org.id})
+        }
+        SchemaCmd::List { org } => {
+            let org = directories::org_by_name(db, &org).await?;
+            let list: Vec<Value> = org_schemas::list(db, org.id)
+                .await?
+                .into_iter()
+                .map(|m| json!({"urn": m.urn, "resource_type": m.resource_type, "created_at": m.created_at}))
+                .collect();
+            json!(list)
+        }
+        SchemaCmd::Remove { org, urn } => {
+            let org = directories::org_by_name(db, &org).await?;
+            org_schemas::remove(db, org.id, &urn).await?;
+            json!({"urn": urn, "removed": true})
+        }
+    })
 }
 
 /// Runs an operator command (everything but `serve`).
@@ -425,11 +513,65 @@ pub async fn run(settings: &Settings, command: Command) -> Result<(), CliError> 
                 json!({"domain": d.name, "verified": d.verified, "verification_token": d.verification_token}),
             );
         }
-        Command::Domain(DomainCmd::Verify { org, domain }) => {
+        Command::Domain(DomainCmd::Verify { org, domain, force }) => {
             let org = directories::org_by_name(db, &org).await?;
             let name = DomainName::parse(&domain).map_err(CliError::Usage)?;
-            let claimed = directories::verify_domain(db, org.id, &name).await?;
+            let d = directories::domain_by_name(db, org.id, &name).await?;
+            if force {
+                eprintln!(
+                    "warning: verifying {} without its DNS proof (--force); recorded in the audit log",
+                    name.as_str()
+                );
+            } else {
+                let record = dns::record_name(&name);
+                let expected = dns::record_value(&d.verification_token);
+                let finding = dns::DnsProof::new(&settings.dns_resolvers)
+                    .txt(&record)
+                    .await;
+                dns::judge(&record, &expected, &finding).map_err(CliError::Usage)?;
+            }
+            let tx = store.begin().await?;
+            let claimed = directories::verify_domain(&tx, org.id, &name).await?;
+            let detail = if force {
+                format!("forced by the operator, without DNS proof; claimed {claimed} accounts")
+            } else {
+                format!("claimed {claimed} accounts")
+            };
+            audit::record(
+                &tx,
+                AuditEntry::new(
+                    org.id,
+                    Actor::System("operator cli"),
+                    "domain.verify",
+                    "domain",
+                    name.as_str(),
+                )
+                .detail(detail),
+            )
+            .await?;
+            tx.commit().await.map_err(db_error)?;
             print(json!({"domain": name.as_str(), "verified": true, "claimed_accounts": claimed}));
+        }
+        Command::Directory(DirectoryCmd::BindDomain { directory, domain }) => {
+            let dir = directories::directory_by_id(db, directory).await?;
+            let name = DomainName::parse(&domain).map_err(CliError::Usage)?;
+            let tx = store.begin().await?;
+            directories::bind_domain(&tx, dir.org_id, dir.id, &name).await?;
+            audit::record(
+                &tx,
+                AuditEntry::new(
+                    dir.org_id,
+                    Actor::System("operator cli"),
+                    "directory.bind_domain",
+                    "directory",
+                    dir.id,
+                )
+                .detail(domain.clone()),
+            )
+            .await?;
+            let domains = directories::domains_of_directory(&tx, &dir).await?;
+            tx.commit().await.map_err(db_error)?;
+            print(json!({"directory_id": dir.id, "domains": domains}));
         }
         Command::Group(GroupCmd::Grant {
             group,
@@ -449,7 +591,7 @@ pub async fn run(settings: &Settings, command: Command) -> Result<(), CliError> 
             }
             let tx = store.begin().await?;
             let g = groups::grant(&tx, group, &site, &product, &role).await?;
-            tx.commit().await.map_err(crate::store::db_error)?;
+            tx.commit().await.map_err(db_error)?;
             print(
                 json!({"grant_id": g.id, "group_id": g.group_id, "site_id": g.site_id, "product": g.product, "role": g.role}),
             );
@@ -490,6 +632,7 @@ pub async fn run(settings: &Settings, command: Command) -> Result<(), CliError> 
             let s = directories::create_site(db, org.id, &site).await?;
             print(json!({"site_id": s.id, "name": s.name, "organization_id": org.id}));
         }
+        Command::Schema(cmd) => print(schema(db, cmd).await?),
         Command::OauthClient(cmd) => print(oauth_client(settings, db, cmd).await?),
         Command::SigningKey(cmd) => print(signing_key(db, cmd).await?),
         Command::Import(cmd) => {

@@ -42,6 +42,8 @@ pub struct Settings {
     /// Public base URL (scheme://host[:port]) used in `meta.location` and in
     /// what the bootstrap prints. Unset: taken from each request's Host.
     pub public_url: Option<String>,
+    /// `documentationUri` of the ServiceProviderConfig. Unset: left out.
+    pub documentation_url: Option<String>,
     /// Token for the `default` directory created on first start.
     pub bootstrap_token: Option<Secret>,
     pub log_format: LogFormat,
@@ -81,6 +83,9 @@ pub struct Settings {
     /// Requests a directory may make at once above the sustained rate.
     /// Unset: the rate rounded up (at least 1).
     pub rate_limit_burst: Option<u32>,
+    /// DNS servers (`ip:port`) that domain verification asks for the
+    /// proof TXT record; empty: the system's (`/etc/resolv.conf`).
+    pub dns_resolvers: Vec<std::net::SocketAddr>,
 }
 
 impl Default for Settings {
@@ -89,6 +94,7 @@ impl Default for Settings {
             bind: "127.0.0.1:8080".to_owned(),
             database_url: Secret::new("sqlite://scim.db?mode=rwc"),
             public_url: None,
+            documentation_url: None,
             bootstrap_token: None,
             log_format: LogFormat::Text,
             max_body_bytes: 1024 * 1024,
@@ -106,6 +112,7 @@ impl Default for Settings {
             oauth_token_ttl_secs: 3600,
             rate_limit_per_sec: 0.0,
             rate_limit_burst: None,
+            dns_resolvers: Vec::new(),
         }
     }
 }
@@ -117,6 +124,7 @@ struct FileSettings {
     bind: Option<String>,
     database_url: Option<Secret>,
     public_url: Option<String>,
+    documentation_url: Option<String>,
     bootstrap_token: Option<Secret>,
     log_format: Option<LogFormat>,
     max_body_bytes: Option<usize>,
@@ -134,6 +142,7 @@ struct FileSettings {
     oauth_token_ttl_secs: Option<u64>,
     rate_limit_per_sec: Option<f64>,
     rate_limit_burst: Option<u32>,
+    dns_resolvers: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -168,7 +177,7 @@ impl Settings {
                 path: shown,
                 message: e.message().to_owned(),
             })?;
-            s.apply_file(f);
+            s.apply_file(f)?;
         }
         s.apply_env(env)?;
         s.check()?;
@@ -204,7 +213,10 @@ impl Settings {
         Ok(())
     }
 
-    fn apply_file(&mut self, f: FileSettings) {
+    fn apply_file(&mut self, f: FileSettings) -> Result<(), ConfigError> {
+        if let Some(v) = &f.dns_resolvers {
+            self.dns_resolvers = parse_resolvers("dns_resolvers", v)?;
+        }
         if let Some(v) = f.bind {
             self.bind = v;
         }
@@ -213,6 +225,9 @@ impl Settings {
         }
         if f.public_url.is_some() {
             self.public_url = f.public_url;
+        }
+        if f.documentation_url.is_some() {
+            self.documentation_url = f.documentation_url;
         }
         if f.bootstrap_token.is_some() {
             self.bootstrap_token = f.bootstrap_token;
@@ -265,6 +280,7 @@ impl Settings {
         if f.rate_limit_burst.is_some() {
             self.rate_limit_burst = f.rate_limit_burst;
         }
+        Ok(())
     }
 
     fn apply_env(&mut self, env: &[(String, String)]) -> Result<(), ConfigError> {
@@ -280,6 +296,9 @@ impl Settings {
                 "DATABASE_URL" | "SCIM_DATABASE_URL" => self.database_url = Secret::new(v.clone()),
                 "SCIM_PUBLIC_URL" => {
                     self.public_url = Some(v.trim_end_matches('/').to_owned());
+                }
+                "SCIM_DOCUMENTATION_URL" => {
+                    self.documentation_url = Some(v.trim().to_owned()).filter(|u| !u.is_empty());
                 }
                 "SCIM_BOOTSTRAP_TOKEN" => self.bootstrap_token = Some(Secret::new(v.clone())),
                 "SCIM_LOG_FORMAT" => {
@@ -309,11 +328,31 @@ impl Settings {
                 "SCIM_OAUTH_TOKEN_TTL_SECS" => self.oauth_token_ttl_secs = num(key, v)?,
                 "SCIM_RATE_LIMIT_PER_SEC" => self.rate_limit_per_sec = num(key, v)?,
                 "SCIM_RATE_LIMIT_BURST" => self.rate_limit_burst = Some(num(key, v)?),
+                "SCIM_DNS_RESOLVERS" => self.dns_resolvers = parse_resolvers(key, v)?,
                 _ => {}
             }
         }
         Ok(())
     }
+}
+
+/// `ip:port,ip:port` (a bare IP means port 53).
+fn parse_resolvers(key: &str, v: &str) -> Result<Vec<std::net::SocketAddr>, ConfigError> {
+    v.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<std::net::SocketAddr>()
+                .or_else(|_| {
+                    s.parse::<std::net::IpAddr>()
+                        .map(|ip| std::net::SocketAddr::new(ip, 53))
+                })
+                .map_err(|_| ConfigError::Env {
+                    key: key.to_owned(),
+                    message: format!("expected ip:port[,ip:port…], got {s:?}"),
+                })
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -378,6 +417,24 @@ mod tests {
             let env = vec![(k.to_owned(), v.to_owned())];
             assert!(Settings::load_from(None, &env).is_err(), "{k}={v}");
         }
+    }
+
+    #[test]
+    fn dns_resolvers_are_a_list_of_addresses() {
+        let env = vec![(
+            "SCIM_DNS_RESOLVERS".to_owned(),
+            "127.0.0.1:5353, 10.0.0.2".to_owned(),
+        )];
+        let s = Settings::load_from(None, &env).unwrap();
+        assert_eq!(
+            s.dns_resolvers,
+            vec![
+                "127.0.0.1:5353".parse().unwrap(),
+                "10.0.0.2:53".parse().unwrap()
+            ]
+        );
+        let env = vec![("SCIM_DNS_RESOLVERS".to_owned(), "resolver.local".to_owned())];
+        assert!(Settings::load_from(None, &env).is_err());
     }
 
     #[test]

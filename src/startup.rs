@@ -20,6 +20,8 @@ pub struct AppState {
     pub draining: AtomicBool,
     /// `None` when no rate limit is configured.
     pub rate_limiter: Option<RateLimiter>,
+    /// Looks up domain proofs (TXT records).
+    pub dns: crate::dns::DnsProof,
 }
 
 /// What the first start on an empty database created.
@@ -92,18 +94,23 @@ impl Application {
             .then(|| tokio::spawn(purge_job(store.clone(), settings.purge_interval_secs)));
         let rate_limiter =
             Rate::new(settings.rate_limit_per_sec, settings.rate_limit_burst).map(RateLimiter::new);
+        let dns = crate::dns::DnsProof::new(&settings.dns_resolvers);
         let state = web::Data::new(AppState {
             store,
             settings,
             metrics: http::observe::Metrics::new(),
             draining: AtomicBool::new(false),
             rate_limiter,
+            dns,
         });
         let shutdown_state = state.clone();
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(tracing_actix_web::TracingLogger::<http::observe::RequestSpan>::new())
                 .wrap(actix_web::middleware::from_fn(http::observe::middleware))
+                .wrap(actix_web::middleware::from_fn(
+                    http::trim_scim_trailing_slash,
+                ))
                 .app_data(state.clone())
                 .app_data(web::QueryConfig::default().error_handler(http::error::query_error))
                 .app_data(web::PathConfig::default().error_handler(http::error::path_error))

@@ -12,6 +12,9 @@ pub struct Model {
     pub verified: bool,
     pub verification_token: String,
     pub verified_at: Option<DateTimeUtc>,
+    /// The directory authoritative for the domain's accounts (NULL: the
+    /// organization's only directory, if it has exactly one).
+    pub directory_id: Option<Uuid>,
     pub created_at: DateTimeUtc,
 }
 

@@ -12,6 +12,7 @@ pub mod group;
 pub mod group_grant;
 pub mod group_member;
 pub mod oauth_client;
+pub mod org_schema;
 pub mod organization;
 pub mod product_access;
 pub mod scim_user;

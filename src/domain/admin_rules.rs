@@ -10,6 +10,7 @@
 //! - Security actions and non-synced site access stay with the admin.
 
 use chrono::{DateTime, Duration, Utc};
+use uuid::Uuid;
 
 use super::lifecycle::AccountStatus;
 use super::types::MAX_STRING_LEN;
@@ -300,17 +301,26 @@ pub fn remove_from_site(synced_grant_by: Option<&str>) -> AdminResult<()> {
     }
 }
 
-/// Verifying a domain through the admin API needs the token handed out
-/// when it was added (operators can force it with the CLI).
-pub fn check_verification_token(expected: &str, presented: &str) -> AdminResult<()> {
-    if super::secrets::constant_time_eq(expected, presented.trim()) {
-        Ok(())
-    } else {
-        Err(AdminError::bad_request(
-            "verification_failed",
-            "the verification token does not match the one issued when the domain was added",
-        ))
+/// Whether an org sees an account in full (status, activity, security,
+/// profile): only the org that manages it. Any other org sees its name,
+/// email and its own sites' facts.
+pub fn sees_in_full(managing_org: Option<Uuid>, org: Uuid) -> bool {
+    managing_org == Some(org)
+}
+
+/// A domain can't be removed while the org's managed accounts on it are
+/// deactivated or pending deletion: without the domain nobody could
+/// reactivate them or cancel their deletion.
+pub fn check_domain_removal(domain: &str, stranded: u64) -> AdminResult<()> {
+    if stranded == 0 {
+        return Ok(());
     }
+    Err(AdminError::conflict(
+        codes::INVALID_STATE,
+        format!(
+            "{stranded} managed account(s) on {domain} are deactivated or pending deletion; reactivate them, cancel their deletion or let the purge finish before removing the domain"
+        ),
+    ))
 }
 
 /// Site membership states and the admin's moves between them.

@@ -95,7 +95,7 @@ pub fn read_multi(v: Option<&Value>, attr: &str) -> ScimResult<Vec<MultiValue>> 
             value: o.string("value")?,
             display: o.string("display")?,
             kind: o.string("type")?,
-            primary: o.boolean("primary")?.unwrap_or(false),
+            primary: o.boolean("primary")?,
         };
         // Entries with nothing in them carry no information (Okta sends
         // `{"type": "work"}` when a profile field is empty).

@@ -48,31 +48,53 @@ impl AccountFacts {
     }
 }
 
+/// Who may write an account (the trust model): the organization that
+/// verified the account's email domain manages it, and the directory bound
+/// to that domain is the only one whose attribute writes reach it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Authority {
+    /// The org that verified the email's domain; none: nobody manages it.
+    pub managing_org: Option<Uuid>,
+    /// The directory authoritative for the domain, if one is bound.
+    pub directory: Option<Uuid>,
+}
+
+impl Authority {
+    /// Whether `directory` writes the account's profile, email, password
+    /// and account-wide status.
+    pub fn is_authoritative(&self, directory: Uuid) -> bool {
+        self.directory == Some(directory)
+    }
+}
+
 /// What `POST /Users` does with the account behind the new link.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProvisionPlan {
-    /// No account has this email: create one, managed by the org when the
-    /// email's domain is verified, else external.
-    Create { managed: bool },
-    /// An account exists: link it; `claim` when the org now manages it.
+    /// No account has this email: create one, managed by the org that
+    /// verified the email's domain (whoever creates it), else external.
+    Create { managing_org: Option<Uuid> },
+    /// An account exists: link it; `claim` when the org that verified its
+    /// domain does not manage it yet.
     Link { account: Uuid, claim: bool },
 }
 
-/// `POST /Users`: find-or-create by email, claim on a verified domain.
+/// `POST /Users`: find-or-create by email; the managing org follows the
+/// email's domain.
 pub fn plan_provision(
     existing: Option<&AccountFacts>,
-    domain_verified: bool,
+    authority: &Authority,
+    org: Uuid,
     reject_unverified: bool,
     email: &str,
 ) -> ScimResult<ProvisionPlan> {
-    if !domain_verified && reject_unverified {
+    if authority.managing_org != Some(org) && reject_unverified {
         return Err(ScimError::invalid_value(format!(
             "the domain of {email} is not verified by this organization, and this directory only provisions accounts on verified domains"
         )));
     }
     Ok(match existing {
         None => ProvisionPlan::Create {
-            managed: domain_verified,
+            managing_org: authority.managing_org,
         },
         Some(a) if a.status == AccountStatus::Deleted => {
             return Err(ScimError::conflict(format!(
@@ -81,10 +103,16 @@ pub fn plan_provision(
         }
         Some(a) => ProvisionPlan::Link {
             account: a.id,
-            // An account another org manages stays theirs.
-            claim: domain_verified && a.managing_org.is_none(),
+            claim: authority.managing_org.is_some() && a.managing_org != authority.managing_org,
         },
     })
+}
+
+/// Whether a write seeds the profile of a new account: the authoritative
+/// directory always; anyone when nobody manages the account (external);
+/// never a directory writing into another's managed account.
+pub fn seeds_profile(authority: &Authority, directory: Uuid) -> bool {
+    authority.is_authoritative(directory) || authority.managing_org.is_none()
 }
 
 /// What a change of `active` does (product spec, SCIM mapping table).
@@ -101,13 +129,16 @@ pub enum ActiveEffect {
     RestoreOrgMemberships,
 }
 
+/// `authoritative`: the writing directory is authoritative for the account
+/// ([`Authority`]); any other directory only suspends and restores the
+/// account on its own org's sites.
 pub fn on_active_change(
     account: &AccountFacts,
-    org: Uuid,
+    authoritative: bool,
     was: bool,
     now: bool,
 ) -> ScimResult<ActiveEffect> {
-    let managed = account.managed_by(org);
+    let managed = authoritative;
     Ok(match (was, now) {
         (true, false) if managed => ActiveEffect::DeactivateAccount,
         (true, false) => ActiveEffect::SuspendOrgMemberships,
@@ -135,18 +166,19 @@ pub fn on_active_change(
 pub enum EmailEffect {
     /// Managed account: its platform email changes.
     UpdateAccount,
-    /// External account: only the directory's view changes; the org does
-    /// not own the account's attributes.
+    /// Not the authoritative directory: only the directory's view
+    /// changes; the account's email stays.
     ViewOnly,
 }
 
+/// `domain_verified`: the new email's domain is verified by the writing
+/// directory's organization.
 pub fn on_email_change(
-    account: &AccountFacts,
-    org: Uuid,
+    authoritative: bool,
     new_email: &str,
     domain_verified: bool,
 ) -> ScimResult<EmailEffect> {
-    if !account.managed_by(org) {
+    if !authoritative {
         return Ok(EmailEffect::ViewOnly);
     }
     if !domain_verified {
@@ -157,10 +189,11 @@ pub fn on_email_change(
     Ok(EmailEffect::UpdateAccount)
 }
 
-/// `DELETE /Users/{id}`: deactivate (managed) or suspend (external), drop
-/// the directory's group memberships, unlink. The account stays.
-pub fn on_delete(account: &AccountFacts, org: Uuid) -> ActiveEffect {
-    if account.managed_by(org) {
+/// `DELETE /Users/{id}`: deactivate (from the authoritative directory) or
+/// suspend on the org's sites (any other), drop the directory's group
+/// memberships, unlink. The account stays.
+pub fn on_delete(account: &AccountFacts, authoritative: bool) -> ActiveEffect {
+    if authoritative {
         if account.status == AccountStatus::Active {
             ActiveEffect::DeactivateAccount
         } else {
@@ -184,52 +217,57 @@ mod tests {
     }
 
     #[test]
-    fn verified_domain_claims_new_and_unmanaged_accounts() {
-        assert_eq!(
-            plan_provision(None, true, false, "a@b.c").unwrap(),
-            ProvisionPlan::Create { managed: true }
-        );
-        assert_eq!(
-            plan_provision(None, false, false, "a@b.c").unwrap(),
-            ProvisionPlan::Create { managed: false }
-        );
+    fn new_accounts_are_managed_by_whoever_verified_their_domain() {
+        let org = Uuid::now_v7();
         let other = Uuid::now_v7();
-        let theirs = account(Some(other), AccountStatus::Active);
+        let ours = Authority {
+            managing_org: Some(org),
+            directory: None,
+        };
+        let theirs = Authority {
+            managing_org: Some(other),
+            directory: None,
+        };
         assert_eq!(
-            plan_provision(Some(&theirs), true, false, "a@b.c").unwrap(),
+            plan_provision(None, &ours, org, false, "a@b.c").unwrap(),
+            ProvisionPlan::Create {
+                managing_org: Some(org)
+            }
+        );
+        // Created by another org's IdP: still the verifying org's.
+        assert_eq!(
+            plan_provision(None, &theirs, org, false, "a@b.c").unwrap(),
+            ProvisionPlan::Create {
+                managing_org: Some(other)
+            }
+        );
+        assert_eq!(
+            plan_provision(None, &Authority::default(), org, false, "a@b.c").unwrap(),
+            ProvisionPlan::Create { managing_org: None }
+        );
+        let managed = account(Some(other), AccountStatus::Active);
+        assert_eq!(
+            plan_provision(Some(&managed), &theirs, org, false, "a@b.c").unwrap(),
             ProvisionPlan::Link {
                 account: Uuid::nil(),
                 claim: false
             }
         );
+        let unmanaged = account(None, AccountStatus::Active);
         assert_eq!(
-            plan_provision(None, false, true, "a@b.c")
-                .unwrap_err()
-                .status(),
-            400
+            plan_provision(Some(&unmanaged), &ours, org, false, "a@b.c").unwrap(),
+            ProvisionPlan::Link {
+                account: Uuid::nil(),
+                claim: true
+            }
         );
-    }
-
-    #[test]
-    fn active_false_deactivates_managed_and_suspends_external() {
-        let org = Uuid::now_v7();
-        let managed = account(Some(org), AccountStatus::Active);
-        let external = account(None, AccountStatus::Active);
+        for authority in [Authority::default(), theirs] {
+            let e = plan_provision(None, &authority, org, true, "a@b.c").unwrap_err();
+            assert_eq!(e.status(), 400);
+        }
+        let deleted = account(None, AccountStatus::Deleted);
         assert_eq!(
-            on_active_change(&managed, org, true, false).unwrap(),
-            ActiveEffect::DeactivateAccount
-        );
-        assert_eq!(
-            on_active_change(&external, org, true, false).unwrap(),
-            ActiveEffect::SuspendOrgMemberships
-        );
-        assert_eq!(
-            on_active_change(&external, org, false, true).unwrap(),
-            ActiveEffect::RestoreOrgMemberships
-        );
-        let pending = account(Some(org), AccountStatus::PendingDeletion);
-        assert_eq!(
-            on_active_change(&pending, org, false, true)
+            plan_provision(Some(&deleted), &ours, org, false, "a@b.c")
                 .unwrap_err()
                 .status(),
             409
@@ -237,18 +275,92 @@ mod tests {
     }
 
     #[test]
-    fn managed_email_moves_only_to_verified_domains() {
+    fn only_the_bound_directory_is_authoritative_and_seeds_profiles() {
+        let dir = Uuid::now_v7();
+        let sibling = Uuid::now_v7();
+        let bound = Authority {
+            managing_org: Some(Uuid::now_v7()),
+            directory: Some(dir),
+        };
+        assert!(bound.is_authoritative(dir));
+        assert!(!bound.is_authoritative(sibling));
+        assert!(seeds_profile(&bound, dir));
+        assert!(!seeds_profile(&bound, sibling));
+        let unbound = Authority {
+            managing_org: bound.managing_org,
+            directory: None,
+        };
+        assert!(!unbound.is_authoritative(dir));
+        assert!(!seeds_profile(&unbound, dir));
+        assert!(seeds_profile(&Authority::default(), sibling));
+    }
+
+    #[test]
+    fn active_false_deactivates_from_the_authority_and_suspends_otherwise() {
         let org = Uuid::now_v7();
         let managed = account(Some(org), AccountStatus::Active);
-        assert!(on_email_change(&managed, org, "x@y.z", false).is_err());
-        assert_eq!(
-            on_email_change(&managed, org, "x@y.z", true).unwrap(),
-            EmailEffect::UpdateAccount
-        );
         let external = account(None, AccountStatus::Active);
         assert_eq!(
-            on_email_change(&external, org, "x@y.z", false).unwrap(),
-            EmailEffect::ViewOnly
+            on_active_change(&managed, true, true, false).unwrap(),
+            ActiveEffect::DeactivateAccount
         );
+        assert_eq!(
+            on_active_change(&managed, false, true, false).unwrap(),
+            ActiveEffect::SuspendOrgMemberships
+        );
+        assert_eq!(
+            on_active_change(&external, false, true, false).unwrap(),
+            ActiveEffect::SuspendOrgMemberships
+        );
+        assert_eq!(
+            on_active_change(&external, false, false, true).unwrap(),
+            ActiveEffect::RestoreOrgMemberships
+        );
+        let deactivated = account(Some(org), AccountStatus::Deactivated);
+        assert_eq!(
+            on_active_change(&deactivated, true, false, true).unwrap(),
+            ActiveEffect::ReactivateAccount
+        );
+        assert_eq!(
+            on_active_change(&managed, true, true, true).unwrap(),
+            ActiveEffect::Nothing
+        );
+        let pending = account(Some(org), AccountStatus::PendingDeletion);
+        for authoritative in [true, false] {
+            assert_eq!(
+                on_active_change(&pending, authoritative, false, true)
+                    .unwrap_err()
+                    .status(),
+                409
+            );
+        }
+    }
+
+    #[test]
+    fn delete_deactivates_from_the_authority_and_suspends_otherwise() {
+        let org = Uuid::now_v7();
+        let managed = account(Some(org), AccountStatus::Active);
+        assert_eq!(on_delete(&managed, true), ActiveEffect::DeactivateAccount);
+        assert_eq!(
+            on_delete(&managed, false),
+            ActiveEffect::SuspendOrgMemberships
+        );
+        let deactivated = account(Some(org), AccountStatus::Deactivated);
+        assert_eq!(on_delete(&deactivated, true), ActiveEffect::Nothing);
+    }
+
+    #[test]
+    fn email_moves_only_from_the_authority_and_only_to_verified_domains() {
+        assert!(on_email_change(true, "x@y.z", false).is_err());
+        assert_eq!(
+            on_email_change(true, "x@y.z", true).unwrap(),
+            EmailEffect::UpdateAccount
+        );
+        for verified in [true, false] {
+            assert_eq!(
+                on_email_change(false, "x@y.z", verified).unwrap(),
+                EmailEffect::ViewOnly
+            );
+        }
     }
 }

@@ -164,6 +164,11 @@ fn apply_pathless(
                 )));
             };
             for (k, v) in ext {
+                // The extension object as a whole may carry its own
+                // `schemas` (seen from third-party clients): not an attribute.
+                if k.eq_ignore_ascii_case("schemas") {
+                    continue;
+                }
                 let path = attr_path(&format!("{ENTERPRISE_USER_SCHEMA}:{k}"))?;
                 apply_attr(doc, op, &path, None, Some(v))?;
             }

@@ -15,7 +15,14 @@ pub struct MultiValue {
     pub value: Option<String>,
     pub display: Option<String>,
     pub kind: Option<String>,
-    pub primary: bool,
+    /// As the client sent it (`None`: not sent), so `false` round-trips.
+    pub primary: Option<bool>,
+}
+
+impl MultiValue {
+    pub fn is_primary(&self) -> bool {
+        self.primary == Some(true)
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -27,7 +34,14 @@ pub struct Address {
     pub postal_code: Option<String>,
     pub country: Option<String>,
     pub kind: Option<String>,
-    pub primary: bool,
+    /// As the client sent it (`None`: not sent).
+    pub primary: Option<bool>,
+}
+
+impl Address {
+    pub fn is_primary(&self) -> bool {
+        self.primary == Some(true)
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -49,6 +63,21 @@ pub struct Enterprise {
     pub department: Option<String>,
     /// `manager.value`: the SCIM id of the manager (Entra may send a bare string).
     pub manager: Option<String>,
+}
+
+/// The account-wide profile that a User's attributes map onto (and that
+/// only the authoritative directory writes).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AccountProfile {
+    pub display_name: Option<String>,
+    pub nickname: Option<String>,
+    pub job_title: Option<String>,
+    pub department: Option<String>,
+    pub organization: Option<String>,
+    pub location: Option<String>,
+    pub timezone: Option<String>,
+    pub locale: Option<String>,
+    pub profile_photo_url: Option<String>,
 }
 
 /// Every writable attribute of a User.
@@ -192,7 +221,7 @@ impl UserAttrs {
         let chosen = self
             .emails
             .iter()
-            .find(|e| e.primary)
+            .find(|e| e.is_primary())
             .or_else(|| self.emails.first())
             .and_then(|e| e.value.as_deref());
         match chosen {
@@ -215,11 +244,85 @@ impl UserAttrs {
             })
     }
 
+    /// What these attributes make of the account's profile.
+    pub fn account_profile(&self) -> AccountProfile {
+        AccountProfile {
+            display_name: self.profile_display_name(),
+            nickname: self.nick_name.clone(),
+            job_title: self.title.clone(),
+            department: self.enterprise.department.clone(),
+            organization: self.enterprise.organization.clone(),
+            location: self.location(),
+            timezone: self.timezone.clone(),
+            locale: self.locale.clone(),
+            profile_photo_url: self
+                .photos
+                .iter()
+                .find(|p| p.is_primary())
+                .or(self.photos.first())
+                .and_then(|p| p.value.clone()),
+        }
+    }
+
+    /// A write from a directory that is not authoritative for the account:
+    /// the attributes the account owns are put back to what the account
+    /// holds (its profile and `email`), so the directory's view shows the
+    /// account as it is. Returns the names of the attributes whose sent
+    /// values were so ignored.
+    pub fn keep_account_profile(
+        &mut self,
+        current: &AccountProfile,
+        email: Option<&str>,
+    ) -> Vec<&'static str> {
+        let sent = self.account_profile();
+        let mut ignored = Vec::new();
+        let fields: [(&'static str, &Option<String>, &Option<String>); 9] = [
+            ("displayName", &sent.display_name, &current.display_name),
+            ("nickName", &sent.nickname, &current.nickname),
+            ("title", &sent.job_title, &current.job_title),
+            ("department", &sent.department, &current.department),
+            ("organization", &sent.organization, &current.organization),
+            ("addresses", &sent.location, &current.location),
+            ("timezone", &sent.timezone, &current.timezone),
+            ("locale", &sent.locale, &current.locale),
+            (
+                "photos",
+                &sent.profile_photo_url,
+                &current.profile_photo_url,
+            ),
+        ];
+        for (name, sent, held) in fields {
+            if sent != held {
+                ignored.push(name);
+            }
+        }
+        self.display_name = current.display_name.clone();
+        self.nick_name = current.nickname.clone();
+        self.title = current.job_title.clone();
+        self.enterprise.department = current.department.clone();
+        self.enterprise.organization = current.organization.clone();
+        self.timezone = current.timezone.clone();
+        self.locale = current.locale.clone();
+        if let Some(email) = email {
+            let chosen = self.emails.iter().position(|e| e.is_primary()).unwrap_or(0);
+            if let Some(slot) = self.emails.get_mut(chosen)
+                && slot
+                    .value
+                    .as_deref()
+                    .is_none_or(|v| !v.eq_ignore_ascii_case(email))
+            {
+                slot.value = Some(email.to_owned());
+                ignored.push("emails");
+            }
+        }
+        ignored
+    }
+
     /// The primary address's locality, for the account profile's location.
     pub fn location(&self) -> Option<String> {
         self.addresses
             .iter()
-            .find(|a| a.primary)
+            .find(|a| a.is_primary())
             .or_else(|| self.addresses.first())
             .and_then(|a| a.locality.clone().or_else(|| a.formatted.clone()))
     }
@@ -269,7 +372,7 @@ fn read_addresses(v: &Value) -> ScimResult<Vec<Address>> {
             postal_code: o.string("postalCode")?,
             country: o.string("country")?,
             kind: o.string("type")?,
-            primary: o.boolean("primary")?.unwrap_or(false),
+            primary: o.boolean("primary")?,
         });
     }
     fix_primary(&mut out, |a| &mut a.primary);
@@ -277,13 +380,13 @@ fn read_addresses(v: &Value) -> ScimResult<Vec<Address>> {
 }
 
 /// RFC 7643 §2.4: at most one `primary: true`; keep the first.
-pub(crate) fn fix_primary<T>(items: &mut [T], primary: impl Fn(&mut T) -> &mut bool) {
+pub(crate) fn fix_primary<T>(items: &mut [T], primary: impl Fn(&mut T) -> &mut Option<bool>) {
     let mut seen = false;
     for item in items {
         let p = primary(item);
-        if *p {
+        if *p == Some(true) {
             if seen {
-                *p = false;
+                *p = Some(false);
             }
             seen = true;
         }
@@ -429,6 +532,14 @@ impl Meta {
     }
 }
 
+/// The enterprise manager as responses show it, when it is a User of the
+/// same directory: its location (`$ref`) and read-only `displayName`.
+#[derive(Debug, Clone)]
+pub struct ManagerRef {
+    pub location: String,
+    pub display_name: Option<String>,
+}
+
 /// A group the user belongs to, for the read-only `groups` attribute.
 #[derive(Debug, Clone)]
 pub struct GroupRef {
@@ -452,8 +563,8 @@ fn multi_to_json(values: &[MultiValue]) -> Value {
                 put(&mut o, "value", &m.value);
                 put(&mut o, "display", &m.display);
                 put(&mut o, "type", &m.kind);
-                if m.primary {
-                    o.insert("primary".into(), Value::Bool(true));
+                if let Some(p) = m.primary {
+                    o.insert("primary".into(), Value::Bool(p));
                 }
                 Value::Object(o)
             })
@@ -507,8 +618,8 @@ impl UserAttrs {
                     put(&mut m, "postalCode", &a.postal_code);
                     put(&mut m, "country", &a.country);
                     put(&mut m, "type", &a.kind);
-                    if a.primary {
-                        m.insert("primary".into(), Value::Bool(true));
+                    if let Some(p) = a.primary {
+                        m.insert("primary".into(), Value::Bool(p));
                     }
                     Value::Object(m)
                 })
@@ -534,8 +645,23 @@ impl UserAttrs {
     }
 
     /// The full resource as returned to clients (before projection).
-    pub fn to_resource(&self, meta: &Meta, groups: &[GroupRef]) -> Value {
+    pub fn to_resource(
+        &self,
+        meta: &Meta,
+        groups: &[GroupRef],
+        manager: Option<&ManagerRef>,
+    ) -> Value {
         let mut o = self.to_json();
+        if let Some(m) = manager
+            && let Some(Value::Object(mgr)) = o
+                .get_mut(ENTERPRISE_USER_SCHEMA)
+                .and_then(|e| e.get_mut("manager"))
+        {
+            mgr.insert("$ref".into(), Value::String(m.location.clone()));
+            if let Some(d) = &m.display_name {
+                mgr.insert("displayName".into(), Value::String(d.clone()));
+            }
+        }
         o.insert("id".into(), Value::String(meta.id.clone()));
         if !groups.is_empty() {
             let list = groups
@@ -592,7 +718,7 @@ mod tests {
         assert_eq!(u.user_name.as_str(), "bjensen@example.com");
         assert!(!u.active);
         assert_eq!(u.name.given_name.as_deref(), Some("Barbara"));
-        assert!(u.emails[0].primary);
+        assert!(u.emails[0].is_primary());
         assert_eq!(u.enterprise.department.as_deref(), Some("Tour"));
         assert_eq!(
             u.enterprise.manager.as_deref(),

@@ -72,6 +72,8 @@ struct Done {
     status: u16,
     id: Option<Uuid>,
     version: Option<i64>,
+    /// For the sync log: attributes the write ignored.
+    note: Option<String>,
 }
 
 fn parse_operation(i: usize, v: &Value) -> ScimResult<Operation> {
@@ -239,6 +241,7 @@ async fn run(
                 status: 201,
                 id: Some(u.link.id),
                 version: Some(u.link.version),
+                note: u.ignored_note(),
             }
         }
         (Kind::User, Method::Put) => {
@@ -248,6 +251,7 @@ async fn run(
                 status: 200,
                 id: Some(u.link.id),
                 version: Some(u.link.version),
+                note: u.ignored_note(),
             }
         }
         (Kind::User, Method::Patch) => {
@@ -257,6 +261,7 @@ async fn run(
                 status: 200,
                 id: Some(u.link.id),
                 version: Some(u.link.version),
+                note: u.ignored_note(),
             }
         }
         (Kind::User, Method::Delete) => {
@@ -265,6 +270,7 @@ async fn run(
                 status: 204,
                 id,
                 version: None,
+                note: None,
             }
         }
         (Kind::Group, Method::Post) => {
@@ -276,6 +282,7 @@ async fn run(
                 status: 201,
                 id: Some(g.id),
                 version: Some(g.version),
+                note: None,
             }
         }
         (Kind::Group, Method::Put) => {
@@ -285,6 +292,7 @@ async fn run(
                 status: 200,
                 id: Some(g.id),
                 version: Some(g.version),
+                note: None,
             }
         }
         (Kind::Group, Method::Patch) => {
@@ -294,6 +302,7 @@ async fn run(
                 status: 200,
                 id: Some(g.id),
                 version: Some(g.version),
+                note: None,
             }
         }
         (Kind::Group, Method::Delete) => {
@@ -302,6 +311,7 @@ async fn run(
                 status: 204,
                 id,
                 version: None,
+                note: None,
             }
         }
     })
@@ -416,6 +426,7 @@ impl Bulk<'_> {
                 sp.commit().await.map_err(db_error)?;
                 let entry = SyncEntry {
                     resource_id: done.id.map(|i| i.to_string()),
+                    detail: done.note.clone(),
                     ..self.log(op, kind, done.status)
                 };
                 sync_log::record(self.tx, entry).await?;
@@ -493,6 +504,7 @@ impl Bulk<'_> {
                         status: 201,
                         id: Some(id),
                         version: Some(users::FIRST_VERSION),
+                        note: None,
                     };
                     self.succeeded(op, Kind::User, &done);
                 }

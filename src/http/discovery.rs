@@ -1,19 +1,22 @@
 //! `/ServiceProviderConfig`, `/ResourceTypes`, `/Schemas`: the documents
 //! of `scim-schemas/`, with locations made absolute and limits from the
-//! configuration.
+//! configuration, plus the custom schema extensions of the directory's
+//! organization.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use super::auth::Directory;
 use super::scim::{directory_base, list_response, scim_response};
+use crate::domain::custom_schema::{CustomSchema, resource_type_name};
 use crate::domain::schema::{
     ENTERPRISE_USER_SCHEMA_JSON, GROUP_RESOURCE_TYPE_JSON, GROUP_SCHEMA_JSON,
     SERVICE_PROVIDER_CONFIG_JSON, USER_RESOURCE_TYPE_JSON, USER_SCHEMA_JSON,
 };
 use crate::error::{ScimError, ScimResult};
 use crate::startup::AppState;
+use crate::store::org_schemas;
 
 fn doc(text: &str, base: &str) -> ScimResult<Value> {
     let mut v: Value = serde_json::from_str(text).map_err(ScimError::internal)?;
@@ -42,6 +45,9 @@ pub async fn service_provider_config(
 ) -> ScimResult<HttpResponse> {
     let base = directory_base(&state, &req, dir.directory_id);
     let mut v = doc(SERVICE_PROVIDER_CONFIG_JSON, &base)?;
+    if let (Some(o), Some(url)) = (v.as_object_mut(), &state.settings.documentation_url) {
+        o.insert("documentationUri".into(), Value::String(url.clone()));
+    }
     for pointer in [
         "/filter/maxResults",
         "/pagination/defaultPageSize",
@@ -60,25 +66,78 @@ pub async fn service_provider_config(
     Ok(scim_response(StatusCode::OK, &v))
 }
 
-fn listing(texts: Vec<&'static str>, base: &str) -> ScimResult<Value> {
-    let items = texts
+/// A custom schema as served: its document with `meta`.
+fn custom_doc(s: &CustomSchema, base: &str) -> Value {
+    let mut v = s.document.clone();
+    if let Some(o) = v.as_object_mut() {
+        o.insert(
+            "meta".into(),
+            json!({"resourceType": "Schema", "location": format!("{base}/Schemas/{}", s.id)}),
+        );
+    }
+    v
+}
+
+/// The directory's schemas: core and enterprise, then its org's own.
+async fn all_schemas(state: &AppState, dir: &Directory, base: &str) -> ScimResult<Vec<Value>> {
+    let mut out = schemas()
         .into_iter()
         .map(|t| doc(t, base))
         .collect::<ScimResult<Vec<_>>>()?;
-    Ok(list_response(items.len() as u64, 1, items))
+    for s in org_schemas::schemas(state.store.reader(), dir.org_id).await? {
+        out.push(custom_doc(&s, base));
+    }
+    Ok(out)
 }
 
-fn one(texts: Vec<&'static str>, base: &str, id: &str, what: &str) -> ScimResult<Value> {
-    for t in texts {
-        let v = doc(t, base)?;
-        if v.get("id")
+/// The resource types, with the org's extensions in `schemaExtensions`.
+async fn all_resource_types(
+    state: &AppState,
+    dir: &Directory,
+    base: &str,
+) -> ScimResult<Vec<Value>> {
+    let custom = org_schemas::schemas(state.store.reader(), dir.org_id).await?;
+    let mut out = Vec::new();
+    for t in resource_types() {
+        let mut v = doc(t, base)?;
+        let name = v
+            .get("id")
             .and_then(Value::as_str)
-            .is_some_and(|i| i.eq_ignore_ascii_case(id))
+            .unwrap_or_default()
+            .to_owned();
+        let extra: Vec<Value> = custom
+            .iter()
+            .filter(|s| resource_type_name(s.resource_type) == name)
+            .map(|s| json!({"schema": s.id, "required": s.required}))
+            .collect();
+        if !extra.is_empty()
+            && let Some(o) = v.as_object_mut()
         {
-            return Ok(v);
+            let list = o
+                .entry("schemaExtensions")
+                .or_insert_with(|| Value::Array(vec![]));
+            if let Value::Array(l) = list {
+                l.extend(extra);
+            }
         }
+        out.push(v);
     }
-    Err(ScimError::not_found(format!("no {what} {id:?}")))
+    Ok(out)
+}
+
+fn listing(items: Vec<Value>) -> Value {
+    list_response(items.len() as u64, 1, items)
+}
+
+fn one(items: Vec<Value>, id: &str, what: &str) -> ScimResult<Value> {
+    items
+        .into_iter()
+        .find(|v| {
+            v.get("id")
+                .and_then(Value::as_str)
+                .is_some_and(|i| i.eq_ignore_ascii_case(id))
+        })
+        .ok_or_else(|| ScimError::not_found(format!("no {what} {id:?}")))
 }
 
 pub async fn resource_types_list(
@@ -87,10 +146,8 @@ pub async fn resource_types_list(
     req: HttpRequest,
 ) -> ScimResult<HttpResponse> {
     let base = directory_base(&state, &req, dir.directory_id);
-    Ok(scim_response(
-        StatusCode::OK,
-        &listing(resource_types(), &base)?,
-    ))
+    let items = all_resource_types(&state, &dir, &base).await?;
+    Ok(scim_response(StatusCode::OK, &listing(items)))
 }
 
 pub async fn resource_type(
@@ -100,7 +157,11 @@ pub async fn resource_type(
     path: web::Path<(String, String)>,
 ) -> ScimResult<HttpResponse> {
     let base = directory_base(&state, &req, dir.directory_id);
-    let v = one(resource_types(), &base, &path.1, "ResourceType")?;
+    let v = one(
+        all_resource_types(&state, &dir, &base).await?,
+        &path.1,
+        "ResourceType",
+    )?;
     Ok(scim_response(StatusCode::OK, &v))
 }
 
@@ -110,7 +171,8 @@ pub async fn schemas_list(
     req: HttpRequest,
 ) -> ScimResult<HttpResponse> {
     let base = directory_base(&state, &req, dir.directory_id);
-    Ok(scim_response(StatusCode::OK, &listing(schemas(), &base)?))
+    let items = all_schemas(&state, &dir, &base).await?;
+    Ok(scim_response(StatusCode::OK, &listing(items)))
 }
 
 pub async fn schema(
@@ -120,6 +182,6 @@ pub async fn schema(
     path: web::Path<(String, String)>,
 ) -> ScimResult<HttpResponse> {
     let base = directory_base(&state, &req, dir.directory_id);
-    let v = one(schemas(), &base, &path.1, "Schema")?;
+    let v = one(all_schemas(&state, &dir, &base).await?, &path.1, "Schema")?;
     Ok(scim_response(StatusCode::OK, &v))
 }

@@ -17,7 +17,37 @@ pub mod search;
 pub mod users;
 pub mod web;
 
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::uri::{PathAndQuery, Uri};
+use actix_web::middleware::Next;
 use actix_web::web::{ServiceConfig, get, resource, scope, to};
+
+/// SCIM paths with a trailing slash (`GET /Users/?filter=…`, as some
+/// clients send them) are routed as without it. Only under `/scim/v2/`:
+/// the admin web page has routes that end in a slash.
+pub async fn trim_scim_trailing_slash(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody + 'static>, actix_web::Error> {
+    let path = req.path();
+    if path.starts_with("/scim/v2/") && path.ends_with('/') {
+        let trimmed = path.trim_end_matches('/');
+        let pq = match req.uri().query() {
+            Some(q) => format!("{trimmed}?{q}"),
+            None => trimmed.to_owned(),
+        };
+        let mut parts = req.uri().clone().into_parts();
+        if let Ok(pq) = PathAndQuery::try_from(pq) {
+            parts.path_and_query = Some(pq);
+            if let Ok(uri) = Uri::from_parts(parts) {
+                req.match_info_mut().get_mut().update(&uri);
+                req.head_mut().uri = uri;
+            }
+        }
+    }
+    next.call(req).await
+}
 
 /// Every route of the server.
 pub fn routes(cfg: &mut ServiceConfig, bulk_limit: usize) {

@@ -77,11 +77,16 @@ pub async fn search(
         },
         Err(e) => return Err(e),
     };
+    let managers =
+        http_users::manager_names(&state, &dir, &users_page.iter().collect::<Vec<_>>()).await?;
     let users_json: Vec<String> = users_page
         .iter()
         .map(|u| {
             q.projection
-                .apply(ResourceKind::User, http_users::render(&base, u).0)
+                .apply(
+                    ResourceKind::User,
+                    http_users::render(&base, u, &managers).0,
+                )
                 .to_string()
         })
         .collect();

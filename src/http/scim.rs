@@ -176,7 +176,18 @@ impl SyncOp {
         resource_id: Option<String>,
         status: u16,
     ) -> ScimResult<()> {
-        sync_log::record(&tx, self.entry(resource_id, status, None)).await?;
+        self.commit_noted(tx, resource_id, status, None).await
+    }
+
+    /// [`Self::commit`], with a note for the log (say, what was ignored).
+    pub async fn commit_noted(
+        &self,
+        tx: DatabaseTransaction,
+        resource_id: Option<String>,
+        status: u16,
+        note: Option<String>,
+    ) -> ScimResult<()> {
+        sync_log::record(&tx, self.entry(resource_id, status, note)).await?;
         tx.commit().await.map_err(db_error)?;
         self.count("success");
         Ok(())

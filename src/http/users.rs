@@ -16,9 +16,10 @@ use crate::domain::patch;
 use crate::domain::projection::Projection;
 use crate::domain::query::{ListQuery, RawListQuery, parse_projection};
 use crate::domain::schema::ResourceKind;
-use crate::domain::user::{GroupRef, Meta, Password, UserInput};
+use crate::domain::user::{GroupRef, ManagerRef, Meta, Password, UserInput};
 use crate::error::{ScimError, ScimResult};
 use crate::startup::AppState;
+use crate::store::managers::{self, ManagerNames};
 use crate::store::users::{self, StoredUser};
 
 fn limits(state: &AppState) -> Limits {
@@ -32,7 +33,16 @@ fn parse_id(id: &str) -> ScimResult<Uuid> {
     Uuid::parse_str(id).map_err(|_| ScimError::not_found(format!("no User with id {id:?}")))
 }
 
-pub(super) fn render(base: &str, u: &StoredUser) -> (Value, Meta) {
+/// The managers of `users` that are Users of the directory (one query).
+pub(super) async fn manager_names(
+    state: &AppState,
+    dir: &Directory,
+    users: &[&StoredUser],
+) -> ScimResult<ManagerNames> {
+    managers::names(state.store.reader(), dir.directory_id, users).await
+}
+
+pub(super) fn render(base: &str, u: &StoredUser, managers: &ManagerNames) -> (Value, Meta) {
     let meta = Meta {
         id: u.link.id.to_string(),
         resource_type: "User",
@@ -50,16 +60,32 @@ pub(super) fn render(base: &str, u: &StoredUser) -> (Value, Meta) {
             location: format!("{base}/Groups/{id}"),
         })
         .collect();
-    (u.attrs.to_resource(&meta, &groups), meta)
+    let manager = u
+        .attrs
+        .enterprise
+        .manager
+        .as_deref()
+        .and_then(|m| Uuid::parse_str(m).ok())
+        .and_then(|id| {
+            let display_name = managers.get(&id)?.clone();
+            Some(ManagerRef {
+                location: format!("{base}/Users/{id}"),
+                display_name,
+            })
+        });
+    (u.attrs.to_resource(&meta, &groups, manager.as_ref()), meta)
 }
 
-fn resource_response(
+async fn resource_response(
+    state: &AppState,
+    dir: &Directory,
     status: StatusCode,
     base: &str,
     u: &StoredUser,
     p: &Projection,
-) -> HttpResponse {
-    let (body, meta) = render(base, u);
+) -> ScimResult<HttpResponse> {
+    let managers = manager_names(state, dir, &[u]).await?;
+    let (body, meta) = render(base, u, &managers);
     let body = p.apply(ResourceKind::User, body);
     let mut res = scim_response(status, &body);
     if let Ok(v) = header::HeaderValue::from_str(&meta.etag()) {
@@ -68,7 +94,7 @@ fn resource_response(
     if let Ok(v) = header::HeaderValue::from_str(&meta.location) {
         res.headers_mut().insert(header::LOCATION, v);
     }
-    res
+    Ok(res)
 }
 
 /// Hashes a new password (argon2, tens of milliseconds) on a blocking
@@ -113,10 +139,14 @@ async fn search(
     let q = ListQuery::parse(raw, state.settings.max_results, limits(state))?;
     let page = users::list(state.store.reader(), dir, &q).await?;
     let base = directory_base(state, req, dir.directory_id);
+    let managers = manager_names(state, dir, &page.users.iter().collect::<Vec<_>>()).await?;
     let resources: Vec<Value> = page
         .users
         .iter()
-        .map(|u| q.projection.apply(ResourceKind::User, render(&base, u).0))
+        .map(|u| {
+            q.projection
+                .apply(ResourceKind::User, render(&base, u, &managers).0)
+        })
         .collect();
     let mut body = list_head(page.total, &q, resources.len(), page.next_cursor.as_deref());
     if let Some(o) = body.as_object_mut() {
@@ -145,7 +175,7 @@ pub async fn get(
         return Ok(res);
     }
     let base = directory_base(&state, &req, dir.directory_id);
-    Ok(resource_response(StatusCode::OK, &base, &u, &p))
+    resource_response(&state, &dir, StatusCode::OK, &base, &u, &p).await
 }
 
 pub async fn create(
@@ -173,7 +203,7 @@ pub async fn create(
     match result {
         Ok((u, p)) => {
             let base = directory_base(&state, &req, dir.directory_id);
-            Ok(resource_response(StatusCode::CREATED, &base, &u, &p))
+            resource_response(&state, &dir, StatusCode::CREATED, &base, &u, &p).await
         }
         Err(e) => Err(op.failed(&state, None, e).await),
     }
@@ -198,14 +228,15 @@ pub async fn replace(
         let input = hash_first(UserInput::from_body(&body.into_value()?)?).await?;
         let tx = state.store.begin().await?;
         let u = users::replace(&tx, &dir, uid, input, if_match(&req).as_ref()).await?;
-        op.commit(tx, Some(id.clone()), 200).await?;
+        op.commit_noted(tx, Some(id.clone()), 200, u.ignored_note())
+            .await?;
         Ok((u, p))
     }
     .await;
     match result {
         Ok((u, p)) => {
             let base = directory_base(&state, &req, dir.directory_id);
-            Ok(resource_response(StatusCode::OK, &base, &u, &p))
+            resource_response(&state, &dir, StatusCode::OK, &base, &u, &p).await
         }
         Err(e) => Err(op.failed(&state, Some(id), e).await),
     }
@@ -230,14 +261,15 @@ pub async fn patch(
         let ops = patch::parse_request(&body.into_value()?, limits(&state))?;
         let tx = state.store.begin().await?;
         let u = users::patch(&tx, &dir, uid, &ops, if_match(&req).as_ref()).await?;
-        op.commit(tx, Some(id.clone()), 200).await?;
+        op.commit_noted(tx, Some(id.clone()), 200, u.ignored_note())
+            .await?;
         Ok((u, p))
     }
     .await;
     match result {
         Ok((u, p)) => {
             let base = directory_base(&state, &req, dir.directory_id);
-            Ok(resource_response(StatusCode::OK, &base, &u, &p))
+            resource_response(&state, &dir, StatusCode::OK, &base, &u, &p).await
         }
         Err(e) => Err(op.failed(&state, Some(id), e).await),
     }

@@ -3,14 +3,17 @@
 
 use chrono::Utc;
 use entity::{directory, directory_token, domain, organization, site};
+use sea_orm::sea_query::SimpleExpr;
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, Set,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, Set,
 };
+use std::collections::HashMap;
 use uuid::Uuid;
 
 use super::{db_error, is_unique_violation};
+use crate::domain::lifecycle::{AccountStatus, Authority};
 use crate::domain::secrets;
 use crate::domain::types::DomainName;
 use crate::error::{ScimError, ScimResult};
@@ -115,11 +118,34 @@ pub async fn find_or_create_org<C: ConnectionTrait>(
     }
 }
 
+/// A new directory of the org. The org's only directory so far is
+/// authoritative for its unbound verified domains by default; before a
+/// second directory appears that default is written down, so the first
+/// directory stays authoritative until an admin binds the domains anew.
 pub async fn create_directory<C: ConnectionTrait>(
     db: &C,
     org_id: Uuid,
     name: &str,
 ) -> ScimResult<directory::Model> {
+    let existing: Vec<Uuid> = directory::Entity::find()
+        .select_only()
+        .column(directory::Column::Id)
+        .filter(directory::Column::OrgId.eq(org_id))
+        .limit(2)
+        .into_tuple()
+        .all(db)
+        .await
+        .map_err(db_error)?;
+    if let [only] = existing.as_slice() {
+        domain::Entity::update_many()
+            .col_expr(domain::Column::DirectoryId, Expr::value(*only))
+            .filter(domain::Column::OrgId.eq(org_id))
+            .filter(domain::Column::Verified.eq(true))
+            .filter(domain::Column::DirectoryId.is_null())
+            .exec(db)
+            .await
+            .map_err(db_error)?;
+    }
     directory::ActiveModel {
         id: Set(Uuid::now_v7()),
         org_id: Set(org_id),
@@ -250,6 +276,7 @@ pub async fn add_domain<C: ConnectionTrait>(
         verified: Set(false),
         verification_token: Set(secrets::new_token("scim-verify")),
         verified_at: Set(None),
+        directory_id: Set(None),
         created_at: Set(Utc::now()),
     }
     .insert(db)
@@ -266,13 +293,27 @@ pub async fn add_domain<C: ConnectionTrait>(
     })
 }
 
-/// Marks the domain verified and claims the accounts on it that no org
-/// manages yet. Returns how many accounts were claimed.
+/// Marks the domain verified and claims every account on it: they are the
+/// org's managed accounts from now on, any password they had is cleared
+/// and a reset required (whoever set it did not own the account). Refused
+/// (409) when another organization has verified the domain: one org per
+/// verified domain, platform-wide (a unique index backs it). Returns how
+/// many accounts were claimed.
 pub async fn verify_domain<C: ConnectionTrait>(
     db: &C,
     org_id: Uuid,
     name: &DomainName,
 ) -> ScimResult<u64> {
+    let taken = domain::Entity::find()
+        .filter(domain::Column::Name.eq(name.as_str()))
+        .filter(domain::Column::Verified.eq(true))
+        .filter(domain::Column::OrgId.ne(org_id))
+        .count(db)
+        .await
+        .map_err(db_error)?;
+    if taken > 0 {
+        return Err(verified_elsewhere(name));
+    }
     let res = domain::Entity::update_many()
         .col_expr(domain::Column::Verified, Expr::value(true))
         .col_expr(domain::Column::VerifiedAt, Expr::value(Utc::now()))
@@ -280,22 +321,54 @@ pub async fn verify_domain<C: ConnectionTrait>(
         .filter(domain::Column::Name.eq(name.as_str()))
         .exec(db)
         .await
-        .map_err(db_error)?;
+        .map_err(|e| {
+            if is_unique_violation(&e) {
+                verified_elsewhere(name)
+            } else {
+                db_error(e)
+            }
+        })?;
     if res.rows_affected == 0 {
         return Err(ScimError::not_found(format!(
             "the organization has no domain {}",
             name.as_str()
         )));
     }
-    let claimed = entity::account::Entity::update_many()
-        .col_expr(entity::account::Column::ManagingOrgId, Expr::value(org_id))
-        .col_expr(entity::account::Column::UpdatedAt, Expr::value(Utc::now()))
-        .filter(entity::account::Column::EmailDomain.eq(name.as_str()))
-        .filter(entity::account::Column::ManagingOrgId.is_null())
+    use entity::account;
+    // SET expressions read the row as it was: the reset is required of
+    // the accounts that had a password.
+    let reset = SimpleExpr::Case(Box::new(
+        Expr::case(
+            Expr::col(account::Column::PasswordHash).is_not_null(),
+            Expr::value(true),
+        )
+        .finally(Expr::col(account::Column::PasswordResetRequired)),
+    ));
+    let claimed = account::Entity::update_many()
+        .col_expr(account::Column::ManagingOrgId, Expr::value(org_id))
+        .col_expr(account::Column::PasswordResetRequired, reset)
+        .col_expr(
+            account::Column::PasswordHash,
+            Expr::value(Option::<String>::None),
+        )
+        .col_expr(account::Column::UpdatedAt, Expr::value(Utc::now()))
+        .filter(account::Column::EmailDomain.eq(name.as_str()))
+        .filter(
+            Condition::any()
+                .add(account::Column::ManagingOrgId.is_null())
+                .add(account::Column::ManagingOrgId.ne(org_id)),
+        )
         .exec(db)
         .await
         .map_err(db_error)?;
     Ok(claimed.rows_affected)
+}
+
+fn verified_elsewhere(name: &DomainName) -> ScimError {
+    ScimError::uniqueness(format!(
+        "{} is verified by another organization; a domain can be verified by one organization only",
+        name.as_str()
+    ))
 }
 
 /// Whether `domain` (lower-case) is verified by the org.
@@ -304,14 +377,150 @@ pub async fn domain_verified<C: ConnectionTrait>(
     org_id: Uuid,
     domain_name: &str,
 ) -> ScimResult<bool> {
-    let n = domain::Entity::find()
-        .filter(domain::Column::OrgId.eq(org_id))
-        .filter(domain::Column::Name.eq(domain_name))
+    Ok(authority_of(db, domain_name).await?.managing_org == Some(org_id))
+}
+
+/// Who writes accounts on `domain_name` (lower-case): see [`authorities`].
+pub async fn authority_of<C: ConnectionTrait>(db: &C, domain_name: &str) -> ScimResult<Authority> {
+    Ok(authorities(db, &[domain_name.to_owned()])
+        .await?
+        .remove(domain_name)
+        .unwrap_or_default())
+}
+
+/// For each of `names` (lower-case) that an organization has verified:
+/// that org, and the directory bound to the domain, or the org's only
+/// directory when none is bound. Names nobody verified are absent. One
+/// query, two when some domain is unbound.
+pub async fn authorities<C: ConnectionTrait>(
+    db: &C,
+    names: &[String],
+) -> ScimResult<HashMap<String, Authority>> {
+    if names.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows: Vec<(String, Uuid, Option<Uuid>)> = domain::Entity::find()
+        .select_only()
+        .column(domain::Column::Name)
+        .column(domain::Column::OrgId)
+        .column(domain::Column::DirectoryId)
         .filter(domain::Column::Verified.eq(true))
-        .count(db)
+        .filter(domain::Column::Name.is_in(names.iter().cloned()))
+        .into_tuple()
+        .all(db)
         .await
         .map_err(db_error)?;
-    Ok(n > 0)
+    let unbound: Vec<Uuid> = rows
+        .iter()
+        .filter(|(_, _, d)| d.is_none())
+        .map(|(_, org, _)| *org)
+        .collect();
+    let mut only_directory: HashMap<Uuid, Option<Uuid>> = HashMap::new();
+    if !unbound.is_empty() {
+        let dirs: Vec<(Uuid, Uuid)> = directory::Entity::find()
+            .select_only()
+            .column(directory::Column::OrgId)
+            .column(directory::Column::Id)
+            .filter(directory::Column::OrgId.is_in(unbound))
+            .into_tuple()
+            .all(db)
+            .await
+            .map_err(db_error)?;
+        for (org, dir) in dirs {
+            only_directory
+                .entry(org)
+                .and_modify(|d| *d = None)
+                .or_insert(Some(dir));
+        }
+    }
+    Ok(rows
+        .into_iter()
+        .map(|(name, org, bound)| {
+            let directory = bound.or_else(|| only_directory.get(&org).copied().flatten());
+            (
+                name,
+                Authority {
+                    managing_org: Some(org),
+                    directory,
+                },
+            )
+        })
+        .collect())
+}
+
+/// Makes the directory authoritative for a verified domain of its org (a
+/// domain is bound to one directory at most: bound elsewhere, it moves).
+pub async fn bind_domain<C: ConnectionTrait>(
+    db: &C,
+    org_id: Uuid,
+    directory_id: Uuid,
+    name: &DomainName,
+) -> ScimResult<()> {
+    let res = domain::Entity::update_many()
+        .col_expr(domain::Column::DirectoryId, Expr::value(directory_id))
+        .filter(domain::Column::OrgId.eq(org_id))
+        .filter(domain::Column::Verified.eq(true))
+        .filter(domain::Column::Name.eq(name.as_str()))
+        .exec(db)
+        .await
+        .map_err(db_error)?;
+    if res.rows_affected == 0 {
+        return Err(ScimError::invalid_value(format!(
+            "{} is not a verified domain of the organization; only verified domains can be bound to a directory",
+            name.as_str()
+        )));
+    }
+    Ok(())
+}
+
+/// Makes the directory authoritative for exactly `domains` (verified
+/// domains of its org): binds each, and unbinds the org's other domains
+/// bound to it.
+pub async fn bind_domains<C: ConnectionTrait>(
+    db: &C,
+    org_id: Uuid,
+    directory_id: Uuid,
+    domains: &[DomainName],
+) -> ScimResult<()> {
+    let names: Vec<String> = domains.iter().map(|d| d.as_str().to_owned()).collect();
+    domain::Entity::update_many()
+        .col_expr(
+            domain::Column::DirectoryId,
+            Expr::value(Option::<Uuid>::None),
+        )
+        .filter(domain::Column::OrgId.eq(org_id))
+        .filter(domain::Column::DirectoryId.eq(directory_id))
+        .filter(domain::Column::Name.is_not_in(names))
+        .exec(db)
+        .await
+        .map_err(db_error)?;
+    for d in domains {
+        bind_domain(db, org_id, directory_id, d).await?;
+    }
+    Ok(())
+}
+
+/// The domains the directory is authoritative for, by name (bound to it,
+/// or unbound while it is the org's only directory).
+pub async fn domains_of_directory<C: ConnectionTrait>(
+    db: &C,
+    dir: &directory::Model,
+) -> ScimResult<Vec<String>> {
+    let names: Vec<String> = domain::Entity::find()
+        .select_only()
+        .column(domain::Column::Name)
+        .filter(domain::Column::OrgId.eq(dir.org_id))
+        .filter(domain::Column::Verified.eq(true))
+        .order_by_asc(domain::Column::Name)
+        .into_tuple()
+        .all(db)
+        .await
+        .map_err(db_error)?;
+    let found = authorities(db, &names).await?;
+    Ok(names
+        .into_iter()
+        .filter(|n| found.get(n).is_some_and(|a| a.is_authoritative(dir.id)))
+        .collect())
 }
 
 /// The organization's domains, by name.
@@ -341,6 +550,27 @@ pub async fn domain_by_name<C: ConnectionTrait>(
         .ok_or_else(|| {
             ScimError::not_found(format!("the organization has no domain {}", name.as_str()))
         })
+}
+
+/// How many of the org's managed accounts on the domain are deactivated or
+/// pending deletion: removing the domain would leave them with nobody to
+/// reactivate them or cancel their deletion.
+pub async fn stranded_by_removal<C: ConnectionTrait>(
+    db: &C,
+    org_id: Uuid,
+    name: &DomainName,
+) -> ScimResult<u64> {
+    use entity::account;
+    account::Entity::find()
+        .filter(account::Column::EmailDomain.eq(name.as_str()))
+        .filter(account::Column::ManagingOrgId.eq(org_id))
+        .filter(account::Column::Status.is_in([
+            AccountStatus::Deactivated.as_str(),
+            AccountStatus::PendingDeletion.as_str(),
+        ]))
+        .count(db)
+        .await
+        .map_err(db_error)
 }
 
 /// Removes the domain; the org's managed accounts on it are no longer

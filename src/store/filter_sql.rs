@@ -188,12 +188,13 @@ fn value_column(def: &AttrDef, sub: &str) -> ScimResult<Column> {
         "value" => plain(V::Value, false),
         "display" => plain(V::Display, false),
         "type" => plain(V::Type, false),
+        // Left out by the client (NULL) reads as false.
         "primary" => Column::Plain {
-            expr: value_col(V::Primary),
+            expr: Func::coalesce([value_col(V::Primary), Expr::val(false)]).into(),
             ty: AttrType::Boolean,
             case_exact: true,
             lowered: false,
-            nullable: true,
+            nullable: false,
         },
         "formatted" => plain(V::Formatted, false),
         "streetAddress" => plain(V::StreetAddress, false),
@@ -250,9 +251,11 @@ fn compare(
         }
         Column::Id(expr) => match (op, value) {
             (CompareOp::Eq | CompareOp::Ne, CompValue::String(s)) => {
+                // `id` is caseExact: only the form the server returns
+                // (lower-case, hyphenated) names a resource.
                 let cond = match Uuid::parse_str(s) {
-                    Ok(id) => expr.eq(id),
-                    Err(_) => always(false),
+                    Ok(id) if id.hyphenated().to_string() == *s => expr.eq(id),
+                    _ => always(false),
                 };
                 Ok(if op == CompareOp::Eq {
                     cond
@@ -359,13 +362,20 @@ fn compare_plain(
                     ScimError::invalid_filter(format!("{path}: {s:?} is not an RFC 3339 time"))
                 })?
                 .with_timezone(&Utc);
+            // Compare at the precision times are rendered (milliseconds):
+            // `meta.lastModified gt "<what the server returned>"` must not
+            // match that same resource, whose stored time has more digits.
+            let (floor, ceil) = ms_bounds(t);
+            let next = floor + chrono::TimeDelta::milliseconds(1);
             match op {
-                CompareOp::Eq => expr.clone().eq(t),
-                CompareOp::Ne => expr.clone().ne(t),
-                CompareOp::Gt => expr.clone().gt(t),
-                CompareOp::Ge => expr.clone().gte(t),
-                CompareOp::Lt => expr.clone().lt(t),
-                CompareOp::Le => expr.clone().lte(t),
+                CompareOp::Eq if floor == t => expr.clone().gte(t).and(expr.clone().lt(next)),
+                CompareOp::Eq => always(false),
+                CompareOp::Ne if floor == t => expr.clone().lt(t).or(expr.clone().gte(next)),
+                CompareOp::Ne => always(true),
+                CompareOp::Gt => expr.clone().gte(next),
+                CompareOp::Ge => expr.clone().gte(ceil),
+                CompareOp::Lt => expr.clone().lt(ceil),
+                CompareOp::Le => expr.clone().lt(next),
                 _ => {
                     return Err(ScimError::invalid_filter(format!(
                         "{path} is a dateTime; co, sw and ew do not apply"
@@ -421,6 +431,18 @@ fn compare_plain(
     } else {
         expr.is_not_null().and(cond)
     })
+}
+
+/// `t` rounded down and up to whole milliseconds.
+fn ms_bounds(t: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>) {
+    let sub_ms = chrono::TimeDelta::nanoseconds(i64::from(t.timestamp_subsec_nanos() % 1_000_000));
+    let floor = t - sub_ms;
+    let ceil = if sub_ms.is_zero() {
+        floor
+    } else {
+        floor + chrono::TimeDelta::milliseconds(1)
+    };
+    (floor, ceil)
 }
 
 fn present(col: Column) -> SimpleExpr {

@@ -457,8 +457,8 @@ pub async fn set_status<C: ConnectionTrait>(
     Ok(())
 }
 
-/// Activity on the site: the membership (and the account) were last
-/// active `at`; an invite becomes active.
+/// Activity on the site: the membership was last active `at` (and the
+/// account, when the site's org manages it); an invite becomes active.
 pub async fn record_activity<C: ConnectionTrait>(
     tx: &C,
     site_id: Uuid,
@@ -477,9 +477,17 @@ pub async fn record_activity<C: ConnectionTrait>(
         .exec(tx)
         .await
         .map_err(db_error)?;
+    // The account-wide time moves only with its managing org's sites:
+    // another org's activity says nothing it may write there.
+    let site_org = Query::select()
+        .column(site::Column::OrgId)
+        .from(site::Entity)
+        .and_where(Expr::col(site::Column::Id).eq(site_id))
+        .to_owned();
     account::Entity::update_many()
         .col_expr(account::Column::LastActiveAt, Expr::value(at))
         .filter(account::Column::Id.eq(account_id))
+        .filter(account::Column::ManagingOrgId.in_subquery(site_org))
         .exec(tx)
         .await
         .map_err(db_error)?;

@@ -2,12 +2,10 @@
 //! attributes (`scim_user_values`), and the account effects the lifecycle
 //! rules decide, all inside the request's transaction.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
-use entity::{
-    account, domain, group, group_member, scim_user, scim_user_value, site, site_membership,
-};
+use entity::{account, group, group_member, scim_user, scim_user_value, site, site_membership};
 use sea_orm::sea_query::{Expr, ExprTrait, Query, SimpleExpr};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, JoinType,
@@ -16,7 +14,8 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::accounts;
-use super::directories::{DirectoryPrincipal, domain_verified};
+use super::audit::{self, Actor, AuditEntry};
+use super::directories::{DirectoryPrincipal, authorities, authority_of};
 use super::filter_sql::{Column, user_column, users_condition};
 use super::paging::{Sort, in_order, page_ids};
 use super::sync_log::{self, SyncEntry};
@@ -24,14 +23,16 @@ use super::{ROWS_PER_INSERT, db_error, insert_chunks, is_unique_violation};
 use crate::domain::etag::{IfMatch, etag};
 use crate::domain::filter::AttrPath;
 use crate::domain::lifecycle::{
-    AccountFacts, AccountStatus, ActiveEffect, EmailEffect, ProvisionPlan, on_active_change,
-    on_delete, on_email_change, plan_provision,
+    AccountFacts, AccountStatus, ActiveEffect, Authority, EmailEffect, ProvisionPlan,
+    on_active_change, on_delete, on_email_change, plan_provision, seeds_profile,
 };
 use crate::domain::patch::{self, PatchOp};
 use crate::domain::query::ListQuery;
 use crate::domain::schema::AttrType;
 use crate::domain::types::{Email, UserName};
-use crate::domain::user::{Address, MULTI_VALUED, MultiValue, Password, UserAttrs, UserInput};
+use crate::domain::user::{
+    AccountProfile, Address, MULTI_VALUED, MultiValue, Password, UserAttrs, UserInput,
+};
 use crate::error::{ScimError, ScimResult};
 
 /// A provisioning link as the SCIM API shows it.
@@ -41,6 +42,23 @@ pub struct StoredUser {
     pub attrs: UserAttrs,
     /// Groups of this directory the account is a member of: (id, name).
     pub groups: Vec<(Uuid, String)>,
+    /// Attributes the write that returned this user did not apply to the
+    /// account, its directory not being authoritative for it (empty on
+    /// reads). The sync log records them.
+    pub ignored: Vec<&'static str>,
+}
+
+impl StoredUser {
+    /// What the sync log says of the ignored attributes, if any.
+    pub fn ignored_note(&self) -> Option<String> {
+        (!self.ignored.is_empty()).then(|| {
+            format!(
+                "not authoritative: directory {} is not authoritative for this account; ignored {}",
+                self.link.directory_id,
+                self.ignored.join(", ")
+            )
+        })
+    }
 }
 
 fn not_found(id: &str) -> ScimError {
@@ -109,7 +127,7 @@ async fn assemble<C: ConnectionTrait>(
                     value: v.value.clone(),
                     display: v.display.clone(),
                     kind: v.r#type.clone(),
-                    primary: v.primary.unwrap_or(false),
+                    primary: v.primary,
                 })
                 .collect();
             attrs.set_multi(attr, list);
@@ -125,7 +143,7 @@ async fn assemble<C: ConnectionTrait>(
                 postal_code: v.postal_code.clone(),
                 country: v.country.clone(),
                 kind: v.r#type.clone(),
-                primary: v.primary.unwrap_or(false),
+                primary: v.primary,
             })
             .collect();
         let groups = memberships
@@ -137,6 +155,7 @@ async fn assemble<C: ConnectionTrait>(
             link,
             attrs,
             groups,
+            ignored: vec![],
         });
     }
     Ok(out)
@@ -257,7 +276,7 @@ fn value_rows(
             row.value_lower = Set(v.value.as_ref().map(|s| s.to_lowercase()));
             row.display = Set(v.display.clone());
             row.r#type = Set(v.kind.clone());
-            row.primary = Set(Some(v.primary));
+            row.primary = Set(v.primary);
             rows.push(row);
         }
     }
@@ -270,7 +289,7 @@ fn value_rows(
         row.postal_code = Set(ad.postal_code.clone());
         row.country = Set(ad.country.clone());
         row.r#type = Set(ad.kind.clone());
-        row.primary = Set(Some(ad.primary));
+        row.primary = Set(ad.primary);
         rows.push(row);
     }
     rows
@@ -311,22 +330,32 @@ fn required_email(a: &UserAttrs) -> ScimResult<Email> {
     })
 }
 
-/// Profile fields of a managed account, from what the IdP sent.
-fn set_profile(m: &mut account::ActiveModel, a: &UserAttrs) {
-    m.display_name = Set(a.profile_display_name());
-    m.nickname = Set(a.nick_name.clone());
-    m.job_title = Set(a.title.clone());
-    m.department = Set(a.enterprise.department.clone());
-    m.organization = Set(a.enterprise.organization.clone());
-    m.location = Set(a.location());
-    m.timezone = Set(a.timezone.clone());
-    m.locale = Set(a.locale.clone());
-    m.profile_photo_url = Set(a
-        .photos
-        .iter()
-        .find(|p| p.primary)
-        .or(a.photos.first())
-        .and_then(|p| p.value.clone()));
+/// Writes the account's profile.
+fn set_profile(m: &mut account::ActiveModel, p: AccountProfile) {
+    m.display_name = Set(p.display_name);
+    m.nickname = Set(p.nickname);
+    m.job_title = Set(p.job_title);
+    m.department = Set(p.department);
+    m.organization = Set(p.organization);
+    m.location = Set(p.location);
+    m.timezone = Set(p.timezone);
+    m.locale = Set(p.locale);
+    m.profile_photo_url = Set(p.profile_photo_url);
+}
+
+/// The account's profile as stored.
+fn profile_of(a: &account::Model) -> AccountProfile {
+    AccountProfile {
+        display_name: a.display_name.clone(),
+        nickname: a.nickname.clone(),
+        job_title: a.job_title.clone(),
+        department: a.department.clone(),
+        organization: a.organization.clone(),
+        location: a.location.clone(),
+        timezone: a.timezone.clone(),
+        locale: a.locale.clone(),
+        profile_photo_url: a.profile_photo_url.clone(),
+    }
 }
 
 fn hash(password: &Password) -> ScimResult<String> {
@@ -377,7 +406,7 @@ pub async fn create_logged<C: ConnectionTrait>(
     let entry = SyncEntry {
         resource_id: Some(done.user.link.id.to_string()),
         status: 201,
-        detail: None,
+        detail: done.user.ignored_note(),
         ..log
     };
     sync_log::record(tx, entry).await?;
@@ -404,12 +433,15 @@ pub async fn provision<C: ConnectionTrait>(
             existing.id
         )));
     }
+    let mut attrs = attrs;
     let email = required_email(&attrs)?;
-    let verified = domain_verified(tx, dir.org_id, email.domain()).await?;
+    let authority = authority_of(tx, email.domain()).await?;
+    let authoritative = authority.is_authoritative(dir.directory_id);
     let existing = account_by_email(tx, &email).await?;
     let plan = plan_provision(
         existing.as_ref().map(facts).as_ref(),
-        verified,
+        &authority,
+        dir.org_id,
         dir.reject_unverified_domains,
         email.as_str(),
     )?;
@@ -418,9 +450,25 @@ pub async fn provision<C: ConnectionTrait>(
         ProvisionPlan::Create { .. } => AccountOutcome::Created,
         ProvisionPlan::Link { .. } => AccountOutcome::Linked,
     };
+    // Passwords are kept only from the authoritative directory.
+    let password = input.password.as_ref().filter(|_| authoritative);
+    let mut ignored = Vec::new();
+    if input.password.is_some() && !authoritative {
+        ignored.push("password");
+    }
     let account = match plan {
-        ProvisionPlan::Create { managed } => {
-            let m = new_account(dir, &attrs, &email, managed, input.password.as_ref(), now)?;
+        ProvisionPlan::Create { managing_org } => {
+            let seeds = seeds_profile(&authority, dir.directory_id);
+            if !seeds {
+                ignored.extend(attrs.keep_account_profile(&AccountProfile::default(), None));
+            }
+            let m = new_account(
+                managing_org,
+                &email,
+                seeds.then(|| attrs.account_profile()),
+                password,
+                now,
+            )?;
             m.insert(tx).await.map_err(|e| {
                 if is_unique_violation(&e) {
                     email_taken(&email)
@@ -444,19 +492,47 @@ pub async fn provision<C: ConnectionTrait>(
                     "the account with email {email} is already provisioned in this directory under another userName"
                 )));
             }
-            let managed = claim || current.managing_org_id == Some(dir.org_id);
             let mut m: account::ActiveModel = current.clone().into();
+            let current_email = current.email.clone();
             if claim {
-                m.managing_org_id = Set(Some(dir.org_id));
-            }
-            if managed {
-                set_profile(&mut m, &attrs);
-                if let Some(p) = &input.password {
-                    m.password_hash = Set(Some(hash(p)?));
+                // The org that verified the domain claims it: a password
+                // someone else set does not survive.
+                m.managing_org_id = Set(authority.managing_org);
+                m.password_hash = Set(None);
+                m.password_reset_required =
+                    Set(current.password_reset_required || current.password_hash.is_some());
+                if let Some(org) = authority.managing_org {
+                    audit::record(
+                        tx,
+                        AuditEntry::new(
+                            org,
+                            Actor::Directory(dir.directory_id),
+                            "account.claim",
+                            "account",
+                            current.id,
+                        )
+                        .detail("claimed on provisioning; password cleared, reset required"),
+                    )
+                    .await?;
                 }
             }
-            m.updated_at = Set(now);
-            m.update(tx).await.map_err(db_error)?
+            if authoritative {
+                set_profile(&mut m, attrs.account_profile());
+                if let Some(p) = password {
+                    m.password_hash = Set(Some(hash(p)?));
+                }
+            } else if authority.managing_org.is_some() {
+                ignored.extend(
+                    attrs.keep_account_profile(&profile_of(&current), current_email.as_deref()),
+                );
+            }
+            if claim || authoritative {
+                m.updated_at = Set(now);
+                m.update(tx).await.map_err(db_error)?
+            } else {
+                // Nothing of the account is this directory's to write.
+                current
+            }
         }
     };
     let link = new_link(dir, account.id, &attrs, now);
@@ -477,9 +553,9 @@ pub async fn provision<C: ConnectionTrait>(
     // suspended: as if it had just turned on again.
     let f = facts(&account);
     let effect = if !attrs.active {
-        on_active_change(&f, dir.org_id, true, false)?
-    } else if f.status != AccountStatus::Active || !f.managed_by(dir.org_id) {
-        on_active_change(&f, dir.org_id, false, true)?
+        on_active_change(&f, authoritative, true, false)?
+    } else if f.status != AccountStatus::Active || !authoritative {
+        on_active_change(&f, authoritative, false, true)?
     } else {
         ActiveEffect::Nothing
     };
@@ -490,18 +566,18 @@ pub async fn provision<C: ConnectionTrait>(
             link,
             attrs,
             groups: vec![],
+            ignored,
         },
         account: outcome,
     })
 }
 
-/// A new account row for `POST /Users` (active; managed by the org when
-/// the domain is verified).
+/// A new active account row for `POST /Users`, managed by `managing_org`,
+/// with `profile` (none when the writing directory may not seed it).
 fn new_account(
-    dir: &DirectoryPrincipal,
-    attrs: &UserAttrs,
+    managing_org: Option<Uuid>,
     email: &Email,
-    managed: bool,
+    profile: Option<AccountProfile>,
     password: Option<&Password>,
     now: DateTime<Utc>,
 ) -> ScimResult<account::ActiveModel> {
@@ -511,7 +587,7 @@ fn new_account(
         email_lower: Set(Some(email.lower().to_owned())),
         email_domain: Set(Some(email.domain().to_owned())),
         status: Set(AccountStatus::Active.as_str().to_owned()),
-        managing_org_id: Set(managed.then_some(dir.org_id)),
+        managing_org_id: Set(managing_org),
         last_active_at: Set(None),
         two_step_enabled: Set(false),
         saml_sso: Set(false),
@@ -526,7 +602,7 @@ fn new_account(
         updated_at: Set(now),
         ..Default::default()
     };
-    set_profile(&mut m, attrs);
+    set_profile(&mut m, profile.unwrap_or_default());
     Ok(m)
 }
 
@@ -555,14 +631,14 @@ fn new_link(
 
 /// What the database holds about a window of users about to be created:
 /// the userNames already taken in the directory, the emails that already
-/// have an account, and which of their domains the org has verified, read
+/// have an account, and who writes accounts on their domains, read
 /// in three queries for the whole window instead of three per user. The
 /// fast path of `/Bulk` and `import users` ([`create_plain`]).
 #[derive(Debug, Default)]
 pub struct CreateProbe {
     names: HashSet<String>,
     emails: HashSet<String>,
-    verified: HashSet<String>,
+    authority: HashMap<String, Authority>,
 }
 
 /// A user [`CreateProbe::claim`] found to be a plain create: a new
@@ -571,7 +647,7 @@ pub struct CreateProbe {
 pub struct PlainCreate {
     input: UserInput,
     email: Email,
-    managed: bool,
+    managing_org: Option<Uuid>,
 }
 
 /// What [`CreateProbe::claim`] found.
@@ -624,26 +700,18 @@ impl CreateProbe {
         }
         let domains: Vec<String> = domains.into_iter().collect();
         for chunk in domains.chunks(ROWS_PER_INSERT) {
-            let found: Vec<String> = domain::Entity::find()
-                .select_only()
-                .column(domain::Column::Name)
-                .filter(domain::Column::OrgId.eq(dir.org_id))
-                .filter(domain::Column::Verified.eq(true))
-                .filter(domain::Column::Name.is_in(chunk.iter().cloned()))
-                .into_tuple()
-                .all(db)
-                .await
-                .map_err(db_error)?;
-            probe.verified.extend(found);
+            probe.authority.extend(authorities(db, chunk).await?);
         }
         Ok(probe)
     }
 
     /// Whether `input` is a plain create: active, its userName free, no
-    /// account with its email, its domain allowed. Its userName and email
-    /// count as taken afterwards either way, so a later user of the window
-    /// with the same keys is not plain: it goes the one-by-one way
-    /// ([`provision`]) and sees what the earlier one did.
+    /// account with its email, allowed by the provisioning decision, and
+    /// nothing of it ignored (the directory may seed the profile and keep
+    /// a password). Its userName and email count as taken afterwards
+    /// either way, so a later user of the window with the same keys is not
+    /// plain: it goes the one-by-one way ([`provision`]) and sees what the
+    /// earlier one did.
     pub fn claim(&mut self, dir: &DirectoryPrincipal, input: UserInput) -> Claim {
         let attrs = &input.attrs;
         let name_free = self.names.insert(attrs.user_name.lower().to_owned());
@@ -651,17 +719,32 @@ impl CreateProbe {
             return Claim::OneByOne(input);
         };
         let email_free = self.emails.insert(email.lower().to_owned());
-        let managed = self.verified.contains(email.domain());
-        // `plan_provision` would refuse it; `provision` says how.
-        let allowed = managed || !dir.reject_unverified_domains;
-        if name_free && email_free && allowed && attrs.active {
-            Claim::Plain(PlainCreate {
-                input,
-                email,
-                managed,
-            })
-        } else {
-            Claim::OneByOne(input)
+        let authority = self
+            .authority
+            .get(email.domain())
+            .copied()
+            .unwrap_or_default();
+        // The same decision `provision` takes; a refusal is its to word.
+        let plan = plan_provision(
+            None,
+            &authority,
+            dir.org_id,
+            dir.reject_unverified_domains,
+            email.as_str(),
+        );
+        let nothing_ignored = seeds_profile(&authority, dir.directory_id)
+            && (input.password.is_none() || authority.is_authoritative(dir.directory_id));
+        match plan {
+            Ok(ProvisionPlan::Create { managing_org })
+                if name_free && email_free && nothing_ignored && attrs.active =>
+            {
+                Claim::Plain(PlainCreate {
+                    input,
+                    email,
+                    managing_org,
+                })
+            }
+            _ => Claim::OneByOne(input),
         }
     }
 }
@@ -735,13 +818,12 @@ pub async fn create_plain<C: ConnectionTrait>(
         let PlainCreate {
             input,
             email,
-            managed,
+            managing_org,
         } = user;
         let account = new_account(
-            dir,
-            &input.attrs,
+            *managing_org,
             email,
-            *managed,
+            Some(input.attrs.account_profile()),
             input.password.as_ref(),
             now,
         )?;
@@ -834,19 +916,29 @@ async fn update<C: ConnectionTrait>(
     current: StoredUser,
     input: UserInput,
 ) -> ScimResult<StoredUser> {
-    let attrs = input.attrs;
+    let mut attrs = input.attrs;
     let id = current.link.id;
     let now = Utc::now();
     let account = account_by_id(tx, current.link.account_id).await?;
     let f = facts(&account);
-    let managed = f.managed_by(dir.org_id);
+    let authority = authority_of(tx, account.email_domain.as_deref().unwrap_or_default()).await?;
+    let authoritative = authority.is_authoritative(dir.directory_id);
+    let mut ignored = Vec::new();
+    if !authoritative && authority.managing_org.is_some() {
+        // Another directory's account: the directory's view keeps showing
+        // the account as it is.
+        ignored = attrs.keep_account_profile(&profile_of(&account), account.email.as_deref());
+    }
+    if input.password.is_some() && !authoritative {
+        ignored.push("password");
+    }
 
     let mut acc: account::ActiveModel = account.clone().into();
     let mut account_changed = false;
     let new_email = required_email(&attrs)?;
     if account.email_lower.as_deref() != Some(new_email.lower()) {
-        let verified = domain_verified(tx, dir.org_id, new_email.domain()).await?;
-        if on_email_change(&f, dir.org_id, new_email.as_str(), verified)?
+        let verified = authority_of(tx, new_email.domain()).await?.managing_org == Some(dir.org_id);
+        if on_email_change(authoritative, new_email.as_str(), verified)?
             == EmailEffect::UpdateAccount
         {
             acc.email = Set(Some(new_email.as_str().to_owned()));
@@ -855,8 +947,8 @@ async fn update<C: ConnectionTrait>(
             account_changed = true;
         }
     }
-    if managed {
-        set_profile(&mut acc, &attrs);
+    if authoritative {
+        set_profile(&mut acc, attrs.account_profile());
         if let Some(p) = &input.password {
             acc.password_hash = Set(Some(hash(p)?));
         }
@@ -872,7 +964,7 @@ async fn update<C: ConnectionTrait>(
             }
         })?;
     }
-    let effect = on_active_change(&f, dir.org_id, current.link.active, attrs.active)?;
+    let effect = on_active_change(&f, authoritative, current.link.active, attrs.active)?;
     apply_effect(tx, dir, account.id, effect).await?;
 
     let mut link: scim_user::ActiveModel = current.link.clone().into();
@@ -893,6 +985,7 @@ async fn update<C: ConnectionTrait>(
         link,
         attrs,
         groups: current.groups,
+        ignored,
     })
 }
 
@@ -906,8 +999,12 @@ pub async fn delete<C: ConnectionTrait>(
 ) -> ScimResult<()> {
     let current = lock(tx, dir, id, if_match).await?;
     let account = account_by_id(tx, current.link.account_id).await?;
+    let authority = authority_of(tx, account.email_domain.as_deref().unwrap_or_default()).await?;
     let effect = if current.link.active {
-        on_delete(&facts(&account), dir.org_id)
+        on_delete(
+            &facts(&account),
+            authority.is_authoritative(dir.directory_id),
+        )
     } else {
         // `active: false` already took effect.
         ActiveEffect::Nothing

@@ -17,6 +17,8 @@ pub struct Admin {
     pub key: String,
     pub org_id: String,
     client: reqwest::Client,
+    /// The app's DNS zone, where the org publishes its domain proofs.
+    pub dns: crate::dns::DnsZone,
 }
 
 impl Admin {
@@ -45,6 +47,11 @@ impl Admin {
     pub async fn delete(&self, path: &str) -> (u16, Value) {
         self.send(Method::DELETE, path, None).await
     }
+    /// `POST /domains/{name}/verify` with no body.
+    pub async fn verify(&self, name: &str) -> (u16, Value) {
+        self.send(Method::POST, &format!("/domains/{name}/verify"), None)
+            .await
+    }
 }
 
 /// A key for organization `org` (created if missing), as `admin-key
@@ -58,6 +65,7 @@ pub async fn admin(app: &TestApp, org: &str) -> Admin {
         key,
         org_id: o.id.to_string(),
         client: reqwest::Client::new(),
+        dns: app.dns.clone(),
     }
 }
 
@@ -72,19 +80,26 @@ pub fn assert_admin_error(status: u16, body: &Value, want_status: u16, code: &st
     assert_eq!(body.as_object().map(|o| o.len()), Some(2), "{body}");
 }
 
-/// Adds and verifies a domain through the API (with its token).
+/// Adds a domain through the API, publishes the TXT record it asks for in
+/// the app's DNS, and verifies it.
 pub async fn verify_domain(a: &Admin, name: &str) -> Value {
     let (status, d) = a.post("/domains", json!({"name": name})).await;
     assert_eq!(status, 201, "{d}");
-    let token = d["verification_token"].as_str().unwrap().to_owned();
-    let (status, v) = a
-        .post(
-            &format!("/domains/{name}/verify"),
-            json!({"verification_token": token}),
-        )
-        .await;
+    publish_proof(a, &d);
+    let (status, v) = a.verify(name).await;
     assert_eq!(status, 200, "{v}");
     v
+}
+
+/// Publishes the proof record a domain (as `POST /domains` returned it)
+/// asks for.
+pub fn publish_proof(a: &Admin, d: &Value) {
+    let record = &d["verification_record"];
+    assert_eq!(record["type"], "TXT", "{d}");
+    a.dns.publish(
+        record["name"].as_str().unwrap(),
+        record["value"].as_str().unwrap(),
+    );
 }
 
 #[tokio::test]
@@ -105,6 +120,7 @@ async fn admin_keys_are_required_and_scoped_to_their_organization() {
         base: a.base.clone(),
         org_id: a.org_id.clone(),
         client: reqwest::Client::new(),
+        dns: a.dns.clone(),
     };
     let (status, body) = wrong.get("/domains").await;
     assert_admin_error(status, &body, 401, "unauthorized");
@@ -115,6 +131,7 @@ async fn admin_keys_are_required_and_scoped_to_their_organization() {
         base: a.base.clone(),
         org_id: a.org_id.clone(),
         client: reqwest::Client::new(),
+        dns: a.dns.clone(),
     };
     let (status, body) = b_on_a.get("/domains").await;
     assert_admin_error(status, &body, 404, "not_found");
@@ -155,21 +172,48 @@ async fn verifying_a_domain_needs_its_token_and_claims_its_accounts() {
     let (status, body) = a.post("/domains", json!({"name": "not a domain"})).await;
     assert_admin_error(status, &body, 400, "invalid_request");
 
+    // Echoing the token back proves nothing: the proof is in DNS.
+    let token = d["verification_token"].as_str().unwrap().to_owned();
     let (status, body) = a
-        .post(
-            "/domains/acme.example/verify",
-            json!({"verification_token": "guess"}),
-        )
-        .await;
-    assert_admin_error(status, &body, 400, "verification_failed");
-
-    let token = d["verification_token"].as_str().unwrap();
-    let (status, v) = a
         .post(
             "/domains/acme.example/verify",
             json!({"verification_token": token}),
         )
         .await;
+    assert_admin_error(status, &body, 400, "verification_failed");
+    let msg = body["message"].as_str().unwrap();
+    assert!(
+        msg.contains("_scim-verification.acme.example") && msg.contains("NXDOMAIN"),
+        "{msg}"
+    );
+    // A record at the name without a TXT, then the wrong value: each said.
+    a.dns.exists_without_txt("_scim-verification.acme.example");
+    let (status, body) = a.verify("acme.example").await;
+    assert_admin_error(status, &body, 400, "verification_failed");
+    assert!(
+        body["message"].as_str().unwrap().contains("no TXT record"),
+        "{body}"
+    );
+    a.dns
+        .publish("_scim-verification.acme.example", "scim-verification=guess");
+    let (status, body) = a.verify("acme.example").await;
+    assert_admin_error(status, &body, 400, "verification_failed");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("scim-verification=guess"),
+        "{body}"
+    );
+    let (_, list) = a.get("/domains").await;
+    assert_eq!(list["items"][0]["verified"], false, "{list}");
+
+    assert_eq!(
+        d["verification_record"]["value"],
+        format!("scim-verification={token}")
+    );
+    publish_proof(&a, &d);
+    let (status, v) = a.verify("acme.example").await;
     assert_eq!(status, 200, "{v}");
     assert_eq!(v["claimed_accounts"], 1);
     let (_, list) = a.get("/domains").await;

@@ -24,6 +24,8 @@ pub struct TestApp {
     pub directory_id: Uuid,
     pub settings: Settings,
     pub client: reqwest::Client,
+    /// The DNS server the app verifies domains against.
+    pub dns: crate::dns::DnsZone,
 }
 
 /// The database the suite runs on, from `TEST_DATABASE_URL`.
@@ -90,11 +92,13 @@ pub async fn spawn_app() -> TestApp {
 
 pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     let token = format!("test-token-{}", Uuid::new_v4());
+    let dns = crate::dns::DnsZone::start().await;
     let mut settings = Settings {
         bind: "127.0.0.1:0".into(),
         database_url: Secret::new(fresh_database_url().await),
         bootstrap_token: Some(Secret::new(token.clone())),
         db_max_connections: 4,
+        dns_resolvers: dns.addr.into_iter().collect(),
         ..Settings::default()
     };
     configure(&mut settings);
@@ -125,6 +129,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
         directory_id: boot.directory_id,
         settings,
         client: reqwest::Client::new(),
+        dns,
     }
 }
 
@@ -175,10 +180,15 @@ impl TestApp {
 
     /// Runs an operator CLI command against the same database.
     /// Adds `name` to organization `default` and verifies it (operator
-    /// override), as `domain add` and `domain verify` do.
+    /// override), as `domain add` and `domain verify --force` do.
     pub async fn verify_domain(&self, name: &str) {
-        self.cli(&["domain", "add", "--org", "default", name]).await;
-        self.cli(&["domain", "verify", "--org", "default", name])
+        self.verify_domain_of("default", name).await;
+    }
+
+    /// [`Self::verify_domain`] for organization `org`.
+    pub async fn verify_domain_of(&self, org: &str, name: &str) {
+        self.cli(&["domain", "add", "--org", org, name]).await;
+        self.cli(&["domain", "verify", "--org", org, name, "--force"])
             .await;
     }
 
@@ -223,6 +233,7 @@ impl TestApp {
             directory_id: d.id,
             settings: self.settings.clone(),
             client: self.client.clone(),
+            dns: self.dns.clone(),
         }
     }
 

@@ -2,7 +2,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod admin;
+mod custom_attributes;
 mod discovery;
+mod dns;
 mod fuzz_corpus;
 mod groups;
 mod hardening;
@@ -13,9 +15,11 @@ mod oauth;
 mod observability;
 mod processes;
 mod protocol;
+mod protocol_details;
 mod queries;
 mod seed;
 mod suite;
+mod trust;
 mod users;
 #[cfg(feature = "browser")]
 mod web;

@@ -160,8 +160,12 @@ async fn bulk_user_runs_answer_as_one_by_one() {
     app.create_user(user("before@acme.example")).await;
     let mut off = user("off@acme.example");
     off["active"] = json!(false);
-    let mut with_password = user("pw@other.example");
+    let mut with_password = user("pw@acme.example");
     with_password["password"] = json!("S3cret-pw");
+    // No directory is authoritative for an unverified domain's accounts:
+    // the password is not kept.
+    let mut external_password = user("pw@other.example");
+    external_password["password"] = json!("S3cret-pw");
     let mut same_email = user("other-name");
     same_email["emails"] = json!([{"value": "a@acme.example", "primary": true}]);
     let ops: Vec<Value> = [
@@ -174,6 +178,7 @@ async fn bulk_user_runs_answer_as_one_by_one() {
         ("off", off),
         ("pw", with_password),
         ("c", user("c@acme.example")),
+        ("pw-external", external_password),
     ]
     .into_iter()
     .map(|(id, data)| json!({"method": "POST", "path": "/Users", "bulkId": id, "data": data}))
@@ -193,7 +198,7 @@ async fn bulk_user_runs_answer_as_one_by_one() {
     assert_eq!(
         statuses,
         [
-            "201", "201", "409", "409", "409", "400", "201", "201", "201"
+            "201", "201", "409", "409", "409", "400", "201", "201", "201", "201"
         ]
     );
     for (i, want) in [(2, "uniqueness"), (3, "uniqueness"), (4, "uniqueness")] {
@@ -217,7 +222,9 @@ async fn bulk_user_runs_answer_as_one_by_one() {
     assert_eq!(b.managing_org_id, None, "unverified domain: external");
     let off = account_of(&app, "off@acme.example").await;
     assert_eq!(off.status, "deactivated");
-    let pw = account_of(&app, "pw@other.example").await;
+    let external = account_of(&app, "pw@other.example").await;
+    assert_eq!(external.password_hash, None, "not authoritative: not kept");
+    let pw = account_of(&app, "pw@acme.example").await;
     let hash = pw.password_hash.unwrap();
     let parsed = argon2::PasswordHash::new(&hash).unwrap();
     use argon2::PasswordVerifier;
@@ -228,7 +235,7 @@ async fn bulk_user_runs_answer_as_one_by_one() {
         "the hash computed before the transaction is the password's"
     );
     let (_, list) = app.get("/Users?count=0").await;
-    assert_eq!(list["totalResults"], 6);
+    assert_eq!(list["totalResults"], 7);
     // One sync log entry per operation, in order.
     let log = entity::sync_log::Entity::find()
         .filter(entity::sync_log::Column::Operation.eq("POST /Users (bulk)"))

@@ -163,11 +163,58 @@ async fn detail_json(state: &AppState, org_id: Uuid, a: &account::Model) -> Admi
     let memberships = site_users::memberships_of(db, org_id, a.id).await?;
     let access = site_users::access_of(db, org_id, None, &[a.id]).await?;
     let groups = site_users::groups_of(db, org_id, &[a.id]).await?;
-    let (tokens, sessions) = accounts::security_counts(db, a.id).await?;
     let mut by_site: HashMap<Uuid, Vec<Access>> = HashMap::new();
     for r in access {
         by_site.entry(r.site_id).or_default().push(r);
     }
+    let sites: Vec<Value> = memberships
+        .iter()
+        .map(|(m, site)| {
+            json!({
+                "site_id": m.site_id,
+                "site": site,
+                "status": m.status,
+                "last_active_at": m.last_active_at,
+                "invited_directly": m.invited_directly,
+                "product_access": by_site.get(&m.site_id)
+                    .map(|v| v.iter().map(product_json).collect::<Vec<_>>())
+                    .unwrap_or_default(),
+            })
+        })
+        .collect();
+    let synced_by: Vec<Value> = links
+        .iter()
+        .map(|(dir, name, scim_id, user_name, at)| {
+            json!({
+                "directory_id": dir, "directory": name, "scim_id": scim_id,
+                "user_name": user_name, "last_synced_at": at,
+            })
+        })
+        .collect();
+    let groups: Vec<Value> = groups
+        .iter()
+        .map(|g| {
+            json!({
+                "id": g.group_id, "name": g.name, "synced_by": g.synced_by,
+            })
+        })
+        .collect();
+    if !admin_rules::sees_in_full(a.managing_org_id, org_id) {
+        // Another org's (or nobody's) account: its name and email, and what
+        // this org holds of it (its sites, groups, links); nothing of the
+        // account's own state.
+        return Ok(json!({
+            "id": a.id,
+            "email": a.email,
+            "display_name": a.display_name,
+            "managed": false,
+            "synced": !links.is_empty(),
+            "synced_by": synced_by,
+            "sites": sites,
+            "groups": groups,
+        }));
+    }
+    let (tokens, sessions) = accounts::security_counts(db, a.id).await?;
     Ok(json!({
         "id": a.id,
         "email": a.email,
@@ -180,23 +227,9 @@ async fn detail_json(state: &AppState, org_id: Uuid, a: &account::Model) -> Admi
         "purge_after": a.purge_after,
         "deleted_at": a.deleted_at,
         "synced": !links.is_empty(),
-        "synced_by": links.iter().map(|(dir, name, scim_id, user_name, at)| json!({
-            "directory_id": dir, "directory": name, "scim_id": scim_id,
-            "user_name": user_name, "last_synced_at": at,
-        })).collect::<Vec<_>>(),
-        "sites": memberships.iter().map(|(m, site)| json!({
-            "site_id": m.site_id,
-            "site": site,
-            "status": m.status,
-            "last_active_at": m.last_active_at,
-            "invited_directly": m.invited_directly,
-            "product_access": by_site.get(&m.site_id)
-                .map(|v| v.iter().map(product_json).collect::<Vec<_>>())
-                .unwrap_or_default(),
-        })).collect::<Vec<_>>(),
-        "groups": groups.iter().map(|g| json!({
-            "id": g.group_id, "name": g.name, "synced_by": g.synced_by,
-        })).collect::<Vec<_>>(),
+        "synced_by": synced_by,
+        "sites": sites,
+        "groups": groups,
         "security": {
             "two_step_enabled": a.two_step_enabled,
             "two_step_excluded_until": a.two_step_excluded_until,

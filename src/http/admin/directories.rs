@@ -6,9 +6,12 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::auth::AdminPrincipal;
-use super::{int_cursor, items, page_limit, split_page};
+use super::{commit, int_cursor, items, page_limit, split_page};
 use crate::admin_error::{AdminError, AdminResult};
+use crate::domain::types::DomainName;
 use crate::startup::AppState;
+use crate::store::audit::{self, AuditEntry};
+use crate::store::directories;
 use crate::store::sync_status::{self, LogFilter};
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -137,4 +140,61 @@ pub async fn sync_log(
             .collect(),
         next,
     ))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct BindDomains {
+    /// Verified domains of the organization this directory is to be
+    /// authoritative for (replaces the set bound to it).
+    pub domains: Vec<String>,
+}
+
+#[utoipa::path(get, path = "/admin/v1/orgs/{org_id}/directories/{directory_id}/domains", tag = "sync status",
+    params(DirectoryPath),
+    responses((status = 200, description = "{directory_id, domains}: the verified domains whose accounts this directory writes")))]
+pub async fn domains(
+    state: web::Data<AppState>,
+    admin: AdminPrincipal,
+    path: web::Path<DirectoryPath>,
+) -> AdminResult<HttpResponse> {
+    let db = state.store.reader();
+    let d = sync_status::directory_of(db, admin.org_id(), path.directory_id).await?;
+    let names = directories::domains_of_directory(db, &d).await?;
+    Ok(HttpResponse::Ok().json(json!({"directory_id": d.id, "domains": names})))
+}
+
+#[utoipa::path(put, path = "/admin/v1/orgs/{org_id}/directories/{directory_id}/domains", tag = "sync status",
+    params(DirectoryPath), request_body = BindDomains,
+    responses((status = 200, description = "{directory_id, domains} after the change"),
+        (status = 400, description = "invalid_request: not a verified domain of the organization")))]
+pub async fn bind_domains(
+    state: web::Data<AppState>,
+    admin: AdminPrincipal,
+    path: web::Path<DirectoryPath>,
+    body: web::Json<BindDomains>,
+) -> AdminResult<HttpResponse> {
+    let names = body
+        .domains
+        .iter()
+        .map(|n| DomainName::parse(n).map_err(AdminError::invalid))
+        .collect::<AdminResult<Vec<_>>>()?;
+    let org_id = admin.org_id();
+    let tx = state.store.begin().await?;
+    let d = sync_status::directory_of(&tx, org_id, path.directory_id).await?;
+    directories::bind_domains(&tx, org_id, d.id, &names).await?;
+    let bound = directories::domains_of_directory(&tx, &d).await?;
+    audit::record(
+        &tx,
+        AuditEntry::new(
+            org_id,
+            admin.actor(),
+            "directory.bind_domains",
+            "directory",
+            d.id,
+        )
+        .detail(bound.join(", ")),
+    )
+    .await?;
+    commit(tx).await?;
+    Ok(HttpResponse::Ok().json(json!({"directory_id": d.id, "domains": bound})))
 }

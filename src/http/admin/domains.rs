@@ -1,5 +1,6 @@
-//! `/domains`: add, verify (with the token issued at add), remove.
-//! Verifying claims the accounts on the domain; removing releases them.
+//! `/domains`: add, verify (by the DNS TXT record that carries the token
+//! issued at add), remove. Verifying claims the accounts on the domain;
+//! removing releases them.
 
 use actix_web::{HttpResponse, web};
 use entity::domain;
@@ -8,8 +9,9 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::auth::AdminPrincipal;
-use super::{commit, items};
+use super::{OptionalJson, commit, items};
 use crate::admin_error::{AdminError, AdminResult};
+use crate::dns;
 use crate::domain::admin_rules;
 use crate::domain::types::DomainName;
 use crate::startup::AppState;
@@ -30,10 +32,12 @@ pub struct AddDomain {
     pub name: String,
 }
 
+/// The optional body of a verify request: nothing is needed (the proof is
+/// in DNS). A token sent here, as clients of the older API did, is ignored.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct VerifyDomain {
-    /// The token returned when the domain was added.
-    pub verification_token: String,
+    #[allow(dead_code)]
+    pub verification_token: Option<String>,
 }
 
 fn parse(name: &str) -> AdminResult<DomainName> {
@@ -51,10 +55,19 @@ fn render(d: &domain::Model) -> Value {
     // Shown until verified: the admin publishes it to prove ownership.
     if !d.verified
         && let Some(o) = v.as_object_mut()
+        && let Ok(name) = DomainName::parse(&d.name)
     {
         o.insert(
             "verification_token".into(),
             d.verification_token.clone().into(),
+        );
+        o.insert(
+            "verification_record".into(),
+            json!({
+                "type": "TXT",
+                "name": dns::record_name(&name),
+                "value": dns::record_value(&d.verification_token),
+            }),
         );
     }
     v
@@ -95,19 +108,26 @@ pub async fn add(
 }
 
 #[utoipa::path(post, path = "/admin/v1/orgs/{org_id}/domains/{domain}/verify", tag = "domains",
-    params(DomainPath), request_body = VerifyDomain,
+    params(DomainPath), request_body(content = Option<VerifyDomain>, description = "No body needed"),
     responses((status = 200, description = "Verified; its accounts are claimed"),
-        (status = 400, description = "verification_failed")))]
+        (status = 400, description = "verification_failed: the TXT record is missing or wrong (the message says what was queried and found)"),
+        (status = 409, description = "already_exists: another organization has verified the domain")))]
 pub async fn verify(
     state: web::Data<AppState>,
     admin: AdminPrincipal,
     path: web::Path<DomainPath>,
-    body: web::Json<VerifyDomain>,
+    _body: OptionalJson<VerifyDomain>,
 ) -> AdminResult<HttpResponse> {
     let name = parse(&path.domain)?;
+    let d = directories::domain_by_name(state.store.reader(), admin.org_id(), &name).await?;
+    // The lookup goes out before the transaction opens: no lock is held
+    // while DNS answers.
+    let record = dns::record_name(&name);
+    let expected = dns::record_value(&d.verification_token);
+    let finding = state.dns.txt(&record).await;
+    dns::judge(&record, &expected, &finding)
+        .map_err(|m| AdminError::bad_request("verification_failed", m))?;
     let tx = state.store.begin().await?;
-    let d = directories::domain_by_name(&tx, admin.org_id(), &name).await?;
-    admin_rules::check_verification_token(&d.verification_token, &body.verification_token)?;
     let claimed = directories::verify_domain(&tx, admin.org_id(), &name).await?;
     audit::record(
         &tx,
@@ -128,7 +148,8 @@ pub async fn verify(
 
 #[utoipa::path(delete, path = "/admin/v1/orgs/{org_id}/domains/{domain}", tag = "domains",
     params(DomainPath),
-    responses((status = 200, description = "Removed; the org's accounts on it are no longer managed")))]
+    responses((status = 200, description = "Removed; the org's accounts on it are no longer managed"),
+        (status = 409, description = "invalid_state: deactivated or pending-deletion accounts on the domain")))]
 pub async fn remove(
     state: web::Data<AppState>,
     admin: AdminPrincipal,
@@ -136,6 +157,8 @@ pub async fn remove(
 ) -> AdminResult<HttpResponse> {
     let name = parse(&path.domain)?;
     let tx = state.store.begin().await?;
+    let stranded = directories::stranded_by_removal(&tx, admin.org_id(), &name).await?;
+    admin_rules::check_domain_removal(name.as_str(), stranded)?;
     let released = directories::remove_domain(&tx, admin.org_id(), &name).await?;
     audit::record(
         &tx,

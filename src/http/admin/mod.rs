@@ -10,6 +10,7 @@ pub mod domains;
 pub mod error;
 pub mod exports;
 pub mod groups;
+pub mod schemas;
 pub mod security;
 pub mod sites;
 
@@ -22,6 +23,33 @@ use uuid::Uuid;
 use crate::admin_error::{AdminError, AdminResult, codes};
 use crate::startup::AppState;
 use crate::store::db_error;
+
+/// A JSON body that may be left out: no body (no `Content-Type`, no
+/// length) is `None`; anything sent must be JSON as `web::Json` requires,
+/// with the same errors.
+pub struct OptionalJson<T>(pub Option<T>);
+
+impl<T: serde::de::DeserializeOwned + 'static> actix_web::FromRequest for OptionalJson<T> {
+    type Error = actix_web::Error;
+    type Future = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(
+        req: &actix_web::HttpRequest,
+        payload: &mut actix_web::dev::Payload,
+    ) -> Self::Future {
+        use actix_web::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+        let headers = req.headers();
+        let no_body = headers.get(CONTENT_TYPE).is_none()
+            && headers
+                .get(CONTENT_LENGTH)
+                .is_none_or(|l| l.as_bytes() == b"0");
+        if no_body {
+            return Box::pin(std::future::ready(Ok(Self(None))));
+        }
+        let json = web::Json::<T>::from_request(req, payload);
+        Box::pin(async move { Ok(Self(Some(json.await?.into_inner()))) })
+    }
+}
 
 /// Where the organization-scoped routes live.
 pub const ORG_SCOPE: &str = "/admin/v1/orgs/{org_id}";
@@ -99,9 +127,14 @@ admin_routes! {
     "/directories" => { get: directories::list },
     "/directories/{directory_id}" => { patch: directories::update },
     "/directories/{directory_id}/sync-log" => { get: directories::sync_log },
+    "/directories/{directory_id}/domains" => {
+        get: directories::domains, put: directories::bind_domains,
+    },
     "/audit-log" => { get: audit::list },
     "/exports/managed-accounts" => { get: exports::managed_accounts },
     "/exports/sites/{site_id}/users" => { get: exports::site_users },
+    "/schemas" => { get: schemas::list, post: schemas::add },
+    "/schemas/{urn}" => { delete: schemas::remove },
 }
 
 struct BearerAuth;

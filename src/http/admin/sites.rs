@@ -185,10 +185,11 @@ pub async fn invite(
     let org_id = admin.org_id();
     let tx = state.store.begin().await?;
     let site = site_users::site_of_org(&tx, org_id, path.site_id).await?;
-    // A new account on a domain the org verified is the org's at once.
-    let claim = directories::domain_verified(&tx, org_id, email.domain())
+    // A new account is managed at once by the org that verified its
+    // domain (this one or another).
+    let claim = directories::authority_of(&tx, email.domain())
         .await?
-        .then_some(org_id);
+        .managing_org;
     let (a, created) = site_users::find_or_create_account(&tx, &email, claim).await?;
     accounts::facts(&tx, org_id, &a).await?.invite()?;
     let (m, new) = site_users::invite(&tx, site.id, a.id).await?;

@@ -213,7 +213,13 @@ pub async fn detail(
     let memberships = site_users::memberships_of(db, org_id, a.id).await?;
     let access = site_users::access_of(db, org_id, None, &[a.id]).await?;
     let groups = site_users::groups_of(db, org_id, &[a.id]).await?;
-    let (tokens, sessions) = accounts::security_counts(db, a.id).await?;
+    // Another org's account: name, email and this org's own facts only.
+    let full = admin_rules::sees_in_full(a.managing_org_id, org_id);
+    let (tokens, sessions) = if full {
+        accounts::security_counts(db, a.id).await?
+    } else {
+        (0, 0)
+    };
     let mut by_site: HashMap<Uuid, Vec<Access>> = HashMap::new();
     for r in access {
         by_site.entry(r.site_id).or_default().push(r);
@@ -237,16 +243,18 @@ pub async fn detail(
     let title = name_of(&a).to_owned();
     let body = html! {
         p.crumbs { a href="/admin/accounts" { "Managed accounts" } " / " (title) }
-        h1 { (title) " " (badge(&a.status)) }
+        h1 { (title) @if full { " " (badge(&a.status)) } }
         @if let Some(m) = done { p.notice role="status" { (m) } }
         dl.facts {
             dt { "Email" } dd { (a.email.as_deref().unwrap_or("—")) }
             dt { "Managed by your organization" } dd { @if facts.managed { "yes" } @else { "no (external account)" } }
             dt { "Sync" } dd { (synced_badge(facts.synced_by.as_ref())) }
-            dt { "Last active" } dd { (when(a.last_active_at, "never")) }
-            @if let Some(t) = a.purge_after { dt { "Purged after" } dd { (when(Some(t), "")) } }
+            @if full {
+                dt { "Last active" } dd { (when(a.last_active_at, "never")) }
+                @if let Some(t) = a.purge_after { dt { "Purged after" } dd { (when(Some(t), "")) } }
+            }
         }
-        section {
+        @if full { section {
             h2 { "Lifecycle" }
             @let actions = offered(AccountStatus::parse(&a.status));
             @if actions.is_empty() { p.muted { "No lifecycle actions for a deleted account." } }
@@ -264,7 +272,7 @@ pub async fn detail(
                     }
                 }
             }
-        }
+        } }
         @if !links.is_empty() {
             section {
                 h2 { "Provisioned by" }
@@ -276,10 +284,10 @@ pub async fn detail(
                 }
             }
         }
-        section {
+        @if full { section {
             h2 { "Profile" }
             dl.facts { @for (k, v) in profile { dt { (k) } dd { (v.as_deref().unwrap_or("—")) } } }
-        }
+        } }
         section {
             h2 { "Sites and product access" }
             @if memberships.is_empty() { p.muted { "Not on any of your sites." } }
@@ -306,7 +314,7 @@ pub async fn detail(
             @else { ul { @for g in &groups { li { (g.name)
                 @if let Some(d) = &g.synced_by { " " small.muted { "(synced by " (d) ")" } } } } } }
         }
-        section {
+        @if full { section {
             h2 { "Security" }
             dl.facts {
                 dt { "Two-step verification" } dd { @if a.two_step_enabled { "on" } @else { "off" } }
@@ -316,7 +324,7 @@ pub async fn detail(
                 dt { "Active API tokens" } dd { (tokens) }
                 dt { "Active sessions" } dd { (sessions) }
             }
-        }
+        } }
     };
     Ok(admin.page(Section::Accounts, &title, body))
 }

@@ -1,0 +1,88 @@
+//! Custom schema extensions of an organization (`org_schemas`).
+
+use chrono::Utc;
+use entity::org_schema;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, Set,
+};
+use uuid::Uuid;
+
+use super::{db_error, is_unique_violation};
+use crate::domain::custom_schema::{CustomSchema, MAX_SCHEMAS_PER_ORG, resource_type_name};
+use crate::error::{ScimError, ScimResult};
+
+/// Registers `schema` for the organization; its URN must be new to it.
+pub async fn add<C: ConnectionTrait>(
+    db: &C,
+    org_id: Uuid,
+    schema: &CustomSchema,
+) -> ScimResult<org_schema::Model> {
+    let count = org_schema::Entity::find()
+        .filter(org_schema::Column::OrgId.eq(org_id))
+        .count(db)
+        .await
+        .map_err(db_error)?;
+    if count >= MAX_SCHEMAS_PER_ORG as u64 {
+        return Err(ScimError::invalid_value(format!(
+            "an organization may register at most {MAX_SCHEMAS_PER_ORG} schemas"
+        )));
+    }
+    org_schema::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        org_id: Set(org_id),
+        urn: Set(schema.id.clone()),
+        urn_lower: Set(schema.id.to_lowercase()),
+        resource_type: Set(resource_type_name(schema.resource_type).to_owned()),
+        document: Set(schema.stored_document()),
+        created_at: Set(Utc::now()),
+    }
+    .insert(db)
+    .await
+    .map_err(|e| {
+        if is_unique_violation(&e) {
+            ScimError::uniqueness(format!(
+                "the schema {} is already registered for this organization",
+                schema.id
+            ))
+        } else {
+            db_error(e)
+        }
+    })
+}
+
+/// The organization's schemas, oldest first.
+pub async fn list<C: ConnectionTrait>(db: &C, org_id: Uuid) -> ScimResult<Vec<org_schema::Model>> {
+    org_schema::Entity::find()
+        .filter(org_schema::Column::OrgId.eq(org_id))
+        .order_by_asc(org_schema::Column::CreatedAt)
+        .order_by_asc(org_schema::Column::Id)
+        .all(db)
+        .await
+        .map_err(db_error)
+}
+
+/// The organization's schemas, parsed.
+pub async fn schemas<C: ConnectionTrait>(db: &C, org_id: Uuid) -> ScimResult<Vec<CustomSchema>> {
+    list(db, org_id).await?.iter().map(parse).collect()
+}
+
+pub fn parse(m: &org_schema::Model) -> ScimResult<CustomSchema> {
+    CustomSchema::from_stored(&m.document, &m.resource_type)
+}
+
+/// Removes a schema by URN (case-insensitive); 404 when there is none.
+pub async fn remove<C: ConnectionTrait>(db: &C, org_id: Uuid, urn: &str) -> ScimResult<()> {
+    let res = org_schema::Entity::delete_many()
+        .filter(org_schema::Column::OrgId.eq(org_id))
+        .filter(org_schema::Column::UrnLower.eq(urn.to_lowercase()))
+        .exec(db)
+        .await
+        .map_err(db_error)?;
+    if res.rows_affected == 0 {
+        return Err(ScimError::not_found(format!(
+            "no schema {urn:?} is registered"
+        )));
+    }
+    Ok(())
+}
