@@ -264,6 +264,18 @@ pub enum GroupCmd {
 
 #[derive(Debug, Subcommand)]
 pub enum DirectoryCmd {
+    /// Change a directory's settings. `--reject-unverified-domains true`:
+    /// `POST /Users` of an email on a domain the organization has not
+    /// verified is refused (400 invalidValue) instead of synced as an
+    /// external account.
+    ///
+    /// Example: scim-server directory set --directory 0190... --reject-unverified-domains true
+    Set {
+        #[arg(long)]
+        directory: Uuid,
+        #[arg(long, action = clap::ArgAction::Set)]
+        reject_unverified_domains: bool,
+    },
     /// Create a directory (and the organization if needed); prints its SCIM
     /// base URL and a token as JSON.
     ///
@@ -425,6 +437,37 @@ pub async fn run(settings: &Settings, command: Command) -> Result<(), CliError> 
     let db = store.writer();
     match command {
         Command::Serve => return Err(CliError::Usage("serve is not an operator command".into())),
+        Command::Directory(DirectoryCmd::Set {
+            directory,
+            reject_unverified_domains,
+        }) => {
+            use crate::store::audit::{self, Actor, AuditEntry};
+            let tx = store.begin().await?;
+            let dir = directories::directory_by_id(&tx, directory).await?;
+            let dir =
+                directories::set_reject_unverified_domains(&tx, dir, reject_unverified_domains)
+                    .await?;
+            audit::record(
+                &tx,
+                AuditEntry::new(
+                    dir.org_id,
+                    Actor::System("operator cli"),
+                    "directory.update",
+                    "directory",
+                    dir.id,
+                )
+                .detail(format!(
+                    "reject_unverified_domains = {}",
+                    dir.reject_unverified_domains
+                )),
+            )
+            .await?;
+            tx.commit().await.map_err(crate::store::db_error)?;
+            print(json!({
+                "directory_id": dir.id,
+                "reject_unverified_domains": dir.reject_unverified_domains,
+            }));
+        }
         Command::Directory(DirectoryCmd::Create { org, name }) => {
             let org = directories::find_or_create_org(db, &org).await?;
             let dir = directories::create_directory(db, org.id, &name).await?;

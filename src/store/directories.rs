@@ -174,6 +174,19 @@ pub async fn directory_by_id<C: ConnectionTrait>(db: &C, id: Uuid) -> ScimResult
         .ok_or_else(|| ScimError::not_found(format!("no directory {id}")))
 }
 
+/// Sets whether the directory refuses (`POST /Users`: 400 `invalidValue`)
+/// users whose email domain its organization has not verified, instead of
+/// syncing them as external accounts.
+pub async fn set_reject_unverified_domains<C: ConnectionTrait>(
+    db: &C,
+    dir: directory::Model,
+    on: bool,
+) -> ScimResult<directory::Model> {
+    let mut am: directory::ActiveModel = dir.into();
+    am.reject_unverified_domains = Set(on);
+    am.update(db).await.map_err(db_error)
+}
+
 /// The directory as an operator command acts for it (as its IdP would).
 pub async fn operator_principal<C: ConnectionTrait>(
     db: &C,

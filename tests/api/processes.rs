@@ -6,7 +6,6 @@ use rand::Rng;
 use sea_orm::{ConnectionTrait, Database, EntityTrait};
 use serde_json::json;
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::time::Duration;
 
 const TOKEN: &str = "process-test-token";
@@ -36,18 +35,22 @@ impl Proc {
         let child = cmd.spawn().unwrap();
         let address = format!("http://127.0.0.1:{port}");
         let client = reqwest::Client::new();
-        for _ in 0..200 {
+        let mut ready = false;
+        for _ in 0..400 {
             if client
                 .get(format!("{address}/readyz"))
                 .send()
                 .await
                 .is_ok_and(|r| r.status().is_success())
             {
+                ready = true;
                 break;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        Proc { child, address }
+        let p = Proc { child, address };
+        assert!(ready, "the server at {} did not become ready", p.address);
+        p
     }
 
     fn pid(&self) -> u32 {
@@ -123,62 +126,352 @@ async fn sigterm_drains_reports_not_ready_and_closes_cleanly() {
     assert!(exited.expect("the server exits after draining").success());
 }
 
+/// One step of a writer's script for a user.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Step {
+    Post,
+    Put,
+    Deactivate,
+    Join,
+    Leave,
+    Delete,
+}
+
+/// A user's script: every user is created, replaced, deactivated and added
+/// to the shared group; some leave it, some are deleted.
+fn script(i: usize) -> Vec<Step> {
+    let mut steps = vec![Step::Post, Step::Put, Step::Deactivate, Step::Join];
+    if i.is_multiple_of(2) {
+        steps.push(Step::Leave);
+    }
+    if i.is_multiple_of(3) {
+        steps.push(Step::Delete);
+    }
+    steps
+}
+
+/// What a writer did to one user: how many steps of its script were
+/// acknowledged, and whether the next was in flight when the server died
+/// (it may or may not have committed).
+#[derive(Debug)]
+struct Track {
+    name: String,
+    steps: Vec<Step>,
+    acked: usize,
+    in_flight: bool,
+}
+
+/// A user as SCIM shows it.
+#[derive(Debug, PartialEq)]
+struct Seen {
+    exists: bool,
+    title: Option<String>,
+    active: bool,
+    member: bool,
+}
+
+const GONE: Seen = Seen {
+    exists: false,
+    title: None,
+    active: true,
+    member: false,
+};
+
+/// The user after the first `n` steps of its script.
+fn after(steps: &[Step], n: usize) -> Seen {
+    let done = &steps[..n];
+    if n == 0 || done.contains(&Step::Delete) {
+        return GONE;
+    }
+    Seen {
+        exists: true,
+        title: done.contains(&Step::Put).then(|| "put".to_owned()),
+        active: !done.contains(&Step::Deactivate),
+        member: done.contains(&Step::Join) && !done.contains(&Step::Leave),
+    }
+}
+
+/// Runs scripts for new users until the server stops answering. Returns the
+/// users and the request ids of the acknowledged writes.
+async fn writer(
+    client: reqwest::Client,
+    base: String,
+    gid: String,
+    prefix: String,
+) -> (Vec<Track>, Vec<String>) {
+    let (mut tracks, mut acked) = (vec![], vec![]);
+    for i in 0.. {
+        let mut t = Track {
+            name: format!("{prefix}u{i}@example.com"),
+            steps: script(i),
+            acked: 0,
+            in_flight: false,
+        };
+        let mut id = String::new();
+        for (n, step) in t.steps.clone().into_iter().enumerate() {
+            let rid = format!("{prefix}u{i}s{n}");
+            let patch = |ops: serde_json::Value| json!({"schemas": [PATCH_OP], "Operations": ops});
+            let (method, url, body, want) = match step {
+                Step::Post => (
+                    reqwest::Method::POST,
+                    format!("{base}/Users"),
+                    Some(user(&t.name)),
+                    201,
+                ),
+                Step::Put => {
+                    let mut u = user(&t.name);
+                    u["title"] = json!("put");
+                    (
+                        reqwest::Method::PUT,
+                        format!("{base}/Users/{id}"),
+                        Some(u),
+                        200,
+                    )
+                }
+                Step::Deactivate => (
+                    reqwest::Method::PATCH,
+                    format!("{base}/Users/{id}"),
+                    Some(patch(
+                        json!([{"op": "replace", "path": "active", "value": false}]),
+                    )),
+                    200,
+                ),
+                Step::Join => (
+                    reqwest::Method::PATCH,
+                    format!("{base}/Groups/{gid}"),
+                    Some(patch(
+                        json!([{"op": "add", "path": "members", "value": [{"value": id}]}]),
+                    )),
+                    204,
+                ),
+                Step::Leave => (
+                    reqwest::Method::PATCH,
+                    format!("{base}/Groups/{gid}"),
+                    Some(patch(
+                        json!([{"op": "remove", "path": format!("members[value eq \"{id}\"]")}]),
+                    )),
+                    204,
+                ),
+                Step::Delete => (
+                    reqwest::Method::DELETE,
+                    format!("{base}/Users/{id}"),
+                    None,
+                    204,
+                ),
+            };
+            let mut req = client
+                .request(method, url)
+                .bearer_auth(TOKEN)
+                .header("Content-Type", "application/scim+json")
+                .header("X-Request-Id", &rid)
+                .timeout(Duration::from_secs(10));
+            if let Some(b) = body {
+                req = req.body(b.to_string());
+            }
+            let Ok(res) = req.send().await else {
+                // The server died with this request in flight.
+                t.in_flight = true;
+                tracks.push(t);
+                return (tracks, acked);
+            };
+            let status = res.status().as_u16();
+            let Ok(body) = res.text().await else {
+                t.in_flight = true;
+                tracks.push(t);
+                return (tracks, acked);
+            };
+            // Overload answers write nothing; anything else is a bug.
+            if status == 429 || status == 503 {
+                break;
+            }
+            assert_eq!(status, want, "{step:?} {}: {body}", t.name);
+            if step == Step::Post {
+                let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+                id = v["id"].as_str().unwrap().to_owned();
+            }
+            t.acked = n + 1;
+            acked.push(rid);
+        }
+        tracks.push(t);
+    }
+    unreachable!()
+}
+
+/// `SELECT COUNT(*) …` as a number.
+async fn count(db: &sea_orm::DatabaseConnection, sql: &str) -> i64 {
+    db.query_one_raw(sea_orm::Statement::from_string(
+        db.get_database_backend(),
+        sql.to_owned(),
+    ))
+    .await
+    .unwrap()
+    .unwrap()
+    .try_get_by_index::<i64>(0)
+    .unwrap()
+}
+
 #[tokio::test]
 async fn acknowledged_writes_survive_sigkill() {
     let url = fresh_database_url().await;
     let client = reqwest::Client::new();
+    let mut tracks: Vec<Track> = vec![];
     let mut acknowledged: Vec<String> = vec![];
     let mut base = String::new();
+    let mut gid = String::new();
     for round in 0..4 {
+        // Proc::start asserts the server became ready.
         let p = Proc::start(&url, &[]).await;
         if base.is_empty() {
             base = directory_base(&url, &p.address).await;
         }
         let base_now = base.replace(base.split("/scim/").next().unwrap(), &p.address);
-        let acked = Arc::new(tokio::sync::Mutex::new(vec![]));
-        let mut writers = vec![];
-        for w in 0..8 {
-            let client = client.clone();
-            let base = base_now.clone();
-            let acked = acked.clone();
-            writers.push(tokio::spawn(async move {
-                for i in 0.. {
-                    let name = format!("r{round}w{w}i{i}@example.com");
-                    match post_user(&client, &base, &name).await {
-                        Some(201) => acked.lock().await.push(name),
-                        Some(_) => {}
-                        None => break,
-                    }
-                }
-            }));
+        if gid.is_empty() {
+            let res = client
+                .post(format!("{base_now}/Groups"))
+                .bearer_auth(TOKEN)
+                .header("Content-Type", "application/scim+json")
+                .body(json!({"displayName": "Crash"}).to_string())
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 201);
+            gid = res.json::<serde_json::Value>().await.unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_owned();
         }
-        let wait = rand::rng().random_range(150..600);
+        let writers: Vec<_> = (0..6)
+            .map(|w| {
+                tokio::spawn(writer(
+                    client.clone(),
+                    base_now.clone(),
+                    gid.clone(),
+                    format!("k{round}w{w}"),
+                ))
+            })
+            .collect();
+        let wait = rand::rng().random_range(300..900);
         tokio::time::sleep(Duration::from_millis(wait)).await;
         drop(p); // SIGKILL
+        let mut progress = 0;
         for w in writers {
-            let _ = w.await;
+            let (t, a) = w.await.unwrap();
+            progress += a.len();
+            tracks.extend(t);
+            acknowledged.extend(a);
         }
-        acknowledged.extend(acked.lock().await.drain(..));
+        assert!(progress > 0, "round {round} made no progress");
     }
     assert!(acknowledged.len() > 20, "the writers made progress");
+    for step in [
+        Step::Post,
+        Step::Put,
+        Step::Deactivate,
+        Step::Join,
+        Step::Leave,
+        Step::Delete,
+    ] {
+        let n = tracks
+            .iter()
+            .filter(|t| t.steps[..t.acked].contains(&step))
+            .count();
+        assert!(n > 0, "no {step:?} was acknowledged: not a write mix");
+    }
+
     let p = Proc::start(&url, &[]).await;
     let base_now = base.replace(base.split("/scim/").next().unwrap(), &p.address);
-    for name in &acknowledged {
-        let res = client
-            .get(format!(
-                "{base_now}/Users?filter={}",
-                crate::users::urlencode(&format!("userName eq \"{name}\""))
-            ))
-            .bearer_auth(TOKEN)
-            .send()
-            .await
-            .unwrap();
-        let body: serde_json::Value = res.json().await.unwrap();
-        assert_eq!(body["totalResults"], 1, "acknowledged {name} is missing");
+    let get = |path: String| {
+        let client = client.clone();
+        async move {
+            let res = client.get(path).bearer_auth(TOKEN).send().await.unwrap();
+            assert_eq!(res.status(), 200);
+            res.json::<serde_json::Value>().await.unwrap()
+        }
+    };
+    let group = get(format!("{base_now}/Groups/{gid}")).await;
+    let members: std::collections::HashSet<String> = group["members"]
+        .as_array()
+        .map(|m| {
+            m.iter()
+                .map(|m| m["value"].as_str().unwrap().to_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    // Every acknowledged write is there (and an in-flight one either is or
+    // is not, whole).
+    for t in &tracks {
+        let found = get(format!(
+            "{base_now}/Users?filter={}",
+            crate::users::urlencode(&format!("userName eq \"{}\"", t.name))
+        ))
+        .await;
+        let seen = match found["totalResults"].as_u64().unwrap() {
+            0 => GONE,
+            1 => {
+                let u = &found["Resources"][0];
+                Seen {
+                    exists: true,
+                    title: u["title"].as_str().map(str::to_owned),
+                    active: u["active"].as_bool().unwrap(),
+                    member: members.contains(u["id"].as_str().unwrap()),
+                }
+            }
+            n => panic!("{} is there {n} times", t.name),
+        };
+        let ok = seen == after(&t.steps, t.acked)
+            || (t.in_flight && seen == after(&t.steps, t.acked + 1));
+        assert!(ok, "{t:?}: SCIM shows {seen:?}");
     }
     drop(p);
+
+    // The database is consistent.
+    let db = Database::connect(url.as_str()).await.unwrap();
+    let log = entity::sync_log::Entity::find().all(&db).await.unwrap();
+    let mut per_request = std::collections::HashMap::<String, usize>::new();
+    for e in &log {
+        if let Some(r) = &e.request_id {
+            *per_request.entry(r.clone()).or_default() += 1;
+        }
+    }
+    for rid in &acknowledged {
+        assert_eq!(
+            per_request.get(rid),
+            Some(&1),
+            "one sync-log entry for acknowledged {rid}"
+        );
+    }
+    assert!(per_request.values().all(|n| *n == 1), "{per_request:?}");
+    let links = entity::scim_user::Entity::find().all(&db).await.unwrap();
+    let accounts = entity::account::Entity::find().all(&db).await.unwrap();
+    let account_ids: std::collections::HashSet<_> = accounts.iter().map(|a| a.id).collect();
+    for l in &links {
+        assert!(
+            account_ids.contains(&l.account_id),
+            "{} links to no account",
+            l.user_name
+        );
+    }
+    // An account without a link is one whose DELETE ran.
+    let linked: std::collections::HashSet<_> = links.iter().map(|l| l.account_id).collect();
+    for a in accounts.iter().filter(|a| !linked.contains(&a.id)) {
+        let email = a.email.clone().unwrap_or_default();
+        let t = tracks.iter().find(|t| t.name == email);
+        let deleted = t.is_some_and(|t| {
+            let n = t.acked + usize::from(t.in_flight);
+            t.steps[..n.min(t.steps.len())].contains(&Step::Delete)
+        });
+        assert!(deleted, "account {email} lost its link without a DELETE");
+    }
+    // Group members are users of the group's directory.
+    let orphans = count(
+        &db,
+        "SELECT COUNT(*) FROM group_members m JOIN groups g ON g.id = m.group_id \
+         WHERE NOT EXISTS (SELECT 1 FROM scim_users u \
+           WHERE u.account_id = m.account_id AND u.directory_id = g.directory_id)",
+    )
+    .await;
+    assert_eq!(orphans, 0, "group members without a user");
     if url.starts_with("sqlite") {
-        let db = Database::connect(url.as_str()).await.unwrap();
         let row = db
             .query_one_raw(sea_orm::Statement::from_string(
                 sea_orm::DatabaseBackend::Sqlite,
@@ -232,7 +525,7 @@ async fn two_instances_on_one_database_lose_nothing() {
     }
     let mut tasks = vec![];
     for (i, id) in ids.iter().enumerate() {
-        let base = if i % 2 == 0 {
+        let base = if i.is_multiple_of(2) {
             base_a.clone()
         } else {
             base_b.clone()
@@ -266,57 +559,97 @@ async fn two_instances_on_one_database_lose_nothing() {
         .unwrap();
     assert_eq!(g["members"].as_array().unwrap().len(), 32);
 
-    // The same user patched through both with the same If-Match: one wins.
+    // The same user patched through both with the same If-Match, round
+    // after round: exactly one wins each round, and every win is one
+    // version.
     let uid = &ids[0];
-    let mut tasks = vec![];
-    for base in [base_a.clone(), base_b.clone()] {
+    let user_url = |base: &str| format!("{base}/Users/{uid}");
+    let version = |client: reqwest::Client, url: String| async move {
+        let u: serde_json::Value = client
+            .get(url)
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        u["meta"]["version"].as_str().unwrap().to_owned()
+    };
+    assert_eq!(version(client.clone(), user_url(&base_a)).await, "W/\"1\"");
+    let patch_title = |base: String, etag: String, title: String| {
         let client = client.clone();
-        let uid = uid.clone();
-        tasks.push(tokio::spawn(async move {
+        let url = user_url(&base);
+        async move {
             client
-                .patch(format!("{base}/Users/{uid}"))
+                .patch(url)
                 .bearer_auth(TOKEN)
                 .header("Content-Type", "application/scim+json")
-                .header("If-Match", "W/\"1\"")
-                .body(json!({"schemas": [PATCH_OP], "Operations": [{"op": "replace", "path": "title", "value": base}]}).to_string())
+                .header("If-Match", etag)
+                .body(json!({"schemas": [PATCH_OP], "Operations": [{"op": "replace", "path": "title", "value": title}]}).to_string())
                 .send()
                 .await
                 .unwrap()
                 .status()
                 .as_u16()
-        }));
+        }
+    };
+    let mut winners = 0;
+    let mut last_title = String::new();
+    for round in 0..50 {
+        let etag = version(client.clone(), user_url(&base_b)).await;
+        let (a, b) = tokio::join!(
+            patch_title(base_a.clone(), etag.clone(), format!("a{round}")),
+            patch_title(base_b.clone(), etag.clone(), format!("b{round}")),
+        );
+        let mut statuses = vec![a, b];
+        statuses.sort();
+        assert_eq!(statuses, vec![200, 412], "round {round}");
+        winners += 1;
+        last_title = if a == 200 {
+            format!("a{round}")
+        } else {
+            format!("b{round}")
+        };
     }
-    let mut statuses = vec![];
-    for t in tasks {
-        statuses.push(t.await.unwrap());
-    }
-    statuses.sort();
-    assert_eq!(statuses, vec![200, 412]);
-
-    // The same userName created through both at once: one user.
-    let mut tasks = vec![];
-    for base in [base_a.clone(), base_b.clone()] {
-        let client = client.clone();
-        tasks.push(tokio::spawn(async move {
-            post_user(&client, &base, "race@example.com").await
-        }));
-    }
-    let mut statuses = vec![];
-    for t in tasks {
-        statuses.push(t.await.unwrap().unwrap());
-    }
-    statuses.sort();
-    assert_eq!(statuses, vec![201, 409]);
-    let db = Database::connect(url.as_str()).await.unwrap();
-    let accounts = db
-        .query_one_raw(sea_orm::Statement::from_string(
-            db.get_database_backend(),
-            "SELECT COUNT(*) FROM accounts WHERE email_lower = 'race@example.com'",
-        ))
+    assert_eq!(
+        version(client.clone(), user_url(&base_a)).await,
+        format!("W/\"{}\"", winners + 1)
+    );
+    let u: serde_json::Value = client
+        .get(user_url(&base_b))
+        .bearer_auth(TOKEN)
+        .send()
         .await
         .unwrap()
-        .unwrap()
-        .try_get_by_index::<i64>(0)
+        .json()
+        .await
         .unwrap();
-    assert_eq!(accounts, 1);
+    assert_eq!(u["title"], last_title.as_str());
+
+    // The same userName created through both at once, round after round:
+    // one user each time.
+    for round in 0..50 {
+        let name = format!("race{round}@example.com");
+        let (a, b) = tokio::join!(
+            post_user(&client, &base_a, &name),
+            post_user(&client, &base_b, &name),
+        );
+        let mut statuses = vec![a.unwrap(), b.unwrap()];
+        statuses.sort();
+        assert_eq!(statuses, vec![201, 409], "round {round}");
+    }
+    let db = Database::connect(url.as_str()).await.unwrap();
+    let accounts = count(
+        &db,
+        "SELECT COUNT(*) FROM accounts WHERE email_lower LIKE 'race%@example.com'",
+    )
+    .await;
+    assert_eq!(accounts, 50);
+    let links = count(
+        &db,
+        "SELECT COUNT(*) FROM scim_users WHERE user_name_lower LIKE 'race%@example.com'",
+    )
+    .await;
+    assert_eq!(links, 50);
 }

@@ -555,6 +555,81 @@ async fn delete_of_an_external_account_suspends_it_on_the_orgs_sites() {
 }
 
 #[tokio::test]
+async fn a_directory_can_refuse_users_on_unverified_domains() {
+    let app = spawn_app().await;
+    app.verify_domain("acme.example").await;
+    let a = crate::admin::admin(&app, "default").await;
+    let dir = format!("/directories/{}", app.directory_id);
+    // Off by default: an unverified domain is synced as an external account.
+    let (_, list) = a.get("/directories").await;
+    assert_eq!(
+        list["items"][0]["reject_unverified_domains"], false,
+        "{list}"
+    );
+    app.create_user(user("before@elsewhere.example")).await;
+
+    // Bad settings bodies are refused and change nothing.
+    for body in [
+        json!({"reject_unverified_domains": "yes"}),
+        json!({"reject_unverified_domains": true, "other": 1}),
+        json!({}),
+    ] {
+        let (status, res) = a.patch(&dir, body).await;
+        crate::admin::assert_admin_error(status, &res, 400, "invalid_request");
+    }
+    let (status, res) = a
+        .patch(
+            &format!("/directories/{}", uuid::Uuid::now_v7()),
+            json!({"reject_unverified_domains": true}),
+        )
+        .await;
+    crate::admin::assert_admin_error(status, &res, 404, "not_found");
+    let (status, res) = a
+        .patch(&dir, json!({"reject_unverified_domains": true}))
+        .await;
+    assert_eq!(status, 200, "{res}");
+    assert_eq!(res["reject_unverified_domains"], true, "{res}");
+    let (_, list) = a.get("/directories").await;
+    assert_eq!(
+        list["items"][0]["reject_unverified_domains"], true,
+        "{list}"
+    );
+
+    let (status, body) = app.post("/Users", user("ext@elsewhere.example")).await;
+    assert_scim_error(status, &body, 400, Some("invalidValue"));
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("elsewhere.example"),
+        "{body}"
+    );
+    let db = app.db().await;
+    let exists = entity::account::Entity::find()
+        .filter(entity::account::Column::EmailLower.eq("ext@elsewhere.example"))
+        .count(&db)
+        .await
+        .unwrap();
+    assert_eq!(exists, 0, "nothing written");
+    // A verified domain is still welcome.
+    app.create_user(user("in@acme.example")).await;
+
+    // The operator CLI turns it off again.
+    app.cli(&[
+        "directory",
+        "set",
+        "--directory",
+        &app.directory_id.to_string(),
+        "--reject-unverified-domains",
+        "false",
+    ])
+    .await;
+    app.create_user(user("ext@elsewhere.example")).await;
+    let (_, log) = a.get("/audit-log?action=directory.update").await;
+    assert_eq!(log["items"].as_array().unwrap().len(), 2, "{log}");
+}
+
+#[tokio::test]
 async fn malformed_bodies_and_ids_get_scim_errors() {
     let app = spawn_app().await;
     let res = app

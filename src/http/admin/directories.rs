@@ -50,9 +50,53 @@ pub async fn list(state: web::Data<AppState>, admin: AdminPrincipal) -> AdminRes
             "synced_users": s.users,
             "synced_groups": s.groups,
             "failed_operations_last_24h": s.failed_last_24h,
+            "reject_unverified_domains": d.reject_unverified_domains,
         }));
     }
     Ok(items(out, None))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DirectorySettings {
+    /// `true`: `POST /Users` of an email on a domain the organization has
+    /// not verified is refused (400 `invalidValue`) instead of synced as an
+    /// external account.
+    pub reject_unverified_domains: bool,
+}
+
+#[utoipa::path(patch, path = "/admin/v1/orgs/{org_id}/directories/{directory_id}", tag = "sync status",
+    params(DirectoryPath), request_body = DirectorySettings,
+    responses((status = 200, description = "{id, name, reject_unverified_domains} after the change")))]
+pub async fn update(
+    state: web::Data<AppState>,
+    admin: AdminPrincipal,
+    path: web::Path<DirectoryPath>,
+    body: web::Json<DirectorySettings>,
+) -> AdminResult<HttpResponse> {
+    use crate::store::audit::{self, AuditEntry};
+    use crate::store::directories;
+    let org_id = admin.org_id();
+    let tx = state.store.begin().await?;
+    let d = sync_status::directory_of(&tx, org_id, path.directory_id).await?;
+    let d =
+        directories::set_reject_unverified_domains(&tx, d, body.reject_unverified_domains).await?;
+    audit::record(
+        &tx,
+        AuditEntry::new(org_id, admin.actor(), "directory.update", "directory", d.id).detail(
+            format!(
+                "reject_unverified_domains = {}",
+                d.reject_unverified_domains
+            ),
+        ),
+    )
+    .await?;
+    super::commit(tx).await?;
+    Ok(HttpResponse::Ok().json(json!({
+        "id": d.id,
+        "name": d.name,
+        "reject_unverified_domains": d.reject_unverified_domains,
+    })))
 }
 
 #[utoipa::path(get, path = "/admin/v1/orgs/{org_id}/directories/{directory_id}/sync-log", tag = "sync status",

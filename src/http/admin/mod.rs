@@ -125,6 +125,7 @@ admin_routes! {
     },
     "/groups/{group_id}/grants" => { post: groups::grant },
     "/directories" => { get: directories::list },
+    "/directories/{directory_id}" => { patch: directories::update },
     "/directories/{directory_id}/sync-log" => { get: directories::sync_log },
     "/directories/{directory_id}/domains" => {
         get: directories::domains, put: directories::bind_domains,
