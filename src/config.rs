@@ -65,6 +65,8 @@ pub struct Settings {
     pub bulk_max_operations: usize,
     /// Largest `/Bulk` body accepted (bytes).
     pub bulk_max_payload_bytes: usize,
+    /// Most passwords one `/Bulk` request may set (each is an argon2 hash).
+    pub bulk_max_passwords: usize,
     /// Seconds between SIGTERM (readyz turns 503) and closing the listener.
     pub shutdown_delay_secs: u64,
     /// How long a statement waits for a database lock (SQLite busy timeout,
@@ -100,6 +102,7 @@ impl Default for Settings {
             purge_interval_secs: 3600,
             bulk_max_operations: 1000,
             bulk_max_payload_bytes: 4 * 1024 * 1024,
+            bulk_max_passwords: 100,
             shutdown_delay_secs: 1,
             db_busy_timeout_ms: 10_000,
             oauth_issuer: None,
@@ -128,6 +131,7 @@ struct FileSettings {
     purge_interval_secs: Option<u64>,
     bulk_max_operations: Option<usize>,
     bulk_max_payload_bytes: Option<usize>,
+    bulk_max_passwords: Option<usize>,
     shutdown_delay_secs: Option<u64>,
     db_busy_timeout_ms: Option<u64>,
     oauth_issuer: Option<String>,
@@ -247,6 +251,9 @@ impl Settings {
         if let Some(v) = f.bulk_max_payload_bytes {
             self.bulk_max_payload_bytes = v;
         }
+        if let Some(v) = f.bulk_max_passwords {
+            self.bulk_max_passwords = v;
+        }
         if let Some(v) = f.shutdown_delay_secs {
             self.shutdown_delay_secs = v;
         }
@@ -303,6 +310,7 @@ impl Settings {
                 "SCIM_PURGE_INTERVAL_SECS" => self.purge_interval_secs = num(key, v)?,
                 "SCIM_BULK_MAX_OPERATIONS" => self.bulk_max_operations = num(key, v)?,
                 "SCIM_BULK_MAX_PAYLOAD_BYTES" => self.bulk_max_payload_bytes = num(key, v)?,
+                "SCIM_BULK_MAX_PASSWORDS" => self.bulk_max_passwords = num(key, v)?,
                 "SCIM_SHUTDOWN_DELAY_SECS" => self.shutdown_delay_secs = num(key, v)?,
                 "SCIM_DB_BUSY_TIMEOUT_MS" => self.db_busy_timeout_ms = num(key, v)?,
                 "SCIM_OAUTH_ISSUER" => self.oauth_issuer = Some(v.clone()),

@@ -15,5 +15,6 @@ mod processes;
 mod protocol;
 mod queries;
 mod seed;
+mod starvation;
 mod users;
 mod web;
