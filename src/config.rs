@@ -83,6 +83,8 @@ pub struct Settings {
     /// Requests a directory may make at once above the sustained rate.
     /// Unset: the rate rounded up (at least 1).
     pub rate_limit_burst: Option<u32>,
+    /// Bearer token `/metrics` requires. Unset: `/metrics` is public.
+    pub metrics_token: Option<Secret>,
 }
 
 impl Default for Settings {
@@ -109,6 +111,7 @@ impl Default for Settings {
             oauth_token_ttl_secs: 3600,
             rate_limit_per_sec: 0.0,
             rate_limit_burst: None,
+            metrics_token: None,
         }
     }
 }
@@ -138,6 +141,7 @@ struct FileSettings {
     oauth_token_ttl_secs: Option<u64>,
     rate_limit_per_sec: Option<f64>,
     rate_limit_burst: Option<u32>,
+    metrics_token: Option<Secret>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -204,6 +208,9 @@ impl Settings {
         }
         if self.rate_limit_burst == Some(0) {
             return bad("SCIM_RATE_LIMIT_BURST", "expected at least 1");
+        }
+        if self.metrics_token.as_ref().is_some_and(|t| t.0.len() < 16) {
+            return bad("SCIM_METRICS_TOKEN", "expected at least 16 characters");
         }
         Ok(())
     }
@@ -272,6 +279,9 @@ impl Settings {
         if f.rate_limit_burst.is_some() {
             self.rate_limit_burst = f.rate_limit_burst;
         }
+        if f.metrics_token.is_some() {
+            self.metrics_token = f.metrics_token;
+        }
     }
 
     fn apply_env(&mut self, env: &[(String, String)]) -> Result<(), ConfigError> {
@@ -317,6 +327,9 @@ impl Settings {
                 "SCIM_OAUTH_TOKEN_TTL_SECS" => self.oauth_token_ttl_secs = num(key, v)?,
                 "SCIM_RATE_LIMIT_PER_SEC" => self.rate_limit_per_sec = num(key, v)?,
                 "SCIM_RATE_LIMIT_BURST" => self.rate_limit_burst = Some(num(key, v)?),
+                "SCIM_METRICS_TOKEN" => {
+                    self.metrics_token = Some(Secret::new(v.clone())).filter(|t| !t.0.is_empty());
+                }
                 _ => {}
             }
         }

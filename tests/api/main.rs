@@ -14,6 +14,7 @@ mod observability;
 mod processes;
 mod protocol;
 mod queries;
+mod security;
 mod seed;
 mod starvation;
 mod users;

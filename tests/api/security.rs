@@ -1,0 +1,70 @@
+//! Hardening of what is reachable without a directory token or admin key:
+//! `/metrics`, …
+
+use crate::helpers::*;
+use reqwest::Method;
+
+async fn metrics(app: &TestApp, token: Option<&str>) -> (u16, String) {
+    let mut req = app.client.get(format!("{}/metrics", app.address));
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    let res = req.send().await.unwrap();
+    (res.status().as_u16(), res.text().await.unwrap())
+}
+
+/// Before: the `method` label was the raw method, so each request with a
+/// made-up method added a series that was never freed (memory growth
+/// without authentication). Now those all count as `other`.
+#[tokio::test]
+async fn made_up_methods_are_counted_as_other() {
+    let app = spawn_app().await;
+    for i in 0..20 {
+        let m = Method::from_bytes(format!("XMETHOD{i}").as_bytes()).unwrap();
+        let res = app
+            .client
+            .request(m, format!("{}/healthz", app.address))
+            .send()
+            .await
+            .unwrap();
+        assert!(res.status().is_client_error(), "{}", res.status());
+    }
+    let (status, text) = metrics(&app, None).await;
+    assert_eq!(status, 200);
+    assert!(!text.contains("XMETHOD"), "{text}");
+    let other: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("http_requests_total{") && l.contains("method=\"other\""))
+        .collect();
+    let total: u64 = other
+        .iter()
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum();
+    assert_eq!(total, 20, "{other:?}");
+}
+
+/// With `SCIM_METRICS_TOKEN`, `/metrics` (which names directory ids) needs
+/// that bearer token.
+#[tokio::test]
+async fn metrics_token_is_required_when_set() {
+    let token = "metrics-token-0123456789";
+    let app = spawn_app_with(|s| {
+        s.metrics_token = Some(scim_server::config::Secret::new(token));
+    })
+    .await;
+    let (status, _) = app.get("/Users").await;
+    assert_eq!(status, 200);
+    for bad in [None, Some("wrong-token-0123456789"), Some("")] {
+        let (status, text) = metrics(&app, bad).await;
+        assert_eq!(status, 401, "{bad:?}: {text}");
+        assert!(!text.contains("scim_operations_total"), "{text}");
+        assert!(!text.contains(&app.directory_id.to_string()), "{text}");
+    }
+    let (status, text) = metrics(&app, Some(token)).await;
+    assert_eq!(status, 200);
+    assert!(text.contains("http_requests_total"), "{text}");
+
+    // Unset: public, as before.
+    let open = spawn_app().await;
+    assert_eq!(metrics(&open, None).await.0, 200);
+}
