@@ -3,6 +3,7 @@
 
 use crate::helpers::*;
 use reqwest::Method;
+use serde_json::json;
 
 async fn metrics(app: &TestApp, token: Option<&str>) -> (u16, String) {
     let mut req = app.client.get(format!("{}/metrics", app.address));
@@ -67,4 +68,35 @@ async fn metrics_token_is_required_when_set() {
     // Unset: public, as before.
     let open = spawn_app().await;
     assert_eq!(metrics(&open, None).await.0, 200);
+}
+
+/// Before: CSV exports wrote names and emails as the IdP sent them, so a
+/// display name `=HYPERLINK(…)` ran as a formula in a spreadsheet. Now a
+/// cell starting with `= + - @`, tab or CR gets a leading `'` (OWASP).
+#[tokio::test]
+async fn csv_exports_neutralise_cells_a_spreadsheet_would_run() {
+    let app = spawn_app().await;
+    app.verify_domain("acme.example").await;
+    let mut u = user("-2+3@acme.example");
+    u["displayName"] = json!("=HYPERLINK(\"http://evil.example\",\"x\")");
+    app.create_user(u).await;
+    let a = crate::admin::admin(&app, "default").await;
+    let res = app
+        .client
+        .get(format!("{}/exports/managed-accounts", a.base))
+        .bearer_auth(&a.key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let text = res.text().await.unwrap();
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), 1, "{text}");
+    assert_eq!(
+        &rows[0][0], "'=HYPERLINK(\"http://evil.example\",\"x\")",
+        "{text}"
+    );
+    assert_eq!(&rows[0][1], "'-2+3@acme.example", "{text}");
+    assert_eq!(&rows[0][3], "active", "{text}");
 }
