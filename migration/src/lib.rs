@@ -6,6 +6,7 @@ mod m20261126_000001_create_schema;
 mod m20261127_000001_add_admin_indexes;
 mod m20261201_000001_add_oauth_client_secret_version;
 mod m20261202_000001_add_paging_indexes;
+mod m20261202_160001_add_admin_key_expiry;
 
 pub struct Migrator;
 
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000001_add_admin_indexes::Migration),
             Box::new(m20261201_000001_add_oauth_client_secret_version::Migration),
             Box::new(m20261202_000001_add_paging_indexes::Migration),
+            Box::new(m20261202_160001_add_admin_key_expiry::Migration),
         ]
     }
 }

@@ -100,3 +100,209 @@ async fn csv_exports_neutralise_cells_a_spreadsheet_would_run() {
     assert_eq!(&rows[0][1], "'-2+3@acme.example", "{text}");
     assert_eq!(&rows[0][3], "active", "{text}");
 }
+
+fn www_authenticate(res: &reqwest::Response) -> String {
+    res.headers()
+        .get("www-authenticate")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default()
+}
+
+/// Before: `token create` had no `--expires-in`; a directory token lived
+/// until revoked. Now it may expire: shown by `token list`, 401
+/// `invalid_token` after it.
+#[tokio::test]
+async fn directory_tokens_can_expire() {
+    use sea_orm::{ActiveModelTrait, EntityTrait, Set};
+    let app = spawn_app().await;
+    let dir = app.directory_id.to_string();
+    let created = app
+        .cli_oauth(&[
+            "token",
+            "create",
+            "--directory",
+            &dir,
+            "--expires-in",
+            "90d",
+        ])
+        .await;
+    let token = created["token"].as_str().unwrap().to_owned();
+    let expires: chrono::DateTime<chrono::Utc> =
+        serde_json::from_value(created["expires_at"].clone()).unwrap();
+    let in_90d = chrono::Utc::now() + chrono::Duration::days(90);
+    assert!((expires - in_90d).num_seconds().abs() < 60, "{created}");
+
+    let get_users = |t: String| {
+        let url = format!("{}/Users", app.base);
+        let client = app.client.clone();
+        async move { client.get(url).bearer_auth(t).send().await.unwrap() }
+    };
+    assert_eq!(get_users(token.clone()).await.status(), 200);
+
+    let list = app.cli_oauth(&["token", "list", "--directory", &dir]).await;
+    let mine = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["id"] == created["id"])
+        .unwrap()
+        .clone();
+    assert_eq!(mine["expires_at"], created["expires_at"], "{list}");
+    assert_eq!(mine["expired"], false, "{list}");
+    assert!(!list.to_string().contains(&token), "no token values listed");
+
+    // Its time passes.
+    let id: uuid::Uuid = serde_json::from_value(created["id"].clone()).unwrap();
+    let db = app.db().await;
+    let t = entity::directory_token::Entity::find_by_id(id)
+        .one(&db)
+        .await
+        .unwrap()
+        .unwrap();
+    let mut t: entity::directory_token::ActiveModel = t.into();
+    t.expires_at = Set(Some(chrono::Utc::now() - chrono::Duration::seconds(1)));
+    t.update(&db).await.unwrap();
+
+    let res = get_users(token).await;
+    assert_eq!(res.status(), 401);
+    assert!(
+        www_authenticate(&res).contains("error=\"invalid_token\""),
+        "{}",
+        www_authenticate(&res)
+    );
+    let list = app.cli_oauth(&["token", "list", "--directory", &dir]).await;
+    assert!(list.to_string().contains("\"expired\":true"), "{list}");
+    // The bootstrap token (no expiry) still works.
+    assert_eq!(get_users(app.token.clone()).await.status(), 200);
+
+    use clap::Parser;
+    for bad in ["0d", "90", "soon"] {
+        let r = scim_server::cli::Cli::try_parse_from([
+            "scim-server",
+            "token",
+            "create",
+            "--directory",
+            &dir,
+            "--expires-in",
+            bad,
+        ]);
+        assert!(r.is_err(), "{bad}");
+    }
+}
+
+/// Before: an admin key could be neither listed, revoked nor given an
+/// expiry. Now `GET /admin-keys`, `DELETE /admin-keys/{id}` (audited),
+/// `admin-key list|revoke` and `--expires-in`.
+#[tokio::test]
+async fn admin_keys_can_be_listed_revoked_and_expire() {
+    use sea_orm::{ActiveModelTrait, EntityTrait, Set};
+    let app = spawn_app().await;
+    let a = crate::admin::admin(&app, "default").await;
+    let second = app
+        .cli_oauth(&[
+            "admin-key",
+            "create",
+            "--org",
+            "default",
+            "--label",
+            "ci",
+            "--expires-in",
+            "30d",
+        ])
+        .await;
+    let second_key = second["key"].as_str().unwrap().to_owned();
+    let second_id = second["id"].as_str().unwrap().to_owned();
+    assert!(second["expires_at"].is_string(), "{second}");
+    let with_key = |key: &str, method: reqwest::Method, path: &str| {
+        app.client
+            .request(method, format!("{}{path}", a.base))
+            .bearer_auth(key)
+    };
+
+    let res = with_key(&second_key, reqwest::Method::GET, "/admin-keys")
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = read(res).await;
+    assert_eq!(status, 200, "{body}");
+    let keys = body["items"].as_array().unwrap();
+    assert_eq!(keys.len(), 2, "{body}");
+    assert!(
+        !body.to_string().contains(&second_key),
+        "no key values listed"
+    );
+    assert!(!body.to_string().contains(&a.key), "no key values listed");
+    let listed = keys.iter().find(|k| k["id"] == second_id.as_str()).unwrap();
+    assert_eq!(listed["label"], "ci");
+    assert_eq!(listed["expired"], false);
+    assert_eq!(listed["expires_at"], second["expires_at"]);
+    let cli_list = app
+        .cli_oauth(&["admin-key", "list", "--org", "default"])
+        .await;
+    assert_eq!(cli_list.as_array().unwrap().len(), 2, "{cli_list}");
+
+    // Another organization can't see or revoke them.
+    let other = crate::admin::admin(&app, "other").await;
+    let (status, body) = other.delete(&format!("/admin-keys/{second_id}")).await;
+    assert_eq!(status, 404, "{body}");
+    let (status, body) = other.get("/admin-keys").await;
+    assert_eq!(status, 200);
+    assert_eq!(body["items"].as_array().unwrap().len(), 1, "{body}");
+
+    // Revoked through the API: refused from the next request on; audited.
+    let (status, body) = a.delete(&format!("/admin-keys/{second_id}")).await;
+    assert_eq!(status, 204, "{body}");
+    let res = with_key(&second_key, reqwest::Method::GET, "/admin-keys")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    let (status, body) = a.delete(&format!("/admin-keys/{second_id}")).await;
+    assert_eq!(status, 404, "already revoked: {body}");
+    let (_, log) = a.get("/audit-log?action=admin_key.revoke").await;
+    let entries = log["items"].as_array().unwrap();
+    assert_eq!(entries.len(), 1, "{log}");
+    assert_eq!(entries[0]["target_id"], second_id.as_str());
+
+    // Expired: refused.
+    let third = app
+        .cli_oauth(&[
+            "admin-key",
+            "create",
+            "--org",
+            "default",
+            "--expires-in",
+            "1h",
+        ])
+        .await;
+    let third_key = third["key"].as_str().unwrap().to_owned();
+    let third_id: uuid::Uuid = serde_json::from_value(third["id"].clone()).unwrap();
+    let res = with_key(&third_key, reqwest::Method::GET, "/admin-keys")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let db = app.db().await;
+    let k = entity::admin_key::Entity::find_by_id(third_id)
+        .one(&db)
+        .await
+        .unwrap()
+        .unwrap();
+    let mut k: entity::admin_key::ActiveModel = k.into();
+    k.expires_at = Set(Some(chrono::Utc::now() - chrono::Duration::seconds(1)));
+    k.update(&db).await.unwrap();
+    let res = with_key(&third_key, reqwest::Method::GET, "/admin-keys")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+
+    // Revoked through the CLI.
+    let third_id = third_id.to_string();
+    let out = app
+        .cli_oauth(&["admin-key", "revoke", "--org", "default", "--id", &third_id])
+        .await;
+    assert_eq!(out["revoked"], true);
+    let (status, _) = a.get("/admin-keys").await;
+    assert_eq!(status, 200, "the first key still works");
+}

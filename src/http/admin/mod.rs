@@ -10,6 +10,7 @@ pub mod domains;
 pub mod error;
 pub mod exports;
 pub mod groups;
+pub mod keys;
 pub mod security;
 pub mod sites;
 
@@ -101,6 +102,8 @@ admin_routes! {
     "/audit-log" => { get: audit::list },
     "/exports/managed-accounts" => { get: exports::managed_accounts },
     "/exports/sites/{site_id}/users" => { get: exports::site_users },
+    "/admin-keys" => { get: keys::list },
+    "/admin-keys/{key_id}" => { delete: keys::revoke },
 }
 
 struct BearerAuth;
