@@ -13,6 +13,7 @@ use crate::config::Settings;
 use crate::dns;
 use crate::domain::custom_schema::CustomSchema;
 use crate::domain::export;
+use crate::domain::lifetime::Lifetime;
 use crate::domain::types::DomainName;
 use crate::error::ScimError;
 use crate::import::{Format, ImportError, ImportOptions, Summary, import_users};
@@ -181,13 +182,33 @@ Examples:
 pub enum AdminKeyCmd {
     /// Create an admin API key for the organization; it is shown once.
     ///
-    /// Example: scim-server admin-key create --org acme
+    /// Example: scim-server admin-key create --org acme --expires-in 90d
     Create {
         #[arg(long)]
         org: String,
         /// A note to tell keys apart.
         #[arg(long)]
         label: Option<String>,
+        /// Lifetime (e.g. 90d, 12h); refused after it. Default: no expiry.
+        #[arg(long, value_parser = Lifetime::parse)]
+        expires_in: Option<Lifetime>,
+    },
+    /// List the organization's keys (ids, hints, labels, expiry; never values).
+    ///
+    /// Example: scim-server admin-key list --org acme
+    List {
+        #[arg(long)]
+        org: String,
+    },
+    /// Revoke a key: refused from the next request on (API and web page).
+    ///
+    /// Example: scim-server admin-key revoke --org acme --id 0191...
+    Revoke {
+        #[arg(long)]
+        org: String,
+        /// Key id (from `admin-key list`).
+        #[arg(long)]
+        id: Uuid,
     },
 }
 
@@ -310,8 +331,15 @@ pub struct DirectoryArg {
 pub enum TokenCmd {
     /// Create a new token; it is shown once.
     ///
-    /// Example: scim-server token create --directory 0190...
-    Create(DirectoryArg),
+    /// Example: scim-server token create --directory 0190... --expires-in 90d
+    Create {
+        #[command(flatten)]
+        dir: DirectoryArg,
+        /// Lifetime (e.g. 90d, 12h); 401 invalid_token after it. Default:
+        /// no expiry.
+        #[arg(long, value_parser = Lifetime::parse)]
+        expires_in: Option<Lifetime>,
+    },
     /// Revoke a token (effective on the next request).
     ///
     /// Example: scim-server token revoke --directory 0190... --id 0191...
@@ -479,32 +507,7 @@ pub async fn run(settings: &Settings, command: Command) -> Result<(), CliError> 
                 "token": token,
             }));
         }
-        Command::Token(TokenCmd::Create(d)) => {
-            directories::directory_by_id(db, d.directory).await?;
-            let (t, token) = directories::create_token(db, d.directory, None).await?;
-            print(json!({"id": t.id, "directory_id": d.directory, "token": token}));
-        }
-        Command::Token(TokenCmd::Revoke { dir, id }) => {
-            directories::revoke_token(db, dir.directory, id).await?;
-            print(json!({"id": id, "revoked": true}));
-        }
-        Command::Token(TokenCmd::List(d)) => {
-            directories::directory_by_id(db, d.directory).await?;
-            let list: Vec<_> = directories::list_tokens(db, d.directory)
-                .await?
-                .into_iter()
-                .map(|t| {
-                    json!({
-                        "id": t.id,
-                        "hint": t.hint,
-                        "created_at": t.created_at,
-                        "expires_at": t.expires_at,
-                        "revoked_at": t.revoked_at,
-                    })
-                })
-                .collect();
-            print(json!(list));
-        }
+        Command::Token(cmd) => print(token(db, cmd).await?),
         Command::Domain(DomainCmd::Add { org, domain }) => {
             let org = directories::find_or_create_org(db, &org).await?;
             let name = DomainName::parse(&domain).map_err(CliError::Usage)?;
@@ -617,16 +620,7 @@ pub async fn run(settings: &Settings, command: Command) -> Result<(), CliError> 
             let n = accounts::purge_due(&store, chrono::Utc::now()).await?;
             print(json!({"purged": n}));
         }
-        Command::AdminKey(AdminKeyCmd::Create { org, label }) => {
-            let org = directories::org_by_name(db, &org).await?;
-            let (k, key) = admin_keys::create(db, org.id, label).await?;
-            print(json!({
-                "id": k.id,
-                "organization_id": org.id,
-                "admin_api_base_url": format!("{}/admin/v1/orgs/{}", public_base(settings), org.id),
-                "key": key,
-            }));
-        }
+        Command::AdminKey(cmd) => print(admin_key(settings, db, cmd).await?),
         Command::Site(SiteCmd::Create { org, site }) => {
             let org = directories::find_or_create_org(db, &org).await?;
             let s = directories::create_site(db, org.id, &site).await?;
@@ -700,19 +694,115 @@ async fn import(
     import_users(store, &opts).await
 }
 
-/// Runs an `oauth-client` or `signing-key` command and returns what `run`
-/// prints (tests read the secrets from it).
+/// Runs an `oauth-client`, `signing-key`, `token` or `admin-key` command
+/// and returns what `run` prints (tests read the secrets from it).
 pub async fn run_oauth(settings: &Settings, command: Command) -> Result<Value, CliError> {
     let store = open_store(settings).await?;
     let out = match command {
         Command::OauthClient(cmd) => oauth_client(settings, store.writer(), cmd).await,
         Command::SigningKey(cmd) => signing_key(store.writer(), cmd).await,
+        Command::Token(cmd) => token(store.writer(), cmd).await,
+        Command::AdminKey(cmd) => admin_key(settings, store.writer(), cmd).await,
         _ => Err(CliError::Usage(
-            "not an oauth-client or signing-key command".into(),
+            "not an oauth-client, signing-key, token or admin-key command".into(),
         )),
     };
     store.close().await;
     out
+}
+
+/// A credential's expiry as listings show it.
+fn expiry(expires_at: Option<chrono::DateTime<chrono::Utc>>) -> Value {
+    json!({
+        "expires_at": expires_at,
+        "expired": expires_at.is_some_and(|e| e <= chrono::Utc::now()),
+    })
+}
+
+fn with_expiry(mut v: Value, expires_at: Option<chrono::DateTime<chrono::Utc>>) -> Value {
+    if let (Value::Object(o), Value::Object(e)) = (&mut v, expiry(expires_at)) {
+        o.extend(e);
+    }
+    v
+}
+
+async fn token(db: &DatabaseConnection, cmd: TokenCmd) -> Result<Value, CliError> {
+    Ok(match cmd {
+        TokenCmd::Create { dir, expires_in } => {
+            directories::directory_by_id(db, dir.directory).await?;
+            let expires_at = expires_in.map(|l| l.expires_at(chrono::Utc::now()));
+            let (t, token) =
+                directories::create_token_expiring(db, dir.directory, None, expires_at).await?;
+            json!({"id": t.id, "directory_id": dir.directory, "token": token, "expires_at": t.expires_at})
+        }
+        TokenCmd::Revoke { dir, id } => {
+            directories::revoke_token(db, dir.directory, id).await?;
+            json!({"id": id, "revoked": true})
+        }
+        TokenCmd::List(d) => {
+            directories::directory_by_id(db, d.directory).await?;
+            let list: Vec<_> = directories::list_tokens(db, d.directory)
+                .await?
+                .into_iter()
+                .map(|t| {
+                    with_expiry(
+                        json!({
+                            "id": t.id,
+                            "hint": t.hint,
+                            "created_at": t.created_at,
+                            "revoked_at": t.revoked_at,
+                        }),
+                        t.expires_at,
+                    )
+                })
+                .collect();
+            json!(list)
+        }
+    })
+}
+
+async fn admin_key(
+    settings: &Settings,
+    db: &DatabaseConnection,
+    cmd: AdminKeyCmd,
+) -> Result<Value, CliError> {
+    Ok(match cmd {
+        AdminKeyCmd::Create {
+            org,
+            label,
+            expires_in,
+        } => {
+            let org = directories::org_by_name(db, &org).await?;
+            let expires_at = expires_in.map(|l| l.expires_at(chrono::Utc::now()));
+            let (k, key) = admin_keys::create_expiring(db, org.id, label, expires_at).await?;
+            json!({
+                "id": k.id,
+                "organization_id": org.id,
+                "admin_api_base_url": format!("{}/admin/v1/orgs/{}", public_base(settings), org.id),
+                "key": key,
+                "expires_at": k.expires_at,
+            })
+        }
+        AdminKeyCmd::List { org } => {
+            let org = directories::org_by_name(db, &org).await?;
+            let list: Vec<_> = admin_keys::list(db, org.id)
+                .await?
+                .into_iter()
+                .map(|k| crate::http::admin::keys::key_json(&k))
+                .collect();
+            json!(list)
+        }
+        AdminKeyCmd::Revoke { org, id } => {
+            let org = directories::org_by_name(db, &org).await?;
+            if !admin_keys::revoke(db, org.id, id).await? {
+                return Err(CliError::Usage(format!(
+                    "organization {} has no active admin key {id}",
+                    org.name
+                )));
+            }
+            json!({"id": id, "revoked": true})
+        }
+    })
 }
 
 async fn oauth_client(

@@ -67,6 +67,8 @@ pub struct Settings {
     pub bulk_max_operations: usize,
     /// Largest `/Bulk` body accepted (bytes).
     pub bulk_max_payload_bytes: usize,
+    /// Most passwords one `/Bulk` request may set (each is an argon2 hash).
+    pub bulk_max_passwords: usize,
     /// Seconds between SIGTERM (readyz turns 503) and closing the listener.
     pub shutdown_delay_secs: u64,
     /// How long a statement waits for a database lock (SQLite busy timeout,
@@ -86,6 +88,8 @@ pub struct Settings {
     /// DNS servers (`ip:port`) that domain verification asks for the
     /// proof TXT record; empty: the system's (`/etc/resolv.conf`).
     pub dns_resolvers: Vec<std::net::SocketAddr>,
+    /// Bearer token `/metrics` requires. Unset: `/metrics` is public.
+    pub metrics_token: Option<Secret>,
 }
 
 impl Default for Settings {
@@ -106,6 +110,7 @@ impl Default for Settings {
             purge_interval_secs: 3600,
             bulk_max_operations: 1000,
             bulk_max_payload_bytes: 4 * 1024 * 1024,
+            bulk_max_passwords: 100,
             shutdown_delay_secs: 1,
             db_busy_timeout_ms: 10_000,
             oauth_issuer: None,
@@ -113,6 +118,7 @@ impl Default for Settings {
             rate_limit_per_sec: 0.0,
             rate_limit_burst: None,
             dns_resolvers: Vec::new(),
+            metrics_token: None,
         }
     }
 }
@@ -136,6 +142,7 @@ struct FileSettings {
     purge_interval_secs: Option<u64>,
     bulk_max_operations: Option<usize>,
     bulk_max_payload_bytes: Option<usize>,
+    bulk_max_passwords: Option<usize>,
     shutdown_delay_secs: Option<u64>,
     db_busy_timeout_ms: Option<u64>,
     oauth_issuer: Option<String>,
@@ -143,6 +150,7 @@ struct FileSettings {
     rate_limit_per_sec: Option<f64>,
     rate_limit_burst: Option<u32>,
     dns_resolvers: Option<String>,
+    metrics_token: Option<Secret>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -210,6 +218,9 @@ impl Settings {
         if self.rate_limit_burst == Some(0) {
             return bad("SCIM_RATE_LIMIT_BURST", "expected at least 1");
         }
+        if self.metrics_token.as_ref().is_some_and(|t| t.0.len() < 16) {
+            return bad("SCIM_METRICS_TOKEN", "expected at least 16 characters");
+        }
         Ok(())
     }
 
@@ -262,6 +273,9 @@ impl Settings {
         if let Some(v) = f.bulk_max_payload_bytes {
             self.bulk_max_payload_bytes = v;
         }
+        if let Some(v) = f.bulk_max_passwords {
+            self.bulk_max_passwords = v;
+        }
         if let Some(v) = f.shutdown_delay_secs {
             self.shutdown_delay_secs = v;
         }
@@ -279,6 +293,9 @@ impl Settings {
         }
         if f.rate_limit_burst.is_some() {
             self.rate_limit_burst = f.rate_limit_burst;
+        }
+        if f.metrics_token.is_some() {
+            self.metrics_token = f.metrics_token;
         }
         Ok(())
     }
@@ -322,6 +339,7 @@ impl Settings {
                 "SCIM_PURGE_INTERVAL_SECS" => self.purge_interval_secs = num(key, v)?,
                 "SCIM_BULK_MAX_OPERATIONS" => self.bulk_max_operations = num(key, v)?,
                 "SCIM_BULK_MAX_PAYLOAD_BYTES" => self.bulk_max_payload_bytes = num(key, v)?,
+                "SCIM_BULK_MAX_PASSWORDS" => self.bulk_max_passwords = num(key, v)?,
                 "SCIM_SHUTDOWN_DELAY_SECS" => self.shutdown_delay_secs = num(key, v)?,
                 "SCIM_DB_BUSY_TIMEOUT_MS" => self.db_busy_timeout_ms = num(key, v)?,
                 "SCIM_OAUTH_ISSUER" => self.oauth_issuer = Some(v.clone()),
@@ -329,6 +347,9 @@ impl Settings {
                 "SCIM_RATE_LIMIT_PER_SEC" => self.rate_limit_per_sec = num(key, v)?,
                 "SCIM_RATE_LIMIT_BURST" => self.rate_limit_burst = Some(num(key, v)?),
                 "SCIM_DNS_RESOLVERS" => self.dns_resolvers = parse_resolvers(key, v)?,
+                "SCIM_METRICS_TOKEN" => {
+                    self.metrics_token = Some(Secret::new(v.clone())).filter(|t| !t.0.is_empty());
+                }
                 _ => {}
             }
         }

@@ -7,6 +7,7 @@ mod m20261127_000001_add_admin_indexes;
 mod m20261201_000001_add_oauth_client_secret_version;
 mod m20261202_000001_add_paging_indexes;
 mod m20261202_120001_bind_domains;
+mod m20261202_160001_add_admin_key_expiry;
 mod m20261202_170001_create_org_schemas;
 
 pub struct Migrator;
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000001_add_oauth_client_secret_version::Migration),
             Box::new(m20261202_000001_add_paging_indexes::Migration),
             Box::new(m20261202_120001_bind_domains::Migration),
+            Box::new(m20261202_160001_add_admin_key_expiry::Migration),
             Box::new(m20261202_170001_create_org_schemas::Migration),
         ]
     }

@@ -66,10 +66,23 @@ fn time(t: Option<DateTime<Utc>>) -> String {
         .unwrap_or_else(|| "Never".to_owned())
 }
 
+/// A cell a spreadsheet would not run as a formula (OWASP "CSV
+/// injection"): one that starts with `=`, `+`, `-`, `@`, a tab or a
+/// carriage return gets a leading `'`. Names and emails come from identity
+/// providers, so any of them may.
+pub fn neutralise(cell: String) -> String {
+    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{cell}")
+    } else {
+        cell
+    }
+}
+
 fn write(records: Vec<Vec<String>>) -> Result<Vec<u8>, String> {
     let mut w = csv::Writer::from_writer(Vec::new());
     for r in records {
-        w.write_record(&r).map_err(|e| e.to_string())?;
+        w.write_record(r.into_iter().map(neutralise))
+            .map_err(|e| e.to_string())?;
     }
     w.into_inner().map_err(|e| e.to_string())
 }
@@ -169,6 +182,29 @@ mod tests {
         assert_eq!(
             lines.next().unwrap(),
             "\"Jane, \"\"JJ\"\" Doe\",jane@acme.example,Never,active,Yes,Default policy,Billable,No,Yes,Default,Default,a.example.net; b.example.net,,,,,a.example.net,,"
+        );
+    }
+
+    #[test]
+    fn cells_that_a_spreadsheet_would_run_are_neutralised() {
+        for bad in ["=1+2", "+1", "-1", "@SUM(A1)", "\tx", "\rx"] {
+            assert_eq!(neutralise(bad.to_owned()), format!("'{bad}"));
+        }
+        for fine in ["Jane", "", "a=b", "1-2", "x@y.z", "'quoted"] {
+            assert_eq!(neutralise(fine.to_owned()), fine);
+        }
+        let row = SiteUserRow {
+            name: Some("=HYPERLINK(\"http://evil.example\")".into()),
+            email: Some("-x@y.z".into()),
+            status: "active".into(),
+            last_active: None,
+            products: vec![],
+            groups: vec!["@admins".into(), "Writers".into()],
+        };
+        let text = String::from_utf8(site_users_csv(&[row], false).unwrap()).unwrap();
+        assert_eq!(
+            text,
+            "\"'=HYPERLINK(\"\"http://evil.example\"\")\",'-x@y.z,active,Never,,'@admins; Writers\n"
         );
     }
 

@@ -9,6 +9,7 @@ pub mod filter;
 pub mod group;
 pub mod json;
 pub mod lifecycle;
+pub mod lifetime;
 pub mod oauth;
 pub mod patch;
 pub mod projection;

@@ -139,6 +139,48 @@ pub fn apply_to_user(doc: &mut Map<String, Value>, ops: &[PatchOp]) -> ScimResul
     Ok(())
 }
 
+/// The clear passwords `ops` may set, as [`apply_to_user`] would set them
+/// (a `password` path, URN-qualified or not; a `password` key of a
+/// path-less value), so that they can be hashed before the transaction
+/// opens. Values the decoder would refuse are left to it.
+pub fn passwords(ops: &[PatchOp]) -> Vec<String> {
+    let mut out = Vec::new();
+    for op in ops.iter().filter(|op| op.op != OpKind::Remove) {
+        let Some(value) = &op.value else { continue };
+        match &op.path {
+            Some(p) if p.filter.is_none() && p.attr.attr.is_empty() => {
+                passwords_in_object(value, &mut out);
+            }
+            Some(p) if p.filter.is_none() && is_password(&p.attr) => {
+                out.extend(crate::domain::user::acceptable_password(value).map(str::to_owned));
+            }
+            Some(_) => {}
+            None => passwords_in_object(value, &mut out),
+        }
+    }
+    out
+}
+
+fn passwords_in_object(value: &Value, out: &mut Vec<String>) {
+    let Value::Object(values) = value else { return };
+    for (key, v) in values {
+        match filter::parse_attr_path(key) {
+            Ok(p) if p.attr.is_empty() => passwords_in_object(v, out),
+            Ok(p) if is_password(&p) => {
+                out.extend(crate::domain::user::acceptable_password(v).map(str::to_owned));
+            }
+            _ => {}
+        }
+    }
+}
+
+fn is_password(path: &AttrPath) -> bool {
+    path.sub_attr.is_none()
+        && registry()
+            .resolve(ResourceKind::User, path.urn.as_deref(), &path.attr, None)
+            .is_some_and(|r| r.part == SchemaPart::Core && r.attr.name == "password")
+}
+
 fn apply_pathless(
     doc: &mut Map<String, Value>,
     op: OpKind,
@@ -708,6 +750,30 @@ mod tests {
             "emails": [{"value": "jane@example.com", "type": "work", "primary": true}],
             "active": true,
         })
+    }
+
+    #[test]
+    fn passwords_are_found_in_every_form_that_sets_one() {
+        let ops = parse_request(
+            &json!({"Operations": [
+                {"op": "replace", "path": "password", "value": "p1"},
+                {"op": "Add", "path": "urn:ietf:params:scim:schemas:core:2.0:User:PASSWORD", "value": "p2"},
+                {"op": "replace", "value": {"password": "p3", "active": false}},
+                {"op": "replace", "value": {"urn:ietf:params:scim:schemas:core:2.0:User:password": "p4"}},
+                {"op": "replace", "path": "urn:ietf:params:scim:schemas:core:2.0:User", "value": {"password": "p5"}},
+                {"op": "remove", "path": "password"},
+                {"op": "replace", "path": "displayName", "value": "not a password"},
+                {"op": "replace", "path": "password", "value": ""},
+                {"op": "replace", "path": "password", "value": 5},
+            ]}),
+            Limits::default(),
+        )
+        .unwrap();
+        assert_eq!(passwords(&ops), ["p1", "p2", "p3", "p4", "p5"]);
+        // What the engine sets is one of them.
+        let mut doc = jane().as_object().unwrap().clone();
+        apply_to_user(&mut doc, &ops[..3]).unwrap();
+        assert_eq!(doc["password"], "p3");
     }
 
     #[test]

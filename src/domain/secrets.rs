@@ -1,6 +1,8 @@
 //! Bearer tokens (random, stored as SHA-256), passwords (argon2id) and
 //! constant-time comparison.
 
+use std::sync::{Arc, LazyLock};
+
 use argon2::{Argon2, PasswordHasher};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
@@ -37,6 +39,48 @@ pub fn hash_password(password: &str) -> Result<String, String> {
         .map_err(|e| e.to_string())
 }
 
+/// Hashes running at once in this process: one per core. argon2 takes tens
+/// of milliseconds of a core and 19 MiB per hash, so a burst of passwords
+/// (a `/Bulk` of password PATCHes, many IdPs at once) queues here instead
+/// of taking every core, the blocking thread pool and memory.
+static HASHING: LazyLock<Arc<tokio::sync::Semaphore>> =
+    LazyLock::new(|| Arc::new(tokio::sync::Semaphore::new(hashing_slots())));
+
+/// How many hashes run at once: the cores available to the process.
+pub fn hashing_slots() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
+}
+
+/// [`hash_password`] on a blocking thread, at most [`hashing_slots`] at a
+/// time process-wide (FIFO: a request waits its turn behind the hashes
+/// queued before it). Call it before a transaction opens.
+pub async fn hash_password_bounded(password: String) -> Result<String, String> {
+    let permit = Arc::clone(&HASHING)
+        .acquire_owned()
+        .await
+        .map_err(|e| e.to_string())?;
+    // The permit lives as long as the hash, even when the request that
+    // asked for it is dropped meanwhile.
+    tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        hash_password(&password)
+    })
+    .await
+    .map_err(|e| e.to_string())?
+}
+
+/// Hashes `passwords` in order with [`hash_password_bounded`]. One request
+/// keeps at most [`hashing_slots`] hashes queued at once, so another
+/// request's single hash waits behind a few of them, not all.
+pub async fn hash_passwords_bounded(passwords: Vec<String>) -> Result<Vec<String>, String> {
+    use futures_util::stream::{self, StreamExt, TryStreamExt};
+    stream::iter(passwords)
+        .map(hash_password_bounded)
+        .buffered(hashing_slots())
+        .try_collect()
+        .await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -57,5 +101,22 @@ mod tests {
         let h = hash_password("correct horse").unwrap();
         assert!(h.starts_with("$argon2id$"));
         assert!(!h.contains("correct horse"));
+    }
+
+    #[tokio::test]
+    async fn bounded_hashes_keep_their_order() {
+        let out = hash_passwords_bounded(vec!["a".into(), "b".into(), "c".into()])
+            .await
+            .unwrap();
+        assert_eq!(out.len(), 3);
+        for (h, p) in out.iter().zip(["a", "b", "c"]) {
+            let parsed = argon2::PasswordHash::new(h).unwrap();
+            use argon2::PasswordVerifier;
+            assert!(
+                Argon2::default()
+                    .verify_password(p.as_bytes(), &parsed)
+                    .is_ok()
+            );
+        }
     }
 }

@@ -501,6 +501,85 @@ impl UserInput {
         }
         Ok(self)
     }
+
+    /// The new password in clear, while it is not hashed yet.
+    pub fn clear_password(&self) -> Option<&str> {
+        match &self.password {
+            Some(Password::Clear(p)) => Some(p),
+            _ => None,
+        }
+    }
+}
+
+/// Passwords hashed before a transaction opens, each with its clear text,
+/// so that what is decoded inside the transaction (a `/Bulk` operation, the
+/// document a PATCH produced) can take its hash instead of hashing there.
+#[derive(Clone, Default)]
+pub struct Prehashed(Vec<(String, String)>);
+
+impl Prehashed {
+    /// Hashes `clear` (duplicates once) on the bounded hashing pool.
+    pub async fn hash(clear: Vec<String>) -> Result<Self, String> {
+        Ok(Self::hash_groups(vec![clear])
+            .await?
+            .pop()
+            .unwrap_or_default())
+    }
+
+    /// [`Prehashed::hash`] for several operations (of one `/Bulk`), hashed
+    /// together so they share the pool's slots; each hash has its own salt.
+    pub async fn hash_groups(groups: Vec<Vec<String>>) -> Result<Vec<Self>, String> {
+        let groups: Vec<Vec<String>> = groups
+            .into_iter()
+            .map(|mut g| {
+                g.sort_unstable();
+                g.dedup();
+                g
+            })
+            .collect();
+        let flat: Vec<String> = groups.iter().flatten().cloned().collect();
+        let mut hashes = crate::domain::secrets::hash_passwords_bounded(flat)
+            .await?
+            .into_iter();
+        Ok(groups
+            .into_iter()
+            .map(|g| {
+                let n = g.len();
+                Self(g.into_iter().zip(hashes.by_ref().take(n)).collect())
+            })
+            .collect())
+    }
+
+    /// How many passwords are hashed.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// `input` with a clear password swapped for its hash computed up
+    /// front. A password left clear is refused where it would be stored.
+    pub fn apply(&self, mut input: UserInput) -> UserInput {
+        if let Some(clear) = input.clear_password()
+            && let Some((_, hash)) = self.0.iter().find(|(c, _)| c == clear)
+        {
+            input.password = Some(Password::Hashed(hash.clone()));
+        }
+        input
+    }
+}
+
+impl std::fmt::Debug for Prehashed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Prehashed(<{} redacted>)", self.0.len())
+    }
+}
+
+/// A clear password the decoder would accept: what is worth hashing ahead.
+pub fn acceptable_password(v: &Value) -> Option<&str> {
+    v.as_str().filter(|p| !p.is_empty() && p.len() <= 1024)
 }
 
 /// Server-maintained facts of a stored resource.

@@ -20,7 +20,7 @@ use crate::domain::filter::Limits;
 use crate::domain::group::{self as domain_group, GroupInput};
 use crate::domain::json::JsonObject;
 use crate::domain::patch;
-use crate::domain::user::{Password, UserInput};
+use crate::domain::user::{Prehashed, UserInput};
 use crate::error::{ScimError, ScimResult};
 use crate::startup::AppState;
 use crate::store::db_error;
@@ -62,9 +62,9 @@ struct Operation {
     path: String,
     version: Option<String>,
     data: Option<Value>,
-    /// The User's new password and its hash, computed before the
-    /// transaction opens ([`hash_passwords`]).
-    password: Option<(String, String)>,
+    /// The passwords the operation sets, hashed before the transaction
+    /// opens ([`hash_passwords`]).
+    passwords: Prehashed,
 }
 
 /// What one operation produced.
@@ -109,40 +109,54 @@ fn parse_operation(i: usize, v: &Value) -> ScimResult<Operation> {
         path,
         version: o.string("version")?,
         data: o.get("data").cloned(),
-        password: None,
+        passwords: Prehashed::default(),
     })
 }
 
-/// Hashes the passwords of User POST/PUT operations (argon2, tens of
-/// milliseconds each) before the transaction opens, so the database's write
-/// lock is not held meanwhile. A password the decoder will refuse is left to
-/// it.
-fn hash_passwords(ops: &mut [Operation]) -> Result<(), String> {
-    for op in ops {
-        let users = matches!(parse_path(&op.path, &HashMap::new()), Ok((Kind::User, _)));
-        if !users || !matches!(op.method, Method::Post | Method::Put) {
-            continue;
-        }
-        if let Some(Value::String(p)) = op.data.as_ref().and_then(|d| d.get("password"))
-            && !p.is_empty()
-            && p.len() <= 1024
-        {
-            op.password = Some((p.clone(), Password::Clear(p.clone()).to_hash()?));
-        }
+/// The clear passwords an operation would set: a User POST/PUT body's
+/// `password` (decoded as the operation will decode it), the passwords of a
+/// User PATCH's operations ([`patch::passwords`]). Bodies that don't decode
+/// fail later, in their place.
+fn clear_passwords(op: &Operation, limits: Limits) -> Vec<String> {
+    let (Some(Kind::User), Some(data)) = (path_kind(&op.path), &op.data) else {
+        return vec![];
+    };
+    match op.method {
+        Method::Post | Method::Put => UserInput::from_body(data)
+            .ok()
+            .and_then(|i| i.clear_password().map(str::to_owned))
+            .into_iter()
+            .collect(),
+        Method::Patch => patch::parse_request(data, limits)
+            .map(|ops| patch::passwords(&ops))
+            .unwrap_or_default(),
+        Method::Delete => vec![],
     }
-    Ok(())
 }
 
-/// `input` with its password swapped for the hash computed up front, when
-/// it is the same password.
-fn with_hash(mut input: UserInput, op: &Operation) -> UserInput {
-    if let (Some(Password::Clear(clear)), Some((hashed_clear, hash))) =
-        (&input.password, &op.password)
-        && clear == hashed_clear
-    {
-        input.password = Some(Password::Hashed(hash.clone()));
+/// Hashes the passwords of every User operation (argon2, tens of
+/// milliseconds each) on the bounded hashing pool before the transaction
+/// opens, so the database's write lock is not held meanwhile. More than
+/// `max` passwords in one request: 413, before any hashing.
+async fn hash_passwords(ops: &mut [Operation], limits: Limits, max: usize) -> ScimResult<()> {
+    let clear: Vec<Vec<String>> = ops.iter().map(|op| clear_passwords(op, limits)).collect();
+    let n: usize = clear.iter().map(Vec::len).sum();
+    if n > max {
+        return Err(ScimError::PayloadTooLarge(format!(
+            "the request sets {n} passwords; at most {max} are accepted in one /Bulk request \
+             (each takes tens of milliseconds to hash): split it"
+        )));
     }
-    input
+    if n == 0 {
+        return Ok(());
+    }
+    let hashed = Prehashed::hash_groups(clear)
+        .await
+        .map_err(ScimError::internal)?;
+    for (op, passwords) in ops.iter_mut().zip(hashed) {
+        op.passwords = passwords;
+    }
+    Ok(())
 }
 
 /// Replaces every `"bulkId:<id>"` string in `v` with the created id.
@@ -171,6 +185,19 @@ fn resolve_refs(v: &mut Value, created: &HashMap<String, Uuid>) -> ScimResult<()
         _ => {}
     }
     Ok(())
+}
+
+/// The resource type a bulk path names, whatever its id.
+fn path_kind(path: &str) -> Option<Kind> {
+    let trimmed = path.trim().trim_start_matches('/');
+    let res = trimmed.split_once('/').map_or(trimmed, |(r, _)| r);
+    if res.eq_ignore_ascii_case("Users") {
+        Some(Kind::User)
+    } else if res.eq_ignore_ascii_case("Groups") {
+        Some(Kind::Group)
+    } else {
+        None
+    }
 }
 
 /// `/Users`, `/Groups`, `/Users/{id}`, `/Groups/{id}` (id maybe `bulkId:x`).
@@ -235,7 +262,7 @@ async fn run(
             if id.is_some() {
                 return Err(ScimError::invalid_path("POST goes to /Users"));
             }
-            let input = with_hash(UserInput::from_body(body()?)?, op);
+            let input = op.passwords.apply(UserInput::from_body(body()?)?);
             let u = users::create(tx, dir, input).await?;
             Done {
                 status: 201,
@@ -245,7 +272,7 @@ async fn run(
             }
         }
         (Kind::User, Method::Put) => {
-            let input = with_hash(UserInput::from_body(body()?)?, op);
+            let input = op.passwords.apply(UserInput::from_body(body()?)?);
             let u = users::replace(tx, dir, need_id()?, input, im).await?;
             Done {
                 status: 200,
@@ -256,7 +283,7 @@ async fn run(
         }
         (Kind::User, Method::Patch) => {
             let ops = patch::parse_request(body()?, limits)?;
-            let u = users::patch(tx, dir, need_id()?, &ops, im).await?;
+            let u = users::patch(tx, dir, need_id()?, &ops, &op.passwords, im).await?;
             Done {
                 status: 200,
                 id: Some(u.link.id),
@@ -463,7 +490,7 @@ impl Bulk<'_> {
                 op.data
                     .as_ref()
                     .and_then(|d| UserInput::from_body(d).ok())
-                    .map(|i| with_hash(i, op))
+                    .map(|i| op.passwords.apply(i))
             })
             .collect();
         let attrs: Vec<_> = inputs.iter().flatten().map(|i| &i.attrs).collect();
@@ -585,15 +612,12 @@ pub async fn bulk(
         .enumerate()
         .map(|(i, v)| parse_operation(i, v))
         .collect::<ScimResult<Vec<_>>>()?;
-    let ops = web::block(move || hash_passwords(&mut ops).map(|()| ops))
-        .await
-        .map_err(|e| ScimError::internal(e.to_string()))?
-        .map_err(ScimError::internal)?;
-
     let limits = Limits {
         max_len: settings.filter_max_len,
         max_depth: settings.filter_max_depth,
     };
+    hash_passwords(&mut ops, limits, settings.bulk_max_passwords).await?;
+
     let base = directory_base(&state, &req, dir.directory_id);
     let request_id = req
         .extensions()

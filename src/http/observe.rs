@@ -6,15 +6,17 @@ use std::time::Instant;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::http::Method;
+use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::middleware::Next;
-use actix_web::{Error, HttpMessage, HttpResponse, web};
+use actix_web::{Error, HttpMessage, HttpRequest, HttpResponse, web};
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 use tracing::Span;
 use tracing_actix_web::RootSpanBuilder;
 
+use crate::domain::secrets;
 use crate::startup::AppState;
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -113,6 +115,25 @@ impl Default for Metrics {
     }
 }
 
+/// The `method` label: the standard methods by name, any other `other`
+/// (a label per made-up method would add a series per request, forever).
+fn method_label(m: &Method) -> &'static str {
+    [
+        Method::GET,
+        Method::HEAD,
+        Method::POST,
+        Method::PUT,
+        Method::PATCH,
+        Method::DELETE,
+        Method::OPTIONS,
+        Method::CONNECT,
+        Method::TRACE,
+    ]
+    .iter()
+    .find(|s| *s == m)
+    .map_or("other", Method::as_str)
+}
+
 /// Wraps every request: id, span, latency and counters.
 pub async fn middleware(
     req: ServiceRequest,
@@ -129,7 +150,7 @@ pub async fn middleware(
     let route = req
         .match_pattern()
         .unwrap_or_else(|| "unmatched".to_owned());
-    let method = req.method().to_string();
+    let method = method_label(req.method());
     let state = req.app_data::<web::Data<AppState>>().cloned();
     let result = next.call(req).await;
     let elapsed = started.elapsed();
@@ -140,10 +161,10 @@ pub async fn middleware(
     if let Some(state) = state {
         let m = &state.metrics;
         m.http_requests
-            .with_label_values(&[route.as_str(), method.as_str(), &status.to_string()])
+            .with_label_values(&[route.as_str(), method, &status.to_string()])
             .inc();
         m.http_latency
-            .with_label_values(&[route.as_str(), method.as_str()])
+            .with_label_values(&[route.as_str(), method])
             .observe(elapsed.as_secs_f64());
     }
     let mut res = result?;
@@ -153,8 +174,26 @@ pub async fn middleware(
     Ok(res)
 }
 
-/// `GET /metrics`: Prometheus text format.
-pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+/// `GET /metrics`: Prometheus text format. With `SCIM_METRICS_TOKEN` set,
+/// only for `Authorization: Bearer <that token>`.
+pub async fn metrics(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    if let Some(want) = &state.settings.metrics_token {
+        let given = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or_default();
+        if !secrets::constant_time_eq(
+            &secrets::token_hash(given),
+            &secrets::token_hash(want.expose()),
+        ) {
+            return HttpResponse::Unauthorized()
+                .insert_header((header::WWW_AUTHENTICATE, "Bearer realm=\"metrics\""))
+                .content_type("text/plain; charset=utf-8")
+                .body("/metrics needs the bearer token of SCIM_METRICS_TOKEN\n");
+        }
+    }
     let m = &state.metrics;
     for (pool, size, idle) in state.store.pool_stats() {
         m.db_connections
@@ -221,5 +260,15 @@ mod tests {
         assert!(sane("abc-123_x.y:z"));
         assert!(!sane("bad id\n"));
         assert!(!sane(&"x".repeat(200)));
+    }
+
+    #[test]
+    fn made_up_methods_share_one_label() {
+        assert_eq!(method_label(&Method::PATCH), "PATCH");
+        assert_eq!(method_label(&Method::OPTIONS), "OPTIONS");
+        let odd = Method::from_bytes(b"XJ4QZ").unwrap();
+        assert_eq!(method_label(&odd), "other");
+        let lower = Method::from_bytes(b"get").unwrap();
+        assert_eq!(method_label(&lower), "other");
     }
 }

@@ -16,7 +16,8 @@ use crate::domain::patch;
 use crate::domain::projection::Projection;
 use crate::domain::query::{ListQuery, RawListQuery, parse_projection};
 use crate::domain::schema::ResourceKind;
-use crate::domain::user::{GroupRef, ManagerRef, Meta, Password, UserInput};
+use crate::domain::secrets;
+use crate::domain::user::{GroupRef, ManagerRef, Meta, Password, Prehashed, UserInput};
 use crate::error::{ScimError, ScimResult};
 use crate::startup::AppState;
 use crate::store::managers::{self, ManagerNames};
@@ -97,17 +98,18 @@ async fn resource_response(
     Ok(res)
 }
 
-/// Hashes a new password (argon2, tens of milliseconds) on a blocking
-/// thread before the write transaction opens, so the database's write lock
-/// is not held meanwhile.
-pub(super) async fn hash_first(input: UserInput) -> ScimResult<UserInput> {
-    if !matches!(input.password, Some(Password::Clear(_))) {
+/// Hashes a new password (argon2, tens of milliseconds) on the bounded
+/// hashing pool before the write transaction opens, so the database's
+/// write lock is not held meanwhile.
+pub(super) async fn hash_first(mut input: UserInput) -> ScimResult<UserInput> {
+    let Some(clear) = input.clear_password() else {
         return Ok(input);
-    }
-    web::block(move || input.hash_password())
+    };
+    let hash = secrets::hash_password_bounded(clear.to_owned())
         .await
-        .map_err(|e| ScimError::internal(e.to_string()))?
-        .map_err(ScimError::internal)
+        .map_err(ScimError::internal)?;
+    input.password = Some(Password::Hashed(hash));
+    Ok(input)
 }
 
 pub async fn list(
@@ -259,8 +261,11 @@ pub async fn patch(
         )?;
         let uid = parse_id(&id)?;
         let ops = patch::parse_request(&body.into_value()?, limits(&state))?;
+        let passwords = Prehashed::hash(patch::passwords(&ops))
+            .await
+            .map_err(ScimError::internal)?;
         let tx = state.store.begin().await?;
-        let u = users::patch(&tx, &dir, uid, &ops, if_match(&req).as_ref()).await?;
+        let u = users::patch(&tx, &dir, uid, &ops, &passwords, if_match(&req).as_ref()).await?;
         op.commit_noted(tx, Some(id.clone()), 200, u.ignored_note())
             .await?;
         Ok((u, p))

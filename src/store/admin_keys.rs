@@ -1,9 +1,12 @@
 //! Admin API keys: one organization each, stored hashed like directory
 //! tokens, shown once at creation.
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use entity::admin_key;
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
+};
 use uuid::Uuid;
 
 use super::db_error;
@@ -23,6 +26,16 @@ pub async fn create<C: ConnectionTrait>(
     org_id: Uuid,
     label: Option<String>,
 ) -> ScimResult<(admin_key::Model, String)> {
+    create_expiring(db, org_id, label, None).await
+}
+
+/// [`create`] with an expiry: after `expires_at` the key is refused.
+pub async fn create_expiring<C: ConnectionTrait>(
+    db: &C,
+    org_id: Uuid,
+    label: Option<String>,
+    expires_at: Option<DateTime<Utc>>,
+) -> ScimResult<(admin_key::Model, String)> {
     let key = secrets::new_token("scimadm");
     let model = admin_key::ActiveModel {
         id: Set(Uuid::now_v7()),
@@ -33,6 +46,7 @@ pub async fn create<C: ConnectionTrait>(
         created_at: Set(Utc::now()),
         revoked_at: Set(None),
         last_used_at: Set(None),
+        expires_at: Set(expires_at),
     }
     .insert(db)
     .await
@@ -40,7 +54,8 @@ pub async fn create<C: ConnectionTrait>(
     Ok((model, key))
 }
 
-/// Looks a presented key up by its hash; revoked keys are not found.
+/// Looks a presented key up by its hash; revoked and expired keys are not
+/// found.
 pub async fn authenticate<C: ConnectionTrait>(
     db: &C,
     key: &str,
@@ -57,8 +72,37 @@ pub async fn authenticate<C: ConnectionTrait>(
     if !secrets::constant_time_eq(&k.key_hash, &hash) || k.revoked_at.is_some() {
         return Ok(None);
     }
+    if k.expires_at.is_some_and(|e| e <= Utc::now()) {
+        return Ok(None);
+    }
     Ok(Some(AdminIdentity {
         key_id: k.id,
         org_id: k.org_id,
     }))
+}
+
+/// The organization's keys, oldest first (hints, never values).
+pub async fn list<C: ConnectionTrait>(db: &C, org_id: Uuid) -> ScimResult<Vec<admin_key::Model>> {
+    admin_key::Entity::find()
+        .filter(admin_key::Column::OrgId.eq(org_id))
+        .order_by_asc(admin_key::Column::CreatedAt)
+        .order_by_asc(admin_key::Column::Id)
+        .all(db)
+        .await
+        .map_err(db_error)
+}
+
+/// Revokes a key of the organization: refused from the next request on,
+/// and the web-page sessions it opened end with it. False when the
+/// organization has no such key not yet revoked.
+pub async fn revoke<C: ConnectionTrait>(db: &C, org_id: Uuid, key_id: Uuid) -> ScimResult<bool> {
+    let res = admin_key::Entity::update_many()
+        .col_expr(admin_key::Column::RevokedAt, Expr::value(Utc::now()))
+        .filter(admin_key::Column::Id.eq(key_id))
+        .filter(admin_key::Column::OrgId.eq(org_id))
+        .filter(admin_key::Column::RevokedAt.is_null())
+        .exec(db)
+        .await
+        .map_err(db_error)?;
+    Ok(res.rows_affected > 0)
 }

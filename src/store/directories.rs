@@ -208,6 +208,17 @@ pub async fn create_token<C: ConnectionTrait>(
     directory_id: Uuid,
     token: Option<String>,
 ) -> ScimResult<(directory_token::Model, String)> {
+    create_token_expiring(db, directory_id, token, None).await
+}
+
+/// [`create_token`] with an expiry: after `expires_at` the token is
+/// refused (401 `invalid_token`).
+pub async fn create_token_expiring<C: ConnectionTrait>(
+    db: &C,
+    directory_id: Uuid,
+    token: Option<String>,
+    expires_at: Option<chrono::DateTime<Utc>>,
+) -> ScimResult<(directory_token::Model, String)> {
     let token = token.unwrap_or_else(|| secrets::new_token("scim"));
     let model = directory_token::ActiveModel {
         id: Set(Uuid::now_v7()),
@@ -215,7 +226,7 @@ pub async fn create_token<C: ConnectionTrait>(
         token_hash: Set(secrets::token_hash(&token)),
         hint: Set(secrets::token_hint(&token)),
         created_at: Set(Utc::now()),
-        expires_at: Set(None),
+        expires_at: Set(expires_at),
         revoked_at: Set(None),
         last_used_at: Set(None),
     }

@@ -9,7 +9,7 @@ use super::directories::DirectoryPrincipal;
 use super::sync_log::{self, SyncEntry};
 use super::users::{self, AccountOutcome, Claim};
 use super::{Store, db_error};
-use crate::domain::user::UserInput;
+use crate::domain::user::{Prehashed, UserInput};
 use crate::error::{ScimError, ScimResult};
 
 /// A decoded row: the line it came from and its input, or why it has none.
@@ -44,15 +44,24 @@ pub async fn write_batch(
     log: &SyncEntry,
 ) -> Result<Vec<(u64, RowResult)>, BatchFailed> {
     let first = rows.first().map_or(0, |r| r.line);
-    // Passwords are hashed before the transaction opens: a server sharing
-    // the database keeps writing meanwhile.
+    // Passwords are hashed before the transaction opens, on the bounded
+    // hashing pool: a server sharing the database keeps writing meanwhile.
+    let clear: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| match &r.input {
+            Ok(i) => i.clear_password().map(str::to_owned).into_iter().collect(),
+            Err(_) => vec![],
+        })
+        .collect();
+    let hashed = Prehashed::hash_groups(clear)
+        .await
+        .map_err(|e| fatal(first)(ScimError::internal(e)))?;
     let rows: Vec<BatchRow> = rows
         .into_iter()
-        .map(|r| BatchRow {
+        .zip(hashed)
+        .map(|(r, h)| BatchRow {
             line: r.line,
-            input: r
-                .input
-                .and_then(|i| i.hash_password().map_err(ScimError::internal)),
+            input: r.input.map(|i| h.apply(i)),
         })
         .collect();
     let tx = store.begin().await.map_err(fatal(first))?;

@@ -66,7 +66,7 @@ impl Store {
             opts.max_connections(max_connections.max(2))
                 .min_connections(1)
                 .connect_timeout(Duration::from_secs(10))
-                .acquire_timeout(Duration::from_secs(10))
+                .acquire_timeout(pool_wait(lock_wait))
                 .sqlx_logging(false)
                 .map_sqlx_postgres_opts(move |o| {
                     // 0 would mean "wait forever" to PostgreSQL.
@@ -163,11 +163,19 @@ async fn optimize_sqlite(db: &DatabaseConnection) -> Result<(), DbErr> {
     Ok(())
 }
 
+/// How long a request waits for a pooled connection: as long as for a lock.
+/// A connection held by a long transaction is a lock like another (on
+/// SQLite the one writer connection *is* the write lock); waiting longer
+/// only turns another tenant's request into a slower 503.
+fn pool_wait(lock_wait: Duration) -> Duration {
+    lock_wait.max(Duration::from_millis(100))
+}
+
 fn sqlite_options(url: &str, max: u32, lock_wait: Duration) -> ConnectOptions {
     let mut opts = ConnectOptions::new(url.to_owned());
     opts.max_connections(max)
         .min_connections(1)
-        .acquire_timeout(Duration::from_secs(10))
+        .acquire_timeout(pool_wait(lock_wait))
         .sqlx_logging(false)
         .map_sqlx_sqlite_opts(move |o| {
             o.create_if_missing(true)

@@ -31,7 +31,7 @@ use crate::domain::query::ListQuery;
 use crate::domain::schema::AttrType;
 use crate::domain::types::{Email, UserName};
 use crate::domain::user::{
-    AccountProfile, Address, MULTI_VALUED, MultiValue, Password, UserAttrs, UserInput,
+    AccountProfile, Address, MULTI_VALUED, MultiValue, Password, Prehashed, UserAttrs, UserInput,
 };
 use crate::error::{ScimError, ScimResult};
 
@@ -358,8 +358,16 @@ fn profile_of(a: &account::Model) -> AccountProfile {
     }
 }
 
+/// The PHC string to store. Every path hashes before its transaction opens
+/// (argon2 would hold the write lock for tens of milliseconds a password):
+/// a clear password here is a bug, refused rather than hashed.
 fn hash(password: &Password) -> ScimResult<String> {
-    password.to_hash().map_err(ScimError::internal)
+    match password {
+        Password::Hashed(h) => Ok(h.clone()),
+        Password::Clear(_) => Err(ScimError::internal(
+            "a password reached the write transaction unhashed",
+        )),
+    }
 }
 
 fn email_taken(e: &Email) -> ScimError {
@@ -895,18 +903,21 @@ pub async fn replace<C: ConnectionTrait>(
 }
 
 /// `PATCH /Users/{id}`: the operations apply to the stored document, which
-/// is then decoded (and so validated) like a PUT body.
+/// is then decoded (and so validated) like a PUT body. A password the
+/// operations set takes its hash from `passwords` ([`patch::passwords`],
+/// hashed before the transaction).
 pub async fn patch<C: ConnectionTrait>(
     tx: &C,
     dir: &DirectoryPrincipal,
     id: Uuid,
     ops: &[PatchOp],
+    passwords: &Prehashed,
     if_match: Option<&IfMatch>,
 ) -> ScimResult<StoredUser> {
     let current = lock(tx, dir, id, if_match).await?;
     let mut doc = current.attrs.to_json();
     patch::apply_to_user(&mut doc, ops)?;
-    let input = UserInput::from_json(&serde_json::Value::Object(doc))?;
+    let input = passwords.apply(UserInput::from_json(&serde_json::Value::Object(doc))?);
     update(tx, dir, current, input).await
 }
 

@@ -10,6 +10,7 @@ pub mod domains;
 pub mod error;
 pub mod exports;
 pub mod groups;
+pub mod keys;
 pub mod schemas;
 pub mod security;
 pub mod sites;
@@ -135,6 +136,8 @@ admin_routes! {
     "/exports/sites/{site_id}/users" => { get: exports::site_users },
     "/schemas" => { get: schemas::list, post: schemas::add },
     "/schemas/{urn}" => { delete: schemas::remove },
+    "/admin-keys" => { get: keys::list },
+    "/admin-keys/{key_id}" => { delete: keys::revoke },
 }
 
 struct BearerAuth;

@@ -1,0 +1,308 @@
+//! Hardening of what is reachable without a directory token or admin key:
+//! `/metrics`, …
+
+use crate::helpers::*;
+use reqwest::Method;
+use serde_json::json;
+
+async fn metrics(app: &TestApp, token: Option<&str>) -> (u16, String) {
+    let mut req = app.client.get(format!("{}/metrics", app.address));
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    let res = req.send().await.unwrap();
+    (res.status().as_u16(), res.text().await.unwrap())
+}
+
+/// Before: the `method` label was the raw method, so each request with a
+/// made-up method added a series that was never freed (memory growth
+/// without authentication). Now those all count as `other`.
+#[tokio::test]
+async fn made_up_methods_are_counted_as_other() {
+    let app = spawn_app().await;
+    for i in 0..20 {
+        let m = Method::from_bytes(format!("XMETHOD{i}").as_bytes()).unwrap();
+        let res = app
+            .client
+            .request(m, format!("{}/healthz", app.address))
+            .send()
+            .await
+            .unwrap();
+        assert!(res.status().is_client_error(), "{}", res.status());
+    }
+    let (status, text) = metrics(&app, None).await;
+    assert_eq!(status, 200);
+    assert!(!text.contains("XMETHOD"), "{text}");
+    let other: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("http_requests_total{") && l.contains("method=\"other\""))
+        .collect();
+    let total: u64 = other
+        .iter()
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum();
+    assert_eq!(total, 20, "{other:?}");
+}
+
+/// With `SCIM_METRICS_TOKEN`, `/metrics` (which names directory ids) needs
+/// that bearer token.
+#[tokio::test]
+async fn metrics_token_is_required_when_set() {
+    let token = "metrics-token-0123456789";
+    let app = spawn_app_with(|s| {
+        s.metrics_token = Some(scim_server::config::Secret::new(token));
+    })
+    .await;
+    let (status, _) = app.get("/Users").await;
+    assert_eq!(status, 200);
+    for bad in [None, Some("wrong-token-0123456789"), Some("")] {
+        let (status, text) = metrics(&app, bad).await;
+        assert_eq!(status, 401, "{bad:?}: {text}");
+        assert!(!text.contains("scim_operations_total"), "{text}");
+        assert!(!text.contains(&app.directory_id.to_string()), "{text}");
+    }
+    let (status, text) = metrics(&app, Some(token)).await;
+    assert_eq!(status, 200);
+    assert!(text.contains("http_requests_total"), "{text}");
+
+    // Unset: public, as before.
+    let open = spawn_app().await;
+    assert_eq!(metrics(&open, None).await.0, 200);
+}
+
+/// Before: CSV exports wrote names and emails as the IdP sent them, so a
+/// display name `=HYPERLINK(…)` ran as a formula in a spreadsheet. Now a
+/// cell starting with `= + - @`, tab or CR gets a leading `'` (OWASP).
+#[tokio::test]
+async fn csv_exports_neutralise_cells_a_spreadsheet_would_run() {
+    let app = spawn_app().await;
+    app.verify_domain("acme.example").await;
+    let mut u = user("-2+3@acme.example");
+    u["displayName"] = json!("=HYPERLINK(\"http://evil.example\",\"x\")");
+    app.create_user(u).await;
+    let a = crate::admin::admin(&app, "default").await;
+    let res = app
+        .client
+        .get(format!("{}/exports/managed-accounts", a.base))
+        .bearer_auth(&a.key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let text = res.text().await.unwrap();
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), 1, "{text}");
+    assert_eq!(
+        &rows[0][0], "'=HYPERLINK(\"http://evil.example\",\"x\")",
+        "{text}"
+    );
+    assert_eq!(&rows[0][1], "'-2+3@acme.example", "{text}");
+    assert_eq!(&rows[0][3], "active", "{text}");
+}
+
+fn www_authenticate(res: &reqwest::Response) -> String {
+    res.headers()
+        .get("www-authenticate")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default()
+}
+
+/// Before: `token create` had no `--expires-in`; a directory token lived
+/// until revoked. Now it may expire: shown by `token list`, 401
+/// `invalid_token` after it.
+#[tokio::test]
+async fn directory_tokens_can_expire() {
+    use sea_orm::{ActiveModelTrait, EntityTrait, Set};
+    let app = spawn_app().await;
+    let dir = app.directory_id.to_string();
+    let created = app
+        .cli_oauth(&[
+            "token",
+            "create",
+            "--directory",
+            &dir,
+            "--expires-in",
+            "90d",
+        ])
+        .await;
+    let token = created["token"].as_str().unwrap().to_owned();
+    let expires: chrono::DateTime<chrono::Utc> =
+        serde_json::from_value(created["expires_at"].clone()).unwrap();
+    let in_90d = chrono::Utc::now() + chrono::Duration::days(90);
+    assert!((expires - in_90d).num_seconds().abs() < 60, "{created}");
+
+    let get_users = |t: String| {
+        let url = format!("{}/Users", app.base);
+        let client = app.client.clone();
+        async move { client.get(url).bearer_auth(t).send().await.unwrap() }
+    };
+    assert_eq!(get_users(token.clone()).await.status(), 200);
+
+    let list = app.cli_oauth(&["token", "list", "--directory", &dir]).await;
+    let mine = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["id"] == created["id"])
+        .unwrap()
+        .clone();
+    assert_eq!(mine["expires_at"], created["expires_at"], "{list}");
+    assert_eq!(mine["expired"], false, "{list}");
+    assert!(!list.to_string().contains(&token), "no token values listed");
+
+    // Its time passes.
+    let id: uuid::Uuid = serde_json::from_value(created["id"].clone()).unwrap();
+    let db = app.db().await;
+    let t = entity::directory_token::Entity::find_by_id(id)
+        .one(&db)
+        .await
+        .unwrap()
+        .unwrap();
+    let mut t: entity::directory_token::ActiveModel = t.into();
+    t.expires_at = Set(Some(chrono::Utc::now() - chrono::Duration::seconds(1)));
+    t.update(&db).await.unwrap();
+
+    let res = get_users(token).await;
+    assert_eq!(res.status(), 401);
+    assert!(
+        www_authenticate(&res).contains("error=\"invalid_token\""),
+        "{}",
+        www_authenticate(&res)
+    );
+    let list = app.cli_oauth(&["token", "list", "--directory", &dir]).await;
+    assert!(list.to_string().contains("\"expired\":true"), "{list}");
+    // The bootstrap token (no expiry) still works.
+    assert_eq!(get_users(app.token.clone()).await.status(), 200);
+
+    use clap::Parser;
+    for bad in ["0d", "90", "soon"] {
+        let r = scim_server::cli::Cli::try_parse_from([
+            "scim-server",
+            "token",
+            "create",
+            "--directory",
+            &dir,
+            "--expires-in",
+            bad,
+        ]);
+        assert!(r.is_err(), "{bad}");
+    }
+}
+
+/// Before: an admin key could be neither listed, revoked nor given an
+/// expiry. Now `GET /admin-keys`, `DELETE /admin-keys/{id}` (audited),
+/// `admin-key list|revoke` and `--expires-in`.
+#[tokio::test]
+async fn admin_keys_can_be_listed_revoked_and_expire() {
+    use sea_orm::{ActiveModelTrait, EntityTrait, Set};
+    let app = spawn_app().await;
+    let a = crate::admin::admin(&app, "default").await;
+    let second = app
+        .cli_oauth(&[
+            "admin-key",
+            "create",
+            "--org",
+            "default",
+            "--label",
+            "ci",
+            "--expires-in",
+            "30d",
+        ])
+        .await;
+    let second_key = second["key"].as_str().unwrap().to_owned();
+    let second_id = second["id"].as_str().unwrap().to_owned();
+    assert!(second["expires_at"].is_string(), "{second}");
+    let with_key = |key: &str, method: reqwest::Method, path: &str| {
+        app.client
+            .request(method, format!("{}{path}", a.base))
+            .bearer_auth(key)
+    };
+
+    let res = with_key(&second_key, reqwest::Method::GET, "/admin-keys")
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = read(res).await;
+    assert_eq!(status, 200, "{body}");
+    let keys = body["items"].as_array().unwrap();
+    assert_eq!(keys.len(), 2, "{body}");
+    assert!(
+        !body.to_string().contains(&second_key),
+        "no key values listed"
+    );
+    assert!(!body.to_string().contains(&a.key), "no key values listed");
+    let listed = keys.iter().find(|k| k["id"] == second_id.as_str()).unwrap();
+    assert_eq!(listed["label"], "ci");
+    assert_eq!(listed["expired"], false);
+    assert_eq!(listed["expires_at"], second["expires_at"]);
+    let cli_list = app
+        .cli_oauth(&["admin-key", "list", "--org", "default"])
+        .await;
+    assert_eq!(cli_list.as_array().unwrap().len(), 2, "{cli_list}");
+
+    // Another organization can't see or revoke them.
+    let other = crate::admin::admin(&app, "other").await;
+    let (status, body) = other.delete(&format!("/admin-keys/{second_id}")).await;
+    assert_eq!(status, 404, "{body}");
+    let (status, body) = other.get("/admin-keys").await;
+    assert_eq!(status, 200);
+    assert_eq!(body["items"].as_array().unwrap().len(), 1, "{body}");
+
+    // Revoked through the API: refused from the next request on; audited.
+    let (status, body) = a.delete(&format!("/admin-keys/{second_id}")).await;
+    assert_eq!(status, 204, "{body}");
+    let res = with_key(&second_key, reqwest::Method::GET, "/admin-keys")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    let (status, body) = a.delete(&format!("/admin-keys/{second_id}")).await;
+    assert_eq!(status, 404, "already revoked: {body}");
+    let (_, log) = a.get("/audit-log?action=admin_key.revoke").await;
+    let entries = log["items"].as_array().unwrap();
+    assert_eq!(entries.len(), 1, "{log}");
+    assert_eq!(entries[0]["target_id"], second_id.as_str());
+
+    // Expired: refused.
+    let third = app
+        .cli_oauth(&[
+            "admin-key",
+            "create",
+            "--org",
+            "default",
+            "--expires-in",
+            "1h",
+        ])
+        .await;
+    let third_key = third["key"].as_str().unwrap().to_owned();
+    let third_id: uuid::Uuid = serde_json::from_value(third["id"].clone()).unwrap();
+    let res = with_key(&third_key, reqwest::Method::GET, "/admin-keys")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let db = app.db().await;
+    let k = entity::admin_key::Entity::find_by_id(third_id)
+        .one(&db)
+        .await
+        .unwrap()
+        .unwrap();
+    let mut k: entity::admin_key::ActiveModel = k.into();
+    k.expires_at = Set(Some(chrono::Utc::now() - chrono::Duration::seconds(1)));
+    k.update(&db).await.unwrap();
+    let res = with_key(&third_key, reqwest::Method::GET, "/admin-keys")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+
+    // Revoked through the CLI.
+    let third_id = third_id.to_string();
+    let out = app
+        .cli_oauth(&["admin-key", "revoke", "--org", "default", "--id", &third_id])
+        .await;
+    assert_eq!(out["revoked"], true);
+    let (status, _) = a.get("/admin-keys").await;
+    assert_eq!(status, 200, "the first key still works");
+}

@@ -1,0 +1,230 @@
+//! No tenant can starve the others: what one directory sends (passwords to
+//! hash, …) does not hold what another directory needs (the write lock, a
+//! pooled connection) for long.
+
+use std::time::{Duration, Instant};
+
+use crate::helpers::*;
+use serde_json::{Value, json};
+
+const BULK_REQUEST: &str = "urn:ietf:params:scim:api:messages:2.0:BulkRequest";
+
+/// A directory of a new organization and its bearer token.
+pub async fn other_directory(app: &TestApp, org: &str) -> (String, String) {
+    use scim_server::store::directories;
+    let db = app.db().await;
+    let o = directories::find_or_create_org(&db, org).await.unwrap();
+    let d = directories::create_directory(&db, o.id, "idp")
+        .await
+        .unwrap();
+    let (_, token) = directories::create_token(&db, d.id, None).await.unwrap();
+    let _ = db.close().await;
+    (
+        format!("{}/scim/v2/directories/{}", app.address, d.id),
+        token,
+    )
+}
+
+async fn bulk(app: &TestApp, ops: Vec<Value>) -> (u16, Value) {
+    app.post(
+        "/Bulk",
+        json!({"schemas": [BULK_REQUEST], "Operations": ops}),
+    )
+    .await
+}
+
+/// `n` managed users (their org owns their passwords), created in one
+/// `/Bulk`; their ids.
+async fn managed_users(app: &TestApp, prefix: &str, n: usize) -> Vec<String> {
+    let ops = (0..n)
+        .map(|i| {
+            json!({"method": "POST", "path": "/Users", "bulkId": format!("u{i}"),
+                   "data": user(&format!("{prefix}{i}@acme.example"))})
+        })
+        .collect();
+    let (status, body) = bulk(app, ops).await;
+    assert_eq!(status, 200, "{body}");
+    body["Operations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            assert_eq!(r["status"], "201", "{r}");
+            r["location"]
+                .as_str()
+                .unwrap()
+                .rsplit('/')
+                .next()
+                .unwrap()
+                .to_owned()
+        })
+        .collect()
+}
+
+fn verifies(hash: &str, password: &str) -> bool {
+    use argon2::{Argon2, PasswordHash, PasswordVerifier};
+    let parsed = PasswordHash::new(hash).unwrap();
+    Argon2::default()
+        .verify_password(password.as_bytes(), &parsed)
+        .is_ok()
+}
+
+async fn password_hash(app: &TestApp, email: &str) -> String {
+    account_of(app, email)
+        .await
+        .password_hash
+        .expect("a password is stored")
+}
+
+/// Before: a PATCH that set a password was hashed inside the write
+/// transaction, so a `/Bulk` of them held SQLite's write lock (or, on
+/// PostgreSQL, a pooled connection) for the sum of its argon2 hashes and
+/// another directory's POST answered 503 after the lock wait. Now every
+/// password is hashed before the transaction opens.
+// Multi-threaded: when it fails, the server's open transactions still
+// finish while the test's schema is dropped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bulk_of_password_patches_does_not_starve_another_directorys_post() {
+    const PER_BULK: usize = 50;
+    let app = spawn_app_with(|s| {
+        s.db_busy_timeout_ms = 1000;
+        s.db_max_connections = 2;
+    })
+    .await;
+    app.verify_domain("acme.example").await;
+    let ids = managed_users(&app, "pw", 2 * PER_BULK).await;
+    let (other_base, other_token) = other_directory(&app, "other-org").await;
+
+    // Two /Bulk requests, each setting PER_BULK passwords through PATCH
+    // (both forms: a `password` path and a path-less value).
+    let bulks: Vec<_> = ids
+        .chunks(PER_BULK)
+        .enumerate()
+        .map(|(b, chunk)| {
+            let ops: Vec<Value> = chunk
+                .iter()
+                .enumerate()
+                .map(|(i, id)| {
+                    let op = if i % 2 == 0 {
+                        json!({"op": "replace", "path": "password", "value": format!("pw-{b}-{i}")})
+                    } else {
+                        json!({"op": "replace", "value": {"password": format!("pw-{b}-{i}")}})
+                    };
+                    json!({"method": "PATCH", "path": format!("/Users/{id}"),
+                           "data": {"schemas": [PATCH_OP], "Operations": [op]}})
+                })
+                .collect();
+            let client = app.client.clone();
+            let url = format!("{}/Bulk", app.base);
+            let token = app.token.clone();
+            tokio::spawn(async move {
+                let res = client
+                    .post(url)
+                    .bearer_auth(token)
+                    .header("Content-Type", "application/scim+json")
+                    .body(json!({"schemas": [BULK_REQUEST], "Operations": ops}).to_string())
+                    .send()
+                    .await
+                    .unwrap();
+                read(res).await
+            })
+        })
+        .collect();
+
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = Instant::now();
+    let res = app
+        .client
+        .post(format!("{other_base}/Users"))
+        .bearer_auth(&other_token)
+        .header("Content-Type", "application/scim+json")
+        .body(user("bystander@other.example").to_string())
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = read(res).await;
+    assert_eq!(
+        status,
+        201,
+        "another directory's POST after {:?}: {body}",
+        started.elapsed()
+    );
+
+    for (b, handle) in bulks.into_iter().enumerate() {
+        let (status, body) = handle.await.unwrap();
+        assert_eq!(status, 200, "{body}");
+        let results = body["Operations"].as_array().unwrap();
+        assert_eq!(results.len(), PER_BULK);
+        for r in results {
+            assert_eq!(r["status"], "200", "{r}");
+        }
+        for i in [0, 1] {
+            let email = format!("pw{}@acme.example", b * PER_BULK + i);
+            let hash = password_hash(&app, &email).await;
+            assert!(verifies(&hash, &format!("pw-{b}-{i}")), "{email}");
+        }
+    }
+}
+
+/// A PATCH sets a password in each form IdPs send; it is stored hashed.
+#[tokio::test]
+async fn patch_sets_a_password_in_every_form() {
+    let app = spawn_app().await;
+    app.verify_domain("acme.example").await;
+    let id = app.create_user(user("p@acme.example")).await;
+    for (n, op) in [
+        json!({"op": "replace", "path": "password", "value": "first-pw"}),
+        json!({"op": "Replace", "value": {"password": "second-pw"}}),
+        json!({"op": "add", "path": "urn:ietf:params:scim:schemas:core:2.0:User:password", "value": "third-pw"}),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let (status, body) = app.patch(&format!("/Users/{id}"), json!([op])).await;
+        assert_eq!(status, 200, "{body}");
+        assert!(body.get("password").is_none());
+        let hash = password_hash(&app, "p@acme.example").await;
+        let want = ["first-pw", "second-pw", "third-pw"][n];
+        assert!(verifies(&hash, want), "{want}");
+    }
+}
+
+/// Before: no bound; a /Bulk could ask for 1,000 argon2 hashes. Now more
+/// than `SCIM_BULK_MAX_PASSWORDS` is a 413 that writes nothing.
+#[tokio::test]
+async fn a_bulk_with_too_many_passwords_is_413_and_writes_nothing() {
+    let app = spawn_app_with(|s| s.bulk_max_passwords = 3).await;
+    app.verify_domain("acme.example").await;
+    let id = app.create_user(user("p@acme.example")).await;
+    let mut post = user("new@acme.example");
+    post["password"] = json!("pw-0");
+    let ops = vec![
+        json!({"method": "POST", "path": "/Users", "bulkId": "n", "data": post}),
+        json!({"method": "PATCH", "path": format!("/Users/{id}"), "data": {"schemas": [PATCH_OP],
+               "Operations": [{"op": "replace", "path": "password", "value": "pw-1"},
+                              {"op": "replace", "value": {"password": "pw-2"}}]}}),
+        json!({"method": "PATCH", "path": "/Users/bulkId:n", "data": {"schemas": [PATCH_OP],
+               "Operations": [{"op": "replace", "path": "password", "value": "pw-3"}]}}),
+    ];
+    let (status, body) = bulk(&app, ops.clone()).await;
+    assert_scim_error(status, &body, 413, Some("tooLarge"));
+    let detail = body["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("4 passwords") && detail.contains("at most 3"),
+        "{detail}"
+    );
+    let (_, list) = app
+        .get("/Users?filter=userName eq \"new@acme.example\"")
+        .await;
+    assert_eq!(list["totalResults"], 0, "nothing was written");
+
+    // At the limit it runs, and the PATCH of a user created in the same
+    // request (by bulkId) takes its hash too.
+    let (status, body) = bulk(&app, ops[..1].iter().chain(&ops[2..]).cloned().collect()).await;
+    assert_eq!(status, 200, "{body}");
+    for r in body["Operations"].as_array().unwrap() {
+        assert!(r["status"] == "201" || r["status"] == "200", "{r}");
+    }
+    let hash = password_hash(&app, "new@acme.example").await;
+    assert!(verifies(&hash, "pw-3"));
+}
