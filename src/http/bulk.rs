@@ -15,6 +15,7 @@ use uuid::Uuid;
 use super::auth::Directory;
 use super::body::ScimBody;
 use super::scim::{directory_base, scim_response};
+use crate::domain::custom_attrs;
 use crate::domain::etag::{IfMatch, etag};
 use crate::domain::filter::Limits;
 use crate::domain::group::{self as domain_group, GroupInput};
@@ -26,7 +27,7 @@ use crate::startup::AppState;
 use crate::store::db_error;
 use crate::store::directories::DirectoryPrincipal;
 use crate::store::sync_log::{self, SyncEntry};
-use crate::store::{groups, users};
+use crate::store::{groups, org_schemas, users};
 
 pub const BULK_REQUEST: &str = "urn:ietf:params:scim:api:messages:2.0:BulkRequest";
 pub const BULK_RESPONSE: &str = "urn:ietf:params:scim:api:messages:2.0:BulkResponse";
@@ -233,7 +234,9 @@ async fn run(
             if id.is_some() {
                 return Err(ScimError::invalid_path("POST goes to /Users"));
             }
-            let input = with_hash(UserInput::from_body(body()?)?, op);
+            let input = UserInput::from_body(body()?)?;
+            let (input, _ignored) = org_schemas::with_custom(tx, dir, body()?, input).await?;
+            let input = with_hash(input, op);
             let u = users::create(tx, dir, input).await?;
             Done {
                 status: 201,
@@ -242,7 +245,9 @@ async fn run(
             }
         }
         (Kind::User, Method::Put) => {
-            let input = with_hash(UserInput::from_body(body()?)?, op);
+            let input = UserInput::from_body(body()?)?;
+            let (input, _ignored) = org_schemas::with_custom(tx, dir, body()?, input).await?;
+            let input = with_hash(input, op);
             let u = users::replace(tx, dir, need_id()?, input, im).await?;
             Done {
                 status: 200,
@@ -318,7 +323,7 @@ fn plain_user_post(op: &Operation) -> bool {
         && op
             .data
             .as_ref()
-            .is_some_and(|d| d.is_object() && !has_refs(d))
+            .is_some_and(|d| d.is_object() && !has_refs(d) && !custom_attrs::mentions_extension(d))
 }
 
 fn has_refs(v: &Value) -> bool {
