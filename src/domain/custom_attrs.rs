@@ -7,7 +7,7 @@ use serde_json::{Map, Number, Value};
 
 use super::custom_schema::{CustomSchema, is_reserved_urn};
 use super::json::MAX_MULTI_VALUES;
-use super::schema::{AttrDef, AttrType, ENTERPRISE_USER_SCHEMA, Mutability, USER_SCHEMA};
+use super::schema::{AttrDef, AttrType, ENTERPRISE_USER_SCHEMA, Mutability, USER_SCHEMA, registry};
 use super::types::MAX_STRING_LEN;
 use crate::error::{ScimError, ScimResult};
 
@@ -64,6 +64,23 @@ pub fn mentions_extension(body: &Value) -> bool {
         Value::String(s) => foreign_urn_key(s),
         _ => false,
     }
+}
+
+/// Top-level keys of a User body that name no attribute of the core
+/// schema (and no extension): the server drops them.
+pub fn unknown_core_keys(body: &Value) -> Vec<String> {
+    let Value::Object(o) = body else {
+        return vec![];
+    };
+    let reg = registry();
+    o.keys()
+        .filter(|k| {
+            !k.to_ascii_lowercase().starts_with("urn:")
+                && reg.user.attr(k).is_none()
+                && !reg.common.iter().any(|a| a.name.eq_ignore_ascii_case(k))
+        })
+        .cloned()
+        .collect()
 }
 
 fn scalar(def: &AttrDef, v: &Value, path: &str) -> ScimResult<Value> {

@@ -209,6 +209,7 @@ async fn run(
     limits: Limits,
     op: &Operation,
     created: &HashMap<String, Uuid>,
+    ignored: &mut Vec<String>,
 ) -> ScimResult<Done> {
     let (kind, id) = parse_path(&op.path, created)?;
     let if_match = op.version.as_deref().map(IfMatch::parse);
@@ -235,7 +236,8 @@ async fn run(
                 return Err(ScimError::invalid_path("POST goes to /Users"));
             }
             let input = UserInput::from_body(body()?)?;
-            let (input, _ignored) = org_schemas::with_custom(tx, dir, body()?, input).await?;
+            let (input, dropped) = org_schemas::with_custom(tx, dir, body()?, input).await?;
+            *ignored = dropped;
             let input = with_hash(input, op);
             let u = users::create(tx, dir, input).await?;
             Done {
@@ -246,7 +248,8 @@ async fn run(
         }
         (Kind::User, Method::Put) => {
             let input = UserInput::from_body(body()?)?;
-            let (input, _ignored) = org_schemas::with_custom(tx, dir, body()?, input).await?;
+            let (input, dropped) = org_schemas::with_custom(tx, dir, body()?, input).await?;
+            *ignored = dropped;
             let input = with_hash(input, op);
             let u = users::replace(tx, dir, need_id()?, input, im).await?;
             Done {
@@ -414,7 +417,8 @@ impl Bulk<'_> {
     /// One operation in its own savepoint.
     async fn one(&mut self, op: &Operation) -> ScimResult<()> {
         let sp = self.tx.begin().await.map_err(db_error)?;
-        let outcome = run(&sp, self.dir, self.limits, op, &self.created).await;
+        let mut ignored = Vec::new();
+        let outcome = run(&sp, self.dir, self.limits, op, &self.created, &mut ignored).await;
         let (kind, _) = parse_path(&op.path, &self.created).unwrap_or((Kind::User, None));
         match outcome {
             Ok(done) => {
@@ -423,7 +427,8 @@ impl Bulk<'_> {
                     resource_id: done.id.map(|i| i.to_string()),
                     ..self.log(op, kind, done.status)
                 };
-                sync_log::record(self.tx, entry).await?;
+                sync_log::record(self.tx, entry.clone()).await?;
+                sync_log::record_ignored(self.tx, &entry, &ignored).await?;
                 self.succeeded(op, kind, &done);
             }
             Err(e) => {

@@ -211,13 +211,15 @@ pub async fn create(
         )?;
         let body = body.into_value()?;
         let input = UserInput::from_body(&body)?;
-        let (input, _ignored) =
+        let (input, ignored) =
             org_schemas::with_custom(state.store.reader(), &dir, &body, input).await?;
         let input = hash_first(input).await?;
         let tx = state.store.begin().await?;
         let u = users::create_logged(&tx, &dir, input, op.entry(None, 201, None))
             .await?
             .user;
+        op.ignored(&tx, Some(u.link.id.to_string()), 201, &ignored)
+            .await?;
         op.commit_logged(tx).await?;
         Ok((u, p))
     }
@@ -249,11 +251,12 @@ pub async fn replace(
         let uid = parse_id(&id)?;
         let body = body.into_value()?;
         let input = UserInput::from_body(&body)?;
-        let (input, _ignored) =
+        let (input, ignored) =
             org_schemas::with_custom(state.store.reader(), &dir, &body, input).await?;
         let input = hash_first(input).await?;
         let tx = state.store.begin().await?;
         let u = users::replace(&tx, &dir, uid, input, if_match(&req).as_ref()).await?;
+        op.ignored(&tx, Some(id.clone()), 200, &ignored).await?;
         op.commit(tx, Some(id.clone()), 200).await?;
         Ok((u, p))
     }

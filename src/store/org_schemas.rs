@@ -131,9 +131,12 @@ pub async fn with_custom<C: ConnectionTrait>(
     body: &Value,
     input: UserInput,
 ) -> ScimResult<(UserInput, Vec<String>)> {
+    let mut ignored = custom_attrs::unknown_core_keys(body);
     if !custom_attrs::mentions_extension(body) {
-        return Ok((input, vec![]));
+        return Ok((input, ignored));
     }
     let ext = user_extensions(db, dir.org_id).await?;
-    input.with_custom(body, &ext)
+    let (input, dropped) = input.with_custom(body, &ext)?;
+    ignored.extend(dropped);
+    Ok((input, ignored))
 }

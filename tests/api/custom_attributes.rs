@@ -452,3 +452,59 @@ async fn attributes_of_no_registered_schema_are_still_accepted() {
     assert_eq!(status, 201, "{created}");
     assert!(created.get(ACME).is_none(), "{created}");
 }
+
+#[tokio::test]
+async fn dropped_attributes_are_warnings_in_the_sync_log_and_status() {
+    let app = app_with_acme().await;
+    let a = admin(&app, "default").await;
+    let mut body = acme_user("warn@acme.example", json!({"costCode": "W", "nope": 1}));
+    body["urn:ietf:params:scim:schemas:extension:okta:2.0:User"] = json!({"favoriteColor": "blue"});
+    body["shoeSize"] = json!(42);
+    let (status, created) = app.post("/Users", body).await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created[ACME], json!({"costCode": "W"}));
+    let id = created["id"].as_str().unwrap();
+
+    let dir = app.directory_id;
+    let (status, log) = a
+        .get(&format!("/directories/{dir}/sync-log?outcome=warning"))
+        .await;
+    assert_eq!(status, 200, "{log}");
+    let mut details: Vec<&str> = log["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            assert_eq!(e["resource_id"], id, "{e}");
+            assert_eq!(e["status"], 201, "{e}");
+            e["detail"].as_str().unwrap()
+        })
+        .collect();
+    details.sort_unstable();
+    assert_eq!(
+        details,
+        vec![
+            "ignored attribute shoeSize: no registered schema",
+            "ignored attribute urn:ietf:params:scim:schemas:extension:acme:2.0:User:nope: no registered schema",
+            "ignored attribute urn:ietf:params:scim:schemas:extension:okta:2.0:User:favoriteColor: no registered schema",
+        ]
+    );
+    let (_, dirs) = a.get("/directories").await;
+    let d = dirs["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["id"] == dir.to_string())
+        .unwrap();
+    assert_eq!(d["ignored_attributes_last_24h"], 3, "{d}");
+    assert_eq!(d["failed_operations_last_24h"], 0, "{d}");
+    // A request that drops nothing adds no warning.
+    let (status, _) = app
+        .put(&format!("/Users/{id}"), user("warn@acme.example"))
+        .await;
+    assert_eq!(status, 200);
+    let (_, log) = a
+        .get(&format!("/directories/{dir}/sync-log?outcome=warning"))
+        .await;
+    assert_eq!(log["items"].as_array().unwrap().len(), 3, "{log}");
+}

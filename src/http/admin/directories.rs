@@ -47,6 +47,7 @@ pub async fn list(state: web::Data<AppState>, admin: AdminPrincipal) -> AdminRes
             "synced_users": s.users,
             "synced_groups": s.groups,
             "failed_operations_last_24h": s.failed_last_24h,
+            "ignored_attributes_last_24h": s.warnings_last_24h,
         }));
     }
     Ok(items(out, None))
@@ -64,11 +65,10 @@ pub async fn sync_log(
     let limit = page_limit(&state, params.limit.as_deref())?;
     let before = int_cursor(params.cursor.as_deref())?;
     if let Some(o) = params.outcome.as_deref()
-        && o != "success"
-        && o != "failure"
+        && !["success", "failure", "warning"].contains(&o)
     {
         return Err(AdminError::invalid(format!(
-            "outcome must be success or failure, got {o:?}"
+            "outcome must be success, failure or warning, got {o:?}"
         )));
     }
     let db = state.store.reader();
