@@ -7,6 +7,7 @@ mod m20261127_000001_add_admin_indexes;
 mod m20261201_000001_add_oauth_client_secret_version;
 mod m20261202_000001_add_paging_indexes;
 mod m20261202_170001_create_org_schemas;
+mod m20261202_170002_add_reject_unknown_attributes;
 
 pub struct Migrator;
 
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000001_add_oauth_client_secret_version::Migration),
             Box::new(m20261202_000001_add_paging_indexes::Migration),
             Box::new(m20261202_170001_create_org_schemas::Migration),
+            Box::new(m20261202_170002_add_reject_unknown_attributes::Migration),
         ]
     }
 }

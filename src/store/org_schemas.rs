@@ -2,7 +2,7 @@
 
 use chrono::Utc;
 use entity::{directory, org_schema, scim_user_value};
-use sea_orm::sea_query::{Expr, ExprTrait, Query};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
     QueryOrder, Set,
@@ -132,11 +132,61 @@ pub async fn with_custom<C: ConnectionTrait>(
     input: UserInput,
 ) -> ScimResult<(UserInput, Vec<String>)> {
     let mut ignored = custom_attrs::unknown_core_keys(body);
-    if !custom_attrs::mentions_extension(body) {
-        return Ok((input, ignored));
+    let input = if custom_attrs::mentions_extension(body) {
+        let ext = user_extensions(db, dir.org_id).await?;
+        let (input, dropped) = input.with_custom(body, &ext)?;
+        ignored.extend(dropped);
+        input
+    } else {
+        input
+    };
+    if let Some(first) = ignored.first()
+        && rejects_unknown_attributes(db, dir.directory_id).await?
+    {
+        return Err(ScimError::invalid_syntax(format!(
+            "unknown attribute {first}: no registered schema (this directory refuses attributes no schema knows)"
+        )));
     }
-    let ext = user_extensions(db, dir.org_id).await?;
-    let (input, dropped) = input.with_custom(body, &ext)?;
-    ignored.extend(dropped);
     Ok((input, ignored))
+}
+
+const REJECT_UNKNOWN: &str = "reject_unknown_attributes";
+
+/// Whether the directory refuses attributes no registered schema knows.
+pub async fn rejects_unknown_attributes<C: ConnectionTrait>(
+    db: &C,
+    directory_id: Uuid,
+) -> ScimResult<bool> {
+    let q = Query::select()
+        .column(Alias::new(REJECT_UNKNOWN))
+        .from(directory::Entity)
+        .and_where(Expr::col(directory::Column::Id).eq(directory_id))
+        .to_owned();
+    let row = db.query_one(&q).await.map_err(db_error)?;
+    Ok(match row {
+        Some(r) => r.try_get::<bool>("", REJECT_UNKNOWN).map_err(db_error)?,
+        None => false,
+    })
+}
+
+/// Sets the directory's setting (the directory must be the org's).
+pub async fn set_reject_unknown_attributes<C: ConnectionTrait>(
+    db: &C,
+    org_id: Uuid,
+    directory_id: Uuid,
+    reject: bool,
+) -> ScimResult<()> {
+    let q = Query::update()
+        .table(directory::Entity)
+        .value(Alias::new(REJECT_UNKNOWN), reject)
+        .and_where(Expr::col(directory::Column::Id).eq(directory_id))
+        .and_where(Expr::col(directory::Column::OrgId).eq(org_id))
+        .to_owned();
+    let res = db.execute(&q).await.map_err(db_error)?;
+    if res.rows_affected() == 0 {
+        return Err(ScimError::not_found(format!(
+            "no directory {directory_id} in this organization"
+        )));
+    }
+    Ok(())
 }

@@ -508,3 +508,70 @@ async fn dropped_attributes_are_warnings_in_the_sync_log_and_status() {
         .await;
     assert_eq!(log["items"].as_array().unwrap().len(), 3, "{log}");
 }
+
+#[tokio::test]
+async fn a_directory_can_refuse_attributes_no_schema_knows() {
+    let app = app_with_acme().await;
+    let a = admin(&app, "default").await;
+    let dir = app.directory_id;
+    let (status, body) = a
+        .get(&format!("/directories/{dir}/unknown-attributes"))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["reject_unknown_attributes"], false);
+    let (status, body) = a
+        .put(
+            &format!("/directories/{dir}/unknown-attributes"),
+            json!({"reject": true}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["reject_unknown_attributes"], true);
+
+    let mut body = user("strict@acme.example");
+    body["urn:ietf:params:scim:schemas:extension:okta:2.0:User"] = json!({"favoriteColor": "blue"});
+    let (status, err) = app.post("/Users", body).await;
+    assert_scim_error(status, &err, 400, Some("invalidSyntax"));
+    assert!(
+        err["detail"]
+            .as_str()
+            .unwrap()
+            .contains("urn:ietf:params:scim:schemas:extension:okta:2.0:User:favoriteColor"),
+        "{err}"
+    );
+    let (_, list) = app
+        .get("/Users?filter=userName%20eq%20%22strict@acme.example%22")
+        .await;
+    assert_eq!(list["totalResults"], 0, "nothing was written");
+    // Registered attributes still pass.
+    let (status, created) = app
+        .post(
+            "/Users",
+            acme_user("strict@acme.example", json!({"costCode": "S"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+
+    // Back to the default through the CLI.
+    app.cli(&[
+        "schema",
+        "unknown-attributes",
+        "--directory",
+        &dir.to_string(),
+        "accept",
+    ])
+    .await;
+    let mut body = user("lenient@acme.example");
+    body["shoeSize"] = json!(42);
+    let (status, created) = app.post("/Users", body).await;
+    assert_eq!(status, 201, "{created}");
+    // Another organization's key can't change it.
+    let other = admin(&app, "globex").await;
+    let (status, body) = other
+        .put(
+            &format!("/directories/{dir}/unknown-attributes"),
+            json!({"reject": true}),
+        )
+        .await;
+    assert_admin_error(status, &body, 404, "not_found");
+}

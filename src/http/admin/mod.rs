@@ -104,6 +104,9 @@ admin_routes! {
     "/exports/sites/{site_id}/users" => { get: exports::site_users },
     "/schemas" => { get: schemas::list, post: schemas::add },
     "/schemas/{urn}" => { delete: schemas::remove },
+    "/directories/{directory_id}/unknown-attributes" => {
+        get: schemas::get_unknown_attributes, put: schemas::set_unknown_attributes,
+    },
 }
 
 struct BearerAuth;
