@@ -102,13 +102,24 @@ pub enum SchemaCmd {
         #[arg(long)]
         org: String,
     },
-    /// Remove a schema by URN.
+    /// Remove a schema by URN, and the values users have of it.
     ///
     /// Example: scim-server schema remove --org acme urn:ietf:params:scim:schemas:extension:acme:2.0:User
     Remove {
         #[arg(long)]
         org: String,
         urn: String,
+    },
+    /// What a directory does with attributes no registered schema knows:
+    /// `accept` (the default: dropped, with a sync-log warning) or
+    /// `reject` (400 invalidSyntax).
+    ///
+    /// Example: scim-server schema unknown-attributes --directory 0190... reject
+    UnknownAttributes {
+        #[command(flatten)]
+        dir: DirectoryArg,
+        #[arg(value_parser = ["accept", "reject"])]
+        policy: String,
     },
 }
 
@@ -450,6 +461,12 @@ async fn schema(db: &DatabaseConnection, cmd: SchemaCmd) -> Result<Value, CliErr
                 .map(|m| json!({"urn": m.urn, "resource_type": m.resource_type, "created_at": m.created_at}))
                 .collect();
             json!(list)
+        }
+        SchemaCmd::UnknownAttributes { dir, policy } => {
+            let d = directories::directory_by_id(db, dir.directory).await?;
+            let reject = policy == "reject";
+            org_schemas::set_reject_unknown_attributes(db, d.org_id, d.id, reject).await?;
+            json!({"directory_id": d.id, "reject_unknown_attributes": reject})
         }
         SchemaCmd::Remove { org, urn } => {
             let org = directories::org_by_name(db, &org).await?;

@@ -2,6 +2,7 @@
 //! lifecycle rules. No HTTP and no database types here.
 
 pub mod admin_rules;
+pub mod custom_attrs;
 pub mod custom_schema;
 pub mod etag;
 pub mod export;

@@ -5,6 +5,8 @@
 
 use serde_json::{Map, Value};
 
+use super::custom_attrs;
+use super::custom_schema::CustomSchema;
 use super::filter::{self, AttrPath, CompValue, CompareOp, Filter, Limits, PatchPath};
 use super::json::JsonObject;
 use super::schema::{
@@ -130,10 +132,20 @@ fn parse_op(i: usize, op: &Value, limits: Limits) -> ScimResult<PatchOp> {
 /// Applies `ops` in order to a User document (canonical attribute names,
 /// the enterprise extension under its URN).
 pub fn apply_to_user(doc: &mut Map<String, Value>, ops: &[PatchOp]) -> ScimResult<()> {
+    apply_to_user_with(doc, ops, &[])
+}
+
+/// [`apply_to_user`] with the organization's custom User extensions: their
+/// attributes are patched under their URN like the enterprise ones.
+pub fn apply_to_user_with(
+    doc: &mut Map<String, Value>,
+    ops: &[PatchOp],
+    ext: &[CustomSchema],
+) -> ScimResult<()> {
     for op in ops {
         match &op.path {
-            Some(path) => apply_path(doc, op.op, path, op.value.as_ref())?,
-            None => apply_pathless(doc, op.op, op.value.as_ref())?,
+            Some(path) => apply_path(doc, op.op, path, op.value.as_ref(), ext)?,
+            None => apply_pathless(doc, op.op, op.value.as_ref(), ext)?,
         }
     }
     Ok(())
@@ -181,10 +193,47 @@ fn is_password(path: &AttrPath) -> bool {
             .is_some_and(|r| r.part == SchemaPart::Core && r.attr.name == "password")
 }
 
+/// Whether the operations name an extension the server does not define
+/// itself (so the organization's schemas are needed to apply them).
+pub fn mentions_extension(ops: &[PatchOp]) -> bool {
+    ops.iter().any(|op| {
+        op.path.as_ref().is_some_and(|p| {
+            p.attr
+                .urn
+                .as_deref()
+                .is_some_and(|u| custom_attrs::mentions_extension(&Value::String(format!("{u}:"))))
+        }) || op
+            .value
+            .as_ref()
+            .is_some_and(custom_attrs::mentions_extension)
+    })
+}
+
+fn custom_schema<'a>(ext: &'a [CustomSchema], urn: Option<&str>) -> Option<&'a CustomSchema> {
+    let urn = urn?;
+    ext.iter().find(|s| s.id.eq_ignore_ascii_case(urn))
+}
+
+/// The object under `key` in `doc`, created if missing.
+fn object_at<'a>(
+    doc: &'a mut Map<String, Value>,
+    key: &str,
+) -> ScimResult<&'a mut Map<String, Value>> {
+    let ext = doc
+        .entry(key.to_owned())
+        .or_insert_with(|| Value::Object(Map::new()));
+    if !ext.is_object() {
+        *ext = Value::Object(Map::new());
+    }
+    ext.as_object_mut()
+        .ok_or_else(|| ScimError::internal("extension is not an object"))
+}
+
 fn apply_pathless(
     doc: &mut Map<String, Value>,
     op: OpKind,
     value: Option<&Value>,
+    ext: &[CustomSchema],
 ) -> ScimResult<()> {
     let Some(Value::Object(values)) = value else {
         return Err(ScimError::invalid_value(
@@ -200,25 +249,41 @@ fn apply_pathless(
             continue;
         }
         if key.eq_ignore_ascii_case(ENTERPRISE_USER_SCHEMA) {
-            let Value::Object(ext) = v else {
+            let Value::Object(ent) = v else {
                 return Err(ScimError::invalid_value(format!(
                     "{ENTERPRISE_USER_SCHEMA} must be an object"
                 )));
             };
-            for (k, v) in ext {
+            for (k, v) in ent {
                 // The extension object as a whole may carry its own
                 // `schemas` (seen from third-party clients): not an attribute.
                 if k.eq_ignore_ascii_case("schemas") {
                     continue;
                 }
                 let path = attr_path(&format!("{ENTERPRISE_USER_SCHEMA}:{k}"))?;
-                apply_attr(doc, op, &path, None, Some(v))?;
+                apply_attr(doc, op, &path, None, Some(v), ext)?;
+            }
+            continue;
+        }
+        if let Some(schema) = custom_schema(ext, Some(key)) {
+            let Value::Object(values) = v else {
+                return Err(ScimError::invalid_value(format!(
+                    "{} must be an object",
+                    schema.id
+                )));
+            };
+            for (k, v) in values {
+                if k.eq_ignore_ascii_case("schemas") {
+                    continue;
+                }
+                let path = attr_path(&format!("{}:{k}", schema.id))?;
+                apply_attr(doc, op, &path, None, Some(v), ext)?;
             }
             continue;
         }
         // Keys may be attribute paths: "name.givenName", "urn:…:User:manager".
         let path = attr_path(key)?;
-        apply_attr(doc, op, &path, None, Some(v))?;
+        apply_attr(doc, op, &path, None, Some(v), ext)?;
     }
     Ok(())
 }
@@ -233,6 +298,7 @@ fn apply_path(
     op: OpKind,
     path: &PatchPath,
     value: Option<&Value>,
+    ext: &[CustomSchema],
 ) -> ScimResult<()> {
     if path.attr.attr.is_empty() {
         // A bare extension URN: the value holds that schema's attributes.
@@ -242,11 +308,18 @@ fn apply_path(
                 path.attr.urn.clone().unwrap_or_default(),
                 value.cloned().unwrap_or(Value::Null),
             );
-            return apply_pathless(doc, op, Some(&Value::Object(wrapped)));
+            return apply_pathless(doc, op, Some(&Value::Object(wrapped)), ext);
         }
         let urn = path.attr.urn.as_deref().unwrap_or_default();
         if op == OpKind::Remove && urn.eq_ignore_ascii_case(ENTERPRISE_USER_SCHEMA) {
             doc.remove(ENTERPRISE_USER_SCHEMA);
+            return Ok(());
+        }
+        if let Some(schema) = custom_schema(ext, Some(urn))
+            && op == OpKind::Remove
+            && path.filter.is_none()
+        {
+            doc.retain(|k, _| !k.eq_ignore_ascii_case(&schema.id));
             return Ok(());
         }
         return Err(ScimError::invalid_path(format!("unknown schema {urn:?}")));
@@ -257,6 +330,7 @@ fn apply_path(
         &path.attr,
         path.filter.as_ref().map(|f| (f, path.sub_attr.as_deref())),
         value,
+        ext,
     )
 }
 
@@ -268,7 +342,30 @@ fn apply_attr(
     path: &AttrPath,
     selector: Option<(&Filter, Option<&str>)>,
     value: Option<&Value>,
+    ext: &[CustomSchema],
 ) -> ScimResult<()> {
+    if let Some(schema) = custom_schema(ext, path.urn.as_deref()) {
+        let def = schema.def.attr(&path.attr).ok_or_else(|| {
+            ScimError::invalid_path(format!("no attribute {} in {}", path.attr, schema.id))
+        })?;
+        let sub = match path.sub_attr.as_deref() {
+            Some(s) => Some(def.sub(s).ok_or_else(|| {
+                ScimError::invalid_path(format!("{} has no sub-attribute {s:?}", def.name))
+            })?),
+            None => None,
+        };
+        if def.mutability == Mutability::ReadOnly
+            || sub.is_some_and(|s| s.mutability == Mutability::ReadOnly)
+        {
+            return Err(ScimError::mutability(format!("{path} is read-only")));
+        }
+        let key = schema.id.clone();
+        let container = object_at(doc, &key)?;
+        if selector.is_some() && def.multi_valued && def.ty != AttrType::Complex {
+            return apply_to_scalars(container, op, def, selector, value);
+        }
+        return apply_def(container, op, def, sub, selector, value);
+    }
     let resolved = registry()
         .resolve(
             ResourceKind::User,
@@ -286,19 +383,62 @@ fn apply_attr(
     }
     let container = match resolved.part {
         SchemaPart::Core => doc,
-        SchemaPart::Enterprise => {
-            let ext = doc
-                .entry(ENTERPRISE_USER_SCHEMA.to_owned())
-                .or_insert_with(|| Value::Object(Map::new()));
-            if !ext.is_object() {
-                *ext = Value::Object(Map::new());
-            }
-            match ext.as_object_mut() {
-                Some(m) => m,
-                None => return Err(ScimError::internal("extension is not an object")),
+        SchemaPart::Enterprise => object_at(doc, ENTERPRISE_USER_SCHEMA)?,
+    };
+    apply_def(container, op, def, resolved.sub, selector, value)
+}
+
+/// A value filter on a multi-valued simple attribute (`tags[value eq
+/// "x"]`): its scalars are taken as `{"value": …}` entries.
+fn apply_to_scalars(
+    container: &mut Map<String, Value>,
+    op: OpKind,
+    def: &AttrDef,
+    selector: Option<(&Filter, Option<&str>)>,
+    value: Option<&Value>,
+) -> ScimResult<()> {
+    let mut value_def = def.clone();
+    value_def.name = "value".into();
+    value_def.multi_valued = false;
+    let mut entry_def = def.clone();
+    entry_def.ty = AttrType::Complex;
+    entry_def.sub_attributes = vec![value_def];
+    let wrap = |v: Value| {
+        let mut o = Map::new();
+        o.insert("value".into(), v);
+        Value::Object(o)
+    };
+    if let Some(Value::Array(items)) = container.get_mut(&def.name) {
+        for item in items.iter_mut() {
+            *item = wrap(item.take());
+        }
+    }
+    let value = match (selector, value) {
+        (Some((_, None)), Some(v)) if !v.is_object() => Some(wrap(v.clone())),
+        (_, v) => v.cloned(),
+    };
+    let result = apply_def(container, op, &entry_def, None, selector, value.as_ref());
+    if let Some(Value::Array(items)) = container.get_mut(&def.name) {
+        for item in items.iter_mut() {
+            if let Value::Object(o) = item {
+                *item = o.remove("value").unwrap_or(Value::Null);
             }
         }
-    };
+        items.retain(|i| !i.is_null());
+    }
+    result
+}
+
+/// Applies one operation on the resolved attribute `def` (and `sub`) of
+/// `container` (the resource, or an extension's object).
+fn apply_def(
+    container: &mut Map<String, Value>,
+    op: OpKind,
+    def: &AttrDef,
+    sub_def: Option<&AttrDef>,
+    selector: Option<(&Filter, Option<&str>)>,
+    value: Option<&Value>,
+) -> ScimResult<()> {
     let name = def.name.clone();
 
     if let Some((filter, sub)) = selector {
@@ -316,7 +456,7 @@ fn apply_attr(
         return apply_filtered(container, op, def, filter, sub_def, value);
     }
 
-    if let Some(sub_def) = resolved.sub {
+    if let Some(sub_def) = sub_def {
         let sub = sub_def.name.clone();
         if def.multi_valued {
             // `emails.value` without a filter: every entry.

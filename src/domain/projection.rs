@@ -3,6 +3,7 @@
 
 use serde_json::{Map, Value};
 
+use super::custom_schema::CustomSchema;
 use super::filter::AttrPath;
 use super::schema::{AttrDef, ENTERPRISE_USER_SCHEMA, ResourceKind, Returned, registry};
 
@@ -38,12 +39,39 @@ impl Projection {
     }
 
     pub fn apply(&self, kind: ResourceKind, resource: Value) -> Value {
+        self.apply_with(kind, resource, &[])
+    }
+
+    /// [`Self::apply`] knowing the organization's custom extensions, whose
+    /// attributes are projected (and `returned` honoured) like the
+    /// enterprise ones.
+    pub fn apply_with(
+        &self,
+        kind: ResourceKind,
+        resource: Value,
+        custom: &[CustomSchema],
+    ) -> Value {
         let Value::Object(map) = resource else {
             return resource;
         };
         let reg = registry();
         let mut out = Map::new();
+        let mut dropped: Vec<String> = Vec::new();
         for (key, value) in map {
+            if let Some(schema) = custom
+                .iter()
+                .find(|s| s.resource_type == kind && s.id.eq_ignore_ascii_case(&key))
+            {
+                if let Value::Object(ext) = value {
+                    let kept = self.object(&schema.def.attributes, Some(&schema.id), ext);
+                    if kept.is_empty() {
+                        dropped.push(key);
+                    } else {
+                        out.insert(key, Value::Object(kept));
+                    }
+                }
+                continue;
+            }
             if key.eq_ignore_ascii_case(ENTERPRISE_USER_SCHEMA) && kind == ResourceKind::User {
                 if let Value::Object(ext) = value {
                     let kept = self.object(
@@ -76,6 +104,9 @@ impl Projection {
             && let Some(Value::Array(schemas)) = out.get_mut("schemas")
         {
             schemas.retain(|s| s.as_str() != Some(ENTERPRISE_USER_SCHEMA));
+        }
+        if let Some(Value::Array(schemas)) = out.get_mut("schemas") {
+            schemas.retain(|s| !s.as_str().is_some_and(|s| dropped.iter().any(|d| d == s)));
         }
         Value::Object(out)
     }

@@ -4,6 +4,8 @@
 
 use serde_json::{Map, Value, json};
 
+use super::custom_attrs::{self, CustomValues};
+use super::custom_schema::CustomSchema;
 use super::json::{JsonObject, MAX_MULTI_VALUES, read_multi, strip_readonly, to_object};
 use super::schema::{ENTERPRISE_USER_SCHEMA, ResourceKind, USER_SCHEMA};
 use super::types::{Email, UserName};
@@ -104,6 +106,9 @@ pub struct UserAttrs {
     pub roles: Vec<MultiValue>,
     pub x509_certificates: Vec<MultiValue>,
     pub enterprise: Enterprise,
+    /// Values of the organization's custom extensions (set by
+    /// [`UserInput::with_custom`]; `from_json` leaves them empty).
+    pub custom: CustomValues,
 }
 
 /// A decoded request body: the attributes plus a new password, if any.
@@ -212,6 +217,7 @@ impl UserAttrs {
             roles: vec![],
             x509_certificates: vec![],
             enterprise: Enterprise::default(),
+            custom: CustomValues::default(),
         }
     }
 
@@ -493,6 +499,19 @@ impl UserInput {
         Ok(Self { attrs, password })
     }
 
+    /// Reads the custom extension values of `body` against the
+    /// organization's User extensions; returns the attribute paths no
+    /// registered schema knows.
+    pub fn with_custom(
+        mut self,
+        body: &Value,
+        schemas: &[CustomSchema],
+    ) -> ScimResult<(Self, Vec<String>)> {
+        let d = custom_attrs::decode(body, schemas)?;
+        self.attrs.custom = d.values;
+        Ok((self, d.ignored))
+    }
+
     /// Hashes a clear password now (call it off the async runtime and
     /// before the write transaction).
     pub fn hash_password(mut self) -> Result<Self, String> {
@@ -718,6 +737,10 @@ impl UserAttrs {
         if !ent.is_empty() {
             schemas.push(Value::String(ENTERPRISE_USER_SCHEMA.into()));
             o.insert(ENTERPRISE_USER_SCHEMA.into(), Value::Object(ent));
+        }
+        for (urn, attrs) in self.custom.extensions() {
+            schemas.push(Value::String(urn.to_owned()));
+            o.insert(urn.to_owned(), Value::Object(attrs.clone()));
         }
         o.insert("schemas".into(), Value::Array(schemas));
         o

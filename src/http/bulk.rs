@@ -15,6 +15,7 @@ use uuid::Uuid;
 use super::auth::Directory;
 use super::body::ScimBody;
 use super::scim::{directory_base, scim_response};
+use crate::domain::custom_attrs;
 use crate::domain::etag::{IfMatch, etag};
 use crate::domain::filter::Limits;
 use crate::domain::group::{self as domain_group, GroupInput};
@@ -26,7 +27,7 @@ use crate::startup::AppState;
 use crate::store::db_error;
 use crate::store::directories::DirectoryPrincipal;
 use crate::store::sync_log::{self, SyncEntry};
-use crate::store::{groups, users};
+use crate::store::{groups, org_schemas, users};
 
 pub const BULK_REQUEST: &str = "urn:ietf:params:scim:api:messages:2.0:BulkRequest";
 pub const BULK_RESPONSE: &str = "urn:ietf:params:scim:api:messages:2.0:BulkResponse";
@@ -237,6 +238,7 @@ async fn run(
     limits: Limits,
     op: &Operation,
     created: &HashMap<String, Uuid>,
+    ignored: &mut Vec<String>,
 ) -> ScimResult<Done> {
     let (kind, id) = parse_path(&op.path, created)?;
     let if_match = op.version.as_deref().map(IfMatch::parse);
@@ -262,7 +264,10 @@ async fn run(
             if id.is_some() {
                 return Err(ScimError::invalid_path("POST goes to /Users"));
             }
-            let input = op.passwords.apply(UserInput::from_body(body()?)?);
+            let input = UserInput::from_body(body()?)?;
+            let (input, dropped) = org_schemas::with_custom(tx, dir, body()?, input).await?;
+            *ignored = dropped;
+            let input = op.passwords.apply(input);
             let u = users::create(tx, dir, input).await?;
             Done {
                 status: 201,
@@ -272,7 +277,10 @@ async fn run(
             }
         }
         (Kind::User, Method::Put) => {
-            let input = op.passwords.apply(UserInput::from_body(body()?)?);
+            let input = UserInput::from_body(body()?)?;
+            let (input, dropped) = org_schemas::with_custom(tx, dir, body()?, input).await?;
+            *ignored = dropped;
+            let input = op.passwords.apply(input);
             let u = users::replace(tx, dir, need_id()?, input, im).await?;
             Done {
                 status: 200,
@@ -355,7 +363,7 @@ fn plain_user_post(op: &Operation) -> bool {
         && op
             .data
             .as_ref()
-            .is_some_and(|d| d.is_object() && !has_refs(d))
+            .is_some_and(|d| d.is_object() && !has_refs(d) && !custom_attrs::mentions_extension(d))
 }
 
 fn has_refs(v: &Value) -> bool {
@@ -446,7 +454,8 @@ impl Bulk<'_> {
     /// One operation in its own savepoint.
     async fn one(&mut self, op: &Operation) -> ScimResult<()> {
         let sp = self.tx.begin().await.map_err(db_error)?;
-        let outcome = run(&sp, self.dir, self.limits, op, &self.created).await;
+        let mut ignored = Vec::new();
+        let outcome = run(&sp, self.dir, self.limits, op, &self.created, &mut ignored).await;
         let (kind, _) = parse_path(&op.path, &self.created).unwrap_or((Kind::User, None));
         match outcome {
             Ok(done) => {
@@ -456,7 +465,8 @@ impl Bulk<'_> {
                     detail: done.note.clone(),
                     ..self.log(op, kind, done.status)
                 };
-                sync_log::record(self.tx, entry).await?;
+                sync_log::record(self.tx, entry.clone()).await?;
+                sync_log::record_ignored(self.tx, &entry, &ignored).await?;
                 self.succeeded(op, kind, &done);
             }
             Err(e) => {

@@ -79,13 +79,16 @@ pub async fn search(
     };
     let managers =
         http_users::manager_names(&state, &dir, &users_page.iter().collect::<Vec<_>>()).await?;
+    let custom =
+        http_users::custom_of(&state, &dir, &users_page.iter().collect::<Vec<_>>()).await?;
     let users_json: Vec<String> = users_page
         .iter()
         .map(|u| {
             q.projection
-                .apply(
+                .apply_with(
                     ResourceKind::User,
                     http_users::render(&base, u, &managers).0,
+                    &custom,
                 )
                 .to_string()
         })

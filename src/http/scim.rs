@@ -193,6 +193,18 @@ impl SyncOp {
         Ok(())
     }
 
+    /// Logs the attributes a successful write dropped (no registered
+    /// schema knows them) as warnings, in the write's transaction.
+    pub async fn ignored(
+        &self,
+        tx: &DatabaseTransaction,
+        resource_id: Option<String>,
+        status: u16,
+        ignored: &[String],
+    ) -> ScimResult<()> {
+        sync_log::record_ignored(tx, &self.entry(resource_id, status, None), ignored).await
+    }
+
     /// Commits a write whose success the store already logged in `tx`.
     pub async fn commit_logged(&self, tx: DatabaseTransaction) -> ScimResult<()> {
         tx.commit().await.map_err(db_error)?;

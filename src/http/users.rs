@@ -11,6 +11,7 @@ use super::scim::{
     ListParams, ProjectionParams, SyncOp, directory_base, if_match, list_head, not_modified,
     scim_response,
 };
+use crate::domain::custom_schema::CustomSchema;
 use crate::domain::filter::Limits;
 use crate::domain::patch;
 use crate::domain::projection::Projection;
@@ -21,6 +22,7 @@ use crate::domain::user::{GroupRef, ManagerRef, Meta, Password, Prehashed, UserI
 use crate::error::{ScimError, ScimResult};
 use crate::startup::AppState;
 use crate::store::managers::{self, ManagerNames};
+use crate::store::org_schemas;
 use crate::store::users::{self, StoredUser};
 
 fn limits(state: &AppState) -> Limits {
@@ -41,6 +43,19 @@ pub(super) async fn manager_names(
     users: &[&StoredUser],
 ) -> ScimResult<ManagerNames> {
     managers::names(state.store.reader(), dir.directory_id, users).await
+}
+
+/// The organization's User extensions, when any of `users` has values of
+/// them (for projection and `returned`).
+pub(super) async fn custom_of(
+    state: &AppState,
+    dir: &Directory,
+    users: &[&StoredUser],
+) -> ScimResult<Vec<CustomSchema>> {
+    if users.iter().all(|u| u.attrs.custom.is_empty()) {
+        return Ok(vec![]);
+    }
+    org_schemas::user_extensions(state.store.reader(), dir.org_id).await
 }
 
 pub(super) fn render(base: &str, u: &StoredUser, managers: &ManagerNames) -> (Value, Meta) {
@@ -86,8 +101,9 @@ async fn resource_response(
     p: &Projection,
 ) -> ScimResult<HttpResponse> {
     let managers = manager_names(state, dir, &[u]).await?;
+    let custom = custom_of(state, dir, &[u]).await?;
     let (body, meta) = render(base, u, &managers);
-    let body = p.apply(ResourceKind::User, body);
+    let body = p.apply_with(ResourceKind::User, body, &custom);
     let mut res = scim_response(status, &body);
     if let Ok(v) = header::HeaderValue::from_str(&meta.etag()) {
         res.headers_mut().insert(header::ETAG, v);
@@ -141,13 +157,15 @@ async fn search(
     let q = ListQuery::parse(raw, state.settings.max_results, limits(state))?;
     let page = users::list(state.store.reader(), dir, &q).await?;
     let base = directory_base(state, req, dir.directory_id);
-    let managers = manager_names(state, dir, &page.users.iter().collect::<Vec<_>>()).await?;
+    let page_users = page.users.iter().collect::<Vec<_>>();
+    let managers = manager_names(state, dir, &page_users).await?;
+    let custom = custom_of(state, dir, &page_users).await?;
     let resources: Vec<Value> = page
         .users
         .iter()
         .map(|u| {
             q.projection
-                .apply(ResourceKind::User, render(&base, u, &managers).0)
+                .apply_with(ResourceKind::User, render(&base, u, &managers).0, &custom)
         })
         .collect();
     let mut body = list_head(page.total, &q, resources.len(), page.next_cursor.as_deref());
@@ -193,11 +211,17 @@ pub async fn create(
             params.attributes.as_deref(),
             params.excluded_attributes.as_deref(),
         )?;
-        let input = hash_first(UserInput::from_body(&body.into_value()?)?).await?;
+        let body = body.into_value()?;
+        let input = UserInput::from_body(&body)?;
+        let (input, ignored) =
+            org_schemas::with_custom(state.store.reader(), &dir, &body, input).await?;
+        let input = hash_first(input).await?;
         let tx = state.store.begin().await?;
         let u = users::create_logged(&tx, &dir, input, op.entry(None, 201, None))
             .await?
             .user;
+        op.ignored(&tx, Some(u.link.id.to_string()), 201, &ignored)
+            .await?;
         op.commit_logged(tx).await?;
         Ok((u, p))
     }
@@ -227,9 +251,14 @@ pub async fn replace(
             params.excluded_attributes.as_deref(),
         )?;
         let uid = parse_id(&id)?;
-        let input = hash_first(UserInput::from_body(&body.into_value()?)?).await?;
+        let body = body.into_value()?;
+        let input = UserInput::from_body(&body)?;
+        let (input, ignored) =
+            org_schemas::with_custom(state.store.reader(), &dir, &body, input).await?;
+        let input = hash_first(input).await?;
         let tx = state.store.begin().await?;
         let u = users::replace(&tx, &dir, uid, input, if_match(&req).as_ref()).await?;
+        op.ignored(&tx, Some(id.clone()), 200, &ignored).await?;
         op.commit_noted(tx, Some(id.clone()), 200, u.ignored_note())
             .await?;
         Ok((u, p))

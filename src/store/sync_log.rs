@@ -49,6 +49,31 @@ pub async fn record<C: ConnectionTrait>(db: &C, entry: SyncEntry) -> ScimResult<
     Ok(())
 }
 
+/// Warnings about a successful write: an entry with outcome `warning` for
+/// each attribute path no registered schema knows (it was not stored).
+pub async fn record_ignored<C: ConnectionTrait>(
+    db: &C,
+    entry: &SyncEntry,
+    ignored: &[String],
+) -> ScimResult<()> {
+    if ignored.is_empty() {
+        return Ok(());
+    }
+    let at = Utc::now();
+    let rows = ignored.iter().map(|path| {
+        let mut r = row(entry.clone(), at);
+        r.outcome = Set("warning".to_owned());
+        r.detail = Set(Some(ignored_detail(path)));
+        r
+    });
+    insert_chunks(db, rows).await
+}
+
+/// The sync-log detail of an attribute that was dropped.
+pub fn ignored_detail(path: &str) -> String {
+    format!("ignored attribute {path}: no registered schema")
+}
+
 /// Entries in order (ids ascend with them), in multi-row INSERTs.
 pub async fn record_many<C: ConnectionTrait>(db: &C, entries: Vec<SyncEntry>) -> ScimResult<()> {
     let at = Utc::now();

@@ -42,9 +42,11 @@ pub struct Status {
     pub users: u64,
     pub groups: u64,
     pub failed_last_24h: u64,
+    /// Attributes dropped in the last 24 h (no registered schema knew them).
+    pub warnings_last_24h: u64,
 }
 
-/// Four index-backed queries per directory.
+/// Five index-backed queries per directory.
 pub async fn status<C: ConnectionTrait>(db: &C, directory_id: Uuid) -> ScimResult<Status> {
     let users = scim_user::Entity::find()
         .filter(scim_user::Column::DirectoryId.eq(directory_id))
@@ -63,8 +65,16 @@ pub async fn status<C: ConnectionTrait>(db: &C, directory_id: Uuid) -> ScimResul
         .count(db)
         .await
         .map_err(db_error)?;
+    let warnings_last_24h = sync_log::Entity::find()
+        .filter(sync_log::Column::DirectoryId.eq(directory_id))
+        .filter(sync_log::Column::Outcome.eq("warning"))
+        .filter(sync_log::Column::At.gte(Utc::now() - Duration::hours(24)))
+        .count(db)
+        .await
+        .map_err(db_error)?;
     Ok(Status {
         last_sync: last_sync(db, directory_id).await?,
+        warnings_last_24h,
         users,
         groups,
         failed_last_24h,

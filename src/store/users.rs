@@ -20,6 +20,7 @@ use super::filter_sql::{Column, user_column, users_condition};
 use super::paging::{Sort, in_order, page_ids};
 use super::sync_log::{self, SyncEntry};
 use super::{ROWS_PER_INSERT, db_error, insert_chunks, is_unique_violation};
+use crate::domain::custom_attrs::{CustomValues, ValueRow, row_kind};
 use crate::domain::etag::{IfMatch, etag};
 use crate::domain::filter::AttrPath;
 use crate::domain::lifecycle::{
@@ -132,6 +133,18 @@ async fn assemble<C: ConnectionTrait>(
                 .collect();
             attrs.set_multi(attr, list);
         }
+        let custom: Vec<ValueRow> = mine
+            .iter()
+            .filter(|v| v.attr.starts_with("urn:"))
+            .map(|v| ValueRow {
+                key: v.attr.clone(),
+                position: v.position,
+                sub: v.display.clone(),
+                kind: row_kind(v.r#type.as_deref().unwrap_or_default()),
+                text: v.value.clone().unwrap_or_default(),
+            })
+            .collect();
+        attrs.custom = CustomValues::from_rows(&custom);
         attrs.addresses = mine
             .iter()
             .filter(|v| v.attr == "addresses")
@@ -290,6 +303,16 @@ fn value_rows(
         row.country = Set(ad.country.clone());
         row.r#type = Set(ad.kind.clone());
         row.primary = Set(ad.primary);
+        rows.push(row);
+    }
+    // Custom extension values: one row a scalar (see `ValueRow`).
+    for r in a.custom.rows() {
+        let mut row = base(&r.key, 0);
+        row.position = Set(r.position);
+        row.value_lower = Set(Some(r.text.to_lowercase()));
+        row.value = Set(Some(r.text));
+        row.display = Set(r.sub);
+        row.r#type = Set(Some(r.kind.to_owned()));
         rows.push(row);
     }
     rows
@@ -915,9 +938,16 @@ pub async fn patch<C: ConnectionTrait>(
     if_match: Option<&IfMatch>,
 ) -> ScimResult<StoredUser> {
     let current = lock(tx, dir, id, if_match).await?;
+    let ext = if current.attrs.custom.is_empty() && !patch::mentions_extension(ops) {
+        vec![]
+    } else {
+        super::org_schemas::user_extensions(tx, dir.org_id).await?
+    };
     let mut doc = current.attrs.to_json();
-    patch::apply_to_user(&mut doc, ops)?;
-    let input = passwords.apply(UserInput::from_json(&serde_json::Value::Object(doc))?);
+    patch::apply_to_user_with(&mut doc, ops, &ext)?;
+    let doc = serde_json::Value::Object(doc);
+    let (input, _ignored) = UserInput::from_json(&doc)?.with_custom(&doc, &ext)?;
+    let input = passwords.apply(input);
     update(tx, dir, current, input).await
 }
 

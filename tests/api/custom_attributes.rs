@@ -165,3 +165,413 @@ async fn the_cli_adds_lists_and_removes_schemas() {
     let (status, _) = app.get(&format!("/Schemas/{ACME}")).await;
     assert_eq!(status, 404);
 }
+
+/// An app with the acme User extension registered for its organization.
+async fn app_with_acme() -> TestApp {
+    let app = spawn_app().await;
+    let a = admin(&app, "default").await;
+    let mut schema = acme_schema();
+    schema["attributes"].as_array_mut().unwrap().extend([
+        json!({"name": "secret", "type": "string", "returned": "never"}),
+        json!({"name": "since", "type": "dateTime"}),
+        json!({"name": "desk", "type": "complex", "subAttributes": [
+                {"name": "building", "type": "string"}, {"name": "floor", "type": "integer"}]}),
+    ]);
+    let (status, body) = a.post("/schemas", schema).await;
+    assert_eq!(status, 201, "{body}");
+    app
+}
+
+fn acme_user(user_name: &str, ext: Value) -> Value {
+    let mut u = user(user_name);
+    u["schemas"] = json!([USER_SCHEMA, ACME]);
+    u[ACME] = ext;
+    u
+}
+
+#[tokio::test]
+async fn custom_values_are_stored_typed_and_returned() {
+    let app = app_with_acme().await;
+    let (status, created) = app
+        .post(
+            "/Users",
+            acme_user(
+                "ext1@acme.example",
+                json!({"costCode": "CC-42", "badge": 7, "tags": ["a", "b"], "secret": "s3",
+                    "since": "2026-12-01T10:00:00+01:00", "desk": {"building": "B1", "floor": "3"}}),
+            ),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let want = json!({"costCode": "CC-42", "badge": 7, "tags": ["a", "b"],
+        "since": "2026-12-01T09:00:00.000Z", "desk": {"building": "B1", "floor": 3}});
+    assert_eq!(created[ACME], want, "{created}");
+    assert!(
+        created["schemas"]
+            .as_array()
+            .unwrap()
+            .contains(&json!(ACME)),
+        "{created}"
+    );
+    let id = created["id"].as_str().unwrap();
+    let (_, got) = app.get(&format!("/Users/{id}")).await;
+    assert_eq!(got[ACME], want, "{got}");
+    let (_, list) = app.get("/Users").await;
+    assert_eq!(list["Resources"][0][ACME], want, "{list}");
+
+    // Projection: asked for, left out, or one attribute of it.
+    let (_, only) = app
+        .get(&format!(
+            "/Users/{id}?attributes=urn:ietf:params:scim:schemas:extension:acme:2.0:User:costCode"
+        ))
+        .await;
+    assert_eq!(only[ACME], json!({"costCode": "CC-42"}), "{only}");
+    assert!(only.get("userName").is_none(), "{only}");
+    let (_, without) = app.get(&format!("/Users/{id}?attributes=userName")).await;
+    assert!(without.get(ACME).is_none(), "{without}");
+    assert!(
+        !without["schemas"]
+            .as_array()
+            .unwrap()
+            .contains(&json!(ACME)),
+        "{without}"
+    );
+    let (_, excl) = app
+        .get(&format!(
+            "/Users/{id}?excludedAttributes={ACME}:badge,{ACME}:desk"
+        ))
+        .await;
+    assert_eq!(
+        excl[ACME],
+        json!({"costCode": "CC-42", "tags": ["a", "b"], "since": "2026-12-01T09:00:00.000Z"})
+    );
+
+    // Wrong types: 400 naming the attribute; nothing is written.
+    for (ext, name) in [
+        (json!({"badge": "seven"}), "badge"),
+        (json!({"since": "yesterday"}), "since"),
+        (json!({"costCode": 5}), "costCode"),
+        (json!({"desk": {"floor": "ground"}}), "desk.floor"),
+    ] {
+        let (status, err) = app.post("/Users", acme_user("bad@acme.example", ext)).await;
+        assert_scim_error(status, &err, 400, Some("invalidValue"));
+        assert!(err["detail"].as_str().unwrap().contains(name), "{err}");
+    }
+    let (_, list) = app
+        .get("/Users?filter=userName%20eq%20%22bad@acme.example%22")
+        .await;
+    assert_eq!(list["totalResults"], 0);
+}
+
+#[tokio::test]
+async fn put_replaces_custom_values_and_leaving_them_out_clears_them() {
+    let app = app_with_acme().await;
+    let id = app
+        .create_user(acme_user(
+            "put@acme.example",
+            json!({"costCode": "A", "badge": 1}),
+        ))
+        .await;
+    let (status, put) = app
+        .put(
+            &format!("/Users/{id}"),
+            acme_user("put@acme.example", json!({"costCode": "B"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{put}");
+    assert_eq!(put[ACME], json!({"costCode": "B"}));
+    let (status, put) = app
+        .put(&format!("/Users/{id}"), user("put@acme.example"))
+        .await;
+    assert_eq!(status, 200, "{put}");
+    assert!(put.get(ACME).is_none(), "{put}");
+    let (_, got) = app.get(&format!("/Users/{id}")).await;
+    assert!(got.get(ACME).is_none(), "{got}");
+}
+
+#[tokio::test]
+async fn patch_sets_and_removes_custom_values_in_every_form() {
+    let app = app_with_acme().await;
+    let id = app
+        .create_user(acme_user(
+            "patch@acme.example",
+            json!({"costCode": "A", "tags": ["a", "b"]}),
+        ))
+        .await;
+    let path = format!("/Users/{id}");
+    // An attribute path, an add to a multi-valued one, a sub-attribute.
+    let (status, body) = app
+        .patch(
+            &path,
+            json!([
+                {"op": "replace", "path": format!("{ACME}:costCode"), "value": "CC-42"},
+                {"op": "add", "path": format!("{ACME}:tags"), "value": ["c"]},
+                {"op": "add", "path": format!("{ACME}:desk.floor"), "value": 2},
+            ]),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body[ACME],
+        json!({"costCode": "CC-42", "tags": ["a", "b", "c"], "desk": {"floor": 2}})
+    );
+    // A value filter on a multi-valued one; remove by path.
+    let (status, body) = app
+        .patch(
+            &path,
+            json!([
+                {"op": "remove", "path": format!("{ACME}:tags[value eq \"b\"]")},
+                {"op": "remove", "path": format!("{ACME}:desk")},
+            ]),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body[ACME], json!({"costCode": "CC-42", "tags": ["a", "c"]}));
+    // Entra: path-less with flat URN-qualified keys, typed from strings.
+    let (status, body) = app
+        .patch(
+            &path,
+            json!([{"op": "Replace", "value": {
+                format!("{ACME}:badge"): "9",
+                format!("{ACME}:costCode"): "E-1",
+            }}]),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body[ACME]["badge"], 9);
+    assert_eq!(body[ACME]["costCode"], "E-1");
+    // The whole extension object, with its own schemas key.
+    let (status, body) = app
+        .patch(
+            &path,
+            json!([{"op": "replace", "path": ACME, "value": {"schemas": [ACME], "badge": 10}}]),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body[ACME]["badge"], 10);
+    // A wrong type is refused and changes nothing.
+    let (status, err) = app
+        .patch(
+            &path,
+            json!([{"op": "replace", "path": format!("{ACME}:badge"), "value": "many"}]),
+        )
+        .await;
+    assert_scim_error(status, &err, 400, Some("invalidValue"));
+    assert!(err["detail"].as_str().unwrap().contains("badge"), "{err}");
+    let (_, got) = app.get(&path).await;
+    assert_eq!(got[ACME]["badge"], 10);
+    // Removing the whole extension.
+    let (status, body) = app
+        .patch(&path, json!([{"op": "remove", "path": ACME}]))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.get(ACME).is_none(), "{body}");
+    let (_, got) = app.get(&path).await;
+    assert!(got.get(ACME).is_none(), "{got}");
+    // An attribute the schema does not have: 400 naming it.
+    let (status, err) = app
+        .patch(
+            &path,
+            json!([{"op": "add", "path": format!("{ACME}:nope"), "value": "x"}]),
+        )
+        .await;
+    assert_scim_error(status, &err, 400, Some("invalidPath"));
+}
+
+#[tokio::test]
+async fn entra_flat_keys_in_a_post_body_are_custom_values() {
+    let app = app_with_acme().await;
+    let mut body = user("flat@acme.example");
+    body[format!("{ACME}:costCode")] = json!("F-1");
+    body[format!("{ACME}:badge")] = json!("12");
+    let (status, created) = app.post("/Users", body).await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created[ACME], json!({"costCode": "F-1", "badge": 12}));
+}
+
+#[tokio::test]
+async fn bulk_carries_custom_values() {
+    let app = app_with_acme().await;
+    let (status, res) = app
+        .post(
+            "/Bulk",
+            json!({
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"],
+                "Operations": [
+                    {"method": "POST", "path": "/Users", "bulkId": "u1",
+                     "data": acme_user("bulk1@acme.example", json!({"costCode": "B-1"}))},
+                    {"method": "POST", "path": "/Users", "bulkId": "u2", "data": user("bulk2@acme.example")},
+                    {"method": "PATCH", "path": "/Users/bulkId:u2", "data": {
+                        "schemas": [PATCH_OP],
+                        "Operations": [{"op": "add", "path": format!("{ACME}:badge"), "value": 3}]}},
+                ],
+            }),
+        )
+        .await;
+    assert_eq!(status, 200, "{res}");
+    let ops = res["Operations"].as_array().unwrap();
+    assert!(
+        ops.iter()
+            .all(|o| o["status"].as_str().unwrap().starts_with('2')),
+        "{res}"
+    );
+    let (_, list) = app.get("/Users?sortBy=userName").await;
+    assert_eq!(
+        list["Resources"][0][ACME],
+        json!({"costCode": "B-1"}),
+        "{list}"
+    );
+    assert_eq!(list["Resources"][1][ACME], json!({"badge": 3}), "{list}");
+}
+
+#[tokio::test]
+async fn removing_a_schema_removes_its_values() {
+    let app = app_with_acme().await;
+    let id = app
+        .create_user(acme_user("gone@acme.example", json!({"costCode": "G"})))
+        .await;
+    let a = admin(&app, "default").await;
+    let (status, _) = a.delete(&format!("/schemas/{ACME}")).await;
+    assert_eq!(status, 204);
+    let (_, got) = app.get(&format!("/Users/{id}")).await;
+    assert!(got.get(ACME).is_none(), "{got}");
+}
+
+#[tokio::test]
+async fn attributes_of_no_registered_schema_are_still_accepted() {
+    let app = spawn_app().await;
+    let (status, created) = app
+        .post(
+            "/Users",
+            acme_user(
+                "noschema@acme.example",
+                json!({"costCode": "CC-42", "badge": 7}),
+            ),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    assert!(created.get(ACME).is_none(), "{created}");
+}
+
+#[tokio::test]
+async fn dropped_attributes_are_warnings_in_the_sync_log_and_status() {
+    let app = app_with_acme().await;
+    let a = admin(&app, "default").await;
+    let mut body = acme_user("warn@acme.example", json!({"costCode": "W", "nope": 1}));
+    body["urn:ietf:params:scim:schemas:extension:okta:2.0:User"] = json!({"favoriteColor": "blue"});
+    body["shoeSize"] = json!(42);
+    let (status, created) = app.post("/Users", body).await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created[ACME], json!({"costCode": "W"}));
+    let id = created["id"].as_str().unwrap();
+
+    let dir = app.directory_id;
+    let (status, log) = a
+        .get(&format!("/directories/{dir}/sync-log?outcome=warning"))
+        .await;
+    assert_eq!(status, 200, "{log}");
+    let mut details: Vec<&str> = log["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            assert_eq!(e["resource_id"], id, "{e}");
+            assert_eq!(e["status"], 201, "{e}");
+            e["detail"].as_str().unwrap()
+        })
+        .collect();
+    details.sort_unstable();
+    assert_eq!(
+        details,
+        vec![
+            "ignored attribute shoeSize: no registered schema",
+            "ignored attribute urn:ietf:params:scim:schemas:extension:acme:2.0:User:nope: no registered schema",
+            "ignored attribute urn:ietf:params:scim:schemas:extension:okta:2.0:User:favoriteColor: no registered schema",
+        ]
+    );
+    let (_, dirs) = a.get("/directories").await;
+    let d = dirs["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["id"] == dir.to_string())
+        .unwrap();
+    assert_eq!(d["ignored_attributes_last_24h"], 3, "{d}");
+    assert_eq!(d["failed_operations_last_24h"], 0, "{d}");
+    // A request that drops nothing adds no warning.
+    let (status, _) = app
+        .put(&format!("/Users/{id}"), user("warn@acme.example"))
+        .await;
+    assert_eq!(status, 200);
+    let (_, log) = a
+        .get(&format!("/directories/{dir}/sync-log?outcome=warning"))
+        .await;
+    assert_eq!(log["items"].as_array().unwrap().len(), 3, "{log}");
+}
+
+#[tokio::test]
+async fn a_directory_can_refuse_attributes_no_schema_knows() {
+    let app = app_with_acme().await;
+    let a = admin(&app, "default").await;
+    let dir = app.directory_id;
+    let (status, body) = a
+        .get(&format!("/directories/{dir}/unknown-attributes"))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["reject_unknown_attributes"], false);
+    let (status, body) = a
+        .put(
+            &format!("/directories/{dir}/unknown-attributes"),
+            json!({"reject": true}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["reject_unknown_attributes"], true);
+
+    let mut body = user("strict@acme.example");
+    body["urn:ietf:params:scim:schemas:extension:okta:2.0:User"] = json!({"favoriteColor": "blue"});
+    let (status, err) = app.post("/Users", body).await;
+    assert_scim_error(status, &err, 400, Some("invalidSyntax"));
+    assert!(
+        err["detail"]
+            .as_str()
+            .unwrap()
+            .contains("urn:ietf:params:scim:schemas:extension:okta:2.0:User:favoriteColor"),
+        "{err}"
+    );
+    let (_, list) = app
+        .get("/Users?filter=userName%20eq%20%22strict@acme.example%22")
+        .await;
+    assert_eq!(list["totalResults"], 0, "nothing was written");
+    // Registered attributes still pass.
+    let (status, created) = app
+        .post(
+            "/Users",
+            acme_user("strict@acme.example", json!({"costCode": "S"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+
+    // Back to the default through the CLI.
+    app.cli(&[
+        "schema",
+        "unknown-attributes",
+        "--directory",
+        &dir.to_string(),
+        "accept",
+    ])
+    .await;
+    let mut body = user("lenient@acme.example");
+    body["shoeSize"] = json!(42);
+    let (status, created) = app.post("/Users", body).await;
+    assert_eq!(status, 201, "{created}");
+    // Another organization's key can't change it.
+    let other = admin(&app, "globex").await;
+    let (status, body) = other
+        .put(
+            &format!("/directories/{dir}/unknown-attributes"),
+            json!({"reject": true}),
+        )
+        .await;
+    assert_admin_error(status, &body, 404, "not_found");
+}

@@ -51,6 +51,7 @@ pub async fn list(state: web::Data<AppState>, admin: AdminPrincipal) -> AdminRes
             "synced_groups": s.groups,
             "failed_operations_last_24h": s.failed_last_24h,
             "reject_unverified_domains": d.reject_unverified_domains,
+            "ignored_attributes_last_24h": s.warnings_last_24h,
         }));
     }
     Ok(items(out, None))
@@ -111,11 +112,10 @@ pub async fn sync_log(
     let limit = page_limit(&state, params.limit.as_deref())?;
     let before = int_cursor(params.cursor.as_deref())?;
     if let Some(o) = params.outcome.as_deref()
-        && o != "success"
-        && o != "failure"
+        && !["success", "failure", "warning"].contains(&o)
     {
         return Err(AdminError::invalid(format!(
-            "outcome must be success or failure, got {o:?}"
+            "outcome must be success, failure or warning, got {o:?}"
         )));
     }
     let db = state.store.reader();

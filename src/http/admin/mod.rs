@@ -138,6 +138,9 @@ admin_routes! {
     "/schemas/{urn}" => { delete: schemas::remove },
     "/admin-keys" => { get: keys::list },
     "/admin-keys/{key_id}" => { delete: keys::revoke },
+    "/directories/{directory_id}/unknown-attributes" => {
+        get: schemas::get_unknown_attributes, put: schemas::set_unknown_attributes,
+    },
 }
 
 struct BearerAuth;

@@ -12,7 +12,7 @@ use crate::admin_error::AdminResult;
 use crate::domain::custom_schema::CustomSchema;
 use crate::startup::AppState;
 use crate::store::audit::{self, AuditEntry};
-use crate::store::org_schemas;
+use crate::store::{org_schemas, sync_status};
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Path)]
@@ -102,4 +102,60 @@ pub async fn remove(
     .await?;
     commit(tx).await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct UnknownAttributes {
+    /// true: attributes no registered schema knows are refused with 400
+    /// invalidSyntax; false (the default): dropped, with a sync-log warning.
+    pub reject: bool,
+}
+
+fn unknown_attributes_body(directory_id: uuid::Uuid, reject: bool) -> Value {
+    json!({"directory_id": directory_id, "reject_unknown_attributes": reject})
+}
+
+#[utoipa::path(get, path = "/admin/v1/orgs/{org_id}/directories/{directory_id}/unknown-attributes",
+    tag = "schemas", params(super::directories::DirectoryPath),
+    responses((status = 200, description = "Whether the directory refuses attributes no registered schema knows")))]
+pub async fn get_unknown_attributes(
+    state: web::Data<AppState>,
+    admin: AdminPrincipal,
+    path: web::Path<super::directories::DirectoryPath>,
+) -> AdminResult<HttpResponse> {
+    let db = state.store.reader();
+    let d = sync_status::directory_of(db, admin.org_id(), path.directory_id).await?;
+    let reject = org_schemas::rejects_unknown_attributes(db, d.id).await?;
+    Ok(HttpResponse::Ok().json(unknown_attributes_body(d.id, reject)))
+}
+
+#[utoipa::path(put, path = "/admin/v1/orgs/{org_id}/directories/{directory_id}/unknown-attributes",
+    tag = "schemas", params(super::directories::DirectoryPath), request_body = UnknownAttributes,
+    responses((status = 200, description = "Set"), (status = 404, description = "not_found")))]
+pub async fn set_unknown_attributes(
+    state: web::Data<AppState>,
+    admin: AdminPrincipal,
+    path: web::Path<super::directories::DirectoryPath>,
+    body: web::Json<UnknownAttributes>,
+) -> AdminResult<HttpResponse> {
+    let tx = state.store.begin().await?;
+    org_schemas::set_reject_unknown_attributes(&tx, admin.org_id(), path.directory_id, body.reject)
+        .await?;
+    audit::record(
+        &tx,
+        AuditEntry::new(
+            admin.org_id(),
+            admin.actor(),
+            if body.reject {
+                "directory.reject_unknown_attributes"
+            } else {
+                "directory.accept_unknown_attributes"
+            },
+            "directory",
+            path.directory_id.to_string(),
+        ),
+    )
+    .await?;
+    commit(tx).await?;
+    Ok(HttpResponse::Ok().json(unknown_attributes_body(path.directory_id, body.reject)))
 }

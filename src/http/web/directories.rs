@@ -46,7 +46,8 @@ pub async fn list(state: web::Data<AppState>, admin: WebAdmin) -> WebResult<Http
             table {
                 thead { tr {
                     th { "Directory" } th { "Last sync" } th.num { "Synced users" }
-                    th.num { "Synced groups" } th.num { "Failures (24 h)" } th { "Sync log" }
+                    th.num { "Synced groups" } th.num { "Failures (24 h)" }
+                    th.num { "Ignored attributes (24 h)" } th { "Sync log" }
                 } }
                 tbody {
                     @for (d, s) in &rows {
@@ -59,6 +60,13 @@ pub async fn list(state: web::Data<AppState>, admin: WebAdmin) -> WebResult<Http
                                 @if s.failed_last_24h > 0 {
                                     a.failures href=(format!("/admin/directories/{}/sync-log?outcome=failure", d.id)) {
                                         (s.failed_last_24h)
+                                    }
+                                } @else { "0" }
+                            }
+                            td.num {
+                                @if s.warnings_last_24h > 0 {
+                                    a.warnings href=(format!("/admin/directories/{}/sync-log?outcome=warning", d.id)) {
+                                        (s.warnings_last_24h)
                                     }
                                 } @else { "0" }
                             }
@@ -91,11 +99,10 @@ pub async fn sync_log(
         resource_type: given(&params.resource_type),
     };
     if let Some(o) = f.outcome.as_deref()
-        && o != "success"
-        && o != "failure"
+        && !["success", "failure", "warning"].contains(&o)
     {
         return Err(WebError::bad_request(format!(
-            "outcome must be success or failure, got {o:?}"
+            "outcome must be success, failure or warning, got {o:?}"
         )));
     }
     let db = state.store.reader();
@@ -127,6 +134,7 @@ pub async fn sync_log(
                     option value="" { "any" }
                     option value="success" selected[selected(&f.outcome, "success")] { "success" }
                     option value="failure" selected[selected(&f.outcome, "failure")] { "failure" }
+                    option value="warning" selected[selected(&f.outcome, "warning")] { "warning" }
                 }
             }
             label { "Operation "
