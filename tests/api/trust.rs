@@ -600,3 +600,89 @@ async fn a_domain_with_deactivated_accounts_cannot_be_removed() {
     assert_eq!(status, 200, "{r}");
     assert_eq!(r["released_accounts"], 1);
 }
+
+#[tokio::test]
+async fn the_migration_keeps_the_earliest_of_two_verifications_of_a_name() {
+    use chrono::{Duration, Utc};
+    use migration::{Migrator, MigratorTrait};
+    use sea_orm::ConnectionTrait;
+    use sea_orm::sea_query::{Alias, Query};
+    let url = fresh_database_url().await;
+    let db = sea_orm::Database::connect(url.as_str()).await.unwrap();
+    // The schema as it was before one org per verified domain.
+    let before = Migrator::migrations()
+        .iter()
+        .position(|m| m.name() == "m20261202_120001_bind_domains")
+        .unwrap();
+    Migrator::up(&db, Some(before as u32)).await.unwrap();
+    let now = Utc::now();
+    let (a, b, c) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+    for (id, name) in [(a, "a"), (b, "b"), (c, "c")] {
+        let q = Query::insert()
+            .into_table(Alias::new("organizations"))
+            .columns([
+                Alias::new("id"),
+                Alias::new("name"),
+                Alias::new("created_at"),
+            ])
+            .values_panic([id.into(), name.into(), now.into()])
+            .to_owned();
+        db.execute(&q).await.unwrap();
+    }
+    // b verified first, then a; c only added the name.
+    for (org, verified, at) in [
+        (a, true, Some(now)),
+        (b, true, Some(now - Duration::hours(1))),
+        (c, false, None),
+    ] {
+        let q = Query::insert()
+            .into_table(Alias::new("domains"))
+            .columns(
+                [
+                    "id",
+                    "org_id",
+                    "name",
+                    "verified",
+                    "verification_token",
+                    "verified_at",
+                    "created_at",
+                ]
+                .map(Alias::new),
+            )
+            .values_panic([
+                Uuid::now_v7().into(),
+                org.into(),
+                "twice.example".into(),
+                verified.into(),
+                "tok".into(),
+                at.into(),
+                now.into(),
+            ])
+            .to_owned();
+        db.execute(&q).await.unwrap();
+    }
+    Migrator::up(&db, None).await.unwrap();
+    let rows = entity::domain::Entity::find()
+        .filter(entity::domain::Column::Name.eq("twice.example"))
+        .all(&db)
+        .await
+        .unwrap();
+    let verified: Vec<Uuid> = rows
+        .iter()
+        .filter(|d| d.verified)
+        .map(|d| d.org_id)
+        .collect();
+    assert_eq!(
+        verified,
+        vec![b],
+        "the earliest verification stays: {rows:?}"
+    );
+    let audit = entity::audit_log::Entity::find()
+        .filter(entity::audit_log::Column::Action.eq("domain.unverify"))
+        .all(&db)
+        .await
+        .unwrap();
+    assert_eq!(audit.len(), 1, "{audit:?}");
+    assert_eq!(audit[0].org_id, a);
+    assert_eq!(audit[0].target_id.as_deref(), Some("twice.example"));
+}
