@@ -546,9 +546,11 @@ impl Bulk<'_> {
                     self.succeeded(op, Kind::User, &done);
                 }
             }
-            Err(_) => {
+            Err(e) => {
                 // Say a writer on another instance took a userName since
                 // the probe: one by one, each gets its own answer.
+                tracing::info!(error = %e, cause = ?e, users = ops.len(),
+                    "batched creates failed; provisioning them one by one");
                 sp.rollback().await.map_err(db_error)?;
                 for op in ops {
                     self.one(op).await?;

@@ -175,9 +175,11 @@ impl Batch<'_> {
                 self.out
                     .extend(lines.into_iter().map(|l| (l, RowResult::Created)));
             }
-            Err(_) => {
+            Err(e) => {
                 // Say a writer on another instance took a userName since
                 // the probe: one by one, each row gets its own answer.
+                tracing::info!(error = %e, cause = ?e, rows = lines.len(),
+                    "batched creates failed; importing the rows one by one");
                 sp.rollback().await.map_err(db_error).map_err(fatal(line))?;
                 for (l, (p, _)) in lines.into_iter().zip(inputs) {
                     self.one(l, Ok(p.into_input())).await?;
