@@ -9,7 +9,7 @@ use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse, web};
 use entity::group;
 use futures_util::stream;
-use sea_orm::DatabaseConnection;
+use sea_orm::{DatabaseConnection, DatabaseTransaction};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -99,8 +99,42 @@ enum Phase {
     Done,
 }
 
+/// Where streamed members are read from.
+pub(super) enum Reader {
+    /// Any state at least as new as the group's head (after a write).
+    Pool(DatabaseConnection),
+    /// The read transaction the group's head was read in: the members are
+    /// those of the same state, whatever commits meanwhile.
+    Snapshot(DatabaseTransaction),
+}
+
+impl Reader {
+    async fn member_page(
+        &self,
+        directory_id: Uuid,
+        group_id: Uuid,
+        after: Option<Uuid>,
+    ) -> ScimResult<Vec<(Uuid, MemberView)>> {
+        match self {
+            Self::Pool(db) => {
+                groups::member_page(db, directory_id, group_id, after, MEMBER_PAGE).await
+            }
+            Self::Snapshot(tx) => {
+                groups::member_page(tx, directory_id, group_id, after, MEMBER_PAGE).await
+            }
+        }
+    }
+
+    /// Ends the read transaction, if any.
+    async fn finish(self) {
+        if let Self::Snapshot(tx) = self {
+            let _ = tx.commit().await;
+        }
+    }
+}
+
 struct StreamState {
-    db: DatabaseConnection,
+    db: Option<Reader>,
     directory_id: Uuid,
     users_base: String,
     projection: Projection,
@@ -137,6 +171,9 @@ async fn next_chunk(mut st: StreamState) -> Option<(Result<Bytes, actix_web::Err
                     out.push_str(&st.tail);
                     st.tail.clear();
                     st.phase = Phase::Done;
+                    if let Some(db) = st.db.take() {
+                        db.finish().await;
+                    }
                     Some((Ok(Bytes::from(out)), st))
                 }
                 Some(r) => {
@@ -169,18 +206,19 @@ async fn next_chunk(mut st: StreamState) -> Option<(Result<Bytes, actix_web::Err
             after,
             first,
         } => {
-            let page =
-                match groups::member_page(&st.db, st.directory_id, group_id, after, MEMBER_PAGE)
-                    .await
-                {
-                    Ok(p) => p,
-                    Err(e) => {
-                        // The status line is gone; end the body so the
-                        // client sees a truncated (invalid) document.
-                        tracing::error!(error = %e, "streaming group members failed");
-                        return Some((Err(actix_web::error::ErrorInternalServerError("")), st));
-                    }
-                };
+            let page = match st.db.as_ref() {
+                Some(db) => db.member_page(st.directory_id, group_id, after).await,
+                None => Err(ScimError::internal("member stream without a reader")),
+            };
+            let page = match page {
+                Ok(p) => p,
+                Err(e) => {
+                    // The status line is gone; end the body so the
+                    // client sees a truncated (invalid) document.
+                    tracing::error!(error = %e, "streaming group members failed");
+                    return Some((Err(actix_web::error::ErrorInternalServerError("")), st));
+                }
+            };
             let last = page.last().map(|(a, _)| *a);
             let mut out = String::new();
             let items = project_members(&st.projection, &page, &st.users_base);
@@ -209,7 +247,7 @@ async fn next_chunk(mut st: StreamState) -> Option<(Result<Bytes, actix_web::Err
 }
 
 pub(super) fn stream_body(
-    state: &AppState,
+    reader: Reader,
     directory_id: Uuid,
     base: &str,
     projection: Projection,
@@ -218,7 +256,7 @@ pub(super) fn stream_body(
     tail: String,
 ) -> impl futures_util::Stream<Item = Result<Bytes, actix_web::Error>> + 'static {
     let st = StreamState {
-        db: state.store.reader().clone(),
+        db: Some(reader),
         directory_id,
         users_base: format!("{base}/Users"),
         projection,
@@ -232,8 +270,8 @@ pub(super) fn stream_body(
     stream::unfold(st, next_chunk)
 }
 
-fn group_response(
-    state: &AppState,
+async fn group_response(
+    reader: Reader,
     status: StatusCode,
     dir: &Directory,
     base: &str,
@@ -247,10 +285,11 @@ fn group_response(
         .insert_header((header::ETAG, m.etag()))
         .insert_header((header::LOCATION, m.location.clone()));
     if let Some(whole) = rendered.whole {
+        reader.finish().await;
         return res.body(whole);
     }
     res.streaming(stream_body(
-        state,
+        reader,
         dir.directory_id,
         base,
         p,
@@ -287,7 +326,9 @@ async fn search(
     raw: &RawListQuery,
 ) -> ScimResult<HttpResponse> {
     let q = ListQuery::parse(raw, state.settings.max_results, limits(state))?;
-    let page = groups::list(state.store.reader(), dir, &q).await?;
+    // The page and its members from one state of the database.
+    let snapshot = state.store.snapshot().await?;
+    let page = groups::list(&snapshot, dir, &q).await?;
     let base = directory_base(state, req, dir.directory_id);
     let rendered: Vec<Rendered> = page
         .groups
@@ -308,7 +349,7 @@ async fn search(
     Ok(HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, SCIM_CONTENT_TYPE))
         .streaming(stream_body(
-            state,
+            Reader::Snapshot(snapshot),
             dir.directory_id,
             &base,
             q.projection.clone(),
@@ -331,14 +372,24 @@ pub async fn get(
         params.excluded_attributes.as_deref(),
     )?;
     let gid = parse_id(&id)?;
-    let g = groups::get(state.store.reader(), &dir, gid)
+    // The head (and so the ETag) and the members from one state.
+    let snapshot = state.store.snapshot().await?;
+    let g = groups::get(&snapshot, &dir, gid)
         .await?
         .ok_or_else(|| ScimError::not_found(format!("no Group with id {id:?}")))?;
     if let Some(res) = not_modified(&req, g.version) {
         return Ok(res);
     }
     let base = directory_base(&state, &req, dir.directory_id);
-    Ok(group_response(&state, StatusCode::OK, &dir, &base, &g, p))
+    Ok(group_response(
+        Reader::Snapshot(snapshot),
+        StatusCode::OK,
+        &dir,
+        &base,
+        &g,
+        p,
+    )
+    .await)
 }
 
 pub async fn create(
@@ -365,13 +416,14 @@ pub async fn create(
         Ok((g, p)) => {
             let base = directory_base(&state, &req, dir.directory_id);
             Ok(group_response(
-                &state,
+                Reader::Pool(state.store.reader().clone()),
                 StatusCode::CREATED,
                 &dir,
                 &base,
                 &g,
                 p,
-            ))
+            )
+            .await)
         }
         Err(e) => Err(op.failed(&state, None, e).await),
     }
@@ -403,7 +455,15 @@ pub async fn replace(
     match result {
         Ok((g, p)) => {
             let base = directory_base(&state, &req, dir.directory_id);
-            Ok(group_response(&state, StatusCode::OK, &dir, &base, &g, p))
+            Ok(group_response(
+                Reader::Pool(state.store.reader().clone()),
+                StatusCode::OK,
+                &dir,
+                &base,
+                &g,
+                p,
+            )
+            .await)
         }
         Err(e) => Err(op.failed(&state, Some(id), e).await),
     }
@@ -438,7 +498,15 @@ pub async fn patch(
     match result {
         Ok((g, p)) if wants_body => {
             let base = directory_base(&state, &req, dir.directory_id);
-            Ok(group_response(&state, StatusCode::OK, &dir, &base, &g, p))
+            Ok(group_response(
+                Reader::Pool(state.store.reader().clone()),
+                StatusCode::OK,
+                &dir,
+                &base,
+                &g,
+                p,
+            )
+            .await)
         }
         Ok((g, _)) => Ok(HttpResponse::NoContent()
             .insert_header((header::ETAG, format!("W/\"{}\"", g.version)))

@@ -115,7 +115,7 @@ pub async fn search(
     Ok(HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, SCIM_CONTENT_TYPE))
         .streaming(http_groups::stream_body(
-            &state,
+            http_groups::Reader::Pool(state.store.reader().clone()),
             dir.directory_id,
             &base,
             q.projection.clone(),

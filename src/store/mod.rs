@@ -116,6 +116,25 @@ impl Store {
             .map_err(db_error)
     }
 
+    /// A read transaction: every read in it sees one state of the
+    /// database (PostgreSQL: `REPEATABLE READ`, read only; SQLite in WAL
+    /// mode: the snapshot its first read takes). A resource whose body is
+    /// read in several queries (a group's members, page by page) is read
+    /// in one, so its body and its ETag agree.
+    pub async fn snapshot(&self) -> Result<DatabaseTransaction, ScimError> {
+        let (isolation, access) = match self.backend {
+            DatabaseBackend::Postgres => (
+                Some(sea_orm::IsolationLevel::RepeatableRead),
+                Some(sea_orm::AccessMode::ReadOnly),
+            ),
+            _ => (None, None),
+        };
+        self.read
+            .begin_with_config(isolation, access)
+            .await
+            .map_err(db_error)
+    }
+
     /// (pool, size, idle) of each connection pool.
     pub fn pool_stats(&self) -> Vec<(&'static str, u32, u32)> {
         let stats = |db: &DatabaseConnection| -> Option<(u32, u32)> {

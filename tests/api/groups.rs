@@ -569,3 +569,55 @@ async fn group_patch_dialect_errors() {
         .await;
     assert_scim_error(status, &body, 404, None);
 }
+
+/// A group's head (its ETag) and its members are read in one snapshot, so
+/// a member added while a large group is streamed neither shows in a body
+/// that carries the old ETag nor goes missing from one with the new.
+#[tokio::test]
+async fn a_group_is_read_from_one_snapshot() {
+    use scim_server::store::directories::operator_principal;
+    use scim_server::store::groups;
+    let app = spawn_app().await;
+    let a = app.create_user(user("a@example.com")).await;
+    let b = app.create_user(user("b@example.com")).await;
+    let gid = create_group(&app, "Engineering", &[&a]).await;
+    let store = scim_server::startup::open_store(&app.settings)
+        .await
+        .unwrap();
+    let dir = operator_principal(store.reader(), app.directory_id)
+        .await
+        .unwrap();
+    let gid_uuid = gid.parse().unwrap();
+
+    let snapshot = store.snapshot().await.unwrap();
+    let head = groups::get(&snapshot, &dir, gid_uuid)
+        .await
+        .unwrap()
+        .unwrap();
+    // Another request adds a member and commits meanwhile.
+    let (status, _) = app
+        .patch(
+            &format!("/Groups/{gid}"),
+            json!([{"op": "add", "path": "members", "value": [{"value": b}]}]),
+        )
+        .await;
+    assert_eq!(status, 204);
+    let members = groups::member_page(&snapshot, app.directory_id, gid_uuid, None, 100)
+        .await
+        .unwrap();
+    let ids: Vec<&str> = members.iter().map(|(_, m)| m.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        vec![a.as_str()],
+        "the members of the state the head was read in"
+    );
+    snapshot.commit().await.unwrap();
+
+    // Read afresh: the new version with both members.
+    let fresh = groups::get(store.reader(), &dir, gid_uuid)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(fresh.version, head.version + 1);
+    assert_eq!(members_of(&app, &gid).await.len(), 2);
+}
