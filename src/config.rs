@@ -61,6 +61,11 @@ pub struct Settings {
     /// Seconds between runs of the purge job in the server (0: never; the
     /// `purge-due` command still works).
     pub purge_interval_secs: u64,
+    /// Days sync-log rows are kept (0: forever); older ones are deleted by
+    /// the periodic job.
+    pub sync_log_retention_days: u32,
+    /// Days audit-log rows are kept (0: forever).
+    pub audit_log_retention_days: u32,
     /// Most operations one `/Bulk` request may carry.
     pub bulk_max_operations: usize,
     /// Largest `/Bulk` body accepted (bytes).
@@ -102,6 +107,8 @@ impl Default for Settings {
             db_max_connections: 10,
             deletion_grace_days: 14,
             purge_interval_secs: 3600,
+            sync_log_retention_days: 90,
+            audit_log_retention_days: 365,
             bulk_max_operations: 1000,
             bulk_max_payload_bytes: 4 * 1024 * 1024,
             bulk_max_passwords: 100,
@@ -132,6 +139,8 @@ struct FileSettings {
     db_max_connections: Option<u32>,
     deletion_grace_days: Option<u32>,
     purge_interval_secs: Option<u64>,
+    sync_log_retention_days: Option<u32>,
+    audit_log_retention_days: Option<u32>,
     bulk_max_operations: Option<usize>,
     bulk_max_payload_bytes: Option<usize>,
     bulk_max_passwords: Option<usize>,
@@ -252,6 +261,12 @@ impl Settings {
         if let Some(v) = f.purge_interval_secs {
             self.purge_interval_secs = v;
         }
+        if let Some(v) = f.sync_log_retention_days {
+            self.sync_log_retention_days = v;
+        }
+        if let Some(v) = f.audit_log_retention_days {
+            self.audit_log_retention_days = v;
+        }
         if let Some(v) = f.bulk_max_operations {
             self.bulk_max_operations = v;
         }
@@ -318,6 +333,8 @@ impl Settings {
                 "SCIM_DB_MAX_CONNECTIONS" => self.db_max_connections = num(key, v)?,
                 "SCIM_DELETION_GRACE_DAYS" => self.deletion_grace_days = num(key, v)?,
                 "SCIM_PURGE_INTERVAL_SECS" => self.purge_interval_secs = num(key, v)?,
+                "SCIM_SYNC_LOG_RETENTION_DAYS" => self.sync_log_retention_days = num(key, v)?,
+                "SCIM_AUDIT_LOG_RETENTION_DAYS" => self.audit_log_retention_days = num(key, v)?,
                 "SCIM_BULK_MAX_OPERATIONS" => self.bulk_max_operations = num(key, v)?,
                 "SCIM_BULK_MAX_PAYLOAD_BYTES" => self.bulk_max_payload_bytes = num(key, v)?,
                 "SCIM_BULK_MAX_PASSWORDS" => self.bulk_max_passwords = num(key, v)?,

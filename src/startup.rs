@@ -89,7 +89,7 @@ impl Application {
         let bulk_limit = settings.bulk_max_payload_bytes;
         let max_body_bytes = settings.max_body_bytes;
         let purge = (settings.purge_interval_secs > 0)
-            .then(|| tokio::spawn(purge_job(store.clone(), settings.purge_interval_secs)));
+            .then(|| tokio::spawn(purge_job(store.clone(), settings.clone())));
         let rate_limiter =
             Rate::new(settings.rate_limit_per_sec, settings.rate_limit_burst).map(RateLimiter::new);
         let state = web::Data::new(AppState {
@@ -166,10 +166,13 @@ impl Application {
     }
 }
 
-/// Purges accounts whose deletion grace period ended, every `secs`
-/// seconds. Safe with several instances: each account is claimed by a
-/// conditional update, so only one instance purges it.
-async fn purge_job(store: Store, secs: u64) {
+/// Every `purge_interval_secs` seconds: purges accounts whose deletion
+/// grace period ended, then deletes sync-log and audit-log rows past their
+/// retention. Safe with several instances: each account is claimed by a
+/// conditional update, so only one instance purges it; log rows are
+/// deleted by id range, which two instances may both do harmlessly.
+async fn purge_job(store: Store, settings: Settings) {
+    let secs = settings.purge_interval_secs;
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(secs));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -179,7 +182,34 @@ async fn purge_job(store: Store, secs: u64) {
             Ok(n) => tracing::info!(purged = n, "purged accounts after their grace period"),
             Err(e) => tracing::warn!(error = %e, "purge job failed; retrying at the next interval"),
         }
+        match retention(&store, &settings).await {
+            Ok(r) if r == Default::default() => {}
+            Ok(r) => tracing::info!(
+                sync_log = r.sync_log,
+                audit_log = r.audit_log,
+                "deleted log rows past their retention"
+            ),
+            Err(e) => {
+                tracing::warn!(error = %e, "retention job failed; retrying at the next interval");
+            }
+        }
     }
+}
+
+/// Deletes the sync-log and audit-log rows past their retention
+/// (`SCIM_SYNC_LOG_RETENTION_DAYS`, `SCIM_AUDIT_LOG_RETENTION_DAYS`).
+pub async fn retention(
+    store: &Store,
+    settings: &Settings,
+) -> Result<store::retention::Removed, crate::error::ScimError> {
+    store::retention::apply(
+        store.writer(),
+        chrono::Utc::now(),
+        settings.sync_log_retention_days,
+        settings.audit_log_retention_days,
+        store::retention::BATCH,
+    )
+    .await
 }
 
 async fn wait_for_signal() {

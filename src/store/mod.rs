@@ -13,6 +13,7 @@ pub mod groups;
 pub mod import;
 pub mod oauth;
 pub mod paging;
+pub mod retention;
 pub mod site_users;
 pub mod sync_log;
 pub mod sync_status;

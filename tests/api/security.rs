@@ -306,3 +306,82 @@ async fn admin_keys_can_be_listed_revoked_and_expire() {
     let (status, _) = a.get("/admin-keys").await;
     assert_eq!(status, 200, "the first key still works");
 }
+
+/// Before: `sync_log` and `audit_log` grew forever. Now the periodic job
+/// deletes rows older than `SCIM_SYNC_LOG_RETENTION_DAYS` (90) and
+/// `SCIM_AUDIT_LOG_RETENTION_DAYS` (365), a batch at a time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_periodic_job_deletes_log_rows_past_their_retention() {
+    use entity::{audit_log, sync_log};
+    use sea_orm::{EntityTrait, PaginatorTrait, Set};
+    let app = spawn_app_with(|s| s.purge_interval_secs = 1).await;
+    let org_id = crate::admin::admin(&app, "default").await.org_id;
+    let org_id: uuid::Uuid = org_id.parse().unwrap();
+    let now = chrono::Utc::now();
+    let db = app.db().await;
+    // Oldest first, with the lowest ids, as the server appends them; more
+    // than one batch of them.
+    const OLD: i64 = 2500;
+    let sync_row = |id: i64, days: i64| sync_log::ActiveModel {
+        id: Set(id),
+        directory_id: Set(app.directory_id),
+        at: Set(now - chrono::Duration::days(days)),
+        operation: Set("POST /Users".into()),
+        resource_type: Set("User".into()),
+        resource_id: Set(None),
+        outcome: Set("success".into()),
+        status: Set(201),
+        detail: Set(None),
+        request_id: Set(None),
+    };
+    let rows: Vec<_> = (0..OLD)
+        .map(|i| sync_row(-1_000_000 + i, 100))
+        .chain([sync_row(-10, 89), sync_row(-9, 1)])
+        .collect();
+    for chunk in rows.chunks(500) {
+        sync_log::Entity::insert_many(chunk.to_vec())
+            .exec_without_returning(&db)
+            .await
+            .unwrap();
+    }
+    let audit_row = |id: i64, days: i64| audit_log::ActiveModel {
+        id: Set(id),
+        org_id: Set(org_id),
+        at: Set(now - chrono::Duration::days(days)),
+        actor_type: Set("system".into()),
+        actor_id: Set("test".into()),
+        action: Set("test.old".into()),
+        target_type: Set("account".into()),
+        target_id: Set(None),
+        detail: Set(None),
+    };
+    audit_log::Entity::insert_many([audit_row(-5, 400), audit_row(-4, 366), audit_row(-3, 100)])
+        .exec_without_returning(&db)
+        .await
+        .unwrap();
+
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let sync = sync_log::Entity::find().count(&db).await.unwrap();
+        let audit = audit_log::Entity::find().count(&db).await.unwrap();
+        if sync == 2 && audit == 1 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "sync_log {sync} rows (want 2), audit_log {audit} (want 1)"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let mut kept: Vec<i64> = sync_log::Entity::find()
+        .all(&db)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.id)
+        .collect();
+    kept.sort_unstable();
+    assert_eq!(kept, [-10, -9]);
+    let kept = audit_log::Entity::find().all(&db).await.unwrap();
+    assert_eq!(kept[0].id, -3, "within 365 days: kept");
+}
