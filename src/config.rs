@@ -90,6 +90,8 @@ pub struct Settings {
     pub rate_limit_burst: Option<u32>,
     /// Bearer token `/metrics` requires. Unset: `/metrics` is public.
     pub metrics_token: Option<Secret>,
+    /// Peers whose `Forwarded` / `X-Forwarded-*` headers are believed.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 impl Default for Settings {
@@ -119,6 +121,7 @@ impl Default for Settings {
             rate_limit_per_sec: 0.0,
             rate_limit_burst: None,
             metrics_token: None,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -151,6 +154,7 @@ struct FileSettings {
     rate_limit_per_sec: Option<f64>,
     rate_limit_burst: Option<u32>,
     metrics_token: Option<Secret>,
+    trusted_proxies: Option<Vec<String>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -185,7 +189,7 @@ impl Settings {
                 path: shown,
                 message: e.message().to_owned(),
             })?;
-            s.apply_file(f);
+            s.apply_file(f)?;
         }
         s.apply_env(env)?;
         s.check()?;
@@ -224,7 +228,7 @@ impl Settings {
         Ok(())
     }
 
-    fn apply_file(&mut self, f: FileSettings) {
+    fn apply_file(&mut self, f: FileSettings) -> Result<(), ConfigError> {
         if let Some(v) = f.bind {
             self.bind = v;
         }
@@ -297,6 +301,10 @@ impl Settings {
         if f.metrics_token.is_some() {
             self.metrics_token = f.metrics_token;
         }
+        if let Some(v) = f.trusted_proxies {
+            self.trusted_proxies = parse_proxies("trusted_proxies", &v.join(","))?;
+        }
+        Ok(())
     }
 
     fn apply_env(&mut self, env: &[(String, String)]) -> Result<(), ConfigError> {
@@ -344,6 +352,7 @@ impl Settings {
                 "SCIM_OAUTH_TOKEN_TTL_SECS" => self.oauth_token_ttl_secs = num(key, v)?,
                 "SCIM_RATE_LIMIT_PER_SEC" => self.rate_limit_per_sec = num(key, v)?,
                 "SCIM_RATE_LIMIT_BURST" => self.rate_limit_burst = Some(num(key, v)?),
+                "SCIM_TRUSTED_PROXIES" => self.trusted_proxies = parse_proxies(key, v)?,
                 "SCIM_METRICS_TOKEN" => {
                     self.metrics_token = Some(Secret::new(v.clone())).filter(|t| !t.0.is_empty());
                 }
@@ -352,6 +361,22 @@ impl Settings {
         }
         Ok(())
     }
+}
+
+/// `SCIM_TRUSTED_PROXIES`: CIDRs or single addresses, comma-separated.
+fn parse_proxies(key: &str, v: &str) -> Result<Vec<ipnet::IpNet>, ConfigError> {
+    v.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<ipnet::IpNet>()
+                .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| ConfigError::Env {
+                    key: key.to_owned(),
+                    message: format!("{s:?} is not a CIDR (e.g. 10.0.0.0/8) or an IP address"),
+                })
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -416,6 +441,21 @@ mod tests {
             let env = vec![(k.to_owned(), v.to_owned())];
             assert!(Settings::load_from(None, &env).is_err(), "{k}={v}");
         }
+    }
+
+    #[test]
+    fn trusted_proxies_are_cidrs_or_addresses() {
+        let env = vec![(
+            "SCIM_TRUSTED_PROXIES".to_owned(),
+            "10.0.0.0/8, 127.0.0.1,::1".to_owned(),
+        )];
+        let s = Settings::load_from(None, &env).unwrap();
+        assert_eq!(s.trusted_proxies.len(), 3);
+        assert!(s.trusted_proxies[0].contains(&"10.1.2.3".parse::<std::net::IpAddr>().unwrap()));
+        assert!(s.trusted_proxies[1].contains(&"127.0.0.1".parse::<std::net::IpAddr>().unwrap()));
+        let env = vec![("SCIM_TRUSTED_PROXIES".to_owned(), "10.0.0.0/33".to_owned())];
+        assert!(Settings::load_from(None, &env).is_err());
+        assert!(Settings::default().trusted_proxies.is_empty());
     }
 
     #[test]

@@ -385,3 +385,61 @@ async fn the_periodic_job_deletes_log_rows_past_their_retention() {
     let kept = audit_log::Entity::find().all(&db).await.unwrap();
     assert_eq!(kept[0].id, -3, "within 365 days: kept");
 }
+
+/// Before: `X-Forwarded-Proto/Host` (and `Forwarded`) were believed from
+/// any client: they decide `meta.location` and the admin cookie's `Secure`
+/// flag. Now only from `SCIM_TRUSTED_PROXIES`; otherwise the request's
+/// own scheme and host.
+#[tokio::test]
+async fn forwarded_headers_count_only_from_trusted_proxies() {
+    for trusted in [false, true] {
+        let app = spawn_app_with(|s| {
+            if trusted {
+                s.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+            }
+        })
+        .await;
+        let id = app.create_user(user("fwd@acme.example")).await;
+        let want = if trusted {
+            "https://evil.example/scim/v2/directories/".to_owned()
+        } else {
+            format!("{}/scim/v2/directories/", app.address)
+        };
+        for headers in [
+            vec![
+                ("X-Forwarded-Proto", "https"),
+                ("X-Forwarded-Host", "evil.example"),
+            ],
+            vec![("Forwarded", "proto=https;host=evil.example")],
+        ] {
+            let mut req = app.scim(Method::GET, &format!("/Users/{id}"));
+            for (k, v) in &headers {
+                req = req.header(*k, *v);
+            }
+            let res = req.send().await.unwrap();
+            let location = res.headers()["location"].to_str().unwrap().to_owned();
+            let (status, body) = read(res).await;
+            assert_eq!(status, 200, "{body}");
+            let meta = body["meta"]["location"].as_str().unwrap();
+            assert!(
+                meta.starts_with(&want),
+                "trusted={trusted} {headers:?}: {meta}"
+            );
+            assert_eq!(location, meta);
+        }
+        let res = app
+            .client
+            .get(format!("{}/admin/sign-in", app.address))
+            .header("X-Forwarded-Proto", "https")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        let cookie = res.headers()["set-cookie"].to_str().unwrap().to_owned();
+        assert_eq!(
+            cookie.contains("Secure"),
+            trusted,
+            "trusted={trusted}: {cookie}"
+        );
+    }
+}
