@@ -77,6 +77,9 @@ pub struct Settings {
     /// How long a statement waits for a database lock (SQLite busy timeout,
     /// PostgreSQL `lock_timeout`) before the request answers 503.
     pub db_busy_timeout_ms: u64,
+    /// Longest a statement may run (PostgreSQL `statement_timeout`; SQLite
+    /// reads are interrupted) before the request answers 503; 0: no limit.
+    pub db_statement_timeout_ms: u64,
     /// `iss` of the OAuth access tokens. Unset: `public_url`, else
     /// "scim-server". Every instance sharing a database must agree on it.
     pub oauth_issuer: Option<String>,
@@ -116,6 +119,7 @@ impl Default for Settings {
             bulk_max_passwords: 100,
             shutdown_delay_secs: 1,
             db_busy_timeout_ms: 10_000,
+            db_statement_timeout_ms: 5_000,
             oauth_issuer: None,
             oauth_token_ttl_secs: 3600,
             rate_limit_per_sec: 0.0,
@@ -149,6 +153,7 @@ struct FileSettings {
     bulk_max_passwords: Option<usize>,
     shutdown_delay_secs: Option<u64>,
     db_busy_timeout_ms: Option<u64>,
+    db_statement_timeout_ms: Option<u64>,
     oauth_issuer: Option<String>,
     oauth_token_ttl_secs: Option<u64>,
     rate_limit_per_sec: Option<f64>,
@@ -286,6 +291,9 @@ impl Settings {
         if let Some(v) = f.db_busy_timeout_ms {
             self.db_busy_timeout_ms = v;
         }
+        if let Some(v) = f.db_statement_timeout_ms {
+            self.db_statement_timeout_ms = v;
+        }
         if f.oauth_issuer.is_some() {
             self.oauth_issuer = f.oauth_issuer;
         }
@@ -348,6 +356,7 @@ impl Settings {
                 "SCIM_BULK_MAX_PASSWORDS" => self.bulk_max_passwords = num(key, v)?,
                 "SCIM_SHUTDOWN_DELAY_SECS" => self.shutdown_delay_secs = num(key, v)?,
                 "SCIM_DB_BUSY_TIMEOUT_MS" => self.db_busy_timeout_ms = num(key, v)?,
+                "SCIM_DB_STATEMENT_TIMEOUT_MS" => self.db_statement_timeout_ms = num(key, v)?,
                 "SCIM_OAUTH_ISSUER" => self.oauth_issuer = Some(v.clone()),
                 "SCIM_OAUTH_TOKEN_TTL_SECS" => self.oauth_token_ttl_secs = num(key, v)?,
                 "SCIM_RATE_LIMIT_PER_SEC" => self.rate_limit_per_sec = num(key, v)?,
