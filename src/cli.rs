@@ -57,8 +57,9 @@ pub enum Command {
     /// Manage what groups grant.
     #[command(subcommand)]
     Group(GroupCmd),
-    /// Purge the accounts whose deletion grace period has ended (the server
-    /// also does it periodically).
+    /// Purge the accounts whose deletion grace period has ended and delete
+    /// sync-log and audit-log rows past their retention (the server also
+    /// does both periodically).
     #[command(name = "purge-due")]
     PurgeDue,
     /// Export as CSV to stdout.
@@ -635,7 +636,12 @@ pub async fn run(settings: &Settings, command: Command) -> Result<(), CliError> 
         }
         Command::PurgeDue => {
             let n = accounts::purge_due(&store, chrono::Utc::now()).await?;
-            print(json!({"purged": n}));
+            let r = crate::startup::retention(&store, settings).await?;
+            print(json!({
+                "purged": n,
+                "sync_log_rows_deleted": r.sync_log,
+                "audit_log_rows_deleted": r.audit_log,
+            }));
         }
         Command::AdminKey(cmd) => print(admin_key(settings, db, cmd).await?),
         Command::Site(SiteCmd::Create { org, site }) => {

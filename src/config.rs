@@ -63,6 +63,11 @@ pub struct Settings {
     /// Seconds between runs of the purge job in the server (0: never; the
     /// `purge-due` command still works).
     pub purge_interval_secs: u64,
+    /// Days sync-log rows are kept (0: forever); older ones are deleted by
+    /// the periodic job.
+    pub sync_log_retention_days: u32,
+    /// Days audit-log rows are kept (0: forever).
+    pub audit_log_retention_days: u32,
     /// Most operations one `/Bulk` request may carry.
     pub bulk_max_operations: usize,
     /// Largest `/Bulk` body accepted (bytes).
@@ -74,6 +79,9 @@ pub struct Settings {
     /// How long a statement waits for a database lock (SQLite busy timeout,
     /// PostgreSQL `lock_timeout`) before the request answers 503.
     pub db_busy_timeout_ms: u64,
+    /// Longest a statement may run (PostgreSQL `statement_timeout`; SQLite
+    /// reads are interrupted) before the request answers 503; 0: no limit.
+    pub db_statement_timeout_ms: u64,
     /// `iss` of the OAuth access tokens. Unset: `public_url`, else
     /// "scim-server". Every instance sharing a database must agree on it.
     pub oauth_issuer: Option<String>,
@@ -90,6 +98,8 @@ pub struct Settings {
     pub dns_resolvers: Vec<std::net::SocketAddr>,
     /// Bearer token `/metrics` requires. Unset: `/metrics` is public.
     pub metrics_token: Option<Secret>,
+    /// Peers whose `Forwarded` / `X-Forwarded-*` headers are believed.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 impl Default for Settings {
@@ -108,17 +118,21 @@ impl Default for Settings {
             db_max_connections: 10,
             deletion_grace_days: 14,
             purge_interval_secs: 3600,
+            sync_log_retention_days: 90,
+            audit_log_retention_days: 365,
             bulk_max_operations: 1000,
             bulk_max_payload_bytes: 4 * 1024 * 1024,
             bulk_max_passwords: 100,
             shutdown_delay_secs: 1,
             db_busy_timeout_ms: 10_000,
+            db_statement_timeout_ms: 5_000,
             oauth_issuer: None,
             oauth_token_ttl_secs: 3600,
             rate_limit_per_sec: 0.0,
             rate_limit_burst: None,
             dns_resolvers: Vec::new(),
             metrics_token: None,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -140,17 +154,21 @@ struct FileSettings {
     db_max_connections: Option<u32>,
     deletion_grace_days: Option<u32>,
     purge_interval_secs: Option<u64>,
+    sync_log_retention_days: Option<u32>,
+    audit_log_retention_days: Option<u32>,
     bulk_max_operations: Option<usize>,
     bulk_max_payload_bytes: Option<usize>,
     bulk_max_passwords: Option<usize>,
     shutdown_delay_secs: Option<u64>,
     db_busy_timeout_ms: Option<u64>,
+    db_statement_timeout_ms: Option<u64>,
     oauth_issuer: Option<String>,
     oauth_token_ttl_secs: Option<u64>,
     rate_limit_per_sec: Option<f64>,
     rate_limit_burst: Option<u32>,
     dns_resolvers: Option<String>,
     metrics_token: Option<Secret>,
+    trusted_proxies: Option<Vec<String>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -267,6 +285,12 @@ impl Settings {
         if let Some(v) = f.purge_interval_secs {
             self.purge_interval_secs = v;
         }
+        if let Some(v) = f.sync_log_retention_days {
+            self.sync_log_retention_days = v;
+        }
+        if let Some(v) = f.audit_log_retention_days {
+            self.audit_log_retention_days = v;
+        }
         if let Some(v) = f.bulk_max_operations {
             self.bulk_max_operations = v;
         }
@@ -282,6 +306,9 @@ impl Settings {
         if let Some(v) = f.db_busy_timeout_ms {
             self.db_busy_timeout_ms = v;
         }
+        if let Some(v) = f.db_statement_timeout_ms {
+            self.db_statement_timeout_ms = v;
+        }
         if f.oauth_issuer.is_some() {
             self.oauth_issuer = f.oauth_issuer;
         }
@@ -296,6 +323,9 @@ impl Settings {
         }
         if f.metrics_token.is_some() {
             self.metrics_token = f.metrics_token;
+        }
+        if let Some(v) = f.trusted_proxies {
+            self.trusted_proxies = parse_proxies("trusted_proxies", &v.join(","))?;
         }
         Ok(())
     }
@@ -337,16 +367,20 @@ impl Settings {
                 "SCIM_DB_MAX_CONNECTIONS" => self.db_max_connections = num(key, v)?,
                 "SCIM_DELETION_GRACE_DAYS" => self.deletion_grace_days = num(key, v)?,
                 "SCIM_PURGE_INTERVAL_SECS" => self.purge_interval_secs = num(key, v)?,
+                "SCIM_SYNC_LOG_RETENTION_DAYS" => self.sync_log_retention_days = num(key, v)?,
+                "SCIM_AUDIT_LOG_RETENTION_DAYS" => self.audit_log_retention_days = num(key, v)?,
                 "SCIM_BULK_MAX_OPERATIONS" => self.bulk_max_operations = num(key, v)?,
                 "SCIM_BULK_MAX_PAYLOAD_BYTES" => self.bulk_max_payload_bytes = num(key, v)?,
                 "SCIM_BULK_MAX_PASSWORDS" => self.bulk_max_passwords = num(key, v)?,
                 "SCIM_SHUTDOWN_DELAY_SECS" => self.shutdown_delay_secs = num(key, v)?,
                 "SCIM_DB_BUSY_TIMEOUT_MS" => self.db_busy_timeout_ms = num(key, v)?,
+                "SCIM_DB_STATEMENT_TIMEOUT_MS" => self.db_statement_timeout_ms = num(key, v)?,
                 "SCIM_OAUTH_ISSUER" => self.oauth_issuer = Some(v.clone()),
                 "SCIM_OAUTH_TOKEN_TTL_SECS" => self.oauth_token_ttl_secs = num(key, v)?,
                 "SCIM_RATE_LIMIT_PER_SEC" => self.rate_limit_per_sec = num(key, v)?,
                 "SCIM_RATE_LIMIT_BURST" => self.rate_limit_burst = Some(num(key, v)?),
                 "SCIM_DNS_RESOLVERS" => self.dns_resolvers = parse_resolvers(key, v)?,
+                "SCIM_TRUSTED_PROXIES" => self.trusted_proxies = parse_proxies(key, v)?,
                 "SCIM_METRICS_TOKEN" => {
                     self.metrics_token = Some(Secret::new(v.clone())).filter(|t| !t.0.is_empty());
                 }
@@ -371,6 +405,22 @@ fn parse_resolvers(key: &str, v: &str) -> Result<Vec<std::net::SocketAddr>, Conf
                 .map_err(|_| ConfigError::Env {
                     key: key.to_owned(),
                     message: format!("expected ip:port[,ip:port…], got {s:?}"),
+                })
+        })
+        .collect()
+}
+
+/// `SCIM_TRUSTED_PROXIES`: CIDRs or single addresses, comma-separated.
+fn parse_proxies(key: &str, v: &str) -> Result<Vec<ipnet::IpNet>, ConfigError> {
+    v.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<ipnet::IpNet>()
+                .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| ConfigError::Env {
+                    key: key.to_owned(),
+                    message: format!("{s:?} is not a CIDR (e.g. 10.0.0.0/8) or an IP address"),
                 })
         })
         .collect()
@@ -456,6 +506,21 @@ mod tests {
         );
         let env = vec![("SCIM_DNS_RESOLVERS".to_owned(), "resolver.local".to_owned())];
         assert!(Settings::load_from(None, &env).is_err());
+    }
+
+    #[test]
+    fn trusted_proxies_are_cidrs_or_addresses() {
+        let env = vec![(
+            "SCIM_TRUSTED_PROXIES".to_owned(),
+            "10.0.0.0/8, 127.0.0.1,::1".to_owned(),
+        )];
+        let s = Settings::load_from(None, &env).unwrap();
+        assert_eq!(s.trusted_proxies.len(), 3);
+        assert!(s.trusted_proxies[0].contains(&"10.1.2.3".parse::<std::net::IpAddr>().unwrap()));
+        assert!(s.trusted_proxies[1].contains(&"127.0.0.1".parse::<std::net::IpAddr>().unwrap()));
+        let env = vec![("SCIM_TRUSTED_PROXIES".to_owned(), "10.0.0.0/33".to_owned())];
+        assert!(Settings::load_from(None, &env).is_err());
+        assert!(Settings::default().trusted_proxies.is_empty());
     }
 
     #[test]

@@ -54,10 +54,12 @@ pub enum StartupError {
 
 /// Connects to the configured database and applies migrations.
 pub async fn open_store(settings: &Settings) -> Result<Store, StartupError> {
-    Ok(Store::open(
+    Ok(Store::open_with(
         settings.database_url.expose(),
         settings.db_max_connections,
         std::time::Duration::from_millis(settings.db_busy_timeout_ms),
+        (settings.db_statement_timeout_ms > 0)
+            .then(|| std::time::Duration::from_millis(settings.db_statement_timeout_ms)),
     )
     .await?)
 }
@@ -91,7 +93,7 @@ impl Application {
         let bulk_limit = settings.bulk_max_payload_bytes;
         let max_body_bytes = settings.max_body_bytes;
         let purge = (settings.purge_interval_secs > 0)
-            .then(|| tokio::spawn(purge_job(store.clone(), settings.purge_interval_secs)));
+            .then(|| tokio::spawn(purge_job(store.clone(), settings.clone())));
         let rate_limiter =
             Rate::new(settings.rate_limit_per_sec, settings.rate_limit_burst).map(RateLimiter::new);
         let dns = crate::dns::DnsProof::new(&settings.dns_resolvers);
@@ -173,10 +175,13 @@ impl Application {
     }
 }
 
-/// Purges accounts whose deletion grace period ended, every `secs`
-/// seconds. Safe with several instances: each account is claimed by a
-/// conditional update, so only one instance purges it.
-async fn purge_job(store: Store, secs: u64) {
+/// Every `purge_interval_secs` seconds: purges accounts whose deletion
+/// grace period ended, then deletes sync-log and audit-log rows past their
+/// retention. Safe with several instances: each account is claimed by a
+/// conditional update, so only one instance purges it; log rows are
+/// deleted by id range, which two instances may both do harmlessly.
+async fn purge_job(store: Store, settings: Settings) {
+    let secs = settings.purge_interval_secs;
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(secs));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -186,7 +191,34 @@ async fn purge_job(store: Store, secs: u64) {
             Ok(n) => tracing::info!(purged = n, "purged accounts after their grace period"),
             Err(e) => tracing::warn!(error = %e, "purge job failed; retrying at the next interval"),
         }
+        match retention(&store, &settings).await {
+            Ok(r) if r == Default::default() => {}
+            Ok(r) => tracing::info!(
+                sync_log = r.sync_log,
+                audit_log = r.audit_log,
+                "deleted log rows past their retention"
+            ),
+            Err(e) => {
+                tracing::warn!(error = %e, "retention job failed; retrying at the next interval");
+            }
+        }
     }
+}
+
+/// Deletes the sync-log and audit-log rows past their retention
+/// (`SCIM_SYNC_LOG_RETENTION_DAYS`, `SCIM_AUDIT_LOG_RETENTION_DAYS`).
+pub async fn retention(
+    store: &Store,
+    settings: &Settings,
+) -> Result<store::retention::Removed, crate::error::ScimError> {
+    store::retention::apply(
+        store.writer(),
+        chrono::Utc::now(),
+        settings.sync_log_retention_days,
+        settings.audit_log_retention_days,
+        store::retention::BATCH,
+    )
+    .await
 }
 
 async fn wait_for_signal() {

@@ -6,6 +6,7 @@ pub mod body;
 pub mod bulk;
 pub mod discovery;
 pub mod error;
+pub mod forwarded;
 pub mod groups;
 pub mod health;
 pub mod me;

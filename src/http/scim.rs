@@ -21,8 +21,8 @@ pub fn base_url(state: &AppState, req: &HttpRequest) -> String {
     match &state.settings.public_url {
         Some(u) => u.clone(),
         None => {
-            let info = req.connection_info();
-            format!("{}://{}", info.scheme(), info.host())
+            let (scheme, host) = super::forwarded::scheme_and_host(req);
+            format!("{scheme}://{host}")
         }
     }
 }

@@ -15,6 +15,7 @@ pub mod managers;
 pub mod oauth;
 pub mod org_schemas;
 pub mod paging;
+pub mod retention;
 pub mod site_users;
 pub mod sync_log;
 pub mod sync_status;
@@ -45,6 +46,22 @@ impl Store {
     /// held by another connection (SQLite busy timeout, PostgreSQL
     /// `lock_timeout`), then fails with an error `db_error` turns into 503.
     pub async fn open(url: &str, max_connections: u32, lock_wait: Duration) -> Result<Self, DbErr> {
+        Self::open_with(url, max_connections, lock_wait, None).await
+    }
+
+    /// [`Store::open`] with a statement timeout: a statement running longer
+    /// fails with an error `db_error` turns into 503. PostgreSQL:
+    /// `statement_timeout` on every pooled connection (migrations run on a
+    /// connection of their own, without it). SQLite: the read pool's
+    /// connections are interrupted (a progress handler armed with a
+    /// deadline each time a connection is handed out); writes, serialised
+    /// on the one writer, are bounded by the busy timeout of those waiting.
+    pub async fn open_with(
+        url: &str,
+        max_connections: u32,
+        lock_wait: Duration,
+        statement_timeout: Option<Duration>,
+    ) -> Result<Self, DbErr> {
         if url.starts_with("sqlite:") {
             let write = Database::connect(sqlite_options(url, 1, lock_wait)).await?;
             Migrator::up(&write, None).await?;
@@ -54,28 +71,55 @@ impl Store {
             // `PRAGMA optimize` above would keep planning without them (at
             // 1M users, one `externalId eq` lookup in twenty took 150 ms on
             // such a connection).
-            let read =
-                Database::connect(sqlite_options(url, max_connections.max(1), lock_wait)).await?;
+            let mut read_opts = sqlite_options(url, max_connections.max(1), lock_wait);
+            if let Some(limit) = statement_timeout {
+                read_opts
+                    .map_sqlx_sqlite_before_acquire(move |conn, _| {
+                        Box::pin(async move { arm_deadline(conn, limit).await.map(|()| true) })
+                    })
+                    .map_sqlx_sqlite_pool_opts(move |p| {
+                        p.after_connect(move |conn, _| Box::pin(arm_deadline(conn, limit)))
+                    });
+            }
+            let read = Database::connect(read_opts).await?;
             Ok(Self {
                 read,
                 write,
                 backend: DatabaseBackend::Sqlite,
             })
         } else {
-            let mut opts = ConnectOptions::new(url.to_owned());
-            opts.max_connections(max_connections.max(2))
-                .min_connections(1)
-                .connect_timeout(Duration::from_secs(10))
-                .acquire_timeout(pool_wait(lock_wait))
-                .sqlx_logging(false)
-                .map_sqlx_postgres_opts(move |o| {
-                    // 0 would mean "wait forever" to PostgreSQL.
-                    o.options([(
-                        "lock_timeout",
-                        format!("{}ms", lock_wait.as_millis().max(1)),
-                    )])
-                });
-            let db = Database::connect(opts).await?;
+            let pg_options = |max: u32, timeout: Option<Duration>| {
+                let mut opts = ConnectOptions::new(url.to_owned());
+                opts.max_connections(max)
+                    .min_connections(1)
+                    .connect_timeout(Duration::from_secs(10))
+                    .acquire_timeout(pool_wait(lock_wait))
+                    .sqlx_logging(false)
+                    .map_sqlx_postgres_opts(move |o| {
+                        // 0 would mean "wait forever" to PostgreSQL.
+                        let o = o.options([(
+                            "lock_timeout",
+                            format!("{}ms", lock_wait.as_millis().max(1)),
+                        )]);
+                        match timeout {
+                            Some(t) => o.options([(
+                                "statement_timeout",
+                                format!("{}ms", t.as_millis().max(1)),
+                            )]),
+                            None => o,
+                        }
+                    });
+                opts
+            };
+            if statement_timeout.is_some() {
+                // Migrations (an index over a large table) may take longer
+                // than any request statement should.
+                let migrator = Database::connect(pg_options(1, None)).await?;
+                Migrator::up(&migrator, None).await?;
+                let _ = migrator.close().await;
+            }
+            let db =
+                Database::connect(pg_options(max_connections.max(2), statement_timeout)).await?;
             Migrator::up(&db, None).await?;
             let backend = db.get_database_backend();
             Ok(Self {
@@ -182,6 +226,20 @@ async fn optimize_sqlite(db: &DatabaseConnection) -> Result<(), DbErr> {
     Ok(())
 }
 
+/// Arms a SQLite connection's statement deadline: its progress handler
+/// (every 10,000 virtual-machine steps) interrupts the running statement
+/// once `limit` has passed since the connection was handed out.
+async fn arm_deadline(
+    conn: &mut sea_orm::sqlx::sqlite::SqliteConnection,
+    limit: Duration,
+) -> Result<(), sea_orm::sqlx::Error> {
+    let deadline = std::time::Instant::now() + limit;
+    conn.lock_handle()
+        .await?
+        .set_progress_handler(10_000, move || std::time::Instant::now() < deadline);
+    Ok(())
+}
+
 /// How long a request waits for a pooled connection: as long as for a lock.
 /// A connection held by a long transaction is a lock like another (on
 /// SQLite the one writer connection *is* the write lock); waiting longer
@@ -223,6 +281,8 @@ pub fn db_error(e: DbErr) -> ScimError {
         // PostgreSQL `lock_timeout` / `statement_timeout` expired.
         || text.contains("canceling statement due to lock timeout")
         || text.contains("canceling statement due to statement timeout")
+        // SQLite: the statement deadline interrupted it.
+        || text.contains("interrupted")
         || text.contains("PoolTimedOut")
         || text.contains("pool timed out");
     if busy {

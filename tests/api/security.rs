@@ -306,3 +306,183 @@ async fn admin_keys_can_be_listed_revoked_and_expire() {
     let (status, _) = a.get("/admin-keys").await;
     assert_eq!(status, 200, "the first key still works");
 }
+
+/// Before: `sync_log` and `audit_log` grew forever. Now the periodic job
+/// deletes rows older than `SCIM_SYNC_LOG_RETENTION_DAYS` (90) and
+/// `SCIM_AUDIT_LOG_RETENTION_DAYS` (365), a batch at a time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_periodic_job_deletes_log_rows_past_their_retention() {
+    use entity::{audit_log, sync_log};
+    use sea_orm::{EntityTrait, PaginatorTrait, Set};
+    let app = spawn_app_with(|s| s.purge_interval_secs = 1).await;
+    let org_id = crate::admin::admin(&app, "default").await.org_id;
+    let org_id: uuid::Uuid = org_id.parse().unwrap();
+    let now = chrono::Utc::now();
+    let db = app.db().await;
+    // Oldest first, with the lowest ids, as the server appends them; more
+    // than one batch of them.
+    const OLD: i64 = 2500;
+    let sync_row = |id: i64, days: i64| sync_log::ActiveModel {
+        id: Set(id),
+        directory_id: Set(app.directory_id),
+        at: Set(now - chrono::Duration::days(days)),
+        operation: Set("POST /Users".into()),
+        resource_type: Set("User".into()),
+        resource_id: Set(None),
+        outcome: Set("success".into()),
+        status: Set(201),
+        detail: Set(None),
+        request_id: Set(None),
+    };
+    let rows: Vec<_> = (0..OLD)
+        .map(|i| sync_row(-1_000_000 + i, 100))
+        .chain([sync_row(-10, 89), sync_row(-9, 1)])
+        .collect();
+    for chunk in rows.chunks(500) {
+        sync_log::Entity::insert_many(chunk.to_vec())
+            .exec_without_returning(&db)
+            .await
+            .unwrap();
+    }
+    let audit_row = |id: i64, days: i64| audit_log::ActiveModel {
+        id: Set(id),
+        org_id: Set(org_id),
+        at: Set(now - chrono::Duration::days(days)),
+        actor_type: Set("system".into()),
+        actor_id: Set("test".into()),
+        action: Set("test.old".into()),
+        target_type: Set("account".into()),
+        target_id: Set(None),
+        detail: Set(None),
+    };
+    audit_log::Entity::insert_many([audit_row(-5, 400), audit_row(-4, 366), audit_row(-3, 100)])
+        .exec_without_returning(&db)
+        .await
+        .unwrap();
+
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let sync = sync_log::Entity::find().count(&db).await.unwrap();
+        let audit = audit_log::Entity::find().count(&db).await.unwrap();
+        if sync == 2 && audit == 1 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "sync_log {sync} rows (want 2), audit_log {audit} (want 1)"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let mut kept: Vec<i64> = sync_log::Entity::find()
+        .all(&db)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.id)
+        .collect();
+    kept.sort_unstable();
+    assert_eq!(kept, [-10, -9]);
+    let kept = audit_log::Entity::find().all(&db).await.unwrap();
+    assert_eq!(kept[0].id, -3, "within 365 days: kept");
+}
+
+/// Before: `X-Forwarded-Proto/Host` (and `Forwarded`) were believed from
+/// any client: they decide `meta.location` and the admin cookie's `Secure`
+/// flag. Now only from `SCIM_TRUSTED_PROXIES`; otherwise the request's
+/// own scheme and host.
+#[tokio::test]
+async fn forwarded_headers_count_only_from_trusted_proxies() {
+    for trusted in [false, true] {
+        let app = spawn_app_with(|s| {
+            if trusted {
+                s.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+            }
+        })
+        .await;
+        let id = app.create_user(user("fwd@acme.example")).await;
+        let want = if trusted {
+            "https://evil.example/scim/v2/directories/".to_owned()
+        } else {
+            format!("{}/scim/v2/directories/", app.address)
+        };
+        for headers in [
+            vec![
+                ("X-Forwarded-Proto", "https"),
+                ("X-Forwarded-Host", "evil.example"),
+            ],
+            vec![("Forwarded", "proto=https;host=evil.example")],
+        ] {
+            let mut req = app.scim(Method::GET, &format!("/Users/{id}"));
+            for (k, v) in &headers {
+                req = req.header(*k, *v);
+            }
+            let res = req.send().await.unwrap();
+            let location = res.headers()["location"].to_str().unwrap().to_owned();
+            let (status, body) = read(res).await;
+            assert_eq!(status, 200, "{body}");
+            let meta = body["meta"]["location"].as_str().unwrap();
+            assert!(
+                meta.starts_with(&want),
+                "trusted={trusted} {headers:?}: {meta}"
+            );
+            assert_eq!(location, meta);
+        }
+        let res = app
+            .client
+            .get(format!("{}/admin/sign-in", app.address))
+            .header("X-Forwarded-Proto", "https")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        let cookie = res.headers()["set-cookie"].to_str().unwrap().to_owned();
+        assert_eq!(
+            cookie.contains("Secure"),
+            trusted,
+            "trusted={trusted}: {cookie}"
+        );
+    }
+}
+
+/// A filter that makes the database work: many `co` over every user of a
+/// directory, sorted, with the total counted.
+fn expensive_filter() -> String {
+    let terms: Vec<String> = (0..40)
+        .map(|i| format!("userName co \"zq{i}x\" or displayName co \"qz{i}\""))
+        .collect();
+    let filter = terms.join(" or ");
+    format!(
+        "/Users?filter={}&sortBy=displayName&count=5",
+        form_urlencoded::byte_serialize(filter.as_bytes()).collect::<String>()
+    )
+}
+
+/// Before: no statement timeout; a few expensive filters tied up the read
+/// pool that authentication also uses. Now a statement over
+/// `SCIM_DB_STATEMENT_TIMEOUT_MS` is cut off: 503 with `Retry-After`
+/// (never 500), and the next cheap request is served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_statement_over_the_timeout_is_503_with_retry_after() {
+    let app = spawn_app_with(|s| s.db_statement_timeout_ms = 100).await;
+    let (_, g) = app
+        .post(
+            "/Groups",
+            json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "all"}),
+        )
+        .await;
+    crate::seed::members(&app, g["id"].as_str().unwrap(), 30_000).await;
+    let started = std::time::Instant::now();
+    let res = app
+        .scim(Method::GET, &expensive_filter())
+        .send()
+        .await
+        .unwrap();
+    let elapsed = started.elapsed();
+    let retry_after = res.headers().get("retry-after").cloned();
+    let (status, body) = read(res).await;
+    assert_scim_error(status, &body, 503, None);
+    assert!(retry_after.is_some(), "{body}");
+    assert!(elapsed < std::time::Duration::from_secs(3), "{elapsed:?}");
+    let (status, body) = app.get("/Users?filter=userName eq \"nobody\"").await;
+    assert_eq!(status, 200, "{body}");
+}

@@ -106,7 +106,7 @@ impl FromRequest for WebAdmin {
 }
 
 fn https(req: &HttpRequest) -> bool {
-    req.connection_info().scheme() == "https"
+    crate::http::forwarded::is_https(req)
 }
 
 fn cookie(name: &'static str, value: String, path: &'static str, secure: bool) -> Cookie<'static> {
