@@ -63,6 +63,9 @@ pub struct Settings {
     /// Seconds between runs of the purge job in the server (0: never; the
     /// `purge-due` command still works).
     pub purge_interval_secs: u64,
+    /// Days change events are kept (the purge job deletes older ones; 0:
+    /// kept for ever).
+    pub event_retention_days: u32,
     /// Most operations one `/Bulk` request may carry.
     pub bulk_max_operations: usize,
     /// Largest `/Bulk` body accepted (bytes).
@@ -104,6 +107,7 @@ impl Default for Settings {
             db_max_connections: 10,
             deletion_grace_days: 14,
             purge_interval_secs: 3600,
+            event_retention_days: 30,
             bulk_max_operations: 1000,
             bulk_max_payload_bytes: 4 * 1024 * 1024,
             shutdown_delay_secs: 1,
@@ -134,6 +138,7 @@ struct FileSettings {
     db_max_connections: Option<u32>,
     deletion_grace_days: Option<u32>,
     purge_interval_secs: Option<u64>,
+    event_retention_days: Option<u32>,
     bulk_max_operations: Option<usize>,
     bulk_max_payload_bytes: Option<usize>,
     shutdown_delay_secs: Option<u64>,
@@ -256,6 +261,9 @@ impl Settings {
         if let Some(v) = f.purge_interval_secs {
             self.purge_interval_secs = v;
         }
+        if let Some(v) = f.event_retention_days {
+            self.event_retention_days = v;
+        }
         if let Some(v) = f.bulk_max_operations {
             self.bulk_max_operations = v;
         }
@@ -320,6 +328,7 @@ impl Settings {
                 "SCIM_DB_MAX_CONNECTIONS" => self.db_max_connections = num(key, v)?,
                 "SCIM_DELETION_GRACE_DAYS" => self.deletion_grace_days = num(key, v)?,
                 "SCIM_PURGE_INTERVAL_SECS" => self.purge_interval_secs = num(key, v)?,
+                "SCIM_EVENT_RETENTION_DAYS" => self.event_retention_days = num(key, v)?,
                 "SCIM_BULK_MAX_OPERATIONS" => self.bulk_max_operations = num(key, v)?,
                 "SCIM_BULK_MAX_PAYLOAD_BYTES" => self.bulk_max_payload_bytes = num(key, v)?,
                 "SCIM_SHUTDOWN_DELAY_SECS" => self.shutdown_delay_secs = num(key, v)?,

@@ -90,8 +90,13 @@ impl Application {
             .port();
         let bulk_limit = settings.bulk_max_payload_bytes;
         let max_body_bytes = settings.max_body_bytes;
-        let purge = (settings.purge_interval_secs > 0)
-            .then(|| tokio::spawn(purge_job(store.clone(), settings.purge_interval_secs)));
+        let purge = (settings.purge_interval_secs > 0).then(|| {
+            tokio::spawn(purge_job(
+                store.clone(),
+                settings.purge_interval_secs,
+                settings.event_retention_days,
+            ))
+        });
         let rate_limiter =
             Rate::new(settings.rate_limit_per_sec, settings.rate_limit_burst).map(RateLimiter::new);
         let dns = crate::dns::DnsProof::new(&settings.dns_resolvers);
@@ -176,7 +181,7 @@ impl Application {
 /// Purges accounts whose deletion grace period ended, every `secs`
 /// seconds. Safe with several instances: each account is claimed by a
 /// conditional update, so only one instance purges it.
-async fn purge_job(store: Store, secs: u64) {
+async fn purge_job(store: Store, secs: u64, event_retention_days: u32) {
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(secs));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -185,6 +190,14 @@ async fn purge_job(store: Store, secs: u64) {
             Ok(0) => {}
             Ok(n) => tracing::info!(purged = n, "purged accounts after their grace period"),
             Err(e) => tracing::warn!(error = %e, "purge job failed; retrying at the next interval"),
+        }
+        match store::events::apply_retention(&store, chrono::Utc::now(), event_retention_days).await
+        {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(deleted = n, "deleted change events past their retention"),
+            Err(e) => {
+                tracing::warn!(error = %e, "event retention failed; retrying at the next interval")
+            }
         }
     }
 }

@@ -8,6 +8,7 @@ mod m20261201_000001_add_oauth_client_secret_version;
 mod m20261202_000001_add_paging_indexes;
 mod m20261202_120001_bind_domains;
 mod m20261202_170001_create_org_schemas;
+mod m20261202_180001_create_events;
 
 pub struct Migrator;
 
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000001_add_paging_indexes::Migration),
             Box::new(m20261202_120001_bind_domains::Migration),
             Box::new(m20261202_170001_create_org_schemas::Migration),
+            Box::new(m20261202_180001_create_events::Migration),
         ]
     }
 }

@@ -151,6 +151,6 @@ pub async fn bind_domains(
         .detail(bound.join(", ")),
     )
     .await?;
-    commit(tx).await?;
+    commit(tx, &admin).await?;
     Ok(HttpResponse::Ok().json(json!({"directory_id": d.id, "domains": bound})))
 }

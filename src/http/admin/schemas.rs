@@ -74,7 +74,7 @@ pub async fn add(
         ),
     )
     .await?;
-    commit(tx).await?;
+    commit(tx, &admin).await?;
     Ok(HttpResponse::Created().json(render(&m)?))
 }
 
@@ -100,6 +100,6 @@ pub async fn remove(
         ),
     )
     .await?;
-    commit(tx).await?;
+    commit(tx, &admin).await?;
     Ok(HttpResponse::NoContent().finish())
 }
