@@ -19,6 +19,7 @@ use crate::error::ScimError;
 use crate::import::{Format, ImportError, ImportOptions, Summary, import_users};
 use crate::startup::{StartupError, open_store};
 use crate::store::audit::{self, Actor, AuditEntry};
+use crate::store::events::{self, Origin};
 use crate::store::{
     Store, accounts, admin_keys, db_error, directories, exports, groups, oauth, org_schemas,
 };
@@ -80,6 +81,30 @@ pub enum Command {
     /// Manage an organization's custom schema extensions (custom attributes).
     #[command(subcommand)]
     Schema(SchemaCmd),
+    /// Read an organization's change events.
+    #[command(subcommand)]
+    Events(EventsCmd),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EventsCmd {
+    /// Print the organization's change events as JSON lines, oldest first
+    /// (the same objects as GET /admin/v1/orgs/{org}/events).
+    ///
+    /// Example: scim-server events tail --org acme --after 120 --follow
+    Tail {
+        #[arg(long)]
+        org: String,
+        /// Start after this sequence number (default: from the oldest kept).
+        #[arg(long, default_value_t = 0)]
+        after: i64,
+        /// Only these types (comma-separated, e.g. account.deactivated).
+        #[arg(long = "type")]
+        types: Option<String>,
+        /// Keep waiting for new events (polls once a second) until stopped.
+        #[arg(long)]
+        follow: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -434,6 +459,34 @@ pub fn scim_base_url(settings: &Settings, directory_id: Uuid) -> String {
     )
 }
 
+/// `events tail`: pages of 500 as JSON lines; with `follow`, polls.
+async fn tail(
+    store: &Store,
+    org_id: Uuid,
+    mut after: i64,
+    types: &[events::EventType],
+    follow: bool,
+) -> Result<(), CliError> {
+    use std::io::Write;
+    loop {
+        let rows = events::page(store.reader(), org_id, Some(after), types, 500).await?;
+        let mut out = std::io::stdout().lock();
+        for e in &rows {
+            writeln!(out, "{}", events::to_json(e))
+                .map_err(|e| CliError::Usage(format!("cannot write to stdout: {e}")))?;
+            after = e.seq.unwrap_or(after);
+        }
+        out.flush()
+            .map_err(|e| CliError::Usage(format!("cannot write to stdout: {e}")))?;
+        if rows.len() < 500 {
+            if !follow {
+                return Ok(());
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        }
+    }
+}
+
 fn print(v: Value) {
     println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
 }
@@ -570,6 +623,7 @@ pub async fn run(settings: &Settings, command: Command) -> Result<(), CliError> 
                 .detail(detail),
             )
             .await?;
+            events::flush(&tx, &cli_origin()).await?;
             tx.commit().await.map_err(db_error)?;
             print(json!({"domain": name.as_str(), "verified": true, "claimed_accounts": claimed}));
         }
@@ -591,6 +645,7 @@ pub async fn run(settings: &Settings, command: Command) -> Result<(), CliError> 
             )
             .await?;
             let domains = directories::domains_of_directory(&tx, &dir).await?;
+            events::flush(&tx, &cli_origin()).await?;
             tx.commit().await.map_err(db_error)?;
             print(json!({"directory_id": dir.id, "domains": domains}));
         }
@@ -612,6 +667,7 @@ pub async fn run(settings: &Settings, command: Command) -> Result<(), CliError> 
             }
             let tx = store.begin().await?;
             let g = groups::grant(&tx, group, &site, &product, &role).await?;
+            events::flush(&tx, &cli_origin()).await?;
             tx.commit().await.map_err(db_error)?;
             print(
                 json!({"grant_id": g.id, "group_id": g.group_id, "site_id": g.site_id, "product": g.product, "role": g.role}),
@@ -634,13 +690,36 @@ pub async fn run(settings: &Settings, command: Command) -> Result<(), CliError> 
                 }
             }
         }
+        Command::Events(EventsCmd::Tail {
+            org,
+            after,
+            types,
+            follow,
+        }) => {
+            let org = directories::org_by_name(db, &org).await?;
+            let types = match types.as_deref() {
+                None => vec![],
+                Some(t) => t
+                    .split(',')
+                    .map(|t| {
+                        events::EventType::parse(t.trim())
+                            .ok_or_else(|| CliError::Usage(format!("unknown event type {t:?}")))
+                    })
+                    .collect::<Result<Vec<_>, _>>()?,
+            };
+            tail(&store, org.id, after, &types, follow).await?;
+        }
         Command::PurgeDue => {
-            let n = accounts::purge_due(&store, chrono::Utc::now()).await?;
+            let now = chrono::Utc::now();
+            let n = accounts::purge_due(&store, now).await?;
             let r = crate::startup::retention(&store, settings).await?;
+            let events =
+                events::apply_retention(&store, now, settings.event_retention_days).await?;
             print(json!({
                 "purged": n,
                 "sync_log_rows_deleted": r.sync_log,
                 "audit_log_rows_deleted": r.audit_log,
+                "events_deleted": events,
             }));
         }
         Command::AdminKey(cmd) => print(admin_key(settings, db, cmd).await?),
@@ -908,4 +987,9 @@ async fn signing_key(db: &DatabaseConnection, cmd: SigningKeyCmd) -> Result<Valu
             json!(list)
         }
     })
+}
+
+/// Who the events of an operator command name.
+fn cli_origin() -> Origin {
+    Origin::new(Actor::System("operator cli"), None)
 }

@@ -68,6 +68,9 @@ pub struct Settings {
     pub sync_log_retention_days: u32,
     /// Days audit-log rows are kept (0: forever).
     pub audit_log_retention_days: u32,
+    /// Days change events are kept (the purge job deletes older ones; 0:
+    /// kept for ever).
+    pub event_retention_days: u32,
     /// Most operations one `/Bulk` request may carry.
     pub bulk_max_operations: usize,
     /// Largest `/Bulk` body accepted (bytes).
@@ -120,6 +123,7 @@ impl Default for Settings {
             purge_interval_secs: 3600,
             sync_log_retention_days: 90,
             audit_log_retention_days: 365,
+            event_retention_days: 30,
             bulk_max_operations: 1000,
             bulk_max_payload_bytes: 4 * 1024 * 1024,
             bulk_max_passwords: 100,
@@ -156,6 +160,7 @@ struct FileSettings {
     purge_interval_secs: Option<u64>,
     sync_log_retention_days: Option<u32>,
     audit_log_retention_days: Option<u32>,
+    event_retention_days: Option<u32>,
     bulk_max_operations: Option<usize>,
     bulk_max_payload_bytes: Option<usize>,
     bulk_max_passwords: Option<usize>,
@@ -291,6 +296,9 @@ impl Settings {
         if let Some(v) = f.audit_log_retention_days {
             self.audit_log_retention_days = v;
         }
+        if let Some(v) = f.event_retention_days {
+            self.event_retention_days = v;
+        }
         if let Some(v) = f.bulk_max_operations {
             self.bulk_max_operations = v;
         }
@@ -369,6 +377,7 @@ impl Settings {
                 "SCIM_PURGE_INTERVAL_SECS" => self.purge_interval_secs = num(key, v)?,
                 "SCIM_SYNC_LOG_RETENTION_DAYS" => self.sync_log_retention_days = num(key, v)?,
                 "SCIM_AUDIT_LOG_RETENTION_DAYS" => self.audit_log_retention_days = num(key, v)?,
+                "SCIM_EVENT_RETENTION_DAYS" => self.event_retention_days = num(key, v)?,
                 "SCIM_BULK_MAX_OPERATIONS" => self.bulk_max_operations = num(key, v)?,
                 "SCIM_BULK_MAX_PAYLOAD_BYTES" => self.bulk_max_payload_bytes = num(key, v)?,
                 "SCIM_BULK_MAX_PASSWORDS" => self.bulk_max_passwords = num(key, v)?,

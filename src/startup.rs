@@ -176,12 +176,14 @@ impl Application {
 }
 
 /// Every `purge_interval_secs` seconds: purges accounts whose deletion
-/// grace period ended, then deletes sync-log and audit-log rows past their
-/// retention. Safe with several instances: each account is claimed by a
-/// conditional update, so only one instance purges it; log rows are
-/// deleted by id range, which two instances may both do harmlessly.
+/// grace period ended, then deletes sync-log, audit-log rows and change
+/// events past their retention. Safe with several instances: each account
+/// is claimed by a conditional update, so only one instance purges it; log
+/// rows and events are deleted by id range, which two instances may both
+/// do harmlessly.
 async fn purge_job(store: Store, settings: Settings) {
     let secs = settings.purge_interval_secs;
+    let event_retention_days = settings.event_retention_days;
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(secs));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -200,6 +202,14 @@ async fn purge_job(store: Store, settings: Settings) {
             ),
             Err(e) => {
                 tracing::warn!(error = %e, "retention job failed; retrying at the next interval");
+            }
+        }
+        match store::events::apply_retention(&store, chrono::Utc::now(), event_retention_days).await
+        {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(deleted = n, "deleted change events past their retention"),
+            Err(e) => {
+                tracing::warn!(error = %e, "event retention failed; retrying at the next interval")
             }
         }
     }

@@ -8,6 +8,7 @@ pub mod audit_log;
 pub mod directory;
 pub mod directory_token;
 pub mod domain;
+pub mod event;
 pub mod group;
 pub mod group_grant;
 pub mod group_member;

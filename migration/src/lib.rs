@@ -10,6 +10,7 @@ mod m20261202_120001_bind_domains;
 mod m20261202_160001_add_admin_key_expiry;
 mod m20261202_170001_create_org_schemas;
 mod m20261202_170002_add_reject_unknown_attributes;
+mod m20261202_180001_create_events;
 
 pub struct Migrator;
 
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_160001_add_admin_key_expiry::Migration),
             Box::new(m20261202_170001_create_org_schemas::Migration),
             Box::new(m20261202_170002_add_reject_unknown_attributes::Migration),
+            Box::new(m20261202_180001_create_events::Migration),
         ]
     }
 }

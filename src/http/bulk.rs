@@ -24,8 +24,10 @@ use crate::domain::patch;
 use crate::domain::user::{Prehashed, UserInput};
 use crate::error::{ScimError, ScimResult};
 use crate::startup::AppState;
+use crate::store::audit::Actor;
 use crate::store::db_error;
 use crate::store::directories::DirectoryPrincipal;
+use crate::store::events::{self, Origin};
 use crate::store::sync_log::{self, SyncEntry};
 use crate::store::{groups, org_schemas, users};
 
@@ -659,6 +661,8 @@ pub async fn bulk(
         }
     }
     let results = bulk.results;
+    let origin = Origin::new(Actor::Directory(dir.directory_id), bulk.request_id);
+    events::flush(&tx, &origin).await?;
     tx.commit().await.map_err(db_error)?;
     Ok(scim_response(
         StatusCode::OK,

@@ -12,8 +12,10 @@ use crate::domain::query::{ListQuery, Paging, RawListQuery};
 use crate::domain::schema::LIST_RESPONSE_SCHEMA;
 use crate::error::{ScimError, ScimResult};
 use crate::startup::AppState;
+use crate::store::audit::Actor;
 use crate::store::db_error;
 use crate::store::directories::DirectoryPrincipal;
+use crate::store::events::{self, Origin};
 use crate::store::sync_log::{self, SyncEntry};
 
 /// scheme://host[:port] of this server as the client sees it.
@@ -124,6 +126,7 @@ pub struct ProjectionParams {
 /// One SCIM write, for the directory's sync log.
 pub struct SyncOp {
     pub directory_id: Uuid,
+    pub org_id: Uuid,
     pub operation: String,
     pub resource_type: &'static str,
     pub request_id: Option<String>,
@@ -142,6 +145,7 @@ impl SyncOp {
             .unwrap_or_else(|| req.path().to_owned());
         Self {
             directory_id: dir.directory_id,
+            org_id: dir.org_id,
             operation: format!("{} {path}", req.method()),
             resource_type,
             request_id: req
@@ -188,6 +192,7 @@ impl SyncOp {
         note: Option<String>,
     ) -> ScimResult<()> {
         sync_log::record(&tx, self.entry(resource_id, status, note)).await?;
+        events::flush(&tx, &self.origin()).await?;
         tx.commit().await.map_err(db_error)?;
         self.count("success");
         Ok(())
@@ -207,9 +212,15 @@ impl SyncOp {
 
     /// Commits a write whose success the store already logged in `tx`.
     pub async fn commit_logged(&self, tx: DatabaseTransaction) -> ScimResult<()> {
+        events::flush(&tx, &self.origin()).await?;
         tx.commit().await.map_err(db_error)?;
         self.count("success");
         Ok(())
+    }
+
+    /// Who the write's events name.
+    pub fn origin(&self) -> Origin {
+        Origin::new(Actor::Directory(self.directory_id), self.request_id.clone())
     }
 
     fn count(&self, outcome: &str) {
@@ -239,9 +250,30 @@ impl SyncOp {
         err: ScimError,
     ) -> ScimError {
         self.count("failure");
-        let entry = self.entry(resource_id, err.status(), Some(err.detail()));
+        let entry = self.entry(resource_id.clone(), err.status(), Some(err.detail()));
         if let Err(e) = sync_log::record(state.store.writer(), entry).await {
             tracing::warn!(error = %e, "could not record a failed SCIM write in the sync log");
+        }
+        // Server-side trouble (5xx) is the operator's, not the directory's.
+        if err.status() < 500 {
+            let data = json!({
+                "operation": self.operation,
+                "resource_type": self.resource_type,
+                "resource_id": resource_id,
+                "status": err.status(),
+                "detail": err.detail(),
+            });
+            let recorded = events::sync_failed(
+                &state.store,
+                self.org_id,
+                self.directory_id,
+                data,
+                &self.origin(),
+            )
+            .await;
+            if let Err(e) = recorded {
+                tracing::warn!(error = %e, "could not record a directory.sync_failed event");
+            }
         }
         err
     }

@@ -15,9 +15,11 @@ use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr, Query, SimpleExpr};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
+use serde_json::json;
 use uuid::Uuid;
 
 use super::audit::{self, Actor, AuditEntry};
+use super::events::{self, EventType, NewEvent};
 use super::{Store, db_error, is_unique_violation};
 use crate::domain::admin_rules::{AccountFacts, ProfileField};
 use crate::domain::lifecycle::AccountStatus;
@@ -339,7 +341,7 @@ pub async fn end_sessions<C: ConnectionTrait>(
 /// Active → deactivated: it can't log in anywhere, sessions end,
 /// memberships are kept.
 pub async fn deactivate<C: ConnectionTrait>(tx: &C, account_id: Uuid) -> ScimResult<()> {
-    set_status(
+    let n = set_status(
         tx,
         account_id,
         AccountStatus::Active,
@@ -353,11 +355,14 @@ pub async fn deactivate<C: ConnectionTrait>(tx: &C, account_id: Uuid) -> ScimRes
     )
     .await?;
     end_sessions(tx, account_id, None).await?;
+    if n > 0 {
+        events::for_account(tx, account_id, EventType::AccountDeactivated, json!({})).await?;
+    }
     Ok(())
 }
 
 pub async fn reactivate<C: ConnectionTrait>(tx: &C, account_id: Uuid) -> ScimResult<()> {
-    set_status(
+    let n = set_status(
         tx,
         account_id,
         AccountStatus::Deactivated,
@@ -373,6 +378,9 @@ pub async fn reactivate<C: ConnectionTrait>(tx: &C, account_id: Uuid) -> ScimRes
         ],
     )
     .await?;
+    if n > 0 {
+        events::for_account(tx, account_id, EventType::AccountReactivated, json!({})).await?;
+    }
     Ok(())
 }
 
@@ -382,7 +390,7 @@ pub async fn request_deletion<C: ConnectionTrait>(
     a: &account::Model,
     purge_after: Time,
 ) -> ScimResult<()> {
-    set_status(
+    let n = set_status(
         tx,
         a.id,
         AccountStatus::parse(&a.status),
@@ -400,6 +408,10 @@ pub async fn request_deletion<C: ConnectionTrait>(
     )
     .await?;
     end_sessions(tx, a.id, None).await?;
+    if n > 0 {
+        let data = json!({"purge_after": purge_after});
+        events::for_account(tx, a.id, EventType::AccountDeletionScheduled, data).await?;
+    }
     Ok(())
 }
 
@@ -408,7 +420,7 @@ pub async fn cancel_deletion<C: ConnectionTrait>(
     id: Uuid,
     back_to: AccountStatus,
 ) -> ScimResult<()> {
-    set_status(
+    let n = set_status(
         tx,
         id,
         AccountStatus::PendingDeletion,
@@ -425,6 +437,10 @@ pub async fn cancel_deletion<C: ConnectionTrait>(
         ],
     )
     .await?;
+    if n > 0 {
+        let data = json!({"status": back_to.as_str()});
+        events::for_account(tx, id, EventType::AccountDeletionCancelled, data).await?;
+    }
     Ok(())
 }
 
@@ -444,6 +460,7 @@ pub async fn change_email<C: ConnectionTrait>(tx: &C, id: Uuid, email: &Email) -
                 db_error(e)
             }
         })?;
+    events::for_account(tx, id, EventType::AccountEmailChanged, json!({})).await?;
     Ok(())
 }
 
@@ -476,6 +493,9 @@ pub async fn update_profile<C: ConnectionTrait>(
         q = q.col_expr(profile_column(*f), Expr::value(v.clone()));
     }
     q.exec(tx).await.map_err(db_error)?;
+    let changed: Vec<&str> = changes.iter().map(|(f, _)| f.key()).collect();
+    let data = json!({"changed": changed});
+    events::for_account(tx, id, EventType::AccountProfileUpdated, data).await?;
     Ok(())
 }
 
@@ -737,6 +757,9 @@ pub async fn purge_due(store: &Store, now: Time) -> ScimResult<u64> {
                     .await
                     .map_err(db_error)?;
                 if let Some(Some(org_id)) = org {
+                    let data = json!({"account_id": id});
+                    events::record(&tx, NewEvent::new(org_id, EventType::AccountPurged, data))
+                        .await?;
                     audit::record(
                         &tx,
                         AuditEntry::new(
@@ -752,6 +775,7 @@ pub async fn purge_due(store: &Store, now: Time) -> ScimResult<u64> {
                 purged += 1;
                 progressed = true;
             }
+            events::flush(&tx, &events::Origin::new(Actor::System("purge"), None)).await?;
             tx.commit().await.map_err(db_error)?;
         }
         if !progressed {

@@ -11,6 +11,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
+use super::events::{self, EventType};
 use super::{db_error, is_unique_violation};
 use crate::error::{ScimError, ScimResult};
 
@@ -105,7 +106,7 @@ pub async fn create<C: ConnectionTrait>(
         return Err(taken());
     }
     let now = Utc::now();
-    group::ActiveModel {
+    let g = group::ActiveModel {
         id: Set(Uuid::now_v7()),
         org_id: Set(org_id),
         directory_id: Set(None),
@@ -125,5 +126,7 @@ pub async fn create<C: ConnectionTrait>(
         } else {
             db_error(e)
         }
-    })
+    })?;
+    events::record(tx, super::groups::group_event(&g, EventType::GroupCreated)).await?;
+    Ok(g)
 }

@@ -21,7 +21,7 @@ pub enum Actor {
 }
 
 impl Actor {
-    fn parts(&self) -> (&'static str, String) {
+    pub(crate) fn parts(&self) -> (&'static str, String) {
         match self {
             Self::AdminKey(id) => ("admin_key", id.to_string()),
             Self::Directory(id) => ("directory", id.to_string()),

@@ -7,11 +7,12 @@ use sea_orm::sea_query::SimpleExpr;
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, Set,
+    QueryFilter, QueryOrder, QuerySelect, QueryTrait, Set,
 };
 use std::collections::HashMap;
 use uuid::Uuid;
 
+use super::events;
 use super::{db_error, is_unique_violation};
 use crate::domain::lifecycle::{AccountStatus, Authority};
 use crate::domain::secrets;
@@ -355,7 +356,7 @@ pub async fn verify_domain<C: ConnectionTrait>(
         )
         .finally(Expr::col(account::Column::PasswordResetRequired)),
     ));
-    let claimed = account::Entity::update_many()
+    let stmt = account::Entity::update_many()
         .col_expr(account::Column::ManagingOrgId, Expr::value(org_id))
         .col_expr(account::Column::PasswordResetRequired, reset)
         .col_expr(
@@ -369,10 +370,24 @@ pub async fn verify_domain<C: ConnectionTrait>(
                 .add(account::Column::ManagingOrgId.is_null())
                 .add(account::Column::ManagingOrgId.ne(org_id)),
         )
-        .exec(db)
-        .await
-        .map_err(db_error)?;
-    Ok(claimed.rows_affected)
+        .into_query()
+        .returning(Query::returning().columns([account::Column::Id, account::Column::Email]))
+        .to_owned();
+    let mut claimed = Vec::new();
+    for r in db.query_all(&stmt).await.map_err(db_error)? {
+        let id: Uuid = r.try_get_by_index(0).map_err(db_error)?;
+        let email: Option<String> = r.try_get_by_index(1).map_err(db_error)?;
+        let data =
+            serde_json::json!({"account_id": id, "email": email, "via": "domain_verification"});
+        claimed.push(events::NewEvent::new(
+            org_id,
+            events::EventType::AccountClaimed,
+            data,
+        ));
+    }
+    let n = claimed.len() as u64;
+    events::record_many(db, claimed).await?;
+    Ok(n)
 }
 
 fn verified_elsewhere(name: &DomainName) -> ScimError {

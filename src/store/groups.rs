@@ -10,11 +10,13 @@ use entity::{group, group_grant, group_member, product_access, scim_user, site, 
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, OnConflict, Query, SimpleExpr};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, Set,
+    QueryFilter, QueryOrder, QuerySelect, QueryTrait, Set,
 };
+use serde_json::json;
 use uuid::Uuid;
 
 use super::directories::DirectoryPrincipal;
+use super::events::{self, EventType, NewEvent};
 use super::filter_sql::{Column, group_column, groups_condition};
 use super::paging::{Sort, in_order, page_ids};
 use super::{db_error, is_unique_violation};
@@ -123,9 +125,10 @@ async fn start_access<C: ConnectionTrait>(
     db: &C,
     sites: &[Uuid],
     accounts: &[Uuid],
-) -> ScimResult<()> {
+) -> ScimResult<Vec<(Uuid, Uuid)>> {
+    let mut started = Vec::new();
     if sites.is_empty() || accounts.is_empty() {
-        return Ok(());
+        return Ok(started);
     }
     let now = Utc::now();
     for chunk in accounts.chunks(CHUNK / sites.len().max(1) + 1) {
@@ -141,16 +144,25 @@ async fn start_access<C: ConnectionTrait>(
                 updated_at: Set(now),
             })
         });
-        site_membership::Entity::insert_many(rows)
+        let stmt = site_membership::Entity::insert_many(rows)
             .on_conflict_do_nothing_on([
                 site_membership::Column::SiteId,
                 site_membership::Column::AccountId,
             ])
-            .exec(db)
-            .await
-            .map_err(db_error)?;
+            .into_query()
+            .returning(Query::returning().columns([
+                site_membership::Column::SiteId,
+                site_membership::Column::AccountId,
+            ]))
+            .to_owned();
+        for r in db.query_all(&stmt).await.map_err(db_error)? {
+            started.push((
+                r.try_get_by_index(0).map_err(db_error)?,
+                r.try_get_by_index(1).map_err(db_error)?,
+            ));
+        }
     }
-    Ok(())
+    Ok(started)
 }
 
 /// `EXISTS` a group path to `site_memberships.site_id` for its account,
@@ -204,9 +216,9 @@ async fn end_access<C: ConnectionTrait>(
     sites: &[Uuid],
     accounts: SimpleExpr,
     except_group: Option<Uuid>,
-) -> ScimResult<()> {
+) -> ScimResult<Vec<site_membership::Model>> {
     if sites.is_empty() {
-        return Ok(());
+        return Ok(vec![]);
     }
     site_membership::Entity::delete_many()
         .filter(site_membership::Column::SiteId.is_in(sites.to_vec()))
@@ -214,10 +226,9 @@ async fn end_access<C: ConnectionTrait>(
         .filter(accounts)
         .filter(group_path_exists(except_group).not())
         .filter(direct_access_exists().not())
-        .exec(db)
+        .exec_with_returning(db)
         .await
-        .map_err(db_error)?;
-    Ok(())
+        .map_err(db_error)
 }
 
 pub(crate) async fn add_members<C: ConnectionTrait>(
@@ -226,23 +237,103 @@ pub(crate) async fn add_members<C: ConnectionTrait>(
     accounts: &[Uuid],
 ) -> ScimResult<()> {
     let now = Utc::now();
+    let mut added = Vec::new();
     for chunk in accounts.chunks(CHUNK) {
         let rows = chunk.iter().map(|a| group_member::ActiveModel {
             group_id: Set(group_id),
             account_id: Set(*a),
             created_at: Set(now),
         });
-        group_member::Entity::insert_many(rows)
+        let stmt = group_member::Entity::insert_many(rows)
             .on_conflict_do_nothing_on([
                 group_member::Column::GroupId,
                 group_member::Column::AccountId,
             ])
-            .exec(db)
-            .await
-            .map_err(db_error)?;
+            .into_query()
+            .returning_col(group_member::Column::AccountId)
+            .to_owned();
+        for r in db.query_all(&stmt).await.map_err(db_error)? {
+            added.push(r.try_get_by_index::<Uuid>(0).map_err(db_error)?);
+        }
     }
     let sites = granted_sites(db, group_id).await?;
-    start_access(db, &sites, accounts).await
+    let started = start_access(db, &sites, accounts).await?;
+    member_events(db, group_id, &added, &started, true).await
+}
+
+/// The events of members joining (`joined`) or leaving a group: one
+/// `group.member_*` each, `product_access.granted|revoked` (via the group)
+/// for each of the group's grants, and `site_membership.activated|removed`
+/// for each membership the change started or ended (`memberships`:
+/// (site, account)). Multi-row inserts.
+async fn member_events<C: ConnectionTrait>(
+    db: &C,
+    group_id: Uuid,
+    members: &[Uuid],
+    memberships: &[(Uuid, Uuid)],
+    joined: bool,
+) -> ScimResult<()> {
+    if members.is_empty() && memberships.is_empty() {
+        return Ok(());
+    }
+    let Some((org_id, directory_id)) = group::Entity::find_by_id(group_id)
+        .select_only()
+        .column(group::Column::OrgId)
+        .column(group::Column::DirectoryId)
+        .into_tuple::<(Uuid, Option<Uuid>)>()
+        .one(db)
+        .await
+        .map_err(db_error)?
+    else {
+        return Ok(());
+    };
+    let grants: Vec<(Uuid, String, String)> = group_grant::Entity::find()
+        .select_only()
+        .column(group_grant::Column::SiteId)
+        .column(group_grant::Column::Product)
+        .column(group_grant::Column::Role)
+        .filter(group_grant::Column::GroupId.eq(group_id))
+        .into_tuple()
+        .all(db)
+        .await
+        .map_err(db_error)?;
+    let (member_kind, access_kind, site_kind) = if joined {
+        (
+            EventType::GroupMemberAdded,
+            EventType::ProductAccessGranted,
+            EventType::MembershipActivated,
+        )
+    } else {
+        (
+            EventType::GroupMemberRemoved,
+            EventType::ProductAccessRevoked,
+            EventType::MembershipRemoved,
+        )
+    };
+    let event = |kind, data| {
+        let e = NewEvent::new(org_id, kind, data);
+        match directory_id {
+            Some(d) => e.directory(d),
+            None => e,
+        }
+    };
+    let mut list = Vec::new();
+    for a in members {
+        list.push(event(
+            member_kind,
+            json!({"group_id": group_id, "account_id": a}),
+        ));
+        for (site, product, role) in &grants {
+            let data =
+                json!({"product": product, "role": role, "via": "group", "group_id": group_id});
+            list.push(event(access_kind, events::site_data(*site, *a, data)));
+        }
+    }
+    for (site, a) in memberships {
+        let data = json!({"via": "group", "group_id": group_id});
+        list.push(event(site_kind, events::site_data(*site, *a, data)));
+    }
+    events::record_many(db, list).await
 }
 
 pub(crate) async fn remove_members<C: ConnectionTrait>(
@@ -252,21 +343,51 @@ pub(crate) async fn remove_members<C: ConnectionTrait>(
 ) -> ScimResult<()> {
     let sites = granted_sites(db, group_id).await?;
     for chunk in accounts.chunks(CHUNK) {
-        group_member::Entity::delete_many()
+        let removed: Vec<Uuid> = group_member::Entity::delete_many()
             .filter(group_member::Column::GroupId.eq(group_id))
             .filter(group_member::Column::AccountId.is_in(chunk.to_vec()))
-            .exec(db)
+            .exec_with_returning(db)
             .await
-            .map_err(db_error)?;
+            .map_err(db_error)?
+            .into_iter()
+            .map(|m| m.account_id)
+            .collect();
         let these = Expr::col((site_membership::Entity, site_membership::Column::AccountId))
             .is_in(chunk.to_vec());
-        end_access(db, &sites, these, None).await?;
+        let ended: Vec<(Uuid, Uuid)> = end_access(db, &sites, these, None)
+            .await?
+            .into_iter()
+            .map(|m| (m.site_id, m.account_id))
+            .collect();
+        member_events(db, group_id, &removed, &ended, false).await?;
     }
     Ok(())
 }
 
-/// Every member leaves: one statement for the access it granted, one for
-/// the memberships, whatever the group's size.
+/// Every member leaves, page by page (1,000 members a page), each with
+/// its events (a `PATCH` that removes all members).
+async fn remove_all_members_paged<C: ConnectionTrait>(db: &C, group_id: Uuid) -> ScimResult<()> {
+    loop {
+        let page: Vec<Uuid> = group_member::Entity::find()
+            .select_only()
+            .column(group_member::Column::AccountId)
+            .filter(group_member::Column::GroupId.eq(group_id))
+            .order_by_asc(group_member::Column::AccountId)
+            .limit(1000)
+            .into_tuple()
+            .all(db)
+            .await
+            .map_err(db_error)?;
+        if page.is_empty() {
+            return Ok(());
+        }
+        remove_members(db, group_id, &page).await?;
+    }
+}
+
+/// Every member leaves with the group (`DELETE`): one statement for the
+/// access it granted, one for the memberships, whatever the group's size;
+/// `group.deleted` stands for the members' events.
 async fn remove_all_members<C: ConnectionTrait>(db: &C, group_id: Uuid) -> ScimResult<()> {
     let sites = granted_sites(db, group_id).await?;
     let members = Expr::col((site_membership::Entity, site_membership::Column::AccountId))
@@ -294,7 +415,7 @@ async fn replace_members<C: ConnectionTrait>(
     accounts: &[Uuid],
 ) -> ScimResult<()> {
     if accounts.is_empty() {
-        return remove_all_members(db, group_id).await;
+        return remove_all_members_paged(db, group_id).await;
     }
     let keep: HashSet<Uuid> = accounts.iter().copied().collect();
     let mut after: Option<Uuid> = None;
@@ -349,8 +470,23 @@ pub async fn create<C: ConnectionTrait>(
             db_error(e)
         }
     })?;
+    events::record(tx, group_event(&g, EventType::GroupCreated)).await?;
     add_members(tx, g.id, &accounts).await?;
     Ok(g)
+}
+
+/// `group.*` of the group itself.
+pub(crate) fn group_event(g: &group::Model, kind: EventType) -> NewEvent {
+    let data = json!({
+        "group_id": g.id,
+        "display_name": g.display_name,
+        "external_id": g.external_id,
+    });
+    let e = NewEvent::new(g.org_id, kind, data);
+    match g.directory_id {
+        Some(d) => e.directory(d),
+        None => e,
+    }
 }
 
 /// Locks the group row for the transaction (version bump first) and loads it.
@@ -408,7 +544,7 @@ pub async fn apply<C: ConnectionTrait>(
                 let accounts = known_members(tx, dir, &ids).await?;
                 remove_members(tx, id, &accounts).await?;
             }
-            GroupChange::RemoveAllMembers => remove_all_members(tx, id).await?,
+            GroupChange::RemoveAllMembers => remove_all_members_paged(tx, id).await?,
             GroupChange::ReplaceMembers(ids) => {
                 let accounts = resolve_members(tx, dir, &ids).await?;
                 replace_members(tx, id, &accounts).await?;
@@ -436,13 +572,15 @@ async fn set_attributes<C: ConnectionTrait>(
     m.display_name_lower = Set(name.to_lowercase());
     m.display_name = Set(name.clone());
     m.external_id = Set(external_id);
-    m.update(tx).await.map_err(|e| {
+    let g = m.update(tx).await.map_err(|e| {
         if is_unique_violation(&e) {
             name_taken(&name)
         } else {
             db_error(e)
         }
-    })
+    })?;
+    events::record(tx, group_event(&g, EventType::GroupUpdated)).await?;
+    Ok(g)
 }
 
 /// Like `resolve_members`, but ids that are not Users here are skipped.
@@ -489,7 +627,8 @@ pub async fn delete<C: ConnectionTrait>(
     id: Uuid,
     if_match: Option<&IfMatch>,
 ) -> ScimResult<()> {
-    lock(tx, dir, id, if_match).await?;
+    let g = lock(tx, dir, id, if_match).await?;
+    events::record(tx, group_event(&g, EventType::GroupDeleted)).await?;
     remove_all_members(tx, id).await?;
     group_grant::Entity::delete_many()
         .filter(group_grant::Column::GroupId.eq(id))

@@ -5,7 +5,9 @@
 
 use sea_orm::{DatabaseTransaction, TransactionTrait};
 
+use super::audit::Actor;
 use super::directories::DirectoryPrincipal;
+use super::events;
 use super::sync_log::{self, SyncEntry};
 use super::users::{self, AccountOutcome, Claim};
 use super::{Store, db_error};
@@ -95,6 +97,8 @@ pub async fn write_batch(
     }
     batch.write_plain(plain).await?;
     let out = batch.out;
+    let origin = events::Origin::new(Actor::Directory(dir.directory_id), None);
+    events::flush(&tx, &origin).await.map_err(fatal(first))?;
     tx.commit().await.map_err(db_error).map_err(fatal(first))?;
     Ok(out)
 }

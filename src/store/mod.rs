@@ -7,6 +7,7 @@ pub mod admin_groups;
 pub mod admin_keys;
 pub mod audit;
 pub mod directories;
+pub mod events;
 pub mod exports;
 pub mod filter_sql;
 pub mod groups;

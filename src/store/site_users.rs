@@ -13,9 +13,11 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
     QuerySelect, RelationTrait, Set,
 };
+use serde_json::json;
 use uuid::Uuid;
 
 use super::accounts::text_search;
+use super::events::{self, EventType};
 use super::{db_error, is_unique_violation};
 use crate::domain::admin_rules::MembershipStatus;
 use crate::domain::lifecycle::AccountStatus;
@@ -428,6 +430,8 @@ pub async fn invite<C: ConnectionTrait>(
     .insert(tx)
     .await
     .map_err(db_error)?;
+    let data = json!({"status": m.status, "via": "direct"});
+    events::for_site(tx, site_id, account_id, EventType::MembershipInvited, data).await?;
     Ok((m, true))
 }
 
@@ -439,7 +443,7 @@ pub async fn set_status<C: ConnectionTrait>(
     status: MembershipStatus,
     suspended_by: Option<&str>,
 ) -> ScimResult<()> {
-    site_membership::Entity::update_many()
+    let res = site_membership::Entity::update_many()
         .col_expr(
             site_membership::Column::Status,
             Expr::value(status.as_str()),
@@ -454,6 +458,15 @@ pub async fn set_status<C: ConnectionTrait>(
         .exec(tx)
         .await
         .map_err(db_error)?;
+    if res.rows_affected > 0 {
+        let kind = if status == MembershipStatus::Suspended {
+            EventType::MembershipSuspended
+        } else {
+            EventType::MembershipRestored
+        };
+        let data = json!({"status": status.as_str(), "via": "direct"});
+        events::for_site(tx, site_id, account_id, kind, data).await?;
+    }
     Ok(())
 }
 
@@ -465,6 +478,29 @@ pub async fn record_activity<C: ConnectionTrait>(
     account_id: Uuid,
     at: Time,
 ) -> ScimResult<()> {
+    // An invite turns active with its first activity.
+    let activated = site_membership::Entity::update_many()
+        .col_expr(
+            site_membership::Column::Status,
+            Expr::value(MembershipStatus::Active.as_str()),
+        )
+        .filter(site_membership::Column::SiteId.eq(site_id))
+        .filter(site_membership::Column::AccountId.eq(account_id))
+        .filter(site_membership::Column::Status.eq(MembershipStatus::Invited.as_str()))
+        .exec(tx)
+        .await
+        .map_err(db_error)?;
+    if activated.rows_affected > 0 {
+        let data = json!({"status": MembershipStatus::Active.as_str(), "via": "direct"});
+        events::for_site(
+            tx,
+            site_id,
+            account_id,
+            EventType::MembershipActivated,
+            data,
+        )
+        .await?;
+    }
     site_membership::Entity::update_many()
         .col_expr(
             site_membership::Column::Status,
@@ -564,18 +600,33 @@ pub async fn admin_groups_granting<C: ConnectionTrait>(
 
 /// Removal from the site: direct product access and the membership go.
 pub async fn remove<C: ConnectionTrait>(tx: &C, site_id: Uuid, account_id: Uuid) -> ScimResult<()> {
-    product_access::Entity::delete_many()
+    let revoked = product_access::Entity::delete_many()
         .filter(product_access::Column::SiteId.eq(site_id))
         .filter(product_access::Column::AccountId.eq(account_id))
-        .exec(tx)
+        .exec_with_returning(tx)
         .await
         .map_err(db_error)?;
-    site_membership::Entity::delete_many()
+    for p in revoked {
+        let data = json!({"product": p.product, "role": p.role, "via": "direct"});
+        events::for_site(
+            tx,
+            site_id,
+            account_id,
+            EventType::ProductAccessRevoked,
+            data,
+        )
+        .await?;
+    }
+    let removed = site_membership::Entity::delete_many()
         .filter(site_membership::Column::SiteId.eq(site_id))
         .filter(site_membership::Column::AccountId.eq(account_id))
         .exec(tx)
         .await
         .map_err(db_error)?;
+    if removed.rows_affected > 0 {
+        let data = json!({"via": "direct"});
+        events::for_site(tx, site_id, account_id, EventType::MembershipRemoved, data).await?;
+    }
     Ok(())
 }
 
@@ -606,6 +657,15 @@ pub async fn set_product<C: ConnectionTrait>(
     .exec(tx)
     .await
     .map_err(db_error)?;
+    let data = json!({"product": product, "role": role, "via": "direct"});
+    events::for_site(
+        tx,
+        site_id,
+        account_id,
+        EventType::ProductAccessGranted,
+        data,
+    )
+    .await?;
     Ok(())
 }
 
@@ -623,6 +683,17 @@ pub async fn remove_product<C: ConnectionTrait>(
         .exec(tx)
         .await
         .map_err(db_error)?;
+    if res.rows_affected > 0 {
+        let data = json!({"product": product, "via": "direct"});
+        events::for_site(
+            tx,
+            site_id,
+            account_id,
+            EventType::ProductAccessRevoked,
+            data,
+        )
+        .await?;
+    }
     Ok(res.rows_affected > 0)
 }
 

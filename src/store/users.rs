@@ -11,11 +11,13 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, JoinType,
     NotSet, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, RelationTrait, Set, Statement,
 };
+use serde_json::json;
 use uuid::Uuid;
 
 use super::accounts;
 use super::audit::{self, Actor, AuditEntry};
 use super::directories::{DirectoryPrincipal, authorities, authority_of};
+use super::events::{self, EventType, NewEvent};
 use super::filter_sql::{Column, user_column, users_condition};
 use super::paging::{Sort, in_order, page_ids};
 use super::sync_log::{self, SyncEntry};
@@ -500,13 +502,17 @@ pub async fn provision<C: ConnectionTrait>(
                 password,
                 now,
             )?;
-            m.insert(tx).await.map_err(|e| {
+            let created = m.insert(tx).await.map_err(|e| {
                 if is_unique_violation(&e) {
                     email_taken(&email)
                 } else {
                     db_error(e)
                 }
-            })?
+            })?;
+            if let Some(org) = managing_org {
+                events::record(tx, account_created(org, dir, created.id, &email)).await?;
+            }
+            created
         }
         ProvisionPlan::Link { account: id, claim } => {
             let current =
@@ -545,9 +551,16 @@ pub async fn provision<C: ConnectionTrait>(
                         .detail("claimed on provisioning; password cleared, reset required"),
                     )
                     .await?;
+                    let data = json!({"account_id": current.id, "email": current.email});
+                    let e = NewEvent::new(org, EventType::AccountClaimed, data);
+                    events::record(tx, e.directory(dir.directory_id)).await?;
                 }
             }
             if authoritative {
+                if profile_of(&current) != attrs.account_profile() {
+                    let data = json!({"changed": profile_changes(&current, &attrs)});
+                    events::for_account(tx, id, EventType::AccountProfileUpdated, data).await?;
+                }
                 set_profile(&mut m, attrs.account_profile());
                 if let Some(p) = password {
                     m.password_hash = Set(Some(hash(p)?));
@@ -601,6 +614,35 @@ pub async fn provision<C: ConnectionTrait>(
         },
         account: outcome,
     })
+}
+
+/// `account.created` of a new managed account.
+fn account_created(org: Uuid, dir: &DirectoryPrincipal, id: Uuid, email: &Email) -> NewEvent {
+    let data = json!({"account_id": id, "email": email.as_str()});
+    NewEvent::new(org, EventType::AccountCreated, data).directory(dir.directory_id)
+}
+
+/// Names of the profile attributes `attrs` changes on the account.
+fn profile_changes(a: &account::Model, attrs: &UserAttrs) -> Vec<&'static str> {
+    let (old, new) = (profile_of(a), attrs.account_profile());
+    let fields = [
+        ("display_name", old.display_name != new.display_name),
+        ("nickname", old.nickname != new.nickname),
+        ("job_title", old.job_title != new.job_title),
+        ("department", old.department != new.department),
+        ("organization", old.organization != new.organization),
+        ("location", old.location != new.location),
+        ("timezone", old.timezone != new.timezone),
+        ("locale", old.locale != new.locale),
+        (
+            "profile_photo_url",
+            old.profile_photo_url != new.profile_photo_url,
+        ),
+    ];
+    fields
+        .into_iter()
+        .filter_map(|(k, changed)| changed.then_some(k))
+        .collect()
 }
 
 /// A new active account row for `POST /Users`, managed by `managing_org`,
@@ -845,6 +887,7 @@ pub async fn create_plain<C: ConnectionTrait>(
     let mut links = Vec::with_capacity(users.len());
     let mut values = Vec::new();
     let mut log = Vec::with_capacity(users.len());
+    let mut created = Vec::new();
     for (user, entry) in users {
         let PlainCreate {
             input,
@@ -858,6 +901,9 @@ pub async fn create_plain<C: ConnectionTrait>(
             input.password.as_ref(),
             now,
         )?;
+        if let Some(org) = managing_org {
+            created.push(account_created(*org, dir, *account.id.as_ref(), email));
+        }
         let link = new_link(dir, *account.id.as_ref(), &input.attrs, now);
         let id = *link.id.as_ref();
         values.extend(value_rows(id, dir.directory_id, &input.attrs));
@@ -880,6 +926,7 @@ pub async fn create_plain<C: ConnectionTrait>(
     insert_chunks(db, links).await?;
     insert_chunks(db, values).await?;
     sync_log::record_many(db, log).await?;
+    events::record_many(db, created).await?;
     Ok(ids)
 }
 
@@ -976,6 +1023,8 @@ async fn update<C: ConnectionTrait>(
 
     let mut acc: account::ActiveModel = account.clone().into();
     let mut account_changed = false;
+    let mut email_changed = false;
+    let profile_changed = authoritative && profile_of(&account) != attrs.account_profile();
     let new_email = required_email(&attrs)?;
     if account.email_lower.as_deref() != Some(new_email.lower()) {
         let verified = authority_of(tx, new_email.domain()).await?.managing_org == Some(dir.org_id);
@@ -986,6 +1035,7 @@ async fn update<C: ConnectionTrait>(
             acc.email_lower = Set(Some(new_email.lower().to_owned()));
             acc.email_domain = Set(Some(new_email.domain().to_owned()));
             account_changed = true;
+            email_changed = true;
         }
     }
     if authoritative {
@@ -1004,6 +1054,14 @@ async fn update<C: ConnectionTrait>(
                 db_error(e)
             }
         })?;
+    }
+    if profile_changed {
+        let data = json!({"changed": profile_changes(&account, &attrs)});
+        events::for_account(tx, account.id, EventType::AccountProfileUpdated, data).await?;
+    }
+    if email_changed {
+        let data = json!({"previous_email": account.email});
+        events::for_account(tx, account.id, EventType::AccountEmailChanged, data).await?;
     }
     let effect = on_active_change(&f, authoritative, current.link.active, attrs.active)?;
     apply_effect(tx, dir, account.id, effect).await?;
@@ -1056,12 +1114,21 @@ pub async fn delete<C: ConnectionTrait>(
         .from(group::Entity)
         .and_where(Expr::col(group::Column::DirectoryId).eq(dir.directory_id))
         .to_owned();
-    group_member::Entity::delete_many()
+    let left = group_member::Entity::delete_many()
         .filter(group_member::Column::AccountId.eq(account.id))
         .filter(group_member::Column::GroupId.in_subquery(groups))
-        .exec(tx)
+        .exec_with_returning(tx)
         .await
         .map_err(db_error)?;
+    let left = left
+        .into_iter()
+        .map(|m| {
+            let data = json!({"group_id": m.group_id, "account_id": m.account_id});
+            NewEvent::new(dir.org_id, EventType::GroupMemberRemoved, data)
+                .directory(dir.directory_id)
+        })
+        .collect();
+    events::record_many(tx, left).await?;
     scim_user_value::Entity::delete_many()
         .filter(scim_user_value::Column::UserId.eq(id))
         .exec(tx)
@@ -1093,7 +1160,7 @@ async fn apply_effect<C: ConnectionTrait>(
         ActiveEffect::DeactivateAccount => accounts::deactivate(tx, account_id).await?,
         ActiveEffect::ReactivateAccount => accounts::reactivate(tx, account_id).await?,
         ActiveEffect::SuspendOrgMemberships => {
-            site_membership::Entity::update_many()
+            let suspended = site_membership::Entity::update_many()
                 .col_expr(site_membership::Column::Status, Expr::value("suspended"))
                 .col_expr(
                     site_membership::Column::SuspendedBy,
@@ -1103,9 +1170,10 @@ async fn apply_effect<C: ConnectionTrait>(
                 .filter(site_membership::Column::AccountId.eq(account_id))
                 .filter(site_membership::Column::Status.ne("suspended"))
                 .filter(site_membership::Column::SiteId.in_subquery(org_sites))
-                .exec(tx)
+                .exec_with_returning(tx)
                 .await
                 .map_err(db_error)?;
+            membership_events(tx, dir, suspended, EventType::MembershipSuspended).await?;
         }
         ActiveEffect::RestoreOrgMemberships => {
             // Back to active, or to invited if never used (first activity
@@ -1117,7 +1185,7 @@ async fn apply_effect<C: ConnectionTrait>(
                 )
                 .finally("active"),
             ));
-            site_membership::Entity::update_many()
+            let restored = site_membership::Entity::update_many()
                 .col_expr(site_membership::Column::Status, restored)
                 .col_expr(
                     site_membership::Column::SuspendedBy,
@@ -1126,12 +1194,32 @@ async fn apply_effect<C: ConnectionTrait>(
                 .col_expr(site_membership::Column::UpdatedAt, Expr::value(now))
                 .filter(site_membership::Column::AccountId.eq(account_id))
                 .filter(site_membership::Column::SuspendedBy.eq(suspended_by))
-                .exec(tx)
+                .exec_with_returning(tx)
                 .await
                 .map_err(db_error)?;
+            membership_events(tx, dir, restored, EventType::MembershipRestored).await?;
         }
     }
     Ok(())
+}
+
+/// One event per membership a SCIM `active` change suspended or restored
+/// (on the directory's org's sites, so the org's events).
+async fn membership_events<C: ConnectionTrait>(
+    tx: &C,
+    dir: &DirectoryPrincipal,
+    rows: Vec<site_membership::Model>,
+    kind: EventType,
+) -> ScimResult<()> {
+    let list = rows
+        .into_iter()
+        .map(|m| {
+            let data = json!({"status": m.status, "via": "directory"});
+            let data = events::site_data(m.site_id, m.account_id, data);
+            NewEvent::new(dir.org_id, kind, data).directory(dir.directory_id)
+        })
+        .collect();
+    events::record_many(tx, list).await
 }
 
 /// Where `sortBy` points, for the singular attributes that have a column.

@@ -5,6 +5,7 @@ mod admin;
 mod custom_attributes;
 mod discovery;
 mod dns;
+mod events;
 mod fuzz_corpus;
 mod groups;
 mod hardening;

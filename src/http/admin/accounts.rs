@@ -307,7 +307,7 @@ where
     let mut entry = AuditEntry::new(admin.org_id(), admin.actor(), action, "account", id);
     entry.detail = detail;
     audit::record(&tx, entry).await?;
-    commit(tx).await
+    commit(tx, admin).await
 }
 
 /// The lifecycle actions of a managed account, shared by the JSON API and

@@ -13,8 +13,10 @@ use crate::http::auth::bearer;
 use crate::startup::AppState;
 use crate::store::admin_keys::{self, AdminIdentity};
 use crate::store::audit::Actor;
+use crate::store::events::Origin;
 
-pub struct AdminPrincipal(pub AdminIdentity);
+/// The key's identity and the request's id (for the events it writes).
+pub struct AdminPrincipal(pub AdminIdentity, pub Option<String>);
 
 impl AdminPrincipal {
     pub fn org_id(&self) -> Uuid {
@@ -24,6 +26,10 @@ impl AdminPrincipal {
     pub fn actor(&self) -> Actor {
         Actor::AdminKey(self.0.key_id)
     }
+    /// Who the events of its writes name.
+    pub fn origin(&self) -> Origin {
+        Origin::new(self.actor(), self.1.clone())
+    }
 }
 
 impl FromRequest for AdminPrincipal {
@@ -31,12 +37,15 @@ impl FromRequest for AdminPrincipal {
     type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut dev::Payload) -> Self::Future {
+        let request_id = actix_web::HttpMessage::extensions(req)
+            .get::<crate::http::observe::RequestId>()
+            .map(|r| r.0.clone());
         // Checked already by `require_admin_key`.
         if let Some(identity) = actix_web::HttpMessage::extensions(req)
             .get::<AdminIdentity>()
             .copied()
         {
-            return Box::pin(async move { Ok(AdminPrincipal(identity)) });
+            return Box::pin(async move { Ok(AdminPrincipal(identity, request_id)) });
         }
         let state = req.app_data::<web::Data<AppState>>().cloned();
         let key = bearer(req);
@@ -59,7 +68,7 @@ impl FromRequest for AdminPrincipal {
             if !same {
                 return Err(AdminError::not_found("no such organization").into());
             }
-            Ok(AdminPrincipal(identity))
+            Ok(AdminPrincipal(identity, request_id))
         })
     }
 }

@@ -92,7 +92,7 @@ pub async fn update(
         ),
     )
     .await?;
-    super::commit(tx).await?;
+    super::commit(tx, &admin).await?;
     Ok(HttpResponse::Ok().json(json!({
         "id": d.id,
         "name": d.name,
@@ -195,6 +195,6 @@ pub async fn bind_domains(
         .detail(bound.join(", ")),
     )
     .await?;
-    commit(tx).await?;
+    commit(tx, &admin).await?;
     Ok(HttpResponse::Ok().json(json!({"directory_id": d.id, "domains": bound})))
 }

@@ -103,7 +103,7 @@ pub async fn add(
         ),
     )
     .await?;
-    commit(tx).await?;
+    commit(tx, &admin).await?;
     Ok(HttpResponse::Created().json(render(&d)))
 }
 
@@ -141,7 +141,7 @@ pub async fn verify(
         .detail(format!("claimed {claimed} accounts")),
     )
     .await?;
-    commit(tx).await?;
+    commit(tx, &admin).await?;
     Ok(HttpResponse::Ok()
         .json(json!({"name": d.name, "verified": true, "claimed_accounts": claimed})))
 }
@@ -172,6 +172,6 @@ pub async fn remove(
         .detail(format!("released {released} accounts")),
     )
     .await?;
-    commit(tx).await?;
+    commit(tx, &admin).await?;
     Ok(HttpResponse::Ok().json(json!({"name": name.as_str(), "released_accounts": released})))
 }

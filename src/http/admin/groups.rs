@@ -105,7 +105,7 @@ pub async fn create(
             .detail(name.to_owned()),
     )
     .await?;
-    commit(tx).await?;
+    commit(tx, &admin).await?;
     Ok(HttpResponse::Created().json(group_json(&g, None)))
 }
 
@@ -133,7 +133,7 @@ async fn member_change(
             .detail(format!("account {}", a.id)),
     )
     .await?;
-    commit(tx).await?;
+    commit(tx, admin).await?;
     let mine = site_users::groups_of(state.store.reader(), org_id, &[a.id]).await?;
     Ok(HttpResponse::Ok().json(json!({
         "account_id": a.id,
@@ -187,7 +187,7 @@ pub async fn grant(
             .detail(format!("{product} ({role}) on {}", site.name)),
     )
     .await?;
-    commit(tx).await?;
+    commit(tx, &admin).await?;
     Ok(HttpResponse::Ok().json(json!({
         "id": grant.id, "group_id": g.id, "site_id": site.id, "site": site.name,
         "product": grant.product, "role": grant.role,

@@ -70,6 +70,6 @@ pub async fn revoke(
         ),
     )
     .await?;
-    commit(tx).await?;
+    commit(tx, &admin).await?;
     Ok(HttpResponse::NoContent().finish())
 }

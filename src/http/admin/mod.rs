@@ -8,6 +8,7 @@ pub mod auth;
 pub mod directories;
 pub mod domains;
 pub mod error;
+pub mod events;
 pub mod exports;
 pub mod groups;
 pub mod keys;
@@ -79,7 +80,7 @@ macro_rules! admin_routes {
 
         #[derive(utoipa::OpenApi)]
         #[openapi(
-            info(title = "scim-server admin API", description = "Organization admin API: domains, managed accounts, site users, groups, sync status, audit log, exports. Authenticate with an admin key: `Authorization: Bearer <key>`. Errors are `{\"code\", \"message\"}`."),
+            info(title = "scim-server admin API", description = "Organization admin API: domains, managed accounts, site users, groups, sync status, audit log, change events, exports. Authenticate with an admin key: `Authorization: Bearer <key>`. Errors are `{\"code\", \"message\"}`."),
             paths( $( $( $handler ),+ ),* ),
             modifiers(&BearerAuth),
             security(("admin_key" = []))
@@ -132,6 +133,7 @@ admin_routes! {
         get: directories::domains, put: directories::bind_domains,
     },
     "/audit-log" => { get: audit::list },
+    "/events" => { get: events::list },
     "/exports/managed-accounts" => { get: exports::managed_accounts },
     "/exports/sites/{site_id}/users" => { get: exports::site_users },
     "/schemas" => { get: schemas::list, post: schemas::add },
@@ -185,8 +187,9 @@ pub fn scope(max_body_bytes: usize) -> actix_web::Scope {
         .default_service(web::to(error::not_found))
 }
 
-/// Commits a write request's transaction.
-pub async fn commit(tx: DatabaseTransaction) -> AdminResult<()> {
+/// Commits a write request's transaction, numbering its events.
+pub async fn commit(tx: DatabaseTransaction, admin: &auth::AdminPrincipal) -> AdminResult<()> {
+    crate::store::events::flush(&tx, &admin.origin()).await?;
     tx.commit()
         .await
         .map_err(db_error)

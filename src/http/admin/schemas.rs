@@ -74,7 +74,7 @@ pub async fn add(
         ),
     )
     .await?;
-    commit(tx).await?;
+    commit(tx, &admin).await?;
     Ok(HttpResponse::Created().json(render(&m)?))
 }
 
@@ -100,7 +100,7 @@ pub async fn remove(
         ),
     )
     .await?;
-    commit(tx).await?;
+    commit(tx, &admin).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -156,6 +156,6 @@ pub async fn set_unknown_attributes(
         ),
     )
     .await?;
-    commit(tx).await?;
+    commit(tx, &admin).await?;
     Ok(HttpResponse::Ok().json(unknown_attributes_body(path.directory_id, body.reject)))
 }

@@ -205,7 +205,7 @@ pub async fn invite(
         entry.detail = Some(format!("site {}; account created", site.name));
     }
     audit::record(&tx, entry).await?;
-    commit(tx).await?;
+    commit(tx, &admin).await?;
     let body = member_json(&m, &a, org_id, &[], &[]);
     Ok(if new {
         HttpResponse::Created().json(body)
@@ -238,7 +238,7 @@ where
             .detail(format!("site {}", site.name)),
     )
     .await?;
-    commit(tx).await?;
+    commit(tx, admin).await?;
     let m = site_users::membership(state.store.reader(), site.id, a.id).await;
     Ok(match m {
         Ok(m) => HttpResponse::Ok().json(member_json(&m, &a, org_id, &[], &[])),

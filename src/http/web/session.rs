@@ -98,7 +98,7 @@ impl FromRequest for WebAdmin {
                 .await?
                 .ok_or(WebError::SignIn)?;
             Ok(WebAdmin {
-                principal: AdminPrincipal(identity),
+                principal: AdminPrincipal(identity, None),
                 csrf: csrf_token(&key),
             })
         })

@@ -1,0 +1,363 @@
+//! Change events: written in the transaction of the change (a refused
+//! request leaves none), numbered per organization in commit order,
+//! read through the admin feed from a cursor, scoped to the organization
+//! the trust model gives them.
+
+use crate::admin::{admin, site};
+use crate::helpers::*;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+const BULK_REQUEST: &str = "urn:ietf:params:scim:api:messages:2.0:BulkRequest";
+const GROUP_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
+
+/// Every event of the admin's organization, oldest first, read page by
+/// page (`limit` a page) through the feed.
+async fn all_events(a: &crate::admin::Admin) -> Vec<Value> {
+    let mut out = vec![];
+    let mut after = String::new();
+    loop {
+        let (status, page) = a.get(&format!("/events?limit=3&after={after}")).await;
+        assert_eq!(status, 200, "{page}");
+        out.extend(page["items"].as_array().unwrap().iter().cloned());
+        after = page["next_cursor"].as_str().unwrap().to_owned();
+        if page["has_more"] == false {
+            return out;
+        }
+    }
+}
+
+fn types(events: &[Value]) -> Vec<&str> {
+    events.iter().map(|e| e["type"].as_str().unwrap()).collect()
+}
+
+#[tokio::test]
+async fn a_committed_scim_write_has_its_events_and_a_refused_one_none() {
+    let app = spawn_app().await;
+    let a = admin(&app, "default").await;
+    app.verify_domain("acme.example").await;
+    let id = app.create_user(user("jane@acme.example")).await;
+
+    let events = all_events(&a).await;
+    assert_eq!(types(&events), vec!["account.created"], "{events:?}");
+    let e = &events[0];
+    assert_eq!(e["seq"], 1);
+    assert_eq!(e["organization_id"], a.org_id);
+    assert_eq!(e["directory_id"], app.directory_id.to_string());
+    assert_eq!(e["actor"], format!("directory:{}", app.directory_id));
+    assert!(e["request_id"].is_string(), "{e}");
+    assert_eq!(e["data"]["email"], "jane@acme.example");
+    assert!(e["data"]["account_id"].is_string(), "{e}");
+    assert!(e["occurred_at"].is_string(), "{e}");
+
+    // Refused: deactivation together with a move to an unverified domain.
+    let (status, body) = app
+        .patch(
+            &format!("/Users/{id}"),
+            json!([
+                {"op": "replace", "path": "active", "value": false},
+                {"op": "replace", "path": "emails", "value": [{"value": "jane@elsewhere.example", "primary": true}]},
+            ]),
+        )
+        .await;
+    assert_scim_error(status, &body, 400, Some("invalidValue"));
+    let (status, body) = app.post("/Users", user("jane@acme.example")).await;
+    assert_scim_error(status, &body, 409, Some("uniqueness"));
+    let (_, page) = a.get("/events?type=account.deactivated").await;
+    assert_eq!(page["items"], json!([]), "{page}");
+    assert_eq!(page["next_cursor"], "0");
+
+    // Committed: the same deactivation alone.
+    let (status, body) = app
+        .patch(
+            &format!("/Users/{id}"),
+            json!([{"op": "replace", "path": "active", "value": false}]),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (_, page) = a
+        .get("/events?type=account.deactivated,account.reactivated")
+        .await;
+    let items = page["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{page}");
+    assert_eq!(items[0]["type"], "account.deactivated");
+    assert_eq!(
+        items[0]["data"]["account_id"],
+        events[0]["data"]["account_id"]
+    );
+
+    // The refusals were recorded once (a minute's throttle), as a sync
+    // failure of the directory, numbered after the account's creation.
+    let (_, page) = a.get("/events?type=directory.sync_failed").await;
+    let failed = page["items"].as_array().unwrap();
+    assert_eq!(failed.len(), 1, "{page}");
+    assert_eq!(failed[0]["data"]["status"], 400);
+    assert_eq!(failed[0]["directory_id"], app.directory_id.to_string());
+    assert_eq!(failed[0]["seq"], 2);
+}
+
+#[tokio::test]
+async fn a_bulk_request_records_the_events_of_its_operations_in_order() {
+    let app = spawn_app().await;
+    let a = admin(&app, "default").await;
+    app.verify_domain("acme.example").await;
+    let body = json!({
+        "schemas": [BULK_REQUEST],
+        "Operations": [
+            {"method": "POST", "path": "/Users", "bulkId": "u1", "data": user("one@acme.example")},
+            {"method": "POST", "path": "/Users", "bulkId": "u2", "data": user("two@acme.example")},
+            {"method": "POST", "path": "/Groups", "bulkId": "g", "data": {
+                "schemas": [GROUP_SCHEMA], "displayName": "Engineers",
+                "members": [{"value": "bulkId:u1"}, {"value": "bulkId:u2"}]}},
+            // Fails alone (userName taken): leaves no event.
+            {"method": "POST", "path": "/Users", "bulkId": "dup", "data": user("one@acme.example")},
+        ]
+    });
+    let (status, res) = app.send(Method::POST, "/Bulk", Some(body)).await;
+    assert_eq!(status, 200, "{res}");
+    assert_eq!(res["Operations"][3]["status"], "409", "{res}");
+    let events = all_events(&a).await;
+    let changes: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["type"] != "directory.sync_failed")
+        .collect();
+    assert_eq!(
+        changes
+            .iter()
+            .map(|e| e["type"].as_str().unwrap())
+            .collect::<Vec<_>>(),
+        vec![
+            "account.created",
+            "account.created",
+            "group.created",
+            "group.member_added",
+            "group.member_added",
+        ],
+        "{events:?}"
+    );
+    assert_eq!(changes[0]["data"]["email"], "one@acme.example");
+    assert_eq!(changes[1]["data"]["email"], "two@acme.example");
+    assert_eq!(changes[2]["data"]["display_name"], "Engineers");
+    let seqs: Vec<i64> = events.iter().map(|e| e["seq"].as_i64().unwrap()).collect();
+    assert_eq!(seqs, (1..=events.len() as i64).collect::<Vec<_>>());
+    let request_ids: std::collections::HashSet<&str> = changes
+        .iter()
+        .map(|e| e["request_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(request_ids.len(), 1, "one request: {events:?}");
+}
+
+#[tokio::test]
+async fn the_feed_is_ordered_and_resumes_from_a_cursor() {
+    let app = spawn_app().await;
+    let a = admin(&app, "default").await;
+    app.verify_domain("acme.example").await;
+    for i in 0..5 {
+        app.create_user(user(&format!("u{i}@acme.example"))).await;
+    }
+    let (status, p1) = a.get("/events?limit=2").await;
+    assert_eq!(status, 200, "{p1}");
+    let seqs = |p: &Value| -> Vec<i64> {
+        p["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["seq"].as_i64().unwrap())
+            .collect()
+    };
+    assert_eq!(seqs(&p1), vec![1, 2]);
+    assert_eq!(p1["has_more"], true);
+    assert_eq!(p1["next_cursor"], "2");
+    let (_, p2) = a.get("/events?limit=2&after=2").await;
+    assert_eq!(seqs(&p2), vec![3, 4]);
+    let (_, p3) = a.get("/events?limit=2&after=4").await;
+    assert_eq!(seqs(&p3), vec![5]);
+    assert_eq!(p3["has_more"], false);
+    assert_eq!(p3["next_cursor"], "5");
+    assert_eq!(p3["items"][0]["data"]["email"], "u4@acme.example");
+
+    // At the end: nothing new, the cursor stays; a new event comes next.
+    let (_, p4) = a.get("/events?after=5").await;
+    assert_eq!(seqs(&p4), Vec::<i64>::new());
+    assert_eq!(p4["next_cursor"], "5");
+    app.create_user(user("late@acme.example")).await;
+    let (_, p5) = a.get("/events?after=5").await;
+    assert_eq!(seqs(&p5), vec![6]);
+    assert_eq!(p5["items"][0]["data"]["email"], "late@acme.example");
+
+    // Bad input is a clear error.
+    let (status, body) = a.get("/events?type=account.exploded").await;
+    crate::admin::assert_admin_error(status, &body, 400, "invalid_request");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("account.exploded")
+    );
+    let (status, body) = a.get("/events?after=abc").await;
+    crate::admin::assert_admin_error(status, &body, 400, "invalid_cursor");
+    let (status, body) = a.get("/events?after=-1").await;
+    crate::admin::assert_admin_error(status, &body, 400, "invalid_cursor");
+}
+
+#[tokio::test]
+async fn events_belong_to_the_organization_the_trust_model_names() {
+    let app = spawn_app().await;
+    let a = admin(&app, "default").await;
+    let b = admin(&app, "beta").await;
+    app.verify_domain("acme.example").await;
+    let beta = app.other_directory("beta", "okta").await;
+
+    // Beta's directory creates an account on acme's verified domain: the
+    // account is acme's (default's) to hear about; beta's group is beta's.
+    beta.create_user(user("cross@acme.example")).await;
+    let (status, g) = beta
+        .post(
+            "/Groups",
+            json!({"schemas": [GROUP_SCHEMA], "displayName": "Beta team"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{g}");
+
+    let mine = all_events(&a).await;
+    assert_eq!(types(&mine), vec!["account.created"], "{mine:?}");
+    assert_eq!(mine[0]["data"]["email"], "cross@acme.example");
+    assert_eq!(mine[0]["directory_id"], beta.directory_id.to_string());
+    let theirs = all_events(&b).await;
+    assert_eq!(types(&theirs), vec!["group.created"], "{theirs:?}");
+    assert_eq!(theirs[0]["organization_id"], b.org_id);
+    // Each organization numbers its own events from 1.
+    assert_eq!(mine[0]["seq"], 1);
+    assert_eq!(theirs[0]["seq"], 1);
+
+    // An account no organization manages has no account events.
+    beta.create_user(user("someone@nowhere.example")).await;
+    assert_eq!(all_events(&a).await.len(), 1);
+    assert_eq!(types(&all_events(&b).await), vec!["group.created"]);
+
+    // Another organization's key reads nothing of this feed.
+    let (status, _) = b
+        .send(Method::GET, &format!("/../{}/events", a.org_id), None)
+        .await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn admin_and_site_changes_are_events_with_their_actor() {
+    let app = spawn_app().await;
+    let a = admin(&app, "default").await;
+    let s = site(&app, &a, "acme.example.net").await;
+    crate::admin::verify_domain(&a, "acme.example").await;
+    let (status, m) = a
+        .post(
+            &format!("/sites/{s}/users"),
+            json!({"email": "ann@acme.example"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{m}");
+    let id = m["account_id"].as_str().unwrap().to_owned();
+    let (status, body) = a
+        .put(
+            &format!("/sites/{s}/users/{id}/products/jira"),
+            json!({"role": "user"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = a
+        .post(&format!("/sites/{s}/users/{id}/suspend"), json!({}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = a
+        .post(&format!("/accounts/{id}/deactivate"), json!({}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = a.delete(&format!("/sites/{s}/users/{id}")).await;
+    assert_eq!(status, 204, "{body}");
+
+    let events = all_events(&a).await;
+    let changes: Vec<&Value> = events
+        .iter()
+        .filter(|e| !e["type"].as_str().unwrap().starts_with("account.created"))
+        .collect();
+    assert_eq!(
+        changes
+            .iter()
+            .map(|e| e["type"].as_str().unwrap())
+            .collect::<Vec<_>>(),
+        vec![
+            "site_membership.invited",
+            "product_access.granted",
+            "site_membership.suspended",
+            "account.deactivated",
+            "product_access.revoked",
+            "site_membership.removed",
+        ],
+        "{events:?}"
+    );
+    for e in &changes {
+        assert!(
+            e["actor"].as_str().unwrap().starts_with("admin_key:"),
+            "{e}"
+        );
+        assert_eq!(e["data"]["account_id"], id, "{e}");
+    }
+    assert_eq!(changes[0]["data"]["site_id"], s);
+    assert_eq!(changes[1]["data"]["product"], "jira");
+    assert_eq!(changes[1]["data"]["via"], "direct");
+}
+
+#[tokio::test]
+async fn verifying_a_domain_claims_accounts_with_an_event_each() {
+    let app = spawn_app().await;
+    let a = admin(&app, "default").await;
+    let beta = app.other_directory("beta", "okta").await;
+    beta.create_user(user("early@acme.example")).await;
+    assert_eq!(all_events(&a).await, Vec::<Value>::new());
+    crate::admin::verify_domain(&a, "acme.example").await;
+    let events = all_events(&a).await;
+    assert_eq!(types(&events), vec!["account.claimed"], "{events:?}");
+    assert_eq!(events[0]["data"]["email"], "early@acme.example");
+    assert!(
+        events[0]["actor"]
+            .as_str()
+            .unwrap()
+            .starts_with("admin_key:")
+    );
+}
+
+#[tokio::test]
+async fn retention_deletes_old_events_in_batches() {
+    let app = spawn_app().await;
+    let a = admin(&app, "default").await;
+    app.verify_domain("acme.example").await;
+    for i in 0..3 {
+        app.create_user(user(&format!("r{i}@acme.example"))).await;
+    }
+    let store = scim_server::startup::open_store(&app.settings)
+        .await
+        .unwrap();
+    let now = chrono::Utc::now();
+    let kept = scim_server::store::events::apply_retention(&store, now, 30)
+        .await
+        .unwrap();
+    assert_eq!(kept, 0, "nothing is 30 days old yet");
+    assert_eq!(all_events(&a).await.len(), 3);
+    let never =
+        scim_server::store::events::apply_retention(&store, now + chrono::Duration::days(400), 0)
+            .await
+            .unwrap();
+    assert_eq!(never, 0, "0 keeps events for ever");
+    let later = now + chrono::Duration::days(31);
+    let gone =
+        scim_server::store::events::delete_before(&store, later - chrono::Duration::days(30), 2)
+            .await
+            .unwrap();
+    assert_eq!(gone, 3);
+    let (_, page) = a.get("/events?after=3").await;
+    assert_eq!(page["items"], json!([]));
+    store.close().await;
+    // The sequence goes on where it was: a consumer's cursor stays valid.
+    app.create_user(user("after@acme.example")).await;
+    let (_, page) = a.get("/events?after=3").await;
+    assert_eq!(page["items"][0]["seq"], 4, "{page}");
+}
