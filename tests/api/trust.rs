@@ -12,69 +12,17 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-/// A SCIM client of one directory.
-struct Idp {
-    id: Uuid,
-    base: String,
-    token: String,
-    client: reqwest::Client,
-}
-
-impl Idp {
-    /// The app's bootstrapped directory (organization `default`).
-    fn bootstrapped(app: &TestApp) -> Self {
-        Self {
-            id: app.directory_id,
-            base: app.base.clone(),
-            token: app.token.clone(),
-            client: reqwest::Client::new(),
-        }
-    }
-
-    /// A new directory of `org` (created if missing) with a token.
-    async fn new(app: &TestApp, org: &str, name: &str) -> Self {
-        let db = app.db().await;
-        let o = directories::find_or_create_org(&db, org).await.unwrap();
-        let d = directories::create_directory(&db, o.id, name)
-            .await
-            .unwrap();
-        let (_, token) = directories::create_token(&db, d.id, None).await.unwrap();
-        Self {
-            id: d.id,
-            base: format!("{}/scim/v2/directories/{}", app.address, d.id),
-            token,
-            client: reqwest::Client::new(),
-        }
-    }
-
-    async fn send(&self, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
-        let mut req = self
-            .client
-            .request(method, format!("{}{path}", self.base))
-            .bearer_auth(&self.token)
-            .header("Content-Type", "application/scim+json");
-        if let Some(b) = body {
-            req = req.body(b.to_string());
-        }
-        read(req.send().await.unwrap()).await
-    }
-
-    async fn post_user(&self, body: Value) -> (u16, Value) {
-        self.send(Method::POST, "/Users", Some(body)).await
-    }
-
-    /// The sync log of this directory, oldest first: (status, detail).
-    async fn log(&self, app: &TestApp) -> Vec<(i32, Option<String>)> {
-        sync_log::Entity::find()
-            .filter(sync_log::Column::DirectoryId.eq(self.id))
-            .order_by_asc(sync_log::Column::Id)
-            .all(&app.db().await)
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|e| (e.status, e.detail))
-            .collect()
-    }
+/// The sync log of a directory, oldest first: (status, detail).
+async fn sync_log_of(app: &TestApp, directory_id: Uuid) -> Vec<(i32, Option<String>)> {
+    sync_log::Entity::find()
+        .filter(sync_log::Column::DirectoryId.eq(directory_id))
+        .order_by_asc(sync_log::Column::Id)
+        .all(&app.db().await)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.status, e.detail))
+        .collect()
 }
 
 /// A user with a chosen display name and password.
@@ -140,9 +88,12 @@ async fn org_id(app: &TestApp, name: &str) -> Uuid {
 #[tokio::test]
 async fn org_x_echoing_the_verification_token_claims_nothing() {
     let app = spawn_app().await;
-    let idp = Idp::bootstrapped(&app);
+    let idp = &app;
     let (status, _) = idp
-        .post_user(person("ceo@victim.example", "CEO", Some("Own-pass-1")))
+        .post(
+            "/Users",
+            person("ceo@victim.example", "CEO", Some("Own-pass-1")),
+        )
         .await;
     assert_eq!(status, 201);
     let before = victim(&app, "ceo@victim.example", Uuid::nil()).await;
@@ -169,9 +120,12 @@ async fn org_x_echoing_the_verification_token_claims_nothing() {
 #[tokio::test]
 async fn verifying_by_dns_claims_the_accounts_and_clears_passwords_others_set() {
     let app = spawn_app().await;
-    let idp = Idp::bootstrapped(&app);
+    let idp = &app;
     let (status, _) = idp
-        .post_user(person("ceo@acme.example", "CEO", Some("Set-by-anyone-1")))
+        .post(
+            "/Users",
+            person("ceo@acme.example", "CEO", Some("Set-by-anyone-1")),
+        )
         .await;
     assert_eq!(status, 201);
     // Nobody is authoritative for an unverified domain: not kept.
@@ -206,8 +160,8 @@ async fn org_x_cannot_verify_a_domain_org_a_has_verified() {
     let app = spawn_app().await;
     let a = admin(&app, "a").await;
     verify_domain(&a, "victim.example").await;
-    let idp = Idp::new(&app, "a", "okta").await;
-    idp.post_user(person("ceo@victim.example", "CEO", None))
+    let idp = app.other_directory("a", "okta").await;
+    idp.post("/Users", person("ceo@victim.example", "CEO", None))
         .await;
     let before = victim(&app, "ceo@victim.example", Uuid::nil()).await;
 
@@ -268,12 +222,15 @@ async fn org_x_cannot_verify_a_domain_org_a_has_verified() {
 async fn org_x_idp_cannot_pre_create_an_account_on_org_y_domain() {
     let app = spawn_app().await;
     let y = admin(&app, "y").await;
-    let y_idp = Idp::new(&app, "y", "okta").await;
+    let y_idp = app.other_directory("y", "okta").await;
     verify_domain(&y, "y.example").await;
-    let x_idp = Idp::bootstrapped(&app);
+    let x_idp = &app;
 
     let (status, created) = x_idp
-        .post_user(person("ceo@y.example", "Chosen by X", Some("X-knows-it-1")))
+        .post(
+            "/Users",
+            person("ceo@y.example", "Chosen by X", Some("X-knows-it-1")),
+        )
         .await;
     assert_eq!(status, 201, "{created}");
     // The response shows the account as it is, not what X sent.
@@ -284,7 +241,7 @@ async fn org_x_idp_cannot_pre_create_an_account_on_org_y_domain() {
     assert_eq!(a.password_hash, None);
     assert_eq!(a.display_name, None);
     assert_eq!(a.job_title, None);
-    let log = x_idp.log(&app).await;
+    let log = sync_log_of(&app, x_idp.directory_id).await;
     let (status, detail) = log.last().unwrap();
     assert_eq!(*status, 201);
     let detail = detail.as_deref().unwrap();
@@ -297,7 +254,10 @@ async fn org_x_idp_cannot_pre_create_an_account_on_org_y_domain() {
 
     // Y's IdP links it later: Y's values and password, none of X's.
     let (status, linked) = y_idp
-        .post_user(person("ceo@y.example", "The CEO", Some("Y-sets-it-1")))
+        .post(
+            "/Users",
+            person("ceo@y.example", "The CEO", Some("Y-sets-it-1")),
+        )
         .await;
     assert_eq!(status, 201, "{linked}");
     assert_eq!(linked["displayName"], "The CEO");
@@ -317,7 +277,7 @@ async fn org_x_bulk_creates_accounts_org_y_manages_without_x_passwords() {
     let app = spawn_app().await;
     let y = admin(&app, "y").await;
     verify_domain(&y, "y.example").await;
-    let x_idp = Idp::bootstrapped(&app);
+    let x_idp = &app;
     // Plain creates (the batched path) and one with a password.
     let ops: Vec<Value> = [
         person("a@y.example", "Chosen by X", None),
@@ -351,8 +311,7 @@ async fn org_x_bulk_creates_accounts_org_y_manages_without_x_passwords() {
     assert_eq!(c.managing_org_id, None);
     assert_eq!(c.display_name.as_deref(), Some("Own user"));
     assert_eq!(c.password_hash, None);
-    let notes: Vec<String> = x_idp
-        .log(&app)
+    let notes: Vec<String> = sync_log_of(&app, x_idp.directory_id)
         .await
         .into_iter()
         .filter_map(|(_, d)| d)
@@ -390,11 +349,14 @@ async fn org_x_invite_creates_an_account_org_y_manages() {
 async fn a_sibling_directory_cannot_overwrite_an_account_it_is_not_authoritative_for() {
     let app = spawn_app().await;
     app.verify_domain("acme.example").await;
-    let owner = Idp::bootstrapped(&app);
+    let owner = &app;
     // A second directory of the same org: the first one stays the writer.
-    let sibling = Idp::new(&app, "default", "sibling").await;
+    let sibling = app.other_directory("default", "sibling").await;
     let (status, jane) = owner
-        .post_user(person("jane@acme.example", "Jane", Some("Janes-own-1")))
+        .post(
+            "/Users",
+            person("jane@acme.example", "Jane", Some("Janes-own-1")),
+        )
         .await;
     assert_eq!(status, 201, "{jane}");
     app.cli(&["site", "create", "--org", "default", "acme.example.net"])
@@ -409,12 +371,15 @@ async fn a_sibling_directory_cannot_overwrite_an_account_it_is_not_authoritative
         )
         .await;
     assert_eq!(status, 201);
-    let before = victim(&app, "jane@acme.example", sibling.id).await;
+    let before = victim(&app, "jane@acme.example", sibling.directory_id).await;
     let account_before = account_row(&app, "jane@acme.example").await;
 
     // POST of her email: linked, her profile and password untouched.
     let (status, linked) = sibling
-        .post_user(person("jane@acme.example", "Evil", Some("Evil-pass-1")))
+        .post(
+            "/Users",
+            person("jane@acme.example", "Evil", Some("Evil-pass-1")),
+        )
         .await;
     assert_eq!(status, 201, "{linked}");
     assert_eq!(linked["displayName"], "Jane", "shown as the account is");
@@ -431,22 +396,26 @@ async fn a_sibling_directory_cannot_overwrite_an_account_it_is_not_authoritative
     assert_eq!(put["emails"][0]["value"], "jane@acme.example", "{put}");
     assert_eq!(put["displayName"], "Jane");
     assert_eq!(account_row(&app, "jane@acme.example").await, account_before);
-    assert_eq!(victim(&app, "jane@acme.example", sibling.id).await, before);
-    let log = sibling.log(&app).await;
+    assert_eq!(
+        victim(&app, "jane@acme.example", sibling.directory_id).await,
+        before
+    );
+    let log = sync_log_of(&app, sibling.directory_id).await;
     let detail = log.last().unwrap().1.as_deref().unwrap().to_owned();
     assert!(
-        detail.contains(&format!("not authoritative: directory {}", sibling.id))
-            && detail.contains("emails")
+        detail.contains(&format!(
+            "not authoritative: directory {}",
+            sibling.directory_id
+        )) && detail.contains("emails")
             && detail.contains("displayName"),
         "{detail}"
     );
 
     // PATCH active:false suspends her on the org's sites, no more.
     let (status, off) = sibling
-        .send(
-            Method::PATCH,
+        .patch(
             &format!("/Users/{id}"),
-            Some(json!({"schemas": [PATCH_OP], "Operations": [{"op": "replace", "value": {"active": false}}]})),
+            json!([{"op": "replace", "value": {"active": false}}]),
         )
         .await;
     assert_eq!(status, 200, "{off}");
@@ -455,10 +424,9 @@ async fn a_sibling_directory_cannot_overwrite_an_account_it_is_not_authoritative
     let (_, m) = acme.get(&format!("/sites/{site}/users")).await;
     assert_eq!(m["items"][0]["status"], "suspended", "{m}");
     let (status, _) = sibling
-        .send(
-            Method::PATCH,
+        .patch(
             &format!("/Users/{id}"),
-            Some(json!({"schemas": [PATCH_OP], "Operations": [{"op": "replace", "value": {"active": true}}]})),
+            json!([{"op": "replace", "value": {"active": true}}]),
         )
         .await;
     assert_eq!(status, 200);
@@ -476,18 +444,18 @@ async fn a_sibling_directory_cannot_overwrite_an_account_it_is_not_authoritative
     // first directory no longer does.
     let (status, b) = acme
         .put(
-            &format!("/directories/{}/domains", sibling.id),
+            &format!("/directories/{}/domains", sibling.directory_id),
             json!({"domains": ["acme.example"]}),
         )
         .await;
     assert_eq!(status, 200, "{b}");
     assert_eq!(b["domains"], json!(["acme.example"]));
     let (_, owner_domains) = acme
-        .get(&format!("/directories/{}/domains", owner.id))
+        .get(&format!("/directories/{}/domains", owner.directory_id))
         .await;
     assert_eq!(owner_domains["domains"], json!([]), "{owner_domains}");
     let (status, _) = sibling
-        .post_user(person("jane@acme.example", "Jane Doe", None))
+        .post("/Users", person("jane@acme.example", "Jane Doe", None))
         .await;
     assert_eq!(status, 201);
     assert_eq!(
@@ -499,7 +467,7 @@ async fn a_sibling_directory_cannot_overwrite_an_account_it_is_not_authoritative
     );
     let (status, body) = acme
         .put(
-            &format!("/directories/{}/domains", sibling.id),
+            &format!("/directories/{}/domains", sibling.directory_id),
             json!({"domains": ["unverified.example"]}),
         )
         .await;
@@ -511,9 +479,9 @@ async fn org_x_sees_only_name_email_and_its_own_sites_of_org_y_account() {
     let app = spawn_app().await;
     let y = admin(&app, "y").await;
     verify_domain(&y, "y.example").await;
-    let y_idp = Idp::new(&app, "y", "okta").await;
+    let y_idp = app.other_directory("y", "okta").await;
     y_idp
-        .post_user(person("ceo@y.example", "The CEO", None))
+        .post("/Users", person("ceo@y.example", "The CEO", None))
         .await;
     app.cli(&["site", "create", "--org", "x", "x.example.net"])
         .await;
@@ -567,13 +535,11 @@ async fn a_domain_with_deactivated_accounts_cannot_be_removed() {
     let app = spawn_app().await;
     let acme = admin(&app, "default").await;
     verify_domain(&acme, "acme.example").await;
-    let idp = Idp::bootstrapped(&app);
-    let (_, u) = idp.post_user(user("jane@acme.example")).await;
+    let idp = &app;
+    let (_, u) = idp.post("/Users", user("jane@acme.example")).await;
     let id = u["id"].as_str().unwrap().to_owned();
-    let off = json!({"schemas": [PATCH_OP], "Operations": [{"op": "replace", "value": {"active": false}}]});
-    let (status, _) = idp
-        .send(Method::PATCH, &format!("/Users/{id}"), Some(off))
-        .await;
+    let off = json!([{"op": "replace", "value": {"active": false}}]);
+    let (status, _) = idp.patch(&format!("/Users/{id}"), off).await;
     assert_eq!(status, 200);
     assert_eq!(
         account_of(&app, "jane@acme.example").await.status,
@@ -591,10 +557,8 @@ async fn a_domain_with_deactivated_accounts_cannot_be_removed() {
     let (_, list) = acme.get("/domains").await;
     assert_eq!(list["items"][0]["verified"], true);
 
-    let on = json!({"schemas": [PATCH_OP], "Operations": [{"op": "replace", "value": {"active": true}}]});
-    let (status, _) = idp
-        .send(Method::PATCH, &format!("/Users/{id}"), Some(on))
-        .await;
+    let on = json!([{"op": "replace", "value": {"active": true}}]);
+    let (status, _) = idp.patch(&format!("/Users/{id}"), on).await;
     assert_eq!(status, 200);
     let (status, r) = acme.delete("/domains/acme.example").await;
     assert_eq!(status, 200, "{r}");
