@@ -363,4 +363,89 @@ mod tests {
             );
         }
     }
+
+    #[test]
+    fn statuses_are_stored_as_their_names_and_read_back() {
+        for (status, name) in [
+            (AccountStatus::Active, "active"),
+            (AccountStatus::Deactivated, "deactivated"),
+            (AccountStatus::PendingDeletion, "pending_deletion"),
+            (AccountStatus::Deleted, "deleted"),
+        ] {
+            assert_eq!(status.as_str(), name);
+            assert_eq!(AccountStatus::parse(name), status);
+        }
+        assert_eq!(AccountStatus::parse("unknown"), AccountStatus::Active);
+    }
+
+    #[test]
+    fn an_account_is_managed_only_by_its_managing_org() {
+        let org = Uuid::now_v7();
+        assert!(account(Some(org), AccountStatus::Active).managed_by(org));
+        assert!(!account(Some(Uuid::now_v7()), AccountStatus::Active).managed_by(org));
+        assert!(!account(None, AccountStatus::Active).managed_by(org));
+    }
+
+    #[test]
+    fn only_the_verifying_org_may_provision_when_unverified_domains_are_refused() {
+        let org = Uuid::now_v7();
+        let ours = Authority {
+            managing_org: Some(org),
+            directory: None,
+        };
+        assert_eq!(
+            plan_provision(None, &ours, org, true, "a@b.c").unwrap(),
+            ProvisionPlan::Create {
+                managing_org: Some(org)
+            }
+        );
+        let e = plan_provision(None, &Authority::default(), org, true, "a@b.c").unwrap_err();
+        assert!(e.to_string().contains("a@b.c"), "{e}");
+        // A deleted account is refused whoever manages it.
+        let deleted = account(Some(org), AccountStatus::Deleted);
+        assert_eq!(
+            plan_provision(Some(&deleted), &Authority::default(), org, false, "a@b.c")
+                .unwrap_err()
+                .status(),
+            409
+        );
+        // Linking an account the verifying org already manages is no claim.
+        let managed = account(Some(org), AccountStatus::Active);
+        assert_eq!(
+            plan_provision(Some(&managed), &ours, org, false, "a@b.c").unwrap(),
+            ProvisionPlan::Link {
+                account: Uuid::nil(),
+                claim: false
+            }
+        );
+        let unmanaged = account(None, AccountStatus::Active);
+        assert_eq!(
+            plan_provision(Some(&unmanaged), &Authority::default(), org, false, "a@b.c").unwrap(),
+            ProvisionPlan::Link {
+                account: Uuid::nil(),
+                claim: false
+            }
+        );
+    }
+
+    #[test]
+    fn delete_from_the_authority_of_a_pending_or_deleted_account_does_nothing() {
+        for status in [AccountStatus::PendingDeletion, AccountStatus::Deleted] {
+            let a = account(None, status);
+            assert_eq!(on_delete(&a, true), ActiveEffect::Nothing);
+            assert_eq!(on_delete(&a, false), ActiveEffect::SuspendOrgMemberships);
+        }
+        let deleted = account(None, AccountStatus::Deleted);
+        assert_eq!(
+            on_active_change(&deleted, false, false, true)
+                .unwrap_err()
+                .status(),
+            409
+        );
+        let active = account(None, AccountStatus::Active);
+        assert_eq!(
+            on_active_change(&active, false, false, false).unwrap(),
+            ActiveEffect::Nothing
+        );
+    }
 }
