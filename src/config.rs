@@ -93,6 +93,13 @@ pub struct Settings {
     pub rate_limit_burst: Option<u32>,
     /// Bearer token `/metrics` requires. Unset: `/metrics` is public.
     pub metrics_token: Option<Secret>,
+    /// Time a client has to send a request's head (ms); then 408, closed.
+    pub client_header_timeout_ms: u64,
+    /// Time a client has to send a request's body after its head (ms); 0:
+    /// no limit.
+    pub client_body_timeout_ms: u64,
+    /// Idle seconds a keep-alive connection is kept open.
+    pub keep_alive_secs: u64,
     /// Peers whose `Forwarded` / `X-Forwarded-*` headers are believed.
     pub trusted_proxies: Vec<ipnet::IpNet>,
 }
@@ -125,6 +132,9 @@ impl Default for Settings {
             rate_limit_per_sec: 0.0,
             rate_limit_burst: None,
             metrics_token: None,
+            client_header_timeout_ms: 5_000,
+            client_body_timeout_ms: 30_000,
+            keep_alive_secs: 5,
             trusted_proxies: Vec::new(),
         }
     }
@@ -159,6 +169,9 @@ struct FileSettings {
     rate_limit_per_sec: Option<f64>,
     rate_limit_burst: Option<u32>,
     metrics_token: Option<Secret>,
+    client_header_timeout_ms: Option<u64>,
+    client_body_timeout_ms: Option<u64>,
+    keep_alive_secs: Option<u64>,
     trusted_proxies: Option<Vec<String>>,
 }
 
@@ -309,6 +322,15 @@ impl Settings {
         if f.metrics_token.is_some() {
             self.metrics_token = f.metrics_token;
         }
+        if let Some(v) = f.client_header_timeout_ms {
+            self.client_header_timeout_ms = v;
+        }
+        if let Some(v) = f.client_body_timeout_ms {
+            self.client_body_timeout_ms = v;
+        }
+        if let Some(v) = f.keep_alive_secs {
+            self.keep_alive_secs = v;
+        }
         if let Some(v) = f.trusted_proxies {
             self.trusted_proxies = parse_proxies("trusted_proxies", &v.join(","))?;
         }
@@ -361,6 +383,9 @@ impl Settings {
                 "SCIM_OAUTH_TOKEN_TTL_SECS" => self.oauth_token_ttl_secs = num(key, v)?,
                 "SCIM_RATE_LIMIT_PER_SEC" => self.rate_limit_per_sec = num(key, v)?,
                 "SCIM_RATE_LIMIT_BURST" => self.rate_limit_burst = Some(num(key, v)?),
+                "SCIM_CLIENT_HEADER_TIMEOUT_MS" => self.client_header_timeout_ms = num(key, v)?,
+                "SCIM_CLIENT_BODY_TIMEOUT_MS" => self.client_body_timeout_ms = num(key, v)?,
+                "SCIM_KEEP_ALIVE_SECS" => self.keep_alive_secs = num(key, v)?,
                 "SCIM_TRUSTED_PROXIES" => self.trusted_proxies = parse_proxies(key, v)?,
                 "SCIM_METRICS_TOKEN" => {
                     self.metrics_token = Some(Secret::new(v.clone())).filter(|t| !t.0.is_empty());

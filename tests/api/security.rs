@@ -486,3 +486,84 @@ async fn a_statement_over_the_timeout_is_503_with_retry_after() {
     let (status, body) = app.get("/Users?filter=userName eq \"nobody\"").await;
     assert_eq!(status, 200, "{body}");
 }
+
+/// Sends `head` (and `body`) on a raw connection, then stalls; returns
+/// what the server answered and how long it took to answer or close.
+async fn stall(address: &str, head: String, body: &[u8]) -> (String, std::time::Duration) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = address.trim_start_matches("http://");
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(head.as_bytes()).await.unwrap();
+    s.write_all(body).await.unwrap();
+    let started = std::time::Instant::now();
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(10), s.read_to_end(&mut out)).await;
+    (
+        String::from_utf8_lossy(&out).into_owned(),
+        started.elapsed(),
+    )
+}
+
+/// Before: a client could trickle a body (or never finish it) to
+/// `/oauth/token`, `/admin/sign-in` or any SCIM write and hold the
+/// connection. Now the head must arrive within
+/// `SCIM_CLIENT_HEADER_TIMEOUT_MS` and the body within
+/// `SCIM_CLIENT_BODY_TIMEOUT_MS`; then the connection is answered and closed.
+#[tokio::test]
+async fn slow_clients_are_cut_off() {
+    let app = spawn_app_with(|s| {
+        s.client_header_timeout_ms = 500;
+        s.client_body_timeout_ms = 700;
+    })
+    .await;
+    let port = app.address.rsplit(':').next().unwrap().to_owned();
+    // A head that never ends.
+    let (reply, took) = stall(
+        &app.address,
+        format!("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nX-Slow: "),
+        b"",
+    )
+    .await;
+    assert!(took < std::time::Duration::from_secs(5), "{took:?} {reply}");
+    assert!(
+        reply.is_empty() || reply.starts_with("HTTP/1.1 408"),
+        "{reply}"
+    );
+
+    let directory = app.directory_id;
+    for (path, auth, ct) in [
+        (
+            "/oauth/token".to_owned(),
+            String::new(),
+            "application/x-www-form-urlencoded",
+        ),
+        (
+            "/admin/sign-in".to_owned(),
+            String::new(),
+            "application/x-www-form-urlencoded",
+        ),
+        (
+            format!("/scim/v2/directories/{directory}/Users"),
+            format!("Authorization: Bearer {}\r\n", app.token),
+            "application/scim+json",
+        ),
+    ] {
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{auth}Content-Type: {ct}\r\nContent-Length: 1000\r\n\r\n"
+        );
+        let (reply, took) = stall(&app.address, head, b"grant_type=cl").await;
+        assert!(
+            took < std::time::Duration::from_secs(5),
+            "{path}: {took:?} {reply}"
+        );
+        let status: u16 = reply
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        assert!((400..500).contains(&status), "{path}: {reply}");
+    }
+    // Nothing was written.
+    let (_, list) = app.get("/Users").await;
+    assert_eq!(list["totalResults"], 0);
+}
