@@ -49,6 +49,8 @@ pub struct Settings {
     pub max_body_bytes: usize,
     /// Largest page a list request returns (`count` is clamped to it).
     pub max_results: u64,
+    /// Bytes of resources after which a `/Users` page stops early.
+    pub max_page_bytes: usize,
     /// Longest filter accepted (characters).
     pub filter_max_len: usize,
     /// Deepest filter nesting accepted.
@@ -114,6 +116,7 @@ impl Default for Settings {
             log_format: LogFormat::Text,
             max_body_bytes: 1024 * 1024,
             max_results: 1000,
+            max_page_bytes: 8 * 1024 * 1024,
             filter_max_len: 4096,
             filter_max_depth: 32,
             db_max_connections: 10,
@@ -151,6 +154,7 @@ struct FileSettings {
     log_format: Option<LogFormat>,
     max_body_bytes: Option<usize>,
     max_results: Option<u64>,
+    max_page_bytes: Option<usize>,
     filter_max_len: Option<usize>,
     filter_max_depth: Option<usize>,
     db_max_connections: Option<u32>,
@@ -268,6 +272,9 @@ impl Settings {
         if let Some(v) = f.max_results {
             self.max_results = v;
         }
+        if let Some(v) = f.max_page_bytes {
+            self.max_page_bytes = v;
+        }
         if let Some(v) = f.filter_max_len {
             self.filter_max_len = v;
         }
@@ -366,6 +373,7 @@ impl Settings {
                 }
                 "SCIM_MAX_BODY_BYTES" => self.max_body_bytes = num(key, v)?,
                 "SCIM_MAX_RESULTS" => self.max_results = num(key, v)?,
+                "SCIM_MAX_PAGE_BYTES" => self.max_page_bytes = num(key, v)?,
                 "SCIM_FILTER_MAX_LEN" => self.filter_max_len = num(key, v)?,
                 "SCIM_FILTER_MAX_DEPTH" => self.filter_max_depth = num(key, v)?,
                 "SCIM_DB_MAX_CONNECTIONS" => self.db_max_connections = num(key, v)?,

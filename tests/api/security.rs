@@ -567,3 +567,76 @@ async fn slow_clients_are_cut_off() {
     let (_, list) = app.get("/Users").await;
     assert_eq!(list["totalResults"], 0);
 }
+
+/// Before: a page's size had no bound in bytes (`count=1000` users with
+/// hundreds of values each). Now a `/Users` page stops once its resources
+/// pass `SCIM_MAX_PAGE_BYTES`, with an honest `itemsPerPage`, and paging
+/// (startIndex or cursor) continues where it stopped: every user once.
+#[tokio::test]
+async fn pages_stop_at_their_byte_budget_and_continue() {
+    let app = spawn_app_with(|s| s.max_page_bytes = 6_000).await;
+    for i in 0..6 {
+        let mut u = user(&format!("big{i}@acme.example"));
+        u["phoneNumbers"] = json!(
+            (0..40)
+                .map(|n| json!({"value": format!("+1 555 {i:03} {n:04}"), "type": "work"}))
+                .collect::<Vec<_>>()
+        );
+        app.create_user(u).await;
+    }
+    let (status, first) = app.get("/Users?count=6&sortBy=userName").await;
+    assert_eq!(status, 200, "{first}");
+    let shown = first["Resources"].as_array().unwrap().len();
+    assert!((1..6).contains(&shown), "stopped early: {shown}");
+    assert_eq!(first["itemsPerPage"], shown);
+    assert_eq!(first["totalResults"], 6);
+    assert!(
+        first.to_string().len() < 6_000 + 3_000,
+        "{}",
+        first.to_string().len()
+    );
+
+    // Index paging continues at startIndex + itemsPerPage.
+    let mut seen = vec![];
+    let mut start = 1;
+    while start <= 6 {
+        let (_, page) = app
+            .get(&format!(
+                "/Users?count=6&sortBy=userName&startIndex={start}"
+            ))
+            .await;
+        let items = page["Resources"].as_array().unwrap();
+        assert!(!items.is_empty());
+        assert_eq!(page["itemsPerPage"], items.len());
+        seen.extend(
+            items
+                .iter()
+                .map(|u| u["userName"].as_str().unwrap().to_owned()),
+        );
+        start += items.len();
+    }
+    let want: Vec<String> = (0..6).map(|i| format!("big{i}@acme.example")).collect();
+    assert_eq!(seen, want);
+
+    // Cursor paging resumes after the last user shown.
+    let mut seen = vec![];
+    let mut cursor = String::new();
+    for _ in 0..6 {
+        let (status, page) = app
+            .get(&format!("/Users?count=6&sortBy=userName&cursor={cursor}"))
+            .await;
+        assert_eq!(status, 200, "{page}");
+        let items = page["Resources"].as_array().unwrap();
+        assert_eq!(page["itemsPerPage"], items.len());
+        seen.extend(
+            items
+                .iter()
+                .map(|u| u["userName"].as_str().unwrap().to_owned()),
+        );
+        match page["nextCursor"].as_str() {
+            Some(c) => cursor = c.to_owned(),
+            None => break,
+        }
+    }
+    assert_eq!(seen, want);
+}
