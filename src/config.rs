@@ -51,6 +51,8 @@ pub struct Settings {
     pub max_body_bytes: usize,
     /// Largest page a list request returns (`count` is clamped to it).
     pub max_results: u64,
+    /// Bytes of resources after which a `/Users` page stops early.
+    pub max_page_bytes: usize,
     /// Longest filter accepted (characters).
     pub filter_max_len: usize,
     /// Deepest filter nesting accepted.
@@ -101,6 +103,13 @@ pub struct Settings {
     pub dns_resolvers: Vec<std::net::SocketAddr>,
     /// Bearer token `/metrics` requires. Unset: `/metrics` is public.
     pub metrics_token: Option<Secret>,
+    /// Time a client has to send a request's head (ms); then 408, closed.
+    pub client_header_timeout_ms: u64,
+    /// Time a client has to send a request's body after its head (ms); 0:
+    /// no limit.
+    pub client_body_timeout_ms: u64,
+    /// Idle seconds a keep-alive connection is kept open.
+    pub keep_alive_secs: u64,
     /// Peers whose `Forwarded` / `X-Forwarded-*` headers are believed.
     pub trusted_proxies: Vec<ipnet::IpNet>,
 }
@@ -116,6 +125,7 @@ impl Default for Settings {
             log_format: LogFormat::Text,
             max_body_bytes: 1024 * 1024,
             max_results: 1000,
+            max_page_bytes: 8 * 1024 * 1024,
             filter_max_len: 4096,
             filter_max_depth: 32,
             db_max_connections: 10,
@@ -136,6 +146,9 @@ impl Default for Settings {
             rate_limit_burst: None,
             dns_resolvers: Vec::new(),
             metrics_token: None,
+            client_header_timeout_ms: 5_000,
+            client_body_timeout_ms: 30_000,
+            keep_alive_secs: 5,
             trusted_proxies: Vec::new(),
         }
     }
@@ -153,6 +166,7 @@ struct FileSettings {
     log_format: Option<LogFormat>,
     max_body_bytes: Option<usize>,
     max_results: Option<u64>,
+    max_page_bytes: Option<usize>,
     filter_max_len: Option<usize>,
     filter_max_depth: Option<usize>,
     db_max_connections: Option<u32>,
@@ -173,6 +187,9 @@ struct FileSettings {
     rate_limit_burst: Option<u32>,
     dns_resolvers: Option<String>,
     metrics_token: Option<Secret>,
+    client_header_timeout_ms: Option<u64>,
+    client_body_timeout_ms: Option<u64>,
+    keep_alive_secs: Option<u64>,
     trusted_proxies: Option<Vec<String>>,
 }
 
@@ -275,6 +292,9 @@ impl Settings {
         if let Some(v) = f.max_results {
             self.max_results = v;
         }
+        if let Some(v) = f.max_page_bytes {
+            self.max_page_bytes = v;
+        }
         if let Some(v) = f.filter_max_len {
             self.filter_max_len = v;
         }
@@ -332,6 +352,15 @@ impl Settings {
         if f.metrics_token.is_some() {
             self.metrics_token = f.metrics_token;
         }
+        if let Some(v) = f.client_header_timeout_ms {
+            self.client_header_timeout_ms = v;
+        }
+        if let Some(v) = f.client_body_timeout_ms {
+            self.client_body_timeout_ms = v;
+        }
+        if let Some(v) = f.keep_alive_secs {
+            self.keep_alive_secs = v;
+        }
         if let Some(v) = f.trusted_proxies {
             self.trusted_proxies = parse_proxies("trusted_proxies", &v.join(","))?;
         }
@@ -370,6 +399,7 @@ impl Settings {
                 }
                 "SCIM_MAX_BODY_BYTES" => self.max_body_bytes = num(key, v)?,
                 "SCIM_MAX_RESULTS" => self.max_results = num(key, v)?,
+                "SCIM_MAX_PAGE_BYTES" => self.max_page_bytes = num(key, v)?,
                 "SCIM_FILTER_MAX_LEN" => self.filter_max_len = num(key, v)?,
                 "SCIM_FILTER_MAX_DEPTH" => self.filter_max_depth = num(key, v)?,
                 "SCIM_DB_MAX_CONNECTIONS" => self.db_max_connections = num(key, v)?,
@@ -389,6 +419,9 @@ impl Settings {
                 "SCIM_RATE_LIMIT_PER_SEC" => self.rate_limit_per_sec = num(key, v)?,
                 "SCIM_RATE_LIMIT_BURST" => self.rate_limit_burst = Some(num(key, v)?),
                 "SCIM_DNS_RESOLVERS" => self.dns_resolvers = parse_resolvers(key, v)?,
+                "SCIM_CLIENT_HEADER_TIMEOUT_MS" => self.client_header_timeout_ms = num(key, v)?,
+                "SCIM_CLIENT_BODY_TIMEOUT_MS" => self.client_body_timeout_ms = num(key, v)?,
+                "SCIM_KEEP_ALIVE_SECS" => self.keep_alive_secs = num(key, v)?,
                 "SCIM_TRUSTED_PROXIES" => self.trusted_proxies = parse_proxies(key, v)?,
                 "SCIM_METRICS_TOKEN" => {
                     self.metrics_token = Some(Secret::new(v.clone())).filter(|t| !t.0.is_empty());

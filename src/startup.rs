@@ -2,6 +2,7 @@
 
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use actix_web::dev::Server;
 use actix_web::{App, HttpServer, web};
@@ -106,9 +107,14 @@ impl Application {
             dns,
         });
         let shutdown_state = state.clone();
+        let header_timeout = Duration::from_millis(state.settings.client_header_timeout_ms);
+        let keep_alive = Duration::from_secs(state.settings.keep_alive_secs);
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(tracing_actix_web::TracingLogger::<http::observe::RequestSpan>::new())
+                .wrap(actix_web::middleware::from_fn(
+                    http::timeouts::body_deadline,
+                ))
                 .wrap(actix_web::middleware::from_fn(http::observe::middleware))
                 .wrap(actix_web::middleware::from_fn(
                     http::trim_scim_trailing_slash,
@@ -123,6 +129,8 @@ impl Application {
                 // one) still get an error body, not a bare 404.
                 .default_service(web::to(http::error::not_found))
         })
+        .client_request_timeout(header_timeout)
+        .keep_alive(keep_alive)
         .listen(listener)
         .map_err(|source| StartupError::Bind {
             addr: "listener".into(),

@@ -15,6 +15,7 @@ pub mod observe;
 pub mod root_search;
 pub mod scim;
 pub mod search;
+pub mod timeouts;
 pub mod users;
 pub mod web;
 

@@ -160,19 +160,52 @@ async fn search(
     let page_users = page.users.iter().collect::<Vec<_>>();
     let managers = manager_names(state, dir, &page_users).await?;
     let custom = custom_of(state, dir, &page_users).await?;
-    let resources: Vec<Value> = page
-        .users
-        .iter()
-        .map(|u| {
-            q.projection
-                .apply_with(ResourceKind::User, render(&base, u, &managers).0, &custom)
-        })
-        .collect();
-    let mut body = list_head(page.total, &q, resources.len(), page.next_cursor.as_deref());
+    // The page stops early (honest `itemsPerPage`, a cursor resuming after
+    // the last user shown) once its resources pass SCIM_MAX_PAGE_BYTES;
+    // at least one user is always shown.
+    let budget = state.settings.max_page_bytes;
+    let (mut resources, mut bytes) = (Vec::with_capacity(page.users.len()), 0usize);
+    for u in &page.users {
+        let v = q
+            .projection
+            .apply_with(ResourceKind::User, render(&base, u, &managers).0, &custom);
+        let size = json_size(&v);
+        if !resources.is_empty() && bytes.saturating_add(size) > budget {
+            break;
+        }
+        bytes = bytes.saturating_add(size);
+        resources.push(v);
+    }
+    let next_cursor = if resources.len() < page.users.len() {
+        resources
+            .len()
+            .checked_sub(1)
+            .and_then(|i| page.cursors.get(i).cloned())
+    } else {
+        page.next_cursor
+    };
+    let mut body = list_head(page.total, &q, resources.len(), next_cursor.as_deref());
     if let Some(o) = body.as_object_mut() {
         o.insert("Resources".into(), Value::Array(resources));
     }
     Ok(scim_response(StatusCode::OK, &body))
+}
+
+/// Bytes `v` takes as JSON, without keeping them.
+fn json_size(v: &Value) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut c = Count(0);
+    let _ = serde_json::to_writer(&mut c, v);
+    c.0
 }
 
 pub async fn get(

@@ -26,6 +26,9 @@ pub struct PageIds {
     pub total: Option<u64>,
     pub ids: Vec<Uuid>,
     pub next_cursor: Option<String>,
+    /// Cursor pages: the cursor that resumes after each id (a page cut
+    /// short by its byte budget continues from there).
+    pub cursors: Vec<String>,
 }
 
 pub async fn page_ids<C: ConnectionTrait>(
@@ -85,6 +88,7 @@ pub async fn page_ids<C: ConnectionTrait>(
                     total,
                     ids: vec![],
                     next_cursor: None,
+                    cursors: vec![],
                 });
             }
             select.offset(start_index - 1).limit(count);
@@ -95,6 +99,7 @@ pub async fn page_ids<C: ConnectionTrait>(
                     total,
                     ids: vec![],
                     next_cursor: None,
+                    cursors: vec![],
                 });
             }
             if sort.as_ref().is_some_and(|s| !s.text) {
@@ -137,25 +142,31 @@ pub async fn page_ids<C: ConnectionTrait>(
         page.push((id, k.unwrap_or_default()));
     }
     let mut next_cursor = None;
-    if let Paging::Cursor(_) = q.paging
-        && page.len() as u64 > count
-    {
+    let mut cursors = vec![];
+    if let Paging::Cursor(_) = q.paging {
+        let more = page.len() as u64 > count;
         page.truncate(count as usize);
-        if let Some((last, k)) = page.last() {
-            next_cursor = Some(
+        let fingerprint = q.fingerprint();
+        cursors = page
+            .iter()
+            .map(|(id, k)| {
                 Cursor {
                     key: key.as_ref().map(|_| k.clone()),
-                    id: *last,
-                    query: q.fingerprint(),
+                    id: *id,
+                    query: fingerprint.clone(),
                 }
-                .encode(),
-            );
+                .encode()
+            })
+            .collect();
+        if more {
+            next_cursor = cursors.last().cloned();
         }
     }
     Ok(PageIds {
         total,
         ids: page.into_iter().map(|(id, _)| id).collect(),
         next_cursor,
+        cursors,
     })
 }
 

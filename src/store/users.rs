@@ -1242,6 +1242,8 @@ pub struct UserPage {
     pub total: Option<u64>,
     pub users: Vec<StoredUser>,
     pub next_cursor: Option<String>,
+    /// Cursor pages: the cursor resuming after each user.
+    pub cursors: Vec<String>,
 }
 
 /// `GET /Users`: filtered, ordered and paged in SQL.
@@ -1283,6 +1285,7 @@ pub async fn list<C: ConnectionTrait>(
         total: page.total,
         users: assemble(db, dir.directory_id, links).await?,
         next_cursor: page.next_cursor,
+        cursors: page.cursors,
     })
 }
 

@@ -486,3 +486,157 @@ async fn a_statement_over_the_timeout_is_503_with_retry_after() {
     let (status, body) = app.get("/Users?filter=userName eq \"nobody\"").await;
     assert_eq!(status, 200, "{body}");
 }
+
+/// Sends `head` (and `body`) on a raw connection, then stalls; returns
+/// what the server answered and how long it took to answer or close.
+async fn stall(address: &str, head: String, body: &[u8]) -> (String, std::time::Duration) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = address.trim_start_matches("http://");
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(head.as_bytes()).await.unwrap();
+    s.write_all(body).await.unwrap();
+    let started = std::time::Instant::now();
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(10), s.read_to_end(&mut out)).await;
+    (
+        String::from_utf8_lossy(&out).into_owned(),
+        started.elapsed(),
+    )
+}
+
+/// Before: a client could trickle a body (or never finish it) to
+/// `/oauth/token`, `/admin/sign-in` or any SCIM write and hold the
+/// connection. Now the head must arrive within
+/// `SCIM_CLIENT_HEADER_TIMEOUT_MS` and the body within
+/// `SCIM_CLIENT_BODY_TIMEOUT_MS`; then the connection is answered and closed.
+#[tokio::test]
+async fn slow_clients_are_cut_off() {
+    let app = spawn_app_with(|s| {
+        s.client_header_timeout_ms = 500;
+        s.client_body_timeout_ms = 700;
+    })
+    .await;
+    let port = app.address.rsplit(':').next().unwrap().to_owned();
+    // A head that never ends.
+    let (reply, took) = stall(
+        &app.address,
+        format!("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nX-Slow: "),
+        b"",
+    )
+    .await;
+    assert!(took < std::time::Duration::from_secs(5), "{took:?} {reply}");
+    assert!(
+        reply.is_empty() || reply.starts_with("HTTP/1.1 408"),
+        "{reply}"
+    );
+
+    let directory = app.directory_id;
+    for (path, auth, ct) in [
+        (
+            "/oauth/token".to_owned(),
+            String::new(),
+            "application/x-www-form-urlencoded",
+        ),
+        (
+            "/admin/sign-in".to_owned(),
+            String::new(),
+            "application/x-www-form-urlencoded",
+        ),
+        (
+            format!("/scim/v2/directories/{directory}/Users"),
+            format!("Authorization: Bearer {}\r\n", app.token),
+            "application/scim+json",
+        ),
+    ] {
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{auth}Content-Type: {ct}\r\nContent-Length: 1000\r\n\r\n"
+        );
+        let (reply, took) = stall(&app.address, head, b"grant_type=cl").await;
+        assert!(
+            took < std::time::Duration::from_secs(5),
+            "{path}: {took:?} {reply}"
+        );
+        let status: u16 = reply
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        assert!((400..500).contains(&status), "{path}: {reply}");
+    }
+    // Nothing was written.
+    let (_, list) = app.get("/Users").await;
+    assert_eq!(list["totalResults"], 0);
+}
+
+/// Before: a page's size had no bound in bytes (`count=1000` users with
+/// hundreds of values each). Now a `/Users` page stops once its resources
+/// pass `SCIM_MAX_PAGE_BYTES`, with an honest `itemsPerPage`, and paging
+/// (startIndex or cursor) continues where it stopped: every user once.
+#[tokio::test]
+async fn pages_stop_at_their_byte_budget_and_continue() {
+    let app = spawn_app_with(|s| s.max_page_bytes = 6_000).await;
+    for i in 0..6 {
+        let mut u = user(&format!("big{i}@acme.example"));
+        u["phoneNumbers"] = json!(
+            (0..40)
+                .map(|n| json!({"value": format!("+1 555 {i:03} {n:04}"), "type": "work"}))
+                .collect::<Vec<_>>()
+        );
+        app.create_user(u).await;
+    }
+    let (status, first) = app.get("/Users?count=6&sortBy=userName").await;
+    assert_eq!(status, 200, "{first}");
+    let shown = first["Resources"].as_array().unwrap().len();
+    assert!((1..6).contains(&shown), "stopped early: {shown}");
+    assert_eq!(first["itemsPerPage"], shown);
+    assert_eq!(first["totalResults"], 6);
+    assert!(
+        first.to_string().len() < 6_000 + 3_000,
+        "{}",
+        first.to_string().len()
+    );
+
+    // Index paging continues at startIndex + itemsPerPage.
+    let mut seen = vec![];
+    let mut start = 1;
+    while start <= 6 {
+        let (_, page) = app
+            .get(&format!(
+                "/Users?count=6&sortBy=userName&startIndex={start}"
+            ))
+            .await;
+        let items = page["Resources"].as_array().unwrap();
+        assert!(!items.is_empty());
+        assert_eq!(page["itemsPerPage"], items.len());
+        seen.extend(
+            items
+                .iter()
+                .map(|u| u["userName"].as_str().unwrap().to_owned()),
+        );
+        start += items.len();
+    }
+    let want: Vec<String> = (0..6).map(|i| format!("big{i}@acme.example")).collect();
+    assert_eq!(seen, want);
+
+    // Cursor paging resumes after the last user shown.
+    let mut seen = vec![];
+    let mut cursor = String::new();
+    for _ in 0..6 {
+        let (status, page) = app
+            .get(&format!("/Users?count=6&sortBy=userName&cursor={cursor}"))
+            .await;
+        assert_eq!(status, 200, "{page}");
+        let items = page["Resources"].as_array().unwrap();
+        assert_eq!(page["itemsPerPage"], items.len());
+        seen.extend(
+            items
+                .iter()
+                .map(|u| u["userName"].as_str().unwrap().to_owned()),
+        );
+        match page["nextCursor"].as_str() {
+            Some(c) => cursor = c.to_owned(),
+            None => break,
+        }
+    }
+    assert_eq!(seen, want);
+}
