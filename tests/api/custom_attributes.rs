@@ -575,3 +575,125 @@ async fn a_directory_can_refuse_attributes_no_schema_knows() {
         .await;
     assert_admin_error(status, &body, 404, "not_found");
 }
+
+fn q(f: &str) -> String {
+    form_urlencoded::byte_serialize(f.as_bytes()).collect()
+}
+
+async fn user_names(app: &TestApp, query: &str) -> Vec<String> {
+    let (status, list) = app.get(&format!("/Users?{query}")).await;
+    assert_eq!(status, 200, "{query}: {list}");
+    list["Resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["userName"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn custom_attributes_filter_and_sort_in_sql() {
+    let app = app_with_acme().await;
+    for (name, ext) in [
+        (
+            "f1@acme.example",
+            json!({"costCode": "CC-42", "badge": 7, "tags": ["a", "b"],
+            "since": "2026-01-01T00:00:00Z", "desk": {"building": "B1", "floor": 3}}),
+        ),
+        (
+            "f2@acme.example",
+            json!({"costCode": "cc-7", "badge": 12, "tags": ["b"],
+            "since": "2026-06-01T00:00:00Z", "desk": {"building": "B2", "floor": 1}}),
+        ),
+        ("f3@acme.example", json!({"badge": 100})),
+    ] {
+        app.create_user(acme_user(name, ext)).await;
+    }
+    app.create_user(user("f4@acme.example")).await;
+    let filter = |f: &str| format!("filter={}&sortBy=userName", q(f));
+    let cases: Vec<(String, Vec<&str>)> = vec![
+        (
+            format!(r#"{ACME}:costCode eq "cc-42""#),
+            vec!["f1@acme.example"],
+        ),
+        (
+            format!(r#"{ACME}:costCode sw "CC""#),
+            vec!["f1@acme.example", "f2@acme.example"],
+        ),
+        (
+            format!("{ACME}:costCode pr"),
+            vec!["f1@acme.example", "f2@acme.example"],
+        ),
+        (
+            format!("not ({ACME}:costCode pr)"),
+            vec!["f3@acme.example", "f4@acme.example"],
+        ),
+        (format!("{ACME}:badge eq 12"), vec!["f2@acme.example"]),
+        (
+            format!("{ACME}:badge gt 9"),
+            vec!["f2@acme.example", "f3@acme.example"],
+        ),
+        (
+            format!("{ACME}:badge le 12"),
+            vec!["f1@acme.example", "f2@acme.example"],
+        ),
+        (
+            format!(r#"{ACME}:since gt "2026-03-01T00:00:00Z""#),
+            vec!["f2@acme.example"],
+        ),
+        (
+            format!(r#"{ACME}:tags eq "b""#),
+            vec!["f1@acme.example", "f2@acme.example"],
+        ),
+        (
+            format!(r#"{ACME}:tags[value eq "a"]"#),
+            vec!["f1@acme.example"],
+        ),
+        (
+            format!(r#"{ACME}:desk.building eq "b2""#),
+            vec!["f2@acme.example"],
+        ),
+        (format!("{ACME}:desk.floor ge 2"), vec!["f1@acme.example"]),
+        (
+            format!(
+                r#"userName sw "f" and {ACME}:badge lt 50 and not ({ACME}:costCode eq "CC-42")"#
+            ),
+            vec!["f2@acme.example"],
+        ),
+    ];
+    for (f, want) in cases {
+        assert_eq!(user_names(&app, &filter(&f)).await, want, "{f}");
+    }
+    // Wrong value types and unknown attributes are invalidFilter.
+    for f in [
+        format!(r#"{ACME}:badge gt "x""#),
+        format!("{ACME}:costCode gt 5"),
+        format!(r#"{ACME}:nope eq "x""#),
+    ] {
+        let (status, err) = app.get(&format!("/Users?filter={}", q(&f))).await;
+        assert_scim_error(status, &err, 400, Some("invalidFilter"));
+    }
+    // Sorting: numbers as numbers (100 > 12 > 7), strings as strings
+    // (users without a value first ascending).
+    assert_eq!(
+        user_names(
+            &app,
+            &format!(
+                "filter={}&sortBy={}:badge&sortOrder=descending",
+                q(&format!("{ACME}:badge pr")),
+                q(ACME)
+            )
+        )
+        .await,
+        vec!["f3@acme.example", "f2@acme.example", "f1@acme.example"]
+    );
+    assert_eq!(
+        user_names(&app, &format!("sortBy={}:costCode", q(ACME))).await,
+        vec![
+            "f3@acme.example",
+            "f4@acme.example",
+            "f1@acme.example",
+            "f2@acme.example"
+        ]
+    );
+}
