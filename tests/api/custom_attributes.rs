@@ -697,3 +697,116 @@ async fn custom_attributes_filter_and_sort_in_sql() {
         ]
     );
 }
+
+#[tokio::test]
+async fn okta_style_custom_attribute_flow() {
+    // Okta: the app's profile-editor attributes mapped into the acme
+    // extension; GET by userName before the create, PUT of the whole user.
+    let app = app_with_acme().await;
+    let (status, list) = app
+        .get(&format!(
+            "/Users?filter={}&startIndex=1&count=100",
+            q(r#"userName eq "okta1@acme.example""#)
+        ))
+        .await;
+    assert_eq!(
+        (status, list["totalResults"].as_u64()),
+        (200, Some(0)),
+        "{list}"
+    );
+    let mut body = acme_user(
+        "okta1@acme.example",
+        json!({"costCode": "OK-1", "badge": "5"}),
+    );
+    body["password"] = json!("t0p-Secret!");
+    body["groups"] = json!([]);
+    let (status, created) = app.post("/Users", body.clone()).await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().unwrap();
+    assert_eq!(created[ACME], json!({"costCode": "OK-1", "badge": 5}));
+    // The admin changes costCode in Okta: PUT of the whole profile.
+    body[ACME] = json!({"costCode": "OK-2", "badge": 5});
+    body["id"] = json!(id);
+    let (status, put) = app.put(&format!("/Users/{id}"), body).await;
+    assert_eq!(status, 200, "{put}");
+    assert_eq!(put[ACME], json!({"costCode": "OK-2", "badge": 5}));
+    let (_, list) = app
+        .get(&format!(
+            "/Users?filter={}",
+            q(&format!(r#"{ACME}:costCode eq "OK-2""#))
+        ))
+        .await;
+    assert_eq!(list["totalResults"], 1, "{list}");
+    assert_eq!(list["Resources"][0]["id"], id);
+}
+
+#[tokio::test]
+async fn entra_style_custom_attribute_flow() {
+    // Entra: an extension named after the app, attributes mapped to
+    // `urn:ietf:params:scim:schemas:extension:CustomExtensionName:2.0:User:<attr>`.
+    let entra = "urn:ietf:params:scim:schemas:extension:CustomExtensionName:2.0:User";
+    let app = spawn_app().await;
+    let a = admin(&app, "default").await;
+    let (status, body) = a
+        .post(
+            "/schemas",
+            json!({"id": entra, "name": "CustomExtension", "attributes": [
+                {"name": "costCode", "type": "string"},
+                {"name": "clearanceLevel", "type": "integer"},
+            ]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let (_, list) = app
+        .get(&format!("/Users?filter={}", q(r#"externalId eq "e-77""#)))
+        .await;
+    assert_eq!(list["totalResults"], 0);
+    let (status, created) = app
+        .post(
+            "/Users",
+            json!({
+                "schemas": [USER_SCHEMA, ENTERPRISE, entra],
+                "externalId": "e-77",
+                "userName": "entra1@acme.example",
+                "active": true,
+                "emails": [{"primary": true, "type": "work", "value": "entra1@acme.example"}],
+                "meta": {"resourceType": "User"},
+                "roles": [],
+                entra: {"costCode": "EN-1"},
+            }),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().unwrap();
+    assert_eq!(created[entra], json!({"costCode": "EN-1"}));
+    let path = format!("/Users/{id}");
+    let (status, body) = app
+        .patch(
+            &path,
+            json!([
+                {"op": "Replace", "path": format!("{entra}:costCode"), "value": "EN-2"},
+                {"op": "Add", "path": format!("{entra}:clearanceLevel"), "value": "3"},
+            ]),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body[entra],
+        json!({"costCode": "EN-2", "clearanceLevel": 3})
+    );
+    let (_, list) = app
+        .get(&format!(
+            "/Users?filter={}",
+            q(&format!("{entra}:clearanceLevel ge 3"))
+        ))
+        .await;
+    assert_eq!(list["totalResults"], 1, "{list}");
+    let (status, body) = app
+        .patch(
+            &path,
+            json!([{"op": "Remove", "path": format!("{entra}:costCode")}]),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body[entra], json!({"clearanceLevel": 3}));
+}
