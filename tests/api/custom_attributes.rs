@@ -810,3 +810,23 @@ async fn entra_style_custom_attribute_flow() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body[entra], json!({"clearanceLevel": 3}));
 }
+
+#[tokio::test]
+async fn the_admin_account_detail_shows_custom_attributes() {
+    let app = app_with_acme().await;
+    app.verify_domain("acme.example").await;
+    app.create_user(acme_user(
+        "detail@acme.example",
+        json!({"costCode": "D-1", "badge": 2}),
+    ))
+    .await;
+    let a = admin(&app, "default").await;
+    let account = account_of(&app, "detail@acme.example").await;
+    let (status, detail) = a.get(&format!("/accounts/{}", account.id)).await;
+    assert_eq!(status, 200, "{detail}");
+    assert_eq!(
+        detail["synced_by"][0]["custom_attributes"],
+        json!({ACME: {"costCode": "D-1", "badge": 2}}),
+        "{detail}"
+    );
+}
