@@ -4,9 +4,12 @@
 
 use chrono::{DateTime, Utc};
 use entity::{group, group_member, scim_user, scim_user_value};
-use sea_orm::sea_query::{Alias, Expr, ExprTrait, Func, LikeExpr, Query, SimpleExpr};
+use sea_orm::sea_query::{
+    Alias, Expr, ExprTrait, Func, LikeExpr, Query, QueryStatementBuilder, SimpleExpr,
+};
 use uuid::Uuid;
 
+use crate::domain::custom_schema::{CustomSchema, is_reserved_urn};
 use crate::domain::filter::{AttrPath, CompValue, CompareOp, Filter};
 use crate::domain::schema::{AttrDef, AttrType, ResourceKind, SchemaPart, registry};
 use crate::error::{ScimError, ScimResult};
@@ -41,6 +44,15 @@ pub enum Column {
     Constant(&'static str),
     /// A group's members (`members`, `members.value`): SCIM User ids.
     Members,
+    /// An attribute of a custom extension, kept in `scim_user_values` under
+    /// `key` (`{urn}:{attr}`), one row a scalar; `sub` for a sub-attribute
+    /// of a complex one.
+    Custom {
+        key: String,
+        def: AttrDef,
+        sub: Option<AttrDef>,
+        directory_id: Uuid,
+    },
 }
 
 fn user_col(c: scim_user::Column) -> SimpleExpr {
@@ -53,7 +65,38 @@ fn value_col(c: scim_user_value::Column) -> SimpleExpr {
 
 /// Where a User attribute (`attr[.sub]`, resolved) is stored.
 pub fn user_column(path: &AttrPath, directory_id: Uuid) -> ScimResult<Column> {
+    user_column_with(path, directory_id, &[])
+}
+
+/// [`user_column`] knowing the organization's custom User extensions.
+pub fn user_column_with(
+    path: &AttrPath,
+    directory_id: Uuid,
+    custom: &[CustomSchema],
+) -> ScimResult<Column> {
     use scim_user::Column as C;
+    if let Some(urn) = path.urn.as_deref()
+        && let Some(schema) = custom.iter().find(|s| s.id.eq_ignore_ascii_case(urn))
+    {
+        let def = schema
+            .def
+            .attr(&path.attr)
+            .ok_or_else(|| ScimError::invalid_filter(format!("unknown attribute {path}")))?;
+        let sub = match path.sub_attr.as_deref() {
+            Some(s) => Some(
+                def.sub(s)
+                    .ok_or_else(|| ScimError::invalid_filter(format!("unknown attribute {path}")))?
+                    .clone(),
+            ),
+            None => None,
+        };
+        return Ok(Column::Custom {
+            key: format!("{}:{}", schema.id, def.name),
+            def: def.clone(),
+            sub,
+            directory_id,
+        });
+    }
     let reg = registry();
     let resolved = reg
         .resolve(
@@ -295,6 +338,22 @@ fn compare(
             }
         }
         Column::UserGroups { sub } => user_groups(sub, op, value),
+        Column::Custom {
+            key,
+            def,
+            sub,
+            directory_id,
+        } => {
+            let leaf = sub.as_ref().unwrap_or(&def);
+            if leaf.ty == AttrType::Complex {
+                return Err(ScimError::invalid_filter(format!(
+                    "{path} is complex: compare one of its sub-attributes"
+                )));
+            }
+            let inner = custom_row(sub.as_ref().map(|s| s.name.as_str()))
+                .and(compare_custom(leaf, op, value, path, &key)?);
+            Ok(exists_key(&key, directory_id, inner))
+        }
         Column::Members => match (op, value) {
             (CompareOp::Eq, CompValue::String(s)) => Ok(match Uuid::parse_str(s) {
                 Ok(id) => exists_member(Some(id)),
@@ -454,6 +513,18 @@ fn present(col: Column) -> SimpleExpr {
         Column::Members => exists_member(None),
         Column::UserSchemas => always(true),
         Column::UserGroups { .. } => user_in_groups(always(true)),
+        Column::Custom {
+            key,
+            sub,
+            directory_id,
+            ..
+        } => {
+            let inner = match &sub {
+                Some(s) => custom_row(Some(&s.name)),
+                None => always(true),
+            };
+            exists_key(&key, directory_id, inner)
+        }
         Column::Plain { expr, ty, .. } => {
             if ty == AttrType::String || ty == AttrType::Reference {
                 expr.clone().is_not_null().and(expr.ne(""))
@@ -545,14 +616,306 @@ fn user_groups(sub: &str, op: CompareOp, value: &CompValue) -> ScimResult<Simple
     Ok(user_in_groups(inner))
 }
 
+/// Rows of a custom attribute's key: the scalar itself (`sub` none) or
+/// the given sub-attribute of complex entries.
+fn custom_row(sub: Option<&str>) -> SimpleExpr {
+    match sub {
+        None => value_col(scim_user_value::Column::Display).is_null(),
+        Some(s) => value_col(scim_user_value::Column::Display).eq(s),
+    }
+}
+
+/// Users with a row of `key` matching `inner` (alias `v`); the
+/// (directory, attr, value_lower) index drives `eq`.
+fn exists_key(key: &str, directory_id: Uuid, inner: SimpleExpr) -> SimpleExpr {
+    let v = Alias::new("v");
+    let sub = Query::select()
+        .column((v.clone(), scim_user_value::Column::UserId))
+        .from_as(scim_user_value::Entity, v.clone())
+        .and_where(Expr::col((v.clone(), scim_user_value::Column::DirectoryId)).eq(directory_id))
+        .and_where(Expr::col((v, scim_user_value::Column::Attr)).eq(key))
+        .and_where(inner)
+        .to_owned();
+    Expr::col((scim_user::Entity, scim_user::Column::Id)).in_subquery(sub)
+}
+
+/// A stored custom value (text, alias `alias`) of `key` as a number. The
+/// CASE keeps PostgreSQL from casting rows of other attributes, whatever
+/// order it evaluates the conditions in.
+fn as_number(alias: &str, key: &str) -> SimpleExpr {
+    use scim_user_value::Column as V;
+    let a = Alias::new(alias);
+    Expr::case(
+        Expr::col((a.clone(), V::Attr)).eq(key),
+        Func::cast_as(Expr::col((a, V::Value)), "DOUBLE PRECISION"),
+    )
+    .into()
+}
+
+/// A comparison on one stored custom scalar (alias `v`), by its type.
+fn compare_custom(
+    def: &AttrDef,
+    op: CompareOp,
+    value: &CompValue,
+    path: &AttrPath,
+    key: &str,
+) -> ScimResult<SimpleExpr> {
+    use scim_user_value::Column as V;
+    if let CompValue::Null = value {
+        // A stored row is never null: `eq null` matches nothing here (the
+        // caller's EXISTS), `ne null` everything that has a value.
+        return match op {
+            CompareOp::Eq => Ok(always(false)),
+            CompareOp::Ne => Ok(always(true)),
+            _ => Err(ScimError::invalid_filter(format!(
+                "{path}: null can only be compared with eq or ne"
+            ))),
+        };
+    }
+    let order = |e: SimpleExpr, v: SimpleExpr| -> ScimResult<SimpleExpr> {
+        Ok(match op {
+            CompareOp::Eq => e.eq(v),
+            CompareOp::Ne => e.ne(v),
+            CompareOp::Gt => e.gt(v),
+            CompareOp::Ge => e.gte(v),
+            CompareOp::Lt => e.lt(v),
+            CompareOp::Le => e.lte(v),
+            _ => {
+                return Err(ScimError::invalid_filter(format!(
+                    "{path}: co, sw and ew apply to strings only"
+                )));
+            }
+        })
+    };
+    match def.ty {
+        AttrType::Boolean => {
+            let CompValue::Bool(b) = value else {
+                return Err(ScimError::invalid_filter(format!(
+                    "{path} is a boolean; compare it with true or false"
+                )));
+            };
+            match op {
+                CompareOp::Eq | CompareOp::Ne => {
+                    order(value_col(V::ValueLower), Expr::val(b.to_string()))
+                }
+                _ => Err(ScimError::invalid_filter(format!(
+                    "{path} is a boolean; only eq and ne apply"
+                ))),
+            }
+        }
+        AttrType::Integer | AttrType::Decimal => {
+            let CompValue::Number(n) = value else {
+                return Err(ScimError::invalid_filter(format!(
+                    "{path} is a number; compare it with a number"
+                )));
+            };
+            // `eq` on an integer compares the stored text (indexed).
+            if def.ty == AttrType::Integer
+                && matches!(op, CompareOp::Eq | CompareOp::Ne)
+                && let Some(i) = n.as_i64()
+            {
+                return order(value_col(V::ValueLower), Expr::val(i.to_string()));
+            }
+            let f = n
+                .as_f64()
+                .ok_or_else(|| ScimError::invalid_filter(format!("{path}: {n} is not a number")))?;
+            order(as_number("v", key), Expr::val(f))
+        }
+        AttrType::DateTime => {
+            let CompValue::String(s) = value else {
+                return Err(ScimError::invalid_filter(format!(
+                    "{path} is a dateTime; compare it with a quoted RFC 3339 time"
+                )));
+            };
+            let t = DateTime::parse_from_rfc3339(s)
+                .map_err(|_| {
+                    ScimError::invalid_filter(format!("{path}: {s:?} is not an RFC 3339 time"))
+                })?
+                .with_timezone(&Utc)
+                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+            // Stored in the same fixed form: text order is time order.
+            order(value_col(V::Value), Expr::val(t))
+        }
+        _ => {
+            let case_exact = def.case_exact;
+            let cond = compare_plain(
+                value_col(V::ValueLower),
+                AttrType::String,
+                false,
+                true,
+                false,
+                op,
+                value,
+                path,
+            )?;
+            // caseExact: the lower-cased comparison uses the index, the
+            // exact one decides.
+            if case_exact
+                && matches!(op, CompareOp::Eq | CompareOp::Ne)
+                && let CompValue::String(v) = value
+            {
+                let exact = value_col(V::Value).eq(v.clone());
+                return Ok(if op == CompareOp::Eq {
+                    cond.and(exact)
+                } else {
+                    cond.or(exact.not())
+                });
+            }
+            if case_exact {
+                return compare_plain(
+                    value_col(V::Value),
+                    AttrType::String,
+                    true,
+                    false,
+                    false,
+                    op,
+                    value,
+                    path,
+                );
+            }
+            Ok(cond)
+        }
+    }
+}
+
+/// The condition inside `urn:…:attr[...]` of a custom multi-valued
+/// attribute: a simple one compares its scalars as `value`; a complex one
+/// takes a single comparison on one sub-attribute (entries are stored a
+/// row per sub-attribute).
+fn custom_value_condition(
+    def: &AttrDef,
+    key: &str,
+    directory_id: Uuid,
+    filter: &Filter,
+) -> ScimResult<SimpleExpr> {
+    let leaf_of = |p: &AttrPath| -> ScimResult<(Option<String>, AttrDef)> {
+        let name = relative(p)?;
+        if def.ty == AttrType::Complex {
+            let sub = def.sub(&name).ok_or_else(|| {
+                ScimError::invalid_filter(format!("{} has no sub-attribute {name:?}", def.name))
+            })?;
+            Ok((Some(sub.name.clone()), sub.clone()))
+        } else if name.eq_ignore_ascii_case("value") {
+            Ok((None, def.clone()))
+        } else {
+            Err(ScimError::invalid_filter(format!(
+                "{}[...] compares its values as value",
+                def.name
+            )))
+        }
+    };
+    let simple = def.ty != AttrType::Complex;
+    let row = |f: &Filter| -> ScimResult<SimpleExpr> {
+        Ok(match f {
+            Filter::Compare { path, op, value } => {
+                let (sub, leaf) = leaf_of(path)?;
+                custom_row(sub.as_deref()).and(compare_custom(&leaf, *op, value, path, key)?)
+            }
+            Filter::Present(path) => {
+                let (sub, _) = leaf_of(path)?;
+                custom_row(sub.as_deref())
+            }
+            _ => {
+                return Err(ScimError::invalid_filter(format!(
+                    "{}[...]: combine comparisons of a custom complex attribute outside the brackets",
+                    def.name
+                )));
+            }
+        })
+    };
+    fn walk(f: &Filter, row: &dyn Fn(&Filter) -> ScimResult<SimpleExpr>) -> ScimResult<SimpleExpr> {
+        Ok(match f {
+            Filter::And(a, b) => walk(a, row)?.and(walk(b, row)?),
+            Filter::Or(a, b) => walk(a, row)?.or(walk(b, row)?),
+            Filter::Not(x) => walk(x, row)?.not(),
+            other => row(other)?,
+        })
+    }
+    // A simple attribute's entry is one row: and/or/not apply within it.
+    let inner = if simple {
+        walk(filter, &row)?
+    } else {
+        row(filter)?
+    };
+    Ok(exists_key(key, directory_id, inner))
+}
+
+/// `sortBy` on a custom single-valued simple attribute: its stored value
+/// (a scalar subquery) and whether it sorts as text.
+pub fn custom_sort(col: &Column) -> Option<(SimpleExpr, bool)> {
+    use scim_user_value::Column as V;
+    let Column::Custom { key, def, sub, .. } = col else {
+        return None;
+    };
+    let leaf = sub.as_ref().unwrap_or(def);
+    if def.multi_valued || leaf.ty == AttrType::Complex {
+        return None;
+    }
+    let v = Alias::new("sv");
+    let (value, text): (SimpleExpr, bool) = match leaf.ty {
+        AttrType::Integer | AttrType::Decimal => (as_number("sv", key), false),
+        AttrType::String | AttrType::Reference if !leaf.case_exact => {
+            (Expr::col((v.clone(), V::ValueLower)), true)
+        }
+        _ => (Expr::col((v.clone(), V::Value)), true),
+    };
+    let display = Expr::col((v.clone(), V::Display));
+    let q = Query::select()
+        .expr(value)
+        .from_as(scim_user_value::Entity, v.clone())
+        .and_where(
+            Expr::col((v.clone(), V::UserId)).equals((scim_user::Entity, scim_user::Column::Id)),
+        )
+        .and_where(Expr::col((v, V::Attr)).eq(key.as_str()))
+        .and_where(match &sub {
+            Some(s) => display.eq(s.name.as_str()),
+            None => display.is_null(),
+        })
+        .limit(1)
+        .to_owned();
+    Some((
+        SimpleExpr::SubQuery(None, Box::new(q.into_sub_query_statement())),
+        text,
+    ))
+}
+
+/// Whether a filter or `sortBy` names an extension the server does not
+/// define itself (so the organization's schemas are needed to lower it).
+pub fn names_custom(filter: Option<&Filter>, sort_by: Option<&AttrPath>) -> bool {
+    fn foreign(p: &AttrPath) -> bool {
+        p.urn.as_deref().is_some_and(|u| {
+            !is_reserved_urn(u)
+                && !u.eq_ignore_ascii_case(crate::domain::schema::ENTERPRISE_USER_SCHEMA)
+        })
+    }
+    fn walk(f: &Filter) -> bool {
+        match f {
+            Filter::And(a, b) | Filter::Or(a, b) => walk(a) || walk(b),
+            Filter::Not(x) => walk(x),
+            Filter::Present(p) | Filter::Compare { path: p, .. } => foreign(p),
+            Filter::ValuePath { path, .. } => foreign(path),
+        }
+    }
+    filter.is_some_and(walk) || sort_by.is_some_and(foreign)
+}
+
 /// Lowers a filter over the Users of a directory.
 pub fn users_condition(filter: &Filter, directory_id: Uuid) -> ScimResult<SimpleExpr> {
-    let rec = |f: &Filter| users_condition(f, directory_id);
+    users_condition_with(filter, directory_id, &[])
+}
+
+/// [`users_condition`] knowing the organization's custom User extensions.
+pub fn users_condition_with(
+    filter: &Filter,
+    directory_id: Uuid,
+    custom: &[CustomSchema],
+) -> ScimResult<SimpleExpr> {
+    let rec = |f: &Filter| users_condition_with(f, directory_id, custom);
     Ok(match filter {
         Filter::And(a, b) => rec(a)?.and(rec(b)?),
         Filter::Or(a, b) => rec(a)?.or(rec(b)?),
         Filter::Not(f) => rec(f)?.not(),
-        Filter::Present(path) => match user_column(path, directory_id)? {
+        Filter::Present(path) => match user_column_with(path, directory_id, custom)? {
             Column::Multi {
                 attr,
                 def,
@@ -565,27 +928,40 @@ pub fn users_condition(filter: &Filter, directory_id: Uuid) -> ScimResult<Simple
         },
         // `emails.type eq "work"`: some entry matches; `emails co "x"`
         // compares the entries' `value`.
-        Filter::Compare { path, op, value } => match user_column(path, directory_id)? {
-            Column::Multi {
-                attr,
-                def,
-                directory_id,
-            } => {
-                let sub = path.sub_attr.as_deref().unwrap_or("value");
-                exists_value(
+        Filter::Compare { path, op, value } => {
+            match user_column_with(path, directory_id, custom)? {
+                Column::Multi {
                     attr,
+                    def,
                     directory_id,
-                    compare(value_column(def, sub)?, *op, value, path)?,
-                )
+                } => {
+                    let sub = path.sub_attr.as_deref().unwrap_or("value");
+                    exists_value(
+                        attr,
+                        directory_id,
+                        compare(value_column(def, sub)?, *op, value, path)?,
+                    )
+                }
+                col => compare(col, *op, value, path)?,
             }
-            col => compare(col, *op, value, path)?,
-        },
+        }
         Filter::ValuePath { path, filter } => {
+            let col = user_column_with(path, directory_id, custom)?;
+            if let Column::Custom {
+                key,
+                def,
+                sub: None,
+                directory_id,
+            } = &col
+                && def.multi_valued
+            {
+                return custom_value_condition(def, key, *directory_id, filter);
+            }
             let Column::Multi {
                 attr,
                 def,
                 directory_id,
-            } = user_column(path, directory_id)?
+            } = col
             else {
                 return Err(ScimError::invalid_filter(format!(
                     "{path} is not multi-valued; [..] does not apply"

@@ -13,7 +13,9 @@ use serde_json::Value;
 
 use super::directories::DirectoryPrincipal;
 use super::{db_error, is_unique_violation};
-use crate::domain::custom_attrs;
+use std::collections::HashMap;
+
+use crate::domain::custom_attrs::{self, CustomValues, ValueRow, row_kind};
 use crate::domain::custom_schema::{CustomSchema, MAX_SCHEMAS_PER_ORG, resource_type_name};
 use crate::domain::schema::ResourceKind;
 use crate::domain::user::UserInput;
@@ -189,4 +191,38 @@ pub async fn set_reject_unknown_attributes<C: ConnectionTrait>(
         )));
     }
     Ok(())
+}
+
+/// The custom extension values of provisioning links (by SCIM id), in one
+/// query: for the admin's account detail.
+pub async fn custom_values_of<C: ConnectionTrait>(
+    db: &C,
+    user_ids: &[Uuid],
+) -> ScimResult<HashMap<Uuid, CustomValues>> {
+    if user_ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows = scim_user_value::Entity::find()
+        .filter(scim_user_value::Column::UserId.is_in(user_ids.to_vec()))
+        .filter(scim_user_value::Column::Attr.starts_with("urn:"))
+        .order_by_asc(scim_user_value::Column::UserId)
+        .order_by_asc(scim_user_value::Column::Attr)
+        .order_by_asc(scim_user_value::Column::Position)
+        .all(db)
+        .await
+        .map_err(db_error)?;
+    let mut per: HashMap<Uuid, Vec<ValueRow>> = HashMap::new();
+    for v in rows {
+        per.entry(v.user_id).or_default().push(ValueRow {
+            key: v.attr,
+            position: v.position,
+            sub: v.display,
+            kind: row_kind(v.r#type.as_deref().unwrap_or_default()),
+            text: v.value.unwrap_or_default(),
+        });
+    }
+    Ok(per
+        .into_iter()
+        .map(|(id, rows)| (id, CustomValues::from_rows(&rows)))
+        .collect())
 }

@@ -138,7 +138,12 @@ pub async fn page_ids<C: ConnectionTrait>(
     let mut page: Vec<(Uuid, String)> = Vec::with_capacity(rows.len());
     for r in rows {
         let id: Uuid = r.try_get_by_index(0).map_err(db_error)?;
-        let k: Option<String> = r.try_get_by_index(1).map_err(db_error)?;
+        // Only text keys go into cursors; a numeric sort key (a custom
+        // integer attribute) is not read back.
+        let k: Option<String> = match &sort {
+            Some(s) if !s.text => None,
+            _ => r.try_get_by_index(1).map_err(db_error)?,
+        };
         page.push((id, k.unwrap_or_default()));
     }
     let mut next_cursor = None;

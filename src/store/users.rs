@@ -18,11 +18,14 @@ use super::accounts;
 use super::audit::{self, Actor, AuditEntry};
 use super::directories::{DirectoryPrincipal, authorities, authority_of};
 use super::events::{self, EventType, NewEvent};
-use super::filter_sql::{Column, user_column, users_condition};
+use super::filter_sql::{
+    Column, custom_sort, names_custom, user_column_with, users_condition_with,
+};
 use super::paging::{Sort, in_order, page_ids};
 use super::sync_log::{self, SyncEntry};
 use super::{ROWS_PER_INSERT, db_error, insert_chunks, is_unique_violation};
 use crate::domain::custom_attrs::{CustomValues, ValueRow, row_kind};
+use crate::domain::custom_schema::CustomSchema;
 use crate::domain::etag::{IfMatch, etag};
 use crate::domain::filter::AttrPath;
 use crate::domain::lifecycle::{
@@ -1223,9 +1226,14 @@ async fn membership_events<C: ConnectionTrait>(
 }
 
 /// Where `sortBy` points, for the singular attributes that have a column.
-fn sort_of(path: &AttrPath, directory_id: Uuid) -> ScimResult<Sort> {
+fn sort_of(path: &AttrPath, directory_id: Uuid, custom: &[CustomSchema]) -> ScimResult<Sort> {
     // The filter lowering's column map is the one source of truth.
-    match user_column(path, directory_id).map_err(|e| ScimError::invalid_value(e.detail()))? {
+    let col = user_column_with(path, directory_id, custom)
+        .map_err(|e| ScimError::invalid_value(e.detail()))?;
+    if let Some((expr, text)) = custom_sort(&col) {
+        return Ok(Sort { expr, text });
+    }
+    match col {
         Column::Plain { expr, ty, .. } => Ok(Sort {
             expr,
             text: matches!(ty, AttrType::String | AttrType::Reference),
@@ -1254,13 +1262,18 @@ pub async fn list<C: ConnectionTrait>(
 ) -> ScimResult<UserPage> {
     let mut cond = Condition::all()
         .add(Expr::col((scim_user::Entity, scim_user::Column::DirectoryId)).eq(dir.directory_id));
+    let custom = if names_custom(q.filter.as_ref(), q.sort_by.as_ref()) {
+        super::org_schemas::user_extensions(db, dir.org_id).await?
+    } else {
+        vec![]
+    };
     if let Some(f) = &q.filter {
-        cond = cond.add(users_condition(f, dir.directory_id)?);
+        cond = cond.add(users_condition_with(f, dir.directory_id, &custom)?);
     }
     let sort = q
         .sort_by
         .as_ref()
-        .map(|p| sort_of(p, dir.directory_id))
+        .map(|p| sort_of(p, dir.directory_id, &custom))
         .transpose()?;
     let page = page_ids(
         db,

@@ -575,3 +575,258 @@ async fn a_directory_can_refuse_attributes_no_schema_knows() {
         .await;
     assert_admin_error(status, &body, 404, "not_found");
 }
+
+fn q(f: &str) -> String {
+    form_urlencoded::byte_serialize(f.as_bytes()).collect()
+}
+
+async fn user_names(app: &TestApp, query: &str) -> Vec<String> {
+    let (status, list) = app.get(&format!("/Users?{query}")).await;
+    assert_eq!(status, 200, "{query}: {list}");
+    list["Resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["userName"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn custom_attributes_filter_and_sort_in_sql() {
+    let app = app_with_acme().await;
+    for (name, ext) in [
+        (
+            "f1@acme.example",
+            json!({"costCode": "CC-42", "badge": 7, "tags": ["a", "b"],
+            "since": "2026-01-01T00:00:00Z", "desk": {"building": "B1", "floor": 3}}),
+        ),
+        (
+            "f2@acme.example",
+            json!({"costCode": "cc-7", "badge": 12, "tags": ["b"],
+            "since": "2026-06-01T00:00:00Z", "desk": {"building": "B2", "floor": 1}}),
+        ),
+        ("f3@acme.example", json!({"badge": 100})),
+    ] {
+        app.create_user(acme_user(name, ext)).await;
+    }
+    app.create_user(user("f4@acme.example")).await;
+    let filter = |f: &str| format!("filter={}&sortBy=userName", q(f));
+    let cases: Vec<(String, Vec<&str>)> = vec![
+        (
+            format!(r#"{ACME}:costCode eq "cc-42""#),
+            vec!["f1@acme.example"],
+        ),
+        (
+            format!(r#"{ACME}:costCode sw "CC""#),
+            vec!["f1@acme.example", "f2@acme.example"],
+        ),
+        (
+            format!("{ACME}:costCode pr"),
+            vec!["f1@acme.example", "f2@acme.example"],
+        ),
+        (
+            format!("not ({ACME}:costCode pr)"),
+            vec!["f3@acme.example", "f4@acme.example"],
+        ),
+        (format!("{ACME}:badge eq 12"), vec!["f2@acme.example"]),
+        (
+            format!("{ACME}:badge gt 9"),
+            vec!["f2@acme.example", "f3@acme.example"],
+        ),
+        (
+            format!("{ACME}:badge le 12"),
+            vec!["f1@acme.example", "f2@acme.example"],
+        ),
+        (
+            format!(r#"{ACME}:since gt "2026-03-01T00:00:00Z""#),
+            vec!["f2@acme.example"],
+        ),
+        (
+            format!(r#"{ACME}:tags eq "b""#),
+            vec!["f1@acme.example", "f2@acme.example"],
+        ),
+        (
+            format!(r#"{ACME}:tags[value eq "a"]"#),
+            vec!["f1@acme.example"],
+        ),
+        (
+            format!(r#"{ACME}:desk.building eq "b2""#),
+            vec!["f2@acme.example"],
+        ),
+        (format!("{ACME}:desk.floor ge 2"), vec!["f1@acme.example"]),
+        (
+            format!(
+                r#"userName sw "f" and {ACME}:badge lt 50 and not ({ACME}:costCode eq "CC-42")"#
+            ),
+            vec!["f2@acme.example"],
+        ),
+    ];
+    for (f, want) in cases {
+        assert_eq!(user_names(&app, &filter(&f)).await, want, "{f}");
+    }
+    // Wrong value types and unknown attributes are invalidFilter.
+    for f in [
+        format!(r#"{ACME}:badge gt "x""#),
+        format!("{ACME}:costCode gt 5"),
+        format!(r#"{ACME}:nope eq "x""#),
+    ] {
+        let (status, err) = app.get(&format!("/Users?filter={}", q(&f))).await;
+        assert_scim_error(status, &err, 400, Some("invalidFilter"));
+    }
+    // Sorting: numbers as numbers (100 > 12 > 7), strings as strings
+    // (users without a value first ascending).
+    assert_eq!(
+        user_names(
+            &app,
+            &format!(
+                "filter={}&sortBy={}:badge&sortOrder=descending",
+                q(&format!("{ACME}:badge pr")),
+                q(ACME)
+            )
+        )
+        .await,
+        vec!["f3@acme.example", "f2@acme.example", "f1@acme.example"]
+    );
+    assert_eq!(
+        user_names(&app, &format!("sortBy={}:costCode", q(ACME))).await,
+        vec![
+            "f3@acme.example",
+            "f4@acme.example",
+            "f1@acme.example",
+            "f2@acme.example"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn okta_style_custom_attribute_flow() {
+    // Okta: the app's profile-editor attributes mapped into the acme
+    // extension; GET by userName before the create, PUT of the whole user.
+    let app = app_with_acme().await;
+    let (status, list) = app
+        .get(&format!(
+            "/Users?filter={}&startIndex=1&count=100",
+            q(r#"userName eq "okta1@acme.example""#)
+        ))
+        .await;
+    assert_eq!(
+        (status, list["totalResults"].as_u64()),
+        (200, Some(0)),
+        "{list}"
+    );
+    let mut body = acme_user(
+        "okta1@acme.example",
+        json!({"costCode": "OK-1", "badge": "5"}),
+    );
+    body["password"] = json!("t0p-Secret!");
+    body["groups"] = json!([]);
+    let (status, created) = app.post("/Users", body.clone()).await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().unwrap();
+    assert_eq!(created[ACME], json!({"costCode": "OK-1", "badge": 5}));
+    // The admin changes costCode in Okta: PUT of the whole profile.
+    body[ACME] = json!({"costCode": "OK-2", "badge": 5});
+    body["id"] = json!(id);
+    let (status, put) = app.put(&format!("/Users/{id}"), body).await;
+    assert_eq!(status, 200, "{put}");
+    assert_eq!(put[ACME], json!({"costCode": "OK-2", "badge": 5}));
+    let (_, list) = app
+        .get(&format!(
+            "/Users?filter={}",
+            q(&format!(r#"{ACME}:costCode eq "OK-2""#))
+        ))
+        .await;
+    assert_eq!(list["totalResults"], 1, "{list}");
+    assert_eq!(list["Resources"][0]["id"], id);
+}
+
+#[tokio::test]
+async fn entra_style_custom_attribute_flow() {
+    // Entra: an extension named after the app, attributes mapped to
+    // `urn:ietf:params:scim:schemas:extension:CustomExtensionName:2.0:User:<attr>`.
+    let entra = "urn:ietf:params:scim:schemas:extension:CustomExtensionName:2.0:User";
+    let app = spawn_app().await;
+    let a = admin(&app, "default").await;
+    let (status, body) = a
+        .post(
+            "/schemas",
+            json!({"id": entra, "name": "CustomExtension", "attributes": [
+                {"name": "costCode", "type": "string"},
+                {"name": "clearanceLevel", "type": "integer"},
+            ]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let (_, list) = app
+        .get(&format!("/Users?filter={}", q(r#"externalId eq "e-77""#)))
+        .await;
+    assert_eq!(list["totalResults"], 0);
+    let (status, created) = app
+        .post(
+            "/Users",
+            json!({
+                "schemas": [USER_SCHEMA, ENTERPRISE, entra],
+                "externalId": "e-77",
+                "userName": "entra1@acme.example",
+                "active": true,
+                "emails": [{"primary": true, "type": "work", "value": "entra1@acme.example"}],
+                "meta": {"resourceType": "User"},
+                "roles": [],
+                entra: {"costCode": "EN-1"},
+            }),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().unwrap();
+    assert_eq!(created[entra], json!({"costCode": "EN-1"}));
+    let path = format!("/Users/{id}");
+    let (status, body) = app
+        .patch(
+            &path,
+            json!([
+                {"op": "Replace", "path": format!("{entra}:costCode"), "value": "EN-2"},
+                {"op": "Add", "path": format!("{entra}:clearanceLevel"), "value": "3"},
+            ]),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body[entra],
+        json!({"costCode": "EN-2", "clearanceLevel": 3})
+    );
+    let (_, list) = app
+        .get(&format!(
+            "/Users?filter={}",
+            q(&format!("{entra}:clearanceLevel ge 3"))
+        ))
+        .await;
+    assert_eq!(list["totalResults"], 1, "{list}");
+    let (status, body) = app
+        .patch(
+            &path,
+            json!([{"op": "Remove", "path": format!("{entra}:costCode")}]),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body[entra], json!({"clearanceLevel": 3}));
+}
+
+#[tokio::test]
+async fn the_admin_account_detail_shows_custom_attributes() {
+    let app = app_with_acme().await;
+    app.verify_domain("acme.example").await;
+    app.create_user(acme_user(
+        "detail@acme.example",
+        json!({"costCode": "D-1", "badge": 2}),
+    ))
+    .await;
+    let a = admin(&app, "default").await;
+    let account = account_of(&app, "detail@acme.example").await;
+    let (status, detail) = a.get(&format!("/accounts/{}", account.id)).await;
+    assert_eq!(status, 200, "{detail}");
+    assert_eq!(
+        detail["synced_by"][0]["custom_attributes"],
+        json!({ACME: {"costCode": "D-1", "badge": 2}}),
+        "{detail}"
+    );
+}

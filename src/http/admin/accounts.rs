@@ -20,8 +20,8 @@ use crate::domain::types::Email;
 use crate::startup::AppState;
 use crate::store::accounts::{self, AccountFilter};
 use crate::store::audit::{self, AuditEntry};
-use crate::store::directories;
 use crate::store::site_users::{self, Access};
+use crate::store::{directories, org_schemas};
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Path)]
@@ -160,6 +160,11 @@ pub async fn summary(
 async fn detail_json(state: &AppState, org_id: Uuid, a: &account::Model) -> AdminResult<Value> {
     let db = state.store.reader();
     let links = accounts::links(db, org_id, a.id).await?;
+    let custom = org_schemas::custom_values_of(
+        db,
+        &links.iter().map(|(_, _, id, _, _)| *id).collect::<Vec<_>>(),
+    )
+    .await?;
     let memberships = site_users::memberships_of(db, org_id, a.id).await?;
     let access = site_users::access_of(db, org_id, None, &[a.id]).await?;
     let groups = site_users::groups_of(db, org_id, &[a.id]).await?;
@@ -188,6 +193,11 @@ async fn detail_json(state: &AppState, org_id: Uuid, a: &account::Model) -> Admi
             json!({
                 "directory_id": dir, "directory": name, "scim_id": scim_id,
                 "user_name": user_name, "last_synced_at": at,
+                "custom_attributes": custom.get(scim_id).map(|c| {
+                    c.extensions()
+                        .map(|(urn, attrs)| (urn.to_owned(), Value::Object(attrs.clone())))
+                        .collect::<serde_json::Map<_, _>>()
+                }).unwrap_or_default(),
             })
         })
         .collect();
