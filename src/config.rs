@@ -66,6 +66,11 @@ pub struct Settings {
     /// Days change events are kept (the purge job deletes older ones; 0:
     /// kept for ever).
     pub event_retention_days: u32,
+    /// Webhook targets may be http to a loopback host and private,
+    /// loopback or link-local addresses (tests and local development).
+    pub webhook_allow_insecure: bool,
+    /// Milliseconds the webhook worker sleeps when idle (0: no worker).
+    pub webhook_poll_ms: u64,
     /// Most operations one `/Bulk` request may carry.
     pub bulk_max_operations: usize,
     /// Largest `/Bulk` body accepted (bytes).
@@ -108,6 +113,8 @@ impl Default for Settings {
             deletion_grace_days: 14,
             purge_interval_secs: 3600,
             event_retention_days: 30,
+            webhook_allow_insecure: false,
+            webhook_poll_ms: 1000,
             bulk_max_operations: 1000,
             bulk_max_payload_bytes: 4 * 1024 * 1024,
             shutdown_delay_secs: 1,
@@ -139,6 +146,8 @@ struct FileSettings {
     deletion_grace_days: Option<u32>,
     purge_interval_secs: Option<u64>,
     event_retention_days: Option<u32>,
+    webhook_allow_insecure: Option<bool>,
+    webhook_poll_ms: Option<u64>,
     bulk_max_operations: Option<usize>,
     bulk_max_payload_bytes: Option<usize>,
     shutdown_delay_secs: Option<u64>,
@@ -264,6 +273,12 @@ impl Settings {
         if let Some(v) = f.event_retention_days {
             self.event_retention_days = v;
         }
+        if let Some(v) = f.webhook_allow_insecure {
+            self.webhook_allow_insecure = v;
+        }
+        if let Some(v) = f.webhook_poll_ms {
+            self.webhook_poll_ms = v;
+        }
         if let Some(v) = f.bulk_max_operations {
             self.bulk_max_operations = v;
         }
@@ -329,6 +344,19 @@ impl Settings {
                 "SCIM_DELETION_GRACE_DAYS" => self.deletion_grace_days = num(key, v)?,
                 "SCIM_PURGE_INTERVAL_SECS" => self.purge_interval_secs = num(key, v)?,
                 "SCIM_EVENT_RETENTION_DAYS" => self.event_retention_days = num(key, v)?,
+                "SCIM_WEBHOOK_ALLOW_INSECURE" => {
+                    self.webhook_allow_insecure = match v.trim() {
+                        "1" | "true" => true,
+                        "0" | "false" | "" => false,
+                        _ => {
+                            return Err(ConfigError::Env {
+                                key: key.to_owned(),
+                                message: format!("expected 1 or 0, got {v:?}"),
+                            });
+                        }
+                    }
+                }
+                "SCIM_WEBHOOK_POLL_MS" => self.webhook_poll_ms = num(key, v)?,
                 "SCIM_BULK_MAX_OPERATIONS" => self.bulk_max_operations = num(key, v)?,
                 "SCIM_BULK_MAX_PAYLOAD_BYTES" => self.bulk_max_payload_bytes = num(key, v)?,
                 "SCIM_SHUTDOWN_DELAY_SECS" => self.shutdown_delay_secs = num(key, v)?,

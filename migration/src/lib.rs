@@ -9,6 +9,7 @@ mod m20261202_000001_add_paging_indexes;
 mod m20261202_120001_bind_domains;
 mod m20261202_170001_create_org_schemas;
 mod m20261202_180001_create_events;
+mod m20261202_180002_create_webhooks;
 
 pub struct Migrator;
 
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_120001_bind_domains::Migration),
             Box::new(m20261202_170001_create_org_schemas::Migration),
             Box::new(m20261202_180001_create_events::Migration),
+            Box::new(m20261202_180002_create_webhooks::Migration),
         ]
     }
 }

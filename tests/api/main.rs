@@ -24,3 +24,4 @@ mod trust;
 mod users;
 #[cfg(feature = "browser")]
 mod web;
+mod webhooks;
