@@ -73,6 +73,11 @@ pub struct Settings {
     /// Days change events are kept (the purge job deletes older ones; 0:
     /// kept for ever).
     pub event_retention_days: u32,
+    /// Webhook targets may be http to a loopback host and private,
+    /// loopback or link-local addresses (tests and local development).
+    pub webhook_allow_insecure: bool,
+    /// Milliseconds the webhook worker sleeps when idle (0: no worker).
+    pub webhook_poll_ms: u64,
     /// Most operations one `/Bulk` request may carry.
     pub bulk_max_operations: usize,
     /// Largest `/Bulk` body accepted (bytes).
@@ -134,6 +139,8 @@ impl Default for Settings {
             sync_log_retention_days: 90,
             audit_log_retention_days: 365,
             event_retention_days: 30,
+            webhook_allow_insecure: false,
+            webhook_poll_ms: 1000,
             bulk_max_operations: 1000,
             bulk_max_payload_bytes: 4 * 1024 * 1024,
             bulk_max_passwords: 100,
@@ -175,6 +182,8 @@ struct FileSettings {
     sync_log_retention_days: Option<u32>,
     audit_log_retention_days: Option<u32>,
     event_retention_days: Option<u32>,
+    webhook_allow_insecure: Option<bool>,
+    webhook_poll_ms: Option<u64>,
     bulk_max_operations: Option<usize>,
     bulk_max_payload_bytes: Option<usize>,
     bulk_max_passwords: Option<usize>,
@@ -319,6 +328,12 @@ impl Settings {
         if let Some(v) = f.event_retention_days {
             self.event_retention_days = v;
         }
+        if let Some(v) = f.webhook_allow_insecure {
+            self.webhook_allow_insecure = v;
+        }
+        if let Some(v) = f.webhook_poll_ms {
+            self.webhook_poll_ms = v;
+        }
         if let Some(v) = f.bulk_max_operations {
             self.bulk_max_operations = v;
         }
@@ -408,6 +423,19 @@ impl Settings {
                 "SCIM_SYNC_LOG_RETENTION_DAYS" => self.sync_log_retention_days = num(key, v)?,
                 "SCIM_AUDIT_LOG_RETENTION_DAYS" => self.audit_log_retention_days = num(key, v)?,
                 "SCIM_EVENT_RETENTION_DAYS" => self.event_retention_days = num(key, v)?,
+                "SCIM_WEBHOOK_ALLOW_INSECURE" => {
+                    self.webhook_allow_insecure = match v.trim() {
+                        "1" | "true" => true,
+                        "0" | "false" | "" => false,
+                        _ => {
+                            return Err(ConfigError::Env {
+                                key: key.to_owned(),
+                                message: format!("expected 1 or 0, got {v:?}"),
+                            });
+                        }
+                    }
+                }
+                "SCIM_WEBHOOK_POLL_MS" => self.webhook_poll_ms = num(key, v)?,
                 "SCIM_BULK_MAX_OPERATIONS" => self.bulk_max_operations = num(key, v)?,
                 "SCIM_BULK_MAX_PAYLOAD_BYTES" => self.bulk_max_payload_bytes = num(key, v)?,
                 "SCIM_BULK_MAX_PASSWORDS" => self.bulk_max_passwords = num(key, v)?,

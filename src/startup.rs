@@ -38,6 +38,7 @@ pub struct Application {
     state: web::Data<AppState>,
     bootstrap: Option<Bootstrap>,
     purge: Option<tokio::task::JoinHandle<()>>,
+    webhooks: Option<tokio::task::JoinHandle<()>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -95,6 +96,13 @@ impl Application {
         let max_body_bytes = settings.max_body_bytes;
         let purge = (settings.purge_interval_secs > 0)
             .then(|| tokio::spawn(purge_job(store.clone(), settings.clone())));
+        let webhooks = (settings.webhook_poll_ms > 0).then(|| {
+            tokio::spawn(crate::webhooks::worker(
+                store.clone(),
+                crate::webhooks::Deliverer::new(settings.webhook_allow_insecure),
+                std::time::Duration::from_millis(settings.webhook_poll_ms),
+            ))
+        });
         let rate_limiter =
             Rate::new(settings.rate_limit_per_sec, settings.rate_limit_burst).map(RateLimiter::new);
         let dns = crate::dns::DnsProof::new(&settings.dns_resolvers);
@@ -145,6 +153,7 @@ impl Application {
             state: shutdown_state,
             bootstrap,
             purge,
+            webhooks,
         })
     }
 
@@ -176,6 +185,9 @@ impl Application {
         let result = self.server.await;
         if let Some(p) = self.purge {
             p.abort();
+        }
+        if let Some(w) = self.webhooks {
+            w.abort();
         }
         self.state.store.clone().close().await;
         tracing::info!("stopped");

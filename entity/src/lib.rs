@@ -22,3 +22,5 @@ pub mod signing_key;
 pub mod site;
 pub mod site_membership;
 pub mod sync_log;
+pub mod webhook_attempt;
+pub mod webhook_endpoint;

@@ -11,6 +11,7 @@ mod m20261202_160001_add_admin_key_expiry;
 mod m20261202_170001_create_org_schemas;
 mod m20261202_170002_add_reject_unknown_attributes;
 mod m20261202_180001_create_events;
+mod m20261202_180002_create_webhooks;
 
 pub struct Migrator;
 
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_170001_create_org_schemas::Migration),
             Box::new(m20261202_170002_add_reject_unknown_attributes::Migration),
             Box::new(m20261202_180001_create_events::Migration),
+            Box::new(m20261202_180002_create_webhooks::Migration),
         ]
     }
 }

@@ -20,3 +20,4 @@ pub mod schema;
 pub mod secrets;
 pub mod types;
 pub mod user;
+pub mod webhook;

@@ -21,6 +21,7 @@ pub mod site_users;
 pub mod sync_log;
 pub mod sync_status;
 pub mod users;
+pub mod webhooks;
 
 use std::time::Duration;
 

@@ -26,3 +26,4 @@ mod trust;
 mod users;
 #[cfg(feature = "browser")]
 mod web;
+mod webhooks;

@@ -15,6 +15,7 @@ pub mod keys;
 pub mod schemas;
 pub mod security;
 pub mod sites;
+pub mod webhooks;
 
 use actix_web::{HttpResponse, web};
 use sea_orm::DatabaseTransaction;
@@ -80,7 +81,7 @@ macro_rules! admin_routes {
 
         #[derive(utoipa::OpenApi)]
         #[openapi(
-            info(title = "scim-server admin API", description = "Organization admin API: domains, managed accounts, site users, groups, sync status, audit log, change events, exports. Authenticate with an admin key: `Authorization: Bearer <key>`. Errors are `{\"code\", \"message\"}`."),
+            info(title = "scim-server admin API", description = "Organization admin API: domains, managed accounts, site users, groups, sync status, audit log, change events, webhooks, exports. Authenticate with an admin key: `Authorization: Bearer <key>`. Errors are `{\"code\", \"message\"}`."),
             paths( $( $( $handler ),+ ),* ),
             modifiers(&BearerAuth),
             security(("admin_key" = []))
@@ -134,6 +135,12 @@ admin_routes! {
     },
     "/audit-log" => { get: audit::list },
     "/events" => { get: events::list },
+    "/webhooks" => { get: webhooks::list, post: webhooks::create },
+    "/webhooks/{webhook_id}" => {
+        get: webhooks::get, patch: webhooks::update, delete: webhooks::delete,
+    },
+    "/webhooks/{webhook_id}/attempts" => { get: webhooks::attempts },
+    "/webhooks/{webhook_id}/redeliver" => { post: webhooks::redeliver },
     "/exports/managed-accounts" => { get: exports::managed_accounts },
     "/exports/sites/{site_id}/users" => { get: exports::site_users },
     "/schemas" => { get: schemas::list, post: schemas::add },

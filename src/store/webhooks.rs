@@ -1,0 +1,367 @@
+//! Webhook endpoints and their delivery state: each endpoint has a cursor
+//! in its organization's event feed and moves it one event at a time, so
+//! delivery is in order per endpoint and at least once. A worker claims an
+//! endpoint with a conditional update of its lease (`FOR UPDATE SKIP
+//! LOCKED` on PostgreSQL picks one no other instance is claiming).
+
+use chrono::{DateTime, Duration, Utc};
+use entity::{event, webhook_attempt, webhook_endpoint};
+use sea_orm::sea_query::{Expr, ExprTrait, Query};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, NotSet,
+    QueryFilter, QueryOrder, QuerySelect, Set,
+    sea_query::{LockBehavior, LockType},
+};
+use uuid::Uuid;
+
+use super::{Store, db_error};
+use crate::error::{ScimError, ScimResult};
+
+type Time = DateTime<Utc>;
+
+/// How long a claimed endpoint stays with its worker (far above the
+/// delivery's total timeout).
+pub const LEASE_SECS: i64 = 60;
+
+fn not_found(id: Uuid) -> ScimError {
+    ScimError::not_found(format!("no webhook {id} in this organization"))
+}
+
+/// The organization's last event sequence number (0: none yet).
+pub async fn last_seq<C: ConnectionTrait>(db: &C, org_id: Uuid) -> ScimResult<i64> {
+    let seq: Option<Option<i64>> = event::Entity::find()
+        .select_only()
+        .column_as(event::Column::Seq.max(), "m")
+        .filter(event::Column::OrgId.eq(org_id))
+        .into_tuple()
+        .one(db)
+        .await
+        .map_err(db_error)?;
+    Ok(seq.flatten().unwrap_or(0))
+}
+
+pub async fn create<C: ConnectionTrait>(
+    db: &C,
+    org_id: Uuid,
+    url: &str,
+    secret: &str,
+    types: Option<String>,
+    cursor_seq: i64,
+) -> ScimResult<webhook_endpoint::Model> {
+    let now = Utc::now();
+    webhook_endpoint::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        org_id: Set(org_id),
+        url: Set(url.to_owned()),
+        secret: Set(secret.to_owned()),
+        types: Set(types),
+        enabled: Set(true),
+        disabled_reason: Set(None),
+        cursor_seq: Set(cursor_seq),
+        attempts: Set(0),
+        failing_since: Set(None),
+        next_attempt_at: Set(None),
+        lease_until: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(db)
+    .await
+    .map_err(db_error)
+}
+
+pub async fn list<C: ConnectionTrait>(
+    db: &C,
+    org_id: Uuid,
+) -> ScimResult<Vec<webhook_endpoint::Model>> {
+    webhook_endpoint::Entity::find()
+        .filter(webhook_endpoint::Column::OrgId.eq(org_id))
+        .order_by_asc(webhook_endpoint::Column::Id)
+        .limit(1000)
+        .all(db)
+        .await
+        .map_err(db_error)
+}
+
+pub async fn get<C: ConnectionTrait>(
+    db: &C,
+    org_id: Uuid,
+    id: Uuid,
+) -> ScimResult<webhook_endpoint::Model> {
+    webhook_endpoint::Entity::find_by_id(id)
+        .filter(webhook_endpoint::Column::OrgId.eq(org_id))
+        .one(db)
+        .await
+        .map_err(db_error)?
+        .ok_or_else(|| not_found(id))
+}
+
+/// What an admin may change.
+#[derive(Debug, Default)]
+pub struct EndpointChange {
+    pub url: Option<String>,
+    pub types: Option<Option<String>>,
+    pub enabled: Option<bool>,
+}
+
+pub async fn update<C: ConnectionTrait>(
+    db: &C,
+    org_id: Uuid,
+    id: Uuid,
+    change: EndpointChange,
+) -> ScimResult<webhook_endpoint::Model> {
+    let current = get(db, org_id, id).await?;
+    let mut m: webhook_endpoint::ActiveModel = current.into();
+    if let Some(u) = change.url {
+        m.url = Set(u);
+    }
+    if let Some(t) = change.types {
+        m.types = Set(t);
+    }
+    if let Some(e) = change.enabled {
+        m.enabled = Set(e);
+        if e {
+            // Enabled again: retry the current event at once.
+            m.disabled_reason = Set(None);
+            m.attempts = Set(0);
+            m.failing_since = Set(None);
+            m.next_attempt_at = Set(None);
+        } else {
+            m.disabled_reason = Set(Some("disabled by an admin".to_owned()));
+        }
+    }
+    m.updated_at = Set(Utc::now());
+    m.update(db).await.map_err(db_error)
+}
+
+pub async fn delete<C: ConnectionTrait>(db: &C, org_id: Uuid, id: Uuid) -> ScimResult<()> {
+    let res = webhook_endpoint::Entity::delete_many()
+        .filter(webhook_endpoint::Column::Id.eq(id))
+        .filter(webhook_endpoint::Column::OrgId.eq(org_id))
+        .exec(db)
+        .await
+        .map_err(db_error)?;
+    if res.rows_affected == 0 {
+        return Err(not_found(id));
+    }
+    Ok(())
+}
+
+/// Manual redelivery: the endpoint goes back to just after `after` (and
+/// is enabled, with its failure state cleared).
+pub async fn redeliver<C: ConnectionTrait>(
+    db: &C,
+    org_id: Uuid,
+    id: Uuid,
+    after: i64,
+) -> ScimResult<webhook_endpoint::Model> {
+    let current = get(db, org_id, id).await?;
+    let mut m: webhook_endpoint::ActiveModel = current.into();
+    m.cursor_seq = Set(after);
+    m.enabled = Set(true);
+    m.disabled_reason = Set(None);
+    m.attempts = Set(0);
+    m.failing_since = Set(None);
+    m.next_attempt_at = Set(None);
+    m.updated_at = Set(Utc::now());
+    m.update(db).await.map_err(db_error)
+}
+
+/// Attempts newest first, keyset on the id.
+pub async fn attempts<C: ConnectionTrait>(
+    db: &C,
+    endpoint_id: Uuid,
+    before: Option<i64>,
+    limit: u64,
+) -> ScimResult<Vec<webhook_attempt::Model>> {
+    let mut q = webhook_attempt::Entity::find()
+        .filter(webhook_attempt::Column::EndpointId.eq(endpoint_id))
+        .order_by_desc(webhook_attempt::Column::Id)
+        .limit(limit);
+    if let Some(b) = before {
+        q = q.filter(webhook_attempt::Column::Id.lt(b));
+    }
+    q.all(db).await.map_err(db_error)
+}
+
+/// Claims one endpoint that is due and has events past its cursor: its
+/// lease is set to `now + LEASE_SECS` by a conditional update.
+pub async fn claim(store: &Store, now: Time) -> ScimResult<Option<webhook_endpoint::Model>> {
+    let tx = store.begin().await?;
+    let pending = Expr::exists(
+        Query::select()
+            .expr(Expr::val(1))
+            .from(event::Entity)
+            .and_where(
+                Expr::col((event::Entity, event::Column::OrgId))
+                    .equals((webhook_endpoint::Entity, webhook_endpoint::Column::OrgId)),
+            )
+            .and_where(
+                Expr::col((event::Entity, event::Column::Seq)).gt(Expr::col((
+                    webhook_endpoint::Entity,
+                    webhook_endpoint::Column::CursorSeq,
+                ))),
+            )
+            .to_owned(),
+    );
+    let free = || {
+        Condition::any()
+            .add(webhook_endpoint::Column::LeaseUntil.is_null())
+            .add(webhook_endpoint::Column::LeaseUntil.lt(now))
+    };
+    let mut q = webhook_endpoint::Entity::find()
+        .select_only()
+        .column(webhook_endpoint::Column::Id)
+        .filter(webhook_endpoint::Column::Enabled.eq(true))
+        .filter(
+            Condition::any()
+                .add(webhook_endpoint::Column::NextAttemptAt.is_null())
+                .add(webhook_endpoint::Column::NextAttemptAt.lte(now)),
+        )
+        .filter(free())
+        .filter(pending)
+        .order_by_asc(webhook_endpoint::Column::UpdatedAt)
+        .limit(1);
+    if store.backend() == DbBackend::Postgres {
+        q = q.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
+    }
+    let Some(id) = q.into_tuple::<Uuid>().one(&tx).await.map_err(db_error)? else {
+        tx.commit().await.map_err(db_error)?;
+        return Ok(None);
+    };
+    let claimed = webhook_endpoint::Entity::update_many()
+        .col_expr(
+            webhook_endpoint::Column::LeaseUntil,
+            Expr::value(now + Duration::seconds(LEASE_SECS)),
+        )
+        .filter(webhook_endpoint::Column::Id.eq(id))
+        .filter(free())
+        .exec_with_returning(&tx)
+        .await
+        .map_err(db_error)?
+        .pop();
+    tx.commit().await.map_err(db_error)?;
+    Ok(claimed)
+}
+
+/// The next event past the endpoint's cursor of the types it wants; when
+/// none, the cursor moves past the events it skipped (their numbers are
+/// commit order: a later matching event has a higher number).
+pub async fn next_event<C: ConnectionTrait>(
+    db: &C,
+    ep: &webhook_endpoint::Model,
+    types: &[super::events::EventType],
+) -> ScimResult<Option<event::Model>> {
+    let next = super::events::page(db, ep.org_id, Some(ep.cursor_seq), types, 1)
+        .await?
+        .pop();
+    if next.is_none() {
+        let last = last_seq(db, ep.org_id).await?;
+        webhook_endpoint::Entity::update_many()
+            .col_expr(webhook_endpoint::Column::CursorSeq, Expr::value(last))
+            .col_expr(
+                webhook_endpoint::Column::LeaseUntil,
+                Expr::value(Option::<Time>::None),
+            )
+            .filter(webhook_endpoint::Column::Id.eq(ep.id))
+            .filter(webhook_endpoint::Column::CursorSeq.lt(last))
+            .exec(db)
+            .await
+            .map_err(db_error)?;
+    }
+    Ok(next)
+}
+
+/// One attempt's outcome.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub status_code: Option<u16>,
+    pub error: Option<String>,
+}
+
+impl Outcome {
+    pub fn success(&self) -> bool {
+        self.status_code.is_some_and(|s| (200..300).contains(&s))
+    }
+}
+
+/// What the endpoint's state becomes after a failed attempt: retry after a
+/// backoff, or disable once it has been failing for `give_up_after`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AfterFailure {
+    RetryAt(Time),
+    Disable(String),
+}
+
+/// Records an attempt and moves the endpoint: past the event on success,
+/// else to its retry time or disabled. The lease is released.
+pub async fn finish<C: ConnectionTrait>(
+    db: &C,
+    ep: &webhook_endpoint::Model,
+    ev: &event::Model,
+    outcome: &Outcome,
+    now: Time,
+    after_failure: Option<AfterFailure>,
+) -> ScimResult<()> {
+    webhook_attempt::ActiveModel {
+        id: NotSet,
+        endpoint_id: Set(ep.id),
+        event_seq: Set(ev.seq.unwrap_or_default()),
+        event_type: Set(ev.r#type.clone()),
+        attempted_at: Set(now),
+        status_code: Set(outcome.status_code.map(i32::from)),
+        error: Set(outcome.error.clone()),
+        success: Set(outcome.success()),
+    }
+    .insert(db)
+    .await
+    .map_err(db_error)?;
+    let mut q = webhook_endpoint::Entity::update_many()
+        .col_expr(
+            webhook_endpoint::Column::LeaseUntil,
+            Expr::value(Option::<Time>::None),
+        )
+        .col_expr(webhook_endpoint::Column::UpdatedAt, Expr::value(now))
+        .filter(webhook_endpoint::Column::Id.eq(ep.id))
+        // An admin's redeliver or edit since the claim wins.
+        .filter(webhook_endpoint::Column::CursorSeq.eq(ep.cursor_seq));
+    let none = || Expr::value(Option::<Time>::None);
+    match after_failure {
+        None => {
+            q = q
+                .col_expr(
+                    webhook_endpoint::Column::CursorSeq,
+                    Expr::value(ev.seq.unwrap_or(ep.cursor_seq)),
+                )
+                .col_expr(webhook_endpoint::Column::Attempts, Expr::value(0))
+                .col_expr(webhook_endpoint::Column::FailingSince, none())
+                .col_expr(webhook_endpoint::Column::NextAttemptAt, none());
+        }
+        Some(AfterFailure::RetryAt(at)) => {
+            q = q
+                .col_expr(
+                    webhook_endpoint::Column::Attempts,
+                    Expr::value(ep.attempts + 1),
+                )
+                .col_expr(
+                    webhook_endpoint::Column::FailingSince,
+                    Expr::value(ep.failing_since.unwrap_or(now)),
+                )
+                .col_expr(webhook_endpoint::Column::NextAttemptAt, Expr::value(at));
+        }
+        Some(AfterFailure::Disable(reason)) => {
+            q = q
+                .col_expr(
+                    webhook_endpoint::Column::Attempts,
+                    Expr::value(ep.attempts + 1),
+                )
+                .col_expr(webhook_endpoint::Column::Enabled, Expr::value(false))
+                .col_expr(
+                    webhook_endpoint::Column::DisabledReason,
+                    Expr::value(reason),
+                );
+        }
+    }
+    q.exec(db).await.map_err(db_error)?;
+    Ok(())
+}
