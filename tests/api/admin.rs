@@ -64,7 +64,7 @@ pub async fn admin(app: &TestApp, org: &str) -> Admin {
         base: format!("{}/admin/v1/orgs/{}", app.address, o.id),
         key,
         org_id: o.id.to_string(),
-        client: reqwest::Client::new(),
+        client: crate::helpers::http_client(),
         dns: app.dns.clone(),
     }
 }
@@ -119,7 +119,7 @@ async fn admin_keys_are_required_and_scoped_to_their_organization() {
         key: "scimadm_nope".into(),
         base: a.base.clone(),
         org_id: a.org_id.clone(),
-        client: reqwest::Client::new(),
+        client: crate::helpers::http_client(),
         dns: a.dns.clone(),
     };
     let (status, body) = wrong.get("/domains").await;
@@ -130,7 +130,7 @@ async fn admin_keys_are_required_and_scoped_to_their_organization() {
         key: b.key.clone(),
         base: a.base.clone(),
         org_id: a.org_id.clone(),
-        client: reqwest::Client::new(),
+        client: crate::helpers::http_client(),
         dns: a.dns.clone(),
     };
     let (status, body) = b_on_a.get("/domains").await;

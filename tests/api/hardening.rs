@@ -32,7 +32,7 @@ async fn raw(
     content_type: Option<&str>,
     body: Option<Vec<u8>>,
 ) -> Reply {
-    let mut req = reqwest::Client::new().request(method, url);
+    let mut req = crate::helpers::http_client().request(method, url);
     if let Some(t) = token {
         req = req.bearer_auth(t);
     }
@@ -1726,7 +1726,7 @@ async fn access_token(app: &TestApp, directory: Uuid) -> String {
             &directory.to_string(),
         ])
         .await;
-    let res = reqwest::Client::new()
+    let res = crate::helpers::http_client()
         .post(format!("{}/oauth/token", app.address))
         .basic_auth(
             client["client_id"].as_str().unwrap(),

@@ -86,6 +86,17 @@ pub async fn fresh_database_url() -> String {
     }
 }
 
+/// The suite's HTTP client. It drops idle connections after a second: the
+/// server closes an idle keep-alive connection after
+/// `SCIM_KEEP_ALIVE_SECS` (5 s), and a request sent on a connection the
+/// server is closing fails with `IncompleteMessage` (seen under load).
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .pool_idle_timeout(std::time::Duration::from_secs(1))
+        .build()
+        .expect("an HTTP client")
+}
+
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
 }
@@ -128,7 +139,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
         token: boot.token,
         directory_id: boot.directory_id,
         settings,
-        client: reqwest::Client::new(),
+        client: crate::helpers::http_client(),
         dns,
     }
 }

@@ -65,7 +65,7 @@ async fn logs_hold_no_tokens_passwords_or_emails() {
         .spawn()
         .unwrap();
     let address = format!("http://127.0.0.1:{port}");
-    let client = reqwest::Client::new();
+    let client = crate::helpers::http_client();
     for _ in 0..100 {
         if client
             .get(format!("{address}/healthz"))

@@ -34,7 +34,7 @@ impl Proc {
         }
         let child = cmd.spawn().unwrap();
         let address = format!("http://127.0.0.1:{port}");
-        let client = reqwest::Client::new();
+        let client = crate::helpers::http_client();
         let mut ready = false;
         for _ in 0..400 {
             if client
@@ -93,7 +93,7 @@ async fn post_user(client: &reqwest::Client, base: &str, name: &str) -> Option<u
 async fn sigterm_drains_reports_not_ready_and_closes_cleanly() {
     let url = fresh_database_url().await;
     let mut p = Proc::start(&url, &[("SCIM_SHUTDOWN_DELAY_SECS", "2")]).await;
-    let client = reqwest::Client::new();
+    let client = crate::helpers::http_client();
     Command::new("kill")
         .args(["-TERM", &p.pid().to_string()])
         .status()
@@ -313,7 +313,7 @@ async fn count(db: &sea_orm::DatabaseConnection, sql: &str) -> i64 {
 #[tokio::test]
 async fn acknowledged_writes_survive_sigkill() {
     let url = fresh_database_url().await;
-    let client = reqwest::Client::new();
+    let client = crate::helpers::http_client();
     let mut tracks: Vec<Track> = vec![];
     let mut acknowledged: Vec<String> = vec![];
     let mut base = String::new();
@@ -492,7 +492,7 @@ async fn two_instances_on_one_database_lose_nothing() {
     let b = Proc::start(&url, &[]).await;
     let base_a = directory_base(&url, &a.address).await;
     let base_b = base_a.replace(&a.address, &b.address);
-    let client = reqwest::Client::new();
+    let client = crate::helpers::http_client();
     // Same group, members added through both instances at once.
     let res = client
         .post(format!("{base_a}/Groups"))
