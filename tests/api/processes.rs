@@ -6,6 +6,8 @@ use rand::Rng;
 use sea_orm::{ConnectionTrait, Database, EntityTrait};
 use serde_json::json;
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 const TOKEN: &str = "process-test-token";
@@ -198,6 +200,7 @@ async fn writer(
     base: String,
     gid: String,
     prefix: String,
+    progress: Arc<AtomicUsize>,
 ) -> (Vec<Track>, Vec<String>) {
     let (mut tracks, mut acked) = (vec![], vec![]);
     for i in 0.. {
@@ -291,6 +294,7 @@ async fn writer(
             }
             t.acked = n + 1;
             acked.push(rid);
+            progress.fetch_add(1, Ordering::Relaxed);
         }
         tracks.push(t);
     }
@@ -340,6 +344,7 @@ async fn acknowledged_writes_survive_sigkill() {
                 .unwrap()
                 .to_owned();
         }
+        let progress = Arc::new(AtomicUsize::new(0));
         let writers: Vec<_> = (0..6)
             .map(|w| {
                 tokio::spawn(writer(
@@ -347,10 +352,22 @@ async fn acknowledged_writes_survive_sigkill() {
                     base_now.clone(),
                     gid.clone(),
                     format!("k{round}w{w}"),
+                    progress.clone(),
                 ))
             })
             .collect();
-        let wait = rand::rng().random_range(300..900);
+        // Kill once the writers are well under way (48 acknowledged writes:
+        // one writer at least got through a whole script), at a random
+        // moment after that.
+        let started = std::time::Instant::now();
+        while progress.load(Ordering::Relaxed) < 48 {
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "round {round}: the writers made no progress"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let wait = rand::rng().random_range(0..400);
         tokio::time::sleep(Duration::from_millis(wait)).await;
         drop(p); // SIGKILL
         let mut progress = 0;
