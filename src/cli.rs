@@ -205,6 +205,7 @@ columns are an error), then one user a row. Empty cells are left out.
   active       active (true or false; default true)
   title        title
   department   the enterprise extension's department
+  urn:…:attr   a custom attribute of a registered schema, by its full path
 
 JSON lines: one SCIM User body (as for POST /Users) a line; blank lines are
 skipped.

@@ -18,6 +18,7 @@ use crate::error::ScimError;
 use crate::store::Store;
 use crate::store::directories::{self, DirectoryPrincipal};
 use crate::store::import::{BatchFailed, BatchRow, RowResult, write_batch};
+use crate::store::org_schemas;
 use crate::store::sync_log::SyncEntry;
 pub use source::{CSV_COLUMNS, Format};
 use source::{Rows, SourceError};
@@ -139,6 +140,11 @@ pub async fn import_users(store: &Store, opts: &ImportOptions) -> Result<Summary
     let dir: DirectoryPrincipal = directories::operator_principal(store.writer(), opts.directory)
         .await
         .map_err(|e| ImportError::Refused(e.detail()))?;
+    // Custom extension values (JSON-lines bodies, CSV columns named by
+    // their full path) are typed against the organization's schemas.
+    let ext = org_schemas::user_extensions(store.reader(), dir.org_id)
+        .await
+        .map_err(|e| ImportError::Refused(e.detail()))?;
     let file = open(&opts.file)?;
     let total = file.metadata().map(|m| m.len()).unwrap_or(0);
     let mut rows =
@@ -186,7 +192,13 @@ pub async fn import_users(store: &Store, opts: &ImportOptions) -> Result<Summary
             last_line = row.line;
             batch.push(BatchRow {
                 line: row.line,
-                input: row.body.and_then(|b| UserInput::from_body(&b)),
+                input: row.body.and_then(|b| {
+                    let input = UserInput::from_body(&b)?;
+                    if ext.is_empty() {
+                        return Ok(input);
+                    }
+                    input.with_custom(&b, &ext).map(|(i, _)| i)
+                }),
             });
         }
         if batch.len() >= batch_size || (end && !batch.is_empty()) {

@@ -105,8 +105,12 @@ impl<R: BufRead> Rows<R> {
 
 pub struct CsvRows<R> {
     reader: csv::Reader<R>,
-    /// Index into `CSV_COLUMNS` of each column of the file.
+    /// Index into `CSV_COLUMNS` of each column of the file; past its end,
+    /// into `paths`.
     columns: Vec<usize>,
+    /// Custom attribute columns, named by their full path
+    /// (`urn:…:acme:2.0:User:costCode`).
+    paths: Vec<String>,
     record: csv::StringRecord,
 }
 
@@ -119,10 +123,11 @@ impl<R: Read> CsvRows<R> {
         let header = reader
             .headers()
             .map_err(|e| csv_fatal(e, "the header row"))?;
-        let columns = header_columns(header.iter())?;
+        let (columns, paths) = header_columns(header.iter())?;
         Ok(Self {
             reader,
             columns,
+            paths,
             record: csv::StringRecord::new(),
         })
     }
@@ -132,7 +137,7 @@ impl<R: Read> CsvRows<R> {
             Ok(false) => Ok(None),
             Ok(true) => {
                 let line = self.record.position().map_or(0, csv::Position::line);
-                let body = csv_body(&self.columns, &self.record);
+                let body = csv_body(&self.columns, &self.paths, &self.record);
                 Ok(Some(Row {
                     line,
                     body: Ok(body),
@@ -169,13 +174,26 @@ fn csv_fatal(e: csv::Error, what: &str) -> SourceError {
 
 /// Maps header names to known columns; unknown or repeated names are an
 /// error naming them all.
-fn header_columns<'a>(names: impl Iterator<Item = &'a str>) -> Result<Vec<usize>, SourceError> {
+fn header_columns<'a>(
+    names: impl Iterator<Item = &'a str>,
+) -> Result<(Vec<usize>, Vec<String>), SourceError> {
     let mut columns = Vec::new();
+    let mut paths: Vec<String> = Vec::new();
     let mut unknown = Vec::new();
     let mut repeated = Vec::new();
     for name in names {
         // Spreadsheets often start UTF-8 files with a byte-order mark.
         let name = name.trim_start_matches('\u{feff}').trim();
+        // A custom attribute, named by its full path.
+        if name.len() > 4 && name[..4].eq_ignore_ascii_case("urn:") && name.contains(':') {
+            if paths.iter().any(|p| p.eq_ignore_ascii_case(name)) {
+                repeated.push(format!("{name:?}"));
+            } else {
+                columns.push(CSV_COLUMNS.len() + paths.len());
+                paths.push(name.to_owned());
+            }
+            continue;
+        }
         match CSV_COLUMNS
             .iter()
             .position(|c| c.eq_ignore_ascii_case(name))
@@ -196,10 +214,10 @@ fn header_columns<'a>(names: impl Iterator<Item = &'a str>) -> Result<Vec<usize>
         problems.push("no userName column".to_owned());
     }
     if problems.is_empty() {
-        Ok(columns)
+        Ok((columns, paths))
     } else {
         Err(SourceError::Header(format!(
-            "{}; the columns are {} (case-insensitive, any order)",
+            "{}; the columns are {} (case-insensitive, any order), and custom attributes by their full path (urn:…:attr)",
             problems.join("; "),
             CSV_COLUMNS.join(", ")
         )))
@@ -207,7 +225,7 @@ fn header_columns<'a>(names: impl Iterator<Item = &'a str>) -> Result<Vec<usize>
 }
 
 /// The User body of a CSV row; empty cells are left out.
-fn csv_body(columns: &[usize], record: &csv::StringRecord) -> Value {
+fn csv_body(columns: &[usize], paths: &[String], record: &csv::StringRecord) -> Value {
     let mut body = Map::new();
     let mut name = Map::new();
     let mut enterprise = Map::new();
@@ -216,6 +234,14 @@ fn csv_body(columns: &[usize], record: &csv::StringRecord) -> Value {
             continue;
         }
         let cell = Value::String(cell.to_owned());
+        if let Some(path) = col
+            .checked_sub(CSV_COLUMNS.len())
+            .and_then(|i| paths.get(i))
+        {
+            // A flat `urn:…:attr` key, typed by the schema when decoded.
+            body.insert(path.clone(), cell);
+            continue;
+        }
         match CSV_COLUMNS[col] {
             "email" => {
                 body.insert(

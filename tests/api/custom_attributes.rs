@@ -830,3 +830,60 @@ async fn the_admin_account_detail_shows_custom_attributes() {
         "{detail}"
     );
 }
+
+#[tokio::test]
+async fn import_users_carries_custom_columns_and_json_lines() {
+    use clap::Parser;
+    let app = app_with_acme().await;
+    let run = |ext: &'static str, text: String| {
+        let app = &app;
+        async move {
+            let path =
+                std::env::temp_dir().join(format!("scim-import-{}.{ext}", uuid::Uuid::new_v4()));
+            std::fs::write(&path, text).unwrap();
+            let dir = app.directory_id.to_string();
+            let p = path.display().to_string();
+            let cli = scim_server::cli::Cli::try_parse_from([
+                "scim-server",
+                "import",
+                "users",
+                "--directory",
+                dir.as_str(),
+                p.as_str(),
+            ])
+            .unwrap();
+            let summary = scim_server::cli::run_import(&app.settings, cli.command.unwrap())
+                .await
+                .unwrap();
+            std::fs::remove_file(&path).ok();
+            summary
+        }
+    };
+    let csv = format!(
+        "userName,email,{ACME}:costCode,{ACME}:badge\nc1@acme.example,c1@acme.example,CSV-1,4\nc2@acme.example,c2@acme.example,,seven\n"
+    );
+    let summary = run("csv", csv).await;
+    assert_eq!((summary.created, summary.failed), (1, 1), "{summary:?}");
+    let jsonl = acme_user("j1@acme.example", json!({"costCode": "JL-1"})).to_string() + "\n";
+    let summary = run("jsonl", jsonl).await;
+    assert_eq!(summary.created, 1, "{summary:?}");
+    let names = user_names(
+        &app,
+        &format!(
+            "filter={}&sortBy=userName",
+            q(&format!("{ACME}:costCode pr"))
+        ),
+    )
+    .await;
+    assert_eq!(names, vec!["c1@acme.example", "j1@acme.example"]);
+    let (_, list) = app
+        .get(&format!(
+            "/Users?filter={}",
+            q(r#"userName eq "c1@acme.example""#)
+        ))
+        .await;
+    assert_eq!(
+        list["Resources"][0][ACME],
+        json!({"costCode": "CSV-1", "badge": 4})
+    );
+}
