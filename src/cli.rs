@@ -84,6 +84,37 @@ pub enum Command {
     /// Read an organization's change events.
     #[command(subcommand)]
     Events(EventsCmd),
+    /// Manage an organization's webhook endpoints.
+    #[command(subcommand)]
+    Webhook(WebhookCmd),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WebhookCmd {
+    /// Add an endpoint (https); prints it with its secret, shown once.
+    ///
+    /// Example: scim-server webhook create --org acme --url https://hooks.example.com/scim --type account.deactivated
+    Create {
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        url: String,
+        /// Only these event types (comma-separated); default: all.
+        #[arg(long = "type")]
+        types: Option<String>,
+    },
+    /// The organization's endpoints and their delivery state.
+    List {
+        #[arg(long)]
+        org: String,
+    },
+    /// Remove an endpoint.
+    Delete {
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        id: Uuid,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -460,6 +491,80 @@ pub fn scim_base_url(settings: &Settings, directory_id: Uuid) -> String {
     )
 }
 
+async fn webhook(
+    settings: &Settings,
+    db: &DatabaseConnection,
+    cmd: WebhookCmd,
+) -> Result<Value, CliError> {
+    use crate::domain::webhook::{WebhookSecret, WebhookUrl};
+    use crate::store::webhooks;
+    let view = |w: &entity::webhook_endpoint::Model| {
+        json!({"id": w.id, "url": w.url, "types": w.types, "enabled": w.enabled,
+            "disabled_reason": w.disabled_reason, "cursor": w.cursor_seq.to_string(),
+            "failing_since": w.failing_since, "next_attempt_at": w.next_attempt_at})
+    };
+    Ok(match cmd {
+        WebhookCmd::Create { org, url, types } => {
+            let org = directories::org_by_name(db, &org).await?;
+            let url = WebhookUrl::parse(&url, settings.webhook_allow_insecure)
+                .map_err(CliError::Usage)?;
+            let types = match types.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+                None => None,
+                Some(t) => Some(
+                    t.split(',')
+                        .map(|t| {
+                            events::EventType::parse(t.trim())
+                                .map(events::EventType::as_str)
+                                .ok_or_else(|| CliError::Usage(format!("unknown event type {t:?}")))
+                        })
+                        .collect::<Result<Vec<_>, _>>()?
+                        .join(","),
+                ),
+            };
+            let secret = WebhookSecret::generate();
+            let cursor = webhooks::last_seq(db, org.id).await?;
+            let w =
+                webhooks::create(db, org.id, url.as_str(), &secret.expose(), types, cursor).await?;
+            audit::record(
+                db,
+                AuditEntry::new(
+                    org.id,
+                    Actor::System("operator cli"),
+                    "webhook.create",
+                    "webhook",
+                    w.id,
+                )
+                .detail(url.as_str()),
+            )
+            .await?;
+            let mut out = view(&w);
+            out["secret"] = json!(secret.expose());
+            out
+        }
+        WebhookCmd::List { org } => {
+            let org = directories::org_by_name(db, &org).await?;
+            let rows = webhooks::list(db, org.id).await?;
+            json!(rows.iter().map(view).collect::<Vec<_>>())
+        }
+        WebhookCmd::Delete { org, id } => {
+            let org = directories::org_by_name(db, &org).await?;
+            webhooks::delete(db, org.id, id).await?;
+            audit::record(
+                db,
+                AuditEntry::new(
+                    org.id,
+                    Actor::System("operator cli"),
+                    "webhook.delete",
+                    "webhook",
+                    id,
+                ),
+            )
+            .await?;
+            json!({"deleted": id})
+        }
+    })
+}
+
 /// `events tail`: pages of 500 as JSON lines; with `follow`, polls.
 async fn tail(
     store: &Store,
@@ -710,6 +815,7 @@ pub async fn run(settings: &Settings, command: Command) -> Result<(), CliError> 
             };
             tail(&store, org.id, after, &types, follow).await?;
         }
+        Command::Webhook(cmd) => print(webhook(settings, db, cmd).await?),
         Command::PurgeDue => {
             let now = chrono::Utc::now();
             let n = accounts::purge_due(&store, now).await?;

@@ -361,3 +361,30 @@ async fn retention_deletes_old_events_in_batches() {
     let (_, page) = a.get("/events?after=3").await;
     assert_eq!(page["items"][0]["seq"], 4, "{page}");
 }
+
+#[tokio::test]
+async fn concurrent_writes_get_gapless_unique_sequence_numbers() {
+    let app = spawn_app().await;
+    let a = admin(&app, "default").await;
+    app.verify_domain("acme.example").await;
+    let writes = (0..12).map(|i| {
+        let app = &app;
+        async move {
+            let (status, body) = app
+                .post("/Users", user(&format!("c{i}@acme.example")))
+                .await;
+            assert_eq!(status, 201, "{body}");
+        }
+    });
+    futures_util::future::join_all(writes).await;
+    let events = all_events(&a).await;
+    let seqs: Vec<i64> = events.iter().map(|e| e["seq"].as_i64().unwrap()).collect();
+    assert_eq!(seqs, (1..=12).collect::<Vec<_>>(), "{events:?}");
+    let mut emails: Vec<&str> = events
+        .iter()
+        .map(|e| e["data"]["email"].as_str().unwrap())
+        .collect();
+    emails.sort();
+    emails.dedup();
+    assert_eq!(emails.len(), 12);
+}

@@ -243,3 +243,30 @@ async fn webhook_targets_must_be_https_and_public() {
     let (status, _) = a.get(&format!("/webhooks/{wid}")).await;
     assert_eq!(status, 404);
 }
+
+#[tokio::test]
+async fn the_cli_manages_webhooks_like_the_api() {
+    let app = spawn_app().await;
+    let a = admin(&app, "default").await;
+    app.cli(&[
+        "webhook",
+        "create",
+        "--org",
+        "default",
+        "--url",
+        "https://hooks.example.com/x",
+        "--type",
+        "group.created",
+    ])
+    .await;
+    let (_, listed) = a.get("/webhooks").await;
+    let items = listed["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{listed}");
+    assert_eq!(items[0]["types"], json!(["group.created"]));
+    let id = items[0]["id"].as_str().unwrap().to_owned();
+    app.cli(&["webhook", "list", "--org", "default"]).await;
+    app.cli(&["webhook", "delete", "--org", "default", "--id", &id])
+        .await;
+    let (_, listed) = a.get("/webhooks").await;
+    assert_eq!(listed["items"], json!([]));
+}
