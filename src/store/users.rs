@@ -1117,21 +1117,20 @@ pub async fn delete<C: ConnectionTrait>(
         .from(group::Entity)
         .and_where(Expr::col(group::Column::DirectoryId).eq(dir.directory_id))
         .to_owned();
-    let left = group_member::Entity::delete_many()
+    // Leaving each group ends the access it granted, with its events,
+    // exactly as a member removal does.
+    let mine: Vec<Uuid> = group_member::Entity::find()
+        .select_only()
+        .column(group_member::Column::GroupId)
         .filter(group_member::Column::AccountId.eq(account.id))
         .filter(group_member::Column::GroupId.in_subquery(groups))
-        .exec_with_returning(tx)
+        .into_tuple()
+        .all(tx)
         .await
         .map_err(db_error)?;
-    let left = left
-        .into_iter()
-        .map(|m| {
-            let data = json!({"group_id": m.group_id, "account_id": m.account_id});
-            NewEvent::new(dir.org_id, EventType::GroupMemberRemoved, data)
-                .directory(dir.directory_id)
-        })
-        .collect();
-    events::record_many(tx, left).await?;
+    for group_id in mine {
+        super::groups::remove_members(tx, group_id, &[account.id]).await?;
+    }
     scim_user_value::Entity::delete_many()
         .filter(scim_user_value::Column::UserId.eq(id))
         .exec(tx)

@@ -621,3 +621,37 @@ async fn a_group_is_read_from_one_snapshot() {
     assert_eq!(fresh.version, head.version + 1);
     assert_eq!(members_of(&app, &gid).await.len(), 2);
 }
+
+/// `DELETE /Users` leaves the directory's groups, and the access those
+/// groups granted ends with it, as a member removal's does.
+#[tokio::test]
+async fn deleting_a_user_ends_the_access_its_groups_granted() {
+    let app = spawn_app().await;
+    app.cli(&["site", "create", "--org", "default", "acme.example.net"])
+        .await;
+    let a = app.create_user(user("gone@example.com")).await;
+    let g = create_group(&app, "Jira users", &[&a]).await;
+    app.cli(&[
+        "group",
+        "grant",
+        "--group",
+        &g,
+        "--site",
+        "acme.example.net",
+        "--product",
+        "jira",
+    ])
+    .await;
+    assert_eq!(
+        site_status(&app, "gone@example.com").await.as_deref(),
+        Some("active")
+    );
+    let (status, body) = app.delete(&format!("/Users/{a}")).await;
+    assert_eq!(status, 204, "{body}");
+    assert!(members_of(&app, &g).await.is_empty());
+    assert_eq!(
+        site_status(&app, "gone@example.com").await,
+        None,
+        "the group's access ended with the membership"
+    );
+}
