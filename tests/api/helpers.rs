@@ -110,6 +110,9 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
         bootstrap_token: Some(Secret::new(token.clone())),
         db_max_connections: 4,
         dns_resolvers: dns.addr.into_iter().collect(),
+        // The webhook tests drive deliveries themselves; a worker polling
+        // in every other test would only hold transactions open.
+        webhook_poll_ms: 0,
         ..Settings::default()
     };
     configure(&mut settings);
@@ -273,9 +276,21 @@ impl Drop for TestApp {
             rt.block_on(async {
                 use sea_orm::ConnectionTrait;
                 if let Ok(db) = sea_orm::Database::connect(admin.as_str()).await {
-                    let _ = db
-                        .execute_unprepared(&format!("DROP SCHEMA IF EXISTS {name} CASCADE"))
-                        .await;
+                    // Bounded: this thread blocks the test's runtime, so a
+                    // task of that runtime still holding a transaction in
+                    // the schema could never let go; the schema is then
+                    // left for CI's clean-up instead of waiting for ever.
+                    use sea_orm::TransactionTrait;
+                    if let Ok(tx) = db.begin().await {
+                        let dropped = async {
+                            tx.execute_unprepared("SET LOCAL lock_timeout = '5s'")
+                                .await?;
+                            tx.execute_unprepared(&format!("DROP SCHEMA IF EXISTS {name} CASCADE"))
+                                .await?;
+                            tx.commit().await
+                        };
+                        let _ = dropped.await;
+                    }
                     let _ = db.close().await;
                 }
             });
