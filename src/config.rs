@@ -117,6 +117,10 @@ pub struct Settings {
     pub keep_alive_secs: u64,
     /// Peers whose `Forwarded` / `X-Forwarded-*` headers are believed.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// A web-page session ends after this many seconds without a request.
+    pub admin_session_idle_secs: u64,
+    /// A web-page session ends this many seconds after sign-in.
+    pub admin_session_max_secs: u64,
 }
 
 impl Default for Settings {
@@ -157,6 +161,8 @@ impl Default for Settings {
             client_body_timeout_ms: 30_000,
             keep_alive_secs: 5,
             trusted_proxies: Vec::new(),
+            admin_session_idle_secs: 30 * 60,
+            admin_session_max_secs: 12 * 3600,
         }
     }
 }
@@ -200,6 +206,8 @@ struct FileSettings {
     client_body_timeout_ms: Option<u64>,
     keep_alive_secs: Option<u64>,
     trusted_proxies: Option<Vec<String>>,
+    admin_session_idle_secs: Option<u64>,
+    admin_session_max_secs: Option<u64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -266,6 +274,12 @@ impl Settings {
         }
         if self.rate_limit_burst == Some(0) {
             return bad("SCIM_RATE_LIMIT_BURST", "expected at least 1");
+        }
+        if self.admin_session_idle_secs == 0 {
+            return bad("SCIM_ADMIN_SESSION_IDLE_SECS", "expected at least 1 second");
+        }
+        if self.admin_session_max_secs == 0 {
+            return bad("SCIM_ADMIN_SESSION_MAX_SECS", "expected at least 1 second");
         }
         if self.metrics_token.as_ref().is_some_and(|t| t.0.len() < 16) {
             return bad("SCIM_METRICS_TOKEN", "expected at least 16 characters");
@@ -376,6 +390,12 @@ impl Settings {
         if let Some(v) = f.keep_alive_secs {
             self.keep_alive_secs = v;
         }
+        if let Some(v) = f.admin_session_idle_secs {
+            self.admin_session_idle_secs = v;
+        }
+        if let Some(v) = f.admin_session_max_secs {
+            self.admin_session_max_secs = v;
+        }
         if let Some(v) = f.trusted_proxies {
             self.trusted_proxies = parse_proxies("trusted_proxies", &v.join(","))?;
         }
@@ -451,6 +471,8 @@ impl Settings {
                 "SCIM_CLIENT_BODY_TIMEOUT_MS" => self.client_body_timeout_ms = num(key, v)?,
                 "SCIM_KEEP_ALIVE_SECS" => self.keep_alive_secs = num(key, v)?,
                 "SCIM_TRUSTED_PROXIES" => self.trusted_proxies = parse_proxies(key, v)?,
+                "SCIM_ADMIN_SESSION_IDLE_SECS" => self.admin_session_idle_secs = num(key, v)?,
+                "SCIM_ADMIN_SESSION_MAX_SECS" => self.admin_session_max_secs = num(key, v)?,
                 "SCIM_METRICS_TOKEN" => {
                     self.metrics_token = Some(Secret::new(v.clone())).filter(|t| !t.0.is_empty());
                 }

@@ -196,11 +196,12 @@ impl Application {
 }
 
 /// Every `purge_interval_secs` seconds: purges accounts whose deletion
-/// grace period ended, then deletes sync-log, audit-log rows and change
-/// events past their retention. Safe with several instances: each account
-/// is claimed by a conditional update, so only one instance purges it; log
-/// rows and events are deleted by id range, which two instances may both
-/// do harmlessly.
+/// grace period ended, then deletes sync-log, audit-log rows, expired
+/// admin web sessions and change events past their retention. Safe with
+/// several instances: each account is claimed by a conditional update, so
+/// only one instance purges it; log rows and events are deleted by id
+/// range, and sessions by expiry, which two instances may both do
+/// harmlessly.
 async fn purge_job(store: Store, settings: Settings) {
     let secs = settings.purge_interval_secs;
     let event_retention_days = settings.event_retention_days;
@@ -222,6 +223,13 @@ async fn purge_job(store: Store, settings: Settings) {
             ),
             Err(e) => {
                 tracing::warn!(error = %e, "retention job failed; retrying at the next interval");
+            }
+        }
+        match store::admin_sessions::delete_expired(store.writer(), chrono::Utc::now()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(deleted = n, "deleted expired admin web sessions"),
+            Err(e) => {
+                tracing::warn!(error = %e, "session clean-up failed; retrying at the next interval")
             }
         }
         match store::events::apply_retention(&store, chrono::Utc::now(), event_retention_days).await

@@ -4,6 +4,7 @@ pub mod account;
 pub mod account_api_token;
 pub mod account_session;
 pub mod admin_key;
+pub mod admin_session;
 pub mod audit_log;
 pub mod directory;
 pub mod directory_token;

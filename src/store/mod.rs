@@ -1,10 +1,12 @@
 //! Store: the only code that talks to the database (sea-orm). One
 //! transaction per write request; SQLite gets one writer connection and a
-//! pool of readers, PostgreSQL one pool for both.
+//! pool of readers, PostgreSQL one pool for both. Authentication has a
+//! small pool of its own on both, so it never waits behind query work.
 
 pub mod accounts;
 pub mod admin_groups;
 pub mod admin_keys;
+pub mod admin_sessions;
 pub mod audit;
 pub mod directories;
 pub mod events;
@@ -39,8 +41,14 @@ use crate::error::{ScimError, ScimResult};
 pub struct Store {
     read: DatabaseConnection,
     write: DatabaseConnection,
+    /// Credential lookups only (bearer tokens, admin keys, web sessions).
+    auth: DatabaseConnection,
     backend: DatabaseBackend,
 }
+
+/// Connections of the authentication pool: its statements are single
+/// indexed reads, so two serve many requests a second.
+pub const AUTH_CONNECTIONS: u32 = 2;
 
 impl Store {
     /// Connects to `url` (`sqlite://…` or `postgres://…`) and brings the
@@ -84,9 +92,16 @@ impl Store {
                     });
             }
             let read = Database::connect(read_opts).await?;
+            // Read-only connections: authentication writes nothing, and
+            // the one writer is not taken from it. No statement deadline:
+            // its lookups are a few index probes.
+            let mut auth_opts = sqlite_options(url, AUTH_CONNECTIONS, lock_wait);
+            auth_opts.map_sqlx_sqlite_opts(|o| o.read_only(true));
+            let auth = Database::connect(auth_opts).await?;
             Ok(Self {
                 read,
                 write,
+                auth,
                 backend: DatabaseBackend::Sqlite,
             })
         } else {
@@ -123,10 +138,15 @@ impl Store {
             let db =
                 Database::connect(pg_options(max_connections.max(2), statement_timeout)).await?;
             Migrator::up(&db, None).await?;
+            // Its statements are index probes; a statement timeout tuned
+            // tight to cut query work short must not refuse sign-ins.
+            let auth_timeout = statement_timeout.map(|t| t.max(Duration::from_secs(1)));
+            let auth = Database::connect(pg_options(AUTH_CONNECTIONS, auth_timeout)).await?;
             let backend = db.get_database_backend();
             Ok(Self {
                 read: db.clone(),
                 write: db,
+                auth,
                 backend,
             })
         }
@@ -139,6 +159,14 @@ impl Store {
     /// Connection for reads.
     pub fn reader(&self) -> &DatabaseConnection {
         &self.read
+    }
+
+    /// Connection for authentication (credential lookups): a pool of its
+    /// own, so a request is authenticated (or refused) at once however
+    /// busy the read pool is, and revocation, read from the database on
+    /// every request, stays immediate on every instance.
+    pub fn auth(&self) -> &DatabaseConnection {
+        &self.auth
     }
 
     /// Connection for single writes outside a request transaction.
@@ -205,6 +233,9 @@ impl Store {
         {
             out.push(("write", size, idle));
         }
+        if let Some((size, idle)) = stats(&self.auth) {
+            out.push(("auth", size, idle));
+        }
         out
     }
 
@@ -215,6 +246,7 @@ impl Store {
     pub async fn close(self) {
         let _ = self.read.close().await;
         let _ = self.write.close().await;
+        let _ = self.auth.close().await;
     }
 }
 

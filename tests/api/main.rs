@@ -26,4 +26,5 @@ mod trust;
 mod users;
 #[cfg(feature = "browser")]
 mod web;
+mod web_sessions;
 mod webhooks;
