@@ -704,6 +704,9 @@ pub struct GroupPage {
     pub total: Option<u64>,
     pub groups: Vec<group::Model>,
     pub next_cursor: Option<String>,
+    /// Cursor pages: the cursor resuming after each group (a page cut
+    /// short by its byte budget continues from there).
+    pub cursors: Vec<String>,
 }
 
 /// `GET /Groups`: filtered, ordered and paged in SQL.
@@ -754,6 +757,7 @@ pub async fn list<C: ConnectionTrait>(
         total: page.total,
         groups: in_order(&page.ids, groups, |g| g.id),
         next_cursor: page.next_cursor,
+        cursors: page.cursors,
     })
 }
 
