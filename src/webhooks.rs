@@ -14,7 +14,7 @@ use chrono::{DateTime, Duration, Utc};
 use rand::Rng;
 
 use crate::domain::webhook::{WebhookSecret, ip_allowed};
-use crate::error::ScimResult;
+use crate::error::{ScimError, ScimResult};
 use crate::store::events::{self, EventType};
 use crate::store::webhooks::{self, AfterFailure, Outcome};
 use crate::store::{Store, db_error};
@@ -22,25 +22,101 @@ use crate::store::{Store, db_error};
 /// How long an endpoint may keep failing before it is disabled.
 pub const GIVE_UP_AFTER_HOURS: i64 = 24;
 
-/// Posts signed deliveries.
+/// Posts signed deliveries through one HTTP client shared by every
+/// delivery of the process (its connection pool keeps connections to an
+/// endpoint open between deliveries). The SSRF guard sits in the client's
+/// resolver ([`CheckedResolver`]): a host name is resolved once, every
+/// address is checked, and the client connects only to the addresses the
+/// check passed, so there is no second lookup that could answer
+/// differently; a pooled connection was checked when it was opened. IP
+/// literals (which no resolver sees) are checked before the call.
 #[derive(Debug, Clone)]
 pub struct Deliverer {
     /// Private, loopback and link-local targets allowed (tests).
-    pub allow_private: bool,
-    pub connect_timeout: StdDuration,
-    pub total_timeout: StdDuration,
+    allow_private: bool,
+    client: reqwest::Client,
+    /// How long a claim holds an endpoint.
+    lease: Duration,
+}
+
+/// The resolver of the delivery client: refuses a host any of whose
+/// addresses is private, loopback or link-local (unless allowed).
+#[derive(Debug)]
+struct CheckedResolver {
+    allow_private: bool,
+}
+
+/// A target refused by the SSRF guard (found again in the error chain to
+/// tell the admin why).
+#[derive(Debug)]
+struct Refused(String);
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Refused {}
+
+impl reqwest::dns::Resolve for CheckedResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let allow_private = self.allow_private;
+        Box::pin(async move {
+            let host = name.as_str().to_owned();
+            // The connector sets the URL's port on each address.
+            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
+                .await
+                .map_err(|e| Refused(format!("cannot resolve {host}: {e}")))?
+                .collect();
+            if addrs.is_empty() {
+                return Err(Refused(format!("{host} has no address")).into());
+            }
+            if let Some(bad) = addrs.iter().find(|a| !ip_allowed(a.ip(), allow_private)) {
+                return Err(Refused(refused(&host, bad.ip())).into());
+            }
+            let addrs: reqwest::dns::Addrs = Box::new(addrs.into_iter());
+            Ok(addrs)
+        })
+    }
+}
+
+fn refused(host: &str, ip: std::net::IpAddr) -> String {
+    format!("{host} resolves to {ip}, a private, loopback or link-local address")
 }
 
 impl Deliverer {
-    pub fn new(allow_private: bool) -> Self {
-        Self {
-            allow_private,
-            connect_timeout: StdDuration::from_secs(5),
-            total_timeout: StdDuration::from_secs(10),
-        }
+    /// The default lease ([`webhooks::LEASE_SECS`]): 5 s connect and 10 s
+    /// total timeouts.
+    pub fn new(allow_private: bool) -> ScimResult<Self> {
+        Self::with_lease(allow_private, webhooks::LEASE_SECS.unsigned_abs())
     }
 
-    /// Resolves the target, refuses disallowed addresses, posts `body`.
+    /// Claims last `lease_secs` (at least 2); a delivery's total timeout
+    /// is 10 s or half the lease if shorter (connect: 5 s at most), so a
+    /// delivery always ends before another worker may claim its endpoint.
+    pub fn with_lease(allow_private: bool, lease_secs: u64) -> ScimResult<Self> {
+        let lease = StdDuration::from_secs(lease_secs.max(2));
+        let total = StdDuration::from_secs(10).min(lease / 2);
+        let connect = StdDuration::from_secs(5).min(total);
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            // A proxy would resolve the target itself, past the guard.
+            .no_proxy()
+            .dns_resolver(std::sync::Arc::new(CheckedResolver { allow_private }))
+            .connect_timeout(connect)
+            .timeout(total)
+            .user_agent("scim-server-webhooks")
+            .build()
+            .map_err(|e| ScimError::internal(format!("webhook HTTP client: {e}")))?;
+        Ok(Self {
+            allow_private,
+            client,
+            lease: Duration::seconds(i64::try_from(lease.as_secs()).unwrap_or(i64::MAX)),
+        })
+    }
+
+    /// Refuses disallowed addresses, posts `body`.
     pub async fn post(&self, url: &str, headers: &[(&str, String)], body: Vec<u8>) -> Outcome {
         match self.try_post(url, headers, body).await {
             Ok(status) => Outcome {
@@ -61,42 +137,17 @@ impl Deliverer {
         body: Vec<u8>,
     ) -> Result<u16, String> {
         let parsed = url::Url::parse(url).map_err(|e| format!("bad url: {e}"))?;
-        let host = parsed.host_str().ok_or("the url has no host")?.to_owned();
-        let port = parsed
-            .port_or_known_default()
-            .ok_or("the url has no port")?;
-        let bare = host.trim_start_matches('[').trim_end_matches(']');
-        let addrs: Vec<SocketAddr> = match bare.parse() {
-            Ok(ip) => vec![SocketAddr::new(ip, port)],
-            Err(_) => tokio::net::lookup_host((bare, port))
-                .await
-                .map_err(|e| format!("cannot resolve {host}: {e}"))?
-                .collect(),
+        let ip = match parsed.host() {
+            Some(url::Host::Ipv4(ip)) => Some(std::net::IpAddr::V4(ip)),
+            Some(url::Host::Ipv6(ip)) => Some(std::net::IpAddr::V6(ip)),
+            Some(url::Host::Domain(_)) => None,
+            None => return Err("the url has no host".to_owned()),
         };
-        if addrs.is_empty() {
-            return Err(format!("{host} has no address"));
+        if let Some(ip) = ip.filter(|ip| !ip_allowed(*ip, self.allow_private)) {
+            return Err(format!("{ip} is a private, loopback or link-local address"));
         }
-        if let Some(bad) = addrs
-            .iter()
-            .find(|a| !ip_allowed(a.ip(), self.allow_private))
-        {
-            return Err(format!(
-                "{host} resolves to {}, a private, loopback or link-local address",
-                bad.ip()
-            ));
-        }
-        // Connect to the address just checked (no second lookup that could
-        // answer differently).
-        let mut builder = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(self.connect_timeout)
-            .timeout(self.total_timeout)
-            .user_agent("scim-server-webhooks");
-        if bare.parse::<std::net::IpAddr>().is_err() {
-            builder = builder.resolve_to_addrs(bare, &addrs);
-        }
-        let client = builder.build().map_err(|e| e.to_string())?;
-        let mut req = client
+        let mut req = self
+            .client
             .post(parsed)
             .header("content-type", "application/json")
             .body(body);
@@ -104,6 +155,13 @@ impl Deliverer {
             req = req.header(*k, v);
         }
         let res = req.send().await.map_err(|e| {
+            let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+            while let Some(s) = source {
+                if let Some(r) = s.downcast_ref::<Refused>() {
+                    return r.0.clone();
+                }
+                source = s.source();
+            }
             if e.is_timeout() {
                 "timed out".to_owned()
             } else if e.is_connect() {
@@ -152,7 +210,22 @@ pub async fn deliver_once(
     deliverer: &Deliverer,
     now: DateTime<Utc>,
 ) -> ScimResult<bool> {
-    let Some(ep) = webhooks::claim(store, now).await? else {
+    deliver_some(store, deliverer, now, 1).await
+}
+
+/// Claims an endpoint that is due and delivers up to `max` of its events,
+/// in order, one request each, keeping the claim from one to the next
+/// (each success moves the cursor and renews the lease in one
+/// transaction); stops at the first failure. `now` is the time of the
+/// first attempt (tests pass their own clock); later ones add the time
+/// spent. Returns whether there was anything to do.
+pub async fn deliver_some(
+    store: &Store,
+    deliverer: &Deliverer,
+    now: DateTime<Utc>,
+    max: u64,
+) -> ScimResult<bool> {
+    let Some(mut ep) = webhooks::claim(store, now, deliverer.lease).await? else {
         return Ok(false);
     };
     let types: Vec<EventType> = ep
@@ -162,50 +235,64 @@ pub async fn deliver_once(
         .split(',')
         .filter_map(|t| EventType::parse(t.trim()))
         .collect();
-    let Some(ev) = webhooks::next_event(store.writer(), &ep, &types).await? else {
-        return Ok(true);
-    };
-    let body = events::to_json(&ev).to_string().into_bytes();
-    let msg_id = events::to_json(&ev)["id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    let outcome = match WebhookSecret::parse(&ep.secret) {
-        Ok(secret) => {
-            let ts = now.timestamp();
-            let signature = secret.sign(&msg_id, ts, &body);
-            let headers = [
-                ("webhook-id", msg_id.clone()),
-                ("webhook-timestamp", ts.to_string()),
-                ("webhook-signature", signature),
-            ];
-            deliverer.post(&ep.url, &headers, body).await
+    let batch = webhooks::next_events(store.writer(), &ep, &types, max.max(1)).await?;
+    let started = std::time::Instant::now();
+    let secret = WebhookSecret::parse(&ep.secret);
+    for (i, ev) in batch.iter().enumerate() {
+        let at = now + Duration::from_std(started.elapsed()).unwrap_or_default();
+        let json = events::to_json(ev);
+        let msg_id = json["id"].as_str().unwrap_or_default().to_owned();
+        let body = json.to_string().into_bytes();
+        let outcome = match &secret {
+            Ok(secret) => {
+                let ts = at.timestamp();
+                let signature = secret.sign(&msg_id, ts, &body);
+                let headers = [
+                    ("webhook-id", msg_id),
+                    ("webhook-timestamp", ts.to_string()),
+                    ("webhook-signature", signature),
+                ];
+                deliverer.post(&ep.url, &headers, body).await
+            }
+            Err(e) => Outcome {
+                status_code: None,
+                error: Some(format!("stored secret unusable: {e}")),
+            },
+        };
+        let finished = now + Duration::from_std(started.elapsed()).unwrap_or_default();
+        let next = (!outcome.success()).then(|| {
+            let error = outcome.error.clone().unwrap_or_default();
+            after_failure(
+                ep.failing_since,
+                ep.attempts,
+                at,
+                &error,
+                rand::rng().random::<f64>(),
+            )
+        });
+        let more = next.is_none() && i + 1 < batch.len();
+        let keep = more.then(|| finished + deliverer.lease);
+        let tx = store.begin().await?;
+        let kept = webhooks::finish(&tx, &ep, ev, &outcome, at, next, keep).await?;
+        tx.commit().await.map_err(db_error)?;
+        if !(more && kept) {
+            break;
         }
-        Err(e) => Outcome {
-            status_code: None,
-            error: Some(format!("stored secret unusable: {e}")),
-        },
-    };
-    let next = (!outcome.success()).then(|| {
-        let error = outcome.error.clone().unwrap_or_default();
-        after_failure(
-            ep.failing_since,
-            ep.attempts,
-            now,
-            &error,
-            rand::rng().random::<f64>(),
-        )
-    });
-    let tx = store.begin().await?;
-    webhooks::finish(&tx, &ep, &ev, &outcome, now, next).await?;
-    tx.commit().await.map_err(db_error)?;
+        ep.cursor_seq = ev.seq.unwrap_or(ep.cursor_seq);
+        ep.attempts = 0;
+        ep.failing_since = None;
+    }
     Ok(true)
 }
+
+/// Events one claim may deliver before the worker looks at the other
+/// endpoints again.
+const BATCH: u64 = 100;
 
 /// The server's worker: delivers while there is work, then sleeps `poll`.
 pub async fn worker(store: Store, deliverer: Deliverer, poll: StdDuration) {
     loop {
-        match deliver_once(&store, &deliverer, Utc::now()).await {
+        match deliver_some(&store, &deliverer, Utc::now(), BATCH).await {
             Ok(true) => continue,
             Ok(false) => {}
             Err(e) => tracing::warn!(error = %e, "webhook delivery failed; retrying"),

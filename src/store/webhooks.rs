@@ -19,8 +19,9 @@ use crate::error::{ScimError, ScimResult};
 
 type Time = DateTime<Utc>;
 
-/// How long a claimed endpoint stays with its worker (far above the
-/// delivery's total timeout).
+/// How long a claimed endpoint stays with its worker by default
+/// (`SCIM_WEBHOOK_LEASE_SECS`; at least twice the delivery's total
+/// timeout).
 pub const LEASE_SECS: i64 = 60;
 
 fn not_found(id: Uuid) -> ScimError {
@@ -185,8 +186,12 @@ pub async fn attempts<C: ConnectionTrait>(
 }
 
 /// Claims one endpoint that is due and has events past its cursor: its
-/// lease is set to `now + LEASE_SECS` by a conditional update.
-pub async fn claim(store: &Store, now: Time) -> ScimResult<Option<webhook_endpoint::Model>> {
+/// lease is set to `now + lease` by a conditional update.
+pub async fn claim(
+    store: &Store,
+    now: Time,
+    lease: Duration,
+) -> ScimResult<Option<webhook_endpoint::Model>> {
     let tx = store.begin().await?;
     let pending = Expr::exists(
         Query::select()
@@ -232,7 +237,7 @@ pub async fn claim(store: &Store, now: Time) -> ScimResult<Option<webhook_endpoi
     let claimed = webhook_endpoint::Entity::update_many()
         .col_expr(
             webhook_endpoint::Column::LeaseUntil,
-            Expr::value(now + Duration::seconds(LEASE_SECS)),
+            Expr::value(now + lease),
         )
         .filter(webhook_endpoint::Column::Id.eq(id))
         .filter(free())
@@ -244,18 +249,18 @@ pub async fn claim(store: &Store, now: Time) -> ScimResult<Option<webhook_endpoi
     Ok(claimed)
 }
 
-/// The next event past the endpoint's cursor of the types it wants; when
-/// none, the cursor moves past the events it skipped (their numbers are
-/// commit order: a later matching event has a higher number).
-pub async fn next_event<C: ConnectionTrait>(
+/// The next events (at most `limit`) past the endpoint's cursor of the
+/// types it wants; when none, the cursor moves past the events it skipped
+/// (their numbers are commit order: a later matching event has a higher
+/// number) and the claim is released.
+pub async fn next_events<C: ConnectionTrait>(
     db: &C,
     ep: &webhook_endpoint::Model,
     types: &[super::events::EventType],
-) -> ScimResult<Option<event::Model>> {
-    let next = super::events::page(db, ep.org_id, Some(ep.cursor_seq), types, 1)
-        .await?
-        .pop();
-    if next.is_none() {
+    limit: u64,
+) -> ScimResult<Vec<event::Model>> {
+    let next = super::events::page(db, ep.org_id, Some(ep.cursor_seq), types, limit).await?;
+    if next.is_empty() {
         let last = last_seq(db, ep.org_id).await?;
         webhook_endpoint::Entity::update_many()
             .col_expr(webhook_endpoint::Column::CursorSeq, Expr::value(last))
@@ -294,7 +299,10 @@ pub enum AfterFailure {
 }
 
 /// Records an attempt and moves the endpoint: past the event on success,
-/// else to its retry time or disabled. The lease is released.
+/// else to its retry time or disabled. The lease is released, or held
+/// until `keep_until` when the worker goes on with the next event.
+/// Returns false when an admin's redeliver or edit came first (the
+/// endpoint was left as the admin set it).
 pub async fn finish<C: ConnectionTrait>(
     db: &C,
     ep: &webhook_endpoint::Model,
@@ -302,7 +310,8 @@ pub async fn finish<C: ConnectionTrait>(
     outcome: &Outcome,
     now: Time,
     after_failure: Option<AfterFailure>,
-) -> ScimResult<()> {
+    keep_until: Option<Time>,
+) -> ScimResult<bool> {
     webhook_attempt::ActiveModel {
         id: NotSet,
         endpoint_id: Set(ep.id),
@@ -319,7 +328,7 @@ pub async fn finish<C: ConnectionTrait>(
     let mut q = webhook_endpoint::Entity::update_many()
         .col_expr(
             webhook_endpoint::Column::LeaseUntil,
-            Expr::value(Option::<Time>::None),
+            Expr::value(keep_until),
         )
         .col_expr(webhook_endpoint::Column::UpdatedAt, Expr::value(now))
         .filter(webhook_endpoint::Column::Id.eq(ep.id))
@@ -362,6 +371,6 @@ pub async fn finish<C: ConnectionTrait>(
                 );
         }
     }
-    q.exec(db).await.map_err(db_error)?;
-    Ok(())
+    let res = q.exec(db).await.map_err(db_error)?;
+    Ok(res.rows_affected > 0)
 }
