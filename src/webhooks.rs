@@ -1,7 +1,8 @@
 //! The webhook delivery worker: claims an endpoint that is due, posts the
-//! next event past its cursor, signed (Standard Webhooks), and moves the
-//! cursor on a 2xx; otherwise retries with exponential backoff and jitter
-//! and disables the endpoint once it has been failing for 24 hours.
+//! events past its cursor one by one, signed (Standard Webhooks), and
+//! moves the cursor past each 2xx (committed in groups); otherwise retries
+//! with exponential backoff and jitter and disables the endpoint once it
+//! has been failing for 24 hours.
 //! At least once and in order per endpoint. Targets are resolved and
 //! checked before each call (no private, loopback or link-local address
 //! unless `SCIM_WEBHOOK_ALLOW_INSECURE=1`); no redirects are followed;
@@ -16,7 +17,7 @@ use rand::Rng;
 use crate::domain::webhook::{WebhookSecret, ip_allowed};
 use crate::error::{ScimError, ScimResult};
 use crate::store::events::{self, EventType};
-use crate::store::webhooks::{self, AfterFailure, Outcome};
+use crate::store::webhooks::{self, AfterFailure, Attempt, Outcome, Standing};
 use crate::store::{Store, db_error};
 
 /// How long an endpoint may keep failing before it is disabled.
@@ -214,18 +215,22 @@ pub async fn deliver_once(
 }
 
 /// Claims an endpoint that is due and delivers up to `max` of its events,
-/// in order, one request each, keeping the claim from one to the next
-/// (each success moves the cursor and renews the lease in one
-/// transaction); stops at the first failure. `now` is the time of the
-/// first attempt (tests pass their own clock); later ones add the time
-/// spent. Returns whether there was anything to do.
+/// in order, one request each, holding the claim from one to the next;
+/// stops at the first failure. Outcomes are committed in groups (attempt
+/// rows and the cursor in one transaction): every [`COMMIT_EVERY`]
+/// deliveries or [`COMMIT_AFTER`], at a failure and at the end. So a
+/// process killed mid-way delivers again at most the events since the
+/// last commit (at least once), and SQLite's fsync per commit is not paid
+/// per event. `now` is the time of the first attempt (tests pass their own
+/// clock); later ones add the time spent. Returns whether there was
+/// anything to do.
 pub async fn deliver_some(
     store: &Store,
     deliverer: &Deliverer,
     now: DateTime<Utc>,
     max: u64,
 ) -> ScimResult<bool> {
-    let Some(mut ep) = webhooks::claim(store, now, deliverer.lease).await? else {
+    let Some(ep) = webhooks::claim(store, now, deliverer.lease).await? else {
         return Ok(false);
     };
     let types: Vec<EventType> = ep
@@ -237,9 +242,21 @@ pub async fn deliver_some(
         .collect();
     let batch = webhooks::next_events(store.writer(), &ep, &types, max.max(1)).await?;
     let started = std::time::Instant::now();
+    let clock = || now + Duration::from_std(started.elapsed()).unwrap_or_default();
     let secret = WebhookSecret::parse(&ep.secret);
+    // As committed (the finish's condition), and as it is now.
+    let mut committed = ep.cursor_seq;
+    let mut standing = Standing {
+        cursor_seq: ep.cursor_seq,
+        attempts: ep.attempts,
+        failing_since: ep.failing_since,
+        next_attempt_at: None,
+        disabled: None,
+    };
+    let mut pending: Vec<Attempt> = vec![];
+    let mut pending_since = std::time::Instant::now();
     for (i, ev) in batch.iter().enumerate() {
-        let at = now + Duration::from_std(started.elapsed()).unwrap_or_default();
+        let at = clock();
         let json = events::to_json(ev);
         let msg_id = json["id"].as_str().unwrap_or_default().to_owned();
         let body = json.to_string().into_bytes();
@@ -259,35 +276,67 @@ pub async fn deliver_some(
                 error: Some(format!("stored secret unusable: {e}")),
             },
         };
-        let finished = now + Duration::from_std(started.elapsed()).unwrap_or_default();
-        let next = (!outcome.success()).then(|| {
+        let ok = outcome.success();
+        if ok {
+            standing.cursor_seq = ev.seq.unwrap_or(standing.cursor_seq);
+            standing.attempts = 0;
+            standing.failing_since = None;
+        } else {
             let error = outcome.error.clone().unwrap_or_default();
-            after_failure(
-                ep.failing_since,
-                ep.attempts,
+            match after_failure(
+                standing.failing_since,
+                standing.attempts,
                 at,
                 &error,
                 rand::rng().random::<f64>(),
-            )
-        });
-        let more = next.is_none() && i + 1 < batch.len();
-        let keep = more.then(|| finished + deliverer.lease);
-        let tx = store.begin().await?;
-        let kept = webhooks::finish(&tx, &ep, ev, &outcome, at, next, keep).await?;
-        tx.commit().await.map_err(db_error)?;
-        if !(more && kept) {
-            break;
+            ) {
+                AfterFailure::RetryAt(t) => standing.next_attempt_at = Some(t),
+                AfterFailure::Disable(reason) => standing.disabled = Some(reason),
+            }
+            standing.attempts += 1;
+            standing.failing_since = standing.failing_since.or(Some(at));
         }
-        ep.cursor_seq = ev.seq.unwrap_or(ep.cursor_seq);
-        ep.attempts = 0;
-        ep.failing_since = None;
+        if pending.is_empty() {
+            pending_since = std::time::Instant::now();
+        }
+        pending.push(Attempt {
+            event_seq: ev.seq.unwrap_or_default(),
+            event_type: ev.r#type.clone(),
+            at,
+            outcome,
+        });
+        let last = !ok || i + 1 == batch.len();
+        if last || pending.len() >= COMMIT_EVERY || pending_since.elapsed() >= COMMIT_AFTER {
+            let keep = (!last).then(|| clock() + deliverer.lease);
+            let tx = store.begin().await?;
+            let kept = webhooks::finish(
+                &tx,
+                ep.id,
+                committed,
+                std::mem::take(&mut pending),
+                standing.clone(),
+                at,
+                keep,
+            )
+            .await?;
+            tx.commit().await.map_err(db_error)?;
+            if last || !kept {
+                break;
+            }
+            committed = standing.cursor_seq;
+        }
     }
     Ok(true)
 }
 
+/// Deliveries between two commits of a claim, at most.
+pub const COMMIT_EVERY: usize = 50;
+/// Time between two commits of a claim, at most (plus one delivery).
+pub const COMMIT_AFTER: StdDuration = StdDuration::from_millis(200);
+
 /// Events one claim may deliver before the worker looks at the other
 /// endpoints again.
-const BATCH: u64 = 100;
+const BATCH: u64 = 500;
 
 /// The server's worker: delivers while there is work, then sleeps `poll`.
 pub async fn worker(store: Store, deliverer: Deliverer, poll: StdDuration) {

@@ -1,6 +1,7 @@
 //! Webhook endpoints and their delivery state: each endpoint has a cursor
-//! in its organization's event feed and moves it one event at a time, so
-//! delivery is in order per endpoint and at least once. A worker claims an
+//! in its organization's event feed and moves it past each event delivered
+//! (never past one not delivered), so delivery is in order per endpoint
+//! and at least once. A worker claims an
 //! endpoint with a conditional update of its lease (`FOR UPDATE SKIP
 //! LOCKED` on PostgreSQL picks one no other instance is claiming).
 
@@ -298,78 +299,86 @@ pub enum AfterFailure {
     Disable(String),
 }
 
-/// Records an attempt and moves the endpoint: past the event on success,
-/// else to its retry time or disabled. The lease is released, or held
-/// until `keep_until` when the worker goes on with the next event.
-/// Returns false when an admin's redeliver or edit came first (the
-/// endpoint was left as the admin set it).
+/// One delivery attempt to record.
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    pub event_seq: i64,
+    pub event_type: String,
+    pub at: Time,
+    pub outcome: Outcome,
+}
+
+/// Where an endpoint stands after a group of attempts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Standing {
+    /// The last event delivered (or the cursor as it was).
+    pub cursor_seq: i64,
+    pub attempts: i32,
+    pub failing_since: Option<Time>,
+    pub next_attempt_at: Option<Time>,
+    /// Disabled, and why.
+    pub disabled: Option<String>,
+}
+
+/// Records attempts (one multi-row insert) and moves the endpoint to
+/// `standing`, in the caller's transaction; the lease is released, or held
+/// until `keep_until` when the worker goes on. Only if the endpoint's
+/// cursor is still `expected_cursor`: returns false when an admin's
+/// redeliver came first (the endpoint is left as the admin set it).
 pub async fn finish<C: ConnectionTrait>(
     db: &C,
-    ep: &webhook_endpoint::Model,
-    ev: &event::Model,
-    outcome: &Outcome,
+    endpoint_id: Uuid,
+    expected_cursor: i64,
+    attempts: Vec<Attempt>,
+    standing: Standing,
     now: Time,
-    after_failure: Option<AfterFailure>,
     keep_until: Option<Time>,
 ) -> ScimResult<bool> {
-    webhook_attempt::ActiveModel {
-        id: NotSet,
-        endpoint_id: Set(ep.id),
-        event_seq: Set(ev.seq.unwrap_or_default()),
-        event_type: Set(ev.r#type.clone()),
-        attempted_at: Set(now),
-        status_code: Set(outcome.status_code.map(i32::from)),
-        error: Set(outcome.error.clone()),
-        success: Set(outcome.success()),
-    }
-    .insert(db)
-    .await
-    .map_err(db_error)?;
+    super::insert_chunks(
+        db,
+        attempts.into_iter().map(|a| webhook_attempt::ActiveModel {
+            id: NotSet,
+            endpoint_id: Set(endpoint_id),
+            event_seq: Set(a.event_seq),
+            event_type: Set(a.event_type),
+            attempted_at: Set(a.at),
+            status_code: Set(a.outcome.status_code.map(i32::from)),
+            success: Set(a.outcome.success()),
+            error: Set(a.outcome.error),
+        }),
+    )
+    .await?;
     let mut q = webhook_endpoint::Entity::update_many()
         .col_expr(
             webhook_endpoint::Column::LeaseUntil,
             Expr::value(keep_until),
         )
         .col_expr(webhook_endpoint::Column::UpdatedAt, Expr::value(now))
-        .filter(webhook_endpoint::Column::Id.eq(ep.id))
-        // An admin's redeliver or edit since the claim wins.
-        .filter(webhook_endpoint::Column::CursorSeq.eq(ep.cursor_seq));
-    let none = || Expr::value(Option::<Time>::None);
-    match after_failure {
-        None => {
-            q = q
-                .col_expr(
-                    webhook_endpoint::Column::CursorSeq,
-                    Expr::value(ev.seq.unwrap_or(ep.cursor_seq)),
-                )
-                .col_expr(webhook_endpoint::Column::Attempts, Expr::value(0))
-                .col_expr(webhook_endpoint::Column::FailingSince, none())
-                .col_expr(webhook_endpoint::Column::NextAttemptAt, none());
-        }
-        Some(AfterFailure::RetryAt(at)) => {
-            q = q
-                .col_expr(
-                    webhook_endpoint::Column::Attempts,
-                    Expr::value(ep.attempts + 1),
-                )
-                .col_expr(
-                    webhook_endpoint::Column::FailingSince,
-                    Expr::value(ep.failing_since.unwrap_or(now)),
-                )
-                .col_expr(webhook_endpoint::Column::NextAttemptAt, Expr::value(at));
-        }
-        Some(AfterFailure::Disable(reason)) => {
-            q = q
-                .col_expr(
-                    webhook_endpoint::Column::Attempts,
-                    Expr::value(ep.attempts + 1),
-                )
-                .col_expr(webhook_endpoint::Column::Enabled, Expr::value(false))
-                .col_expr(
-                    webhook_endpoint::Column::DisabledReason,
-                    Expr::value(reason),
-                );
-        }
+        .col_expr(
+            webhook_endpoint::Column::CursorSeq,
+            Expr::value(standing.cursor_seq),
+        )
+        .col_expr(
+            webhook_endpoint::Column::Attempts,
+            Expr::value(standing.attempts),
+        )
+        .col_expr(
+            webhook_endpoint::Column::FailingSince,
+            Expr::value(standing.failing_since),
+        )
+        .col_expr(
+            webhook_endpoint::Column::NextAttemptAt,
+            Expr::value(standing.next_attempt_at),
+        )
+        .filter(webhook_endpoint::Column::Id.eq(endpoint_id))
+        .filter(webhook_endpoint::Column::CursorSeq.eq(expected_cursor));
+    if let Some(reason) = standing.disabled {
+        q = q
+            .col_expr(webhook_endpoint::Column::Enabled, Expr::value(false))
+            .col_expr(
+                webhook_endpoint::Column::DisabledReason,
+                Expr::value(reason),
+            );
     }
     let res = q.exec(db).await.map_err(db_error)?;
     Ok(res.rows_affected > 0)

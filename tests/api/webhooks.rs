@@ -391,10 +391,7 @@ async fn a_delivery_cut_by_kill_9_is_delivered_again_after_the_restart_in_order(
         ("SCIM_WEBHOOK_LEASE_SECS", "4"),
     ];
     let p = Proc::start(&url, &env).await;
-    // The receiver takes in the first delivery of event 2 and never
-    // answers it.
     let (hook, r) = start_receiver(&[]).await;
-    *r.hold.lock().unwrap() = Some(2);
     let db = sea_orm::Database::connect(url.as_str()).await.unwrap();
     let org = scim_server::store::directories::org_by_name(&db, "default")
         .await
@@ -403,50 +400,76 @@ async fn a_delivery_cut_by_kill_9_is_delivered_again_after_the_restart_in_order(
     let ep = scim_server::store::webhooks::create(&db, org.id, &hook, &secret, None, 0)
         .await
         .unwrap();
+    let attempts = || async {
+        entity::webhook_attempt::Entity::find()
+            .filter(entity::webhook_attempt::Column::EndpointId.eq(ep.id))
+            .order_by_asc(entity::webhook_attempt::Column::Id)
+            .all(&db)
+            .await
+            .unwrap()
+            .iter()
+            .map(|a| (a.event_seq, a.success))
+            .collect::<Vec<_>>()
+    };
     let base = directory_base(&url, &p.address).await;
     let client = crate::helpers::http_client();
-    for name in ["One", "Two", "Three"] {
-        let res = client
-            .post(format!("{base}/Groups"))
+    let scim = |path: &str, body: Value| {
+        client
+            .post(format!("{base}{path}"))
             .bearer_auth(TOKEN)
             .header("Content-Type", "application/scim+json")
-            .body(json!({"displayName": name}).to_string())
+            .body(body.to_string())
             .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 201);
+    };
+    // Event 1 is delivered and committed.
+    let res = scim("/Groups", json!({"displayName": "One"}))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let started = std::time::Instant::now();
+    while attempts().await != vec![(1, true)] {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "event 1 was not delivered"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
+    // Events 2 and 3 commit together (one /Bulk request), so one claim
+    // takes both: 2 is delivered, then the receiver takes in 3 and never
+    // answers; the server is killed (SIGKILL) before it commits either.
+    *r.hold.lock().unwrap() = Some(3);
+    let res = scim(
+        "/Bulk",
+        json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"], "Operations": [
+            {"method": "POST", "path": "/Groups", "bulkId": "a", "data": {"displayName": "Two"}},
+            {"method": "POST", "path": "/Groups", "bulkId": "b", "data": {"displayName": "Three"}},
+        ]}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status(), 200);
     let started = std::time::Instant::now();
     while !r.held.load(Ordering::SeqCst) {
         assert!(
             started.elapsed() < std::time::Duration::from_secs(30),
-            "event 2 never reached the receiver"
+            "event 3 never reached the receiver"
         );
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
-    // SIGKILL while the receiver holds the request of event 2.
     drop(p);
     let cut = r.got.lock().unwrap().len();
     assert_eq!(
         r.got.lock().unwrap().iter().map(seq_of).collect::<Vec<_>>(),
-        vec![1, 2]
+        vec![1, 2, 3]
     );
-    let attempts = entity::webhook_attempt::Entity::find()
-        .filter(entity::webhook_attempt::Column::EndpointId.eq(ep.id))
-        .all(&db)
-        .await
-        .unwrap();
     assert_eq!(
-        attempts
-            .iter()
-            .map(|a| (a.event_seq, a.success))
-            .collect::<Vec<_>>(),
+        attempts().await,
         vec![(1, true)],
-        "the cut delivery finished nothing"
+        "nothing of the cut claim was committed"
     );
 
-    // Restarted: once the dead worker's claim expires, event 2 goes again
-    // (same webhook-id), then event 3; nothing lost, in order.
+    // Restarted: once the dead worker's claim expires, 2 and 3 go again
+    // (same webhook-ids: at least once), in order; nothing is lost.
     let p = Proc::start(&url, &env).await;
     let started = std::time::Instant::now();
     while r.got.lock().unwrap().len() < cut + 2 {
@@ -460,8 +483,12 @@ async fn a_delivery_cut_by_kill_9_is_delivered_again_after_the_restart_in_order(
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     drop(p);
     let got = r.got.lock().unwrap().clone();
-    assert_eq!(got.iter().map(seq_of).collect::<Vec<_>>(), vec![1, 2, 2, 3]);
-    assert_eq!(got[1].id, got[2].id, "the same webhook-id: {got:?}");
+    assert_eq!(
+        got.iter().map(seq_of).collect::<Vec<_>>(),
+        vec![1, 2, 3, 2, 3]
+    );
+    assert_eq!(got[1].id, got[3].id, "the same webhook-id: {got:?}");
+    assert_eq!(got[2].id, got[4].id, "the same webhook-id: {got:?}");
     let reference = standardwebhooks::Webhook::new(&secret).unwrap();
     for g in &got {
         assert_eq!(
@@ -471,19 +498,7 @@ async fn a_delivery_cut_by_kill_9_is_delivered_again_after_the_restart_in_order(
                 .unwrap()
         );
     }
-    let attempts = entity::webhook_attempt::Entity::find()
-        .filter(entity::webhook_attempt::Column::EndpointId.eq(ep.id))
-        .order_by_asc(entity::webhook_attempt::Column::Id)
-        .all(&db)
-        .await
-        .unwrap();
-    assert_eq!(
-        attempts
-            .iter()
-            .map(|a| (a.event_seq, a.success))
-            .collect::<Vec<_>>(),
-        vec![(1, true), (2, true), (3, true)]
-    );
+    assert_eq!(attempts().await, vec![(1, true), (2, true), (3, true)]);
     let ep = entity::webhook_endpoint::Entity::find_by_id(ep.id)
         .one(&db)
         .await
