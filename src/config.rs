@@ -78,6 +78,15 @@ pub struct Settings {
     pub webhook_allow_insecure: bool,
     /// Milliseconds the webhook worker sleeps when idle (0: no worker).
     pub webhook_poll_ms: u64,
+    /// Seconds a worker holds an endpoint it claimed (at least 2): a
+    /// worker killed mid-delivery leaves the endpoint to another (or the
+    /// restarted) instance after this long. A delivery's total timeout is
+    /// at most half of it.
+    pub webhook_lease_secs: u64,
+    /// Record change events (default). Off only to measure what they cost
+    /// (`cargo bench --bench events`): process-wide, nothing is recorded
+    /// and webhooks receive nothing.
+    pub events_enabled: bool,
     /// Most operations one `/Bulk` request may carry.
     pub bulk_max_operations: usize,
     /// Largest `/Bulk` body accepted (bytes).
@@ -145,6 +154,8 @@ impl Default for Settings {
             event_retention_days: 30,
             webhook_allow_insecure: false,
             webhook_poll_ms: 1000,
+            webhook_lease_secs: 60,
+            events_enabled: true,
             bulk_max_operations: 1000,
             bulk_max_payload_bytes: 4 * 1024 * 1024,
             bulk_max_passwords: 100,
@@ -190,6 +201,8 @@ struct FileSettings {
     event_retention_days: Option<u32>,
     webhook_allow_insecure: Option<bool>,
     webhook_poll_ms: Option<u64>,
+    webhook_lease_secs: Option<u64>,
+    events_enabled: Option<bool>,
     bulk_max_operations: Option<usize>,
     bulk_max_payload_bytes: Option<usize>,
     bulk_max_passwords: Option<usize>,
@@ -348,6 +361,12 @@ impl Settings {
         if let Some(v) = f.webhook_poll_ms {
             self.webhook_poll_ms = v;
         }
+        if let Some(v) = f.webhook_lease_secs {
+            self.webhook_lease_secs = v.max(2);
+        }
+        if let Some(v) = f.events_enabled {
+            self.events_enabled = v;
+        }
         if let Some(v) = f.bulk_max_operations {
             self.bulk_max_operations = v;
         }
@@ -456,6 +475,21 @@ impl Settings {
                     }
                 }
                 "SCIM_WEBHOOK_POLL_MS" => self.webhook_poll_ms = num(key, v)?,
+                "SCIM_WEBHOOK_LEASE_SECS" => {
+                    self.webhook_lease_secs = num::<u64>(key, v)?.max(2);
+                }
+                "SCIM_EVENTS_ENABLED" => {
+                    self.events_enabled = match v.trim() {
+                        "1" | "true" => true,
+                        "0" | "false" => false,
+                        _ => {
+                            return Err(ConfigError::Env {
+                                key: key.to_owned(),
+                                message: format!("expected 1 or 0, got {v:?}"),
+                            });
+                        }
+                    }
+                }
                 "SCIM_BULK_MAX_OPERATIONS" => self.bulk_max_operations = num(key, v)?,
                 "SCIM_BULK_MAX_PAYLOAD_BYTES" => self.bulk_max_payload_bytes = num(key, v)?,
                 "SCIM_BULK_MAX_PASSWORDS" => self.bulk_max_passwords = num(key, v)?,
@@ -539,6 +573,18 @@ mod tests {
             Settings::load_from(None, &env).unwrap().deletion_grace_days,
             30
         );
+    }
+
+    #[test]
+    fn webhook_lease_and_the_events_switch_come_from_the_environment() {
+        let s = Settings::load_from(None, &[]).unwrap();
+        assert_eq!((s.webhook_lease_secs, s.events_enabled), (60, true));
+        let env = |k: &str, v: &str| vec![(k.to_owned(), v.to_owned())];
+        let s = Settings::load_from(None, &env("SCIM_WEBHOOK_LEASE_SECS", "1")).unwrap();
+        assert_eq!(s.webhook_lease_secs, 2, "at least 2 s");
+        let s = Settings::load_from(None, &env("SCIM_EVENTS_ENABLED", "0")).unwrap();
+        assert!(!s.events_enabled);
+        assert!(Settings::load_from(None, &env("SCIM_EVENTS_ENABLED", "off")).is_err());
     }
 
     #[test]

@@ -96,13 +96,20 @@ impl Application {
         let max_body_bytes = settings.max_body_bytes;
         let purge = (settings.purge_interval_secs > 0)
             .then(|| tokio::spawn(purge_job(store.clone(), settings.clone())));
-        let webhooks = (settings.webhook_poll_ms > 0).then(|| {
-            tokio::spawn(crate::webhooks::worker(
+        let webhooks = if settings.webhook_poll_ms > 0 {
+            // One client for every delivery of this instance.
+            let deliverer = crate::webhooks::Deliverer::with_lease(
+                settings.webhook_allow_insecure,
+                settings.webhook_lease_secs,
+            )?;
+            Some(tokio::spawn(crate::webhooks::worker(
                 store.clone(),
-                crate::webhooks::Deliverer::new(settings.webhook_allow_insecure),
+                deliverer,
                 std::time::Duration::from_millis(settings.webhook_poll_ms),
-            ))
-        });
+            )))
+        } else {
+            None
+        };
         let rate_limiter =
             Rate::new(settings.rate_limit_per_sec, settings.rate_limit_burst).map(RateLimiter::new);
         let dns = crate::dns::DnsProof::new(&settings.dns_resolvers);

@@ -30,6 +30,14 @@ pub struct GroupMemberPath {
     pub account_id: Uuid,
 }
 
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct GrantPath {
+    pub org_id: Uuid,
+    pub group_id: Uuid,
+    pub grant_id: Uuid,
+}
+
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct PageParams {
@@ -192,4 +200,29 @@ pub async fn grant(
         "id": grant.id, "group_id": g.id, "site_id": site.id, "site": site.name,
         "product": grant.product, "role": grant.role,
     })))
+}
+
+#[utoipa::path(delete, path = "/admin/v1/orgs/{org_id}/groups/{group_id}/grants/{grant_id}", tag = "groups",
+    params(GrantPath),
+    responses((status = 204, description = "The grant is gone: its product access ends for every member, and site membership where it was the last path"),
+        (status = 404, description = "not_found")))]
+pub async fn ungrant(
+    state: web::Data<AppState>,
+    admin: AdminPrincipal,
+    path: web::Path<GrantPath>,
+) -> AdminResult<HttpResponse> {
+    let org_id = admin.org_id();
+    let tx = state.store.begin().await?;
+    let (g, _) = admin_groups::get(&tx, org_id, path.group_id).await?;
+    let grant = groups::ungrant(&tx, g.id, path.grant_id).await?;
+    audit::record(
+        &tx,
+        AuditEntry::new(org_id, admin.actor(), "group.ungrant", "group", g.id).detail(format!(
+            "{} ({}) on site {}",
+            grant.product, grant.role, grant.site_id
+        )),
+    )
+    .await?;
+    commit(tx, &admin).await?;
+    Ok(HttpResponse::NoContent().finish())
 }
