@@ -28,7 +28,7 @@ use crate::domain::schema::ResourceKind;
 use crate::domain::user::Meta;
 use crate::error::{ScimError, ScimResult};
 use crate::startup::AppState;
-use crate::store::groups;
+use crate::store::{groups, org_schemas};
 
 /// Members read per database round trip while streaming.
 const MEMBER_PAGE: u64 = 1000;
@@ -65,12 +65,16 @@ pub(super) struct Rendered {
     group_id: Uuid,
 }
 
-pub(super) fn render(base: &str, g: &group::Model, p: &Projection) -> Rendered {
+pub(super) fn render(
+    base: &str,
+    g: &group::Model,
+    p: &Projection,
+    custom: &org_schemas::GroupCustom,
+) -> Rendered {
     let m = meta(base, g);
-    let v = p.apply(
-        ResourceKind::Group,
-        domain_group::group_json(&g.display_name, g.external_id.as_deref(), &m),
-    );
+    let mut v = domain_group::group_json(&g.display_name, g.external_id.as_deref(), &m);
+    org_schemas::add_group_values(&mut v, custom.values.get(&g.id));
+    let v = p.apply_with(ResourceKind::Group, v, &custom.schemas);
     let text = v.to_string();
     if p.excludes(ResourceKind::Group, "members") {
         return Rendered {
@@ -122,6 +126,15 @@ impl Reader {
             Self::Snapshot(tx) => {
                 groups::member_page(tx, directory_id, group_id, after, MEMBER_PAGE).await
             }
+        }
+    }
+
+    /// The custom extension values of `groups` (one query; the schemas
+    /// only when some group has values).
+    async fn custom(&self, org_id: Uuid, groups: &[Uuid]) -> ScimResult<org_schemas::GroupCustom> {
+        match self {
+            Self::Pool(db) => org_schemas::GroupCustom::load(db, org_id, groups).await,
+            Self::Snapshot(tx) => org_schemas::GroupCustom::load(tx, org_id, groups).await,
         }
     }
 
@@ -277,18 +290,19 @@ async fn group_response(
     base: &str,
     g: &group::Model,
     p: Projection,
-) -> HttpResponse {
+) -> ScimResult<HttpResponse> {
     let m = meta(base, g);
-    let rendered = render(base, g, &p);
+    let custom = reader.custom(dir.org_id, &[g.id]).await?;
+    let rendered = render(base, g, &p, &custom);
     let mut res = HttpResponse::build(status);
     res.insert_header((header::CONTENT_TYPE, SCIM_CONTENT_TYPE))
         .insert_header((header::ETAG, m.etag()))
         .insert_header((header::LOCATION, m.location.clone()));
     if let Some(whole) = rendered.whole {
         reader.finish().await;
-        return res.body(whole);
+        return Ok(res.body(whole));
     }
-    res.streaming(stream_body(
+    Ok(res.streaming(stream_body(
         reader,
         dir.directory_id,
         base,
@@ -296,7 +310,7 @@ async fn group_response(
         vec![rendered],
         String::new(),
         String::new(),
-    ))
+    )))
 }
 
 pub async fn list(
@@ -330,10 +344,12 @@ async fn search(
     let snapshot = state.store.snapshot().await?;
     let page = groups::list(&snapshot, dir, &q).await?;
     let base = directory_base(state, req, dir.directory_id);
+    let ids: Vec<Uuid> = page.groups.iter().map(|g| g.id).collect();
+    let custom = org_schemas::GroupCustom::load(&snapshot, dir.org_id, &ids).await?;
     let rendered: Vec<Rendered> = page
         .groups
         .iter()
-        .map(|g| render(&base, g, &q.projection))
+        .map(|g| render(&base, g, &q.projection, &custom))
         .collect();
     let head = list_head(
         page.total,
@@ -381,7 +397,7 @@ pub async fn get(
         return Ok(res);
     }
     let base = directory_base(&state, &req, dir.directory_id);
-    Ok(group_response(
+    group_response(
         Reader::Snapshot(snapshot),
         StatusCode::OK,
         &dir,
@@ -389,7 +405,7 @@ pub async fn get(
         &g,
         p,
     )
-    .await)
+    .await
 }
 
 pub async fn create(
@@ -415,7 +431,7 @@ pub async fn create(
     match result {
         Ok((g, p)) => {
             let base = directory_base(&state, &req, dir.directory_id);
-            Ok(group_response(
+            group_response(
                 Reader::Pool(state.store.reader().clone()),
                 StatusCode::CREATED,
                 &dir,
@@ -423,7 +439,7 @@ pub async fn create(
                 &g,
                 p,
             )
-            .await)
+            .await
         }
         Err(e) => Err(op.failed(&state, None, e).await),
     }
@@ -455,7 +471,7 @@ pub async fn replace(
     match result {
         Ok((g, p)) => {
             let base = directory_base(&state, &req, dir.directory_id);
-            Ok(group_response(
+            group_response(
                 Reader::Pool(state.store.reader().clone()),
                 StatusCode::OK,
                 &dir,
@@ -463,7 +479,7 @@ pub async fn replace(
                 &g,
                 p,
             )
-            .await)
+            .await
         }
         Err(e) => Err(op.failed(&state, Some(id), e).await),
     }
@@ -498,7 +514,7 @@ pub async fn patch(
     match result {
         Ok((g, p)) if wants_body => {
             let base = directory_base(&state, &req, dir.directory_id);
-            Ok(group_response(
+            group_response(
                 Reader::Pool(state.store.reader().clone()),
                 StatusCode::OK,
                 &dir,
@@ -506,7 +522,7 @@ pub async fn patch(
                 &g,
                 p,
             )
-            .await)
+            .await
         }
         Ok((g, _)) => Ok(HttpResponse::NoContent()
             .insert_header((header::ETAG, format!("W/\"{}\"", g.version)))

@@ -108,9 +108,13 @@ pub async fn search(
     if !users_json.is_empty() && !groups_page.is_empty() {
         head.push(',');
     }
+    let ids: Vec<uuid::Uuid> = groups_page.iter().map(|g| g.id).collect();
+    let group_custom =
+        crate::store::org_schemas::GroupCustom::load(state.store.reader(), dir.org_id, &ids)
+            .await?;
     let rendered = groups_page
         .iter()
-        .map(|g| http_groups::render(&base, g, &q.projection))
+        .map(|g| http_groups::render(&base, g, &q.projection, &group_custom))
         .collect();
     Ok(HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, SCIM_CONTENT_TYPE))
