@@ -422,8 +422,12 @@ pub async fn create(
             params.excluded_attributes.as_deref(),
         )?;
         let input = GroupInput::from_json(&body.into_value()?)?;
+        let ignored =
+            org_schemas::group_ignored(state.store.reader(), &dir, &input.extensions).await?;
         let tx = state.store.begin().await?;
         let g = groups::create(&tx, &dir, input).await?;
+        op.ignored(&tx, Some(g.id.to_string()), 201, &ignored)
+            .await?;
         op.commit(tx, Some(g.id.to_string()), 201).await?;
         Ok((g, p))
     }
@@ -462,8 +466,11 @@ pub async fn replace(
         )?;
         let gid = parse_id(&id)?;
         let input = GroupInput::from_json(&body.into_value()?)?;
+        let ignored =
+            org_schemas::group_ignored(state.store.reader(), &dir, &input.extensions).await?;
         let tx = state.store.begin().await?;
         let g = groups::replace(&tx, &dir, gid, input, if_match(&req).as_ref()).await?;
+        op.ignored(&tx, Some(id.clone()), 200, &ignored).await?;
         op.commit(tx, Some(id.clone()), 200).await?;
         Ok((g, p))
     }

@@ -261,6 +261,31 @@ pub async fn decode_group<C: ConnectionTrait>(
     Ok(custom_attrs::decode(&Value::Object(extensions.clone()), &ext)?.values)
 }
 
+/// The extension attributes of a Group body (its keys of extensions the
+/// server does not define) that no registered Group schema knows: dropped
+/// by the write, they are sync-log warnings; 400 `invalidSyntax` instead
+/// when the directory refuses them. Bad values are left to the write's
+/// own decoding.
+pub async fn group_ignored<C: ConnectionTrait>(
+    db: &C,
+    dir: &DirectoryPrincipal,
+    extensions: &serde_json::Map<String, Value>,
+) -> ScimResult<Vec<String>> {
+    if extensions.is_empty() {
+        return Ok(vec![]);
+    }
+    let ext = group_extensions(db, dir.org_id).await?;
+    let ignored = custom_attrs::decode(&Value::Object(extensions.clone()), &ext)
+        .map(|d| d.ignored)
+        .unwrap_or_default();
+    if let Some(first) = ignored.first()
+        && rejects_unknown_attributes(db, dir.directory_id).await?
+    {
+        return Err(unknown_refused(first));
+    }
+    Ok(ignored)
+}
+
 /// The custom values of groups (by id), in one query.
 pub async fn group_values_of<C: ConnectionTrait>(
     db: &C,

@@ -1815,3 +1815,77 @@ async fn the_admin_web_page_shows_custom_attributes_of_an_account() {
         );
     }
 }
+
+#[tokio::test]
+async fn group_attributes_of_no_registered_schema_are_sync_log_warnings() {
+    let app = app_with_group_ext().await;
+    let a = admin(&app, "default").await;
+    let other = "urn:ietf:params:scim:schemas:extension:other:2.0:Group";
+    let mut body = acme_group("Warned", json!({"costCode": "W", "nope": 1}));
+    body[other] = json!({"color": "blue"});
+    let (status, created) = app.post("/Groups", body.clone()).await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created[ACME_GROUP], json!({"costCode": "W"}));
+    let id = created["id"].as_str().unwrap().to_owned();
+    let (status, _) = app.put(&format!("/Groups/{id}"), body.clone()).await;
+    assert_eq!(status, 200);
+    let (status, res) = app
+        .post(
+            "/Bulk",
+            json!({
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"],
+                "Operations": [{"method": "POST", "path": "/Groups", "bulkId": "w",
+                    "data": {"displayName": "WarnedBulk", format!("{other}:size"): 3}}],
+            }),
+        )
+        .await;
+    assert_eq!(status, 200, "{res}");
+    assert_eq!(res["Operations"][0]["status"], "201", "{res}");
+
+    let dir = app.directory_id;
+    let (_, log) = a
+        .get(&format!("/directories/{dir}/sync-log?outcome=warning"))
+        .await;
+    let mut got: Vec<(String, String)> = log["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["operation"].as_str().unwrap().to_owned(),
+                e["detail"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    got.sort();
+    let w = |op: &str, path: String| {
+        (
+            op.to_owned(),
+            format!("ignored attribute {path}: no registered schema"),
+        )
+    };
+    let mut want = vec![
+        w("POST /Groups", format!("{ACME_GROUP}:nope")),
+        w("POST /Groups", format!("{other}:color")),
+        w("PUT /Groups/{id}", format!("{ACME_GROUP}:nope")),
+        w("PUT /Groups/{id}", format!("{other}:color")),
+        w("POST /Groups (bulk)", format!("{other}:size")),
+    ];
+    want.sort();
+    assert_eq!(got, want, "{log}");
+
+    // A directory that refuses them: 400 invalidSyntax, nothing written.
+    let (status, _) = a
+        .put(
+            &format!("/directories/{dir}/unknown-attributes"),
+            json!({"reject": true}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let before = db_rows(&app).await;
+    body["displayName"] = json!("Refused");
+    let (status, err) = app.post("/Groups", body).await;
+    assert_scim_error(status, &err, 400, Some("invalidSyntax"));
+    assert!(err["detail"].as_str().unwrap().contains("nope"), "{err}");
+    assert_db_unchanged(&app, &before).await;
+}
