@@ -1441,6 +1441,11 @@ async fn unique_custom_values_are_enforced_on_every_write() {
     );
     assert_eq!(count_users(&app, "b1@acme.example").await, 0);
     assert_eq!(count_users(&app, "b2@acme.example").await, 1);
+    // A deleted (unlinked) user's value is free again.
+    let (status, _) = app.delete(&format!("/Users/{u2}")).await;
+    assert_eq!(status, 204);
+    app.create_user(uniq_user("u5@acme.example", json!({"badgeId": "B-1"})))
+        .await;
 
     // server: per directory; global: across the organization's directories,
     // never across organizations.
@@ -1510,7 +1515,7 @@ async fn unique_group_extension_values_are_enforced() {
         )
         .await;
     assert_eq!(status, 201, "{body}");
-    let (status, _) = app
+    let (status, one) = app
         .post("/Groups", acme_group("One", json!({"code": "C1"})))
         .await;
     assert_eq!(status, 201);
@@ -1536,6 +1541,15 @@ async fn unique_group_extension_values_are_enforced() {
         ))
         .await;
     assert_eq!(list["totalResults"], 1, "{list}");
+    // A deleted group's value is free again.
+    let (status, _) = app
+        .delete(&format!("/Groups/{}", one["id"].as_str().unwrap()))
+        .await;
+    assert_eq!(status, 204);
+    let (status, three) = app
+        .post("/Groups", acme_group("Three", json!({"code": "C1"})))
+        .await;
+    assert_eq!(status, 201, "{three}");
 }
 
 // ---- value filters on multi-valued complex attributes ----
