@@ -17,6 +17,7 @@ pub mod oauth_client;
 pub mod org_schema;
 pub mod organization;
 pub mod product_access;
+pub mod scim_group_value;
 pub mod scim_user;
 pub mod scim_user_value;
 pub mod signing_key;

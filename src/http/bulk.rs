@@ -314,7 +314,9 @@ async fn run(
             if id.is_some() {
                 return Err(ScimError::invalid_path("POST goes to /Groups"));
             }
-            let g = groups::create(tx, dir, GroupInput::from_json(body()?)?).await?;
+            let input = GroupInput::from_json(body()?)?;
+            *ignored = org_schemas::group_ignored(tx, dir, &input.extensions).await?;
+            let g = groups::create(tx, dir, input).await?;
             Done {
                 status: 201,
                 id: Some(g.id),
@@ -323,8 +325,9 @@ async fn run(
             }
         }
         (Kind::Group, Method::Put) => {
-            let g =
-                groups::replace(tx, dir, need_id()?, GroupInput::from_json(body()?)?, im).await?;
+            let input = GroupInput::from_json(body()?)?;
+            *ignored = org_schemas::group_ignored(tx, dir, &input.extensions).await?;
+            let g = groups::replace(tx, dir, need_id()?, input, im).await?;
             Done {
                 status: 200,
                 id: Some(g.id),

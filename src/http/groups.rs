@@ -28,7 +28,7 @@ use crate::domain::schema::ResourceKind;
 use crate::domain::user::Meta;
 use crate::error::{ScimError, ScimResult};
 use crate::startup::AppState;
-use crate::store::groups;
+use crate::store::{groups, org_schemas};
 
 /// Members read per database round trip while streaming.
 const MEMBER_PAGE: u64 = 1000;
@@ -65,12 +65,16 @@ pub(super) struct Rendered {
     group_id: Uuid,
 }
 
-pub(super) fn render(base: &str, g: &group::Model, p: &Projection) -> Rendered {
+pub(super) fn render(
+    base: &str,
+    g: &group::Model,
+    p: &Projection,
+    custom: &org_schemas::GroupCustom,
+) -> Rendered {
     let m = meta(base, g);
-    let v = p.apply(
-        ResourceKind::Group,
-        domain_group::group_json(&g.display_name, g.external_id.as_deref(), &m),
-    );
+    let mut v = domain_group::group_json(&g.display_name, g.external_id.as_deref(), &m);
+    org_schemas::add_group_values(&mut v, custom.values.get(&g.id));
+    let v = p.apply_with(ResourceKind::Group, v, &custom.schemas);
     let text = v.to_string();
     if p.excludes(ResourceKind::Group, "members") {
         return Rendered {
@@ -122,6 +126,15 @@ impl Reader {
             Self::Snapshot(tx) => {
                 groups::member_page(tx, directory_id, group_id, after, MEMBER_PAGE).await
             }
+        }
+    }
+
+    /// The custom extension values of `groups` (one query; the schemas
+    /// only when some group has values).
+    async fn custom(&self, org_id: Uuid, groups: &[Uuid]) -> ScimResult<org_schemas::GroupCustom> {
+        match self {
+            Self::Pool(db) => org_schemas::GroupCustom::load(db, org_id, groups).await,
+            Self::Snapshot(tx) => org_schemas::GroupCustom::load(tx, org_id, groups).await,
         }
     }
 
@@ -398,18 +411,19 @@ async fn group_response(
     base: &str,
     g: &group::Model,
     p: Projection,
-) -> HttpResponse {
+) -> ScimResult<HttpResponse> {
     let m = meta(base, g);
-    let rendered = render(base, g, &p);
+    let custom = reader.custom(dir.org_id, &[g.id]).await?;
+    let rendered = render(base, g, &p, &custom);
     let mut res = HttpResponse::build(status);
     res.insert_header((header::CONTENT_TYPE, SCIM_CONTENT_TYPE))
         .insert_header((header::ETAG, m.etag()))
         .insert_header((header::LOCATION, m.location.clone()));
     if let Some(whole) = rendered.whole {
         reader.finish().await;
-        return res.body(whole);
+        return Ok(res.body(whole));
     }
-    res.streaming(stream_body(
+    Ok(res.streaming(stream_body(
         reader,
         dir.directory_id,
         base,
@@ -417,7 +431,7 @@ async fn group_response(
         vec![rendered],
         String::new(),
         String::new(),
-    ))
+    )))
 }
 
 pub async fn list(
@@ -451,10 +465,12 @@ async fn search(
     let snapshot = state.store.snapshot().await?;
     let page = groups::list(&snapshot, dir, &q).await?;
     let base = directory_base(state, req, dir.directory_id);
+    let ids: Vec<Uuid> = page.groups.iter().map(|g| g.id).collect();
+    let custom = org_schemas::GroupCustom::load(&snapshot, dir.org_id, &ids).await?;
     let rendered: Vec<Rendered> = page
         .groups
         .iter()
-        .map(|g| render(&base, g, &q.projection))
+        .map(|g| render(&base, g, &q.projection, &custom))
         .collect();
     let reader = Reader::Snapshot(snapshot);
     // The page stops early (honest `itemsPerPage`, a cursor resuming after
@@ -516,7 +532,7 @@ pub async fn get(
         return Ok(res);
     }
     let base = directory_base(&state, &req, dir.directory_id);
-    Ok(group_response(
+    group_response(
         Reader::Snapshot(snapshot),
         StatusCode::OK,
         &dir,
@@ -524,7 +540,7 @@ pub async fn get(
         &g,
         p,
     )
-    .await)
+    .await
 }
 
 pub async fn create(
@@ -541,8 +557,12 @@ pub async fn create(
             params.excluded_attributes.as_deref(),
         )?;
         let input = GroupInput::from_json(&body.into_value()?)?;
+        let ignored =
+            org_schemas::group_ignored(state.store.reader(), &dir, &input.extensions).await?;
         let tx = state.store.begin().await?;
         let g = groups::create(&tx, &dir, input).await?;
+        op.ignored(&tx, Some(g.id.to_string()), 201, &ignored)
+            .await?;
         op.commit(tx, Some(g.id.to_string()), 201).await?;
         Ok((g, p))
     }
@@ -550,7 +570,7 @@ pub async fn create(
     match result {
         Ok((g, p)) => {
             let base = directory_base(&state, &req, dir.directory_id);
-            Ok(group_response(
+            group_response(
                 Reader::Pool(state.store.reader().clone()),
                 StatusCode::CREATED,
                 &dir,
@@ -558,7 +578,7 @@ pub async fn create(
                 &g,
                 p,
             )
-            .await)
+            .await
         }
         Err(e) => Err(op.failed(&state, None, e).await),
     }
@@ -581,8 +601,11 @@ pub async fn replace(
         )?;
         let gid = parse_id(&id)?;
         let input = GroupInput::from_json(&body.into_value()?)?;
+        let ignored =
+            org_schemas::group_ignored(state.store.reader(), &dir, &input.extensions).await?;
         let tx = state.store.begin().await?;
         let g = groups::replace(&tx, &dir, gid, input, if_match(&req).as_ref()).await?;
+        op.ignored(&tx, Some(id.clone()), 200, &ignored).await?;
         op.commit(tx, Some(id.clone()), 200).await?;
         Ok((g, p))
     }
@@ -590,7 +613,7 @@ pub async fn replace(
     match result {
         Ok((g, p)) => {
             let base = directory_base(&state, &req, dir.directory_id);
-            Ok(group_response(
+            group_response(
                 Reader::Pool(state.store.reader().clone()),
                 StatusCode::OK,
                 &dir,
@@ -598,7 +621,7 @@ pub async fn replace(
                 &g,
                 p,
             )
-            .await)
+            .await
         }
         Err(e) => Err(op.failed(&state, Some(id), e).await),
     }
@@ -633,7 +656,7 @@ pub async fn patch(
     match result {
         Ok((g, p)) if wants_body => {
             let base = directory_base(&state, &req, dir.directory_id);
-            Ok(group_response(
+            group_response(
                 Reader::Pool(state.store.reader().clone()),
                 StatusCode::OK,
                 &dir,
@@ -641,7 +664,7 @@ pub async fn patch(
                 &g,
                 p,
             )
-            .await)
+            .await
         }
         Ok((g, _)) => Ok(HttpResponse::NoContent()
             .insert_header((header::ETAG, format!("W/\"{}\"", g.version)))

@@ -88,9 +88,13 @@ pub async fn search(
         },
         Err(e) => return Err(e),
     };
+    let ids: Vec<uuid::Uuid> = groups_page.iter().map(|g| g.id).collect();
+    let group_custom =
+        crate::store::org_schemas::GroupCustom::load(state.store.reader(), dir.org_id, &ids)
+            .await?;
     let rendered = groups_page
         .iter()
-        .map(|g| http_groups::render(&base, g, &q.projection))
+        .map(|g| http_groups::render(&base, g, &q.projection, &group_custom))
         .collect();
     let reader = http_groups::Reader::Pool(state.store.reader().clone());
     let fitted = http_groups::fit(

@@ -17,7 +17,10 @@ use uuid::Uuid;
 
 use super::directories::DirectoryPrincipal;
 use super::events::{self, EventType, NewEvent};
-use super::filter_sql::{Column, group_column, groups_condition};
+use super::filter_sql::{
+    Column, custom_sort, group_column_with, groups_condition_with, names_custom,
+};
+use super::org_schemas;
 use super::paging::{Sort, in_order, page_ids};
 use super::{db_error, is_unique_violation};
 use crate::domain::etag::{IfMatch, etag};
@@ -474,6 +477,7 @@ pub async fn create<C: ConnectionTrait>(
 ) -> ScimResult<group::Model> {
     ensure_name_free(tx, dir, &input.display_name, None).await?;
     let accounts = resolve_members(tx, dir, &input.members).await?;
+    let custom = org_schemas::decode_group(tx, dir, &input.extensions).await?;
     let now = Utc::now();
     let g = group::ActiveModel {
         id: Set(Uuid::now_v7()),
@@ -497,6 +501,7 @@ pub async fn create<C: ConnectionTrait>(
         }
     })?;
     events::record(tx, group_event(&g, EventType::GroupCreated)).await?;
+    org_schemas::write_group_values(tx, dir, g.id, &custom, false).await?;
     add_members(tx, g.id, &accounts).await?;
     Ok(g)
 }
@@ -556,8 +561,10 @@ pub async fn apply<C: ConnectionTrait>(
     let g = lock(tx, dir, id, if_match).await?;
     let mut name = g.display_name.clone();
     let mut external_id = g.external_id.clone();
+    let mut custom = Vec::new();
     for change in changes {
         match change {
+            GroupChange::Custom(op) => custom.push(*op),
             GroupChange::SetDisplayName(n) => name = n,
             GroupChange::SetExternalId(e) => external_id = e,
             GroupChange::AddMembers(ids) => {
@@ -576,6 +583,9 @@ pub async fn apply<C: ConnectionTrait>(
                 replace_members(tx, id, &accounts).await?;
             }
         }
+    }
+    if !custom.is_empty() {
+        org_schemas::patch_group_values(tx, dir, id, &custom).await?;
     }
     set_attributes(tx, dir, g, name, external_id).await
 }
@@ -642,6 +652,8 @@ pub async fn replace<C: ConnectionTrait>(
 ) -> ScimResult<group::Model> {
     let g = lock(tx, dir, id, if_match).await?;
     let accounts = resolve_members(tx, dir, &input.members).await?;
+    let custom = org_schemas::decode_group(tx, dir, &input.extensions).await?;
+    org_schemas::write_group_values(tx, dir, id, &custom, true).await?;
     replace_members(tx, id, &accounts).await?;
     set_attributes(tx, dir, g, input.display_name, input.external_id).await
 }
@@ -746,12 +758,27 @@ pub async fn list<C: ConnectionTrait>(
 ) -> ScimResult<GroupPage> {
     let mut cond = Condition::all()
         .add(Expr::col((group::Entity, group::Column::DirectoryId)).eq(dir.directory_id));
+    let custom = if names_custom(q.filter.as_ref(), q.sort_by.as_ref()) {
+        org_schemas::group_extensions(db, dir.org_id).await?
+    } else {
+        vec![]
+    };
     if let Some(f) = &q.filter {
-        cond = cond.add(groups_condition(f)?);
+        cond = cond.add(groups_condition_with(f, dir.directory_id, &custom)?);
     }
     let sort = match &q.sort_by {
         None => None,
-        Some(path) => match group_column(path).map_err(|e| ScimError::invalid_value(e.detail()))? {
+        Some(path) => match group_column_with(path, dir.directory_id, &custom)
+            .map_err(|e| ScimError::invalid_value(e.detail()))?
+        {
+            col @ Column::Custom { .. } => match custom_sort(&col) {
+                Some((expr, text)) => Some(Sort { expr, text }),
+                None => {
+                    return Err(ScimError::invalid_value(format!(
+                        "sortBy {path}: only singular attributes can be sorted on"
+                    )));
+                }
+            },
             Column::Plain { expr, ty, .. } => Some(Sort {
                 expr,
                 text: matches!(ty, AttrType::String | AttrType::Reference),

@@ -3,7 +3,10 @@
 //! a savepoint of its own, so a bad row costs only itself and a batch of
 //! rows costs one commit (the same pattern as `/Bulk`).
 
+use std::collections::HashMap;
+
 use sea_orm::{DatabaseTransaction, TransactionTrait};
+use uuid::Uuid;
 
 use super::audit::Actor;
 use super::directories::DirectoryPrincipal;
@@ -18,6 +21,9 @@ use crate::error::{ScimError, ScimResult};
 pub struct BatchRow {
     pub line: u64,
     pub input: ScimResult<UserInput>,
+    /// Attributes of the row no registered schema knows (dropped): sync-log
+    /// warnings once the row is written.
+    pub ignored: Vec<String>,
 }
 
 /// What became of one row.
@@ -64,6 +70,7 @@ pub async fn write_batch(
         .map(|(r, h)| BatchRow {
             line: r.line,
             input: r.input.map(|i| h.apply(i)),
+            ignored: r.ignored,
         })
         .collect();
     let tx = store.begin().await.map_err(fatal(first))?;
@@ -80,9 +87,15 @@ pub async fn write_batch(
         dir,
         log,
         out: Vec::with_capacity(rows.len()),
+        ignored: HashMap::new(),
     };
     let mut plain = Vec::new();
-    for row in rows {
+    for mut row in rows {
+        if !row.ignored.is_empty() {
+            batch
+                .ignored
+                .insert(row.line, std::mem::take(&mut row.ignored));
+        }
         match row.input.map(|i| probe.claim(dir, i)) {
             Ok(Claim::Plain(p)) => plain.push((row.line, p)),
             Ok(Claim::OneByOne(input)) => {
@@ -112,9 +125,26 @@ struct Batch<'a> {
     dir: &'a DirectoryPrincipal,
     log: &'a SyncEntry,
     out: Vec<(u64, RowResult)>,
+    /// Dropped attributes by line.
+    ignored: HashMap<u64, Vec<String>>,
 }
 
 impl Batch<'_> {
+    /// The warnings of the attributes row `line` dropped, now that it is
+    /// written as `resource_id`.
+    async fn record_ignored(&self, line: u64, resource_id: Uuid) -> Result<(), BatchFailed> {
+        let Some(ignored) = self.ignored.get(&line) else {
+            return Ok(());
+        };
+        let entry = SyncEntry {
+            resource_id: Some(resource_id.to_string()),
+            ..self.log.clone()
+        };
+        sync_log::record_ignored(self.tx, &entry, ignored)
+            .await
+            .map_err(fatal(line))
+    }
+
     async fn savepoint(&self, line: u64) -> Result<DatabaseTransaction, BatchFailed> {
         self.tx.begin().await.map_err(db_error).map_err(fatal(line))
     }
@@ -128,6 +158,7 @@ impl Batch<'_> {
                 match users::create_logged(&sp, self.dir, input, self.log.clone()).await {
                     Ok(done) => {
                         sp.commit().await.map_err(db_error).map_err(fatal(line))?;
+                        self.record_ignored(line, done.user.link.id).await?;
                         Ok(done.account)
                     }
                     Err(e) => {
@@ -174,8 +205,11 @@ impl Batch<'_> {
             .map(|(l, p)| (l, (p, self.log.clone())))
             .unzip();
         match users::create_plain(&sp, self.dir, &inputs).await {
-            Ok(_) => {
+            Ok(ids) => {
                 sp.commit().await.map_err(db_error).map_err(fatal(line))?;
+                for (l, id) in lines.iter().zip(ids) {
+                    self.record_ignored(*l, id).await?;
+                }
                 self.out
                     .extend(lines.into_iter().map(|l| (l, RowResult::Created)));
             }

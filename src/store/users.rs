@@ -260,7 +260,7 @@ fn set_link_attrs(m: &mut scim_user::ActiveModel, a: &UserAttrs) {
 async fn write_values<C: ConnectionTrait>(
     db: &C,
     user_id: Uuid,
-    directory_id: Uuid,
+    dir: &DirectoryPrincipal,
     a: &UserAttrs,
     replace: bool,
 ) -> ScimResult<()> {
@@ -271,12 +271,12 @@ async fn write_values<C: ConnectionTrait>(
             .await
             .map_err(db_error)?;
     }
-    let rows = value_rows(user_id, directory_id, a);
+    let rows = value_rows(user_id, dir, a);
     if !rows.is_empty() {
         scim_user_value::Entity::insert_many(rows)
             .exec_without_returning(db)
             .await
-            .map_err(db_error)?;
+            .map_err(|e| super::org_schemas::unique_conflict(&a.custom, "User", e))?;
     }
     Ok(())
 }
@@ -284,9 +284,10 @@ async fn write_values<C: ConnectionTrait>(
 /// The `scim_user_values` rows of a link's multi-valued attributes.
 fn value_rows(
     user_id: Uuid,
-    directory_id: Uuid,
+    dir: &DirectoryPrincipal,
     a: &UserAttrs,
 ) -> Vec<scim_user_value::ActiveModel> {
+    let directory_id = dir.directory_id;
     let mut rows = Vec::new();
     let base = |attr: &str, position: usize| scim_user_value::ActiveModel {
         id: NotSet,
@@ -305,6 +306,7 @@ fn value_rows(
         region: Set(None),
         postal_code: Set(None),
         country: Set(None),
+        unique_key: Set(None),
     };
     for attr in MULTI_VALUED {
         for (i, v) in a.multi(attr).iter().enumerate() {
@@ -332,6 +334,12 @@ fn value_rows(
     // Custom extension values: one row a scalar (see `ValueRow`).
     for r in a.custom.rows() {
         let mut row = base(&r.key, 0);
+        row.unique_key = Set(super::org_schemas::unique_key(
+            &a.custom,
+            &r,
+            directory_id,
+            dir.org_id,
+        ));
         row.position = Set(r.position);
         row.value_lower = Set(Some(r.text.to_lowercase()));
         row.value = Set(Some(r.text));
@@ -613,7 +621,7 @@ pub async fn provision<C: ConnectionTrait>(
             db_error(e)
         }
     })?;
-    write_values(tx, id, dir.directory_id, &attrs, false).await?;
+    write_values(tx, id, dir, &attrs, false).await?;
     // Provisioned inactive: the rules apply as if it had just turned off.
     // Provisioned active onto an account an earlier unlink deactivated or
     // suspended: as if it had just turned on again.
@@ -928,7 +936,7 @@ pub async fn create_plain<C: ConnectionTrait>(
         }
         let link = new_link(dir, *account.id.as_ref(), &input.attrs, now);
         let id = *link.id.as_ref();
-        values.extend(value_rows(id, dir.directory_id, &input.attrs));
+        values.extend(value_rows(id, dir, &input.attrs));
         log.push(SyncEntry {
             resource_id: Some(id.to_string()),
             status: 201,
@@ -1101,7 +1109,7 @@ async fn update<C: ConnectionTrait>(
             db_error(e)
         }
     })?;
-    write_values(tx, id, dir.directory_id, &attrs, true).await?;
+    write_values(tx, id, dir, &attrs, true).await?;
     Ok(StoredUser {
         link,
         attrs,

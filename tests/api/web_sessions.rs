@@ -14,7 +14,7 @@ use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use crate::admin::{Admin, admin, seed_account};
 use crate::helpers::*;
 
-const SESSION_COOKIE: &str = "scim_admin_session";
+pub(crate) const SESSION_COOKIE: &str = "scim_admin_session";
 
 /// A client that shows redirects instead of following them and keeps no
 /// cookies (each request says which cookie it sends).
@@ -45,7 +45,7 @@ fn cookie_value(cookies: &[String], name: &str) -> Option<String> {
 
 /// Signs in with `key` through the form, as a browser does; returns the
 /// session cookie's value and every `Set-Cookie` of the answer.
-async fn sign_in(app: &TestApp, key: &str) -> (String, Vec<String>) {
+pub(crate) async fn sign_in(app: &TestApp, key: &str) -> (String, Vec<String>) {
     let http = browser();
     let res = http
         .get(format!("{}/admin/sign-in", app.address))
