@@ -317,6 +317,7 @@ async fn authentication_does_not_wait_behind_a_saturated_read_pool() {
     assert_eq!(status, 200, "{body}");
     // Still full: the two requests above were served while it was.
     assert_eq!(pool_in_use(&app, "read").await, 2, "the read pool drained");
+    eprintln!("read pool full: 401 after {bad_token:?}, 200 after {authenticated:?}");
     assert!(
         bad_token < Duration::from_secs(1),
         "401 after {bad_token:?}"
