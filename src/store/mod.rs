@@ -95,9 +95,9 @@ impl Store {
             // Read-only connections: authentication writes nothing, and
             // the one writer is not taken from it. No statement deadline:
             // its lookups are a few index probes.
-            let mut auth_opts = sqlite_options(url, AUTH_CONNECTIONS, lock_wait);
-            auth_opts.map_sqlx_sqlite_opts(|o| o.read_only(true));
-            let auth = Database::connect(auth_opts).await?;
+            let auth =
+                Database::connect(sqlite_read_only_options(url, AUTH_CONNECTIONS, lock_wait))
+                    .await?;
             Ok(Self {
                 read,
                 write,
@@ -105,7 +105,7 @@ impl Store {
                 backend: DatabaseBackend::Sqlite,
             })
         } else {
-            let pg_options = |max: u32, timeout: Option<Duration>| {
+            let pg_options = |max: u32, timeout: Option<Duration>, read_only: bool| {
                 let mut opts = ConnectOptions::new(url.to_owned());
                 opts.max_connections(max)
                     .min_connections(1)
@@ -118,6 +118,11 @@ impl Store {
                             "lock_timeout",
                             format!("{}ms", lock_wait.as_millis().max(1)),
                         )]);
+                        let o = if read_only {
+                            o.options([("default_transaction_read_only", "on")])
+                        } else {
+                            o
+                        };
                         match timeout {
                             Some(t) => o.options([(
                                 "statement_timeout",
@@ -131,17 +136,19 @@ impl Store {
             if statement_timeout.is_some() {
                 // Migrations (an index over a large table) may take longer
                 // than any request statement should.
-                let migrator = Database::connect(pg_options(1, None)).await?;
+                let migrator = Database::connect(pg_options(1, None, false)).await?;
                 Migrator::up(&migrator, None).await?;
                 let _ = migrator.close().await;
             }
             let db =
-                Database::connect(pg_options(max_connections.max(2), statement_timeout)).await?;
+                Database::connect(pg_options(max_connections.max(2), statement_timeout, false))
+                    .await?;
             Migrator::up(&db, None).await?;
             // Its statements are index probes; a statement timeout tuned
             // tight to cut query work short must not refuse sign-ins.
             let auth_timeout = statement_timeout.map(|t| t.max(Duration::from_secs(1)));
-            let auth = Database::connect(pg_options(AUTH_CONNECTIONS, auth_timeout)).await?;
+            // Read only, as on SQLite: authentication writes nothing.
+            let auth = Database::connect(pg_options(AUTH_CONNECTIONS, auth_timeout, true)).await?;
             let backend = db.get_database_backend();
             Ok(Self {
                 read: db.clone(),
@@ -280,6 +287,25 @@ async fn arm_deadline(
 /// only turns another tenant's request into a slower 503.
 fn pool_wait(lock_wait: Duration) -> Duration {
     lock_wait.max(Duration::from_millis(100))
+}
+
+/// Options of read-only connections to an existing database (the writer
+/// created it and set WAL mode, which is kept in the file). Only one
+/// `map_sqlx_sqlite_opts` applies, so these are whole options.
+fn sqlite_read_only_options(url: &str, max: u32, lock_wait: Duration) -> ConnectOptions {
+    let mut opts = ConnectOptions::new(url.to_owned());
+    opts.max_connections(max)
+        .min_connections(1)
+        .acquire_timeout(pool_wait(lock_wait))
+        .sqlx_logging(false)
+        .map_sqlx_sqlite_opts(move |o| {
+            o.read_only(true)
+                .create_if_missing(false)
+                .busy_timeout(lock_wait)
+                .foreign_keys(true)
+                .pragma("case_sensitive_like", "ON")
+        });
+    opts
 }
 
 fn sqlite_options(url: &str, max: u32, lock_wait: Duration) -> ConnectOptions {

@@ -317,6 +317,7 @@ async fn authentication_does_not_wait_behind_a_saturated_read_pool() {
     assert_eq!(status, 200, "{body}");
     // Still full: the two requests above were served while it was.
     assert_eq!(pool_in_use(&app, "read").await, 2, "the read pool drained");
+    eprintln!("read pool full: 401 after {bad_token:?}, 200 after {authenticated:?}");
     assert!(
         bad_token < Duration::from_secs(1),
         "401 after {bad_token:?}"
@@ -328,4 +329,43 @@ async fn authentication_does_not_wait_behind_a_saturated_read_pool() {
     for l in load {
         let _ = l.await;
     }
+}
+
+/// The authentication pool only reads: a write through it fails (SQLite
+/// read-only connections; PostgreSQL `default_transaction_read_only`),
+/// while reads work.
+#[tokio::test]
+async fn the_authentication_pool_is_read_only() {
+    use sea_orm::ConnectionTrait;
+    // A second store on the app's database (the app drops it after).
+    let app = spawn_app().await;
+    let url = app.settings.database_url.expose().to_owned();
+    let store = scim_server::store::Store::open(&url, 2, Duration::from_secs(1))
+        .await
+        .unwrap();
+    let auth = store.auth();
+    let row = auth
+        .query_one_raw(sea_orm::Statement::from_string(
+            auth.get_database_backend(),
+            "SELECT COUNT(*) FROM admin_keys",
+        ))
+        .await
+        .unwrap();
+    assert!(row.is_some());
+    let err = auth
+        .execute_unprepared("DELETE FROM admin_keys")
+        .await
+        .expect_err("a write through the auth pool");
+    let text = err.to_string().to_lowercase();
+    assert!(
+        text.contains("read-only") || text.contains("readonly"),
+        "{text}"
+    );
+    store
+        .writer()
+        .execute_unprepared("DELETE FROM admin_keys")
+        .await
+        .unwrap();
+    store.close().await;
+    drop(app);
 }

@@ -46,6 +46,11 @@ fn cookie_value(cookies: &[String], name: &str) -> Option<String> {
 /// Signs in with `key` through the form, as a browser does; returns the
 /// session cookie's value and every `Set-Cookie` of the answer.
 pub(crate) async fn sign_in(app: &TestApp, key: &str) -> (String, Vec<String>) {
+    sign_in_from(app, key, None).await
+}
+
+/// [`sign_in`] from a browser that still has session cookie `old`.
+async fn sign_in_from(app: &TestApp, key: &str, old: Option<&str>) -> (String, Vec<String>) {
     let http = browser();
     let res = http
         .get(format!("{}/admin/sign-in", app.address))
@@ -56,7 +61,13 @@ pub(crate) async fn sign_in(app: &TestApp, key: &str) -> (String, Vec<String>) {
     let token = cookie_value(&set_cookies(&res), "scim_admin_sign_in").expect("a form token");
     let res = http
         .post(format!("{}/admin/sign-in", app.address))
-        .header("Cookie", format!("scim_admin_sign_in={token}"))
+        .header(
+            "Cookie",
+            match old {
+                Some(old) => format!("scim_admin_sign_in={token}; {SESSION_COOKIE}={old}"),
+                None => format!("scim_admin_sign_in={token}"),
+            },
+        )
         .form(&[("key", key), ("csrf", token.as_str())])
         .send()
         .await
@@ -139,6 +150,15 @@ async fn signing_in_sets_a_session_cookie_that_does_not_carry_the_key() {
     assert_eq!(res.status(), 303);
     // Nor does a made-up session id.
     assert_eq!(page_status(&app, "scimsess_forged").await, 303);
+
+    // Signing in again from the same browser replaces its session.
+    let (again, _) = sign_in_from(&app, &a.key, Some(&session)).await;
+    assert_ne!(again, session);
+    assert_eq!(page_status(&app, &session).await, 303);
+    assert_eq!(page_status(&app, &again).await, 200);
+    let rows = sessions(&app).await;
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].id_hash, token_hash(&again));
 }
 
 /// Before: sign-out only deleted the cookie; a copy of it stayed valid.

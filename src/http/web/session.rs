@@ -221,6 +221,10 @@ pub async fn sign_in(
             Some("That admin key is not valid (revoked, mistyped or not an admin key)."),
         ));
     };
+    // Signing in again from a signed-in browser replaces its session.
+    if let Some(old) = req.cookie(SESSION_COOKIE).filter(|c| !c.value().is_empty()) {
+        admin_sessions::end(state.store.writer(), old.value()).await?;
+    }
     let session = admin_sessions::create(
         state.store.writer(),
         identity.key_id,
