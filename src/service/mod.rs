@@ -17,6 +17,7 @@ pub mod accounts;
 pub mod bulk;
 pub mod groups;
 pub mod import;
+pub mod sites;
 pub mod users;
 
 use sea_orm::{DatabaseTransaction, TransactionTrait};
