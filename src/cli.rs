@@ -822,18 +822,14 @@ pub async fn run(settings: &Settings, command: Command) -> Result<(), CliError> 
             product,
             role,
         }) => {
-            let product = product.to_ascii_lowercase();
-            if !groups::PRODUCTS.contains(&product.as_str()) {
-                return Err(CliError::Usage(format!(
-                    "unknown product {product:?}; one of {}",
-                    groups::PRODUCTS.join(", ")
-                )));
-            }
+            // The products list of the admin API (one list).
+            let product = crate::domain::admin_rules::parse_product(&product.to_ascii_lowercase())
+                .map_err(|e| CliError::Usage(e.message()))?;
             if role != "user" && role != "admin" {
                 return Err(CliError::Usage("role must be user or admin".into()));
             }
             let tx = store.begin().await?;
-            let g = groups::grant(&tx, group, &site, &product, &role).await?;
+            let g = groups::grant(&tx, group, &site, product, &role).await?;
             events::flush(&tx, &cli_origin()).await?;
             tx.commit().await.map_err(db_error)?;
             print(

@@ -12,8 +12,8 @@ mod m20261202_170001_create_org_schemas;
 mod m20261202_170002_add_reject_unknown_attributes;
 mod m20261202_180001_create_events;
 mod m20261202_180002_create_webhooks;
-mod m20261203_010001_create_admin_sessions;
 mod m20261203_010001_add_custom_values;
+mod m20261203_010001_create_admin_sessions;
 
 pub struct Migrator;
 

@@ -9,7 +9,6 @@ use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse, web};
 use entity::group;
 use futures_util::{StreamExt, stream};
-use sea_orm::{DatabaseConnection, DatabaseTransaction};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -20,13 +19,13 @@ use super::scim::{
     ListParams, ProjectionParams, SyncOp, directory_base, if_match, list_head, not_modified,
 };
 use crate::domain::filter::Limits;
-use crate::domain::group::{self as domain_group, GroupInput, MemberView};
-use crate::domain::patch;
+use crate::domain::group::{self as domain_group, MemberView};
 use crate::domain::projection::Projection;
 use crate::domain::query::{ListQuery, RawListQuery, parse_projection};
 use crate::domain::schema::ResourceKind;
 use crate::domain::user::Meta;
 use crate::error::{ScimError, ScimResult};
+use crate::service::{self, PathId};
 use crate::startup::AppState;
 use crate::store::{groups, org_schemas};
 
@@ -104,47 +103,7 @@ enum Phase {
 }
 
 /// Where streamed members are read from.
-pub(super) enum Reader {
-    /// Any state at least as new as the group's head (after a write).
-    Pool(DatabaseConnection),
-    /// The read transaction the group's head was read in: the members are
-    /// those of the same state, whatever commits meanwhile.
-    Snapshot(DatabaseTransaction),
-}
-
-impl Reader {
-    async fn member_page(
-        &self,
-        directory_id: Uuid,
-        group_id: Uuid,
-        after: Option<Uuid>,
-    ) -> ScimResult<Vec<(Uuid, MemberView)>> {
-        match self {
-            Self::Pool(db) => {
-                groups::member_page(db, directory_id, group_id, after, MEMBER_PAGE).await
-            }
-            Self::Snapshot(tx) => {
-                groups::member_page(tx, directory_id, group_id, after, MEMBER_PAGE).await
-            }
-        }
-    }
-
-    /// The custom extension values of `groups` (one query; the schemas
-    /// only when some group has values).
-    async fn custom(&self, org_id: Uuid, groups: &[Uuid]) -> ScimResult<org_schemas::GroupCustom> {
-        match self {
-            Self::Pool(db) => org_schemas::GroupCustom::load(db, org_id, groups).await,
-            Self::Snapshot(tx) => org_schemas::GroupCustom::load(tx, org_id, groups).await,
-        }
-    }
-
-    /// Ends the read transaction, if any.
-    async fn finish(self) {
-        if let Self::Snapshot(tx) = self {
-            let _ = tx.commit().await;
-        }
-    }
-}
+pub(super) use crate::store::groups::MemberReader as Reader;
 
 struct StreamState {
     db: Option<Reader>,
@@ -220,7 +179,7 @@ async fn next_chunk(mut st: StreamState) -> Option<(Result<Bytes, actix_web::Err
             first,
         } => {
             let page = match st.db.as_ref() {
-                Some(db) => db.member_page(st.directory_id, group_id, after).await,
+                Some(db) => db.page(st.directory_id, group_id, after, MEMBER_PAGE).await,
                 None => Err(ScimError::internal("member stream without a reader")),
             };
             let page = match page {
@@ -323,7 +282,9 @@ pub(super) async fn fit(
                 let mut text = format!("{open},\"members\":[");
                 let (mut after, mut any) = (None, false);
                 loop {
-                    let page = reader.member_page(directory_id, r.group_id, after).await?;
+                    let page = reader
+                        .page(directory_id, r.group_id, after, MEMBER_PAGE)
+                        .await?;
                     for m in project_members(projection, &page, &users_base) {
                         if any {
                             text.push(',');
@@ -556,19 +517,13 @@ pub async fn create(
             params.attributes.as_deref(),
             params.excluded_attributes.as_deref(),
         )?;
-        let input = GroupInput::from_json(&body.into_value()?)?;
-        let ignored =
-            org_schemas::group_ignored(state.store.reader(), &dir, &input.extensions).await?;
-        let tx = state.store.begin().await?;
-        let g = groups::create(&tx, &dir, input).await?;
-        op.ignored(&tx, Some(g.id.to_string()), 201, &ignored)
-            .await?;
-        op.commit(tx, Some(g.id.to_string()), 201).await?;
+        let g = service::groups::create(&state.store, &op.write, &body.into_value()?).await?;
         Ok((g, p))
     }
     .await;
     match result {
         Ok((g, p)) => {
+            op.succeeded();
             let base = directory_base(&state, &req, dir.directory_id);
             group_response(
                 Reader::Pool(state.store.reader().clone()),
@@ -599,19 +554,16 @@ pub async fn replace(
             params.attributes.as_deref(),
             params.excluded_attributes.as_deref(),
         )?;
-        let gid = parse_id(&id)?;
-        let input = GroupInput::from_json(&body.into_value()?)?;
-        let ignored =
-            org_schemas::group_ignored(state.store.reader(), &dir, &input.extensions).await?;
-        let tx = state.store.begin().await?;
-        let g = groups::replace(&tx, &dir, gid, input, if_match(&req).as_ref()).await?;
-        op.ignored(&tx, Some(id.clone()), 200, &ignored).await?;
-        op.commit(tx, Some(id.clone()), 200).await?;
+        let gid = PathId::parse("Group", &id)?;
+        let body = body.into_value()?;
+        let im = if_match(&req);
+        let g = service::groups::replace(&state.store, &op.write, gid, &body, im.as_ref()).await?;
         Ok((g, p))
     }
     .await;
     match result {
         Ok((g, p)) => {
+            op.succeeded();
             let base = directory_base(&state, &req, dir.directory_id);
             group_response(
                 Reader::Pool(state.store.reader().clone()),
@@ -643,18 +595,26 @@ pub async fn patch(
             params.attributes.as_deref(),
             params.excluded_attributes.as_deref(),
         )?;
-        let gid = parse_id(&id)?;
-        let ops = patch::parse_request(&body.into_value()?, limits(&state))?;
-        let changes = domain_group::changes(&ops)?;
-        let tx = state.store.begin().await?;
-        let g = groups::apply(&tx, &dir, gid, changes, if_match(&req).as_ref()).await?;
-        op.commit(tx, Some(id.clone()), if wants_body { 200 } else { 204 })
-            .await?;
+        let gid = PathId::parse("Group", &id)?;
+        let body = body.into_value()?;
+        let im = if_match(&req);
+        let status = if wants_body { 200 } else { 204 };
+        let g = service::groups::patch(
+            &state.store,
+            &op.write,
+            gid,
+            &body,
+            limits(&state),
+            im.as_ref(),
+            status,
+        )
+        .await?;
         Ok((g, p))
     }
     .await;
     match result {
         Ok((g, p)) if wants_body => {
+            op.succeeded();
             let base = directory_base(&state, &req, dir.directory_id);
             group_response(
                 Reader::Pool(state.store.reader().clone()),
@@ -666,9 +626,12 @@ pub async fn patch(
             )
             .await
         }
-        Ok((g, _)) => Ok(HttpResponse::NoContent()
-            .insert_header((header::ETAG, format!("W/\"{}\"", g.version)))
-            .finish()),
+        Ok((g, _)) => {
+            op.succeeded();
+            Ok(HttpResponse::NoContent()
+                .insert_header((header::ETAG, format!("W/\"{}\"", g.version)))
+                .finish())
+        }
         Err(e) => Err(op.failed(&state, Some(id), e).await),
     }
 }
@@ -682,14 +645,16 @@ pub async fn delete(
     let (_, id) = id.into_inner();
     let op = SyncOp::new(&dir, &req, "Group");
     let result = async {
-        let gid = parse_id(&id)?;
-        let tx = state.store.begin().await?;
-        groups::delete(&tx, &dir, gid, if_match(&req).as_ref()).await?;
-        op.commit(tx, Some(id.clone()), 204).await
+        let gid = PathId::parse("Group", &id)?;
+        let im = if_match(&req);
+        service::groups::delete(&state.store, &op.write, gid, im.as_ref()).await
     }
     .await;
     match result {
-        Ok(()) => Ok(HttpResponse::NoContent().finish()),
+        Ok(()) => {
+            op.succeeded();
+            Ok(HttpResponse::NoContent().finish())
+        }
         Err(e) => Err(op.failed(&state, Some(id), e).await),
     }
 }

@@ -1,4 +1,4 @@
-//! `/Users`: HTTP in, domain and store calls, SCIM JSON out.
+//! `/Users`: HTTP in, one `service::users` call per write, SCIM JSON out.
 
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -13,13 +13,12 @@ use super::scim::{
 };
 use crate::domain::custom_schema::CustomSchema;
 use crate::domain::filter::Limits;
-use crate::domain::patch;
 use crate::domain::projection::Projection;
 use crate::domain::query::{ListQuery, RawListQuery, parse_projection};
 use crate::domain::schema::ResourceKind;
-use crate::domain::secrets;
-use crate::domain::user::{GroupRef, ManagerRef, Meta, Password, Prehashed, UserInput};
+use crate::domain::user::{GroupRef, ManagerRef, Meta};
 use crate::error::{ScimError, ScimResult};
+use crate::service::{self, PathId};
 use crate::startup::AppState;
 use crate::store::managers::{self, ManagerNames};
 use crate::store::org_schemas;
@@ -112,20 +111,6 @@ async fn resource_response(
         res.headers_mut().insert(header::LOCATION, v);
     }
     Ok(res)
-}
-
-/// Hashes a new password (argon2, tens of milliseconds) on the bounded
-/// hashing pool before the write transaction opens, so the database's
-/// write lock is not held meanwhile.
-pub(super) async fn hash_first(mut input: UserInput) -> ScimResult<UserInput> {
-    let Some(clear) = input.clear_password() else {
-        return Ok(input);
-    };
-    let hash = secrets::hash_password_bounded(clear.to_owned())
-        .await
-        .map_err(ScimError::internal)?;
-    input.password = Some(Password::Hashed(hash));
-    Ok(input)
 }
 
 pub async fn list(
@@ -305,23 +290,13 @@ pub async fn create(
             params.attributes.as_deref(),
             params.excluded_attributes.as_deref(),
         )?;
-        let body = body.into_value()?;
-        let input = UserInput::from_body(&body)?;
-        let (input, ignored) =
-            org_schemas::with_custom(state.store.reader(), &dir, &body, input).await?;
-        let input = hash_first(input).await?;
-        let tx = state.store.begin().await?;
-        let u = users::create_logged(&tx, &dir, input, op.entry(None, 201, None))
-            .await?
-            .user;
-        op.ignored(&tx, Some(u.link.id.to_string()), 201, &ignored)
-            .await?;
-        op.commit_logged(tx).await?;
+        let u = service::users::create(&state.store, &op.write, &body.into_value()?).await?;
         Ok((u, p))
     }
     .await;
     match result {
         Ok((u, p)) => {
+            op.succeeded();
             let base = directory_base(&state, &req, dir.directory_id);
             resource_response(&state, &dir, StatusCode::CREATED, &base, &u, &p).await
         }
@@ -344,22 +319,16 @@ pub async fn replace(
             params.attributes.as_deref(),
             params.excluded_attributes.as_deref(),
         )?;
-        let uid = parse_id(&id)?;
+        let uid = PathId::parse("User", &id)?;
         let body = body.into_value()?;
-        let input = UserInput::from_body(&body)?;
-        let (input, ignored) =
-            org_schemas::with_custom(state.store.reader(), &dir, &body, input).await?;
-        let input = hash_first(input).await?;
-        let tx = state.store.begin().await?;
-        let u = users::replace(&tx, &dir, uid, input, if_match(&req).as_ref()).await?;
-        op.ignored(&tx, Some(id.clone()), 200, &ignored).await?;
-        op.commit_noted(tx, Some(id.clone()), 200, u.ignored_note())
-            .await?;
+        let im = if_match(&req);
+        let u = service::users::replace(&state.store, &op.write, uid, &body, im.as_ref()).await?;
         Ok((u, p))
     }
     .await;
     match result {
         Ok((u, p)) => {
+            op.succeeded();
             let base = directory_base(&state, &req, dir.directory_id);
             resource_response(&state, &dir, StatusCode::OK, &base, &u, &p).await
         }
@@ -382,20 +351,24 @@ pub async fn patch(
             params.attributes.as_deref(),
             params.excluded_attributes.as_deref(),
         )?;
-        let uid = parse_id(&id)?;
-        let ops = patch::parse_request(&body.into_value()?, limits(&state))?;
-        let passwords = Prehashed::hash(patch::passwords(&ops))
-            .await
-            .map_err(ScimError::internal)?;
-        let tx = state.store.begin().await?;
-        let u = users::patch(&tx, &dir, uid, &ops, &passwords, if_match(&req).as_ref()).await?;
-        op.commit_noted(tx, Some(id.clone()), 200, u.ignored_note())
-            .await?;
+        let uid = PathId::parse("User", &id)?;
+        let body = body.into_value()?;
+        let im = if_match(&req);
+        let u = service::users::patch(
+            &state.store,
+            &op.write,
+            uid,
+            &body,
+            limits(&state),
+            im.as_ref(),
+        )
+        .await?;
         Ok((u, p))
     }
     .await;
     match result {
         Ok((u, p)) => {
+            op.succeeded();
             let base = directory_base(&state, &req, dir.directory_id);
             resource_response(&state, &dir, StatusCode::OK, &base, &u, &p).await
         }
@@ -412,14 +385,16 @@ pub async fn delete(
     let (_, id) = id.into_inner();
     let op = SyncOp::new(&dir, &req, "User");
     let result = async {
-        let uid = parse_id(&id)?;
-        let tx = state.store.begin().await?;
-        users::delete(&tx, &dir, uid, if_match(&req).as_ref()).await?;
-        op.commit(tx, Some(id.clone()), 204).await
+        let uid = PathId::parse("User", &id)?;
+        let im = if_match(&req);
+        service::users::delete(&state.store, &op.write, uid, im.as_ref()).await
     }
     .await;
     match result {
-        Ok(()) => Ok(HttpResponse::NoContent().finish()),
+        Ok(()) => {
+            op.succeeded();
+            Ok(HttpResponse::NoContent().finish())
+        }
         Err(e) => Err(op.failed(&state, Some(id), e).await),
     }
 }

@@ -15,9 +15,9 @@ use uuid::Uuid;
 
 use crate::domain::user::UserInput;
 use crate::error::ScimError;
+use crate::service::import::{BatchFailed, BatchRow, RowResult, write_batch};
 use crate::store::Store;
 use crate::store::directories::{self, DirectoryPrincipal};
-use crate::store::import::{BatchFailed, BatchRow, RowResult, write_batch};
 use crate::store::org_schemas;
 use crate::store::sync_log::SyncEntry;
 pub use source::{CSV_COLUMNS, Format};

@@ -9,8 +9,9 @@ use chrono::Utc;
 use entity::{group, group_grant, group_member, product_access, scim_user, site, site_membership};
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query, SimpleExpr};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, QueryTrait, Set,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection,
+    DatabaseTransaction, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+    QueryTrait, Set,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -24,7 +25,7 @@ use super::org_schemas;
 use super::paging::{Sort, in_order, page_ids};
 use super::{db_error, is_unique_violation};
 use crate::domain::etag::{IfMatch, etag};
-use crate::domain::group::{GroupChange, GroupInput, MemberView};
+use crate::domain::group::{GroupInput, MemberView};
 use crate::domain::query::ListQuery;
 use crate::domain::schema::AttrType;
 use crate::error::{ScimError, ScimResult};
@@ -54,7 +55,7 @@ pub async fn get<C: ConnectionTrait>(
         .map_err(db_error)
 }
 
-async fn ensure_name_free<C: ConnectionTrait>(
+pub async fn ensure_name_free<C: ConnectionTrait>(
     db: &C,
     dir: &DirectoryPrincipal,
     name: &str,
@@ -74,7 +75,7 @@ async fn ensure_name_free<C: ConnectionTrait>(
 
 /// SCIM user ids → account ids, all of them Users of this directory;
 /// otherwise 400 naming the first that is not.
-async fn resolve_members<C: ConnectionTrait>(
+pub async fn resolve_members<C: ConnectionTrait>(
     db: &C,
     dir: &DirectoryPrincipal,
     ids: &[String],
@@ -435,7 +436,10 @@ pub(crate) async fn remove_members<C: ConnectionTrait>(
 
 /// Every member leaves, page by page (1,000 members a page), each with
 /// its events (a `PATCH` that removes all members, `DELETE /Groups`).
-async fn remove_all_members_paged<C: ConnectionTrait>(db: &C, group_id: Uuid) -> ScimResult<()> {
+pub async fn remove_all_members_paged<C: ConnectionTrait>(
+    db: &C,
+    group_id: Uuid,
+) -> ScimResult<()> {
     loop {
         let page = member_ids(db, group_id, None).await?;
         if page.is_empty() {
@@ -447,7 +451,7 @@ async fn remove_all_members_paged<C: ConnectionTrait>(db: &C, group_id: Uuid) ->
 
 /// Members become exactly `accounts`: current members are walked in pages
 /// (keyset on the primary key) and those not listed removed page by page.
-async fn replace_members<C: ConnectionTrait>(
+pub async fn replace_members<C: ConnectionTrait>(
     db: &C,
     group_id: Uuid,
     accounts: &[Uuid],
@@ -469,17 +473,14 @@ async fn replace_members<C: ConnectionTrait>(
     add_members(db, group_id, accounts).await
 }
 
-/// `POST /Groups`.
-pub async fn create<C: ConnectionTrait>(
+/// Inserts a new group of the directory (version 1).
+pub async fn insert<C: ConnectionTrait>(
     tx: &C,
     dir: &DirectoryPrincipal,
-    input: GroupInput,
+    input: &GroupInput,
 ) -> ScimResult<group::Model> {
-    ensure_name_free(tx, dir, &input.display_name, None).await?;
-    let accounts = resolve_members(tx, dir, &input.members).await?;
-    let custom = org_schemas::decode_group(tx, dir, &input.extensions).await?;
     let now = Utc::now();
-    let g = group::ActiveModel {
+    group::ActiveModel {
         id: Set(Uuid::now_v7()),
         org_id: Set(dir.org_id),
         directory_id: Set(Some(dir.directory_id)),
@@ -499,11 +500,7 @@ pub async fn create<C: ConnectionTrait>(
         } else {
             db_error(e)
         }
-    })?;
-    events::record(tx, group_event(&g, EventType::GroupCreated)).await?;
-    org_schemas::write_group_values(tx, dir, g.id, &custom, false).await?;
-    add_members(tx, g.id, &accounts).await?;
-    Ok(g)
+    })
 }
 
 /// `group.*` of the group itself.
@@ -521,7 +518,7 @@ pub(crate) fn group_event(g: &group::Model, kind: EventType) -> NewEvent {
 }
 
 /// Locks the group row for the transaction (version bump first) and loads it.
-async fn lock<C: ConnectionTrait>(
+pub async fn lock<C: ConnectionTrait>(
     tx: &C,
     dir: &DirectoryPrincipal,
     id: Uuid,
@@ -550,77 +547,28 @@ async fn lock<C: ConnectionTrait>(
         .ok_or_else(|| not_found(&id.to_string()))
 }
 
-/// `PATCH /Groups/{id}`: applies the changes in order.
-pub async fn apply<C: ConnectionTrait>(
+/// Writes a group's name and externalId.
+pub async fn update<C: ConnectionTrait>(
     tx: &C,
-    dir: &DirectoryPrincipal,
-    id: Uuid,
-    changes: Vec<GroupChange>,
-    if_match: Option<&IfMatch>,
-) -> ScimResult<group::Model> {
-    let g = lock(tx, dir, id, if_match).await?;
-    let mut name = g.display_name.clone();
-    let mut external_id = g.external_id.clone();
-    let mut custom = Vec::new();
-    for change in changes {
-        match change {
-            GroupChange::Custom(op) => custom.push(*op),
-            GroupChange::SetDisplayName(n) => name = n,
-            GroupChange::SetExternalId(e) => external_id = e,
-            GroupChange::AddMembers(ids) => {
-                let accounts = resolve_members(tx, dir, &ids).await?;
-                add_members(tx, id, &accounts).await?;
-            }
-            GroupChange::RemoveMembers(ids) => {
-                // Removing someone who is not (or no longer) a User here
-                // is a no-op, as IdPs retry removals.
-                let accounts = known_members(tx, dir, &ids).await?;
-                remove_members(tx, id, &accounts).await?;
-            }
-            GroupChange::RemoveAllMembers => remove_all_members_paged(tx, id).await?,
-            GroupChange::ReplaceMembers(ids) => {
-                let accounts = resolve_members(tx, dir, &ids).await?;
-                replace_members(tx, id, &accounts).await?;
-            }
-        }
-    }
-    if !custom.is_empty() {
-        org_schemas::patch_group_values(tx, dir, id, &custom).await?;
-    }
-    set_attributes(tx, dir, g, name, external_id).await
-}
-
-async fn set_attributes<C: ConnectionTrait>(
-    tx: &C,
-    dir: &DirectoryPrincipal,
     g: group::Model,
     name: String,
     external_id: Option<String>,
 ) -> ScimResult<group::Model> {
-    if name == g.display_name && external_id == g.external_id {
-        // Okta's rename-to-the-same-name: nothing to do.
-        return Ok(g);
-    }
-    if name.to_lowercase() != g.display_name_lower {
-        ensure_name_free(tx, dir, &name, Some(g.id)).await?;
-    }
     let mut m: group::ActiveModel = g.into();
     m.display_name_lower = Set(name.to_lowercase());
     m.display_name = Set(name.clone());
     m.external_id = Set(external_id);
-    let g = m.update(tx).await.map_err(|e| {
+    m.update(tx).await.map_err(|e| {
         if is_unique_violation(&e) {
             name_taken(&name)
         } else {
             db_error(e)
         }
-    })?;
-    events::record(tx, group_event(&g, EventType::GroupUpdated)).await?;
-    Ok(g)
+    })
 }
 
 /// Like `resolve_members`, but ids that are not Users here are skipped.
-async fn known_members<C: ConnectionTrait>(
+pub async fn known_members<C: ConnectionTrait>(
     db: &C,
     dir: &DirectoryPrincipal,
     ids: &[String],
@@ -642,35 +590,8 @@ async fn known_members<C: ConnectionTrait>(
     Ok(accounts)
 }
 
-/// `PUT /Groups/{id}`.
-pub async fn replace<C: ConnectionTrait>(
-    tx: &C,
-    dir: &DirectoryPrincipal,
-    id: Uuid,
-    input: GroupInput,
-    if_match: Option<&IfMatch>,
-) -> ScimResult<group::Model> {
-    let g = lock(tx, dir, id, if_match).await?;
-    let accounts = resolve_members(tx, dir, &input.members).await?;
-    let custom = org_schemas::decode_group(tx, dir, &input.extensions).await?;
-    org_schemas::write_group_values(tx, dir, id, &custom, true).await?;
-    replace_members(tx, id, &accounts).await?;
-    set_attributes(tx, dir, g, input.display_name, input.external_id).await
-}
-
-/// `DELETE /Groups/{id}`: the access it granted goes with it, with the
-/// events of each member (in pages of 1,000).
-pub async fn delete<C: ConnectionTrait>(
-    tx: &C,
-    dir: &DirectoryPrincipal,
-    id: Uuid,
-    if_match: Option<&IfMatch>,
-) -> ScimResult<()> {
-    let g = lock(tx, dir, id, if_match).await?;
-    // Each member leaves with its events (access and memberships the group
-    // granted end), then the group goes.
-    remove_all_members_paged(tx, id).await?;
-    events::record(tx, group_event(&g, EventType::GroupDeleted)).await?;
+/// Removes a group and its grants (its members are gone already).
+pub async fn remove<C: ConnectionTrait>(tx: &C, id: Uuid) -> ScimResult<()> {
     group_grant::Entity::delete_many()
         .filter(group_grant::Column::GroupId.eq(id))
         .exec(tx)
@@ -738,6 +659,51 @@ pub async fn member_page<C: ConnectionTrait>(
             )
         })
         .collect())
+}
+
+/// Where a streamed group body reads its members from.
+pub enum MemberReader {
+    /// Any state at least as new as the group's head (after a write).
+    Pool(DatabaseConnection),
+    /// The read transaction the group's head was read in: the members are
+    /// those of the same state, whatever commits meanwhile.
+    Snapshot(DatabaseTransaction),
+}
+
+impl MemberReader {
+    /// [`member_page`] from this reader.
+    pub async fn page(
+        &self,
+        directory_id: Uuid,
+        group_id: Uuid,
+        after: Option<Uuid>,
+        limit: u64,
+    ) -> ScimResult<Vec<(Uuid, MemberView)>> {
+        match self {
+            Self::Pool(db) => member_page(db, directory_id, group_id, after, limit).await,
+            Self::Snapshot(tx) => member_page(tx, directory_id, group_id, after, limit).await,
+        }
+    }
+
+    /// The custom extension values of `groups` (one query; the schemas
+    /// only when some group has values).
+    pub async fn custom(
+        &self,
+        org_id: Uuid,
+        groups: &[Uuid],
+    ) -> ScimResult<org_schemas::GroupCustom> {
+        match self {
+            Self::Pool(db) => org_schemas::GroupCustom::load(db, org_id, groups).await,
+            Self::Snapshot(tx) => org_schemas::GroupCustom::load(tx, org_id, groups).await,
+        }
+    }
+
+    /// Ends the read transaction, if any.
+    pub async fn finish(self) {
+        if let Self::Snapshot(tx) = self {
+            let _ = tx.commit().await;
+        }
+    }
 }
 
 /// A page of Groups.
@@ -955,18 +921,6 @@ pub async fn ungrant<C: ConnectionTrait>(
     }
     Ok(removed)
 }
-
-/// Product access a group grants on a site.
-pub const PRODUCTS: [&str; 8] = [
-    "jira",
-    "confluence",
-    "jira-service-management",
-    "jira-product-discovery",
-    "bitbucket",
-    "trello",
-    "opsgenie",
-    "statuspage",
-];
 
 /// `version` condition of an `If-Match` (none: any version).
 fn version_matches(if_match: Option<&IfMatch>) -> SimpleExpr {

@@ -13,7 +13,6 @@ pub mod events;
 pub mod exports;
 pub mod filter_sql;
 pub mod groups;
-pub mod import;
 pub mod managers;
 pub mod oauth;
 pub mod org_schemas;

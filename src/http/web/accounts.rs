@@ -253,7 +253,7 @@ pub async fn detail(
         @if let Some(m) = done { p.notice role="status" { (m) } }
         dl.facts {
             dt { "Email" } dd { (a.email.as_deref().unwrap_or("—")) }
-            dt { "Managed by your organization" } dd { @if facts.managed { "yes" } @else { "no (external account)" } }
+            dt { "Managed by your organization" } dd { @if facts.managed() { "yes" } @else { "no (external account)" } }
             dt { "Sync" } dd { (synced_badge(facts.synced_by.as_ref())) }
             @if full {
                 dt { "Last active" } dd { (when(a.last_active_at, "never")) }

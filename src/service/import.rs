@@ -5,17 +5,19 @@
 
 use std::collections::HashMap;
 
-use sea_orm::{DatabaseTransaction, TransactionTrait};
+use tracing::instrument;
 use uuid::Uuid;
 
-use super::audit::Actor;
-use super::directories::DirectoryPrincipal;
-use super::events;
-use super::sync_log::{self, SyncEntry};
-use super::users::{self, AccountOutcome, Claim};
-use super::{Store, db_error};
+use super::users::{AccountOutcome, Claim, CreateProbe, create_logged};
+use super::{Tx, savepoint, write};
 use crate::domain::user::{Prehashed, UserInput};
 use crate::error::{ScimError, ScimResult};
+use crate::store::Store;
+use crate::store::audit::Actor;
+use crate::store::directories::DirectoryPrincipal;
+use crate::store::events;
+use crate::store::sync_log::{self, SyncEntry};
+use crate::store::users;
 
 /// A decoded row: the line it came from and its input, or why it has none.
 pub struct BatchRow {
@@ -43,8 +45,9 @@ pub struct BatchFailed {
 
 /// Provisions each row as `POST /Users` does, logging every row (success
 /// or failure) in the sync log with `log`'s operation and request id. Rows
-/// that are plain creates ([`users::CreateProbe`]) are written together
+/// that are plain creates ([`CreateProbe`]) are written together
 /// with multi-row inserts, the others one by one in their place.
+#[instrument(skip_all, fields(directory = %dir.directory_id, rows = rows.len()), err(level = "debug", Debug))]
 pub async fn write_batch(
     store: &Store,
     dir: &DirectoryPrincipal,
@@ -73,47 +76,53 @@ pub async fn write_batch(
             ignored: r.ignored,
         })
         .collect();
-    let tx = store.begin().await.map_err(fatal(first))?;
-    let attrs: Vec<_> = rows
-        .iter()
-        .filter_map(|r| r.input.as_ref().ok())
-        .map(|i| &i.attrs)
-        .collect();
-    let mut probe = users::CreateProbe::read(&tx, dir, &attrs)
-        .await
-        .map_err(fatal(first))?;
-    let mut batch = Batch {
-        tx: &tx,
-        dir,
-        log,
-        out: Vec::with_capacity(rows.len()),
-        ignored: HashMap::new(),
-    };
-    let mut plain = Vec::new();
-    for mut row in rows {
-        if !row.ignored.is_empty() {
-            batch
-                .ignored
-                .insert(row.line, std::mem::take(&mut row.ignored));
-        }
-        match row.input.map(|i| probe.claim(dir, i)) {
-            Ok(Claim::Plain(p)) => plain.push((row.line, p)),
-            Ok(Claim::OneByOne(input)) => {
-                batch.write_plain(std::mem::take(&mut plain)).await?;
-                batch.one(row.line, Ok(input)).await?;
-            }
-            Err(e) => {
-                batch.write_plain(std::mem::take(&mut plain)).await?;
-                batch.one(row.line, Err(e)).await?;
-            }
-        }
-    }
-    batch.write_plain(plain).await?;
-    let out = batch.out;
     let origin = events::Origin::new(Actor::Directory(dir.directory_id), None);
-    events::flush(&tx, &origin).await.map_err(fatal(first))?;
-    tx.commit().await.map_err(db_error).map_err(fatal(first))?;
-    Ok(out)
+    // The line a database failure stops the import at: the row being
+    // written, or the batch's first for its commit.
+    let mut at = first;
+    let written: ScimResult<_> = write(store, &origin, async |tx| {
+        let attrs: Vec<_> = rows
+            .iter()
+            .filter_map(|r| r.input.as_ref().ok())
+            .map(|i| &i.attrs)
+            .collect();
+        let mut probe = CreateProbe::read(tx, dir, &attrs).await?;
+        let mut batch = Batch {
+            tx,
+            dir,
+            log,
+            out: Vec::with_capacity(rows.len()),
+            ignored: HashMap::new(),
+        };
+        let mut plain = Vec::new();
+        for mut row in rows {
+            if !row.ignored.is_empty() {
+                batch
+                    .ignored
+                    .insert(row.line, std::mem::take(&mut row.ignored));
+            }
+            match row.input.map(|i| probe.claim(dir, i)) {
+                Ok(Claim::Plain(p)) => plain.push((row.line, p)),
+                Ok(Claim::OneByOne(input)) => {
+                    batch
+                        .write_plain(std::mem::take(&mut plain), &mut at)
+                        .await?;
+                    batch.one(row.line, Ok(input), &mut at).await?;
+                }
+                Err(e) => {
+                    batch
+                        .write_plain(std::mem::take(&mut plain), &mut at)
+                        .await?;
+                    batch.one(row.line, Err(e), &mut at).await?;
+                }
+            }
+        }
+        batch.write_plain(plain, &mut at).await?;
+        at = first;
+        Ok(batch.out)
+    })
+    .await;
+    written.map_err(fatal(at))
 }
 
 fn fatal(line: u64) -> impl Fn(ScimError) -> BatchFailed {
@@ -121,7 +130,7 @@ fn fatal(line: u64) -> impl Fn(ScimError) -> BatchFailed {
 }
 
 struct Batch<'a> {
-    tx: &'a DatabaseTransaction,
+    tx: &'a Tx,
     dir: &'a DirectoryPrincipal,
     log: &'a SyncEntry,
     out: Vec<(u64, RowResult)>,
@@ -132,7 +141,7 @@ struct Batch<'a> {
 impl Batch<'_> {
     /// The warnings of the attributes row `line` dropped, now that it is
     /// written as `resource_id`.
-    async fn record_ignored(&self, line: u64, resource_id: Uuid) -> Result<(), BatchFailed> {
+    async fn record_ignored(&self, line: u64, resource_id: Uuid) -> ScimResult<()> {
         let Some(ignored) = self.ignored.get(&line) else {
             return Ok(());
         };
@@ -140,31 +149,32 @@ impl Batch<'_> {
             resource_id: Some(resource_id.to_string()),
             ..self.log.clone()
         };
-        sync_log::record_ignored(self.tx, &entry, ignored)
-            .await
-            .map_err(fatal(line))
-    }
-
-    async fn savepoint(&self, line: u64) -> Result<DatabaseTransaction, BatchFailed> {
-        self.tx.begin().await.map_err(db_error).map_err(fatal(line))
+        sync_log::record_ignored(self.tx, &entry, ignored).await
     }
 
     /// One row in its own savepoint.
-    async fn one(&mut self, line: u64, input: ScimResult<UserInput>) -> Result<(), BatchFailed> {
+    async fn one(
+        &mut self,
+        line: u64,
+        input: ScimResult<UserInput>,
+        at: &mut u64,
+    ) -> ScimResult<()> {
+        *at = line;
         let outcome = match input {
             Err(e) => Err(e),
             Ok(input) => {
-                let sp = self.savepoint(line).await?;
-                match users::create_logged(&sp, self.dir, input, self.log.clone()).await {
-                    Ok(done) => {
-                        sp.commit().await.map_err(db_error).map_err(fatal(line))?;
-                        self.record_ignored(line, done.user.link.id).await?;
-                        Ok(done.account)
+                let (dir, log) = (self.dir, self.log);
+                let done = savepoint(self.tx, async |sp| {
+                    let done = create_logged(sp, dir, input, log.clone()).await?;
+                    Ok((done.account, done.user.link.id))
+                })
+                .await;
+                match done {
+                    Ok((account, id)) => {
+                        self.record_ignored(line, id).await?;
+                        Ok(account)
                     }
-                    Err(e) => {
-                        sp.rollback().await.map_err(db_error).map_err(fatal(line))?;
-                        Err(e)
-                    }
+                    Err(e) => Err(e),
                 }
             }
         };
@@ -172,7 +182,7 @@ impl Batch<'_> {
             Ok(AccountOutcome::Created) => RowResult::Created,
             Ok(AccountOutcome::Linked) => RowResult::Linked,
             Err(e @ (ScimError::Internal { .. } | ScimError::Unavailable { .. })) => {
-                return Err(fatal(line)(e));
+                return Err(e);
             }
             Err(e) => {
                 let entry = SyncEntry {
@@ -181,9 +191,7 @@ impl Batch<'_> {
                     detail: Some(e.detail()),
                     ..self.log.clone()
                 };
-                sync_log::record(self.tx, entry)
-                    .await
-                    .map_err(fatal(line))?;
+                sync_log::record(self.tx, entry).await?;
                 RowResult::Failed(e)
             }
         };
@@ -195,18 +203,23 @@ impl Batch<'_> {
     async fn write_plain(
         &mut self,
         rows: Vec<(u64, users::PlainCreate)>,
-    ) -> Result<(), BatchFailed> {
+        at: &mut u64,
+    ) -> ScimResult<()> {
         let Some(&(line, _)) = rows.first() else {
             return Ok(());
         };
-        let sp = self.savepoint(line).await?;
+        *at = line;
         let (lines, inputs): (Vec<u64>, Vec<_>) = rows
             .into_iter()
             .map(|(l, p)| (l, (p, self.log.clone())))
             .unzip();
-        match users::create_plain(&sp, self.dir, &inputs).await {
+        let dir = self.dir;
+        match savepoint(self.tx, async |sp| {
+            users::create_plain(sp, dir, &inputs).await
+        })
+        .await
+        {
             Ok(ids) => {
-                sp.commit().await.map_err(db_error).map_err(fatal(line))?;
                 for (l, id) in lines.iter().zip(ids) {
                     self.record_ignored(*l, id).await?;
                 }
@@ -218,9 +231,8 @@ impl Batch<'_> {
                 // the probe: one by one, each row gets its own answer.
                 tracing::info!(error = %e, cause = ?e, rows = lines.len(),
                     "batched creates failed; importing the rows one by one");
-                sp.rollback().await.map_err(db_error).map_err(fatal(line))?;
                 for (l, (p, _)) in lines.into_iter().zip(inputs) {
-                    self.one(l, Ok(p.into_input())).await?;
+                    self.one(l, Ok(p.into_input()), at).await?;
                 }
             }
         }
