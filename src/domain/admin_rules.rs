@@ -544,4 +544,77 @@ mod tests {
         assert_eq!(secure_login_percentage(1, 3), 33.3);
         assert_eq!(secure_login_percentage(0, 0), 0.0);
     }
+
+    // Killed mutants (cargo-mutants, see the README): each rule's edges.
+
+    #[test]
+    fn profile_values_are_bounded_in_length_and_free_of_control_characters() {
+        let body = |v: &str| {
+            let mut m = serde_json::Map::new();
+            m.insert("display_name".into(), serde_json::Value::String(v.into()));
+            m
+        };
+        let longest = "x".repeat(MAX_STRING_LEN);
+        let changes = parse_profile_changes(&body(&longest)).unwrap();
+        assert_eq!(changes, vec![(ProfileField::DisplayName, Some(longest))]);
+        let too_long = "x".repeat(MAX_STRING_LEN + 1);
+        let e = parse_profile_changes(&body(&too_long)).unwrap_err();
+        assert_eq!((e.status(), e.code()), (400, "invalid_request"));
+        assert!(e.message().contains("at most"), "{}", e.message());
+        // Short, but with a control character: refused as well.
+        let e = parse_profile_changes(&body("Ada\u{7}Lovelace")).unwrap_err();
+        assert_eq!((e.status(), e.code()), (400, "invalid_request"));
+        assert!(e.message().contains("control characters"), "{}", e.message());
+    }
+
+    #[test]
+    fn deactivating_twice_or_reactivating_an_active_account_says_so() {
+        let e = facts(AccountStatus::Deactivated, true, None)
+            .deactivate()
+            .unwrap_err();
+        assert_eq!((e.status(), e.code()), (409, "invalid_state"));
+        assert!(e.message().contains("already deactivated"), "{}", e.message());
+        assert!(facts(AccountStatus::Deactivated, true, None).reactivate().is_ok());
+        let e = facts(AccountStatus::Active, true, None)
+            .reactivate()
+            .unwrap_err();
+        assert_eq!((e.status(), e.code()), (409, "invalid_state"));
+        assert!(e.message().contains("already active"), "{}", e.message());
+        let e = facts(AccountStatus::PendingDeletion, true, None)
+            .reactivate()
+            .unwrap_err();
+        assert!(e.message().contains("pending deletion"), "{}", e.message());
+    }
+
+    #[test]
+    fn only_the_managing_org_sees_an_account_in_full() {
+        let (org, other) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        assert!(sees_in_full(Some(org), org));
+        assert!(!sees_in_full(Some(other), org));
+        assert!(!sees_in_full(None, org));
+    }
+
+    #[test]
+    fn a_domain_with_stranded_accounts_is_kept() {
+        assert!(check_domain_removal("acme.example", 0).is_ok());
+        let e = check_domain_removal("acme.example", 2).unwrap_err();
+        assert_eq!((e.status(), e.code()), (409, "invalid_state"));
+        assert!(
+            e.message().starts_with("2 managed account(s) on acme.example"),
+            "{}",
+            e.message()
+        );
+    }
+
+    #[test]
+    fn membership_statuses_have_their_names() {
+        for (status, name) in [
+            (MembershipStatus::Active, "active"),
+            (MembershipStatus::Invited, "invited"),
+            (MembershipStatus::Suspended, "suspended"),
+        ] {
+            assert_eq!(status.as_str(), name);
+            assert_eq!(MembershipStatus::parse(name).unwrap(), status);
+        }
+    }
 }
