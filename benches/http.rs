@@ -25,7 +25,8 @@
 //! noisy), `HTTP_BENCH_OPS` (`get,filter,post,patch`), `HTTP_BENCH_CONNS`
 //! (`1,16`), `BENCH_DATABASE_URL=postgres://…` (both servers on it; the
 //! floor then uses one pool for reads and writes, as the server does).
-//! Any non-2xx answer fails the run.
+//! `BENCH_SERVER_BIN=path` runs another build of the server (of the main
+//! branch, say) against the same floor. Any non-2xx answer fails the run.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -233,18 +234,18 @@ fn wrk(target: &Target, op: &str, conns: usize, secs: u64, tag: &str, script: &P
     }
 }
 
-fn measure(
-    target: &Target,
-    op: &str,
-    conns: usize,
+/// How each run goes.
+struct Plan {
     secs: u64,
     warmup: u64,
-    tag: &str,
-    script: &Path,
+    script: PathBuf,
     ticks: f64,
-) -> Run {
-    if warmup > 0 {
-        let w = wrk(target, op, conns, warmup, &format!("{tag}w"), script);
+}
+
+fn measure(plan: &Plan, target: &Target, op: &str, conns: usize, tag: &str) -> Run {
+    let (secs, script, ticks) = (plan.secs, plan.script.as_path(), plan.ticks);
+    if plan.warmup > 0 {
+        let w = wrk(target, op, conns, plan.warmup, &format!("{tag}w"), script);
         assert_eq!(
             (w.non_2xx, w.socket_errors),
             (0, 0),
@@ -363,6 +364,12 @@ async fn run() {
     ];
     let script = data_dir().join("http.lua");
     std::fs::write(&script, SCRIPT).unwrap();
+    let plan = Plan {
+        secs,
+        warmup,
+        script,
+        ticks,
+    };
 
     let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
     println!(
@@ -389,7 +396,7 @@ async fn run() {
                 let mut runs = [Run::default(); 2];
                 for (t, target) in targets.iter().enumerate() {
                     let tag = format!("{stamp}r{round}c{c}{}", &target.name[..1]);
-                    runs[t] = measure(target, op, c, secs, warmup, &tag, &script, ticks);
+                    runs[t] = measure(&plan, target, op, c, &tag);
                     if runs[t].non_2xx + runs[t].socket_errors > 0 {
                         failures.push(format!(
                             "{} {op} at {c}: {} non-2xx, {} socket errors",

@@ -193,7 +193,11 @@ impl Server {
             .local_addr()
             .unwrap()
             .port();
-        let child = Command::new(env!("CARGO_BIN_EXE_scim-server"))
+        // `BENCH_SERVER_BIN`: another build of the server (say, of the
+        // main branch, for before/after figures in one run of the bench).
+        let bin = std::env::var("BENCH_SERVER_BIN")
+            .unwrap_or_else(|_| env!("CARGO_BIN_EXE_scim-server").to_owned());
+        let child = Command::new(bin)
             .env("DATABASE_URL", url)
             .env("SCIM_BIND", format!("127.0.0.1:{port}"))
             .env("RUST_LOG", "warn")

@@ -325,11 +325,9 @@ where
     let mut rows = rows.into_iter().peekable();
     while rows.peek().is_some() {
         let chunk: Vec<A> = rows.by_ref().take(per).collect();
-        if postgres {
-            if let Some(stmt) = unnest_insert(&chunk) {
-                db.execute_raw(stmt).await.map_err(db_error)?;
-                continue;
-            }
+        if postgres && let Some(stmt) = unnest_insert(&chunk) {
+            db.execute_raw(stmt).await.map_err(db_error)?;
+            continue;
         }
         let mut chunk = chunk.into_iter().peekable();
         while chunk.peek().is_some() {
