@@ -198,7 +198,11 @@ impl Server {
             .local_addr()
             .unwrap()
             .port();
-        let child = Command::new(env!("CARGO_BIN_EXE_scim-server"))
+        // `BENCH_SERVER_BIN`: another build of the server (say, of the
+        // main branch, for before/after figures in one run of the bench).
+        let bin = std::env::var("BENCH_SERVER_BIN")
+            .unwrap_or_else(|_| env!("CARGO_BIN_EXE_scim-server").to_owned());
+        let child = Command::new(bin)
             .env("DATABASE_URL", url)
             .env("SCIM_BIND", format!("127.0.0.1:{port}"))
             .env("RUST_LOG", "warn")
@@ -225,6 +229,10 @@ impl Server {
             base: format!("{address}/scim/v2/directories/{directory_id}"),
             address,
         }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// (current RSS, peak RSS) in MiB.

@@ -564,7 +564,11 @@ mod tests {
         // Short, but with a control character: refused as well.
         let e = parse_profile_changes(&body("Ada\u{7}Lovelace")).unwrap_err();
         assert_eq!((e.status(), e.code()), (400, "invalid_request"));
-        assert!(e.message().contains("control characters"), "{}", e.message());
+        assert!(
+            e.message().contains("control characters"),
+            "{}",
+            e.message()
+        );
     }
 
     #[test]
@@ -573,8 +577,16 @@ mod tests {
             .deactivate()
             .unwrap_err();
         assert_eq!((e.status(), e.code()), (409, "invalid_state"));
-        assert!(e.message().contains("already deactivated"), "{}", e.message());
-        assert!(facts(AccountStatus::Deactivated, true, None).reactivate().is_ok());
+        assert!(
+            e.message().contains("already deactivated"),
+            "{}",
+            e.message()
+        );
+        assert!(
+            facts(AccountStatus::Deactivated, true, None)
+                .reactivate()
+                .is_ok()
+        );
         let e = facts(AccountStatus::Active, true, None)
             .reactivate()
             .unwrap_err();
@@ -600,7 +612,8 @@ mod tests {
         let e = check_domain_removal("acme.example", 2).unwrap_err();
         assert_eq!((e.status(), e.code()), (409, "invalid_state"));
         assert!(
-            e.message().starts_with("2 managed account(s) on acme.example"),
+            e.message()
+                .starts_with("2 managed account(s) on acme.example"),
             "{}",
             e.message()
         );

@@ -39,19 +39,21 @@ pub async fn page_ids<C: ConnectionTrait>(
     sort: Option<Sort>,
     q: &ListQuery,
 ) -> ScimResult<PageIds> {
-    let total = if matches!(q.paging, Paging::Index { .. }) {
-        let stmt = Query::select()
-            .expr(Expr::cust("COUNT(*)"))
-            .from(table.clone())
-            .cond_where(cond.clone())
-            .to_owned();
-        let row = db.query_one(&stmt).await.map_err(db_error)?;
+    // The total of an index page costs a COUNT over every match; it is
+    // run only when the page itself does not tell it (a page that is not
+    // full and not empty ends the set: `userName eq` lookups, the most
+    // frequent list request, need no count).
+    let count_stmt = Query::select()
+        .expr(Expr::cust("COUNT(*)"))
+        .from(table.clone())
+        .cond_where(cond.clone())
+        .to_owned();
+    let count_all = || async {
+        let row = db.query_one(&count_stmt).await.map_err(db_error)?;
         let n: i64 = row
             .and_then(|r| r.try_get_by_index::<i64>(0).ok())
             .unwrap_or_default();
-        Some(u64::try_from(n).unwrap_or(0))
-    } else {
-        None
+        Ok::<_, ScimError>(u64::try_from(n).unwrap_or(0))
     };
     let order = match q.sort_order {
         SortOrder::Ascending => Order::Asc,
@@ -83,9 +85,9 @@ pub async fn page_ids<C: ConnectionTrait>(
     let count = q.count;
     match &q.paging {
         Paging::Index { start_index } => {
-            if count == 0 || total.is_some_and(|t| *start_index > t) {
+            if count == 0 {
                 return Ok(PageIds {
-                    total,
+                    total: Some(count_all().await?),
                     ids: vec![],
                     next_cursor: None,
                     cursors: vec![],
@@ -96,7 +98,7 @@ pub async fn page_ids<C: ConnectionTrait>(
         Paging::Cursor(after) => {
             if count == 0 {
                 return Ok(PageIds {
-                    total,
+                    total: None,
                     ids: vec![],
                     next_cursor: None,
                     cursors: vec![],
@@ -146,6 +148,19 @@ pub async fn page_ids<C: ConnectionTrait>(
         };
         page.push((id, k.unwrap_or_default()));
     }
+    let total = match q.paging {
+        Paging::Index { start_index } => {
+            let shown = page.len() as u64;
+            Some(if shown > 0 && shown < count {
+                start_index - 1 + shown
+            } else if shown == 0 && start_index == 1 {
+                0
+            } else {
+                count_all().await?
+            })
+        }
+        Paging::Cursor(_) => None,
+    };
     let mut next_cursor = None;
     let mut cursors = vec![];
     if let Paging::Cursor(_) = q.paging {

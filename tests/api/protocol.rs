@@ -249,6 +249,61 @@ async fn bulk_user_runs_answer_as_one_by_one() {
 
 /// The probe behind the batched path finds what is taken (the one-by-one
 /// fallback would hide a probe that finds nothing, at the cost of speed).
+/// The batched create writes each value as sent, whatever characters it
+/// holds (on PostgreSQL the rows go as array literals: quotes,
+/// backslashes, braces, commas and the word NULL must survive them).
+#[tokio::test]
+async fn bulk_creates_keep_every_character_of_their_values() {
+    let app = spawn_app().await;
+    app.verify_domain("acme.example").await;
+    let odd = [
+        r#"say "hi""#,
+        r"back\slash\",
+        "{braces},commas",
+        "NULL",
+        "",
+        "  spaced  ",
+        "üñí €",
+    ];
+    let ops: Vec<Value> = odd
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let mut u = user(&format!("odd{i}@acme.example"));
+            u["displayName"] = json!(v);
+            u["externalId"] = json!(format!("{v}-{i}"));
+            u["name"] = json!({"givenName": v, "familyName": format!("{v}\"")});
+            u["emails"] =
+                json!([{"value": format!("odd{i}@acme.example"), "type": v, "primary": true}]);
+            json!({"method": "POST", "path": "/Users", "bulkId": format!("b{i}"), "data": u})
+        })
+        .collect();
+    let (status, body) = app
+        .post(
+            "/Bulk",
+            json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"], "Operations": ops}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    for (i, (r, v)) in body["Operations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(odd)
+        .enumerate()
+    {
+        assert_eq!(r["status"], "201", "{r}");
+        let location = r["location"].as_str().unwrap();
+        let (status, got) = app.get(location.strip_prefix(&app.base).unwrap()).await;
+        assert_eq!(status, 200, "{got}");
+        assert_eq!(got["displayName"], v, "{got}");
+        assert_eq!(got["externalId"], format!("{v}-{i}"), "{got}");
+        assert_eq!(got["name"]["givenName"], v, "{got}");
+        assert_eq!(got["name"]["familyName"], format!("{v}\""), "{got}");
+        assert_eq!(got["emails"][0]["type"], v, "{got}");
+    }
+}
+
 #[tokio::test]
 async fn the_create_probe_sees_taken_user_names_emails_and_verified_domains() {
     use scim_server::domain::user::UserInput;
