@@ -2,7 +2,7 @@
 //! its own transaction ([`record`]), so a failed request leaves none and a
 //! committed one has all of its own. Just before the commit, [`flush`]
 //! numbers the transaction's events per organization: it bumps the
-//! organization's row of `event_counters` (an upsert … RETURNING), whose
+//! organization's row of `event_counters` (an upsert), whose
 //! row lock then holds every other event-writing transaction of that
 //! organization until this one commits. So sequence order is commit order,
 //! also with several server instances on PostgreSQL, and a reader resuming
