@@ -2,7 +2,7 @@
 //! its own transaction ([`record`]), so a failed request leaves none and a
 //! committed one has all of its own. Just before the commit, [`flush`]
 //! numbers the transaction's events per organization: it bumps the
-//! organization's row of `event_counters` (an upsert … RETURNING), whose
+//! organization's row of `event_counters` (an upsert), whose
 //! row lock then holds every other event-writing transaction of that
 //! organization until this one commits. So sequence order is commit order,
 //! also with several server instances on PostgreSQL, and a reader resuming
@@ -290,69 +290,68 @@ impl Origin {
 }
 
 /// Numbers the transaction's pending events (call it last, right before
-/// the commit): one statement bumps the counters of every organization
-/// with pending events (an upsert of `INSERT … SELECT … GROUP BY … ORDER
-/// BY org_id`, so rows are locked in id order) and returns the new last
-/// numbers; then one UPDATE per organization (nearly always one) numbers
-/// its events in id order and stamps the actor and request id. A
-/// transaction without events pays the one statement, which finds none.
+/// the commit) in two statements, whatever the number of organizations:
+/// an upsert of `INSERT … SELECT … GROUP BY org_id ORDER BY org_id` bumps
+/// the counter of each organization with pending events (rows locked in
+/// id order), then one UPDATE numbers each organization's events in id
+/// order up to its new last number and stamps the actor and request id.
+/// SQLite gets both in one call (one hand-off to its connection's
+/// thread); PostgreSQL skips the UPDATE when the upsert found no event.
 pub async fn flush<C: ConnectionTrait>(tx: &C, origin: &Origin) -> ScimResult<()> {
     if !recording() {
         return Ok(());
     }
     let backend = tx.get_database_backend();
     // SQLite needs the WHERE before an upsert's ON CONFLICT (parsing).
-    let sql = "INSERT INTO event_counters (org_id, last_seq) \
-               SELECT org_id, COUNT(*) FROM events WHERE seq IS NULL \
-               GROUP BY org_id ORDER BY org_id \
-               ON CONFLICT (org_id) DO UPDATE \
-               SET last_seq = event_counters.last_seq + excluded.last_seq \
-               RETURNING org_id, last_seq";
-    let bumped = tx
-        .query_all_raw(Statement::from_string(backend, sql))
-        .await
-        .map_err(db_error)?;
-    for row in bumped {
-        let org_id: Uuid = row.try_get_by_index(0).map_err(db_error)?;
-        let last: i64 = row.try_get_by_index(1).map_err(db_error)?;
-        number(tx, org_id, last, origin).await?;
-    }
-    Ok(())
-}
-
-/// Gives the organization's pending events `last - n + 1 ..= last` in id
-/// order (`n` of them).
-async fn number<C: ConnectionTrait>(
-    tx: &C,
-    org_id: Uuid,
-    last: i64,
-    origin: &Origin,
-) -> ScimResult<()> {
-    let backend = tx.get_database_backend();
-    let p: Vec<String> = (1..=5)
+    let bump = "INSERT INTO event_counters (org_id, last_seq) \
+                SELECT org_id, COUNT(*) FROM events WHERE seq IS NULL \
+                GROUP BY org_id ORDER BY org_id \
+                ON CONFLICT (org_id) DO UPDATE \
+                SET last_seq = event_counters.last_seq + excluded.last_seq";
+    let p: Vec<String> = (1..=3)
         .map(|i| match backend {
             DbBackend::Postgres => format!("${i}"),
             _ => "?".to_owned(),
         })
         .collect();
-    let sql = format!(
-        "UPDATE events SET seq = {} - r.n + r.rn, actor = {}, request_id = {}, \
-         directory_id = COALESCE(events.directory_id, {}) \
-         FROM (SELECT id, ROW_NUMBER() OVER (ORDER BY id) AS rn, COUNT(*) OVER () AS n \
-               FROM events WHERE org_id = {} AND seq IS NULL) AS r \
+    let number = format!(
+        "UPDATE events SET \
+         seq = (SELECT c.last_seq FROM event_counters c WHERE c.org_id = events.org_id) - r.n + r.rn, \
+         actor = {}, request_id = {}, directory_id = COALESCE(events.directory_id, {}) \
+         FROM (SELECT id, ROW_NUMBER() OVER (PARTITION BY org_id ORDER BY id) AS rn, \
+                      COUNT(*) OVER (PARTITION BY org_id) AS n \
+               FROM events WHERE seq IS NULL) AS r \
          WHERE events.id = r.id",
-        p[0], p[1], p[2], p[3], p[4]
+        p[0], p[1], p[2]
     );
     let values: Vec<Value> = vec![
-        last.into(),
         origin.actor_label().into(),
         origin.request_id.clone().into(),
         origin.directory().into(),
-        org_id.into(),
     ];
-    tx.execute_raw(Statement::from_sql_and_values(backend, sql, values))
+    if backend == DbBackend::Postgres {
+        let bumped = tx
+            .query_all_raw(Statement::from_string(
+                backend,
+                format!("{bump} RETURNING org_id"),
+            ))
+            .await
+            .map_err(db_error)?;
+        if bumped.is_empty() {
+            return Ok(());
+        }
+        tx.execute_raw(Statement::from_sql_and_values(backend, number, values))
+            .await
+            .map_err(db_error)?;
+    } else {
+        tx.execute_raw(Statement::from_sql_and_values(
+            backend,
+            format!("{bump}; {number}"),
+            values,
+        ))
         .await
         .map_err(db_error)?;
+    }
     Ok(())
 }
 
