@@ -504,6 +504,20 @@ pub async fn get(
     .await
 }
 
+/// The group a write returned, with its members read afresh.
+async fn written(
+    state: &AppState,
+    req: &HttpRequest,
+    dir: &Directory,
+    status: StatusCode,
+    g: &group::Model,
+    p: Projection,
+) -> ScimResult<HttpResponse> {
+    let base = directory_base(state, req, dir.directory_id);
+    let reader = Reader::Pool(state.store.reader().clone());
+    group_response(reader, status, dir, &base, g, p).await
+}
+
 pub async fn create(
     state: web::Data<AppState>,
     dir: Directory,
@@ -512,31 +526,14 @@ pub async fn create(
     params: web::Query<ProjectionParams>,
 ) -> ScimResult<HttpResponse> {
     let op = SyncOp::new(&dir, &req, "Group");
-    let result = async {
-        let p = parse_projection(
-            params.attributes.as_deref(),
-            params.excluded_attributes.as_deref(),
-        )?;
-        let g = service::groups::create(&state.store, &op.write, &body.into_value()?).await?;
-        Ok((g, p))
-    }
-    .await;
-    match result {
-        Ok((g, p)) => {
-            op.succeeded();
-            let base = directory_base(&state, &req, dir.directory_id);
-            group_response(
-                Reader::Pool(state.store.reader().clone()),
-                StatusCode::CREATED,
-                &dir,
-                &base,
-                &g,
-                p,
-            )
-            .await
-        }
-        Err(e) => Err(op.failed(&state, None, e).await),
-    }
+    let (g, p) = op
+        .run(&state, None, async {
+            let p = params.projection()?;
+            let g = service::groups::create(&state.store, &op.write, &body.into_value()?).await?;
+            Ok((g, p))
+        })
+        .await?;
+    written(&state, &req, &dir, StatusCode::CREATED, &g, p).await
 }
 
 pub async fn replace(
@@ -549,34 +546,16 @@ pub async fn replace(
 ) -> ScimResult<HttpResponse> {
     let (_, id) = id.into_inner();
     let op = SyncOp::new(&dir, &req, "Group");
-    let result = async {
-        let p = parse_projection(
-            params.attributes.as_deref(),
-            params.excluded_attributes.as_deref(),
-        )?;
-        let gid = PathId::parse("Group", &id)?;
-        let body = body.into_value()?;
-        let im = if_match(&req);
-        let g = service::groups::replace(&state.store, &op.write, gid, &body, im.as_ref()).await?;
-        Ok((g, p))
-    }
-    .await;
-    match result {
-        Ok((g, p)) => {
-            op.succeeded();
-            let base = directory_base(&state, &req, dir.directory_id);
-            group_response(
-                Reader::Pool(state.store.reader().clone()),
-                StatusCode::OK,
-                &dir,
-                &base,
-                &g,
-                p,
-            )
-            .await
-        }
-        Err(e) => Err(op.failed(&state, Some(id), e).await),
-    }
+    let (g, p) = op
+        .run(&state, Some(&id), async {
+            let p = params.projection()?;
+            let gid = PathId::parse("Group", &id)?;
+            let (body, im) = (body.into_value()?, if_match(&req));
+            let g = service::groups::replace(&state.store, &op.write, gid, &body, im.as_ref());
+            Ok((g.await?, p))
+        })
+        .await?;
+    written(&state, &req, &dir, StatusCode::OK, &g, p).await
 }
 
 pub async fn patch(
@@ -590,50 +569,31 @@ pub async fn patch(
     let (_, id) = id.into_inner();
     let op = SyncOp::new(&dir, &req, "Group");
     let wants_body = params.attributes.is_some() || params.excluded_attributes.is_some();
-    let result = async {
-        let p = parse_projection(
-            params.attributes.as_deref(),
-            params.excluded_attributes.as_deref(),
-        )?;
-        let gid = PathId::parse("Group", &id)?;
-        let body = body.into_value()?;
-        let im = if_match(&req);
-        let status = if wants_body { 200 } else { 204 };
-        let g = service::groups::patch(
-            &state.store,
-            &op.write,
-            gid,
-            &body,
-            limits(&state),
-            im.as_ref(),
-            status,
-        )
+    let (g, p) = op
+        .run(&state, Some(&id), async {
+            let p = params.projection()?;
+            let gid = PathId::parse("Group", &id)?;
+            let (body, im) = (body.into_value()?, if_match(&req));
+            let status = if wants_body { 200 } else { 204 };
+            let limits = limits(&state);
+            let g = service::groups::patch(
+                &state.store,
+                &op.write,
+                gid,
+                &body,
+                limits,
+                im.as_ref(),
+                status,
+            );
+            Ok((g.await?, p))
+        })
         .await?;
-        Ok((g, p))
+    if wants_body {
+        return written(&state, &req, &dir, StatusCode::OK, &g, p).await;
     }
-    .await;
-    match result {
-        Ok((g, p)) if wants_body => {
-            op.succeeded();
-            let base = directory_base(&state, &req, dir.directory_id);
-            group_response(
-                Reader::Pool(state.store.reader().clone()),
-                StatusCode::OK,
-                &dir,
-                &base,
-                &g,
-                p,
-            )
-            .await
-        }
-        Ok((g, _)) => {
-            op.succeeded();
-            Ok(HttpResponse::NoContent()
-                .insert_header((header::ETAG, format!("W/\"{}\"", g.version)))
-                .finish())
-        }
-        Err(e) => Err(op.failed(&state, Some(id), e).await),
-    }
+    Ok(HttpResponse::NoContent()
+        .insert_header((header::ETAG, format!("W/\"{}\"", g.version)))
+        .finish())
 }
 
 pub async fn delete(
@@ -644,17 +604,11 @@ pub async fn delete(
 ) -> ScimResult<HttpResponse> {
     let (_, id) = id.into_inner();
     let op = SyncOp::new(&dir, &req, "Group");
-    let result = async {
+    op.run(&state, Some(&id), async {
         let gid = PathId::parse("Group", &id)?;
         let im = if_match(&req);
         service::groups::delete(&state.store, &op.write, gid, im.as_ref()).await
-    }
-    .await;
-    match result {
-        Ok(()) => {
-            op.succeeded();
-            Ok(HttpResponse::NoContent().finish())
-        }
-        Err(e) => Err(op.failed(&state, Some(id), e).await),
-    }
+    })
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
 }

@@ -7,9 +7,10 @@ use uuid::Uuid;
 
 use super::error::SCIM_CONTENT_TYPE;
 use crate::domain::etag::{IfMatch, etag, none_match_hits};
-use crate::domain::query::{ListQuery, Paging, RawListQuery};
+use crate::domain::projection::Projection;
+use crate::domain::query::{ListQuery, Paging, RawListQuery, parse_projection};
 use crate::domain::schema::LIST_RESPONSE_SCHEMA;
-use crate::error::ScimError;
+use crate::error::{ScimError, ScimResult};
 use crate::service::ScimWrite;
 use crate::startup::AppState;
 use crate::store::directories::DirectoryPrincipal;
@@ -119,6 +120,15 @@ pub struct ProjectionParams {
     pub excluded_attributes: Option<String>,
 }
 
+impl ProjectionParams {
+    pub fn projection(&self) -> ScimResult<Projection> {
+        parse_projection(
+            self.attributes.as_deref(),
+            self.excluded_attributes.as_deref(),
+        )
+    }
+}
+
 /// One SCIM write of a request: what the sync log and the events name
 /// ([`ScimWrite`]), and the request's metrics.
 pub struct SyncOp {
@@ -150,9 +160,21 @@ impl SyncOp {
         }
     }
 
-    /// Counts a write the service committed.
-    pub fn succeeded(&self) {
-        self.count("success");
+    /// Awaits the write's service call: counted, and a failure logged
+    /// (`resource_id`: the id the request named).
+    pub async fn run<T>(
+        &self,
+        state: &AppState,
+        resource_id: Option<&str>,
+        call: impl Future<Output = ScimResult<T>>,
+    ) -> ScimResult<T> {
+        match call.await {
+            Ok(v) => {
+                self.count("success");
+                Ok(v)
+            }
+            Err(e) => Err(self.failed(state, resource_id.map(str::to_owned), e).await),
+        }
     }
 
     fn count(&self, outcome: &str) {

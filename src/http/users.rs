@@ -285,23 +285,15 @@ pub async fn create(
     params: web::Query<ProjectionParams>,
 ) -> ScimResult<HttpResponse> {
     let op = SyncOp::new(&dir, &req, "User");
-    let result = async {
-        let p = parse_projection(
-            params.attributes.as_deref(),
-            params.excluded_attributes.as_deref(),
-        )?;
-        let u = service::users::create(&state.store, &op.write, &body.into_value()?).await?;
-        Ok((u, p))
-    }
-    .await;
-    match result {
-        Ok((u, p)) => {
-            op.succeeded();
-            let base = directory_base(&state, &req, dir.directory_id);
-            resource_response(&state, &dir, StatusCode::CREATED, &base, &u, &p).await
-        }
-        Err(e) => Err(op.failed(&state, None, e).await),
-    }
+    let (u, p) = op
+        .run(&state, None, async {
+            let p = params.projection()?;
+            let u = service::users::create(&state.store, &op.write, &body.into_value()?).await?;
+            Ok((u, p))
+        })
+        .await?;
+    let base = directory_base(&state, &req, dir.directory_id);
+    resource_response(&state, &dir, StatusCode::CREATED, &base, &u, &p).await
 }
 
 pub async fn replace(
@@ -314,26 +306,17 @@ pub async fn replace(
 ) -> ScimResult<HttpResponse> {
     let (_, id) = id.into_inner();
     let op = SyncOp::new(&dir, &req, "User");
-    let result = async {
-        let p = parse_projection(
-            params.attributes.as_deref(),
-            params.excluded_attributes.as_deref(),
-        )?;
-        let uid = PathId::parse("User", &id)?;
-        let body = body.into_value()?;
-        let im = if_match(&req);
-        let u = service::users::replace(&state.store, &op.write, uid, &body, im.as_ref()).await?;
-        Ok((u, p))
-    }
-    .await;
-    match result {
-        Ok((u, p)) => {
-            op.succeeded();
-            let base = directory_base(&state, &req, dir.directory_id);
-            resource_response(&state, &dir, StatusCode::OK, &base, &u, &p).await
-        }
-        Err(e) => Err(op.failed(&state, Some(id), e).await),
-    }
+    let (u, p) = op
+        .run(&state, Some(&id), async {
+            let p = params.projection()?;
+            let uid = PathId::parse("User", &id)?;
+            let (body, im) = (body.into_value()?, if_match(&req));
+            let u = service::users::replace(&state.store, &op.write, uid, &body, im.as_ref());
+            Ok((u.await?, p))
+        })
+        .await?;
+    let base = directory_base(&state, &req, dir.directory_id);
+    resource_response(&state, &dir, StatusCode::OK, &base, &u, &p).await
 }
 
 pub async fn patch(
@@ -346,34 +329,18 @@ pub async fn patch(
 ) -> ScimResult<HttpResponse> {
     let (_, id) = id.into_inner();
     let op = SyncOp::new(&dir, &req, "User");
-    let result = async {
-        let p = parse_projection(
-            params.attributes.as_deref(),
-            params.excluded_attributes.as_deref(),
-        )?;
-        let uid = PathId::parse("User", &id)?;
-        let body = body.into_value()?;
-        let im = if_match(&req);
-        let u = service::users::patch(
-            &state.store,
-            &op.write,
-            uid,
-            &body,
-            limits(&state),
-            im.as_ref(),
-        )
+    let (u, p) = op
+        .run(&state, Some(&id), async {
+            let p = params.projection()?;
+            let uid = PathId::parse("User", &id)?;
+            let (body, im) = (body.into_value()?, if_match(&req));
+            let limits = limits(&state);
+            let u = service::users::patch(&state.store, &op.write, uid, &body, limits, im.as_ref());
+            Ok((u.await?, p))
+        })
         .await?;
-        Ok((u, p))
-    }
-    .await;
-    match result {
-        Ok((u, p)) => {
-            op.succeeded();
-            let base = directory_base(&state, &req, dir.directory_id);
-            resource_response(&state, &dir, StatusCode::OK, &base, &u, &p).await
-        }
-        Err(e) => Err(op.failed(&state, Some(id), e).await),
-    }
+    let base = directory_base(&state, &req, dir.directory_id);
+    resource_response(&state, &dir, StatusCode::OK, &base, &u, &p).await
 }
 
 pub async fn delete(
@@ -384,17 +351,11 @@ pub async fn delete(
 ) -> ScimResult<HttpResponse> {
     let (_, id) = id.into_inner();
     let op = SyncOp::new(&dir, &req, "User");
-    let result = async {
+    op.run(&state, Some(&id), async {
         let uid = PathId::parse("User", &id)?;
         let im = if_match(&req);
         service::users::delete(&state.store, &op.write, uid, im.as_ref()).await
-    }
-    .await;
-    match result {
-        Ok(()) => {
-            op.succeeded();
-            Ok(HttpResponse::NoContent().finish())
-        }
-        Err(e) => Err(op.failed(&state, Some(id), e).await),
-    }
+    })
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
 }
