@@ -8,7 +8,7 @@ use actix_web::http::{StatusCode, header};
 use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse, web};
 use entity::group;
-use futures_util::stream;
+use futures_util::{StreamExt, stream};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -27,7 +27,7 @@ use crate::domain::user::Meta;
 use crate::error::{ScimError, ScimResult};
 use crate::service::{self, PathId};
 use crate::startup::AppState;
-use crate::store::groups;
+use crate::store::{groups, org_schemas};
 
 /// Members read per database round trip while streaming.
 const MEMBER_PAGE: u64 = 1000;
@@ -64,12 +64,16 @@ pub(super) struct Rendered {
     group_id: Uuid,
 }
 
-pub(super) fn render(base: &str, g: &group::Model, p: &Projection) -> Rendered {
+pub(super) fn render(
+    base: &str,
+    g: &group::Model,
+    p: &Projection,
+    custom: &org_schemas::GroupCustom,
+) -> Rendered {
     let m = meta(base, g);
-    let v = p.apply(
-        ResourceKind::Group,
-        domain_group::group_json(&g.display_name, g.external_id.as_deref(), &m),
-    );
+    let mut v = domain_group::group_json(&g.display_name, g.external_id.as_deref(), &m);
+    org_schemas::add_group_values(&mut v, custom.values.get(&g.id));
+    let v = p.apply_with(ResourceKind::Group, v, &custom.schemas);
     let text = v.to_string();
     if p.excludes(ResourceKind::Group, "members") {
         return Rendered {
@@ -238,6 +242,129 @@ pub(super) fn stream_body(
     stream::unfold(st, next_chunk)
 }
 
+/// A page of groups fitted to its byte budget (`SCIM_MAX_PAGE_BYTES`).
+pub(super) struct Fitted {
+    /// The JSON of the groups shown, comma-separated; when `rest` is set,
+    /// the last one is open: its members continue in a stream.
+    pub text: String,
+    /// Groups shown.
+    pub shown: usize,
+    /// (group, member to continue after, no member written yet) of a
+    /// first group that alone passes the budget.
+    rest: Option<(Uuid, Option<Uuid>, bool)>,
+}
+
+/// Renders `groups` (a page, in order) whole while they fit in `budget`,
+/// reading their members [`MEMBER_PAGE`] at a time and no further than
+/// the budget: a group that does not fit ends the page before it, its
+/// members unread past the budget. The page's first resource is shown
+/// whatever its size: when it alone passes the budget, the rest of its
+/// members is streamed ([`respond`]) instead of held in memory.
+pub(super) async fn fit(
+    reader: &Reader,
+    directory_id: Uuid,
+    base: &str,
+    projection: &Projection,
+    groups: Vec<Rendered>,
+    budget: &mut super::users::PageBudget,
+) -> ScimResult<Fitted> {
+    let users_base = format!("{base}/Users");
+    let mut out = Fitted {
+        text: String::new(),
+        shown: 0,
+        rest: None,
+    };
+    for r in groups {
+        let first = budget.shown == 0;
+        let text = match (r.whole, r.open) {
+            (Some(whole), _) => whole,
+            (None, Some(open)) => {
+                let mut text = format!("{open},\"members\":[");
+                let (mut after, mut any) = (None, false);
+                loop {
+                    let page = reader
+                        .page(directory_id, r.group_id, after, MEMBER_PAGE)
+                        .await?;
+                    for m in project_members(projection, &page, &users_base) {
+                        if any {
+                            text.push(',');
+                        }
+                        text.push_str(&m.to_string());
+                        any = true;
+                    }
+                    if (page.len() as u64) < MEMBER_PAGE {
+                        text.push_str("]}");
+                        break;
+                    }
+                    after = page.last().map(|(a, _)| *a);
+                    if text.len() > budget.room() {
+                        if !first {
+                            // Does not fit: the page ends before it.
+                            return Ok(out);
+                        }
+                        budget.take(text.len());
+                        out.text.push_str(&text);
+                        out.shown += 1;
+                        out.rest = Some((r.group_id, after, !any));
+                        return Ok(out);
+                    }
+                }
+                text
+            }
+            (None, None) => continue,
+        };
+        if !budget.take(text.len()) {
+            break;
+        }
+        if out.shown > 0 {
+            out.text.push(',');
+        }
+        out.text.push_str(&text);
+        out.shown += 1;
+    }
+    Ok(out)
+}
+
+/// The list response: `head`, the fitted groups, `tail`; in one body, or
+/// streamed when a group's members continue past the budget.
+pub(super) async fn respond(
+    reader: Reader,
+    directory_id: Uuid,
+    base: &str,
+    projection: Projection,
+    head: String,
+    fitted: Fitted,
+    tail: String,
+) -> HttpResponse {
+    let mut res = HttpResponse::Ok();
+    res.insert_header((header::CONTENT_TYPE, SCIM_CONTENT_TYPE));
+    let prefix = head + &fitted.text;
+    let Some((group_id, after, first)) = fitted.rest else {
+        reader.finish().await;
+        return res.body(prefix + &tail);
+    };
+    let st = StreamState {
+        db: Some(reader),
+        directory_id,
+        users_base: format!("{base}/Users"),
+        projection,
+        groups: VecDeque::new(),
+        head: None,
+        sep: ",",
+        tail,
+        first_group: false,
+        phase: Phase::Members {
+            group_id,
+            after,
+            first,
+        },
+    };
+    res.streaming(
+        stream::once(async move { Ok::<_, actix_web::Error>(Bytes::from(prefix)) })
+            .chain(stream::unfold(st, next_chunk)),
+    )
+}
+
 async fn group_response(
     reader: Reader,
     status: StatusCode,
@@ -245,18 +372,19 @@ async fn group_response(
     base: &str,
     g: &group::Model,
     p: Projection,
-) -> HttpResponse {
+) -> ScimResult<HttpResponse> {
     let m = meta(base, g);
-    let rendered = render(base, g, &p);
+    let custom = reader.custom(dir.org_id, &[g.id]).await?;
+    let rendered = render(base, g, &p, &custom);
     let mut res = HttpResponse::build(status);
     res.insert_header((header::CONTENT_TYPE, SCIM_CONTENT_TYPE))
         .insert_header((header::ETAG, m.etag()))
         .insert_header((header::LOCATION, m.location.clone()));
     if let Some(whole) = rendered.whole {
         reader.finish().await;
-        return res.body(whole);
+        return Ok(res.body(whole));
     }
-    res.streaming(stream_body(
+    Ok(res.streaming(stream_body(
         reader,
         dir.directory_id,
         base,
@@ -264,7 +392,7 @@ async fn group_response(
         vec![rendered],
         String::new(),
         String::new(),
-    ))
+    )))
 }
 
 pub async fn list(
@@ -298,33 +426,49 @@ async fn search(
     let snapshot = state.store.snapshot().await?;
     let page = groups::list(&snapshot, dir, &q).await?;
     let base = directory_base(state, req, dir.directory_id);
+    let ids: Vec<Uuid> = page.groups.iter().map(|g| g.id).collect();
+    let custom = org_schemas::GroupCustom::load(&snapshot, dir.org_id, &ids).await?;
     let rendered: Vec<Rendered> = page
         .groups
         .iter()
-        .map(|g| render(&base, g, &q.projection))
+        .map(|g| render(&base, g, &q.projection, &custom))
         .collect();
-    let head = list_head(
-        page.total,
-        &q,
-        page.groups.len(),
-        page.next_cursor.as_deref(),
+    let reader = Reader::Snapshot(snapshot);
+    // The page stops early (honest `itemsPerPage`, a cursor resuming after
+    // the last group shown) once its resources pass SCIM_MAX_PAGE_BYTES.
+    let mut budget = super::users::PageBudget::new(state.settings.max_page_bytes);
+    let fitted = fit(
+        &reader,
+        dir.directory_id,
+        &base,
+        &q.projection,
+        rendered,
+        &mut budget,
     )
-    .to_string();
+    .await?;
+    let next_cursor = if fitted.shown < page.groups.len() {
+        fitted
+            .shown
+            .checked_sub(1)
+            .and_then(|i| page.cursors.get(i).cloned())
+    } else {
+        page.next_cursor
+    };
+    let head = list_head(page.total, &q, fitted.shown, next_cursor.as_deref()).to_string();
     let head = format!(
         "{},\"Resources\":[",
         head.strip_suffix('}').unwrap_or(&head)
     );
-    Ok(HttpResponse::Ok()
-        .insert_header((header::CONTENT_TYPE, SCIM_CONTENT_TYPE))
-        .streaming(stream_body(
-            Reader::Snapshot(snapshot),
-            dir.directory_id,
-            &base,
-            q.projection.clone(),
-            rendered,
-            head,
-            "]}".into(),
-        )))
+    Ok(respond(
+        reader,
+        dir.directory_id,
+        &base,
+        q.projection.clone(),
+        head,
+        fitted,
+        "]}".into(),
+    )
+    .await)
 }
 
 pub async fn get(
@@ -349,7 +493,7 @@ pub async fn get(
         return Ok(res);
     }
     let base = directory_base(&state, &req, dir.directory_id);
-    Ok(group_response(
+    group_response(
         Reader::Snapshot(snapshot),
         StatusCode::OK,
         &dir,
@@ -357,7 +501,7 @@ pub async fn get(
         &g,
         p,
     )
-    .await)
+    .await
 }
 
 /// The group a write returned, with its members read afresh.
@@ -368,7 +512,7 @@ async fn written(
     status: StatusCode,
     g: &group::Model,
     p: Projection,
-) -> HttpResponse {
+) -> ScimResult<HttpResponse> {
     let base = directory_base(state, req, dir.directory_id);
     let reader = Reader::Pool(state.store.reader().clone());
     group_response(reader, status, dir, &base, g, p).await
@@ -389,7 +533,7 @@ pub async fn create(
             Ok((g, p))
         })
         .await?;
-    Ok(written(&state, &req, &dir, StatusCode::CREATED, &g, p).await)
+    written(&state, &req, &dir, StatusCode::CREATED, &g, p).await
 }
 
 pub async fn replace(
@@ -411,7 +555,7 @@ pub async fn replace(
             Ok((g.await?, p))
         })
         .await?;
-    Ok(written(&state, &req, &dir, StatusCode::OK, &g, p).await)
+    written(&state, &req, &dir, StatusCode::OK, &g, p).await
 }
 
 pub async fn patch(
@@ -445,7 +589,7 @@ pub async fn patch(
         })
         .await?;
     if wants_body {
-        return Ok(written(&state, &req, &dir, StatusCode::OK, &g, p).await);
+        return written(&state, &req, &dir, StatusCode::OK, &g, p).await;
     }
     Ok(HttpResponse::NoContent()
         .insert_header((header::ETAG, format!("W/\"{}\"", g.version)))

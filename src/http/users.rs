@@ -142,26 +142,14 @@ async fn search(
     let q = ListQuery::parse(raw, state.settings.max_results, limits(state))?;
     let page = users::list(state.store.reader(), dir, &q).await?;
     let base = directory_base(state, req, dir.directory_id);
-    let page_users = page.users.iter().collect::<Vec<_>>();
-    let managers = manager_names(state, dir, &page_users).await?;
-    let custom = custom_of(state, dir, &page_users).await?;
     // The page stops early (honest `itemsPerPage`, a cursor resuming after
     // the last user shown) once its resources pass SCIM_MAX_PAGE_BYTES;
     // at least one user is always shown.
-    let budget = state.settings.max_page_bytes;
-    let (mut resources, mut bytes) = (Vec::with_capacity(page.users.len()), 0usize);
-    for u in &page.users {
-        let v = q
-            .projection
-            .apply_with(ResourceKind::User, render(&base, u, &managers).0, &custom);
-        let size = json_size(&v);
-        if !resources.is_empty() && bytes.saturating_add(size) > budget {
-            break;
-        }
-        bytes = bytes.saturating_add(size);
-        resources.push(v);
-    }
-    let next_cursor = if resources.len() < page.users.len() {
+    let listed = page.links.len();
+    let mut budget = PageBudget::new(state.settings.max_page_bytes);
+    let resources =
+        render_within(state, dir, &base, &q.projection, page.links, &mut budget).await?;
+    let next_cursor = if resources.len() < listed {
         resources
             .len()
             .checked_sub(1)
@@ -176,8 +164,81 @@ async fn search(
     Ok(scim_response(StatusCode::OK, &body))
 }
 
+/// What a list page may still hold: `SCIM_MAX_PAGE_BYTES` of resources,
+/// and at least one resource whatever its size.
+pub(super) struct PageBudget {
+    pub limit: usize,
+    pub used: usize,
+    pub shown: usize,
+}
+
+impl PageBudget {
+    pub fn new(limit: usize) -> Self {
+        Self {
+            limit,
+            used: 0,
+            shown: 0,
+        }
+    }
+
+    /// Bytes the page may still grow by.
+    pub fn room(&self) -> usize {
+        self.limit.saturating_sub(self.used)
+    }
+
+    /// Takes a resource of `size` bytes if it fits (the first always
+    /// does); false: the page ends before it.
+    pub fn take(&mut self, size: usize) -> bool {
+        if self.shown > 0 && self.used.saturating_add(size) > self.limit {
+            return false;
+        }
+        self.used = self.used.saturating_add(size);
+        self.shown += 1;
+        true
+    }
+}
+
+/// The users of `links` (a page, in order) rendered until `budget` is
+/// spent; their values are read from the database only as far as the
+/// page goes (see [`users::PageReader`]).
+pub(super) async fn render_within(
+    state: &AppState,
+    dir: &Directory,
+    base: &str,
+    projection: &Projection,
+    links: Vec<entity::scim_user::Model>,
+    budget: &mut PageBudget,
+) -> ScimResult<Vec<Value>> {
+    let db = state.store.reader();
+    let mut reader = users::PageReader::new(dir.directory_id, links);
+    let mut resources = vec![];
+    let mut custom: Option<Vec<CustomSchema>> = None;
+    loop {
+        let batch = reader
+            .next_users(db, budget.room(), budget.shown == 0)
+            .await?;
+        if batch.is_empty() {
+            return Ok(resources);
+        }
+        let refs = batch.iter().collect::<Vec<_>>();
+        let managers = manager_names(state, dir, &refs).await?;
+        if custom.is_none() {
+            let found = custom_of(state, dir, &refs).await?;
+            custom = (!found.is_empty()).then_some(found);
+        }
+        let custom = custom.as_deref().unwrap_or_default();
+        for u in &batch {
+            let v = projection.apply_with(ResourceKind::User, render(base, u, &managers).0, custom);
+            if !budget.take(json_size(&v)) {
+                return Ok(resources);
+            }
+            resources.push(v);
+        }
+    }
+}
+
 /// Bytes `v` takes as JSON, without keeping them.
-fn json_size(v: &Value) -> usize {
+pub(super) fn json_size(v: &Value) -> usize {
     struct Count(usize);
     impl std::io::Write for Count {
         fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {

@@ -25,6 +25,7 @@ use crate::store::Store;
 use crate::store::audit::Actor;
 use crate::store::directories::DirectoryPrincipal;
 use crate::store::events::Origin;
+use crate::store::org_schemas;
 use crate::store::sync_log::{self, SyncEntry};
 use crate::store::users::{self, StoredUser};
 
@@ -265,12 +266,12 @@ async fn run(
         note: u.ignored_note(),
         dropped,
     };
-    let group = |status, g: entity::group::Model| Done {
+    let group = |status, g: entity::group::Model, dropped| Done {
         status,
         id: Some(g.id),
         version: Some(g.version),
         note: None,
-        dropped: vec![],
+        dropped,
     };
     let deleted = Done {
         status: 204,
@@ -312,13 +313,20 @@ async fn run(
                 return Err(ScimError::invalid_path("POST goes to /Groups"));
             }
             let input = GroupInput::from_json(body()?)?;
-            group(201, service_groups::create_in(tx, dir, input).await?)
+            let dropped = org_schemas::group_ignored(tx, dir, &input.extensions).await?;
+            group(
+                201,
+                service_groups::create_in(tx, dir, input).await?,
+                dropped,
+            )
         }
         (Kind::Group, Method::Put) => {
             let input = GroupInput::from_json(body()?)?;
+            let dropped = org_schemas::group_ignored(tx, dir, &input.extensions).await?;
             group(
                 200,
                 service_groups::replace_in(tx, dir, need_id()?, input, im).await?,
+                dropped,
             )
         }
         (Kind::Group, Method::Patch) => {
@@ -326,6 +334,7 @@ async fn run(
             group(
                 200,
                 service_groups::patch_in(tx, dir, need_id()?, changes, im).await?,
+                vec![],
             )
         }
         (Kind::Group, Method::Delete) => {

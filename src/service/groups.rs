@@ -19,13 +19,16 @@ use crate::store::Store;
 use crate::store::directories::DirectoryPrincipal;
 use crate::store::events::{self, EventType};
 use crate::store::groups::{self as store, group_event};
+use crate::store::org_schemas;
 
 /// `POST /Groups`: a synced group; its name unique in the organization.
 #[instrument(skip_all, fields(directory = %w.dir.directory_id), err(level = "debug"))]
 pub async fn create(store: &Store, w: &ScimWrite, body: &Value) -> ScimResult<group::Model> {
     let input = GroupInput::from_json(body)?;
+    let ignored = org_schemas::group_ignored(store.reader(), &w.dir, &input.extensions).await?;
     write(store, &w.origin(), async move |tx| {
         let g = create_in(tx, &w.dir, input).await?;
+        w.dropped(tx, Some(g.id.to_string()), 201, &ignored).await?;
         w.succeeded(tx, Some(g.id.to_string()), 201, None).await?;
         Ok(g)
     })
@@ -42,8 +45,10 @@ pub async fn replace(
     if_match: Option<&IfMatch>,
 ) -> ScimResult<group::Model> {
     let input = GroupInput::from_json(body)?;
+    let ignored = org_schemas::group_ignored(store.reader(), &w.dir, &input.extensions).await?;
     write(store, &w.origin(), async move |tx| {
         let g = replace_in(tx, &w.dir, id.id, input, if_match).await?;
+        w.dropped(tx, id.logged(), 200, &ignored).await?;
         w.succeeded(tx, id.logged(), 200, None).await?;
         Ok(g)
     })
@@ -95,8 +100,10 @@ pub async fn create_in(
 ) -> ScimResult<group::Model> {
     store::ensure_name_free(tx, dir, &input.display_name, None).await?;
     let accounts = store::resolve_members(tx, dir, &input.members).await?;
+    let custom = org_schemas::decode_group(tx, dir, &input.extensions).await?;
     let g = store::insert(tx, dir, &input).await?;
     events::record(tx, group_event(&g, EventType::GroupCreated)).await?;
+    org_schemas::write_group_values(tx, dir, g.id, &custom, false).await?;
     store::add_members(tx, g.id, &accounts).await?;
     Ok(g)
 }
@@ -111,6 +118,8 @@ pub async fn replace_in(
 ) -> ScimResult<group::Model> {
     let g = store::lock(tx, dir, id, if_match).await?;
     let accounts = store::resolve_members(tx, dir, &input.members).await?;
+    let custom = org_schemas::decode_group(tx, dir, &input.extensions).await?;
+    org_schemas::write_group_values(tx, dir, id, &custom, true).await?;
     store::replace_members(tx, id, &accounts).await?;
     set_attributes(tx, dir, g, input.display_name, input.external_id).await
 }
@@ -126,8 +135,10 @@ pub async fn patch_in(
     let g = store::lock(tx, dir, id, if_match).await?;
     let mut name = g.display_name.clone();
     let mut external_id = g.external_id.clone();
+    let mut custom = Vec::new();
     for change in changes {
         match change {
+            GroupChange::Custom(op) => custom.push(*op),
             GroupChange::SetDisplayName(n) => name = n,
             GroupChange::SetExternalId(e) => external_id = e,
             GroupChange::AddMembers(ids) => {
@@ -147,6 +158,9 @@ pub async fn patch_in(
             }
         }
     }
+    if !custom.is_empty() {
+        org_schemas::patch_group_values(tx, dir, id, &custom).await?;
+    }
     set_attributes(tx, dir, g, name, external_id).await
 }
 
@@ -158,8 +172,10 @@ pub async fn delete_in(
     if_match: Option<&IfMatch>,
 ) -> ScimResult<()> {
     let g = store::lock(tx, dir, id, if_match).await?;
+    // Each member leaves with its events (access and memberships the group
+    // granted end, in pages of 1,000), then the group goes.
+    store::remove_all_members_paged(tx, id).await?;
     events::record(tx, group_event(&g, EventType::GroupDeleted)).await?;
-    store::remove_all_members(tx, id).await?;
     store::remove(tx, id).await
 }
 

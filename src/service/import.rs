@@ -3,7 +3,10 @@
 //! a savepoint of its own, so a bad row costs only itself and a batch of
 //! rows costs one commit (the same pattern as `/Bulk`).
 
+use std::collections::HashMap;
+
 use tracing::instrument;
+use uuid::Uuid;
 
 use super::users::{AccountOutcome, Claim, CreateProbe, create_logged};
 use super::{Tx, savepoint, write};
@@ -20,6 +23,9 @@ use crate::store::users;
 pub struct BatchRow {
     pub line: u64,
     pub input: ScimResult<UserInput>,
+    /// Attributes of the row no registered schema knows (dropped): sync-log
+    /// warnings once the row is written.
+    pub ignored: Vec<String>,
 }
 
 /// What became of one row.
@@ -67,6 +73,7 @@ pub async fn write_batch(
         .map(|(r, h)| BatchRow {
             line: r.line,
             input: r.input.map(|i| h.apply(i)),
+            ignored: r.ignored,
         })
         .collect();
     let origin = events::Origin::new(Actor::Directory(dir.directory_id), None);
@@ -85,9 +92,15 @@ pub async fn write_batch(
             dir,
             log,
             out: Vec::with_capacity(rows.len()),
+            ignored: HashMap::new(),
         };
         let mut plain = Vec::new();
-        for row in rows {
+        for mut row in rows {
+            if !row.ignored.is_empty() {
+                batch
+                    .ignored
+                    .insert(row.line, std::mem::take(&mut row.ignored));
+            }
             match row.input.map(|i| probe.claim(dir, i)) {
                 Ok(Claim::Plain(p)) => plain.push((row.line, p)),
                 Ok(Claim::OneByOne(input)) => {
@@ -121,9 +134,24 @@ struct Batch<'a> {
     dir: &'a DirectoryPrincipal,
     log: &'a SyncEntry,
     out: Vec<(u64, RowResult)>,
+    /// Dropped attributes by line.
+    ignored: HashMap<u64, Vec<String>>,
 }
 
 impl Batch<'_> {
+    /// The warnings of the attributes row `line` dropped, now that it is
+    /// written as `resource_id`.
+    async fn record_ignored(&self, line: u64, resource_id: Uuid) -> ScimResult<()> {
+        let Some(ignored) = self.ignored.get(&line) else {
+            return Ok(());
+        };
+        let entry = SyncEntry {
+            resource_id: Some(resource_id.to_string()),
+            ..self.log.clone()
+        };
+        sync_log::record_ignored(self.tx, &entry, ignored).await
+    }
+
     /// One row in its own savepoint.
     async fn one(
         &mut self,
@@ -136,10 +164,18 @@ impl Batch<'_> {
             Err(e) => Err(e),
             Ok(input) => {
                 let (dir, log) = (self.dir, self.log);
-                savepoint(self.tx, async |sp| {
-                    Ok(create_logged(sp, dir, input, log.clone()).await?.account)
+                let done = savepoint(self.tx, async |sp| {
+                    let done = create_logged(sp, dir, input, log.clone()).await?;
+                    Ok((done.account, done.user.link.id))
                 })
-                .await
+                .await;
+                match done {
+                    Ok((account, id)) => {
+                        self.record_ignored(line, id).await?;
+                        Ok(account)
+                    }
+                    Err(e) => Err(e),
+                }
             }
         };
         let result = match outcome {
@@ -183,7 +219,10 @@ impl Batch<'_> {
         })
         .await
         {
-            Ok(_) => {
+            Ok(ids) => {
+                for (l, id) in lines.iter().zip(ids) {
+                    self.record_ignored(*l, id).await?;
+                }
                 self.out
                     .extend(lines.into_iter().map(|l| (l, RowResult::Created)));
             }

@@ -260,6 +260,35 @@ pub async fn change_group_member(
     .await
 }
 
+/// Removes a group's grant: each member loses the product it gave, and
+/// the site membership where that was its last path to the site (with the
+/// events of each). Returns the grant removed.
+#[instrument(skip_all, fields(org = %who.org_id, group = %group_id, grant = %grant_id), err(level = "debug"))]
+pub async fn ungrant(
+    store: &Store,
+    who: &AdminAct,
+    group_id: Uuid,
+    grant_id: Uuid,
+) -> AdminResult<group_grant::Model> {
+    let org_id = who.org_id;
+    write(store, &who.origin, async |tx| {
+        let (g, _) = admin_groups::get(tx, org_id, group_id).await?;
+        let grant = groups::ungrant(tx, g.id, grant_id).await?;
+        audit::record(
+            tx,
+            AuditEntry::new(org_id, who.actor.clone(), "group.ungrant", "group", g.id).detail(
+                format!(
+                    "{} ({}) on site {}",
+                    grant.product, grant.role, grant.site_id
+                ),
+            ),
+        )
+        .await?;
+        Ok(grant)
+    })
+    .await
+}
+
 /// Grants a product (with a role) on one of the org's sites to a group's
 /// members. Returns the grant, the group and the site.
 #[instrument(skip_all, fields(org = %who.org_id, group = %group_id, site = %site_id, product = product), err(level = "debug"))]

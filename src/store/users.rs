@@ -99,8 +99,25 @@ async fn assemble<C: ConnectionTrait>(
         .all(db)
         .await
         .map_err(db_error)?;
+    let memberships = memberships_of(db, directory_id, &links).await?;
+    let mut out = Vec::with_capacity(links.len());
+    for link in links {
+        let mine: Vec<&scim_user_value::Model> =
+            values.iter().filter(|v| v.user_id == link.id).collect();
+        out.push(build(link, &mine, &memberships)?);
+    }
+    Ok(out)
+}
+
+/// (account, group id, group name) of the directory's groups the accounts
+/// of `links` are members of: one query.
+async fn memberships_of<C: ConnectionTrait>(
+    db: &C,
+    directory_id: Uuid,
+    links: &[scim_user::Model],
+) -> ScimResult<Vec<(Uuid, Uuid, String)>> {
     let accounts: Vec<Uuid> = links.iter().map(|l| l.account_id).collect();
-    let memberships: Vec<(Uuid, Uuid, String)> = group_member::Entity::find()
+    group_member::Entity::find()
         .select_only()
         .column(group_member::Column::AccountId)
         .column(group::Column::Id)
@@ -112,64 +129,66 @@ async fn assemble<C: ConnectionTrait>(
         .into_tuple()
         .all(db)
         .await
-        .map_err(db_error)?;
-    let mut out = Vec::with_capacity(links.len());
-    for link in links {
-        let mut attrs = link_attrs(&link)?;
-        let mine: Vec<&scim_user_value::Model> =
-            values.iter().filter(|v| v.user_id == link.id).collect();
-        for attr in MULTI_VALUED {
-            let list: Vec<MultiValue> = mine
-                .iter()
-                .filter(|v| v.attr == attr)
-                .map(|v| MultiValue {
-                    value: v.value.clone(),
-                    display: v.display.clone(),
-                    kind: v.r#type.clone(),
-                    primary: v.primary,
-                })
-                .collect();
-            attrs.set_multi(attr, list);
-        }
-        let custom: Vec<ValueRow> = mine
+        .map_err(db_error)
+}
+
+/// One user from its link, its value rows and the memberships of a page.
+fn build(
+    link: scim_user::Model,
+    mine: &[&scim_user_value::Model],
+    memberships: &[(Uuid, Uuid, String)],
+) -> ScimResult<StoredUser> {
+    let mut attrs = link_attrs(&link)?;
+    for attr in MULTI_VALUED {
+        let list: Vec<MultiValue> = mine
             .iter()
-            .filter(|v| v.attr.starts_with("urn:"))
-            .map(|v| ValueRow {
-                key: v.attr.clone(),
-                position: v.position,
-                sub: v.display.clone(),
-                kind: row_kind(v.r#type.as_deref().unwrap_or_default()),
-                text: v.value.clone().unwrap_or_default(),
-            })
-            .collect();
-        attrs.custom = CustomValues::from_rows(&custom);
-        attrs.addresses = mine
-            .iter()
-            .filter(|v| v.attr == "addresses")
-            .map(|v| Address {
-                formatted: v.formatted.clone(),
-                street_address: v.street_address.clone(),
-                locality: v.locality.clone(),
-                region: v.region.clone(),
-                postal_code: v.postal_code.clone(),
-                country: v.country.clone(),
+            .filter(|v| v.attr == attr)
+            .map(|v| MultiValue {
+                value: v.value.clone(),
+                display: v.display.clone(),
                 kind: v.r#type.clone(),
                 primary: v.primary,
             })
             .collect();
-        let groups = memberships
-            .iter()
-            .filter(|(a, _, _)| *a == link.account_id)
-            .map(|(_, g, n)| (*g, n.clone()))
-            .collect();
-        out.push(StoredUser {
-            link,
-            attrs,
-            groups,
-            ignored: vec![],
-        });
+        attrs.set_multi(attr, list);
     }
-    Ok(out)
+    let custom: Vec<ValueRow> = mine
+        .iter()
+        .filter(|v| v.attr.starts_with("urn:"))
+        .map(|v| ValueRow {
+            key: v.attr.clone(),
+            position: v.position,
+            sub: v.display.clone(),
+            kind: row_kind(v.r#type.as_deref().unwrap_or_default()),
+            text: v.value.clone().unwrap_or_default(),
+        })
+        .collect();
+    attrs.custom = CustomValues::from_rows(&custom);
+    attrs.addresses = mine
+        .iter()
+        .filter(|v| v.attr == "addresses")
+        .map(|v| Address {
+            formatted: v.formatted.clone(),
+            street_address: v.street_address.clone(),
+            locality: v.locality.clone(),
+            region: v.region.clone(),
+            postal_code: v.postal_code.clone(),
+            country: v.country.clone(),
+            kind: v.r#type.clone(),
+            primary: v.primary,
+        })
+        .collect();
+    let groups = memberships
+        .iter()
+        .filter(|(a, _, _)| *a == link.account_id)
+        .map(|(_, g, n)| (*g, n.clone()))
+        .collect();
+    Ok(StoredUser {
+        link,
+        attrs,
+        groups,
+        ignored: vec![],
+    })
 }
 
 fn link_attrs(l: &scim_user::Model) -> ScimResult<UserAttrs> {
@@ -234,7 +253,7 @@ fn set_link_attrs(m: &mut scim_user::ActiveModel, a: &UserAttrs) {
 async fn write_values<C: ConnectionTrait>(
     db: &C,
     user_id: Uuid,
-    directory_id: Uuid,
+    dir: &DirectoryPrincipal,
     a: &UserAttrs,
     replace: bool,
 ) -> ScimResult<()> {
@@ -245,12 +264,12 @@ async fn write_values<C: ConnectionTrait>(
             .await
             .map_err(db_error)?;
     }
-    let rows = value_rows(user_id, directory_id, a);
+    let rows = value_rows(user_id, dir, a);
     if !rows.is_empty() {
         scim_user_value::Entity::insert_many(rows)
             .exec_without_returning(db)
             .await
-            .map_err(db_error)?;
+            .map_err(|e| super::org_schemas::unique_conflict(&a.custom, "User", e))?;
     }
     Ok(())
 }
@@ -258,9 +277,10 @@ async fn write_values<C: ConnectionTrait>(
 /// The `scim_user_values` rows of a link's multi-valued attributes.
 fn value_rows(
     user_id: Uuid,
-    directory_id: Uuid,
+    dir: &DirectoryPrincipal,
     a: &UserAttrs,
 ) -> Vec<scim_user_value::ActiveModel> {
+    let directory_id = dir.directory_id;
     let mut rows = Vec::new();
     let base = |attr: &str, position: usize| scim_user_value::ActiveModel {
         id: NotSet,
@@ -279,6 +299,7 @@ fn value_rows(
         region: Set(None),
         postal_code: Set(None),
         country: Set(None),
+        unique_key: Set(None),
     };
     for attr in MULTI_VALUED {
         for (i, v) in a.multi(attr).iter().enumerate() {
@@ -306,6 +327,12 @@ fn value_rows(
     // Custom extension values: one row a scalar (see `ValueRow`).
     for r in a.custom.rows() {
         let mut row = base(&r.key, 0);
+        row.unique_key = Set(super::org_schemas::unique_key(
+            &a.custom,
+            &r,
+            directory_id,
+            dir.org_id,
+        ));
         row.position = Set(r.position);
         row.value_lower = Set(Some(r.text.to_lowercase()));
         row.value = Set(Some(r.text));
@@ -508,7 +535,7 @@ pub async fn insert_link<C: ConnectionTrait>(
             db_error(e)
         }
     })?;
-    write_values(tx, id, dir.directory_id, attrs, false).await?;
+    write_values(tx, id, dir, attrs, false).await?;
     Ok(link)
 }
 
@@ -530,7 +557,7 @@ pub async fn update_link<C: ConnectionTrait>(
             db_error(e)
         }
     })?;
-    write_values(tx, id, dir.directory_id, attrs, true).await?;
+    write_values(tx, id, dir, attrs, true).await?;
     Ok(link)
 }
 
@@ -811,7 +838,7 @@ pub async fn create_plain<C: ConnectionTrait>(
         }
         let link = new_link(dir, *account.id.as_ref(), &input.attrs, now);
         let id = *link.id.as_ref();
-        values.extend(value_rows(id, dir.directory_id, &input.attrs));
+        values.extend(value_rows(id, dir, &input.attrs));
         log.push(SyncEntry {
             resource_id: Some(id.to_string()),
             status: 201,
@@ -885,13 +912,151 @@ fn sort_of(path: &AttrPath, directory_id: Uuid, custom: &[CustomSchema]) -> Scim
     }
 }
 
-/// A page of Users: the total (when counted), the users, the next cursor.
+/// A page of Users: the total (when counted), the users' links in page
+/// order (their values are read by a [`PageReader`], within the page's
+/// byte budget), the next cursor.
 pub struct UserPage {
     pub total: Option<u64>,
-    pub users: Vec<StoredUser>,
+    pub links: Vec<scim_user::Model>,
     pub next_cursor: Option<String>,
     /// Cursor pages: the cursor resuming after each user.
     pub cursors: Vec<String>,
+}
+
+/// Users whose values one read covers at most.
+const USERS_PER_READ: usize = 100;
+/// Value rows one read returns at most.
+const VALUE_ROWS_PER_READ: u64 = 1000;
+
+/// Bytes a value row takes at least in a response (its texts).
+fn row_bytes(v: &scim_user_value::Model) -> usize {
+    [
+        &v.value,
+        &v.display,
+        &v.r#type,
+        &v.formatted,
+        &v.street_address,
+        &v.locality,
+        &v.region,
+        &v.postal_code,
+        &v.country,
+    ]
+    .iter()
+    .map(|t| t.as_deref().map_or(0, str::len))
+    .sum()
+}
+
+/// Reads a page's users in page order with a bounded read: the value rows
+/// of up to [`USERS_PER_READ`] users at a time, [`VALUE_ROWS_PER_READ`]
+/// rows per query (keyset on the `(user_id, attr, position)` index), and
+/// no further once the rows read but not yet handed out already exceed the
+/// room the page has left. So a page whose byte budget is hit early stops
+/// reading the database there, not only writing the response.
+pub struct PageReader {
+    directory_id: Uuid,
+    links: std::collections::VecDeque<scim_user::Model>,
+    done: bool,
+    rows_read: usize,
+}
+
+impl PageReader {
+    pub fn new(directory_id: Uuid, links: Vec<scim_user::Model>) -> Self {
+        Self {
+            directory_id,
+            links: links.into(),
+            done: false,
+            rows_read: 0,
+        }
+    }
+
+    /// Value rows read from the database so far.
+    pub fn rows_read(&self) -> usize {
+        self.rows_read
+    }
+
+    /// The next users of the page, in order, complete (values and groups);
+    /// empty when the page is over. `room`: the bytes the page may still
+    /// grow by. Rows are read until the next users are complete, unless
+    /// the rows read for them pass `room` (then the page ends: those users
+    /// would not fit). With `first` (nothing on the page yet) the next
+    /// user is read whole, whatever its size.
+    pub async fn next_users<C: ConnectionTrait>(
+        &mut self,
+        db: &C,
+        room: usize,
+        first: bool,
+    ) -> ScimResult<Vec<StoredUser>> {
+        if self.done || self.links.is_empty() {
+            return Ok(vec![]);
+        }
+        let n = self.links.len().min(USERS_PER_READ);
+        let group: Vec<scim_user::Model> = self.links.drain(..n).collect();
+        let ids: Vec<Uuid> = group.iter().map(|l| l.id).collect();
+        let mut rows: Vec<scim_user_value::Model> = vec![];
+        let mut pending = 0usize;
+        // Users (ids) whose rows are all read: those before the last row's
+        // user, in the read's order, or all once the read is finished.
+        let mut read_past: Option<Uuid> = None;
+        let mut finished = false;
+        loop {
+            let mut q = scim_user_value::Entity::find()
+                .filter(scim_user_value::Column::UserId.is_in(ids.clone()))
+                .order_by_asc(scim_user_value::Column::UserId)
+                .order_by_asc(scim_user_value::Column::Attr)
+                .order_by_asc(scim_user_value::Column::Position)
+                .order_by_asc(scim_user_value::Column::Id)
+                .limit(VALUE_ROWS_PER_READ);
+            if let Some(last) = rows.last() {
+                q = q.filter(
+                    Expr::tuple([
+                        Expr::col(scim_user_value::Column::UserId),
+                        Expr::col(scim_user_value::Column::Attr),
+                        Expr::col(scim_user_value::Column::Position),
+                        Expr::col(scim_user_value::Column::Id),
+                    ])
+                    .gt(Expr::tuple([
+                        Expr::val(last.user_id),
+                        Expr::val(last.attr.clone()),
+                        Expr::val(last.position),
+                        Expr::val(last.id),
+                    ])),
+                );
+            }
+            let chunk = q.all(db).await.map_err(db_error)?;
+            let full = chunk.len() as u64 == VALUE_ROWS_PER_READ;
+            self.rows_read += chunk.len();
+            pending = pending.saturating_add(chunk.iter().map(row_bytes).sum::<usize>());
+            rows.extend(chunk);
+            if !full {
+                finished = true;
+                break;
+            }
+            read_past = rows.last().map(|r| r.user_id);
+            let shows_one =
+                !first || read_past.is_some_and(|past| group.first().is_some_and(|l| l.id < past));
+            if pending > room && shows_one {
+                break;
+            }
+        }
+        let complete = |id: Uuid| finished || read_past.is_some_and(|past| id < past);
+        let ready: Vec<scim_user::Model> = group
+            .iter()
+            .take_while(|l| complete(l.id))
+            .cloned()
+            .collect();
+        if ready.len() < group.len() {
+            // Cut short: the page ends after the complete users.
+            self.done = true;
+        }
+        let memberships = memberships_of(db, self.directory_id, &ready).await?;
+        let mut out = Vec::with_capacity(ready.len());
+        for link in ready {
+            let mine: Vec<&scim_user_value::Model> =
+                rows.iter().filter(|v| v.user_id == link.id).collect();
+            out.push(build(link, &mine, &memberships)?);
+        }
+        Ok(out)
+    }
 }
 
 /// `GET /Users`: filtered, ordered and paged in SQL.
@@ -933,10 +1098,9 @@ pub async fn list<C: ConnectionTrait>(
             .await
             .map_err(db_error)?
     };
-    let links = in_order(&page.ids, links, |l| l.id);
     Ok(UserPage {
         total: page.total,
-        users: assemble(db, dir.directory_id, links).await?,
+        links: in_order(&page.ids, links, |l| l.id),
         next_cursor: page.next_cursor,
         cursors: page.cursors,
     })

@@ -31,6 +31,14 @@ pub struct GroupMemberPath {
     pub account_id: Uuid,
 }
 
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct GrantPath {
+    pub org_id: Uuid,
+    pub group_id: Uuid,
+    pub grant_id: Uuid,
+}
+
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct PageParams {
@@ -168,4 +176,17 @@ pub async fn grant(
         "id": grant.id, "group_id": g.id, "site_id": site.id, "site": site.name,
         "product": grant.product, "role": grant.role,
     })))
+}
+
+#[utoipa::path(delete, path = "/admin/v1/orgs/{org_id}/groups/{group_id}/grants/{grant_id}", tag = "groups",
+    params(GrantPath),
+    responses((status = 204, description = "The grant is gone: its product access ends for every member, and site membership where it was the last path"),
+        (status = 404, description = "not_found")))]
+pub async fn ungrant(
+    state: web::Data<AppState>,
+    admin: AdminPrincipal,
+    path: web::Path<GrantPath>,
+) -> AdminResult<HttpResponse> {
+    service::sites::ungrant(&state.store, &act(&admin), path.group_id, path.grant_id).await?;
+    Ok(HttpResponse::NoContent().finish())
 }
