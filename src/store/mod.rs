@@ -142,7 +142,9 @@ impl Store {
             let db =
                 Database::connect(pg_options(max_connections.max(2), statement_timeout, false))
                     .await?;
-            Migrator::up(&db, None).await?;
+            if statement_timeout.is_none() {
+                Migrator::up(&db, None).await?;
+            }
             // Its statements are index probes; a statement timeout tuned
             // tight to cut query work short must not refuse sign-ins.
             let auth_timeout = statement_timeout.map(|t| t.max(Duration::from_secs(1)));
