@@ -132,9 +132,14 @@ pub enum EventsCmd {
         /// Only these types (comma-separated, e.g. account.deactivated).
         #[arg(long = "type")]
         types: Option<String>,
-        /// Keep waiting for new events (polls once a second) until stopped.
+        /// Keep waiting for new events until stopped (Ctrl-C or SIGTERM
+        /// end it with status 0).
         #[arg(long)]
         follow: bool,
+        /// With --follow: how often to look for new events, in
+        /// milliseconds (one indexed query each time).
+        #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(10..=60_000))]
+        poll_ms: u64,
     },
 }
 
@@ -349,6 +354,18 @@ pub enum GroupCmd {
         /// user or admin.
         #[arg(long, default_value = "user")]
         role: String,
+    },
+    /// Remove a group's grant (its `grant_id`): its members lose the
+    /// product, and the site membership where it was their last path.
+    ///
+    /// Example: scim-server group ungrant --group 0190... --grant 0191...
+    Ungrant {
+        /// Group id (the SCIM id).
+        #[arg(long)]
+        group: Uuid,
+        /// The grant's id (`grant_id` of `group grant`).
+        #[arg(long)]
+        grant: Uuid,
     },
 }
 
@@ -565,31 +582,75 @@ async fn webhook(
     })
 }
 
-/// `events tail`: pages of 500 as JSON lines; with `follow`, polls.
+/// `events tail`: the events after `after` as JSON lines, in pages of 500
+/// (keyset on `seq`). With `follow` (the poll interval) it then looks for
+/// new events from the last one seen until Ctrl-C or SIGTERM. The cursor
+/// moves to the feed's end as it was before each read, also past events
+/// the type filter skipped: numbers are commit order, so every event up to
+/// that end was already visible, and a selective filter never rescans them.
 async fn tail(
     store: &Store,
     org_id: Uuid,
     mut after: i64,
     types: &[events::EventType],
-    follow: bool,
+    follow: Option<std::time::Duration>,
 ) -> Result<(), CliError> {
     use std::io::Write;
+    let stop = stop_signal();
+    tokio::pin!(stop);
     loop {
-        let rows = events::page(store.reader(), org_id, Some(after), types, 500).await?;
-        let mut out = std::io::stdout().lock();
-        for e in &rows {
-            writeln!(out, "{}", events::to_json(e))
-                .map_err(|e| CliError::Usage(format!("cannot write to stdout: {e}")))?;
-            after = e.seq.unwrap_or(after);
-        }
-        out.flush()
-            .map_err(|e| CliError::Usage(format!("cannot write to stdout: {e}")))?;
-        if rows.len() < 500 {
-            if !follow {
-                return Ok(());
+        let end = crate::store::webhooks::last_seq(store.reader(), org_id).await?;
+        loop {
+            let rows = events::page(store.reader(), org_id, Some(after), types, 500).await?;
+            let mut out = std::io::stdout().lock();
+            let written = rows
+                .iter()
+                .try_for_each(|e| writeln!(out, "{}", events::to_json(e)))
+                .and_then(|()| out.flush());
+            match written {
+                Ok(()) => {}
+                // The reader went away (`| head`): done.
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
+                Err(e) => return Err(CliError::Usage(format!("cannot write to stdout: {e}"))),
             }
-            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            if let Some(last) = rows.last().and_then(|e| e.seq) {
+                after = last;
+            }
+            if rows.len() < 500 {
+                break;
+            }
         }
+        after = after.max(end);
+        let Some(poll) = follow else {
+            return Ok(());
+        };
+        tokio::select! {
+            () = &mut stop => return Ok(()),
+            () = tokio::time::sleep(poll) => {}
+        }
+    }
+}
+
+/// Resolves on Ctrl-C (SIGINT) or SIGTERM.
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
     }
 }
 
@@ -761,22 +822,27 @@ pub async fn run(settings: &Settings, command: Command) -> Result<(), CliError> 
             product,
             role,
         }) => {
-            let product = product.to_ascii_lowercase();
-            if !groups::PRODUCTS.contains(&product.as_str()) {
-                return Err(CliError::Usage(format!(
-                    "unknown product {product:?}; one of {}",
-                    groups::PRODUCTS.join(", ")
-                )));
-            }
+            // The products list of the admin API (one list).
+            let product = crate::domain::admin_rules::parse_product(&product.to_ascii_lowercase())
+                .map_err(|e| CliError::Usage(e.message()))?;
             if role != "user" && role != "admin" {
                 return Err(CliError::Usage("role must be user or admin".into()));
             }
             let tx = store.begin().await?;
-            let g = groups::grant(&tx, group, &site, &product, &role).await?;
+            let g = groups::grant(&tx, group, &site, product, &role).await?;
             events::flush(&tx, &cli_origin()).await?;
             tx.commit().await.map_err(db_error)?;
             print(
                 json!({"grant_id": g.id, "group_id": g.group_id, "site_id": g.site_id, "product": g.product, "role": g.role}),
+            );
+        }
+        Command::Group(GroupCmd::Ungrant { group, grant }) => {
+            let tx = store.begin().await?;
+            let g = groups::ungrant(&tx, group, grant).await?;
+            events::flush(&tx, &cli_origin()).await?;
+            tx.commit().await.map_err(db_error)?;
+            print(
+                json!({"removed_grant_id": g.id, "group_id": g.group_id, "site_id": g.site_id, "product": g.product}),
             );
         }
         Command::Export(ExportCmd::ManagedAccounts { org }) => {
@@ -801,6 +867,7 @@ pub async fn run(settings: &Settings, command: Command) -> Result<(), CliError> 
             after,
             types,
             follow,
+            poll_ms,
         }) => {
             let org = directories::org_by_name(db, &org).await?;
             let types = match types.as_deref() {
@@ -813,6 +880,7 @@ pub async fn run(settings: &Settings, command: Command) -> Result<(), CliError> 
                     })
                     .collect::<Result<Vec<_>, _>>()?,
             };
+            let follow = follow.then(|| std::time::Duration::from_millis(poll_ms));
             tail(&store, org.id, after, &types, follow).await?;
         }
         Command::Webhook(cmd) => print(webhook(settings, db, cmd).await?),

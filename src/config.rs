@@ -78,6 +78,15 @@ pub struct Settings {
     pub webhook_allow_insecure: bool,
     /// Milliseconds the webhook worker sleeps when idle (0: no worker).
     pub webhook_poll_ms: u64,
+    /// Seconds a worker holds an endpoint it claimed (at least 2): a
+    /// worker killed mid-delivery leaves the endpoint to another (or the
+    /// restarted) instance after this long. A delivery's total timeout is
+    /// at most half of it.
+    pub webhook_lease_secs: u64,
+    /// Record change events (default). Off only to measure what they cost
+    /// (`cargo bench --bench events`): process-wide, nothing is recorded
+    /// and webhooks receive nothing.
+    pub events_enabled: bool,
     /// Most operations one `/Bulk` request may carry.
     pub bulk_max_operations: usize,
     /// Largest `/Bulk` body accepted (bytes).
@@ -117,6 +126,10 @@ pub struct Settings {
     pub keep_alive_secs: u64,
     /// Peers whose `Forwarded` / `X-Forwarded-*` headers are believed.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// A web-page session ends after this many seconds without a request.
+    pub admin_session_idle_secs: u64,
+    /// A web-page session ends this many seconds after sign-in.
+    pub admin_session_max_secs: u64,
 }
 
 impl Default for Settings {
@@ -141,6 +154,8 @@ impl Default for Settings {
             event_retention_days: 30,
             webhook_allow_insecure: false,
             webhook_poll_ms: 1000,
+            webhook_lease_secs: 60,
+            events_enabled: true,
             bulk_max_operations: 1000,
             bulk_max_payload_bytes: 4 * 1024 * 1024,
             bulk_max_passwords: 100,
@@ -157,6 +172,8 @@ impl Default for Settings {
             client_body_timeout_ms: 30_000,
             keep_alive_secs: 5,
             trusted_proxies: Vec::new(),
+            admin_session_idle_secs: 30 * 60,
+            admin_session_max_secs: 12 * 3600,
         }
     }
 }
@@ -184,6 +201,8 @@ struct FileSettings {
     event_retention_days: Option<u32>,
     webhook_allow_insecure: Option<bool>,
     webhook_poll_ms: Option<u64>,
+    webhook_lease_secs: Option<u64>,
+    events_enabled: Option<bool>,
     bulk_max_operations: Option<usize>,
     bulk_max_payload_bytes: Option<usize>,
     bulk_max_passwords: Option<usize>,
@@ -200,6 +219,8 @@ struct FileSettings {
     client_body_timeout_ms: Option<u64>,
     keep_alive_secs: Option<u64>,
     trusted_proxies: Option<Vec<String>>,
+    admin_session_idle_secs: Option<u64>,
+    admin_session_max_secs: Option<u64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -266,6 +287,12 @@ impl Settings {
         }
         if self.rate_limit_burst == Some(0) {
             return bad("SCIM_RATE_LIMIT_BURST", "expected at least 1");
+        }
+        if self.admin_session_idle_secs == 0 {
+            return bad("SCIM_ADMIN_SESSION_IDLE_SECS", "expected at least 1 second");
+        }
+        if self.admin_session_max_secs == 0 {
+            return bad("SCIM_ADMIN_SESSION_MAX_SECS", "expected at least 1 second");
         }
         if self.metrics_token.as_ref().is_some_and(|t| t.0.len() < 16) {
             return bad("SCIM_METRICS_TOKEN", "expected at least 16 characters");
@@ -334,6 +361,12 @@ impl Settings {
         if let Some(v) = f.webhook_poll_ms {
             self.webhook_poll_ms = v;
         }
+        if let Some(v) = f.webhook_lease_secs {
+            self.webhook_lease_secs = v.max(2);
+        }
+        if let Some(v) = f.events_enabled {
+            self.events_enabled = v;
+        }
         if let Some(v) = f.bulk_max_operations {
             self.bulk_max_operations = v;
         }
@@ -375,6 +408,12 @@ impl Settings {
         }
         if let Some(v) = f.keep_alive_secs {
             self.keep_alive_secs = v;
+        }
+        if let Some(v) = f.admin_session_idle_secs {
+            self.admin_session_idle_secs = v;
+        }
+        if let Some(v) = f.admin_session_max_secs {
+            self.admin_session_max_secs = v;
         }
         if let Some(v) = f.trusted_proxies {
             self.trusted_proxies = parse_proxies("trusted_proxies", &v.join(","))?;
@@ -436,6 +475,21 @@ impl Settings {
                     }
                 }
                 "SCIM_WEBHOOK_POLL_MS" => self.webhook_poll_ms = num(key, v)?,
+                "SCIM_WEBHOOK_LEASE_SECS" => {
+                    self.webhook_lease_secs = num::<u64>(key, v)?.max(2);
+                }
+                "SCIM_EVENTS_ENABLED" => {
+                    self.events_enabled = match v.trim() {
+                        "1" | "true" => true,
+                        "0" | "false" => false,
+                        _ => {
+                            return Err(ConfigError::Env {
+                                key: key.to_owned(),
+                                message: format!("expected 1 or 0, got {v:?}"),
+                            });
+                        }
+                    }
+                }
                 "SCIM_BULK_MAX_OPERATIONS" => self.bulk_max_operations = num(key, v)?,
                 "SCIM_BULK_MAX_PAYLOAD_BYTES" => self.bulk_max_payload_bytes = num(key, v)?,
                 "SCIM_BULK_MAX_PASSWORDS" => self.bulk_max_passwords = num(key, v)?,
@@ -451,6 +505,8 @@ impl Settings {
                 "SCIM_CLIENT_BODY_TIMEOUT_MS" => self.client_body_timeout_ms = num(key, v)?,
                 "SCIM_KEEP_ALIVE_SECS" => self.keep_alive_secs = num(key, v)?,
                 "SCIM_TRUSTED_PROXIES" => self.trusted_proxies = parse_proxies(key, v)?,
+                "SCIM_ADMIN_SESSION_IDLE_SECS" => self.admin_session_idle_secs = num(key, v)?,
+                "SCIM_ADMIN_SESSION_MAX_SECS" => self.admin_session_max_secs = num(key, v)?,
                 "SCIM_METRICS_TOKEN" => {
                     self.metrics_token = Some(Secret::new(v.clone())).filter(|t| !t.0.is_empty());
                 }
@@ -517,6 +573,18 @@ mod tests {
             Settings::load_from(None, &env).unwrap().deletion_grace_days,
             30
         );
+    }
+
+    #[test]
+    fn webhook_lease_and_the_events_switch_come_from_the_environment() {
+        let s = Settings::load_from(None, &[]).unwrap();
+        assert_eq!((s.webhook_lease_secs, s.events_enabled), (60, true));
+        let env = |k: &str, v: &str| vec![(k.to_owned(), v.to_owned())];
+        let s = Settings::load_from(None, &env("SCIM_WEBHOOK_LEASE_SECS", "1")).unwrap();
+        assert_eq!(s.webhook_lease_secs, 2, "at least 2 s");
+        let s = Settings::load_from(None, &env("SCIM_EVENTS_ENABLED", "0")).unwrap();
+        assert!(!s.events_enabled);
+        assert!(Settings::load_from(None, &env("SCIM_EVENTS_ENABLED", "off")).is_err());
     }
 
     #[test]

@@ -96,13 +96,20 @@ impl Application {
         let max_body_bytes = settings.max_body_bytes;
         let purge = (settings.purge_interval_secs > 0)
             .then(|| tokio::spawn(purge_job(store.clone(), settings.clone())));
-        let webhooks = (settings.webhook_poll_ms > 0).then(|| {
-            tokio::spawn(crate::webhooks::worker(
+        let webhooks = if settings.webhook_poll_ms > 0 {
+            // One client for every delivery of this instance.
+            let deliverer = crate::webhooks::Deliverer::with_lease(
+                settings.webhook_allow_insecure,
+                settings.webhook_lease_secs,
+            )?;
+            Some(tokio::spawn(crate::webhooks::worker(
                 store.clone(),
-                crate::webhooks::Deliverer::new(settings.webhook_allow_insecure),
+                deliverer,
                 std::time::Duration::from_millis(settings.webhook_poll_ms),
-            ))
-        });
+            )))
+        } else {
+            None
+        };
         let rate_limiter =
             Rate::new(settings.rate_limit_per_sec, settings.rate_limit_burst).map(RateLimiter::new);
         let dns = crate::dns::DnsProof::new(&settings.dns_resolvers);
@@ -196,11 +203,12 @@ impl Application {
 }
 
 /// Every `purge_interval_secs` seconds: purges accounts whose deletion
-/// grace period ended, then deletes sync-log, audit-log rows and change
-/// events past their retention. Safe with several instances: each account
-/// is claimed by a conditional update, so only one instance purges it; log
-/// rows and events are deleted by id range, which two instances may both
-/// do harmlessly.
+/// grace period ended, then deletes sync-log, audit-log rows, expired
+/// admin web sessions and change events past their retention. Safe with
+/// several instances: each account is claimed by a conditional update, so
+/// only one instance purges it; log rows and events are deleted by id
+/// range, and sessions by expiry, which two instances may both do
+/// harmlessly.
 async fn purge_job(store: Store, settings: Settings) {
     let secs = settings.purge_interval_secs;
     let event_retention_days = settings.event_retention_days;
@@ -222,6 +230,13 @@ async fn purge_job(store: Store, settings: Settings) {
             ),
             Err(e) => {
                 tracing::warn!(error = %e, "retention job failed; retrying at the next interval");
+            }
+        }
+        match store::admin_sessions::delete_expired(store.writer(), chrono::Utc::now()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(deleted = n, "deleted expired admin web sessions"),
+            Err(e) => {
+                tracing::warn!(error = %e, "session clean-up failed; retrying at the next interval")
             }
         }
         match store::events::apply_retention(&store, chrono::Utc::now(), event_retention_days).await

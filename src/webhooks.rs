@@ -1,7 +1,8 @@
 //! The webhook delivery worker: claims an endpoint that is due, posts the
-//! next event past its cursor, signed (Standard Webhooks), and moves the
-//! cursor on a 2xx; otherwise retries with exponential backoff and jitter
-//! and disables the endpoint once it has been failing for 24 hours.
+//! events past its cursor one by one, signed (Standard Webhooks), and
+//! moves the cursor past each 2xx (committed in groups); otherwise retries
+//! with exponential backoff and jitter and disables the endpoint once it
+//! has been failing for 24 hours.
 //! At least once and in order per endpoint. Targets are resolved and
 //! checked before each call (no private, loopback or link-local address
 //! unless `SCIM_WEBHOOK_ALLOW_INSECURE=1`); no redirects are followed;
@@ -14,33 +15,109 @@ use chrono::{DateTime, Duration, Utc};
 use rand::Rng;
 
 use crate::domain::webhook::{WebhookSecret, ip_allowed};
-use crate::error::ScimResult;
+use crate::error::{ScimError, ScimResult};
 use crate::store::events::{self, EventType};
-use crate::store::webhooks::{self, AfterFailure, Outcome};
+use crate::store::webhooks::{self, AfterFailure, Attempt, Outcome, Standing};
 use crate::store::{Store, db_error};
 
 /// How long an endpoint may keep failing before it is disabled.
 pub const GIVE_UP_AFTER_HOURS: i64 = 24;
 
-/// Posts signed deliveries.
+/// Posts signed deliveries through one HTTP client shared by every
+/// delivery of the process (its connection pool keeps connections to an
+/// endpoint open between deliveries). The SSRF guard sits in the client's
+/// resolver ([`CheckedResolver`]): a host name is resolved once, every
+/// address is checked, and the client connects only to the addresses the
+/// check passed, so there is no second lookup that could answer
+/// differently; a pooled connection was checked when it was opened. IP
+/// literals (which no resolver sees) are checked before the call.
 #[derive(Debug, Clone)]
 pub struct Deliverer {
     /// Private, loopback and link-local targets allowed (tests).
-    pub allow_private: bool,
-    pub connect_timeout: StdDuration,
-    pub total_timeout: StdDuration,
+    allow_private: bool,
+    client: reqwest::Client,
+    /// How long a claim holds an endpoint.
+    lease: Duration,
+}
+
+/// The resolver of the delivery client: refuses a host any of whose
+/// addresses is private, loopback or link-local (unless allowed).
+#[derive(Debug)]
+struct CheckedResolver {
+    allow_private: bool,
+}
+
+/// A target refused by the SSRF guard (found again in the error chain to
+/// tell the admin why).
+#[derive(Debug)]
+struct Refused(String);
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Refused {}
+
+impl reqwest::dns::Resolve for CheckedResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let allow_private = self.allow_private;
+        Box::pin(async move {
+            let host = name.as_str().to_owned();
+            // The connector sets the URL's port on each address.
+            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
+                .await
+                .map_err(|e| Refused(format!("cannot resolve {host}: {e}")))?
+                .collect();
+            if addrs.is_empty() {
+                return Err(Refused(format!("{host} has no address")).into());
+            }
+            if let Some(bad) = addrs.iter().find(|a| !ip_allowed(a.ip(), allow_private)) {
+                return Err(Refused(refused(&host, bad.ip())).into());
+            }
+            let addrs: reqwest::dns::Addrs = Box::new(addrs.into_iter());
+            Ok(addrs)
+        })
+    }
+}
+
+fn refused(host: &str, ip: std::net::IpAddr) -> String {
+    format!("{host} resolves to {ip}, a private, loopback or link-local address")
 }
 
 impl Deliverer {
-    pub fn new(allow_private: bool) -> Self {
-        Self {
-            allow_private,
-            connect_timeout: StdDuration::from_secs(5),
-            total_timeout: StdDuration::from_secs(10),
-        }
+    /// The default lease ([`webhooks::LEASE_SECS`]): 5 s connect and 10 s
+    /// total timeouts.
+    pub fn new(allow_private: bool) -> ScimResult<Self> {
+        Self::with_lease(allow_private, webhooks::LEASE_SECS.unsigned_abs())
     }
 
-    /// Resolves the target, refuses disallowed addresses, posts `body`.
+    /// Claims last `lease_secs` (at least 2); a delivery's total timeout
+    /// is 10 s or half the lease if shorter (connect: 5 s at most), so a
+    /// delivery always ends before another worker may claim its endpoint.
+    pub fn with_lease(allow_private: bool, lease_secs: u64) -> ScimResult<Self> {
+        let lease = StdDuration::from_secs(lease_secs.max(2));
+        let total = StdDuration::from_secs(10).min(lease / 2);
+        let connect = StdDuration::from_secs(5).min(total);
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            // A proxy would resolve the target itself, past the guard.
+            .no_proxy()
+            .dns_resolver(std::sync::Arc::new(CheckedResolver { allow_private }))
+            .connect_timeout(connect)
+            .timeout(total)
+            .user_agent("scim-server-webhooks")
+            .build()
+            .map_err(|e| ScimError::internal(format!("webhook HTTP client: {e}")))?;
+        Ok(Self {
+            allow_private,
+            client,
+            lease: Duration::seconds(i64::try_from(lease.as_secs()).unwrap_or(i64::MAX)),
+        })
+    }
+
+    /// Refuses disallowed addresses, posts `body`.
     pub async fn post(&self, url: &str, headers: &[(&str, String)], body: Vec<u8>) -> Outcome {
         match self.try_post(url, headers, body).await {
             Ok(status) => Outcome {
@@ -61,42 +138,17 @@ impl Deliverer {
         body: Vec<u8>,
     ) -> Result<u16, String> {
         let parsed = url::Url::parse(url).map_err(|e| format!("bad url: {e}"))?;
-        let host = parsed.host_str().ok_or("the url has no host")?.to_owned();
-        let port = parsed
-            .port_or_known_default()
-            .ok_or("the url has no port")?;
-        let bare = host.trim_start_matches('[').trim_end_matches(']');
-        let addrs: Vec<SocketAddr> = match bare.parse() {
-            Ok(ip) => vec![SocketAddr::new(ip, port)],
-            Err(_) => tokio::net::lookup_host((bare, port))
-                .await
-                .map_err(|e| format!("cannot resolve {host}: {e}"))?
-                .collect(),
+        let ip = match parsed.host() {
+            Some(url::Host::Ipv4(ip)) => Some(std::net::IpAddr::V4(ip)),
+            Some(url::Host::Ipv6(ip)) => Some(std::net::IpAddr::V6(ip)),
+            Some(url::Host::Domain(_)) => None,
+            None => return Err("the url has no host".to_owned()),
         };
-        if addrs.is_empty() {
-            return Err(format!("{host} has no address"));
+        if let Some(ip) = ip.filter(|ip| !ip_allowed(*ip, self.allow_private)) {
+            return Err(format!("{ip} is a private, loopback or link-local address"));
         }
-        if let Some(bad) = addrs
-            .iter()
-            .find(|a| !ip_allowed(a.ip(), self.allow_private))
-        {
-            return Err(format!(
-                "{host} resolves to {}, a private, loopback or link-local address",
-                bad.ip()
-            ));
-        }
-        // Connect to the address just checked (no second lookup that could
-        // answer differently).
-        let mut builder = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(self.connect_timeout)
-            .timeout(self.total_timeout)
-            .user_agent("scim-server-webhooks");
-        if bare.parse::<std::net::IpAddr>().is_err() {
-            builder = builder.resolve_to_addrs(bare, &addrs);
-        }
-        let client = builder.build().map_err(|e| e.to_string())?;
-        let mut req = client
+        let mut req = self
+            .client
             .post(parsed)
             .header("content-type", "application/json")
             .body(body);
@@ -104,6 +156,13 @@ impl Deliverer {
             req = req.header(*k, v);
         }
         let res = req.send().await.map_err(|e| {
+            let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+            while let Some(s) = source {
+                if let Some(r) = s.downcast_ref::<Refused>() {
+                    return r.0.clone();
+                }
+                source = s.source();
+            }
             if e.is_timeout() {
                 "timed out".to_owned()
             } else if e.is_connect() {
@@ -152,7 +211,26 @@ pub async fn deliver_once(
     deliverer: &Deliverer,
     now: DateTime<Utc>,
 ) -> ScimResult<bool> {
-    let Some(ep) = webhooks::claim(store, now).await? else {
+    deliver_some(store, deliverer, now, 1).await
+}
+
+/// Claims an endpoint that is due and delivers up to `max` of its events,
+/// in order, one request each, holding the claim from one to the next;
+/// stops at the first failure. Outcomes are committed in groups (attempt
+/// rows and the cursor in one transaction): every [`COMMIT_EVERY`]
+/// deliveries or [`COMMIT_AFTER`], at a failure and at the end. So a
+/// process killed mid-way delivers again at most the events since the
+/// last commit (at least once), and SQLite's fsync per commit is not paid
+/// per event. `now` is the time of the first attempt (tests pass their own
+/// clock); later ones add the time spent. Returns whether there was
+/// anything to do.
+pub async fn deliver_some(
+    store: &Store,
+    deliverer: &Deliverer,
+    now: DateTime<Utc>,
+    max: u64,
+) -> ScimResult<bool> {
+    let Some(ep) = webhooks::claim(store, now, deliverer.lease).await? else {
         return Ok(false);
     };
     let types: Vec<EventType> = ep
@@ -162,50 +240,108 @@ pub async fn deliver_once(
         .split(',')
         .filter_map(|t| EventType::parse(t.trim()))
         .collect();
-    let Some(ev) = webhooks::next_event(store.writer(), &ep, &types).await? else {
-        return Ok(true);
+    let batch = webhooks::next_events(store.writer(), &ep, &types, max.max(1)).await?;
+    let started = std::time::Instant::now();
+    let clock = || now + Duration::from_std(started.elapsed()).unwrap_or_default();
+    let secret = WebhookSecret::parse(&ep.secret);
+    // As committed (the finish's condition), and as it is now.
+    let mut committed = ep.cursor_seq;
+    let mut standing = Standing {
+        cursor_seq: ep.cursor_seq,
+        attempts: ep.attempts,
+        failing_since: ep.failing_since,
+        next_attempt_at: None,
+        disabled: None,
     };
-    let body = events::to_json(&ev).to_string().into_bytes();
-    let msg_id = events::to_json(&ev)["id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    let outcome = match WebhookSecret::parse(&ep.secret) {
-        Ok(secret) => {
-            let ts = now.timestamp();
-            let signature = secret.sign(&msg_id, ts, &body);
-            let headers = [
-                ("webhook-id", msg_id.clone()),
-                ("webhook-timestamp", ts.to_string()),
-                ("webhook-signature", signature),
-            ];
-            deliverer.post(&ep.url, &headers, body).await
+    let mut pending: Vec<Attempt> = vec![];
+    let mut pending_since = std::time::Instant::now();
+    for (i, ev) in batch.iter().enumerate() {
+        let at = clock();
+        let json = events::to_json(ev);
+        let msg_id = json["id"].as_str().unwrap_or_default().to_owned();
+        let body = json.to_string().into_bytes();
+        let outcome = match &secret {
+            Ok(secret) => {
+                let ts = at.timestamp();
+                let signature = secret.sign(&msg_id, ts, &body);
+                let headers = [
+                    ("webhook-id", msg_id),
+                    ("webhook-timestamp", ts.to_string()),
+                    ("webhook-signature", signature),
+                ];
+                deliverer.post(&ep.url, &headers, body).await
+            }
+            Err(e) => Outcome {
+                status_code: None,
+                error: Some(format!("stored secret unusable: {e}")),
+            },
+        };
+        let ok = outcome.success();
+        if ok {
+            standing.cursor_seq = ev.seq.unwrap_or(standing.cursor_seq);
+            standing.attempts = 0;
+            standing.failing_since = None;
+        } else {
+            let error = outcome.error.clone().unwrap_or_default();
+            match after_failure(
+                standing.failing_since,
+                standing.attempts,
+                at,
+                &error,
+                rand::rng().random::<f64>(),
+            ) {
+                AfterFailure::RetryAt(t) => standing.next_attempt_at = Some(t),
+                AfterFailure::Disable(reason) => standing.disabled = Some(reason),
+            }
+            standing.attempts += 1;
+            standing.failing_since = standing.failing_since.or(Some(at));
         }
-        Err(e) => Outcome {
-            status_code: None,
-            error: Some(format!("stored secret unusable: {e}")),
-        },
-    };
-    let next = (!outcome.success()).then(|| {
-        let error = outcome.error.clone().unwrap_or_default();
-        after_failure(
-            ep.failing_since,
-            ep.attempts,
-            now,
-            &error,
-            rand::rng().random::<f64>(),
-        )
-    });
-    let tx = store.begin().await?;
-    webhooks::finish(&tx, &ep, &ev, &outcome, now, next).await?;
-    tx.commit().await.map_err(db_error)?;
+        if pending.is_empty() {
+            pending_since = std::time::Instant::now();
+        }
+        pending.push(Attempt {
+            event_seq: ev.seq.unwrap_or_default(),
+            event_type: ev.r#type.clone(),
+            at,
+            outcome,
+        });
+        let last = !ok || i + 1 == batch.len();
+        if last || pending.len() >= COMMIT_EVERY || pending_since.elapsed() >= COMMIT_AFTER {
+            let keep = (!last).then(|| clock() + deliverer.lease);
+            let tx = store.begin().await?;
+            let kept = webhooks::finish(
+                &tx,
+                ep.id,
+                committed,
+                std::mem::take(&mut pending),
+                standing.clone(),
+                at,
+                keep,
+            )
+            .await?;
+            tx.commit().await.map_err(db_error)?;
+            if last || !kept {
+                break;
+            }
+            committed = standing.cursor_seq;
+        }
+    }
     Ok(true)
 }
+
+/// Deliveries between two commits of a claim, at most.
+pub const COMMIT_EVERY: usize = 50;
+/// Time between two commits of a claim, at most (plus one delivery).
+pub const COMMIT_AFTER: StdDuration = StdDuration::from_millis(200);
+
+/// Events one claim may deliver before the worker looks at the other
+/// endpoints again.
+const BATCH: u64 = 500;
 
 /// The server's worker: delivers while there is work, then sleeps `poll`.
 pub async fn worker(store: Store, deliverer: Deliverer, poll: StdDuration) {
     loop {
-        match deliver_once(&store, &deliverer, Utc::now()).await {
+        match deliver_some(&store, &deliverer, Utc::now(), BATCH).await {
             Ok(true) => continue,
             Ok(false) => {}
             Err(e) => tracing::warn!(error = %e, "webhook delivery failed; retrying"),

@@ -188,6 +188,11 @@ pub struct Server {
 
 impl Server {
     pub async fn start(url: &str, directory_id: Uuid) -> Self {
+        Self::start_with(url, directory_id, &[]).await
+    }
+
+    /// [`Server::start`] with extra environment variables.
+    pub async fn start_with(url: &str, directory_id: Uuid, env: &[(&str, &str)]) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -201,6 +206,7 @@ impl Server {
             .env("DATABASE_URL", url)
             .env("SCIM_BIND", format!("127.0.0.1:{port}"))
             .env("RUST_LOG", "warn")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
@@ -285,7 +291,7 @@ impl Samples {
         out
     }
 
-    fn pct(&self, p: f64) -> f64 {
+    pub fn pct(&self, p: f64) -> f64 {
         let mut d: Vec<f64> = self
             .durations
             .iter()

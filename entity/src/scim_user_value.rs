@@ -23,6 +23,9 @@ pub struct Model {
     pub region: Option<String>,
     pub postal_code: Option<String>,
     pub country: Option<String>,
+    /// Set for values of custom attributes whose `uniqueness` is not
+    /// `none`: a hash of the scope and the value (unique index).
+    pub unique_key: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -12,6 +12,8 @@ mod m20261202_170001_create_org_schemas;
 mod m20261202_170002_add_reject_unknown_attributes;
 mod m20261202_180001_create_events;
 mod m20261202_180002_create_webhooks;
+mod m20261203_010001_add_custom_values;
+mod m20261203_010001_create_admin_sessions;
 
 pub struct Migrator;
 
@@ -29,6 +31,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_170002_add_reject_unknown_attributes::Migration),
             Box::new(m20261202_180001_create_events::Migration),
             Box::new(m20261202_180002_create_webhooks::Migration),
+            Box::new(m20261203_010001_create_admin_sessions::Migration),
+            Box::new(m20261203_010001_add_custom_values::Migration),
         ]
     }
 }

@@ -12,7 +12,7 @@
 use chrono::{DateTime, Duration, Utc};
 use uuid::Uuid;
 
-use super::lifecycle::AccountStatus;
+use super::lifecycle::{AccountFacts, AccountStatus, email_domain_rule};
 use super::types::MAX_STRING_LEN;
 use crate::admin_error::{AdminError, AdminResult, codes};
 
@@ -135,16 +135,15 @@ pub fn parse_profile_changes(
     Ok(out)
 }
 
-/// What the rules need to know about an account, seen from one org.
+/// An account seen from the acting organization: the one
+/// [`AccountFacts`] and what the org adds to them.
 #[derive(Debug, Clone)]
-pub struct AccountFacts {
-    pub status: AccountStatus,
-    /// Managed by the acting organization.
-    pub managed: bool,
+pub struct OrgView {
+    pub account: AccountFacts,
+    /// The acting organization.
+    pub org: Uuid,
     /// Name of the acting org's directory that provisions it, if any.
     pub synced_by: Option<String>,
-    /// It was deactivated before a deletion request (cancel restores that).
-    pub deactivated: bool,
 }
 
 fn not_managed(action: &str) -> AdminError {
@@ -170,12 +169,17 @@ fn invalid_state(message: impl Into<String>) -> AdminError {
     AdminError::conflict(codes::INVALID_STATE, message)
 }
 
-impl AccountFacts {
+impl OrgView {
+    /// Managed by the acting organization.
+    pub fn managed(&self) -> bool {
+        self.account.managed_by(self.org)
+    }
+
     fn require_managed(&self, action: &str) -> AdminResult<()> {
-        if !self.managed {
+        if !self.managed() {
             return Err(not_managed(action));
         }
-        if self.status == AccountStatus::Deleted {
+        if self.account.status == AccountStatus::Deleted {
             return Err(invalid_state("the account has been deleted"));
         }
         Ok(())
@@ -199,21 +203,14 @@ impl AccountFacts {
     pub fn change_email(&self, new_email: &str, domain_verified: bool) -> AdminResult<()> {
         self.require_managed("change its email address")?;
         self.require_not_synced("the email address of this account")?;
-        if !domain_verified {
-            return Err(AdminError::bad_request(
-                codes::EMAIL_DOMAIN_NOT_VERIFIED,
-                format!(
-                    "{new_email} is not on a domain your organization has verified; a managed account's email can only change to an address on a verified domain"
-                ),
-            ));
-        }
-        Ok(())
+        email_domain_rule(new_email, domain_verified)
+            .map_err(|m| AdminError::bad_request(codes::EMAIL_DOMAIN_NOT_VERIFIED, m))
     }
 
     pub fn deactivate(&self) -> AdminResult<()> {
         self.require_managed("deactivate it")?;
         self.require_not_synced("whether this account is active")?;
-        match self.status {
+        match self.account.status {
             AccountStatus::Active => Ok(()),
             AccountStatus::Deactivated => Err(invalid_state("the account is already deactivated")),
             _ => Err(invalid_state(
@@ -225,7 +222,7 @@ impl AccountFacts {
     pub fn reactivate(&self) -> AdminResult<()> {
         self.require_managed("reactivate it")?;
         self.require_not_synced("whether this account is active")?;
-        match self.status {
+        match self.account.status {
             AccountStatus::Deactivated => Ok(()),
             AccountStatus::Active => Err(invalid_state("the account is already active")),
             _ => Err(invalid_state(
@@ -242,7 +239,7 @@ impl AccountFacts {
         grace_days: u32,
     ) -> AdminResult<DateTime<Utc>> {
         self.require_managed("delete it")?;
-        if self.status == AccountStatus::PendingDeletion {
+        if self.account.status == AccountStatus::PendingDeletion {
             return Err(invalid_state("the account is already pending deletion"));
         }
         Ok(now + Duration::days(i64::from(grace_days)))
@@ -251,10 +248,10 @@ impl AccountFacts {
     /// Cancel a deletion: back to what it was before the request.
     pub fn cancel_deletion(&self) -> AdminResult<AccountStatus> {
         self.require_managed("cancel its deletion")?;
-        if self.status != AccountStatus::PendingDeletion {
+        if self.account.status != AccountStatus::PendingDeletion {
             return Err(invalid_state("the account is not pending deletion"));
         }
-        Ok(if self.deactivated {
+        Ok(if self.account.deactivated {
             AccountStatus::Deactivated
         } else {
             AccountStatus::Active
@@ -270,7 +267,7 @@ impl AccountFacts {
     /// Inviting to a site works for managed and external accounts alike,
     /// but not for accounts on their way out.
     pub fn invite(&self) -> AdminResult<()> {
-        match self.status {
+        match self.account.status {
             AccountStatus::PendingDeletion | AccountStatus::Deleted => Err(invalid_state(
                 "the account is deleted or pending deletion and can't be invited",
             )),
@@ -404,12 +401,17 @@ pub fn secure_login_percentage(secure: u64, total: u64) -> f64 {
 mod tests {
     use super::*;
 
-    fn facts(status: AccountStatus, managed: bool, synced_by: Option<&str>) -> AccountFacts {
-        AccountFacts {
-            status,
-            managed,
+    fn facts(status: AccountStatus, managed: bool, synced_by: Option<&str>) -> OrgView {
+        let org = Uuid::from_u128(1);
+        OrgView {
+            account: AccountFacts {
+                id: Uuid::nil(),
+                status,
+                managing_org: managed.then_some(org),
+                deactivated: false,
+            },
+            org,
             synced_by: synced_by.map(str::to_owned),
-            deactivated: false,
         }
     }
 
@@ -467,8 +469,11 @@ mod tests {
         let pending = facts(AccountStatus::PendingDeletion, true, None);
         assert_eq!(pending.cancel_deletion().unwrap(), AccountStatus::Active);
         assert_eq!(pending.reactivate().unwrap_err().status(), 409);
-        let pending_deactivated = AccountFacts {
-            deactivated: true,
+        let pending_deactivated = OrgView {
+            account: AccountFacts {
+                deactivated: true,
+                ..pending.account.clone()
+            },
             ..pending
         };
         assert_eq!(
@@ -538,5 +543,78 @@ mod tests {
         assert!(parse_role(Some("owner")).is_err());
         assert_eq!(secure_login_percentage(1, 3), 33.3);
         assert_eq!(secure_login_percentage(0, 0), 0.0);
+    }
+
+    // Killed mutants (cargo-mutants, see the README): each rule's edges.
+
+    #[test]
+    fn profile_values_are_bounded_in_length_and_free_of_control_characters() {
+        let body = |v: &str| {
+            let mut m = serde_json::Map::new();
+            m.insert("display_name".into(), serde_json::Value::String(v.into()));
+            m
+        };
+        let longest = "x".repeat(MAX_STRING_LEN);
+        let changes = parse_profile_changes(&body(&longest)).unwrap();
+        assert_eq!(changes, vec![(ProfileField::DisplayName, Some(longest))]);
+        let too_long = "x".repeat(MAX_STRING_LEN + 1);
+        let e = parse_profile_changes(&body(&too_long)).unwrap_err();
+        assert_eq!((e.status(), e.code()), (400, "invalid_request"));
+        assert!(e.message().contains("at most"), "{}", e.message());
+        // Short, but with a control character: refused as well.
+        let e = parse_profile_changes(&body("Ada\u{7}Lovelace")).unwrap_err();
+        assert_eq!((e.status(), e.code()), (400, "invalid_request"));
+        assert!(e.message().contains("control characters"), "{}", e.message());
+    }
+
+    #[test]
+    fn deactivating_twice_or_reactivating_an_active_account_says_so() {
+        let e = facts(AccountStatus::Deactivated, true, None)
+            .deactivate()
+            .unwrap_err();
+        assert_eq!((e.status(), e.code()), (409, "invalid_state"));
+        assert!(e.message().contains("already deactivated"), "{}", e.message());
+        assert!(facts(AccountStatus::Deactivated, true, None).reactivate().is_ok());
+        let e = facts(AccountStatus::Active, true, None)
+            .reactivate()
+            .unwrap_err();
+        assert_eq!((e.status(), e.code()), (409, "invalid_state"));
+        assert!(e.message().contains("already active"), "{}", e.message());
+        let e = facts(AccountStatus::PendingDeletion, true, None)
+            .reactivate()
+            .unwrap_err();
+        assert!(e.message().contains("pending deletion"), "{}", e.message());
+    }
+
+    #[test]
+    fn only_the_managing_org_sees_an_account_in_full() {
+        let (org, other) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        assert!(sees_in_full(Some(org), org));
+        assert!(!sees_in_full(Some(other), org));
+        assert!(!sees_in_full(None, org));
+    }
+
+    #[test]
+    fn a_domain_with_stranded_accounts_is_kept() {
+        assert!(check_domain_removal("acme.example", 0).is_ok());
+        let e = check_domain_removal("acme.example", 2).unwrap_err();
+        assert_eq!((e.status(), e.code()), (409, "invalid_state"));
+        assert!(
+            e.message().starts_with("2 managed account(s) on acme.example"),
+            "{}",
+            e.message()
+        );
+    }
+
+    #[test]
+    fn membership_statuses_have_their_names() {
+        for (status, name) in [
+            (MembershipStatus::Active, "active"),
+            (MembershipStatus::Invited, "invited"),
+            (MembershipStatus::Suspended, "suspended"),
+        ] {
+            assert_eq!(status.as_str(), name);
+            assert_eq!(MembershipStatus::parse(name).unwrap(), status);
+        }
     }
 }

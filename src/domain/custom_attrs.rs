@@ -5,16 +5,61 @@
 
 use serde_json::{Map, Number, Value};
 
-use super::custom_schema::{CustomSchema, is_reserved_urn};
+use super::custom_schema::{CustomSchema, Uniqueness, is_reserved_urn};
 use super::json::MAX_MULTI_VALUES;
 use super::schema::{AttrDef, AttrType, ENTERPRISE_USER_SCHEMA, Mutability, USER_SCHEMA, registry};
 use super::types::MAX_STRING_LEN;
 use crate::error::{ScimError, ScimResult};
 
 /// The custom extension values of one resource: (URN as registered,
-/// attributes by canonical name), in URN order.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct CustomValues(Vec<(String, Map<String, Value>)>);
+/// attributes by canonical name), in URN order; and, when decoded from a
+/// request, the `uniqueness` rules of the schemas they were decoded with.
+#[derive(Debug, Clone, Default)]
+pub struct CustomValues(Vec<(String, Map<String, Value>)>, Vec<UniqueRule>);
+
+impl PartialEq for CustomValues {
+    fn eq(&self, other: &Self) -> bool {
+        self.0 == other.0
+    }
+}
+
+/// An attribute (`key` `{urn}:{attr}`, maybe a sub-attribute) whose
+/// values must be unique in `scope`.
+#[derive(Debug, Clone, PartialEq)]
+struct UniqueRule {
+    key: String,
+    sub: Option<String>,
+    scope: Uniqueness,
+    case_exact: bool,
+}
+
+fn unique_rules(schemas: &[CustomSchema]) -> Vec<UniqueRule> {
+    let mut out = Vec::new();
+    for schema in schemas {
+        for a in &schema.def.attributes {
+            let key = format!("{}:{}", schema.id, a.name);
+            if let Some(scope) = schema.uniqueness(&a.name, None) {
+                out.push(UniqueRule {
+                    key: key.clone(),
+                    sub: None,
+                    scope,
+                    case_exact: a.case_exact,
+                });
+            }
+            for s in &a.sub_attributes {
+                if let Some(scope) = schema.uniqueness(&a.name, Some(&s.name)) {
+                    out.push(UniqueRule {
+                        key: key.clone(),
+                        sub: Some(s.name.clone()),
+                        scope,
+                        case_exact: s.case_exact,
+                    });
+                }
+            }
+        }
+    }
+    out
+}
 
 /// What a body carried for custom extensions.
 #[derive(Debug, Clone, Default)]
@@ -47,6 +92,12 @@ fn foreign_urn_key(key: &str) -> bool {
         && !is_reserved_urn(key)
         && !l.starts_with(&format!("{}:", ENTERPRISE_USER_SCHEMA.to_ascii_lowercase()))
         && !l.starts_with(&format!("{}:", USER_SCHEMA.to_ascii_lowercase()))
+}
+
+/// Whether a body key (`urn:…`, maybe `urn:…:attr`) belongs to an
+/// extension the server does not define itself.
+pub fn is_extension_key(key: &str) -> bool {
+    foreign_urn_key(key)
 }
 
 /// Whether a body (or PATCH) mentions an extension the server does not
@@ -329,7 +380,7 @@ pub fn decode(body: &Value, schemas: &[CustomSchema]) -> ScimResult<Decoded> {
     }
     per.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(Decoded {
-        values: CustomValues(per),
+        values: CustomValues(per, unique_rules(schemas)),
         ignored,
     })
 }
@@ -453,7 +504,67 @@ impl CustomValues {
             }
         }
         per.sort_by(|a, b| a.0.cmp(&b.0));
-        Self(per)
+        Self(per, vec![])
+    }
+
+    /// Whether `row` (of [`Self::rows`]) must be unique, and in which
+    /// scope: its value in the form compared (lower-cased unless the
+    /// attribute is `caseExact`).
+    pub fn unique_of(&self, row: &ValueRow) -> Option<(Uniqueness, String)> {
+        let rule = self
+            .1
+            .iter()
+            .find(|r| r.key == row.key && r.sub == row.sub)?;
+        let text = if rule.case_exact || row.kind != "string" {
+            row.text.clone()
+        } else {
+            row.text.to_lowercase()
+        };
+        Some((rule.scope, text))
+    }
+
+    /// The paths of the unique attributes these values set (for the
+    /// message of a uniqueness conflict).
+    pub fn unique_paths(&self) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .rows()
+            .iter()
+            .filter(|r| self.unique_of(r).is_some())
+            .map(|r| match &r.sub {
+                Some(s) => format!("{}.{s}", r.key),
+                None => r.key.clone(),
+            })
+            .collect();
+        out.dedup();
+        out
+    }
+}
+
+impl CustomValues {
+    /// Each attribute as a line for people (the admin web page): its full
+    /// path and its value as text (entries joined by `, `, sub-attributes
+    /// as `name: value`).
+    pub fn display_lines(&self) -> Vec<(String, String)> {
+        fn text(v: &Value) -> String {
+            match v {
+                Value::String(s) => s.clone(),
+                Value::Array(items) => items.iter().map(text).collect::<Vec<_>>().join(", "),
+                Value::Object(o) => o
+                    .iter()
+                    .map(|(k, v)| format!("{k}: {}", text(v)))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+                other => other.to_string(),
+            }
+        }
+        self.0
+            .iter()
+            .flat_map(|(urn, attrs)| {
+                attrs
+                    .iter()
+                    .map(move |(name, v)| (format!("{urn}:{name}"), text(v)))
+            })
+            .collect()
     }
 }
 
@@ -526,6 +637,84 @@ mod tests {
         );
         let rows = d.values.rows();
         assert_eq!(CustomValues::from_rows(&rows), d.values);
+    }
+
+    #[test]
+    fn unique_attributes_are_marked_in_the_scope_and_case_they_compare() {
+        let schemas = vec![
+            CustomSchema::parse(
+                &json!({"id": ACME, "attributes": [
+                    {"name": "badgeId", "type": "string", "uniqueness": "server"},
+                    {"name": "token", "type": "string", "caseExact": true, "uniqueness": "global"},
+                    {"name": "desk", "type": "complex", "subAttributes": [
+                        {"name": "code", "type": "integer", "uniqueness": "server"},
+                        {"name": "floor", "type": "integer"}]},
+                    {"name": "costCode", "type": "string"},
+                ]}),
+                None,
+            )
+            .unwrap(),
+        ];
+        let body = json!({ACME: {"badgeId": "B-7", "token": "AbC", "costCode": "X",
+            "desk": {"code": "12", "floor": 3}}});
+        let v = decode(&body, &schemas).unwrap().values;
+        let marks: Vec<(String, Option<(Uniqueness, String)>)> = v
+            .rows()
+            .iter()
+            .map(|r| {
+                (
+                    format!(
+                        "{}{}",
+                        r.key.rsplit(':').next().unwrap(),
+                        r.sub
+                            .as_deref()
+                            .map(|s| format!(".{s}"))
+                            .unwrap_or_default()
+                    ),
+                    v.unique_of(r),
+                )
+            })
+            .collect();
+        assert_eq!(
+            marks,
+            vec![
+                ("badgeId".into(), Some((Uniqueness::Server, "b-7".into()))),
+                ("costCode".into(), None),
+                ("desk.code".into(), Some((Uniqueness::Server, "12".into()))),
+                ("desk.floor".into(), None),
+                ("token".into(), Some((Uniqueness::Global, "AbC".into()))),
+            ]
+        );
+        assert_eq!(
+            v.unique_paths(),
+            vec![
+                format!("{ACME}:badgeId"),
+                format!("{ACME}:desk.code"),
+                format!("{ACME}:token")
+            ]
+        );
+        // Read back from rows, values carry no rule (they are not written).
+        assert_eq!(
+            CustomValues::from_rows(&v.rows()).unique_of(&v.rows()[0]),
+            None
+        );
+    }
+
+    #[test]
+    fn display_lines_flatten_values_for_people() {
+        let body = json!({ACME: {"costCode": "CC", "badge": 7, "tags": ["a", "b"],
+            "desk": {"building": "B1", "floor": 3}, "vip": true}});
+        let v = decode(&body, &schemas()).unwrap().values;
+        assert_eq!(
+            v.display_lines(),
+            vec![
+                (format!("{ACME}:badge"), "7".to_owned()),
+                (format!("{ACME}:costCode"), "CC".to_owned()),
+                (format!("{ACME}:desk"), "building: B1; floor: 3".to_owned()),
+                (format!("{ACME}:tags"), "a, b".to_owned()),
+                (format!("{ACME}:vip"), "true".to_owned()),
+            ]
+        );
     }
 
     #[test]

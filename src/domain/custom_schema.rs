@@ -39,6 +39,19 @@ const ATTRIBUTE_KEYS: [&str; 12] = [
     "subAttributes",
 ];
 
+/// Scope in which a custom attribute's values must be unique
+/// (`uniqueness` of its definition; `none` has no scope).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Uniqueness {
+    /// Among the resources of one directory (one SCIM service provider
+    /// as the IdP sees it).
+    Server,
+    /// Among the resources of every directory of the organization (the
+    /// schema is the organization's; values of other organizations are
+    /// never compared, which would tell one tenant about another's data).
+    Global,
+}
+
 /// A validated custom schema extension.
 #[derive(Debug, Clone)]
 pub struct CustomSchema {
@@ -147,7 +160,14 @@ fn one_of(
     }
 }
 
-fn attribute(v: &Value, parent: Option<&str>) -> ScimResult<Value> {
+/// The complex attribute a sub-attribute belongs to.
+#[derive(Clone, Copy)]
+struct Parent<'a> {
+    name: &'a str,
+    multi_valued: bool,
+}
+
+fn attribute(v: &Value, parent: Option<Parent<'_>>) -> ScimResult<Value> {
     let Value::Object(o) = v else {
         return Err(invalid("each attribute must be an object"));
     };
@@ -161,7 +181,7 @@ fn attribute(v: &Value, parent: Option<&str>) -> ScimResult<Value> {
         _ => return Err(invalid("each attribute needs a name")),
     };
     let at = match parent {
-        Some(p) => format!("attribute {p}.{name}"),
+        Some(p) => format!("attribute {}.{name}", p.name),
         None => format!("attribute {name}"),
     };
     if let Some(k) = o.keys().find(|k| !ATTRIBUTE_KEYS.contains(&k.as_str())) {
@@ -181,15 +201,26 @@ fn attribute(v: &Value, parent: Option<&str>) -> ScimResult<Value> {
         None => return Err(invalid(format!("{at} needs a type"))),
     };
     let uniqueness = one_of(o, "uniqueness", &["none", "server", "global"], "none", &at)?;
+    let multi_valued = opt_bool(o, "multiValued", &at)?;
     if uniqueness != "none" {
-        return Err(invalid(format!(
-            "{at}: uniqueness {uniqueness:?} is not supported for custom attributes (only none)"
-        )));
+        // Enforced with a unique index over one scalar per resource: a
+        // simple single-valued attribute, or a sub-attribute of a
+        // single-valued complex one.
+        if ty == "complex" {
+            return Err(invalid(format!(
+                "{at}: uniqueness applies to simple attributes; set it on the sub-attributes"
+            )));
+        }
+        if multi_valued || parent.is_some_and(|p| p.multi_valued) {
+            return Err(invalid(format!(
+                "{at}: uniqueness {uniqueness:?} is enforced on single-valued attributes only"
+            )));
+        }
     }
     let mut out = json!({
         "name": name,
         "type": ty,
-        "multiValued": opt_bool(o, "multiValued", &at)?,
+        "multiValued": multi_valued,
         "description": opt_string(o, "description", &at)?.unwrap_or_default(),
         "required": opt_bool(o, "required", &at)?,
         "caseExact": opt_bool(o, "caseExact", &at)?,
@@ -251,7 +282,13 @@ fn attribute(v: &Value, parent: Option<&str>) -> ScimResult<Value> {
         }
         obj.insert(
             "subAttributes".into(),
-            Value::Array(attribute_list(&subs, Some(&name))?),
+            Value::Array(attribute_list(
+                &subs,
+                Some(Parent {
+                    name: &name,
+                    multi_valued,
+                }),
+            )?),
         );
     } else if !subs.is_empty() {
         return Err(invalid(format!(
@@ -261,7 +298,7 @@ fn attribute(v: &Value, parent: Option<&str>) -> ScimResult<Value> {
     Ok(out)
 }
 
-fn attribute_list(items: &[Value], parent: Option<&str>) -> ScimResult<Vec<Value>> {
+fn attribute_list(items: &[Value], parent: Option<Parent<'_>>) -> ScimResult<Vec<Value>> {
     if items.len() > MAX_ATTRIBUTES {
         return Err(invalid(format!(
             "at most {MAX_ATTRIBUTES} attributes are accepted"
@@ -343,6 +380,27 @@ impl CustomSchema {
             document,
             def,
         })
+    }
+
+    /// The `uniqueness` of an attribute (or of a sub-attribute of it), by
+    /// canonical name; `None` for `none`.
+    pub fn uniqueness(&self, attr: &str, sub: Option<&str>) -> Option<Uniqueness> {
+        let named = |list: &Value, name: &str| -> Option<Value> {
+            list.as_array()?
+                .iter()
+                .find(|a| a["name"].as_str() == Some(name))
+                .cloned()
+        };
+        let a = named(&self.document["attributes"], attr)?;
+        let a = match sub {
+            Some(s) => named(&a["subAttributes"], s)?,
+            None => a,
+        };
+        match a["uniqueness"].as_str() {
+            Some("server") => Some(Uniqueness::Server),
+            Some("global") => Some(Uniqueness::Global),
+            _ => None,
+        }
     }
 
     /// Rebuilds a stored schema (validated when it was registered).
@@ -458,7 +516,21 @@ mod tests {
                 "canonicalValues",
             ),
             (
-                json!({"id": "urn:x:User", "attributes": [{"name": "a", "type": "string", "uniqueness": "server"}]}),
+                json!({"id": "urn:x:User", "attributes": [{"name": "a", "type": "string", "multiValued": true, "uniqueness": "server"}]}),
+                "single-valued",
+            ),
+            (
+                json!({"id": "urn:x:User", "attributes": [{"name": "a", "type": "complex", "multiValued": true, "subAttributes": [
+                {"name": "b", "type": "string", "uniqueness": "global"}]}]}),
+                "single-valued",
+            ),
+            (
+                json!({"id": "urn:x:User", "attributes": [{"name": "a", "type": "complex", "uniqueness": "server", "subAttributes": [
+                {"name": "b", "type": "string"}]}]}),
+                "sub-attributes",
+            ),
+            (
+                json!({"id": "urn:x:User", "attributes": [{"name": "a", "type": "string", "uniqueness": "always"}]}),
                 "uniqueness",
             ),
             (json!(["not an object"]), "object"),
@@ -479,6 +551,25 @@ mod tests {
             assert_eq!(err.status(), 409, "{doc}");
             assert!(err.detail().contains("server defines"), "{}", err.detail());
         }
+    }
+
+    #[test]
+    fn uniqueness_server_and_global_are_kept_per_attribute() {
+        let doc = json!({"id": "urn:x:acme:User", "attributes": [
+            {"name": "badgeId", "type": "string", "uniqueness": "Server"},
+            {"name": "email2", "type": "string", "uniqueness": "global"},
+            {"name": "desk", "type": "complex", "subAttributes": [
+                {"name": "code", "type": "string", "uniqueness": "server"},
+                {"name": "floor", "type": "integer"}]},
+            {"name": "plain", "type": "string"},
+        ]});
+        let s = CustomSchema::parse(&doc, None).unwrap();
+        assert_eq!(s.uniqueness("badgeId", None), Some(Uniqueness::Server));
+        assert_eq!(s.uniqueness("email2", None), Some(Uniqueness::Global));
+        assert_eq!(s.uniqueness("desk", Some("code")), Some(Uniqueness::Server));
+        assert_eq!(s.uniqueness("desk", Some("floor")), None);
+        assert_eq!(s.uniqueness("plain", None), None);
+        assert_eq!(s.document["attributes"][0]["uniqueness"], "server");
     }
 
     #[test]

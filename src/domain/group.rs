@@ -4,6 +4,7 @@
 
 use serde_json::{Map, Value, json};
 
+use super::custom_attrs;
 use super::filter::{CompValue, CompareOp, Filter, PatchPath};
 use super::json::{JsonObject, opt_string, to_object};
 use super::patch::{OpKind, PatchOp};
@@ -21,6 +22,10 @@ pub struct GroupInput {
     pub external_id: Option<String>,
     /// SCIM ids of the member Users.
     pub members: Vec<String>,
+    /// The body's keys of extensions the server does not define itself
+    /// (`urn:…:Group` objects, flat `urn:…:attr` keys), decoded against
+    /// the organization's schemas by the store.
+    pub extensions: Map<String, Value>,
 }
 
 fn display_name(v: Option<&Value>) -> ScimResult<String> {
@@ -95,7 +100,21 @@ impl GroupInput {
             display_name: display_name(o.get("displayName"))?,
             external_id: opt_string(o.get("externalId"), "externalId", "Group")?,
             members: member_ids(o.get("members"))?,
+            extensions: extension_keys(body),
         })
+    }
+}
+
+/// The keys of `body` that belong to extensions the server does not
+/// define itself.
+fn extension_keys(body: &Value) -> Map<String, Value> {
+    match body {
+        Value::Object(o) => o
+            .iter()
+            .filter(|(k, _)| custom_attrs::is_extension_key(k))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        _ => Map::new(),
     }
 }
 
@@ -108,6 +127,10 @@ pub enum GroupChange {
     RemoveMembers(Vec<String>),
     RemoveAllMembers,
     ReplaceMembers(Vec<String>),
+    /// An operation on attributes of a custom extension (its path or its
+    /// path-less keys name one): applied to the group's extension values
+    /// against the organization's schemas, never touching members.
+    Custom(Box<PatchOp>),
 }
 
 fn is(attr: &str, name: &str) -> bool {
@@ -141,6 +164,15 @@ fn path_change(
     value: Option<&Value>,
 ) -> ScimResult<Vec<GroupChange>> {
     let attr = &path.attr;
+    if let Some(urn) = &attr.urn
+        && custom_attrs::is_extension_key(urn)
+    {
+        return Ok(vec![GroupChange::Custom(Box::new(PatchOp {
+            op,
+            path: Some(path.clone()),
+            value: value.cloned(),
+        }))]);
+    }
     if let Some(urn) = &attr.urn
         && !urn.eq_ignore_ascii_case(GROUP_SCHEMA)
     {
@@ -208,9 +240,23 @@ pub fn changes(ops: &[PatchOp]) -> ScimResult<Vec<GroupChange>> {
                         "an operation without a path needs an object value",
                     ));
                 };
+                let custom: Map<String, Value> = values
+                    .iter()
+                    .filter(|(k, _)| custom_attrs::is_extension_key(k))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
+                if !custom.is_empty() {
+                    out.push(GroupChange::Custom(Box::new(PatchOp {
+                        op: op.op,
+                        path: None,
+                        value: Some(Value::Object(custom)),
+                    })));
+                }
                 for (key, v) in values {
                     // Okta sends `{id, displayName}` with every change.
-                    if ["id", "schemas", "meta"].iter().any(|r| is(key, r)) {
+                    if ["id", "schemas", "meta"].iter().any(|r| is(key, r))
+                        || custom_attrs::is_extension_key(key)
+                    {
                         continue;
                     }
                     let path = PatchPath {
@@ -362,5 +408,28 @@ mod tests {
         .unwrap();
         assert_eq!(g.display_name, "Sales");
         assert_eq!(g.external_id.as_deref(), Some("e1"));
+        assert!(g.extensions.is_empty());
+    }
+
+    #[test]
+    fn extension_operations_are_kept_apart_from_members() {
+        const EXT: &str = "urn:ietf:params:scim:schemas:extension:acme:2.0:Group";
+        let got = ch(json!([
+            {"op": "replace", "path": format!("{EXT}:costCode"), "value": "C1"},
+            {"op": "replace", "value": {"displayName": "Eng", format!("{EXT}:badge"): 3}},
+            {"op": "remove", "path": EXT},
+        ]))
+        .unwrap();
+        assert_eq!(got.len(), 4);
+        assert!(matches!(&got[0], GroupChange::Custom(op) if op.path.is_some()));
+        assert!(
+            matches!(&got[1], GroupChange::Custom(op) if op.path.is_none() && op.value.as_ref().is_some_and(|v| v.as_object().is_some_and(|o| o.len() == 1)))
+        );
+        assert_eq!(got[2], GroupChange::SetDisplayName("Eng".into()));
+        assert!(matches!(&got[3], GroupChange::Custom(op) if op.op == OpKind::Remove));
+        let g = GroupInput::from_json(&json!({"displayName": "X", EXT: {"costCode": "C"},
+            format!("{EXT}:badge"): 1, GROUP_SCHEMA: {}}))
+        .unwrap();
+        assert_eq!(g.extensions.len(), 2);
     }
 }

@@ -34,12 +34,17 @@ impl AccountStatus {
     }
 }
 
-/// What the rules need to know about an account.
+/// What the rules need to know about an account: the one set of facts
+/// the SCIM rules (here) and the admin rules (`admin_rules::OrgView`)
+/// decide over.
 #[derive(Debug, Clone)]
 pub struct AccountFacts {
     pub id: Uuid,
     pub status: AccountStatus,
     pub managing_org: Option<Uuid>,
+    /// It was deactivated (before a deletion request, if any: cancelling
+    /// the deletion restores that).
+    pub deactivated: bool,
 }
 
 impl AccountFacts {
@@ -181,12 +186,20 @@ pub fn on_email_change(
     if !authoritative {
         return Ok(EmailEffect::ViewOnly);
     }
-    if !domain_verified {
-        return Err(ScimError::invalid_value(format!(
-            "{new_email} is not on a domain this organization has verified; a managed account's email can only change to an address on a verified domain"
-        )));
-    }
+    email_domain_rule(new_email, domain_verified).map_err(ScimError::invalid_value)?;
     Ok(EmailEffect::UpdateAccount)
+}
+
+/// The email rule (product spec, rule 7), for SCIM and admin writes
+/// alike: a managed account's email changes only to an address on a
+/// domain the organization has verified. `Err` is the refusal's wording.
+pub fn email_domain_rule(new_email: &str, domain_verified: bool) -> Result<(), String> {
+    if domain_verified {
+        return Ok(());
+    }
+    Err(format!(
+        "{new_email} is not on a domain this organization has verified; a managed account's email can only change to an address on a verified domain"
+    ))
 }
 
 /// `DELETE /Users/{id}`: deactivate (from the authoritative directory) or
@@ -213,6 +226,7 @@ mod tests {
             id: Uuid::nil(),
             status,
             managing_org,
+            deactivated: status == AccountStatus::Deactivated,
         }
     }
 

@@ -25,7 +25,7 @@ pub enum OpKind {
     Replace,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct PatchOp {
     pub op: OpKind,
     pub path: Option<PatchPath>,

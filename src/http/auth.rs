@@ -38,7 +38,8 @@ pub(crate) fn bearer(req: &HttpRequest) -> Option<String> {
 
 /// The directory `token` speaks for, or why it is refused.
 async fn authenticate(state: &AppState, token: &str) -> Result<DirectoryPrincipal, ScimError> {
-    let db = state.store.reader();
+    // Its own pool: never queued behind the read pool's query work.
+    let db = state.store.auth();
     // Static tokens first: their lookup is one indexed read, and a
     // bootstrap token may be any string, even one shaped like a JWT.
     if let Some(principal) = directories::authenticate(db, token).await? {

@@ -8,8 +8,7 @@ use actix_web::http::{StatusCode, header};
 use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse, web};
 use entity::group;
-use futures_util::stream;
-use sea_orm::{DatabaseConnection, DatabaseTransaction};
+use futures_util::{StreamExt, stream};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -20,15 +19,15 @@ use super::scim::{
     ListParams, ProjectionParams, SyncOp, directory_base, if_match, list_head, not_modified,
 };
 use crate::domain::filter::Limits;
-use crate::domain::group::{self as domain_group, GroupInput, MemberView};
-use crate::domain::patch;
+use crate::domain::group::{self as domain_group, MemberView};
 use crate::domain::projection::Projection;
 use crate::domain::query::{ListQuery, RawListQuery, parse_projection};
 use crate::domain::schema::ResourceKind;
 use crate::domain::user::Meta;
 use crate::error::{ScimError, ScimResult};
+use crate::service::{self, PathId};
 use crate::startup::AppState;
-use crate::store::groups;
+use crate::store::{groups, org_schemas};
 
 /// Members read per database round trip while streaming.
 const MEMBER_PAGE: u64 = 1000;
@@ -65,12 +64,16 @@ pub(super) struct Rendered {
     group_id: Uuid,
 }
 
-pub(super) fn render(base: &str, g: &group::Model, p: &Projection) -> Rendered {
+pub(super) fn render(
+    base: &str,
+    g: &group::Model,
+    p: &Projection,
+    custom: &org_schemas::GroupCustom,
+) -> Rendered {
     let m = meta(base, g);
-    let v = p.apply(
-        ResourceKind::Group,
-        domain_group::group_json(&g.display_name, g.external_id.as_deref(), &m),
-    );
+    let mut v = domain_group::group_json(&g.display_name, g.external_id.as_deref(), &m);
+    org_schemas::add_group_values(&mut v, custom.values.get(&g.id));
+    let v = p.apply_with(ResourceKind::Group, v, &custom.schemas);
     let text = v.to_string();
     if p.excludes(ResourceKind::Group, "members") {
         return Rendered {
@@ -100,38 +103,7 @@ enum Phase {
 }
 
 /// Where streamed members are read from.
-pub(super) enum Reader {
-    /// Any state at least as new as the group's head (after a write).
-    Pool(DatabaseConnection),
-    /// The read transaction the group's head was read in: the members are
-    /// those of the same state, whatever commits meanwhile.
-    Snapshot(DatabaseTransaction),
-}
-
-impl Reader {
-    async fn member_page(
-        &self,
-        directory_id: Uuid,
-        group_id: Uuid,
-        after: Option<Uuid>,
-    ) -> ScimResult<Vec<(Uuid, MemberView)>> {
-        match self {
-            Self::Pool(db) => {
-                groups::member_page(db, directory_id, group_id, after, MEMBER_PAGE).await
-            }
-            Self::Snapshot(tx) => {
-                groups::member_page(tx, directory_id, group_id, after, MEMBER_PAGE).await
-            }
-        }
-    }
-
-    /// Ends the read transaction, if any.
-    async fn finish(self) {
-        if let Self::Snapshot(tx) = self {
-            let _ = tx.commit().await;
-        }
-    }
-}
+pub(super) use crate::store::groups::MemberReader as Reader;
 
 struct StreamState {
     db: Option<Reader>,
@@ -207,7 +179,7 @@ async fn next_chunk(mut st: StreamState) -> Option<(Result<Bytes, actix_web::Err
             first,
         } => {
             let page = match st.db.as_ref() {
-                Some(db) => db.member_page(st.directory_id, group_id, after).await,
+                Some(db) => db.page(st.directory_id, group_id, after, MEMBER_PAGE).await,
                 None => Err(ScimError::internal("member stream without a reader")),
             };
             let page = match page {
@@ -270,6 +242,129 @@ pub(super) fn stream_body(
     stream::unfold(st, next_chunk)
 }
 
+/// A page of groups fitted to its byte budget (`SCIM_MAX_PAGE_BYTES`).
+pub(super) struct Fitted {
+    /// The JSON of the groups shown, comma-separated; when `rest` is set,
+    /// the last one is open: its members continue in a stream.
+    pub text: String,
+    /// Groups shown.
+    pub shown: usize,
+    /// (group, member to continue after, no member written yet) of a
+    /// first group that alone passes the budget.
+    rest: Option<(Uuid, Option<Uuid>, bool)>,
+}
+
+/// Renders `groups` (a page, in order) whole while they fit in `budget`,
+/// reading their members [`MEMBER_PAGE`] at a time and no further than
+/// the budget: a group that does not fit ends the page before it, its
+/// members unread past the budget. The page's first resource is shown
+/// whatever its size: when it alone passes the budget, the rest of its
+/// members is streamed ([`respond`]) instead of held in memory.
+pub(super) async fn fit(
+    reader: &Reader,
+    directory_id: Uuid,
+    base: &str,
+    projection: &Projection,
+    groups: Vec<Rendered>,
+    budget: &mut super::users::PageBudget,
+) -> ScimResult<Fitted> {
+    let users_base = format!("{base}/Users");
+    let mut out = Fitted {
+        text: String::new(),
+        shown: 0,
+        rest: None,
+    };
+    for r in groups {
+        let first = budget.shown == 0;
+        let text = match (r.whole, r.open) {
+            (Some(whole), _) => whole,
+            (None, Some(open)) => {
+                let mut text = format!("{open},\"members\":[");
+                let (mut after, mut any) = (None, false);
+                loop {
+                    let page = reader
+                        .page(directory_id, r.group_id, after, MEMBER_PAGE)
+                        .await?;
+                    for m in project_members(projection, &page, &users_base) {
+                        if any {
+                            text.push(',');
+                        }
+                        text.push_str(&m.to_string());
+                        any = true;
+                    }
+                    if (page.len() as u64) < MEMBER_PAGE {
+                        text.push_str("]}");
+                        break;
+                    }
+                    after = page.last().map(|(a, _)| *a);
+                    if text.len() > budget.room() {
+                        if !first {
+                            // Does not fit: the page ends before it.
+                            return Ok(out);
+                        }
+                        budget.take(text.len());
+                        out.text.push_str(&text);
+                        out.shown += 1;
+                        out.rest = Some((r.group_id, after, !any));
+                        return Ok(out);
+                    }
+                }
+                text
+            }
+            (None, None) => continue,
+        };
+        if !budget.take(text.len()) {
+            break;
+        }
+        if out.shown > 0 {
+            out.text.push(',');
+        }
+        out.text.push_str(&text);
+        out.shown += 1;
+    }
+    Ok(out)
+}
+
+/// The list response: `head`, the fitted groups, `tail`; in one body, or
+/// streamed when a group's members continue past the budget.
+pub(super) async fn respond(
+    reader: Reader,
+    directory_id: Uuid,
+    base: &str,
+    projection: Projection,
+    head: String,
+    fitted: Fitted,
+    tail: String,
+) -> HttpResponse {
+    let mut res = HttpResponse::Ok();
+    res.insert_header((header::CONTENT_TYPE, SCIM_CONTENT_TYPE));
+    let prefix = head + &fitted.text;
+    let Some((group_id, after, first)) = fitted.rest else {
+        reader.finish().await;
+        return res.body(prefix + &tail);
+    };
+    let st = StreamState {
+        db: Some(reader),
+        directory_id,
+        users_base: format!("{base}/Users"),
+        projection,
+        groups: VecDeque::new(),
+        head: None,
+        sep: ",",
+        tail,
+        first_group: false,
+        phase: Phase::Members {
+            group_id,
+            after,
+            first,
+        },
+    };
+    res.streaming(
+        stream::once(async move { Ok::<_, actix_web::Error>(Bytes::from(prefix)) })
+            .chain(stream::unfold(st, next_chunk)),
+    )
+}
+
 async fn group_response(
     reader: Reader,
     status: StatusCode,
@@ -277,18 +372,19 @@ async fn group_response(
     base: &str,
     g: &group::Model,
     p: Projection,
-) -> HttpResponse {
+) -> ScimResult<HttpResponse> {
     let m = meta(base, g);
-    let rendered = render(base, g, &p);
+    let custom = reader.custom(dir.org_id, &[g.id]).await?;
+    let rendered = render(base, g, &p, &custom);
     let mut res = HttpResponse::build(status);
     res.insert_header((header::CONTENT_TYPE, SCIM_CONTENT_TYPE))
         .insert_header((header::ETAG, m.etag()))
         .insert_header((header::LOCATION, m.location.clone()));
     if let Some(whole) = rendered.whole {
         reader.finish().await;
-        return res.body(whole);
+        return Ok(res.body(whole));
     }
-    res.streaming(stream_body(
+    Ok(res.streaming(stream_body(
         reader,
         dir.directory_id,
         base,
@@ -296,7 +392,7 @@ async fn group_response(
         vec![rendered],
         String::new(),
         String::new(),
-    ))
+    )))
 }
 
 pub async fn list(
@@ -330,33 +426,49 @@ async fn search(
     let snapshot = state.store.snapshot().await?;
     let page = groups::list(&snapshot, dir, &q).await?;
     let base = directory_base(state, req, dir.directory_id);
+    let ids: Vec<Uuid> = page.groups.iter().map(|g| g.id).collect();
+    let custom = org_schemas::GroupCustom::load(&snapshot, dir.org_id, &ids).await?;
     let rendered: Vec<Rendered> = page
         .groups
         .iter()
-        .map(|g| render(&base, g, &q.projection))
+        .map(|g| render(&base, g, &q.projection, &custom))
         .collect();
-    let head = list_head(
-        page.total,
-        &q,
-        page.groups.len(),
-        page.next_cursor.as_deref(),
+    let reader = Reader::Snapshot(snapshot);
+    // The page stops early (honest `itemsPerPage`, a cursor resuming after
+    // the last group shown) once its resources pass SCIM_MAX_PAGE_BYTES.
+    let mut budget = super::users::PageBudget::new(state.settings.max_page_bytes);
+    let fitted = fit(
+        &reader,
+        dir.directory_id,
+        &base,
+        &q.projection,
+        rendered,
+        &mut budget,
     )
-    .to_string();
+    .await?;
+    let next_cursor = if fitted.shown < page.groups.len() {
+        fitted
+            .shown
+            .checked_sub(1)
+            .and_then(|i| page.cursors.get(i).cloned())
+    } else {
+        page.next_cursor
+    };
+    let head = list_head(page.total, &q, fitted.shown, next_cursor.as_deref()).to_string();
     let head = format!(
         "{},\"Resources\":[",
         head.strip_suffix('}').unwrap_or(&head)
     );
-    Ok(HttpResponse::Ok()
-        .insert_header((header::CONTENT_TYPE, SCIM_CONTENT_TYPE))
-        .streaming(stream_body(
-            Reader::Snapshot(snapshot),
-            dir.directory_id,
-            &base,
-            q.projection.clone(),
-            rendered,
-            head,
-            "]}".into(),
-        )))
+    Ok(respond(
+        reader,
+        dir.directory_id,
+        &base,
+        q.projection.clone(),
+        head,
+        fitted,
+        "]}".into(),
+    )
+    .await)
 }
 
 pub async fn get(
@@ -381,7 +493,7 @@ pub async fn get(
         return Ok(res);
     }
     let base = directory_base(&state, &req, dir.directory_id);
-    Ok(group_response(
+    group_response(
         Reader::Snapshot(snapshot),
         StatusCode::OK,
         &dir,
@@ -389,7 +501,7 @@ pub async fn get(
         &g,
         p,
     )
-    .await)
+    .await
 }
 
 pub async fn create(
@@ -405,17 +517,15 @@ pub async fn create(
             params.attributes.as_deref(),
             params.excluded_attributes.as_deref(),
         )?;
-        let input = GroupInput::from_json(&body.into_value()?)?;
-        let tx = state.store.begin().await?;
-        let g = groups::create(&tx, &dir, input).await?;
-        op.commit(tx, Some(g.id.to_string()), 201).await?;
+        let g = service::groups::create(&state.store, &op.write, &body.into_value()?).await?;
         Ok((g, p))
     }
     .await;
     match result {
         Ok((g, p)) => {
+            op.succeeded();
             let base = directory_base(&state, &req, dir.directory_id);
-            Ok(group_response(
+            group_response(
                 Reader::Pool(state.store.reader().clone()),
                 StatusCode::CREATED,
                 &dir,
@@ -423,7 +533,7 @@ pub async fn create(
                 &g,
                 p,
             )
-            .await)
+            .await
         }
         Err(e) => Err(op.failed(&state, None, e).await),
     }
@@ -444,18 +554,18 @@ pub async fn replace(
             params.attributes.as_deref(),
             params.excluded_attributes.as_deref(),
         )?;
-        let gid = parse_id(&id)?;
-        let input = GroupInput::from_json(&body.into_value()?)?;
-        let tx = state.store.begin().await?;
-        let g = groups::replace(&tx, &dir, gid, input, if_match(&req).as_ref()).await?;
-        op.commit(tx, Some(id.clone()), 200).await?;
+        let gid = PathId::parse("Group", &id)?;
+        let body = body.into_value()?;
+        let im = if_match(&req);
+        let g = service::groups::replace(&state.store, &op.write, gid, &body, im.as_ref()).await?;
         Ok((g, p))
     }
     .await;
     match result {
         Ok((g, p)) => {
+            op.succeeded();
             let base = directory_base(&state, &req, dir.directory_id);
-            Ok(group_response(
+            group_response(
                 Reader::Pool(state.store.reader().clone()),
                 StatusCode::OK,
                 &dir,
@@ -463,7 +573,7 @@ pub async fn replace(
                 &g,
                 p,
             )
-            .await)
+            .await
         }
         Err(e) => Err(op.failed(&state, Some(id), e).await),
     }
@@ -485,20 +595,28 @@ pub async fn patch(
             params.attributes.as_deref(),
             params.excluded_attributes.as_deref(),
         )?;
-        let gid = parse_id(&id)?;
-        let ops = patch::parse_request(&body.into_value()?, limits(&state))?;
-        let changes = domain_group::changes(&ops)?;
-        let tx = state.store.begin().await?;
-        let g = groups::apply(&tx, &dir, gid, changes, if_match(&req).as_ref()).await?;
-        op.commit(tx, Some(id.clone()), if wants_body { 200 } else { 204 })
-            .await?;
+        let gid = PathId::parse("Group", &id)?;
+        let body = body.into_value()?;
+        let im = if_match(&req);
+        let status = if wants_body { 200 } else { 204 };
+        let g = service::groups::patch(
+            &state.store,
+            &op.write,
+            gid,
+            &body,
+            limits(&state),
+            im.as_ref(),
+            status,
+        )
+        .await?;
         Ok((g, p))
     }
     .await;
     match result {
         Ok((g, p)) if wants_body => {
+            op.succeeded();
             let base = directory_base(&state, &req, dir.directory_id);
-            Ok(group_response(
+            group_response(
                 Reader::Pool(state.store.reader().clone()),
                 StatusCode::OK,
                 &dir,
@@ -506,11 +624,14 @@ pub async fn patch(
                 &g,
                 p,
             )
-            .await)
+            .await
         }
-        Ok((g, _)) => Ok(HttpResponse::NoContent()
-            .insert_header((header::ETAG, format!("W/\"{}\"", g.version)))
-            .finish()),
+        Ok((g, _)) => {
+            op.succeeded();
+            Ok(HttpResponse::NoContent()
+                .insert_header((header::ETAG, format!("W/\"{}\"", g.version)))
+                .finish())
+        }
         Err(e) => Err(op.failed(&state, Some(id), e).await),
     }
 }
@@ -524,14 +645,16 @@ pub async fn delete(
     let (_, id) = id.into_inner();
     let op = SyncOp::new(&dir, &req, "Group");
     let result = async {
-        let gid = parse_id(&id)?;
-        let tx = state.store.begin().await?;
-        groups::delete(&tx, &dir, gid, if_match(&req).as_ref()).await?;
-        op.commit(tx, Some(id.clone()), 204).await
+        let gid = PathId::parse("Group", &id)?;
+        let im = if_match(&req);
+        service::groups::delete(&state.store, &op.write, gid, im.as_ref()).await
     }
     .await;
     match result {
-        Ok(()) => Ok(HttpResponse::NoContent().finish()),
+        Ok(()) => {
+            op.succeeded();
+            Ok(HttpResponse::NoContent().finish())
+        }
         Err(e) => Err(op.failed(&state, Some(id), e).await),
     }
 }

@@ -2,19 +2,17 @@
 //! Groups, one index-paged list. A filter naming an attribute one resource
 //! type doesn't have matches nothing of that type.
 
-use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
 
 use super::auth::Directory;
 use super::body::ScimBody;
-use super::error::SCIM_CONTENT_TYPE;
 use super::scim::directory_base;
 use super::search::raw_query_from_body;
 use super::{groups as http_groups, users as http_users};
 use crate::domain::filter::Limits;
 use crate::domain::query::{ListQuery, Paging};
-use crate::domain::schema::{LIST_RESPONSE_SCHEMA, ResourceKind};
+use crate::domain::schema::LIST_RESPONSE_SCHEMA;
 use crate::error::{ScimError, ScimResult, ScimType};
 use crate::startup::AppState;
 use crate::store::{filter_sql, groups, users};
@@ -50,19 +48,32 @@ pub async fn search(
     {
         uq.sort_by = None;
     }
-    let (users_total, users_page, users_err) =
+    let (users_total, users_links, users_err) =
         match users::list(state.store.reader(), &dir, &uq).await {
-            Ok(p) => (p.total.unwrap_or_default(), p.users, None),
+            Ok(p) => (p.total.unwrap_or_default(), p.links, None),
             Err(e) if unknown_attribute(&e) => (0, vec![], Some(e)),
             Err(e) => return Err(e),
         };
+    // One byte budget (SCIM_MAX_PAGE_BYTES) for the whole page: Users
+    // first; a page the Users fill shows no Groups, and the next
+    // `startIndex` (start + itemsPerPage) continues where it stopped.
+    let mut budget = http_users::PageBudget::new(state.settings.max_page_bytes);
+    let listed = users_links.len();
+    let users_json =
+        http_users::render_within(&state, &dir, &base, &q.projection, users_links, &mut budget)
+            .await?;
+    let users_cut = users_json.len() < listed;
     // Groups continue where Users end.
     let mut gq = q.clone();
     let skip_groups = (start - 1).saturating_sub(users_total);
     gq.paging = Paging::Index {
         start_index: skip_groups + 1,
     };
-    gq.count = q.count - users_page.len() as u64;
+    gq.count = if users_cut {
+        0
+    } else {
+        q.count - users_json.len() as u64
+    };
     if let Some(p) = &gq.sort_by
         && filter_sql::group_column(p).is_err()
     {
@@ -77,50 +88,48 @@ pub async fn search(
         },
         Err(e) => return Err(e),
     };
-    let managers =
-        http_users::manager_names(&state, &dir, &users_page.iter().collect::<Vec<_>>()).await?;
-    let custom =
-        http_users::custom_of(&state, &dir, &users_page.iter().collect::<Vec<_>>()).await?;
-    let users_json: Vec<String> = users_page
+    let ids: Vec<uuid::Uuid> = groups_page.iter().map(|g| g.id).collect();
+    let group_custom =
+        crate::store::org_schemas::GroupCustom::load(state.store.reader(), dir.org_id, &ids)
+            .await?;
+    let rendered = groups_page
         .iter()
-        .map(|u| {
-            q.projection
-                .apply_with(
-                    ResourceKind::User,
-                    http_users::render(&base, u, &managers).0,
-                    &custom,
-                )
-                .to_string()
-        })
+        .map(|g| http_groups::render(&base, g, &q.projection, &group_custom))
         .collect();
+    let reader = http_groups::Reader::Pool(state.store.reader().clone());
+    let fitted = http_groups::fit(
+        &reader,
+        dir.directory_id,
+        &base,
+        &q.projection,
+        rendered,
+        &mut budget,
+    )
+    .await?;
     let head = json!({
         "schemas": [LIST_RESPONSE_SCHEMA],
         "totalResults": users_total + groups_total,
         "startIndex": start,
-        "itemsPerPage": users_page.len() + groups_page.len(),
+        "itemsPerPage": users_json.len() + fitted.shown,
     })
     .to_string();
+    let users_json: Vec<String> = users_json.iter().map(|v| v.to_string()).collect();
     let mut head = format!(
         "{},\"Resources\":[{}",
         head.strip_suffix('}').unwrap_or(&head),
         users_json.join(",")
     );
-    if !users_json.is_empty() && !groups_page.is_empty() {
+    if !users_json.is_empty() && fitted.shown > 0 {
         head.push(',');
     }
-    let rendered = groups_page
-        .iter()
-        .map(|g| http_groups::render(&base, g, &q.projection))
-        .collect();
-    Ok(HttpResponse::Ok()
-        .insert_header((header::CONTENT_TYPE, SCIM_CONTENT_TYPE))
-        .streaming(http_groups::stream_body(
-            http_groups::Reader::Pool(state.store.reader().clone()),
-            dir.directory_id,
-            &base,
-            q.projection.clone(),
-            rendered,
-            head,
-            "]}".into(),
-        )))
+    Ok(http_groups::respond(
+        reader,
+        dir.directory_id,
+        &base,
+        q.projection.clone(),
+        head,
+        fitted,
+        "]}".into(),
+    )
+    .await)
 }

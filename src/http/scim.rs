@@ -2,7 +2,6 @@
 
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpMessage, HttpRequest, HttpResponse};
-use sea_orm::DatabaseTransaction;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -10,13 +9,10 @@ use super::error::SCIM_CONTENT_TYPE;
 use crate::domain::etag::{IfMatch, etag, none_match_hits};
 use crate::domain::query::{ListQuery, Paging, RawListQuery};
 use crate::domain::schema::LIST_RESPONSE_SCHEMA;
-use crate::error::{ScimError, ScimResult};
+use crate::error::ScimError;
+use crate::service::ScimWrite;
 use crate::startup::AppState;
-use crate::store::audit::Actor;
-use crate::store::db_error;
 use crate::store::directories::DirectoryPrincipal;
-use crate::store::events::{self, Origin};
-use crate::store::sync_log::{self, SyncEntry};
 
 /// scheme://host[:port] of this server as the client sees it.
 pub fn base_url(state: &AppState, req: &HttpRequest) -> String {
@@ -123,13 +119,10 @@ pub struct ProjectionParams {
     pub excluded_attributes: Option<String>,
 }
 
-/// One SCIM write, for the directory's sync log.
+/// One SCIM write of a request: what the sync log and the events name
+/// ([`ScimWrite`]), and the request's metrics.
 pub struct SyncOp {
-    pub directory_id: Uuid,
-    pub org_id: Uuid,
-    pub operation: String,
-    pub resource_type: &'static str,
-    pub request_id: Option<String>,
+    pub write: ScimWrite,
     state: Option<actix_web::web::Data<AppState>>,
 }
 
@@ -144,92 +137,32 @@ impl SyncOp {
             })
             .unwrap_or_else(|| req.path().to_owned());
         Self {
-            directory_id: dir.directory_id,
-            org_id: dir.org_id,
-            operation: format!("{} {path}", req.method()),
-            resource_type,
-            request_id: req
-                .extensions()
-                .get::<super::observe::RequestId>()
-                .map(|r| r.0.clone()),
+            write: ScimWrite {
+                dir: dir.clone(),
+                operation: format!("{} {path}", req.method()),
+                resource_type,
+                request_id: req
+                    .extensions()
+                    .get::<super::observe::RequestId>()
+                    .map(|r| r.0.clone()),
+            },
             state: req.app_data::<actix_web::web::Data<AppState>>().cloned(),
         }
     }
 
-    pub fn entry(
-        &self,
-        resource_id: Option<String>,
-        status: u16,
-        detail: Option<String>,
-    ) -> SyncEntry {
-        SyncEntry {
-            directory_id: self.directory_id,
-            operation: self.operation.clone(),
-            resource_type: self.resource_type,
-            resource_id,
-            status,
-            detail,
-            request_id: self.request_id.clone(),
-        }
-    }
-
-    /// Logs success in the write's own transaction and commits it.
-    pub async fn commit(
-        &self,
-        tx: DatabaseTransaction,
-        resource_id: Option<String>,
-        status: u16,
-    ) -> ScimResult<()> {
-        self.commit_noted(tx, resource_id, status, None).await
-    }
-
-    /// [`Self::commit`], with a note for the log (say, what was ignored).
-    pub async fn commit_noted(
-        &self,
-        tx: DatabaseTransaction,
-        resource_id: Option<String>,
-        status: u16,
-        note: Option<String>,
-    ) -> ScimResult<()> {
-        sync_log::record(&tx, self.entry(resource_id, status, note)).await?;
-        events::flush(&tx, &self.origin()).await?;
-        tx.commit().await.map_err(db_error)?;
+    /// Counts a write the service committed.
+    pub fn succeeded(&self) {
         self.count("success");
-        Ok(())
-    }
-
-    /// Logs the attributes a successful write dropped (no registered
-    /// schema knows them) as warnings, in the write's transaction.
-    pub async fn ignored(
-        &self,
-        tx: &DatabaseTransaction,
-        resource_id: Option<String>,
-        status: u16,
-        ignored: &[String],
-    ) -> ScimResult<()> {
-        sync_log::record_ignored(tx, &self.entry(resource_id, status, None), ignored).await
-    }
-
-    /// Commits a write whose success the store already logged in `tx`.
-    pub async fn commit_logged(&self, tx: DatabaseTransaction) -> ScimResult<()> {
-        events::flush(&tx, &self.origin()).await?;
-        tx.commit().await.map_err(db_error)?;
-        self.count("success");
-        Ok(())
-    }
-
-    /// Who the write's events name.
-    pub fn origin(&self) -> Origin {
-        Origin::new(Actor::Directory(self.directory_id), self.request_id.clone())
     }
 
     fn count(&self, outcome: &str) {
         if let Some(state) = &self.state {
-            let dir = self.directory_id.to_string();
+            let w = &self.write;
+            let dir = w.dir.directory_id.to_string();
             state
                 .metrics
                 .scim_operations
-                .with_label_values(&[dir.as_str(), self.resource_type, &self.operation, outcome])
+                .with_label_values(&[dir.as_str(), w.resource_type, &w.operation, outcome])
                 .inc();
             if outcome == "failure" {
                 state
@@ -241,8 +174,8 @@ impl SyncOp {
         }
     }
 
-    /// Logs a failed write (its transaction is already rolled back) and
-    /// hands the error on.
+    /// Counts and logs a failed write (its transaction is already rolled
+    /// back) and hands the error on.
     pub async fn failed(
         &self,
         state: &AppState,
@@ -250,32 +183,7 @@ impl SyncOp {
         err: ScimError,
     ) -> ScimError {
         self.count("failure");
-        let entry = self.entry(resource_id.clone(), err.status(), Some(err.detail()));
-        if let Err(e) = sync_log::record(state.store.writer(), entry).await {
-            tracing::warn!(error = %e, "could not record a failed SCIM write in the sync log");
-        }
-        // Server-side trouble (5xx) is the operator's, not the directory's.
-        if err.status() < 500 {
-            let data = json!({
-                "operation": self.operation,
-                "resource_type": self.resource_type,
-                "resource_id": resource_id,
-                "status": err.status(),
-                "detail": err.detail(),
-            });
-            let recorded = events::sync_failed(
-                &state.store,
-                self.org_id,
-                self.directory_id,
-                data,
-                &self.origin(),
-            )
-            .await;
-            if let Err(e) = recorded {
-                tracing::warn!(error = %e, "could not record a directory.sync_failed event");
-            }
-        }
-        err
+        self.write.failed(&state.store, resource_id, err).await
     }
 }
 

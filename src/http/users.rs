@@ -1,4 +1,4 @@
-//! `/Users`: HTTP in, domain and store calls, SCIM JSON out.
+//! `/Users`: HTTP in, one `service::users` call per write, SCIM JSON out.
 
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -13,13 +13,12 @@ use super::scim::{
 };
 use crate::domain::custom_schema::CustomSchema;
 use crate::domain::filter::Limits;
-use crate::domain::patch;
 use crate::domain::projection::Projection;
 use crate::domain::query::{ListQuery, RawListQuery, parse_projection};
 use crate::domain::schema::ResourceKind;
-use crate::domain::secrets;
-use crate::domain::user::{GroupRef, ManagerRef, Meta, Password, Prehashed, UserInput};
+use crate::domain::user::{GroupRef, ManagerRef, Meta};
 use crate::error::{ScimError, ScimResult};
+use crate::service::{self, PathId};
 use crate::startup::AppState;
 use crate::store::managers::{self, ManagerNames};
 use crate::store::org_schemas;
@@ -114,20 +113,6 @@ async fn resource_response(
     Ok(res)
 }
 
-/// Hashes a new password (argon2, tens of milliseconds) on the bounded
-/// hashing pool before the write transaction opens, so the database's
-/// write lock is not held meanwhile.
-pub(super) async fn hash_first(mut input: UserInput) -> ScimResult<UserInput> {
-    let Some(clear) = input.clear_password() else {
-        return Ok(input);
-    };
-    let hash = secrets::hash_password_bounded(clear.to_owned())
-        .await
-        .map_err(ScimError::internal)?;
-    input.password = Some(Password::Hashed(hash));
-    Ok(input)
-}
-
 pub async fn list(
     state: web::Data<AppState>,
     dir: Directory,
@@ -157,26 +142,14 @@ async fn search(
     let q = ListQuery::parse(raw, state.settings.max_results, limits(state))?;
     let page = users::list(state.store.reader(), dir, &q).await?;
     let base = directory_base(state, req, dir.directory_id);
-    let page_users = page.users.iter().collect::<Vec<_>>();
-    let managers = manager_names(state, dir, &page_users).await?;
-    let custom = custom_of(state, dir, &page_users).await?;
     // The page stops early (honest `itemsPerPage`, a cursor resuming after
     // the last user shown) once its resources pass SCIM_MAX_PAGE_BYTES;
     // at least one user is always shown.
-    let budget = state.settings.max_page_bytes;
-    let (mut resources, mut bytes) = (Vec::with_capacity(page.users.len()), 0usize);
-    for u in &page.users {
-        let v = q
-            .projection
-            .apply_with(ResourceKind::User, render(&base, u, &managers).0, &custom);
-        let size = json_size(&v);
-        if !resources.is_empty() && bytes.saturating_add(size) > budget {
-            break;
-        }
-        bytes = bytes.saturating_add(size);
-        resources.push(v);
-    }
-    let next_cursor = if resources.len() < page.users.len() {
+    let listed = page.links.len();
+    let mut budget = PageBudget::new(state.settings.max_page_bytes);
+    let resources =
+        render_within(state, dir, &base, &q.projection, page.links, &mut budget).await?;
+    let next_cursor = if resources.len() < listed {
         resources
             .len()
             .checked_sub(1)
@@ -191,8 +164,81 @@ async fn search(
     Ok(scim_response(StatusCode::OK, &body))
 }
 
+/// What a list page may still hold: `SCIM_MAX_PAGE_BYTES` of resources,
+/// and at least one resource whatever its size.
+pub(super) struct PageBudget {
+    pub limit: usize,
+    pub used: usize,
+    pub shown: usize,
+}
+
+impl PageBudget {
+    pub fn new(limit: usize) -> Self {
+        Self {
+            limit,
+            used: 0,
+            shown: 0,
+        }
+    }
+
+    /// Bytes the page may still grow by.
+    pub fn room(&self) -> usize {
+        self.limit.saturating_sub(self.used)
+    }
+
+    /// Takes a resource of `size` bytes if it fits (the first always
+    /// does); false: the page ends before it.
+    pub fn take(&mut self, size: usize) -> bool {
+        if self.shown > 0 && self.used.saturating_add(size) > self.limit {
+            return false;
+        }
+        self.used = self.used.saturating_add(size);
+        self.shown += 1;
+        true
+    }
+}
+
+/// The users of `links` (a page, in order) rendered until `budget` is
+/// spent; their values are read from the database only as far as the
+/// page goes (see [`users::PageReader`]).
+pub(super) async fn render_within(
+    state: &AppState,
+    dir: &Directory,
+    base: &str,
+    projection: &Projection,
+    links: Vec<entity::scim_user::Model>,
+    budget: &mut PageBudget,
+) -> ScimResult<Vec<Value>> {
+    let db = state.store.reader();
+    let mut reader = users::PageReader::new(dir.directory_id, links);
+    let mut resources = vec![];
+    let mut custom: Option<Vec<CustomSchema>> = None;
+    loop {
+        let batch = reader
+            .next_users(db, budget.room(), budget.shown == 0)
+            .await?;
+        if batch.is_empty() {
+            return Ok(resources);
+        }
+        let refs = batch.iter().collect::<Vec<_>>();
+        let managers = manager_names(state, dir, &refs).await?;
+        if custom.is_none() {
+            let found = custom_of(state, dir, &refs).await?;
+            custom = (!found.is_empty()).then_some(found);
+        }
+        let custom = custom.as_deref().unwrap_or_default();
+        for u in &batch {
+            let v = projection.apply_with(ResourceKind::User, render(base, u, &managers).0, custom);
+            if !budget.take(json_size(&v)) {
+                return Ok(resources);
+            }
+            resources.push(v);
+        }
+    }
+}
+
 /// Bytes `v` takes as JSON, without keeping them.
-fn json_size(v: &Value) -> usize {
+pub(super) fn json_size(v: &Value) -> usize {
     struct Count(usize);
     impl std::io::Write for Count {
         fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
@@ -244,23 +290,13 @@ pub async fn create(
             params.attributes.as_deref(),
             params.excluded_attributes.as_deref(),
         )?;
-        let body = body.into_value()?;
-        let input = UserInput::from_body(&body)?;
-        let (input, ignored) =
-            org_schemas::with_custom(state.store.reader(), &dir, &body, input).await?;
-        let input = hash_first(input).await?;
-        let tx = state.store.begin().await?;
-        let u = users::create_logged(&tx, &dir, input, op.entry(None, 201, None))
-            .await?
-            .user;
-        op.ignored(&tx, Some(u.link.id.to_string()), 201, &ignored)
-            .await?;
-        op.commit_logged(tx).await?;
+        let u = service::users::create(&state.store, &op.write, &body.into_value()?).await?;
         Ok((u, p))
     }
     .await;
     match result {
         Ok((u, p)) => {
+            op.succeeded();
             let base = directory_base(&state, &req, dir.directory_id);
             resource_response(&state, &dir, StatusCode::CREATED, &base, &u, &p).await
         }
@@ -283,22 +319,16 @@ pub async fn replace(
             params.attributes.as_deref(),
             params.excluded_attributes.as_deref(),
         )?;
-        let uid = parse_id(&id)?;
+        let uid = PathId::parse("User", &id)?;
         let body = body.into_value()?;
-        let input = UserInput::from_body(&body)?;
-        let (input, ignored) =
-            org_schemas::with_custom(state.store.reader(), &dir, &body, input).await?;
-        let input = hash_first(input).await?;
-        let tx = state.store.begin().await?;
-        let u = users::replace(&tx, &dir, uid, input, if_match(&req).as_ref()).await?;
-        op.ignored(&tx, Some(id.clone()), 200, &ignored).await?;
-        op.commit_noted(tx, Some(id.clone()), 200, u.ignored_note())
-            .await?;
+        let im = if_match(&req);
+        let u = service::users::replace(&state.store, &op.write, uid, &body, im.as_ref()).await?;
         Ok((u, p))
     }
     .await;
     match result {
         Ok((u, p)) => {
+            op.succeeded();
             let base = directory_base(&state, &req, dir.directory_id);
             resource_response(&state, &dir, StatusCode::OK, &base, &u, &p).await
         }
@@ -321,20 +351,24 @@ pub async fn patch(
             params.attributes.as_deref(),
             params.excluded_attributes.as_deref(),
         )?;
-        let uid = parse_id(&id)?;
-        let ops = patch::parse_request(&body.into_value()?, limits(&state))?;
-        let passwords = Prehashed::hash(patch::passwords(&ops))
-            .await
-            .map_err(ScimError::internal)?;
-        let tx = state.store.begin().await?;
-        let u = users::patch(&tx, &dir, uid, &ops, &passwords, if_match(&req).as_ref()).await?;
-        op.commit_noted(tx, Some(id.clone()), 200, u.ignored_note())
-            .await?;
+        let uid = PathId::parse("User", &id)?;
+        let body = body.into_value()?;
+        let im = if_match(&req);
+        let u = service::users::patch(
+            &state.store,
+            &op.write,
+            uid,
+            &body,
+            limits(&state),
+            im.as_ref(),
+        )
+        .await?;
         Ok((u, p))
     }
     .await;
     match result {
         Ok((u, p)) => {
+            op.succeeded();
             let base = directory_base(&state, &req, dir.directory_id);
             resource_response(&state, &dir, StatusCode::OK, &base, &u, &p).await
         }
@@ -351,14 +385,16 @@ pub async fn delete(
     let (_, id) = id.into_inner();
     let op = SyncOp::new(&dir, &req, "User");
     let result = async {
-        let uid = parse_id(&id)?;
-        let tx = state.store.begin().await?;
-        users::delete(&tx, &dir, uid, if_match(&req).as_ref()).await?;
-        op.commit(tx, Some(id.clone()), 204).await
+        let uid = PathId::parse("User", &id)?;
+        let im = if_match(&req);
+        service::users::delete(&state.store, &op.write, uid, im.as_ref()).await
     }
     .await;
     match result {
-        Ok(()) => Ok(HttpResponse::NoContent().finish()),
+        Ok(()) => {
+            op.succeeded();
+            Ok(HttpResponse::NoContent().finish())
+        }
         Err(e) => Err(op.failed(&state, Some(id), e).await),
     }
 }

@@ -15,9 +15,9 @@ use uuid::Uuid;
 
 use crate::domain::user::UserInput;
 use crate::error::ScimError;
+use crate::service::import::{BatchFailed, BatchRow, RowResult, write_batch};
 use crate::store::Store;
 use crate::store::directories::{self, DirectoryPrincipal};
-use crate::store::import::{BatchFailed, BatchRow, RowResult, write_batch};
 use crate::store::org_schemas;
 use crate::store::sync_log::SyncEntry;
 pub use source::{CSV_COLUMNS, Format};
@@ -145,6 +145,11 @@ pub async fn import_users(store: &Store, opts: &ImportOptions) -> Result<Summary
     let ext = org_schemas::user_extensions(store.reader(), dir.org_id)
         .await
         .map_err(|e| ImportError::Refused(e.detail()))?;
+    // Attributes no schema knows: sync-log warnings, or refused rows when
+    // the directory refuses them (as for SCIM requests).
+    let reject_unknown = org_schemas::rejects_unknown_attributes(store.reader(), dir.directory_id)
+        .await
+        .map_err(|e| ImportError::Refused(e.detail()))?;
     let file = open(&opts.file)?;
     let total = file.metadata().map(|m| m.len()).unwrap_or(0);
     let mut rows =
@@ -190,15 +195,17 @@ pub async fn import_users(store: &Store, opts: &ImportOptions) -> Result<Summary
         let end = row.is_none();
         if let Some(row) = row {
             last_line = row.line;
+            let mut ignored = Vec::new();
+            let input = row.body.and_then(|b| {
+                let input = UserInput::from_body(&b)?;
+                let (input, dropped) = org_schemas::custom_with(&b, input, &ext, reject_unknown)?;
+                ignored = dropped;
+                Ok(input)
+            });
             batch.push(BatchRow {
                 line: row.line,
-                input: row.body.and_then(|b| {
-                    let input = UserInput::from_body(&b)?;
-                    if ext.is_empty() {
-                        return Ok(input);
-                    }
-                    input.with_custom(&b, &ext).map(|(i, _)| i)
-                }),
+                input,
+                ignored,
             });
         }
         if batch.len() >= batch_size || (end && !batch.is_empty()) {

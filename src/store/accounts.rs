@@ -21,7 +21,7 @@ use uuid::Uuid;
 use super::audit::{self, Actor, AuditEntry};
 use super::events::{self, EventType, NewEvent};
 use super::{Store, db_error, is_unique_violation};
-use crate::domain::admin_rules::{AccountFacts, ProfileField};
+use crate::domain::admin_rules::{OrgView, ProfileField};
 use crate::domain::lifecycle::AccountStatus;
 use crate::domain::types::Email;
 use crate::error::{ScimError, ScimResult};
@@ -274,12 +274,11 @@ pub async fn facts<C: ConnectionTrait>(
     db: &C,
     org_id: Uuid,
     a: &account::Model,
-) -> ScimResult<AccountFacts> {
-    Ok(AccountFacts {
-        status: AccountStatus::parse(&a.status),
-        managed: a.managing_org_id == Some(org_id),
+) -> ScimResult<OrgView> {
+    Ok(OrgView {
+        account: super::users::facts(a),
+        org: org_id,
         synced_by: synced_by(db, org_id, &[a.id]).await?.remove(&a.id),
-        deactivated: a.deactivated_at.is_some(),
     })
 }
 
@@ -289,7 +288,7 @@ pub async fn lock<C: ConnectionTrait>(
     tx: &C,
     org_id: Uuid,
     id: Uuid,
-) -> ScimResult<(account::Model, AccountFacts)> {
+) -> ScimResult<(account::Model, OrgView)> {
     account::Entity::update_many()
         .col_expr(
             account::Column::UpdatedAt,

@@ -104,5 +104,9 @@ pub async fn revoke<C: ConnectionTrait>(db: &C, org_id: Uuid, key_id: Uuid) -> S
         .exec(db)
         .await
         .map_err(db_error)?;
-    Ok(res.rows_affected > 0)
+    if res.rows_affected == 0 {
+        return Ok(false);
+    }
+    super::admin_sessions::end_for_key(db, key_id).await?;
+    Ok(true)
 }

@@ -11,10 +11,10 @@
 //! their counters in id order (no deadlock).
 
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use chrono::{DateTime, Duration, Utc};
 use entity::{account, event, site};
-use sea_orm::sea_query::{Alias, Expr, ExprTrait, OnConflict, Query};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, NotSet, QueryFilter, QueryOrder,
     QuerySelect, Set, Statement, Value,
@@ -24,7 +24,7 @@ use uuid::Uuid;
 
 use super::audit::Actor;
 use super::{Store, db_error, insert_chunks};
-use crate::error::{ScimError, ScimResult};
+use crate::error::ScimResult;
 
 /// Every event type the server records (`type` of an event).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -157,8 +157,27 @@ fn row(e: NewEvent, at: DateTime<Utc>) -> event::ActiveModel {
     }
 }
 
+/// Whether events are recorded (`SCIM_EVENTS_ENABLED`, read by the
+/// binary at start). Process-wide on purpose: it exists to measure what
+/// events cost (`cargo bench --bench events`), and the store's writers
+/// get only a transaction, so the switch cannot ride on one. Tests and
+/// library users never turn it off.
+static RECORDING: AtomicBool = AtomicBool::new(true);
+
+/// Turns recording on or off for the whole process (see [`RECORDING`]).
+pub fn set_recording(on: bool) {
+    RECORDING.store(on, Ordering::Relaxed);
+}
+
+fn recording() -> bool {
+    RECORDING.load(Ordering::Relaxed)
+}
+
 /// Records an event in the caller's transaction (numbered by [`flush`]).
 pub async fn record<C: ConnectionTrait>(tx: &C, e: NewEvent) -> ScimResult<()> {
+    if !recording() {
+        return Ok(());
+    }
     event::Entity::insert(row(e, Utc::now()))
         .exec_without_returning(tx)
         .await
@@ -168,6 +187,9 @@ pub async fn record<C: ConnectionTrait>(tx: &C, e: NewEvent) -> ScimResult<()> {
 
 /// Records events in order, in multi-row inserts.
 pub async fn record_many<C: ConnectionTrait>(tx: &C, events: Vec<NewEvent>) -> ScimResult<()> {
+    if !recording() {
+        return Ok(());
+    }
     let at = Utc::now();
     insert_chunks(tx, events.into_iter().map(|e| row(e, at))).await
 }
@@ -181,6 +203,9 @@ pub async fn for_account<C: ConnectionTrait>(
     kind: EventType,
     data: Json,
 ) -> ScimResult<()> {
+    if !recording() {
+        return Ok(());
+    }
     let row: Option<(Option<Uuid>, Option<String>)> = account::Entity::find_by_id(account_id)
         .select_only()
         .column(account::Column::ManagingOrgId)
@@ -206,6 +231,9 @@ pub async fn for_site<C: ConnectionTrait>(
     kind: EventType,
     data: Json,
 ) -> ScimResult<()> {
+    if !recording() {
+        return Ok(());
+    }
     let org: Option<Uuid> = site::Entity::find_by_id(site_id)
         .select_only()
         .column(site::Column::OrgId)
@@ -262,60 +290,42 @@ impl Origin {
 }
 
 /// Numbers the transaction's pending events (call it last, right before
-/// the commit): per organization in id order, one counter bump and one
-/// UPDATE each; stamps the actor and request id.
+/// the commit): one statement bumps the counters of every organization
+/// with pending events (an upsert of `INSERT … SELECT … GROUP BY … ORDER
+/// BY org_id`, so rows are locked in id order) and returns the new last
+/// numbers; then one UPDATE per organization (nearly always one) numbers
+/// its events in id order and stamps the actor and request id. A
+/// transaction without events pays the one statement, which finds none.
 pub async fn flush<C: ConnectionTrait>(tx: &C, origin: &Origin) -> ScimResult<()> {
-    let pending: Vec<(Uuid, i64)> = event::Entity::find()
-        .select_only()
-        .column(event::Column::OrgId)
-        .column_as(Expr::cust("COUNT(*)"), "n")
-        .filter(event::Column::Seq.is_null())
-        .group_by(event::Column::OrgId)
-        .order_by_asc(event::Column::OrgId)
-        .into_tuple()
-        .all(tx)
+    if !recording() {
+        return Ok(());
+    }
+    let backend = tx.get_database_backend();
+    // SQLite needs the WHERE before an upsert's ON CONFLICT (parsing).
+    let sql = "INSERT INTO event_counters (org_id, last_seq) \
+               SELECT org_id, COUNT(*) FROM events WHERE seq IS NULL \
+               GROUP BY org_id ORDER BY org_id \
+               ON CONFLICT (org_id) DO UPDATE \
+               SET last_seq = event_counters.last_seq + excluded.last_seq \
+               RETURNING org_id, last_seq";
+    let bumped = tx
+        .query_all_raw(Statement::from_string(backend, sql))
         .await
         .map_err(db_error)?;
-    for (org_id, n) in pending {
-        let last = bump(tx, org_id, n).await?;
-        number(tx, org_id, last - n, origin).await?;
+    for row in bumped {
+        let org_id: Uuid = row.try_get_by_index(0).map_err(db_error)?;
+        let last: i64 = row.try_get_by_index(1).map_err(db_error)?;
+        number(tx, org_id, last, origin).await?;
     }
     Ok(())
 }
 
-/// Adds `n` to the organization's counter (creating it) and returns the
-/// new last sequence number; the row stays locked until the commit.
-async fn bump<C: ConnectionTrait>(tx: &C, org_id: Uuid, n: i64) -> ScimResult<i64> {
-    let table = Alias::new("event_counters");
-    let last_seq = Alias::new("last_seq");
-    let stmt = Query::insert()
-        .into_table(table.clone())
-        .columns([Alias::new("org_id"), last_seq.clone()])
-        .values([org_id.into(), n.into()])
-        .map_err(|e| ScimError::internal(e.to_string()))?
-        .on_conflict(
-            OnConflict::column(Alias::new("org_id"))
-                .value(
-                    last_seq.clone(),
-                    Expr::col((table, last_seq.clone())).add(n),
-                )
-                .to_owned(),
-        )
-        .returning_col(last_seq)
-        .to_owned();
-    let row = tx
-        .query_one(&stmt)
-        .await
-        .map_err(db_error)?
-        .ok_or_else(|| ScimError::internal("event counter upsert returned no row"))?;
-    row.try_get_by_index::<i64>(0).map_err(db_error)
-}
-
-/// Gives the organization's pending events `base + 1 ..` in id order.
+/// Gives the organization's pending events `last - n + 1 ..= last` in id
+/// order (`n` of them).
 async fn number<C: ConnectionTrait>(
     tx: &C,
     org_id: Uuid,
-    base: i64,
+    last: i64,
     origin: &Origin,
 ) -> ScimResult<()> {
     let backend = tx.get_database_backend();
@@ -326,15 +336,15 @@ async fn number<C: ConnectionTrait>(
         })
         .collect();
     let sql = format!(
-        "UPDATE events SET seq = r.rn + {}, actor = {}, request_id = {}, \
+        "UPDATE events SET seq = {} - r.n + r.rn, actor = {}, request_id = {}, \
          directory_id = COALESCE(events.directory_id, {}) \
-         FROM (SELECT id, ROW_NUMBER() OVER (ORDER BY id) AS rn FROM events \
-               WHERE org_id = {} AND seq IS NULL) AS r \
+         FROM (SELECT id, ROW_NUMBER() OVER (ORDER BY id) AS rn, COUNT(*) OVER () AS n \
+               FROM events WHERE org_id = {} AND seq IS NULL) AS r \
          WHERE events.id = r.id",
         p[0], p[1], p[2], p[3], p[4]
     );
     let values: Vec<Value> = vec![
-        base.into(),
+        last.into(),
         origin.actor_label().into(),
         origin.request_id.clone().into(),
         origin.directory().into(),

@@ -44,15 +44,84 @@ pub enum Column {
     Constant(&'static str),
     /// A group's members (`members`, `members.value`): SCIM User ids.
     Members,
-    /// An attribute of a custom extension, kept in `scim_user_values` under
-    /// `key` (`{urn}:{attr}`), one row a scalar; `sub` for a sub-attribute
-    /// of a complex one.
+    /// An attribute of a custom extension, kept in `scim_user_values` (or
+    /// `scim_group_values`, per `owner`) under `key` (`{urn}:{attr}`), one
+    /// row a scalar; `sub` for a sub-attribute of a complex one.
     Custom {
         key: String,
         def: AttrDef,
         sub: Option<AttrDef>,
         directory_id: Uuid,
+        owner: Owner,
     },
+}
+
+/// The resource custom values belong to: where they are stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Owner {
+    User,
+    Group,
+}
+
+impl Owner {
+    /// The value table (both have the same value columns).
+    fn table(self) -> Alias {
+        Alias::new(match self {
+            Self::User => "scim_user_values",
+            Self::Group => "scim_group_values",
+        })
+    }
+
+    /// The value table's column naming the resource.
+    fn owner_col(self) -> Alias {
+        Alias::new(match self {
+            Self::User => "user_id",
+            Self::Group => "group_id",
+        })
+    }
+
+    /// The id of the resource row being filtered.
+    fn resource_id(self) -> SimpleExpr {
+        match self {
+            Self::User => Expr::col((scim_user::Entity, scim_user::Column::Id)),
+            Self::Group => Expr::col((group::Entity, group::Column::Id)),
+        }
+    }
+}
+
+/// Where a custom attribute (`urn:…:attr[.sub]` of one of `custom`) is
+/// stored, if `path` names one.
+fn custom_column(
+    path: &AttrPath,
+    directory_id: Uuid,
+    custom: &[CustomSchema],
+    owner: Owner,
+) -> ScimResult<Option<Column>> {
+    let Some(urn) = path.urn.as_deref() else {
+        return Ok(None);
+    };
+    let Some(schema) = custom.iter().find(|s| s.id.eq_ignore_ascii_case(urn)) else {
+        return Ok(None);
+    };
+    let def = schema
+        .def
+        .attr(&path.attr)
+        .ok_or_else(|| ScimError::invalid_filter(format!("unknown attribute {path}")))?;
+    let sub = match path.sub_attr.as_deref() {
+        Some(s) => Some(
+            def.sub(s)
+                .ok_or_else(|| ScimError::invalid_filter(format!("unknown attribute {path}")))?
+                .clone(),
+        ),
+        None => None,
+    };
+    Ok(Some(Column::Custom {
+        key: format!("{}:{}", schema.id, def.name),
+        def: def.clone(),
+        sub,
+        directory_id,
+        owner,
+    }))
 }
 
 fn user_col(c: scim_user::Column) -> SimpleExpr {
@@ -75,27 +144,8 @@ pub fn user_column_with(
     custom: &[CustomSchema],
 ) -> ScimResult<Column> {
     use scim_user::Column as C;
-    if let Some(urn) = path.urn.as_deref()
-        && let Some(schema) = custom.iter().find(|s| s.id.eq_ignore_ascii_case(urn))
-    {
-        let def = schema
-            .def
-            .attr(&path.attr)
-            .ok_or_else(|| ScimError::invalid_filter(format!("unknown attribute {path}")))?;
-        let sub = match path.sub_attr.as_deref() {
-            Some(s) => Some(
-                def.sub(s)
-                    .ok_or_else(|| ScimError::invalid_filter(format!("unknown attribute {path}")))?
-                    .clone(),
-            ),
-            None => None,
-        };
-        return Ok(Column::Custom {
-            key: format!("{}:{}", schema.id, def.name),
-            def: def.clone(),
-            sub,
-            directory_id,
-        });
+    if let Some(col) = custom_column(path, directory_id, custom, Owner::User)? {
+        return Ok(col);
     }
     let reg = registry();
     let resolved = reg
@@ -343,6 +393,7 @@ fn compare(
             def,
             sub,
             directory_id,
+            owner,
         } => {
             let leaf = sub.as_ref().unwrap_or(&def);
             if leaf.ty == AttrType::Complex {
@@ -350,9 +401,9 @@ fn compare(
                     "{path} is complex: compare one of its sub-attributes"
                 )));
             }
-            let inner = custom_row(sub.as_ref().map(|s| s.name.as_str()))
-                .and(compare_custom(leaf, op, value, path, &key)?);
-            Ok(exists_key(&key, directory_id, inner))
+            let inner = custom_row("v", sub.as_ref().map(|s| s.name.as_str()))
+                .and(compare_custom("v", leaf, op, value, path, &key)?);
+            Ok(exists_key(owner, &key, directory_id, inner))
         }
         Column::Members => match (op, value) {
             (CompareOp::Eq, CompValue::String(s)) => Ok(match Uuid::parse_str(s) {
@@ -517,13 +568,14 @@ fn present(col: Column) -> SimpleExpr {
             key,
             sub,
             directory_id,
+            owner,
             ..
         } => {
             let inner = match &sub {
-                Some(s) => custom_row(Some(&s.name)),
+                Some(s) => custom_row("v", Some(&s.name)),
                 None => always(true),
             };
-            exists_key(&key, directory_id, inner)
+            exists_key(owner, &key, directory_id, inner)
         }
         Column::Plain { expr, ty, .. } => {
             if ty == AttrType::String || ty == AttrType::Reference {
@@ -616,27 +668,33 @@ fn user_groups(sub: &str, op: CompareOp, value: &CompValue) -> ScimResult<Simple
     Ok(user_in_groups(inner))
 }
 
+/// A column of the custom value row aliased `alias` (the value tables
+/// share their column names).
+fn alias_col(alias: &str, c: scim_user_value::Column) -> SimpleExpr {
+    Expr::col((Alias::new(alias), c))
+}
+
 /// Rows of a custom attribute's key: the scalar itself (`sub` none) or
 /// the given sub-attribute of complex entries.
-fn custom_row(sub: Option<&str>) -> SimpleExpr {
+fn custom_row(alias: &str, sub: Option<&str>) -> SimpleExpr {
     match sub {
-        None => value_col(scim_user_value::Column::Display).is_null(),
-        Some(s) => value_col(scim_user_value::Column::Display).eq(s),
+        None => alias_col(alias, scim_user_value::Column::Display).is_null(),
+        Some(s) => alias_col(alias, scim_user_value::Column::Display).eq(s),
     }
 }
 
-/// Users with a row of `key` matching `inner` (alias `v`); the
+/// Resources with a row of `key` matching `inner` (alias `v`); the
 /// (directory, attr, value_lower) index drives `eq`.
-fn exists_key(key: &str, directory_id: Uuid, inner: SimpleExpr) -> SimpleExpr {
+fn exists_key(owner: Owner, key: &str, directory_id: Uuid, inner: SimpleExpr) -> SimpleExpr {
     let v = Alias::new("v");
     let sub = Query::select()
-        .column((v.clone(), scim_user_value::Column::UserId))
-        .from_as(scim_user_value::Entity, v.clone())
+        .column((v.clone(), owner.owner_col()))
+        .from_as(owner.table(), v.clone())
         .and_where(Expr::col((v.clone(), scim_user_value::Column::DirectoryId)).eq(directory_id))
         .and_where(Expr::col((v, scim_user_value::Column::Attr)).eq(key))
         .and_where(inner)
         .to_owned();
-    Expr::col((scim_user::Entity, scim_user::Column::Id)).in_subquery(sub)
+    owner.resource_id().in_subquery(sub)
 }
 
 /// A stored custom value (text, alias `alias`) of `key` as a number. The
@@ -654,6 +712,7 @@ fn as_number(alias: &str, key: &str) -> SimpleExpr {
 
 /// A comparison on one stored custom scalar (alias `v`), by its type.
 fn compare_custom(
+    alias: &str,
     def: &AttrDef,
     op: CompareOp,
     value: &CompValue,
@@ -661,6 +720,7 @@ fn compare_custom(
     key: &str,
 ) -> ScimResult<SimpleExpr> {
     use scim_user_value::Column as V;
+    let value_col = |c: V| alias_col(alias, c);
     if let CompValue::Null = value {
         // A stored row is never null: `eq null` matches nothing here (the
         // caller's EXISTS), `ne null` everything that has a value.
@@ -719,7 +779,7 @@ fn compare_custom(
             let f = n
                 .as_f64()
                 .ok_or_else(|| ScimError::invalid_filter(format!("{path}: {n} is not a number")))?;
-            order(as_number("v", key), Expr::val(f))
+            order(as_number(alias, key), Expr::val(f))
         }
         AttrType::DateTime => {
             let CompValue::String(s) = value else {
@@ -779,10 +839,15 @@ fn compare_custom(
 }
 
 /// The condition inside `urn:…:attr[...]` of a custom multi-valued
-/// attribute: a simple one compares its scalars as `value`; a complex one
-/// takes a single comparison on one sub-attribute (entries are stored a
-/// row per sub-attribute).
+/// attribute, any filter expression (and/or/not over comparisons and
+/// `pr`). A simple attribute's entry is one row (its scalar, compared as
+/// `value`). A complex one's entry is a row per sub-attribute at the same
+/// position: the rows of the key (alias `v`) stand for their entry, and
+/// each comparison asks for a row of its sub-attribute at that position
+/// (alias `w`), so `[type eq "work" and value sw "1"]` holds within one
+/// entry.
 fn custom_value_condition(
+    owner: Owner,
     def: &AttrDef,
     key: &str,
     directory_id: Uuid,
@@ -804,47 +869,101 @@ fn custom_value_condition(
             )))
         }
     };
-    let simple = def.ty != AttrType::Complex;
-    let row = |f: &Filter| -> ScimResult<SimpleExpr> {
+    // One comparison over the row aliased `alias`.
+    let row = |alias: &str, f: &Filter| -> ScimResult<SimpleExpr> {
         Ok(match f {
             Filter::Compare { path, op, value } => {
                 let (sub, leaf) = leaf_of(path)?;
-                custom_row(sub.as_deref()).and(compare_custom(&leaf, *op, value, path, key)?)
+                custom_row(alias, sub.as_deref())
+                    .and(compare_custom(alias, &leaf, *op, value, path, key)?)
             }
             Filter::Present(path) => {
                 let (sub, _) = leaf_of(path)?;
-                custom_row(sub.as_deref())
+                custom_row(alias, sub.as_deref())
             }
-            _ => {
-                return Err(ScimError::invalid_filter(format!(
-                    "{}[...]: combine comparisons of a custom complex attribute outside the brackets",
-                    def.name
-                )));
-            }
+            _ => return Err(ScimError::invalid_filter("value filters can't be nested")),
         })
     };
-    fn walk(f: &Filter, row: &dyn Fn(&Filter) -> ScimResult<SimpleExpr>) -> ScimResult<SimpleExpr> {
+    // A row of the same entry as `v` (same resource, key and position).
+    let same_entry = |cond: SimpleExpr| -> SimpleExpr {
+        let w = Alias::new("w");
+        Expr::exists(
+            Query::select()
+                .expr(Expr::val(1))
+                .from_as(owner.table(), w.clone())
+                .and_where(
+                    Expr::col((w.clone(), owner.owner_col()))
+                        .equals((Alias::new("v"), owner.owner_col())),
+                )
+                .and_where(Expr::col((w.clone(), scim_user_value::Column::Attr)).eq(key))
+                .and_where(
+                    Expr::col((w, scim_user_value::Column::Position))
+                        .equals((Alias::new("v"), scim_user_value::Column::Position)),
+                )
+                .and_where(cond)
+                .to_owned(),
+        )
+    };
+    fn walk(
+        f: &Filter,
+        leaf: &dyn Fn(&Filter) -> ScimResult<SimpleExpr>,
+    ) -> ScimResult<SimpleExpr> {
         Ok(match f {
-            Filter::And(a, b) => walk(a, row)?.and(walk(b, row)?),
-            Filter::Or(a, b) => walk(a, row)?.or(walk(b, row)?),
-            Filter::Not(x) => walk(x, row)?.not(),
-            other => row(other)?,
+            Filter::And(a, b) => walk(a, leaf)?.and(walk(b, leaf)?),
+            Filter::Or(a, b) => walk(a, leaf)?.or(walk(b, leaf)?),
+            Filter::Not(x) => walk(x, leaf)?.not(),
+            other => leaf(other)?,
         })
     }
-    // A simple attribute's entry is one row: and/or/not apply within it.
-    let inner = if simple {
-        walk(filter, &row)?
-    } else {
-        row(filter)?
+    fn conjuncts<'a>(f: &'a Filter, out: &mut Vec<&'a Filter>) {
+        match f {
+            Filter::And(a, b) => {
+                conjuncts(a, out);
+                conjuncts(b, out);
+            }
+            other => out.push(other),
+        }
+    }
+    let positive = |f: &Filter| matches!(f, Filter::Compare { .. } | Filter::Present(_));
+    let inner = match filter {
+        // One comparison: the matching row itself (the index drives `eq`).
+        f if positive(f) => row("v", f)?,
+        _ if def.ty != AttrType::Complex => walk(filter, &|f| row("v", f))?,
+        _ => {
+            // The first comparison of a conjunction picks the entries (the
+            // rows `v`, through the index for `eq`); the rest of it asks
+            // for rows of the same entry.
+            let mut parts = Vec::new();
+            conjuncts(filter, &mut parts);
+            match parts.iter().position(|f| positive(f)) {
+                Some(i) => {
+                    let mut cond = row("v", parts[i])?;
+                    for (j, f) in parts.iter().enumerate() {
+                        if j != i {
+                            cond = cond.and(walk(f, &|f| Ok(same_entry(row("w", f)?)))?);
+                        }
+                    }
+                    cond
+                }
+                None => walk(filter, &|f| Ok(same_entry(row("w", f)?)))?,
+            }
+        }
     };
-    Ok(exists_key(key, directory_id, inner))
+    Ok(exists_key(owner, key, directory_id, inner))
 }
 
 /// `sortBy` on a custom single-valued simple attribute: its stored value
 /// (a scalar subquery) and whether it sorts as text.
 pub fn custom_sort(col: &Column) -> Option<(SimpleExpr, bool)> {
     use scim_user_value::Column as V;
-    let Column::Custom { key, def, sub, .. } = col else {
+    let Column::Custom {
+        key,
+        def,
+        sub,
+        owner,
+        ..
+    } = col
+    else {
         return None;
     };
     let leaf = sub.as_ref().unwrap_or(def);
@@ -862,10 +981,14 @@ pub fn custom_sort(col: &Column) -> Option<(SimpleExpr, bool)> {
     let display = Expr::col((v.clone(), V::Display));
     let q = Query::select()
         .expr(value)
-        .from_as(scim_user_value::Entity, v.clone())
-        .and_where(
-            Expr::col((v.clone(), V::UserId)).equals((scim_user::Entity, scim_user::Column::Id)),
-        )
+        .from_as(owner.table(), v.clone())
+        .and_where(match owner {
+            Owner::User => Expr::col((v.clone(), owner.owner_col()))
+                .equals((scim_user::Entity, scim_user::Column::Id)),
+            Owner::Group => {
+                Expr::col((v.clone(), owner.owner_col())).equals((group::Entity, group::Column::Id))
+            }
+        })
         .and_where(Expr::col((v, V::Attr)).eq(key.as_str()))
         .and_where(match &sub {
             Some(s) => display.eq(s.name.as_str()),
@@ -952,10 +1075,11 @@ pub fn users_condition_with(
                 def,
                 sub: None,
                 directory_id,
+                owner,
             } = &col
                 && def.multi_valued
             {
-                return custom_value_condition(def, key, *directory_id, filter);
+                return custom_value_condition(*owner, def, key, *directory_id, filter);
             }
             let Column::Multi {
                 attr,
@@ -1024,7 +1148,20 @@ fn exists_member(user: Option<Uuid>) -> SimpleExpr {
 
 /// Where a Group attribute is stored.
 pub fn group_column(path: &AttrPath) -> ScimResult<Column> {
+    group_column_with(path, Uuid::nil(), &[])
+}
+
+/// [`group_column`] knowing the organization's custom Group extensions
+/// (whose values are the directory's, `directory_id`).
+pub fn group_column_with(
+    path: &AttrPath,
+    directory_id: Uuid,
+    custom: &[CustomSchema],
+) -> ScimResult<Column> {
     use group::Column as C;
+    if let Some(col) = custom_column(path, directory_id, custom, Owner::Group)? {
+        return Ok(col);
+    }
     let resolved = registry()
         .resolve(
             ResourceKind::Group,
@@ -1066,14 +1203,38 @@ pub fn group_column(path: &AttrPath) -> ScimResult<Column> {
 
 /// Lowers a filter over Groups.
 pub fn groups_condition(filter: &Filter) -> ScimResult<SimpleExpr> {
+    groups_condition_with(filter, Uuid::nil(), &[])
+}
+
+/// [`groups_condition`] over the Groups of a directory, knowing the
+/// organization's custom Group extensions.
+pub fn groups_condition_with(
+    filter: &Filter,
+    directory_id: Uuid,
+    custom: &[CustomSchema],
+) -> ScimResult<SimpleExpr> {
+    let rec = |f: &Filter| groups_condition_with(f, directory_id, custom);
+    let column = |p: &AttrPath| group_column_with(p, directory_id, custom);
     Ok(match filter {
-        Filter::And(a, b) => groups_condition(a)?.and(groups_condition(b)?),
-        Filter::Or(a, b) => groups_condition(a)?.or(groups_condition(b)?),
-        Filter::Not(f) => groups_condition(f)?.not(),
-        Filter::Present(path) => present(group_column(path)?),
-        Filter::Compare { path, op, value } => compare(group_column(path)?, *op, value, path)?,
+        Filter::And(a, b) => rec(a)?.and(rec(b)?),
+        Filter::Or(a, b) => rec(a)?.or(rec(b)?),
+        Filter::Not(f) => rec(f)?.not(),
+        Filter::Present(path) => present(column(path)?),
+        Filter::Compare { path, op, value } => compare(column(path)?, *op, value, path)?,
         Filter::ValuePath { path, filter } => {
-            let Column::Members = group_column(path)? else {
+            let col = column(path)?;
+            if let Column::Custom {
+                key,
+                def,
+                sub: None,
+                directory_id,
+                owner,
+            } = &col
+                && def.multi_valued
+            {
+                return custom_value_condition(*owner, def, key, *directory_id, filter);
+            }
+            let Column::Members = col else {
                 return Err(ScimError::invalid_filter(format!(
                     "{path} is not multi-valued; [..] does not apply"
                 )));

@@ -7,21 +7,25 @@ use std::collections::HashSet;
 
 use chrono::Utc;
 use entity::{group, group_grant, group_member, product_access, scim_user, site, site_membership};
-use sea_orm::sea_query::{Alias, Expr, ExprTrait, OnConflict, Query, SimpleExpr};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query, SimpleExpr};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, QueryTrait, Set,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection,
+    DatabaseTransaction, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+    QueryTrait, Set,
 };
 use serde_json::json;
 use uuid::Uuid;
 
 use super::directories::DirectoryPrincipal;
 use super::events::{self, EventType, NewEvent};
-use super::filter_sql::{Column, group_column, groups_condition};
+use super::filter_sql::{
+    Column, custom_sort, group_column_with, groups_condition_with, names_custom,
+};
+use super::org_schemas;
 use super::paging::{Sort, in_order, page_ids};
 use super::{db_error, is_unique_violation};
 use crate::domain::etag::{IfMatch, etag};
-use crate::domain::group::{GroupChange, GroupInput, MemberView};
+use crate::domain::group::{GroupInput, MemberView};
 use crate::domain::query::ListQuery;
 use crate::domain::schema::AttrType;
 use crate::error::{ScimError, ScimResult};
@@ -51,7 +55,7 @@ pub async fn get<C: ConnectionTrait>(
         .map_err(db_error)
 }
 
-async fn ensure_name_free<C: ConnectionTrait>(
+pub async fn ensure_name_free<C: ConnectionTrait>(
     db: &C,
     dir: &DirectoryPrincipal,
     name: &str,
@@ -71,7 +75,7 @@ async fn ensure_name_free<C: ConnectionTrait>(
 
 /// SCIM user ids → account ids, all of them Users of this directory;
 /// otherwise 400 naming the first that is not.
-async fn resolve_members<C: ConnectionTrait>(
+pub async fn resolve_members<C: ConnectionTrait>(
     db: &C,
     dir: &DirectoryPrincipal,
     ids: &[String],
@@ -276,18 +280,10 @@ async fn member_events<C: ConnectionTrait>(
     if members.is_empty() && memberships.is_empty() {
         return Ok(());
     }
-    let Some((org_id, directory_id)) = group::Entity::find_by_id(group_id)
-        .select_only()
-        .column(group::Column::OrgId)
-        .column(group::Column::DirectoryId)
-        .into_tuple::<(Uuid, Option<Uuid>)>()
-        .one(db)
-        .await
-        .map_err(db_error)?
-    else {
+    let Some(scope) = group_scope(db, group_id).await? else {
         return Ok(());
     };
-    let grants: Vec<(Uuid, String, String)> = group_grant::Entity::find()
+    let grants: Vec<Grant> = group_grant::Entity::find()
         .select_only()
         .column(group_grant::Column::SiteId)
         .column(group_grant::Column::Product)
@@ -297,6 +293,53 @@ async fn member_events<C: ConnectionTrait>(
         .all(db)
         .await
         .map_err(db_error)?;
+    let list = access_events(
+        scope,
+        group_id,
+        true,
+        &grants,
+        members,
+        memberships,
+        joined,
+        &json!({}),
+    );
+    events::record_many(db, list).await
+}
+
+/// (site, product, role) of a group's grant.
+type Grant = (Uuid, String, String);
+
+/// A group's organization and directory (whose its events are).
+async fn group_scope<C: ConnectionTrait>(
+    db: &C,
+    group_id: Uuid,
+) -> ScimResult<Option<(Uuid, Option<Uuid>)>> {
+    group::Entity::find_by_id(group_id)
+        .select_only()
+        .column(group::Column::OrgId)
+        .column(group::Column::DirectoryId)
+        .into_tuple()
+        .one(db)
+        .await
+        .map_err(db_error)
+}
+
+/// The per-member events of a group change, in order: for each member
+/// its `group.member_*` (when `member_event`) and one
+/// `product_access.granted|revoked` (`via: group`) per grant, then
+/// `site_membership.activated|removed` for each membership started or
+/// ended. `extra` is merged into the access events' data.
+#[allow(clippy::too_many_arguments)]
+fn access_events(
+    (org_id, directory_id): (Uuid, Option<Uuid>),
+    group_id: Uuid,
+    member_event: bool,
+    grants: &[Grant],
+    members: &[Uuid],
+    memberships: &[(Uuid, Uuid)],
+    joined: bool,
+    extra: &serde_json::Value,
+) -> Vec<NewEvent> {
     let (member_kind, access_kind, site_kind) = if joined {
         (
             EventType::GroupMemberAdded,
@@ -317,15 +360,21 @@ async fn member_events<C: ConnectionTrait>(
             None => e,
         }
     };
-    let mut list = Vec::new();
+    let per_member = usize::from(member_event) + grants.len();
+    let mut list = Vec::with_capacity(members.len() * per_member + memberships.len());
     for a in members {
-        list.push(event(
-            member_kind,
-            json!({"group_id": group_id, "account_id": a}),
-        ));
-        for (site, product, role) in &grants {
-            let data =
+        if member_event {
+            list.push(event(
+                member_kind,
+                json!({"group_id": group_id, "account_id": a}),
+            ));
+        }
+        for (site, product, role) in grants {
+            let mut data =
                 json!({"product": product, "role": role, "via": "group", "group_id": group_id});
+            if let (Some(d), Some(x)) = (data.as_object_mut(), extra.as_object()) {
+                d.extend(x.clone());
+            }
             list.push(event(access_kind, events::site_data(*site, *a, data)));
         }
     }
@@ -333,8 +382,29 @@ async fn member_events<C: ConnectionTrait>(
         let data = json!({"via": "group", "group_id": group_id});
         list.push(event(site_kind, events::site_data(*site, *a, data)));
     }
-    events::record_many(db, list).await
+    list
 }
+
+/// One page of a group's members (account ids in order, after `after`).
+async fn member_ids<C: ConnectionTrait>(
+    db: &C,
+    group_id: Uuid,
+    after: Option<Uuid>,
+) -> ScimResult<Vec<Uuid>> {
+    let mut q = group_member::Entity::find()
+        .select_only()
+        .column(group_member::Column::AccountId)
+        .filter(group_member::Column::GroupId.eq(group_id))
+        .order_by_asc(group_member::Column::AccountId)
+        .limit(MEMBER_PAGE);
+    if let Some(a) = after {
+        q = q.filter(group_member::Column::AccountId.gt(a));
+    }
+    q.into_tuple().all(db).await.map_err(db_error)
+}
+
+/// Members walked at a time by whole-group changes.
+const MEMBER_PAGE: u64 = 1000;
 
 pub(crate) async fn remove_members<C: ConnectionTrait>(
     db: &C,
@@ -365,19 +435,13 @@ pub(crate) async fn remove_members<C: ConnectionTrait>(
 }
 
 /// Every member leaves, page by page (1,000 members a page), each with
-/// its events (a `PATCH` that removes all members).
-async fn remove_all_members_paged<C: ConnectionTrait>(db: &C, group_id: Uuid) -> ScimResult<()> {
+/// its events (a `PATCH` that removes all members, `DELETE /Groups`).
+pub async fn remove_all_members_paged<C: ConnectionTrait>(
+    db: &C,
+    group_id: Uuid,
+) -> ScimResult<()> {
     loop {
-        let page: Vec<Uuid> = group_member::Entity::find()
-            .select_only()
-            .column(group_member::Column::AccountId)
-            .filter(group_member::Column::GroupId.eq(group_id))
-            .order_by_asc(group_member::Column::AccountId)
-            .limit(1000)
-            .into_tuple()
-            .all(db)
-            .await
-            .map_err(db_error)?;
+        let page = member_ids(db, group_id, None).await?;
         if page.is_empty() {
             return Ok(());
         }
@@ -385,31 +449,9 @@ async fn remove_all_members_paged<C: ConnectionTrait>(db: &C, group_id: Uuid) ->
     }
 }
 
-/// Every member leaves with the group (`DELETE`): one statement for the
-/// access it granted, one for the memberships, whatever the group's size;
-/// `group.deleted` stands for the members' events.
-async fn remove_all_members<C: ConnectionTrait>(db: &C, group_id: Uuid) -> ScimResult<()> {
-    let sites = granted_sites(db, group_id).await?;
-    let members = Expr::col((site_membership::Entity, site_membership::Column::AccountId))
-        .in_subquery(
-            Query::select()
-                .column(group_member::Column::AccountId)
-                .from(group_member::Entity)
-                .and_where(Expr::col(group_member::Column::GroupId).eq(group_id))
-                .to_owned(),
-        );
-    end_access(db, &sites, members, Some(group_id)).await?;
-    group_member::Entity::delete_many()
-        .filter(group_member::Column::GroupId.eq(group_id))
-        .exec(db)
-        .await
-        .map_err(db_error)?;
-    Ok(())
-}
-
 /// Members become exactly `accounts`: current members are walked in pages
 /// (keyset on the primary key) and those not listed removed page by page.
-async fn replace_members<C: ConnectionTrait>(
+pub async fn replace_members<C: ConnectionTrait>(
     db: &C,
     group_id: Uuid,
     accounts: &[Uuid],
@@ -420,16 +462,7 @@ async fn replace_members<C: ConnectionTrait>(
     let keep: HashSet<Uuid> = accounts.iter().copied().collect();
     let mut after: Option<Uuid> = None;
     loop {
-        let mut q = group_member::Entity::find()
-            .select_only()
-            .column(group_member::Column::AccountId)
-            .filter(group_member::Column::GroupId.eq(group_id))
-            .order_by_asc(group_member::Column::AccountId)
-            .limit(1000);
-        if let Some(a) = after {
-            q = q.filter(group_member::Column::AccountId.gt(a));
-        }
-        let page: Vec<Uuid> = q.into_tuple().all(db).await.map_err(db_error)?;
+        let page = member_ids(db, group_id, after).await?;
         let Some(last) = page.last().copied() else {
             break;
         };
@@ -440,16 +473,14 @@ async fn replace_members<C: ConnectionTrait>(
     add_members(db, group_id, accounts).await
 }
 
-/// `POST /Groups`.
-pub async fn create<C: ConnectionTrait>(
+/// Inserts a new group of the directory (version 1).
+pub async fn insert<C: ConnectionTrait>(
     tx: &C,
     dir: &DirectoryPrincipal,
-    input: GroupInput,
+    input: &GroupInput,
 ) -> ScimResult<group::Model> {
-    ensure_name_free(tx, dir, &input.display_name, None).await?;
-    let accounts = resolve_members(tx, dir, &input.members).await?;
     let now = Utc::now();
-    let g = group::ActiveModel {
+    group::ActiveModel {
         id: Set(Uuid::now_v7()),
         org_id: Set(dir.org_id),
         directory_id: Set(Some(dir.directory_id)),
@@ -469,10 +500,7 @@ pub async fn create<C: ConnectionTrait>(
         } else {
             db_error(e)
         }
-    })?;
-    events::record(tx, group_event(&g, EventType::GroupCreated)).await?;
-    add_members(tx, g.id, &accounts).await?;
-    Ok(g)
+    })
 }
 
 /// `group.*` of the group itself.
@@ -490,7 +518,7 @@ pub(crate) fn group_event(g: &group::Model, kind: EventType) -> NewEvent {
 }
 
 /// Locks the group row for the transaction (version bump first) and loads it.
-async fn lock<C: ConnectionTrait>(
+pub async fn lock<C: ConnectionTrait>(
     tx: &C,
     dir: &DirectoryPrincipal,
     id: Uuid,
@@ -519,72 +547,28 @@ async fn lock<C: ConnectionTrait>(
         .ok_or_else(|| not_found(&id.to_string()))
 }
 
-/// `PATCH /Groups/{id}`: applies the changes in order.
-pub async fn apply<C: ConnectionTrait>(
+/// Writes a group's name and externalId.
+pub async fn update<C: ConnectionTrait>(
     tx: &C,
-    dir: &DirectoryPrincipal,
-    id: Uuid,
-    changes: Vec<GroupChange>,
-    if_match: Option<&IfMatch>,
-) -> ScimResult<group::Model> {
-    let g = lock(tx, dir, id, if_match).await?;
-    let mut name = g.display_name.clone();
-    let mut external_id = g.external_id.clone();
-    for change in changes {
-        match change {
-            GroupChange::SetDisplayName(n) => name = n,
-            GroupChange::SetExternalId(e) => external_id = e,
-            GroupChange::AddMembers(ids) => {
-                let accounts = resolve_members(tx, dir, &ids).await?;
-                add_members(tx, id, &accounts).await?;
-            }
-            GroupChange::RemoveMembers(ids) => {
-                // Removing someone who is not (or no longer) a User here
-                // is a no-op, as IdPs retry removals.
-                let accounts = known_members(tx, dir, &ids).await?;
-                remove_members(tx, id, &accounts).await?;
-            }
-            GroupChange::RemoveAllMembers => remove_all_members_paged(tx, id).await?,
-            GroupChange::ReplaceMembers(ids) => {
-                let accounts = resolve_members(tx, dir, &ids).await?;
-                replace_members(tx, id, &accounts).await?;
-            }
-        }
-    }
-    set_attributes(tx, dir, g, name, external_id).await
-}
-
-async fn set_attributes<C: ConnectionTrait>(
-    tx: &C,
-    dir: &DirectoryPrincipal,
     g: group::Model,
     name: String,
     external_id: Option<String>,
 ) -> ScimResult<group::Model> {
-    if name == g.display_name && external_id == g.external_id {
-        // Okta's rename-to-the-same-name: nothing to do.
-        return Ok(g);
-    }
-    if name.to_lowercase() != g.display_name_lower {
-        ensure_name_free(tx, dir, &name, Some(g.id)).await?;
-    }
     let mut m: group::ActiveModel = g.into();
     m.display_name_lower = Set(name.to_lowercase());
     m.display_name = Set(name.clone());
     m.external_id = Set(external_id);
-    let g = m.update(tx).await.map_err(|e| {
+    m.update(tx).await.map_err(|e| {
         if is_unique_violation(&e) {
             name_taken(&name)
         } else {
             db_error(e)
         }
-    })?;
-    events::record(tx, group_event(&g, EventType::GroupUpdated)).await?;
-    Ok(g)
+    })
 }
 
 /// Like `resolve_members`, but ids that are not Users here are skipped.
-async fn known_members<C: ConnectionTrait>(
+pub async fn known_members<C: ConnectionTrait>(
     db: &C,
     dir: &DirectoryPrincipal,
     ids: &[String],
@@ -606,30 +590,8 @@ async fn known_members<C: ConnectionTrait>(
     Ok(accounts)
 }
 
-/// `PUT /Groups/{id}`.
-pub async fn replace<C: ConnectionTrait>(
-    tx: &C,
-    dir: &DirectoryPrincipal,
-    id: Uuid,
-    input: GroupInput,
-    if_match: Option<&IfMatch>,
-) -> ScimResult<group::Model> {
-    let g = lock(tx, dir, id, if_match).await?;
-    let accounts = resolve_members(tx, dir, &input.members).await?;
-    replace_members(tx, id, &accounts).await?;
-    set_attributes(tx, dir, g, input.display_name, input.external_id).await
-}
-
-/// `DELETE /Groups/{id}`: the access it granted goes with it.
-pub async fn delete<C: ConnectionTrait>(
-    tx: &C,
-    dir: &DirectoryPrincipal,
-    id: Uuid,
-    if_match: Option<&IfMatch>,
-) -> ScimResult<()> {
-    let g = lock(tx, dir, id, if_match).await?;
-    events::record(tx, group_event(&g, EventType::GroupDeleted)).await?;
-    remove_all_members(tx, id).await?;
+/// Removes a group and its grants (its members are gone already).
+pub async fn remove<C: ConnectionTrait>(tx: &C, id: Uuid) -> ScimResult<()> {
     group_grant::Entity::delete_many()
         .filter(group_grant::Column::GroupId.eq(id))
         .exec(tx)
@@ -699,11 +661,59 @@ pub async fn member_page<C: ConnectionTrait>(
         .collect())
 }
 
+/// Where a streamed group body reads its members from.
+pub enum MemberReader {
+    /// Any state at least as new as the group's head (after a write).
+    Pool(DatabaseConnection),
+    /// The read transaction the group's head was read in: the members are
+    /// those of the same state, whatever commits meanwhile.
+    Snapshot(DatabaseTransaction),
+}
+
+impl MemberReader {
+    /// [`member_page`] from this reader.
+    pub async fn page(
+        &self,
+        directory_id: Uuid,
+        group_id: Uuid,
+        after: Option<Uuid>,
+        limit: u64,
+    ) -> ScimResult<Vec<(Uuid, MemberView)>> {
+        match self {
+            Self::Pool(db) => member_page(db, directory_id, group_id, after, limit).await,
+            Self::Snapshot(tx) => member_page(tx, directory_id, group_id, after, limit).await,
+        }
+    }
+
+    /// The custom extension values of `groups` (one query; the schemas
+    /// only when some group has values).
+    pub async fn custom(
+        &self,
+        org_id: Uuid,
+        groups: &[Uuid],
+    ) -> ScimResult<org_schemas::GroupCustom> {
+        match self {
+            Self::Pool(db) => org_schemas::GroupCustom::load(db, org_id, groups).await,
+            Self::Snapshot(tx) => org_schemas::GroupCustom::load(tx, org_id, groups).await,
+        }
+    }
+
+    /// Ends the read transaction, if any.
+    pub async fn finish(self) {
+        if let Self::Snapshot(tx) = self {
+            let _ = tx.commit().await;
+        }
+    }
+}
+
 /// A page of Groups.
 pub struct GroupPage {
     pub total: Option<u64>,
     pub groups: Vec<group::Model>,
     pub next_cursor: Option<String>,
+    /// Cursor pages: the cursor resuming after each group (a page cut
+    /// short by its byte budget continues from there).
+    pub cursors: Vec<String>,
 }
 
 /// `GET /Groups`: filtered, ordered and paged in SQL.
@@ -714,12 +724,27 @@ pub async fn list<C: ConnectionTrait>(
 ) -> ScimResult<GroupPage> {
     let mut cond = Condition::all()
         .add(Expr::col((group::Entity, group::Column::DirectoryId)).eq(dir.directory_id));
+    let custom = if names_custom(q.filter.as_ref(), q.sort_by.as_ref()) {
+        org_schemas::group_extensions(db, dir.org_id).await?
+    } else {
+        vec![]
+    };
     if let Some(f) = &q.filter {
-        cond = cond.add(groups_condition(f)?);
+        cond = cond.add(groups_condition_with(f, dir.directory_id, &custom)?);
     }
     let sort = match &q.sort_by {
         None => None,
-        Some(path) => match group_column(path).map_err(|e| ScimError::invalid_value(e.detail()))? {
+        Some(path) => match group_column_with(path, dir.directory_id, &custom)
+            .map_err(|e| ScimError::invalid_value(e.detail()))?
+        {
+            col @ Column::Custom { .. } => match custom_sort(&col) {
+                Some((expr, text)) => Some(Sort { expr, text }),
+                None => {
+                    return Err(ScimError::invalid_value(format!(
+                        "sortBy {path}: only singular attributes can be sorted on"
+                    )));
+                }
+            },
             Column::Plain { expr, ty, .. } => Some(Sort {
                 expr,
                 text: matches!(ty, AttrType::String | AttrType::Reference),
@@ -754,6 +779,7 @@ pub async fn list<C: ConnectionTrait>(
         total: page.total,
         groups: in_order(&page.ids, groups, |g| g.id),
         next_cursor: page.next_cursor,
+        cursors: page.cursors,
     })
 }
 
@@ -789,6 +815,7 @@ pub async fn grant<C: ConnectionTrait>(
         .one(tx)
         .await
         .map_err(db_error)?;
+    let previous_role = existing.as_ref().map(|e| e.role.clone());
     let model = match existing {
         Some(e) => {
             let mut m: group_grant::ActiveModel = e.into();
@@ -807,54 +834,93 @@ pub async fn grant<C: ConnectionTrait>(
         .await
         .map_err(db_error)?,
     };
-    // Backfill: one INSERT … SELECT over the members.
-    let now = Utc::now();
-    let select = Query::select()
-        .expr(Expr::val(s.id))
-        .column(group_member::Column::AccountId)
-        .expr(Expr::val("active"))
-        .expr(Expr::val(false))
-        .expr(Expr::val(now))
-        .expr(Expr::val(now))
-        .from(group_member::Entity)
-        .and_where(Expr::col(group_member::Column::GroupId).eq(g.id))
-        .to_owned();
-    let insert = Query::insert()
-        .into_table(site_membership::Entity)
-        .columns([
-            site_membership::Column::SiteId,
-            site_membership::Column::AccountId,
-            site_membership::Column::Status,
-            site_membership::Column::InvitedDirectly,
-            site_membership::Column::CreatedAt,
-            site_membership::Column::UpdatedAt,
-        ])
-        .select_from(select)
-        .map_err(|e| ScimError::internal(e.to_string()))?
-        .on_conflict(
-            OnConflict::columns([
-                site_membership::Column::SiteId,
-                site_membership::Column::AccountId,
-            ])
-            .do_nothing()
-            .to_owned(),
-        )
-        .to_owned();
-    tx.execute(&insert).await.map_err(db_error)?;
+    if previous_role.as_deref() == Some(role) {
+        // The same grant again: nothing changes for anyone.
+        return Ok(model);
+    }
+    // Each member, a page at a time: site membership where it starts and
+    // the events (one multi-row insert each), never one round trip a member.
+    let extra = match &previous_role {
+        Some(r) => json!({"previous_role": r}),
+        None => json!({}),
+    };
+    let grants = [(s.id, product.to_owned(), role.to_owned())];
+    let mut after = None;
+    loop {
+        let page = member_ids(tx, g.id, after).await?;
+        let Some(last) = page.last().copied() else {
+            break;
+        };
+        after = Some(last);
+        let started = start_access(tx, &[s.id], &page).await?;
+        let list = access_events(
+            (g.org_id, g.directory_id),
+            g.id,
+            false,
+            &grants,
+            &page,
+            &started,
+            true,
+            &extra,
+        );
+        events::record_many(tx, list).await?;
+    }
     Ok(model)
 }
 
-/// Product access a group grants on a site.
-pub const PRODUCTS: [&str; 8] = [
-    "jira",
-    "confluence",
-    "jira-service-management",
-    "jira-product-discovery",
-    "bitbucket",
-    "trello",
-    "opsgenie",
-    "statuspage",
-];
+/// Removes a group's grant (admin API, operator CLI): each member loses the
+/// product it gave (`product_access.revoked`, via the group), and the site
+/// membership where that was its last path to the site, a page of members
+/// at a time.
+pub async fn ungrant<C: ConnectionTrait>(
+    tx: &C,
+    group_id: Uuid,
+    grant_id: Uuid,
+) -> ScimResult<group_grant::Model> {
+    let removed = group_grant::Entity::delete_many()
+        .filter(group_grant::Column::Id.eq(grant_id))
+        .filter(group_grant::Column::GroupId.eq(group_id))
+        .exec_with_returning(tx)
+        .await
+        .map_err(db_error)?
+        .pop()
+        .ok_or_else(|| ScimError::not_found(format!("the group has no grant {grant_id}")))?;
+    let Some(scope) = group_scope(tx, group_id).await? else {
+        return Ok(removed);
+    };
+    let grants = [(
+        removed.site_id,
+        removed.product.clone(),
+        removed.role.clone(),
+    )];
+    let mut after = None;
+    loop {
+        let page = member_ids(tx, group_id, after).await?;
+        let Some(last) = page.last().copied() else {
+            break;
+        };
+        after = Some(last);
+        let these = Expr::col((site_membership::Entity, site_membership::Column::AccountId))
+            .is_in(page.clone());
+        let ended: Vec<(Uuid, Uuid)> = end_access(tx, &[removed.site_id], these, None)
+            .await?
+            .into_iter()
+            .map(|m| (m.site_id, m.account_id))
+            .collect();
+        let list = access_events(
+            scope,
+            group_id,
+            false,
+            &grants,
+            &page,
+            &ended,
+            false,
+            &json!({}),
+        );
+        events::record_many(tx, list).await?;
+    }
+    Ok(removed)
+}
 
 /// `version` condition of an `If-Match` (none: any version).
 fn version_matches(if_match: Option<&IfMatch>) -> SimpleExpr {

@@ -1,17 +1,18 @@
 //! Store: the only code that talks to the database (sea-orm). One
 //! transaction per write request; SQLite gets one writer connection and a
-//! pool of readers, PostgreSQL one pool for both.
+//! pool of readers, PostgreSQL one pool for both. Authentication has a
+//! small pool of its own on both, so it never waits behind query work.
 
 pub mod accounts;
 pub mod admin_groups;
 pub mod admin_keys;
+pub mod admin_sessions;
 pub mod audit;
 pub mod directories;
 pub mod events;
 pub mod exports;
 pub mod filter_sql;
 pub mod groups;
-pub mod import;
 pub mod managers;
 pub mod oauth;
 pub mod org_schemas;
@@ -39,8 +40,14 @@ use crate::error::{ScimError, ScimResult};
 pub struct Store {
     read: DatabaseConnection,
     write: DatabaseConnection,
+    /// Credential lookups only (bearer tokens, admin keys, web sessions).
+    auth: DatabaseConnection,
     backend: DatabaseBackend,
 }
+
+/// Connections of the authentication pool: its statements are single
+/// indexed reads, so two serve many requests a second.
+pub const AUTH_CONNECTIONS: u32 = 2;
 
 impl Store {
     /// Connects to `url` (`sqlite://…` or `postgres://…`) and brings the
@@ -84,13 +91,20 @@ impl Store {
                     });
             }
             let read = Database::connect(read_opts).await?;
+            // Read-only connections: authentication writes nothing, and
+            // the one writer is not taken from it. No statement deadline:
+            // its lookups are a few index probes.
+            let auth =
+                Database::connect(sqlite_read_only_options(url, AUTH_CONNECTIONS, lock_wait))
+                    .await?;
             Ok(Self {
                 read,
                 write,
+                auth,
                 backend: DatabaseBackend::Sqlite,
             })
         } else {
-            let pg_options = |max: u32, timeout: Option<Duration>| {
+            let pg_options = |max: u32, timeout: Option<Duration>, read_only: bool| {
                 let mut opts = ConnectOptions::new(url.to_owned());
                 opts.max_connections(max)
                     .min_connections(1)
@@ -103,6 +117,11 @@ impl Store {
                             "lock_timeout",
                             format!("{}ms", lock_wait.as_millis().max(1)),
                         )]);
+                        let o = if read_only {
+                            o.options([("default_transaction_read_only", "on")])
+                        } else {
+                            o
+                        };
                         match timeout {
                             Some(t) => o.options([(
                                 "statement_timeout",
@@ -116,17 +135,24 @@ impl Store {
             if statement_timeout.is_some() {
                 // Migrations (an index over a large table) may take longer
                 // than any request statement should.
-                let migrator = Database::connect(pg_options(1, None)).await?;
+                let migrator = Database::connect(pg_options(1, None, false)).await?;
                 Migrator::up(&migrator, None).await?;
                 let _ = migrator.close().await;
             }
             let db =
-                Database::connect(pg_options(max_connections.max(2), statement_timeout)).await?;
+                Database::connect(pg_options(max_connections.max(2), statement_timeout, false))
+                    .await?;
             Migrator::up(&db, None).await?;
+            // Its statements are index probes; a statement timeout tuned
+            // tight to cut query work short must not refuse sign-ins.
+            let auth_timeout = statement_timeout.map(|t| t.max(Duration::from_secs(1)));
+            // Read only, as on SQLite: authentication writes nothing.
+            let auth = Database::connect(pg_options(AUTH_CONNECTIONS, auth_timeout, true)).await?;
             let backend = db.get_database_backend();
             Ok(Self {
                 read: db.clone(),
                 write: db,
+                auth,
                 backend,
             })
         }
@@ -139,6 +165,14 @@ impl Store {
     /// Connection for reads.
     pub fn reader(&self) -> &DatabaseConnection {
         &self.read
+    }
+
+    /// Connection for authentication (credential lookups): a pool of its
+    /// own, so a request is authenticated (or refused) at once however
+    /// busy the read pool is, and revocation, read from the database on
+    /// every request, stays immediate on every instance.
+    pub fn auth(&self) -> &DatabaseConnection {
+        &self.auth
     }
 
     /// Connection for single writes outside a request transaction.
@@ -205,6 +239,9 @@ impl Store {
         {
             out.push(("write", size, idle));
         }
+        if let Some((size, idle)) = stats(&self.auth) {
+            out.push(("auth", size, idle));
+        }
         out
     }
 
@@ -215,6 +252,7 @@ impl Store {
     pub async fn close(self) {
         let _ = self.read.close().await;
         let _ = self.write.close().await;
+        let _ = self.auth.close().await;
     }
 }
 
@@ -248,6 +286,25 @@ async fn arm_deadline(
 /// only turns another tenant's request into a slower 503.
 fn pool_wait(lock_wait: Duration) -> Duration {
     lock_wait.max(Duration::from_millis(100))
+}
+
+/// Options of read-only connections to an existing database (the writer
+/// created it and set WAL mode, which is kept in the file). Only one
+/// `map_sqlx_sqlite_opts` applies, so these are whole options.
+fn sqlite_read_only_options(url: &str, max: u32, lock_wait: Duration) -> ConnectOptions {
+    let mut opts = ConnectOptions::new(url.to_owned());
+    opts.max_connections(max)
+        .min_connections(1)
+        .acquire_timeout(pool_wait(lock_wait))
+        .sqlx_logging(false)
+        .map_sqlx_sqlite_opts(move |o| {
+            o.read_only(true)
+                .create_if_missing(false)
+                .busy_timeout(lock_wait)
+                .foreign_keys(true)
+                .pragma("case_sensitive_like", "ON")
+        });
+    opts
 }
 
 fn sqlite_options(url: &str, max: u32, lock_wait: Duration) -> ConnectOptions {

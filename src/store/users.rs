@@ -1,43 +1,37 @@
 //! SCIM Users: provisioning links (`scim_users`) with their multi-valued
-//! attributes (`scim_user_values`), and the account effects the lifecycle
-//! rules decide, all inside the request's transaction.
-
-use std::collections::{HashMap, HashSet};
+//! attributes (`scim_user_values`), and the rows of the accounts behind
+//! them: queries and writes only; what to write is decided in
+//! `service::users`.
 
 use chrono::{DateTime, Utc};
 use entity::{account, group, group_member, scim_user, scim_user_value, site, site_membership};
 use sea_orm::sea_query::{Expr, ExprTrait, Query, SimpleExpr};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait,
-    FromQueryResult, NotSet, PaginatorTrait, QueryFilter, QuerySelect, QueryTrait, Set, Statement,
+    FromQueryResult, JoinType, NotSet, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+    QueryTrait, RelationTrait, Set, Statement,
 };
 use serde_json::json;
 use uuid::Uuid;
 
-use super::accounts;
-use super::audit::{self, Actor, AuditEntry};
-use super::directories::{DirectoryPrincipal, authorities, authority_of};
+use super::directories::DirectoryPrincipal;
 use super::events::{self, EventType, NewEvent};
 use super::filter_sql::{
     Column, custom_sort, names_custom, user_column_with, users_condition_with,
 };
 use super::paging::{Sort, in_order, page_ids};
 use super::sync_log::{self, SyncEntry};
-use super::{ROWS_PER_INSERT, db_error, insert_chunks, is_unique_violation};
+use super::{db_error, insert_chunks, is_unique_violation};
 use crate::domain::custom_attrs::{CustomValues, ValueRow, row_kind};
 use crate::domain::custom_schema::CustomSchema;
 use crate::domain::etag::{IfMatch, etag};
 use crate::domain::filter::AttrPath;
-use crate::domain::lifecycle::{
-    AccountFacts, AccountStatus, ActiveEffect, Authority, EmailEffect, ProvisionPlan,
-    on_active_change, on_delete, on_email_change, plan_provision, seeds_profile,
-};
-use crate::domain::patch::{self, PatchOp};
+use crate::domain::lifecycle::{AccountFacts, AccountStatus};
 use crate::domain::query::ListQuery;
 use crate::domain::schema::AttrType;
 use crate::domain::types::{Email, UserName};
 use crate::domain::user::{
-    AccountProfile, Address, MULTI_VALUED, MultiValue, Password, Prehashed, UserAttrs, UserInput,
+    AccountProfile, Address, MULTI_VALUED, MultiValue, Password, UserAttrs, UserInput,
 };
 use crate::error::{ScimError, ScimResult};
 
@@ -82,7 +76,7 @@ pub async fn get<C: ConnectionTrait>(
 }
 
 /// A link's multi-valued attributes as one JSON array of rows (ordered as
-/// `assemble` ordered them), and its directory's groups the account is a
+/// the page reader orders them), and its directory's groups the account is a
 /// member of, as correlated subqueries on the (user, attr, position) and
 /// (account, group) indexes. One statement reads a user whole: on SQLite
 /// every statement is a round trip to the connection's thread, and that
@@ -160,14 +154,14 @@ async fn load<C: ConnectionTrait>(
                     .map_err(|e| ScimError::internal(format!("group id {id:?}: {e}")))
             })
             .collect::<ScimResult<Vec<_>>>()?;
-        out.push(build(link, &values, groups)?);
+        out.push(build_nested(link, &values, groups)?);
     }
     Ok(out)
 }
 
 /// A link with its values (of this link only) and groups, as the SCIM API
 /// shows it.
-fn build(
+fn build_nested(
     link: scim_user::Model,
     mine: &[NestedValue],
     groups: Vec<(Uuid, String)>,
@@ -213,6 +207,88 @@ fn build(
             kind: v.kind.clone(),
             primary: v.primary,
         })
+        .collect();
+    Ok(StoredUser {
+        link,
+        attrs,
+        groups,
+        ignored: vec![],
+    })
+}
+
+/// (account, group id, group name) of the directory's groups the accounts
+/// of `links` are members of: one query.
+async fn memberships_of<C: ConnectionTrait>(
+    db: &C,
+    directory_id: Uuid,
+    links: &[scim_user::Model],
+) -> ScimResult<Vec<(Uuid, Uuid, String)>> {
+    let accounts: Vec<Uuid> = links.iter().map(|l| l.account_id).collect();
+    group_member::Entity::find()
+        .select_only()
+        .column(group_member::Column::AccountId)
+        .column(group::Column::Id)
+        .column(group::Column::DisplayName)
+        .join(JoinType::InnerJoin, group_member::Relation::Group.def())
+        .filter(group_member::Column::AccountId.is_in(accounts))
+        .filter(group::Column::DirectoryId.eq(directory_id))
+        .order_by_asc(group::Column::DisplayNameLower)
+        .into_tuple()
+        .all(db)
+        .await
+        .map_err(db_error)
+}
+
+/// One user from its link, its value rows and the memberships of a page.
+fn build(
+    link: scim_user::Model,
+    mine: &[&scim_user_value::Model],
+    memberships: &[(Uuid, Uuid, String)],
+) -> ScimResult<StoredUser> {
+    let mut attrs = link_attrs(&link)?;
+    for attr in MULTI_VALUED {
+        let list: Vec<MultiValue> = mine
+            .iter()
+            .filter(|v| v.attr == attr)
+            .map(|v| MultiValue {
+                value: v.value.clone(),
+                display: v.display.clone(),
+                kind: v.r#type.clone(),
+                primary: v.primary,
+            })
+            .collect();
+        attrs.set_multi(attr, list);
+    }
+    let custom: Vec<ValueRow> = mine
+        .iter()
+        .filter(|v| v.attr.starts_with("urn:"))
+        .map(|v| ValueRow {
+            key: v.attr.clone(),
+            position: v.position,
+            sub: v.display.clone(),
+            kind: row_kind(v.r#type.as_deref().unwrap_or_default()),
+            text: v.value.clone().unwrap_or_default(),
+        })
+        .collect();
+    attrs.custom = CustomValues::from_rows(&custom);
+    attrs.addresses = mine
+        .iter()
+        .filter(|v| v.attr == "addresses")
+        .map(|v| Address {
+            formatted: v.formatted.clone(),
+            street_address: v.street_address.clone(),
+            locality: v.locality.clone(),
+            region: v.region.clone(),
+            postal_code: v.postal_code.clone(),
+            country: v.country.clone(),
+            kind: v.r#type.clone(),
+            primary: v.primary,
+        })
+        .collect();
+    let groups = memberships
+        .iter()
+        .filter(|(a, _, _)| *a == link.account_id)
+        .map(|(_, g, n)| (*g, n.clone()))
         .collect();
     Ok(StoredUser {
         link,
@@ -284,7 +360,7 @@ fn set_link_attrs(m: &mut scim_user::ActiveModel, a: &UserAttrs) {
 async fn write_values<C: ConnectionTrait>(
     db: &C,
     user_id: Uuid,
-    directory_id: Uuid,
+    dir: &DirectoryPrincipal,
     a: &UserAttrs,
     replace: bool,
 ) -> ScimResult<()> {
@@ -295,12 +371,12 @@ async fn write_values<C: ConnectionTrait>(
             .await
             .map_err(db_error)?;
     }
-    let rows = value_rows(user_id, directory_id, a);
+    let rows = value_rows(user_id, dir, a);
     if !rows.is_empty() {
         scim_user_value::Entity::insert_many(rows)
             .exec_without_returning(db)
             .await
-            .map_err(db_error)?;
+            .map_err(|e| super::org_schemas::unique_conflict(&a.custom, "User", e))?;
     }
     Ok(())
 }
@@ -308,9 +384,10 @@ async fn write_values<C: ConnectionTrait>(
 /// The `scim_user_values` rows of a link's multi-valued attributes.
 fn value_rows(
     user_id: Uuid,
-    directory_id: Uuid,
+    dir: &DirectoryPrincipal,
     a: &UserAttrs,
 ) -> Vec<scim_user_value::ActiveModel> {
+    let directory_id = dir.directory_id;
     let mut rows = Vec::new();
     let base = |attr: &str, position: usize| scim_user_value::ActiveModel {
         id: NotSet,
@@ -329,6 +406,7 @@ fn value_rows(
         region: Set(None),
         postal_code: Set(None),
         country: Set(None),
+        unique_key: Set(None),
     };
     for attr in MULTI_VALUED {
         for (i, v) in a.multi(attr).iter().enumerate() {
@@ -356,6 +434,12 @@ fn value_rows(
     // Custom extension values: one row a scalar (see `ValueRow`).
     for r in a.custom.rows() {
         let mut row = base(&r.key, 0);
+        row.unique_key = Set(super::org_schemas::unique_key(
+            &a.custom,
+            &r,
+            directory_id,
+            dir.org_id,
+        ));
         row.position = Set(r.position);
         row.value_lower = Set(Some(r.text.to_lowercase()));
         row.value = Set(Some(r.text));
@@ -366,15 +450,16 @@ fn value_rows(
     rows
 }
 
-fn facts(a: &account::Model) -> AccountFacts {
+pub fn facts(a: &account::Model) -> AccountFacts {
     AccountFacts {
         id: a.id,
         status: AccountStatus::parse(&a.status),
         managing_org: a.managing_org_id,
+        deactivated: a.deactivated_at.is_some(),
     }
 }
 
-async fn account_by_email<C: ConnectionTrait>(
+pub async fn account_by_email<C: ConnectionTrait>(
     db: &C,
     email: &Email,
 ) -> ScimResult<Option<account::Model>> {
@@ -385,7 +470,7 @@ async fn account_by_email<C: ConnectionTrait>(
         .map_err(db_error)
 }
 
-async fn account_by_id<C: ConnectionTrait>(db: &C, id: Uuid) -> ScimResult<account::Model> {
+pub async fn account_by_id<C: ConnectionTrait>(db: &C, id: Uuid) -> ScimResult<account::Model> {
     account::Entity::find_by_id(id)
         .one(db)
         .await
@@ -393,7 +478,7 @@ async fn account_by_id<C: ConnectionTrait>(db: &C, id: Uuid) -> ScimResult<accou
         .ok_or_else(|| ScimError::internal(format!("account {id} of a link is missing")))
 }
 
-fn required_email(a: &UserAttrs) -> ScimResult<Email> {
+pub fn required_email(a: &UserAttrs) -> ScimResult<Email> {
     a.account_email()?.ok_or_else(|| {
         ScimError::invalid_value(
             "a User needs an email address: give emails (a primary one) or a userName that is an email address",
@@ -415,7 +500,7 @@ fn set_profile(m: &mut account::ActiveModel, p: AccountProfile) {
 }
 
 /// The account's profile as stored.
-fn profile_of(a: &account::Model) -> AccountProfile {
+pub fn profile_of(a: &account::Model) -> AccountProfile {
     AccountProfile {
         display_name: a.display_name.clone(),
         nickname: a.nickname.clone(),
@@ -445,250 +530,246 @@ fn email_taken(e: &Email) -> ScimError {
     ScimError::uniqueness(format!("another account already uses the email {e}"))
 }
 
-/// What `POST /Users` did about the account behind the new link.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AccountOutcome {
-    /// No account had the email: one was created.
-    Created,
-    /// An account with the email existed and was linked to the directory.
-    Linked,
-}
-
-/// A provisioned user and what happened to its account.
-#[derive(Debug, Clone)]
-pub struct Provisioned {
-    pub user: StoredUser,
-    pub account: AccountOutcome,
-}
-
-/// `POST /Users`.
-pub async fn create<C: ConnectionTrait>(
-    tx: &C,
+/// The link of `user_name` in the directory, if any.
+pub async fn by_user_name<C: ConnectionTrait>(
+    db: &C,
     dir: &DirectoryPrincipal,
-    input: UserInput,
-) -> ScimResult<StoredUser> {
-    Ok(provision(tx, dir, input).await?.user)
-}
-
-/// `POST /Users` as one logged write, in the caller's transaction: the
-/// user is provisioned and the success appended to the sync log (`log`
-/// names the operation; its id and status are filled in here). The SCIM
-/// handler and `import users` both go through here, so an imported row is
-/// exactly a POST.
-pub async fn create_logged<C: ConnectionTrait>(
-    tx: &C,
-    dir: &DirectoryPrincipal,
-    input: UserInput,
-    log: SyncEntry,
-) -> ScimResult<Provisioned> {
-    let done = provision(tx, dir, input).await?;
-    let entry = SyncEntry {
-        resource_id: Some(done.user.link.id.to_string()),
-        status: 201,
-        detail: done.user.ignored_note(),
-        ..log
-    };
-    sync_log::record(tx, entry).await?;
-    Ok(done)
-}
-
-/// `POST /Users`, telling whether the account was created or linked.
-pub async fn provision<C: ConnectionTrait>(
-    tx: &C,
-    dir: &DirectoryPrincipal,
-    input: UserInput,
-) -> ScimResult<Provisioned> {
-    let attrs = input.attrs;
-    if let Some(existing) = scim_user::Entity::find()
+    user_name: &UserName,
+) -> ScimResult<Option<scim_user::Model>> {
+    scim_user::Entity::find()
         .filter(scim_user::Column::DirectoryId.eq(dir.directory_id))
-        .filter(scim_user::Column::UserNameLower.eq(attrs.user_name.lower()))
-        .one(tx)
+        .filter(scim_user::Column::UserNameLower.eq(user_name.lower()))
+        .one(db)
+        .await
+        .map_err(db_error)
+}
+
+/// Whether the account already has a link in the directory.
+pub async fn account_linked<C: ConnectionTrait>(
+    db: &C,
+    dir: &DirectoryPrincipal,
+    account_id: Uuid,
+) -> ScimResult<bool> {
+    Ok(scim_user::Entity::find()
+        .filter(scim_user::Column::DirectoryId.eq(dir.directory_id))
+        .filter(scim_user::Column::AccountId.eq(account_id))
+        .count(db)
         .await
         .map_err(db_error)?
-    {
-        return Err(ScimError::uniqueness(format!(
-            "userName {:?} is already in use in this directory (id {})",
-            attrs.user_name.as_str(),
-            existing.id
-        )));
-    }
-    let mut attrs = attrs;
-    let email = required_email(&attrs)?;
-    let authority = authority_of(tx, email.domain()).await?;
-    let authoritative = authority.is_authoritative(dir.directory_id);
-    let existing = account_by_email(tx, &email).await?;
-    let plan = plan_provision(
-        existing.as_ref().map(facts).as_ref(),
-        &authority,
-        dir.org_id,
-        dir.reject_unverified_domains,
-        email.as_str(),
-    )?;
-    let now = Utc::now();
-    let outcome = match plan {
-        ProvisionPlan::Create { .. } => AccountOutcome::Created,
-        ProvisionPlan::Link { .. } => AccountOutcome::Linked,
-    };
-    // Passwords are kept only from the authoritative directory.
-    let password = input.password.as_ref().filter(|_| authoritative);
-    let mut ignored = Vec::new();
-    if input.password.is_some() && !authoritative {
-        ignored.push("password");
-    }
-    let account = match plan {
-        ProvisionPlan::Create { managing_org } => {
-            let seeds = seeds_profile(&authority, dir.directory_id);
-            if !seeds {
-                ignored.extend(attrs.keep_account_profile(&AccountProfile::default(), None));
-            }
-            let m = new_account(
-                managing_org,
-                &email,
-                seeds.then(|| attrs.account_profile()),
-                password,
-                now,
-            )?;
-            let created = m.insert(tx).await.map_err(|e| {
-                if is_unique_violation(&e) {
-                    email_taken(&email)
-                } else {
-                    db_error(e)
-                }
-            })?;
-            if let Some(org) = managing_org {
-                events::record(tx, account_created(org, dir, created.id, &email)).await?;
-            }
-            created
+        > 0)
+}
+
+/// Inserts a new active account (see [`new_account`]).
+pub async fn insert_account<C: ConnectionTrait>(
+    tx: &C,
+    managing_org: Option<Uuid>,
+    email: &Email,
+    profile: Option<AccountProfile>,
+    password: Option<&Password>,
+) -> ScimResult<account::Model> {
+    let m = new_account(managing_org, email, profile, password, Utc::now())?;
+    m.insert(tx).await.map_err(|e| {
+        if is_unique_violation(&e) {
+            email_taken(email)
+        } else {
+            db_error(e)
         }
-        ProvisionPlan::Link { account: id, claim } => {
-            let current =
-                existing.ok_or_else(|| ScimError::internal("planned link without account"))?;
-            if scim_user::Entity::find()
-                .filter(scim_user::Column::DirectoryId.eq(dir.directory_id))
-                .filter(scim_user::Column::AccountId.eq(id))
-                .count(tx)
-                .await
-                .map_err(db_error)?
-                > 0
-            {
-                return Err(ScimError::uniqueness(format!(
-                    "the account with email {email} is already provisioned in this directory under another userName"
-                )));
-            }
-            let mut m: account::ActiveModel = current.clone().into();
-            let current_email = current.email.clone();
-            if claim {
-                // The org that verified the domain claims it: a password
-                // someone else set does not survive.
-                m.managing_org_id = Set(authority.managing_org);
-                m.password_hash = Set(None);
-                m.password_reset_required =
-                    Set(current.password_reset_required || current.password_hash.is_some());
-                if let Some(org) = authority.managing_org {
-                    audit::record(
-                        tx,
-                        AuditEntry::new(
-                            org,
-                            Actor::Directory(dir.directory_id),
-                            "account.claim",
-                            "account",
-                            current.id,
-                        )
-                        .detail("claimed on provisioning; password cleared, reset required"),
-                    )
-                    .await?;
-                    let data = json!({"account_id": current.id, "email": current.email});
-                    let e = NewEvent::new(org, EventType::AccountClaimed, data);
-                    events::record(tx, e.directory(dir.directory_id)).await?;
-                }
-            }
-            if authoritative {
-                if profile_of(&current) != attrs.account_profile() {
-                    let data = json!({"changed": profile_changes(&current, &attrs)});
-                    events::for_account(tx, id, EventType::AccountProfileUpdated, data).await?;
-                }
-                set_profile(&mut m, attrs.account_profile());
-                if let Some(p) = password {
-                    m.password_hash = Set(Some(hash(p)?));
-                }
-            } else if authority.managing_org.is_some() {
-                ignored.extend(
-                    attrs.keep_account_profile(&profile_of(&current), current_email.as_deref()),
-                );
-            }
-            if claim || authoritative {
-                m.updated_at = Set(now);
-                m.update(tx).await.map_err(db_error)?
-            } else {
-                // Nothing of the account is this directory's to write.
-                current
-            }
-        }
-    };
-    let link = new_link(dir, account.id, &attrs, now);
+    })
+}
+
+/// What a SCIM write changes on an account row (the service decided).
+#[derive(Debug, Default)]
+pub struct AccountChange {
+    /// Claimed by this org: the password goes, a reset is required if one
+    /// was set.
+    pub claim_by: Option<Uuid>,
+    pub email: Option<Email>,
+    pub profile: Option<AccountProfile>,
+    pub password: Option<Password>,
+}
+
+/// Writes `change` on the account (`updated_at` too).
+pub async fn update_account<C: ConnectionTrait>(
+    tx: &C,
+    current: account::Model,
+    change: AccountChange,
+) -> ScimResult<account::Model> {
+    let mut m: account::ActiveModel = current.clone().into();
+    if let Some(org) = change.claim_by {
+        m.managing_org_id = Set(Some(org));
+        m.password_hash = Set(None);
+        m.password_reset_required =
+            Set(current.password_reset_required || current.password_hash.is_some());
+    }
+    if let Some(e) = &change.email {
+        m.email = Set(Some(e.as_str().to_owned()));
+        m.email_lower = Set(Some(e.lower().to_owned()));
+        m.email_domain = Set(Some(e.domain().to_owned()));
+    }
+    if let Some(p) = change.profile {
+        set_profile(&mut m, p);
+    }
+    if let Some(p) = &change.password {
+        m.password_hash = Set(Some(hash(p)?));
+    }
+    m.updated_at = Set(Utc::now());
+    m.update(tx).await.map_err(|e| match &change.email {
+        Some(email) if is_unique_violation(&e) => email_taken(email),
+        _ => db_error(e),
+    })
+}
+
+fn user_name_taken(attrs: &UserAttrs) -> ScimError {
+    ScimError::uniqueness(format!(
+        "userName {:?} is already in use in this directory",
+        attrs.user_name.as_str()
+    ))
+}
+
+/// Inserts a new link of `account` with its multi-valued attributes.
+pub async fn insert_link<C: ConnectionTrait>(
+    tx: &C,
+    dir: &DirectoryPrincipal,
+    account: Uuid,
+    attrs: &UserAttrs,
+) -> ScimResult<scim_user::Model> {
+    let link = new_link(dir, account, attrs, Utc::now());
     let id = *link.id.as_ref();
     let link = link.insert(tx).await.map_err(|e| {
         if is_unique_violation(&e) {
-            ScimError::uniqueness(format!(
-                "userName {:?} is already in use in this directory",
-                attrs.user_name.as_str()
-            ))
+            user_name_taken(attrs)
         } else {
             db_error(e)
         }
     })?;
-    write_values(tx, id, dir.directory_id, &attrs, false).await?;
-    // Provisioned inactive: the rules apply as if it had just turned off.
-    // Provisioned active onto an account an earlier unlink deactivated or
-    // suspended: as if it had just turned on again.
-    let f = facts(&account);
-    let effect = if !attrs.active {
-        on_active_change(&f, authoritative, true, false)?
-    } else if f.status != AccountStatus::Active || !authoritative {
-        on_active_change(&f, authoritative, false, true)?
-    } else {
-        ActiveEffect::Nothing
-    };
-    apply_effect(tx, dir, account.id, effect).await?;
-    // What was written is what a read would return: no need to read it back.
-    Ok(Provisioned {
-        user: StoredUser {
-            link,
-            attrs,
-            groups: vec![],
-            ignored,
-        },
-        account: outcome,
-    })
+    write_values(tx, id, dir, attrs, false).await?;
+    Ok(link)
+}
+
+/// Writes every SCIM attribute of a (locked) link.
+pub async fn update_link<C: ConnectionTrait>(
+    tx: &C,
+    dir: &DirectoryPrincipal,
+    current: scim_user::Model,
+    attrs: &UserAttrs,
+) -> ScimResult<scim_user::Model> {
+    let id = current.id;
+    let mut link: scim_user::ActiveModel = current.into();
+    set_link_attrs(&mut link, attrs);
+    link.last_modified = Set(Utc::now());
+    let link = link.update(tx).await.map_err(|e| {
+        if is_unique_violation(&e) {
+            user_name_taken(attrs)
+        } else {
+            db_error(e)
+        }
+    })?;
+    write_values(tx, id, dir, attrs, true).await?;
+    Ok(link)
+}
+
+/// Removes a link and its values.
+pub async fn unlink<C: ConnectionTrait>(tx: &C, id: Uuid) -> ScimResult<()> {
+    scim_user_value::Entity::delete_many()
+        .filter(scim_user_value::Column::UserId.eq(id))
+        .exec(tx)
+        .await
+        .map_err(db_error)?;
+    scim_user::Entity::delete_by_id(id)
+        .exec(tx)
+        .await
+        .map_err(db_error)?;
+    Ok(())
+}
+
+/// The directory's groups the account is a member of.
+pub async fn directory_groups_of<C: ConnectionTrait>(
+    tx: &C,
+    dir: &DirectoryPrincipal,
+    account_id: Uuid,
+) -> ScimResult<Vec<Uuid>> {
+    let groups = Query::select()
+        .column(group::Column::Id)
+        .from(group::Entity)
+        .and_where(Expr::col(group::Column::DirectoryId).eq(dir.directory_id))
+        .to_owned();
+    group_member::Entity::find()
+        .select_only()
+        .column(group_member::Column::GroupId)
+        .filter(group_member::Column::AccountId.eq(account_id))
+        .filter(group_member::Column::GroupId.in_subquery(groups))
+        .into_tuple()
+        .all(tx)
+        .await
+        .map_err(db_error)
+}
+
+/// Suspends the account's memberships on the org's sites (those not
+/// suspended yet), marked `suspended_by`; returns them.
+pub async fn suspend_org_memberships<C: ConnectionTrait>(
+    tx: &C,
+    org_id: Uuid,
+    account_id: Uuid,
+    suspended_by: &str,
+) -> ScimResult<Vec<site_membership::Model>> {
+    let org_sites = Query::select()
+        .column(site::Column::Id)
+        .from(site::Entity)
+        .and_where(Expr::col(site::Column::OrgId).eq(org_id))
+        .to_owned();
+    site_membership::Entity::update_many()
+        .col_expr(site_membership::Column::Status, Expr::value("suspended"))
+        .col_expr(
+            site_membership::Column::SuspendedBy,
+            Expr::value(suspended_by.to_owned()),
+        )
+        .col_expr(site_membership::Column::UpdatedAt, Expr::value(Utc::now()))
+        .filter(site_membership::Column::AccountId.eq(account_id))
+        .filter(site_membership::Column::Status.ne("suspended"))
+        .filter(site_membership::Column::SiteId.in_subquery(org_sites))
+        .exec_with_returning(tx)
+        .await
+        .map_err(db_error)
+}
+
+/// Restores the account's memberships `suspended_by` suspended: back to
+/// active, or to invited if never used (first activity is what turns an
+/// invite active); returns them.
+pub async fn restore_memberships<C: ConnectionTrait>(
+    tx: &C,
+    account_id: Uuid,
+    suspended_by: &str,
+) -> ScimResult<Vec<site_membership::Model>> {
+    let restored = SimpleExpr::Case(Box::new(
+        Expr::case(
+            Expr::col(site_membership::Column::LastActiveAt).is_null(),
+            "invited",
+        )
+        .finally("active"),
+    ));
+    site_membership::Entity::update_many()
+        .col_expr(site_membership::Column::Status, restored)
+        .col_expr(
+            site_membership::Column::SuspendedBy,
+            Expr::value(Option::<String>::None),
+        )
+        .col_expr(site_membership::Column::UpdatedAt, Expr::value(Utc::now()))
+        .filter(site_membership::Column::AccountId.eq(account_id))
+        .filter(site_membership::Column::SuspendedBy.eq(suspended_by))
+        .exec_with_returning(tx)
+        .await
+        .map_err(db_error)
 }
 
 /// `account.created` of a new managed account.
-fn account_created(org: Uuid, dir: &DirectoryPrincipal, id: Uuid, email: &Email) -> NewEvent {
+pub(crate) fn account_created(
+    org: Uuid,
+    dir: &DirectoryPrincipal,
+    id: Uuid,
+    email: &Email,
+) -> NewEvent {
     let data = json!({"account_id": id, "email": email.as_str()});
     NewEvent::new(org, EventType::AccountCreated, data).directory(dir.directory_id)
-}
-
-/// Names of the profile attributes `attrs` changes on the account.
-fn profile_changes(a: &account::Model, attrs: &UserAttrs) -> Vec<&'static str> {
-    let (old, new) = (profile_of(a), attrs.account_profile());
-    let fields = [
-        ("display_name", old.display_name != new.display_name),
-        ("nickname", old.nickname != new.nickname),
-        ("job_title", old.job_title != new.job_title),
-        ("department", old.department != new.department),
-        ("organization", old.organization != new.organization),
-        ("location", old.location != new.location),
-        ("timezone", old.timezone != new.timezone),
-        ("locale", old.locale != new.locale),
-        (
-            "profile_photo_url",
-            old.profile_photo_url != new.profile_photo_url,
-        ),
-    ];
-    fields
-        .into_iter()
-        .filter_map(|(k, changed)| changed.then_some(k))
-        .collect()
 }
 
 /// A new active account row for `POST /Users`, managed by `managing_org`,
@@ -748,33 +829,13 @@ fn new_link(
     link
 }
 
-/// What the database holds about a window of users about to be created:
-/// the userNames already taken in the directory, the emails that already
-/// have an account, and who writes accounts on their domains, read
-/// in three queries for the whole window instead of three per user. The
-/// fast path of `/Bulk` and `import users` ([`create_plain`]).
-#[derive(Debug, Default)]
-pub struct CreateProbe {
-    names: HashSet<String>,
-    emails: HashSet<String>,
-    authority: HashMap<String, Authority>,
-}
-
-/// A user [`CreateProbe::claim`] found to be a plain create: a new
+/// A user `service::users::CreateProbe::claim` found to be a plain create: a new
 /// account and a new link, no rule beyond that to apply.
 #[derive(Debug)]
 pub struct PlainCreate {
-    input: UserInput,
-    email: Email,
-    managing_org: Option<Uuid>,
-}
-
-/// What [`CreateProbe::claim`] found.
-#[derive(Debug)]
-pub enum Claim {
-    Plain(PlainCreate),
-    /// Not plain: to provision one by one ([`provision`]).
-    OneByOne(UserInput),
+    pub(crate) input: UserInput,
+    pub(crate) email: Email,
+    pub(crate) managing_org: Option<Uuid>,
 }
 
 impl PlainCreate {
@@ -784,92 +845,24 @@ impl PlainCreate {
     }
 }
 
-impl CreateProbe {
-    pub async fn read<C: ConnectionTrait>(
-        db: &C,
-        dir: &DirectoryPrincipal,
-        window: &[&UserAttrs],
-    ) -> ScimResult<Self> {
-        let mut names = Vec::with_capacity(window.len());
-        let mut emails = Vec::with_capacity(window.len());
-        let mut domains = HashSet::new();
-        for a in window {
-            names.push(a.user_name.lower().to_owned());
-            if let Ok(Some(e)) = a.account_email() {
-                emails.push(e.lower().to_owned());
-                domains.insert(e.domain().to_owned());
-            }
-        }
-        let mut probe = Self::default();
-        for chunk in names.chunks(ROWS_PER_INSERT) {
-            probe
-                .names
-                .extend(taken_names(db, dir.directory_id, chunk).await?);
-        }
-        for chunk in emails.chunks(ROWS_PER_INSERT) {
-            let found: Vec<Option<String>> = account::Entity::find()
-                .select_only()
-                .column(account::Column::EmailLower)
-                .filter(account::Column::EmailLower.is_in(chunk.iter().cloned()))
-                .into_tuple()
-                .all(db)
-                .await
-                .map_err(db_error)?;
-            probe.emails.extend(found.into_iter().flatten());
-        }
-        let domains: Vec<String> = domains.into_iter().collect();
-        for chunk in domains.chunks(ROWS_PER_INSERT) {
-            probe.authority.extend(authorities(db, chunk).await?);
-        }
-        Ok(probe)
-    }
-
-    /// Whether `input` is a plain create: active, its userName free, no
-    /// account with its email, allowed by the provisioning decision, and
-    /// nothing of it ignored (the directory may seed the profile and keep
-    /// a password). Its userName and email count as taken afterwards
-    /// either way, so a later user of the window with the same keys is not
-    /// plain: it goes the one-by-one way ([`provision`]) and sees what the
-    /// earlier one did.
-    pub fn claim(&mut self, dir: &DirectoryPrincipal, input: UserInput) -> Claim {
-        let attrs = &input.attrs;
-        let name_free = self.names.insert(attrs.user_name.lower().to_owned());
-        let Ok(Some(email)) = attrs.account_email() else {
-            return Claim::OneByOne(input);
-        };
-        let email_free = self.emails.insert(email.lower().to_owned());
-        let authority = self
-            .authority
-            .get(email.domain())
-            .copied()
-            .unwrap_or_default();
-        // The same decision `provision` takes; a refusal is its to word.
-        let plan = plan_provision(
-            None,
-            &authority,
-            dir.org_id,
-            dir.reject_unverified_domains,
-            email.as_str(),
-        );
-        let nothing_ignored = seeds_profile(&authority, dir.directory_id)
-            && (input.password.is_none() || authority.is_authoritative(dir.directory_id));
-        match plan {
-            Ok(ProvisionPlan::Create { managing_org })
-                if name_free && email_free && nothing_ignored && attrs.active =>
-            {
-                Claim::Plain(PlainCreate {
-                    input,
-                    email,
-                    managing_org,
-                })
-            }
-            _ => Claim::OneByOne(input),
-        }
-    }
+/// Which of `emails` (lower-cased) already have an account.
+pub async fn taken_emails<C: ConnectionTrait>(
+    db: &C,
+    emails: &[String],
+) -> ScimResult<Vec<String>> {
+    let found: Vec<Option<String>> = account::Entity::find()
+        .select_only()
+        .column(account::Column::EmailLower)
+        .filter(account::Column::EmailLower.is_in(emails.iter().cloned()))
+        .into_tuple()
+        .all(db)
+        .await
+        .map_err(db_error)?;
+    Ok(found.into_iter().flatten().collect())
 }
 
 /// Which of `names` (lower-cased) are taken in the directory.
-async fn taken_names<C: ConnectionTrait>(
+pub async fn taken_names<C: ConnectionTrait>(
     db: &C,
     directory_id: Uuid,
     names: &[String],
@@ -915,8 +908,8 @@ async fn taken_names<C: ConnectionTrait>(
         .collect()
 }
 
-/// Creates the users [`CreateProbe::claim`] accepted, each exactly as
-/// [`provision`] would (a new active account, managed when its domain is
+/// Creates the users `service::users::CreateProbe::claim` accepted, each
+/// exactly as `service::users::provision` would (a new active account, managed when its domain is
 /// verified; no lifecycle effect applies to a new active account), with its
 /// sync log entry: four multi-row inserts per 500 users. Returns the new
 /// link ids in order. On an error the caller rolls back and provisions the
@@ -952,7 +945,7 @@ pub async fn create_plain<C: ConnectionTrait>(
         }
         let link = new_link(dir, *account.id.as_ref(), &input.attrs, now);
         let id = *link.id.as_ref();
-        values.extend(value_rows(id, dir.directory_id, &input.attrs));
+        values.extend(value_rows(id, dir, &input.attrs));
         log.push(SyncEntry {
             resource_id: Some(id.to_string()),
             status: 201,
@@ -978,7 +971,7 @@ pub async fn create_plain<C: ConnectionTrait>(
 
 /// Locks the link for the rest of the transaction (a version bump is the
 /// first write, so concurrent writers queue on the row) and loads it.
-async fn lock<C: ConnectionTrait>(
+pub async fn lock<C: ConnectionTrait>(
     tx: &C,
     dir: &DirectoryPrincipal,
     id: Uuid,
@@ -1006,267 +999,6 @@ async fn lock<C: ConnectionTrait>(
         .ok_or_else(|| not_found(&id.to_string()))
 }
 
-/// `PUT /Users/{id}`: the IdP's view replaces ours.
-pub async fn replace<C: ConnectionTrait>(
-    tx: &C,
-    dir: &DirectoryPrincipal,
-    id: Uuid,
-    input: UserInput,
-    if_match: Option<&IfMatch>,
-) -> ScimResult<StoredUser> {
-    let current = lock(tx, dir, id, if_match).await?;
-    update(tx, dir, current, input).await
-}
-
-/// `PATCH /Users/{id}`: the operations apply to the stored document, which
-/// is then decoded (and so validated) like a PUT body. A password the
-/// operations set takes its hash from `passwords` ([`patch::passwords`],
-/// hashed before the transaction).
-pub async fn patch<C: ConnectionTrait>(
-    tx: &C,
-    dir: &DirectoryPrincipal,
-    id: Uuid,
-    ops: &[PatchOp],
-    passwords: &Prehashed,
-    if_match: Option<&IfMatch>,
-) -> ScimResult<StoredUser> {
-    let current = lock(tx, dir, id, if_match).await?;
-    let ext = if current.attrs.custom.is_empty() && !patch::mentions_extension(ops) {
-        vec![]
-    } else {
-        super::org_schemas::user_extensions(tx, dir.org_id).await?
-    };
-    let mut doc = current.attrs.to_json();
-    patch::apply_to_user_with(&mut doc, ops, &ext)?;
-    let doc = serde_json::Value::Object(doc);
-    let (input, _ignored) = UserInput::from_json(&doc)?.with_custom(&doc, &ext)?;
-    let input = passwords.apply(input);
-    update(tx, dir, current, input).await
-}
-
-async fn update<C: ConnectionTrait>(
-    tx: &C,
-    dir: &DirectoryPrincipal,
-    current: StoredUser,
-    input: UserInput,
-) -> ScimResult<StoredUser> {
-    let mut attrs = input.attrs;
-    let id = current.link.id;
-    let now = Utc::now();
-    let account = account_by_id(tx, current.link.account_id).await?;
-    let f = facts(&account);
-    let authority = authority_of(tx, account.email_domain.as_deref().unwrap_or_default()).await?;
-    let authoritative = authority.is_authoritative(dir.directory_id);
-    let mut ignored = Vec::new();
-    if !authoritative && authority.managing_org.is_some() {
-        // Another directory's account: the directory's view keeps showing
-        // the account as it is.
-        ignored = attrs.keep_account_profile(&profile_of(&account), account.email.as_deref());
-    }
-    if input.password.is_some() && !authoritative {
-        ignored.push("password");
-    }
-
-    let mut acc: account::ActiveModel = account.clone().into();
-    let mut account_changed = false;
-    let mut email_changed = false;
-    let profile_changed = authoritative && profile_of(&account) != attrs.account_profile();
-    let new_email = required_email(&attrs)?;
-    if account.email_lower.as_deref() != Some(new_email.lower()) {
-        let verified = authority_of(tx, new_email.domain()).await?.managing_org == Some(dir.org_id);
-        if on_email_change(authoritative, new_email.as_str(), verified)?
-            == EmailEffect::UpdateAccount
-        {
-            acc.email = Set(Some(new_email.as_str().to_owned()));
-            acc.email_lower = Set(Some(new_email.lower().to_owned()));
-            acc.email_domain = Set(Some(new_email.domain().to_owned()));
-            account_changed = true;
-            email_changed = true;
-        }
-    }
-    if authoritative {
-        set_profile(&mut acc, attrs.account_profile());
-        if let Some(p) = &input.password {
-            acc.password_hash = Set(Some(hash(p)?));
-        }
-        account_changed = true;
-    }
-    if account_changed {
-        acc.updated_at = Set(now);
-        acc.update(tx).await.map_err(|e| {
-            if is_unique_violation(&e) {
-                email_taken(&new_email)
-            } else {
-                db_error(e)
-            }
-        })?;
-    }
-    if profile_changed {
-        let data = json!({"changed": profile_changes(&account, &attrs)});
-        events::for_account(tx, account.id, EventType::AccountProfileUpdated, data).await?;
-    }
-    if email_changed {
-        let data = json!({"previous_email": account.email});
-        events::for_account(tx, account.id, EventType::AccountEmailChanged, data).await?;
-    }
-    let effect = on_active_change(&f, authoritative, current.link.active, attrs.active)?;
-    apply_effect(tx, dir, account.id, effect).await?;
-
-    let mut link: scim_user::ActiveModel = current.link.clone().into();
-    set_link_attrs(&mut link, &attrs);
-    link.last_modified = Set(now);
-    let link = link.update(tx).await.map_err(|e| {
-        if is_unique_violation(&e) {
-            ScimError::uniqueness(format!(
-                "userName {:?} is already in use in this directory",
-                attrs.user_name.as_str()
-            ))
-        } else {
-            db_error(e)
-        }
-    })?;
-    write_values(tx, id, dir.directory_id, &attrs, true).await?;
-    Ok(StoredUser {
-        link,
-        attrs,
-        groups: current.groups,
-        ignored,
-    })
-}
-
-/// `DELETE /Users/{id}`: deactivate or suspend, leave the directory's
-/// groups, unlink. The account and its data stay.
-pub async fn delete<C: ConnectionTrait>(
-    tx: &C,
-    dir: &DirectoryPrincipal,
-    id: Uuid,
-    if_match: Option<&IfMatch>,
-) -> ScimResult<()> {
-    let current = lock(tx, dir, id, if_match).await?;
-    let account = account_by_id(tx, current.link.account_id).await?;
-    let authority = authority_of(tx, account.email_domain.as_deref().unwrap_or_default()).await?;
-    let effect = if current.link.active {
-        on_delete(
-            &facts(&account),
-            authority.is_authoritative(dir.directory_id),
-        )
-    } else {
-        // `active: false` already took effect.
-        ActiveEffect::Nothing
-    };
-    apply_effect(tx, dir, account.id, effect).await?;
-    let groups = Query::select()
-        .column(group::Column::Id)
-        .from(group::Entity)
-        .and_where(Expr::col(group::Column::DirectoryId).eq(dir.directory_id))
-        .to_owned();
-    // Leaving each group ends the access it granted, with its events,
-    // exactly as a member removal does.
-    let mine: Vec<Uuid> = group_member::Entity::find()
-        .select_only()
-        .column(group_member::Column::GroupId)
-        .filter(group_member::Column::AccountId.eq(account.id))
-        .filter(group_member::Column::GroupId.in_subquery(groups))
-        .into_tuple()
-        .all(tx)
-        .await
-        .map_err(db_error)?;
-    for group_id in mine {
-        super::groups::remove_members(tx, group_id, &[account.id]).await?;
-    }
-    scim_user_value::Entity::delete_many()
-        .filter(scim_user_value::Column::UserId.eq(id))
-        .exec(tx)
-        .await
-        .map_err(db_error)?;
-    scim_user::Entity::delete_by_id(id)
-        .exec(tx)
-        .await
-        .map_err(db_error)?;
-    Ok(())
-}
-
-/// Carries out what `lifecycle` decided.
-async fn apply_effect<C: ConnectionTrait>(
-    tx: &C,
-    dir: &DirectoryPrincipal,
-    account_id: Uuid,
-    effect: ActiveEffect,
-) -> ScimResult<()> {
-    let now = Utc::now();
-    let org_sites = Query::select()
-        .column(site::Column::Id)
-        .from(site::Entity)
-        .and_where(Expr::col(site::Column::OrgId).eq(dir.org_id))
-        .to_owned();
-    let suspended_by = format!("directory:{}", dir.directory_id);
-    match effect {
-        ActiveEffect::Nothing => {}
-        ActiveEffect::DeactivateAccount => accounts::deactivate(tx, account_id).await?,
-        ActiveEffect::ReactivateAccount => accounts::reactivate(tx, account_id).await?,
-        ActiveEffect::SuspendOrgMemberships => {
-            let suspended = site_membership::Entity::update_many()
-                .col_expr(site_membership::Column::Status, Expr::value("suspended"))
-                .col_expr(
-                    site_membership::Column::SuspendedBy,
-                    Expr::value(suspended_by),
-                )
-                .col_expr(site_membership::Column::UpdatedAt, Expr::value(now))
-                .filter(site_membership::Column::AccountId.eq(account_id))
-                .filter(site_membership::Column::Status.ne("suspended"))
-                .filter(site_membership::Column::SiteId.in_subquery(org_sites))
-                .exec_with_returning(tx)
-                .await
-                .map_err(db_error)?;
-            membership_events(tx, dir, suspended, EventType::MembershipSuspended).await?;
-        }
-        ActiveEffect::RestoreOrgMemberships => {
-            // Back to active, or to invited if never used (first activity
-            // is what turns an invite active).
-            let restored = SimpleExpr::Case(Box::new(
-                Expr::case(
-                    Expr::col(site_membership::Column::LastActiveAt).is_null(),
-                    "invited",
-                )
-                .finally("active"),
-            ));
-            let restored = site_membership::Entity::update_many()
-                .col_expr(site_membership::Column::Status, restored)
-                .col_expr(
-                    site_membership::Column::SuspendedBy,
-                    Expr::value(Option::<String>::None),
-                )
-                .col_expr(site_membership::Column::UpdatedAt, Expr::value(now))
-                .filter(site_membership::Column::AccountId.eq(account_id))
-                .filter(site_membership::Column::SuspendedBy.eq(suspended_by))
-                .exec_with_returning(tx)
-                .await
-                .map_err(db_error)?;
-            membership_events(tx, dir, restored, EventType::MembershipRestored).await?;
-        }
-    }
-    Ok(())
-}
-
-/// One event per membership a SCIM `active` change suspended or restored
-/// (on the directory's org's sites, so the org's events).
-async fn membership_events<C: ConnectionTrait>(
-    tx: &C,
-    dir: &DirectoryPrincipal,
-    rows: Vec<site_membership::Model>,
-    kind: EventType,
-) -> ScimResult<()> {
-    let list = rows
-        .into_iter()
-        .map(|m| {
-            let data = json!({"status": m.status, "via": "directory"});
-            let data = events::site_data(m.site_id, m.account_id, data);
-            NewEvent::new(dir.org_id, kind, data).directory(dir.directory_id)
-        })
-        .collect();
-    events::record_many(tx, list).await
-}
-
 /// Where `sortBy` points, for the singular attributes that have a column.
 fn sort_of(path: &AttrPath, directory_id: Uuid, custom: &[CustomSchema]) -> ScimResult<Sort> {
     // The filter lowering's column map is the one source of truth.
@@ -1287,13 +1019,151 @@ fn sort_of(path: &AttrPath, directory_id: Uuid, custom: &[CustomSchema]) -> Scim
     }
 }
 
-/// A page of Users: the total (when counted), the users, the next cursor.
+/// A page of Users: the total (when counted), the users' links in page
+/// order (their values are read by a [`PageReader`], within the page's
+/// byte budget), the next cursor.
 pub struct UserPage {
     pub total: Option<u64>,
-    pub users: Vec<StoredUser>,
+    pub links: Vec<scim_user::Model>,
     pub next_cursor: Option<String>,
     /// Cursor pages: the cursor resuming after each user.
     pub cursors: Vec<String>,
+}
+
+/// Users whose values one read covers at most.
+const USERS_PER_READ: usize = 100;
+/// Value rows one read returns at most.
+const VALUE_ROWS_PER_READ: u64 = 1000;
+
+/// Bytes a value row takes at least in a response (its texts).
+fn row_bytes(v: &scim_user_value::Model) -> usize {
+    [
+        &v.value,
+        &v.display,
+        &v.r#type,
+        &v.formatted,
+        &v.street_address,
+        &v.locality,
+        &v.region,
+        &v.postal_code,
+        &v.country,
+    ]
+    .iter()
+    .map(|t| t.as_deref().map_or(0, str::len))
+    .sum()
+}
+
+/// Reads a page's users in page order with a bounded read: the value rows
+/// of up to [`USERS_PER_READ`] users at a time, [`VALUE_ROWS_PER_READ`]
+/// rows per query (keyset on the `(user_id, attr, position)` index), and
+/// no further once the rows read but not yet handed out already exceed the
+/// room the page has left. So a page whose byte budget is hit early stops
+/// reading the database there, not only writing the response.
+pub struct PageReader {
+    directory_id: Uuid,
+    links: std::collections::VecDeque<scim_user::Model>,
+    done: bool,
+    rows_read: usize,
+}
+
+impl PageReader {
+    pub fn new(directory_id: Uuid, links: Vec<scim_user::Model>) -> Self {
+        Self {
+            directory_id,
+            links: links.into(),
+            done: false,
+            rows_read: 0,
+        }
+    }
+
+    /// Value rows read from the database so far.
+    pub fn rows_read(&self) -> usize {
+        self.rows_read
+    }
+
+    /// The next users of the page, in order, complete (values and groups);
+    /// empty when the page is over. `room`: the bytes the page may still
+    /// grow by. Rows are read until the next users are complete, unless
+    /// the rows read for them pass `room` (then the page ends: those users
+    /// would not fit). With `first` (nothing on the page yet) the next
+    /// user is read whole, whatever its size.
+    pub async fn next_users<C: ConnectionTrait>(
+        &mut self,
+        db: &C,
+        room: usize,
+        first: bool,
+    ) -> ScimResult<Vec<StoredUser>> {
+        if self.done || self.links.is_empty() {
+            return Ok(vec![]);
+        }
+        let n = self.links.len().min(USERS_PER_READ);
+        let group: Vec<scim_user::Model> = self.links.drain(..n).collect();
+        let ids: Vec<Uuid> = group.iter().map(|l| l.id).collect();
+        let mut rows: Vec<scim_user_value::Model> = vec![];
+        let mut pending = 0usize;
+        // Users (ids) whose rows are all read: those before the last row's
+        // user, in the read's order, or all once the read is finished.
+        let mut read_past: Option<Uuid> = None;
+        let mut finished = false;
+        loop {
+            let mut q = scim_user_value::Entity::find()
+                .filter(scim_user_value::Column::UserId.is_in(ids.clone()))
+                .order_by_asc(scim_user_value::Column::UserId)
+                .order_by_asc(scim_user_value::Column::Attr)
+                .order_by_asc(scim_user_value::Column::Position)
+                .order_by_asc(scim_user_value::Column::Id)
+                .limit(VALUE_ROWS_PER_READ);
+            if let Some(last) = rows.last() {
+                q = q.filter(
+                    Expr::tuple([
+                        Expr::col(scim_user_value::Column::UserId),
+                        Expr::col(scim_user_value::Column::Attr),
+                        Expr::col(scim_user_value::Column::Position),
+                        Expr::col(scim_user_value::Column::Id),
+                    ])
+                    .gt(Expr::tuple([
+                        Expr::val(last.user_id),
+                        Expr::val(last.attr.clone()),
+                        Expr::val(last.position),
+                        Expr::val(last.id),
+                    ])),
+                );
+            }
+            let chunk = q.all(db).await.map_err(db_error)?;
+            let full = chunk.len() as u64 == VALUE_ROWS_PER_READ;
+            self.rows_read += chunk.len();
+            pending = pending.saturating_add(chunk.iter().map(row_bytes).sum::<usize>());
+            rows.extend(chunk);
+            if !full {
+                finished = true;
+                break;
+            }
+            read_past = rows.last().map(|r| r.user_id);
+            let shows_one =
+                !first || read_past.is_some_and(|past| group.first().is_some_and(|l| l.id < past));
+            if pending > room && shows_one {
+                break;
+            }
+        }
+        let complete = |id: Uuid| finished || read_past.is_some_and(|past| id < past);
+        let ready: Vec<scim_user::Model> = group
+            .iter()
+            .take_while(|l| complete(l.id))
+            .cloned()
+            .collect();
+        if ready.len() < group.len() {
+            // Cut short: the page ends after the complete users.
+            self.done = true;
+        }
+        let memberships = memberships_of(db, self.directory_id, &ready).await?;
+        let mut out = Vec::with_capacity(ready.len());
+        for link in ready {
+            let mine: Vec<&scim_user_value::Model> =
+                rows.iter().filter(|v| v.user_id == link.id).collect();
+            out.push(build(link, &mine, &memberships)?);
+        }
+        Ok(out)
+    }
 }
 
 /// `GET /Users`: filtered, ordered and paged in SQL.
@@ -1326,16 +1196,18 @@ pub async fn list<C: ConnectionTrait>(
         q,
     )
     .await?;
-    let users = if page.ids.is_empty() {
+    let links = if page.ids.is_empty() {
         vec![]
     } else {
-        let select =
-            scim_user::Entity::find().filter(scim_user::Column::Id.is_in(page.ids.clone()));
-        load(db, select).await?
+        scim_user::Entity::find()
+            .filter(scim_user::Column::Id.is_in(page.ids.clone()))
+            .all(db)
+            .await
+            .map_err(db_error)?
     };
     Ok(UserPage {
         total: page.total,
-        users: in_order(&page.ids, users, |u| u.link.id),
+        links: in_order(&page.ids, links, |l| l.id),
         next_cursor: page.next_cursor,
         cursors: page.cursors,
     })

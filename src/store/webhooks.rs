@@ -1,6 +1,7 @@
 //! Webhook endpoints and their delivery state: each endpoint has a cursor
-//! in its organization's event feed and moves it one event at a time, so
-//! delivery is in order per endpoint and at least once. A worker claims an
+//! in its organization's event feed and moves it past each event delivered
+//! (never past one not delivered), so delivery is in order per endpoint
+//! and at least once. A worker claims an
 //! endpoint with a conditional update of its lease (`FOR UPDATE SKIP
 //! LOCKED` on PostgreSQL picks one no other instance is claiming).
 
@@ -19,8 +20,9 @@ use crate::error::{ScimError, ScimResult};
 
 type Time = DateTime<Utc>;
 
-/// How long a claimed endpoint stays with its worker (far above the
-/// delivery's total timeout).
+/// How long a claimed endpoint stays with its worker by default
+/// (`SCIM_WEBHOOK_LEASE_SECS`; at least twice the delivery's total
+/// timeout).
 pub const LEASE_SECS: i64 = 60;
 
 fn not_found(id: Uuid) -> ScimError {
@@ -185,8 +187,12 @@ pub async fn attempts<C: ConnectionTrait>(
 }
 
 /// Claims one endpoint that is due and has events past its cursor: its
-/// lease is set to `now + LEASE_SECS` by a conditional update.
-pub async fn claim(store: &Store, now: Time) -> ScimResult<Option<webhook_endpoint::Model>> {
+/// lease is set to `now + lease` by a conditional update.
+pub async fn claim(
+    store: &Store,
+    now: Time,
+    lease: Duration,
+) -> ScimResult<Option<webhook_endpoint::Model>> {
     let tx = store.begin().await?;
     let pending = Expr::exists(
         Query::select()
@@ -232,7 +238,7 @@ pub async fn claim(store: &Store, now: Time) -> ScimResult<Option<webhook_endpoi
     let claimed = webhook_endpoint::Entity::update_many()
         .col_expr(
             webhook_endpoint::Column::LeaseUntil,
-            Expr::value(now + Duration::seconds(LEASE_SECS)),
+            Expr::value(now + lease),
         )
         .filter(webhook_endpoint::Column::Id.eq(id))
         .filter(free())
@@ -244,18 +250,18 @@ pub async fn claim(store: &Store, now: Time) -> ScimResult<Option<webhook_endpoi
     Ok(claimed)
 }
 
-/// The next event past the endpoint's cursor of the types it wants; when
-/// none, the cursor moves past the events it skipped (their numbers are
-/// commit order: a later matching event has a higher number).
-pub async fn next_event<C: ConnectionTrait>(
+/// The next events (at most `limit`) past the endpoint's cursor of the
+/// types it wants; when none, the cursor moves past the events it skipped
+/// (their numbers are commit order: a later matching event has a higher
+/// number) and the claim is released.
+pub async fn next_events<C: ConnectionTrait>(
     db: &C,
     ep: &webhook_endpoint::Model,
     types: &[super::events::EventType],
-) -> ScimResult<Option<event::Model>> {
-    let next = super::events::page(db, ep.org_id, Some(ep.cursor_seq), types, 1)
-        .await?
-        .pop();
-    if next.is_none() {
+    limit: u64,
+) -> ScimResult<Vec<event::Model>> {
+    let next = super::events::page(db, ep.org_id, Some(ep.cursor_seq), types, limit).await?;
+    if next.is_empty() {
         let last = last_seq(db, ep.org_id).await?;
         webhook_endpoint::Entity::update_many()
             .col_expr(webhook_endpoint::Column::CursorSeq, Expr::value(last))
@@ -293,75 +299,87 @@ pub enum AfterFailure {
     Disable(String),
 }
 
-/// Records an attempt and moves the endpoint: past the event on success,
-/// else to its retry time or disabled. The lease is released.
+/// One delivery attempt to record.
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    pub event_seq: i64,
+    pub event_type: String,
+    pub at: Time,
+    pub outcome: Outcome,
+}
+
+/// Where an endpoint stands after a group of attempts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Standing {
+    /// The last event delivered (or the cursor as it was).
+    pub cursor_seq: i64,
+    pub attempts: i32,
+    pub failing_since: Option<Time>,
+    pub next_attempt_at: Option<Time>,
+    /// Disabled, and why.
+    pub disabled: Option<String>,
+}
+
+/// Records attempts (one multi-row insert) and moves the endpoint to
+/// `standing`, in the caller's transaction; the lease is released, or held
+/// until `keep_until` when the worker goes on. Only if the endpoint's
+/// cursor is still `expected_cursor`: returns false when an admin's
+/// redeliver came first (the endpoint is left as the admin set it).
 pub async fn finish<C: ConnectionTrait>(
     db: &C,
-    ep: &webhook_endpoint::Model,
-    ev: &event::Model,
-    outcome: &Outcome,
+    endpoint_id: Uuid,
+    expected_cursor: i64,
+    attempts: Vec<Attempt>,
+    standing: Standing,
     now: Time,
-    after_failure: Option<AfterFailure>,
-) -> ScimResult<()> {
-    webhook_attempt::ActiveModel {
-        id: NotSet,
-        endpoint_id: Set(ep.id),
-        event_seq: Set(ev.seq.unwrap_or_default()),
-        event_type: Set(ev.r#type.clone()),
-        attempted_at: Set(now),
-        status_code: Set(outcome.status_code.map(i32::from)),
-        error: Set(outcome.error.clone()),
-        success: Set(outcome.success()),
-    }
-    .insert(db)
-    .await
-    .map_err(db_error)?;
+    keep_until: Option<Time>,
+) -> ScimResult<bool> {
+    super::insert_chunks(
+        db,
+        attempts.into_iter().map(|a| webhook_attempt::ActiveModel {
+            id: NotSet,
+            endpoint_id: Set(endpoint_id),
+            event_seq: Set(a.event_seq),
+            event_type: Set(a.event_type),
+            attempted_at: Set(a.at),
+            status_code: Set(a.outcome.status_code.map(i32::from)),
+            success: Set(a.outcome.success()),
+            error: Set(a.outcome.error),
+        }),
+    )
+    .await?;
     let mut q = webhook_endpoint::Entity::update_many()
         .col_expr(
             webhook_endpoint::Column::LeaseUntil,
-            Expr::value(Option::<Time>::None),
+            Expr::value(keep_until),
         )
         .col_expr(webhook_endpoint::Column::UpdatedAt, Expr::value(now))
-        .filter(webhook_endpoint::Column::Id.eq(ep.id))
-        // An admin's redeliver or edit since the claim wins.
-        .filter(webhook_endpoint::Column::CursorSeq.eq(ep.cursor_seq));
-    let none = || Expr::value(Option::<Time>::None);
-    match after_failure {
-        None => {
-            q = q
-                .col_expr(
-                    webhook_endpoint::Column::CursorSeq,
-                    Expr::value(ev.seq.unwrap_or(ep.cursor_seq)),
-                )
-                .col_expr(webhook_endpoint::Column::Attempts, Expr::value(0))
-                .col_expr(webhook_endpoint::Column::FailingSince, none())
-                .col_expr(webhook_endpoint::Column::NextAttemptAt, none());
-        }
-        Some(AfterFailure::RetryAt(at)) => {
-            q = q
-                .col_expr(
-                    webhook_endpoint::Column::Attempts,
-                    Expr::value(ep.attempts + 1),
-                )
-                .col_expr(
-                    webhook_endpoint::Column::FailingSince,
-                    Expr::value(ep.failing_since.unwrap_or(now)),
-                )
-                .col_expr(webhook_endpoint::Column::NextAttemptAt, Expr::value(at));
-        }
-        Some(AfterFailure::Disable(reason)) => {
-            q = q
-                .col_expr(
-                    webhook_endpoint::Column::Attempts,
-                    Expr::value(ep.attempts + 1),
-                )
-                .col_expr(webhook_endpoint::Column::Enabled, Expr::value(false))
-                .col_expr(
-                    webhook_endpoint::Column::DisabledReason,
-                    Expr::value(reason),
-                );
-        }
+        .col_expr(
+            webhook_endpoint::Column::CursorSeq,
+            Expr::value(standing.cursor_seq),
+        )
+        .col_expr(
+            webhook_endpoint::Column::Attempts,
+            Expr::value(standing.attempts),
+        )
+        .col_expr(
+            webhook_endpoint::Column::FailingSince,
+            Expr::value(standing.failing_since),
+        )
+        .col_expr(
+            webhook_endpoint::Column::NextAttemptAt,
+            Expr::value(standing.next_attempt_at),
+        )
+        .filter(webhook_endpoint::Column::Id.eq(endpoint_id))
+        .filter(webhook_endpoint::Column::CursorSeq.eq(expected_cursor));
+    if let Some(reason) = standing.disabled {
+        q = q
+            .col_expr(webhook_endpoint::Column::Enabled, Expr::value(false))
+            .col_expr(
+                webhook_endpoint::Column::DisabledReason,
+                Expr::value(reason),
+            );
     }
-    q.exec(db).await.map_err(db_error)?;
-    Ok(())
+    let res = q.exec(db).await.map_err(db_error)?;
+    Ok(res.rows_affected > 0)
 }

@@ -887,3 +887,1023 @@ async fn import_users_carries_custom_columns_and_json_lines() {
         json!({"costCode": "CSV-1", "badge": 4})
     );
 }
+
+// ---- Group extensions ----
+
+pub const ACME_GROUP: &str = "urn:ietf:params:scim:schemas:extension:acme:2.0:Group";
+const GROUP_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
+
+/// An app with the acme Group extension registered for its organization.
+async fn app_with_group_ext() -> TestApp {
+    let app = spawn_app().await;
+    let a = admin(&app, "default").await;
+    let (status, body) = a
+        .post(
+            "/schemas",
+            json!({"id": ACME_GROUP, "name": "AcmeGroup", "attributes": [
+                {"name": "costCode", "type": "string"},
+                {"name": "level", "type": "integer"},
+                {"name": "secret", "type": "string", "returned": "never"},
+                {"name": "tags", "type": "string", "multiValued": true},
+                {"name": "owners", "type": "complex", "multiValued": true, "subAttributes": [
+                    {"name": "value", "type": "string"}, {"name": "kind", "type": "string"}]},
+            ]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["resource_type"], "Group", "{body}");
+    app
+}
+
+fn acme_group(name: &str, ext: Value) -> Value {
+    json!({"schemas": [GROUP_SCHEMA, ACME_GROUP], "displayName": name, ACME_GROUP: ext})
+}
+
+/// The stored extension rows of a group (what a client can't see).
+async fn group_value_rows(app: &TestApp, id: &str) -> Vec<(String, Option<String>)> {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+    let db = app.db().await;
+    let rows = entity::scim_group_value::Entity::find()
+        .filter(entity::scim_group_value::Column::GroupId.eq(uuid::Uuid::parse_str(id).unwrap()))
+        .order_by_asc(entity::scim_group_value::Column::Attr)
+        .order_by_asc(entity::scim_group_value::Column::Position)
+        .order_by_asc(entity::scim_group_value::Column::Display)
+        .all(&db)
+        .await
+        .unwrap();
+    let _ = db.close().await;
+    rows.into_iter()
+        .map(|r| {
+            (
+                format!(
+                    "{}{}",
+                    r.attr.rsplit(':').next().unwrap(),
+                    r.display.map(|d| format!(".{d}")).unwrap_or_default()
+                ),
+                r.value,
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn group_extension_values_are_stored_typed_returned_and_projected() {
+    let app = app_with_group_ext().await;
+    let mut body = acme_group(
+        "Engineering",
+        json!({"costCode": "G-1", "level": "3", "secret": "s3", "tags": ["a"]}),
+    );
+    // Entra's flat URN-qualified key, and an extension no schema knows.
+    body[format!("{ACME_GROUP}:owners")] = json!([{"value": "o1", "kind": "lead"}]);
+    body["urn:ietf:params:scim:schemas:extension:other:2.0:Group"] = json!({"x": 1});
+    let (status, created) = app.post("/Groups", body).await;
+    assert_eq!(status, 201, "{created}");
+    let want = json!({"costCode": "G-1", "level": 3, "tags": ["a"],
+        "owners": [{"value": "o1", "kind": "lead"}]});
+    assert_eq!(created[ACME_GROUP], want, "{created}");
+    assert!(
+        created["schemas"]
+            .as_array()
+            .unwrap()
+            .contains(&json!(ACME_GROUP)),
+        "{created}"
+    );
+    assert!(
+        created
+            .get("urn:ietf:params:scim:schemas:extension:other:2.0:Group")
+            .is_none()
+    );
+    let id = created["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        group_value_rows(&app, &id).await,
+        vec![
+            ("costCode".into(), Some("G-1".into())),
+            ("level".into(), Some("3".into())),
+            ("owners.kind".into(), Some("lead".into())),
+            ("owners.value".into(), Some("o1".into())),
+            ("secret".into(), Some("s3".into())),
+            ("tags".into(), Some("a".into())),
+        ],
+        "stored one row a scalar; returned: never is stored, not returned"
+    );
+    let (_, got) = app.get(&format!("/Groups/{id}")).await;
+    assert_eq!(got[ACME_GROUP], want, "{got}");
+    let (_, list) = app.get("/Groups").await;
+    assert_eq!(list["Resources"][0][ACME_GROUP], want, "{list}");
+    let (_, found) = app
+        .get(&format!(
+            "/Groups?filter={}",
+            q(r#"displayName eq "Engineering""#)
+        ))
+        .await;
+    assert_eq!(found["Resources"][0][ACME_GROUP], want, "{found}");
+
+    // Projection.
+    let (_, only) = app
+        .get(&format!("/Groups/{id}?attributes={ACME_GROUP}:costCode"))
+        .await;
+    assert_eq!(only[ACME_GROUP], json!({"costCode": "G-1"}), "{only}");
+    assert!(only.get("displayName").is_none(), "{only}");
+    let (_, without) = app
+        .get(&format!("/Groups/{id}?excludedAttributes={ACME_GROUP}"))
+        .await;
+    assert!(without.get(ACME_GROUP).is_none(), "{without}");
+    assert!(
+        !without["schemas"]
+            .as_array()
+            .unwrap()
+            .contains(&json!(ACME_GROUP)),
+        "{without}"
+    );
+    let (_, excl) = app
+        .get(&format!(
+            "/Groups/{id}?excludedAttributes={ACME_GROUP}:owners,members"
+        ))
+        .await;
+    assert_eq!(
+        excl[ACME_GROUP],
+        json!({"costCode": "G-1", "level": 3, "tags": ["a"]})
+    );
+
+    // Wrong types: 400 naming the attribute, nothing written.
+    let before = db_rows(&app).await;
+    for (ext, name) in [
+        (json!({"level": "high"}), "level"),
+        (json!({"costCode": ["a"]}), "costCode"),
+        (json!({"owners": [{"kind": 5}]}), "owners.kind"),
+    ] {
+        let (status, err) = app.post("/Groups", acme_group("Bad", ext)).await;
+        assert_scim_error(status, &err, 400, Some("invalidValue"));
+        assert!(err["detail"].as_str().unwrap().contains(name), "{err}");
+    }
+    assert_db_unchanged(&app, &before).await;
+}
+
+#[tokio::test]
+async fn group_put_and_patch_set_and_remove_extension_values() {
+    let app = app_with_group_ext().await;
+    let member = app.create_user(user("member@acme.example")).await;
+    let mut body = acme_group("Ops", json!({"costCode": "A", "tags": ["a", "b"]}));
+    body["members"] = json!([{"value": member}]);
+    let (status, created) = app.post("/Groups", body).await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().unwrap().to_owned();
+    let path = format!("/Groups/{id}");
+
+    // Paths, a multi-valued add: 204 (no attributes asked), then stored.
+    let (status, _) = app
+        .patch(
+            &path,
+            json!([
+                {"op": "replace", "path": format!("{ACME_GROUP}:costCode"), "value": "B"},
+                {"op": "add", "path": format!("{ACME_GROUP}:tags"), "value": ["c"]},
+                {"op": "add", "path": format!("{ACME_GROUP}:owners"), "value": [{"value": "o1", "kind": "lead"}]},
+            ]),
+        )
+        .await;
+    assert_eq!(status, 204);
+    let (_, got) = app.get(&path).await;
+    assert_eq!(
+        got[ACME_GROUP],
+        json!({"costCode": "B", "tags": ["a", "b", "c"], "owners": [{"value": "o1", "kind": "lead"}]}),
+        "{got}"
+    );
+    // Entra: path-less, flat keys typed from strings, with a core attribute.
+    let (status, _) = app
+        .patch(
+            &path,
+            json!([{"op": "Replace", "value": {"displayName": "Ops2", format!("{ACME_GROUP}:level"): "7"}}]),
+        )
+        .await;
+    assert_eq!(status, 204);
+    // The whole extension object with its own schemas; value filters
+    // (a complex one with a full expression); attributes asked: 200 and the body.
+    let (status, patched) = app
+        .patch(
+            &format!("{path}?excludedAttributes=members"),
+            json!([
+                {"op": "replace", "path": ACME_GROUP, "value": {"schemas": [ACME_GROUP], "costCode": "C"}},
+                {"op": "remove", "path": format!("{ACME_GROUP}:tags[value eq \"b\"]")},
+                {"op": "replace", "path": format!("{ACME_GROUP}:owners[kind eq \"lead\" and value eq \"o1\"].value"), "value": "o2"},
+            ]),
+        )
+        .await;
+    assert_eq!(status, 200, "{patched}");
+    let want = json!({"costCode": "C", "level": 7, "tags": ["a", "c"],
+        "owners": [{"value": "o2", "kind": "lead"}]});
+    assert_eq!(patched[ACME_GROUP], want, "{patched}");
+    let (_, got) = app.get(&path).await;
+    assert_eq!(got["displayName"], "Ops2");
+    assert_eq!(got[ACME_GROUP], want, "{got}");
+    assert_eq!(got["members"][0]["value"], member.as_str(), "{got}");
+
+    // Refused: a wrong type, an unknown attribute, an unregistered schema;
+    // nothing changes.
+    let before = db_rows(&app).await;
+    for (op, scim_type) in [
+        (
+            json!({"op": "replace", "path": format!("{ACME_GROUP}:level"), "value": "many"}),
+            "invalidValue",
+        ),
+        (
+            json!({"op": "add", "path": format!("{ACME_GROUP}:nope"), "value": "x"}),
+            "invalidPath",
+        ),
+        (
+            json!({"op": "add", "path": "urn:ietf:params:scim:schemas:extension:other:2.0:Group:x", "value": "x"}),
+            "invalidPath",
+        ),
+        (
+            json!({"op": "add", "value": {"urn:ietf:params:scim:schemas:extension:other:2.0:Group:x": 1}}),
+            "invalidPath",
+        ),
+    ] {
+        let (status, err) = app
+            .patch(
+                &path,
+                json!([{"op": "replace", "path": format!("{ACME_GROUP}:costCode"), "value": "Z"}, op]),
+            )
+            .await;
+        assert_scim_error(status, &err, 400, Some(scim_type));
+    }
+    assert_db_unchanged(&app, &before).await;
+
+    // Remove one attribute, then the whole extension.
+    let (status, _) = app
+        .patch(
+            &path,
+            json!([{"op": "remove", "path": format!("{ACME_GROUP}:costCode")}]),
+        )
+        .await;
+    assert_eq!(status, 204);
+    let (_, got) = app.get(&path).await;
+    assert!(got[ACME_GROUP].get("costCode").is_none(), "{got}");
+    let (status, _) = app
+        .patch(&path, json!([{"op": "remove", "path": ACME_GROUP}]))
+        .await;
+    assert_eq!(status, 204);
+    let (_, got) = app.get(&path).await;
+    assert!(got.get(ACME_GROUP).is_none(), "{got}");
+    assert!(group_value_rows(&app, &id).await.is_empty());
+
+    // PUT sets them; a PUT leaving them out clears them; members stay.
+    let mut put = acme_group("Ops2", json!({"level": 1}));
+    put["members"] = json!([{"value": member}]);
+    let (status, body) = app.put(&path, put).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body[ACME_GROUP], json!({"level": 1}), "{body}");
+    let (status, body) = app
+        .put(
+            &path,
+            json!({"schemas": [GROUP_SCHEMA], "displayName": "Ops2", "members": [{"value": member}]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.get(ACME_GROUP).is_none(), "{body}");
+    assert!(group_value_rows(&app, &id).await.is_empty());
+    assert_eq!(body["members"].as_array().unwrap().len(), 1, "{body}");
+
+    // Removing the schema removes the groups' values.
+    let mut body = acme_group("Ops3", json!({"costCode": "R"}));
+    body["members"] = json!([]);
+    let (_, g) = app.post("/Groups", body).await;
+    let a = admin(&app, "default").await;
+    let (status, _) = a.delete(&format!("/schemas/{ACME_GROUP}")).await;
+    assert_eq!(status, 204);
+    assert!(
+        group_value_rows(&app, g["id"].as_str().unwrap())
+            .await
+            .is_empty()
+    );
+}
+
+async fn group_names(app: &TestApp, query: &str) -> Vec<String> {
+    let (status, list) = app.get(&format!("/Groups?{query}")).await;
+    assert_eq!(status, 200, "{query}: {list}");
+    list["Resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["displayName"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn group_extension_values_filter_and_sort_in_sql() {
+    let app = app_with_group_ext().await;
+    for (name, ext) in [
+        (
+            "G1",
+            json!({"costCode": "X", "level": 1, "owners": [{"value": "o1", "kind": "lead"}, {"value": "o2", "kind": "member"}]}),
+        ),
+        (
+            "G2",
+            json!({"costCode": "Y", "level": 5, "tags": ["t"], "owners": [{"value": "o1", "kind": "member"}]}),
+        ),
+        ("G3", json!({})),
+    ] {
+        let (status, body) = app.post("/Groups", acme_group(name, ext)).await;
+        assert_eq!(status, 201, "{body}");
+    }
+    let f = |filter: &str| format!("filter={}&sortBy=displayName", q(filter));
+    for (filter, want) in [
+        (format!(r#"{ACME_GROUP}:costCode eq "x""#), vec!["G1"]),
+        (format!("{ACME_GROUP}:level gt 2"), vec!["G2"]),
+        (format!("{ACME_GROUP}:costCode pr"), vec!["G1", "G2"]),
+        (
+            format!(r#"not ({ACME_GROUP}:costCode eq "X")"#),
+            vec!["G2", "G3"],
+        ),
+        (format!(r#"{ACME_GROUP}:tags[value eq "t"]"#), vec!["G2"]),
+        (
+            format!(r#"{ACME_GROUP}:owners[value eq "o1" and kind eq "lead"]"#),
+            vec!["G1"],
+        ),
+        (
+            format!(r#"{ACME_GROUP}:owners[value eq "o1" and not (kind eq "lead")]"#),
+            vec!["G2"],
+        ),
+        (
+            format!(r#"{ACME_GROUP}:owners.kind eq "member" and displayName sw "G""#),
+            vec!["G1", "G2"],
+        ),
+    ] {
+        assert_eq!(group_names(&app, &f(&filter)).await, want, "{filter}");
+    }
+    let sorted = group_names(
+        &app,
+        &format!(
+            "filter={}&sortBy={ACME_GROUP}:level&sortOrder=descending",
+            q(&format!("{ACME_GROUP}:level pr"))
+        ),
+    )
+    .await;
+    assert_eq!(sorted, vec!["G2", "G1"]);
+    let (status, err) = app
+        .get(&format!(
+            "/Groups?filter={}",
+            q(&format!(r#"{ACME_GROUP}:nope eq "x""#))
+        ))
+        .await;
+    assert_scim_error(status, &err, 400, Some("invalidFilter"));
+}
+
+#[tokio::test]
+async fn bulk_carries_group_extension_values() {
+    let app = app_with_group_ext().await;
+    let (status, res) = app
+        .post(
+            "/Bulk",
+            json!({
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"],
+                "Operations": [
+                    {"method": "POST", "path": "/Groups", "bulkId": "g1",
+                     "data": acme_group("BulkG", json!({"costCode": "B-1"}))},
+                    {"method": "PATCH", "path": "/Groups/bulkId:g1", "data": {
+                        "schemas": [PATCH_OP],
+                        "Operations": [{"op": "add", "path": format!("{ACME_GROUP}:level"), "value": 3}]}},
+                    {"method": "POST", "path": "/Groups", "bulkId": "g2",
+                     "data": acme_group("BulkBad", json!({"level": "x"}))},
+                ],
+            }),
+        )
+        .await;
+    assert_eq!(status, 200, "{res}");
+    let ops = res["Operations"].as_array().unwrap();
+    assert_eq!(ops[0]["status"], "201", "{res}");
+    assert_eq!(ops[1]["status"], "200", "{res}");
+    assert_eq!(ops[2]["status"], "400", "{res}");
+    let (_, list) = app.get("/Groups").await;
+    assert_eq!(list["totalResults"], 1, "{list}");
+    assert_eq!(
+        list["Resources"][0][ACME_GROUP],
+        json!({"costCode": "B-1", "level": 3}),
+        "{list}"
+    );
+}
+
+// ---- uniqueness ----
+
+const UNIQ: &str = "urn:ietf:params:scim:schemas:extension:uniq:2.0:User";
+
+fn uniq_schema() -> Value {
+    json!({"id": UNIQ, "attributes": [
+        {"name": "badgeId", "type": "string", "uniqueness": "server"},
+        {"name": "token", "type": "string", "caseExact": true, "uniqueness": "global"},
+        {"name": "desk", "type": "complex", "subAttributes": [
+            {"name": "code", "type": "integer", "uniqueness": "server"},
+            {"name": "floor", "type": "integer"}]},
+        {"name": "note", "type": "string"},
+    ]})
+}
+
+fn uniq_user(user_name: &str, ext: Value) -> Value {
+    let mut u = user(user_name);
+    u["schemas"] = json!([USER_SCHEMA, UNIQ]);
+    u[UNIQ] = ext;
+    u
+}
+
+async fn count_users(app: &TestApp, user_name: &str) -> u64 {
+    let (_, list) = app
+        .get(&format!(
+            "/Users?filter={}",
+            q(&format!(r#"userName eq "{user_name}""#))
+        ))
+        .await;
+    list["totalResults"].as_u64().unwrap()
+}
+
+#[tokio::test]
+async fn unique_custom_values_are_enforced_on_every_write() {
+    let app = spawn_app().await;
+    let a = admin(&app, "default").await;
+    // Multi-valued or complex attributes can't be unique: refused.
+    for attr in [
+        json!({"name": "a", "type": "string", "multiValued": true, "uniqueness": "server"}),
+        json!({"name": "a", "type": "complex", "uniqueness": "server", "subAttributes": [{"name": "b", "type": "string"}]}),
+    ] {
+        let (status, body) = a
+            .post("/schemas", json!({"id": UNIQ, "attributes": [attr]}))
+            .await;
+        assert_admin_error(status, &body, 400, "invalid_request");
+    }
+    let (status, body) = a.post("/schemas", uniq_schema()).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["schema"]["attributes"][0]["uniqueness"], "server");
+    let (_, served) = app.get(&format!("/Schemas/{UNIQ}")).await;
+    assert_eq!(served["attributes"][1]["uniqueness"], "global", "{served}");
+
+    let u1 = app
+        .create_user(uniq_user(
+            "u1@acme.example",
+            json!({"badgeId": "B-1", "token": "Tok", "desk": {"code": 7}}),
+        ))
+        .await;
+    // POST: the same value (caseExact false: in any case) is 409, nothing
+    // written.
+    for (ext, attr) in [
+        (json!({"badgeId": "b-1"}), "badgeId"),
+        (json!({"token": "Tok"}), "token"),
+        (json!({"desk": {"code": "7", "floor": 1}}), "desk.code"),
+    ] {
+        let before = db_rows(&app).await;
+        let (status, err) = app.post("/Users", uniq_user("u2@acme.example", ext)).await;
+        assert_scim_error(status, &err, 409, Some("uniqueness"));
+        assert!(err["detail"].as_str().unwrap().contains(attr), "{err}");
+        assert_db_unchanged(&app, &before).await;
+    }
+    // caseExact: another case is another value; other attributes may repeat.
+    let u2 = app
+        .create_user(uniq_user(
+            "u2@acme.example",
+            json!({"badgeId": "B-2", "token": "tok", "note": "same", "desk": {"code": 8, "floor": 1}}),
+        ))
+        .await;
+    app.create_user(uniq_user(
+        "u3@acme.example",
+        json!({"note": "same", "desk": {"floor": 1}}),
+    ))
+    .await;
+
+    // PUT and PATCH onto another user's value: 409, nothing changes.
+    let before = db_rows(&app).await;
+    let (status, err) = app
+        .put(
+            &format!("/Users/{u2}"),
+            uniq_user("u2@acme.example", json!({"badgeId": "B-1"})),
+        )
+        .await;
+    assert_scim_error(status, &err, 409, Some("uniqueness"));
+    for op in [
+        json!({"op": "replace", "path": format!("{UNIQ}:badgeId"), "value": "B-1"}),
+        json!({"op": "replace", "value": {format!("{UNIQ}:token"): "Tok"}}),
+        json!({"op": "add", "path": format!("{UNIQ}:desk.code"), "value": 7}),
+    ] {
+        let (status, err) = app.patch(&format!("/Users/{u2}"), json!([op])).await;
+        assert_scim_error(status, &err, 409, Some("uniqueness"));
+    }
+    assert_db_unchanged(&app, &before).await;
+    // A user keeps its own value; a freed value can be taken.
+    let (status, body) = app
+        .patch(
+            &format!("/Users/{u1}"),
+            json!([{"op": "replace", "path": format!("{UNIQ}:badgeId"), "value": "B-1"},
+                   {"op": "replace", "path": format!("{UNIQ}:note"), "value": "n"}]),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = app
+        .patch(
+            &format!("/Users/{u1}"),
+            json!([{"op": "remove", "path": format!("{UNIQ}:badgeId")}]),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = app
+        .patch(
+            &format!("/Users/{u2}"),
+            json!([{"op": "replace", "path": format!("{UNIQ}:badgeId"), "value": "B-1"}]),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body[UNIQ]["badgeId"], "B-1");
+
+    // /Bulk: the conflicting operation is 409, the others are done.
+    let (status, res) = app
+        .post(
+            "/Bulk",
+            json!({
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"],
+                "Operations": [
+                    {"method": "POST", "path": "/Users", "bulkId": "a",
+                     "data": uniq_user("b1@acme.example", json!({"badgeId": "B-1"}))},
+                    {"method": "POST", "path": "/Users", "bulkId": "b",
+                     "data": uniq_user("b2@acme.example", json!({"badgeId": "B-9"}))},
+                    {"method": "PATCH", "path": format!("/Users/{u1}"), "data": {
+                        "schemas": [PATCH_OP],
+                        "Operations": [{"op": "add", "path": format!("{UNIQ}:badgeId"), "value": "b-9"}]}},
+                ],
+            }),
+        )
+        .await;
+    assert_eq!(status, 200, "{res}");
+    let statuses: Vec<&str> = res["Operations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, vec!["409", "201", "409"], "{res}");
+    assert_eq!(
+        res["Operations"][0]["response"]["scimType"], "uniqueness",
+        "{res}"
+    );
+    assert_eq!(count_users(&app, "b1@acme.example").await, 0);
+    assert_eq!(count_users(&app, "b2@acme.example").await, 1);
+    // A deleted (unlinked) user's value is free again.
+    let (status, _) = app.delete(&format!("/Users/{u2}")).await;
+    assert_eq!(status, 204);
+    app.create_user(uniq_user("u5@acme.example", json!({"badgeId": "B-1"})))
+        .await;
+
+    // server: per directory; global: across the organization's directories,
+    // never across organizations.
+    let other = app.other_directory("default", "second").await;
+    other
+        .create_user(uniq_user("d2@acme.example", json!({"badgeId": "B-1"})))
+        .await;
+    let (status, err) = other
+        .post(
+            "/Users",
+            uniq_user("d3@acme.example", json!({"token": "Tok"})),
+        )
+        .await;
+    assert_scim_error(status, &err, 409, Some("uniqueness"));
+    let globex = app.other_directory("globex", "g").await;
+    let g = admin(&app, "globex").await;
+    let (status, _) = g.post("/schemas", uniq_schema()).await;
+    assert_eq!(status, 201);
+    globex
+        .create_user(uniq_user(
+            "g1@globex.example",
+            json!({"token": "Tok", "badgeId": "B-1"}),
+        ))
+        .await;
+}
+
+#[tokio::test]
+async fn concurrent_writes_of_a_unique_value_leave_one_winner() {
+    let app = spawn_app().await;
+    let a = admin(&app, "default").await;
+    let (status, _) = a.post("/schemas", uniq_schema()).await;
+    assert_eq!(status, 201);
+    let tries = (0..8).map(|i| {
+        let app = &app;
+        async move {
+            app.post(
+                "/Users",
+                uniq_user(&format!("race{i}@acme.example"), json!({"badgeId": "RACE"})),
+            )
+            .await
+        }
+    });
+    let results = futures_util::future::join_all(tries).await;
+    let created = results.iter().filter(|(s, _)| *s == 201).count();
+    assert_eq!(created, 1, "{results:?}");
+    for (status, body) in results.iter().filter(|(s, _)| *s != 201) {
+        assert_scim_error(*status, body, 409, Some("uniqueness"));
+    }
+    let (_, list) = app
+        .get(&format!(
+            "/Users?filter={}",
+            q(&format!(r#"{UNIQ}:badgeId eq "race""#))
+        ))
+        .await;
+    assert_eq!(list["totalResults"], 1, "{list}");
+}
+
+#[tokio::test]
+async fn unique_group_extension_values_are_enforced() {
+    let app = spawn_app().await;
+    let a = admin(&app, "default").await;
+    let (status, body) = a
+        .post(
+            "/schemas",
+            json!({"id": ACME_GROUP, "attributes": [
+                {"name": "code", "type": "string", "uniqueness": "server"}]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, one) = app
+        .post("/Groups", acme_group("One", json!({"code": "C1"})))
+        .await;
+    assert_eq!(status, 201);
+    let (status, err) = app
+        .post("/Groups", acme_group("Two", json!({"code": "c1"})))
+        .await;
+    assert_scim_error(status, &err, 409, Some("uniqueness"));
+    let (status, two) = app
+        .post("/Groups", acme_group("Two", json!({"code": "C2"})))
+        .await;
+    assert_eq!(status, 201, "{two}");
+    let (status, err) = app
+        .patch(
+            &format!("/Groups/{}", two["id"].as_str().unwrap()),
+            json!([{"op": "replace", "path": format!("{ACME_GROUP}:code"), "value": "C1"}]),
+        )
+        .await;
+    assert_scim_error(status, &err, 409, Some("uniqueness"));
+    let (_, list) = app
+        .get(&format!(
+            "/Groups?filter={}",
+            q(&format!(r#"{ACME_GROUP}:code eq "c2""#))
+        ))
+        .await;
+    assert_eq!(list["totalResults"], 1, "{list}");
+    // A deleted group's value is free again.
+    let (status, _) = app
+        .delete(&format!("/Groups/{}", one["id"].as_str().unwrap()))
+        .await;
+    assert_eq!(status, 204);
+    let (status, three) = app
+        .post("/Groups", acme_group("Three", json!({"code": "C1"})))
+        .await;
+    assert_eq!(status, 201, "{three}");
+}
+
+// ---- value filters on multi-valued complex attributes ----
+
+const PHONES: &str = "urn:ietf:params:scim:schemas:extension:phones:2.0:User";
+
+#[tokio::test]
+async fn value_filters_on_complex_custom_attributes_take_full_expressions() {
+    let app = spawn_app().await;
+    let a = admin(&app, "default").await;
+    let (status, body) = a
+        .post(
+            "/schemas",
+            json!({"id": PHONES, "attributes": [
+                {"name": "phones", "type": "complex", "multiValued": true, "subAttributes": [
+                    {"name": "value", "type": "string"}, {"name": "kind", "type": "string"},
+                    {"name": "rank", "type": "integer"}]}]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let phones_user = |name: &str, phones: Value| {
+        let mut u = user(name);
+        u["schemas"] = json!([USER_SCHEMA, PHONES]);
+        u[PHONES] = json!({ "phones": phones });
+        u
+    };
+    let p1 = app
+        .create_user(phones_user(
+            "p1@acme.example",
+            json!([{"value": "111", "kind": "work", "rank": 1}, {"value": "222", "kind": "home", "rank": 2}]),
+        ))
+        .await;
+    let p2 = app
+        .create_user(phones_user(
+            "p2@acme.example",
+            json!([{"value": "222", "kind": "work", "rank": 2}, {"value": "111", "kind": "home"}]),
+        ))
+        .await;
+    let p3 = app
+        .create_user(phones_user(
+            "p3@acme.example",
+            json!([{"value": "333", "kind": "work"}]),
+        ))
+        .await;
+    let f = |filter: &str| format!("filter={}&sortBy=userName", q(filter));
+    for (filter, want) in [
+        // Both comparisons hold within one entry (p2's 111 is at home).
+        (
+            format!(r#"{PHONES}:phones[kind eq "work" and value sw "1"]"#),
+            vec!["p1@acme.example"],
+        ),
+        (
+            format!(r#"{PHONES}:phones[kind eq "home" or value eq "333"]"#),
+            vec!["p1@acme.example", "p2@acme.example", "p3@acme.example"],
+        ),
+        (
+            format!(r#"{PHONES}:phones[kind eq "work" and not (value eq "111")]"#),
+            vec!["p2@acme.example", "p3@acme.example"],
+        ),
+        (
+            format!(r#"{PHONES}:phones[kind eq "home" and rank pr]"#),
+            vec!["p1@acme.example"],
+        ),
+        (
+            format!(r#"{PHONES}:phones[(kind eq "work" or kind eq "home") and rank ge 2]"#),
+            vec!["p1@acme.example", "p2@acme.example"],
+        ),
+        (
+            format!(r#"{PHONES}:phones[value eq "111"]"#),
+            vec!["p1@acme.example", "p2@acme.example"],
+        ),
+    ] {
+        assert_eq!(user_names(&app, &f(&filter)).await, want, "{filter}");
+    }
+    // The same expressions in PATCH paths.
+    let (status, body) = app
+        .patch(
+            &format!("/Users/{p2}"),
+            json!([{"op": "replace",
+                "path": format!(r#"{PHONES}:phones[kind eq "work" and value eq "222"].value"#),
+                "value": "999"}]),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body[PHONES]["phones"],
+        json!([{"value": "999", "kind": "work", "rank": 2}, {"value": "111", "kind": "home"}])
+    );
+    let (status, body) = app
+        .patch(
+            &format!("/Users/{p1}"),
+            json!([{"op": "remove",
+                "path": format!(r#"{PHONES}:phones[not (kind eq "work") or value eq "nope"]"#)}]),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body[PHONES]["phones"],
+        json!([{"value": "111", "kind": "work", "rank": 1}])
+    );
+    let (status, body) = app
+        .patch(
+            &format!("/Users/{p3}"),
+            json!([{"op": "remove", "path": format!(r#"{PHONES}:phones[kind eq "work" and value eq "333"]"#)}]),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.get(PHONES).is_none(), "{body}");
+    assert_eq!(
+        user_names(
+            &app,
+            &f(&format!(
+                r#"{PHONES}:phones[value eq "999" and kind eq "work"]"#
+            ))
+        )
+        .await,
+        vec!["p2@acme.example"]
+    );
+}
+
+// ---- import: dropped attributes are warnings ----
+
+async fn import_file(app: &TestApp, ext: &str, text: String) -> scim_server::import::Summary {
+    use clap::Parser;
+    let path = std::env::temp_dir().join(format!("scim-import-{}.{ext}", uuid::Uuid::new_v4()));
+    std::fs::write(&path, text).unwrap();
+    let dir = app.directory_id.to_string();
+    let p = path.display().to_string();
+    let cli = scim_server::cli::Cli::try_parse_from([
+        "scim-server",
+        "import",
+        "users",
+        "--directory",
+        dir.as_str(),
+        p.as_str(),
+    ])
+    .unwrap();
+    let summary = scim_server::cli::run_import(&app.settings, cli.command.unwrap())
+        .await
+        .unwrap();
+    std::fs::remove_file(&path).ok();
+    summary
+}
+
+#[tokio::test]
+async fn import_records_dropped_attributes_as_sync_log_warnings() {
+    let app = app_with_acme().await;
+    let a = admin(&app, "default").await;
+    let okta = "urn:ietf:params:scim:schemas:extension:okta:2.0:User";
+    let mut row = acme_user("imp1@acme.example", json!({"costCode": "I-1", "nope": 1}));
+    row["shoeSize"] = json!(42);
+    row[okta] = json!({"favoriteColor": "blue"});
+    let plain = user("imp2@acme.example");
+    let jsonl = format!("{row}\n{plain}\n");
+    let summary = import_file(&app, "jsonl", jsonl).await;
+    assert_eq!((summary.created, summary.failed), (2, 0), "{summary:?}");
+    let csv = format!(
+        "userName,email,{ACME}:costCode,{okta}:color\nimp3@acme.example,imp3@acme.example,C-3,red\n"
+    );
+    let summary = import_file(&app, "csv", csv).await;
+    assert_eq!(summary.created, 1, "{summary:?}");
+
+    let dir = app.directory_id;
+    let (status, log) = a
+        .get(&format!("/directories/{dir}/sync-log?outcome=warning"))
+        .await;
+    assert_eq!(status, 200, "{log}");
+    let id_of = |list: &Value, name: &str| -> String {
+        list["Resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|u| u["userName"] == name)
+            .unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let (_, users) = app.get("/Users").await;
+    let (id1, id3) = (
+        id_of(&users, "imp1@acme.example"),
+        id_of(&users, "imp3@acme.example"),
+    );
+    let mut got: Vec<(String, String, String)> = log["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            assert_eq!(e["operation"], "POST /Users (import)", "{e}");
+            (
+                e["resource_id"].as_str().unwrap().to_owned(),
+                e["detail"].as_str().unwrap().to_owned(),
+                e["status"].to_string(),
+            )
+        })
+        .collect();
+    got.sort();
+    let mut want = vec![
+        (
+            id1.clone(),
+            "ignored attribute shoeSize: no registered schema".to_owned(),
+            "201".to_owned(),
+        ),
+        (
+            id1.clone(),
+            format!("ignored attribute {ACME}:nope: no registered schema"),
+            "201".to_owned(),
+        ),
+        (
+            id1.clone(),
+            format!("ignored attribute {okta}:favoriteColor: no registered schema"),
+            "201".to_owned(),
+        ),
+        (
+            id3.clone(),
+            format!("ignored attribute {okta}:color: no registered schema"),
+            "201".to_owned(),
+        ),
+    ];
+    want.sort();
+    assert_eq!(got, want);
+    let (_, dirs) = a.get("/directories").await;
+    let d = dirs["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["id"] == dir.to_string())
+        .unwrap();
+    assert_eq!(d["ignored_attributes_last_24h"], 4, "{d}");
+
+    // A directory that refuses them refuses such rows (the others pass).
+    let (status, _) = a
+        .put(
+            &format!("/directories/{dir}/unknown-attributes"),
+            json!({"reject": true}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let mut bad = user("imp4@acme.example");
+    bad["shoeSize"] = json!(1);
+    let jsonl = format!("{bad}\n{}\n", user("imp5@acme.example"));
+    let summary = import_file(&app, "jsonl", jsonl).await;
+    assert_eq!((summary.created, summary.failed), (1, 1), "{summary:?}");
+    assert_eq!(count_users(&app, "imp4@acme.example").await, 0);
+}
+
+// ---- the admin web page ----
+
+#[tokio::test]
+async fn the_admin_web_page_shows_custom_attributes_of_an_account() {
+    let app = app_with_acme().await;
+    app.verify_domain("acme.example").await;
+    app.create_user(acme_user(
+        "web@acme.example",
+        json!({"costCode": "W-<1>", "badge": 2, "desk": {"building": "B1", "floor": 3}}),
+    ))
+    .await;
+    let a = admin(&app, "default").await;
+    let account = account_of(&app, "web@acme.example").await;
+    let (session, _) = crate::web_sessions::sign_in(&app, &a.key).await;
+    let page = reqwest::Client::new()
+        .get(format!("{}/admin/accounts/{}", app.address, account.id))
+        .header(
+            "Cookie",
+            format!("{}={session}", crate::web_sessions::SESSION_COOKIE),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let page = page.text().await.unwrap();
+    assert!(page.contains("Custom attributes from"), "{page}");
+    for (path, value) in [
+        (format!("{ACME}:costCode"), "W-&lt;1&gt;"),
+        (format!("{ACME}:badge"), "2"),
+        (format!("{ACME}:desk"), "building: B1; floor: 3"),
+    ] {
+        assert!(
+            page.contains(&format!("<dt>{path}</dt><dd>{value}</dd>")),
+            "{path}: {page}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn group_attributes_of_no_registered_schema_are_sync_log_warnings() {
+    let app = app_with_group_ext().await;
+    let a = admin(&app, "default").await;
+    let other = "urn:ietf:params:scim:schemas:extension:other:2.0:Group";
+    let mut body = acme_group("Warned", json!({"costCode": "W", "nope": 1}));
+    body[other] = json!({"color": "blue"});
+    let (status, created) = app.post("/Groups", body.clone()).await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created[ACME_GROUP], json!({"costCode": "W"}));
+    let id = created["id"].as_str().unwrap().to_owned();
+    let (status, _) = app.put(&format!("/Groups/{id}"), body.clone()).await;
+    assert_eq!(status, 200);
+    let (status, res) = app
+        .post(
+            "/Bulk",
+            json!({
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"],
+                "Operations": [{"method": "POST", "path": "/Groups", "bulkId": "w",
+                    "data": {"displayName": "WarnedBulk", format!("{other}:size"): 3}}],
+            }),
+        )
+        .await;
+    assert_eq!(status, 200, "{res}");
+    assert_eq!(res["Operations"][0]["status"], "201", "{res}");
+
+    let dir = app.directory_id;
+    let (_, log) = a
+        .get(&format!("/directories/{dir}/sync-log?outcome=warning"))
+        .await;
+    let mut got: Vec<(String, String)> = log["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["operation"].as_str().unwrap().to_owned(),
+                e["detail"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    got.sort();
+    let w = |op: &str, path: String| {
+        (
+            op.to_owned(),
+            format!("ignored attribute {path}: no registered schema"),
+        )
+    };
+    let mut want = vec![
+        w("POST /Groups", format!("{ACME_GROUP}:nope")),
+        w("POST /Groups", format!("{other}:color")),
+        w("PUT /Groups/{id}", format!("{ACME_GROUP}:nope")),
+        w("PUT /Groups/{id}", format!("{other}:color")),
+        w("POST /Groups (bulk)", format!("{other}:size")),
+    ];
+    want.sort();
+    assert_eq!(got, want, "{log}");
+
+    // A directory that refuses them: 400 invalidSyntax, nothing written.
+    let (status, _) = a
+        .put(
+            &format!("/directories/{dir}/unknown-attributes"),
+            json!({"reject": true}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let before = db_rows(&app).await;
+    body["displayName"] = json!("Refused");
+    let (status, err) = app.post("/Groups", body).await;
+    assert_scim_error(status, &err, 400, Some("invalidSyntax"));
+    assert!(err["detail"].as_str().unwrap().contains("nope"), "{err}");
+    assert_db_unchanged(&app, &before).await;
+}

@@ -388,3 +388,480 @@ async fn concurrent_writes_get_gapless_unique_sequence_numbers() {
     emails.dedup();
     assert_eq!(emails.len(), 12);
 }
+
+/// The events after `after` (the admin feed, page by page).
+async fn events_after(a: &crate::admin::Admin, after: i64) -> Vec<Value> {
+    let mut out = vec![];
+    let mut cursor = after.to_string();
+    loop {
+        let (status, page) = a.get(&format!("/events?limit=1000&after={cursor}")).await;
+        assert_eq!(status, 200, "{page}");
+        out.extend(page["items"].as_array().unwrap().iter().cloned());
+        cursor = page["next_cursor"].as_str().unwrap().to_owned();
+        if page["has_more"] == false {
+            return out;
+        }
+    }
+}
+
+fn last_seq(events: &[Value], before: i64) -> i64 {
+    events.last().map_or(before, |e| e["seq"].as_i64().unwrap())
+}
+
+/// (type, account_id) of each event, sorted, for comparing sets.
+fn by_member(events: &[Value]) -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = events
+        .iter()
+        .map(|e| {
+            (
+                e["type"].as_str().unwrap().to_owned(),
+                e["data"]["account_id"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// Site memberships of the accounts, as (account id, status).
+async fn memberships(app: &TestApp, site_id: &str) -> Vec<(String, String)> {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    let db = app.db().await;
+    let site: uuid::Uuid = site_id.parse().unwrap();
+    let mut v: Vec<(String, String)> = entity::site_membership::Entity::find()
+        .filter(entity::site_membership::Column::SiteId.eq(site))
+        .all(&db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| (m.account_id.to_string(), m.status))
+        .collect();
+    let _ = db.close().await;
+    v.sort();
+    v
+}
+
+#[tokio::test]
+async fn whole_group_grants_give_each_member_its_own_events() {
+    let app = spawn_app().await;
+    let a = admin(&app, "default").await;
+    let s = site(&app, &a, "acme.example.net").await;
+    app.verify_domain("acme.example").await;
+    let mut scim_ids = vec![];
+    for i in 0..3 {
+        scim_ids.push(app.create_user(user(&format!("g{i}@acme.example"))).await);
+    }
+    let accounts: Vec<String> = {
+        let mut v = vec![];
+        for i in 0..3 {
+            v.push(
+                account_of(&app, &format!("g{i}@acme.example"))
+                    .await
+                    .id
+                    .to_string(),
+            );
+        }
+        v
+    };
+    // g2 was invited to the site directly: the group never owns that
+    // membership.
+    let (status, m) = a
+        .post(
+            &format!("/sites/{s}/users"),
+            json!({"email": "g2@acme.example"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{m}");
+    let members: Vec<Value> = scim_ids.iter().map(|id| json!({"value": id})).collect();
+    let (status, g) = app
+        .post(
+            "/Groups",
+            json!({"schemas": [GROUP_SCHEMA], "displayName": "Jira people", "members": members}),
+        )
+        .await;
+    assert_eq!(status, 201, "{g}");
+    let gid = g["id"].as_str().unwrap().to_owned();
+    let mut seen = last_seq(&all_events(&a).await, 0);
+
+    // The grant: every member gets its access event, each membership the
+    // grant started its activation, in the grant's transaction.
+    let (status, grant) = a
+        .post(
+            &format!("/groups/{gid}/grants"),
+            json!({"site_id": s, "product": "jira"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{grant}");
+    let jira = grant["id"].as_str().unwrap().to_owned();
+    let evs = events_after(&a, seen).await;
+    let mut want: Vec<(String, String)> = accounts
+        .iter()
+        .map(|acc| ("product_access.granted".to_owned(), acc.clone()))
+        .chain(
+            accounts[..2]
+                .iter()
+                .map(|acc| ("site_membership.activated".to_owned(), acc.clone())),
+        )
+        .collect();
+    want.sort();
+    assert_eq!(by_member(&evs), want, "{evs:?}");
+    for e in &evs {
+        assert_eq!(e["data"]["via"], "group", "{e}");
+        assert_eq!(e["data"]["group_id"], gid.as_str(), "{e}");
+        assert_eq!(e["data"]["site_id"], s.as_str(), "{e}");
+        assert!(
+            e["actor"].as_str().unwrap().starts_with("admin_key:"),
+            "{e}"
+        );
+        assert_eq!(e["request_id"], evs[0]["request_id"], "one request: {e}");
+        if e["type"] == "product_access.granted" {
+            assert_eq!(e["data"]["product"], "jira", "{e}");
+            assert_eq!(e["data"]["role"], "user", "{e}");
+        }
+    }
+    let active = |accs: &[String]| -> Vec<(String, String)> {
+        let mut v: Vec<(String, String)> = accs
+            .iter()
+            .map(|a| {
+                (
+                    a.clone(),
+                    if *a == accounts[2] {
+                        "invited"
+                    } else {
+                        "active"
+                    }
+                    .to_owned(),
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(memberships(&app, &s).await, active(&accounts));
+    seen = last_seq(&evs, seen);
+
+    // The same grant again changes nothing: no event.
+    let (status, _) = a
+        .post(
+            &format!("/groups/{gid}/grants"),
+            json!({"site_id": s, "product": "jira"}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(events_after(&a, seen).await, Vec::<Value>::new());
+
+    // A new role: each member hears it, with the role it had.
+    let (status, _) = a
+        .post(
+            &format!("/groups/{gid}/grants"),
+            json!({"site_id": s, "product": "jira", "role": "admin"}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let evs = events_after(&a, seen).await;
+    assert_eq!(evs.len(), 3, "{evs:?}");
+    for e in &evs {
+        assert_eq!(e["type"], "product_access.granted", "{e}");
+        assert_eq!(e["data"]["role"], "admin", "{e}");
+        assert_eq!(e["data"]["previous_role"], "user", "{e}");
+    }
+    seen = last_seq(&evs, seen);
+
+    // A second grant on the same site, then the first one removed: access
+    // to Jira ends for each member, memberships stay (another path).
+    let (status, _) = a
+        .post(
+            &format!("/groups/{gid}/grants"),
+            json!({"site_id": s, "product": "confluence"}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    seen = last_seq(&events_after(&a, seen).await, seen);
+    let (status, body) = a.delete(&format!("/groups/{gid}/grants/{jira}")).await;
+    assert_eq!(status, 204, "{body}");
+    let evs = events_after(&a, seen).await;
+    let want: Vec<(String, String)> = {
+        let mut v: Vec<(String, String)> = accounts
+            .iter()
+            .map(|acc| ("product_access.revoked".to_owned(), acc.clone()))
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(by_member(&evs), want, "{evs:?}");
+    assert!(
+        evs.iter().all(|e| e["data"]["product"] == "jira"),
+        "{evs:?}"
+    );
+    assert_eq!(memberships(&app, &s).await, active(&accounts));
+    seen = last_seq(&evs, seen);
+    let (status, body) = a.delete(&format!("/groups/{gid}/grants/{jira}")).await;
+    crate::admin::assert_admin_error(status, &body, 404, "not_found");
+    assert_eq!(events_after(&a, seen).await, Vec::<Value>::new());
+
+    // The group is deleted: each member leaves with its events; the
+    // memberships the group started end (not the direct invite), and
+    // `group.deleted` comes last.
+    let (status, _) = app.delete(&format!("/Groups/{gid}")).await;
+    assert_eq!(status, 204);
+    let evs = events_after(&a, seen).await;
+    assert_eq!(evs.last().unwrap()["type"], "group.deleted", "{evs:?}");
+    let mut want: Vec<(String, String)> = accounts
+        .iter()
+        .flat_map(|acc| {
+            [
+                ("group.member_removed".to_owned(), acc.clone()),
+                ("product_access.revoked".to_owned(), acc.clone()),
+            ]
+        })
+        .chain(
+            accounts[..2]
+                .iter()
+                .map(|acc| ("site_membership.removed".to_owned(), acc.clone())),
+        )
+        .chain([("group.deleted".to_owned(), String::new())])
+        .collect();
+    want.sort();
+    assert_eq!(by_member(&evs), want, "{evs:?}");
+    assert_eq!(
+        memberships(&app, &s).await,
+        vec![(accounts[2].clone(), "invited".to_owned())]
+    );
+}
+
+#[tokio::test]
+async fn a_grant_to_a_large_group_records_every_member_in_pages() {
+    // More members than one page (1,000) of the whole-group walk.
+    const N: usize = 1_100;
+    let app = spawn_app().await;
+    let a = admin(&app, "default").await;
+    let s = site(&app, &a, "acme.example.net").await;
+    let mut ids = vec![];
+    for chunk in (0..N).collect::<Vec<_>>().chunks(550) {
+        let ops: Vec<Value> = chunk
+            .iter()
+            .map(|i| json!({"method": "POST", "path": "/Users", "bulkId": format!("u{i}"), "data": user(&format!("big{i}@example.com"))}))
+            .collect();
+        let (status, res) = app
+            .send(
+                Method::POST,
+                "/Bulk",
+                Some(json!({"schemas": [BULK_REQUEST], "Operations": ops})),
+            )
+            .await;
+        assert_eq!(status, 200, "{res}");
+        for op in res["Operations"].as_array().unwrap() {
+            assert_eq!(op["status"], "201", "{op}");
+            ids.push(
+                op["location"]
+                    .as_str()
+                    .unwrap()
+                    .rsplit('/')
+                    .next()
+                    .unwrap()
+                    .to_owned(),
+            );
+        }
+    }
+    let members: Vec<Value> = ids.iter().map(|id| json!({"value": id})).collect();
+    let (status, g) = app
+        .post(
+            "/Groups",
+            json!({"schemas": [GROUP_SCHEMA], "displayName": "Everyone", "members": members}),
+        )
+        .await;
+    assert_eq!(status, 201, "{g}");
+    let gid = g["id"].as_str().unwrap().to_owned();
+    let seen = last_seq(&all_events(&a).await, 0);
+
+    let (status, grant) = a
+        .post(
+            &format!("/groups/{gid}/grants"),
+            json!({"site_id": s, "product": "trello"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{grant}");
+    let evs = events_after(&a, seen).await;
+    let count = |t: &str| evs.iter().filter(|e| e["type"] == t).count();
+    assert_eq!(count("product_access.granted"), N, "one each");
+    assert_eq!(count("site_membership.activated"), N);
+    assert_eq!(evs.len(), 2 * N);
+    let who: std::collections::HashSet<&str> = evs
+        .iter()
+        .map(|e| e["data"]["account_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(who.len(), N, "every member, none twice");
+    let seqs: Vec<i64> = evs.iter().map(|e| e["seq"].as_i64().unwrap()).collect();
+    assert_eq!(seqs, (seen + 1..=seen + 2 * N as i64).collect::<Vec<_>>());
+    assert_eq!(memberships(&app, &s).await.len(), N);
+    let seen = last_seq(&evs, seen);
+
+    let (status, _) = app.delete(&format!("/Groups/{gid}")).await;
+    assert_eq!(status, 204);
+    let evs = events_after(&a, seen).await;
+    let count = |t: &str| evs.iter().filter(|e| e["type"] == t).count();
+    assert_eq!(count("group.member_removed"), N);
+    assert_eq!(count("product_access.revoked"), N);
+    assert_eq!(count("site_membership.removed"), N);
+    assert_eq!(count("group.deleted"), 1);
+    assert_eq!(memberships(&app, &s).await, vec![]);
+}
+
+/// Lines a child process prints, as they come.
+fn line_reader(stdout: std::process::ChildStdout) -> std::sync::mpsc::Receiver<String> {
+    use std::io::BufRead;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// The next `n` lines, waiting at most 20 s for them.
+async fn next_lines(rx: &std::sync::mpsc::Receiver<String>, n: usize) -> Vec<Value> {
+    let mut out = vec![];
+    let started = std::time::Instant::now();
+    while out.len() < n {
+        match rx.try_recv() {
+            Ok(l) => out.push(serde_json::from_str(&l).unwrap()),
+            Err(_) => {
+                assert!(
+                    started.elapsed() < std::time::Duration::from_secs(20),
+                    "only {} of {n} lines came: {out:?}",
+                    out.len()
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn events_tail_follow_prints_new_events_once_in_order_and_stops_on_ctrl_c() {
+    use std::process::{Command, Stdio};
+    let app = spawn_app().await;
+    app.verify_domain("acme.example").await;
+    app.create_user(user("t0@acme.example")).await;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_scim-server"))
+        .args([
+            "events",
+            "tail",
+            "--org",
+            "default",
+            "--follow",
+            "--poll-ms",
+            "50",
+            "--type",
+            "account.created,account.deactivated",
+        ])
+        .env("DATABASE_URL", app.settings.database_url.expose())
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let rx = line_reader(child.stdout.take().unwrap());
+    let first = next_lines(&rx, 1).await;
+    assert_eq!(first[0]["seq"], 1, "{first:?}");
+    assert_eq!(first[0]["data"]["email"], "t0@acme.example");
+
+    // Events the filter skips (group.*) never come out; the matching ones
+    // do, once each, in order, while the tail waits.
+    let id = app.create_user(user("t1@acme.example")).await;
+    let (status, g) = app
+        .post(
+            "/Groups",
+            json!({"schemas": [GROUP_SCHEMA], "displayName": "Skipped"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{g}");
+    let (status, body) = app
+        .patch(
+            &format!("/Users/{id}"),
+            json!([{"op": "replace", "path": "active", "value": false}]),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    for i in 2..5 {
+        app.create_user(user(&format!("t{i}@acme.example"))).await;
+    }
+    let got = next_lines(&rx, 5).await;
+    assert_eq!(
+        got.iter()
+            .map(|e| (
+                e["type"].as_str().unwrap(),
+                e["data"]["email"].as_str().unwrap()
+            ))
+            .collect::<Vec<_>>(),
+        vec![
+            ("account.created", "t1@acme.example"),
+            ("account.deactivated", "t1@acme.example"),
+            ("account.created", "t2@acme.example"),
+            ("account.created", "t3@acme.example"),
+            ("account.created", "t4@acme.example"),
+        ]
+    );
+    let seqs: Vec<i64> = got.iter().map(|e| e["seq"].as_i64().unwrap()).collect();
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
+    assert_eq!(seqs, vec![2, 4, 5, 6, 7], "group.created (3) skipped");
+
+    // Ctrl-C: a clean exit (status 0), nothing printed twice.
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let mut status = None;
+    for _ in 0..100 {
+        if let Some(s) = child.try_wait().unwrap() {
+            status = Some(s);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let status = status.unwrap_or_else(|| {
+        let _ = child.kill();
+        panic!("events tail --follow did not stop on SIGINT")
+    });
+    assert!(status.success(), "{status:?}");
+    let rest: Vec<String> = rx.try_iter().collect();
+    assert_eq!(rest, Vec::<String>::new(), "nothing more, nothing twice");
+}
+
+#[tokio::test]
+async fn events_enabled_0_records_nothing_and_the_default_records() {
+    use crate::processes::{Proc, TOKEN, directory_base};
+    use sea_orm::{EntityTrait, PaginatorTrait};
+    let url = fresh_database_url().await;
+    let client = crate::helpers::http_client();
+    for (env, name, want) in [
+        (vec![("SCIM_EVENTS_ENABLED", "0")], "Quiet", 0),
+        (vec![], "Heard", 1),
+    ] {
+        let p = Proc::start(&url, &env).await;
+        let base = directory_base(&url, &p.address).await;
+        let res = client
+            .post(format!("{base}/Groups"))
+            .bearer_auth(TOKEN)
+            .header("Content-Type", "application/scim+json")
+            .body(json!({"displayName": name}).to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 201);
+        drop(p);
+        let db = sea_orm::Database::connect(url.as_str()).await.unwrap();
+        let n = entity::event::Entity::find().count(&db).await.unwrap();
+        let _ = db.close().await;
+        assert_eq!(n, want, "{name}");
+    }
+}

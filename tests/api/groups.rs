@@ -655,3 +655,50 @@ async fn deleting_a_user_ends_the_access_its_groups_granted() {
         "the group's access ended with the membership"
     );
 }
+
+#[tokio::test]
+async fn the_cli_removes_a_grant_and_the_access_it_gave() {
+    let app = spawn_app().await;
+    app.cli(&["site", "create", "--org", "default", "acme.example.net"])
+        .await;
+    let a = app.create_user(user("ug@example.com")).await;
+    let g = create_group(&app, "Ungranted", &[&a]).await;
+    app.cli(&[
+        "group",
+        "grant",
+        "--group",
+        &g,
+        "--site",
+        "acme.example.net",
+        "--product",
+        "jira",
+    ])
+    .await;
+    assert_eq!(
+        site_status(&app, "ug@example.com").await.as_deref(),
+        Some("active")
+    );
+    let db = app.db().await;
+    let grant = entity::group_grant::Entity::find()
+        .one(&db)
+        .await
+        .unwrap()
+        .unwrap();
+    app.cli(&[
+        "group",
+        "ungrant",
+        "--group",
+        &g,
+        "--grant",
+        &grant.id.to_string(),
+    ])
+    .await;
+    assert_eq!(
+        site_status(&app, "ug@example.com").await,
+        None,
+        "its last path to the site is gone"
+    );
+    let left = entity::group_grant::Entity::find().all(&db).await.unwrap();
+    assert!(left.is_empty(), "{left:?}");
+    assert_eq!(members_of(&app, &g).await, vec![a], "still a member");
+}

@@ -14,6 +14,7 @@ mod idp_flows;
 mod import;
 mod oauth;
 mod observability;
+mod page_bytes;
 mod processes;
 mod protocol;
 mod protocol_details;
@@ -26,4 +27,5 @@ mod trust;
 mod users;
 #[cfg(feature = "browser")]
 mod web;
+mod web_sessions;
 mod webhooks;

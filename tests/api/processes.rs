@@ -10,15 +10,16 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-const TOKEN: &str = "process-test-token";
+pub(crate) const TOKEN: &str = "process-test-token";
 
-struct Proc {
+/// The real binary on a port of its own; SIGKILLed when dropped.
+pub(crate) struct Proc {
     child: Child,
-    address: String,
+    pub(crate) address: String,
 }
 
 impl Proc {
-    async fn start(db_url: &str, extra: &[(&str, &str)]) -> Proc {
+    pub(crate) async fn start(db_url: &str, extra: &[(&str, &str)]) -> Proc {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -67,7 +68,7 @@ impl Drop for Proc {
     }
 }
 
-async fn directory_base(db_url: &str, address: &str) -> String {
+pub(crate) async fn directory_base(db_url: &str, address: &str) -> String {
     let db = Database::connect(db_url).await.unwrap();
     let d = entity::directory::Entity::find()
         .one(&db)

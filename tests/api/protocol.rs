@@ -151,7 +151,7 @@ async fn bulk_runs_operations_in_order_with_bulk_id_references() {
 }
 
 /// A run of `POST /Users` is written with multi-row inserts
-/// (`users::CreateProbe`); whatever sits in the run, every operation must
+/// (`service::users::CreateProbe`); whatever sits in the run, every operation must
 /// get the answer it gets one by one, in order.
 #[tokio::test]
 async fn bulk_user_runs_answer_as_one_by_one() {
@@ -307,8 +307,8 @@ async fn bulk_creates_keep_every_character_of_their_values() {
 #[tokio::test]
 async fn the_create_probe_sees_taken_user_names_emails_and_verified_domains() {
     use scim_server::domain::user::UserInput;
+    use scim_server::service::users::{Claim, CreateProbe};
     use scim_server::store::directories::operator_principal;
-    use scim_server::store::users::{Claim, CreateProbe};
     let app = spawn_app().await;
     app.verify_domain("acme.example").await;
     app.create_user(user("Taken@acme.example")).await;

@@ -640,3 +640,57 @@ async fn pages_stop_at_their_byte_budget_and_continue() {
     }
     assert_eq!(seen, want);
 }
+
+/// The admin API answers a statement over `SCIM_DB_STATEMENT_TIMEOUT_MS`
+/// in its own error shape: 503 `unavailable` with `Retry-After`, never
+/// 500, and the admin's message, not the database's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_query_over_the_timeout_is_503_unavailable() {
+    use entity::account;
+    use sea_orm::{EntityTrait, Set};
+    let app = spawn_app_with(|s| s.db_statement_timeout_ms = 1).await;
+    let a = crate::admin::admin(&app, "default").await;
+    let org: uuid::Uuid = a.org_id.parse().unwrap();
+    let db = app.db().await;
+    let now = chrono::Utc::now();
+    for chunk in 0..60 {
+        account::Entity::insert_many((0..500).map(|i| {
+            let email = format!("managed-{chunk}-{i}@acme.example");
+            account::ActiveModel {
+                id: Set(uuid::Uuid::now_v7()),
+                email: Set(Some(email.clone())),
+                email_lower: Set(Some(email)),
+                email_domain: Set(Some("acme.example".into())),
+                display_name: Set(Some(format!("Managed {chunk} {i}"))),
+                status: Set("active".into()),
+                managing_org_id: Set(Some(org)),
+                two_step_enabled: Set(false),
+                saml_sso: Set(false),
+                password_reset_required: Set(false),
+                created_at: Set(now),
+                updated_at: Set(now),
+                ..Default::default()
+            }
+        }))
+        .exec_without_returning(&db)
+        .await
+        .unwrap();
+    }
+    // A contains-search that matches none of the 30,000 accounts.
+    let res = app
+        .client
+        .get(format!("{}/accounts?q=nobody-by-this-name&limit=5", a.base))
+        .bearer_auth(&a.key)
+        .send()
+        .await
+        .unwrap();
+    let retry_after = res.headers().get("retry-after").cloned();
+    let (status, body) = read(res).await;
+    crate::admin::assert_admin_error(status, &body, 503, "unavailable");
+    assert!(retry_after.is_some(), "{body}");
+    let message = body["message"].as_str().unwrap();
+    assert!(message.contains("Retry-After"), "{body}");
+    for leak in ["statement", "interrupted", "canceling"] {
+        assert!(!message.contains(leak), "{body}");
+    }
+}

@@ -240,3 +240,132 @@ async fn a_bulk_with_too_many_passwords_is_413_and_writes_nothing() {
     let hash = password_hash(&app, "new@acme.example").await;
     assert!(verifies(&hash, "pw-3"));
 }
+
+/// In-use connections of pool `pool`, from `/metrics`.
+async fn pool_in_use(app: &TestApp, pool: &str) -> i64 {
+    let text = app
+        .client
+        .get(format!("{}/metrics", app.address))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let want = format!("db_pool_connections{{pool=\"{pool}\",state=\"in_use\"}} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&want))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {want} in /metrics"))
+}
+
+/// Before: credentials were looked up through the read pool, so a few
+/// expensive filters holding every read connection made every other
+/// tenant's request wait for one just to be authenticated (a bad token's
+/// 401 too), then 503. Now authentication has its own small pool: with
+/// the read pool full, a bad token is refused at once and a valid one
+/// reaches a handler that needs no query work.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn authentication_does_not_wait_behind_a_saturated_read_pool() {
+    let app = spawn_app_with(|s| {
+        s.db_max_connections = 2;
+        // The expensive queries run to their end, holding connections.
+        s.db_statement_timeout_ms = 0;
+        s.db_busy_timeout_ms = 3_000;
+    })
+    .await;
+    let (_, g) = app
+        .post(
+            "/Groups",
+            json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "all"}),
+        )
+        .await;
+    crate::seed::members(&app, g["id"].as_str().unwrap(), 30_000).await;
+    let terms: Vec<String> = (0..40)
+        .map(|i| format!("userName co \"zq{i}x\" or displayName co \"qz{i}\""))
+        .collect();
+    let expensive = format!(
+        "{}/Users?sortBy=displayName&count=5&filter={}",
+        app.base,
+        form_urlencoded::byte_serialize(terms.join(" or ").as_bytes()).collect::<String>()
+    );
+    let load: Vec<_> = (0..16)
+        .map(|_| {
+            let req = app.client.get(&expensive).bearer_auth(&app.token);
+            tokio::spawn(async move { req.send().await.map(|r| r.status().as_u16()) })
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while pool_in_use(&app, "read").await < 2 {
+        assert!(Instant::now() < deadline, "the read pool never filled up");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let started = Instant::now();
+    let res = app
+        .client
+        .get(format!("{}/Users", app.base))
+        .bearer_auth("not-a-token")
+        .send()
+        .await
+        .unwrap();
+    let bad_token = started.elapsed();
+    assert_eq!(res.status(), 401);
+    let started = Instant::now();
+    let (status, body) = app.get("/ServiceProviderConfig").await;
+    let authenticated = started.elapsed();
+    assert_eq!(status, 200, "{body}");
+    // Still full: the two requests above were served while it was.
+    assert_eq!(pool_in_use(&app, "read").await, 2, "the read pool drained");
+    eprintln!("read pool full: 401 after {bad_token:?}, 200 after {authenticated:?}");
+    assert!(
+        bad_token < Duration::from_secs(1),
+        "401 after {bad_token:?}"
+    );
+    assert!(
+        authenticated < Duration::from_secs(1),
+        "authenticated after {authenticated:?}"
+    );
+    for l in load {
+        let _ = l.await;
+    }
+}
+
+/// The authentication pool only reads: a write through it fails (SQLite
+/// read-only connections; PostgreSQL `default_transaction_read_only`),
+/// while reads work.
+#[tokio::test]
+async fn the_authentication_pool_is_read_only() {
+    use sea_orm::ConnectionTrait;
+    // A second store on the app's database (the app drops it after).
+    let app = spawn_app().await;
+    let url = app.settings.database_url.expose().to_owned();
+    let store = scim_server::store::Store::open(&url, 2, Duration::from_secs(1))
+        .await
+        .unwrap();
+    let auth = store.auth();
+    let row = auth
+        .query_one_raw(sea_orm::Statement::from_string(
+            auth.get_database_backend(),
+            "SELECT COUNT(*) FROM admin_keys",
+        ))
+        .await
+        .unwrap();
+    assert!(row.is_some());
+    let err = auth
+        .execute_unprepared("DELETE FROM admin_keys")
+        .await
+        .expect_err("a write through the auth pool");
+    let text = err.to_string().to_lowercase();
+    assert!(
+        text.contains("read-only") || text.contains("readonly"),
+        "{text}"
+    );
+    store
+        .writer()
+        .execute_unprepared("DELETE FROM admin_keys")
+        .await
+        .unwrap();
+    store.close().await;
+    drop(app);
+}

@@ -5,23 +5,22 @@
 use std::collections::HashMap;
 
 use actix_web::{HttpResponse, web};
-use chrono::Utc;
 use entity::account;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::auth::AdminPrincipal;
-use super::{commit, items, page_limit, split_page, uuid_cursor};
+use super::{items, page_limit, split_page, uuid_cursor};
 use crate::admin_error::{AdminError, AdminResult};
 use crate::domain::admin_rules::{self, ProfileField};
 use crate::domain::lifecycle::AccountStatus;
 use crate::domain::types::Email;
+use crate::service::{self, accounts::AdminAct};
 use crate::startup::AppState;
 use crate::store::accounts::{self, AccountFilter};
-use crate::store::audit::{self, AuditEntry};
+use crate::store::org_schemas;
 use crate::store::site_users::{self, Access};
-use crate::store::{directories, org_schemas};
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Path)]
@@ -274,102 +273,25 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(detail_json(&state, admin.org_id(), &a).await?))
 }
 
-/// Runs one write on an account (lifecycle, edits, security): lock, ask the rules, apply, audit, commit,
-/// then answer with the account's detail.
-pub(super) async fn account_write<F>(
+pub use crate::service::accounts::Lifecycle;
+
+/// The admin as the service layer names who acts.
+pub(super) fn act(admin: &AdminPrincipal) -> AdminAct {
+    AdminAct {
+        org_id: admin.org_id(),
+        actor: admin.actor(),
+        origin: admin.origin(),
+    }
+}
+
+/// Answers a write on an account with the account's detail.
+pub(super) async fn detail_response(
     state: &AppState,
     admin: &AdminPrincipal,
     id: Uuid,
-    action: &'static str,
-    apply: F,
-) -> AdminResult<HttpResponse>
-where
-    F: AsyncFnOnce(
-        &sea_orm::DatabaseTransaction,
-        &account::Model,
-        &admin_rules::AccountFacts,
-    ) -> AdminResult<Option<String>>,
-{
-    write(state, admin, id, action, apply).await?;
+) -> AdminResult<HttpResponse> {
     let a = visible(state, admin.org_id(), id).await?;
     Ok(HttpResponse::Ok().json(detail_json(state, admin.org_id(), &a).await?))
-}
-
-/// One write on an account in its own transaction: lock, ask the rules,
-/// apply, audit, commit.
-async fn write<F>(
-    state: &AppState,
-    admin: &AdminPrincipal,
-    id: Uuid,
-    action: &'static str,
-    apply: F,
-) -> AdminResult<()>
-where
-    F: AsyncFnOnce(
-        &sea_orm::DatabaseTransaction,
-        &account::Model,
-        &admin_rules::AccountFacts,
-    ) -> AdminResult<Option<String>>,
-{
-    let tx = state.store.begin().await?;
-    let (a, facts) = accounts::lock(&tx, admin.org_id(), id).await?;
-    let detail = apply(&tx, &a, &facts).await?;
-    let mut entry = AuditEntry::new(admin.org_id(), admin.actor(), action, "account", id);
-    entry.detail = detail;
-    audit::record(&tx, entry).await?;
-    commit(tx, admin).await
-}
-
-/// The lifecycle actions of a managed account, shared by the JSON API and
-/// the web page.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Lifecycle {
-    Deactivate,
-    Reactivate,
-    Delete,
-    CancelDeletion,
-}
-
-impl Lifecycle {
-    pub const ALL: [Lifecycle; 4] = [
-        Self::Deactivate,
-        Self::Reactivate,
-        Self::Delete,
-        Self::CancelDeletion,
-    ];
-
-    /// The path segment (`/accounts/{id}/{slug}` on the web page).
-    pub fn slug(self) -> &'static str {
-        match self {
-            Self::Deactivate => "deactivate",
-            Self::Reactivate => "reactivate",
-            Self::Delete => "delete",
-            Self::CancelDeletion => "cancel-deletion",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|l| l.slug() == s)
-    }
-
-    fn audit_action(self) -> &'static str {
-        match self {
-            Self::Deactivate => "account.deactivate",
-            Self::Reactivate => "account.reactivate",
-            Self::Delete => "account.delete",
-            Self::CancelDeletion => "account.cancel_deletion",
-        }
-    }
-
-    /// Whether the rules allow it now; the error says why not.
-    pub fn check(self, f: &admin_rules::AccountFacts, grace_days: u32) -> AdminResult<()> {
-        match self {
-            Self::Deactivate => f.deactivate(),
-            Self::Reactivate => f.reactivate(),
-            Self::Delete => f.request_deletion(Utc::now(), grace_days).map(|_| ()),
-            Self::CancelDeletion => f.cancel_deletion().map(|_| ()),
-        }
-    }
 }
 
 /// Applies a lifecycle action (rules, change, audit) in one transaction.
@@ -380,35 +302,7 @@ pub async fn lifecycle(
     action: Lifecycle,
 ) -> AdminResult<()> {
     let grace = state.settings.deletion_grace_days;
-    write(
-        state,
-        admin,
-        id,
-        action.audit_action(),
-        async |tx, a, f| match action {
-            Lifecycle::Deactivate => {
-                f.deactivate()?;
-                accounts::deactivate(tx, a.id).await?;
-                Ok(None)
-            }
-            Lifecycle::Reactivate => {
-                f.reactivate()?;
-                accounts::reactivate(tx, a.id).await?;
-                Ok(None)
-            }
-            Lifecycle::Delete => {
-                let purge_after = f.request_deletion(Utc::now(), grace)?;
-                accounts::request_deletion(tx, a, purge_after).await?;
-                Ok(Some(format!("purge after {}", purge_after.to_rfc3339())))
-            }
-            Lifecycle::CancelDeletion => {
-                let back_to = f.cancel_deletion()?;
-                accounts::cancel_deletion(tx, a.id, back_to).await?;
-                Ok(None)
-            }
-        },
-    )
-    .await
+    service::accounts::lifecycle(&state.store, &act(admin), id, action, grace).await
 }
 
 /// A lifecycle action, answered with the account's detail.
@@ -419,8 +313,7 @@ async fn lifecycle_json(
     action: Lifecycle,
 ) -> AdminResult<HttpResponse> {
     lifecycle(state, admin, id, action).await?;
-    let a = visible(state, admin.org_id(), id).await?;
-    Ok(HttpResponse::Ok().json(detail_json(state, admin.org_id(), &a).await?))
+    detail_response(state, admin, id).await
 }
 
 #[utoipa::path(post, path = "/admin/v1/orgs/{org_id}/accounts/{account_id}/deactivate", tag = "lifecycle",
@@ -489,24 +382,8 @@ pub async fn change_email(
     body: web::Json<ChangeEmail>,
 ) -> AdminResult<HttpResponse> {
     let email = Email::parse(&body.email)?;
-    let org_id = admin.org_id();
-    account_write(
-        &state,
-        &admin,
-        path.account_id,
-        "account.change_email",
-        async |tx, a, f| {
-            let verified = directories::domain_verified(tx, org_id, email.domain()).await?;
-            f.change_email(email.as_str(), verified)?;
-            accounts::change_email(tx, a.id, &email).await?;
-            Ok(Some(format!(
-                "from {} to {}",
-                a.email.as_deref().unwrap_or_default(),
-                email
-            )))
-        },
-    )
-    .await
+    service::accounts::change_email(&state.store, &act(&admin), path.account_id, &email).await?;
+    detail_response(&state, &admin, path.account_id).await
 }
 
 #[utoipa::path(patch, path = "/admin/v1/orgs/{org_id}/accounts/{account_id}", tag = "lifecycle",
@@ -521,17 +398,6 @@ pub async fn edit_profile(
     body: web::Json<serde_json::Map<String, Value>>,
 ) -> AdminResult<HttpResponse> {
     let changes = admin_rules::parse_profile_changes(&body)?;
-    account_write(
-        &state,
-        &admin,
-        path.account_id,
-        "account.edit_profile",
-        async |tx, a, f| {
-            f.edit_profile()?;
-            accounts::update_profile(tx, a.id, &changes).await?;
-            let keys: Vec<&str> = changes.iter().map(|(f, _)| f.key()).collect();
-            Ok(Some(keys.join(", ")))
-        },
-    )
-    .await
+    service::accounts::edit_profile(&state.store, &act(&admin), path.account_id, &changes).await?;
+    detail_response(&state, &admin, path.account_id).await
 }

@@ -57,7 +57,7 @@ impl FromRequest for AdminPrincipal {
                     "an admin key is required (Authorization: Bearer <admin key>)".into(),
                 )
             })?;
-            let identity = admin_keys::authenticate(state.store.reader(), &key)
+            let identity = admin_keys::authenticate(state.store.auth(), &key)
                 .await
                 .map_err(AdminError::from)?
                 .ok_or_else(|| AdminError::Unauthorized("the admin key is not valid".into()))?;

@@ -7,13 +7,14 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+use super::accounts::act;
 use super::auth::AdminPrincipal;
-use super::{commit, items, page_limit, split_page, uuid_cursor};
+use super::{items, page_limit, split_page, uuid_cursor};
 use crate::admin_error::{AdminError, AdminResult};
 use crate::domain::admin_rules;
+use crate::service;
 use crate::startup::AppState;
-use crate::store::audit::{self, AuditEntry};
-use crate::store::{accounts, admin_groups, groups, site_users};
+use crate::store::{admin_groups, site_users};
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Path)]
@@ -28,6 +29,14 @@ pub struct GroupMemberPath {
     pub org_id: Uuid,
     pub group_id: Uuid,
     pub account_id: Uuid,
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct GrantPath {
+    pub org_id: Uuid,
+    pub group_id: Uuid,
+    pub grant_id: Uuid,
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
@@ -97,15 +106,9 @@ pub async fn create(
             "name must be 1 to 256 characters without control characters",
         ));
     }
-    let tx = state.store.begin().await?;
-    let g = admin_groups::create(&tx, admin.org_id(), name, body.description.clone()).await?;
-    audit::record(
-        &tx,
-        AuditEntry::new(admin.org_id(), admin.actor(), "group.create", "group", g.id)
-            .detail(name.to_owned()),
-    )
-    .await?;
-    commit(tx, &admin).await?;
+    let g =
+        service::sites::create_group(&state.store, &act(&admin), name, body.description.clone())
+            .await?;
     Ok(HttpResponse::Created().json(group_json(&g, None)))
 }
 
@@ -116,27 +119,11 @@ async fn member_change(
     add: bool,
 ) -> AdminResult<HttpResponse> {
     let org_id = admin.org_id();
-    let tx = state.store.begin().await?;
-    let (g, synced_by) = admin_groups::get(&tx, org_id, path.group_id).await?;
-    admin_rules::edit_group_members(synced_by.as_deref())?;
-    let (a, _) = accounts::lock(&tx, org_id, path.account_id).await?;
-    let action = if add {
-        groups::add_members(&tx, g.id, &[a.id]).await?;
-        "group.add_member"
-    } else {
-        groups::remove_members(&tx, g.id, &[a.id]).await?;
-        "group.remove_member"
-    };
-    audit::record(
-        &tx,
-        AuditEntry::new(org_id, admin.actor(), action, "group", g.id)
-            .detail(format!("account {}", a.id)),
-    )
-    .await?;
-    commit(tx, admin).await?;
-    let mine = site_users::groups_of(state.store.reader(), org_id, &[a.id]).await?;
+    let a = path.account_id;
+    service::sites::change_group_member(&state.store, &act(admin), path.group_id, a, add).await?;
+    let mine = site_users::groups_of(state.store.reader(), org_id, &[a]).await?;
     Ok(HttpResponse::Ok().json(json!({
-        "account_id": a.id,
+        "account_id": a,
         "groups": mine.iter().map(|g| json!({"id": g.group_id, "name": g.name, "synced_by": g.synced_by})).collect::<Vec<_>>(),
     })))
 }
@@ -176,20 +163,30 @@ pub async fn grant(
 ) -> AdminResult<HttpResponse> {
     let product = admin_rules::parse_product(&body.product)?;
     let role = admin_rules::parse_role(body.role.as_deref())?;
-    let org_id = admin.org_id();
-    let tx = state.store.begin().await?;
-    let (g, _) = admin_groups::get(&tx, org_id, path.group_id).await?;
-    let site = site_users::site_of_org(&tx, org_id, body.site_id).await?;
-    let grant = groups::grant(&tx, g.id, &site.name, product, role).await?;
-    audit::record(
-        &tx,
-        AuditEntry::new(org_id, admin.actor(), "group.grant", "group", g.id)
-            .detail(format!("{product} ({role}) on {}", site.name)),
+    let (grant, g, site) = service::sites::grant(
+        &state.store,
+        &act(&admin),
+        path.group_id,
+        body.site_id,
+        product,
+        role,
     )
     .await?;
-    commit(tx, &admin).await?;
     Ok(HttpResponse::Ok().json(json!({
         "id": grant.id, "group_id": g.id, "site_id": site.id, "site": site.name,
         "product": grant.product, "role": grant.role,
     })))
+}
+
+#[utoipa::path(delete, path = "/admin/v1/orgs/{org_id}/groups/{group_id}/grants/{grant_id}", tag = "groups",
+    params(GrantPath),
+    responses((status = 204, description = "The grant is gone: its product access ends for every member, and site membership where it was the last path"),
+        (status = 404, description = "not_found")))]
+pub async fn ungrant(
+    state: web::Data<AppState>,
+    admin: AdminPrincipal,
+    path: web::Path<GrantPath>,
+) -> AdminResult<HttpResponse> {
+    service::sites::ungrant(&state.store, &act(&admin), path.group_id, path.grant_id).await?;
+    Ok(HttpResponse::NoContent().finish())
 }

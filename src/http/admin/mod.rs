@@ -127,6 +127,7 @@ admin_routes! {
         put: groups::add_member, delete: groups::remove_member,
     },
     "/groups/{group_id}/grants" => { post: groups::grant },
+    "/groups/{group_id}/grants/{grant_id}" => { delete: groups::ungrant },
     "/directories" => { get: directories::list },
     "/directories/{directory_id}" => { patch: directories::update },
     "/directories/{directory_id}/sync-log" => { get: directories::sync_log },

@@ -9,10 +9,11 @@ use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
 
-use super::accounts::{AccountPath, account_write};
+use super::accounts::{AccountPath, act, detail_response};
 use super::auth::AdminPrincipal;
 use super::items;
 use crate::admin_error::{AdminError, AdminResult};
+use crate::service;
 use crate::startup::AppState;
 use crate::store::accounts;
 
@@ -81,23 +82,9 @@ pub async fn revoke_token(
     admin: AdminPrincipal,
     path: web::Path<TokenPath>,
 ) -> AdminResult<HttpResponse> {
-    let token = path.token_id;
-    account_write(
-        &state,
-        &admin,
-        path.account_id,
-        "account.revoke_api_token",
-        async |tx, a, f| {
-            f.security_action()?;
-            if accounts::revoke_api_tokens(tx, a.id, Some(token)).await? == 0 {
-                return Err(AdminError::not_found(format!(
-                    "no active API token {token} on this account"
-                )));
-            }
-            Ok(Some(format!("token {token}")))
-        },
-    )
-    .await
+    let id = path.account_id;
+    service::accounts::revoke_api_token(&state.store, &act(&admin), id, path.token_id).await?;
+    detail_response(&state, &admin, id).await
 }
 
 #[utoipa::path(get, path = "/admin/v1/orgs/{org_id}/accounts/{account_id}/sessions", tag = "security",
@@ -130,18 +117,9 @@ pub async fn logout_all(
     admin: AdminPrincipal,
     path: web::Path<AccountPath>,
 ) -> AdminResult<HttpResponse> {
-    account_write(
-        &state,
-        &admin,
-        path.account_id,
-        "account.logout_all",
-        async |tx, a, f| {
-            f.security_action()?;
-            let n = accounts::end_sessions(tx, a.id, None).await?;
-            Ok(Some(format!("{n} sessions ended")))
-        },
-    )
-    .await
+    let id = path.account_id;
+    service::accounts::logout(&state.store, &act(&admin), id, None).await?;
+    detail_response(&state, &admin, id).await
 }
 
 #[utoipa::path(delete, path = "/admin/v1/orgs/{org_id}/accounts/{account_id}/sessions/{session_id}", tag = "security",
@@ -151,23 +129,9 @@ pub async fn logout_one(
     admin: AdminPrincipal,
     path: web::Path<SessionPath>,
 ) -> AdminResult<HttpResponse> {
-    let session = path.session_id;
-    account_write(
-        &state,
-        &admin,
-        path.account_id,
-        "account.logout",
-        async |tx, a, f| {
-            f.security_action()?;
-            if accounts::end_sessions(tx, a.id, Some(session)).await? == 0 {
-                return Err(AdminError::not_found(format!(
-                    "no active session {session} on this account"
-                )));
-            }
-            Ok(Some(format!("session {session}")))
-        },
-    )
-    .await
+    let id = path.account_id;
+    service::accounts::logout(&state.store, &act(&admin), id, Some(path.session_id)).await?;
+    detail_response(&state, &admin, id).await
 }
 
 #[utoipa::path(put, path = "/admin/v1/orgs/{org_id}/accounts/{account_id}/two-step-exclusion", tag = "security",
@@ -183,18 +147,9 @@ pub async fn exclude_two_step(
     if until <= Utc::now() {
         return Err(AdminError::invalid("until must be in the future"));
     }
-    account_write(
-        &state,
-        &admin,
-        path.account_id,
-        "account.exclude_two_step",
-        async |tx, a, f| {
-            f.security_action()?;
-            accounts::set_two_step_exclusion(tx, a.id, Some(until)).await?;
-            Ok(Some(format!("until {}", until.to_rfc3339())))
-        },
-    )
-    .await
+    let id = path.account_id;
+    service::accounts::two_step_exclusion(&state.store, &act(&admin), id, Some(until)).await?;
+    detail_response(&state, &admin, id).await
 }
 
 #[utoipa::path(delete, path = "/admin/v1/orgs/{org_id}/accounts/{account_id}/two-step-exclusion", tag = "security",
@@ -204,18 +159,9 @@ pub async fn end_two_step_exclusion(
     admin: AdminPrincipal,
     path: web::Path<AccountPath>,
 ) -> AdminResult<HttpResponse> {
-    account_write(
-        &state,
-        &admin,
-        path.account_id,
-        "account.end_two_step_exclusion",
-        async |tx, a, f| {
-            f.security_action()?;
-            accounts::set_two_step_exclusion(tx, a.id, None).await?;
-            Ok(None)
-        },
-    )
-    .await
+    let id = path.account_id;
+    service::accounts::two_step_exclusion(&state.store, &act(&admin), id, None).await?;
+    detail_response(&state, &admin, id).await
 }
 
 #[utoipa::path(post, path = "/admin/v1/orgs/{org_id}/accounts/{account_id}/require-password-reset", tag = "security",
@@ -225,16 +171,7 @@ pub async fn require_password_reset(
     admin: AdminPrincipal,
     path: web::Path<AccountPath>,
 ) -> AdminResult<HttpResponse> {
-    account_write(
-        &state,
-        &admin,
-        path.account_id,
-        "account.require_password_reset",
-        async |tx, a, f| {
-            f.security_action()?;
-            accounts::require_password_reset(tx, a.id).await?;
-            Ok(None)
-        },
-    )
-    .await
+    let id = path.account_id;
+    service::accounts::require_password_reset(&state.store, &act(&admin), id).await?;
+    detail_response(&state, &admin, id).await
 }

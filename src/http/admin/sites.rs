@@ -4,23 +4,20 @@
 //! invite or a group grant does.
 
 use actix_web::{HttpResponse, web};
-use chrono::Utc;
 use entity::{account, site_membership};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::accounts::product_json;
+use super::accounts::{act, product_json};
 use super::auth::AdminPrincipal;
-use super::{commit, items, page_limit, split_page, uuid_cursor};
-use crate::admin_error::{AdminError, AdminResult};
+use super::{items, page_limit, split_page, uuid_cursor};
+use crate::admin_error::AdminResult;
 use crate::domain::admin_rules::{self, MembershipStatus};
 use crate::domain::types::Email;
+use crate::service::{self, sites::MembershipChange};
 use crate::startup::AppState;
-use crate::store::accounts;
-use crate::store::audit::{self, AuditEntry};
 use crate::store::site_users::{self, MemberFilter, by_account};
-use crate::store::{directories, groups};
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Path)]
@@ -183,76 +180,38 @@ pub async fn invite(
 ) -> AdminResult<HttpResponse> {
     let email = Email::parse(&body.email)?;
     let org_id = admin.org_id();
-    let tx = state.store.begin().await?;
-    let site = site_users::site_of_org(&tx, org_id, path.site_id).await?;
-    // A new account is managed at once by the org that verified its
-    // domain (this one or another).
-    let claim = directories::authority_of(&tx, email.domain())
-        .await?
-        .managing_org;
-    let (a, created) = site_users::find_or_create_account(&tx, &email, claim).await?;
-    accounts::facts(&tx, org_id, &a).await?.invite()?;
-    let (m, new) = site_users::invite(&tx, site.id, a.id).await?;
-    let mut entry = AuditEntry::new(
-        org_id,
-        admin.actor(),
-        "site.invite",
-        "site_membership",
-        a.id,
-    )
-    .detail(format!("site {}", site.name));
-    if created {
-        entry.detail = Some(format!("site {}; account created", site.name));
-    }
-    audit::record(&tx, entry).await?;
-    commit(tx, &admin).await?;
-    let body = member_json(&m, &a, org_id, &[], &[]);
-    Ok(if new {
+    let done = service::sites::invite(&state.store, &act(&admin), path.site_id, &email).await?;
+    let body = member_json(&done.membership, &done.account, org_id, &[], &[]);
+    Ok(if done.new {
         HttpResponse::Created().json(body)
     } else {
         HttpResponse::Ok().json(body)
     })
 }
 
-/// One membership write: lock the account, load the membership, apply,
-/// audit, commit; answer with the membership.
-async fn membership_write<F>(
+/// One membership write ([`service::sites::change_membership`]),
+/// answered with the membership (204 once removed).
+async fn membership_write(
     state: &AppState,
     admin: &AdminPrincipal,
     path: &MemberPath,
-    action: &'static str,
-    apply: F,
-) -> AdminResult<HttpResponse>
-where
-    F: AsyncFnOnce(&sea_orm::DatabaseTransaction, &site_membership::Model) -> AdminResult<()>,
-{
+    change: MembershipChange,
+) -> AdminResult<HttpResponse> {
     let org_id = admin.org_id();
-    let tx = state.store.begin().await?;
-    let site = site_users::site_of_org(&tx, org_id, path.site_id).await?;
-    let (a, _) = accounts::lock(&tx, org_id, path.account_id).await?;
-    let m = site_users::membership(&tx, site.id, a.id).await?;
-    apply(&tx, &m).await?;
-    audit::record(
-        &tx,
-        AuditEntry::new(org_id, admin.actor(), action, "site_membership", a.id)
-            .detail(format!("site {}", site.name)),
+    let who = act(admin);
+    let (site, a) = service::sites::change_membership(
+        &state.store,
+        &who,
+        path.site_id,
+        path.account_id,
+        change,
     )
     .await?;
-    commit(tx, admin).await?;
     let m = site_users::membership(state.store.reader(), site.id, a.id).await;
     Ok(match m {
         Ok(m) => HttpResponse::Ok().json(member_json(&m, &a, org_id, &[], &[])),
         // Removed.
         Err(_) => HttpResponse::NoContent().finish(),
-    })
-}
-
-fn status_of(m: &site_membership::Model) -> AdminResult<MembershipStatus> {
-    MembershipStatus::parse(&m.status).map_err(|_| {
-        AdminError::internal(format!(
-            "stored membership status {:?} is unknown",
-            m.status
-        ))
     })
 }
 
@@ -263,12 +222,7 @@ pub async fn record_activity(
     admin: AdminPrincipal,
     path: web::Path<MemberPath>,
 ) -> AdminResult<HttpResponse> {
-    membership_write(&state, &admin, &path, "site.activity", async |tx, m| {
-        admin_rules::record_activity(status_of(m)?)?;
-        site_users::record_activity(tx, m.site_id, m.account_id, Utc::now()).await?;
-        Ok(())
-    })
-    .await
+    membership_write(&state, &admin, &path, MembershipChange::RecordActivity).await
 }
 
 #[utoipa::path(post, path = "/admin/v1/orgs/{org_id}/sites/{site_id}/users/{account_id}/suspend", tag = "site users",
@@ -278,19 +232,7 @@ pub async fn suspend(
     admin: AdminPrincipal,
     path: web::Path<MemberPath>,
 ) -> AdminResult<HttpResponse> {
-    membership_write(&state, &admin, &path, "site.suspend", async |tx, m| {
-        admin_rules::suspend(status_of(m)?)?;
-        site_users::set_status(
-            tx,
-            m.site_id,
-            m.account_id,
-            MembershipStatus::Suspended,
-            Some("admin"),
-        )
-        .await?;
-        Ok(())
-    })
-    .await
+    membership_write(&state, &admin, &path, MembershipChange::Suspend).await
 }
 
 #[utoipa::path(post, path = "/admin/v1/orgs/{org_id}/sites/{site_id}/users/{account_id}/restore", tag = "site users",
@@ -301,32 +243,7 @@ pub async fn restore(
     admin: AdminPrincipal,
     path: web::Path<MemberPath>,
 ) -> AdminResult<HttpResponse> {
-    let org_id = admin.org_id();
-    membership_write(&state, &admin, &path, "site.restore", async |tx, m| {
-        let by_directory = match m
-            .suspended_by
-            .as_deref()
-            .and_then(|s| s.strip_prefix("directory:"))
-        {
-            Some(id) => {
-                let id = Uuid::parse_str(id).map_err(AdminError::internal)?;
-                let name = crate::store::sync_status::directory_of(tx, org_id, id)
-                    .await
-                    .map(|d| d.name)
-                    .unwrap_or_else(|_| id.to_string());
-                Some(name)
-            }
-            None => None,
-        };
-        let back = admin_rules::restore(
-            status_of(m)?,
-            by_directory.as_deref(),
-            m.last_active_at.is_some(),
-        )?;
-        site_users::set_status(tx, m.site_id, m.account_id, back, None).await?;
-        Ok(())
-    })
-    .await
+    membership_write(&state, &admin, &path, MembershipChange::Restore).await
 }
 
 #[utoipa::path(delete, path = "/admin/v1/orgs/{org_id}/sites/{site_id}/users/{account_id}", tag = "site users",
@@ -338,16 +255,7 @@ pub async fn remove(
     admin: AdminPrincipal,
     path: web::Path<MemberPath>,
 ) -> AdminResult<HttpResponse> {
-    membership_write(&state, &admin, &path, "site.remove", async |tx, m| {
-        let synced = site_users::synced_grant(tx, m.site_id, m.account_id).await?;
-        admin_rules::remove_from_site(synced.as_deref())?;
-        for g in site_users::admin_groups_granting(tx, m.site_id, m.account_id).await? {
-            groups::remove_members(tx, g, &[m.account_id]).await?;
-        }
-        site_users::remove(tx, m.site_id, m.account_id).await?;
-        Ok(())
-    })
-    .await
+    membership_write(&state, &admin, &path, MembershipChange::Remove).await
 }
 
 #[utoipa::path(put, path = "/admin/v1/orgs/{org_id}/sites/{site_id}/users/{account_id}/products/{product}", tag = "site users",
@@ -366,17 +274,8 @@ pub async fn set_product(
         site_id: path.site_id,
         account_id: path.account_id,
     };
-    membership_write(
-        &state,
-        &admin,
-        &member,
-        "site.grant_product",
-        async |tx, m| {
-            site_users::set_product(tx, m.site_id, m.account_id, product, role).await?;
-            Ok(())
-        },
-    )
-    .await
+    let change = MembershipChange::SetProduct { product, role };
+    membership_write(&state, &admin, &member, change).await
 }
 
 #[utoipa::path(delete, path = "/admin/v1/orgs/{org_id}/sites/{site_id}/users/{account_id}/products/{product}", tag = "site users",
@@ -393,19 +292,6 @@ pub async fn remove_product(
         site_id: path.site_id,
         account_id: path.account_id,
     };
-    membership_write(
-        &state,
-        &admin,
-        &member,
-        "site.remove_product",
-        async |tx, m| {
-            if !site_users::remove_product(tx, m.site_id, m.account_id, product).await? {
-                return Err(AdminError::not_found(format!(
-                    "the user has no direct {product} access on this site"
-                )));
-            }
-            Ok(())
-        },
-    )
-    .await
+    let change = MembershipChange::RemoveProduct { product };
+    membership_write(&state, &admin, &member, change).await
 }

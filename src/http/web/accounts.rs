@@ -20,8 +20,8 @@ use crate::domain::lifecycle::AccountStatus;
 use crate::http::admin::accounts::{self as api, Lifecycle, ListParams};
 use crate::http::admin::{page_limit, split_page, uuid_cursor};
 use crate::startup::AppState;
-use crate::store::accounts;
 use crate::store::site_users::{self, Access, by_account};
+use crate::store::{accounts, org_schemas};
 
 const STATUSES: [&str; 4] = ["active", "deactivated", "pending_deletion", "deleted"];
 
@@ -210,6 +210,12 @@ pub async fn detail(
     let db = state.store.reader();
     let facts = accounts::facts(db, org_id, &a).await?;
     let links = accounts::links(db, org_id, a.id).await?;
+    // The links' custom attribute values: one query, as the JSON API reads them.
+    let custom = org_schemas::custom_values_of(
+        db,
+        &links.iter().map(|(_, _, id, _, _)| *id).collect::<Vec<_>>(),
+    )
+    .await?;
     let memberships = site_users::memberships_of(db, org_id, a.id).await?;
     let access = site_users::access_of(db, org_id, None, &[a.id]).await?;
     let groups = site_users::groups_of(db, org_id, &[a.id]).await?;
@@ -247,7 +253,7 @@ pub async fn detail(
         @if let Some(m) = done { p.notice role="status" { (m) } }
         dl.facts {
             dt { "Email" } dd { (a.email.as_deref().unwrap_or("—")) }
-            dt { "Managed by your organization" } dd { @if facts.managed { "yes" } @else { "no (external account)" } }
+            dt { "Managed by your organization" } dd { @if facts.managed() { "yes" } @else { "no (external account)" } }
             dt { "Sync" } dd { (synced_badge(facts.synced_by.as_ref())) }
             @if full {
                 dt { "Last active" } dd { (when(a.last_active_at, "never")) }
@@ -281,6 +287,14 @@ pub async fn detail(
                     tbody { @for (_, dir, scim_id, user_name, at) in &links {
                         tr { td { (dir) } td { (user_name) } td { small { (scim_id) } } td { (when(Some(*at), "")) } }
                     } }
+                }
+                @for (_, dir, scim_id, _, _) in &links {
+                    @if let Some(values) = custom.get(scim_id).filter(|v| !v.is_empty()) {
+                        h3 { "Custom attributes from " (dir) }
+                        dl.facts.custom-attributes {
+                            @for (path, value) in values.display_lines() { dt { (path) } dd { (value) } }
+                        }
+                    }
                 }
             }
         }

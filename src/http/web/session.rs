@@ -1,17 +1,22 @@
-//! Signing in to the web page. Stateless so any instance serves any
-//! request: the admin key itself sits in an `HttpOnly`, `SameSite=Strict`
-//! cookie (`Secure` over https) scoped to `/admin`, and is checked against
-//! the stored hash on every request, so revoking the key signs the browser
-//! out. Every form carries a CSRF token derived from the key
-//! (HMAC-SHA256(key, "csrf")); the sign-in form, before there is a key,
-//! uses a random double-submit token.
+//! Signing in to the web page. The admin key is exchanged for a
+//! server-side session (`store::admin_sessions`): the `HttpOnly`,
+//! `SameSite=Strict` cookie (`Secure` over https) scoped to `/admin`
+//! carries only the random session id, never the key. The session lives in
+//! the database, so any instance serves any request; sign-out deletes it,
+//! it expires when idle (`SCIM_ADMIN_SESSION_IDLE_SECS`) and at the latest
+//! `SCIM_ADMIN_SESSION_MAX_SECS` after sign-in, and it ends with its key
+//! (revoked or expired). Every form carries a CSRF token derived from the
+//! session id (HMAC-SHA256(session id, "csrf")); the sign-in form, before
+//! there is a session, uses a random double-submit token.
 
 use std::future::Future;
 use std::pin::Pin;
+use std::time::Duration;
 
 use actix_web::cookie::{Cookie, SameSite};
 use actix_web::http::StatusCode;
 use actix_web::{FromRequest, HttpRequest, HttpResponse, dev, web};
+use chrono::Utc;
 use hmac::{Hmac, KeyInit, Mac};
 use maud::html;
 use rand::RngCore;
@@ -25,17 +30,30 @@ use crate::admin_error::AdminError;
 use crate::domain::secrets::constant_time_eq;
 use crate::http::admin::auth::AdminPrincipal;
 use crate::startup::AppState;
-use crate::store::admin_keys;
+use crate::store::{admin_keys, admin_sessions};
 
-/// Holds the admin key.
-const KEY_COOKIE: &str = "scim_admin_key";
+/// Holds the session id.
+const SESSION_COOKIE: &str = "scim_admin_session";
+/// Where earlier versions kept the admin key itself: cleared on sign-in
+/// and sign-out, never read.
+const OLD_KEY_COOKIE: &str = "scim_admin_key";
 /// The sign-in form's double-submit token.
 const SIGN_IN_COOKIE: &str = "scim_admin_sign_in";
 
 /// The signed-in admin of a page request.
 pub struct WebAdmin {
     pub principal: AdminPrincipal,
+    /// The clear session id (from the cookie), to end it on sign-out.
+    session: String,
     csrf: String,
+}
+
+/// How long sessions live, from the settings.
+fn lifetime(state: &AppState) -> admin_sessions::Lifetime {
+    admin_sessions::Lifetime {
+        idle: Duration::from_secs(state.settings.admin_session_idle_secs),
+        absolute: Duration::from_secs(state.settings.admin_session_max_secs),
+    }
 }
 
 impl WebAdmin {
@@ -72,9 +90,9 @@ fn forbidden_form() -> WebError {
     ))
 }
 
-/// HMAC-SHA256(key, "csrf"), hex.
-pub fn csrf_token(key: &str) -> String {
-    match Hmac::<Sha256>::new_from_slice(key.as_bytes()) {
+/// HMAC-SHA256(session id, "csrf"), hex.
+pub fn csrf_token(session: &str) -> String {
+    match Hmac::<Sha256>::new_from_slice(session.as_bytes()) {
         Ok(mut mac) => {
             mac.update(b"csrf");
             hex::encode(mac.finalize().into_bytes())
@@ -90,16 +108,26 @@ impl FromRequest for WebAdmin {
 
     fn from_request(req: &HttpRequest, _: &mut dev::Payload) -> Self::Future {
         let state = req.app_data::<web::Data<AppState>>().cloned();
-        let key = req.cookie(KEY_COOKIE).map(|c| c.value().to_owned());
+        let id = req.cookie(SESSION_COOKIE).map(|c| c.value().to_owned());
         Box::pin(async move {
             let state = state.ok_or_else(|| AdminError::internal("no app state"))?;
-            let key = key.filter(|k| !k.is_empty()).ok_or(WebError::SignIn)?;
-            let identity = admin_keys::authenticate(state.store.reader(), &key)
+            let id = id.filter(|k| !k.is_empty()).ok_or(WebError::SignIn)?;
+            let now = Utc::now();
+            let session = admin_sessions::authenticate(state.store.auth(), &id, now)
                 .await?
                 .ok_or(WebError::SignIn)?;
+            if session.needs_touch(lifetime(&state), now)
+                && let Err(e) =
+                    admin_sessions::touch(state.store.writer(), &id, lifetime(&state), now).await
+            {
+                // The page still shows; the idle expiry moves on the next
+                // time the writer is free.
+                tracing::warn!(error = %e, "could not mark the admin session as used");
+            }
             Ok(WebAdmin {
-                principal: AdminPrincipal(identity, None),
-                csrf: csrf_token(&key),
+                principal: AdminPrincipal(session.identity, None),
+                csrf: csrf_token(&id),
+                session: id,
             })
         })
     }
@@ -181,21 +209,34 @@ pub async fn sign_in(
         ));
     }
     let key = form.key.trim();
-    if key.is_empty()
-        || admin_keys::authenticate(state.store.reader(), key)
-            .await?
-            .is_none()
-    {
+    let identity = if key.is_empty() {
+        None
+    } else {
+        admin_keys::authenticate(state.store.auth(), key).await?
+    };
+    let Some(identity) = identity else {
         return Ok(sign_in_page(
             &req,
             StatusCode::UNAUTHORIZED,
             Some("That admin key is not valid (revoked, mistyped or not an admin key)."),
         ));
+    };
+    // Signing in again from a signed-in browser replaces its session.
+    if let Some(old) = req.cookie(SESSION_COOKIE).filter(|c| !c.value().is_empty()) {
+        admin_sessions::end(state.store.writer(), old.value()).await?;
     }
+    let session = admin_sessions::create(
+        state.store.writer(),
+        identity.key_id,
+        lifetime(&state),
+        Utc::now(),
+    )
+    .await?;
     let secure = https(&req);
     let mut res = super::see_other("/admin/directories");
-    let _ = res.add_cookie(&cookie(KEY_COOKIE, key.to_owned(), "/admin", secure));
+    let _ = res.add_cookie(&cookie(SESSION_COOKIE, session, "/admin", secure));
     let _ = res.add_cookie(&removal(SIGN_IN_COOKIE, "/admin/sign-in", secure));
+    let _ = res.add_cookie(&removal(OLD_KEY_COOKIE, "/admin", secure));
     Ok(res)
 }
 
@@ -205,14 +246,19 @@ pub struct CsrfForm {
     pub csrf: String,
 }
 
+/// Ends the session server-side: the old cookie, replayed, is refused.
 pub async fn sign_out(
     req: HttpRequest,
+    state: web::Data<AppState>,
     admin: WebAdmin,
     form: web::Form<CsrfForm>,
 ) -> WebResult<HttpResponse> {
     admin.check_csrf(&form.csrf)?;
+    admin_sessions::end(state.store.writer(), &admin.session).await?;
+    let secure = https(&req);
     let mut res = super::see_other("/admin/sign-in");
-    let _ = res.add_cookie(&removal(KEY_COOKIE, "/admin", https(&req)));
+    let _ = res.add_cookie(&removal(SESSION_COOKIE, "/admin", secure));
+    let _ = res.add_cookie(&removal(OLD_KEY_COOKIE, "/admin", secure));
     Ok(res)
 }
 
@@ -221,7 +267,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_csrf_token_is_the_hmac_of_the_key() {
+    fn the_csrf_token_is_the_hmac_of_the_session_id() {
         // Python: hmac.new(b"key", b"csrf", hashlib.sha256).hexdigest()
         assert_eq!(
             csrf_token("key"),

@@ -1,0 +1,188 @@
+//! Use cases: one function each (SCIM `create/replace/patch/delete` of
+//! Users and Groups, `/Bulk`, import, an admin's account actions), each
+//! owning its transaction: prepare what
+//! needs no lock (parse, hash passwords off the async runtime) → begin →
+//! lock and load → ask `domain/` for the decision → write → record (sync
+//! log, events) → commit. Handlers in `http/` extract, call one of these
+//! and render; `store/` only queries and maps rows.
+//!
+//! Every write transaction begins and commits in [`write`], and every
+//! savepoint in [`savepoint`]: nowhere else.
+//!
+//! Each use case has a span; a refusal is logged in it at debug only (its
+//! detail may name a person; 5xx causes are logged where they are
+//! rendered).
+
+pub mod accounts;
+pub mod bulk;
+pub mod groups;
+pub mod import;
+pub mod sites;
+pub mod users;
+
+use sea_orm::{DatabaseTransaction, TransactionTrait};
+use uuid::Uuid;
+
+use crate::error::{ScimError, ScimResult};
+use crate::store::audit::Actor;
+use crate::store::directories::DirectoryPrincipal;
+use crate::store::events::{self, Origin};
+use crate::store::sync_log::{self, SyncEntry};
+use crate::store::{Store, db_error};
+
+/// The transaction a use case writes in (a savepoint of a `/Bulk` or
+/// import batch, or a request's own).
+pub type Tx = DatabaseTransaction;
+
+/// Runs `f` in a write transaction: begin, `f`, number the events it
+/// recorded, commit. An error from `f` rolls everything back (the
+/// transaction is dropped uncommitted). The one place a write transaction
+/// begins and commits (SCIM and admin errors alike: `E`).
+pub async fn write<T, E: From<ScimError>>(
+    store: &Store,
+    origin: &Origin,
+    f: impl AsyncFnOnce(&Tx) -> Result<T, E>,
+) -> Result<T, E> {
+    let tx = store.begin().await?;
+    let out = f(&tx).await?;
+    events::flush(&tx, origin).await?;
+    tx.commit().await.map_err(db_error)?;
+    Ok(out)
+}
+
+/// Runs `f` in a savepoint of `tx`: released when `f` succeeds, rolled
+/// back when it fails (the error is handed on; `tx` goes on).
+pub async fn savepoint<T>(tx: &Tx, f: impl AsyncFnOnce(&Tx) -> ScimResult<T>) -> ScimResult<T> {
+    let sp = tx.begin().await.map_err(db_error)?;
+    match f(&sp).await {
+        Ok(out) => {
+            sp.commit().await.map_err(db_error)?;
+            Ok(out)
+        }
+        Err(e) => {
+            sp.rollback().await.map_err(db_error)?;
+            Err(e)
+        }
+    }
+}
+
+/// One SCIM write as the sync log and the events name it: the directory
+/// writing, the operation (`PATCH /Users/{id}`), the resource type and the
+/// request.
+#[derive(Debug, Clone)]
+pub struct ScimWrite {
+    pub dir: DirectoryPrincipal,
+    pub operation: String,
+    pub resource_type: &'static str,
+    pub request_id: Option<String>,
+}
+
+impl ScimWrite {
+    pub fn entry(
+        &self,
+        resource_id: Option<String>,
+        status: u16,
+        detail: Option<String>,
+    ) -> SyncEntry {
+        SyncEntry {
+            directory_id: self.dir.directory_id,
+            operation: self.operation.clone(),
+            resource_type: self.resource_type,
+            resource_id,
+            status,
+            detail,
+            request_id: self.request_id.clone(),
+        }
+    }
+
+    /// Who the write's events name.
+    pub fn origin(&self) -> Origin {
+        Origin::new(
+            Actor::Directory(self.dir.directory_id),
+            self.request_id.clone(),
+        )
+    }
+
+    /// Logs success in the write's transaction (`note`: say, what was
+    /// ignored).
+    pub async fn succeeded(
+        &self,
+        tx: &Tx,
+        resource_id: Option<String>,
+        status: u16,
+        note: Option<String>,
+    ) -> ScimResult<()> {
+        sync_log::record(tx, self.entry(resource_id, status, note)).await
+    }
+
+    /// Logs the attributes a successful write dropped (no registered
+    /// schema knows them) as warnings, in the write's transaction.
+    pub async fn dropped(
+        &self,
+        tx: &Tx,
+        resource_id: Option<String>,
+        status: u16,
+        dropped: &[String],
+    ) -> ScimResult<()> {
+        sync_log::record_ignored(tx, &self.entry(resource_id, status, None), dropped).await
+    }
+
+    /// Logs a failed write (its transaction is already rolled back) and,
+    /// for the directory's own errors (4xx), a `directory.sync_failed`
+    /// event; hands the error on.
+    pub async fn failed(
+        &self,
+        store: &Store,
+        resource_id: Option<String>,
+        err: ScimError,
+    ) -> ScimError {
+        let entry = self.entry(resource_id.clone(), err.status(), Some(err.detail()));
+        if let Err(e) = sync_log::record(store.writer(), entry).await {
+            tracing::warn!(error = %e, "could not record a failed SCIM write in the sync log");
+        }
+        // Server-side trouble (5xx) is the operator's, not the directory's.
+        if err.status() < 500 {
+            let data = serde_json::json!({
+                "operation": self.operation,
+                "resource_type": self.resource_type,
+                "resource_id": resource_id,
+                "status": err.status(),
+                "detail": err.detail(),
+            });
+            let recorded = events::sync_failed(
+                store,
+                self.dir.org_id,
+                self.dir.directory_id,
+                data,
+                &self.origin(),
+            )
+            .await;
+            if let Err(e) = recorded {
+                tracing::warn!(error = %e, "could not record a directory.sync_failed event");
+            }
+        }
+        err
+    }
+}
+
+/// A SCIM resource id from a request path, parsed once: not a uuid is
+/// the same 404 as an unknown id. `raw` is what the client sent (the sync
+/// log names it).
+#[derive(Debug, Clone, Copy)]
+pub struct PathId<'a> {
+    pub raw: &'a str,
+    pub id: Uuid,
+}
+
+impl<'a> PathId<'a> {
+    pub fn parse(kind: &str, raw: &'a str) -> ScimResult<Self> {
+        let id = Uuid::parse_str(raw)
+            .map_err(|_| ScimError::not_found(format!("no {kind} with id {raw:?}")))?;
+        Ok(Self { raw, id })
+    }
+
+    /// The id as the sync log records it.
+    pub fn logged(&self) -> Option<String> {
+        Some(self.raw.to_owned())
+    }
+}
