@@ -75,90 +75,8 @@ pub async fn get<C: ConnectionTrait>(
     Ok(load(db, select).await?.pop())
 }
 
-/// (account, group id, group name) of the directory's groups the accounts
-/// of `links` are members of: one query.
-async fn memberships_of<C: ConnectionTrait>(
-    db: &C,
-    directory_id: Uuid,
-    links: &[scim_user::Model],
-) -> ScimResult<Vec<(Uuid, Uuid, String)>> {
-    let accounts: Vec<Uuid> = links.iter().map(|l| l.account_id).collect();
-    group_member::Entity::find()
-        .select_only()
-        .column(group_member::Column::AccountId)
-        .column(group::Column::Id)
-        .column(group::Column::DisplayName)
-        .join(JoinType::InnerJoin, group_member::Relation::Group.def())
-        .filter(group_member::Column::AccountId.is_in(accounts))
-        .filter(group::Column::DirectoryId.eq(directory_id))
-        .order_by_asc(group::Column::DisplayNameLower)
-        .into_tuple()
-        .all(db)
-        .await
-        .map_err(db_error)
-}
-
-/// One user from its link, its value rows and the memberships of a page.
-fn build(
-    link: scim_user::Model,
-    mine: &[&scim_user_value::Model],
-    memberships: &[(Uuid, Uuid, String)],
-) -> ScimResult<StoredUser> {
-    let mut attrs = link_attrs(&link)?;
-    for attr in MULTI_VALUED {
-        let list: Vec<MultiValue> = mine
-            .iter()
-            .filter(|v| v.attr == attr)
-            .map(|v| MultiValue {
-                value: v.value.clone(),
-                display: v.display.clone(),
-                kind: v.r#type.clone(),
-                primary: v.primary,
-            })
-            .collect();
-        attrs.set_multi(attr, list);
-    }
-    let custom: Vec<ValueRow> = mine
-        .iter()
-        .filter(|v| v.attr.starts_with("urn:"))
-        .map(|v| ValueRow {
-            key: v.attr.clone(),
-            position: v.position,
-            sub: v.display.clone(),
-            kind: row_kind(v.r#type.as_deref().unwrap_or_default()),
-            text: v.value.clone().unwrap_or_default(),
-        })
-        .collect();
-    attrs.custom = CustomValues::from_rows(&custom);
-    attrs.addresses = mine
-        .iter()
-        .filter(|v| v.attr == "addresses")
-        .map(|v| Address {
-            formatted: v.formatted.clone(),
-            street_address: v.street_address.clone(),
-            locality: v.locality.clone(),
-            region: v.region.clone(),
-            postal_code: v.postal_code.clone(),
-            country: v.country.clone(),
-            kind: v.r#type.clone(),
-            primary: v.primary,
-        })
-        .collect();
-    let groups = memberships
-        .iter()
-        .filter(|(a, _, _)| *a == link.account_id)
-        .map(|(_, g, n)| (*g, n.clone()))
-        .collect();
-    Ok(StoredUser {
-        link,
-        attrs,
-        groups,
-        ignored: vec![],
-    })
-}
-
 /// A link's multi-valued attributes as one JSON array of rows (ordered as
-/// `assemble` ordered them), and its directory's groups the account is a
+/// the page reader orders them), and its directory's groups the account is a
 /// member of, as correlated subqueries on the (user, attr, position) and
 /// (account, group) indexes. One statement reads a user whole: on SQLite
 /// every statement is a round trip to the connection's thread, and that
@@ -289,6 +207,88 @@ fn build_nested(
             kind: v.kind.clone(),
             primary: v.primary,
         })
+        .collect();
+    Ok(StoredUser {
+        link,
+        attrs,
+        groups,
+        ignored: vec![],
+    })
+}
+
+/// (account, group id, group name) of the directory's groups the accounts
+/// of `links` are members of: one query.
+async fn memberships_of<C: ConnectionTrait>(
+    db: &C,
+    directory_id: Uuid,
+    links: &[scim_user::Model],
+) -> ScimResult<Vec<(Uuid, Uuid, String)>> {
+    let accounts: Vec<Uuid> = links.iter().map(|l| l.account_id).collect();
+    group_member::Entity::find()
+        .select_only()
+        .column(group_member::Column::AccountId)
+        .column(group::Column::Id)
+        .column(group::Column::DisplayName)
+        .join(JoinType::InnerJoin, group_member::Relation::Group.def())
+        .filter(group_member::Column::AccountId.is_in(accounts))
+        .filter(group::Column::DirectoryId.eq(directory_id))
+        .order_by_asc(group::Column::DisplayNameLower)
+        .into_tuple()
+        .all(db)
+        .await
+        .map_err(db_error)
+}
+
+/// One user from its link, its value rows and the memberships of a page.
+fn build(
+    link: scim_user::Model,
+    mine: &[&scim_user_value::Model],
+    memberships: &[(Uuid, Uuid, String)],
+) -> ScimResult<StoredUser> {
+    let mut attrs = link_attrs(&link)?;
+    for attr in MULTI_VALUED {
+        let list: Vec<MultiValue> = mine
+            .iter()
+            .filter(|v| v.attr == attr)
+            .map(|v| MultiValue {
+                value: v.value.clone(),
+                display: v.display.clone(),
+                kind: v.r#type.clone(),
+                primary: v.primary,
+            })
+            .collect();
+        attrs.set_multi(attr, list);
+    }
+    let custom: Vec<ValueRow> = mine
+        .iter()
+        .filter(|v| v.attr.starts_with("urn:"))
+        .map(|v| ValueRow {
+            key: v.attr.clone(),
+            position: v.position,
+            sub: v.display.clone(),
+            kind: row_kind(v.r#type.as_deref().unwrap_or_default()),
+            text: v.value.clone().unwrap_or_default(),
+        })
+        .collect();
+    attrs.custom = CustomValues::from_rows(&custom);
+    attrs.addresses = mine
+        .iter()
+        .filter(|v| v.attr == "addresses")
+        .map(|v| Address {
+            formatted: v.formatted.clone(),
+            street_address: v.street_address.clone(),
+            locality: v.locality.clone(),
+            region: v.region.clone(),
+            postal_code: v.postal_code.clone(),
+            country: v.country.clone(),
+            kind: v.r#type.clone(),
+            primary: v.primary,
+        })
+        .collect();
+    let groups = memberships
+        .iter()
+        .filter(|(a, _, _)| *a == link.account_id)
+        .map(|(_, g, n)| (*g, n.clone()))
         .collect();
     Ok(StoredUser {
         link,
