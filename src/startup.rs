@@ -68,9 +68,9 @@ pub async fn open_store(settings: &Settings) -> Result<Store, StartupError> {
 
 impl Application {
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
-        let store = open_store(&settings).await?;
+        let mut store = open_store(&settings).await?;
         let bootstrap = store::directories::bootstrap(
-            store.writer(),
+            store.setup(),
             settings
                 .bootstrap_token
                 .as_ref()
@@ -81,6 +81,7 @@ impl Application {
             directory_id: dir.id,
             token,
         });
+        store.end_setup().await;
         let listener = TcpListener::bind(&settings.bind).map_err(|source| StartupError::Bind {
             addr: settings.bind.clone(),
             source,

@@ -42,6 +42,9 @@ pub struct Store {
     write: DatabaseConnection,
     /// Credential lookups only (bearer tokens, admin keys, web sessions).
     auth: DatabaseConnection,
+    /// PostgreSQL with a statement timeout: the connection migrations ran
+    /// on, without the timeout, for the rest of start-up ([`Store::setup`]).
+    setup: Option<DatabaseConnection>,
     backend: DatabaseBackend,
 }
 
@@ -101,6 +104,7 @@ impl Store {
                 read,
                 write,
                 auth,
+                setup: None,
                 backend: DatabaseBackend::Sqlite,
             })
         } else {
@@ -132,13 +136,16 @@ impl Store {
                     });
                 opts
             };
-            if statement_timeout.is_some() {
-                // Migrations (an index over a large table) may take longer
-                // than any request statement should.
-                let migrator = Database::connect(pg_options(1, None, false)).await?;
-                Migrator::up(&migrator, None).await?;
-                let _ = migrator.close().await;
-            }
+            // Migrations (an index over a large table) and the rest of
+            // start-up may take longer than any request statement should.
+            let setup = match statement_timeout {
+                Some(_) => {
+                    let migrator = Database::connect(pg_options(1, None, false)).await?;
+                    Migrator::up(&migrator, None).await?;
+                    Some(migrator)
+                }
+                None => None,
+            };
             let db =
                 Database::connect(pg_options(max_connections.max(2), statement_timeout, false))
                     .await?;
@@ -155,6 +162,7 @@ impl Store {
                 read: db.clone(),
                 write: db,
                 auth,
+                setup,
                 backend,
             })
         }
@@ -175,6 +183,19 @@ impl Store {
     /// every request, stays immediate on every instance.
     pub fn auth(&self) -> &DatabaseConnection {
         &self.auth
+    }
+
+    /// Connection for start-up work (bootstrap): not bound by the request
+    /// statement timeout. Closed by [`Store::end_setup`].
+    pub fn setup(&self) -> &DatabaseConnection {
+        self.setup.as_ref().unwrap_or(&self.write)
+    }
+
+    /// Start-up is over: closes the connection [`Store::setup`] used.
+    pub async fn end_setup(&mut self) {
+        if let Some(c) = self.setup.take() {
+            let _ = c.close().await;
+        }
     }
 
     /// Connection for single writes outside a request transaction.
