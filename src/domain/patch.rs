@@ -1390,4 +1390,125 @@ mod tests {
             json!([{"value": "w@x.io", "type": "work", "display": "Work"}])
         );
     }
+
+    #[test]
+    fn value_filters_compare_as_rfc7644_says() {
+        let schema = CustomSchema::parse(
+            &json!({"id": ACME, "attributes": [
+                {"name": "phones", "type": "complex", "multiValued": true, "subAttributes": [
+                    {"name": "value", "type": "string"}, {"name": "n", "type": "integer"},
+                    {"name": "ok", "type": "boolean"}, {"name": "s", "type": "string"},
+                    {"name": "list", "type": "string"}, {"name": "m", "type": "string"}]},
+            ]}),
+            None,
+        )
+        .unwrap();
+        let def = schema.def.attr("phones").unwrap();
+        let entry = json!({"value": "Ab-12", "n": 5, "ok": true, "s": "False", "list": ""});
+        let entry = entry.as_object().unwrap();
+        let holds = |f: &str| {
+            let p = filter::parse_patch_path(&format!("phones[{f}]"), Limits::default()).unwrap();
+            eval(p.filter.as_ref().unwrap(), entry, def).unwrap()
+        };
+        for (f, expected) in [
+            ("value eq \"ab-12\"", true),
+            ("value ne \"ab-12\"", false),
+            ("value co \"B-1\"", true),
+            ("value co \"x\"", false),
+            ("value sw \"ab\"", true),
+            ("value sw \"12\"", false),
+            ("value ew \"12\"", true),
+            ("value ew \"ab\"", false),
+            ("value gt \"aa\"", true),
+            ("value gt \"ab-12\"", false),
+            ("value ge \"ab-12\"", true),
+            ("value ge \"b\"", false),
+            ("value lt \"b\"", true),
+            ("value lt \"ab-12\"", false),
+            ("value le \"ab-12\"", true),
+            ("value le \"aa\"", false),
+            ("n eq 5", true),
+            ("n ne 5", false),
+            ("n gt 4", true),
+            ("n lt 4", false),
+            ("ok eq true", true),
+            ("ok ne true", false),
+            ("ok eq false", false),
+            ("ok ne false", true),
+            ("ok gt false", false),
+            ("s eq false", true),
+            ("s eq true", false),
+            ("value eq true", false),
+            ("value ne true", false),
+            ("m eq null", true),
+            ("m ne null", false),
+            ("value eq null", false),
+            ("value ne null", true),
+            ("m eq \"x\"", false),
+            ("m ne \"x\"", true),
+            ("n eq \"5\"", false),
+            ("n ne \"5\"", true),
+            ("value pr", true),
+            ("list pr", false),
+            ("m pr", false),
+            ("n pr", true),
+            ("n eq 5 and ok eq true", true),
+            ("n eq 5 and ok eq false", false),
+            ("n eq 4 or ok eq true", true),
+            ("n eq 4 or ok eq false", false),
+            ("not (n eq 5)", false),
+            ("not (n eq 4)", true),
+        ] {
+            assert_eq!(holds(f), expected, "{f}");
+        }
+        let p = filter::parse_patch_path("phones[value.x eq \"a\"]", Limits::default()).unwrap();
+        let e = eval(p.filter.as_ref().unwrap(), entry, def).unwrap_err();
+        assert_eq!(e.scim_type().map(|t| t.as_str()), Some("invalidFilter"));
+    }
+
+    #[test]
+    fn entries_are_the_same_by_value_case_insensitively() {
+        let out = patch(
+            jane(),
+            json!([{"op": "add", "path": "emails", "value": [{"value": "JANE@example.com"}]}]),
+        )
+        .unwrap();
+        assert_eq!(
+            out["emails"],
+            json!([{"value": "jane@example.com", "type": "work", "primary": true}])
+        );
+    }
+
+    #[test]
+    fn adding_an_entry_without_primary_keeps_the_primary() {
+        let out = patch(
+            jane(),
+            json!([{"op": "add", "path": "emails", "value": [{"value": "j2@example.com", "primary": "False"}]}]),
+        )
+        .unwrap();
+        assert_eq!(out["emails"][0]["primary"], true);
+        let out = patch(
+            jane(),
+            json!([{"op": "add", "path": "emails", "value": [{"value": "j2@example.com", "primary": "True"}]}]),
+        )
+        .unwrap();
+        assert!(out["emails"][0].get("primary").is_none());
+    }
+
+    #[test]
+    fn a_bare_string_manager_becomes_its_value() {
+        let out = patch_raw(
+            json!({"userName": "jane"}),
+            json!([
+                {"op": "replace", "path": format!("{ENTERPRISE_USER_SCHEMA}:manager"), "value": "m2"},
+                {"op": "replace", "path": "title", "value": "t"},
+            ]),
+        )
+        .unwrap();
+        assert_eq!(
+            out[ENTERPRISE_USER_SCHEMA]["manager"],
+            json!({"value": "m2"})
+        );
+        assert_eq!(out["title"], "t");
+    }
 }
