@@ -1511,4 +1511,30 @@ mod tests {
         );
         assert_eq!(out["title"], "t");
     }
+
+    #[test]
+    fn a_whole_entry_with_another_true_field_keeps_the_primary() {
+        let doc = json!({
+            "userName": "jane",
+            "emails": [
+                {"value": "a@x.io", "type": "work", "primary": true},
+                {"value": "b@x.io", "type": "home"},
+            ],
+        });
+        let out = patch(
+            doc,
+            json!([{"op": "replace", "path": "emails[type eq \"home\"]", "value": {"display": "true"}}]),
+        )
+        .unwrap();
+        assert_eq!(out["emails"][0]["primary"], true);
+    }
+
+    #[test]
+    fn no_entry_is_made_up_from_a_comparison_of_a_sub_sub_attribute() {
+        let (status, scim_type, _) = err_of(patch(
+            json!({"userName": "jane"}),
+            json!([{"op": "add", "path": "emails[type.x eq \"work\"].value", "value": "w@x.io"}]),
+        ));
+        assert_eq!((status, scim_type), (400, Some("noTarget")));
+    }
 }
