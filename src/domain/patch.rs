@@ -1398,13 +1398,14 @@ mod tests {
                 {"name": "phones", "type": "complex", "multiValued": true, "subAttributes": [
                     {"name": "value", "type": "string"}, {"name": "n", "type": "integer"},
                     {"name": "ok", "type": "boolean"}, {"name": "s", "type": "string"},
-                    {"name": "list", "type": "string"}, {"name": "m", "type": "string"}]},
+                    {"name": "list", "type": "string"}, {"name": "m", "type": "string"},
+                    {"name": "t", "type": "string"}, {"name": "arr", "type": "string"}]},
             ]}),
             None,
         )
         .unwrap();
         let def = schema.def.attr("phones").unwrap();
-        let entry = json!({"value": "Ab-12", "n": 5, "ok": true, "s": "False", "list": ""});
+        let entry = json!({"value": "Ab-12", "n": 5, "ok": true, "s": "False", "list": "", "t": "TRUE", "arr": []});
         let entry = entry.as_object().unwrap();
         let holds = |f: &str| {
             let p = filter::parse_patch_path(&format!("phones[{f}]"), Limits::default()).unwrap();
@@ -1413,6 +1414,9 @@ mod tests {
         for (f, expected) in [
             ("value eq \"ab-12\"", true),
             ("value ne \"ab-12\"", false),
+            ("value ne \"x\"", true),
+            ("t eq true", true),
+            ("arr pr", false),
             ("value co \"B-1\"", true),
             ("value co \"x\"", false),
             ("value sw \"ab\"", true),
