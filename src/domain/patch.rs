@@ -1044,4 +1044,501 @@ mod tests {
             );
         }
     }
+
+    const ACME: &str = "urn:ietf:params:scim:schemas:extension:acme:2.0:User";
+
+    fn acme() -> Vec<CustomSchema> {
+        vec![
+            CustomSchema::parse(
+                &json!({"id": ACME, "attributes": [
+                    {"name": "costCode", "type": "string"},
+                    {"name": "tags", "type": "string", "multiValued": true},
+                    {"name": "desk", "type": "complex", "subAttributes": [
+                        {"name": "building", "type": "string"},
+                        {"name": "badge", "type": "string", "mutability": "readOnly"}]},
+                    {"name": "fixed", "type": "string", "mutability": "readOnly"},
+                ]}),
+                None,
+            )
+            .unwrap(),
+        ]
+    }
+
+    fn ops(ops: Value) -> Vec<PatchOp> {
+        parse_request(&json!({"Operations": ops}), Limits::default()).unwrap()
+    }
+
+    /// Applies `ops` to `doc` with the Acme extension, without decoding.
+    fn patch_raw(doc: Value, o: Value) -> ScimResult<Value> {
+        let Value::Object(mut doc) = doc else {
+            panic!()
+        };
+        apply_to_user_with(&mut doc, &ops(o), &acme())?;
+        Ok(Value::Object(doc))
+    }
+
+    fn err_of(r: ScimResult<Value>) -> (u16, Option<&'static str>, String) {
+        let e = r.unwrap_err();
+        (e.status(), e.scim_type().map(|t| t.as_str()), e.detail())
+    }
+
+    #[test]
+    fn at_most_max_operations_in_one_request() {
+        let op = json!({"op": "replace", "path": "title", "value": "x"});
+        let body = |n: usize| json!({"Operations": vec![op.clone(); n]});
+        assert_eq!(
+            parse_request(&body(MAX_OPERATIONS), Limits::default())
+                .unwrap()
+                .len(),
+            MAX_OPERATIONS
+        );
+        let e = parse_request(&body(MAX_OPERATIONS + 1), Limits::default()).unwrap_err();
+        assert_eq!(e.status(), 400);
+        assert_eq!(e.scim_type().map(|t| t.as_str()), Some("invalidSyntax"));
+        assert_eq!(
+            e.detail(),
+            "at most 1000 operations are accepted in one PATCH"
+        );
+    }
+
+    #[test]
+    fn a_blank_path_is_no_path() {
+        let parsed = ops(json!([{"op": "replace", "path": "  ", "value": {"active": false}}]));
+        assert_eq!(parsed[0].path, None);
+    }
+
+    #[test]
+    fn add_and_replace_need_a_value() {
+        for (op, detail) in [
+            ("add", "Operations[0]: add needs a value"),
+            ("Replace", "Operations[0]: replace needs a value"),
+        ] {
+            let e = parse_request(
+                &json!({"Operations": [{"op": op, "path": "title"}]}),
+                Limits::default(),
+            )
+            .unwrap_err();
+            assert_eq!(e.status(), 400);
+            assert_eq!(e.scim_type().map(|t| t.as_str()), Some("invalidValue"));
+            assert_eq!(e.detail(), detail);
+        }
+    }
+
+    #[test]
+    fn passwords_under_a_core_urn_key_and_only_passwords() {
+        let o = ops(json!([
+            {"op": "replace", "value": {
+                "displayName": "not a password",
+                "urn:ietf:params:scim:schemas:core:2.0:User": {"password": "p6", "title": "t"},
+            }},
+        ]));
+        assert_eq!(passwords(&o), ["p6"]);
+    }
+
+    #[test]
+    fn extensions_are_mentioned_by_path_or_by_value() {
+        assert!(mentions_extension(&ops(
+            json!([{"op": "remove", "path": format!("{ACME}:costCode")}])
+        )));
+        assert!(mentions_extension(&ops(
+            json!([{"op": "replace", "value": {ACME: {"costCode": "x"}}}])
+        )));
+        assert!(!mentions_extension(&ops(json!([
+            {"op": "replace", "path": "title", "value": "x"},
+            {"op": "remove", "path": format!("{ENTERPRISE_USER_SCHEMA}:manager")},
+            {"op": "replace", "value": {ENTERPRISE_USER_SCHEMA: {"department": "D"}}},
+        ]))));
+    }
+
+    #[test]
+    fn custom_extension_attributes_are_patched_under_their_urn() {
+        let out = patch_raw(
+            json!({"userName": "jane"}),
+            json!([
+                {"op": "replace", "path": format!("{ACME}:costCode"), "value": "CC-1"},
+                {"op": "add", "value": {ACME: {"desk": {"building": "B1"}}}},
+            ]),
+        )
+        .unwrap();
+        assert_eq!(
+            out[ACME],
+            json!({"costCode": "CC-1", "desk": {"building": "B1"}})
+        );
+    }
+
+    #[test]
+    fn read_only_custom_attributes_and_sub_attributes_are_refused() {
+        for path in [format!("{ACME}:fixed"), format!("{ACME}:desk.badge")] {
+            let (status, scim_type, detail) = err_of(patch_raw(
+                json!({"userName": "jane"}),
+                json!([{"op": "replace", "path": path, "value": "x"}]),
+            ));
+            assert_eq!((status, scim_type), (400, Some("mutability")));
+            assert_eq!(detail, format!("{path} is read-only"));
+        }
+        // Its writable sibling is not.
+        let out = patch_raw(
+            json!({"userName": "jane"}),
+            json!([{"op": "replace", "path": format!("{ACME}:desk.building"), "value": "B2"}]),
+        )
+        .unwrap();
+        assert_eq!(out[ACME]["desk"], json!({"building": "B2"}));
+    }
+
+    #[test]
+    fn a_read_only_core_sub_attribute_is_refused() {
+        let path = format!("{ENTERPRISE_USER_SCHEMA}:manager.displayName");
+        let (status, scim_type, detail) = err_of(patch(
+            jane(),
+            json!([{"op": "replace", "path": path, "value": "Boss"}]),
+        ));
+        assert_eq!((status, scim_type), (400, Some("mutability")));
+        assert_eq!(detail, format!("{path} is read-only"));
+    }
+
+    #[test]
+    fn custom_multi_valued_strings_add_without_duplicates() {
+        let out = patch_raw(
+            json!({"userName": "jane", ACME: {"tags": ["a", "b"]}}),
+            json!([{"op": "add", "path": format!("{ACME}:tags"), "value": ["a", "c"]}]),
+        )
+        .unwrap();
+        assert_eq!(out[ACME]["tags"], json!(["a", "b", "c"]));
+    }
+
+    #[test]
+    fn value_filters_on_custom_multi_valued_strings() {
+        let doc = json!({"userName": "jane", ACME: {"tags": ["a", "b", "c"]}});
+        let tags = format!("{ACME}:tags");
+        let out = patch_raw(
+            doc.clone(),
+            json!([{"op": "remove", "path": format!("{tags}[value eq \"b\"]")}]),
+        )
+        .unwrap();
+        assert_eq!(out[ACME]["tags"], json!(["a", "c"]));
+        // A bare scalar replaces the matched entries, as does `{"value": …}`.
+        let out = patch_raw(
+            doc,
+            json!([
+                {"op": "replace", "path": format!("{tags}[value eq \"a\"]"), "value": "z"},
+                {"op": "replace", "path": format!("{tags}[value eq \"c\"]"), "value": {"value": "y"}},
+            ]),
+        )
+        .unwrap();
+        assert_eq!(out[ACME]["tags"], json!(["z", "b", "y"]));
+    }
+
+    #[test]
+    fn a_bare_extension_urn_path_replaces_or_removes_that_extension() {
+        let doc = json!({
+            "userName": "jane",
+            ENTERPRISE_USER_SCHEMA: {"department": "D"},
+            ACME: {"costCode": "C"},
+        });
+        let out = patch_raw(
+            doc.clone(),
+            json!([{"op": "replace", "path": ENTERPRISE_USER_SCHEMA, "value": {"division": "V"}}]),
+        )
+        .unwrap();
+        assert_eq!(
+            out[ENTERPRISE_USER_SCHEMA],
+            json!({"department": "D", "division": "V"})
+        );
+        let out = patch_raw(
+            doc.clone(),
+            json!([{"op": "remove", "path": ENTERPRISE_USER_SCHEMA}]),
+        )
+        .unwrap();
+        assert_eq!(out, json!({"userName": "jane", ACME: {"costCode": "C"}}));
+        let out = patch_raw(doc, json!([{"op": "remove", "path": ACME.to_uppercase()}])).unwrap();
+        assert_eq!(
+            out,
+            json!({"userName": "jane", ENTERPRISE_USER_SCHEMA: {"department": "D"}})
+        );
+        let (status, scim_type, detail) = err_of(patch_raw(
+            json!({"userName": "jane"}),
+            json!([{"op": "remove", "path": "urn:example:unknown:2.0:User"}]),
+        ));
+        assert_eq!((status, scim_type), (400, Some("invalidPath")));
+        assert_eq!(detail, "unknown schema \"urn:example:unknown:2.0:User\"");
+    }
+
+    #[test]
+    fn a_sub_attribute_of_every_entry_needs_entries_except_to_remove() {
+        let doc = json!({"userName": "jane"});
+        let out = patch(
+            doc.clone(),
+            json!([{"op": "remove", "path": "emails.value"}]),
+        )
+        .unwrap();
+        assert!(out.get("emails").is_none());
+        let (status, scim_type, detail) = err_of(patch(
+            doc,
+            json!([{"op": "replace", "path": "emails.type", "value": "work"}]),
+        ));
+        assert_eq!((status, scim_type), (400, Some("noTarget")));
+        assert_eq!(detail, "emails has no entries");
+    }
+
+    #[test]
+    fn remove_with_a_value_removes_only_those_entries() {
+        let doc = json!({
+            "userName": "jane",
+            "emails": [{"value": "a@x.io"}, {"value": "b@x.io"}, {"value": "c@x.io"}],
+        });
+        let out = patch(
+            doc,
+            json!([{"op": "remove", "path": "emails", "value": [{"value": "B@x.io"}]}]),
+        )
+        .unwrap();
+        assert_eq!(
+            out["emails"],
+            json!([{"value": "a@x.io"}, {"value": "c@x.io"}])
+        );
+    }
+
+    #[test]
+    fn replace_of_a_single_complex_attribute_merges_its_sub_attributes() {
+        let out = patch(
+            jane(),
+            json!([{"op": "replace", "path": "name", "value": {"givenName": "Janet"}}]),
+        )
+        .unwrap();
+        assert_eq!(
+            out["name"],
+            json!({"givenName": "Janet", "familyName": "Doe"})
+        );
+    }
+
+    #[test]
+    fn remove_by_filter_keeps_the_unmatched_entries() {
+        let doc = json!({
+            "userName": "jane",
+            "emails": [{"value": "a@x.io", "type": "work"}, {"value": "b@x.io", "type": "home"}],
+        });
+        let out = patch(
+            doc,
+            json!([{"op": "remove", "path": "emails[type eq \"home\"]"}]),
+        )
+        .unwrap();
+        assert_eq!(out["emails"], json!([{"value": "a@x.io", "type": "work"}]));
+    }
+
+    #[test]
+    fn only_a_true_primary_clears_the_other_entries_primary() {
+        let doc = json!({
+            "userName": "jane",
+            "emails": [
+                {"value": "a@x.io", "type": "work", "primary": true},
+                {"value": "b@x.io", "type": "home"},
+            ],
+        });
+        let out = patch(
+            doc.clone(),
+            json!([
+                {"op": "replace", "path": "emails[type eq \"home\"].primary", "value": false},
+                {"op": "replace", "path": "emails[type eq \"home\"].display", "value": "true"},
+            ]),
+        )
+        .unwrap();
+        assert_eq!(out["emails"][0]["primary"], true);
+        let out = patch(
+            doc,
+            json!([{"op": "replace", "path": "emails[type eq \"home\"].primary", "value": true}]),
+        )
+        .unwrap();
+        assert!(out["emails"][0].get("primary").is_none());
+        assert_eq!(out["emails"][1]["primary"], true);
+    }
+
+    #[test]
+    fn a_whole_entry_set_primary_by_filter_clears_the_others() {
+        let doc = json!({
+            "userName": "jane",
+            "emails": [
+                {"value": "a@x.io", "type": "work", "primary": true},
+                {"value": "b@x.io", "type": "home"},
+            ],
+        });
+        let out = patch(
+            doc,
+            json!([{"op": "replace", "path": "emails[type eq \"home\"]", "value": {"primary": true}}]),
+        )
+        .unwrap();
+        assert_eq!(
+            out["emails"],
+            json!([
+                {"value": "a@x.io", "type": "work"},
+                {"value": "b@x.io", "type": "home", "primary": true},
+            ])
+        );
+    }
+
+    #[test]
+    fn a_missing_entry_is_created_from_an_and_of_eq_comparisons() {
+        let out = patch(
+            json!({"userName": "jane"}),
+            json!([{
+                "op": "add",
+                "path": "emails[type eq \"work\" and display eq \"Work\"].value",
+                "value": "w@x.io",
+            }]),
+        )
+        .unwrap();
+        assert_eq!(
+            out["emails"],
+            json!([{"value": "w@x.io", "type": "work", "display": "Work"}])
+        );
+    }
+
+    #[test]
+    fn value_filters_compare_as_rfc7644_says() {
+        let schema = CustomSchema::parse(
+            &json!({"id": ACME, "attributes": [
+                {"name": "phones", "type": "complex", "multiValued": true, "subAttributes": [
+                    {"name": "value", "type": "string"}, {"name": "n", "type": "integer"},
+                    {"name": "ok", "type": "boolean"}, {"name": "s", "type": "string"},
+                    {"name": "list", "type": "string"}, {"name": "m", "type": "string"},
+                    {"name": "t", "type": "string"}, {"name": "arr", "type": "string"}]},
+            ]}),
+            None,
+        )
+        .unwrap();
+        let def = schema.def.attr("phones").unwrap();
+        let entry = json!({"value": "Ab-12", "n": 5, "ok": true, "s": "False", "list": "", "t": "TRUE", "arr": []});
+        let entry = entry.as_object().unwrap();
+        let holds = |f: &str| {
+            let p = filter::parse_patch_path(&format!("phones[{f}]"), Limits::default()).unwrap();
+            eval(p.filter.as_ref().unwrap(), entry, def).unwrap()
+        };
+        for (f, expected) in [
+            ("value eq \"ab-12\"", true),
+            ("value ne \"ab-12\"", false),
+            ("value ne \"x\"", true),
+            ("t eq true", true),
+            ("arr pr", false),
+            ("value co \"B-1\"", true),
+            ("value co \"x\"", false),
+            ("value sw \"ab\"", true),
+            ("value sw \"12\"", false),
+            ("value ew \"12\"", true),
+            ("value ew \"ab\"", false),
+            ("value gt \"aa\"", true),
+            ("value gt \"ab-12\"", false),
+            ("value ge \"ab-12\"", true),
+            ("value ge \"b\"", false),
+            ("value lt \"b\"", true),
+            ("value lt \"ab-12\"", false),
+            ("value le \"ab-12\"", true),
+            ("value le \"aa\"", false),
+            ("n eq 5", true),
+            ("n ne 5", false),
+            ("n gt 4", true),
+            ("n lt 4", false),
+            ("ok eq true", true),
+            ("ok ne true", false),
+            ("ok eq false", false),
+            ("ok ne false", true),
+            ("ok gt false", false),
+            ("s eq false", true),
+            ("s eq true", false),
+            ("value eq true", false),
+            ("value ne true", false),
+            ("m eq null", true),
+            ("m ne null", false),
+            ("value eq null", false),
+            ("value ne null", true),
+            ("m eq \"x\"", false),
+            ("m ne \"x\"", true),
+            ("n eq \"5\"", false),
+            ("n ne \"5\"", true),
+            ("value pr", true),
+            ("list pr", false),
+            ("m pr", false),
+            ("n pr", true),
+            ("n eq 5 and ok eq true", true),
+            ("n eq 5 and ok eq false", false),
+            ("n eq 4 or ok eq true", true),
+            ("n eq 4 or ok eq false", false),
+            ("not (n eq 5)", false),
+            ("not (n eq 4)", true),
+        ] {
+            assert_eq!(holds(f), expected, "{f}");
+        }
+        let p = filter::parse_patch_path("phones[value.x eq \"a\"]", Limits::default()).unwrap();
+        let e = eval(p.filter.as_ref().unwrap(), entry, def).unwrap_err();
+        assert_eq!(e.scim_type().map(|t| t.as_str()), Some("invalidFilter"));
+    }
+
+    #[test]
+    fn entries_are_the_same_by_value_case_insensitively() {
+        let out = patch(
+            jane(),
+            json!([{"op": "add", "path": "emails", "value": [{"value": "JANE@example.com"}]}]),
+        )
+        .unwrap();
+        assert_eq!(
+            out["emails"],
+            json!([{"value": "jane@example.com", "type": "work", "primary": true}])
+        );
+    }
+
+    #[test]
+    fn adding_an_entry_without_primary_keeps_the_primary() {
+        let out = patch(
+            jane(),
+            json!([{"op": "add", "path": "emails", "value": [{"value": "j2@example.com", "primary": "False"}]}]),
+        )
+        .unwrap();
+        assert_eq!(out["emails"][0]["primary"], true);
+        let out = patch(
+            jane(),
+            json!([{"op": "add", "path": "emails", "value": [{"value": "j2@example.com", "primary": "True"}]}]),
+        )
+        .unwrap();
+        assert!(out["emails"][0].get("primary").is_none());
+    }
+
+    #[test]
+    fn a_bare_string_manager_becomes_its_value() {
+        let out = patch_raw(
+            json!({"userName": "jane"}),
+            json!([
+                {"op": "replace", "path": format!("{ENTERPRISE_USER_SCHEMA}:manager"), "value": "m2"},
+                {"op": "replace", "path": "title", "value": "t"},
+            ]),
+        )
+        .unwrap();
+        assert_eq!(
+            out[ENTERPRISE_USER_SCHEMA]["manager"],
+            json!({"value": "m2"})
+        );
+        assert_eq!(out["title"], "t");
+    }
+
+    #[test]
+    fn a_whole_entry_with_another_true_field_keeps_the_primary() {
+        let doc = json!({
+            "userName": "jane",
+            "emails": [
+                {"value": "a@x.io", "type": "work", "primary": true},
+                {"value": "b@x.io", "type": "home"},
+            ],
+        });
+        let out = patch(
+            doc,
+            json!([{"op": "replace", "path": "emails[type eq \"home\"]", "value": {"display": "true"}}]),
+        )
+        .unwrap();
+        assert_eq!(out["emails"][0]["primary"], true);
+    }
+
+    #[test]
+    fn no_entry_is_made_up_from_a_comparison_of_a_sub_sub_attribute() {
+        let (status, scim_type, _) = err_of(patch(
+            json!({"userName": "jane"}),
+            json!([{"op": "add", "path": "emails[type.x eq \"work\"].value", "value": "w@x.io"}]),
+        ));
+        assert_eq!((status, scim_type), (400, Some("noTarget")));
+    }
 }
