@@ -245,57 +245,32 @@ fn build(
     mine: &[&scim_user_value::Model],
     memberships: &[(Uuid, Uuid, String)],
 ) -> ScimResult<StoredUser> {
-    let mut attrs = link_attrs(&link)?;
-    for attr in MULTI_VALUED {
-        let list: Vec<MultiValue> = mine
-            .iter()
-            .filter(|v| v.attr == attr)
-            .map(|v| MultiValue {
-                value: v.value.clone(),
-                display: v.display.clone(),
-                kind: v.r#type.clone(),
-                primary: v.primary,
-            })
-            .collect();
-        attrs.set_multi(attr, list);
-    }
-    let custom: Vec<ValueRow> = mine
+    let values: Vec<NestedValue> = mine.iter().map(|v| NestedValue::from(*v)).collect();
+    let groups = memberships
         .iter()
-        .filter(|v| v.attr.starts_with("urn:"))
-        .map(|v| ValueRow {
-            key: v.attr.clone(),
-            position: v.position,
-            sub: v.display.clone(),
-            kind: row_kind(v.r#type.as_deref().unwrap_or_default()),
-            text: v.value.clone().unwrap_or_default(),
-        })
+        .filter(|(a, _, _)| *a == link.account_id)
+        .map(|(_, g, n)| (*g, n.clone()))
         .collect();
-    attrs.custom = CustomValues::from_rows(&custom);
-    attrs.addresses = mine
-        .iter()
-        .filter(|v| v.attr == "addresses")
-        .map(|v| Address {
+    build_nested(link, &values, groups)
+}
+
+impl From<&scim_user_value::Model> for NestedValue {
+    fn from(v: &scim_user_value::Model) -> Self {
+        Self {
+            attr: v.attr.clone(),
+            position: v.position,
+            value: v.value.clone(),
+            display: v.display.clone(),
+            kind: v.r#type.clone(),
+            primary: v.primary,
             formatted: v.formatted.clone(),
             street_address: v.street_address.clone(),
             locality: v.locality.clone(),
             region: v.region.clone(),
             postal_code: v.postal_code.clone(),
             country: v.country.clone(),
-            kind: v.r#type.clone(),
-            primary: v.primary,
-        })
-        .collect();
-    let groups = memberships
-        .iter()
-        .filter(|(a, _, _)| *a == link.account_id)
-        .map(|(_, g, n)| (*g, n.clone()))
-        .collect();
-    Ok(StoredUser {
-        link,
-        attrs,
-        groups,
-        ignored: vec![],
-    })
+        }
+    }
 }
 
 fn link_attrs(l: &scim_user::Model) -> ScimResult<UserAttrs> {
