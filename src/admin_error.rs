@@ -25,11 +25,20 @@ pub enum AdminError {
     /// 409: the current state forbids it (IdP-owned, wrong status, taken).
     #[error("{message}")]
     Conflict { code: &'static str, message: String },
+    /// 412: a precondition of the request (an `If-Match`) does not hold.
+    #[error("{0}")]
+    PreconditionFailed(String),
     #[error("{0}")]
     PayloadTooLarge(String),
     /// 415: a body that is not JSON.
     #[error("{0}")]
     UnsupportedMediaType(String),
+    /// 429 with Retry-After: a rate limit.
+    #[error("rate limit exceeded; retry after {retry_after_secs} seconds")]
+    TooManyRequests { retry_after_secs: u64 },
+    /// 501: a feature this server does not offer.
+    #[error("{0}")]
+    NotImplemented(String),
     /// The database is busy or unreachable: 503 with Retry-After.
     #[error("service unavailable: {cause}")]
     Unavailable { cause: String },
@@ -88,8 +97,11 @@ impl AdminError {
             Self::NotFound(_) => 404,
             Self::MethodNotAllowed(_) => 405,
             Self::Conflict { .. } => 409,
+            Self::PreconditionFailed(_) => 412,
             Self::PayloadTooLarge(_) => 413,
             Self::UnsupportedMediaType(_) => 415,
+            Self::TooManyRequests { .. } => 429,
+            Self::NotImplemented(_) => 501,
             Self::Unavailable { .. } => 503,
             Self::Internal { .. } => 500,
         }
@@ -104,8 +116,11 @@ impl AdminError {
             Self::Unauthorized(_) => "unauthorized",
             Self::NotFound(_) => "not_found",
             Self::MethodNotAllowed(_) => "method_not_allowed",
+            Self::PreconditionFailed(_) => "precondition_failed",
             Self::PayloadTooLarge(_) => "payload_too_large",
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
+            Self::TooManyRequests { .. } => "too_many_requests",
+            Self::NotImplemented(_) => "not_implemented",
             Self::Unavailable { .. } => "unavailable",
             Self::Internal { .. } => "internal_error",
         }
@@ -122,20 +137,36 @@ impl AdminError {
         }
     }
 
+    /// The delay a `Retry-After` header names, for the errors that have
+    /// one (a rate limit; a busy database: 1 s).
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        match self {
+            Self::TooManyRequests { retry_after_secs } => Some(*retry_after_secs),
+            Self::Unavailable { .. } => Some(1),
+            _ => None,
+        }
+    }
+
     pub fn to_json(&self) -> serde_json::Value {
         serde_json::json!({"code": self.code(), "message": self.message()})
     }
 }
 
 /// Store functions shared with the SCIM API speak `ScimError`; the admin
-/// API answers in its own shape with the same status and message.
+/// API answers in its own shape with the same status and message (every
+/// status is kept: a 412, 429 or 501 is not turned into a 400).
 impl From<ScimError> for AdminError {
     fn from(e: ScimError) -> Self {
         let detail = e.detail();
         match e {
             ScimError::Internal { cause } => Self::Internal { cause },
             ScimError::Unavailable { cause } => Self::Unavailable { cause },
-            ScimError::Unauthorized(m) => Self::Unauthorized(m),
+            ScimError::Unauthorized(m) | ScimError::InvalidToken(m) => Self::Unauthorized(m),
+            ScimError::PreconditionFailed(m) => Self::PreconditionFailed(m),
+            ScimError::NotImplemented(m) => Self::NotImplemented(m),
+            ScimError::TooManyRequests { retry_after_secs } => {
+                Self::TooManyRequests { retry_after_secs }
+            }
             ScimError::NotFound(m) => Self::NotFound(m),
             ScimError::MethodNotAllowed(m) => Self::MethodNotAllowed(m),
             ScimError::PayloadTooLarge(m) => Self::PayloadTooLarge(m),
@@ -146,7 +177,6 @@ impl From<ScimError> for AdminError {
                 detail,
             } => Self::conflict(codes::ALREADY_EXISTS, detail),
             ScimError::Conflict { detail, .. } => Self::conflict(codes::INVALID_STATE, detail),
-            ScimError::TooManyRequests { .. } => Self::Unavailable { cause: detail },
             other => {
                 let code = match other.scim_type() {
                     Some(ScimType::InvalidCursor) => codes::INVALID_CURSOR,
@@ -201,5 +231,51 @@ mod tests {
         assert_eq!((e.status(), e.code()), (404, "not_found"));
         let e: AdminError = ScimError::invalid_value("bad").into();
         assert_eq!((e.status(), e.code()), (400, "invalid_request"));
+    }
+
+    /// The conversion keeps each status: a precondition that failed stays
+    /// 412, an unsupported feature 501, a rejected token 401, a rate limit
+    /// 429 with its delay (it was 400, 400, 400 and 503).
+    #[test]
+    fn scim_errors_keep_every_status() {
+        let cases: Vec<(ScimError, u16, &str)> = vec![
+            (
+                ScimError::PreconditionFailed("the resource changed".into()),
+                412,
+                "precondition_failed",
+            ),
+            (
+                ScimError::NotImplemented("sorting by that attribute".into()),
+                501,
+                "not_implemented",
+            ),
+            (
+                ScimError::InvalidToken("the token expired".into()),
+                401,
+                "unauthorized",
+            ),
+            (
+                ScimError::TooManyRequests {
+                    retry_after_secs: 7,
+                },
+                429,
+                "too_many_requests",
+            ),
+        ];
+        for (scim, status, code) in cases {
+            let scim_status = scim.status();
+            let detail = scim.detail();
+            let e: AdminError = scim.into();
+            assert_eq!(e.status(), scim_status, "{detail}");
+            assert_eq!((e.status(), e.code()), (status, code), "{detail}");
+            assert_eq!(e.message(), detail);
+        }
+        let e: AdminError = ScimError::TooManyRequests {
+            retry_after_secs: 7,
+        }
+        .into();
+        assert_eq!(e.retry_after_secs(), Some(7));
+        let e: AdminError = ScimError::Unavailable { cause: "x".into() }.into();
+        assert_eq!(e.retry_after_secs(), Some(1));
     }
 }

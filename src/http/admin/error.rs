@@ -21,8 +21,8 @@ impl ResponseError for AdminError {
         }
         let mut res = HttpResponse::build(self.status_code());
         res.insert_header((header::CONTENT_TYPE, "application/json"));
-        if matches!(self, AdminError::Unavailable { .. }) {
-            res.insert_header((header::RETRY_AFTER, "1"));
+        if let Some(secs) = self.retry_after_secs() {
+            res.insert_header((header::RETRY_AFTER, secs.to_string()));
         }
         if matches!(self, AdminError::Unauthorized(_)) {
             res.insert_header((
