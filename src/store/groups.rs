@@ -22,6 +22,7 @@ use super::filter_sql::{
     Column, custom_sort, group_column_with, groups_condition_with, names_custom,
 };
 use super::org_schemas;
+use super::versioned;
 use super::paging::{Sort, in_order, page_ids};
 use super::{db_error, is_unique_violation};
 use crate::domain::etag::{IfMatch, etag};
@@ -524,27 +525,20 @@ pub async fn lock<C: ConnectionTrait>(
     id: Uuid,
     if_match: Option<&IfMatch>,
 ) -> ScimResult<group::Model> {
-    let res = group::Entity::update_many()
-        .col_expr(
-            group::Column::Version,
-            Expr::col(group::Column::Version).add(1),
-        )
+    let row = group::Entity::update_many()
         .col_expr(group::Column::LastModified, Expr::value(Utc::now()))
         .filter(group::Column::Id.eq(id))
-        .filter(group::Column::DirectoryId.eq(dir.directory_id))
-        .filter(version_matches(if_match))
-        .exec(tx)
-        .await
-        .map_err(db_error)?;
-    if res.rows_affected == 0 {
-        return Err(match (if_match, get(tx, dir, id).await?) {
-            (Some(_), Some(current)) => precondition_failed(current_version(&current)),
-            _ => not_found(&id.to_string()),
-        });
-    }
-    get(tx, dir, id)
-        .await?
-        .ok_or_else(|| not_found(&id.to_string()))
+        .filter(group::Column::DirectoryId.eq(dir.directory_id));
+    versioned::lock(
+        tx,
+        row,
+        group::Column::Version,
+        if_match,
+        async || get(tx, dir, id).await,
+        |g: &group::Model| g.version,
+        || not_found(&id.to_string()),
+    )
+    .await
 }
 
 /// Writes a group's name and externalId.
@@ -920,23 +914,4 @@ pub async fn ungrant<C: ConnectionTrait>(
         events::record_many(tx, list).await?;
     }
     Ok(removed)
-}
-
-/// `version` condition of an `If-Match` (none: any version).
-fn version_matches(if_match: Option<&IfMatch>) -> SimpleExpr {
-    match if_match {
-        Some(IfMatch::Versions(v)) => group::Column::Version.is_in(v.clone()),
-        _ => Expr::cust("1 = 1"),
-    }
-}
-
-fn current_version(g: &group::Model) -> i64 {
-    g.version
-}
-
-fn precondition_failed(version: i64) -> ScimError {
-    ScimError::PreconditionFailed(format!(
-        "the resource has changed; its current version is {}",
-        etag(version)
-    ))
 }

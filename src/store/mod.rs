@@ -22,6 +22,7 @@ pub mod site_users;
 pub mod sync_log;
 pub mod sync_status;
 pub mod users;
+pub mod versioned;
 pub mod webhooks;
 
 use std::time::Duration;

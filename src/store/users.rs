@@ -21,7 +21,7 @@ use super::filter_sql::{
 };
 use super::paging::{Sort, in_order, page_ids};
 use super::sync_log::{self, SyncEntry};
-use super::{db_error, insert_chunks, is_unique_violation};
+use super::{db_error, insert_chunks, is_unique_violation, versioned};
 use crate::domain::custom_attrs::{CustomValues, ValueRow, row_kind};
 use crate::domain::custom_schema::CustomSchema;
 use crate::domain::etag::{IfMatch, etag};
@@ -952,26 +952,19 @@ pub async fn lock<C: ConnectionTrait>(
     id: Uuid,
     if_match: Option<&IfMatch>,
 ) -> ScimResult<StoredUser> {
-    let res = scim_user::Entity::update_many()
-        .col_expr(
-            scim_user::Column::Version,
-            Expr::col(scim_user::Column::Version).add(1),
-        )
+    let row = scim_user::Entity::update_many()
         .filter(scim_user::Column::Id.eq(id))
-        .filter(scim_user::Column::DirectoryId.eq(dir.directory_id))
-        .filter(version_matches(if_match))
-        .exec(tx)
-        .await
-        .map_err(db_error)?;
-    if res.rows_affected == 0 {
-        return Err(match (if_match, get(tx, dir, id).await?) {
-            (Some(_), Some(current)) => precondition_failed(current_version(&current)),
-            _ => not_found(&id.to_string()),
-        });
-    }
-    get(tx, dir, id)
-        .await?
-        .ok_or_else(|| not_found(&id.to_string()))
+        .filter(scim_user::Column::DirectoryId.eq(dir.directory_id));
+    versioned::lock(
+        tx,
+        row,
+        scim_user::Column::Version,
+        if_match,
+        async || get(tx, dir, id).await,
+        |u: &StoredUser| u.link.version,
+        || not_found(&id.to_string()),
+    )
+    .await
 }
 
 /// Where `sortBy` points, for the singular attributes that have a column.
@@ -1186,23 +1179,4 @@ pub async fn list<C: ConnectionTrait>(
         next_cursor: page.next_cursor,
         cursors: page.cursors,
     })
-}
-
-/// `version` condition of an `If-Match` (none: any version).
-fn version_matches(if_match: Option<&IfMatch>) -> SimpleExpr {
-    match if_match {
-        Some(IfMatch::Versions(v)) => scim_user::Column::Version.is_in(v.clone()),
-        _ => Expr::cust("1 = 1"),
-    }
-}
-
-fn current_version(u: &StoredUser) -> i64 {
-    u.link.version
-}
-
-fn precondition_failed(version: i64) -> ScimError {
-    ScimError::PreconditionFailed(format!(
-        "the resource has changed; its current version is {}",
-        etag(version)
-    ))
 }

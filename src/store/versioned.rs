@@ -1,0 +1,60 @@
+//! The write lock of a versioned SCIM resource (a user, a group) and its
+//! `If-Match` check: one helper for both.
+
+use sea_orm::sea_query::{Expr, ExprTrait, SimpleExpr};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, UpdateMany};
+
+use super::db_error;
+use crate::domain::etag::{IfMatch, etag};
+use crate::error::{ScimError, ScimResult};
+
+/// Locks one resource for a write: bumps its `version` (the row lock
+/// until the transaction ends) where the client's `If-Match` accepts the
+/// current version, then reads the locked resource with `read`.
+///
+/// `row` is an update already filtered to the resource's id and
+/// directory (it may set more columns, say `last_modified`). Nothing
+/// bumped: 412 naming the current version when an `If-Match` was sent and
+/// the resource exists, else `not_found`.
+pub async fn lock<C, E, T>(
+    tx: &C,
+    row: UpdateMany<E>,
+    version_col: E::Column,
+    if_match: Option<&IfMatch>,
+    read: impl AsyncFnOnce() -> ScimResult<Option<T>>,
+    version_of: impl FnOnce(&T) -> i64,
+    not_found: impl FnOnce() -> ScimError,
+) -> ScimResult<T>
+where
+    C: ConnectionTrait,
+    E: EntityTrait,
+{
+    let bumped = row
+        .col_expr(version_col, Expr::col(version_col).add(1))
+        .filter(version_matches(version_col, if_match))
+        .exec(tx)
+        .await
+        .map_err(db_error)?
+        .rows_affected
+        > 0;
+    match read().await? {
+        Some(current) if bumped => Ok(current),
+        Some(current) if if_match.is_some() => Err(precondition_failed(version_of(&current))),
+        _ => Err(not_found()),
+    }
+}
+
+/// The `version` condition of an `If-Match` (none, or `*`: any version).
+fn version_matches(col: impl ColumnTrait, if_match: Option<&IfMatch>) -> SimpleExpr {
+    match if_match {
+        Some(IfMatch::Versions(v)) => col.is_in(v.clone()),
+        _ => Expr::cust("1 = 1"),
+    }
+}
+
+fn precondition_failed(version: i64) -> ScimError {
+    ScimError::PreconditionFailed(format!(
+        "the resource has changed; its current version is {}",
+        etag(version)
+    ))
+}
