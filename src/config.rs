@@ -1,9 +1,18 @@
 //! Settings: defaults → optional TOML file (`--config`) → environment
 //! (`SCIM_*`, plus the conventional `DATABASE_URL`).
+//!
+//! Each setting is declared once: a field of [`Settings`] (its type, and
+//! the parser every source goes through when the type alone doesn't say
+//! it) and its value in `Default`. The file's key is the field's name, the
+//! variable `SCIM_` and the name in upper case. `figment` merges the layers;
+//! both give their values to the same field parsers, so a value means the
+//! same whichever source gives it.
 
 use std::fmt;
 use std::path::Path;
 
+use figment::value::{Dict, Map, Value};
+use figment::{Figment, Metadata, Profile, Provider};
 use serde::Deserialize;
 
 /// A secret that never shows in `Debug` output or logs.
@@ -26,14 +35,24 @@ impl fmt::Debug for Secret {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
     Text,
     Json,
 }
 
-#[derive(Debug, Clone)]
+impl<'de> Deserialize<'de> for LogFormat {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match String::deserialize(d)?.to_ascii_lowercase().as_str() {
+            "json" => Ok(Self::Json),
+            "text" => Ok(Self::Text),
+            _ => Err(serde::de::Error::custom("expected text or json")),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct Settings {
     /// Address to listen on.
     pub bind: String,
@@ -41,94 +60,128 @@ pub struct Settings {
     pub database_url: Secret,
     /// Public base URL (scheme://host[:port]) used in `meta.location` and in
     /// what the bootstrap prints. Unset: taken from each request's Host.
+    #[serde(deserialize_with = "parse::base_url")]
     pub public_url: Option<String>,
     /// `documentationUri` of the ServiceProviderConfig. Unset: left out.
+    #[serde(deserialize_with = "parse::optional_text")]
     pub documentation_url: Option<String>,
     /// Token for the `default` directory created on first start.
     pub bootstrap_token: Option<Secret>,
     pub log_format: LogFormat,
     /// Largest request body accepted (bytes); larger → 413.
+    #[serde(deserialize_with = "parse::number")]
     pub max_body_bytes: usize,
     /// Largest page a list request returns (`count` is clamped to it).
+    #[serde(deserialize_with = "parse::number")]
     pub max_results: u64,
     /// Bytes of resources after which a `/Users` page stops early.
+    #[serde(deserialize_with = "parse::number")]
     pub max_page_bytes: usize,
     /// Longest filter accepted (characters).
+    #[serde(deserialize_with = "parse::number")]
     pub filter_max_len: usize,
     /// Deepest filter nesting accepted.
+    #[serde(deserialize_with = "parse::number")]
     pub filter_max_depth: usize,
     /// Connections in the database pool (readers, for SQLite).
+    #[serde(deserialize_with = "parse::number")]
     pub db_max_connections: u32,
     /// Days a deleted managed account stays pending deletion (cancellable)
     /// before it is purged.
+    #[serde(deserialize_with = "parse::number")]
     pub deletion_grace_days: u32,
     /// Seconds between runs of the purge job in the server (0: never; the
     /// `purge-due` command still works).
+    #[serde(deserialize_with = "parse::number")]
     pub purge_interval_secs: u64,
     /// Days sync-log rows are kept (0: forever); older ones are deleted by
     /// the periodic job.
+    #[serde(deserialize_with = "parse::number")]
     pub sync_log_retention_days: u32,
     /// Days audit-log rows are kept (0: forever).
+    #[serde(deserialize_with = "parse::number")]
     pub audit_log_retention_days: u32,
     /// Days change events are kept (the purge job deletes older ones; 0:
     /// kept for ever).
+    #[serde(deserialize_with = "parse::number")]
     pub event_retention_days: u32,
     /// Webhook targets may be http to a loopback host and private,
     /// loopback or link-local addresses (tests and local development).
+    #[serde(deserialize_with = "parse::flag_blank_off")]
     pub webhook_allow_insecure: bool,
     /// Milliseconds the webhook worker sleeps when idle (0: no worker).
+    #[serde(deserialize_with = "parse::number")]
     pub webhook_poll_ms: u64,
     /// Seconds a worker holds an endpoint it claimed (at least 2): a
     /// worker killed mid-delivery leaves the endpoint to another (or the
     /// restarted) instance after this long. A delivery's total timeout is
     /// at most half of it.
+    #[serde(deserialize_with = "parse::lease_secs")]
     pub webhook_lease_secs: u64,
     /// Record change events (default). Off only to measure what they cost
     /// (`cargo bench --bench events`): process-wide, nothing is recorded
     /// and webhooks receive nothing.
+    #[serde(deserialize_with = "parse::flag")]
     pub events_enabled: bool,
     /// Most operations one `/Bulk` request may carry.
+    #[serde(deserialize_with = "parse::number")]
     pub bulk_max_operations: usize,
     /// Largest `/Bulk` body accepted (bytes).
+    #[serde(deserialize_with = "parse::number")]
     pub bulk_max_payload_bytes: usize,
     /// Most passwords one `/Bulk` request may set (each is an argon2 hash).
+    #[serde(deserialize_with = "parse::number")]
     pub bulk_max_passwords: usize,
     /// Seconds between SIGTERM (readyz turns 503) and closing the listener.
+    #[serde(deserialize_with = "parse::number")]
     pub shutdown_delay_secs: u64,
     /// How long a statement waits for a database lock (SQLite busy timeout,
     /// PostgreSQL `lock_timeout`) before the request answers 503.
+    #[serde(deserialize_with = "parse::number")]
     pub db_busy_timeout_ms: u64,
     /// Longest a statement may run (PostgreSQL `statement_timeout`; SQLite
     /// reads are interrupted) before the request answers 503; 0: no limit.
+    #[serde(deserialize_with = "parse::number")]
     pub db_statement_timeout_ms: u64,
     /// `iss` of the OAuth access tokens. Unset: `public_url`, else
     /// "scim-server". Every instance sharing a database must agree on it.
     pub oauth_issuer: Option<String>,
     /// Lifetime of an OAuth access token (seconds).
+    #[serde(deserialize_with = "parse::number")]
     pub oauth_token_ttl_secs: u64,
     /// Sustained SCIM requests per second allowed per directory, per server
     /// instance; 0 turns the limit off.
+    #[serde(deserialize_with = "parse::number")]
     pub rate_limit_per_sec: f64,
     /// Requests a directory may make at once above the sustained rate.
     /// Unset: the rate rounded up (at least 1).
+    #[serde(deserialize_with = "parse::some_number")]
     pub rate_limit_burst: Option<u32>,
     /// DNS servers (`ip:port`) that domain verification asks for the
     /// proof TXT record; empty: the system's (`/etc/resolv.conf`).
+    #[serde(deserialize_with = "parse::resolvers")]
     pub dns_resolvers: Vec<std::net::SocketAddr>,
     /// Bearer token `/metrics` requires. Unset: `/metrics` is public.
+    #[serde(deserialize_with = "parse::optional_secret")]
     pub metrics_token: Option<Secret>,
     /// Time a client has to send a request's head (ms); then 408, closed.
+    #[serde(deserialize_with = "parse::number")]
     pub client_header_timeout_ms: u64,
     /// Time a client has to send a request's body after its head (ms); 0:
     /// no limit.
+    #[serde(deserialize_with = "parse::number")]
     pub client_body_timeout_ms: u64,
     /// Idle seconds a keep-alive connection is kept open.
+    #[serde(deserialize_with = "parse::number")]
     pub keep_alive_secs: u64,
     /// Peers whose `Forwarded` / `X-Forwarded-*` headers are believed.
+    #[serde(deserialize_with = "parse::proxies")]
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// A web-page session ends after this many seconds without a request.
+    #[serde(deserialize_with = "parse::number")]
     pub admin_session_idle_secs: u64,
     /// A web-page session ends this many seconds after sign-in.
+    #[serde(deserialize_with = "parse::number")]
     pub admin_session_max_secs: u64,
 }
 
@@ -178,51 +231,6 @@ impl Default for Settings {
     }
 }
 
-/// The optional file layer: every key optional.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileSettings {
-    bind: Option<String>,
-    database_url: Option<Secret>,
-    public_url: Option<String>,
-    documentation_url: Option<String>,
-    bootstrap_token: Option<Secret>,
-    log_format: Option<LogFormat>,
-    max_body_bytes: Option<usize>,
-    max_results: Option<u64>,
-    max_page_bytes: Option<usize>,
-    filter_max_len: Option<usize>,
-    filter_max_depth: Option<usize>,
-    db_max_connections: Option<u32>,
-    deletion_grace_days: Option<u32>,
-    purge_interval_secs: Option<u64>,
-    sync_log_retention_days: Option<u32>,
-    audit_log_retention_days: Option<u32>,
-    event_retention_days: Option<u32>,
-    webhook_allow_insecure: Option<bool>,
-    webhook_poll_ms: Option<u64>,
-    webhook_lease_secs: Option<u64>,
-    events_enabled: Option<bool>,
-    bulk_max_operations: Option<usize>,
-    bulk_max_payload_bytes: Option<usize>,
-    bulk_max_passwords: Option<usize>,
-    shutdown_delay_secs: Option<u64>,
-    db_busy_timeout_ms: Option<u64>,
-    db_statement_timeout_ms: Option<u64>,
-    oauth_issuer: Option<String>,
-    oauth_token_ttl_secs: Option<u64>,
-    rate_limit_per_sec: Option<f64>,
-    rate_limit_burst: Option<u32>,
-    dns_resolvers: Option<String>,
-    metrics_token: Option<Secret>,
-    client_header_timeout_ms: Option<u64>,
-    client_body_timeout_ms: Option<u64>,
-    keep_alive_secs: Option<u64>,
-    trusted_proxies: Option<Vec<String>>,
-    admin_session_idle_secs: Option<u64>,
-    admin_session_max_secs: Option<u64>,
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
@@ -232,9 +240,17 @@ pub enum ConfigError {
     },
     #[error("invalid config file {path}: {message}")]
     Parse { path: String, message: String },
+    /// A value that doesn't parse or makes no sense; `key` as its source
+    /// spells it (`SCIM_MAX_RESULTS`, or `max_results` in the file).
     #[error("invalid value for {key}: {message}")]
-    Env { key: String, message: String },
+    Value { key: String, message: String },
 }
+
+/// The prefix of the environment variables.
+const ENV_PREFIX: &str = "SCIM_";
+/// The names figment's metadata gives the two layers.
+const ENV_LAYER: &str = "environment";
+const FILE_LAYER: &str = "config file";
 
 impl Settings {
     /// Defaults, then `file` if given, then the process environment.
@@ -244,20 +260,17 @@ impl Settings {
     }
 
     pub fn load_from(file: Option<&Path>, env: &[(String, String)]) -> Result<Self, ConfigError> {
-        let mut s = Settings::default();
+        let mut layers = Figment::new();
+        let mut file_path = None;
         if let Some(path) = file {
             let shown = path.display().to_string();
-            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-                path: shown.clone(),
-                source,
-            })?;
-            let f: FileSettings = toml::from_str(&text).map_err(|e| ConfigError::Parse {
-                path: shown,
-                message: e.message().to_owned(),
-            })?;
-            s.apply_file(f)?;
+            layers = layers.merge(Layer::file(path, &shown)?);
+            file_path = Some(shown);
         }
-        s.apply_env(env)?;
+        let s: Settings = layers
+            .merge(Layer::env(env))
+            .extract()
+            .map_err(|e| value_error(e, file_path))?;
         s.check()?;
         Ok(s)
     }
@@ -274,7 +287,7 @@ impl Settings {
     /// Values that parse but make no sense.
     fn check(&self) -> Result<(), ConfigError> {
         let bad = |key: &str, message: &str| {
-            Err(ConfigError::Env {
+            Err(ConfigError::Value {
                 key: key.to_owned(),
                 message: message.to_owned(),
             })
@@ -300,225 +313,350 @@ impl Settings {
         Ok(())
     }
 
-    fn apply_file(&mut self, f: FileSettings) -> Result<(), ConfigError> {
-        if let Some(v) = &f.dns_resolvers {
-            self.dns_resolvers = parse_resolvers("dns_resolvers", v)?;
+    /// The settings' names as the file spells them (the fields, in order).
+    fn keys() -> &'static [&'static str] {
+        let mut keys: &'static [&'static str] = &[];
+        let _ = Settings::deserialize(FieldNames(&mut keys));
+        keys
+    }
+}
+
+/// A `SCIM_*` variable that names no setting: ignored, and logged, since
+/// it is most likely a misspelt one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownVar {
+    pub name: String,
+    /// The known variable it most likely meant.
+    pub closest: Option<String>,
+}
+
+/// The `SCIM_*` variables of `env` that name no setting.
+pub fn unknown_env_vars(env: &[(String, String)]) -> Vec<UnknownVar> {
+    let known: Vec<String> = Settings::keys().iter().map(|k| env_name(k)).collect();
+    env.iter()
+        .map(|(name, _)| name)
+        .filter(|name| name.starts_with(ENV_PREFIX) && setting_of(name).is_none())
+        .map(|name| UnknownVar {
+            name: name.clone(),
+            closest: known
+                .iter()
+                .map(|k| (strsim::levenshtein(&name.to_ascii_uppercase(), k), k))
+                .filter(|(distance, _)| *distance <= 3)
+                .min()
+                .map(|(_, k)| k.clone()),
+        })
+        .collect()
+}
+
+/// Logs a warning for each `SCIM_*` variable of the process that names
+/// no setting. Called once logging is set up (after `Settings::load`).
+pub fn warn_unknown_env_vars() {
+    let env: Vec<(String, String)> = std::env::vars().collect();
+    for v in unknown_env_vars(&env) {
+        match &v.closest {
+            Some(closest) => tracing::warn!(
+                variable = %v.name,
+                "unknown environment variable {} ignored: did you mean {closest}?",
+                v.name
+            ),
+            None => tracing::warn!(
+                variable = %v.name,
+                "unknown environment variable {} ignored",
+                v.name
+            ),
         }
-        if let Some(v) = f.bind {
-            self.bind = v;
-        }
-        if let Some(v) = f.database_url {
-            self.database_url = v;
-        }
-        if f.public_url.is_some() {
-            self.public_url = f.public_url;
-        }
-        if f.documentation_url.is_some() {
-            self.documentation_url = f.documentation_url;
-        }
-        if f.bootstrap_token.is_some() {
-            self.bootstrap_token = f.bootstrap_token;
-        }
-        if let Some(v) = f.log_format {
-            self.log_format = v;
-        }
-        if let Some(v) = f.max_body_bytes {
-            self.max_body_bytes = v;
-        }
-        if let Some(v) = f.max_results {
-            self.max_results = v;
-        }
-        if let Some(v) = f.max_page_bytes {
-            self.max_page_bytes = v;
-        }
-        if let Some(v) = f.filter_max_len {
-            self.filter_max_len = v;
-        }
-        if let Some(v) = f.filter_max_depth {
-            self.filter_max_depth = v;
-        }
-        if let Some(v) = f.db_max_connections {
-            self.db_max_connections = v;
-        }
-        if let Some(v) = f.deletion_grace_days {
-            self.deletion_grace_days = v;
-        }
-        if let Some(v) = f.purge_interval_secs {
-            self.purge_interval_secs = v;
-        }
-        if let Some(v) = f.sync_log_retention_days {
-            self.sync_log_retention_days = v;
-        }
-        if let Some(v) = f.audit_log_retention_days {
-            self.audit_log_retention_days = v;
-        }
-        if let Some(v) = f.event_retention_days {
-            self.event_retention_days = v;
-        }
-        if let Some(v) = f.webhook_allow_insecure {
-            self.webhook_allow_insecure = v;
-        }
-        if let Some(v) = f.webhook_poll_ms {
-            self.webhook_poll_ms = v;
-        }
-        if let Some(v) = f.webhook_lease_secs {
-            self.webhook_lease_secs = v.max(2);
-        }
-        if let Some(v) = f.events_enabled {
-            self.events_enabled = v;
-        }
-        if let Some(v) = f.bulk_max_operations {
-            self.bulk_max_operations = v;
-        }
-        if let Some(v) = f.bulk_max_payload_bytes {
-            self.bulk_max_payload_bytes = v;
-        }
-        if let Some(v) = f.bulk_max_passwords {
-            self.bulk_max_passwords = v;
-        }
-        if let Some(v) = f.shutdown_delay_secs {
-            self.shutdown_delay_secs = v;
-        }
-        if let Some(v) = f.db_busy_timeout_ms {
-            self.db_busy_timeout_ms = v;
-        }
-        if let Some(v) = f.db_statement_timeout_ms {
-            self.db_statement_timeout_ms = v;
-        }
-        if f.oauth_issuer.is_some() {
-            self.oauth_issuer = f.oauth_issuer;
-        }
-        if let Some(v) = f.oauth_token_ttl_secs {
-            self.oauth_token_ttl_secs = v;
-        }
-        if let Some(v) = f.rate_limit_per_sec {
-            self.rate_limit_per_sec = v;
-        }
-        if f.rate_limit_burst.is_some() {
-            self.rate_limit_burst = f.rate_limit_burst;
-        }
-        if f.metrics_token.is_some() {
-            self.metrics_token = f.metrics_token;
-        }
-        if let Some(v) = f.client_header_timeout_ms {
-            self.client_header_timeout_ms = v;
-        }
-        if let Some(v) = f.client_body_timeout_ms {
-            self.client_body_timeout_ms = v;
-        }
-        if let Some(v) = f.keep_alive_secs {
-            self.keep_alive_secs = v;
-        }
-        if let Some(v) = f.admin_session_idle_secs {
-            self.admin_session_idle_secs = v;
-        }
-        if let Some(v) = f.admin_session_max_secs {
-            self.admin_session_max_secs = v;
-        }
-        if let Some(v) = f.trusted_proxies {
-            self.trusted_proxies = parse_proxies("trusted_proxies", &v.join(","))?;
-        }
-        Ok(())
+    }
+}
+
+fn env_name(key: &str) -> String {
+    format!("{ENV_PREFIX}{}", key.to_ascii_uppercase())
+}
+
+/// The setting a `SCIM_*` variable names, if any.
+fn setting_of(var: &str) -> Option<&'static str> {
+    let rest = var.strip_prefix(ENV_PREFIX)?;
+    Settings::keys()
+        .iter()
+        .copied()
+        .find(|k| k.to_ascii_uppercase() == rest)
+}
+
+/// One layer of settings for figment: the file's table or the
+/// environment's values, named so an error can say where a value came
+/// from.
+struct Layer {
+    name: &'static str,
+    values: Dict,
+}
+
+impl Layer {
+    /// The TOML file, parsed (its values typed as TOML types them).
+    fn file(path: &Path, shown: &str) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: shown.to_owned(),
+            source,
+        })?;
+        let parse_error = |message: String| ConfigError::Parse {
+            path: shown.to_owned(),
+            message,
+        };
+        let table: toml::Table =
+            toml::from_str(&text).map_err(|e| parse_error(e.message().to_owned()))?;
+        let values = Value::serialize(&table)
+            .map_err(|e| parse_error(e.to_string()))?
+            .into_dict()
+            .unwrap_or_default();
+        Ok(Self {
+            name: FILE_LAYER,
+            values,
+        })
     }
 
-    fn apply_env(&mut self, env: &[(String, String)]) -> Result<(), ConfigError> {
-        fn num<T: std::str::FromStr>(key: &str, v: &str) -> Result<T, ConfigError> {
-            v.trim().parse().map_err(|_| ConfigError::Env {
-                key: key.to_owned(),
-                message: format!("expected a number, got {v:?}"),
-            })
+    /// The variables that name a setting, as strings (figment's own `Env`
+    /// would read `0123` as the number 123 and unquote `"…"`: a token must
+    /// stay as given). `SCIM_DATABASE_URL` wins over `DATABASE_URL`.
+    fn env(env: &[(String, String)]) -> Self {
+        let mut values = Dict::new();
+        let named = env
+            .iter()
+            .filter(|(k, _)| k == "DATABASE_URL")
+            .map(|(_, v)| ("database_url", v))
+            .chain(env.iter().filter_map(|(k, v)| Some((setting_of(k)?, v))));
+        for (key, v) in named {
+            values.insert(key.to_owned(), Value::from(v.clone()));
         }
-        for (key, v) in env {
-            match key.as_str() {
-                "SCIM_BIND" => self.bind = v.clone(),
-                "DATABASE_URL" | "SCIM_DATABASE_URL" => self.database_url = Secret::new(v.clone()),
-                "SCIM_PUBLIC_URL" => {
-                    self.public_url = Some(v.trim_end_matches('/').to_owned());
-                }
-                "SCIM_DOCUMENTATION_URL" => {
-                    self.documentation_url = Some(v.trim().to_owned()).filter(|u| !u.is_empty());
-                }
-                "SCIM_BOOTSTRAP_TOKEN" => self.bootstrap_token = Some(Secret::new(v.clone())),
-                "SCIM_LOG_FORMAT" => {
-                    self.log_format = match v.to_ascii_lowercase().as_str() {
-                        "json" => LogFormat::Json,
-                        "text" => LogFormat::Text,
-                        _ => {
-                            return Err(ConfigError::Env {
-                                key: key.clone(),
-                                message: "expected text or json".into(),
-                            });
-                        }
-                    }
-                }
-                "SCIM_MAX_BODY_BYTES" => self.max_body_bytes = num(key, v)?,
-                "SCIM_MAX_RESULTS" => self.max_results = num(key, v)?,
-                "SCIM_MAX_PAGE_BYTES" => self.max_page_bytes = num(key, v)?,
-                "SCIM_FILTER_MAX_LEN" => self.filter_max_len = num(key, v)?,
-                "SCIM_FILTER_MAX_DEPTH" => self.filter_max_depth = num(key, v)?,
-                "SCIM_DB_MAX_CONNECTIONS" => self.db_max_connections = num(key, v)?,
-                "SCIM_DELETION_GRACE_DAYS" => self.deletion_grace_days = num(key, v)?,
-                "SCIM_PURGE_INTERVAL_SECS" => self.purge_interval_secs = num(key, v)?,
-                "SCIM_SYNC_LOG_RETENTION_DAYS" => self.sync_log_retention_days = num(key, v)?,
-                "SCIM_AUDIT_LOG_RETENTION_DAYS" => self.audit_log_retention_days = num(key, v)?,
-                "SCIM_EVENT_RETENTION_DAYS" => self.event_retention_days = num(key, v)?,
-                "SCIM_WEBHOOK_ALLOW_INSECURE" => {
-                    self.webhook_allow_insecure = match v.trim() {
-                        "1" | "true" => true,
-                        "0" | "false" | "" => false,
-                        _ => {
-                            return Err(ConfigError::Env {
-                                key: key.to_owned(),
-                                message: format!("expected 1 or 0, got {v:?}"),
-                            });
-                        }
-                    }
-                }
-                "SCIM_WEBHOOK_POLL_MS" => self.webhook_poll_ms = num(key, v)?,
-                "SCIM_WEBHOOK_LEASE_SECS" => {
-                    self.webhook_lease_secs = num::<u64>(key, v)?.max(2);
-                }
-                "SCIM_EVENTS_ENABLED" => {
-                    self.events_enabled = match v.trim() {
-                        "1" | "true" => true,
-                        "0" | "false" => false,
-                        _ => {
-                            return Err(ConfigError::Env {
-                                key: key.to_owned(),
-                                message: format!("expected 1 or 0, got {v:?}"),
-                            });
-                        }
-                    }
-                }
-                "SCIM_BULK_MAX_OPERATIONS" => self.bulk_max_operations = num(key, v)?,
-                "SCIM_BULK_MAX_PAYLOAD_BYTES" => self.bulk_max_payload_bytes = num(key, v)?,
-                "SCIM_BULK_MAX_PASSWORDS" => self.bulk_max_passwords = num(key, v)?,
-                "SCIM_SHUTDOWN_DELAY_SECS" => self.shutdown_delay_secs = num(key, v)?,
-                "SCIM_DB_BUSY_TIMEOUT_MS" => self.db_busy_timeout_ms = num(key, v)?,
-                "SCIM_DB_STATEMENT_TIMEOUT_MS" => self.db_statement_timeout_ms = num(key, v)?,
-                "SCIM_OAUTH_ISSUER" => self.oauth_issuer = Some(v.clone()),
-                "SCIM_OAUTH_TOKEN_TTL_SECS" => self.oauth_token_ttl_secs = num(key, v)?,
-                "SCIM_RATE_LIMIT_PER_SEC" => self.rate_limit_per_sec = num(key, v)?,
-                "SCIM_RATE_LIMIT_BURST" => self.rate_limit_burst = Some(num(key, v)?),
-                "SCIM_DNS_RESOLVERS" => self.dns_resolvers = parse_resolvers(key, v)?,
-                "SCIM_CLIENT_HEADER_TIMEOUT_MS" => self.client_header_timeout_ms = num(key, v)?,
-                "SCIM_CLIENT_BODY_TIMEOUT_MS" => self.client_body_timeout_ms = num(key, v)?,
-                "SCIM_KEEP_ALIVE_SECS" => self.keep_alive_secs = num(key, v)?,
-                "SCIM_TRUSTED_PROXIES" => self.trusted_proxies = parse_proxies(key, v)?,
-                "SCIM_ADMIN_SESSION_IDLE_SECS" => self.admin_session_idle_secs = num(key, v)?,
-                "SCIM_ADMIN_SESSION_MAX_SECS" => self.admin_session_max_secs = num(key, v)?,
-                "SCIM_METRICS_TOKEN" => {
-                    self.metrics_token = Some(Secret::new(v.clone())).filter(|t| !t.0.is_empty());
-                }
-                _ => {}
+        Self {
+            name: ENV_LAYER,
+            values,
+        }
+    }
+}
+
+impl Provider for Layer {
+    fn metadata(&self) -> Metadata {
+        Metadata::named(self.name)
+    }
+
+    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
+        Ok(Profile::Default.collect(self.values.clone()))
+    }
+}
+
+/// A figment error as the operator reads it: which setting, as the layer
+/// that gave the value spells it, and what is wrong with it.
+fn value_error(e: figment::Error, file: Option<String>) -> ConfigError {
+    use figment::error::Kind;
+    let from_env = e.metadata.as_ref().is_some_and(|m| m.name == ENV_LAYER);
+    let key = e.path.first().cloned().unwrap_or_default();
+    let message = match &e.kind {
+        Kind::Message(m) => m.clone(),
+        kind => kind.to_string(),
+    };
+    match (&e.kind, file) {
+        // Only the file can hold a key that is no setting (the environment
+        // layer takes known names only).
+        (Kind::UnknownField(..), Some(path)) => ConfigError::Parse { path, message },
+        _ if from_env => ConfigError::Value {
+            key: env_name(&key),
+            message,
+        },
+        _ => ConfigError::Value { key, message },
+    }
+}
+
+/// Reads the field names of a struct from its `Deserialize` impl (serde
+/// hands them to `deserialize_struct`), so the environment's names come
+/// from the one declaration of the settings.
+struct FieldNames<'a>(&'a mut &'static [&'static str]);
+
+impl<'de> serde::Deserializer<'de> for FieldNames<'_> {
+    type Error = serde::de::value::Error;
+
+    fn deserialize_any<V: serde::de::Visitor<'de>>(self, _: V) -> Result<V::Value, Self::Error> {
+        Err(serde::de::Error::custom("not a struct"))
+    }
+
+    fn deserialize_struct<V: serde::de::Visitor<'de>>(
+        self,
+        _name: &'static str,
+        fields: &'static [&'static str],
+        _visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        *self.0 = fields;
+        Err(serde::de::Error::custom("field names read"))
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+        bytes byte_buf option unit unit_struct newtype_struct seq tuple
+        tuple_struct map enum identifier ignored_any
+    }
+}
+
+/// The parsers of the settings' values, the same for every source: the
+/// environment gives strings, the file TOML values (a number, a boolean,
+/// a string, an array), and each parser takes what either may give.
+mod parse {
+    use std::fmt;
+    use std::str::FromStr;
+
+    use serde::Deserialize;
+    use serde::de::{Deserializer, Error, SeqAccess, Visitor};
+
+    use super::Secret;
+
+    /// A scalar as a source gives it.
+    enum Scalar {
+        Bool(bool),
+        Int(i64),
+        UInt(u64),
+        Float(f64),
+        Text(String),
+    }
+
+    impl Scalar {
+        fn text(&self) -> String {
+            match self {
+                Self::Bool(b) => b.to_string(),
+                Self::Int(n) => n.to_string(),
+                Self::UInt(n) => n.to_string(),
+                Self::Float(n) => n.to_string(),
+                Self::Text(s) => s.clone(),
             }
         }
-        Ok(())
+
+        /// As an error message shows it (strings quoted).
+        fn shown(&self) -> String {
+            match self {
+                Self::Text(s) => format!("{s:?}"),
+                other => other.text(),
+            }
+        }
+    }
+
+    impl<'de> Deserialize<'de> for Scalar {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct V;
+            impl Visitor<'_> for V {
+                type Value = Scalar;
+                fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                    f.write_str("a number, a boolean or a string")
+                }
+                fn visit_bool<E: Error>(self, v: bool) -> Result<Scalar, E> {
+                    Ok(Scalar::Bool(v))
+                }
+                fn visit_i64<E: Error>(self, v: i64) -> Result<Scalar, E> {
+                    Ok(Scalar::Int(v))
+                }
+                fn visit_u64<E: Error>(self, v: u64) -> Result<Scalar, E> {
+                    Ok(Scalar::UInt(v))
+                }
+                fn visit_f64<E: Error>(self, v: f64) -> Result<Scalar, E> {
+                    Ok(Scalar::Float(v))
+                }
+                fn visit_str<E: Error>(self, v: &str) -> Result<Scalar, E> {
+                    Ok(Scalar::Text(v.to_owned()))
+                }
+            }
+            d.deserialize_any(V)
+        }
+    }
+
+    pub fn number<'de, D: Deserializer<'de>, T: FromStr>(d: D) -> Result<T, D::Error> {
+        let v = Scalar::deserialize(d)?;
+        v.text()
+            .trim()
+            .parse()
+            .map_err(|_| D::Error::custom(format!("expected a number, got {}", v.shown())))
+    }
+
+    pub fn some_number<'de, D: Deserializer<'de>, T: FromStr>(d: D) -> Result<Option<T>, D::Error> {
+        number(d).map(Some)
+    }
+
+    /// A lease shorter than 2 s is taken as 2 s.
+    pub fn lease_secs<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+        number::<D, u64>(d).map(|secs| secs.max(2))
+    }
+
+    /// `1`/`true` or `0`/`false`.
+    pub fn flag<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+        flag_or(d, None)
+    }
+
+    /// As [`flag`], and an empty value is off.
+    pub fn flag_blank_off<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+        flag_or(d, Some(false))
+    }
+
+    fn flag_or<'de, D: Deserializer<'de>>(d: D, blank: Option<bool>) -> Result<bool, D::Error> {
+        let v = Scalar::deserialize(d)?;
+        match (v.text().trim(), blank) {
+            ("1" | "true", _) => Ok(true),
+            ("0" | "false", _) => Ok(false),
+            ("", Some(b)) => Ok(b),
+            _ => Err(D::Error::custom(format!(
+                "expected 1 or 0, got {}",
+                v.shown()
+            ))),
+        }
+    }
+
+    /// A base URL, without trailing slashes.
+    pub fn base_url<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+        Ok(Some(
+            String::deserialize(d)?.trim_end_matches('/').to_owned(),
+        ))
+    }
+
+    /// Trimmed; empty is unset.
+    pub fn optional_text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+        Ok(Some(String::deserialize(d)?.trim().to_owned()).filter(|s| !s.is_empty()))
+    }
+
+    /// Empty is unset.
+    pub fn optional_secret<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Secret>, D::Error> {
+        Ok(Some(String::deserialize(d)?)
+            .filter(|s| !s.is_empty())
+            .map(Secret::new))
+    }
+
+    /// A comma-separated string or an array of strings (each may hold
+    /// commas too), as one comma-separated string.
+    fn list<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = String;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a comma-separated string or an array of strings")
+            }
+            fn visit_str<E: Error>(self, v: &str) -> Result<String, E> {
+                Ok(v.to_owned())
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<String, A::Error> {
+                let mut items = Vec::new();
+                while let Some(item) = seq.next_element::<String>()? {
+                    items.push(item);
+                }
+                Ok(items.join(","))
+            }
+        }
+        d.deserialize_any(V)
+    }
+
+    pub fn resolvers<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Vec<std::net::SocketAddr>, D::Error> {
+        super::parse_resolvers(&list(d)?).map_err(D::Error::custom)
+    }
+
+    pub fn proxies<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<ipnet::IpNet>, D::Error> {
+        super::parse_proxies(&list(d)?).map_err(D::Error::custom)
     }
 }
 
 /// `ip:port,ip:port` (a bare IP means port 53).
-fn parse_resolvers(key: &str, v: &str) -> Result<Vec<std::net::SocketAddr>, ConfigError> {
+fn parse_resolvers(v: &str) -> Result<Vec<std::net::SocketAddr>, String> {
     v.split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())
@@ -528,26 +666,20 @@ fn parse_resolvers(key: &str, v: &str) -> Result<Vec<std::net::SocketAddr>, Conf
                     s.parse::<std::net::IpAddr>()
                         .map(|ip| std::net::SocketAddr::new(ip, 53))
                 })
-                .map_err(|_| ConfigError::Env {
-                    key: key.to_owned(),
-                    message: format!("expected ip:port[,ip:port…], got {s:?}"),
-                })
+                .map_err(|_| format!("expected ip:port[,ip:port…], got {s:?}"))
         })
         .collect()
 }
 
 /// `SCIM_TRUSTED_PROXIES`: CIDRs or single addresses, comma-separated.
-fn parse_proxies(key: &str, v: &str) -> Result<Vec<ipnet::IpNet>, ConfigError> {
+fn parse_proxies(v: &str) -> Result<Vec<ipnet::IpNet>, String> {
     v.split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .map(|s| {
             s.parse::<ipnet::IpNet>()
                 .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
-                .map_err(|_| ConfigError::Env {
-                    key: key.to_owned(),
-                    message: format!("{s:?} is not a CIDR (e.g. 10.0.0.0/8) or an IP address"),
-                })
+                .map_err(|_| format!("{s:?} is not a CIDR (e.g. 10.0.0.0/8) or an IP address"))
         })
         .collect()
 }
@@ -665,5 +797,202 @@ mod tests {
     fn bad_numbers_in_env_are_reported() {
         let env = vec![("SCIM_MAX_RESULTS".to_owned(), "many".to_owned())];
         assert!(Settings::load_from(None, &env).is_err());
+    }
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    /// Loads `toml` as the config file (and `vars`).
+    fn with_file(toml: &str, vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let path = std::env::temp_dir().join(format!("scim-config-{}", uuid::Uuid::new_v4()));
+        std::fs::write(&path, toml).unwrap();
+        let s = Settings::load_from(Some(&path), &env(vars));
+        let _ = std::fs::remove_file(&path);
+        s
+    }
+
+    fn error_of(r: Result<Settings, ConfigError>) -> String {
+        r.unwrap_err().to_string()
+    }
+
+    #[test]
+    fn a_value_means_the_same_from_the_file_and_from_the_environment() {
+        let file = with_file(
+            "public_url = \"https://scim.example/\"\n\
+             documentation_url = \"  \"\n\
+             log_format = \"JSON\"\n\
+             webhook_lease_secs = 1\n\
+             webhook_allow_insecure = 1\n\
+             max_results = \" 50 \"\n\
+             rate_limit_burst = 3\n\
+             dns_resolvers = \"127.0.0.1:5353, 10.0.0.2\"\n\
+             trusted_proxies = [\"10.0.0.0/8\", \"127.0.0.1\"]\n\
+             metrics_token = \"\"\n",
+            &[],
+        )
+        .unwrap();
+        let from_env = Settings::load_from(
+            None,
+            &env(&[
+                ("SCIM_PUBLIC_URL", "https://scim.example/"),
+                ("SCIM_DOCUMENTATION_URL", "  "),
+                ("SCIM_LOG_FORMAT", "JSON"),
+                ("SCIM_WEBHOOK_LEASE_SECS", "1"),
+                ("SCIM_WEBHOOK_ALLOW_INSECURE", "1"),
+                ("SCIM_MAX_RESULTS", " 50 "),
+                ("SCIM_RATE_LIMIT_BURST", "3"),
+                ("SCIM_DNS_RESOLVERS", "127.0.0.1:5353, 10.0.0.2"),
+                ("SCIM_TRUSTED_PROXIES", "10.0.0.0/8,127.0.0.1"),
+                ("SCIM_METRICS_TOKEN", ""),
+            ]),
+        )
+        .unwrap();
+        for s in [&file, &from_env] {
+            assert_eq!(s.public_url.as_deref(), Some("https://scim.example"));
+            assert_eq!(s.documentation_url, None);
+            assert_eq!(s.log_format, LogFormat::Json);
+            assert_eq!(s.webhook_lease_secs, 2);
+            assert!(s.webhook_allow_insecure);
+            assert_eq!(s.max_results, 50);
+            assert_eq!(s.rate_limit_burst, Some(3));
+            assert_eq!(s.dns_resolvers.len(), 2);
+            assert_eq!(s.trusted_proxies.len(), 2);
+            assert!(s.metrics_token.is_none());
+        }
+    }
+
+    #[test]
+    fn errors_name_the_setting_as_its_source_spells_it() {
+        let bad_env = |k: &str, v: &str| error_of(Settings::load_from(None, &env(&[(k, v)])));
+        assert_eq!(
+            bad_env("SCIM_MAX_RESULTS", "many"),
+            "invalid value for SCIM_MAX_RESULTS: expected a number, got \"many\""
+        );
+        assert_eq!(
+            bad_env("SCIM_EVENTS_ENABLED", "off"),
+            "invalid value for SCIM_EVENTS_ENABLED: expected 1 or 0, got \"off\""
+        );
+        assert_eq!(
+            bad_env("SCIM_LOG_FORMAT", "xml"),
+            "invalid value for SCIM_LOG_FORMAT: expected text or json"
+        );
+        assert_eq!(
+            bad_env("SCIM_DNS_RESOLVERS", "resolver.local"),
+            "invalid value for SCIM_DNS_RESOLVERS: expected ip:port[,ip:port…], got \"resolver.local\""
+        );
+        assert_eq!(
+            bad_env("SCIM_METRICS_TOKEN", "short"),
+            "invalid value for SCIM_METRICS_TOKEN: expected at least 16 characters"
+        );
+        assert_eq!(
+            error_of(with_file("max_results = \"many\"\n", &[])),
+            "invalid value for max_results: expected a number, got \"many\""
+        );
+        assert_eq!(
+            error_of(with_file("trusted_proxies = [\"10.0.0.0/33\"]\n", &[])),
+            "invalid value for trusted_proxies: \"10.0.0.0/33\" is not a CIDR (e.g. 10.0.0.0/8) or an IP address"
+        );
+        // The environment overrides a bad file value, as any file value.
+        assert_eq!(
+            with_file("max_results = \"many\"\n", &[("SCIM_MAX_RESULTS", "5")])
+                .unwrap()
+                .max_results,
+            5
+        );
+        let unknown = error_of(with_file("max_result = 5\n", &[]));
+        assert!(
+            unknown.starts_with("invalid config file ") && unknown.contains("max_result"),
+            "{unknown}"
+        );
+        let syntax = error_of(with_file("bind = \n", &[]));
+        assert!(syntax.starts_with("invalid config file "), "{syntax}");
+    }
+
+    #[test]
+    fn strings_from_the_environment_stay_as_given() {
+        let s = Settings::load_from(
+            None,
+            &env(&[
+                ("SCIM_BOOTSTRAP_TOKEN", "0123"),
+                ("SCIM_OAUTH_ISSUER", "\"quoted\""),
+                ("SCIM_BIND", "[::1]:8080"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.bootstrap_token.unwrap().expose(), "0123");
+        assert_eq!(s.oauth_issuer.as_deref(), Some("\"quoted\""));
+        assert_eq!(s.bind, "[::1]:8080");
+    }
+
+    #[test]
+    fn scim_database_url_wins_over_database_url() {
+        for vars in [
+            [
+                ("DATABASE_URL", "sqlite://a.db"),
+                ("SCIM_DATABASE_URL", "sqlite://b.db"),
+            ],
+            [
+                ("SCIM_DATABASE_URL", "sqlite://b.db"),
+                ("DATABASE_URL", "sqlite://a.db"),
+            ],
+        ] {
+            let s = Settings::load_from(None, &env(&vars)).unwrap();
+            assert_eq!(s.database_url.expose(), "sqlite://b.db");
+        }
+        let s = Settings::load_from(None, &env(&[("DATABASE_URL", "sqlite://a.db")])).unwrap();
+        assert_eq!(s.database_url.expose(), "sqlite://a.db");
+    }
+
+    #[test]
+    fn unknown_scim_variables_are_found_with_the_closest_known_name() {
+        let found = unknown_env_vars(&env(&[
+            ("SCIM_MAX_RESULT", "5"),
+            ("SCIM_MAX_RESULTS", "5"),
+            ("SCIM_NOTHING_LIKE_IT", "x"),
+            ("SCIM_bind", "127.0.0.1:1"),
+            ("DATABASE_URL", "sqlite://a.db"),
+            ("SCIM_DATABASE_URL", "sqlite://a.db"),
+            ("HOME", "/root"),
+        ]));
+        assert_eq!(
+            found,
+            vec![
+                UnknownVar {
+                    name: "SCIM_MAX_RESULT".into(),
+                    closest: Some("SCIM_MAX_RESULTS".into()),
+                },
+                UnknownVar {
+                    name: "SCIM_NOTHING_LIKE_IT".into(),
+                    closest: None,
+                },
+                UnknownVar {
+                    name: "SCIM_bind".into(),
+                    closest: Some("SCIM_BIND".into()),
+                },
+            ]
+        );
+        // Ignored, as before: the setting keeps its default.
+        let s = Settings::load_from(None, &env(&[("SCIM_MAX_RESULT", "5")])).unwrap();
+        assert_eq!(s.max_results, 1000);
+    }
+
+    #[test]
+    fn every_setting_has_a_variable_in_the_readme() {
+        let readme = include_str!("../README.md");
+        let section = &readme[readme.find("## Configuration").unwrap()..];
+        let section = &section[..section.find("\n## ").unwrap_or(section.len())];
+        assert!(Settings::keys().contains(&"bind"));
+        assert!(Settings::keys().contains(&"admin_session_max_secs"));
+        for key in Settings::keys() {
+            let var = env_name(key);
+            assert!(
+                section.contains(&format!("`{var}`")),
+                "{var} is not in README"
+            );
+        }
     }
 }

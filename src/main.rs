@@ -15,6 +15,7 @@ async fn main() -> std::process::ExitCode {
         }
     };
     telemetry::init(settings.log_format);
+    scim_server::config::warn_unknown_env_vars();
     let result = match args.command {
         None | Some(Command::Serve) => serve(settings).await,
         Some(cmd) => cli::run(&settings, cmd).await.map_err(|e| e.to_string()),

@@ -9,21 +9,8 @@ use actix_web::{App, HttpServer, web};
 
 use crate::config::Settings;
 use crate::domain::rate_limit::{Rate, RateLimiter};
-use crate::http;
+use crate::http::{self, AppState};
 use crate::store::{self, Store};
-
-/// What every handler can reach.
-pub struct AppState {
-    pub store: Store,
-    pub settings: Settings,
-    pub metrics: http::observe::Metrics,
-    /// Set on SIGTERM/SIGINT: `/readyz` answers 503 while requests drain.
-    pub draining: AtomicBool,
-    /// `None` when no rate limit is configured.
-    pub rate_limiter: Option<RateLimiter>,
-    /// Looks up domain proofs (TXT records).
-    pub dns: crate::dns::DnsProof,
-}
 
 /// What the first start on an empty database created.
 #[derive(Debug, Clone)]

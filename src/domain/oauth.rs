@@ -143,8 +143,8 @@ pub fn now() -> u64 {
 pub fn issue(key: &SigningKey, claims: &AccessClaims) -> Result<String, String> {
     let mut header = Header::new(ALGORITHM);
     header.kid = Some(key.kid.clone());
-    jsonwebtoken::encode(&header, claims, &EncodingKey::from_secret(&key.secret))
-        .map_err(|e| e.to_string())
+    let secret = EncodingKey::from_secret(&key.secret).map_err(|e| e.to_string())?;
+    jsonwebtoken::encode(&header, claims, &secret).map_err(|e| e.to_string())
 }
 
 /// Why a presented access token is refused. The message is what the
@@ -221,19 +221,21 @@ pub fn verify(token: &str, key: &SigningKey, issuer: &str) -> Result<AccessClaim
     validation.leeway = LEEWAY_SECS;
     validation.validate_exp = true;
     validation.validate_aud = false;
-    let data = jsonwebtoken::decode::<AccessClaims>(
-        token,
-        &DecodingKey::from_secret(&key.secret),
-        &validation,
-    )
-    .map_err(|e| match e.kind() {
-        ErrorKind::InvalidSignature => TokenError::Signature,
-        ErrorKind::ExpiredSignature => TokenError::Expired,
-        ErrorKind::InvalidIssuer => TokenError::Issuer,
-        ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => TokenError::Algorithm,
-        ErrorKind::MissingRequiredClaim(_) | ErrorKind::InvalidClaimFormat(_) => TokenError::Claims,
-        ErrorKind::Json(_) => TokenError::Claims,
-        _ => TokenError::Malformed,
+    // A key with an empty secret is refused by the library; ours are
+    // generated (never empty), so this is a key we can't verify with.
+    let secret = DecodingKey::from_secret(&key.secret).map_err(|_| TokenError::UnknownKey)?;
+    let data = jsonwebtoken::decode::<AccessClaims>(token, &secret, &validation).map_err(|e| {
+        match e.kind() {
+            ErrorKind::InvalidSignature => TokenError::Signature,
+            ErrorKind::ExpiredSignature => TokenError::Expired,
+            ErrorKind::InvalidIssuer => TokenError::Issuer,
+            ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => TokenError::Algorithm,
+            ErrorKind::MissingRequiredClaim(_) | ErrorKind::InvalidClaimFormat(_) => {
+                TokenError::Claims
+            }
+            ErrorKind::Json(_) => TokenError::Claims,
+            _ => TokenError::Malformed,
+        }
     })?;
     if data.header.kid.as_deref() != Some(key.kid()) {
         return Err(TokenError::UnknownKey);
@@ -380,6 +382,39 @@ mod tests {
         assert!(c.directory_id().is_some());
     }
 
+    /// A token made without jsonwebtoken (HMAC-SHA256 by hand, outside
+    /// Rust) verifies: tokens issued before a library upgrade stay valid.
+    #[test]
+    fn a_token_signed_elsewhere_with_our_key_verifies() {
+        let key = SigningKey::from_stored(
+            "kat",
+            "HS256",
+            "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f",
+        )
+        .unwrap();
+        let token = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCIsImtpZCI6ImthdCJ9.\
+            eyJpc3MiOiJodHRwczovL3NjaW0uZXhhbXBsZSIsImF1ZCI6IjAxOTBhNWIwLTAwMDAtNzAwMC04MDAwLTAwMDAwMDAwMDAwMSIsInN1YiI6InNjaW1jX2thdCIsImV4cCI6NDEwMjQ0NDgwMCwiaWF0IjoxNzAwMDAwMDAwLCJqdGkiOiJrYXQtMSIsInZlciI6M30.\
+            -CGtmE_H_Wf7_UVdncRFeIb7cap7lp-ovBaAvRET7sw";
+        let claims = verify(token, &key, "https://scim.example").unwrap();
+        assert_eq!(
+            claims,
+            AccessClaims {
+                iss: "https://scim.example".into(),
+                aud: "0190a5b0-0000-7000-8000-000000000001".into(),
+                sub: "scimc_kat".into(),
+                exp: 4_102_444_800,
+                iat: 1_700_000_000,
+                jti: "kat-1".into(),
+                ver: 3,
+            }
+        );
+        let tampered = token.replace("-CGtm", "-CGtn");
+        assert_eq!(
+            verify(&tampered, &key, "https://scim.example"),
+            Err(TokenError::Signature)
+        );
+    }
+
     #[test]
     fn stored_keys_load_back() {
         let key = SigningKey::generate();
@@ -440,7 +475,7 @@ mod tests {
         let token = jsonwebtoken::encode(
             &header,
             &claims("i", 600),
-            &EncodingKey::from_secret(&key.secret),
+            &EncodingKey::from_secret(&key.secret).unwrap(),
         )
         .unwrap();
         assert_eq!(verify(&token, &key, "i"), Err(TokenError::Algorithm));

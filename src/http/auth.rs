@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use crate::domain::oauth;
 use crate::error::ScimError;
-use crate::startup::AppState;
+use crate::http::AppState;
 use crate::store::directories::{self, DirectoryPrincipal};
 use crate::store::oauth as oauth_store;
 

@@ -11,7 +11,7 @@ use futures_util::StreamExt;
 use serde_json::Value;
 
 use crate::error::{ScimError, ScimResult};
-use crate::startup::AppState;
+use crate::http::AppState;
 
 pub struct ScimBody(ScimResult<Value>);
 

@@ -12,8 +12,8 @@ use super::scim::{directory_base, scim_response};
 use crate::domain::filter::Limits;
 use crate::domain::json::JsonObject;
 use crate::error::{ScimError, ScimResult};
+use crate::http::AppState;
 use crate::service;
-use crate::startup::AppState;
 
 pub const BULK_REQUEST: &str = "urn:ietf:params:scim:api:messages:2.0:BulkRequest";
 pub const BULK_RESPONSE: &str = "urn:ietf:params:scim:api:messages:2.0:BulkResponse";

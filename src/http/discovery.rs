@@ -15,7 +15,7 @@ use crate::domain::schema::{
     SERVICE_PROVIDER_CONFIG_JSON, USER_RESOURCE_TYPE_JSON, USER_SCHEMA_JSON,
 };
 use crate::error::{ScimError, ScimResult};
-use crate::startup::AppState;
+use crate::http::AppState;
 use crate::store::org_schemas;
 
 fn doc(text: &str, base: &str) -> ScimResult<Value> {

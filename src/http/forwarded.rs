@@ -7,7 +7,7 @@
 use actix_web::http::header;
 use actix_web::{HttpRequest, web};
 
-use crate::startup::AppState;
+use crate::http::AppState;
 
 /// Whether the connection's peer is a trusted proxy.
 fn from_trusted_proxy(state: &AppState, req: &HttpRequest) -> bool {

@@ -25,8 +25,8 @@ use crate::domain::query::{ListQuery, RawListQuery, parse_projection};
 use crate::domain::schema::ResourceKind;
 use crate::domain::user::Meta;
 use crate::error::{ScimError, ScimResult};
+use crate::http::AppState;
 use crate::service::{self, PathId};
-use crate::startup::AppState;
 use crate::store::{groups, org_schemas};
 
 /// Members read per database round trip while streaming.

@@ -15,9 +15,12 @@ pub mod observe;
 pub mod root_search;
 pub mod scim;
 pub mod search;
+pub mod state;
 pub mod timeouts;
 pub mod users;
 pub mod web;
+
+pub use state::AppState;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};

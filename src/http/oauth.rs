@@ -13,7 +13,7 @@ use serde_json::json;
 
 use crate::domain::oauth::{self, AccessClaims, ClientCredentials, OAuthError, OAuthErrorCode};
 use crate::error::ScimError;
-use crate::startup::AppState;
+use crate::http::AppState;
 use crate::store::oauth as oauth_store;
 
 /// A token request is a few short fields.

@@ -17,7 +17,7 @@ use tracing::Span;
 use tracing_actix_web::RootSpanBuilder;
 
 use crate::domain::secrets;
-use crate::startup::AppState;
+use crate::http::AppState;
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 

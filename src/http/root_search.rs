@@ -14,7 +14,7 @@ use crate::domain::filter::Limits;
 use crate::domain::query::{ListQuery, Paging};
 use crate::domain::schema::LIST_RESPONSE_SCHEMA;
 use crate::error::{ScimError, ScimResult, ScimType};
-use crate::startup::AppState;
+use crate::http::AppState;
 use crate::store::{filter_sql, groups, users};
 
 fn unknown_attribute(e: &ScimError) -> bool {

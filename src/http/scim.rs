@@ -11,8 +11,8 @@ use crate::domain::projection::Projection;
 use crate::domain::query::{ListQuery, Paging, RawListQuery, parse_projection};
 use crate::domain::schema::LIST_RESPONSE_SCHEMA;
 use crate::error::{ScimError, ScimResult};
+use crate::http::AppState;
 use crate::service::ScimWrite;
-use crate::startup::AppState;
 use crate::store::directories::DirectoryPrincipal;
 
 /// scheme://host[:port] of this server as the client sees it.

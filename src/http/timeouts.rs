@@ -13,7 +13,7 @@ use actix_web::middleware::Next;
 use actix_web::{Error, HttpMessage, web};
 use futures_util::StreamExt;
 
-use crate::startup::AppState;
+use crate::http::AppState;
 
 /// Wraps the request's body stream: past the deadline it ends with an
 /// error, which body extractors turn into a 4xx, and the connection closes.

@@ -542,7 +542,7 @@ impl Bulk<'_> {
             Err(e) => {
                 // Say a writer on another instance took a userName since
                 // the probe: one by one, each gets its own answer.
-                tracing::info!(error = %e, cause = ?e, users = ops.len(),
+                tracing::warn!(error = %e, cause = ?e, users = ops.len(),
                     "batched creates failed; provisioning them one by one");
                 for op in ops {
                     self.one(op).await?;

@@ -93,6 +93,7 @@ pub async fn delete(
 }
 
 /// `POST /Groups` in the caller's transaction.
+#[instrument(level = "debug", skip_all, fields(directory = %dir.directory_id), err(level = "debug"))]
 pub async fn create_in(
     tx: &Tx,
     dir: &DirectoryPrincipal,
@@ -109,6 +110,7 @@ pub async fn create_in(
 }
 
 /// `PUT /Groups/{id}` in the caller's transaction.
+#[instrument(level = "debug", skip_all, fields(directory = %dir.directory_id, group = %id), err(level = "debug"))]
 pub async fn replace_in(
     tx: &Tx,
     dir: &DirectoryPrincipal,
@@ -125,6 +127,7 @@ pub async fn replace_in(
 }
 
 /// `PATCH /Groups/{id}` in the caller's transaction.
+#[instrument(level = "debug", skip_all, fields(directory = %dir.directory_id, group = %id), err(level = "debug"))]
 pub async fn patch_in(
     tx: &Tx,
     dir: &DirectoryPrincipal,
@@ -165,6 +168,7 @@ pub async fn patch_in(
 }
 
 /// `DELETE /Groups/{id}` in the caller's transaction.
+#[instrument(level = "debug", skip_all, fields(directory = %dir.directory_id, group = %id), err(level = "debug"))]
 pub async fn delete_in(
     tx: &Tx,
     dir: &DirectoryPrincipal,

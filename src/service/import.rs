@@ -229,7 +229,7 @@ impl Batch<'_> {
             Err(e) => {
                 // Say a writer on another instance took a userName since
                 // the probe: one by one, each row gets its own answer.
-                tracing::info!(error = %e, cause = ?e, rows = lines.len(),
+                tracing::warn!(error = %e, cause = ?e, rows = lines.len(),
                     "batched creates failed; importing the rows one by one");
                 for (l, (p, _)) in lines.into_iter().zip(inputs) {
                     self.one(l, Ok(p.into_input()), at).await?;

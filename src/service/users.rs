@@ -154,6 +154,7 @@ pub struct Provisioned {
 /// user is provisioned and the success appended to the sync log (`log`
 /// names the operation; its id and status are filled in here). `import
 /// users` goes through here, so an imported row is exactly a POST.
+#[instrument(level = "debug", skip_all, fields(directory = %dir.directory_id), err(level = "debug"))]
 pub async fn create_logged(
     tx: &Tx,
     dir: &DirectoryPrincipal,
@@ -173,6 +174,7 @@ pub async fn create_logged(
 
 /// `POST /Users` in the caller's transaction, telling whether the account
 /// was created or linked.
+#[instrument(level = "debug", skip_all, fields(directory = %dir.directory_id), err(level = "debug"))]
 pub async fn provision(
     tx: &Tx,
     dir: &DirectoryPrincipal,
@@ -304,6 +306,7 @@ pub async fn provision(
 }
 
 /// `PUT /Users/{id}` in the caller's transaction.
+#[instrument(level = "debug", skip_all, fields(directory = %dir.directory_id, user = %id), err(level = "debug"))]
 pub async fn replace_in(
     tx: &Tx,
     dir: &DirectoryPrincipal,
@@ -318,6 +321,7 @@ pub async fn replace_in(
 /// `PATCH /Users/{id}` in the caller's transaction. A password the
 /// operations set takes its hash from `passwords` ([`patch::passwords`],
 /// hashed before the transaction).
+#[instrument(level = "debug", skip_all, fields(directory = %dir.directory_id, user = %id), err(level = "debug"))]
 pub async fn patch_in(
     tx: &Tx,
     dir: &DirectoryPrincipal,
@@ -404,6 +408,7 @@ async fn update(
 }
 
 /// `DELETE /Users/{id}` in the caller's transaction.
+#[instrument(level = "debug", skip_all, fields(directory = %dir.directory_id, user = %id), err(level = "debug"))]
 pub async fn delete_in(
     tx: &Tx,
     dir: &DirectoryPrincipal,

@@ -100,7 +100,7 @@ fn sign(header: &Value, claims: &Value, secret: &[u8]) -> String {
     let message = format!("{}.{}", b64(header), b64(claims));
     let sig = jsonwebtoken::crypto::sign(
         message.as_bytes(),
-        &EncodingKey::from_secret(secret),
+        &EncodingKey::from_secret(secret).unwrap(),
         Algorithm::HS256,
     )
     .unwrap();
@@ -437,7 +437,7 @@ async fn bad_access_tokens_get_401_invalid_token() {
     let message = format!("{}.{}", b64(&hs512), b64(&claims));
     let sig = jsonwebtoken::crypto::sign(
         message.as_bytes(),
-        &EncodingKey::from_secret(&secret),
+        &EncodingKey::from_secret(&secret).unwrap(),
         Algorithm::HS512,
     )
     .unwrap();

@@ -671,3 +671,32 @@ async fn two_instances_on_one_database_lose_nothing() {
     .await;
     assert_eq!(links, 50);
 }
+
+/// A misspelt `SCIM_*` variable is ignored with a warning in the log that
+/// names it and the variable it most likely meant; a known one is not.
+#[test]
+fn an_unknown_scim_variable_is_logged_with_the_closest_known_name() {
+    let dir = std::env::temp_dir().join(format!("scim-unknown-var-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_scim-server"))
+        .arg("purge-due")
+        .env(
+            "DATABASE_URL",
+            format!("sqlite://{}/scim.db?mode=rwc", dir.display()),
+        )
+        .env("SCIM_MAX_RESULT", "5")
+        .env("SCIM_MAX_RESULTS", "5")
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(
+            "unknown environment variable SCIM_MAX_RESULT ignored: did you mean SCIM_MAX_RESULTS?"
+        ),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("SCIM_MAX_RESULTS ignored"), "{stderr}");
+}

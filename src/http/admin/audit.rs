@@ -7,7 +7,7 @@ use serde_json::json;
 use super::auth::AdminPrincipal;
 use super::{int_cursor, items, page_limit, split_page};
 use crate::admin_error::AdminResult;
-use crate::startup::AppState;
+use crate::http::AppState;
 use crate::store::audit::{self, AuditFilter};
 
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]

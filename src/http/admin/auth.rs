@@ -9,8 +9,8 @@ use actix_web::{FromRequest, HttpRequest, dev, web};
 use uuid::Uuid;
 
 use crate::admin_error::AdminError;
+use crate::http::AppState;
 use crate::http::auth::bearer;
-use crate::startup::AppState;
 use crate::store::admin_keys::{self, AdminIdentity};
 use crate::store::audit::Actor;
 use crate::store::events::Origin;

@@ -9,7 +9,7 @@ use super::auth::AdminPrincipal;
 use super::{commit, int_cursor, items, page_limit, split_page};
 use crate::admin_error::{AdminError, AdminResult};
 use crate::domain::types::DomainName;
-use crate::startup::AppState;
+use crate::http::AppState;
 use crate::store::audit::{self, AuditEntry};
 use crate::store::directories;
 use crate::store::sync_status::{self, LogFilter};

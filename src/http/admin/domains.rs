@@ -14,7 +14,7 @@ use crate::admin_error::{AdminError, AdminResult};
 use crate::dns;
 use crate::domain::admin_rules;
 use crate::domain::types::DomainName;
-use crate::startup::AppState;
+use crate::http::AppState;
 use crate::store::audit::{self, AuditEntry};
 use crate::store::directories;
 

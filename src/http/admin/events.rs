@@ -8,7 +8,7 @@ use serde_json::json;
 use super::auth::AdminPrincipal;
 use super::{int_cursor, page_limit};
 use crate::admin_error::{AdminError, AdminResult, codes};
-use crate::startup::AppState;
+use crate::http::AppState;
 use crate::store::events::{self, EventType};
 
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]

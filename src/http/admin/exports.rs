@@ -11,7 +11,7 @@ use super::auth::AdminPrincipal;
 use super::sites::SitePath;
 use crate::admin_error::{AdminError, AdminResult};
 use crate::domain::export;
-use crate::startup::AppState;
+use crate::http::AppState;
 use crate::store::{exports, site_users};
 
 #[derive(Clone, Copy)]

@@ -12,8 +12,8 @@ use super::auth::AdminPrincipal;
 use super::{items, page_limit, split_page, uuid_cursor};
 use crate::admin_error::{AdminError, AdminResult};
 use crate::domain::admin_rules;
+use crate::http::AppState;
 use crate::service;
-use crate::startup::AppState;
 use crate::store::{admin_groups, site_users};
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

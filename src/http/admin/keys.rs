@@ -10,7 +10,7 @@ use uuid::Uuid;
 use super::auth::AdminPrincipal;
 use super::{commit, items};
 use crate::admin_error::{AdminError, AdminResult};
-use crate::startup::AppState;
+use crate::http::AppState;
 use crate::store::admin_keys;
 use crate::store::audit::{self, AuditEntry};
 

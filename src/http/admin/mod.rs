@@ -24,7 +24,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::admin_error::{AdminError, AdminResult, codes};
-use crate::startup::AppState;
+use crate::http::AppState;
 use crate::store::db_error;
 
 /// A JSON body that may be left out: no body (no `Content-Type`, no

@@ -10,7 +10,7 @@ use super::auth::AdminPrincipal;
 use super::{commit, items};
 use crate::admin_error::AdminResult;
 use crate::domain::custom_schema::CustomSchema;
-use crate::startup::AppState;
+use crate::http::AppState;
 use crate::store::audit::{self, AuditEntry};
 use crate::store::{org_schemas, sync_status};
 

@@ -13,8 +13,8 @@ use super::accounts::{AccountPath, act, detail_response};
 use super::auth::AdminPrincipal;
 use super::items;
 use crate::admin_error::{AdminError, AdminResult};
+use crate::http::AppState;
 use crate::service;
-use crate::startup::AppState;
 use crate::store::accounts;
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

@@ -15,8 +15,8 @@ use super::{items, page_limit, split_page, uuid_cursor};
 use crate::admin_error::AdminResult;
 use crate::domain::admin_rules::{self, MembershipStatus};
 use crate::domain::types::Email;
+use crate::http::AppState;
 use crate::service::{self, sites::MembershipChange};
-use crate::startup::AppState;
 use crate::store::site_users::{self, MemberFilter, by_account};
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

@@ -11,7 +11,7 @@ use super::events::{parse_after, parse_types};
 use super::{commit, int_cursor, items, page_limit, split_page};
 use crate::admin_error::{AdminError, AdminResult};
 use crate::domain::webhook::{WebhookSecret, WebhookUrl};
-use crate::startup::AppState;
+use crate::http::AppState;
 use crate::store::audit::{self, AuditEntry};
 use crate::store::events::EventType;
 use crate::store::webhooks::{self, EndpointChange};

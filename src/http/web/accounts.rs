@@ -17,9 +17,9 @@ use super::session::{CsrfForm, WebAdmin};
 use super::{given, query_string, see_other};
 use crate::domain::admin_rules;
 use crate::domain::lifecycle::AccountStatus;
+use crate::http::AppState;
 use crate::http::admin::accounts::{self as api, Lifecycle, ListParams};
 use crate::http::admin::{page_limit, split_page, uuid_cursor};
-use crate::startup::AppState;
 use crate::store::site_users::{self, Access, by_account};
 use crate::store::{accounts, org_schemas};
 

@@ -10,9 +10,9 @@ use super::error::{WebError, WebResult};
 use super::layout::{Section, badge, pager, when};
 use super::session::WebAdmin;
 use super::{given, query_string};
+use crate::http::AppState;
 use crate::http::admin::directories::LogParams;
 use crate::http::admin::{int_cursor, page_limit, split_page};
-use crate::startup::AppState;
 use crate::store::sync_status::{self, LogFilter};
 
 /// What the operation filter suggests (it accepts any text).

@@ -28,8 +28,8 @@ use super::error::{WebError, WebResult};
 use super::layout::{self, Nav, Section};
 use crate::admin_error::AdminError;
 use crate::domain::secrets::constant_time_eq;
+use crate::http::AppState;
 use crate::http::admin::auth::AdminPrincipal;
-use crate::startup::AppState;
 use crate::store::{admin_keys, admin_sessions};
 
 /// Holds the session id.

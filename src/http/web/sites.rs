@@ -11,9 +11,9 @@ use super::error::WebResult;
 use super::layout::{Section, badge, pager, when};
 use super::session::WebAdmin;
 use super::{given, query_string};
+use crate::http::AppState;
 use crate::http::admin::sites::{UsersParams, member_filter};
 use crate::http::admin::{page_limit, split_page, uuid_cursor};
-use crate::startup::AppState;
 use crate::store::site_users::{self, by_account};
 
 pub async fn list(state: web::Data<AppState>, admin: WebAdmin) -> WebResult<HttpResponse> {
