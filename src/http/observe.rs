@@ -42,6 +42,10 @@ pub struct Metrics {
     pub scim_operations: IntCounterVec,
     pub sync_failures: IntCounterVec,
     pub db_connections: IntGaugeVec,
+    pub db_statements: IntCounterVec,
+    /// Held while a scrape brings `db_statements` up to the store's counts
+    /// (two scrapes at once would both add the difference).
+    scrape: std::sync::Mutex<()>,
 }
 
 impl Metrics {
@@ -89,12 +93,21 @@ impl Metrics {
             &["pool", "state"],
         )
         .expect("valid metric");
+        let db_statements = IntCounterVec::new(
+            Opts::new(
+                "db_statements_total",
+                "Database statements run, by pool (PostgreSQL: reads and writes share `read`)",
+            ),
+            &["pool"],
+        )
+        .expect("valid metric");
         for c in [
             Box::new(http_requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(http_latency.clone()),
             Box::new(scim_operations.clone()),
             Box::new(sync_failures.clone()),
             Box::new(db_connections.clone()),
+            Box::new(db_statements.clone()),
         ] {
             registry.register(c).expect("metric registered once");
         }
@@ -105,6 +118,8 @@ impl Metrics {
             scim_operations,
             sync_failures,
             db_connections,
+            db_statements,
+            scrape: std::sync::Mutex::new(()),
         }
     }
 }
@@ -202,6 +217,14 @@ pub async fn metrics(state: web::Data<AppState>, req: HttpRequest) -> HttpRespon
         m.db_connections
             .with_label_values(&[pool, "in_use"])
             .set(i64::from(size.saturating_sub(idle)));
+    }
+    {
+        // The store counts; the counter catches up with it at each scrape.
+        let _one_at_a_time = m.scrape.lock();
+        for (pool, count) in state.store.statement_counts() {
+            let c = m.db_statements.with_label_values(&[pool]);
+            c.inc_by(count.saturating_sub(c.get()));
+        }
     }
     let mut buf = Vec::new();
     if let Err(e) = TextEncoder::new().encode(&m.registry.gather(), &mut buf) {

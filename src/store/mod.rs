@@ -48,6 +48,30 @@ pub struct Store {
     /// on, without the timeout, for the rest of start-up ([`Store::setup`]).
     setup: Option<DatabaseConnection>,
     backend: DatabaseBackend,
+    statements: Arc<StatementCounts>,
+}
+
+/// Statements run on each pool since start (`/metrics`:
+/// `db_statements_total`). On SQLite each one is a round trip to the
+/// connection's thread, which is what a request's database work costs.
+#[derive(Default)]
+struct StatementCounts {
+    read: AtomicU64,
+    write: AtomicU64,
+    auth: AtomicU64,
+}
+
+/// `db` with its statements counted in `pool` of `counts`.
+fn counted(
+    mut db: DatabaseConnection,
+    counts: &Arc<StatementCounts>,
+    pool: fn(&StatementCounts) -> &AtomicU64,
+) -> DatabaseConnection {
+    let counts = counts.clone();
+    db.set_metric_callback(move |_| {
+        pool(&counts).fetch_add(1, Ordering::Relaxed);
+    });
+    db
 }
 
 /// Connections of the authentication pool: its statements are single
@@ -76,6 +100,8 @@ impl Store {
         lock_wait: Duration,
         statement_timeout: Option<Duration>,
     ) -> Result<Self, DbErr> {
+        let counts = Arc::new(StatementCounts::default());
+        let read_count: fn(&StatementCounts) -> &AtomicU64 = |c| &c.read;
         if url.starts_with("sqlite:") {
             let write = Database::connect(sqlite_options(url, 1, lock_wait)).await?;
             Migrator::up(&write, None).await?;
@@ -85,14 +111,14 @@ impl Store {
             // `PRAGMA optimize` above would keep planning without them (at
             // 1M users, one `externalId eq` lookup in twenty took 150 ms on
             // such a connection).
+            let max = max_connections.max(1);
             let read = match statement_timeout {
-                Some(limit) => {
-                    Readers::with_deadline(url, max_connections.max(1), lock_wait, limit).await?
-                }
-                None => Readers::one(
-                    Database::connect(sqlite_options(url, max_connections.max(1), lock_wait))
-                        .await?,
-                ),
+                Some(limit) => Readers::with_deadline(url, max, lock_wait, limit, &counts).await?,
+                None => Readers::one(counted(
+                    Database::connect(sqlite_options(url, max, lock_wait)).await?,
+                    &counts,
+                    read_count,
+                )),
             };
             // Read-only connections: authentication writes nothing, and
             // the one writer is not taken from it. No statement deadline:
@@ -102,10 +128,11 @@ impl Store {
                     .await?;
             Ok(Self {
                 read,
-                write,
-                auth,
+                write: counted(write, &counts, |c| &c.write),
+                auth: counted(auth, &counts, |c| &c.auth),
                 setup: None,
                 backend: DatabaseBackend::Sqlite,
+                statements: counts,
             })
         } else {
             let pg_options = |max: u32, timeout: Option<Duration>, read_only: bool| {
@@ -158,12 +185,15 @@ impl Store {
             // Read only, as on SQLite: authentication writes nothing.
             let auth = Database::connect(pg_options(AUTH_CONNECTIONS, auth_timeout, true)).await?;
             let backend = db.get_database_backend();
+            // One pool for reads and writes: its statements count as reads.
+            let db = counted(db, &counts, read_count);
             Ok(Self {
                 read: Readers::one(db.clone()),
                 write: db,
-                auth,
+                auth: counted(auth, &counts, |c| &c.auth),
                 setup,
                 backend,
+                statements: counts,
             })
         }
     }
@@ -270,6 +300,18 @@ impl Store {
         out
     }
 
+    /// (pool, statements run since start) of each pool. On PostgreSQL
+    /// reads and writes share the `read` pool.
+    pub fn statement_counts(&self) -> Vec<(&'static str, u64)> {
+        let c = &self.statements;
+        let mut out = vec![("read", c.read.load(Ordering::Relaxed))];
+        if self.backend == DatabaseBackend::Sqlite {
+            out.push(("write", c.write.load(Ordering::Relaxed)));
+        }
+        out.push(("auth", c.auth.load(Ordering::Relaxed)));
+        out
+    }
+
     pub async fn ping(&self) -> Result<(), DbErr> {
         self.read.pick().ping().await
     }
@@ -363,6 +405,7 @@ impl Readers {
         max: u32,
         lock_wait: Duration,
         limit: Duration,
+        counts: &Arc<StatementCounts>,
     ) -> Result<Self, DbErr> {
         let epoch = Instant::now();
         let mut pools = Vec::with_capacity(max as usize);
@@ -397,7 +440,7 @@ impl Readers {
                 })
             });
             pools.push(Reader {
-                db: Database::connect(opts).await?,
+                db: counted(Database::connect(opts).await?, counts, |c| &c.read),
                 deadline: Some(deadline),
             });
         }
