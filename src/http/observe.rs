@@ -34,6 +34,11 @@ fn sane(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
 }
 
+/// The route template of the current request (`unmatched` when none),
+/// found once: each lookup matches the path against every route again.
+#[derive(Debug, Clone)]
+struct Route(String);
+
 /// The server's metrics; one registry per process, kept in `AppState`.
 pub struct Metrics {
     pub registry: Registry,
@@ -161,10 +166,14 @@ pub async fn middleware(
         .and_then(|v| v.to_str().ok())
         .filter(|v| sane(v))
         .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned);
-    req.extensions_mut().insert(RequestId(id.clone()));
     let route = req
         .match_pattern()
         .unwrap_or_else(|| "unmatched".to_owned());
+    {
+        let mut ext = req.extensions_mut();
+        ext.insert(RequestId(id.clone()));
+        ext.insert(Route(route.clone()));
+    }
     let method = method_label(req.method());
     let state = req.app_data::<web::Data<AppState>>().cloned();
     let result = next.call(req).await;
@@ -243,7 +252,10 @@ pub struct RequestSpan;
 impl RootSpanBuilder for RequestSpan {
     fn on_request_start(request: &ServiceRequest) -> Span {
         let route = request
-            .match_pattern()
+            .extensions()
+            .get::<Route>()
+            .map(|r| r.0.clone())
+            .or_else(|| request.match_pattern())
             .unwrap_or_else(|| "unmatched".to_owned());
         let id = request
             .extensions()
