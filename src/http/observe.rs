@@ -34,6 +34,11 @@ fn sane(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
 }
 
+/// The route template of the current request (`unmatched` when none),
+/// found once: each lookup matches the path against every route again.
+#[derive(Debug, Clone)]
+struct Route(String);
+
 /// The server's metrics; one registry per process, kept in `AppState`.
 pub struct Metrics {
     pub registry: Registry,
@@ -42,6 +47,10 @@ pub struct Metrics {
     pub scim_operations: IntCounterVec,
     pub sync_failures: IntCounterVec,
     pub db_connections: IntGaugeVec,
+    pub db_statements: IntCounterVec,
+    /// Held while a scrape brings `db_statements` up to the store's counts
+    /// (two scrapes at once would both add the difference).
+    scrape: std::sync::Mutex<()>,
 }
 
 impl Metrics {
@@ -89,12 +98,21 @@ impl Metrics {
             &["pool", "state"],
         )
         .expect("valid metric");
+        let db_statements = IntCounterVec::new(
+            Opts::new(
+                "db_statements_total",
+                "Database statements run, by pool (PostgreSQL: reads and writes share `read`)",
+            ),
+            &["pool"],
+        )
+        .expect("valid metric");
         for c in [
             Box::new(http_requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(http_latency.clone()),
             Box::new(scim_operations.clone()),
             Box::new(sync_failures.clone()),
             Box::new(db_connections.clone()),
+            Box::new(db_statements.clone()),
         ] {
             registry.register(c).expect("metric registered once");
         }
@@ -105,6 +123,8 @@ impl Metrics {
             scim_operations,
             sync_failures,
             db_connections,
+            db_statements,
+            scrape: std::sync::Mutex::new(()),
         }
     }
 }
@@ -146,10 +166,14 @@ pub async fn middleware(
         .and_then(|v| v.to_str().ok())
         .filter(|v| sane(v))
         .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned);
-    req.extensions_mut().insert(RequestId(id.clone()));
     let route = req
         .match_pattern()
         .unwrap_or_else(|| "unmatched".to_owned());
+    {
+        let mut ext = req.extensions_mut();
+        ext.insert(RequestId(id.clone()));
+        ext.insert(Route(route.clone()));
+    }
     let method = method_label(req.method());
     let state = req.app_data::<web::Data<AppState>>().cloned();
     let result = next.call(req).await;
@@ -203,6 +227,14 @@ pub async fn metrics(state: web::Data<AppState>, req: HttpRequest) -> HttpRespon
             .with_label_values(&[pool, "in_use"])
             .set(i64::from(size.saturating_sub(idle)));
     }
+    {
+        // The store counts; the counter catches up with it at each scrape.
+        let _one_at_a_time = m.scrape.lock();
+        for (pool, count) in state.store.statement_counts() {
+            let c = m.db_statements.with_label_values(&[pool]);
+            c.inc_by(count.saturating_sub(c.get()));
+        }
+    }
     let mut buf = Vec::new();
     if let Err(e) = TextEncoder::new().encode(&m.registry.gather(), &mut buf) {
         tracing::error!(error = %e, "encoding metrics failed");
@@ -220,7 +252,10 @@ pub struct RequestSpan;
 impl RootSpanBuilder for RequestSpan {
     fn on_request_start(request: &ServiceRequest) -> Span {
         let route = request
-            .match_pattern()
+            .extensions()
+            .get::<Route>()
+            .map(|r| r.0.clone())
+            .or_else(|| request.match_pattern())
             .unwrap_or_else(|| "unmatched".to_owned());
         let id = request
             .extensions()

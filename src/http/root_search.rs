@@ -50,8 +50,10 @@ pub async fn search(
     }
     let (users_total, users_links, users_err) =
         match users::list(state.store.reader(), &dir, &uq).await {
-            Ok(p) => (p.total.unwrap_or_default(), p.links, None),
-            Err(e) if unknown_attribute(&e) => (0, vec![], Some(e)),
+            Ok(p) => (p.total.unwrap_or_default(), p.users, None),
+            Err(e) if unknown_attribute(&e) => {
+                (0, users::PageReader::new(dir.directory_id, vec![]), Some(e))
+            }
             Err(e) => return Err(e),
         };
     // One byte budget (SCIM_MAX_PAGE_BYTES) for the whole page: Users

@@ -145,10 +145,10 @@ async fn search(
     // The page stops early (honest `itemsPerPage`, a cursor resuming after
     // the last user shown) once its resources pass SCIM_MAX_PAGE_BYTES;
     // at least one user is always shown.
-    let listed = page.links.len();
+    let listed = page.users.len();
     let mut budget = PageBudget::new(state.settings.max_page_bytes);
     let resources =
-        render_within(state, dir, &base, &q.projection, page.links, &mut budget).await?;
+        render_within(state, dir, &base, &q.projection, page.users, &mut budget).await?;
     let next_cursor = if resources.len() < listed {
         resources
             .len()
@@ -198,7 +198,7 @@ impl PageBudget {
     }
 }
 
-/// The users of `links` (a page, in order) rendered until `budget` is
+/// The users of `reader` (a page, in order) rendered until `budget` is
 /// spent; their values are read from the database only as far as the
 /// page goes (see [`users::PageReader`]).
 pub(super) async fn render_within(
@@ -206,11 +206,10 @@ pub(super) async fn render_within(
     dir: &Directory,
     base: &str,
     projection: &Projection,
-    links: Vec<entity::scim_user::Model>,
+    mut reader: users::PageReader,
     budget: &mut PageBudget,
 ) -> ScimResult<Vec<Value>> {
     let db = state.store.reader();
-    let mut reader = users::PageReader::new(dir.directory_id, links);
     let mut resources = vec![];
     let mut custom: Option<Vec<CustomSchema>> = None;
     loop {

@@ -25,7 +25,9 @@ pub mod users;
 pub mod versioned;
 pub mod webhooks;
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use migration::{Migrator, MigratorTrait};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
@@ -39,7 +41,7 @@ use crate::error::{ScimError, ScimResult};
 
 #[derive(Clone)]
 pub struct Store {
-    read: DatabaseConnection,
+    read: Readers,
     write: DatabaseConnection,
     /// Credential lookups only (bearer tokens, admin keys, web sessions).
     auth: DatabaseConnection,
@@ -47,6 +49,30 @@ pub struct Store {
     /// on, without the timeout, for the rest of start-up ([`Store::setup`]).
     setup: Option<DatabaseConnection>,
     backend: DatabaseBackend,
+    statements: Arc<StatementCounts>,
+}
+
+/// Statements run on each pool since start (`/metrics`:
+/// `db_statements_total`). On SQLite each one is a round trip to the
+/// connection's thread, which is what a request's database work costs.
+#[derive(Default)]
+struct StatementCounts {
+    read: AtomicU64,
+    write: AtomicU64,
+    auth: AtomicU64,
+}
+
+/// `db` with its statements counted in `pool` of `counts`.
+fn counted(
+    mut db: DatabaseConnection,
+    counts: &Arc<StatementCounts>,
+    pool: fn(&StatementCounts) -> &AtomicU64,
+) -> DatabaseConnection {
+    let counts = counts.clone();
+    db.set_metric_callback(move |_| {
+        pool(&counts).fetch_add(1, Ordering::Relaxed);
+    });
+    db
 }
 
 /// Connections of the authentication pool: its statements are single
@@ -75,6 +101,8 @@ impl Store {
         lock_wait: Duration,
         statement_timeout: Option<Duration>,
     ) -> Result<Self, DbErr> {
+        let counts = Arc::new(StatementCounts::default());
+        let read_count: fn(&StatementCounts) -> &AtomicU64 = |c| &c.read;
         if url.starts_with("sqlite:") {
             let write = Database::connect(sqlite_options(url, 1, lock_wait)).await?;
             Migrator::up(&write, None).await?;
@@ -84,17 +112,15 @@ impl Store {
             // `PRAGMA optimize` above would keep planning without them (at
             // 1M users, one `externalId eq` lookup in twenty took 150 ms on
             // such a connection).
-            let mut read_opts = sqlite_options(url, max_connections.max(1), lock_wait);
-            if let Some(limit) = statement_timeout {
-                read_opts
-                    .map_sqlx_sqlite_before_acquire(move |conn, _| {
-                        Box::pin(async move { arm_deadline(conn, limit).await.map(|()| true) })
-                    })
-                    .map_sqlx_sqlite_pool_opts(move |p| {
-                        p.after_connect(move |conn, _| Box::pin(arm_deadline(conn, limit)))
-                    });
-            }
-            let read = Database::connect(read_opts).await?;
+            let max = max_connections.max(1);
+            let read = match statement_timeout {
+                Some(limit) => Readers::with_deadline(url, max, lock_wait, limit, &counts).await?,
+                None => Readers::one(counted(
+                    Database::connect(sqlite_options(url, max, lock_wait)).await?,
+                    &counts,
+                    read_count,
+                )),
+            };
             // Read-only connections: authentication writes nothing, and
             // the one writer is not taken from it. No statement deadline:
             // its lookups are a few index probes.
@@ -103,10 +129,11 @@ impl Store {
                     .await?;
             Ok(Self {
                 read,
-                write,
-                auth,
+                write: counted(write, &counts, |c| &c.write),
+                auth: counted(auth, &counts, |c| &c.auth),
                 setup: None,
                 backend: DatabaseBackend::Sqlite,
+                statements: counts,
             })
         } else {
             let pg_options = |max: u32, timeout: Option<Duration>, read_only: bool| {
@@ -159,12 +186,15 @@ impl Store {
             // Read only, as on SQLite: authentication writes nothing.
             let auth = Database::connect(pg_options(AUTH_CONNECTIONS, auth_timeout, true)).await?;
             let backend = db.get_database_backend();
+            // One pool for reads and writes: its statements count as reads.
+            let db = counted(db, &counts, read_count);
             Ok(Self {
-                read: db.clone(),
+                read: Readers::one(db.clone()),
                 write: db,
-                auth,
+                auth: counted(auth, &counts, |c| &c.auth),
                 setup,
                 backend,
+                statements: counts,
             })
         }
     }
@@ -175,7 +205,7 @@ impl Store {
 
     /// Connection for reads.
     pub fn reader(&self) -> &DatabaseConnection {
-        &self.read
+        self.read.pick()
     }
 
     /// Connection for authentication (credential lookups): a pool of its
@@ -234,6 +264,7 @@ impl Store {
             _ => (None, None),
         };
         self.read
+            .pick()
             .begin_with_config(isolation, access)
             .await
             .map_err(db_error)
@@ -255,7 +286,8 @@ impl Store {
             }
         };
         let mut out = vec![];
-        if let Some((size, idle)) = stats(&self.read) {
+        let read = self.read.all().filter_map(|r| stats(&r.db));
+        if let Some((size, idle)) = read.reduce(|(s, i), (s2, i2)| (s + s2, i + i2)) {
             out.push(("read", size, idle));
         }
         if self.backend == DatabaseBackend::Sqlite
@@ -269,12 +301,26 @@ impl Store {
         out
     }
 
+    /// (pool, statements run since start) of each pool. On PostgreSQL
+    /// reads and writes share the `read` pool.
+    pub fn statement_counts(&self) -> Vec<(&'static str, u64)> {
+        let c = &self.statements;
+        let mut out = vec![("read", c.read.load(Ordering::Relaxed))];
+        if self.backend == DatabaseBackend::Sqlite {
+            out.push(("write", c.write.load(Ordering::Relaxed)));
+        }
+        out.push(("auth", c.auth.load(Ordering::Relaxed)));
+        out
+    }
+
     pub async fn ping(&self) -> Result<(), DbErr> {
-        self.read.ping().await
+        self.read.pick().ping().await
     }
 
     pub async fn close(self) {
-        let _ = self.read.close().await;
+        for r in self.read.all() {
+            let _ = r.db.clone().close().await;
+        }
         let _ = self.write.close().await;
         let _ = self.auth.close().await;
     }
@@ -290,18 +336,157 @@ async fn optimize_sqlite(db: &DatabaseConnection) -> Result<(), DbErr> {
     Ok(())
 }
 
-/// Arms a SQLite connection's statement deadline: its progress handler
-/// (every 10,000 virtual-machine steps) interrupts the running statement
-/// once `limit` has passed since the connection was handed out.
-async fn arm_deadline(
-    conn: &mut sea_orm::sqlx::sqlite::SqliteConnection,
-    limit: Duration,
-) -> Result<(), sea_orm::sqlx::Error> {
-    let deadline = std::time::Instant::now() + limit;
-    conn.lock_handle()
-        .await?
-        .set_progress_handler(10_000, move || std::time::Instant::now() < deadline);
-    Ok(())
+/// The read connections. On SQLite with a statement deadline, one pool of
+/// one connection per reader, each with the cell its deadline is kept in;
+/// otherwise one pool.
+///
+/// Why one pool per connection: SQLite's statement deadline is a progress
+/// handler (every 10,000 virtual-machine steps) that interrupts the running
+/// statement once the deadline of the connection's current hand-out has
+/// passed. Setting that deadline through sqlx (`lock_handle`) is a round
+/// trip to the connection's thread on every hand-out, as costly as the
+/// statement itself, and a pool hook cannot tell its connections apart to
+/// find a cell of theirs. With one connection per pool, the pool's hook
+/// knows its connection's cell: the handler is installed once when the
+/// connection opens, and each hand-out only stores a new deadline.
+#[derive(Clone)]
+struct Readers {
+    first: Reader,
+    rest: Arc<[Reader]>,
+}
+
+#[derive(Clone)]
+struct Reader {
+    db: DatabaseConnection,
+    /// The hand-out's deadline, in nanoseconds after `Deadline::epoch`
+    /// (`None`: no statement deadline).
+    deadline: Option<Arc<Deadline>>,
+}
+
+impl Reader {
+    fn db_ref(&self) -> &DatabaseConnection {
+        &self.db
+    }
+}
+
+struct Deadline {
+    epoch: Instant,
+    at_nanos: AtomicU64,
+}
+
+impl Deadline {
+    fn nanos(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    /// Starts a hand-out: statements may run until `limit` from now.
+    fn arm(&self, limit: Duration) {
+        let limit = u64::try_from(limit.as_nanos()).unwrap_or(u64::MAX);
+        self.at_nanos
+            .store(self.nanos().saturating_add(limit), Ordering::Relaxed);
+    }
+
+    fn passed(&self) -> bool {
+        self.nanos() >= self.at_nanos.load(Ordering::Relaxed)
+    }
+}
+
+impl Readers {
+    fn one(db: DatabaseConnection) -> Self {
+        Self {
+            first: Reader { db, deadline: None },
+            rest: Arc::from([]),
+        }
+    }
+
+    /// `max` SQLite readers, each interrupting a statement still running
+    /// `limit` after its connection was handed out.
+    async fn with_deadline(
+        url: &str,
+        max: u32,
+        lock_wait: Duration,
+        limit: Duration,
+        counts: &Arc<StatementCounts>,
+    ) -> Result<Self, DbErr> {
+        let epoch = Instant::now();
+        let mut pools = Vec::with_capacity(max as usize);
+        let max = max.max(1);
+        for i in 0..max {
+            let deadline = Arc::new(Deadline {
+                epoch,
+                at_nanos: AtomicU64::new(0),
+            });
+            let mut opts = sqlite_options(url, 1, lock_wait);
+            // The first reader opens at start; the others when first needed.
+            opts.min_connections(u32::from(i == 0));
+            let on_acquire = deadline.clone();
+            let on_connect = deadline.clone();
+            opts.map_sqlx_sqlite_before_acquire(move |_, _| {
+                // No round trip: the connection's handler reads the cell.
+                on_acquire.arm(limit);
+                Box::pin(async { Ok(true) })
+            })
+            .map_sqlx_sqlite_pool_opts(move |p| {
+                let cell = on_connect.clone();
+                p.after_connect(move |conn, _| {
+                    let cell = cell.clone();
+                    Box::pin(async move {
+                        cell.arm(limit);
+                        let handler = cell.clone();
+                        conn.lock_handle()
+                            .await?
+                            .set_progress_handler(10_000, move || !handler.passed());
+                        Ok(())
+                    })
+                })
+            });
+            pools.push(Reader {
+                db: counted(Database::connect(opts).await?, counts, |c| &c.read),
+                deadline: Some(deadline),
+            });
+        }
+        let mut pools = pools.into_iter();
+        let first = pools
+            .next()
+            .ok_or_else(|| DbErr::Custom("no read connection".into()))?;
+        Ok(Self {
+            first,
+            rest: pools.collect(),
+        })
+    }
+
+    fn all(&self) -> impl Iterator<Item = &Reader> {
+        std::iter::once(&self.first).chain(self.rest.iter())
+    }
+
+    /// The reader to use: one with an idle connection, else one not open
+    /// yet, else the one whose hand-out's deadline comes first (it is free
+    /// by then at the latest).
+    fn pick(&self) -> &DatabaseConnection {
+        if self.rest.is_empty() {
+            return &self.first.db;
+        }
+        fn pool(r: &Reader) -> &sea_orm::sqlx::SqlitePool {
+            r.db.get_sqlite_connection_pool()
+        }
+        let deadline = |r: &Reader| {
+            r.deadline
+                .as_ref()
+                .map_or(0, |d| d.at_nanos.load(Ordering::Relaxed))
+        };
+        self.all()
+            .find(|r| pool(r).num_idle() > 0)
+            .or_else(|| self.all().find(|r| pool(r).size() == 0))
+            .unwrap_or_else(|| {
+                self.rest.iter().fold(
+                    &self.first,
+                    |a, b| {
+                        if deadline(b) < deadline(a) { b } else { a }
+                    },
+                )
+            })
+            .db_ref()
+    }
 }
 
 /// How long a request waits for a pooled connection: as long as for a lock.
@@ -321,6 +506,7 @@ fn sqlite_read_only_options(url: &str, max: u32, lock_wait: Duration) -> Connect
         .min_connections(1)
         .acquire_timeout(pool_wait(lock_wait))
         .sqlx_logging(false)
+        .test_before_acquire(false)
         .map_sqlx_sqlite_opts(move |o| {
             o.read_only(true)
                 .create_if_missing(false)
@@ -331,12 +517,17 @@ fn sqlite_read_only_options(url: &str, max: u32, lock_wait: Duration) -> Connect
     opts
 }
 
+/// Every SQLite pool: no ping when a connection is handed out (sqlx's
+/// default). On SQLite a ping only asks the connection's thread whether it
+/// is alive, and that round trip cost as much as a statement, on every
+/// statement; a connection is replaced after sqlx's `max_lifetime` anyway.
 fn sqlite_options(url: &str, max: u32, lock_wait: Duration) -> ConnectOptions {
     let mut opts = ConnectOptions::new(url.to_owned());
     opts.max_connections(max)
         .min_connections(1)
         .acquire_timeout(pool_wait(lock_wait))
         .sqlx_logging(false)
+        .test_before_acquire(false)
         .map_sqlx_sqlite_opts(move |o| {
             o.create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)

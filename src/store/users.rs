@@ -987,12 +987,11 @@ fn sort_of(path: &AttrPath, directory_id: Uuid, custom: &[CustomSchema]) -> Scim
     }
 }
 
-/// A page of Users: the total (when counted), the users' links in page
-/// order (their values are read by a [`PageReader`], within the page's
-/// byte budget), the next cursor.
+/// A page of Users: the total (when counted), the reader of its users in
+/// page order (within the page's byte budget), the next cursor.
 pub struct UserPage {
     pub total: Option<u64>,
-    pub links: Vec<scim_user::Model>,
+    pub users: PageReader,
     pub next_cursor: Option<String>,
     /// Cursor pages: the cursor resuming after each user.
     pub cursors: Vec<String>,
@@ -1029,6 +1028,8 @@ fn row_bytes(v: &scim_user_value::Model) -> usize {
 /// reading the database there, not only writing the response.
 pub struct PageReader {
     directory_id: Uuid,
+    /// Users already read whole (a page of one), handed out first.
+    whole: Vec<StoredUser>,
     links: std::collections::VecDeque<scim_user::Model>,
     done: bool,
     rows_read: usize,
@@ -1038,10 +1039,28 @@ impl PageReader {
     pub fn new(directory_id: Uuid, links: Vec<scim_user::Model>) -> Self {
         Self {
             directory_id,
+            whole: vec![],
             links: links.into(),
             done: false,
             rows_read: 0,
         }
+    }
+
+    /// A page of `users` already read whole.
+    fn whole(directory_id: Uuid, users: Vec<StoredUser>) -> Self {
+        Self {
+            whole: users,
+            ..Self::new(directory_id, vec![])
+        }
+    }
+
+    /// Users of the page not handed out yet.
+    pub fn len(&self) -> usize {
+        self.whole.len() + self.links.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     /// Value rows read from the database so far.
@@ -1061,6 +1080,9 @@ impl PageReader {
         room: usize,
         first: bool,
     ) -> ScimResult<Vec<StoredUser>> {
+        if !self.whole.is_empty() {
+            return Ok(std::mem::take(&mut self.whole));
+        }
         if self.done || self.links.is_empty() {
             return Ok(vec![]);
         }
@@ -1164,18 +1186,29 @@ pub async fn list<C: ConnectionTrait>(
         q,
     )
     .await?;
-    let links = if page.ids.is_empty() {
-        vec![]
-    } else {
-        scim_user::Entity::find()
-            .filter(scim_user::Column::Id.is_in(page.ids.clone()))
-            .all(db)
-            .await
-            .map_err(db_error)?
+    let users = match page.ids.as_slice() {
+        [] => PageReader::new(dir.directory_id, vec![]),
+        // One user (a `userName eq` lookup, the most frequent list
+        // request): read whole in one statement, as GET by id reads it. A
+        // page shows its first user whole whatever its size, so the byte
+        // budget would not have read less.
+        [id] => {
+            let select = scim_user::Entity::find_by_id(*id)
+                .filter(scim_user::Column::DirectoryId.eq(dir.directory_id));
+            PageReader::whole(dir.directory_id, load(db, select).await?)
+        }
+        ids => {
+            let links = scim_user::Entity::find()
+                .filter(scim_user::Column::Id.is_in(ids.to_vec()))
+                .all(db)
+                .await
+                .map_err(db_error)?;
+            PageReader::new(dir.directory_id, in_order(ids, links, |l| l.id))
+        }
     };
     Ok(UserPage {
         total: page.total,
-        links: in_order(&page.ids, links, |l| l.id),
+        users,
         next_cursor: page.next_cursor,
         cursors: page.cursors,
     })

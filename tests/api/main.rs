@@ -22,6 +22,7 @@ mod queries;
 mod security;
 mod seed;
 mod starvation;
+mod statements;
 mod suite;
 mod trust;
 mod users;

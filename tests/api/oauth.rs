@@ -684,3 +684,23 @@ async fn service_provider_config_advertises_oauth_client_credentials() {
         "https://www.rfc-editor.org/info/rfc6749"
     );
 }
+
+/// Before: an access token cost four statements (a static-token lookup
+/// that misses, its signing key, its client, the client's directory). Now
+/// three: the client is read joined with its directory. Still read on every
+/// request, so a revoked client's tokens stop at once (tests above).
+#[tokio::test]
+async fn an_access_token_is_checked_in_three_statements() {
+    let app = spawn_app_with(|s| s.purge_interval_secs = 0).await;
+    let client = new_client(&app, app.directory_id).await;
+    let token = access_token(&app, &client).await;
+    let id = app.create_user(user("jwt.cost@example.com")).await;
+    let (status, body, n) =
+        crate::statements::cost_with(&app, &format!("/Users/{id}"), &token).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["id"], id.as_str());
+    assert_eq!(
+        n, 4,
+        "a static-token lookup, the signing key, the client with its directory, the user"
+    );
+}

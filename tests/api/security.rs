@@ -487,6 +487,33 @@ async fn a_statement_over_the_timeout_is_503_with_retry_after() {
     assert_eq!(status, 200, "{body}");
 }
 
+/// The statement deadline runs from each hand-out of a read connection,
+/// not from the connection's first: a statement that does real work (a
+/// `co` scan of a few thousand users, well under the deadline) on a
+/// connection whose previous deadline passed long ago is not cut off.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_statement_deadline_restarts_at_each_hand_out() {
+    let app = spawn_app_with(|s| s.db_statement_timeout_ms = 300).await;
+    let (_, g) = app
+        .post(
+            "/Groups",
+            json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "all"}),
+        )
+        .await;
+    crate::seed::members(&app, g["id"].as_str().unwrap(), 3_000).await;
+    let scan = format!(
+        "/Users?count=1&filter={}",
+        form_urlencoded::byte_serialize(b"displayName co \"nobody-by-this-name\"")
+            .collect::<String>()
+    );
+    for round in 0..4 {
+        let (status, body) = app.get(&scan).await;
+        assert_eq!(status, 200, "round {round}: {body}");
+        // Every reader's last deadline is now past.
+        tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    }
+}
+
 /// Sends `head` (and `body`) on a raw connection, then stalls; returns
 /// what the server answered and how long it took to answer or close.
 async fn stall(address: &str, head: String, body: &[u8]) -> (String, std::time::Duration) {

@@ -1,0 +1,93 @@
+//! What a read costs in database statements (`db_statements_total` on
+//! `/metrics`). On SQLite each statement is a round trip to the
+//! connection's thread, and those hand-offs, more than the SQL, are what a
+//! read costs: the hot reads are held to a fixed, small number.
+
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+use crate::users::urlencode;
+
+/// Statements the server has run, every pool.
+pub async fn statements(app: &TestApp) -> u64 {
+    let text = app
+        .client
+        .get(format!("{}/metrics", app.address))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let counts: Vec<u64> = text
+        .lines()
+        .filter(|l| l.starts_with("db_statements_total{"))
+        .map(|l| l.rsplit(' ').next().unwrap().parse().unwrap())
+        .collect();
+    assert!(!counts.is_empty(), "no db_statements_total in /metrics");
+    counts.iter().sum()
+}
+
+/// `GET path` (under the SCIM base, with `token`): status, body and the
+/// statements it ran.
+pub async fn cost_with(app: &TestApp, path: &str, token: &str) -> (u16, Value, u64) {
+    let before = statements(app).await;
+    let res = app
+        .client
+        .get(format!("{}{path}", app.base))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = read(res).await;
+    (status, body, statements(app).await - before)
+}
+
+async fn cost(app: &TestApp, path: &str) -> (u16, Value, u64) {
+    cost_with(app, path, &app.token).await
+}
+
+/// Before: a GET by id ran three statements (the token, its directory,
+/// the user with its values and groups) and a `userName eq` lookup six
+/// (the token, its directory, the page's ids, their links, values and
+/// groups). Now authentication is one statement (the token joined with its
+/// directory) and a page of one user is read whole in one, as by id.
+#[tokio::test]
+async fn a_get_by_id_runs_two_statements_and_a_user_name_lookup_three() {
+    // No purge job running statements of its own meanwhile.
+    let app = spawn_app_with(|s| s.purge_interval_secs = 0).await;
+    let mut u = user("ada@acme.example");
+    u["phoneNumbers"] = json!([{"value": "+1 555 0100", "type": "work"},
+                               {"value": "+1 555 0101", "type": "mobile"}]);
+    let id = app.create_user(u).await;
+    let (status, g) = app
+        .post(
+            "/Groups",
+            json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+                   "displayName": "engineering", "members": [{"value": id}]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{g}");
+
+    let (status, body, n) = cost(&app, &format!("/Users/{id}")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["phoneNumbers"].as_array().unwrap().len(), 2, "{body}");
+    assert_eq!(body["groups"][0]["display"], "engineering", "{body}");
+    assert_eq!(n, 2, "GET by id: authentication, then the user");
+
+    let filter = urlencode("userName eq \"ADA@acme.example\"");
+    let (status, body, n) = cost(&app, &format!("/Users?filter={filter}")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["totalResults"], 1, "{body}");
+    let found = &body["Resources"][0];
+    assert_eq!(found["id"], id.as_str(), "{body}");
+    assert_eq!(found["phoneNumbers"].as_array().unwrap().len(), 2, "{body}");
+    assert_eq!(found["groups"][0]["display"], "engineering", "{body}");
+    assert_eq!(n, 3, "userName eq: authentication, the page, its user");
+
+    let filter = urlencode("userName eq \"nobody@acme.example\"");
+    let (status, body, n) = cost(&app, &format!("/Users?filter={filter}")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["totalResults"], 0, "{body}");
+    assert_eq!(n, 2, "no match: authentication, the page");
+}
