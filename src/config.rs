@@ -87,6 +87,11 @@ pub struct Settings {
     /// (`cargo bench --bench events`): process-wide, nothing is recorded
     /// and webhooks receive nothing.
     pub events_enabled: bool,
+    /// SQLite: write requests arriving while a commit is in flight share
+    /// the next transaction and its one commit (default). Off: each
+    /// commits on its own (to measure what it gains). No effect on
+    /// PostgreSQL.
+    pub group_commit: bool,
     /// Most operations one `/Bulk` request may carry.
     pub bulk_max_operations: usize,
     /// Largest `/Bulk` body accepted (bytes).
@@ -156,6 +161,7 @@ impl Default for Settings {
             webhook_poll_ms: 1000,
             webhook_lease_secs: 60,
             events_enabled: true,
+            group_commit: true,
             bulk_max_operations: 1000,
             bulk_max_payload_bytes: 4 * 1024 * 1024,
             bulk_max_passwords: 100,
@@ -203,6 +209,7 @@ struct FileSettings {
     webhook_poll_ms: Option<u64>,
     webhook_lease_secs: Option<u64>,
     events_enabled: Option<bool>,
+    group_commit: Option<bool>,
     bulk_max_operations: Option<usize>,
     bulk_max_payload_bytes: Option<usize>,
     bulk_max_passwords: Option<usize>,
@@ -367,6 +374,9 @@ impl Settings {
         if let Some(v) = f.events_enabled {
             self.events_enabled = v;
         }
+        if let Some(v) = f.group_commit {
+            self.group_commit = v;
+        }
         if let Some(v) = f.bulk_max_operations {
             self.bulk_max_operations = v;
         }
@@ -490,6 +500,18 @@ impl Settings {
                         }
                     }
                 }
+                "SCIM_GROUP_COMMIT" => {
+                    self.group_commit = match v.trim() {
+                        "1" | "true" => true,
+                        "0" | "false" => false,
+                        _ => {
+                            return Err(ConfigError::Env {
+                                key: key.to_owned(),
+                                message: format!("expected 1 or 0, got {v:?}"),
+                            });
+                        }
+                    }
+                }
                 "SCIM_BULK_MAX_OPERATIONS" => self.bulk_max_operations = num(key, v)?,
                 "SCIM_BULK_MAX_PAYLOAD_BYTES" => self.bulk_max_payload_bytes = num(key, v)?,
                 "SCIM_BULK_MAX_PASSWORDS" => self.bulk_max_passwords = num(key, v)?,
@@ -585,6 +607,10 @@ mod tests {
         let s = Settings::load_from(None, &env("SCIM_EVENTS_ENABLED", "0")).unwrap();
         assert!(!s.events_enabled);
         assert!(Settings::load_from(None, &env("SCIM_EVENTS_ENABLED", "off")).is_err());
+        assert!(s.group_commit, "on by default");
+        let s = Settings::load_from(None, &env("SCIM_GROUP_COMMIT", "0")).unwrap();
+        assert!(!s.group_commit);
+        assert!(Settings::load_from(None, &env("SCIM_GROUP_COMMIT", "no")).is_err());
     }
 
     #[test]

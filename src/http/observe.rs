@@ -11,7 +11,8 @@ use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{Error, HttpMessage, HttpRequest, HttpResponse, web};
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry,
+    TextEncoder,
 };
 use tracing::Span;
 use tracing_actix_web::RootSpanBuilder;
@@ -42,6 +43,8 @@ pub struct Metrics {
     pub scim_operations: IntCounterVec,
     pub sync_failures: IntCounterVec,
     pub db_connections: IntGaugeVec,
+    pub group_commits: IntCounter,
+    pub group_commit_writes: IntCounter,
 }
 
 impl Metrics {
@@ -89,12 +92,24 @@ impl Metrics {
             &["pool", "state"],
         )
         .expect("valid metric");
+        let group_commits = IntCounter::new(
+            "db_group_commits_total",
+            "SQLite group commit: commits of shared write transactions",
+        )
+        .expect("valid metric");
+        let group_commit_writes = IntCounter::new(
+            "db_group_commit_writes_total",
+            "SQLite group commit: write requests those commits carried",
+        )
+        .expect("valid metric");
         for c in [
             Box::new(http_requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(http_latency.clone()),
             Box::new(scim_operations.clone()),
             Box::new(sync_failures.clone()),
             Box::new(db_connections.clone()),
+            Box::new(group_commits.clone()),
+            Box::new(group_commit_writes.clone()),
         ] {
             registry.register(c).expect("metric registered once");
         }
@@ -105,6 +120,8 @@ impl Metrics {
             scim_operations,
             sync_failures,
             db_connections,
+            group_commits,
+            group_commit_writes,
         }
     }
 }
@@ -202,6 +219,13 @@ pub async fn metrics(state: web::Data<AppState>, req: HttpRequest) -> HttpRespon
         m.db_connections
             .with_label_values(&[pool, "in_use"])
             .set(i64::from(size.saturating_sub(idle)));
+    }
+    if let Some(group) = state.store.group_commit() {
+        let (commits, writes) = group.stats();
+        m.group_commits
+            .inc_by(commits.saturating_sub(m.group_commits.get()));
+        m.group_commit_writes
+            .inc_by(writes.saturating_sub(m.group_commit_writes.get()));
     }
     let mut buf = Vec::new();
     if let Err(e) = TextEncoder::new().encode(&m.registry.gather(), &mut buf) {

@@ -12,6 +12,7 @@ pub mod directories;
 pub mod events;
 pub mod exports;
 pub mod filter_sql;
+pub mod group_commit;
 pub mod groups;
 pub mod managers;
 pub mod oauth;
@@ -24,6 +25,7 @@ pub mod sync_status;
 pub mod users;
 pub mod webhooks;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use migration::{Migrator, MigratorTrait};
@@ -35,6 +37,7 @@ use sea_orm::{
 };
 
 use crate::error::{ScimError, ScimResult};
+use group_commit::GroupCommit;
 
 #[derive(Clone)]
 pub struct Store {
@@ -46,6 +49,9 @@ pub struct Store {
     /// on, without the timeout, for the rest of start-up ([`Store::setup`]).
     setup: Option<DatabaseConnection>,
     backend: DatabaseBackend,
+    /// SQLite: concurrent write requests share commits
+    /// ([`group_commit`]); `None` on PostgreSQL or when turned off.
+    group: Option<Arc<GroupCommit>>,
 }
 
 /// Connections of the authentication pool: its statements are single
@@ -106,6 +112,7 @@ impl Store {
                 auth,
                 setup: None,
                 backend: DatabaseBackend::Sqlite,
+                group: Some(Arc::default()),
             })
         } else {
             let pg_options = |max: u32, timeout: Option<Duration>, read_only: bool| {
@@ -164,12 +171,26 @@ impl Store {
                 auth,
                 setup,
                 backend,
+                group: None,
             })
         }
     }
 
     pub fn backend(&self) -> DatabaseBackend {
         self.backend
+    }
+
+    /// The group commit write transactions go through (SQLite, unless
+    /// turned off); `None`: each write request commits on its own.
+    pub fn group_commit(&self) -> Option<&Arc<GroupCommit>> {
+        self.group.as_ref()
+    }
+
+    /// This store with each write request committing on its own
+    /// (`SCIM_GROUP_COMMIT=0`: to measure what group commit gains).
+    pub fn without_group_commit(mut self) -> Self {
+        self.group = None;
+        self
     }
 
     /// Connection for reads.
