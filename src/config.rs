@@ -123,6 +123,12 @@ pub struct Settings {
     /// and webhooks receive nothing.
     #[serde(deserialize_with = "parse::flag")]
     pub events_enabled: bool,
+    /// SQLite: write requests arriving while a commit is in flight share
+    /// the next transaction and its one commit (default). Off: each
+    /// commits on its own (to measure what it gains). No effect on
+    /// PostgreSQL.
+    #[serde(deserialize_with = "parse::flag")]
+    pub group_commit: bool,
     /// Most operations one `/Bulk` request may carry.
     #[serde(deserialize_with = "parse::number")]
     pub bulk_max_operations: usize,
@@ -209,6 +215,7 @@ impl Default for Settings {
             webhook_poll_ms: 1000,
             webhook_lease_secs: 60,
             events_enabled: true,
+            group_commit: true,
             bulk_max_operations: 1000,
             bulk_max_payload_bytes: 4 * 1024 * 1024,
             bulk_max_passwords: 100,
@@ -717,6 +724,10 @@ mod tests {
         let s = Settings::load_from(None, &env("SCIM_EVENTS_ENABLED", "0")).unwrap();
         assert!(!s.events_enabled);
         assert!(Settings::load_from(None, &env("SCIM_EVENTS_ENABLED", "off")).is_err());
+        assert!(s.group_commit, "on by default");
+        let s = Settings::load_from(None, &env("SCIM_GROUP_COMMIT", "0")).unwrap();
+        assert!(!s.group_commit);
+        assert!(Settings::load_from(None, &env("SCIM_GROUP_COMMIT", "no")).is_err());
     }
 
     #[test]

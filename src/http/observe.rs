@@ -11,7 +11,8 @@ use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{Error, HttpMessage, HttpRequest, HttpResponse, web};
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry,
+    TextEncoder,
 };
 use tracing::Span;
 use tracing_actix_web::RootSpanBuilder;
@@ -51,6 +52,8 @@ pub struct Metrics {
     /// Held while a scrape brings `db_statements` up to the store's counts
     /// (two scrapes at once would both add the difference).
     scrape: std::sync::Mutex<()>,
+    pub group_commits: IntCounter,
+    pub group_commit_writes: IntCounter,
 }
 
 impl Metrics {
@@ -106,6 +109,16 @@ impl Metrics {
             &["pool"],
         )
         .expect("valid metric");
+        let group_commits = IntCounter::new(
+            "db_group_commits_total",
+            "SQLite group commit: commits of shared write transactions",
+        )
+        .expect("valid metric");
+        let group_commit_writes = IntCounter::new(
+            "db_group_commit_writes_total",
+            "SQLite group commit: write requests those commits carried",
+        )
+        .expect("valid metric");
         for c in [
             Box::new(http_requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(http_latency.clone()),
@@ -113,6 +126,8 @@ impl Metrics {
             Box::new(sync_failures.clone()),
             Box::new(db_connections.clone()),
             Box::new(db_statements.clone()),
+            Box::new(group_commits.clone()),
+            Box::new(group_commit_writes.clone()),
         ] {
             registry.register(c).expect("metric registered once");
         }
@@ -125,6 +140,8 @@ impl Metrics {
             db_connections,
             db_statements,
             scrape: std::sync::Mutex::new(()),
+            group_commits,
+            group_commit_writes,
         }
     }
 }
@@ -234,6 +251,13 @@ pub async fn metrics(state: web::Data<AppState>, req: HttpRequest) -> HttpRespon
             let c = m.db_statements.with_label_values(&[pool]);
             c.inc_by(count.saturating_sub(c.get()));
         }
+    }
+    if let Some(group) = state.store.group_commit() {
+        let (commits, writes) = group.stats();
+        m.group_commits
+            .inc_by(commits.saturating_sub(m.group_commits.get()));
+        m.group_commit_writes
+            .inc_by(writes.saturating_sub(m.group_commit_writes.get()));
     }
     let mut buf = Vec::new();
     if let Err(e) = TextEncoder::new().encode(&m.registry.gather(), &mut buf) {

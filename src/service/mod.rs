@@ -35,17 +35,27 @@ use crate::store::{Store, db_error};
 pub type Tx = DatabaseTransaction;
 
 /// Runs `f` in a write transaction: begin, `f`, number the events it
-/// recorded, commit. An error from `f` rolls everything back (the
-/// transaction is dropped uncommitted). The one place a write transaction
-/// begins and commits (SCIM and admin errors alike: `E`).
+/// recorded, commit. An error from `f` rolls back everything `f` wrote.
+/// The one place a write transaction begins and commits (SCIM and admin
+/// errors alike: `E`). On SQLite, writes arriving together share one
+/// transaction and its commit, each in a savepoint of its own
+/// ([`crate::store::group_commit`]); `f`'s output is returned once the
+/// commit is durable either way.
 pub async fn write<T, E: From<ScimError>>(
     store: &Store,
     origin: &Origin,
     f: impl AsyncFnOnce(&Tx) -> Result<T, E>,
 ) -> Result<T, E> {
+    let body = async move |tx: &Tx| {
+        let out = f(tx).await?;
+        events::flush(tx, origin).await?;
+        Ok(out)
+    };
+    if let Some(group) = store.group_commit() {
+        return group.run(store, body).await;
+    }
     let tx = store.begin().await?;
-    let out = f(&tx).await?;
-    events::flush(&tx, origin).await?;
+    let out = body(&tx).await?;
     tx.commit().await.map_err(db_error)?;
     Ok(out)
 }

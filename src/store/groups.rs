@@ -22,10 +22,10 @@ use super::filter_sql::{
     Column, custom_sort, group_column_with, groups_condition_with, names_custom,
 };
 use super::org_schemas;
-use super::versioned;
 use super::paging::{Sort, in_order, page_ids};
+use super::versioned;
 use super::{db_error, is_unique_violation};
-use crate::domain::etag::{IfMatch, etag};
+use crate::domain::etag::IfMatch;
 use crate::domain::group::{GroupInput, MemberView};
 use crate::domain::query::ListQuery;
 use crate::domain::schema::AttrType;

@@ -12,6 +12,7 @@ pub mod directories;
 pub mod events;
 pub mod exports;
 pub mod filter_sql;
+pub mod group_commit;
 pub mod groups;
 pub mod managers;
 pub mod oauth;
@@ -38,6 +39,7 @@ use sea_orm::{
 };
 
 use crate::error::{ScimError, ScimResult};
+use group_commit::GroupCommit;
 
 #[derive(Clone)]
 pub struct Store {
@@ -50,6 +52,9 @@ pub struct Store {
     setup: Option<DatabaseConnection>,
     backend: DatabaseBackend,
     statements: Arc<StatementCounts>,
+    /// SQLite: concurrent write requests share commits
+    /// ([`group_commit`]); `None` on PostgreSQL or when turned off.
+    group: Option<Arc<GroupCommit>>,
 }
 
 /// Statements run on each pool since start (`/metrics`:
@@ -134,6 +139,7 @@ impl Store {
                 setup: None,
                 backend: DatabaseBackend::Sqlite,
                 statements: counts,
+                group: Some(Arc::default()),
             })
         } else {
             let pg_options = |max: u32, timeout: Option<Duration>, read_only: bool| {
@@ -195,12 +201,26 @@ impl Store {
                 setup,
                 backend,
                 statements: counts,
+                group: None,
             })
         }
     }
 
     pub fn backend(&self) -> DatabaseBackend {
         self.backend
+    }
+
+    /// The group commit write transactions go through (SQLite, unless
+    /// turned off); `None`: each write request commits on its own.
+    pub fn group_commit(&self) -> Option<&Arc<GroupCommit>> {
+        self.group.as_ref()
+    }
+
+    /// This store with each write request committing on its own
+    /// (`SCIM_GROUP_COMMIT=0`: to measure what group commit gains).
+    pub fn without_group_commit(mut self) -> Self {
+        self.group = None;
+        self
     }
 
     /// Connection for reads.

@@ -24,7 +24,7 @@ use super::sync_log::{self, SyncEntry};
 use super::{db_error, insert_chunks, is_unique_violation, versioned};
 use crate::domain::custom_attrs::{CustomValues, ValueRow, row_kind};
 use crate::domain::custom_schema::CustomSchema;
-use crate::domain::etag::{IfMatch, etag};
+use crate::domain::etag::IfMatch;
 use crate::domain::filter::AttrPath;
 use crate::domain::lifecycle::{AccountFacts, AccountStatus};
 use crate::domain::query::ListQuery;

@@ -7,6 +7,7 @@ mod discovery;
 mod dns;
 mod events;
 mod fuzz_corpus;
+mod group_commit;
 mod groups;
 mod hardening;
 mod helpers;

@@ -21,7 +21,7 @@ struct Received {
 }
 
 #[derive(Default)]
-struct Receiver {
+pub struct Receiver {
     got: Mutex<Vec<Received>>,
     /// Statuses to answer, in order; then 200.
     script: Mutex<VecDeque<u16>>,
@@ -31,6 +31,13 @@ struct Receiver {
     held: std::sync::atomic::AtomicBool,
     /// The peer (client) address of each request, in order.
     peers: Mutex<Vec<Option<std::net::SocketAddr>>>,
+}
+
+impl Receiver {
+    /// How many deliveries came.
+    pub fn count(&self) -> usize {
+        self.got.lock().unwrap().len()
+    }
 }
 
 async fn receive(req: HttpRequest, body: web::Bytes, r: web::Data<Receiver>) -> HttpResponse {
@@ -69,7 +76,7 @@ async fn receive(req: HttpRequest, body: web::Bytes, r: web::Data<Receiver>) -> 
 }
 
 /// Starts a receiver on 127.0.0.1 answering `script` first; its URL.
-async fn start_receiver(script: &[u16]) -> (String, web::Data<Receiver>) {
+pub async fn start_receiver(script: &[u16]) -> (String, web::Data<Receiver>) {
     let r = web::Data::new(Receiver::default());
     r.script.lock().unwrap().extend(script.iter().copied());
     let data = r.clone();

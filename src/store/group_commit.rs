@@ -1,0 +1,464 @@
+//! Group commit on SQLite: write requests that arrive while a commit is in
+//! flight share the next transaction and its one commit (one fsync).
+//!
+//! A request takes the batch's slot (a FIFO-fair lock). With no batch open
+//! it begins one and runs in the transaction itself: it is alone in it, so
+//! its failure rolls the transaction back and leaves nothing open. It then
+//! puts the batch in the slot and spawns the batch's committer. Requests
+//! that take the slot meanwhile run in the open batch, each in a savepoint
+//! of its own: a failure rolls back its savepoint only. Each request,
+//! its work done, registers for the outcome and releases the slot; it
+//! answers once the committer has committed. The committer takes the slot
+//! behind the requests already waiting for it (they join the batch: that
+//! is the grouping, no timer), takes the batch out, commits, and tells
+//! every request of the batch. A lone request is committed at once.
+//!
+//! Cancellation (actix drops a request's future when its client goes): the
+//! request's work is then dropped while it holds the slot. A dropped
+//! savepoint (or transaction) queues its rollback on the connection's
+//! worker, ahead of any statement of the next holder of the slot, so the
+//! batch keeps only finished requests. The committer is a task of its own,
+//! so no request's cancellation leaves a batch open.
+//!
+//! PostgreSQL does without (its WAL groups concurrent commits already):
+//! there [`crate::store::Store::group_commit`] is `None`.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use sea_orm::{DatabaseTransaction, TransactionTrait};
+use tokio::sync::{Mutex, Notify, oneshot};
+
+use super::{Store, db_error};
+use crate::error::ScimError;
+
+/// Most requests one commit carries; more wait for the next.
+pub const MAX_BATCH: usize = 64;
+
+/// The shared state of a store's group commit (one per [`Store`], shared
+/// by its clones).
+#[derive(Default)]
+pub struct GroupCommit {
+    slot: Mutex<Slot>,
+    /// Tells requests waiting for a full or broken batch that it left the
+    /// slot.
+    closed: Notify,
+    /// Commits made, and the write requests they carried (`/metrics`).
+    commits: AtomicU64,
+    writes: AtomicU64,
+}
+
+#[derive(Default)]
+struct Slot {
+    batch: Option<Batch>,
+    /// When a request last failed to begin a transaction (the writer
+    /// connection not free in time): requests that queued for the slot
+    /// before that fail at once instead of waiting their own turn as long.
+    begin_failed_at: Option<Instant>,
+}
+
+/// An open transaction shared by the requests that wrote in it.
+struct Batch {
+    tx: DatabaseTransaction,
+    /// One per request whose work is in the batch.
+    waiters: Vec<oneshot::Sender<Result<(), CommitError>>>,
+    /// A savepoint could not be released or rolled back: what the
+    /// transaction holds is unknown, it is rolled back whole.
+    broken: Option<String>,
+}
+
+impl Batch {
+    fn joinable(&self) -> bool {
+        self.broken.is_none() && self.waiters.len() < MAX_BATCH
+    }
+
+    /// Commits (or, broken, rolls back) and tells every request; whether
+    /// it committed.
+    async fn finish(self) -> bool {
+        let outcome = match self.broken {
+            Some(cause) => {
+                if let Err(e) = self.tx.rollback().await {
+                    tracing::warn!(error = %e, "could not roll back a broken batch");
+                }
+                Err(CommitError::from(ScimError::internal(cause)))
+            }
+            None => self
+                .tx
+                .commit()
+                .await
+                .map_err(|e| CommitError::from(db_error(e))),
+        };
+        let committed = outcome.is_ok();
+        for waiter in self.waiters {
+            // A request whose client left has dropped its receiver.
+            let _ = waiter.send(outcome.clone());
+        }
+        committed
+    }
+}
+
+/// Why a batch's commit failed, for each request of it: busy (503, the
+/// client retries) or not (500).
+#[derive(Debug, Clone)]
+struct CommitError {
+    busy: bool,
+    cause: String,
+}
+
+impl From<ScimError> for CommitError {
+    fn from(e: ScimError) -> Self {
+        match e {
+            ScimError::Unavailable { cause } => Self { busy: true, cause },
+            ScimError::Internal { cause } => Self { busy: false, cause },
+            other => Self {
+                busy: other.status() == 503,
+                cause: other.to_string(),
+            },
+        }
+    }
+}
+
+impl From<CommitError> for ScimError {
+    fn from(e: CommitError) -> Self {
+        if e.busy {
+            ScimError::Unavailable { cause: e.cause }
+        } else {
+            ScimError::Internal { cause: e.cause }
+        }
+    }
+}
+
+impl GroupCommit {
+    /// (commits made, write requests they committed) since start.
+    pub fn stats(&self) -> (u64, u64) {
+        (
+            self.commits.load(Ordering::Relaxed),
+            self.writes.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Runs `f` in the open batch (or a new one) and returns its output once
+    /// the batch is committed. An error from `f` undoes `f`'s writes only.
+    pub async fn run<T, E: From<ScimError>>(
+        self: &Arc<Self>,
+        store: &Store,
+        f: impl AsyncFnOnce(&DatabaseTransaction) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let queued_at = Instant::now();
+        let mut slot = loop {
+            // Made before the slot is let go, so the wake-up is not missed.
+            let closed = self.closed.notified();
+            let slot = self.slot.lock().await;
+            match &slot.batch {
+                Some(b) if !b.joinable() => {
+                    drop(slot);
+                    closed.await;
+                }
+                _ => break slot,
+            }
+        };
+        let (done, outcome) = oneshot::channel();
+        let out = match slot.batch.as_mut() {
+            None => {
+                if slot.begin_failed_at.is_some_and(|t| t > queued_at) {
+                    return Err(ScimError::Unavailable {
+                        cause: "the writer connection was not free in time".to_owned(),
+                    }
+                    .into());
+                }
+                let tx = match store.begin().await {
+                    Ok(tx) => tx,
+                    Err(e) => {
+                        slot.begin_failed_at = Some(Instant::now());
+                        return Err(e.into());
+                    }
+                };
+                match f(&tx).await {
+                    Ok(out) => {
+                        slot.batch = Some(Batch {
+                            tx,
+                            waiters: vec![done],
+                            broken: None,
+                        });
+                        self.spawn_committer();
+                        out
+                    }
+                    Err(e) => {
+                        // Alone in it: the whole transaction is the request's.
+                        if let Err(re) = tx.rollback().await {
+                            tracing::warn!(error = %re, "could not roll back a failed write");
+                        }
+                        return Err(e);
+                    }
+                }
+            }
+            Some(batch) => {
+                let sp = match batch.tx.begin().await {
+                    Ok(sp) => sp,
+                    Err(e) => {
+                        batch.broken = Some(format!("could not open a savepoint: {e}"));
+                        return Err(db_error(e).into());
+                    }
+                };
+                match f(&sp).await {
+                    Ok(out) => {
+                        if let Err(e) = sp.commit().await {
+                            batch.broken = Some(format!("could not release a savepoint: {e}"));
+                            return Err(db_error(e).into());
+                        }
+                        batch.waiters.push(done);
+                        out
+                    }
+                    Err(e) => {
+                        // SQLite rolls a whole transaction back on some
+                        // errors (disk full, I/O): then there is no
+                        // savepoint to return to, and the batch is lost.
+                        if let Err(re) = sp.rollback().await {
+                            batch.broken = Some(format!("could not roll back a savepoint: {re}"));
+                        }
+                        return Err(e);
+                    }
+                }
+            }
+        };
+        drop(slot);
+        match outcome.await {
+            Ok(Ok(())) => Ok(out),
+            Ok(Err(e)) => Err(ScimError::from(e).into()),
+            // The committer was dropped with its runtime: the transaction
+            // went uncommitted.
+            Err(_) => Err(ScimError::Unavailable {
+                cause: "the batch's commit was abandoned".to_owned(),
+            }
+            .into()),
+        }
+    }
+
+    /// Spawns the committer of the batch just put in the slot: it takes the
+    /// slot behind the requests already waiting for it, then commits.
+    fn spawn_committer(self: &Arc<Self>) {
+        let gc = Arc::clone(self);
+        tokio::spawn(async move {
+            let mut abandon = Abandon(Some(Arc::clone(&gc)));
+            let batch = gc.slot.lock().await.batch.take();
+            abandon.0 = None;
+            gc.closed.notify_waiters();
+            if let Some(batch) = batch {
+                let writes = batch.waiters.len() as u64;
+                if batch.finish().await {
+                    gc.commits.fetch_add(1, Ordering::Relaxed);
+                    gc.writes.fetch_add(writes, Ordering::Relaxed);
+                }
+            }
+        });
+    }
+}
+
+/// A committer dropped before it took its batch (its runtime shut down):
+/// the batch is dropped (rolled back, the writer connection freed; its
+/// requests answer 503) rather than left open for ever.
+struct Abandon(Option<Arc<GroupCommit>>);
+
+impl Drop for Abandon {
+    fn drop(&mut self) {
+        if let Some(gc) = self.0.take()
+            && let Ok(mut slot) = gc.slot.try_lock()
+        {
+            drop(slot.batch.take());
+            gc.closed.notify_waiters();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use std::time::Duration;
+
+    use sea_orm::{ConnectionTrait, Statement};
+
+    use super::*;
+
+    async fn store() -> Store {
+        let path = std::env::temp_dir().join(format!("scim-gc-{}.db", uuid::Uuid::new_v4()));
+        let url = format!("sqlite://{}?mode=rwc", path.display());
+        let store = Store::open(&url, 2, Duration::from_secs(5)).await.unwrap();
+        store
+            .writer()
+            .execute_unprepared("CREATE TABLE gc_probe (v TEXT NOT NULL UNIQUE)")
+            .await
+            .unwrap();
+        store
+    }
+
+    async fn insert(tx: &DatabaseTransaction, v: &str) -> Result<(), ScimError> {
+        tx.execute_raw(Statement::from_sql_and_values(
+            tx.get_database_backend(),
+            "INSERT INTO gc_probe (v) VALUES (?)",
+            [v.into()],
+        ))
+        .await
+        .map(|_| ())
+        .map_err(db_error)
+    }
+
+    /// The committed values, read on a reader connection.
+    async fn committed(store: &Store) -> Vec<String> {
+        let mut rows: Vec<String> = store
+            .reader()
+            .query_all_raw(Statement::from_string(
+                store.backend(),
+                "SELECT v FROM gc_probe",
+            ))
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| r.try_get_by_index::<String>(0).unwrap())
+            .collect();
+        rows.sort();
+        rows
+    }
+
+    fn group(store: &Store) -> Arc<GroupCommit> {
+        Arc::clone(store.group_commit().expect("SQLite groups commits"))
+    }
+
+    /// Runs a leader that waits for `go` inside its transaction, so the
+    /// requests spawned meanwhile queue for the slot and join its batch.
+    async fn hold_a_batch(
+        store: &Store,
+    ) -> (
+        oneshot::Sender<()>,
+        tokio::task::JoinHandle<Result<(), ScimError>>,
+    ) {
+        let (go, wait) = oneshot::channel::<()>();
+        let (started, is_started) = oneshot::channel::<()>();
+        let (s, g) = (store.clone(), group(store));
+        let leader = tokio::spawn(async move {
+            g.run(&s, async |tx: &DatabaseTransaction| {
+                insert(tx, "leader").await?;
+                let _ = started.send(());
+                let _ = wait.await;
+                Ok::<_, ScimError>(())
+            })
+            .await
+        });
+        is_started.await.unwrap();
+        (go, leader)
+    }
+
+    /// Lets spawned tasks reach their wait for the slot.
+    async fn settle() {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failed_request_in_a_batch_undoes_only_its_own_writes() {
+        let store = store().await;
+        let (go, leader) = hold_a_batch(&store).await;
+        let mut joiners = vec![];
+        for v in ["a", "leader", "b"] {
+            let (s, g) = (store.clone(), group(&store));
+            joiners.push(tokio::spawn(async move {
+                g.run(&s, async |tx: &DatabaseTransaction| {
+                    insert(tx, &format!("{v}-first")).await?;
+                    // "leader" is taken: this request fails after a write.
+                    insert(tx, v).await
+                })
+                .await
+            }));
+            settle().await;
+        }
+        go.send(()).unwrap();
+        leader.await.unwrap().unwrap();
+        let outcomes: Vec<_> = futures_util::future::join_all(joiners)
+            .await
+            .into_iter()
+            .map(|r| r.unwrap().map_err(|e| e.status()))
+            .collect();
+        assert_eq!(outcomes, vec![Ok(()), Err(500), Ok(())]);
+        assert_eq!(
+            committed(&store).await,
+            ["a", "a-first", "b", "b-first", "leader"]
+        );
+        let (commits, writes) = group(&store).stats();
+        assert_eq!((commits, writes), (1, 3), "one commit for the three");
+    }
+
+    /// A request whose future is dropped (its client went away) in the
+    /// middle of its savepoint leaves nothing; the batch commits the
+    /// others, and the writer connection is sane for the next.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_request_dropped_mid_savepoint_leaves_nothing() {
+        let store = store().await;
+        let (go, leader) = hold_a_batch(&store).await;
+        let (inserted, is_inserted) = oneshot::channel::<()>();
+        let (s, g) = (store.clone(), group(&store));
+        let dropped = tokio::spawn(async move {
+            g.run(&s, async |tx: &DatabaseTransaction| {
+                insert(tx, "dropped").await?;
+                let _ = inserted.send(());
+                std::future::pending::<()>().await;
+                Ok::<_, ScimError>(())
+            })
+            .await
+        });
+        settle().await;
+        let (s, g) = (store.clone(), group(&store));
+        let after = tokio::spawn(async move {
+            g.run(&s, async |tx: &DatabaseTransaction| {
+                insert(tx, "after").await
+            })
+            .await
+        });
+        settle().await;
+        go.send(()).unwrap();
+        is_inserted.await.unwrap();
+        dropped.abort();
+        assert!(dropped.await.unwrap_err().is_cancelled());
+        leader.await.unwrap().unwrap();
+        after.await.unwrap().unwrap();
+        assert_eq!(committed(&store).await, ["after", "leader"]);
+        // The connection is out of the transaction: a plain write works.
+        insert_alone(&store, "next").await;
+        assert_eq!(committed(&store).await, ["after", "leader", "next"]);
+    }
+
+    /// A failed lone request leaves no transaction open: a write on the
+    /// writer connection right after goes through at once.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failed_lone_request_leaves_the_writer_free() {
+        let store = store().await;
+        let g = group(&store);
+        let failed = g
+            .run(&store, async |tx: &DatabaseTransaction| {
+                insert(tx, "x").await?;
+                Err::<(), _>(ScimError::conflict("no"))
+            })
+            .await;
+        assert_eq!(failed.unwrap_err().status(), 409);
+        tokio::time::timeout(Duration::from_secs(1), insert_alone(&store, "y"))
+            .await
+            .expect("the writer is free");
+        assert_eq!(committed(&store).await, ["y"]);
+        g.run(&store, async |tx: &DatabaseTransaction| {
+            insert(tx, "z").await
+        })
+        .await
+        .unwrap();
+        assert_eq!(committed(&store).await, ["y", "z"]);
+    }
+
+    async fn insert_alone(store: &Store, v: &str) {
+        store
+            .writer()
+            .execute_raw(Statement::from_sql_and_values(
+                store.backend(),
+                "INSERT INTO gc_probe (v) VALUES (?)",
+                [v.into()],
+            ))
+            .await
+            .unwrap();
+    }
+}
