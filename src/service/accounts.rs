@@ -28,6 +28,18 @@ pub struct AdminAct {
     pub origin: Origin,
 }
 
+impl AdminAct {
+    /// The operator CLI acting for the org (audited as `operator cli`).
+    pub fn operator(org_id: Uuid) -> Self {
+        let actor = Actor::System("operator cli");
+        Self {
+            org_id,
+            origin: Origin::new(actor.clone(), None),
+            actor,
+        }
+    }
+}
+
 /// One write on an account in its own transaction: lock, ask the rules
 /// (`apply` does, with the account's [`OrgView`]), apply, audit (`apply`
 /// returns the audit detail), commit.

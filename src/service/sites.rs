@@ -16,6 +16,7 @@ use crate::domain::admin_rules::{self, MembershipStatus};
 use crate::domain::types::Email;
 use crate::store::Store;
 use crate::store::audit::{self, AuditEntry};
+use crate::store::events::Origin;
 use crate::store::site_users;
 use crate::store::{accounts, admin_groups, directories, groups};
 
@@ -312,6 +313,37 @@ pub async fn grant(
         )
         .await?;
         Ok((grant, g, site))
+    })
+    .await
+}
+
+/// The operator's grant (`group grant`): a group of any kind, by id, and
+/// a site of its organization, by name. Returns the grant.
+#[instrument(skip_all, fields(group = %group_id, site = site_name, product = product), err(level = "debug"))]
+pub async fn operator_grant(
+    store: &Store,
+    origin: &Origin,
+    group_id: Uuid,
+    site_name: &str,
+    product: &'static str,
+    role: &str,
+) -> AdminResult<group_grant::Model> {
+    write(store, origin, async |tx| {
+        Ok(groups::grant(tx, group_id, site_name, product, role).await?)
+    })
+    .await
+}
+
+/// The operator's `group ungrant`: removes a grant of a group of any kind.
+#[instrument(skip_all, fields(group = %group_id, grant = %grant_id), err(level = "debug"))]
+pub async fn operator_ungrant(
+    store: &Store,
+    origin: &Origin,
+    group_id: Uuid,
+    grant_id: Uuid,
+) -> AdminResult<group_grant::Model> {
+    write(store, origin, async |tx| {
+        Ok(groups::ungrant(tx, group_id, grant_id).await?)
     })
     .await
 }
