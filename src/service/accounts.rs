@@ -110,7 +110,13 @@ pub async fn detail(store: &Store, org_id: Uuid, id: Uuid) -> AdminResult<Accoun
     } else {
         None
     };
-    let facts = accounts::facts(db, org_id, &a).await?;
+    // What the rules need, from the rows already read: the directory that
+    // syncs it is the first link (by name), as `accounts::facts` finds it.
+    let facts = OrgView {
+        account: crate::store::users::facts(&a),
+        org: org_id,
+        synced_by: links.first().map(|(_, name, ..)| name.clone()),
+    };
     let links = links
         .into_iter()
         .map(

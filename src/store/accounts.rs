@@ -189,7 +189,8 @@ impl JoinDirectory for sea_orm::Select<scim_user::Entity> {
 }
 
 /// The org's provisioning links of one account: (directory id, directory
-/// name, SCIM id, userName, last synced).
+/// name, SCIM id, userName, last synced), by directory name (the first is
+/// the directory [`synced_by`] names).
 pub async fn links<C: ConnectionTrait>(
     db: &C,
     org_id: Uuid,
@@ -208,6 +209,7 @@ pub async fn links<C: ConnectionTrait>(
         .inner_join_on_directory()
         .filter(Expr::col((directory::Entity, directory::Column::OrgId)).eq(org_id))
         .filter(scim_user::Column::AccountId.eq(account_id))
+        .order_by_asc(directory::Column::Name)
         .into_tuple()
         .all(db)
         .await
