@@ -34,6 +34,23 @@ pub struct AdminAct {
 }
 
 impl AdminAct {
+    /// An audit entry of this act: the org, who acts, `action` on the
+    /// target.
+    pub fn entry(
+        &self,
+        action: &'static str,
+        target_type: &'static str,
+        target_id: impl ToString,
+    ) -> AuditEntry {
+        AuditEntry::new(
+            self.org_id,
+            self.actor.clone(),
+            action,
+            target_type,
+            target_id,
+        )
+    }
+
     /// The operator CLI acting for the org (audited as `operator cli`).
     pub fn operator(org_id: Uuid) -> Self {
         let actor = Actor::System("operator cli");

@@ -13,7 +13,7 @@ use super::write;
 use crate::admin_error::AdminResult;
 use crate::domain::types::DomainName;
 use crate::store::Store;
-use crate::store::audit::{self, AuditEntry};
+use crate::store::audit;
 use crate::store::directories::{self, DirectoryView};
 use crate::store::events::Origin;
 use crate::store::sync_status;
@@ -95,17 +95,11 @@ pub async fn set_reject_unverified_domains(
         let d = directories::set_reject_unverified_domains(tx, d, on).await?;
         audit::record(
             tx,
-            AuditEntry::new(
-                who.org_id,
-                who.actor.clone(),
-                "directory.update",
-                "directory",
-                d.id,
-            )
-            .detail(format!(
-                "reject_unverified_domains = {}",
-                d.reject_unverified_domains
-            )),
+            who.entry("directory.update", "directory", d.id)
+                .detail(format!(
+                    "reject_unverified_domains = {}",
+                    d.reject_unverified_domains
+                )),
         )
         .await?;
         Ok(DirectoryView::from(d))
@@ -128,14 +122,8 @@ pub async fn bind_domains(
         let bound = directories::domains_of_directory(tx, &d).await?;
         audit::record(
             tx,
-            AuditEntry::new(
-                who.org_id,
-                who.actor.clone(),
-                "directory.bind_domains",
-                "directory",
-                d.id,
-            )
-            .detail(bound.join(", ")),
+            who.entry("directory.bind_domains", "directory", d.id)
+                .detail(bound.join(", ")),
         )
         .await?;
         Ok(bound)
@@ -158,14 +146,8 @@ pub async fn bind_domain(
         directories::bind_domain(tx, who.org_id, d.id, name).await?;
         audit::record(
             tx,
-            AuditEntry::new(
-                who.org_id,
-                who.actor.clone(),
-                "directory.bind_domain",
-                "directory",
-                d.id,
-            )
-            .detail(name.as_str().to_owned()),
+            who.entry("directory.bind_domain", "directory", d.id)
+                .detail(name.as_str().to_owned()),
         )
         .await?;
         Ok(directories::domains_of_directory(tx, &d).await?)

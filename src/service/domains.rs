@@ -13,7 +13,7 @@ use crate::dns::{self, DnsProof};
 use crate::domain::admin_rules;
 use crate::domain::types::DomainName;
 use crate::store::Store;
-use crate::store::audit::{self, AuditEntry};
+use crate::store::audit;
 use crate::store::directories::{self, DomainView};
 
 /// How a verification proves ownership.
@@ -45,17 +45,7 @@ pub struct Removed {
 pub async fn add(store: &Store, who: &AdminAct, name: &DomainName) -> AdminResult<DomainView> {
     write(store, &who.origin, async |tx| {
         let d = directories::add_domain(tx, who.org_id, name).await?;
-        audit::record(
-            tx,
-            AuditEntry::new(
-                who.org_id,
-                who.actor.clone(),
-                "domain.add",
-                "domain",
-                &d.name,
-            ),
-        )
-        .await?;
+        audit::record(tx, who.entry("domain.add", "domain", &d.name)).await?;
         Ok(DomainView::from(d))
     })
     .await
@@ -89,14 +79,7 @@ pub async fn verify(
         };
         audit::record(
             tx,
-            AuditEntry::new(
-                who.org_id,
-                who.actor.clone(),
-                "domain.verify",
-                "domain",
-                &d.name,
-            )
-            .detail(detail),
+            who.entry("domain.verify", "domain", &d.name).detail(detail),
         )
         .await?;
         Ok(Verified {
@@ -117,14 +100,8 @@ pub async fn remove(store: &Store, who: &AdminAct, name: &DomainName) -> AdminRe
         let released = directories::remove_domain(tx, who.org_id, name).await?;
         audit::record(
             tx,
-            AuditEntry::new(
-                who.org_id,
-                who.actor.clone(),
-                "domain.remove",
-                "domain",
-                name.as_str(),
-            )
-            .detail(format!("released {released} accounts")),
+            who.entry("domain.remove", "domain", name.as_str())
+                .detail(format!("released {released} accounts")),
         )
         .await?;
         Ok(Removed {

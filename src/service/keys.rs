@@ -11,7 +11,7 @@ use super::write;
 use crate::admin_error::{AdminError, AdminResult};
 use crate::store::Store;
 use crate::store::admin_keys::{self, AdminKeyView};
-use crate::store::audit::{self, AuditEntry};
+use crate::store::audit;
 
 /// A new key of the org; the clear value is returned this once.
 #[instrument(skip_all, fields(org = %who.org_id), err(level = "debug"))]
@@ -37,17 +37,7 @@ pub async fn revoke(store: &Store, who: &AdminAct, key_id: Uuid) -> AdminResult<
                 "no active admin key {key_id} in this organization"
             )));
         }
-        audit::record(
-            tx,
-            AuditEntry::new(
-                who.org_id,
-                who.actor.clone(),
-                "admin_key.revoke",
-                "admin_key",
-                key_id,
-            ),
-        )
-        .await?;
+        audit::record(tx, who.entry("admin_key.revoke", "admin_key", key_id)).await?;
         Ok(())
     })
     .await

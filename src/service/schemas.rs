@@ -10,7 +10,7 @@ use super::write;
 use crate::admin_error::AdminResult;
 use crate::domain::custom_schema::CustomSchema;
 use crate::store::Store;
-use crate::store::audit::{self, AuditEntry};
+use crate::store::audit;
 use crate::store::org_schemas::{self, SchemaView};
 
 /// Registers a schema (already parsed) for the org.
@@ -18,17 +18,7 @@ use crate::store::org_schemas::{self, SchemaView};
 pub async fn add(store: &Store, who: &AdminAct, schema: &CustomSchema) -> AdminResult<SchemaView> {
     write(store, &who.origin, async |tx| {
         let m = org_schemas::add(tx, who.org_id, schema).await?;
-        audit::record(
-            tx,
-            AuditEntry::new(
-                who.org_id,
-                who.actor.clone(),
-                "schema.add",
-                "schema",
-                &m.urn,
-            ),
-        )
-        .await?;
+        audit::record(tx, who.entry("schema.add", "schema", &m.urn)).await?;
         Ok(SchemaView::of(m)?)
     })
     .await
@@ -39,17 +29,7 @@ pub async fn add(store: &Store, who: &AdminAct, schema: &CustomSchema) -> AdminR
 pub async fn remove(store: &Store, who: &AdminAct, urn: &str) -> AdminResult<()> {
     write(store, &who.origin, async |tx| {
         org_schemas::remove(tx, who.org_id, urn).await?;
-        audit::record(
-            tx,
-            AuditEntry::new(
-                who.org_id,
-                who.actor.clone(),
-                "schema.remove",
-                "schema",
-                urn,
-            ),
-        )
-        .await?;
+        audit::record(tx, who.entry("schema.remove", "schema", urn)).await?;
         Ok(())
     })
     .await
@@ -71,17 +51,7 @@ pub async fn set_unknown_attributes(
         } else {
             "directory.accept_unknown_attributes"
         };
-        audit::record(
-            tx,
-            AuditEntry::new(
-                who.org_id,
-                who.actor.clone(),
-                action,
-                "directory",
-                directory_id.to_string(),
-            ),
-        )
-        .await?;
+        audit::record(tx, who.entry(action, "directory", directory_id.to_string())).await?;
         Ok(())
     })
     .await

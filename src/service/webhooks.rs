@@ -10,7 +10,7 @@ use super::write;
 use crate::admin_error::AdminResult;
 use crate::domain::webhook::{WebhookSecret, WebhookUrl};
 use crate::store::Store;
-use crate::store::audit::{self, AuditEntry};
+use crate::store::audit;
 use crate::store::webhooks::{self, EndpointChange, WebhookView};
 
 /// Creates an endpoint delivering `types` (a stored list; none: all)
@@ -39,14 +39,9 @@ pub async fn create(
             cursor,
         )
         .await?;
-        let entry = AuditEntry::new(
-            who.org_id,
-            who.actor.clone(),
-            "webhook.create",
-            "webhook",
-            w.id,
-        )
-        .detail(url.as_str());
+        let entry = who
+            .entry("webhook.create", "webhook", w.id)
+            .detail(url.as_str());
         audit::record(tx, entry).await?;
         Ok(WebhookView::from(w))
     })
@@ -63,13 +58,7 @@ pub async fn update(
 ) -> AdminResult<WebhookView> {
     write(store, &who.origin, async |tx| {
         let w = webhooks::update(tx, who.org_id, id, change).await?;
-        let entry = AuditEntry::new(
-            who.org_id,
-            who.actor.clone(),
-            "webhook.update",
-            "webhook",
-            w.id,
-        );
+        let entry = who.entry("webhook.update", "webhook", w.id);
         audit::record(tx, entry).await?;
         Ok(WebhookView::from(w))
     })
@@ -81,13 +70,7 @@ pub async fn update(
 pub async fn delete(store: &Store, who: &AdminAct, id: Uuid) -> AdminResult<()> {
     write(store, &who.origin, async |tx| {
         webhooks::delete(tx, who.org_id, id).await?;
-        let entry = AuditEntry::new(
-            who.org_id,
-            who.actor.clone(),
-            "webhook.delete",
-            "webhook",
-            id,
-        );
+        let entry = who.entry("webhook.delete", "webhook", id);
         audit::record(tx, entry).await?;
         Ok(())
     })
@@ -104,14 +87,9 @@ pub async fn redeliver(
 ) -> AdminResult<WebhookView> {
     write(store, &who.origin, async |tx| {
         let w = webhooks::redeliver(tx, who.org_id, id, after).await?;
-        let entry = AuditEntry::new(
-            who.org_id,
-            who.actor.clone(),
-            "webhook.redeliver",
-            "webhook",
-            w.id,
-        )
-        .detail(format!("after {after}"));
+        let entry = who
+            .entry("webhook.redeliver", "webhook", w.id)
+            .detail(format!("after {after}"));
         audit::record(tx, entry).await?;
         Ok(WebhookView::from(w))
     })
