@@ -11,13 +11,18 @@ use uuid::Uuid;
 
 use super::{Tx, write};
 use crate::admin_error::{AdminError, AdminResult};
+use crate::domain::admin_rules;
 use crate::domain::admin_rules::{OrgView, ProfileField};
 use crate::domain::types::Email;
 use crate::store::Store;
+use crate::store::account_detail::{
+    AccountDetail, AccountView, LinkView, SecurityCounts, SiteView,
+};
 use crate::store::accounts;
 use crate::store::audit::{self, Actor, AuditEntry};
 use crate::store::directories;
 use crate::store::events::Origin;
+use crate::store::{org_schemas, site_users};
 
 /// Who acts: the admin's organization, who the audit log names, who the
 /// events name.
@@ -26,6 +31,35 @@ pub struct AdminAct {
     pub org_id: Uuid,
     pub actor: Actor,
     pub origin: Origin,
+}
+
+impl AdminAct {
+    /// An audit entry of this act: the org, who acts, `action` on the
+    /// target.
+    pub fn entry(
+        &self,
+        action: &'static str,
+        target_type: &'static str,
+        target_id: impl ToString,
+    ) -> AuditEntry {
+        AuditEntry::new(
+            self.org_id,
+            self.actor.clone(),
+            action,
+            target_type,
+            target_id,
+        )
+    }
+
+    /// The operator CLI acting for the org (audited as `operator cli`).
+    pub fn operator(org_id: Uuid) -> Self {
+        let actor = Actor::System("operator cli");
+        Self {
+            org_id,
+            origin: Origin::new(actor.clone(), None),
+            actor,
+        }
+    }
 }
 
 /// One write on an account in its own transaction: lock, ask the rules
@@ -47,6 +81,81 @@ pub async fn account_write(
         Ok(())
     })
     .await
+}
+
+/// The account, if the org may see it (404 otherwise).
+async fn visible(store: &Store, org_id: Uuid, id: Uuid) -> AdminResult<account::Model> {
+    accounts::visible(store.reader(), org_id, id)
+        .await?
+        .ok_or_else(|| AdminError::not_found(format!("no account {id} in this organization")))
+}
+
+/// The account's id when the org may read its security section (the
+/// rules of security actions: it manages the account); their refusal
+/// otherwise.
+#[instrument(skip_all, fields(org = %org_id, account = %id), err(level = "debug"))]
+pub async fn security_readable(store: &Store, org_id: Uuid, id: Uuid) -> AdminResult<Uuid> {
+    let a = visible(store, org_id, id).await?;
+    accounts::facts(store.reader(), org_id, &a)
+        .await?
+        .security_action()?;
+    Ok(a.id)
+}
+
+/// One account as the org's admin sees it (the admin API's account and
+/// the web page's account page): the account, the org's links to it with
+/// their custom values, its memberships on the org's sites with product
+/// access, its groups, and the security counts when the org manages it.
+/// 404 unless the org may see the account.
+#[instrument(skip_all, fields(org = %org_id, account = %id), err(level = "debug"))]
+pub async fn detail(store: &Store, org_id: Uuid, id: Uuid) -> AdminResult<AccountDetail> {
+    let db = store.reader();
+    let a = visible(store, org_id, id).await?;
+    let links = accounts::links(db, org_id, a.id).await?;
+    let scim_ids: Vec<Uuid> = links.iter().map(|(_, _, id, _, _)| *id).collect();
+    let mut custom = org_schemas::custom_values_of(db, &scim_ids).await?;
+    let memberships = site_users::memberships_of(db, org_id, a.id).await?;
+    let access = site_users::access_of(db, org_id, None, &[a.id]).await?;
+    let groups = site_users::groups_of(db, org_id, &[a.id]).await?;
+    let full = admin_rules::sees_in_full(a.managing_org_id, org_id);
+    let security = if full {
+        let (api_tokens, sessions) = accounts::security_counts(db, a.id).await?;
+        Some(SecurityCounts {
+            api_tokens,
+            sessions,
+        })
+    } else {
+        None
+    };
+    // What the rules need, from the rows already read: the directory that
+    // syncs it is the first link (by name), as `accounts::facts` finds it.
+    let facts = OrgView {
+        account: crate::store::users::facts(&a),
+        org: org_id,
+        synced_by: links.first().map(|(_, name, ..)| name.clone()),
+    };
+    let links = links
+        .into_iter()
+        .map(
+            |(directory_id, directory, scim_id, user_name, at)| LinkView {
+                custom: custom.remove(&scim_id),
+                directory_id,
+                directory,
+                scim_id,
+                user_name,
+                last_synced_at: at,
+            },
+        )
+        .collect();
+    Ok(AccountDetail {
+        account: AccountView::from(a),
+        facts,
+        full,
+        links,
+        sites: SiteView::compose(memberships, access),
+        groups,
+        security,
+    })
 }
 
 /// The lifecycle actions of a managed account, shared by the JSON API and

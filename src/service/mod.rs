@@ -1,5 +1,7 @@
 //! Use cases: one function each (SCIM `create/replace/patch/delete` of
-//! Users and Groups, `/Bulk`, import, an admin's account actions), each
+//! Users and Groups, `/Bulk`, import, an admin's account, site, group,
+//! domain, directory, schema, webhook and admin-key actions, and the
+//! operator CLI's writes), each
 //! owning its transaction: prepare what
 //! needs no lock (parse, hash passwords off the async runtime) → begin →
 //! lock and load → ask `domain/` for the decision → write → record (sync
@@ -15,10 +17,16 @@
 
 pub mod accounts;
 pub mod bulk;
+pub mod directories;
+pub mod domains;
 pub mod groups;
 pub mod import;
+pub mod keys;
+pub mod oauth;
+pub mod schemas;
 pub mod sites;
 pub mod users;
+pub mod webhooks;
 
 use sea_orm::{DatabaseTransaction, TransactionTrait};
 use uuid::Uuid;

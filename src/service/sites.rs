@@ -5,7 +5,7 @@
 //! → audit → commit ([`write`]).
 
 use chrono::Utc;
-use entity::{account, group, group_grant, site, site_membership};
+use entity::{group_grant, site, site_membership};
 use tracing::instrument;
 use uuid::Uuid;
 
@@ -15,15 +15,18 @@ use crate::admin_error::{AdminError, AdminResult};
 use crate::domain::admin_rules::{self, MembershipStatus};
 use crate::domain::types::Email;
 use crate::store::Store;
+use crate::store::account_detail::AccountView;
+use crate::store::admin_groups::GroupView;
 use crate::store::audit::{self, AuditEntry};
-use crate::store::site_users;
+use crate::store::events::Origin;
+use crate::store::site_users::{self, MembershipView};
 use crate::store::{accounts, admin_groups, directories, groups};
 
 /// What [`invite`] did: the membership, its account, whether the
 /// membership is new.
 pub struct Invited {
-    pub membership: site_membership::Model,
-    pub account: account::Model,
+    pub membership: MembershipView,
+    pub account: AccountView,
     pub new: bool,
 }
 
@@ -60,8 +63,8 @@ pub async fn invite(
         }
         audit::record(tx, entry).await?;
         Ok(Invited {
-            membership: m,
-            account: a,
+            membership: m.into(),
+            account: a.into(),
             new,
         })
     })
@@ -98,7 +101,8 @@ impl MembershipChange {
 }
 
 /// One membership write: lock the account, load the membership, ask the
-/// rules, apply, audit, commit. Returns the site and the account.
+/// rules, apply, audit, commit. Returns the account and the membership
+/// after the change (`None`: removed).
 #[instrument(skip_all, fields(org = %who.org_id, site = %site_id, account = %account_id, change = change.audit_action()), err(level = "debug"))]
 pub async fn change_membership(
     store: &Store,
@@ -106,7 +110,7 @@ pub async fn change_membership(
     site_id: Uuid,
     account_id: Uuid,
     change: MembershipChange,
-) -> AdminResult<(site::Model, account::Model)> {
+) -> AdminResult<(AccountView, Option<MembershipView>)> {
     let org_id = who.org_id;
     write(store, &who.origin, async |tx| {
         let site = site_users::site_of_org(tx, org_id, site_id).await?;
@@ -125,7 +129,11 @@ pub async fn change_membership(
             .detail(format!("site {}", site.name)),
         )
         .await?;
-        Ok((site, a))
+        let after = match change {
+            MembershipChange::Remove => None,
+            _ => Some(site_users::membership(tx, site.id, a.id).await?.into()),
+        };
+        Ok((a.into(), after))
     })
     .await
 }
@@ -213,7 +221,7 @@ pub async fn create_group(
     who: &AdminAct,
     name: &str,
     description: Option<String>,
-) -> AdminResult<group::Model> {
+) -> AdminResult<GroupView> {
     write(store, &who.origin, async |tx| {
         let g = admin_groups::create(tx, who.org_id, name, description).await?;
         audit::record(
@@ -222,7 +230,7 @@ pub async fn create_group(
                 .detail(name.to_owned()),
         )
         .await?;
-        Ok(g)
+        Ok(g.into())
     })
     .await
 }
@@ -299,7 +307,7 @@ pub async fn grant(
     site_id: Uuid,
     product: &'static str,
     role: &'static str,
-) -> AdminResult<(group_grant::Model, group::Model, site::Model)> {
+) -> AdminResult<(group_grant::Model, GroupView, site::Model)> {
     let org_id = who.org_id;
     write(store, &who.origin, async |tx| {
         let (g, _) = admin_groups::get(tx, org_id, group_id).await?;
@@ -312,6 +320,37 @@ pub async fn grant(
         )
         .await?;
         Ok((grant, g, site))
+    })
+    .await
+}
+
+/// The operator's grant (`group grant`): a group of any kind, by id, and
+/// a site of its organization, by name. Returns the grant.
+#[instrument(skip_all, fields(group = %group_id, site = site_name, product = product), err(level = "debug"))]
+pub async fn operator_grant(
+    store: &Store,
+    origin: &Origin,
+    group_id: Uuid,
+    site_name: &str,
+    product: &'static str,
+    role: &str,
+) -> AdminResult<group_grant::Model> {
+    write(store, origin, async |tx| {
+        Ok(groups::grant(tx, group_id, site_name, product, role).await?)
+    })
+    .await
+}
+
+/// The operator's `group ungrant`: removes a grant of a group of any kind.
+#[instrument(skip_all, fields(group = %group_id, grant = %grant_id), err(level = "debug"))]
+pub async fn operator_ungrant(
+    store: &Store,
+    origin: &Origin,
+    group_id: Uuid,
+    grant_id: Uuid,
+) -> AdminResult<group_grant::Model> {
+    write(store, origin, async |tx| {
+        Ok(groups::ungrant(tx, group_id, grant_id).await?)
     })
     .await
 }

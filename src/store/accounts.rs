@@ -4,6 +4,7 @@
 //! edits, security state. Account-level effects the SCIM API shares
 //! (deactivate, reactivate) live here too.
 
+use super::account_detail::AccountView;
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
@@ -116,7 +117,7 @@ pub async fn managed_page<C: ConnectionTrait>(
     f: &AccountFilter,
     after: Option<Uuid>,
     limit: u64,
-) -> ScimResult<Vec<account::Model>> {
+) -> ScimResult<Vec<AccountView>> {
     let mut q = account::Entity::find()
         .filter(account::Column::ManagingOrgId.eq(org_id))
         .order_by_asc(account::Column::Id)
@@ -136,7 +137,8 @@ pub async fn managed_page<C: ConnectionTrait>(
     if let Some(a) = after {
         q = q.filter(account::Column::Id.gt(a));
     }
-    q.all(db).await.map_err(db_error)
+    let rows = q.all(db).await.map_err(db_error)?;
+    Ok(rows.into_iter().map(AccountView::from).collect())
 }
 
 /// Account → name of the org's directory that provisions it.
@@ -187,7 +189,8 @@ impl JoinDirectory for sea_orm::Select<scim_user::Entity> {
 }
 
 /// The org's provisioning links of one account: (directory id, directory
-/// name, SCIM id, userName, last synced).
+/// name, SCIM id, userName, last synced), by directory name (the first is
+/// the directory [`synced_by`] names).
 pub async fn links<C: ConnectionTrait>(
     db: &C,
     org_id: Uuid,
@@ -206,6 +209,7 @@ pub async fn links<C: ConnectionTrait>(
         .inner_join_on_directory()
         .filter(Expr::col((directory::Entity, directory::Column::OrgId)).eq(org_id))
         .filter(scim_user::Column::AccountId.eq(account_id))
+        .order_by_asc(directory::Column::Name)
         .into_tuple()
         .all(db)
         .await

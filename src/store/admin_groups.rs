@@ -15,8 +15,31 @@ use super::events::{self, EventType};
 use super::{db_error, is_unique_violation};
 use crate::error::{ScimError, ScimResult};
 
+/// A group as the admin API shows it (read model).
+#[derive(Debug, Clone)]
+pub struct GroupView {
+    pub id: Uuid,
+    pub display_name: String,
+    pub description: Option<String>,
+    /// The directory that syncs it (`None`: admin-made).
+    pub directory_id: Option<Uuid>,
+    pub created_at: chrono::DateTime<Utc>,
+}
+
+impl From<group::Model> for GroupView {
+    fn from(g: group::Model) -> Self {
+        Self {
+            id: g.id,
+            display_name: g.display_name,
+            description: g.description,
+            directory_id: g.directory_id,
+            created_at: g.created_at,
+        }
+    }
+}
+
 /// A group and the name of the directory that syncs it (if any).
-pub type GroupRow = (group::Model, Option<String>);
+pub type GroupRow = (GroupView, Option<String>);
 
 /// A page of the org's groups in id order after `after`.
 pub async fn page<C: ConnectionTrait>(
@@ -56,7 +79,7 @@ pub async fn page<C: ConnectionTrait>(
                     .find(|(id, _)| *id == d)
                     .map(|(_, n)| n.clone())
             });
-            (g, dir)
+            (g.into(), dir)
         })
         .collect())
 }
@@ -77,7 +100,7 @@ pub async fn get<C: ConnectionTrait>(db: &C, org_id: Uuid, id: Uuid) -> ScimResu
             .map_err(db_error)?
             .map(|d| d.name),
     };
-    Ok((g, dir))
+    Ok((g.into(), dir))
 }
 
 /// An admin-made group; its name is unique (case-insensitive) among the

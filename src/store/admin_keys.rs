@@ -81,15 +81,42 @@ pub async fn authenticate<C: ConnectionTrait>(
     }))
 }
 
+/// An admin key as listings show it (read model: never the hash).
+#[derive(Debug, Clone)]
+pub struct AdminKeyView {
+    pub id: Uuid,
+    pub hint: String,
+    pub label: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+impl From<admin_key::Model> for AdminKeyView {
+    fn from(k: admin_key::Model) -> Self {
+        Self {
+            id: k.id,
+            hint: k.hint,
+            label: k.label,
+            created_at: k.created_at,
+            last_used_at: k.last_used_at,
+            expires_at: k.expires_at,
+            revoked_at: k.revoked_at,
+        }
+    }
+}
+
 /// The organization's keys, oldest first (hints, never values).
-pub async fn list<C: ConnectionTrait>(db: &C, org_id: Uuid) -> ScimResult<Vec<admin_key::Model>> {
-    admin_key::Entity::find()
+pub async fn list<C: ConnectionTrait>(db: &C, org_id: Uuid) -> ScimResult<Vec<AdminKeyView>> {
+    let rows = admin_key::Entity::find()
         .filter(admin_key::Column::OrgId.eq(org_id))
         .order_by_asc(admin_key::Column::CreatedAt)
         .order_by_asc(admin_key::Column::Id)
         .all(db)
         .await
-        .map_err(db_error)
+        .map_err(db_error)?;
+    Ok(rows.into_iter().map(AdminKeyView::from).collect())
 }
 
 /// Revokes a key of the organization: refused from the next request on,

@@ -143,6 +143,29 @@ pub async fn find_or_create_org<C: ConnectionTrait>(
     }
 }
 
+/// The organization `name`, created if missing, without a failing
+/// statement (on PostgreSQL a unique violation would abort the caller's
+/// transaction): insert unless the name is taken, then read it.
+pub async fn ensure_org<C: ConnectionTrait>(db: &C, name: &str) -> ScimResult<organization::Model> {
+    if let Some(org) = find_org_by_name(db, name).await? {
+        return Ok(org);
+    }
+    organization::Entity::insert(organization::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        name: Set(name.to_owned()),
+        created_at: Set(Utc::now()),
+    })
+    .on_conflict(
+        sea_orm::sea_query::OnConflict::column(organization::Column::Name)
+            .do_nothing()
+            .to_owned(),
+    )
+    .exec_without_returning(db)
+    .await
+    .map_err(db_error)?;
+    org_by_name(db, name).await
+}
+
 /// A new directory of the org. The org's only directory so far is
 /// authoritative for its unbound verified domains by default; before a
 /// second directory appears that default is written down, so the first
@@ -197,6 +220,26 @@ pub async fn directory_by_id<C: ConnectionTrait>(db: &C, id: Uuid) -> ScimResult
         .await
         .map_err(db_error)?
         .ok_or_else(|| ScimError::not_found(format!("no directory {id}")))
+}
+
+/// A directory as the admin API shows it (read model).
+#[derive(Debug, Clone)]
+pub struct DirectoryView {
+    pub id: Uuid,
+    pub org_id: Uuid,
+    pub name: String,
+    pub reject_unverified_domains: bool,
+}
+
+impl From<directory::Model> for DirectoryView {
+    fn from(d: directory::Model) -> Self {
+        Self {
+            id: d.id,
+            org_id: d.org_id,
+            name: d.name,
+            reject_unverified_domains: d.reject_unverified_domains,
+        }
+    }
 }
 
 /// Sets whether the directory refuses (`POST /Users`: 400 `invalidValue`)
@@ -554,7 +597,7 @@ pub async fn bind_domains<C: ConnectionTrait>(
 /// or unbound while it is the org's only directory).
 pub async fn domains_of_directory<C: ConnectionTrait>(
     db: &C,
-    dir: &directory::Model,
+    dir: &DirectoryView,
 ) -> ScimResult<Vec<String>> {
     let names: Vec<String> = domain::Entity::find()
         .select_only()
@@ -573,17 +616,40 @@ pub async fn domains_of_directory<C: ConnectionTrait>(
         .collect())
 }
 
+/// A domain as the admin API and the CLI show it (read model).
+#[derive(Debug, Clone)]
+pub struct DomainView {
+    pub id: Uuid,
+    pub name: String,
+    pub verified: bool,
+    /// Published in DNS to prove ownership (shown until verified).
+    pub verification_token: String,
+    pub verified_at: Option<chrono::DateTime<Utc>>,
+    pub created_at: chrono::DateTime<Utc>,
+}
+
+impl From<domain::Model> for DomainView {
+    fn from(d: domain::Model) -> Self {
+        Self {
+            id: d.id,
+            name: d.name,
+            verified: d.verified,
+            verification_token: d.verification_token,
+            verified_at: d.verified_at,
+            created_at: d.created_at,
+        }
+    }
+}
+
 /// The organization's domains, by name.
-pub async fn list_domains<C: ConnectionTrait>(
-    db: &C,
-    org_id: Uuid,
-) -> ScimResult<Vec<domain::Model>> {
-    domain::Entity::find()
+pub async fn list_domains<C: ConnectionTrait>(db: &C, org_id: Uuid) -> ScimResult<Vec<DomainView>> {
+    let rows = domain::Entity::find()
         .filter(domain::Column::OrgId.eq(org_id))
         .order_by_asc(domain::Column::Name)
         .all(db)
         .await
-        .map_err(db_error)
+        .map_err(db_error)?;
+    Ok(rows.into_iter().map(DomainView::from).collect())
 }
 
 pub async fn domain_by_name<C: ConnectionTrait>(

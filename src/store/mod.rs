@@ -3,6 +3,7 @@
 //! pool of readers, PostgreSQL one pool for both. Authentication has a
 //! small pool of its own on both, so it never waits behind query work.
 
+pub mod account_detail;
 pub mod accounts;
 pub mod admin_groups;
 pub mod admin_keys;

@@ -75,6 +75,39 @@ pub async fn list<C: ConnectionTrait>(db: &C, org_id: Uuid) -> ScimResult<Vec<or
         .map_err(db_error)
 }
 
+/// A registered schema as the admin API and the CLI show it (read model).
+#[derive(Debug, Clone)]
+pub struct SchemaView {
+    pub urn: String,
+    pub resource_type: String,
+    pub required: bool,
+    pub created_at: chrono::DateTime<Utc>,
+    /// The Schema document as served.
+    pub document: Value,
+}
+
+impl SchemaView {
+    pub fn of(m: org_schema::Model) -> ScimResult<Self> {
+        let s = parse(&m)?;
+        Ok(Self {
+            urn: m.urn,
+            resource_type: m.resource_type,
+            required: s.required,
+            created_at: m.created_at,
+            document: s.document,
+        })
+    }
+}
+
+/// The organization's schemas as shown, oldest first.
+pub async fn views<C: ConnectionTrait>(db: &C, org_id: Uuid) -> ScimResult<Vec<SchemaView>> {
+    list(db, org_id)
+        .await?
+        .into_iter()
+        .map(SchemaView::of)
+        .collect()
+}
+
 /// The organization's schemas, parsed.
 pub async fn schemas<C: ConnectionTrait>(db: &C, org_id: Uuid) -> ScimResult<Vec<CustomSchema>> {
     list(db, org_id).await?.iter().map(parse).collect()

@@ -2,6 +2,7 @@
 //! invites, activity, suspend/restore, removal, direct product access,
 //! and the product access and groups an account has on the org's sites.
 
+use super::account_detail::AccountView;
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
@@ -279,7 +280,7 @@ pub async fn members_page<C: ConnectionTrait>(
     f: &MemberFilter,
     after: Option<Uuid>,
     limit: u64,
-) -> ScimResult<Vec<(site_membership::Model, account::Model)>> {
+) -> ScimResult<Vec<(MembershipView, AccountView)>> {
     let mut q = site_membership::Entity::find()
         .find_also_linked_by_account()
         .filter(site_membership::Column::SiteId.eq(site_id))
@@ -317,8 +318,31 @@ pub async fn members_page<C: ConnectionTrait>(
     let rows = q.all(db).await.map_err(db_error)?;
     Ok(rows
         .into_iter()
-        .filter_map(|(m, a)| a.map(|a| (m, a)))
+        .filter_map(|(m, a)| a.map(|a| (m.into(), a.into())))
         .collect())
+}
+
+/// A site membership as the admin API and the web page show it (read
+/// model).
+#[derive(Debug, Clone)]
+pub struct MembershipView {
+    pub site_id: Uuid,
+    pub account_id: Uuid,
+    pub status: String,
+    pub invited_directly: bool,
+    pub last_active_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl From<site_membership::Model> for MembershipView {
+    fn from(m: site_membership::Model) -> Self {
+        Self {
+            site_id: m.site_id,
+            account_id: m.account_id,
+            status: m.status,
+            invited_directly: m.invited_directly,
+            last_active_at: m.last_active_at,
+        }
+    }
 }
 
 trait AlsoAccount {

@@ -9,19 +9,45 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::db_error;
-use super::directories::last_sync;
+use super::directories::{DirectoryView, last_sync};
 use crate::error::{ScimError, ScimResult};
 
+/// The organization's directories, by name.
 pub async fn directories_of<C: ConnectionTrait>(
     db: &C,
     org_id: Uuid,
-) -> ScimResult<Vec<directory::Model>> {
-    directory::Entity::find()
+) -> ScimResult<Vec<DirectoryView>> {
+    let rows = directory::Entity::find()
         .filter(directory::Column::OrgId.eq(org_id))
         .order_by_asc(directory::Column::Name)
         .all(db)
         .await
-        .map_err(db_error)
+        .map_err(db_error)?;
+    Ok(rows.into_iter().map(DirectoryView::from).collect())
+}
+
+/// Each directory of the organization with its sync status: what the
+/// admin API's directory list and the web page's both show.
+pub async fn overview<C: ConnectionTrait>(
+    db: &C,
+    org_id: Uuid,
+) -> ScimResult<Vec<(DirectoryView, Status)>> {
+    let dirs = directories_of(db, org_id).await?;
+    let mut out = Vec::with_capacity(dirs.len());
+    for d in dirs {
+        let s = status(db, d.id).await?;
+        out.push((d, s));
+    }
+    Ok(out)
+}
+
+/// A directory of the organization as shown (404 when it has none by `id`).
+pub async fn directory_view<C: ConnectionTrait>(
+    db: &C,
+    org_id: Uuid,
+    id: Uuid,
+) -> ScimResult<DirectoryView> {
+    directory_of(db, org_id, id).await.map(DirectoryView::from)
 }
 
 pub async fn directory_of<C: ConnectionTrait>(

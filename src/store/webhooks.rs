@@ -72,17 +72,52 @@ pub async fn create<C: ConnectionTrait>(
     .map_err(db_error)
 }
 
-pub async fn list<C: ConnectionTrait>(
-    db: &C,
-    org_id: Uuid,
-) -> ScimResult<Vec<webhook_endpoint::Model>> {
-    webhook_endpoint::Entity::find()
+/// An endpoint and its delivery state as the admin API and the CLI show
+/// it (read model: never its secret).
+#[derive(Debug, Clone)]
+pub struct WebhookView {
+    pub id: Uuid,
+    pub url: String,
+    /// The stored list of event types (comma-separated); none: all.
+    pub types: Option<String>,
+    pub enabled: bool,
+    pub disabled_reason: Option<String>,
+    pub cursor_seq: i64,
+    pub failing_since: Option<Time>,
+    pub next_attempt_at: Option<Time>,
+    pub created_at: Time,
+}
+
+impl From<webhook_endpoint::Model> for WebhookView {
+    fn from(w: webhook_endpoint::Model) -> Self {
+        Self {
+            id: w.id,
+            url: w.url,
+            types: w.types,
+            enabled: w.enabled,
+            disabled_reason: w.disabled_reason,
+            cursor_seq: w.cursor_seq,
+            failing_since: w.failing_since,
+            next_attempt_at: w.next_attempt_at,
+            created_at: w.created_at,
+        }
+    }
+}
+
+pub async fn list<C: ConnectionTrait>(db: &C, org_id: Uuid) -> ScimResult<Vec<WebhookView>> {
+    let rows = webhook_endpoint::Entity::find()
         .filter(webhook_endpoint::Column::OrgId.eq(org_id))
         .order_by_asc(webhook_endpoint::Column::Id)
         .limit(1000)
         .all(db)
         .await
-        .map_err(db_error)
+        .map_err(db_error)?;
+    Ok(rows.into_iter().map(WebhookView::from).collect())
+}
+
+/// One endpoint of the org as shown (404 when the org has none by `id`).
+pub async fn view<C: ConnectionTrait>(db: &C, org_id: Uuid, id: Uuid) -> ScimResult<WebhookView> {
+    get(db, org_id, id).await.map(WebhookView::from)
 }
 
 pub async fn get<C: ConnectionTrait>(

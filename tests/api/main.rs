@@ -1,5 +1,8 @@
 //! The integration-test binary: one module per area.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+// The deepest admin tests await futures nested past the default limit of
+// 128 (a write runs inside `service::write` and the group commit).
+#![recursion_limit = "256"]
 
 mod admin;
 mod custom_attributes;

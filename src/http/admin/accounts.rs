@@ -2,10 +2,7 @@
 //! `exports`), one account's detail, lifecycle, email and profile edits.
 //! Every rule is in `domain::admin_rules`; handlers gather, ask, apply.
 
-use std::collections::HashMap;
-
 use actix_web::{HttpResponse, web};
-use entity::account;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -18,9 +15,9 @@ use crate::domain::lifecycle::AccountStatus;
 use crate::domain::types::Email;
 use crate::http::AppState;
 use crate::service::{self, accounts::AdminAct};
+use crate::store::account_detail::{AccountDetail, AccountView};
 use crate::store::accounts::{self, AccountFilter};
-use crate::store::org_schemas;
-use crate::store::site_users::{self, Access};
+use crate::store::site_users::Access;
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Path)]
@@ -72,7 +69,7 @@ pub(crate) fn filter_of(p: &ListParams) -> AdminResult<AccountFilter> {
     })
 }
 
-pub(super) fn profile_json(a: &account::Model) -> Value {
+pub(super) fn profile_json(a: &AccountView) -> Value {
     let mut o = serde_json::Map::new();
     for f in ProfileField::ALL {
         let v = match f {
@@ -91,7 +88,7 @@ pub(super) fn profile_json(a: &account::Model) -> Value {
     Value::Object(o)
 }
 
-fn summary_json(a: &account::Model, synced_by: Option<&String>) -> Value {
+fn summary_json(a: &AccountView, synced_by: Option<&String>) -> Value {
     json!({
         "id": a.id,
         "email": a.email,
@@ -156,43 +153,33 @@ pub async fn summary(
     })))
 }
 
-async fn detail_json(state: &AppState, org_id: Uuid, a: &account::Model) -> AdminResult<Value> {
-    let db = state.store.reader();
-    let links = accounts::links(db, org_id, a.id).await?;
-    let custom = org_schemas::custom_values_of(
-        db,
-        &links.iter().map(|(_, _, id, _, _)| *id).collect::<Vec<_>>(),
-    )
-    .await?;
-    let memberships = site_users::memberships_of(db, org_id, a.id).await?;
-    let access = site_users::access_of(db, org_id, None, &[a.id]).await?;
-    let groups = site_users::groups_of(db, org_id, &[a.id]).await?;
-    let mut by_site: HashMap<Uuid, Vec<Access>> = HashMap::new();
-    for r in access {
-        by_site.entry(r.site_id).or_default().push(r);
-    }
-    let sites: Vec<Value> = memberships
+/// The account as the admin API shows it: in full when the org manages
+/// it; otherwise its name and email and what this org holds of it (its
+/// sites, groups, links), nothing of the account's own state.
+fn detail_json(d: &AccountDetail) -> Value {
+    let a = &d.account;
+    let sites: Vec<Value> = d
+        .sites
         .iter()
-        .map(|(m, site)| {
+        .map(|m| {
             json!({
                 "site_id": m.site_id,
-                "site": site,
+                "site": m.site,
                 "status": m.status,
                 "last_active_at": m.last_active_at,
                 "invited_directly": m.invited_directly,
-                "product_access": by_site.get(&m.site_id)
-                    .map(|v| v.iter().map(product_json).collect::<Vec<_>>())
-                    .unwrap_or_default(),
+                "product_access": m.access.iter().map(product_json).collect::<Vec<_>>(),
             })
         })
         .collect();
-    let synced_by: Vec<Value> = links
+    let synced_by: Vec<Value> = d
+        .links
         .iter()
-        .map(|(dir, name, scim_id, user_name, at)| {
+        .map(|l| {
             json!({
-                "directory_id": dir, "directory": name, "scim_id": scim_id,
-                "user_name": user_name, "last_synced_at": at,
-                "custom_attributes": custom.get(scim_id).map(|c| {
+                "directory_id": l.directory_id, "directory": l.directory, "scim_id": l.scim_id,
+                "user_name": l.user_name, "last_synced_at": l.last_synced_at,
+                "custom_attributes": l.custom.as_ref().map(|c| {
                     c.extensions()
                         .map(|(urn, attrs)| (urn.to_owned(), Value::Object(attrs.clone())))
                         .collect::<serde_json::Map<_, _>>()
@@ -200,7 +187,8 @@ async fn detail_json(state: &AppState, org_id: Uuid, a: &account::Model) -> Admi
             })
         })
         .collect();
-    let groups: Vec<Value> = groups
+    let groups: Vec<Value> = d
+        .groups
         .iter()
         .map(|g| {
             json!({
@@ -208,34 +196,30 @@ async fn detail_json(state: &AppState, org_id: Uuid, a: &account::Model) -> Admi
             })
         })
         .collect();
-    if !admin_rules::sees_in_full(a.managing_org_id, org_id) {
-        // Another org's (or nobody's) account: its name and email, and what
-        // this org holds of it (its sites, groups, links); nothing of the
-        // account's own state.
-        return Ok(json!({
+    let Some(security) = d.security.filter(|_| d.full) else {
+        return json!({
             "id": a.id,
             "email": a.email,
             "display_name": a.display_name,
             "managed": false,
-            "synced": !links.is_empty(),
+            "synced": !d.links.is_empty(),
             "synced_by": synced_by,
             "sites": sites,
             "groups": groups,
-        }));
-    }
-    let (tokens, sessions) = accounts::security_counts(db, a.id).await?;
-    Ok(json!({
+        });
+    };
+    json!({
         "id": a.id,
         "email": a.email,
         "profile": profile_json(a),
         "status": a.status,
-        "managed": a.managing_org_id == Some(org_id),
+        "managed": a.managing_org_id == Some(d.facts.org),
         "last_active_at": a.last_active_at,
         "deactivated_at": a.deactivated_at,
         "deletion_requested_at": a.deletion_requested_at,
         "purge_after": a.purge_after,
         "deleted_at": a.deleted_at,
-        "synced": !links.is_empty(),
+        "synced": !d.links.is_empty(),
         "synced_by": synced_by,
         "sites": sites,
         "groups": groups,
@@ -244,20 +228,10 @@ async fn detail_json(state: &AppState, org_id: Uuid, a: &account::Model) -> Admi
             "two_step_excluded_until": a.two_step_excluded_until,
             "saml_sso": a.saml_sso,
             "password_reset_required": a.password_reset_required,
-            "active_api_tokens": tokens,
-            "active_sessions": sessions,
+            "active_api_tokens": security.api_tokens,
+            "active_sessions": security.sessions,
         },
-    }))
-}
-
-pub(crate) async fn visible(
-    state: &AppState,
-    org_id: Uuid,
-    id: Uuid,
-) -> AdminResult<account::Model> {
-    accounts::visible(state.store.reader(), org_id, id)
-        .await?
-        .ok_or_else(|| AdminError::not_found(format!("no account {id} in this organization")))
+    })
 }
 
 #[utoipa::path(get, path = "/admin/v1/orgs/{org_id}/accounts/{account_id}", tag = "managed accounts",
@@ -269,8 +243,7 @@ pub async fn get(
     admin: AdminPrincipal,
     path: web::Path<AccountPath>,
 ) -> AdminResult<HttpResponse> {
-    let a = visible(&state, admin.org_id(), path.account_id).await?;
-    Ok(HttpResponse::Ok().json(detail_json(&state, admin.org_id(), &a).await?))
+    detail_response(&state, &admin, path.account_id).await
 }
 
 pub use crate::service::accounts::Lifecycle;
@@ -290,8 +263,8 @@ pub(super) async fn detail_response(
     admin: &AdminPrincipal,
     id: Uuid,
 ) -> AdminResult<HttpResponse> {
-    let a = visible(state, admin.org_id(), id).await?;
-    Ok(HttpResponse::Ok().json(detail_json(state, admin.org_id(), &a).await?))
+    let d = service::accounts::detail(&state.store, admin.org_id(), id).await?;
+    Ok(HttpResponse::Ok().json(detail_json(&d)))
 }
 
 /// Applies a lifecycle action (rules, change, audit) in one transaction.

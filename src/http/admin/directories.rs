@@ -5,12 +5,13 @@ use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
 
+use super::accounts::act;
 use super::auth::AdminPrincipal;
-use super::{commit, int_cursor, items, page_limit, split_page};
+use super::{int_cursor, items, page_limit, split_page};
 use crate::admin_error::{AdminError, AdminResult};
 use crate::domain::types::DomainName;
 use crate::http::AppState;
-use crate::store::audit::{self, AuditEntry};
+use crate::service;
 use crate::store::directories;
 use crate::store::sync_status::{self, LogFilter};
 
@@ -38,22 +39,22 @@ pub struct LogParams {
     params(super::OrgPath),
     responses((status = 200, description = "Each directory: last sync, synced users and groups, failures in the last 24 h")))]
 pub async fn list(state: web::Data<AppState>, admin: AdminPrincipal) -> AdminResult<HttpResponse> {
-    let db = state.store.reader();
-    let dirs = sync_status::directories_of(db, admin.org_id()).await?;
-    let mut out = Vec::with_capacity(dirs.len());
-    for d in dirs {
-        let s = sync_status::status(db, d.id).await?;
-        out.push(json!({
-            "id": d.id,
-            "name": d.name,
-            "last_sync_at": s.last_sync,
-            "synced_users": s.users,
-            "synced_groups": s.groups,
-            "failed_operations_last_24h": s.failed_last_24h,
-            "reject_unverified_domains": d.reject_unverified_domains,
-            "ignored_attributes_last_24h": s.warnings_last_24h,
-        }));
-    }
+    let rows = sync_status::overview(state.store.reader(), admin.org_id()).await?;
+    let out = rows
+        .iter()
+        .map(|(d, s)| {
+            json!({
+                "id": d.id,
+                "name": d.name,
+                "last_sync_at": s.last_sync,
+                "synced_users": s.users,
+                "synced_groups": s.groups,
+                "failed_operations_last_24h": s.failed_last_24h,
+                "reject_unverified_domains": d.reject_unverified_domains,
+                "ignored_attributes_last_24h": s.warnings_last_24h,
+            })
+        })
+        .collect();
     Ok(items(out, None))
 }
 
@@ -75,24 +76,13 @@ pub async fn update(
     path: web::Path<DirectoryPath>,
     body: web::Json<DirectorySettings>,
 ) -> AdminResult<HttpResponse> {
-    use crate::store::audit::{self, AuditEntry};
-    use crate::store::directories;
-    let org_id = admin.org_id();
-    let tx = state.store.begin().await?;
-    let d = sync_status::directory_of(&tx, org_id, path.directory_id).await?;
-    let d =
-        directories::set_reject_unverified_domains(&tx, d, body.reject_unverified_domains).await?;
-    audit::record(
-        &tx,
-        AuditEntry::new(org_id, admin.actor(), "directory.update", "directory", d.id).detail(
-            format!(
-                "reject_unverified_domains = {}",
-                d.reject_unverified_domains
-            ),
-        ),
+    let d = service::directories::set_reject_unverified_domains(
+        &state.store,
+        &act(&admin),
+        path.directory_id,
+        body.reject_unverified_domains,
     )
     .await?;
-    super::commit(tx, &admin).await?;
     Ok(HttpResponse::Ok().json(json!({
         "id": d.id,
         "name": d.name,
@@ -119,7 +109,7 @@ pub async fn sync_log(
         )));
     }
     let db = state.store.reader();
-    let d = sync_status::directory_of(db, admin.org_id(), path.directory_id).await?;
+    let d = sync_status::directory_view(db, admin.org_id(), path.directory_id).await?;
     let f = LogFilter {
         outcome: params.outcome.clone(),
         operation: params.operation.clone(),
@@ -158,7 +148,7 @@ pub async fn domains(
     path: web::Path<DirectoryPath>,
 ) -> AdminResult<HttpResponse> {
     let db = state.store.reader();
-    let d = sync_status::directory_of(db, admin.org_id(), path.directory_id).await?;
+    let d = sync_status::directory_view(db, admin.org_id(), path.directory_id).await?;
     let names = directories::domains_of_directory(db, &d).await?;
     Ok(HttpResponse::Ok().json(json!({"directory_id": d.id, "domains": names})))
 }
@@ -178,23 +168,8 @@ pub async fn bind_domains(
         .iter()
         .map(|n| DomainName::parse(n).map_err(AdminError::invalid))
         .collect::<AdminResult<Vec<_>>>()?;
-    let org_id = admin.org_id();
-    let tx = state.store.begin().await?;
-    let d = sync_status::directory_of(&tx, org_id, path.directory_id).await?;
-    directories::bind_domains(&tx, org_id, d.id, &names).await?;
-    let bound = directories::domains_of_directory(&tx, &d).await?;
-    audit::record(
-        &tx,
-        AuditEntry::new(
-            org_id,
-            admin.actor(),
-            "directory.bind_domains",
-            "directory",
-            d.id,
-        )
-        .detail(bound.join(", ")),
-    )
-    .await?;
-    commit(tx, &admin).await?;
-    Ok(HttpResponse::Ok().json(json!({"directory_id": d.id, "domains": bound})))
+    let bound =
+        service::directories::bind_domains(&state.store, &act(&admin), path.directory_id, &names)
+            .await?;
+    Ok(HttpResponse::Ok().json(json!({"directory_id": path.directory_id, "domains": bound})))
 }

@@ -3,20 +3,19 @@
 //! removing releases them.
 
 use actix_web::{HttpResponse, web};
-use entity::domain;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+use super::accounts::act;
 use super::auth::AdminPrincipal;
-use super::{OptionalJson, commit, items};
+use super::{OptionalJson, items};
 use crate::admin_error::{AdminError, AdminResult};
 use crate::dns;
-use crate::domain::admin_rules;
 use crate::domain::types::DomainName;
 use crate::http::AppState;
-use crate::store::audit::{self, AuditEntry};
-use crate::store::directories;
+use crate::service::domains::{self, Proof};
+use crate::store::directories::{self, DomainView};
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Path)]
@@ -44,7 +43,7 @@ fn parse(name: &str) -> AdminResult<DomainName> {
     DomainName::parse(name).map_err(AdminError::invalid)
 }
 
-fn render(d: &domain::Model) -> Value {
+fn render(d: &DomainView) -> Value {
     let mut v = json!({
         "id": d.id,
         "name": d.name,
@@ -90,20 +89,7 @@ pub async fn add(
     body: web::Json<AddDomain>,
 ) -> AdminResult<HttpResponse> {
     let name = parse(&body.name)?;
-    let tx = state.store.begin().await?;
-    let d = directories::add_domain(&tx, admin.org_id(), &name).await?;
-    audit::record(
-        &tx,
-        AuditEntry::new(
-            admin.org_id(),
-            admin.actor(),
-            "domain.add",
-            "domain",
-            &d.name,
-        ),
-    )
-    .await?;
-    commit(tx, &admin).await?;
+    let d = domains::add(&state.store, &act(&admin), &name).await?;
     Ok(HttpResponse::Created().json(render(&d)))
 }
 
@@ -119,31 +105,9 @@ pub async fn verify(
     _body: OptionalJson<VerifyDomain>,
 ) -> AdminResult<HttpResponse> {
     let name = parse(&path.domain)?;
-    let d = directories::domain_by_name(state.store.reader(), admin.org_id(), &name).await?;
-    // The lookup goes out before the transaction opens: no lock is held
-    // while DNS answers.
-    let record = dns::record_name(&name);
-    let expected = dns::record_value(&d.verification_token);
-    let finding = state.dns.txt(&record).await;
-    dns::judge(&record, &expected, &finding)
-        .map_err(|m| AdminError::bad_request("verification_failed", m))?;
-    let tx = state.store.begin().await?;
-    let claimed = directories::verify_domain(&tx, admin.org_id(), &name).await?;
-    audit::record(
-        &tx,
-        AuditEntry::new(
-            admin.org_id(),
-            admin.actor(),
-            "domain.verify",
-            "domain",
-            &d.name,
-        )
-        .detail(format!("claimed {claimed} accounts")),
-    )
-    .await?;
-    commit(tx, &admin).await?;
+    let v = domains::verify(&state.store, &act(&admin), &name, Proof::Dns(&state.dns)).await?;
     Ok(HttpResponse::Ok()
-        .json(json!({"name": d.name, "verified": true, "claimed_accounts": claimed})))
+        .json(json!({"name": v.name, "verified": true, "claimed_accounts": v.claimed})))
 }
 
 #[utoipa::path(delete, path = "/admin/v1/orgs/{org_id}/domains/{domain}", tag = "domains",
@@ -156,22 +120,6 @@ pub async fn remove(
     path: web::Path<DomainPath>,
 ) -> AdminResult<HttpResponse> {
     let name = parse(&path.domain)?;
-    let tx = state.store.begin().await?;
-    let stranded = directories::stranded_by_removal(&tx, admin.org_id(), &name).await?;
-    admin_rules::check_domain_removal(name.as_str(), stranded)?;
-    let released = directories::remove_domain(&tx, admin.org_id(), &name).await?;
-    audit::record(
-        &tx,
-        AuditEntry::new(
-            admin.org_id(),
-            admin.actor(),
-            "domain.remove",
-            "domain",
-            name.as_str(),
-        )
-        .detail(format!("released {released} accounts")),
-    )
-    .await?;
-    commit(tx, &admin).await?;
-    Ok(HttpResponse::Ok().json(json!({"name": name.as_str(), "released_accounts": released})))
+    let r = domains::remove(&state.store, &act(&admin), &name).await?;
+    Ok(HttpResponse::Ok().json(json!({"name": r.name, "released_accounts": r.released})))
 }

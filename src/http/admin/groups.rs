@@ -14,7 +14,8 @@ use crate::admin_error::{AdminError, AdminResult};
 use crate::domain::admin_rules;
 use crate::http::AppState;
 use crate::service;
-use crate::store::{admin_groups, site_users};
+use crate::store::admin_groups::{self, GroupView};
+use crate::store::site_users;
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Path)]
@@ -62,7 +63,7 @@ pub struct Grant {
     pub role: Option<String>,
 }
 
-fn group_json(g: &entity::group::Model, synced_by: Option<&String>) -> Value {
+fn group_json(g: &GroupView, synced_by: Option<&String>) -> Value {
     json!({
         "id": g.id,
         "name": g.display_name,

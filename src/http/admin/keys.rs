@@ -7,12 +7,13 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+use super::accounts::act;
 use super::auth::AdminPrincipal;
-use super::{commit, items};
-use crate::admin_error::{AdminError, AdminResult};
+use super::items;
+use crate::admin_error::AdminResult;
 use crate::http::AppState;
-use crate::store::admin_keys;
-use crate::store::audit::{self, AuditEntry};
+use crate::service;
+use crate::store::admin_keys::{self, AdminKeyView};
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Path)]
@@ -22,7 +23,7 @@ pub struct KeyPath {
 }
 
 /// An admin key as listings show it (this API and `admin-key list`).
-pub fn key_json(k: &entity::admin_key::Model) -> Value {
+pub fn key_json(k: &AdminKeyView) -> Value {
     json!({
         "id": k.id,
         "hint": k.hint,
@@ -51,25 +52,6 @@ pub async fn revoke(
     admin: AdminPrincipal,
     path: web::Path<KeyPath>,
 ) -> AdminResult<HttpResponse> {
-    let org_id = admin.org_id();
-    let tx = state.store.begin().await?;
-    if !admin_keys::revoke(&tx, org_id, path.key_id).await? {
-        return Err(AdminError::not_found(format!(
-            "no active admin key {} in this organization",
-            path.key_id
-        )));
-    }
-    audit::record(
-        &tx,
-        AuditEntry::new(
-            org_id,
-            admin.actor(),
-            "admin_key.revoke",
-            "admin_key",
-            path.key_id,
-        ),
-    )
-    .await?;
-    commit(tx, &admin).await?;
+    service::keys::revoke(&state.store, &act(&admin), path.key_id).await?;
     Ok(HttpResponse::NoContent().finish())
 }

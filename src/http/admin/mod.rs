@@ -18,14 +18,12 @@ pub mod sites;
 pub mod webhooks;
 
 use actix_web::{HttpResponse, web};
-use sea_orm::DatabaseTransaction;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::admin_error::{AdminError, AdminResult, codes};
 use crate::http::AppState;
-use crate::store::db_error;
 
 /// A JSON body that may be left out: no body (no `Content-Type`, no
 /// length) is `None`; anything sent must be JSON as `web::Json` requires,
@@ -193,15 +191,6 @@ pub fn scope(max_body_bytes: usize) -> actix_web::Scope {
                 .wrap(actix_web::middleware::from_fn(auth::require_admin_key)),
         )
         .default_service(web::to(error::not_found))
-}
-
-/// Commits a write request's transaction, numbering its events.
-pub async fn commit(tx: DatabaseTransaction, admin: &auth::AdminPrincipal) -> AdminResult<()> {
-    crate::store::events::flush(&tx, &admin.origin()).await?;
-    tx.commit()
-        .await
-        .map_err(db_error)
-        .map_err(AdminError::from)
 }
 
 /// A list body: `{"items": [...], "next_cursor": "…" | null}`.

@@ -2,17 +2,18 @@
 //! Schema documents for User or Group), served by each of its directories.
 
 use actix_web::{HttpResponse, web};
-use entity::org_schema;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::accounts::act;
 use super::auth::AdminPrincipal;
-use super::{commit, items};
+use super::items;
 use crate::admin_error::AdminResult;
 use crate::domain::custom_schema::CustomSchema;
 use crate::http::AppState;
-use crate::store::audit::{self, AuditEntry};
-use crate::store::{org_schemas, sync_status};
+use crate::service::schemas;
+use crate::store::org_schemas::{self, SchemaView};
+use crate::store::sync_status;
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Path)]
@@ -28,24 +29,22 @@ pub struct AddParams {
     pub resource_type: Option<String>,
 }
 
-fn render(m: &org_schema::Model) -> AdminResult<Value> {
-    let s = org_schemas::parse(m)?;
-    Ok(json!({
+fn render(m: &SchemaView) -> Value {
+    json!({
         "urn": m.urn,
         "resource_type": m.resource_type,
-        "required": s.required,
+        "required": m.required,
         "created_at": m.created_at,
-        "schema": s.document,
-    }))
+        "schema": m.document,
+    })
 }
 
 #[utoipa::path(get, path = "/admin/v1/orgs/{org_id}/schemas", tag = "schemas",
     params(super::OrgPath),
     responses((status = 200, description = "The organization's custom schema extensions")))]
 pub async fn list(state: web::Data<AppState>, admin: AdminPrincipal) -> AdminResult<HttpResponse> {
-    let list = org_schemas::list(state.store.reader(), admin.org_id()).await?;
-    let rendered = list.iter().map(render).collect::<AdminResult<Vec<_>>>()?;
-    Ok(items(rendered, None))
+    let list = org_schemas::views(state.store.reader(), admin.org_id()).await?;
+    Ok(items(list.iter().map(render).collect(), None))
 }
 
 #[utoipa::path(post, path = "/admin/v1/orgs/{org_id}/schemas", tag = "schemas",
@@ -61,21 +60,8 @@ pub async fn add(
     body: web::Json<Value>,
 ) -> AdminResult<HttpResponse> {
     let schema = CustomSchema::parse(&body, params.resource_type.as_deref())?;
-    let tx = state.store.begin().await?;
-    let m = org_schemas::add(&tx, admin.org_id(), &schema).await?;
-    audit::record(
-        &tx,
-        AuditEntry::new(
-            admin.org_id(),
-            admin.actor(),
-            "schema.add",
-            "schema",
-            &m.urn,
-        ),
-    )
-    .await?;
-    commit(tx, &admin).await?;
-    Ok(HttpResponse::Created().json(render(&m)?))
+    let m = schemas::add(&state.store, &act(&admin), &schema).await?;
+    Ok(HttpResponse::Created().json(render(&m)))
 }
 
 #[utoipa::path(delete, path = "/admin/v1/orgs/{org_id}/schemas/{urn}", tag = "schemas",
@@ -87,20 +73,7 @@ pub async fn remove(
     admin: AdminPrincipal,
     path: web::Path<SchemaPath>,
 ) -> AdminResult<HttpResponse> {
-    let tx = state.store.begin().await?;
-    org_schemas::remove(&tx, admin.org_id(), &path.urn).await?;
-    audit::record(
-        &tx,
-        AuditEntry::new(
-            admin.org_id(),
-            admin.actor(),
-            "schema.remove",
-            "schema",
-            &path.urn,
-        ),
-    )
-    .await?;
-    commit(tx, &admin).await?;
+    schemas::remove(&state.store, &act(&admin), &path.urn).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -124,7 +97,7 @@ pub async fn get_unknown_attributes(
     path: web::Path<super::directories::DirectoryPath>,
 ) -> AdminResult<HttpResponse> {
     let db = state.store.reader();
-    let d = sync_status::directory_of(db, admin.org_id(), path.directory_id).await?;
+    let d = sync_status::directory_view(db, admin.org_id(), path.directory_id).await?;
     let reject = org_schemas::rejects_unknown_attributes(db, d.id).await?;
     Ok(HttpResponse::Ok().json(unknown_attributes_body(d.id, reject)))
 }
@@ -138,24 +111,7 @@ pub async fn set_unknown_attributes(
     path: web::Path<super::directories::DirectoryPath>,
     body: web::Json<UnknownAttributes>,
 ) -> AdminResult<HttpResponse> {
-    let tx = state.store.begin().await?;
-    org_schemas::set_reject_unknown_attributes(&tx, admin.org_id(), path.directory_id, body.reject)
+    schemas::set_unknown_attributes(&state.store, &act(&admin), path.directory_id, body.reject)
         .await?;
-    audit::record(
-        &tx,
-        AuditEntry::new(
-            admin.org_id(),
-            admin.actor(),
-            if body.reject {
-                "directory.reject_unknown_attributes"
-            } else {
-                "directory.accept_unknown_attributes"
-            },
-            "directory",
-            path.directory_id.to_string(),
-        ),
-    )
-    .await?;
-    commit(tx, &admin).await?;
     Ok(HttpResponse::Ok().json(unknown_attributes_body(path.directory_id, body.reject)))
 }

@@ -39,19 +39,6 @@ pub struct TwoStepExclusion {
     pub until: DateTime<Utc>,
 }
 
-/// Reads of the security section need the account to be the org's.
-async fn managed(
-    state: &AppState,
-    admin: &AdminPrincipal,
-    id: Uuid,
-) -> AdminResult<entity::account::Model> {
-    let a = super::accounts::visible(state, admin.org_id(), id).await?;
-    accounts::facts(state.store.reader(), admin.org_id(), &a)
-        .await?
-        .security_action()?;
-    Ok(a)
-}
-
 #[utoipa::path(get, path = "/admin/v1/orgs/{org_id}/accounts/{account_id}/api-tokens", tag = "security",
     params(AccountPath), responses((status = 200, description = "The API tokens the user created")))]
 pub async fn list_tokens(
@@ -59,8 +46,9 @@ pub async fn list_tokens(
     admin: AdminPrincipal,
     path: web::Path<AccountPath>,
 ) -> AdminResult<HttpResponse> {
-    let a = managed(&state, &admin, path.account_id).await?;
-    let list = accounts::api_tokens(state.store.reader(), a.id).await?;
+    let id =
+        service::accounts::security_readable(&state.store, admin.org_id(), path.account_id).await?;
+    let list = accounts::api_tokens(state.store.reader(), id).await?;
     Ok(items(
         list.iter()
             .map(|t| {
@@ -94,8 +82,9 @@ pub async fn list_sessions(
     admin: AdminPrincipal,
     path: web::Path<AccountPath>,
 ) -> AdminResult<HttpResponse> {
-    let a = managed(&state, &admin, path.account_id).await?;
-    let list = accounts::sessions(state.store.reader(), a.id).await?;
+    let id =
+        service::accounts::security_readable(&state.store, admin.org_id(), path.account_id).await?;
+    let list = accounts::sessions(state.store.reader(), id).await?;
     Ok(items(
         list.iter()
             .map(|s| {

@@ -4,7 +4,6 @@
 //! invite or a group grant does.
 
 use actix_web::{HttpResponse, web};
-use entity::{account, site_membership};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -17,7 +16,8 @@ use crate::domain::admin_rules::{self, MembershipStatus};
 use crate::domain::types::Email;
 use crate::http::AppState;
 use crate::service::{self, sites::MembershipChange};
-use crate::store::site_users::{self, MemberFilter, by_account};
+use crate::store::account_detail::AccountView;
+use crate::store::site_users::{self, MemberFilter, MembershipView, by_account};
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Path)]
@@ -103,8 +103,8 @@ pub async fn list_sites(
 }
 
 fn member_json(
-    m: &site_membership::Model,
-    a: &account::Model,
+    m: &MembershipView,
+    a: &AccountView,
     org_id: Uuid,
     access: &[Value],
     groups: &[Value],
@@ -197,21 +197,18 @@ async fn membership_write(
     path: &MemberPath,
     change: MembershipChange,
 ) -> AdminResult<HttpResponse> {
-    let org_id = admin.org_id();
-    let who = act(admin);
-    let (site, a) = service::sites::change_membership(
+    let (a, m) = service::sites::change_membership(
         &state.store,
-        &who,
+        &act(admin),
         path.site_id,
         path.account_id,
         change,
     )
     .await?;
-    let m = site_users::membership(state.store.reader(), site.id, a.id).await;
     Ok(match m {
-        Ok(m) => HttpResponse::Ok().json(member_json(&m, &a, org_id, &[], &[])),
+        Some(m) => HttpResponse::Ok().json(member_json(&m, &a, admin.org_id(), &[], &[])),
         // Removed.
-        Err(_) => HttpResponse::NoContent().finish(),
+        None => HttpResponse::NoContent().finish(),
     })
 }
 

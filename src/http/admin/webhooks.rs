@@ -6,15 +6,16 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+use super::accounts::act;
 use super::auth::AdminPrincipal;
 use super::events::{parse_after, parse_types};
-use super::{commit, int_cursor, items, page_limit, split_page};
+use super::{int_cursor, items, page_limit, split_page};
 use crate::admin_error::{AdminError, AdminResult};
-use crate::domain::webhook::{WebhookSecret, WebhookUrl};
+use crate::domain::webhook::WebhookUrl;
 use crate::http::AppState;
-use crate::store::audit::{self, AuditEntry};
+use crate::service;
 use crate::store::events::EventType;
-use crate::store::webhooks::{self, EndpointChange};
+use crate::store::webhooks::{self, EndpointChange, WebhookView};
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Path)]
@@ -59,7 +60,7 @@ fn url_of(state: &AppState, url: &str) -> AdminResult<WebhookUrl> {
     WebhookUrl::parse(url, state.settings.webhook_allow_insecure).map_err(AdminError::invalid)
 }
 
-fn to_json(w: &entity::webhook_endpoint::Model) -> Value {
+fn to_json(w: &WebhookView) -> Value {
     let types: Option<Vec<&str>> = w.types.as_deref().map(|t| {
         t.split(',')
             .filter(|s| EventType::parse(s).is_some())
@@ -90,31 +91,8 @@ pub async fn create(
     let url = url_of(&state, &body.url)?;
     let types = types_column(body.types.as_deref())?;
     let after = parse_after(body.after.map(|a| a.to_string()).as_deref())?;
-    let secret = WebhookSecret::generate();
-    let tx = state.store.begin().await?;
-    let cursor = match after {
-        Some(a) => a,
-        None => webhooks::last_seq(&tx, admin.org_id()).await?,
-    };
-    let w = webhooks::create(
-        &tx,
-        admin.org_id(),
-        url.as_str(),
-        &secret.expose(),
-        types,
-        cursor,
-    )
-    .await?;
-    let entry = AuditEntry::new(
-        admin.org_id(),
-        admin.actor(),
-        "webhook.create",
-        "webhook",
-        w.id,
-    )
-    .detail(url.as_str());
-    audit::record(&tx, entry).await?;
-    commit(tx, &admin).await?;
+    let (w, secret) =
+        service::webhooks::create(&state.store, &act(&admin), &url, types, after).await?;
     let mut out = to_json(&w);
     out["secret"] = json!(secret.expose());
     Ok(HttpResponse::Created().json(out))
@@ -136,7 +114,7 @@ pub async fn get(
     admin: AdminPrincipal,
     path: web::Path<WebhookPath>,
 ) -> AdminResult<HttpResponse> {
-    let w = webhooks::get(state.store.reader(), admin.org_id(), path.webhook_id).await?;
+    let w = webhooks::view(state.store.reader(), admin.org_id(), path.webhook_id).await?;
     Ok(HttpResponse::Ok().json(to_json(&w)))
 }
 
@@ -173,17 +151,7 @@ pub async fn update(
             }
         }
     }
-    let tx = state.store.begin().await?;
-    let w = webhooks::update(&tx, admin.org_id(), path.webhook_id, change).await?;
-    let entry = AuditEntry::new(
-        admin.org_id(),
-        admin.actor(),
-        "webhook.update",
-        "webhook",
-        w.id,
-    );
-    audit::record(&tx, entry).await?;
-    commit(tx, &admin).await?;
+    let w = service::webhooks::update(&state.store, &act(&admin), path.webhook_id, change).await?;
     Ok(HttpResponse::Ok().json(to_json(&w)))
 }
 
@@ -195,17 +163,7 @@ pub async fn delete(
     admin: AdminPrincipal,
     path: web::Path<WebhookPath>,
 ) -> AdminResult<HttpResponse> {
-    let tx = state.store.begin().await?;
-    webhooks::delete(&tx, admin.org_id(), path.webhook_id).await?;
-    let entry = AuditEntry::new(
-        admin.org_id(),
-        admin.actor(),
-        "webhook.delete",
-        "webhook",
-        path.webhook_id,
-    );
-    audit::record(&tx, entry).await?;
-    commit(tx, &admin).await?;
+    service::webhooks::delete(&state.store, &act(&admin), path.webhook_id).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -225,7 +183,7 @@ pub async fn attempts(
     path: web::Path<WebhookPath>,
     params: web::Query<AttemptParams>,
 ) -> AdminResult<HttpResponse> {
-    let w = webhooks::get(state.store.reader(), admin.org_id(), path.webhook_id).await?;
+    let w = webhooks::view(state.store.reader(), admin.org_id(), path.webhook_id).await?;
     let limit = page_limit(&state, params.limit.as_deref())?;
     let before = int_cursor(params.cursor.as_deref())?;
     let rows = webhooks::attempts(state.store.reader(), w.id, before, limit + 1).await?;
@@ -254,17 +212,7 @@ pub async fn redeliver(
     body: web::Json<Redeliver>,
 ) -> AdminResult<HttpResponse> {
     let after = parse_after(Some(&body.after.to_string()))?.unwrap_or(0);
-    let tx = state.store.begin().await?;
-    let w = webhooks::redeliver(&tx, admin.org_id(), path.webhook_id, after).await?;
-    let entry = AuditEntry::new(
-        admin.org_id(),
-        admin.actor(),
-        "webhook.redeliver",
-        "webhook",
-        w.id,
-    )
-    .detail(format!("after {after}"));
-    audit::record(&tx, entry).await?;
-    commit(tx, &admin).await?;
+    let w =
+        service::webhooks::redeliver(&state.store, &act(&admin), path.webhook_id, after).await?;
     Ok(HttpResponse::Ok().json(to_json(&w)))
 }

@@ -3,10 +3,7 @@
 //! forms. The rules that enable or disable a button are the ones the JSON
 //! API applies (`domain::admin_rules` through `Lifecycle::check`).
 
-use std::collections::HashMap;
-
 use actix_web::{HttpResponse, web};
-use entity::account;
 use maud::{Markup, html};
 use serde::Deserialize;
 use uuid::Uuid;
@@ -20,8 +17,10 @@ use crate::domain::lifecycle::AccountStatus;
 use crate::http::AppState;
 use crate::http::admin::accounts::{self as api, Lifecycle, ListParams};
 use crate::http::admin::{page_limit, split_page, uuid_cursor};
+use crate::service;
+use crate::store::account_detail::AccountView;
+use crate::store::accounts;
 use crate::store::site_users::{self, Access, by_account};
-use crate::store::{accounts, org_schemas};
 
 const STATUSES: [&str; 4] = ["active", "deactivated", "pending_deletion", "deleted"];
 
@@ -40,7 +39,7 @@ pub fn access_line(r: &Access, with_site: bool) -> Markup {
     }
 }
 
-fn name_of(a: &account::Model) -> &str {
+fn name_of(a: &AccountView) -> &str {
     a.display_name
         .as_deref()
         .or(a.email.as_deref())
@@ -205,31 +204,9 @@ pub async fn detail(
     path: web::Path<AccountPath>,
     params: web::Query<DetailParams>,
 ) -> WebResult<HttpResponse> {
-    let org_id = admin.org_id();
-    let a = api::visible(&state, org_id, path.account_id).await?;
-    let db = state.store.reader();
-    let facts = accounts::facts(db, org_id, &a).await?;
-    let links = accounts::links(db, org_id, a.id).await?;
-    // The links' custom attribute values: one query, as the JSON API reads them.
-    let custom = org_schemas::custom_values_of(
-        db,
-        &links.iter().map(|(_, _, id, _, _)| *id).collect::<Vec<_>>(),
-    )
-    .await?;
-    let memberships = site_users::memberships_of(db, org_id, a.id).await?;
-    let access = site_users::access_of(db, org_id, None, &[a.id]).await?;
-    let groups = site_users::groups_of(db, org_id, &[a.id]).await?;
-    // Another org's account: name, email and this org's own facts only.
-    let full = admin_rules::sees_in_full(a.managing_org_id, org_id);
-    let (tokens, sessions) = if full {
-        accounts::security_counts(db, a.id).await?
-    } else {
-        (0, 0)
-    };
-    let mut by_site: HashMap<Uuid, Vec<Access>> = HashMap::new();
-    for r in access {
-        by_site.entry(r.site_id).or_default().push(r);
-    }
+    let d = service::accounts::detail(&state.store, admin.org_id(), path.account_id).await?;
+    let (a, facts, full) = (&d.account, &d.facts, d.full);
+    let (tokens, sessions) = d.security.map_or((0, 0), |s| (s.api_tokens, s.sessions));
     let grace = state.settings.deletion_grace_days;
     let done = params
         .done
@@ -246,7 +223,7 @@ pub async fn detail(
         ("Timezone", &a.timezone),
         ("Locale", &a.locale),
     ];
-    let title = name_of(&a).to_owned();
+    let title = name_of(a).to_owned();
     let body = html! {
         p.crumbs { a href="/admin/accounts" { "Managed accounts" } " / " (title) }
         h1 { (title) @if full { " " (badge(&a.status)) } }
@@ -266,7 +243,7 @@ pub async fn detail(
             @if actions.is_empty() { p.muted { "No lifecycle actions for a deleted account." } }
             div.actions {
                 @for l in actions {
-                    @match l.check(&facts, grace) {
+                    @match l.check(facts, grace) {
                         Ok(()) => form method="post" action=(format!("/admin/accounts/{}/{}", a.id, l.slug())) {
                             (csrf_field(admin.csrf()))
                             button type="submit" class=(format!("action-{}", l.slug())) { (label(*l)) }
@@ -279,18 +256,18 @@ pub async fn detail(
                 }
             }
         } }
-        @if !links.is_empty() {
+        @if !d.links.is_empty() {
             section {
                 h2 { "Provisioned by" }
                 table {
                     thead { tr { th { "Directory" } th { "userName" } th { "SCIM id" } th { "Last synced" } } }
-                    tbody { @for (_, dir, scim_id, user_name, at) in &links {
-                        tr { td { (dir) } td { (user_name) } td { small { (scim_id) } } td { (when(Some(*at), "")) } }
+                    tbody { @for l in &d.links {
+                        tr { td { (l.directory) } td { (l.user_name) } td { small { (l.scim_id) } } td { (when(Some(l.last_synced_at), "")) } }
                     } }
                 }
-                @for (_, dir, scim_id, _, _) in &links {
-                    @if let Some(values) = custom.get(scim_id).filter(|v| !v.is_empty()) {
-                        h3 { "Custom attributes from " (dir) }
+                @for l in &d.links {
+                    @if let Some(values) = l.custom.as_ref().filter(|v| !v.is_empty()) {
+                        h3 { "Custom attributes from " (l.directory) }
                         dl.facts.custom-attributes {
                             @for (path, value) in values.display_lines() { dt { (path) } dd { (value) } }
                         }
@@ -304,19 +281,17 @@ pub async fn detail(
         } }
         section {
             h2 { "Sites and product access" }
-            @if memberships.is_empty() { p.muted { "Not on any of your sites." } }
+            @if d.sites.is_empty() { p.muted { "Not on any of your sites." } }
             @else {
                 table {
                     thead { tr { th { "Site" } th { "Status" } th { "Last active" } th { "Product access" } } }
-                    tbody { @for (m, site) in &memberships {
+                    tbody { @for m in &d.sites {
                         tr {
-                            td { a href=(format!("/admin/sites/{}/users", m.site_id)) { (site) } }
+                            td { a href=(format!("/admin/sites/{}/users", m.site_id)) { (m.site) } }
                             td { (badge(&m.status)) }
                             td { (when(m.last_active_at, "never")) }
-                            td { @match by_site.get(&m.site_id) {
-                                Some(list) => ul.plain { @for r in list { (access_line(r, false)) } },
-                                None => span.muted { "none" },
-                            } }
+                            td { @if m.access.is_empty() { span.muted { "none" } }
+                                @else { ul.plain { @for r in &m.access { (access_line(r, false)) } } } }
                         }
                     } }
                 }
@@ -324,9 +299,9 @@ pub async fn detail(
         }
         section {
             h2 { "Groups" }
-            @if groups.is_empty() { p.muted { "No groups." } }
-            @else { ul { @for g in &groups { li { (g.name)
-                @if let Some(d) = &g.synced_by { " " small.muted { "(synced by " (d) ")" } } } } } }
+            @if d.groups.is_empty() { p.muted { "No groups." } }
+            @else { ul { @for g in &d.groups { li { (g.name)
+                @if let Some(dir) = &g.synced_by { " " small.muted { "(synced by " (dir) ")" } } } } } }
         }
         @if full { section {
             h2 { "Security" }

@@ -30,12 +30,7 @@ const OPERATIONS: &[&str] = &[
 
 pub async fn list(state: web::Data<AppState>, admin: WebAdmin) -> WebResult<HttpResponse> {
     let db = state.store.reader();
-    let dirs = sync_status::directories_of(db, admin.org_id()).await?;
-    let mut rows = Vec::with_capacity(dirs.len());
-    for d in dirs {
-        let s = sync_status::status(db, d.id).await?;
-        rows.push((d, s));
-    }
+    let rows = sync_status::overview(db, admin.org_id()).await?;
     let body = html! {
         h1 { "Directories" }
         p.lead { "Identity-provider connections of your organization and how their sync is going." }
@@ -106,7 +101,7 @@ pub async fn sync_log(
         )));
     }
     let db = state.store.reader();
-    let d = sync_status::directory_of(db, admin.org_id(), path.directory_id).await?;
+    let d = sync_status::directory_view(db, admin.org_id(), path.directory_id).await?;
     let rows = sync_status::log_page(db, d.id, &f, before, limit + 1).await?;
     let (rows, next) = split_page(rows, limit, |r| r.id);
     let base = format!("/admin/directories/{}/sync-log", d.id);
