@@ -369,6 +369,7 @@ async fn concurrent_writes_share_commits_on_sqlite() {
     };
     let commits = value("db_group_commits_total");
     let writes = value("db_group_commit_writes_total");
+    eprintln!("group commit: {commits} commits for {writes} writes");
     assert!(
         writes >= 64,
         "every write went through group commit: {writes}"
