@@ -15,9 +15,8 @@ use uuid::Uuid;
 use super::auth::Directory;
 use super::body::ScimBody;
 use super::error::SCIM_CONTENT_TYPE;
-use super::scim::{
-    ListParams, ProjectionParams, SyncOp, directory_base, if_match, list_head, not_modified,
-};
+use super::scim::{ProjectionParams, SyncOp, directory_base, if_match, list_head, not_modified};
+use super::search::Search;
 use crate::domain::filter::Limits;
 use crate::domain::group::{self as domain_group, MemberView};
 use crate::domain::projection::Projection;
@@ -395,24 +394,18 @@ async fn group_response(
     )))
 }
 
-pub async fn list(
-    state: web::Data<AppState>,
-    dir: Directory,
-    req: HttpRequest,
-    params: web::Query<ListParams>,
-) -> ScimResult<HttpResponse> {
-    let raw: RawListQuery = params.into_inner().into();
-    search(&state, &dir, &req, &raw).await
-}
+/// `GET /Groups` and `POST /Groups/.search`.
+pub struct Groups;
 
-pub async fn search_post(
-    state: web::Data<AppState>,
-    dir: Directory,
-    req: HttpRequest,
-    body: ScimBody,
-) -> ScimResult<HttpResponse> {
-    let raw = super::search::raw_query_from_body(&body.into_value()?)?;
-    search(&state, &dir, &req, &raw).await
+impl Search for Groups {
+    async fn search(
+        state: &AppState,
+        dir: &Directory,
+        req: &HttpRequest,
+        raw: &RawListQuery,
+    ) -> ScimResult<HttpResponse> {
+        search(state, dir, req, raw).await
+    }
 }
 
 async fn search(

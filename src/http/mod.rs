@@ -94,13 +94,13 @@ pub fn routes(cfg: &mut ServiceConfig, bulk_limit: usize) {
                 )
                 .service(
                     resource("/Users")
-                        .get(users::list)
+                        .get(search::list::<users::Users>)
                         .post(users::create)
                         .default_service(m405()),
                 )
                 .service(
                     resource("/Users/.search")
-                        .post(users::search_post)
+                        .post(search::search_post::<users::Users>)
                         .default_service(m405()),
                 )
                 .service(
@@ -113,13 +113,13 @@ pub fn routes(cfg: &mut ServiceConfig, bulk_limit: usize) {
                 )
                 .service(
                     resource("/Groups")
-                        .get(groups::list)
+                        .get(search::list::<groups::Groups>)
                         .post(groups::create)
                         .default_service(m405()),
                 )
                 .service(
                     resource("/Groups/.search")
-                        .post(groups::search_post)
+                        .post(search::search_post::<groups::Groups>)
                         .default_service(m405()),
                 )
                 .service(

@@ -1,14 +1,53 @@
-//! `POST …/.search` bodies (RFC 7644 §3.4.3) into the same raw query the
-//! GET parameters give.
+//! A resource type's list: `GET /{Resources}` and `POST
+//! /{Resources}/.search` (RFC 7644 §3.4.3, its body read into the same raw
+//! query the GET parameters give) both end in the type's [`Search`].
 
+use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::Value;
+
+use super::AppState;
+use super::auth::Directory;
+use super::body::ScimBody;
+use super::scim::ListParams;
 
 use crate::domain::json::JsonObject;
 use crate::domain::query::RawListQuery;
 use crate::domain::schema::SEARCH_REQUEST_SCHEMA;
 use crate::error::{ScimError, ScimResult};
 
-fn list(v: Option<&Value>, key: &str) -> ScimResult<Option<String>> {
+/// How one resource type answers a list query.
+pub trait Search {
+    fn search(
+        state: &AppState,
+        dir: &Directory,
+        req: &HttpRequest,
+        raw: &RawListQuery,
+    ) -> impl Future<Output = ScimResult<HttpResponse>>;
+}
+
+/// `GET /{Resources}?filter=…`.
+pub async fn list<S: Search>(
+    state: web::Data<AppState>,
+    dir: Directory,
+    req: HttpRequest,
+    params: web::Query<ListParams>,
+) -> ScimResult<HttpResponse> {
+    let raw: RawListQuery = params.into_inner().into();
+    S::search(&state, &dir, &req, &raw).await
+}
+
+/// `POST /{Resources}/.search`.
+pub async fn search_post<S: Search>(
+    state: web::Data<AppState>,
+    dir: Directory,
+    req: HttpRequest,
+    body: ScimBody,
+) -> ScimResult<HttpResponse> {
+    let raw = raw_query_from_body(&body.into_value()?)?;
+    S::search(&state, &dir, &req, &raw).await
+}
+
+fn string_list(v: Option<&Value>, key: &str) -> ScimResult<Option<String>> {
     match v {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),
@@ -69,8 +108,8 @@ pub fn raw_query_from_body(body: &Value) -> ScimResult<RawListQuery> {
         count: scalar(o.get("count"), "count")?,
         sort_by: scalar(o.get("sortBy"), "sortBy")?,
         sort_order: scalar(o.get("sortOrder"), "sortOrder")?,
-        attributes: list(o.get("attributes"), "attributes")?,
-        excluded_attributes: list(o.get("excludedAttributes"), "excludedAttributes")?,
+        attributes: string_list(o.get("attributes"), "attributes")?,
+        excluded_attributes: string_list(o.get("excludedAttributes"), "excludedAttributes")?,
         cursor: scalar(o.get("cursor"), "cursor")?,
     })
 }

@@ -8,9 +8,9 @@ use uuid::Uuid;
 use super::auth::Directory;
 use super::body::ScimBody;
 use super::scim::{
-    ListParams, ProjectionParams, SyncOp, directory_base, if_match, list_head, not_modified,
-    scim_response,
+    ProjectionParams, SyncOp, directory_base, if_match, list_head, not_modified, scim_response,
 };
+use super::search::Search;
 use crate::domain::custom_schema::CustomSchema;
 use crate::domain::filter::Limits;
 use crate::domain::projection::Projection;
@@ -113,24 +113,18 @@ async fn resource_response(
     Ok(res)
 }
 
-pub async fn list(
-    state: web::Data<AppState>,
-    dir: Directory,
-    req: HttpRequest,
-    params: web::Query<ListParams>,
-) -> ScimResult<HttpResponse> {
-    let raw: RawListQuery = params.into_inner().into();
-    search(&state, &dir, &req, &raw).await
-}
+/// `GET /Users` and `POST /Users/.search`.
+pub struct Users;
 
-pub async fn search_post(
-    state: web::Data<AppState>,
-    dir: Directory,
-    req: HttpRequest,
-    body: ScimBody,
-) -> ScimResult<HttpResponse> {
-    let raw = super::search::raw_query_from_body(&body.into_value()?)?;
-    search(&state, &dir, &req, &raw).await
+impl Search for Users {
+    async fn search(
+        state: &AppState,
+        dir: &Directory,
+        req: &HttpRequest,
+        raw: &RawListQuery,
+    ) -> ScimResult<HttpResponse> {
+        search(state, dir, req, raw).await
+    }
 }
 
 async fn search(
