@@ -539,7 +539,7 @@ async fn webhook(
                 ),
             };
             let secret = WebhookSecret::generate();
-            let cursor = webhooks::last_seq(db, org.id).await?;
+            let cursor = events::last_seq(db, org.id).await?;
             let w =
                 webhooks::create(db, org.id, url.as_str(), &secret.expose(), types, cursor).await?;
             audit::record(
@@ -599,7 +599,7 @@ async fn tail(
     let stop = stop_signal();
     tokio::pin!(stop);
     loop {
-        let end = crate::store::webhooks::last_seq(store.reader(), org_id).await?;
+        let end = events::last_seq(store.reader(), org_id).await?;
         loop {
             let rows = events::page(store.reader(), org_id, Some(after), types, 500).await?;
             let mut out = std::io::stdout().lock();
@@ -771,7 +771,7 @@ pub async fn run(settings: &Settings, command: Command) -> Result<(), CliError> 
                     .await;
                 dns::judge(&record, &expected, &finding).map_err(CliError::Usage)?;
             }
-            let tx = store.begin().await?;
+            let tx = store.begin_write(&cli_origin()).await?;
             let claimed = directories::verify_domain(&tx, org.id, &name).await?;
             let detail = if force {
                 format!("forced by the operator, without DNS proof; claimed {claimed} accounts")
@@ -790,14 +790,14 @@ pub async fn run(settings: &Settings, command: Command) -> Result<(), CliError> 
                 .detail(detail),
             )
             .await?;
-            events::flush(&tx, &cli_origin()).await?;
+            events::flush(&tx).await?;
             tx.commit().await.map_err(db_error)?;
             print(json!({"domain": name.as_str(), "verified": true, "claimed_accounts": claimed}));
         }
         Command::Directory(DirectoryCmd::BindDomain { directory, domain }) => {
             let dir = directories::directory_by_id(db, directory).await?;
             let name = DomainName::parse(&domain).map_err(CliError::Usage)?;
-            let tx = store.begin().await?;
+            let tx = store.begin_write(&cli_origin()).await?;
             directories::bind_domain(&tx, dir.org_id, dir.id, &name).await?;
             audit::record(
                 &tx,
@@ -812,7 +812,7 @@ pub async fn run(settings: &Settings, command: Command) -> Result<(), CliError> 
             )
             .await?;
             let domains = directories::domains_of_directory(&tx, &dir).await?;
-            events::flush(&tx, &cli_origin()).await?;
+            events::flush(&tx).await?;
             tx.commit().await.map_err(db_error)?;
             print(json!({"directory_id": dir.id, "domains": domains}));
         }
@@ -828,18 +828,18 @@ pub async fn run(settings: &Settings, command: Command) -> Result<(), CliError> 
             if role != "user" && role != "admin" {
                 return Err(CliError::Usage("role must be user or admin".into()));
             }
-            let tx = store.begin().await?;
+            let tx = store.begin_write(&cli_origin()).await?;
             let g = groups::grant(&tx, group, &site, product, &role).await?;
-            events::flush(&tx, &cli_origin()).await?;
+            events::flush(&tx).await?;
             tx.commit().await.map_err(db_error)?;
             print(
                 json!({"grant_id": g.id, "group_id": g.group_id, "site_id": g.site_id, "product": g.product, "role": g.role}),
             );
         }
         Command::Group(GroupCmd::Ungrant { group, grant }) => {
-            let tx = store.begin().await?;
+            let tx = store.begin_write(&cli_origin()).await?;
             let g = groups::ungrant(&tx, group, grant).await?;
-            events::flush(&tx, &cli_origin()).await?;
+            events::flush(&tx).await?;
             tx.commit().await.map_err(db_error)?;
             print(
                 json!({"removed_grant_id": g.id, "group_id": g.group_id, "site_id": g.site_id, "product": g.product}),

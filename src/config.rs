@@ -84,8 +84,8 @@ pub struct Settings {
     /// at most half of it.
     pub webhook_lease_secs: u64,
     /// Record change events (default). Off only to measure what they cost
-    /// (`cargo bench --bench events`): process-wide, nothing is recorded
-    /// and webhooks receive nothing.
+    /// (`cargo bench --bench events`): the store hands it to every write
+    /// transaction; nothing is recorded and webhooks receive nothing.
     pub events_enabled: bool,
     /// Most operations one `/Bulk` request may carry.
     pub bulk_max_operations: usize,

@@ -56,14 +56,15 @@ pub enum StartupError {
 
 /// Connects to the configured database and applies migrations.
 pub async fn open_store(settings: &Settings) -> Result<Store, StartupError> {
-    Ok(Store::open_with(
+    let store = Store::open_with(
         settings.database_url.expose(),
         settings.db_max_connections,
         std::time::Duration::from_millis(settings.db_busy_timeout_ms),
         (settings.db_statement_timeout_ms > 0)
             .then(|| std::time::Duration::from_millis(settings.db_statement_timeout_ms)),
     )
-    .await?)
+    .await?;
+    Ok(store.with_events(settings.events_enabled))
 }
 
 impl Application {

@@ -20,7 +20,6 @@ pub mod import;
 pub mod sites;
 pub mod users;
 
-use sea_orm::{DatabaseTransaction, TransactionTrait};
 use uuid::Uuid;
 
 use crate::error::{ScimError, ScimResult};
@@ -28,24 +27,24 @@ use crate::store::audit::Actor;
 use crate::store::directories::DirectoryPrincipal;
 use crate::store::events::{self, Origin};
 use crate::store::sync_log::{self, SyncEntry};
-use crate::store::{Store, db_error};
+use crate::store::{Store, WriteTx, db_error};
 
 /// The transaction a use case writes in (a savepoint of a `/Bulk` or
 /// import batch, or a request's own).
-pub type Tx = DatabaseTransaction;
+pub type Tx = WriteTx;
 
-/// Runs `f` in a write transaction: begin, `f`, number the events it
-/// recorded, commit. An error from `f` rolls everything back (the
-/// transaction is dropped uncommitted). The one place a write transaction
+/// Runs `f` in a write transaction: begin, `f` (its events stamped with
+/// `origin`), number the events it recorded, commit. An error from `f`
+/// rolls everything back (the transaction is dropped uncommitted). The one place a write transaction
 /// begins and commits (SCIM and admin errors alike: `E`).
 pub async fn write<T, E: From<ScimError>>(
     store: &Store,
     origin: &Origin,
     f: impl AsyncFnOnce(&Tx) -> Result<T, E>,
 ) -> Result<T, E> {
-    let tx = store.begin().await?;
+    let tx = store.begin_write(origin).await?;
     let out = f(&tx).await?;
-    events::flush(&tx, origin).await?;
+    events::flush(&tx).await?;
     tx.commit().await.map_err(db_error)?;
     Ok(out)
 }
@@ -53,7 +52,7 @@ pub async fn write<T, E: From<ScimError>>(
 /// Runs `f` in a savepoint of `tx`: released when `f` succeeds, rolled
 /// back when it fails (the error is handed on; `tx` goes on).
 pub async fn savepoint<T>(tx: &Tx, f: impl AsyncFnOnce(&Tx) -> ScimResult<T>) -> ScimResult<T> {
-    let sp = tx.begin().await.map_err(db_error)?;
+    let sp = tx.savepoint().await.map_err(db_error)?;
     match f(&sp).await {
         Ok(out) => {
             sp.commit().await.map_err(db_error)?;

@@ -30,11 +30,12 @@ use migration::{Migrator, MigratorTrait};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
     ActiveModelTrait, ConnectOptions, ConnectionTrait, Database, DatabaseBackend,
-    DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, SqlErr, SqliteTransactionMode,
-    TransactionOptions, TransactionTrait,
+    DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, ExecResult, QueryResult, SqlErr,
+    SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
 };
 
 use crate::error::{ScimError, ScimResult};
+use events::{EventSink, Origin, Recorder};
 
 #[derive(Clone)]
 pub struct Store {
@@ -46,6 +47,9 @@ pub struct Store {
     /// on, without the timeout, for the rest of start-up ([`Store::setup`]).
     setup: Option<DatabaseConnection>,
     backend: DatabaseBackend,
+    /// Whether write transactions record change events
+    /// (`SCIM_EVENTS_ENABLED`; only the benchmark turns it off).
+    events: bool,
 }
 
 /// Connections of the authentication pool: its statements are single
@@ -106,6 +110,7 @@ impl Store {
                 auth,
                 setup: None,
                 backend: DatabaseBackend::Sqlite,
+                events: true,
             })
         } else {
             let pg_options = |max: u32, timeout: Option<Duration>, read_only: bool| {
@@ -164,12 +169,21 @@ impl Store {
                 auth,
                 setup,
                 backend,
+                events: true,
             })
         }
     }
 
     pub fn backend(&self) -> DatabaseBackend {
         self.backend
+    }
+
+    /// Turns the recording of change events on or off for the write
+    /// transactions of this store (on by default; `SCIM_EVENTS_ENABLED=0`
+    /// exists to measure what events cost, tests never turn it off).
+    pub fn with_events(mut self, on: bool) -> Self {
+        self.events = on;
+        self
     }
 
     /// Connection for reads.
@@ -217,6 +231,15 @@ impl Store {
             .begin_with_options(options)
             .await
             .map_err(db_error)
+    }
+
+    /// [`Store::begin`] for a write that records change events: they are
+    /// stamped with `origin` (who caused them, in which request).
+    pub async fn begin_write(&self, origin: &Origin) -> Result<WriteTx, ScimError> {
+        Ok(WriteTx {
+            tx: self.begin().await?,
+            sink: EventSink::new(origin.clone(), self.events),
+        })
     }
 
     /// A read transaction: every read in it sees one state of the
@@ -276,6 +299,66 @@ impl Store {
         let _ = self.read.close().await;
         let _ = self.write.close().await;
         let _ = self.auth.close().await;
+    }
+}
+
+/// A write transaction with where its change events go ([`EventSink`]:
+/// who caused them, whether they are recorded). Every statement runs in
+/// the transaction; it commits with [`WriteTx::commit`], and rolls back
+/// when dropped uncommitted.
+pub struct WriteTx {
+    tx: DatabaseTransaction,
+    sink: EventSink,
+}
+
+impl WriteTx {
+    pub async fn commit(self) -> Result<(), DbErr> {
+        self.tx.commit().await
+    }
+
+    pub async fn rollback(self) -> Result<(), DbErr> {
+        self.tx.rollback().await
+    }
+
+    /// A savepoint of this transaction, its events stamped alike.
+    pub async fn savepoint(&self) -> Result<WriteTx, DbErr> {
+        Ok(WriteTx {
+            tx: self.tx.begin().await?,
+            sink: self.sink.clone(),
+        })
+    }
+}
+
+impl Recorder for WriteTx {
+    fn sink(&self) -> &EventSink {
+        &self.sink
+    }
+}
+
+#[async_trait::async_trait]
+impl ConnectionTrait for WriteTx {
+    fn get_database_backend(&self) -> DatabaseBackend {
+        self.tx.get_database_backend()
+    }
+
+    async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
+        self.tx.execute_raw(stmt).await
+    }
+
+    async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
+        self.tx.execute_unprepared(sql).await
+    }
+
+    async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
+        self.tx.query_one_raw(stmt).await
+    }
+
+    async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
+        self.tx.query_all_raw(stmt).await
+    }
+
+    fn support_returning(&self) -> bool {
+        self.tx.support_returning()
     }
 }
 

@@ -78,7 +78,7 @@ pub async fn update(
     use crate::store::audit::{self, AuditEntry};
     use crate::store::directories;
     let org_id = admin.org_id();
-    let tx = state.store.begin().await?;
+    let tx = state.store.begin_write(&admin.origin()).await?;
     let d = sync_status::directory_of(&tx, org_id, path.directory_id).await?;
     let d =
         directories::set_reject_unverified_domains(&tx, d, body.reject_unverified_domains).await?;
@@ -92,7 +92,7 @@ pub async fn update(
         ),
     )
     .await?;
-    super::commit(tx, &admin).await?;
+    super::commit(tx).await?;
     Ok(HttpResponse::Ok().json(json!({
         "id": d.id,
         "name": d.name,
@@ -179,7 +179,7 @@ pub async fn bind_domains(
         .map(|n| DomainName::parse(n).map_err(AdminError::invalid))
         .collect::<AdminResult<Vec<_>>>()?;
     let org_id = admin.org_id();
-    let tx = state.store.begin().await?;
+    let tx = state.store.begin_write(&admin.origin()).await?;
     let d = sync_status::directory_of(&tx, org_id, path.directory_id).await?;
     directories::bind_domains(&tx, org_id, d.id, &names).await?;
     let bound = directories::domains_of_directory(&tx, &d).await?;
@@ -195,6 +195,6 @@ pub async fn bind_domains(
         .detail(bound.join(", ")),
     )
     .await?;
-    commit(tx, &admin).await?;
+    commit(tx).await?;
     Ok(HttpResponse::Ok().json(json!({"directory_id": d.id, "domains": bound})))
 }

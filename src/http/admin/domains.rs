@@ -90,7 +90,7 @@ pub async fn add(
     body: web::Json<AddDomain>,
 ) -> AdminResult<HttpResponse> {
     let name = parse(&body.name)?;
-    let tx = state.store.begin().await?;
+    let tx = state.store.begin_write(&admin.origin()).await?;
     let d = directories::add_domain(&tx, admin.org_id(), &name).await?;
     audit::record(
         &tx,
@@ -103,7 +103,7 @@ pub async fn add(
         ),
     )
     .await?;
-    commit(tx, &admin).await?;
+    commit(tx).await?;
     Ok(HttpResponse::Created().json(render(&d)))
 }
 
@@ -127,7 +127,7 @@ pub async fn verify(
     let finding = state.dns.txt(&record).await;
     dns::judge(&record, &expected, &finding)
         .map_err(|m| AdminError::bad_request("verification_failed", m))?;
-    let tx = state.store.begin().await?;
+    let tx = state.store.begin_write(&admin.origin()).await?;
     let claimed = directories::verify_domain(&tx, admin.org_id(), &name).await?;
     audit::record(
         &tx,
@@ -141,7 +141,7 @@ pub async fn verify(
         .detail(format!("claimed {claimed} accounts")),
     )
     .await?;
-    commit(tx, &admin).await?;
+    commit(tx).await?;
     Ok(HttpResponse::Ok()
         .json(json!({"name": d.name, "verified": true, "claimed_accounts": claimed})))
 }
@@ -156,7 +156,7 @@ pub async fn remove(
     path: web::Path<DomainPath>,
 ) -> AdminResult<HttpResponse> {
     let name = parse(&path.domain)?;
-    let tx = state.store.begin().await?;
+    let tx = state.store.begin_write(&admin.origin()).await?;
     let stranded = directories::stranded_by_removal(&tx, admin.org_id(), &name).await?;
     admin_rules::check_domain_removal(name.as_str(), stranded)?;
     let released = directories::remove_domain(&tx, admin.org_id(), &name).await?;
@@ -172,6 +172,6 @@ pub async fn remove(
         .detail(format!("released {released} accounts")),
     )
     .await?;
-    commit(tx, &admin).await?;
+    commit(tx).await?;
     Ok(HttpResponse::Ok().json(json!({"name": name.as_str(), "released_accounts": released})))
 }

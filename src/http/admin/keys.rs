@@ -52,7 +52,7 @@ pub async fn revoke(
     path: web::Path<KeyPath>,
 ) -> AdminResult<HttpResponse> {
     let org_id = admin.org_id();
-    let tx = state.store.begin().await?;
+    let tx = state.store.begin_write(&admin.origin()).await?;
     if !admin_keys::revoke(&tx, org_id, path.key_id).await? {
         return Err(AdminError::not_found(format!(
             "no active admin key {} in this organization",
@@ -70,6 +70,6 @@ pub async fn revoke(
         ),
     )
     .await?;
-    commit(tx, &admin).await?;
+    commit(tx).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -18,14 +18,13 @@ pub mod sites;
 pub mod webhooks;
 
 use actix_web::{HttpResponse, web};
-use sea_orm::DatabaseTransaction;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::admin_error::{AdminError, AdminResult, codes};
 use crate::startup::AppState;
-use crate::store::db_error;
+use crate::store::{WriteTx, db_error};
 
 /// A JSON body that may be left out: no body (no `Content-Type`, no
 /// length) is `None`; anything sent must be JSON as `web::Json` requires,
@@ -196,8 +195,10 @@ pub fn scope(max_body_bytes: usize) -> actix_web::Scope {
 }
 
 /// Commits a write request's transaction, numbering its events.
-pub async fn commit(tx: DatabaseTransaction, admin: &auth::AdminPrincipal) -> AdminResult<()> {
-    crate::store::events::flush(&tx, &admin.origin()).await?;
+/// (`tx` from `Store::begin_write(&admin.origin())`: its events are the
+/// admin's.)
+pub async fn commit(tx: WriteTx) -> AdminResult<()> {
+    crate::store::events::flush(&tx).await?;
     tx.commit()
         .await
         .map_err(db_error)

@@ -61,7 +61,7 @@ pub async fn add(
     body: web::Json<Value>,
 ) -> AdminResult<HttpResponse> {
     let schema = CustomSchema::parse(&body, params.resource_type.as_deref())?;
-    let tx = state.store.begin().await?;
+    let tx = state.store.begin_write(&admin.origin()).await?;
     let m = org_schemas::add(&tx, admin.org_id(), &schema).await?;
     audit::record(
         &tx,
@@ -74,7 +74,7 @@ pub async fn add(
         ),
     )
     .await?;
-    commit(tx, &admin).await?;
+    commit(tx).await?;
     Ok(HttpResponse::Created().json(render(&m)?))
 }
 
@@ -87,7 +87,7 @@ pub async fn remove(
     admin: AdminPrincipal,
     path: web::Path<SchemaPath>,
 ) -> AdminResult<HttpResponse> {
-    let tx = state.store.begin().await?;
+    let tx = state.store.begin_write(&admin.origin()).await?;
     org_schemas::remove(&tx, admin.org_id(), &path.urn).await?;
     audit::record(
         &tx,
@@ -100,7 +100,7 @@ pub async fn remove(
         ),
     )
     .await?;
-    commit(tx, &admin).await?;
+    commit(tx).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -138,7 +138,7 @@ pub async fn set_unknown_attributes(
     path: web::Path<super::directories::DirectoryPath>,
     body: web::Json<UnknownAttributes>,
 ) -> AdminResult<HttpResponse> {
-    let tx = state.store.begin().await?;
+    let tx = state.store.begin_write(&admin.origin()).await?;
     org_schemas::set_reject_unknown_attributes(&tx, admin.org_id(), path.directory_id, body.reject)
         .await?;
     audit::record(
@@ -156,6 +156,6 @@ pub async fn set_unknown_attributes(
         ),
     )
     .await?;
-    commit(tx, &admin).await?;
+    commit(tx).await?;
     Ok(HttpResponse::Ok().json(unknown_attributes_body(path.directory_id, body.reject)))
 }

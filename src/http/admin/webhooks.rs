@@ -13,7 +13,7 @@ use crate::admin_error::{AdminError, AdminResult};
 use crate::domain::webhook::{WebhookSecret, WebhookUrl};
 use crate::startup::AppState;
 use crate::store::audit::{self, AuditEntry};
-use crate::store::events::EventType;
+use crate::store::events::{self, EventType};
 use crate::store::webhooks::{self, EndpointChange};
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -91,10 +91,10 @@ pub async fn create(
     let types = types_column(body.types.as_deref())?;
     let after = parse_after(body.after.map(|a| a.to_string()).as_deref())?;
     let secret = WebhookSecret::generate();
-    let tx = state.store.begin().await?;
+    let tx = state.store.begin_write(&admin.origin()).await?;
     let cursor = match after {
         Some(a) => a,
-        None => webhooks::last_seq(&tx, admin.org_id()).await?,
+        None => events::last_seq(&tx, admin.org_id()).await?,
     };
     let w = webhooks::create(
         &tx,
@@ -114,7 +114,7 @@ pub async fn create(
     )
     .detail(url.as_str());
     audit::record(&tx, entry).await?;
-    commit(tx, &admin).await?;
+    commit(tx).await?;
     let mut out = to_json(&w);
     out["secret"] = json!(secret.expose());
     Ok(HttpResponse::Created().json(out))
@@ -173,7 +173,7 @@ pub async fn update(
             }
         }
     }
-    let tx = state.store.begin().await?;
+    let tx = state.store.begin_write(&admin.origin()).await?;
     let w = webhooks::update(&tx, admin.org_id(), path.webhook_id, change).await?;
     let entry = AuditEntry::new(
         admin.org_id(),
@@ -183,7 +183,7 @@ pub async fn update(
         w.id,
     );
     audit::record(&tx, entry).await?;
-    commit(tx, &admin).await?;
+    commit(tx).await?;
     Ok(HttpResponse::Ok().json(to_json(&w)))
 }
 
@@ -195,7 +195,7 @@ pub async fn delete(
     admin: AdminPrincipal,
     path: web::Path<WebhookPath>,
 ) -> AdminResult<HttpResponse> {
-    let tx = state.store.begin().await?;
+    let tx = state.store.begin_write(&admin.origin()).await?;
     webhooks::delete(&tx, admin.org_id(), path.webhook_id).await?;
     let entry = AuditEntry::new(
         admin.org_id(),
@@ -205,7 +205,7 @@ pub async fn delete(
         path.webhook_id,
     );
     audit::record(&tx, entry).await?;
-    commit(tx, &admin).await?;
+    commit(tx).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -254,7 +254,7 @@ pub async fn redeliver(
     body: web::Json<Redeliver>,
 ) -> AdminResult<HttpResponse> {
     let after = parse_after(Some(&body.after.to_string()))?.unwrap_or(0);
-    let tx = state.store.begin().await?;
+    let tx = state.store.begin_write(&admin.origin()).await?;
     let w = webhooks::redeliver(&tx, admin.org_id(), path.webhook_id, after).await?;
     let entry = AuditEntry::new(
         admin.org_id(),
@@ -265,6 +265,6 @@ pub async fn redeliver(
     )
     .detail(format!("after {after}"));
     audit::record(&tx, entry).await?;
-    commit(tx, &admin).await?;
+    commit(tx).await?;
     Ok(HttpResponse::Ok().json(to_json(&w)))
 }
