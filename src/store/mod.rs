@@ -236,10 +236,16 @@ impl Store {
     /// [`Store::begin`] for a write that records change events: they are
     /// stamped with `origin` (who caused them, in which request).
     pub async fn begin_write(&self, origin: &Origin) -> Result<WriteTx, ScimError> {
-        Ok(WriteTx {
-            tx: self.begin().await?,
+        Ok(self.write_tx(self.begin().await?, origin))
+    }
+
+    /// `tx` (a transaction or savepoint of the writer) as a write whose
+    /// events are stamped with `origin`.
+    pub fn write_tx(&self, tx: DatabaseTransaction, origin: &Origin) -> WriteTx {
+        WriteTx {
+            tx,
             sink: EventSink::new(origin.clone(), self.events),
-        })
+        }
     }
 
     /// A read transaction: every read in it sees one state of the
