@@ -88,9 +88,15 @@ async fn cost(posts: usize) {
     directories::add_domain(store.writer(), org.id, &domain)
         .await
         .unwrap();
-    directories::verify_domain(store.writer(), org.id, &domain)
+    let tx = store
+        .begin_write(&Origin::new(Actor::System("bench"), None))
         .await
         .unwrap();
+    directories::verify_domain(&tx, org.id, &domain)
+        .await
+        .unwrap();
+    events::flush(&tx).await.unwrap();
+    tx.commit().await.unwrap();
     analyze(&store).await;
     let on = Server::start(&url, dir).await;
     let off = Server::start_with(&url, dir, &[("SCIM_EVENTS_ENABLED", "0")]).await;
@@ -194,7 +200,7 @@ async fn throughput(n: usize) {
     let mut made = 0;
     while made < n {
         let k = (n - made).min(1000);
-        let tx = store.begin().await.unwrap();
+        let tx = store.begin_write(&origin).await.unwrap();
         let list = (made..made + k)
             .map(|i| {
                 NewEvent::new(
@@ -205,7 +211,7 @@ async fn throughput(n: usize) {
             })
             .collect();
         events::record_many(&tx, list).await.unwrap();
-        events::flush(&tx, &origin).await.unwrap();
+        events::flush(&tx).await.unwrap();
         tx.commit().await.unwrap();
         made += k;
     }

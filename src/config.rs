@@ -119,8 +119,8 @@ pub struct Settings {
     #[serde(deserialize_with = "parse::lease_secs")]
     pub webhook_lease_secs: u64,
     /// Record change events (default). Off only to measure what they cost
-    /// (`cargo bench --bench events`): process-wide, nothing is recorded
-    /// and webhooks receive nothing.
+    /// (`cargo bench --bench events`): the store hands it to every write
+    /// transaction; nothing is recorded and webhooks receive nothing.
     #[serde(deserialize_with = "parse::flag")]
     pub events_enabled: bool,
     /// SQLite: write requests arriving while a commit is in flight share

@@ -30,7 +30,6 @@ async fn main() -> std::process::ExitCode {
 }
 
 async fn serve(settings: Settings) -> Result<(), String> {
-    scim_server::store::events::set_recording(settings.events_enabled);
     let public = cli::scim_base_url(&settings, uuid::Uuid::nil());
     let app = Application::build(settings.clone())
         .await

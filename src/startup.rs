@@ -51,6 +51,7 @@ pub async fn open_store(settings: &Settings) -> Result<Store, StartupError> {
             .then(|| std::time::Duration::from_millis(settings.db_statement_timeout_ms)),
     )
     .await?;
+    let store = store.with_events(settings.events_enabled);
     Ok(if settings.group_commit {
         store
     } else {

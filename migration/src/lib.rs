@@ -14,6 +14,7 @@ mod m20261202_180001_create_events;
 mod m20261202_180002_create_webhooks;
 mod m20261203_010001_add_custom_values;
 mod m20261203_010001_create_admin_sessions;
+mod m20261203_020001_number_events_on_insert;
 
 pub struct Migrator;
 
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_180002_create_webhooks::Migration),
             Box::new(m20261203_010001_create_admin_sessions::Migration),
             Box::new(m20261203_010001_add_custom_values::Migration),
+            Box::new(m20261203_020001_number_events_on_insert::Migration),
         ]
     }
 }

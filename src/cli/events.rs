@@ -73,7 +73,7 @@ async fn tail(
     let stop = stop_signal();
     tokio::pin!(stop);
     loop {
-        let end = crate::store::webhooks::last_seq(store.reader(), org_id).await?;
+        let end = crate::store::events::last_seq(store.reader(), org_id).await?;
         loop {
             let rows = events::page(store.reader(), org_id, Some(after), types, 500).await?;
             let mut out = std::io::stdout().lock();

@@ -28,7 +28,6 @@ pub mod sites;
 pub mod users;
 pub mod webhooks;
 
-use sea_orm::{DatabaseTransaction, TransactionTrait};
 use uuid::Uuid;
 
 use crate::error::{ScimError, ScimResult};
@@ -36,19 +35,19 @@ use crate::store::audit::Actor;
 use crate::store::directories::DirectoryPrincipal;
 use crate::store::events::{self, Origin};
 use crate::store::sync_log::{self, SyncEntry};
-use crate::store::{Store, db_error};
+use crate::store::{Store, WriteTx, db_error};
 
 /// The transaction a use case writes in (a savepoint of a `/Bulk` or
 /// import batch, or a request's own).
-pub type Tx = DatabaseTransaction;
+pub type Tx = WriteTx;
 
-/// Runs `f` in a write transaction: begin, `f`, number the events it
-/// recorded, commit. An error from `f` rolls back everything `f` wrote.
-/// The one place a write transaction begins and commits (SCIM and admin
-/// errors alike: `E`). On SQLite, writes arriving together share one
-/// transaction and its commit, each in a savepoint of its own
-/// ([`crate::store::group_commit`]); `f`'s output is returned once the
-/// commit is durable either way.
+/// Runs `f` in a write transaction: begin, `f` (its events stamped with
+/// `origin`), number the events it recorded, commit. An error from `f`
+/// rolls back everything `f` wrote. The one place a write transaction
+/// begins and commits (SCIM and admin errors alike: `E`). On SQLite,
+/// writes arriving together share one transaction and its commit, each in
+/// a savepoint of its own ([`crate::store::group_commit`]); `f`'s output
+/// is returned once the commit is durable either way.
 pub async fn write<T, E: From<ScimError>>(
     store: &Store,
     origin: &Origin,
@@ -56,13 +55,13 @@ pub async fn write<T, E: From<ScimError>>(
 ) -> Result<T, E> {
     let body = async move |tx: &Tx| {
         let out = f(tx).await?;
-        events::flush(tx, origin).await?;
+        events::flush(tx).await?;
         Ok(out)
     };
     if let Some(group) = store.group_commit() {
-        return group.run(store, body).await;
+        return group.run(store, origin, body).await;
     }
-    let tx = store.begin().await?;
+    let tx = store.begin_write(origin).await?;
     let out = body(&tx).await?;
     tx.commit().await.map_err(db_error)?;
     Ok(out)
@@ -71,7 +70,7 @@ pub async fn write<T, E: From<ScimError>>(
 /// Runs `f` in a savepoint of `tx`: released when `f` succeeds, rolled
 /// back when it fails (the error is handed on; `tx` goes on).
 pub async fn savepoint<T>(tx: &Tx, f: impl AsyncFnOnce(&Tx) -> ScimResult<T>) -> ScimResult<T> {
-    let sp = tx.begin().await.map_err(db_error)?;
+    let sp = tx.savepoint().await.map_err(db_error)?;
     match f(&sp).await {
         Ok(out) => {
             sp.commit().await.map_err(db_error)?;

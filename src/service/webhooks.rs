@@ -28,7 +28,7 @@ pub async fn create(
     write(store, &who.origin, async |tx| {
         let cursor = match after {
             Some(a) => a,
-            None => webhooks::last_seq(tx, who.org_id).await?,
+            None => crate::store::events::last_seq(tx, who.org_id).await?,
         };
         let w = webhooks::create(
             tx,

@@ -20,7 +20,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::audit::{self, Actor, AuditEntry};
-use super::events::{self, EventType, NewEvent};
+use super::events::{self, EventType, NewEvent, Recorder};
 use super::{Store, db_error, is_unique_violation};
 use crate::domain::admin_rules::{OrgView, ProfileField};
 use crate::domain::lifecycle::AccountStatus;
@@ -343,7 +343,7 @@ pub async fn end_sessions<C: ConnectionTrait>(
 
 /// Active → deactivated: it can't log in anywhere, sessions end,
 /// memberships are kept.
-pub async fn deactivate<C: ConnectionTrait>(tx: &C, account_id: Uuid) -> ScimResult<()> {
+pub async fn deactivate<C: Recorder>(tx: &C, account_id: Uuid) -> ScimResult<()> {
     let n = set_status(
         tx,
         account_id,
@@ -364,7 +364,7 @@ pub async fn deactivate<C: ConnectionTrait>(tx: &C, account_id: Uuid) -> ScimRes
     Ok(())
 }
 
-pub async fn reactivate<C: ConnectionTrait>(tx: &C, account_id: Uuid) -> ScimResult<()> {
+pub async fn reactivate<C: Recorder>(tx: &C, account_id: Uuid) -> ScimResult<()> {
     let n = set_status(
         tx,
         account_id,
@@ -388,7 +388,7 @@ pub async fn reactivate<C: ConnectionTrait>(tx: &C, account_id: Uuid) -> ScimRes
 }
 
 /// → pending deletion until `purge_after`; sessions end.
-pub async fn request_deletion<C: ConnectionTrait>(
+pub async fn request_deletion<C: Recorder>(
     tx: &C,
     a: &account::Model,
     purge_after: Time,
@@ -418,7 +418,7 @@ pub async fn request_deletion<C: ConnectionTrait>(
     Ok(())
 }
 
-pub async fn cancel_deletion<C: ConnectionTrait>(
+pub async fn cancel_deletion<C: Recorder>(
     tx: &C,
     id: Uuid,
     back_to: AccountStatus,
@@ -447,7 +447,7 @@ pub async fn cancel_deletion<C: ConnectionTrait>(
     Ok(())
 }
 
-pub async fn change_email<C: ConnectionTrait>(tx: &C, id: Uuid, email: &Email) -> ScimResult<()> {
+pub async fn change_email<C: Recorder>(tx: &C, id: Uuid, email: &Email) -> ScimResult<()> {
     account::Entity::update_many()
         .col_expr(account::Column::Email, Expr::value(email.as_str()))
         .col_expr(account::Column::EmailLower, Expr::value(email.lower()))
@@ -481,7 +481,7 @@ fn profile_column(f: ProfileField) -> account::Column {
     }
 }
 
-pub async fn update_profile<C: ConnectionTrait>(
+pub async fn update_profile<C: Recorder>(
     tx: &C,
     id: Uuid,
     changes: &[(ProfileField, Option<String>)],
@@ -747,8 +747,9 @@ pub async fn purge_due(store: &Store, now: Time) -> ScimResult<u64> {
             return Ok(purged);
         }
         let mut progressed = false;
+        let origin = events::Origin::new(Actor::System("purge"), None);
         for id in ids {
-            let tx = store.begin().await?;
+            let tx = store.begin_write(&origin).await?;
             // The claiming UPDATE comes first: on SQLite a transaction that
             // reads before it writes can't wait for another writer.
             if purge_one(&tx, id, now).await? {
@@ -778,7 +779,7 @@ pub async fn purge_due(store: &Store, now: Time) -> ScimResult<u64> {
                 purged += 1;
                 progressed = true;
             }
-            events::flush(&tx, &events::Origin::new(Actor::System("purge"), None)).await?;
+            events::flush(&tx).await?;
             tx.commit().await.map_err(db_error)?;
         }
         if !progressed {

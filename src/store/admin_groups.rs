@@ -11,7 +11,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::events::{self, EventType};
+use super::events::{self, EventType, Recorder};
 use super::{db_error, is_unique_violation};
 use crate::error::{ScimError, ScimResult};
 
@@ -105,7 +105,7 @@ pub async fn get<C: ConnectionTrait>(db: &C, org_id: Uuid, id: Uuid) -> ScimResu
 
 /// An admin-made group; its name is unique (case-insensitive) among the
 /// org's groups, synced ones included.
-pub async fn create<C: ConnectionTrait>(
+pub async fn create<C: Recorder>(
     tx: &C,
     org_id: Uuid,
     name: &str,

@@ -12,7 +12,7 @@ use sea_orm::{
 use std::collections::HashMap;
 use uuid::Uuid;
 
-use super::events;
+use super::events::{self, Recorder};
 use super::{db_error, is_unique_violation};
 use crate::domain::lifecycle::{AccountStatus, Authority};
 use crate::domain::secrets;
@@ -378,7 +378,7 @@ pub async fn add_domain<C: ConnectionTrait>(
 /// (409) when another organization has verified the domain: one org per
 /// verified domain, platform-wide (a unique index backs it). Returns how
 /// many accounts were claimed.
-pub async fn verify_domain<C: ConnectionTrait>(
+pub async fn verify_domain<C: Recorder>(
     db: &C,
     org_id: Uuid,
     name: &DomainName,

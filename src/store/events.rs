@@ -1,20 +1,32 @@
 //! Change events, a transactional outbox: a write records its events in
 //! its own transaction ([`record`]), so a failed request leaves none and a
-//! committed one has all of its own. Just before the commit, [`flush`]
-//! numbers the transaction's events per organization: it bumps the
-//! organization's row of `event_counters` (an upsert), whose
-//! row lock then holds every other event-writing transaction of that
-//! organization until this one commits. So sequence order is commit order,
-//! also with several server instances on PostgreSQL, and a reader resuming
-//! after sequence number N never misses an event committed later with a
-//! smaller number. A transaction writing for several organizations locks
-//! their counters in id order (no deadlock).
+//! committed one has all of its own. An event is one INSERT where the
+//! change is made: the organization it belongs to (an account's managing
+//! organization, a site's organization) is looked up inside that INSERT,
+//! and who caused it (actor, request id, directory) comes from the write
+//! transaction's [`EventSink`].
+//!
+//! Numbering (`seq`, a total order per organization that is also commit
+//! order, so a reader resuming after N never misses an event committed
+//! later with a smaller number):
+//! - SQLite serialises every write on its one writer connection, so an
+//!   event is numbered as it is inserted: a trigger (`events_number`)
+//!   bumps the organization's row of `event_counters` and sets `seq`
+//!   inside the INSERT statement, and [`flush`] has nothing to do.
+//! - PostgreSQL, with several instances writing at once, numbers just
+//!   before the commit ([`flush`]): one statement bumps the counter row of
+//!   each organization with pending events, whose row lock then holds
+//!   every other event-writing transaction of that organization until
+//!   this one commits, and numbers the events. A transaction writing for
+//!   several organizations locks their counters in id order (no deadlock).
+//!
+//! Counters are never deleted with events (retention), so numbers never
+//! restart or go backwards.
 
 use std::fmt;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use chrono::{DateTime, Duration, Utc};
-use entity::{account, event, site};
+use entity::event;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, NotSet, QueryFilter, QueryOrder,
     QuerySelect, Set, Statement, Value,
@@ -143,42 +155,58 @@ impl NewEvent {
     }
 }
 
-fn row(e: NewEvent, at: DateTime<Utc>) -> event::ActiveModel {
+/// Where a write transaction's events go: who caused them (stamped on
+/// each event as it is recorded) and whether events are recorded at all
+/// (`SCIM_EVENTS_ENABLED`, set on the [`Store`]; it exists to measure
+/// what events cost, tests and library users never turn it off).
+#[derive(Debug, Clone)]
+pub struct EventSink {
+    origin: Origin,
+    on: bool,
+}
+
+impl EventSink {
+    pub fn new(origin: Origin, on: bool) -> Self {
+        Self { origin, on }
+    }
+
+    pub fn origin(&self) -> &Origin {
+        &self.origin
+    }
+
+    /// Whether events are recorded.
+    pub fn on(&self) -> bool {
+        self.on
+    }
+}
+
+/// A connection events are recorded on: a write transaction that knows
+/// its [`EventSink`] ([`super::WriteTx`]).
+pub trait Recorder: ConnectionTrait {
+    fn sink(&self) -> &EventSink;
+}
+
+fn row(e: NewEvent, at: DateTime<Utc>, origin: &Origin) -> event::ActiveModel {
     event::ActiveModel {
         id: NotSet,
         org_id: Set(e.org_id),
         seq: Set(None),
         r#type: Set(e.kind.as_str().to_owned()),
         occurred_at: Set(at),
-        directory_id: Set(e.directory_id),
-        actor: Set(None),
-        request_id: Set(None),
+        directory_id: Set(e.directory_id.or(origin.directory())),
+        actor: Set(Some(origin.actor_label())),
+        request_id: Set(origin.request_id.clone()),
         data: Set(e.data.to_string()),
     }
 }
 
-/// Whether events are recorded (`SCIM_EVENTS_ENABLED`, read by the
-/// binary at start). Process-wide on purpose: it exists to measure what
-/// events cost (`cargo bench --bench events`), and the store's writers
-/// get only a transaction, so the switch cannot ride on one. Tests and
-/// library users never turn it off.
-static RECORDING: AtomicBool = AtomicBool::new(true);
-
-/// Turns recording on or off for the whole process (see [`RECORDING`]).
-pub fn set_recording(on: bool) {
-    RECORDING.store(on, Ordering::Relaxed);
-}
-
-fn recording() -> bool {
-    RECORDING.load(Ordering::Relaxed)
-}
-
-/// Records an event in the caller's transaction (numbered by [`flush`]).
-pub async fn record<C: ConnectionTrait>(tx: &C, e: NewEvent) -> ScimResult<()> {
-    if !recording() {
+/// Records an event in the caller's transaction (one INSERT).
+pub async fn record<C: Recorder>(tx: &C, e: NewEvent) -> ScimResult<()> {
+    let sink = tx.sink();
+    if !sink.on {
         return Ok(());
     }
-    event::Entity::insert(row(e, Utc::now()))
+    event::Entity::insert(row(e, Utc::now(), &sink.origin))
         .exec_without_returning(tx)
         .await
         .map_err(db_error)?;
@@ -186,69 +214,115 @@ pub async fn record<C: ConnectionTrait>(tx: &C, e: NewEvent) -> ScimResult<()> {
 }
 
 /// Records events in order, in multi-row inserts.
-pub async fn record_many<C: ConnectionTrait>(tx: &C, events: Vec<NewEvent>) -> ScimResult<()> {
-    if !recording() {
+pub async fn record_many<C: Recorder>(tx: &C, events: Vec<NewEvent>) -> ScimResult<()> {
+    let sink = tx.sink();
+    if !sink.on {
         return Ok(());
     }
     let at = Utc::now();
-    insert_chunks(tx, events.into_iter().map(|e| row(e, at))).await
+    insert_chunks(tx, events.into_iter().map(|e| row(e, at, &sink.origin))).await
 }
 
 /// Records an `account.*` event for the account's managing organization
 /// (an account no organization manages has none): `data` gets the
-/// account's id and email.
-pub async fn for_account<C: ConnectionTrait>(
+/// account's id and email. One statement: the INSERT reads the
+/// organization and email from the account row (`data` wins over both).
+pub async fn for_account<C: Recorder>(
     tx: &C,
     account_id: Uuid,
     kind: EventType,
     data: Json,
 ) -> ScimResult<()> {
-    if !recording() {
+    let sink = tx.sink();
+    if !sink.on {
         return Ok(());
     }
-    let row: Option<(Option<Uuid>, Option<String>)> = account::Entity::find_by_id(account_id)
-        .select_only()
-        .column(account::Column::ManagingOrgId)
-        .column(account::Column::Email)
-        .into_tuple()
-        .one(tx)
-        .await
-        .map_err(db_error)?;
-    let Some((Some(org_id), email)) = row else {
-        return Ok(());
-    };
-    let mut body = json!({"account_id": account_id, "email": email});
+    let mut body = json!({"account_id": account_id});
     merge(&mut body, data);
-    record(tx, NewEvent::new(org_id, kind, body)).await
+    let backend = tx.get_database_backend();
+    let body_sql = match backend {
+        // `data`'s own email wins (json_insert adds only what is absent).
+        DbBackend::Postgres => "(jsonb_build_object('email', email) || CAST($6 AS jsonb))::text",
+        _ => "json_insert(?, '$.email', email)",
+    };
+    insert_select(
+        tx,
+        kind,
+        &sink.origin,
+        body.to_string(),
+        body_sql,
+        "SELECT managing_org_id, {cols} FROM accounts \
+         WHERE id = {id} AND managing_org_id IS NOT NULL",
+        account_id,
+    )
+    .await
 }
 
 /// Records a site membership or product access event for the site's
-/// organization: `data` gets the site and account ids.
-pub async fn for_site<C: ConnectionTrait>(
+/// organization: `data` gets the site and account ids. One statement: the
+/// INSERT reads the organization from the site row.
+pub async fn for_site<C: Recorder>(
     tx: &C,
     site_id: Uuid,
     account_id: Uuid,
     kind: EventType,
     data: Json,
 ) -> ScimResult<()> {
-    if !recording() {
+    let sink = tx.sink();
+    if !sink.on {
         return Ok(());
     }
-    let org: Option<Uuid> = site::Entity::find_by_id(site_id)
-        .select_only()
-        .column(site::Column::OrgId)
-        .into_tuple()
-        .one(tx)
-        .await
-        .map_err(db_error)?;
-    let Some(org_id) = org else {
-        return Ok(());
+    let body_sql = match tx.get_database_backend() {
+        DbBackend::Postgres => "$6",
+        _ => "?",
     };
-    record(
+    insert_select(
         tx,
-        NewEvent::new(org_id, kind, site_data(site_id, account_id, data)),
+        kind,
+        &sink.origin,
+        site_data(site_id, account_id, data).to_string(),
+        body_sql,
+        "SELECT org_id, {cols} FROM sites WHERE id = {id}",
+        site_id,
     )
     .await
+}
+
+/// `INSERT INTO events (…) <select>`: `select` names the organization
+/// column of one row found by `{id}` and takes the event's other columns
+/// as `{cols}` (type, time, directory, actor, request id, then
+/// `body_sql`, the data built from the bound `body`).
+async fn insert_select<C: ConnectionTrait>(
+    tx: &C,
+    kind: EventType,
+    origin: &Origin,
+    body: String,
+    body_sql: &str,
+    select: &str,
+    id: Uuid,
+) -> ScimResult<()> {
+    let backend = tx.get_database_backend();
+    let (cols, id_param) = match backend {
+        DbBackend::Postgres => (format!("$1, $2, $3, $4, $5, {body_sql}"), "$7"),
+        _ => (format!("?, ?, ?, ?, ?, {body_sql}"), "?"),
+    };
+    let sql = format!(
+        "INSERT INTO events (org_id, type, occurred_at, directory_id, actor, request_id, data) {}",
+        select.replace("{cols}", &cols).replace("{id}", id_param)
+    );
+    let values: Vec<Value> = vec![
+        kind.as_str().into(),
+        Utc::now().into(),
+        origin.directory().into(),
+        origin.actor_label().into(),
+        origin.request_id.clone().into(),
+        body.into(),
+        id.into(),
+    ];
+    tx.execute_raw(Statement::from_sql_and_values(backend, sql, values))
+        .await
+        .map_err(db_error)?;
+    Ok(())
 }
 
 /// `{"site_id", "account_id", …data}`.
@@ -289,70 +363,54 @@ impl Origin {
     }
 }
 
-/// Numbers the transaction's pending events (call it last, right before
-/// the commit) in two statements, whatever the number of organizations:
-/// an upsert of `INSERT … SELECT … GROUP BY org_id ORDER BY org_id` bumps
-/// the counter of each organization with pending events (rows locked in
-/// id order), then one UPDATE numbers each organization's events in id
-/// order up to its new last number and stamps the actor and request id.
-/// SQLite gets both in one call (one hand-off to its connection's
-/// thread); PostgreSQL skips the UPDATE when the upsert found no event.
-pub async fn flush<C: ConnectionTrait>(tx: &C, origin: &Origin) -> ScimResult<()> {
-    if !recording() {
+/// Numbers the transaction's pending events: call it last, right before
+/// the commit (once per request is fine: it numbers what is pending).
+/// SQLite numbered them as they were inserted (see the module doc):
+/// nothing to do. PostgreSQL: one statement, whatever the number of
+/// organizations: an upsert of `INSERT … SELECT … GROUP BY org_id ORDER
+/// BY org_id` bumps the counter of each organization with pending events
+/// (rows locked in id order) and returns the new last numbers, from which
+/// the UPDATE numbers each organization's events in id order.
+pub async fn flush<C: Recorder>(tx: &C) -> ScimResult<()> {
+    let backend = tx.get_database_backend();
+    if !tx.sink().on || backend != DbBackend::Postgres {
         return Ok(());
     }
-    let backend = tx.get_database_backend();
-    // SQLite needs the WHERE before an upsert's ON CONFLICT (parsing).
-    let bump = "INSERT INTO event_counters (org_id, last_seq) \
-                SELECT org_id, COUNT(*) FROM events WHERE seq IS NULL \
-                GROUP BY org_id ORDER BY org_id \
-                ON CONFLICT (org_id) DO UPDATE \
-                SET last_seq = event_counters.last_seq + excluded.last_seq";
-    let p: Vec<String> = (1..=3)
-        .map(|i| match backend {
-            DbBackend::Postgres => format!("${i}"),
-            _ => "?".to_owned(),
-        })
-        .collect();
-    let number = format!(
-        "UPDATE events SET \
-         seq = (SELECT c.last_seq FROM event_counters c WHERE c.org_id = events.org_id) - r.n + r.rn, \
-         actor = {}, request_id = {}, directory_id = COALESCE(events.directory_id, {}) \
-         FROM (SELECT id, ROW_NUMBER() OVER (PARTITION BY org_id ORDER BY id) AS rn, \
-                      COUNT(*) OVER (PARTITION BY org_id) AS n \
-               FROM events WHERE seq IS NULL) AS r \
-         WHERE events.id = r.id",
-        p[0], p[1], p[2]
-    );
-    let values: Vec<Value> = vec![
-        origin.actor_label().into(),
-        origin.request_id.clone().into(),
-        origin.directory().into(),
-    ];
-    if backend == DbBackend::Postgres {
-        let bumped = tx
-            .query_all_raw(Statement::from_string(
-                backend,
-                format!("{bump} RETURNING org_id"),
-            ))
-            .await
-            .map_err(db_error)?;
-        if bumped.is_empty() {
-            return Ok(());
-        }
-        tx.execute_raw(Statement::from_sql_and_values(backend, number, values))
-            .await
-            .map_err(db_error)?;
-    } else {
-        tx.execute_raw(Statement::from_sql_and_values(
-            backend,
-            format!("{bump}; {number}"),
-            values,
-        ))
+    // The UPDATE can't see the upsert's rows (one snapshot for the whole
+    // statement), only what it returns; it sees the pending events (its
+    // own transaction's: other transactions' are invisible until they
+    // commit, numbered).
+    let sql = "WITH bumped AS ( \
+                 INSERT INTO event_counters (org_id, last_seq) \
+                 SELECT org_id, COUNT(*) FROM events WHERE seq IS NULL \
+                 GROUP BY org_id ORDER BY org_id \
+                 ON CONFLICT (org_id) DO UPDATE \
+                 SET last_seq = event_counters.last_seq + excluded.last_seq \
+                 RETURNING org_id, last_seq), \
+               pending AS ( \
+                 SELECT id, org_id, \
+                        ROW_NUMBER() OVER (PARTITION BY org_id ORDER BY id) AS rn, \
+                        COUNT(*) OVER (PARTITION BY org_id) AS n \
+                 FROM events WHERE seq IS NULL) \
+               UPDATE events SET seq = b.last_seq - p.n + p.rn \
+               FROM pending p JOIN bumped b ON b.org_id = p.org_id \
+               WHERE events.id = p.id";
+    tx.execute_unprepared(sql).await.map_err(db_error)?;
+    Ok(())
+}
+
+/// The organization's last event sequence number (0: none yet): where a
+/// reader starting "from now" begins (one probe of the (org, seq) index).
+pub async fn last_seq<C: ConnectionTrait>(db: &C, org_id: Uuid) -> ScimResult<i64> {
+    let seq: Option<Option<i64>> = event::Entity::find()
+        .select_only()
+        .column_as(event::Column::Seq.max(), "m")
+        .filter(event::Column::OrgId.eq(org_id))
+        .into_tuple()
+        .one(db)
         .await
         .map_err(db_error)?;
-    }
-    Ok(())
+    Ok(seq.flatten().unwrap_or(0))
 }
 
 /// A page of the organization's feed: events after sequence number
@@ -442,7 +500,7 @@ pub async fn sync_failed(
     origin: &Origin,
 ) -> ScimResult<bool> {
     let now = Utc::now();
-    let tx = store.begin().await?;
+    let tx = store.begin_write(origin).await?;
     let backend = tx.get_database_backend();
     let (k, at, cutoff) = match backend {
         DbBackend::Postgres => ("$1", "$2", "$3"),
@@ -469,7 +527,7 @@ pub async fn sync_failed(
             NewEvent::new(org_id, EventType::DirectorySyncFailed, data).directory(directory_id),
         )
         .await?;
-        flush(&tx, origin).await?;
+        flush(&tx).await?;
     }
     tx.commit().await.map_err(db_error)?;
     Ok(won)

@@ -30,7 +30,8 @@ use std::time::Instant;
 use sea_orm::{DatabaseTransaction, TransactionTrait};
 use tokio::sync::{Mutex, Notify, oneshot};
 
-use super::{Store, db_error};
+use super::events::Origin;
+use super::{Store, WriteTx, db_error};
 use crate::error::ScimError;
 
 /// Most requests one commit carries; more wait for the next.
@@ -143,7 +144,8 @@ impl GroupCommit {
     pub async fn run<T, E: From<ScimError>>(
         self: &Arc<Self>,
         store: &Store,
-        f: impl AsyncFnOnce(&DatabaseTransaction) -> Result<T, E>,
+        origin: &Origin,
+        f: impl AsyncFnOnce(&WriteTx) -> Result<T, E>,
     ) -> Result<T, E> {
         let queued_at = Instant::now();
         let mut slot = loop {
@@ -174,10 +176,11 @@ impl GroupCommit {
                         return Err(e.into());
                     }
                 };
+                let tx = store.write_tx(tx, origin);
                 match f(&tx).await {
                     Ok(out) => {
                         slot.batch = Some(Batch {
-                            tx,
+                            tx: tx.into_inner(),
                             waiters: vec![done],
                             broken: None,
                         });
@@ -195,7 +198,7 @@ impl GroupCommit {
             }
             Some(batch) => {
                 let sp = match batch.tx.begin().await {
-                    Ok(sp) => sp,
+                    Ok(sp) => store.write_tx(sp, origin),
                     Err(e) => {
                         batch.broken = Some(format!("could not open a savepoint: {e}"));
                         return Err(db_error(e).into());
@@ -292,7 +295,7 @@ mod tests {
         store
     }
 
-    async fn insert(tx: &DatabaseTransaction, v: &str) -> Result<(), ScimError> {
+    async fn insert<C: ConnectionTrait>(tx: &C, v: &str) -> Result<(), ScimError> {
         tx.execute_raw(Statement::from_sql_and_values(
             tx.get_database_backend(),
             "INSERT INTO gc_probe (v) VALUES (?)",
@@ -320,6 +323,10 @@ mod tests {
         rows
     }
 
+    fn origin() -> Origin {
+        Origin::new(crate::store::audit::Actor::System("test"), None)
+    }
+
     fn group(store: &Store) -> Arc<GroupCommit> {
         Arc::clone(store.group_commit().expect("SQLite groups commits"))
     }
@@ -336,7 +343,7 @@ mod tests {
         let (started, is_started) = oneshot::channel::<()>();
         let (s, g) = (store.clone(), group(store));
         let leader = tokio::spawn(async move {
-            g.run(&s, async |tx: &DatabaseTransaction| {
+            g.run(&s, &origin(), async |tx: &WriteTx| {
                 insert(tx, "leader").await?;
                 let _ = started.send(());
                 let _ = wait.await;
@@ -361,7 +368,7 @@ mod tests {
         for v in ["a", "leader", "b"] {
             let (s, g) = (store.clone(), group(&store));
             joiners.push(tokio::spawn(async move {
-                g.run(&s, async |tx: &DatabaseTransaction| {
+                g.run(&s, &origin(), async |tx: &WriteTx| {
                     insert(tx, &format!("{v}-first")).await?;
                     // "leader" is taken: this request fails after a write.
                     insert(tx, v).await
@@ -396,7 +403,7 @@ mod tests {
         let (inserted, is_inserted) = oneshot::channel::<()>();
         let (s, g) = (store.clone(), group(&store));
         let dropped = tokio::spawn(async move {
-            g.run(&s, async |tx: &DatabaseTransaction| {
+            g.run(&s, &origin(), async |tx: &WriteTx| {
                 insert(tx, "dropped").await?;
                 let _ = inserted.send(());
                 std::future::pending::<()>().await;
@@ -407,7 +414,7 @@ mod tests {
         settle().await;
         let (s, g) = (store.clone(), group(&store));
         let after = tokio::spawn(async move {
-            g.run(&s, async |tx: &DatabaseTransaction| {
+            g.run(&s, &origin(), async |tx: &WriteTx| {
                 insert(tx, "after").await
             })
             .await
@@ -432,7 +439,7 @@ mod tests {
         let store = store().await;
         let g = group(&store);
         let failed = g
-            .run(&store, async |tx: &DatabaseTransaction| {
+            .run(&store, &origin(), async |tx: &WriteTx| {
                 insert(tx, "x").await?;
                 Err::<(), _>(ScimError::conflict("no"))
             })
@@ -442,7 +449,7 @@ mod tests {
             .await
             .expect("the writer is free");
         assert_eq!(committed(&store).await, ["y"]);
-        g.run(&store, async |tx: &DatabaseTransaction| {
+        g.run(&store, &origin(), async |tx: &WriteTx| {
             insert(tx, "z").await
         })
         .await

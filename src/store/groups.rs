@@ -17,7 +17,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::directories::DirectoryPrincipal;
-use super::events::{self, EventType, NewEvent};
+use super::events::{self, EventType, NewEvent, Recorder};
 use super::filter_sql::{
     Column, custom_sort, group_column_with, groups_condition_with, names_custom,
 };
@@ -236,7 +236,7 @@ async fn end_access<C: ConnectionTrait>(
         .map_err(db_error)
 }
 
-pub(crate) async fn add_members<C: ConnectionTrait>(
+pub(crate) async fn add_members<C: Recorder>(
     db: &C,
     group_id: Uuid,
     accounts: &[Uuid],
@@ -271,7 +271,7 @@ pub(crate) async fn add_members<C: ConnectionTrait>(
 /// for each of the group's grants, and `site_membership.activated|removed`
 /// for each membership the change started or ended (`memberships`:
 /// (site, account)). Multi-row inserts.
-async fn member_events<C: ConnectionTrait>(
+async fn member_events<C: Recorder>(
     db: &C,
     group_id: Uuid,
     members: &[Uuid],
@@ -407,7 +407,7 @@ async fn member_ids<C: ConnectionTrait>(
 /// Members walked at a time by whole-group changes.
 const MEMBER_PAGE: u64 = 1000;
 
-pub(crate) async fn remove_members<C: ConnectionTrait>(
+pub(crate) async fn remove_members<C: Recorder>(
     db: &C,
     group_id: Uuid,
     accounts: &[Uuid],
@@ -437,10 +437,7 @@ pub(crate) async fn remove_members<C: ConnectionTrait>(
 
 /// Every member leaves, page by page (1,000 members a page), each with
 /// its events (a `PATCH` that removes all members, `DELETE /Groups`).
-pub async fn remove_all_members_paged<C: ConnectionTrait>(
-    db: &C,
-    group_id: Uuid,
-) -> ScimResult<()> {
+pub async fn remove_all_members_paged<C: Recorder>(db: &C, group_id: Uuid) -> ScimResult<()> {
     loop {
         let page = member_ids(db, group_id, None).await?;
         if page.is_empty() {
@@ -452,7 +449,7 @@ pub async fn remove_all_members_paged<C: ConnectionTrait>(
 
 /// Members become exactly `accounts`: current members are walked in pages
 /// (keyset on the primary key) and those not listed removed page by page.
-pub async fn replace_members<C: ConnectionTrait>(
+pub async fn replace_members<C: Recorder>(
     db: &C,
     group_id: Uuid,
     accounts: &[Uuid],
@@ -779,7 +776,7 @@ pub async fn list<C: ConnectionTrait>(
 
 /// Grants product access on a site to a group's members (operator CLI; the
 /// admin API later). Current members get site membership at once.
-pub async fn grant<C: ConnectionTrait>(
+pub async fn grant<C: Recorder>(
     tx: &C,
     group_id: Uuid,
     site_name: &str,
@@ -866,7 +863,7 @@ pub async fn grant<C: ConnectionTrait>(
 /// product it gave (`product_access.revoked`, via the group), and the site
 /// membership where that was its last path to the site, a page of members
 /// at a time.
-pub async fn ungrant<C: ConnectionTrait>(
+pub async fn ungrant<C: Recorder>(
     tx: &C,
     group_id: Uuid,
     grant_id: Uuid,

@@ -35,11 +35,12 @@ use migration::{Migrator, MigratorTrait};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
     ActiveModelTrait, ConnectOptions, ConnectionTrait, Database, DatabaseBackend,
-    DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, SqlErr, SqliteTransactionMode,
-    TransactionOptions, TransactionTrait,
+    DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, ExecResult, QueryResult, SqlErr,
+    SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
 };
 
 use crate::error::{ScimError, ScimResult};
+use events::{EventSink, Origin, Recorder};
 use group_commit::GroupCommit;
 
 #[derive(Clone)]
@@ -56,6 +57,9 @@ pub struct Store {
     /// SQLite: concurrent write requests share commits
     /// ([`group_commit`]); `None` on PostgreSQL or when turned off.
     group: Option<Arc<GroupCommit>>,
+    /// Whether write transactions record change events
+    /// (`SCIM_EVENTS_ENABLED`; only the benchmark turns it off).
+    events: bool,
 }
 
 /// Statements run on each pool since start (`/metrics`:
@@ -141,6 +145,7 @@ impl Store {
                 backend: DatabaseBackend::Sqlite,
                 statements: counts,
                 group: Some(Arc::default()),
+                events: true,
             })
         } else {
             let pg_options = |max: u32, timeout: Option<Duration>, read_only: bool| {
@@ -203,6 +208,7 @@ impl Store {
                 backend,
                 statements: counts,
                 group: None,
+                events: true,
             })
         }
     }
@@ -221,6 +227,14 @@ impl Store {
     /// (`SCIM_GROUP_COMMIT=0`: to measure what group commit gains).
     pub fn without_group_commit(mut self) -> Self {
         self.group = None;
+        self
+    }
+
+    /// Turns the recording of change events on or off for the write
+    /// transactions of this store (on by default; `SCIM_EVENTS_ENABLED=0`
+    /// exists to measure what events cost, tests never turn it off).
+    pub fn with_events(mut self, on: bool) -> Self {
+        self.events = on;
         self
     }
 
@@ -269,6 +283,21 @@ impl Store {
             .begin_with_options(options)
             .await
             .map_err(db_error)
+    }
+
+    /// [`Store::begin`] for a write that records change events: they are
+    /// stamped with `origin` (who caused them, in which request).
+    pub async fn begin_write(&self, origin: &Origin) -> Result<WriteTx, ScimError> {
+        Ok(self.write_tx(self.begin().await?, origin))
+    }
+
+    /// `tx` (a transaction or savepoint of the writer) as a write whose
+    /// events are stamped with `origin`.
+    pub fn write_tx(&self, tx: DatabaseTransaction, origin: &Origin) -> WriteTx {
+        WriteTx {
+            tx,
+            sink: EventSink::new(origin.clone(), self.events),
+        }
     }
 
     /// A read transaction: every read in it sees one state of the
@@ -344,6 +373,72 @@ impl Store {
         }
         let _ = self.write.close().await;
         let _ = self.auth.close().await;
+    }
+}
+
+/// A write transaction with where its change events go ([`EventSink`]:
+/// who caused them, whether they are recorded). Every statement runs in
+/// the transaction; it commits with [`WriteTx::commit`], and rolls back
+/// when dropped uncommitted.
+pub struct WriteTx {
+    tx: DatabaseTransaction,
+    sink: EventSink,
+}
+
+impl WriteTx {
+    /// The transaction itself, without its events' sink (a group commit
+    /// keeps its batch's transaction once the first write in it is done).
+    pub fn into_inner(self) -> DatabaseTransaction {
+        self.tx
+    }
+
+    pub async fn commit(self) -> Result<(), DbErr> {
+        self.tx.commit().await
+    }
+
+    pub async fn rollback(self) -> Result<(), DbErr> {
+        self.tx.rollback().await
+    }
+
+    /// A savepoint of this transaction, its events stamped alike.
+    pub async fn savepoint(&self) -> Result<WriteTx, DbErr> {
+        Ok(WriteTx {
+            tx: self.tx.begin().await?,
+            sink: self.sink.clone(),
+        })
+    }
+}
+
+impl Recorder for WriteTx {
+    fn sink(&self) -> &EventSink {
+        &self.sink
+    }
+}
+
+#[async_trait::async_trait]
+impl ConnectionTrait for WriteTx {
+    fn get_database_backend(&self) -> DatabaseBackend {
+        self.tx.get_database_backend()
+    }
+
+    async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
+        self.tx.execute_raw(stmt).await
+    }
+
+    async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
+        self.tx.execute_unprepared(sql).await
+    }
+
+    async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
+        self.tx.query_one_raw(stmt).await
+    }
+
+    async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
+        self.tx.query_all_raw(stmt).await
+    }
+
+    fn support_returning(&self) -> bool {
+        self.tx.support_returning()
     }
 }
 

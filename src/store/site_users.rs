@@ -18,7 +18,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::accounts::text_search;
-use super::events::{self, EventType};
+use super::events::{self, EventType, Recorder};
 use super::{db_error, is_unique_violation};
 use crate::domain::admin_rules::MembershipStatus;
 use crate::domain::lifecycle::AccountStatus;
@@ -425,7 +425,7 @@ pub async fn find_or_create_account<C: ConnectionTrait>(
 
 /// An explicit invite: a new membership is `invited`; an existing one is
 /// marked as invited directly (it then outlives group grants).
-pub async fn invite<C: ConnectionTrait>(
+pub async fn invite<C: Recorder>(
     tx: &C,
     site_id: Uuid,
     account_id: Uuid,
@@ -460,7 +460,7 @@ pub async fn invite<C: ConnectionTrait>(
 }
 
 /// Moves a membership to `status` (`suspended_by` set with suspensions).
-pub async fn set_status<C: ConnectionTrait>(
+pub async fn set_status<C: Recorder>(
     tx: &C,
     site_id: Uuid,
     account_id: Uuid,
@@ -496,7 +496,7 @@ pub async fn set_status<C: ConnectionTrait>(
 
 /// Activity on the site: the membership was last active `at` (and the
 /// account, when the site's org manages it); an invite becomes active.
-pub async fn record_activity<C: ConnectionTrait>(
+pub async fn record_activity<C: Recorder>(
     tx: &C,
     site_id: Uuid,
     account_id: Uuid,
@@ -623,7 +623,7 @@ pub async fn admin_groups_granting<C: ConnectionTrait>(
 }
 
 /// Removal from the site: direct product access and the membership go.
-pub async fn remove<C: ConnectionTrait>(tx: &C, site_id: Uuid, account_id: Uuid) -> ScimResult<()> {
+pub async fn remove<C: Recorder>(tx: &C, site_id: Uuid, account_id: Uuid) -> ScimResult<()> {
     let revoked = product_access::Entity::delete_many()
         .filter(product_access::Column::SiteId.eq(site_id))
         .filter(product_access::Column::AccountId.eq(account_id))
@@ -655,7 +655,7 @@ pub async fn remove<C: ConnectionTrait>(tx: &C, site_id: Uuid, account_id: Uuid)
 }
 
 /// Direct product access (insert or change the role).
-pub async fn set_product<C: ConnectionTrait>(
+pub async fn set_product<C: Recorder>(
     tx: &C,
     site_id: Uuid,
     account_id: Uuid,
@@ -694,7 +694,7 @@ pub async fn set_product<C: ConnectionTrait>(
 }
 
 /// Removes direct product access; false when there was none.
-pub async fn remove_product<C: ConnectionTrait>(
+pub async fn remove_product<C: Recorder>(
     tx: &C,
     site_id: Uuid,
     account_id: Uuid,

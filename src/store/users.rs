@@ -15,7 +15,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::directories::DirectoryPrincipal;
-use super::events::{self, EventType, NewEvent};
+use super::events::{self, EventType, NewEvent, Recorder};
 use super::filter_sql::{
     Column, custom_sort, names_custom, user_column_with, users_condition_with,
 };
@@ -890,7 +890,7 @@ pub async fn taken_names<C: ConnectionTrait>(
 /// link ids in order. On an error the caller rolls back and provisions the
 /// users one by one (say a concurrent writer took a userName since the
 /// probe).
-pub async fn create_plain<C: ConnectionTrait>(
+pub async fn create_plain<C: Recorder>(
     db: &C,
     dir: &DirectoryPrincipal,
     users: &[(PlainCreate, SyncEntry)],

@@ -29,19 +29,6 @@ fn not_found(id: Uuid) -> ScimError {
     ScimError::not_found(format!("no webhook {id} in this organization"))
 }
 
-/// The organization's last event sequence number (0: none yet).
-pub async fn last_seq<C: ConnectionTrait>(db: &C, org_id: Uuid) -> ScimResult<i64> {
-    let seq: Option<Option<i64>> = event::Entity::find()
-        .select_only()
-        .column_as(event::Column::Seq.max(), "m")
-        .filter(event::Column::OrgId.eq(org_id))
-        .into_tuple()
-        .one(db)
-        .await
-        .map_err(db_error)?;
-    Ok(seq.flatten().unwrap_or(0))
-}
-
 pub async fn create<C: ConnectionTrait>(
     db: &C,
     org_id: Uuid,
@@ -297,7 +284,7 @@ pub async fn next_events<C: ConnectionTrait>(
 ) -> ScimResult<Vec<event::Model>> {
     let next = super::events::page(db, ep.org_id, Some(ep.cursor_seq), types, limit).await?;
     if next.is_empty() {
-        let last = last_seq(db, ep.org_id).await?;
+        let last = super::events::last_seq(db, ep.org_id).await?;
         webhook_endpoint::Entity::update_many()
             .col_expr(webhook_endpoint::Column::CursorSeq, Expr::value(last))
             .col_expr(

@@ -389,6 +389,105 @@ async fn concurrent_writes_get_gapless_unique_sequence_numbers() {
     assert_eq!(emails.len(), 12);
 }
 
+#[tokio::test]
+async fn a_reader_polling_during_concurrent_writes_misses_no_event() {
+    // Sequence order must be commit order: were seq N+1 visible before
+    // N, a reader would move its cursor past N and never see it.
+    let app = spawn_app().await;
+    let a = admin(&app, "default").await;
+    app.verify_domain("acme.example").await;
+    let n = 40;
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let writes = async {
+        let posts = (0..n).map(|i| {
+            let app = &app;
+            async move {
+                let (status, body) = app
+                    .post("/Users", user(&format!("p{i}@acme.example")))
+                    .await;
+                assert_eq!(status, 201, "{body}");
+            }
+        });
+        futures_util::future::join_all(posts).await;
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+    };
+    let reader = async {
+        let mut seen = vec![];
+        loop {
+            // Read once more after the last write: then everything is in.
+            let finished = done.load(std::sync::atomic::Ordering::SeqCst);
+            let cursor = seen.last().copied().unwrap_or(0);
+            let evs = events_after(&a, cursor).await;
+            seen.extend(evs.iter().map(|e| e["seq"].as_i64().unwrap()));
+            if finished {
+                return seen;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        }
+    };
+    let ((), seen) = tokio::join!(writes, reader);
+    assert_eq!(seen, (1..=n).collect::<Vec<i64>>());
+}
+
+#[tokio::test]
+async fn events_are_stamped_with_their_origin_as_recorded_and_rollbacks_leave_no_gap() {
+    use scim_server::store::audit::Actor;
+    use scim_server::store::events::{self, EventType, NewEvent, Origin};
+    let app = spawn_app().await;
+    let a = admin(&app, "default").await;
+    let org: uuid::Uuid = a.org_id.parse().unwrap();
+    let store = scim_server::startup::open_store(&app.settings)
+        .await
+        .unwrap();
+    let origin = Origin::new(
+        Actor::Directory(app.directory_id),
+        Some("req-origin".into()),
+    );
+    let event = |n: i32| NewEvent::new(org, EventType::GroupUpdated, json!({"n": n}));
+
+    let tx = store.begin_write(&origin).await.unwrap();
+    events::record(&tx, event(1)).await.unwrap();
+    // A failed /Bulk operation: its savepoint rolls back with its event.
+    let sp = tx.savepoint().await.unwrap();
+    events::record(&sp, event(2)).await.unwrap();
+    sp.rollback().await.unwrap();
+    let sp = tx.savepoint().await.unwrap();
+    events::record_many(&sp, vec![event(3), event(4)])
+        .await
+        .unwrap();
+    sp.commit().await.unwrap();
+    events::flush(&tx).await.unwrap();
+    tx.commit().await.unwrap();
+    // A failed request: nothing of it stays, its number neither.
+    let tx = store.begin_write(&origin).await.unwrap();
+    events::record(&tx, event(5)).await.unwrap();
+    tx.rollback().await.unwrap();
+    store.close().await;
+    let (status, body) = app
+        .post(
+            "/Groups",
+            json!({"schemas": [GROUP_SCHEMA], "displayName": "After"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+
+    let events = all_events(&a).await;
+    let seqs: Vec<i64> = events.iter().map(|e| e["seq"].as_i64().unwrap()).collect();
+    assert_eq!(seqs, vec![1, 2, 3, 4], "{events:?}");
+    let ns: Vec<&Value> = events[..3].iter().map(|e| &e["data"]["n"]).collect();
+    assert_eq!(ns, vec![&json!(1), &json!(3), &json!(4)]);
+    for e in &events[..3] {
+        assert_eq!(e["actor"], format!("directory:{}", app.directory_id), "{e}");
+        assert_eq!(e["request_id"], "req-origin", "{e}");
+        assert_eq!(e["directory_id"], app.directory_id.to_string(), "{e}");
+    }
+    let after = &events[3];
+    assert_eq!(after["type"], "group.created");
+    assert_eq!(after["actor"], format!("directory:{}", app.directory_id));
+    assert!(after["request_id"].is_string(), "{after}");
+    assert_ne!(after["request_id"], "req-origin", "{after}");
+}
+
 /// The events after `after` (the admin feed, page by page).
 async fn events_after(a: &crate::admin::Admin, after: i64) -> Vec<Value> {
     let mut out = vec![];
