@@ -404,64 +404,55 @@ impl Search for Groups {
         req: &HttpRequest,
         raw: &RawListQuery,
     ) -> ScimResult<HttpResponse> {
-        search(state, dir, req, raw).await
+        let q = ListQuery::parse(raw, state.settings.max_results, limits(state))?;
+        // The page and its members from one state of the database.
+        let snapshot = state.store.snapshot().await?;
+        let page = groups::list(&snapshot, dir, &q).await?;
+        let base = directory_base(state, req, dir.directory_id);
+        let ids: Vec<Uuid> = page.groups.iter().map(|g| g.id).collect();
+        let custom = org_schemas::GroupCustom::load(&snapshot, dir.org_id, &ids).await?;
+        let rendered: Vec<Rendered> = page
+            .groups
+            .iter()
+            .map(|g| render(&base, g, &q.projection, &custom))
+            .collect();
+        let reader = Reader::Snapshot(snapshot);
+        // The page stops early (honest `itemsPerPage`, a cursor resuming after
+        // the last group shown) once its resources pass SCIM_MAX_PAGE_BYTES.
+        let mut budget = super::users::PageBudget::new(state.settings.max_page_bytes);
+        let fitted = fit(
+            &reader,
+            dir.directory_id,
+            &base,
+            &q.projection,
+            rendered,
+            &mut budget,
+        )
+        .await?;
+        let next_cursor = if fitted.shown < page.groups.len() {
+            fitted
+                .shown
+                .checked_sub(1)
+                .and_then(|i| page.cursors.get(i).cloned())
+        } else {
+            page.next_cursor
+        };
+        let head = list_head(page.total, &q, fitted.shown, next_cursor.as_deref()).to_string();
+        let head = format!(
+            "{},\"Resources\":[",
+            head.strip_suffix('}').unwrap_or(&head)
+        );
+        Ok(respond(
+            reader,
+            dir.directory_id,
+            &base,
+            q.projection.clone(),
+            head,
+            fitted,
+            "]}".into(),
+        )
+        .await)
     }
-}
-
-async fn search(
-    state: &AppState,
-    dir: &Directory,
-    req: &HttpRequest,
-    raw: &RawListQuery,
-) -> ScimResult<HttpResponse> {
-    let q = ListQuery::parse(raw, state.settings.max_results, limits(state))?;
-    // The page and its members from one state of the database.
-    let snapshot = state.store.snapshot().await?;
-    let page = groups::list(&snapshot, dir, &q).await?;
-    let base = directory_base(state, req, dir.directory_id);
-    let ids: Vec<Uuid> = page.groups.iter().map(|g| g.id).collect();
-    let custom = org_schemas::GroupCustom::load(&snapshot, dir.org_id, &ids).await?;
-    let rendered: Vec<Rendered> = page
-        .groups
-        .iter()
-        .map(|g| render(&base, g, &q.projection, &custom))
-        .collect();
-    let reader = Reader::Snapshot(snapshot);
-    // The page stops early (honest `itemsPerPage`, a cursor resuming after
-    // the last group shown) once its resources pass SCIM_MAX_PAGE_BYTES.
-    let mut budget = super::users::PageBudget::new(state.settings.max_page_bytes);
-    let fitted = fit(
-        &reader,
-        dir.directory_id,
-        &base,
-        &q.projection,
-        rendered,
-        &mut budget,
-    )
-    .await?;
-    let next_cursor = if fitted.shown < page.groups.len() {
-        fitted
-            .shown
-            .checked_sub(1)
-            .and_then(|i| page.cursors.get(i).cloned())
-    } else {
-        page.next_cursor
-    };
-    let head = list_head(page.total, &q, fitted.shown, next_cursor.as_deref()).to_string();
-    let head = format!(
-        "{},\"Resources\":[",
-        head.strip_suffix('}').unwrap_or(&head)
-    );
-    Ok(respond(
-        reader,
-        dir.directory_id,
-        &base,
-        q.projection.clone(),
-        head,
-        fitted,
-        "]}".into(),
-    )
-    .await)
 }
 
 pub async fn get(

@@ -123,39 +123,30 @@ impl Search for Users {
         req: &HttpRequest,
         raw: &RawListQuery,
     ) -> ScimResult<HttpResponse> {
-        search(state, dir, req, raw).await
+        let q = ListQuery::parse(raw, state.settings.max_results, limits(state))?;
+        let page = users::list(state.store.reader(), dir, &q).await?;
+        let base = directory_base(state, req, dir.directory_id);
+        // The page stops early (honest `itemsPerPage`, a cursor resuming after
+        // the last user shown) once its resources pass SCIM_MAX_PAGE_BYTES;
+        // at least one user is always shown.
+        let listed = page.users.len();
+        let mut budget = PageBudget::new(state.settings.max_page_bytes);
+        let resources =
+            render_within(state, dir, &base, &q.projection, page.users, &mut budget).await?;
+        let next_cursor = if resources.len() < listed {
+            resources
+                .len()
+                .checked_sub(1)
+                .and_then(|i| page.cursors.get(i).cloned())
+        } else {
+            page.next_cursor
+        };
+        let mut body = list_head(page.total, &q, resources.len(), next_cursor.as_deref());
+        if let Some(o) = body.as_object_mut() {
+            o.insert("Resources".into(), Value::Array(resources));
+        }
+        Ok(scim_response(StatusCode::OK, &body))
     }
-}
-
-async fn search(
-    state: &AppState,
-    dir: &Directory,
-    req: &HttpRequest,
-    raw: &RawListQuery,
-) -> ScimResult<HttpResponse> {
-    let q = ListQuery::parse(raw, state.settings.max_results, limits(state))?;
-    let page = users::list(state.store.reader(), dir, &q).await?;
-    let base = directory_base(state, req, dir.directory_id);
-    // The page stops early (honest `itemsPerPage`, a cursor resuming after
-    // the last user shown) once its resources pass SCIM_MAX_PAGE_BYTES;
-    // at least one user is always shown.
-    let listed = page.users.len();
-    let mut budget = PageBudget::new(state.settings.max_page_bytes);
-    let resources =
-        render_within(state, dir, &base, &q.projection, page.users, &mut budget).await?;
-    let next_cursor = if resources.len() < listed {
-        resources
-            .len()
-            .checked_sub(1)
-            .and_then(|i| page.cursors.get(i).cloned())
-    } else {
-        page.next_cursor
-    };
-    let mut body = list_head(page.total, &q, resources.len(), next_cursor.as_deref());
-    if let Some(o) = body.as_object_mut() {
-        o.insert("Resources".into(), Value::Array(resources));
-    }
-    Ok(scim_response(StatusCode::OK, &body))
 }
 
 /// What a list page may still hold: `SCIM_MAX_PAGE_BYTES` of resources,

@@ -353,15 +353,7 @@ async fn concurrent_writes_share_commits_on_sqlite() {
         });
     }
     futures_util::future::join_all(tasks).await;
-    let text = app
-        .client
-        .get(format!("{}/metrics", app.address))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.metrics_text().await;
     let value = |name: &str| -> u64 {
         text.lines()
             .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())

@@ -148,6 +148,18 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
 }
 
 impl TestApp {
+    /// The server's `/metrics` text.
+    pub async fn metrics_text(&self) -> String {
+        self.client
+            .get(format!("{}/metrics", self.address))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     /// A request to `path` under the SCIM base, with the token and SCIM JSON.
     pub fn scim(&self, method: Method, path: &str) -> RequestBuilder {
         self.client

@@ -243,15 +243,7 @@ async fn a_bulk_with_too_many_passwords_is_413_and_writes_nothing() {
 
 /// In-use connections of pool `pool`, from `/metrics`.
 async fn pool_in_use(app: &TestApp, pool: &str) -> i64 {
-    let text = app
-        .client
-        .get(format!("{}/metrics", app.address))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.metrics_text().await;
     let want = format!("db_pool_connections{{pool=\"{pool}\",state=\"in_use\"}} ");
     text.lines()
         .find_map(|l| l.strip_prefix(&want))

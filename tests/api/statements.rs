@@ -10,15 +10,7 @@ use crate::users::urlencode;
 
 /// Statements the server has run, every pool.
 pub async fn statements(app: &TestApp) -> u64 {
-    let text = app
-        .client
-        .get(format!("{}/metrics", app.address))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.metrics_text().await;
     let counts: Vec<u64> = text
         .lines()
         .filter(|l| l.starts_with("db_statements_total{"))
