@@ -540,14 +540,10 @@ impl CreateProbe {
             }
         }
         let mut probe = Self::default();
-        for chunk in names.chunks(ROWS_PER_INSERT) {
-            probe
-                .names
-                .extend(store::taken_names(db, dir.directory_id, chunk).await?);
-        }
-        for chunk in emails.chunks(ROWS_PER_INSERT) {
-            probe.emails.extend(store::taken_emails(db, chunk).await?);
-        }
+        probe
+            .names
+            .extend(store::taken_names(db, dir.directory_id, &names).await?);
+        probe.emails.extend(store::taken_emails(db, &emails).await?);
         let domains: Vec<String> = domains.into_iter().collect();
         for chunk in domains.chunks(ROWS_PER_INSERT) {
             probe.authority.extend(authorities(db, chunk).await?);

@@ -23,6 +23,7 @@ pub mod retention;
 pub mod site_users;
 pub mod sync_log;
 pub mod sync_status;
+pub mod unnest;
 pub mod users;
 pub mod versioned;
 pub mod webhooks;
@@ -696,9 +697,10 @@ pub const ROWS_PER_INSERT: usize = 500;
 pub const ROWS_PER_UNNEST: usize = 5_000;
 
 /// Inserts `rows` with one multi-row INSERT per [`ROWS_PER_INSERT`]; on
-/// PostgreSQL one `INSERT … SELECT FROM UNNEST($1::uuid[], $2::text[], …)`
-/// per [`ROWS_PER_UNNEST`] (a statement of 16,000 parameters costs
-/// PostgreSQL more to parse, plan and bind than its rows cost to write).
+/// PostgreSQL one `INSERT … SELECT … FROM UNNEST($1::uuid[], $2::text[], …)`
+/// per [`ROWS_PER_UNNEST`] ([`unnest::insert`]: a statement of 16,000
+/// parameters costs PostgreSQL more to parse, plan and bind than its rows
+/// cost to write).
 pub async fn insert_chunks<C, A>(db: &C, rows: impl IntoIterator<Item = A>) -> ScimResult<()>
 where
     C: ConnectionTrait,
@@ -713,7 +715,7 @@ where
     let mut rows = rows.into_iter().peekable();
     while rows.peek().is_some() {
         let chunk: Vec<A> = rows.by_ref().take(per).collect();
-        if postgres && let Some(stmt) = unnest_insert(&chunk) {
+        if postgres && let Some(stmt) = unnest::insert(&chunk) {
             db.execute_raw(stmt).await.map_err(db_error)?;
             continue;
         }
@@ -727,82 +729,4 @@ where
         }
     }
     Ok(())
-}
-
-/// `INSERT INTO t (c…) SELECT * FROM UNNEST($1::type[], …)` of `rows`, each
-/// column's values bound as one PostgreSQL array literal. `None` when a
-/// column has a type or a value this does not spell, or when the rows do
-/// not all set the same columns: the caller then inserts them as usual.
-fn unnest_insert<A: ActiveModelTrait>(rows: &[A]) -> Option<sea_orm::Statement> {
-    use sea_orm::sea_query::{ColumnType, Value};
-    use sea_orm::{ColumnTrait, EntityName, IdenStatic, Iterable};
-    let first = rows.first()?;
-    let mut names = Vec::new();
-    let mut params = Vec::new();
-    let mut values = Vec::new();
-    for col in <A::Entity as EntityTrait>::Column::iter() {
-        if first.get(col).into_value().is_none() {
-            // Left to the database (a serial id): no row may set it.
-            if rows.iter().any(|r| r.get(col).into_value().is_some()) {
-                return None;
-            }
-            continue;
-        }
-        let ty = match col.def().get_column_type() {
-            ColumnType::Uuid => "uuid",
-            ColumnType::Text | ColumnType::String(_) => "text",
-            ColumnType::Boolean => "bool",
-            ColumnType::SmallInteger => "int2",
-            ColumnType::Integer => "int4",
-            ColumnType::BigInteger => "int8",
-            ColumnType::TimestampWithTimeZone => "timestamptz",
-            _ => return None,
-        };
-        let mut literal = String::from("{");
-        for (i, row) in rows.iter().enumerate() {
-            if i > 0 {
-                literal.push(',');
-            }
-            let text = match row.get(col).into_value()? {
-                Value::Bool(v) => v.map(|b| if b { "t" } else { "f" }.to_owned()),
-                Value::SmallInt(v) => v.map(|n| n.to_string()),
-                Value::Int(v) => v.map(|n| n.to_string()),
-                Value::BigInt(v) => v.map(|n| n.to_string()),
-                Value::String(v) => v,
-                Value::Uuid(v) => v.map(|u| u.to_string()),
-                Value::ChronoDateTimeUtc(v) => {
-                    v.map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
-                }
-                _ => return None,
-            };
-            match text {
-                None => literal.push_str("NULL"),
-                Some(t) => {
-                    literal.push('"');
-                    for c in t.chars() {
-                        if c == '"' || c == '\\' {
-                            literal.push('\\');
-                        }
-                        literal.push(c);
-                    }
-                    literal.push('"');
-                }
-            }
-        }
-        literal.push('}');
-        names.push(format!("\"{}\"", col.as_str()));
-        params.push(format!("${}::{ty}[]", values.len() + 1));
-        values.push(Value::String(Some(literal)));
-    }
-    let sql = format!(
-        "INSERT INTO \"{}\" ({}) SELECT * FROM UNNEST({})",
-        A::Entity::default().table_name(),
-        names.join(", "),
-        params.join(", ")
-    );
-    Some(sea_orm::Statement::from_sql_and_values(
-        DatabaseBackend::Postgres,
-        sql,
-        values,
-    ))
 }

@@ -21,7 +21,8 @@ use super::filter_sql::{
 };
 use super::paging::{Sort, in_order, page_ids};
 use super::sync_log::{self, SyncEntry};
-use super::{db_error, insert_chunks, is_unique_violation, versioned};
+use super::unnest::array_literal;
+use super::{ROWS_PER_INSERT, db_error, insert_chunks, is_unique_violation, versioned};
 use crate::domain::custom_attrs::{CustomValues, ValueRow, row_kind};
 use crate::domain::custom_schema::CustomSchema;
 use crate::domain::etag::IfMatch;
@@ -820,61 +821,96 @@ impl PlainCreate {
     }
 }
 
-/// Which of `emails` (lower-cased) already have an account.
+/// Which of `emails` (lower-cased) already have an account: on SQLite
+/// one `IN (…)` per [`ROWS_PER_INSERT`], on PostgreSQL one statement
+/// ([`probe_pg`]).
 pub async fn taken_emails<C: ConnectionTrait>(
     db: &C,
     emails: &[String],
 ) -> ScimResult<Vec<String>> {
-    let found: Vec<Option<String>> = account::Entity::find()
-        .select_only()
-        .column(account::Column::EmailLower)
-        .filter(account::Column::EmailLower.is_in(emails.iter().cloned()))
-        .into_tuple()
-        .all(db)
-        .await
-        .map_err(db_error)?;
-    Ok(found.into_iter().flatten().collect())
+    if db.get_database_backend() == DbBackend::Postgres {
+        return probe_pg(
+            db,
+            r#"SELECT a.email_lower FROM UNNEST($1::text[]) AS n(key)
+               CROSS JOIN LATERAL (
+                   SELECT x.email_lower FROM accounts x WHERE x.email_lower = n.key LIMIT 1
+               ) AS a"#,
+            vec![],
+            emails,
+        )
+        .await;
+    }
+    let mut taken = Vec::new();
+    for chunk in emails.chunks(ROWS_PER_INSERT) {
+        let found: Vec<Option<String>> = account::Entity::find()
+            .select_only()
+            .column(account::Column::EmailLower)
+            .filter(account::Column::EmailLower.is_in(chunk.iter().cloned()))
+            .into_tuple()
+            .all(db)
+            .await
+            .map_err(db_error)?;
+        taken.extend(found.into_iter().flatten());
+    }
+    Ok(taken)
 }
 
-/// Which of `names` (lower-cased) are taken in the directory.
+/// Which of `names` (lower-cased) are taken in the directory: on SQLite
+/// one `IN (…)` per [`ROWS_PER_INSERT`] (it looks each value up in the
+/// (directory, userName) index), on PostgreSQL one statement
+/// ([`probe_pg`]).
 pub async fn taken_names<C: ConnectionTrait>(
     db: &C,
     directory_id: Uuid,
     names: &[String],
 ) -> ScimResult<Vec<String>> {
-    if db.get_database_backend() != DbBackend::Postgres {
-        // SQLite looks each value up in the (directory, userName) index.
-        return scim_user::Entity::find()
+    if db.get_database_backend() == DbBackend::Postgres {
+        return probe_pg(
+            db,
+            r#"SELECT u.user_name_lower FROM UNNEST($2::text[]) AS n(key)
+               CROSS JOIN LATERAL (
+                   SELECT s.user_name_lower FROM scim_users s
+                   WHERE s.directory_id = $1 AND s.user_name_lower = n.key COLLATE "C"
+                   LIMIT 1
+               ) AS u"#,
+            vec![directory_id.into()],
+            names,
+        )
+        .await;
+    }
+    let mut taken = Vec::new();
+    for chunk in names.chunks(ROWS_PER_INSERT) {
+        let found: Vec<String> = scim_user::Entity::find()
             .select_only()
             .column(scim_user::Column::UserNameLower)
             .filter(scim_user::Column::DirectoryId.eq(directory_id))
-            .filter(scim_user::Column::UserNameLower.is_in(names.iter().cloned()))
+            .filter(scim_user::Column::UserNameLower.is_in(chunk.iter().cloned()))
             .into_tuple()
             .all(db)
             .await
-            .map_err(db_error);
+            .map_err(db_error)?;
+        taken.extend(found);
     }
-    // PostgreSQL, given `directory_id = $1 AND user_name_lower IN (…)`,
-    // scans the whole directory whenever its statistics are missing or
-    // stale (a fresh import before autovacuum has analyzed the table):
-    // one lookup of the unique (directory, userName) index per name,
-    // whatever the statistics say.
-    let mut values = vec![directory_id.into()];
-    let mut rows = Vec::with_capacity(names.len());
-    for (i, n) in names.iter().enumerate() {
-        rows.push(format!("(${})", i + 2));
-        values.push(n.clone().into());
+    Ok(taken)
+}
+
+/// The keys of `keys` that `sql` finds, `keys` bound as one text array
+/// after `params`. PostgreSQL, given `key IN (…)` (or `= ANY($1)`), scans
+/// the whole table whenever its statistics are missing or stale (a fresh
+/// import before autovacuum has analyzed it), which makes every batch of
+/// an import cost as much as the table is large: a lateral lookup per key
+/// uses the unique index whatever the statistics say.
+async fn probe_pg<C: ConnectionTrait>(
+    db: &C,
+    sql: &str,
+    mut params: Vec<sea_orm::Value>,
+    keys: &[String],
+) -> ScimResult<Vec<String>> {
+    if keys.is_empty() {
+        return Ok(vec![]);
     }
-    let sql = format!(
-        r#"SELECT u.user_name_lower FROM (VALUES {}) AS n(name)
-           CROSS JOIN LATERAL (
-               SELECT s.user_name_lower FROM scim_users s
-               WHERE s.directory_id = $1 AND s.user_name_lower = n.name COLLATE "C"
-               LIMIT 1
-           ) AS u"#,
-        rows.join(", ")
-    );
-    let stmt = Statement::from_sql_and_values(DbBackend::Postgres, sql, values);
+    params.push(array_literal(keys.iter().map(|k| Some(k.as_str()))).into());
+    let stmt = Statement::from_sql_and_values(DbBackend::Postgres, sql, params);
     db.query_all_raw(stmt)
         .await
         .map_err(db_error)?
