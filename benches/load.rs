@@ -1,7 +1,9 @@
 //! Load test: Okta-like provisioning traffic against the release server
 //! at rising concurrency. `cargo bench --bench load` (each level runs
 //! `LOAD_SECS`, default 60; `LOAD_LEVELS=1,8,32` to pick levels;
-//! PostgreSQL with `BENCH_DATABASE_URL=postgres://…`).
+//! PostgreSQL with `BENCH_DATABASE_URL=postgres://…`; `LOAD_INSTANCES=2`
+//! starts that many server processes on the one database, as behind a load
+//! balancer).
 //!
 //! Each connection repeats what Okta does for a new hire and a leave:
 //! `GET /Users?filter=userName eq "…"` (not found), `POST /Users`,
@@ -9,6 +11,11 @@
 //! `GET /Users/{id}`. Per level it prints throughput, p50/p99 latency,
 //! errors split into 4xx, 5xx, back-pressure (429/503, which IdPs retry)
 //! and transport, and the server's RSS. Any 5xx fails the run.
+//!
+//! With several instances each connection sends the requests of a cycle to
+//! the instances in turn (the POST to one, the GET that follows to the
+//! next, …), so every check also holds across instances: a user created
+//! on one is found, read and patched on another at once.
 //!
 //! The load generator runs on the same machine as the server (loopback
 //! only), so on a small machine the figures are a floor.
@@ -121,14 +128,18 @@ impl Tally {
     }
 }
 
-/// One connection's traffic until `deadline`.
-async fn connection(base: String, level: usize, conn: usize, deadline: Instant) -> Tally {
+/// One connection's traffic until `deadline`: request `k` of a cycle goes
+/// to instance `(conn + k) % bases.len()`.
+async fn connection(bases: Vec<String>, level: usize, conn: usize, deadline: Instant) -> Tally {
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(1)
         .timeout(Duration::from_secs(30))
         .build()
         .unwrap();
+    let turn = std::sync::atomic::AtomicUsize::new(conn);
     let scim = |method: reqwest::Method, path: &str| {
+        let k = turn.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let base = &bases[k % bases.len()];
         http.request(method, format!("{base}{path}"))
             .bearer_auth(TOKEN)
             .header("Content-Type", "application/scim+json")
@@ -137,6 +148,7 @@ async fn connection(base: String, level: usize, conn: usize, deadline: Instant) 
     let mut cycle = 0u64;
     while Instant::now() < deadline && cycle < MAX_CYCLES {
         cycle += 1;
+        turn.store(conn, std::sync::atomic::Ordering::Relaxed);
         let name = format!("load-{level}-{conn}-{cycle}@load.example");
         let filter = format!("/Users?filter=userName%20eq%20%22{name}%22");
         let Some(found) = t.send(scim(reqwest::Method::GET, &filter), 200).await else {
@@ -203,22 +215,38 @@ async fn main() {
         .ok()
         .map(|v| v.split(',').filter_map(|l| l.trim().parse().ok()).collect())
         .unwrap_or_else(|| vec![1, 8, 32, 64, 128, 256]);
+    let instances: usize = std::env::var("LOAD_INSTANCES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1)
+        .max(1);
     let url = database_url("load");
+    if instances > 1 && !is_postgres(&url) {
+        panic!(
+            "LOAD_INSTANCES={instances} needs BENCH_DATABASE_URL=postgres://… (SQLite is one process's file)"
+        );
+    }
     let (store, dir) = prepare(&url).await;
     seed_users(&store, dir, 0, SEEDED, None).await;
     analyze(&store).await;
     store.close().await;
-    let server = Server::start(&url, dir).await;
+    // One after the other: the first migrates, the next finds it done.
+    let mut servers = Vec::with_capacity(instances);
+    for _ in 0..instances {
+        servers.push(Server::start(&url, dir).await);
+    }
+    let bases: Vec<String> = servers.iter().map(|s| s.base.clone()).collect();
     println!(
-        "load test on {}: {SEEDED} users seeded, {secs} s per level, GET filter -> POST -> GET -> PATCH active false/true -> GET",
+        "load test on {} ({instances} server instance{}): {SEEDED} users seeded, {secs} s per level, GET filter -> POST -> GET -> PATCH active false/true -> GET",
         if is_postgres(&url) {
             "PostgreSQL"
         } else {
             "SQLite"
-        }
+        },
+        if instances == 1 { "" } else { "s" },
     );
     println!(
-        "| conns | requests | req/s | p50 ms | p99 ms | 4xx | 5xx (not 503) | 429/503 | transport | RSS MiB (peak) |"
+        "| conns | requests | req/s | p50 ms | p99 ms | 4xx | 5xx (not 503) | 429/503 | transport | RSS MiB (peak), each instance |"
     );
     println!("|---|---|---|---|---|---|---|---|---|---|");
     let mut server_errors = 0;
@@ -227,17 +255,24 @@ async fn main() {
         let start = Instant::now();
         let deadline = start + Duration::from_secs(secs);
         let tasks: Vec<_> = (0..level)
-            .map(|c| tokio::spawn(connection(server.base.clone(), level, c, deadline)))
+            .map(|c| tokio::spawn(connection(bases.clone(), level, c, deadline)))
             .collect();
         let mut tally = Tally::default();
         for task in tasks {
             tally.merge(task.await.unwrap());
         }
         let elapsed = start.elapsed().as_secs_f64();
-        let (rss, peak) = server.rss_mib();
+        let rss = servers
+            .iter()
+            .map(|s| {
+                let (rss, peak) = s.rss_mib();
+                format!("{rss:.0} ({peak:.0})")
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
         let requests = tally.requests();
         println!(
-            "| {level} | {requests} | {:.0} | {:.2} | {:.2} | {} | {} | {} | {} | {rss:.0} ({peak:.0}) |",
+            "| {level} | {requests} | {:.0} | {:.2} | {:.2} | {} | {} | {} | {} | {rss} |",
             requests as f64 / elapsed,
             tally.pct_ms(0.5),
             tally.pct_ms(0.99),

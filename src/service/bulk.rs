@@ -54,12 +54,14 @@ enum Kind {
     Group,
 }
 
-struct Operation {
+struct Operation<'a> {
     method: Method,
     bulk_id: Option<String>,
     path: String,
     version: Option<String>,
-    data: Option<Value>,
+    /// Borrowed from the request: each operation's body is cloned only
+    /// where it is rewritten ([`run`] resolves `bulkId` references).
+    data: Option<&'a Value>,
     /// The passwords the operation sets, hashed before the transaction
     /// opens ([`hash_passwords`]).
     passwords: Prehashed,
@@ -76,7 +78,7 @@ struct Done {
     dropped: Vec<String>,
 }
 
-fn parse_operation(i: usize, v: &Value) -> ScimResult<Operation> {
+fn parse_operation(i: usize, v: &Value) -> ScimResult<Operation<'_>> {
     let Value::Object(o) = v else {
         return Err(ScimError::invalid_syntax(format!(
             "Operations[{i}] must be an object"
@@ -108,7 +110,7 @@ fn parse_operation(i: usize, v: &Value) -> ScimResult<Operation> {
         bulk_id,
         path,
         version: o.string("version")?,
-        data: o.get("data").cloned(),
+        data: o.get("data"),
         passwords: Prehashed::default(),
     })
 }
@@ -117,11 +119,14 @@ fn parse_operation(i: usize, v: &Value) -> ScimResult<Operation> {
 /// `password` (decoded as the operation will decode it), the passwords of a
 /// User PATCH's operations ([`patch::passwords`]). Bodies that don't decode
 /// fail later, in their place.
-fn clear_passwords(op: &Operation, limits: Limits) -> Vec<String> {
-    let (Some(Kind::User), Some(data)) = (path_kind(&op.path), &op.data) else {
+fn clear_passwords(op: &Operation<'_>, limits: Limits) -> Vec<String> {
+    let (Some(Kind::User), Some(data)) = (path_kind(&op.path), op.data) else {
         return vec![];
     };
     match op.method {
+        // Without a `password` key (in any case) there is none to hash:
+        // no need to decode the body twice.
+        Method::Post | Method::Put if !names_password(data) => vec![],
         Method::Post | Method::Put => UserInput::from_body(data)
             .ok()
             .and_then(|i| i.clear_password().map(str::to_owned))
@@ -134,11 +139,18 @@ fn clear_passwords(op: &Operation, limits: Limits) -> Vec<String> {
     }
 }
 
+/// Whether a User body has a top-level `password` key, in any case (the
+/// decoder reads it there and nowhere else).
+fn names_password(data: &Value) -> bool {
+    data.as_object()
+        .is_some_and(|m| m.keys().any(|k| k.eq_ignore_ascii_case("password")))
+}
+
 /// Hashes the passwords of every User operation (argon2, tens of
 /// milliseconds each) on the bounded hashing pool before the transaction
 /// opens, so the database's write lock is not held meanwhile. More than
 /// `max` passwords in one request: 413, before any hashing.
-async fn hash_passwords(ops: &mut [Operation], limits: Limits, max: usize) -> ScimResult<()> {
+async fn hash_passwords(ops: &mut [Operation<'_>], limits: Limits, max: usize) -> ScimResult<()> {
     let clear: Vec<Vec<String>> = ops.iter().map(|op| clear_passwords(op, limits)).collect();
     let n: usize = clear.iter().map(Vec::len).sum();
     if n > max {
@@ -237,12 +249,12 @@ async fn run(
     tx: &Tx,
     dir: &DirectoryPrincipal,
     limits: Limits,
-    op: &Operation,
+    op: &Operation<'_>,
     created: &HashMap<String, Uuid>,
 ) -> ScimResult<Done> {
     let (kind, id) = parse_path(&op.path, created)?;
     let if_match = op.version.as_deref().map(IfMatch::parse);
-    let mut data = op.data.clone().unwrap_or(Value::Null);
+    let mut data = op.data.cloned().unwrap_or(Value::Null);
     resolve_refs(&mut data, created)?;
     let need_id = || {
         id.ok_or_else(|| ScimError::invalid_path(format!("{} needs /{{id}}", op.method.as_str())))
@@ -346,7 +358,7 @@ async fn run(
 
 /// `POST /Users` with no `bulkId` reference in it: such runs of operations
 /// (what sync jobs send) take the batched path.
-fn plain_user_post(op: &Operation) -> bool {
+fn plain_user_post(op: &Operation<'_>) -> bool {
     op.method == Method::Post
         && matches!(
             parse_path(&op.path, &HashMap::new()),
@@ -387,7 +399,7 @@ impl Bulk<'_> {
             .is_some_and(|limit| self.errors >= limit)
     }
 
-    fn log(&self, op: &Operation, kind: Kind, status: u16) -> SyncEntry {
+    fn log(&self, op: &Operation<'_>, kind: Kind, status: u16) -> SyncEntry {
         let (resource_type, collection) = match kind {
             Kind::User => ("User", "/Users"),
             Kind::Group => ("Group", "/Groups"),
@@ -403,7 +415,7 @@ impl Bulk<'_> {
         }
     }
 
-    fn succeeded(&mut self, op: &Operation, kind: Kind, done: &Done) {
+    fn succeeded(&mut self, op: &Operation<'_>, kind: Kind, done: &Done) {
         if let (Some(b), Some(id)) = (&op.bulk_id, done.id)
             && op.method == Method::Post
         {
@@ -431,7 +443,7 @@ impl Bulk<'_> {
         self.results.push(Value::Object(entry));
     }
 
-    fn failed(&mut self, op: &Operation, e: &ScimError) {
+    fn failed(&mut self, op: &Operation<'_>, e: &ScimError) {
         self.errors += 1;
         let mut entry = Map::new();
         entry.insert("method".into(), op.method.as_str().into());
@@ -444,7 +456,7 @@ impl Bulk<'_> {
     }
 
     /// One operation in its own savepoint.
-    async fn one(&mut self, op: &Operation) -> ScimResult<()> {
+    async fn one(&mut self, op: &Operation<'_>) -> ScimResult<()> {
         let (dir, limits, created) = (self.dir, self.limits, &self.created);
         let outcome = savepoint(self.tx, async |sp| run(sp, dir, limits, op, created).await).await;
         let (kind, _) = parse_path(&op.path, &self.created).unwrap_or((Kind::User, None));
@@ -482,7 +494,7 @@ impl Bulk<'_> {
     /// creates ([`CreateProbe`]) are written together, the others
     /// one by one in their place, so the outcome is the same as doing them
     /// all one by one.
-    async fn user_posts(&mut self, window: &[Operation]) -> ScimResult<()> {
+    async fn user_posts(&mut self, window: &[Operation<'_>]) -> ScimResult<()> {
         let inputs: Vec<Option<UserInput>> = window
             .iter()
             .map(|op| {
@@ -512,12 +524,12 @@ impl Bulk<'_> {
 
     async fn write_plain(
         &mut self,
-        batch: Vec<(&Operation, users::PlainCreate)>,
+        batch: Vec<(&Operation<'_>, users::PlainCreate)>,
     ) -> ScimResult<()> {
         if batch.is_empty() {
             return Ok(());
         }
-        let (ops, rows): (Vec<&Operation>, Vec<_>) = batch
+        let (ops, rows): (Vec<&Operation<'_>>, Vec<_>) = batch
             .into_iter()
             .map(|(op, plain)| (op, (plain, self.log(op, Kind::User, 201))))
             .unzip();
