@@ -304,6 +304,54 @@ async fn bulk_creates_keep_every_character_of_their_values() {
     }
 }
 
+/// A batch whose columns are the same in every row, NULL in every row, or
+/// NULL in some (PostgreSQL binds the first once, the second not at all,
+/// only the last as an array): each user reads back as it was sent.
+#[tokio::test]
+async fn bulk_creates_keep_shared_absent_and_mixed_values_apart() {
+    let app = spawn_app().await;
+    let ops: Vec<Value> = (0..4)
+        .map(|i| {
+            let mut u = user(&format!("mixed{i}@acme.example"));
+            u["displayName"] = json!("Same For All");
+            if i % 2 == 0 {
+                u["externalId"] = json!(format!("ext-{i}"));
+            }
+            if i == 3 {
+                u["title"] = json!("Only Three");
+            }
+            json!({"method": "POST", "path": "/Users", "bulkId": format!("m{i}"), "data": u})
+        })
+        .collect();
+    let (status, body) = app
+        .post(
+            "/Bulk",
+            json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"], "Operations": ops}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    for (i, r) in body["Operations"].as_array().unwrap().iter().enumerate() {
+        assert_eq!(r["status"], "201", "{r}");
+        let location = r["location"].as_str().unwrap();
+        let (status, got) = app.get(location.strip_prefix(&app.base).unwrap()).await;
+        assert_eq!(status, 200, "{got}");
+        assert_eq!(got["userName"], format!("mixed{i}@acme.example"), "{got}");
+        assert_eq!(got["displayName"], "Same For All", "{got}");
+        if i % 2 == 0 {
+            assert_eq!(got["externalId"], format!("ext-{i}"), "{got}");
+        } else {
+            assert!(got.get("externalId").is_none(), "{got}");
+        }
+        if i == 3 {
+            assert_eq!(got["title"], "Only Three", "{got}");
+        } else {
+            assert!(got.get("title").is_none(), "{got}");
+        }
+        assert!(got.get("nickName").is_none(), "{got}");
+        assert_eq!(got["active"], true, "{got}");
+    }
+}
+
 #[tokio::test]
 async fn the_create_probe_sees_taken_user_names_emails_and_verified_domains() {
     use scim_server::domain::user::UserInput;
