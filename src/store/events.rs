@@ -10,20 +10,28 @@
 //! order, so a reader resuming after N never misses an event committed
 //! later with a smaller number):
 //! - SQLite serialises every write on its one writer connection, so an
-//!   event is numbered as it is inserted: a trigger (`events_number`)
-//!   bumps the organization's row of `event_counters` and sets `seq`
-//!   inside the INSERT statement, and [`flush`] has nothing to do.
+//!   event is numbered as it is inserted: the INSERT itself reads the
+//!   organization's row of `event_counters` and writes the next number,
+//!   and a trigger (`events_count`) moves the counter up to it. The row
+//!   is written once (a trigger that set `seq` after the insert rewrote
+//!   the row and its two `seq` index entries). Multi-row inserts
+//!   ([`record_many`]) leave `seq` null and the older trigger
+//!   (`events_number`) numbers each row. [`flush`] has nothing to do.
 //! - PostgreSQL, with several instances writing at once, numbers just
 //!   before the commit ([`flush`]): one statement bumps the counter row of
 //!   each organization with pending events, whose row lock then holds
 //!   every other event-writing transaction of that organization until
 //!   this one commits, and numbers the events. A transaction writing for
 //!   several organizations locks their counters in id order (no deadlock).
+//!   A transaction that recorded no event skips that statement (the
+//!   sink's `pending` flag).
 //!
 //! Counters are never deleted with events (retention), so numbers never
 //! restart or go backwards.
 
 use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use chrono::{DateTime, Duration, Utc};
 use entity::event;
@@ -162,12 +170,23 @@ impl NewEvent {
 #[derive(Debug, Clone)]
 pub struct EventSink {
     origin: Origin,
+    /// The `actor` of the transaction's events, spelled once.
+    actor: String,
     on: bool,
+    /// Whether an event was recorded since the last [`flush`]: shared by
+    /// the transaction and its savepoints, so PostgreSQL's numbering
+    /// statement runs only for a transaction that has something to number.
+    pending: Arc<AtomicBool>,
 }
 
 impl EventSink {
     pub fn new(origin: Origin, on: bool) -> Self {
-        Self { origin, on }
+        Self {
+            actor: origin.actor_label(),
+            origin,
+            on,
+            pending: Arc::default(),
+        }
     }
 
     pub fn origin(&self) -> &Origin {
@@ -178,6 +197,10 @@ impl EventSink {
     pub fn on(&self) -> bool {
         self.on
     }
+
+    fn recorded(&self) {
+        self.pending.store(true, Ordering::Relaxed);
+    }
 }
 
 /// A connection events are recorded on: a write transaction that knows
@@ -186,31 +209,34 @@ pub trait Recorder: ConnectionTrait {
     fn sink(&self) -> &EventSink;
 }
 
-fn row(e: NewEvent, at: DateTime<Utc>, origin: &Origin) -> event::ActiveModel {
+fn row(e: NewEvent, at: DateTime<Utc>, sink: &EventSink) -> event::ActiveModel {
     event::ActiveModel {
         id: NotSet,
         org_id: Set(e.org_id),
         seq: Set(None),
         r#type: Set(e.kind.as_str().to_owned()),
         occurred_at: Set(at),
-        directory_id: Set(e.directory_id.or(origin.directory())),
-        actor: Set(Some(origin.actor_label())),
-        request_id: Set(origin.request_id.clone()),
+        directory_id: Set(e.directory_id.or(sink.origin.directory())),
+        actor: Set(Some(sink.actor.clone())),
+        request_id: Set(sink.origin.request_id.clone()),
         data: Set(e.data.to_string()),
     }
 }
 
 /// Records an event in the caller's transaction (one INSERT).
 pub async fn record<C: Recorder>(tx: &C, e: NewEvent) -> ScimResult<()> {
-    let sink = tx.sink();
-    if !sink.on {
+    if !tx.sink().on {
         return Ok(());
     }
-    event::Entity::insert(row(e, Utc::now(), &sink.origin))
-        .exec_without_returning(tx)
-        .await
-        .map_err(db_error)?;
-    Ok(())
+    insert(
+        tx,
+        e.kind,
+        e.directory_id,
+        e.data.to_string(),
+        OrgOf::Given,
+        e.org_id,
+    )
+    .await
 }
 
 /// Records events in order, in multi-row inserts.
@@ -219,8 +245,12 @@ pub async fn record_many<C: Recorder>(tx: &C, events: Vec<NewEvent>) -> ScimResu
     if !sink.on {
         return Ok(());
     }
+    if events.is_empty() {
+        return Ok(());
+    }
+    sink.recorded();
     let at = Utc::now();
-    insert_chunks(tx, events.into_iter().map(|e| row(e, at, &sink.origin))).await
+    insert_chunks(tx, events.into_iter().map(|e| row(e, at, sink))).await
 }
 
 /// Records an `account.*` event for the account's managing organization
@@ -233,29 +263,12 @@ pub async fn for_account<C: Recorder>(
     kind: EventType,
     data: Json,
 ) -> ScimResult<()> {
-    let sink = tx.sink();
-    if !sink.on {
+    if !tx.sink().on {
         return Ok(());
     }
     let mut body = json!({"account_id": account_id});
     merge(&mut body, data);
-    let backend = tx.get_database_backend();
-    let body_sql = match backend {
-        // `data`'s own email wins (json_insert adds only what is absent).
-        DbBackend::Postgres => "(jsonb_build_object('email', email) || CAST($6 AS jsonb))::text",
-        _ => "json_insert(?, '$.email', email)",
-    };
-    insert_select(
-        tx,
-        kind,
-        &sink.origin,
-        body.to_string(),
-        body_sql,
-        "SELECT managing_org_id, {cols} FROM accounts \
-         WHERE id = {id} AND managing_org_id IS NOT NULL",
-        account_id,
-    )
-    .await
+    insert(tx, kind, None, body.to_string(), OrgOf::Account, account_id).await
 }
 
 /// Records a site membership or product access event for the site's
@@ -268,60 +281,108 @@ pub async fn for_site<C: Recorder>(
     kind: EventType,
     data: Json,
 ) -> ScimResult<()> {
-    let sink = tx.sink();
-    if !sink.on {
+    if !tx.sink().on {
         return Ok(());
     }
-    let body_sql = match tx.get_database_backend() {
-        DbBackend::Postgres => "$6",
-        _ => "?",
-    };
-    insert_select(
-        tx,
-        kind,
-        &sink.origin,
-        site_data(site_id, account_id, data).to_string(),
-        body_sql,
-        "SELECT org_id, {cols} FROM sites WHERE id = {id}",
-        site_id,
-    )
-    .await
+    let body = site_data(site_id, account_id, data).to_string();
+    insert(tx, kind, None, body, OrgOf::Site, site_id).await
 }
 
-/// `INSERT INTO events (…) <select>`: `select` names the organization
-/// column of one row found by `{id}` and takes the event's other columns
-/// as `{cols}` (type, time, directory, actor, request id, then
-/// `body_sql`, the data built from the bound `body`).
-async fn insert_select<C: ConnectionTrait>(
+/// Where the INSERT of one event takes its organization from.
+#[derive(Clone, Copy)]
+enum OrgOf {
+    /// The event names it.
+    Given,
+    /// The managing organization of the account (no row when none).
+    Account,
+    /// The site's organization.
+    Site,
+}
+
+/// SQLite: the organization's next number, read by the INSERT (the
+/// `events_count` trigger then moves the counter up to it).
+macro_rules! next_seq {
+    ($org:literal) => {
+        concat!(
+            "COALESCE((SELECT c.last_seq FROM event_counters c WHERE c.org_id = ",
+            $org,
+            "), 0) + 1"
+        )
+    };
+}
+
+/// `INSERT INTO events …` of one event, per backend and [`OrgOf`].
+/// Parameters: 1 type, 2 time, 3 directory, 4 actor, 5 request id, 6 data,
+/// 7 the organization (`Given`), account or site id. Constant text: the
+/// connection's prepared statement is found without building it.
+fn insert_sql(backend: DbBackend, org: OrgOf) -> &'static str {
+    match (backend, org) {
+        (DbBackend::Postgres, OrgOf::Given) => {
+            "INSERT INTO events (org_id, type, occurred_at, directory_id, actor, request_id, data) \
+             VALUES ($7, $1, $2, $3, $4, $5, $6)"
+        }
+        // `data`'s own email wins (`||` keeps the right-hand side's keys).
+        (DbBackend::Postgres, OrgOf::Account) => {
+            "INSERT INTO events (org_id, type, occurred_at, directory_id, actor, request_id, data) \
+             SELECT a.managing_org_id, $1, $2, $3, $4, $5, \
+                    (jsonb_build_object('email', a.email) || CAST($6 AS jsonb))::text \
+             FROM accounts a WHERE a.id = $7 AND a.managing_org_id IS NOT NULL"
+        }
+        (DbBackend::Postgres, OrgOf::Site) => {
+            "INSERT INTO events (org_id, type, occurred_at, directory_id, actor, request_id, data) \
+             SELECT s.org_id, $1, $2, $3, $4, $5, $6 FROM sites s WHERE s.id = $7"
+        }
+        (_, OrgOf::Given) => concat!(
+            "INSERT INTO events (org_id, type, occurred_at, directory_id, actor, request_id, data, seq) ",
+            "SELECT ?7, ?1, ?2, ?3, ?4, ?5, ?6, ",
+            next_seq!("?7")
+        ),
+        // `data`'s own email wins (json_insert adds only what is absent).
+        (_, OrgOf::Account) => concat!(
+            "INSERT INTO events (org_id, type, occurred_at, directory_id, actor, request_id, data, seq) ",
+            "SELECT a.managing_org_id, ?1, ?2, ?3, ?4, ?5, json_insert(?6, '$.email', a.email), ",
+            next_seq!("a.managing_org_id"),
+            " FROM accounts a WHERE a.id = ?7 AND a.managing_org_id IS NOT NULL"
+        ),
+        (_, OrgOf::Site) => concat!(
+            "INSERT INTO events (org_id, type, occurred_at, directory_id, actor, request_id, data, seq) ",
+            "SELECT s.org_id, ?1, ?2, ?3, ?4, ?5, ?6, ",
+            next_seq!("s.org_id"),
+            " FROM sites s WHERE s.id = ?7"
+        ),
+    }
+}
+
+/// One event in one statement ([`insert_sql`]): `id` is the organization
+/// (`Given`), the account or the site; the directory is the event's own,
+/// else the writer's.
+async fn insert<C: Recorder>(
     tx: &C,
     kind: EventType,
-    origin: &Origin,
-    body: String,
-    body_sql: &str,
-    select: &str,
+    directory_id: Option<Uuid>,
+    data: String,
+    org: OrgOf,
     id: Uuid,
 ) -> ScimResult<()> {
+    let sink = tx.sink();
     let backend = tx.get_database_backend();
-    let (cols, id_param) = match backend {
-        DbBackend::Postgres => (format!("$1, $2, $3, $4, $5, {body_sql}"), "$7"),
-        _ => (format!("?, ?, ?, ?, ?, {body_sql}"), "?"),
-    };
-    let sql = format!(
-        "INSERT INTO events (org_id, type, occurred_at, directory_id, actor, request_id, data) {}",
-        select.replace("{cols}", &cols).replace("{id}", id_param)
-    );
     let values: Vec<Value> = vec![
         kind.as_str().into(),
         Utc::now().into(),
-        origin.directory().into(),
-        origin.actor_label().into(),
-        origin.request_id.clone().into(),
-        body.into(),
+        directory_id.or(sink.origin.directory()).into(),
+        sink.actor.clone().into(),
+        sink.origin.request_id.clone().into(),
+        data.into(),
         id.into(),
     ];
-    tx.execute_raw(Statement::from_sql_and_values(backend, sql, values))
+    let sql = insert_sql(backend, org);
+    let done = tx
+        .execute_raw(Statement::from_sql_and_values(backend, sql, values))
         .await
         .map_err(db_error)?;
+    if done.rows_affected() > 0 {
+        sink.recorded();
+    }
     Ok(())
 }
 
@@ -373,7 +434,8 @@ impl Origin {
 /// the UPDATE numbers each organization's events in id order.
 pub async fn flush<C: Recorder>(tx: &C) -> ScimResult<()> {
     let backend = tx.get_database_backend();
-    if !tx.sink().on || backend != DbBackend::Postgres {
+    // Nothing recorded since the last flush: nothing to number.
+    if backend != DbBackend::Postgres || !tx.sink().pending.swap(false, Ordering::Relaxed) {
         return Ok(());
     }
     // The UPDATE can't see the upsert's rows (one snapshot for the whole
@@ -395,7 +457,11 @@ pub async fn flush<C: Recorder>(tx: &C) -> ScimResult<()> {
                UPDATE events SET seq = b.last_seq - p.n + p.rn \
                FROM pending p JOIN bumped b ON b.org_id = p.org_id \
                WHERE events.id = p.id";
-    tx.execute_unprepared(sql).await.map_err(db_error)?;
+    // Prepared (and so cached by the connection, and counted in
+    // `db_statements_total`), not sent as a simple query parsed each time.
+    tx.execute_raw(Statement::from_string(backend, sql))
+        .await
+        .map_err(db_error)?;
     Ok(())
 }
 

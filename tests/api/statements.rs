@@ -83,3 +83,47 @@ async fn a_get_by_id_runs_two_statements_and_a_user_name_lookup_three() {
     assert_eq!(body["totalResults"], 0, "{body}");
     assert_eq!(n, 2, "no match: authentication, the page");
 }
+
+/// `POST /Users` (a body of `user(email)`): the statements it ran.
+async fn post_cost(app: &TestApp, email: &str) -> u64 {
+    let before = statements(app).await;
+    let (status, body) = app.post("/Users", user(email)).await;
+    assert_eq!(status, 201, "{body}");
+    statements(app).await - before
+}
+
+/// What change events cost a write, against the same writes on a server
+/// started with `SCIM_EVENTS_ENABLED=0`: an event is one statement where
+/// the change is made (numbered inside it on SQLite), and PostgreSQL
+/// numbers a transaction's events in one more before the commit. A write
+/// that records no event costs nothing more: the numbering statement used
+/// to run on every write transaction on PostgreSQL.
+#[tokio::test]
+async fn an_event_costs_one_statement_and_a_write_without_one_nothing() {
+    let quiet = |events: bool| {
+        move |s: &mut scim_server::config::Settings| {
+            s.purge_interval_secs = 0;
+            s.events_enabled = events;
+        }
+    };
+    let on = spawn_app_with(quiet(true)).await;
+    let off = spawn_app_with(quiet(false)).await;
+    for app in [&on, &off] {
+        app.verify_domain("acme.example").await;
+        app.create_user(user("warm@acme.example")).await;
+        app.create_user(user("warm@elsewhere.example")).await;
+    }
+    // No organization verified the domain: an external account, no event.
+    let (with, without) = (
+        post_cost(&on, "ext@elsewhere.example").await,
+        post_cost(&off, "ext@elsewhere.example").await,
+    );
+    assert_eq!(with, without, "a write that records no event");
+    // A managed account: `account.created`.
+    let numbering = u64::from(matches!(test_backend(), TestBackend::Postgres(_)));
+    let (with, without) = (
+        post_cost(&on, "new@acme.example").await,
+        post_cost(&off, "new@acme.example").await,
+    );
+    assert_eq!(with, without + 1 + numbering, "a write that records one");
+}
