@@ -15,7 +15,7 @@ pub struct Migration;
 
 impl MigrationName for Migration {
     fn name(&self) -> &str {
-        "m20261203_030001_count_events_in_insert"
+        "m20261203_040001_count_events_in_insert"
     }
 }
 
