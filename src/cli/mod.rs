@@ -38,6 +38,7 @@ pub use webhook::WebhookCmd;
 
 use crate::admin_error::AdminError;
 use crate::config::Settings;
+use crate::domain::error::DomainError;
 use crate::error::ScimError;
 use crate::import::{ImportError, Summary};
 use crate::service::accounts::AdminAct;
@@ -129,6 +130,9 @@ pub enum CliError {
     /// A refusal of a use case shared with the admin API: its message.
     #[error("{}", .0.message())]
     Admin(#[from] AdminError),
+    /// A store read or a rule's refusal; the operator reads the causes too.
+    #[error("{}", .0.chain())]
+    Domain(#[from] DomainError),
     #[error("{0}")]
     Usage(String),
 }

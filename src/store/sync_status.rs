@@ -10,13 +10,13 @@ use uuid::Uuid;
 
 use super::db_error;
 use super::directories::{DirectoryView, last_sync};
-use crate::error::{ScimError, ScimResult};
+use crate::domain::error::{DomainError, DomainResult};
 
 /// The organization's directories, by name.
 pub async fn directories_of<C: ConnectionTrait>(
     db: &C,
     org_id: Uuid,
-) -> ScimResult<Vec<DirectoryView>> {
+) -> DomainResult<Vec<DirectoryView>> {
     let rows = directory::Entity::find()
         .filter(directory::Column::OrgId.eq(org_id))
         .order_by_asc(directory::Column::Name)
@@ -31,7 +31,7 @@ pub async fn directories_of<C: ConnectionTrait>(
 pub async fn overview<C: ConnectionTrait>(
     db: &C,
     org_id: Uuid,
-) -> ScimResult<Vec<(DirectoryView, Status)>> {
+) -> DomainResult<Vec<(DirectoryView, Status)>> {
     let dirs = directories_of(db, org_id).await?;
     let mut out = Vec::with_capacity(dirs.len());
     for d in dirs {
@@ -46,7 +46,7 @@ pub async fn directory_view<C: ConnectionTrait>(
     db: &C,
     org_id: Uuid,
     id: Uuid,
-) -> ScimResult<DirectoryView> {
+) -> DomainResult<DirectoryView> {
     directory_of(db, org_id, id).await.map(DirectoryView::from)
 }
 
@@ -54,13 +54,13 @@ pub async fn directory_of<C: ConnectionTrait>(
     db: &C,
     org_id: Uuid,
     id: Uuid,
-) -> ScimResult<directory::Model> {
+) -> DomainResult<directory::Model> {
     directory::Entity::find_by_id(id)
         .filter(directory::Column::OrgId.eq(org_id))
         .one(db)
         .await
         .map_err(db_error)?
-        .ok_or_else(|| ScimError::not_found(format!("no directory {id} in this organization")))
+        .ok_or_else(|| DomainError::not_found(format!("no directory {id} in this organization")))
 }
 
 pub struct Status {
@@ -73,7 +73,7 @@ pub struct Status {
 }
 
 /// Five index-backed queries per directory.
-pub async fn status<C: ConnectionTrait>(db: &C, directory_id: Uuid) -> ScimResult<Status> {
+pub async fn status<C: ConnectionTrait>(db: &C, directory_id: Uuid) -> DomainResult<Status> {
     let users = scim_user::Entity::find()
         .filter(scim_user::Column::DirectoryId.eq(directory_id))
         .count(db)
@@ -124,7 +124,7 @@ pub async fn log_page<C: ConnectionTrait>(
     f: &LogFilter,
     before: Option<i64>,
     limit: u64,
-) -> ScimResult<Vec<sync_log::Model>> {
+) -> DomainResult<Vec<sync_log::Model>> {
     let mut q = sync_log::Entity::find()
         .filter(sync_log::Column::DirectoryId.eq(directory_id))
         .order_by_desc(sync_log::Column::Id)
