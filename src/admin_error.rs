@@ -214,13 +214,6 @@ impl AdminError {
     }
 }
 
-/// Transitional: store functions not yet moved to `DomainError`.
-impl From<ScimError> for AdminError {
-    fn from(e: ScimError) -> Self {
-        Self::from_protocol(e)
-    }
-}
-
 pub type AdminResult<T> = Result<T, AdminError>;
 
 #[cfg(test)]

@@ -22,6 +22,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 use serde_json::{Value, json};
 use uuid::Uuid;
+use validator::Validate;
 
 pub use admin_key::AdminKeyCmd;
 pub use directory::DirectoryCmd;
@@ -41,6 +42,7 @@ use crate::config::Settings;
 use crate::domain::error::DomainError;
 use crate::error::ScimError;
 use crate::import::{ImportError, Summary};
+use crate::input;
 use crate::service::accounts::AdminAct;
 use crate::startup::{StartupError, open_store};
 use crate::store::audit::Actor;
@@ -135,6 +137,25 @@ pub enum CliError {
     Domain(#[from] DomainError),
     #[error("{0}")]
     Usage(String),
+}
+
+/// The names a command creates (an organization, a directory, a site, a
+/// key's label), checked as the admin API checks names.
+#[derive(Debug, Default, Validate)]
+struct NewNames<'a> {
+    #[validate(custom(function = "input::one_line_name"))]
+    org: Option<&'a str>,
+    #[validate(custom(function = "input::one_line_name"))]
+    name: Option<&'a str>,
+    #[validate(custom(function = "input::one_line_name"))]
+    label: Option<&'a str>,
+}
+
+impl NewNames<'_> {
+    fn check(&self) -> Result<(), CliError> {
+        self.validate()
+            .map_err(|e| CliError::Usage(input::first_failure(&e)))
+    }
 }
 
 fn public_base(settings: &Settings) -> String {
