@@ -76,7 +76,7 @@ pub(super) async fn run(
             let list: Vec<_> = admin_keys::list(store.reader(), who.org_id)
                 .await?
                 .iter()
-                .map(crate::http::admin::keys::key_json)
+                .map(admin_keys::AdminKeyView::to_json)
                 .collect();
             json!(list)
         }

@@ -93,6 +93,22 @@ pub struct AdminKeyView {
     pub revoked_at: Option<DateTime<Utc>>,
 }
 
+impl AdminKeyView {
+    /// The key as the admin API and the CLI list it.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "id": self.id,
+            "hint": self.hint,
+            "label": self.label,
+            "created_at": self.created_at,
+            "last_used_at": self.last_used_at,
+            "expires_at": self.expires_at,
+            "expired": self.expires_at.is_some_and(|e| e <= Utc::now()),
+            "revoked_at": self.revoked_at,
+        })
+    }
+}
+
 impl From<admin_key::Model> for AdminKeyView {
     fn from(k: admin_key::Model) -> Self {
         Self {
