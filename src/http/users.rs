@@ -8,7 +8,8 @@ use uuid::Uuid;
 use super::auth::Directory;
 use super::body::ScimBody;
 use super::scim::{
-    ProjectionParams, SyncOp, directory_base, if_match, list_head, not_modified, scim_response,
+    ProjectionParams, ResourceName, ResourcePath, SyncOp, directory_base, if_match, list_head,
+    not_modified, scim_response,
 };
 use super::search::Search;
 use crate::domain::custom_schema::CustomSchema;
@@ -17,9 +18,9 @@ use crate::domain::projection::Projection;
 use crate::domain::query::{ListQuery, RawListQuery, parse_projection};
 use crate::domain::schema::ResourceKind;
 use crate::domain::user::{GroupRef, ManagerRef, Meta};
-use crate::error::{ScimError, ScimResult};
+use crate::error::ScimResult;
 use crate::http::AppState;
-use crate::service::{self, PathId};
+use crate::service;
 use crate::store::managers::{self, ManagerNames};
 use crate::store::org_schemas;
 use crate::store::users::{self, StoredUser};
@@ -29,10 +30,6 @@ fn limits(state: &AppState) -> Limits {
         max_len: state.settings.filter_max_len,
         max_depth: state.settings.filter_max_depth,
     }
-}
-
-fn parse_id(id: &str) -> ScimResult<Uuid> {
-    Uuid::parse_str(id).map_err(|_| ScimError::not_found(format!("no User with id {id:?}")))
 }
 
 /// The managers of `users` that are Users of the directory (one query).
@@ -115,6 +112,10 @@ async fn resource_response(
 
 /// `GET /Users` and `POST /Users/.search`.
 pub struct Users;
+
+impl ResourceName for Users {
+    const NAME: &'static str = "User";
+}
 
 impl Search for Users {
     async fn search(
@@ -242,18 +243,17 @@ pub async fn get(
     state: web::Data<AppState>,
     dir: Directory,
     req: HttpRequest,
-    id: web::Path<(String, String)>,
+    id: ResourcePath<Users>,
     params: web::Query<ProjectionParams>,
 ) -> ScimResult<HttpResponse> {
-    let (_, id) = id.into_inner();
     let p = parse_projection(
         params.attributes.as_deref(),
         params.excluded_attributes.as_deref(),
     )?;
-    let uid = parse_id(&id)?;
+    let uid = id.id()?.id;
     let u = users::get(state.store.reader(), &dir, uid)
         .await?
-        .ok_or_else(|| ScimError::not_found(format!("no User with id {id:?}")))?;
+        .ok_or_else(|| id.not_found())?;
     if let Some(res) = not_modified(&req, u.link.version) {
         return Ok(res);
     }
@@ -284,16 +284,15 @@ pub async fn replace(
     state: web::Data<AppState>,
     dir: Directory,
     req: HttpRequest,
-    id: web::Path<(String, String)>,
+    id: ResourcePath<Users>,
     body: ScimBody,
     params: web::Query<ProjectionParams>,
 ) -> ScimResult<HttpResponse> {
-    let (_, id) = id.into_inner();
     let op = SyncOp::new(&dir, &req, "User");
     let (u, p) = op
-        .run(&state, Some(&id), async {
+        .run(&state, Some(id.raw()), async {
             let p = params.projection()?;
-            let uid = PathId::parse("User", &id)?;
+            let uid = id.id()?;
             let (body, im) = (body.into_value()?, if_match(&req));
             let u = service::users::replace(&state.store, &op.write, uid, &body, im.as_ref());
             Ok((u.await?, p))
@@ -307,16 +306,15 @@ pub async fn patch(
     state: web::Data<AppState>,
     dir: Directory,
     req: HttpRequest,
-    id: web::Path<(String, String)>,
+    id: ResourcePath<Users>,
     body: ScimBody,
     params: web::Query<ProjectionParams>,
 ) -> ScimResult<HttpResponse> {
-    let (_, id) = id.into_inner();
     let op = SyncOp::new(&dir, &req, "User");
     let (u, p) = op
-        .run(&state, Some(&id), async {
+        .run(&state, Some(id.raw()), async {
             let p = params.projection()?;
-            let uid = PathId::parse("User", &id)?;
+            let uid = id.id()?;
             let (body, im) = (body.into_value()?, if_match(&req));
             let limits = limits(&state);
             let u = service::users::patch(&state.store, &op.write, uid, &body, limits, im.as_ref());
@@ -331,12 +329,11 @@ pub async fn delete(
     state: web::Data<AppState>,
     dir: Directory,
     req: HttpRequest,
-    id: web::Path<(String, String)>,
+    id: ResourcePath<Users>,
 ) -> ScimResult<HttpResponse> {
-    let (_, id) = id.into_inner();
     let op = SyncOp::new(&dir, &req, "User");
-    op.run(&state, Some(&id), async {
-        let uid = PathId::parse("User", &id)?;
+    op.run(&state, Some(id.raw()), async {
+        let uid = id.id()?;
         let im = if_match(&req);
         service::users::delete(&state.store, &op.write, uid, im.as_ref()).await
     })

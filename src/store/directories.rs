@@ -6,8 +6,8 @@ use entity::{directory, directory_token, domain, organization, site};
 use sea_orm::sea_query::SimpleExpr;
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, JoinType,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Set,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, QueryTrait, Set,
 };
 use std::collections::HashMap;
 use uuid::Uuid;
@@ -67,7 +67,7 @@ pub async fn authenticate<C: ConnectionTrait>(
         .column(directory::Column::Id)
         .column(directory::Column::OrgId)
         .column(directory::Column::RejectUnverifiedDomains)
-        .join(JoinType::InnerJoin, token_directory())
+        .inner_join(directory::Entity)
         .filter(directory_token::Column::TokenHash.eq(hash.clone()))
         .into_tuple()
         .one(db)
@@ -90,14 +90,6 @@ pub async fn authenticate<C: ConnectionTrait>(
         reject_unverified_domains: reject,
         credential: Credential::StaticToken(token_id),
     }))
-}
-
-/// `directory_tokens` → `directories` (the entities declare no relations).
-fn token_directory() -> sea_orm::RelationDef {
-    directory_token::Entity::belongs_to(directory::Entity)
-        .from(directory_token::Column::DirectoryId)
-        .to(directory::Column::Id)
-        .into()
 }
 
 pub async fn find_org_by_name<C: ConnectionTrait>(
@@ -692,10 +684,10 @@ pub async fn stranded_by_removal<C: ConnectionTrait>(
     account::Entity::find()
         .filter(account::Column::EmailDomain.eq(name.as_str()))
         .filter(account::Column::ManagingOrgId.eq(org_id))
-        .filter(account::Column::Status.is_in([
-            AccountStatus::Deactivated.as_str(),
-            AccountStatus::PendingDeletion.as_str(),
-        ]))
+        .filter(
+            account::Column::Status
+                .is_in([AccountStatus::Deactivated, AccountStatus::PendingDeletion]),
+        )
         .count(db)
         .await
         .map_err(db_error)
