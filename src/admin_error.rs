@@ -5,6 +5,7 @@
 
 use std::fmt;
 
+use crate::domain::error::{DomainError, Rule};
 use crate::error::{ScimError, ScimType};
 
 #[derive(Debug, thiserror::Error)]
@@ -152,11 +153,36 @@ impl AdminError {
     }
 }
 
-/// Store functions shared with the SCIM API speak `ScimError`; the admin
-/// API answers in its own shape with the same status and message (every
-/// status is kept: a 412, 429 or 501 is not turned into a 400).
-impl From<ScimError> for AdminError {
-    fn from(e: ScimError) -> Self {
+/// The admin API's answer: the status, `code` and `message` it has always
+/// given.
+impl From<DomainError> for AdminError {
+    fn from(e: DomainError) -> Self {
+        let cause = e.chain();
+        match e {
+            DomainError::NotFound(m) => Self::NotFound(m),
+            DomainError::Conflict(m) => Self::conflict(codes::ALREADY_EXISTS, m),
+            DomainError::PreconditionFailed(m) => Self::PreconditionFailed(m),
+            DomainError::Rule(rule) => match rule {
+                Rule::Invalid(m) => Self::invalid(m),
+                Rule::EmailDomainNotVerified(m) => {
+                    Self::bad_request(codes::EMAIL_DOMAIN_NOT_VERIFIED, m)
+                }
+                Rule::NotManaged(m) => Self::forbidden(codes::ACCOUNT_NOT_MANAGED, m),
+                Rule::IdpOwned(m) => Self::conflict(codes::MANAGED_BY_IDP, m),
+                Rule::State(m) => Self::conflict(codes::INVALID_STATE, m),
+            },
+            DomainError::Protocol(e) => Self::from_protocol(e),
+            DomainError::Unavailable(_) => Self::Unavailable { cause },
+            DomainError::Internal { .. } => Self::Internal { cause },
+        }
+    }
+}
+
+impl AdminError {
+    /// A SCIM protocol engine's error (a cursor, a filter) in the admin
+    /// API's shape: the same status and message; 400s are
+    /// `invalid_request` (`invalid_cursor` for a cursor).
+    pub fn from_protocol(e: ScimError) -> Self {
         let detail = e.detail();
         match e {
             ScimError::Internal { cause } => Self::Internal { cause },
@@ -217,19 +243,20 @@ mod tests {
             e.to_json(),
             serde_json::json!({"code": "internal_error", "message": "internal server error"})
         );
-        let e: AdminError = ScimError::internal("secret cause").into();
+        let e = AdminError::from_protocol(ScimError::internal("secret cause"));
         assert_eq!(e.status(), 500);
         assert!(!e.to_json().to_string().contains("secret"));
     }
 
     #[test]
     fn scim_errors_keep_status_and_detail() {
-        let e: AdminError = ScimError::uniqueness("a site named \"x\" already exists").into();
+        let e =
+            AdminError::from_protocol(ScimError::uniqueness("a site named \"x\" already exists"));
         assert_eq!((e.status(), e.code()), (409, "already_exists"));
         assert_eq!(e.message(), "a site named \"x\" already exists");
-        let e: AdminError = ScimError::not_found("no directory").into();
+        let e = AdminError::from_protocol(ScimError::not_found("no directory"));
         assert_eq!((e.status(), e.code()), (404, "not_found"));
-        let e: AdminError = ScimError::invalid_value("bad").into();
+        let e = AdminError::from_protocol(ScimError::invalid_value("bad"));
         assert_eq!((e.status(), e.code()), (400, "invalid_request"));
     }
 
@@ -265,17 +292,16 @@ mod tests {
         for (scim, status, code) in cases {
             let scim_status = scim.status();
             let detail = scim.detail();
-            let e: AdminError = scim.into();
+            let e = AdminError::from_protocol(scim);
             assert_eq!(e.status(), scim_status, "{detail}");
             assert_eq!((e.status(), e.code()), (status, code), "{detail}");
             assert_eq!(e.message(), detail);
         }
-        let e: AdminError = ScimError::TooManyRequests {
+        let e = AdminError::from_protocol(ScimError::TooManyRequests {
             retry_after_secs: 7,
-        }
-        .into();
+        });
         assert_eq!(e.retry_after_secs(), Some(7));
-        let e: AdminError = ScimError::Unavailable { cause: "x".into() }.into();
+        let e = AdminError::from_protocol(ScimError::Unavailable { cause: "x".into() });
         assert_eq!(e.retry_after_secs(), Some(1));
     }
 }

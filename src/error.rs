@@ -4,6 +4,8 @@
 
 use std::fmt;
 
+use crate::domain::error::{DomainError, Rule};
+
 /// `scimType` values of RFC 7644 §3.12 (plus `tooLarge` from §3.7.4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ScimType {
@@ -201,6 +203,27 @@ impl ScimError {
 }
 
 pub type ScimResult<T> = Result<T, ScimError>;
+
+/// The SCIM API's answer: the status, `scimType` and `detail` it has
+/// always given.
+impl From<DomainError> for ScimError {
+    fn from(e: DomainError) -> Self {
+        let cause = e.chain();
+        match e {
+            DomainError::NotFound(d) => Self::NotFound(d),
+            DomainError::Conflict(d) => Self::uniqueness(d),
+            DomainError::PreconditionFailed(d) => Self::PreconditionFailed(d),
+            DomainError::Rule(rule) => match rule {
+                Rule::Invalid(d) | Rule::EmailDomainNotVerified(d) => Self::invalid_value(d),
+                Rule::NotManaged(d) => Self::Forbidden(d),
+                Rule::IdpOwned(d) | Rule::State(d) => Self::conflict(d),
+            },
+            DomainError::Protocol(e) => e,
+            DomainError::Unavailable(_) => Self::Unavailable { cause },
+            DomainError::Internal { .. } => Self::Internal { cause },
+        }
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -11,6 +11,7 @@ pub mod error;
 pub mod fuzzing;
 pub mod http;
 pub mod import;
+pub mod input;
 pub mod service;
 pub mod startup;
 pub mod store;

@@ -34,6 +34,8 @@ pub enum StartupError {
     Database(#[from] sea_orm::DbErr),
     #[error("{0}")]
     Scim(#[from] crate::error::ScimError),
+    #[error("{}", .0.chain())]
+    Domain(#[from] crate::domain::error::DomainError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: String,
@@ -213,7 +215,9 @@ async fn purge_job(store: Store, settings: Settings) {
         match store::accounts::purge_due(&store, chrono::Utc::now()).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(purged = n, "purged accounts after their grace period"),
-            Err(e) => tracing::warn!(error = %e, "purge job failed; retrying at the next interval"),
+            Err(e) => {
+                tracing::warn!(error = %e.chain(), "purge job failed; retrying at the next interval")
+            }
         }
         match retention(&store, &settings).await {
             Ok(r) if r == Default::default() => {}
@@ -223,14 +227,14 @@ async fn purge_job(store: Store, settings: Settings) {
                 "deleted log rows past their retention"
             ),
             Err(e) => {
-                tracing::warn!(error = %e, "retention job failed; retrying at the next interval");
+                tracing::warn!(error = %e.chain(), "retention job failed; retrying at the next interval");
             }
         }
         match store::admin_sessions::delete_expired(store.writer(), chrono::Utc::now()).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(deleted = n, "deleted expired admin web sessions"),
             Err(e) => {
-                tracing::warn!(error = %e, "session clean-up failed; retrying at the next interval")
+                tracing::warn!(error = %e.chain(), "session clean-up failed; retrying at the next interval")
             }
         }
         match store::events::apply_retention(&store, chrono::Utc::now(), event_retention_days).await
@@ -238,7 +242,7 @@ async fn purge_job(store: Store, settings: Settings) {
             Ok(0) => {}
             Ok(n) => tracing::info!(deleted = n, "deleted change events past their retention"),
             Err(e) => {
-                tracing::warn!(error = %e, "event retention failed; retrying at the next interval")
+                tracing::warn!(error = %e.chain(), "event retention failed; retrying at the next interval")
             }
         }
     }
@@ -249,7 +253,7 @@ async fn purge_job(store: Store, settings: Settings) {
 pub async fn retention(
     store: &Store,
     settings: &Settings,
-) -> Result<store::retention::Removed, crate::error::ScimError> {
+) -> Result<store::retention::Removed, crate::domain::error::DomainError> {
     store::retention::apply(
         store.writer(),
         chrono::Utc::now(),

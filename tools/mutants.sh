@@ -12,10 +12,14 @@ shift
 work="${MUTANTS_WORK:-$root/target/mutants-domain}"
 mkdir -p "$work/src"
 rm -f "$work"/src/*.rs
-cp "$root"/src/domain/*.rs "$root/src/error.rs" "$root/src/admin_error.rs" "$work/src/"
+cp "$root"/src/domain/*.rs "$work/src/"
+# domain/error.rs (DomainError) would clash with src/error.rs (ScimError).
+mv "$work/src/error.rs" "$work/src/domain_error.rs"
+cp "$root/src/error.rs" "$root/src/admin_error.rs" "$work/src/"
 mv "$work/src/mod.rs" "$work/src/lib.rs"
+sed -i 's/^pub mod error;$/pub mod domain_error;/' "$work/src/lib.rs"
 printf '\npub mod error;\npub mod admin_error;\n' >> "$work/src/lib.rs"
-sed -i 's/crate::domain::/crate::/g; s/crate::domain\b/crate/g; s#"\.\./\.\./scim-schemas/#"../scim-schemas/#g' "$work"/src/*.rs
+sed -i 's/crate::domain::error::/crate::domain_error::/g; s/super::error::/crate::domain_error::/g; s/crate::domain::/crate::/g; s/crate::domain\b/crate/g; s#"\.\./\.\./scim-schemas/#"../scim-schemas/#g' "$work"/src/*.rs
 rm -rf "$work/scim-schemas" && cp -r "$root/scim-schemas" "$work/"
 cp "$root/Cargo.lock" "$work/"
 # The domain's dependencies, as the server's Cargo.toml pins them.

@@ -4,7 +4,7 @@ use clap::Subcommand;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::{CliError, for_org, public_base};
+use super::{CliError, NewNames, for_org, public_base};
 use crate::config::Settings;
 use crate::domain::lifetime::Lifetime;
 use crate::service;
@@ -55,6 +55,11 @@ pub(super) async fn run(
             label,
             expires_in,
         } => {
+            NewNames {
+                label: label.as_deref(),
+                ..NewNames::default()
+            }
+            .check()?;
             let who = for_org(store, &org).await?;
             let expires_at = expires_in.map(|l| l.expires_at(chrono::Utc::now()));
             let (k, key) = service::keys::create(store, &who, label, expires_at).await?;
@@ -71,7 +76,7 @@ pub(super) async fn run(
             let list: Vec<_> = admin_keys::list(store.reader(), who.org_id)
                 .await?
                 .iter()
-                .map(crate::http::admin::keys::key_json)
+                .map(admin_keys::AdminKeyView::to_json)
                 .collect();
             json!(list)
         }

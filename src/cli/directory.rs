@@ -5,7 +5,7 @@ use clap::Subcommand;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::{CliError, for_directory, origin, scim_base_url};
+use super::{CliError, NewNames, for_directory, origin, scim_base_url};
 use crate::config::Settings;
 use crate::domain::types::DomainName;
 use crate::service;
@@ -72,6 +72,12 @@ pub(super) async fn run(
             })
         }
         DirectoryCmd::Create { org, name } => {
+            NewNames {
+                org: Some(&org),
+                name: Some(&name),
+                ..NewNames::default()
+            }
+            .check()?;
             let c = service::directories::create(store, &origin(), &org, &name).await?;
             json!({
                 "organization_id": c.org_id,

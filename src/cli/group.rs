@@ -54,7 +54,7 @@ pub(super) async fn run(store: &Store, cmd: GroupCmd) -> Result<Value, CliError>
         } => {
             // The products list of the admin API (one list).
             let product = admin_rules::parse_product(&product.to_ascii_lowercase())
-                .map_err(|e| CliError::Usage(e.message()))?;
+                .map_err(|e| CliError::Usage(e.to_string()))?;
             if role != "user" && role != "admin" {
                 return Err(CliError::Usage("role must be user or admin".into()));
             }

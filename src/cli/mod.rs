@@ -22,6 +22,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 use serde_json::{Value, json};
 use uuid::Uuid;
+use validator::Validate;
 
 pub use admin_key::AdminKeyCmd;
 pub use directory::DirectoryCmd;
@@ -38,8 +39,10 @@ pub use webhook::WebhookCmd;
 
 use crate::admin_error::AdminError;
 use crate::config::Settings;
+use crate::domain::error::DomainError;
 use crate::error::ScimError;
 use crate::import::{ImportError, Summary};
+use crate::input;
 use crate::service::accounts::AdminAct;
 use crate::startup::{StartupError, open_store};
 use crate::store::audit::Actor;
@@ -129,8 +132,30 @@ pub enum CliError {
     /// A refusal of a use case shared with the admin API: its message.
     #[error("{}", .0.message())]
     Admin(#[from] AdminError),
+    /// A store read or a rule's refusal; the operator reads the causes too.
+    #[error("{}", .0.chain())]
+    Domain(#[from] DomainError),
     #[error("{0}")]
     Usage(String),
+}
+
+/// The names a command creates (an organization, a directory, a site, a
+/// key's label), checked as the admin API checks names.
+#[derive(Debug, Default, Validate)]
+struct NewNames<'a> {
+    #[validate(custom(function = "input::one_line_name"))]
+    org: Option<&'a str>,
+    #[validate(custom(function = "input::one_line_name"))]
+    name: Option<&'a str>,
+    #[validate(custom(function = "input::one_line_name"))]
+    label: Option<&'a str>,
+}
+
+impl NewNames<'_> {
+    fn check(&self) -> Result<(), CliError> {
+        self.validate()
+            .map_err(|e| CliError::Usage(input::first_failure(&e)))
+    }
 }
 
 fn public_base(settings: &Settings) -> String {

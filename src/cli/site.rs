@@ -3,7 +3,7 @@
 use clap::Subcommand;
 use serde_json::{Value, json};
 
-use super::{CliError, origin};
+use super::{CliError, NewNames, origin};
 use crate::service;
 use crate::store::Store;
 
@@ -21,6 +21,12 @@ pub enum SiteCmd {
 
 pub(super) async fn run(store: &Store, cmd: SiteCmd) -> Result<Value, CliError> {
     let SiteCmd::Create { org, site } = cmd;
+    NewNames {
+        org: Some(&org),
+        name: Some(&site),
+        ..NewNames::default()
+    }
+    .check()?;
     let s = service::directories::create_site(store, &origin(), &org, &site).await?;
     Ok(json!({"site_id": s.site_id, "name": s.name, "organization_id": s.org_id}))
 }

@@ -12,9 +12,9 @@
 use chrono::{DateTime, Duration, Utc};
 use uuid::Uuid;
 
+use super::error::{DomainError, DomainResult, Rule};
 use super::lifecycle::{AccountFacts, AccountStatus, email_domain_rule};
 use super::types::MAX_STRING_LEN;
-use crate::admin_error::{AdminError, AdminResult, codes};
 
 /// Products a site offers: (key used in the API, column name in exports).
 pub const PRODUCTS: [(&str, &str); 8] = [
@@ -29,7 +29,7 @@ pub const PRODUCTS: [(&str, &str); 8] = [
 ];
 
 /// A product key, checked against `PRODUCTS`.
-pub fn parse_product(s: &str) -> AdminResult<&'static str> {
+pub fn parse_product(s: &str) -> DomainResult<&'static str> {
     let lower = s.trim().to_ascii_lowercase();
     PRODUCTS
         .iter()
@@ -37,16 +37,16 @@ pub fn parse_product(s: &str) -> AdminResult<&'static str> {
         .find(|k| *k == lower)
         .ok_or_else(|| {
             let keys: Vec<&str> = PRODUCTS.iter().map(|(k, _)| *k).collect();
-            AdminError::invalid(format!("unknown product {s:?}; one of {}", keys.join(", ")))
+            DomainError::invalid(format!("unknown product {s:?}; one of {}", keys.join(", ")))
         })
 }
 
 /// A product role: `user` (default) or `admin`.
-pub fn parse_role(s: Option<&str>) -> AdminResult<&'static str> {
+pub fn parse_role(s: Option<&str>) -> DomainResult<&'static str> {
     match s.map(str::trim) {
         None | Some("user") => Ok("user"),
         Some("admin") => Ok("admin"),
-        Some(other) => Err(AdminError::invalid(format!(
+        Some(other) => Err(DomainError::invalid(format!(
             "role must be user or admin, got {other:?}"
         ))),
     }
@@ -99,7 +99,7 @@ impl ProfileField {
 /// (`null` or an empty string); keys not given stay as they are.
 pub fn parse_profile_changes(
     body: &serde_json::Map<String, serde_json::Value>,
-) -> AdminResult<Vec<(ProfileField, Option<String>)>> {
+) -> DomainResult<Vec<(ProfileField, Option<String>)>> {
     let mut out = Vec::with_capacity(body.len());
     for (key, value) in body {
         let Some(field) = ProfileField::ALL.into_iter().find(|f| f.key() == key) else {
@@ -109,7 +109,7 @@ pub fn parse_profile_changes(
                 let keys: Vec<&str> = ProfileField::ALL.iter().map(|f| f.key()).collect();
                 format!("; editable: {}", keys.join(", "))
             };
-            return Err(AdminError::invalid(format!(
+            return Err(DomainError::invalid(format!(
                 "{key:?} is not an editable profile attribute{hint}"
             )));
         };
@@ -118,14 +118,14 @@ pub fn parse_profile_changes(
             serde_json::Value::String(s) => {
                 let t = s.trim();
                 if t.chars().count() > MAX_STRING_LEN || t.chars().any(char::is_control) {
-                    return Err(AdminError::invalid(format!(
+                    return Err(DomainError::invalid(format!(
                         "{key} must be at most {MAX_STRING_LEN} characters without control characters"
                     )));
                 }
                 (!t.is_empty()).then(|| t.to_owned())
             }
             _ => {
-                return Err(AdminError::invalid(format!(
+                return Err(DomainError::invalid(format!(
                     "{key} must be a string or null"
                 )));
             }
@@ -146,27 +146,23 @@ pub struct OrgView {
     pub synced_by: Option<String>,
 }
 
-fn not_managed(action: &str) -> AdminError {
-    AdminError::forbidden(
-        codes::ACCOUNT_NOT_MANAGED,
-        format!(
-            "only the organization that manages an account can {action}; this account is not managed by your organization (verify its email domain to claim it)"
-        ),
-    )
+fn not_managed(action: &str) -> DomainError {
+    Rule::NotManaged(format!(
+        "only the organization that manages an account can {action}; this account is not managed by your organization (verify its email domain to claim it)"
+    ))
+    .into()
 }
 
-/// 409 naming the directory that owns `what`.
-pub fn idp_owned(what: &str, directory: &str) -> AdminError {
-    AdminError::conflict(
-        codes::MANAGED_BY_IDP,
-        format!(
-            "{what} is managed by the identity provider of directory {directory:?}; make the change there and it will sync"
-        ),
-    )
+/// The refusal naming the directory that owns `what`.
+pub fn idp_owned(what: &str, directory: &str) -> DomainError {
+    Rule::IdpOwned(format!(
+        "{what} is managed by the identity provider of directory {directory:?}; make the change there and it will sync"
+    ))
+    .into()
 }
 
-fn invalid_state(message: impl Into<String>) -> AdminError {
-    AdminError::conflict(codes::INVALID_STATE, message)
+fn invalid_state(message: impl Into<String>) -> DomainError {
+    DomainError::state(message)
 }
 
 impl OrgView {
@@ -175,7 +171,7 @@ impl OrgView {
         self.account.managed_by(self.org)
     }
 
-    fn require_managed(&self, action: &str) -> AdminResult<()> {
+    fn require_managed(&self, action: &str) -> DomainResult<()> {
         if !self.managed() {
             return Err(not_managed(action));
         }
@@ -185,7 +181,7 @@ impl OrgView {
         Ok(())
     }
 
-    fn require_not_synced(&self, what: &str) -> AdminResult<()> {
+    fn require_not_synced(&self, what: &str) -> DomainResult<()> {
         match &self.synced_by {
             Some(dir) => Err(idp_owned(what, dir)),
             None => Ok(()),
@@ -193,21 +189,20 @@ impl OrgView {
     }
 
     /// Profile attributes (name, job title, …).
-    pub fn edit_profile(&self) -> AdminResult<()> {
+    pub fn edit_profile(&self) -> DomainResult<()> {
         self.require_managed("edit its details")?;
         self.require_not_synced("the profile of this account")
     }
 
     /// Email change: managed, not synced, and only to a domain the org has
     /// verified (the admin documents: else the user creates a new account).
-    pub fn change_email(&self, new_email: &str, domain_verified: bool) -> AdminResult<()> {
+    pub fn change_email(&self, new_email: &str, domain_verified: bool) -> DomainResult<()> {
         self.require_managed("change its email address")?;
         self.require_not_synced("the email address of this account")?;
         email_domain_rule(new_email, domain_verified)
-            .map_err(|m| AdminError::bad_request(codes::EMAIL_DOMAIN_NOT_VERIFIED, m))
     }
 
-    pub fn deactivate(&self) -> AdminResult<()> {
+    pub fn deactivate(&self) -> DomainResult<()> {
         self.require_managed("deactivate it")?;
         self.require_not_synced("whether this account is active")?;
         match self.account.status {
@@ -219,7 +214,7 @@ impl OrgView {
         }
     }
 
-    pub fn reactivate(&self) -> AdminResult<()> {
+    pub fn reactivate(&self) -> DomainResult<()> {
         self.require_managed("reactivate it")?;
         self.require_not_synced("whether this account is active")?;
         match self.account.status {
@@ -237,7 +232,7 @@ impl OrgView {
         &self,
         now: DateTime<Utc>,
         grace_days: u32,
-    ) -> AdminResult<DateTime<Utc>> {
+    ) -> DomainResult<DateTime<Utc>> {
         self.require_managed("delete it")?;
         if self.account.status == AccountStatus::PendingDeletion {
             return Err(invalid_state("the account is already pending deletion"));
@@ -246,7 +241,7 @@ impl OrgView {
     }
 
     /// Cancel a deletion: back to what it was before the request.
-    pub fn cancel_deletion(&self) -> AdminResult<AccountStatus> {
+    pub fn cancel_deletion(&self) -> DomainResult<AccountStatus> {
         self.require_managed("cancel its deletion")?;
         if self.account.status != AccountStatus::PendingDeletion {
             return Err(invalid_state("the account is not pending deletion"));
@@ -260,13 +255,13 @@ impl OrgView {
 
     /// Force logout, revoke API tokens, require a password reset, 2SV
     /// exclusion: allowed on synced accounts too.
-    pub fn security_action(&self) -> AdminResult<()> {
+    pub fn security_action(&self) -> DomainResult<()> {
         self.require_managed("change its security settings")
     }
 
     /// Inviting to a site works for managed and external accounts alike,
     /// but not for accounts on their way out.
-    pub fn invite(&self) -> AdminResult<()> {
+    pub fn invite(&self) -> DomainResult<()> {
         match self.account.status {
             AccountStatus::PendingDeletion | AccountStatus::Deleted => Err(invalid_state(
                 "the account is deleted or pending deletion and can't be invited",
@@ -278,7 +273,7 @@ impl OrgView {
 
 /// Admins change the members of admin-made groups only; `synced_by` is
 /// the directory of a synced group.
-pub fn edit_group_members(synced_by: Option<&str>) -> AdminResult<()> {
+pub fn edit_group_members(synced_by: Option<&str>) -> DomainResult<()> {
     match synced_by {
         Some(dir) => Err(idp_owned("the membership of this group", dir)),
         None => Ok(()),
@@ -288,7 +283,7 @@ pub fn edit_group_members(synced_by: Option<&str>) -> AdminResult<()> {
 /// Removing from a site drops the membership, direct product access and
 /// admin-group memberships; access a synced group grants can only end in
 /// the IdP.
-pub fn remove_from_site(synced_grant_by: Option<&str>) -> AdminResult<()> {
+pub fn remove_from_site(synced_grant_by: Option<&str>) -> DomainResult<()> {
     match synced_grant_by {
         Some(dir) => Err(idp_owned(
             "this user's access to the site (granted by a synced group)",
@@ -308,22 +303,19 @@ pub fn sees_in_full(managing_org: Option<Uuid>, org: Uuid) -> bool {
 /// A domain can't be removed while the org's managed accounts on it are
 /// deactivated or pending deletion: without the domain nobody could
 /// reactivate them or cancel their deletion.
-pub fn check_domain_removal(domain: &str, stranded: u64) -> AdminResult<()> {
+pub fn check_domain_removal(domain: &str, stranded: u64) -> DomainResult<()> {
     if stranded == 0 {
         return Ok(());
     }
-    Err(AdminError::conflict(
-        codes::INVALID_STATE,
-        format!(
-            "{stranded} managed account(s) on {domain} are deactivated or pending deletion; reactivate them, cancel their deletion or let the purge finish before removing the domain"
-        ),
-    ))
+    Err(DomainError::state(format!(
+        "{stranded} managed account(s) on {domain} are deactivated or pending deletion; reactivate them, cancel their deletion or let the purge finish before removing the domain"
+    )))
 }
 
 /// An account status named in a request (`?status=`).
-pub fn parse_account_status(s: &str) -> AdminResult<AccountStatus> {
+pub fn parse_account_status(s: &str) -> DomainResult<AccountStatus> {
     AccountStatus::from_name(s).ok_or_else(|| {
-        AdminError::invalid(format!(
+        DomainError::invalid(format!(
             "status must be active, deactivated, pending_deletion or deleted, got {s:?}"
         ))
     })
@@ -334,16 +326,16 @@ pub fn parse_account_status(s: &str) -> AdminResult<AccountStatus> {
 pub use entity::site_membership::MembershipStatus;
 
 /// A membership status named in a request (`?status=`).
-pub fn parse_membership_status(s: &str) -> AdminResult<MembershipStatus> {
+pub fn parse_membership_status(s: &str) -> DomainResult<MembershipStatus> {
     MembershipStatus::from_name(s).ok_or_else(|| {
-        AdminError::invalid(format!(
+        DomainError::invalid(format!(
             "status must be active, invited or suspended, got {s:?}"
         ))
     })
 }
 
 /// Suspend: access stops, product access and groups are kept.
-pub fn suspend(current: MembershipStatus) -> AdminResult<()> {
+pub fn suspend(current: MembershipStatus) -> DomainResult<()> {
     if current == MembershipStatus::Suspended {
         return Err(invalid_state("the user is already suspended on this site"));
     }
@@ -357,7 +349,7 @@ pub fn restore(
     current: MembershipStatus,
     suspended_by_directory: Option<&str>,
     ever_active: bool,
-) -> AdminResult<MembershipStatus> {
+) -> DomainResult<MembershipStatus> {
     if current != MembershipStatus::Suspended {
         return Err(invalid_state("the user is not suspended on this site"));
     }
@@ -373,7 +365,7 @@ pub fn restore(
 
 /// Activity on a site: an invite becomes active; a suspended user has no
 /// access, so no activity.
-pub fn record_activity(current: MembershipStatus) -> AdminResult<MembershipStatus> {
+pub fn record_activity(current: MembershipStatus) -> DomainResult<MembershipStatus> {
     match current {
         MembershipStatus::Suspended => Err(invalid_state(
             "the user is suspended on this site and can't be active there",
@@ -394,6 +386,7 @@ pub fn secure_login_percentage(secure: u64, total: u64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::admin_error::AdminError;
 
     fn facts(status: AccountStatus, managed: bool, synced_by: Option<&str>) -> OrgView {
         let org = Uuid::from_u128(1);
@@ -413,11 +406,15 @@ mod tests {
     fn unmanaged_accounts_are_not_the_orgs_to_change() {
         let f = facts(AccountStatus::Active, false, None);
         for e in [
-            f.edit_profile().unwrap_err(),
-            f.deactivate().unwrap_err(),
-            f.request_deletion(Utc::now(), 14).unwrap_err(),
-            f.change_email("a@b.c", true).unwrap_err(),
-            f.security_action().unwrap_err(),
+            f.edit_profile().map_err(AdminError::from).unwrap_err(),
+            f.deactivate().map_err(AdminError::from).unwrap_err(),
+            f.request_deletion(Utc::now(), 14)
+                .map_err(AdminError::from)
+                .unwrap_err(),
+            f.change_email("a@b.c", true)
+                .map_err(AdminError::from)
+                .unwrap_err(),
+            f.security_action().map_err(AdminError::from).unwrap_err(),
         ] {
             assert_eq!((e.status(), e.code()), (403, "account_not_managed"));
             assert!(e.message().contains("not managed by your organization"));
@@ -429,9 +426,11 @@ mod tests {
     fn synced_accounts_are_read_only_for_what_the_idp_owns() {
         let f = facts(AccountStatus::Active, true, Some("okta"));
         for e in [
-            f.edit_profile().unwrap_err(),
-            f.deactivate().unwrap_err(),
-            f.change_email("a@b.c", true).unwrap_err(),
+            f.edit_profile().map_err(AdminError::from).unwrap_err(),
+            f.deactivate().map_err(AdminError::from).unwrap_err(),
+            f.change_email("a@b.c", true)
+                .map_err(AdminError::from)
+                .unwrap_err(),
         ] {
             assert_eq!(
                 (e.status(), e.code()),
@@ -440,7 +439,14 @@ mod tests {
             assert!(e.message().contains("\"okta\""), "{}", e.message());
         }
         let deactivated = facts(AccountStatus::Deactivated, true, Some("okta"));
-        assert_eq!(deactivated.reactivate().unwrap_err().status(), 409);
+        assert_eq!(
+            deactivated
+                .reactivate()
+                .map_err(AdminError::from)
+                .unwrap_err()
+                .status(),
+            409
+        );
         // What stays with the admin.
         assert!(f.security_action().is_ok());
         assert!(f.request_deletion(Utc::now(), 14).is_ok());
@@ -450,19 +456,37 @@ mod tests {
     fn lifecycle_moves_follow_the_status() {
         let active = facts(AccountStatus::Active, true, None);
         assert!(active.deactivate().is_ok());
-        assert_eq!(active.reactivate().unwrap_err().code(), "invalid_state");
+        assert_eq!(
+            active
+                .reactivate()
+                .map_err(AdminError::from)
+                .unwrap_err()
+                .code(),
+            "invalid_state"
+        );
         let now = Utc::now();
         assert_eq!(
             active.request_deletion(now, 14).unwrap(),
             now + Duration::days(14)
         );
         assert_eq!(
-            active.cancel_deletion().unwrap_err().code(),
+            active
+                .cancel_deletion()
+                .map_err(AdminError::from)
+                .unwrap_err()
+                .code(),
             "invalid_state"
         );
         let pending = facts(AccountStatus::PendingDeletion, true, None);
         assert_eq!(pending.cancel_deletion().unwrap(), AccountStatus::Active);
-        assert_eq!(pending.reactivate().unwrap_err().status(), 409);
+        assert_eq!(
+            pending
+                .reactivate()
+                .map_err(AdminError::from)
+                .unwrap_err()
+                .status(),
+            409
+        );
         let pending_deactivated = OrgView {
             account: AccountFacts {
                 deactivated: true,
@@ -475,14 +499,31 @@ mod tests {
             AccountStatus::Deactivated
         );
         let deleted = facts(AccountStatus::Deleted, true, None);
-        assert_eq!(deleted.edit_profile().unwrap_err().status(), 409);
-        assert_eq!(deleted.invite().unwrap_err().status(), 409);
+        assert_eq!(
+            deleted
+                .edit_profile()
+                .map_err(AdminError::from)
+                .unwrap_err()
+                .status(),
+            409
+        );
+        assert_eq!(
+            deleted
+                .invite()
+                .map_err(AdminError::from)
+                .unwrap_err()
+                .status(),
+            409
+        );
     }
 
     #[test]
     fn email_moves_only_to_verified_domains() {
         let f = facts(AccountStatus::Active, true, None);
-        let e = f.change_email("jane@gmail.example", false).unwrap_err();
+        let e = f
+            .change_email("jane@gmail.example", false)
+            .map_err(AdminError::from)
+            .unwrap_err();
         assert_eq!((e.status(), e.code()), (400, "email_domain_not_verified"));
         assert!(e.message().contains("verified domain"));
         assert!(f.change_email("jane@acme.example", true).is_ok());
@@ -490,11 +531,24 @@ mod tests {
 
     #[test]
     fn synced_groups_and_idp_suspensions_are_the_idps() {
-        assert_eq!(edit_group_members(Some("entra")).unwrap_err().status(), 409);
+        assert_eq!(
+            edit_group_members(Some("entra"))
+                .map_err(AdminError::from)
+                .unwrap_err()
+                .status(),
+            409
+        );
         assert!(edit_group_members(None).is_ok());
-        assert_eq!(remove_from_site(Some("entra")).unwrap_err().status(), 409);
+        assert_eq!(
+            remove_from_site(Some("entra"))
+                .map_err(AdminError::from)
+                .unwrap_err()
+                .status(),
+            409
+        );
         assert_eq!(
             restore(MembershipStatus::Suspended, Some("okta"), true)
+                .map_err(AdminError::from)
                 .unwrap_err()
                 .code(),
             "managed_by_identity_provider"
@@ -523,7 +577,9 @@ mod tests {
         assert!(changes.contains(&(ProfileField::Nickname, None)));
         assert!(changes.contains(&(ProfileField::Location, None)));
         let body = serde_json::json!({"email": "x@y.z"});
-        let e = parse_profile_changes(body.as_object().unwrap()).unwrap_err();
+        let e = parse_profile_changes(body.as_object().unwrap())
+            .map_err(AdminError::from)
+            .unwrap_err();
         assert!(e.message().contains("/email"), "{}", e.message());
         let body = serde_json::json!({"job_title": 3});
         assert!(parse_profile_changes(body.as_object().unwrap()).is_err());
@@ -552,11 +608,15 @@ mod tests {
         let changes = parse_profile_changes(&body(&longest)).unwrap();
         assert_eq!(changes, vec![(ProfileField::DisplayName, Some(longest))]);
         let too_long = "x".repeat(MAX_STRING_LEN + 1);
-        let e = parse_profile_changes(&body(&too_long)).unwrap_err();
+        let e = parse_profile_changes(&body(&too_long))
+            .map_err(AdminError::from)
+            .unwrap_err();
         assert_eq!((e.status(), e.code()), (400, "invalid_request"));
         assert!(e.message().contains("at most"), "{}", e.message());
         // Short, but with a control character: refused as well.
-        let e = parse_profile_changes(&body("Ada\u{7}Lovelace")).unwrap_err();
+        let e = parse_profile_changes(&body("Ada\u{7}Lovelace"))
+            .map_err(AdminError::from)
+            .unwrap_err();
         assert_eq!((e.status(), e.code()), (400, "invalid_request"));
         assert!(
             e.message().contains("control characters"),
@@ -569,6 +629,7 @@ mod tests {
     fn deactivating_twice_or_reactivating_an_active_account_says_so() {
         let e = facts(AccountStatus::Deactivated, true, None)
             .deactivate()
+            .map_err(AdminError::from)
             .unwrap_err();
         assert_eq!((e.status(), e.code()), (409, "invalid_state"));
         assert!(
@@ -583,11 +644,13 @@ mod tests {
         );
         let e = facts(AccountStatus::Active, true, None)
             .reactivate()
+            .map_err(AdminError::from)
             .unwrap_err();
         assert_eq!((e.status(), e.code()), (409, "invalid_state"));
         assert!(e.message().contains("already active"), "{}", e.message());
         let e = facts(AccountStatus::PendingDeletion, true, None)
             .reactivate()
+            .map_err(AdminError::from)
             .unwrap_err();
         assert!(e.message().contains("pending deletion"), "{}", e.message());
     }
@@ -603,7 +666,9 @@ mod tests {
     #[test]
     fn a_domain_with_stranded_accounts_is_kept() {
         assert!(check_domain_removal("acme.example", 0).is_ok());
-        let e = check_domain_removal("acme.example", 2).unwrap_err();
+        let e = check_domain_removal("acme.example", 2)
+            .map_err(AdminError::from)
+            .unwrap_err();
         assert_eq!((e.status(), e.code()), (409, "invalid_state"));
         assert!(
             e.message()
@@ -623,13 +688,17 @@ mod tests {
             assert_eq!(status.to_string(), name);
             assert_eq!(parse_membership_status(name).unwrap(), status);
         }
-        let e = parse_membership_status("removed").unwrap_err();
+        let e = parse_membership_status("removed")
+            .map_err(AdminError::from)
+            .unwrap_err();
         assert_eq!((e.status(), e.code()), (400, "invalid_request"));
         assert_eq!(
             parse_account_status("pending_deletion").unwrap(),
             AccountStatus::PendingDeletion
         );
-        let e = parse_account_status("Active").unwrap_err();
+        let e = parse_account_status("Active")
+            .map_err(AdminError::from)
+            .unwrap_err();
         assert_eq!((e.status(), e.code()), (400, "invalid_request"));
     }
 }

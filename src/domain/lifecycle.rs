@@ -5,7 +5,7 @@
 
 use uuid::Uuid;
 
-use crate::error::{ScimError, ScimResult};
+use super::error::{DomainError, DomainResult, Rule};
 
 /// The stored account status is the one the rules decide over (a column
 /// type, `entity::account::AccountStatus`: no string form in between).
@@ -68,18 +68,19 @@ pub fn plan_provision(
     org: Uuid,
     reject_unverified: bool,
     email: &str,
-) -> ScimResult<ProvisionPlan> {
+) -> DomainResult<ProvisionPlan> {
     if authority.managing_org != Some(org) && reject_unverified {
-        return Err(ScimError::invalid_value(format!(
+        return Err(Rule::EmailDomainNotVerified(format!(
             "the domain of {email} is not verified by this organization, and this directory only provisions accounts on verified domains"
-        )));
+        ))
+        .into());
     }
     Ok(match existing {
         None => ProvisionPlan::Create {
             managing_org: authority.managing_org,
         },
         Some(a) if a.status == AccountStatus::Deleted => {
-            return Err(ScimError::conflict(format!(
+            return Err(DomainError::state(format!(
                 "the account for {email} has been deleted"
             )));
         }
@@ -119,7 +120,7 @@ pub fn on_active_change(
     authoritative: bool,
     was: bool,
     now: bool,
-) -> ScimResult<ActiveEffect> {
+) -> DomainResult<ActiveEffect> {
     let managed = authoritative;
     Ok(match (was, now) {
         (true, false) if managed => ActiveEffect::DeactivateAccount,
@@ -129,7 +130,7 @@ pub fn on_active_change(
                 account.status,
                 AccountStatus::PendingDeletion | AccountStatus::Deleted
             ) {
-                return Err(ScimError::conflict(
+                return Err(DomainError::state(
                     "the account is pending deletion; an organization admin must cancel the deletion before it can be reactivated",
                 ));
             }
@@ -159,24 +160,25 @@ pub fn on_email_change(
     authoritative: bool,
     new_email: &str,
     domain_verified: bool,
-) -> ScimResult<EmailEffect> {
+) -> DomainResult<EmailEffect> {
     if !authoritative {
         return Ok(EmailEffect::ViewOnly);
     }
-    email_domain_rule(new_email, domain_verified).map_err(ScimError::invalid_value)?;
+    email_domain_rule(new_email, domain_verified)?;
     Ok(EmailEffect::UpdateAccount)
 }
 
 /// The email rule (product spec, rule 7), for SCIM and admin writes
 /// alike: a managed account's email changes only to an address on a
-/// domain the organization has verified. `Err` is the refusal's wording.
-pub fn email_domain_rule(new_email: &str, domain_verified: bool) -> Result<(), String> {
+/// domain the organization has verified.
+pub fn email_domain_rule(new_email: &str, domain_verified: bool) -> DomainResult<()> {
     if domain_verified {
         return Ok(());
     }
-    Err(format!(
+    Err(Rule::EmailDomainNotVerified(format!(
         "{new_email} is not on a domain this organization has verified; a managed account's email can only change to an address on a verified domain"
     ))
+    .into())
 }
 
 /// `DELETE /Users/{id}`: deactivate (from the authoritative directory) or
@@ -197,6 +199,7 @@ pub fn on_delete(account: &AccountFacts, authoritative: bool) -> ActiveEffect {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::ScimError;
 
     fn account(managing_org: Option<Uuid>, status: AccountStatus) -> AccountFacts {
         AccountFacts {
@@ -253,12 +256,15 @@ mod tests {
             }
         );
         for authority in [Authority::default(), theirs] {
-            let e = plan_provision(None, &authority, org, true, "a@b.c").unwrap_err();
+            let e = plan_provision(None, &authority, org, true, "a@b.c")
+                .map_err(ScimError::from)
+                .unwrap_err();
             assert_eq!(e.status(), 400);
         }
         let deleted = account(None, AccountStatus::Deleted);
         assert_eq!(
             plan_provision(Some(&deleted), &ours, org, false, "a@b.c")
+                .map_err(ScimError::from)
                 .unwrap_err()
                 .status(),
             409
@@ -320,6 +326,7 @@ mod tests {
         for authoritative in [true, false] {
             assert_eq!(
                 on_active_change(&pending, authoritative, false, true)
+                    .map_err(ScimError::from)
                     .unwrap_err()
                     .status(),
                 409
@@ -391,12 +398,15 @@ mod tests {
                 managing_org: Some(org)
             }
         );
-        let e = plan_provision(None, &Authority::default(), org, true, "a@b.c").unwrap_err();
+        let e = plan_provision(None, &Authority::default(), org, true, "a@b.c")
+            .map_err(ScimError::from)
+            .unwrap_err();
         assert!(e.to_string().contains("a@b.c"), "{e}");
         // A deleted account is refused whoever manages it.
         let deleted = account(Some(org), AccountStatus::Deleted);
         assert_eq!(
             plan_provision(Some(&deleted), &Authority::default(), org, false, "a@b.c")
+                .map_err(ScimError::from)
                 .unwrap_err()
                 .status(),
             409
@@ -430,6 +440,7 @@ mod tests {
         let deleted = account(None, AccountStatus::Deleted);
         assert_eq!(
             on_active_change(&deleted, false, false, true)
+                .map_err(ScimError::from)
                 .unwrap_err()
                 .status(),
             409

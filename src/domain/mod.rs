@@ -4,6 +4,7 @@
 pub mod admin_rules;
 pub mod custom_attrs;
 pub mod custom_schema;
+pub mod error;
 pub mod etag;
 pub mod export;
 pub mod filter;

@@ -20,13 +20,14 @@ use super::scim::{
     not_modified,
 };
 use super::search::Search;
+use crate::domain::error::DomainError;
 use crate::domain::filter::Limits;
 use crate::domain::group::{self as domain_group, MemberView};
 use crate::domain::projection::Projection;
 use crate::domain::query::{ListQuery, RawListQuery, parse_projection};
 use crate::domain::schema::ResourceKind;
 use crate::domain::user::Meta;
-use crate::error::{ScimError, ScimResult};
+use crate::error::ScimResult;
 use crate::http::AppState;
 use crate::service;
 use crate::store::{groups, org_schemas};
@@ -178,14 +179,14 @@ async fn next_chunk(mut st: StreamState) -> Option<(Result<Bytes, actix_web::Err
         } => {
             let page = match st.db.as_ref() {
                 Some(db) => db.page(st.directory_id, group_id, after, MEMBER_PAGE).await,
-                None => Err(ScimError::internal("member stream without a reader")),
+                None => Err(DomainError::internal("member stream without a reader")),
             };
             let page = match page {
                 Ok(p) => p,
                 Err(e) => {
                     // The status line is gone; end the body so the
                     // client sees a truncated (invalid) document.
-                    tracing::error!(error = %e, "streaming group members failed");
+                    tracing::error!(error = %e.chain(), "streaming group members failed");
                     return Some((Err(actix_web::error::ErrorInternalServerError("")), st));
                 }
             };

@@ -11,6 +11,7 @@ use base64::engine::general_purpose::STANDARD;
 use futures_util::StreamExt;
 use serde_json::json;
 
+use crate::domain::error::DomainError;
 use crate::domain::oauth::{self, AccessClaims, ClientCredentials, OAuthError, OAuthErrorCode};
 use crate::error::ScimError;
 use crate::http::AppState;
@@ -33,6 +34,12 @@ pub enum TokenEndpointError {
 fn no_store(res: &mut actix_web::HttpResponseBuilder) {
     res.insert_header((header::CACHE_CONTROL, "no-store"))
         .insert_header((header::PRAGMA, "no-cache"));
+}
+
+impl From<DomainError> for TokenEndpointError {
+    fn from(e: DomainError) -> Self {
+        Self::Server(e.into())
+    }
 }
 
 impl ResponseError for TokenEndpointError {

@@ -48,14 +48,16 @@ pub async fn search(
     {
         uq.sort_by = None;
     }
-    let (users_total, users_links, users_err) =
-        match users::list(state.store.reader(), &dir, &uq).await {
-            Ok(p) => (p.total.unwrap_or_default(), p.users, None),
-            Err(e) if unknown_attribute(&e) => {
-                (0, users::PageReader::new(dir.directory_id, vec![]), Some(e))
-            }
-            Err(e) => return Err(e),
-        };
+    let (users_total, users_links, users_err) = match users::list(state.store.reader(), &dir, &uq)
+        .await
+        .map_err(ScimError::from)
+    {
+        Ok(p) => (p.total.unwrap_or_default(), p.users, None),
+        Err(e) if unknown_attribute(&e) => {
+            (0, users::PageReader::new(dir.directory_id, vec![]), Some(e))
+        }
+        Err(e) => return Err(e),
+    };
     // One byte budget (SCIM_MAX_PAGE_BYTES) for the whole page: Users
     // first; a page the Users fill shows no Groups, and the next
     // `startIndex` (start + itemsPerPage) continues where it stopped.
@@ -81,7 +83,10 @@ pub async fn search(
     {
         gq.sort_by = None;
     }
-    let (groups_total, groups_page) = match groups::list(state.store.reader(), &dir, &gq).await {
+    let (groups_total, groups_page) = match groups::list(state.store.reader(), &dir, &gq)
+        .await
+        .map_err(ScimError::from)
+    {
         Ok(p) => (p.total.unwrap_or_default(), p.groups),
         Err(e) if unknown_attribute(&e) => match users_err {
             // Neither type knows the attribute: the filter is wrong.

@@ -38,7 +38,7 @@ pub(super) async fn manager_names(
     dir: &Directory,
     users: &[&StoredUser],
 ) -> ScimResult<ManagerNames> {
-    managers::names(state.store.reader(), dir.directory_id, users).await
+    Ok(managers::names(state.store.reader(), dir.directory_id, users).await?)
 }
 
 /// The organization's User extensions, when any of `users` has values of
@@ -51,7 +51,7 @@ pub(super) async fn custom_of(
     if users.iter().all(|u| u.attrs.custom.is_empty()) {
         return Ok(vec![]);
     }
-    org_schemas::user_extensions(state.store.reader(), dir.org_id).await
+    Ok(org_schemas::user_extensions(state.store.reader(), dir.org_id).await?)
 }
 
 pub(super) fn render(base: &str, u: &StoredUser, managers: &ManagerNames) -> (Value, Meta) {

@@ -139,17 +139,17 @@ pub async fn import_users(store: &Store, opts: &ImportOptions) -> Result<Summary
     };
     let dir: DirectoryPrincipal = directories::operator_principal(store.writer(), opts.directory)
         .await
-        .map_err(|e| ImportError::Refused(e.detail()))?;
+        .map_err(|e| ImportError::Refused(ScimError::from(e).detail()))?;
     // Custom extension values (JSON-lines bodies, CSV columns named by
     // their full path) are typed against the organization's schemas.
     let ext = org_schemas::user_extensions(store.reader(), dir.org_id)
         .await
-        .map_err(|e| ImportError::Refused(e.detail()))?;
+        .map_err(|e| ImportError::Refused(ScimError::from(e).detail()))?;
     // Attributes no schema knows: sync-log warnings, or refused rows when
     // the directory refuses them (as for SCIM requests).
     let reject_unknown = org_schemas::rejects_unknown_attributes(store.reader(), dir.directory_id)
         .await
-        .map_err(|e| ImportError::Refused(e.detail()))?;
+        .map_err(|e| ImportError::Refused(ScimError::from(e).detail()))?;
     let file = open(&opts.file)?;
     let total = file.metadata().map(|m| m.len()).unwrap_or(0);
     let mut rows =

@@ -13,6 +13,7 @@ use super::{Tx, write};
 use crate::admin_error::{AdminError, AdminResult};
 use crate::domain::admin_rules;
 use crate::domain::admin_rules::{OrgView, ProfileField};
+use crate::domain::error::DomainResult;
 use crate::domain::types::Email;
 use crate::store::Store;
 use crate::store::account_detail::{
@@ -200,7 +201,7 @@ impl Lifecycle {
     }
 
     /// Whether the rules allow it now; the error says why not.
-    pub fn check(self, f: &OrgView, grace_days: u32) -> AdminResult<()> {
+    pub fn check(self, f: &OrgView, grace_days: u32) -> DomainResult<()> {
         match self {
             Self::Deactivate => f.deactivate(),
             Self::Reactivate => f.reactivate(),

@@ -535,7 +535,7 @@ impl Bulk<'_> {
             .unzip();
         let dir = self.dir;
         match savepoint(self.tx, async |sp| {
-            users::create_plain(sp, dir, &rows).await
+            Ok(users::create_plain(sp, dir, &rows).await?)
         })
         .await
         {

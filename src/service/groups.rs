@@ -180,7 +180,7 @@ pub async fn delete_in(
     // granted end, in pages of 1,000), then the group goes.
     store::remove_all_members_paged(tx, id).await?;
     events::record(tx, group_event(&g, EventType::GroupDeleted)).await?;
-    store::remove(tx, id).await
+    Ok(store::remove(tx, id).await?)
 }
 
 async fn set_attributes(

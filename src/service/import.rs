@@ -149,7 +149,7 @@ impl Batch<'_> {
             resource_id: Some(resource_id.to_string()),
             ..self.log.clone()
         };
-        sync_log::record_ignored(self.tx, &entry, ignored).await
+        Ok(sync_log::record_ignored(self.tx, &entry, ignored).await?)
     }
 
     /// One row in its own savepoint.
@@ -215,7 +215,7 @@ impl Batch<'_> {
             .unzip();
         let dir = self.dir;
         match savepoint(self.tx, async |sp| {
-            users::create_plain(sp, dir, &inputs).await
+            Ok(users::create_plain(sp, dir, &inputs).await?)
         })
         .await
         {

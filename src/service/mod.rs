@@ -30,6 +30,7 @@ pub mod webhooks;
 
 use uuid::Uuid;
 
+use crate::domain::error::DomainError;
 use crate::error::{ScimError, ScimResult};
 use crate::store::audit::Actor;
 use crate::store::directories::DirectoryPrincipal;
@@ -48,7 +49,7 @@ pub type Tx = WriteTx;
 /// writes arriving together share one transaction and its commit, each in
 /// a savepoint of its own ([`crate::store::group_commit`]); `f`'s output
 /// is returned once the commit is durable either way.
-pub async fn write<T, E: From<ScimError>>(
+pub async fn write<T, E: From<DomainError>>(
     store: &Store,
     origin: &Origin,
     f: impl AsyncFnOnce(&Tx) -> Result<T, E>,
@@ -129,7 +130,7 @@ impl ScimWrite {
         status: u16,
         note: Option<String>,
     ) -> ScimResult<()> {
-        sync_log::record(tx, self.entry(resource_id, status, note)).await
+        Ok(sync_log::record(tx, self.entry(resource_id, status, note)).await?)
     }
 
     /// Logs the attributes a successful write dropped (no registered
@@ -141,7 +142,7 @@ impl ScimWrite {
         status: u16,
         dropped: &[String],
     ) -> ScimResult<()> {
-        sync_log::record_ignored(tx, &self.entry(resource_id, status, None), dropped).await
+        Ok(sync_log::record_ignored(tx, &self.entry(resource_id, status, None), dropped).await?)
     }
 
     /// Logs a failed write (its transaction is already rolled back) and,

@@ -117,7 +117,7 @@ pub async fn decode<C: sea_orm::ConnectionTrait>(
     body: &Value,
 ) -> ScimResult<(UserInput, Vec<String>)> {
     let input = UserInput::from_body(body)?;
-    org_schemas::with_custom(db, dir, body, input).await
+    Ok(org_schemas::with_custom(db, dir, body, input).await?)
 }
 
 /// Hashes a new password (argon2, tens of milliseconds) on the bounded
@@ -433,7 +433,7 @@ pub async fn delete_in(
     for group_id in store::directory_groups_of(tx, dir, account.id).await? {
         crate::store::groups::remove_members(tx, group_id, &[account.id]).await?;
     }
-    store::unlink(tx, id).await
+    Ok(store::unlink(tx, id).await?)
 }
 
 /// Carries out what `lifecycle` decided.
@@ -477,7 +477,7 @@ async fn membership_events(
             NewEvent::new(dir.org_id, kind, data).directory(dir.directory_id)
         })
         .collect();
-    events::record_many(tx, list).await
+    Ok(events::record_many(tx, list).await?)
 }
 
 /// Names of the profile attributes `attrs` changes on the account.

@@ -24,14 +24,14 @@ use super::audit::{self, Actor, AuditEntry};
 use super::events::{self, EventType, NewEvent, Recorder};
 use super::{Store, db_error, is_unique_violation};
 use crate::domain::admin_rules::{OrgView, ProfileField};
+use crate::domain::error::{DomainError, DomainResult};
 use crate::domain::lifecycle::AccountStatus;
 use crate::domain::types::Email;
-use crate::error::{ScimError, ScimResult};
 
 type Time = DateTime<Utc>;
 
-fn not_found(id: Uuid) -> ScimError {
-    ScimError::not_found(format!("no account {id} in this organization"))
+fn not_found(id: Uuid) -> DomainError {
+    DomainError::not_found(format!("no account {id} in this organization"))
 }
 
 /// `EXISTS` a provisioning link of `accounts.id` in one of the org's
@@ -110,7 +110,7 @@ pub async fn managed_page<C: ConnectionTrait>(
     f: &AccountFilter,
     after: Option<Uuid>,
     limit: u64,
-) -> ScimResult<Vec<AccountView>> {
+) -> DomainResult<Vec<AccountView>> {
     let mut q = account::Entity::find()
         .filter(account::Column::ManagingOrgId.eq(org_id))
         .order_by_asc(account::Column::Id)
@@ -139,7 +139,7 @@ pub async fn synced_by<C: ConnectionTrait>(
     db: &C,
     org_id: Uuid,
     accounts: &[Uuid],
-) -> ScimResult<HashMap<Uuid, String>> {
+) -> DomainResult<HashMap<Uuid, String>> {
     if accounts.is_empty() {
         return Ok(HashMap::new());
     }
@@ -172,7 +172,7 @@ pub async fn links<C: ConnectionTrait>(
     db: &C,
     org_id: Uuid,
     account_id: Uuid,
-) -> ScimResult<Vec<(Uuid, String, Uuid, String, Time)>> {
+) -> DomainResult<Vec<(Uuid, String, Uuid, String, Time)>> {
     scim_user::Entity::find()
         .select_only()
         .column(scim_user::Column::DirectoryId)
@@ -202,7 +202,7 @@ pub struct Summary {
 
 /// Counts over the org's managed accounts (tombstones left out), in one
 /// pass over the `managing_org_id` index.
-pub async fn summary<C: ConnectionTrait>(db: &C, org_id: Uuid) -> ScimResult<Summary> {
+pub async fn summary<C: ConnectionTrait>(db: &C, org_id: Uuid) -> DomainResult<Summary> {
     let with_status = |s: AccountStatus| {
         let case = Expr::case(Expr::col(account::Column::Status).eq(s), 1).finally(0);
         Func::sum(SimpleExpr::Case(Box::new(case)))
@@ -238,7 +238,7 @@ pub async fn visible<C: ConnectionTrait>(
     db: &C,
     org_id: Uuid,
     id: Uuid,
-) -> ScimResult<Option<account::Model>> {
+) -> DomainResult<Option<account::Model>> {
     account::Entity::find_by_id(id)
         .filter(
             Condition::any()
@@ -255,7 +255,7 @@ pub async fn facts<C: ConnectionTrait>(
     db: &C,
     org_id: Uuid,
     a: &account::Model,
-) -> ScimResult<OrgView> {
+) -> DomainResult<OrgView> {
     Ok(OrgView {
         account: super::users::facts(a),
         org: org_id,
@@ -269,7 +269,7 @@ pub async fn lock<C: ConnectionTrait>(
     tx: &C,
     org_id: Uuid,
     id: Uuid,
-) -> ScimResult<(account::Model, OrgView)> {
+) -> DomainResult<(account::Model, OrgView)> {
     account::Entity::update_many()
         .col_expr(
             account::Column::UpdatedAt,
@@ -291,7 +291,7 @@ async fn set_status<C: ConnectionTrait>(
     id: Uuid,
     from: AccountStatus,
     cols: Vec<(account::Column, SimpleExpr)>,
-) -> ScimResult<u64> {
+) -> DomainResult<u64> {
     let mut q = account::Entity::update_many()
         .col_expr(account::Column::UpdatedAt, Expr::value(Utc::now()))
         .filter(account::Column::Id.eq(id))
@@ -307,7 +307,7 @@ pub async fn end_sessions<C: ConnectionTrait>(
     tx: &C,
     account_id: Uuid,
     only: Option<Uuid>,
-) -> ScimResult<u64> {
+) -> DomainResult<u64> {
     let mut q = account_session::Entity::update_many()
         .col_expr(account_session::Column::RevokedAt, Expr::value(Utc::now()))
         .filter(account_session::Column::AccountId.eq(account_id))
@@ -320,7 +320,7 @@ pub async fn end_sessions<C: ConnectionTrait>(
 
 /// Active → deactivated: it can't log in anywhere, sessions end,
 /// memberships are kept.
-pub async fn deactivate<C: Recorder>(tx: &C, account_id: Uuid) -> ScimResult<()> {
+pub async fn deactivate<C: Recorder>(tx: &C, account_id: Uuid) -> DomainResult<()> {
     let n = set_status(
         tx,
         account_id,
@@ -341,7 +341,7 @@ pub async fn deactivate<C: Recorder>(tx: &C, account_id: Uuid) -> ScimResult<()>
     Ok(())
 }
 
-pub async fn reactivate<C: Recorder>(tx: &C, account_id: Uuid) -> ScimResult<()> {
+pub async fn reactivate<C: Recorder>(tx: &C, account_id: Uuid) -> DomainResult<()> {
     let n = set_status(
         tx,
         account_id,
@@ -366,7 +366,7 @@ pub async fn request_deletion<C: Recorder>(
     tx: &C,
     a: &account::Model,
     purge_after: Time,
-) -> ScimResult<()> {
+) -> DomainResult<()> {
     let n = set_status(
         tx,
         a.id,
@@ -396,7 +396,7 @@ pub async fn cancel_deletion<C: Recorder>(
     tx: &C,
     id: Uuid,
     back_to: AccountStatus,
-) -> ScimResult<()> {
+) -> DomainResult<()> {
     let n = set_status(
         tx,
         id,
@@ -421,7 +421,7 @@ pub async fn cancel_deletion<C: Recorder>(
     Ok(())
 }
 
-pub async fn change_email<C: Recorder>(tx: &C, id: Uuid, email: &Email) -> ScimResult<()> {
+pub async fn change_email<C: Recorder>(tx: &C, id: Uuid, email: &Email) -> DomainResult<()> {
     account::Entity::update_many()
         .col_expr(account::Column::Email, Expr::value(email.as_str()))
         .col_expr(account::Column::EmailLower, Expr::value(email.lower()))
@@ -432,7 +432,7 @@ pub async fn change_email<C: Recorder>(tx: &C, id: Uuid, email: &Email) -> ScimR
         .await
         .map_err(|e| {
             if is_unique_violation(&e) {
-                ScimError::uniqueness(format!("another account already uses the email {email}"))
+                DomainError::taken(format!("another account already uses the email {email}"))
             } else {
                 db_error(e)
             }
@@ -459,7 +459,7 @@ pub async fn update_profile<C: Recorder>(
     tx: &C,
     id: Uuid,
     changes: &[(ProfileField, Option<String>)],
-) -> ScimResult<()> {
+) -> DomainResult<()> {
     if changes.is_empty() {
         return Ok(());
     }
@@ -481,7 +481,7 @@ pub async fn set_two_step_exclusion<C: ConnectionTrait>(
     tx: &C,
     id: Uuid,
     until: Option<Time>,
-) -> ScimResult<()> {
+) -> DomainResult<()> {
     account::Entity::update_many()
         .col_expr(account::Column::TwoStepExcludedUntil, Expr::value(until))
         .col_expr(account::Column::UpdatedAt, Expr::value(Utc::now()))
@@ -492,7 +492,7 @@ pub async fn set_two_step_exclusion<C: ConnectionTrait>(
     Ok(())
 }
 
-pub async fn require_password_reset<C: ConnectionTrait>(tx: &C, id: Uuid) -> ScimResult<()> {
+pub async fn require_password_reset<C: ConnectionTrait>(tx: &C, id: Uuid) -> DomainResult<()> {
     account::Entity::update_many()
         .col_expr(account::Column::PasswordResetRequired, Expr::value(true))
         .col_expr(account::Column::UpdatedAt, Expr::value(Utc::now()))
@@ -506,7 +506,7 @@ pub async fn require_password_reset<C: ConnectionTrait>(tx: &C, id: Uuid) -> Sci
 pub async fn api_tokens<C: ConnectionTrait>(
     db: &C,
     account_id: Uuid,
-) -> ScimResult<Vec<account_api_token::Model>> {
+) -> DomainResult<Vec<account_api_token::Model>> {
     account_api_token::Entity::find()
         .filter(account_api_token::Column::AccountId.eq(account_id))
         .order_by_desc(account_api_token::Column::CreatedAt)
@@ -521,7 +521,7 @@ pub async fn revoke_api_tokens<C: ConnectionTrait>(
     tx: &C,
     account_id: Uuid,
     only: Option<Uuid>,
-) -> ScimResult<u64> {
+) -> DomainResult<u64> {
     let mut q = account_api_token::Entity::update_many()
         .col_expr(
             account_api_token::Column::RevokedAt,
@@ -538,7 +538,7 @@ pub async fn revoke_api_tokens<C: ConnectionTrait>(
 pub async fn sessions<C: ConnectionTrait>(
     db: &C,
     account_id: Uuid,
-) -> ScimResult<Vec<account_session::Model>> {
+) -> DomainResult<Vec<account_session::Model>> {
     account_session::Entity::find()
         .filter(account_session::Column::AccountId.eq(account_id))
         .order_by_desc(account_session::Column::LastSeenAt)
@@ -552,7 +552,7 @@ pub async fn sessions<C: ConnectionTrait>(
 pub async fn security_counts<C: ConnectionTrait>(
     db: &C,
     account_id: Uuid,
-) -> ScimResult<(u64, u64)> {
+) -> DomainResult<(u64, u64)> {
     use sea_orm::PaginatorTrait;
     let tokens = account_api_token::Entity::find()
         .filter(account_api_token::Column::AccountId.eq(account_id))
@@ -570,7 +570,7 @@ pub async fn security_counts<C: ConnectionTrait>(
 }
 
 /// Accounts whose grace period ended, oldest first (at most `limit`).
-async fn due<C: ConnectionTrait>(db: &C, now: Time, limit: u64) -> ScimResult<Vec<Uuid>> {
+async fn due<C: ConnectionTrait>(db: &C, now: Time, limit: u64) -> DomainResult<Vec<Uuid>> {
     account::Entity::find()
         .select_only()
         .column(account::Column::Id)
@@ -588,7 +588,7 @@ async fn due<C: ConnectionTrait>(db: &C, now: Time, limit: u64) -> ScimResult<Ve
 /// the row, so when several instances run the job only one purges it.
 /// Personal data is erased; a tombstone row (id, status `deleted`,
 /// dates) stays so audit history still resolves.
-async fn purge_one<C: ConnectionTrait>(tx: &C, id: Uuid, now: Time) -> ScimResult<bool> {
+async fn purge_one<C: ConnectionTrait>(tx: &C, id: Uuid, now: Time) -> DomainResult<bool> {
     let none = || Expr::value(Option::<String>::None);
     let claimed = account::Entity::update_many()
         .col_expr(account::Column::Status, Expr::value(AccountStatus::Deleted))
@@ -710,7 +710,7 @@ async fn purge_one<C: ConnectionTrait>(tx: &C, id: Uuid, now: Time) -> ScimResul
 /// The purge job: every account whose `purge_after` passed, one
 /// transaction each (with its audit entry). Returns how many this call
 /// purged.
-pub async fn purge_due(store: &Store, now: Time) -> ScimResult<u64> {
+pub async fn purge_due(store: &Store, now: Time) -> DomainResult<u64> {
     let mut purged = 0;
     loop {
         let ids = due(store.writer(), now, 100).await?;

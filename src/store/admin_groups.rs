@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use super::events::{self, EventType, Recorder};
 use super::{db_error, is_unique_violation};
-use crate::error::{ScimError, ScimResult};
+use crate::domain::error::{DomainError, DomainResult};
 
 /// A group as the admin API shows it (read model).
 #[derive(Debug, Clone)]
@@ -47,7 +47,7 @@ pub async fn page<C: ConnectionTrait>(
     org_id: Uuid,
     after: Option<Uuid>,
     limit: u64,
-) -> ScimResult<Vec<GroupRow>> {
+) -> DomainResult<Vec<GroupRow>> {
     let mut q = group::Entity::find()
         .filter(group::Column::OrgId.eq(org_id))
         .order_by_asc(group::Column::Id)
@@ -85,13 +85,13 @@ pub async fn page<C: ConnectionTrait>(
 }
 
 /// The org's group `id` with its syncing directory's name, else 404.
-pub async fn get<C: ConnectionTrait>(db: &C, org_id: Uuid, id: Uuid) -> ScimResult<GroupRow> {
+pub async fn get<C: ConnectionTrait>(db: &C, org_id: Uuid, id: Uuid) -> DomainResult<GroupRow> {
     let g = group::Entity::find_by_id(id)
         .filter(group::Column::OrgId.eq(org_id))
         .one(db)
         .await
         .map_err(db_error)?
-        .ok_or_else(|| ScimError::not_found(format!("no group {id} in this organization")))?;
+        .ok_or_else(|| DomainError::not_found(format!("no group {id} in this organization")))?;
     let dir = match g.directory_id {
         None => None,
         Some(d) => directory::Entity::find_by_id(d)
@@ -110,9 +110,9 @@ pub async fn create<C: Recorder>(
     org_id: Uuid,
     name: &str,
     description: Option<String>,
-) -> ScimResult<group::Model> {
+) -> DomainResult<group::Model> {
     let taken = || {
-        ScimError::uniqueness(format!(
+        DomainError::taken(format!(
             "a group named {name:?} already exists in this organization"
         ))
     };

@@ -10,8 +10,8 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::db_error;
+use crate::domain::error::DomainResult;
 use crate::domain::secrets;
-use crate::error::ScimResult;
 
 /// Who a valid admin key speaks for.
 #[derive(Debug, Clone, Copy)]
@@ -25,7 +25,7 @@ pub async fn create<C: ConnectionTrait>(
     db: &C,
     org_id: Uuid,
     label: Option<String>,
-) -> ScimResult<(admin_key::Model, String)> {
+) -> DomainResult<(admin_key::Model, String)> {
     create_expiring(db, org_id, label, None).await
 }
 
@@ -35,7 +35,7 @@ pub async fn create_expiring<C: ConnectionTrait>(
     org_id: Uuid,
     label: Option<String>,
     expires_at: Option<DateTime<Utc>>,
-) -> ScimResult<(admin_key::Model, String)> {
+) -> DomainResult<(admin_key::Model, String)> {
     let key = secrets::new_token("scimadm");
     let model = admin_key::ActiveModel {
         id: Set(Uuid::now_v7()),
@@ -59,7 +59,7 @@ pub async fn create_expiring<C: ConnectionTrait>(
 pub async fn authenticate<C: ConnectionTrait>(
     db: &C,
     key: &str,
-) -> ScimResult<Option<AdminIdentity>> {
+) -> DomainResult<Option<AdminIdentity>> {
     let hash = secrets::token_hash(key);
     let Some(k) = admin_key::Entity::find()
         .filter(admin_key::Column::KeyHash.eq(hash.clone()))
@@ -93,6 +93,22 @@ pub struct AdminKeyView {
     pub revoked_at: Option<DateTime<Utc>>,
 }
 
+impl AdminKeyView {
+    /// The key as the admin API and the CLI list it.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "id": self.id,
+            "hint": self.hint,
+            "label": self.label,
+            "created_at": self.created_at,
+            "last_used_at": self.last_used_at,
+            "expires_at": self.expires_at,
+            "expired": self.expires_at.is_some_and(|e| e <= Utc::now()),
+            "revoked_at": self.revoked_at,
+        })
+    }
+}
+
 impl From<admin_key::Model> for AdminKeyView {
     fn from(k: admin_key::Model) -> Self {
         Self {
@@ -108,7 +124,7 @@ impl From<admin_key::Model> for AdminKeyView {
 }
 
 /// The organization's keys, oldest first (hints, never values).
-pub async fn list<C: ConnectionTrait>(db: &C, org_id: Uuid) -> ScimResult<Vec<AdminKeyView>> {
+pub async fn list<C: ConnectionTrait>(db: &C, org_id: Uuid) -> DomainResult<Vec<AdminKeyView>> {
     let rows = admin_key::Entity::find()
         .filter(admin_key::Column::OrgId.eq(org_id))
         .order_by_asc(admin_key::Column::CreatedAt)
@@ -122,7 +138,7 @@ pub async fn list<C: ConnectionTrait>(db: &C, org_id: Uuid) -> ScimResult<Vec<Ad
 /// Revokes a key of the organization: refused from the next request on,
 /// and the web-page sessions it opened end with it. False when the
 /// organization has no such key not yet revoked.
-pub async fn revoke<C: ConnectionTrait>(db: &C, org_id: Uuid, key_id: Uuid) -> ScimResult<bool> {
+pub async fn revoke<C: ConnectionTrait>(db: &C, org_id: Uuid, key_id: Uuid) -> DomainResult<bool> {
     let res = admin_key::Entity::update_many()
         .col_expr(admin_key::Column::RevokedAt, Expr::value(Utc::now()))
         .filter(admin_key::Column::Id.eq(key_id))

@@ -19,8 +19,8 @@ use uuid::Uuid;
 
 use super::admin_keys::AdminIdentity;
 use super::db_error;
+use crate::domain::error::DomainResult;
 use crate::domain::secrets;
-use crate::error::ScimResult;
 
 /// How long a session lives.
 #[derive(Debug, Clone, Copy)]
@@ -68,7 +68,7 @@ pub async fn create<C: ConnectionTrait>(
     key_id: Uuid,
     lifetime: Lifetime,
     now: DateTime<Utc>,
-) -> ScimResult<String> {
+) -> DomainResult<String> {
     let id = secrets::new_token("scimsess");
     admin_session::ActiveModel {
         id_hash: Set(secrets::token_hash(&id)),
@@ -90,7 +90,7 @@ pub async fn authenticate<C: ConnectionTrait>(
     db: &C,
     id: &str,
     now: DateTime<Utc>,
-) -> ScimResult<Option<Session>> {
+) -> DomainResult<Option<Session>> {
     type Row = (
         Uuid,
         DateTime<Utc>,
@@ -142,7 +142,7 @@ pub async fn touch<C: ConnectionTrait>(
     id: &str,
     lifetime: Lifetime,
     now: DateTime<Utc>,
-) -> ScimResult<()> {
+) -> DomainResult<()> {
     admin_session::Entity::update_many()
         .col_expr(admin_session::Column::LastSeenAt, Expr::value(now))
         .col_expr(
@@ -158,7 +158,7 @@ pub async fn touch<C: ConnectionTrait>(
 }
 
 /// Ends the session `id` (sign-out): a replayed cookie finds nothing.
-pub async fn end<C: ConnectionTrait>(db: &C, id: &str) -> ScimResult<()> {
+pub async fn end<C: ConnectionTrait>(db: &C, id: &str) -> DomainResult<()> {
     admin_session::Entity::delete_by_id(secrets::token_hash(id))
         .exec(db)
         .await
@@ -167,7 +167,7 @@ pub async fn end<C: ConnectionTrait>(db: &C, id: &str) -> ScimResult<()> {
 }
 
 /// Ends every session of a key (its revocation).
-pub async fn end_for_key<C: ConnectionTrait>(db: &C, key_id: Uuid) -> ScimResult<u64> {
+pub async fn end_for_key<C: ConnectionTrait>(db: &C, key_id: Uuid) -> DomainResult<u64> {
     let res = admin_session::Entity::delete_many()
         .filter(admin_session::Column::KeyId.eq(key_id))
         .exec(db)
@@ -178,7 +178,7 @@ pub async fn end_for_key<C: ConnectionTrait>(db: &C, key_id: Uuid) -> ScimResult
 
 /// Deletes the sessions past their idle or absolute expiry (the periodic
 /// job; both columns are indexed).
-pub async fn delete_expired<C: ConnectionTrait>(db: &C, now: DateTime<Utc>) -> ScimResult<u64> {
+pub async fn delete_expired<C: ConnectionTrait>(db: &C, now: DateTime<Utc>) -> DomainResult<u64> {
     let res = admin_session::Entity::delete_many()
         .filter(
             Condition::any()

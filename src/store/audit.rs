@@ -10,7 +10,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::db_error;
-use crate::error::ScimResult;
+use crate::domain::error::DomainResult;
 
 /// Who did it: an admin key, a directory (SCIM) or the server itself.
 #[derive(Debug, Clone)]
@@ -66,7 +66,7 @@ impl AuditEntry {
     }
 }
 
-pub async fn record<C: ConnectionTrait>(db: &C, entry: AuditEntry) -> ScimResult<()> {
+pub async fn record<C: ConnectionTrait>(db: &C, entry: AuditEntry) -> DomainResult<()> {
     let (actor_type, actor_id) = entry.actor.parts();
     audit_log::ActiveModel {
         id: NotSet,
@@ -99,7 +99,7 @@ pub async fn page<C: ConnectionTrait>(
     filter: &AuditFilter,
     before: Option<i64>,
     limit: u64,
-) -> ScimResult<Vec<audit_log::Model>> {
+) -> DomainResult<Vec<audit_log::Model>> {
     let mut q = audit_log::Entity::find()
         .filter(audit_log::Column::OrgId.eq(org_id))
         .order_by_desc(audit_log::Column::Id)

@@ -14,10 +14,10 @@ use uuid::Uuid;
 
 use super::events::{self, Recorder};
 use super::{db_error, is_unique_violation};
+use crate::domain::error::{DomainError, DomainResult};
 use crate::domain::lifecycle::{AccountStatus, Authority};
 use crate::domain::secrets;
 use crate::domain::types::DomainName;
-use crate::error::{ScimError, ScimResult};
 
 /// Who a valid SCIM bearer token speaks for.
 #[derive(Debug, Clone)]
@@ -47,7 +47,7 @@ pub enum Credential {
 pub async fn authenticate<C: ConnectionTrait>(
     db: &C,
     token: &str,
-) -> ScimResult<Option<DirectoryPrincipal>> {
+) -> DomainResult<Option<DirectoryPrincipal>> {
     type Row = (
         Uuid,
         String,
@@ -95,7 +95,7 @@ pub async fn authenticate<C: ConnectionTrait>(
 pub async fn find_org_by_name<C: ConnectionTrait>(
     db: &C,
     name: &str,
-) -> ScimResult<Option<organization::Model>> {
+) -> DomainResult<Option<organization::Model>> {
     organization::Entity::find()
         .filter(organization::Column::Name.eq(name))
         .one(db)
@@ -106,10 +106,10 @@ pub async fn find_org_by_name<C: ConnectionTrait>(
 pub async fn org_by_name<C: ConnectionTrait>(
     db: &C,
     name: &str,
-) -> ScimResult<organization::Model> {
+) -> DomainResult<organization::Model> {
     find_org_by_name(db, name)
         .await?
-        .ok_or_else(|| ScimError::not_found(format!("no organization named {name:?}")))
+        .ok_or_else(|| DomainError::not_found(format!("no organization named {name:?}")))
 }
 
 /// The organization `name`, created if missing (safe when several
@@ -117,7 +117,7 @@ pub async fn org_by_name<C: ConnectionTrait>(
 pub async fn find_or_create_org<C: ConnectionTrait>(
     db: &C,
     name: &str,
-) -> ScimResult<organization::Model> {
+) -> DomainResult<organization::Model> {
     if let Some(org) = find_org_by_name(db, name).await? {
         return Ok(org);
     }
@@ -138,7 +138,10 @@ pub async fn find_or_create_org<C: ConnectionTrait>(
 /// The organization `name`, created if missing, without a failing
 /// statement (on PostgreSQL a unique violation would abort the caller's
 /// transaction): insert unless the name is taken, then read it.
-pub async fn ensure_org<C: ConnectionTrait>(db: &C, name: &str) -> ScimResult<organization::Model> {
+pub async fn ensure_org<C: ConnectionTrait>(
+    db: &C,
+    name: &str,
+) -> DomainResult<organization::Model> {
     if let Some(org) = find_org_by_name(db, name).await? {
         return Ok(org);
     }
@@ -166,7 +169,7 @@ pub async fn create_directory<C: ConnectionTrait>(
     db: &C,
     org_id: Uuid,
     name: &str,
-) -> ScimResult<directory::Model> {
+) -> DomainResult<directory::Model> {
     let existing: Vec<Uuid> = directory::Entity::find()
         .select_only()
         .column(directory::Column::Id)
@@ -197,7 +200,7 @@ pub async fn create_directory<C: ConnectionTrait>(
     .await
     .map_err(|e| {
         if is_unique_violation(&e) {
-            ScimError::uniqueness(format!(
+            DomainError::taken(format!(
                 "the organization already has a directory named {name:?}"
             ))
         } else {
@@ -206,12 +209,15 @@ pub async fn create_directory<C: ConnectionTrait>(
     })
 }
 
-pub async fn directory_by_id<C: ConnectionTrait>(db: &C, id: Uuid) -> ScimResult<directory::Model> {
+pub async fn directory_by_id<C: ConnectionTrait>(
+    db: &C,
+    id: Uuid,
+) -> DomainResult<directory::Model> {
     directory::Entity::find_by_id(id)
         .one(db)
         .await
         .map_err(db_error)?
-        .ok_or_else(|| ScimError::not_found(format!("no directory {id}")))
+        .ok_or_else(|| DomainError::not_found(format!("no directory {id}")))
 }
 
 /// A directory as the admin API shows it (read model).
@@ -241,7 +247,7 @@ pub async fn set_reject_unverified_domains<C: ConnectionTrait>(
     db: &C,
     dir: directory::Model,
     on: bool,
-) -> ScimResult<directory::Model> {
+) -> DomainResult<directory::Model> {
     let mut am: directory::ActiveModel = dir.into();
     am.reject_unverified_domains = Set(on);
     am.update(db).await.map_err(db_error)
@@ -251,7 +257,7 @@ pub async fn set_reject_unverified_domains<C: ConnectionTrait>(
 pub async fn operator_principal<C: ConnectionTrait>(
     db: &C,
     id: Uuid,
-) -> ScimResult<DirectoryPrincipal> {
+) -> DomainResult<DirectoryPrincipal> {
     let dir = directory_by_id(db, id).await?;
     Ok(DirectoryPrincipal {
         directory_id: dir.id,
@@ -267,7 +273,7 @@ pub async fn create_token<C: ConnectionTrait>(
     db: &C,
     directory_id: Uuid,
     token: Option<String>,
-) -> ScimResult<(directory_token::Model, String)> {
+) -> DomainResult<(directory_token::Model, String)> {
     create_token_expiring(db, directory_id, token, None).await
 }
 
@@ -278,7 +284,7 @@ pub async fn create_token_expiring<C: ConnectionTrait>(
     directory_id: Uuid,
     token: Option<String>,
     expires_at: Option<chrono::DateTime<Utc>>,
-) -> ScimResult<(directory_token::Model, String)> {
+) -> DomainResult<(directory_token::Model, String)> {
     let token = token.unwrap_or_else(|| secrets::new_token("scim"));
     let model = directory_token::ActiveModel {
         id: Set(Uuid::now_v7()),
@@ -294,7 +300,7 @@ pub async fn create_token_expiring<C: ConnectionTrait>(
     .await
     .map_err(|e| {
         if is_unique_violation(&e) {
-            ScimError::uniqueness("that token is already in use")
+            DomainError::taken("that token is already in use")
         } else {
             db_error(e)
         }
@@ -305,7 +311,7 @@ pub async fn create_token_expiring<C: ConnectionTrait>(
 pub async fn list_tokens<C: ConnectionTrait>(
     db: &C,
     directory_id: Uuid,
-) -> ScimResult<Vec<directory_token::Model>> {
+) -> DomainResult<Vec<directory_token::Model>> {
     directory_token::Entity::find()
         .filter(directory_token::Column::DirectoryId.eq(directory_id))
         .order_by_asc(directory_token::Column::CreatedAt)
@@ -319,7 +325,7 @@ pub async fn revoke_token<C: ConnectionTrait>(
     db: &C,
     directory_id: Uuid,
     token_id: Uuid,
-) -> ScimResult<()> {
+) -> DomainResult<()> {
     let res = directory_token::Entity::update_many()
         .col_expr(directory_token::Column::RevokedAt, Expr::value(Utc::now()))
         .filter(directory_token::Column::Id.eq(token_id))
@@ -328,7 +334,7 @@ pub async fn revoke_token<C: ConnectionTrait>(
         .await
         .map_err(db_error)?;
     if res.rows_affected == 0 {
-        return Err(ScimError::not_found(format!(
+        return Err(DomainError::not_found(format!(
             "no token {token_id} in directory {directory_id}"
         )));
     }
@@ -339,7 +345,7 @@ pub async fn add_domain<C: ConnectionTrait>(
     db: &C,
     org_id: Uuid,
     name: &DomainName,
-) -> ScimResult<domain::Model> {
+) -> DomainResult<domain::Model> {
     domain::ActiveModel {
         id: Set(Uuid::now_v7()),
         org_id: Set(org_id),
@@ -354,7 +360,7 @@ pub async fn add_domain<C: ConnectionTrait>(
     .await
     .map_err(|e| {
         if is_unique_violation(&e) {
-            ScimError::uniqueness(format!(
+            DomainError::taken(format!(
                 "the organization already has the domain {}",
                 name.as_str()
             ))
@@ -374,7 +380,7 @@ pub async fn verify_domain<C: Recorder>(
     db: &C,
     org_id: Uuid,
     name: &DomainName,
-) -> ScimResult<u64> {
+) -> DomainResult<u64> {
     let taken = domain::Entity::find()
         .filter(domain::Column::Name.eq(name.as_str()))
         .filter(domain::Column::Verified.eq(true))
@@ -400,7 +406,7 @@ pub async fn verify_domain<C: Recorder>(
             }
         })?;
     if res.rows_affected == 0 {
-        return Err(ScimError::not_found(format!(
+        return Err(DomainError::not_found(format!(
             "the organization has no domain {}",
             name.as_str()
         )));
@@ -449,8 +455,8 @@ pub async fn verify_domain<C: Recorder>(
     Ok(n)
 }
 
-fn verified_elsewhere(name: &DomainName) -> ScimError {
-    ScimError::uniqueness(format!(
+fn verified_elsewhere(name: &DomainName) -> DomainError {
+    DomainError::taken(format!(
         "{} is verified by another organization; a domain can be verified by one organization only",
         name.as_str()
     ))
@@ -461,12 +467,15 @@ pub async fn domain_verified<C: ConnectionTrait>(
     db: &C,
     org_id: Uuid,
     domain_name: &str,
-) -> ScimResult<bool> {
+) -> DomainResult<bool> {
     Ok(authority_of(db, domain_name).await?.managing_org == Some(org_id))
 }
 
 /// Who writes accounts on `domain_name` (lower-case): see [`authorities`].
-pub async fn authority_of<C: ConnectionTrait>(db: &C, domain_name: &str) -> ScimResult<Authority> {
+pub async fn authority_of<C: ConnectionTrait>(
+    db: &C,
+    domain_name: &str,
+) -> DomainResult<Authority> {
     Ok(authorities(db, &[domain_name.to_owned()])
         .await?
         .remove(domain_name)
@@ -480,7 +489,7 @@ pub async fn authority_of<C: ConnectionTrait>(db: &C, domain_name: &str) -> Scim
 pub async fn authorities<C: ConnectionTrait>(
     db: &C,
     names: &[String],
-) -> ScimResult<HashMap<String, Authority>> {
+) -> DomainResult<HashMap<String, Authority>> {
     if names.is_empty() {
         return Ok(HashMap::new());
     }
@@ -540,7 +549,7 @@ pub async fn bind_domain<C: ConnectionTrait>(
     org_id: Uuid,
     directory_id: Uuid,
     name: &DomainName,
-) -> ScimResult<()> {
+) -> DomainResult<()> {
     let res = domain::Entity::update_many()
         .col_expr(domain::Column::DirectoryId, Expr::value(directory_id))
         .filter(domain::Column::OrgId.eq(org_id))
@@ -550,7 +559,7 @@ pub async fn bind_domain<C: ConnectionTrait>(
         .await
         .map_err(db_error)?;
     if res.rows_affected == 0 {
-        return Err(ScimError::invalid_value(format!(
+        return Err(DomainError::invalid(format!(
             "{} is not a verified domain of the organization; only verified domains can be bound to a directory",
             name.as_str()
         )));
@@ -566,7 +575,7 @@ pub async fn bind_domains<C: ConnectionTrait>(
     org_id: Uuid,
     directory_id: Uuid,
     domains: &[DomainName],
-) -> ScimResult<()> {
+) -> DomainResult<()> {
     let names: Vec<String> = domains.iter().map(|d| d.as_str().to_owned()).collect();
     domain::Entity::update_many()
         .col_expr(
@@ -590,7 +599,7 @@ pub async fn bind_domains<C: ConnectionTrait>(
 pub async fn domains_of_directory<C: ConnectionTrait>(
     db: &C,
     dir: &DirectoryView,
-) -> ScimResult<Vec<String>> {
+) -> DomainResult<Vec<String>> {
     let names: Vec<String> = domain::Entity::find()
         .select_only()
         .column(domain::Column::Name)
@@ -634,7 +643,10 @@ impl From<domain::Model> for DomainView {
 }
 
 /// The organization's domains, by name.
-pub async fn list_domains<C: ConnectionTrait>(db: &C, org_id: Uuid) -> ScimResult<Vec<DomainView>> {
+pub async fn list_domains<C: ConnectionTrait>(
+    db: &C,
+    org_id: Uuid,
+) -> DomainResult<Vec<DomainView>> {
     let rows = domain::Entity::find()
         .filter(domain::Column::OrgId.eq(org_id))
         .order_by_asc(domain::Column::Name)
@@ -648,7 +660,7 @@ pub async fn domain_by_name<C: ConnectionTrait>(
     db: &C,
     org_id: Uuid,
     name: &DomainName,
-) -> ScimResult<domain::Model> {
+) -> DomainResult<domain::Model> {
     domain::Entity::find()
         .filter(domain::Column::OrgId.eq(org_id))
         .filter(domain::Column::Name.eq(name.as_str()))
@@ -656,7 +668,7 @@ pub async fn domain_by_name<C: ConnectionTrait>(
         .await
         .map_err(db_error)?
         .ok_or_else(|| {
-            ScimError::not_found(format!("the organization has no domain {}", name.as_str()))
+            DomainError::not_found(format!("the organization has no domain {}", name.as_str()))
         })
 }
 
@@ -667,7 +679,7 @@ pub async fn stranded_by_removal<C: ConnectionTrait>(
     db: &C,
     org_id: Uuid,
     name: &DomainName,
-) -> ScimResult<u64> {
+) -> DomainResult<u64> {
     use entity::account;
     account::Entity::find()
         .filter(account::Column::EmailDomain.eq(name.as_str()))
@@ -688,7 +700,7 @@ pub async fn remove_domain<C: ConnectionTrait>(
     db: &C,
     org_id: Uuid,
     name: &DomainName,
-) -> ScimResult<u64> {
+) -> DomainResult<u64> {
     let res = domain::Entity::delete_many()
         .filter(domain::Column::OrgId.eq(org_id))
         .filter(domain::Column::Name.eq(name.as_str()))
@@ -696,7 +708,7 @@ pub async fn remove_domain<C: ConnectionTrait>(
         .await
         .map_err(db_error)?;
     if res.rows_affected == 0 {
-        return Err(ScimError::not_found(format!(
+        return Err(DomainError::not_found(format!(
             "the organization has no domain {}",
             name.as_str()
         )));
@@ -719,7 +731,7 @@ pub async fn create_site<C: ConnectionTrait>(
     db: &C,
     org_id: Uuid,
     name: &str,
-) -> ScimResult<site::Model> {
+) -> DomainResult<site::Model> {
     site::ActiveModel {
         id: Set(Uuid::now_v7()),
         org_id: Set(org_id),
@@ -730,7 +742,7 @@ pub async fn create_site<C: ConnectionTrait>(
     .await
     .map_err(|e| {
         if is_unique_violation(&e) {
-            ScimError::uniqueness(format!("a site named {name:?} already exists"))
+            DomainError::taken(format!("a site named {name:?} already exists"))
         } else {
             db_error(e)
         }
@@ -742,7 +754,7 @@ pub async fn create_site<C: ConnectionTrait>(
 pub async fn bootstrap<C: ConnectionTrait>(
     db: &C,
     token: Option<String>,
-) -> ScimResult<Option<(directory::Model, String)>> {
+) -> DomainResult<Option<(directory::Model, String)>> {
     let any = organization::Entity::find()
         .count(db)
         .await
@@ -754,7 +766,7 @@ pub async fn bootstrap<C: ConnectionTrait>(
     let dir = match create_directory(db, org.id, "default").await {
         Ok(d) => d,
         // Another instance bootstrapped at the same moment.
-        Err(ScimError::Conflict { .. }) => return Ok(None),
+        Err(DomainError::Conflict(_)) => return Ok(None),
         Err(e) => return Err(e),
     };
     let (_, token) = create_token(db, dir.id, token).await?;
@@ -765,7 +777,7 @@ pub async fn bootstrap<C: ConnectionTrait>(
 pub async fn last_sync<C: ConnectionTrait>(
     db: &C,
     directory_id: Uuid,
-) -> ScimResult<Option<chrono::DateTime<Utc>>> {
+) -> DomainResult<Option<chrono::DateTime<Utc>>> {
     let q = Query::select()
         .expr(Expr::col(entity::sync_log::Column::At).max())
         .from(entity::sync_log::Entity)

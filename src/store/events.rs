@@ -44,7 +44,7 @@ use uuid::Uuid;
 
 use super::audit::Actor;
 use super::{Store, db_error, insert_chunks};
-use crate::error::ScimResult;
+use crate::domain::error::DomainResult;
 
 /// Every event type the server records (`type` of an event).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -224,7 +224,7 @@ fn row(e: NewEvent, at: DateTime<Utc>, sink: &EventSink) -> event::ActiveModel {
 }
 
 /// Records an event in the caller's transaction (one INSERT).
-pub async fn record<C: Recorder>(tx: &C, e: NewEvent) -> ScimResult<()> {
+pub async fn record<C: Recorder>(tx: &C, e: NewEvent) -> DomainResult<()> {
     if !tx.sink().on {
         return Ok(());
     }
@@ -240,7 +240,7 @@ pub async fn record<C: Recorder>(tx: &C, e: NewEvent) -> ScimResult<()> {
 }
 
 /// Records events in order, in multi-row inserts.
-pub async fn record_many<C: Recorder>(tx: &C, events: Vec<NewEvent>) -> ScimResult<()> {
+pub async fn record_many<C: Recorder>(tx: &C, events: Vec<NewEvent>) -> DomainResult<()> {
     let sink = tx.sink();
     if !sink.on {
         return Ok(());
@@ -262,7 +262,7 @@ pub async fn for_account<C: Recorder>(
     account_id: Uuid,
     kind: EventType,
     data: Json,
-) -> ScimResult<()> {
+) -> DomainResult<()> {
     if !tx.sink().on {
         return Ok(());
     }
@@ -280,7 +280,7 @@ pub async fn for_site<C: Recorder>(
     account_id: Uuid,
     kind: EventType,
     data: Json,
-) -> ScimResult<()> {
+) -> DomainResult<()> {
     if !tx.sink().on {
         return Ok(());
     }
@@ -363,7 +363,7 @@ async fn insert<C: Recorder>(
     data: String,
     org: OrgOf,
     id: Uuid,
-) -> ScimResult<()> {
+) -> DomainResult<()> {
     let sink = tx.sink();
     let backend = tx.get_database_backend();
     let values: Vec<Value> = vec![
@@ -432,7 +432,7 @@ impl Origin {
 /// BY org_id` bumps the counter of each organization with pending events
 /// (rows locked in id order) and returns the new last numbers, from which
 /// the UPDATE numbers each organization's events in id order.
-pub async fn flush<C: Recorder>(tx: &C) -> ScimResult<()> {
+pub async fn flush<C: Recorder>(tx: &C) -> DomainResult<()> {
     let backend = tx.get_database_backend();
     // Nothing recorded since the last flush: nothing to number.
     if backend != DbBackend::Postgres || !tx.sink().pending.swap(false, Ordering::Relaxed) {
@@ -467,7 +467,7 @@ pub async fn flush<C: Recorder>(tx: &C) -> ScimResult<()> {
 
 /// The organization's last event sequence number (0: none yet): where a
 /// reader starting "from now" begins (one probe of the (org, seq) index).
-pub async fn last_seq<C: ConnectionTrait>(db: &C, org_id: Uuid) -> ScimResult<i64> {
+pub async fn last_seq<C: ConnectionTrait>(db: &C, org_id: Uuid) -> DomainResult<i64> {
     let seq: Option<Option<i64>> = event::Entity::find()
         .select_only()
         .column_as(event::Column::Seq.max(), "m")
@@ -487,7 +487,7 @@ pub async fn page<C: ConnectionTrait>(
     after: Option<i64>,
     types: &[EventType],
     limit: u64,
-) -> ScimResult<Vec<event::Model>> {
+) -> DomainResult<Vec<event::Model>> {
     let mut q = event::Entity::find()
         .filter(event::Column::OrgId.eq(org_id))
         .filter(event::Column::Seq.gt(after.unwrap_or(0)))
@@ -517,7 +517,7 @@ pub fn to_json(e: &event::Model) -> Json {
 
 /// Retention: deletes events that occurred before `cutoff`, `batch` at a
 /// time (each batch its own statement, so no long lock); how many went.
-pub async fn delete_before(store: &Store, cutoff: DateTime<Utc>, batch: u64) -> ScimResult<u64> {
+pub async fn delete_before(store: &Store, cutoff: DateTime<Utc>, batch: u64) -> DomainResult<u64> {
     let mut deleted = 0;
     loop {
         let ids: Vec<i64> = event::Entity::find()
@@ -548,7 +548,7 @@ pub async fn delete_before(store: &Store, cutoff: DateTime<Utc>, batch: u64) -> 
 
 /// Deletes the events older than `days` days (0: none), in batches of
 /// 1,000; how many went.
-pub async fn apply_retention(store: &Store, now: DateTime<Utc>, days: u32) -> ScimResult<u64> {
+pub async fn apply_retention(store: &Store, now: DateTime<Utc>, days: u32) -> DomainResult<u64> {
     if days == 0 {
         return Ok(0);
     }
@@ -564,7 +564,7 @@ pub async fn sync_failed(
     directory_id: Uuid,
     data: Json,
     origin: &Origin,
-) -> ScimResult<bool> {
+) -> DomainResult<bool> {
     let now = Utc::now();
     let tx = store.begin_write(origin).await?;
     let backend = tx.get_database_backend();

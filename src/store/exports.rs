@@ -5,8 +5,8 @@ use uuid::Uuid;
 
 use super::accounts::{self, AccountFilter};
 use super::site_users::{self, MemberFilter, by_account};
+use crate::domain::error::DomainResult;
 use crate::domain::export::{ManagedRow, SiteUserRow};
-use crate::error::ScimResult;
 
 /// Rows per page of an export.
 pub const EXPORT_PAGE: u64 = 1000;
@@ -17,7 +17,7 @@ pub async fn managed_page<C: sea_orm::ConnectionTrait>(
     db: &C,
     org_id: Uuid,
     after: Option<Uuid>,
-) -> ScimResult<(Vec<ManagedRow>, Option<Uuid>)> {
+) -> DomainResult<(Vec<ManagedRow>, Option<Uuid>)> {
     let list =
         accounts::managed_page(db, org_id, &AccountFilter::default(), after, EXPORT_PAGE).await?;
     let next = (list.len() as u64 == EXPORT_PAGE)
@@ -54,7 +54,7 @@ pub async fn site_users_page<C: sea_orm::ConnectionTrait>(
     org_id: Uuid,
     site_id: Uuid,
     after: Option<Uuid>,
-) -> ScimResult<(Vec<SiteUserRow>, Option<Uuid>)> {
+) -> DomainResult<(Vec<SiteUserRow>, Option<Uuid>)> {
     let list =
         site_users::members_page(db, site_id, &MemberFilter::default(), after, EXPORT_PAGE).await?;
     let next = (list.len() as u64 == EXPORT_PAGE)

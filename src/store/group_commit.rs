@@ -32,7 +32,7 @@ use tokio::sync::{Mutex, Notify, oneshot};
 
 use super::events::Origin;
 use super::{Store, WriteTx, db_error};
-use crate::error::ScimError;
+use crate::domain::error::DomainError;
 
 /// Most requests one commit carries; more wait for the next.
 pub const MAX_BATCH: usize = 64;
@@ -82,7 +82,7 @@ impl Batch {
                 if let Err(e) = self.tx.rollback().await {
                     tracing::warn!(error = %e, "could not roll back a broken batch");
                 }
-                Err(CommitError::from(ScimError::internal(cause)))
+                Err(CommitError::from(DomainError::internal(cause)))
             }
             None => self
                 .tx
@@ -107,25 +107,21 @@ struct CommitError {
     cause: String,
 }
 
-impl From<ScimError> for CommitError {
-    fn from(e: ScimError) -> Self {
-        match e {
-            ScimError::Unavailable { cause } => Self { busy: true, cause },
-            ScimError::Internal { cause } => Self { busy: false, cause },
-            other => Self {
-                busy: other.status() == 503,
-                cause: other.to_string(),
-            },
+impl From<DomainError> for CommitError {
+    fn from(e: DomainError) -> Self {
+        Self {
+            busy: matches!(e, DomainError::Unavailable(_)),
+            cause: e.chain(),
         }
     }
 }
 
-impl From<CommitError> for ScimError {
+impl From<CommitError> for DomainError {
     fn from(e: CommitError) -> Self {
         if e.busy {
-            ScimError::Unavailable { cause: e.cause }
+            DomainError::busy(e.cause)
         } else {
-            ScimError::Internal { cause: e.cause }
+            DomainError::internal(e.cause)
         }
     }
 }
@@ -141,7 +137,7 @@ impl GroupCommit {
 
     /// Runs `f` in the open batch (or a new one) and returns its output once
     /// the batch is committed. An error from `f` undoes `f`'s writes only.
-    pub async fn run<T, E: From<ScimError>>(
+    pub async fn run<T, E: From<DomainError>>(
         self: &Arc<Self>,
         store: &Store,
         origin: &Origin,
@@ -164,10 +160,9 @@ impl GroupCommit {
         let out = match slot.batch.as_mut() {
             None => {
                 if slot.begin_failed_at.is_some_and(|t| t > queued_at) {
-                    return Err(ScimError::Unavailable {
-                        cause: "the writer connection was not free in time".to_owned(),
-                    }
-                    .into());
+                    return Err(
+                        DomainError::busy("the writer connection was not free in time").into(),
+                    );
                 }
                 let tx = match store.begin().await {
                     Ok(tx) => tx,
@@ -228,13 +223,10 @@ impl GroupCommit {
         drop(slot);
         match outcome.await {
             Ok(Ok(())) => Ok(out),
-            Ok(Err(e)) => Err(ScimError::from(e).into()),
+            Ok(Err(e)) => Err(DomainError::from(e).into()),
             // The committer was dropped with its runtime: the transaction
             // went uncommitted.
-            Err(_) => Err(ScimError::Unavailable {
-                cause: "the batch's commit was abandoned".to_owned(),
-            }
-            .into()),
+            Err(_) => Err(DomainError::busy("the batch's commit was abandoned").into()),
         }
     }
 
@@ -282,6 +274,7 @@ mod tests {
     use sea_orm::{ConnectionTrait, Statement};
 
     use super::*;
+    use crate::error::ScimError;
 
     async fn store() -> Store {
         let path = std::env::temp_dir().join(format!("scim-gc-{}.db", uuid::Uuid::new_v4()));
@@ -295,7 +288,7 @@ mod tests {
         store
     }
 
-    async fn insert<C: ConnectionTrait>(tx: &C, v: &str) -> Result<(), ScimError> {
+    async fn insert<C: ConnectionTrait>(tx: &C, v: &str) -> Result<(), DomainError> {
         tx.execute_raw(Statement::from_sql_and_values(
             tx.get_database_backend(),
             "INSERT INTO gc_probe (v) VALUES (?)",
@@ -337,7 +330,7 @@ mod tests {
         store: &Store,
     ) -> (
         oneshot::Sender<()>,
-        tokio::task::JoinHandle<Result<(), ScimError>>,
+        tokio::task::JoinHandle<Result<(), DomainError>>,
     ) {
         let (go, wait) = oneshot::channel::<()>();
         let (started, is_started) = oneshot::channel::<()>();
@@ -347,7 +340,7 @@ mod tests {
                 insert(tx, "leader").await?;
                 let _ = started.send(());
                 let _ = wait.await;
-                Ok::<_, ScimError>(())
+                Ok::<_, DomainError>(())
             })
             .await
         });
@@ -382,7 +375,7 @@ mod tests {
         let outcomes: Vec<_> = futures_util::future::join_all(joiners)
             .await
             .into_iter()
-            .map(|r| r.unwrap().map_err(|e| e.status()))
+            .map(|r| r.unwrap().map_err(|e| ScimError::from(e).status()))
             .collect();
         assert_eq!(outcomes, vec![Ok(()), Err(500), Ok(())]);
         assert_eq!(
@@ -407,7 +400,7 @@ mod tests {
                 insert(tx, "dropped").await?;
                 let _ = inserted.send(());
                 std::future::pending::<()>().await;
-                Ok::<_, ScimError>(())
+                Ok::<_, DomainError>(())
             })
             .await
         });
@@ -441,10 +434,10 @@ mod tests {
         let failed = g
             .run(&store, &origin(), async |tx: &WriteTx| {
                 insert(tx, "x").await?;
-                Err::<(), _>(ScimError::conflict("no"))
+                Err::<(), _>(DomainError::state("no"))
             })
             .await;
-        assert_eq!(failed.unwrap_err().status(), 409);
+        assert_eq!(ScimError::from(failed.unwrap_err()).status(), 409);
         tokio::time::timeout(Duration::from_secs(1), insert_alone(&store, "y"))
             .await
             .expect("the writer is free");

@@ -26,22 +26,22 @@ use super::org_schemas;
 use super::paging::{Sort, in_order, page_ids};
 use super::versioned;
 use super::{db_error, is_unique_violation};
+use crate::domain::error::{DomainError, DomainResult};
 use crate::domain::etag::IfMatch;
 use crate::domain::group::{GroupInput, MemberView, not_a_member};
 use crate::domain::query::ListQuery;
 use crate::domain::schema::AttrType;
 use crate::domain::types::ResourceId;
-use crate::error::{ScimError, ScimResult};
 
 /// Bind parameters per `IN (...)` list, well under SQLite's limit.
 const CHUNK: usize = 500;
 
-fn not_found(id: &str) -> ScimError {
-    ScimError::not_found(format!("no Group with id {id:?}"))
+fn not_found(id: &str) -> DomainError {
+    DomainError::not_found(format!("no Group with id {id:?}"))
 }
 
-fn name_taken(name: &str) -> ScimError {
-    ScimError::uniqueness(format!(
+fn name_taken(name: &str) -> DomainError {
+    DomainError::taken(format!(
         "a group named {name:?} already exists in this organization"
     ))
 }
@@ -50,7 +50,7 @@ pub async fn get<C: ConnectionTrait>(
     db: &C,
     dir: &DirectoryPrincipal,
     id: Uuid,
-) -> ScimResult<Option<group::Model>> {
+) -> DomainResult<Option<group::Model>> {
     group::Entity::find_by_id(id)
         .filter(group::Column::DirectoryId.eq(dir.directory_id))
         .one(db)
@@ -63,7 +63,7 @@ pub async fn ensure_name_free<C: ConnectionTrait>(
     dir: &DirectoryPrincipal,
     name: &str,
     except: Option<Uuid>,
-) -> ScimResult<()> {
+) -> DomainResult<()> {
     let mut q = group::Entity::find()
         .filter(group::Column::OrgId.eq(dir.org_id))
         .filter(group::Column::DisplayNameLower.eq(name.to_lowercase()));
@@ -82,7 +82,7 @@ pub async fn resolve_members<C: ConnectionTrait>(
     db: &C,
     dir: &DirectoryPrincipal,
     ids: &[ResourceId],
-) -> ScimResult<Vec<Uuid>> {
+) -> DomainResult<Vec<Uuid>> {
     let parsed: Vec<Uuid> = ids.iter().map(|i| i.uuid()).collect();
     let mut accounts = Vec::with_capacity(parsed.len());
     for chunk in parsed.chunks(CHUNK) {
@@ -99,7 +99,7 @@ pub async fn resolve_members<C: ConnectionTrait>(
         if found.len() != chunk.len() {
             let known: HashSet<Uuid> = found.iter().map(|(id, _)| *id).collect();
             if let Some(missing) = chunk.iter().find(|id| !known.contains(id)) {
-                return Err(not_a_member(&missing.to_string()));
+                return Err(not_a_member(&missing.to_string()).into());
             }
         }
         accounts.extend(found.into_iter().map(|(_, a)| a));
@@ -108,7 +108,7 @@ pub async fn resolve_members<C: ConnectionTrait>(
 }
 
 /// The sites a group grants access on.
-async fn granted_sites<C: ConnectionTrait>(db: &C, group_id: Uuid) -> ScimResult<Vec<Uuid>> {
+async fn granted_sites<C: ConnectionTrait>(db: &C, group_id: Uuid) -> DomainResult<Vec<Uuid>> {
     group_grant::Entity::find()
         .select_only()
         .column(group_grant::Column::SiteId)
@@ -126,7 +126,7 @@ async fn start_access<C: ConnectionTrait>(
     db: &C,
     sites: &[Uuid],
     accounts: &[Uuid],
-) -> ScimResult<Vec<(Uuid, Uuid)>> {
+) -> DomainResult<Vec<(Uuid, Uuid)>> {
     let mut started = Vec::new();
     if sites.is_empty() || accounts.is_empty() {
         return Ok(started);
@@ -217,7 +217,7 @@ async fn end_access<C: ConnectionTrait>(
     sites: &[Uuid],
     accounts: SimpleExpr,
     except_group: Option<Uuid>,
-) -> ScimResult<Vec<site_membership::Model>> {
+) -> DomainResult<Vec<site_membership::Model>> {
     if sites.is_empty() {
         return Ok(vec![]);
     }
@@ -236,7 +236,7 @@ pub(crate) async fn add_members<C: Recorder>(
     db: &C,
     group_id: Uuid,
     accounts: &[Uuid],
-) -> ScimResult<()> {
+) -> DomainResult<()> {
     let now = Utc::now();
     let mut added = Vec::new();
     for chunk in accounts.chunks(CHUNK) {
@@ -273,7 +273,7 @@ async fn member_events<C: Recorder>(
     members: &[Uuid],
     memberships: &[(Uuid, Uuid)],
     joined: bool,
-) -> ScimResult<()> {
+) -> DomainResult<()> {
     if members.is_empty() && memberships.is_empty() {
         return Ok(());
     }
@@ -310,7 +310,7 @@ type Grant = (Uuid, String, String);
 async fn group_scope<C: ConnectionTrait>(
     db: &C,
     group_id: Uuid,
-) -> ScimResult<Option<(Uuid, Option<Uuid>)>> {
+) -> DomainResult<Option<(Uuid, Option<Uuid>)>> {
     group::Entity::find_by_id(group_id)
         .select_only()
         .column(group::Column::OrgId)
@@ -387,7 +387,7 @@ async fn member_ids<C: ConnectionTrait>(
     db: &C,
     group_id: Uuid,
     after: Option<Uuid>,
-) -> ScimResult<Vec<Uuid>> {
+) -> DomainResult<Vec<Uuid>> {
     let mut q = group_member::Entity::find()
         .select_only()
         .column(group_member::Column::AccountId)
@@ -407,7 +407,7 @@ pub(crate) async fn remove_members<C: Recorder>(
     db: &C,
     group_id: Uuid,
     accounts: &[Uuid],
-) -> ScimResult<()> {
+) -> DomainResult<()> {
     let sites = granted_sites(db, group_id).await?;
     for chunk in accounts.chunks(CHUNK) {
         let removed: Vec<Uuid> = group_member::Entity::delete_many()
@@ -433,7 +433,7 @@ pub(crate) async fn remove_members<C: Recorder>(
 
 /// Every member leaves, page by page (1,000 members a page), each with
 /// its events (a `PATCH` that removes all members, `DELETE /Groups`).
-pub async fn remove_all_members_paged<C: Recorder>(db: &C, group_id: Uuid) -> ScimResult<()> {
+pub async fn remove_all_members_paged<C: Recorder>(db: &C, group_id: Uuid) -> DomainResult<()> {
     loop {
         let page = member_ids(db, group_id, None).await?;
         if page.is_empty() {
@@ -449,7 +449,7 @@ pub async fn replace_members<C: Recorder>(
     db: &C,
     group_id: Uuid,
     accounts: &[Uuid],
-) -> ScimResult<()> {
+) -> DomainResult<()> {
     if accounts.is_empty() {
         return remove_all_members_paged(db, group_id).await;
     }
@@ -472,7 +472,7 @@ pub async fn insert<C: ConnectionTrait>(
     tx: &C,
     dir: &DirectoryPrincipal,
     input: &GroupInput,
-) -> ScimResult<group::Model> {
+) -> DomainResult<group::Model> {
     let now = Utc::now();
     group::ActiveModel {
         id: Set(Uuid::now_v7()),
@@ -517,7 +517,7 @@ pub async fn lock<C: ConnectionTrait>(
     dir: &DirectoryPrincipal,
     id: Uuid,
     if_match: Option<&IfMatch>,
-) -> ScimResult<group::Model> {
+) -> DomainResult<group::Model> {
     let row = group::Entity::update_many()
         .col_expr(group::Column::LastModified, Expr::value(Utc::now()))
         .filter(group::Column::Id.eq(id))
@@ -540,7 +540,7 @@ pub async fn update<C: ConnectionTrait>(
     g: group::Model,
     name: String,
     external_id: Option<String>,
-) -> ScimResult<group::Model> {
+) -> DomainResult<group::Model> {
     let mut m: group::ActiveModel = g.into();
     m.display_name_lower = Set(name.to_lowercase());
     m.display_name = Set(name.clone());
@@ -559,7 +559,7 @@ pub async fn known_members<C: ConnectionTrait>(
     db: &C,
     dir: &DirectoryPrincipal,
     ids: &[ResourceId],
-) -> ScimResult<Vec<Uuid>> {
+) -> DomainResult<Vec<Uuid>> {
     let parsed: Vec<Uuid> = ids.iter().map(|i| i.uuid()).collect();
     let mut accounts = Vec::with_capacity(parsed.len());
     for chunk in parsed.chunks(CHUNK) {
@@ -578,7 +578,7 @@ pub async fn known_members<C: ConnectionTrait>(
 }
 
 /// Removes a group and its grants (its members are gone already).
-pub async fn remove<C: ConnectionTrait>(tx: &C, id: Uuid) -> ScimResult<()> {
+pub async fn remove<C: ConnectionTrait>(tx: &C, id: Uuid) -> DomainResult<()> {
     group_grant::Entity::delete_many()
         .filter(group_grant::Column::GroupId.eq(id))
         .exec(tx)
@@ -599,7 +599,7 @@ pub async fn member_page<C: ConnectionTrait>(
     group_id: Uuid,
     after: Option<Uuid>,
     limit: u64,
-) -> ScimResult<Vec<(Uuid, MemberView)>> {
+) -> DomainResult<Vec<(Uuid, MemberView)>> {
     let mut q = group_member::Entity::find()
         .select_only()
         .column(group_member::Column::AccountId)
@@ -665,7 +665,7 @@ impl MemberReader {
         group_id: Uuid,
         after: Option<Uuid>,
         limit: u64,
-    ) -> ScimResult<Vec<(Uuid, MemberView)>> {
+    ) -> DomainResult<Vec<(Uuid, MemberView)>> {
         match self {
             Self::Pool(db) => member_page(db, directory_id, group_id, after, limit).await,
             Self::Snapshot(tx) => member_page(tx, directory_id, group_id, after, limit).await,
@@ -678,7 +678,7 @@ impl MemberReader {
         &self,
         org_id: Uuid,
         groups: &[Uuid],
-    ) -> ScimResult<org_schemas::GroupCustom> {
+    ) -> DomainResult<org_schemas::GroupCustom> {
         match self {
             Self::Pool(db) => org_schemas::GroupCustom::load(db, org_id, groups).await,
             Self::Snapshot(tx) => org_schemas::GroupCustom::load(tx, org_id, groups).await,
@@ -708,7 +708,7 @@ pub async fn list<C: ConnectionTrait>(
     db: &C,
     dir: &DirectoryPrincipal,
     q: &ListQuery,
-) -> ScimResult<GroupPage> {
+) -> DomainResult<GroupPage> {
     let mut cond = Condition::all()
         .add(Expr::col((group::Entity, group::Column::DirectoryId)).eq(dir.directory_id));
     let custom = if names_custom(q.filter.as_ref(), q.sort_by.as_ref()) {
@@ -722,12 +722,12 @@ pub async fn list<C: ConnectionTrait>(
     let sort = match &q.sort_by {
         None => None,
         Some(path) => match group_column_with(path, dir.directory_id, &custom)
-            .map_err(|e| ScimError::invalid_value(e.detail()))?
+            .map_err(|e| DomainError::invalid(e.detail()))?
         {
             col @ Column::Custom { .. } => match custom_sort(&col) {
                 Some((expr, text)) => Some(Sort { expr, text }),
                 None => {
-                    return Err(ScimError::invalid_value(format!(
+                    return Err(DomainError::invalid(format!(
                         "sortBy {path}: only singular attributes can be sorted on"
                     )));
                 }
@@ -738,7 +738,7 @@ pub async fn list<C: ConnectionTrait>(
             }),
             Column::Id(expr) => Some(Sort { expr, text: false }),
             _ => {
-                return Err(ScimError::invalid_value(format!(
+                return Err(DomainError::invalid(format!(
                     "sortBy {path}: only singular attributes can be sorted on"
                 )));
             }
@@ -778,7 +778,7 @@ pub async fn grant<C: Recorder>(
     site_name: &str,
     product: &str,
     role: &str,
-) -> ScimResult<group_grant::Model> {
+) -> DomainResult<group_grant::Model> {
     let g = group::Entity::find_by_id(group_id)
         .one(tx)
         .await
@@ -791,7 +791,7 @@ pub async fn grant<C: Recorder>(
         .await
         .map_err(db_error)?
         .ok_or_else(|| {
-            ScimError::not_found(format!(
+            DomainError::not_found(format!(
                 "the group's organization has no site {site_name:?}"
             ))
         })?;
@@ -863,7 +863,7 @@ pub async fn ungrant<C: Recorder>(
     tx: &C,
     group_id: Uuid,
     grant_id: Uuid,
-) -> ScimResult<group_grant::Model> {
+) -> DomainResult<group_grant::Model> {
     let removed = group_grant::Entity::delete_many()
         .filter(group_grant::Column::Id.eq(grant_id))
         .filter(group_grant::Column::GroupId.eq(group_id))
@@ -871,7 +871,7 @@ pub async fn ungrant<C: Recorder>(
         .await
         .map_err(db_error)?
         .pop()
-        .ok_or_else(|| ScimError::not_found(format!("the group has no grant {grant_id}")))?;
+        .ok_or_else(|| DomainError::not_found(format!("the group has no grant {grant_id}")))?;
     let Some(scope) = group_scope(tx, group_id).await? else {
         return Ok(removed);
     };

@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::db_error;
 use super::users::StoredUser;
-use crate::error::ScimResult;
+use crate::domain::error::DomainResult;
 
 /// Manager id (as stored) → the manager's `displayName`, for the managers
 /// of `users` that are Users of `directory_id`. One query per page.
@@ -19,7 +19,7 @@ pub async fn names<C: ConnectionTrait>(
     db: &C,
     directory_id: Uuid,
     users: &[&StoredUser],
-) -> ScimResult<ManagerNames> {
+) -> DomainResult<ManagerNames> {
     let mut ids: Vec<Uuid> = users
         .iter()
         .filter_map(|u| u.attrs.enterprise.manager.as_deref())

@@ -40,7 +40,7 @@ use sea_orm::{
     SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
 };
 
-use crate::error::{ScimError, ScimResult};
+use crate::domain::error::{DomainError, DomainResult};
 use events::{EventSink, Origin, Recorder};
 use group_commit::GroupCommit;
 
@@ -273,7 +273,7 @@ impl Store {
     /// Starts the transaction of a write request. On SQLite it takes the
     /// write lock at once (`BEGIN IMMEDIATE`), so a writer in another
     /// process makes it wait (busy timeout) instead of failing on upgrade.
-    pub async fn begin(&self) -> Result<DatabaseTransaction, ScimError> {
+    pub async fn begin(&self) -> Result<DatabaseTransaction, DomainError> {
         let options = TransactionOptions {
             isolation_level: None,
             access_mode: None,
@@ -288,7 +288,7 @@ impl Store {
 
     /// [`Store::begin`] for a write that records change events: they are
     /// stamped with `origin` (who caused them, in which request).
-    pub async fn begin_write(&self, origin: &Origin) -> Result<WriteTx, ScimError> {
+    pub async fn begin_write(&self, origin: &Origin) -> Result<WriteTx, DomainError> {
         Ok(self.write_tx(self.begin().await?, origin))
     }
 
@@ -306,7 +306,7 @@ impl Store {
     /// mode: the snapshot its first read takes). A resource whose body is
     /// read in several queries (a group's members, page by page) is read
     /// in one, so its body and its ETag agree.
-    pub async fn snapshot(&self) -> Result<DatabaseTransaction, ScimError> {
+    pub async fn snapshot(&self) -> Result<DatabaseTransaction, DomainError> {
         let (isolation, access) = match self.backend {
             DatabaseBackend::Postgres => (
                 Some(sea_orm::IsolationLevel::RepeatableRead),
@@ -659,10 +659,11 @@ fn sqlite_options(url: &str, max: u32, lock_wait: Duration) -> ConnectOptions {
     opts
 }
 
-/// Maps a database error: busy/timeouts become 503 with Retry-After
-/// (IdPs retry those), the rest 500. Unique violations are mapped by the
+/// Maps a database error, once for every query: busy/timeouts become
+/// `Unavailable` (503 with Retry-After: IdPs retry those), the rest
+/// `Internal` (500), the `DbErr` kept as the source for the log. Unique violations are mapped by the
 /// caller, which knows which constraint means what.
-pub fn db_error(e: DbErr) -> ScimError {
+pub fn db_error(e: DbErr) -> DomainError {
     let text = e.to_string();
     let busy = matches!(e, DbErr::ConnectionAcquire(_))
         || text.contains("database is locked")
@@ -677,9 +678,9 @@ pub fn db_error(e: DbErr) -> ScimError {
         || text.contains("PoolTimedOut")
         || text.contains("pool timed out");
     if busy {
-        ScimError::Unavailable { cause: text }
+        DomainError::unavailable(e)
     } else {
-        ScimError::internal(text)
+        DomainError::internal_from("database error", e)
     }
 }
 
@@ -701,7 +702,7 @@ pub const ROWS_PER_UNNEST: usize = 5_000;
 /// per [`ROWS_PER_UNNEST`] ([`unnest::insert`]: a statement of 16,000
 /// parameters costs PostgreSQL more to parse, plan and bind than its rows
 /// cost to write).
-pub async fn insert_chunks<C, A>(db: &C, rows: impl IntoIterator<Item = A>) -> ScimResult<()>
+pub async fn insert_chunks<C, A>(db: &C, rows: impl IntoIterator<Item = A>) -> DomainResult<()>
 where
     C: ConnectionTrait,
     A: ActiveModelTrait,

@@ -13,16 +13,16 @@ use uuid::Uuid;
 
 use super::directories::{Credential, DirectoryPrincipal};
 use super::{Store, db_error};
+use crate::domain::error::{DomainError, DomainResult};
 use crate::domain::oauth::{self, ClientCredentials, SigningKey, TokenError};
 use crate::domain::secrets;
-use crate::error::{ScimError, ScimResult};
 
 /// A new client of the directory; the clear secret is returned once and
 /// only its hash is kept.
 pub async fn create_client<C: ConnectionTrait>(
     db: &C,
     directory_id: Uuid,
-) -> ScimResult<(oauth_client::Model, String)> {
+) -> DomainResult<(oauth_client::Model, String)> {
     let secret = oauth::new_client_secret();
     let model = oauth_client::ActiveModel {
         id: Set(Uuid::now_v7()),
@@ -43,7 +43,7 @@ async fn client_of_directory<C: ConnectionTrait>(
     db: &C,
     directory_id: Uuid,
     client_id: &str,
-) -> ScimResult<oauth_client::Model> {
+) -> DomainResult<oauth_client::Model> {
     oauth_client::Entity::find()
         .filter(oauth_client::Column::ClientId.eq(client_id))
         .filter(oauth_client::Column::DirectoryId.eq(directory_id))
@@ -51,7 +51,7 @@ async fn client_of_directory<C: ConnectionTrait>(
         .await
         .map_err(db_error)?
         .ok_or_else(|| {
-            ScimError::not_found(format!(
+            DomainError::not_found(format!(
                 "no OAuth client {client_id} in directory {directory_id}"
             ))
         })
@@ -63,7 +63,7 @@ pub async fn rotate_client_secret<C: ConnectionTrait>(
     db: &C,
     directory_id: Uuid,
     client_id: &str,
-) -> ScimResult<(oauth_client::Model, String)> {
+) -> DomainResult<(oauth_client::Model, String)> {
     let secret = oauth::new_client_secret();
     let res = oauth_client::Entity::update_many()
         .col_expr(
@@ -81,7 +81,7 @@ pub async fn rotate_client_secret<C: ConnectionTrait>(
         .await
         .map_err(db_error)?;
     if res.rows_affected == 0 {
-        return Err(ScimError::not_found(format!(
+        return Err(DomainError::not_found(format!(
             "no active OAuth client {client_id} in directory {directory_id}"
         )));
     }
@@ -96,7 +96,7 @@ pub async fn revoke_client<C: ConnectionTrait>(
     db: &C,
     directory_id: Uuid,
     client_id: &str,
-) -> ScimResult<()> {
+) -> DomainResult<()> {
     let res = oauth_client::Entity::update_many()
         .col_expr(oauth_client::Column::RevokedAt, Expr::value(Utc::now()))
         .filter(oauth_client::Column::ClientId.eq(client_id))
@@ -106,7 +106,7 @@ pub async fn revoke_client<C: ConnectionTrait>(
         .await
         .map_err(db_error)?;
     if res.rows_affected == 0 {
-        return Err(ScimError::not_found(format!(
+        return Err(DomainError::not_found(format!(
             "no active OAuth client {client_id} in directory {directory_id}"
         )));
     }
@@ -116,7 +116,7 @@ pub async fn revoke_client<C: ConnectionTrait>(
 pub async fn list_clients<C: ConnectionTrait>(
     db: &C,
     directory_id: Uuid,
-) -> ScimResult<Vec<oauth_client::Model>> {
+) -> DomainResult<Vec<oauth_client::Model>> {
     oauth_client::Entity::find()
         .filter(oauth_client::Column::DirectoryId.eq(directory_id))
         .order_by_asc(oauth_client::Column::CreatedAt)
@@ -129,7 +129,7 @@ pub async fn list_clients<C: ConnectionTrait>(
 pub async fn authenticate_client<C: ConnectionTrait>(
     db: &C,
     creds: &ClientCredentials,
-) -> ScimResult<Option<oauth_client::Model>> {
+) -> DomainResult<Option<oauth_client::Model>> {
     let hash = secrets::token_hash(&creds.client_secret);
     let Some(client) = oauth_client::Entity::find()
         .filter(oauth_client::Column::ClientId.eq(creds.client_id.as_str()))
@@ -153,7 +153,7 @@ fn key_of(row: &signing_key::Model) -> Option<SigningKey> {
     key
 }
 
-async fn newest_key<C: ConnectionTrait>(db: &C) -> ScimResult<Option<SigningKey>> {
+async fn newest_key<C: ConnectionTrait>(db: &C) -> DomainResult<Option<SigningKey>> {
     let row = signing_key::Entity::find()
         .filter(signing_key::Column::RetiredAt.is_null())
         .filter(signing_key::Column::Algorithm.eq(oauth::ALGORITHM_NAME))
@@ -165,7 +165,7 @@ async fn newest_key<C: ConnectionTrait>(db: &C) -> ScimResult<Option<SigningKey>
     Ok(row.as_ref().and_then(key_of))
 }
 
-async fn insert_key<C: ConnectionTrait>(db: &C) -> ScimResult<SigningKey> {
+async fn insert_key<C: ConnectionTrait>(db: &C) -> DomainResult<SigningKey> {
     let key = SigningKey::generate();
     signing_key::ActiveModel {
         kid: Set(key.kid().to_owned()),
@@ -183,7 +183,7 @@ async fn insert_key<C: ConnectionTrait>(db: &C) -> ScimResult<SigningKey> {
 /// The key new tokens are signed with: the newest one not retired,
 /// generated on first need. Instances racing on an empty table may each
 /// add one; both verify, and the newest signs from then on.
-pub async fn current_signing_key(store: &Store) -> ScimResult<SigningKey> {
+pub async fn current_signing_key(store: &Store) -> DomainResult<SigningKey> {
     if let Some(key) = newest_key(store.reader()).await? {
         return Ok(key);
     }
@@ -199,12 +199,12 @@ pub async fn current_signing_key(store: &Store) -> ScimResult<SigningKey> {
 }
 
 /// A new current key. Older keys keep verifying until retired.
-pub async fn rotate_signing_key<C: ConnectionTrait>(db: &C) -> ScimResult<SigningKey> {
+pub async fn rotate_signing_key<C: ConnectionTrait>(db: &C) -> DomainResult<SigningKey> {
     insert_key(db).await
 }
 
 /// Retires a key: tokens it signed stop verifying at once.
-pub async fn retire_signing_key<C: ConnectionTrait>(db: &C, kid: &str) -> ScimResult<()> {
+pub async fn retire_signing_key<C: ConnectionTrait>(db: &C, kid: &str) -> DomainResult<()> {
     let res = signing_key::Entity::update_many()
         .col_expr(signing_key::Column::RetiredAt, Expr::value(Utc::now()))
         .filter(signing_key::Column::Kid.eq(kid))
@@ -213,7 +213,7 @@ pub async fn retire_signing_key<C: ConnectionTrait>(db: &C, kid: &str) -> ScimRe
         .await
         .map_err(db_error)?;
     if res.rows_affected == 0 {
-        return Err(ScimError::not_found(format!(
+        return Err(DomainError::not_found(format!(
             "no signing key {kid:?} in use (unknown or already retired)"
         )));
     }
@@ -221,7 +221,9 @@ pub async fn retire_signing_key<C: ConnectionTrait>(db: &C, kid: &str) -> ScimRe
 }
 
 /// Every key, newest first (for listings: never print `secret`).
-pub async fn list_signing_keys<C: ConnectionTrait>(db: &C) -> ScimResult<Vec<signing_key::Model>> {
+pub async fn list_signing_keys<C: ConnectionTrait>(
+    db: &C,
+) -> DomainResult<Vec<signing_key::Model>> {
     signing_key::Entity::find()
         .order_by_desc(signing_key::Column::CreatedAt)
         .order_by_desc(signing_key::Column::Kid)
@@ -230,7 +232,7 @@ pub async fn list_signing_keys<C: ConnectionTrait>(db: &C) -> ScimResult<Vec<sig
         .map_err(db_error)
 }
 
-async fn verifying_key<C: ConnectionTrait>(db: &C, kid: &str) -> ScimResult<Option<SigningKey>> {
+async fn verifying_key<C: ConnectionTrait>(db: &C, kid: &str) -> DomainResult<Option<SigningKey>> {
     let row = signing_key::Entity::find_by_id(kid.to_owned())
         .filter(signing_key::Column::RetiredAt.is_null())
         .one(db)
@@ -247,7 +249,7 @@ pub async fn authenticate_access_token<C: ConnectionTrait>(
     db: &C,
     token: &str,
     issuer: &str,
-) -> ScimResult<Result<DirectoryPrincipal, TokenError>> {
+) -> DomainResult<Result<DirectoryPrincipal, TokenError>> {
     let kid = match oauth::header_kid(token) {
         Ok(kid) => kid,
         Err(e) => return Ok(Err(e)),

@@ -20,24 +20,25 @@ use crate::domain::custom_attrs::{self, CustomValues, ValueRow, row_kind};
 use crate::domain::custom_schema::{
     CustomSchema, MAX_SCHEMAS_PER_ORG, Uniqueness, resource_type_name,
 };
+use crate::domain::error::{DomainError, DomainResult};
 use crate::domain::patch::{self, PatchOp};
 use crate::domain::schema::ResourceKind;
 use crate::domain::user::UserInput;
-use crate::error::{ScimError, ScimResult};
+use crate::error::ScimError;
 
 /// Registers `schema` for the organization; its URN must be new to it.
 pub async fn add<C: ConnectionTrait>(
     db: &C,
     org_id: Uuid,
     schema: &CustomSchema,
-) -> ScimResult<org_schema::Model> {
+) -> DomainResult<org_schema::Model> {
     let count = org_schema::Entity::find()
         .filter(org_schema::Column::OrgId.eq(org_id))
         .count(db)
         .await
         .map_err(db_error)?;
     if count >= MAX_SCHEMAS_PER_ORG as u64 {
-        return Err(ScimError::invalid_value(format!(
+        return Err(DomainError::invalid(format!(
             "an organization may register at most {MAX_SCHEMAS_PER_ORG} schemas"
         )));
     }
@@ -54,7 +55,7 @@ pub async fn add<C: ConnectionTrait>(
     .await
     .map_err(|e| {
         if is_unique_violation(&e) {
-            ScimError::uniqueness(format!(
+            DomainError::taken(format!(
                 "the schema {} is already registered for this organization",
                 schema.id
             ))
@@ -65,7 +66,10 @@ pub async fn add<C: ConnectionTrait>(
 }
 
 /// The organization's schemas, oldest first.
-pub async fn list<C: ConnectionTrait>(db: &C, org_id: Uuid) -> ScimResult<Vec<org_schema::Model>> {
+pub async fn list<C: ConnectionTrait>(
+    db: &C,
+    org_id: Uuid,
+) -> DomainResult<Vec<org_schema::Model>> {
     org_schema::Entity::find()
         .filter(org_schema::Column::OrgId.eq(org_id))
         .order_by_asc(org_schema::Column::CreatedAt)
@@ -87,7 +91,7 @@ pub struct SchemaView {
 }
 
 impl SchemaView {
-    pub fn of(m: org_schema::Model) -> ScimResult<Self> {
+    pub fn of(m: org_schema::Model) -> DomainResult<Self> {
         let s = parse(&m)?;
         Ok(Self {
             urn: m.urn,
@@ -100,7 +104,7 @@ impl SchemaView {
 }
 
 /// The organization's schemas as shown, oldest first.
-pub async fn views<C: ConnectionTrait>(db: &C, org_id: Uuid) -> ScimResult<Vec<SchemaView>> {
+pub async fn views<C: ConnectionTrait>(db: &C, org_id: Uuid) -> DomainResult<Vec<SchemaView>> {
     list(db, org_id)
         .await?
         .into_iter()
@@ -109,17 +113,17 @@ pub async fn views<C: ConnectionTrait>(db: &C, org_id: Uuid) -> ScimResult<Vec<S
 }
 
 /// The organization's schemas, parsed.
-pub async fn schemas<C: ConnectionTrait>(db: &C, org_id: Uuid) -> ScimResult<Vec<CustomSchema>> {
+pub async fn schemas<C: ConnectionTrait>(db: &C, org_id: Uuid) -> DomainResult<Vec<CustomSchema>> {
     list(db, org_id).await?.iter().map(parse).collect()
 }
 
-pub fn parse(m: &org_schema::Model) -> ScimResult<CustomSchema> {
-    CustomSchema::from_stored(&m.document, &m.resource_type)
+pub fn parse(m: &org_schema::Model) -> DomainResult<CustomSchema> {
+    Ok(CustomSchema::from_stored(&m.document, &m.resource_type)?)
 }
 
 /// Removes a schema by URN (case-insensitive), and the values the
 /// organization's users have of it; 404 when there is none.
-pub async fn remove<C: ConnectionTrait>(db: &C, org_id: Uuid, urn: &str) -> ScimResult<()> {
+pub async fn remove<C: ConnectionTrait>(db: &C, org_id: Uuid, urn: &str) -> DomainResult<()> {
     let Some(m) = org_schema::Entity::find()
         .filter(org_schema::Column::OrgId.eq(org_id))
         .filter(org_schema::Column::UrnLower.eq(urn.to_lowercase()))
@@ -127,7 +131,7 @@ pub async fn remove<C: ConnectionTrait>(db: &C, org_id: Uuid, urn: &str) -> Scim
         .await
         .map_err(db_error)?
     else {
-        return Err(ScimError::not_found(format!(
+        return Err(DomainError::not_found(format!(
             "no schema {urn:?} is registered"
         )));
     };
@@ -159,7 +163,7 @@ pub async fn remove<C: ConnectionTrait>(db: &C, org_id: Uuid, urn: &str) -> Scim
 pub async fn user_extensions<C: ConnectionTrait>(
     db: &C,
     org_id: Uuid,
-) -> ScimResult<Vec<CustomSchema>> {
+) -> DomainResult<Vec<CustomSchema>> {
     extensions(db, org_id, ResourceKind::User).await
 }
 
@@ -167,7 +171,7 @@ pub async fn user_extensions<C: ConnectionTrait>(
 pub async fn group_extensions<C: ConnectionTrait>(
     db: &C,
     org_id: Uuid,
-) -> ScimResult<Vec<CustomSchema>> {
+) -> DomainResult<Vec<CustomSchema>> {
     extensions(db, org_id, ResourceKind::Group).await
 }
 
@@ -175,7 +179,7 @@ async fn extensions<C: ConnectionTrait>(
     db: &C,
     org_id: Uuid,
     kind: ResourceKind,
-) -> ScimResult<Vec<CustomSchema>> {
+) -> DomainResult<Vec<CustomSchema>> {
     let name = resource_type_name(kind);
     org_schema::Entity::find()
         .filter(org_schema::Column::OrgId.eq(org_id))
@@ -215,7 +219,7 @@ pub fn unique_key(
 
 /// The 409 of a write whose unique custom values another resource holds
 /// (a unique violation on a value table), or the error as it is.
-pub fn unique_conflict(values: &CustomValues, resource: &str, err: DbErr) -> ScimError {
+pub fn unique_conflict(values: &CustomValues, resource: &str, err: DbErr) -> DomainError {
     if !is_unique_violation(&err) {
         return db_error(err);
     }
@@ -224,7 +228,7 @@ pub fn unique_conflict(values: &CustomValues, resource: &str, err: DbErr) -> Sci
         [one] => one.clone(),
         many => format!("one of {}", many.join(", ")),
     };
-    ScimError::uniqueness(format!(
+    DomainError::taken(format!(
         "{which}: the value is already used by another {resource} (uniqueness)"
     ))
 }
@@ -261,7 +265,7 @@ pub async fn write_group_values<C: ConnectionTrait>(
     group_id: Uuid,
     values: &CustomValues,
     replace: bool,
-) -> ScimResult<()> {
+) -> DomainResult<()> {
     if replace {
         scim_group_value::Entity::delete_many()
             .filter(scim_group_value::Column::GroupId.eq(group_id))
@@ -286,7 +290,7 @@ pub async fn decode_group<C: ConnectionTrait>(
     db: &C,
     dir: &DirectoryPrincipal,
     extensions: &serde_json::Map<String, Value>,
-) -> ScimResult<CustomValues> {
+) -> DomainResult<CustomValues> {
     if extensions.is_empty() {
         return Ok(CustomValues::default());
     }
@@ -303,7 +307,7 @@ pub async fn group_ignored<C: ConnectionTrait>(
     db: &C,
     dir: &DirectoryPrincipal,
     extensions: &serde_json::Map<String, Value>,
-) -> ScimResult<Vec<String>> {
+) -> DomainResult<Vec<String>> {
     if extensions.is_empty() {
         return Ok(vec![]);
     }
@@ -323,7 +327,7 @@ pub async fn group_ignored<C: ConnectionTrait>(
 pub async fn group_values_of<C: ConnectionTrait>(
     db: &C,
     group_ids: &[Uuid],
-) -> ScimResult<HashMap<Uuid, CustomValues>> {
+) -> DomainResult<HashMap<Uuid, CustomValues>> {
     if group_ids.is_empty() {
         return Ok(HashMap::new());
     }
@@ -364,7 +368,7 @@ impl GroupCustom {
         db: &C,
         org_id: Uuid,
         group_ids: &[Uuid],
-    ) -> ScimResult<Self> {
+    ) -> DomainResult<Self> {
         let values = group_values_of(db, group_ids).await?;
         let schemas = if values.is_empty() {
             vec![]
@@ -384,7 +388,7 @@ pub async fn patch_group_values<C: ConnectionTrait>(
     dir: &DirectoryPrincipal,
     group_id: Uuid,
     ops: &[PatchOp],
-) -> ScimResult<()> {
+) -> DomainResult<()> {
     let ext = group_extensions(db, dir.org_id).await?;
     let known = |key: &str| {
         ext.iter().any(|s| {
@@ -407,7 +411,8 @@ pub async fn patch_group_values<C: ConnectionTrait>(
         if let Some(urn) = unknown {
             return Err(ScimError::invalid_path(format!(
                 "unknown schema {urn:?} for a Group (no registered Group extension)"
-            )));
+            ))
+            .into());
         }
     }
     let current = group_values_of(db, &[group_id])
@@ -444,7 +449,7 @@ pub async fn with_custom<C: ConnectionTrait>(
     dir: &DirectoryPrincipal,
     body: &Value,
     input: UserInput,
-) -> ScimResult<(UserInput, Vec<String>)> {
+) -> DomainResult<(UserInput, Vec<String>)> {
     let mut ignored = custom_attrs::unknown_core_keys(body);
     let input = if custom_attrs::mentions_extension(body) {
         let ext = user_extensions(db, dir.org_id).await?;
@@ -464,10 +469,11 @@ pub async fn with_custom<C: ConnectionTrait>(
 
 /// The 400 of an attribute no registered schema knows, in a directory that
 /// refuses them.
-pub fn unknown_refused(path: &str) -> ScimError {
+pub fn unknown_refused(path: &str) -> DomainError {
     ScimError::invalid_syntax(format!(
         "unknown attribute {path}: no registered schema (this directory refuses attributes no schema knows)"
     ))
+    .into()
 }
 
 /// [`with_custom`] with the organization's User extensions and the
@@ -477,7 +483,7 @@ pub fn custom_with(
     input: UserInput,
     ext: &[CustomSchema],
     reject_unknown: bool,
-) -> ScimResult<(UserInput, Vec<String>)> {
+) -> DomainResult<(UserInput, Vec<String>)> {
     let mut ignored = custom_attrs::unknown_core_keys(body);
     let (input, dropped) = input.with_custom(body, ext)?;
     ignored.extend(dropped);
@@ -493,7 +499,7 @@ const REJECT_UNKNOWN: &str = "reject_unknown_attributes";
 pub async fn rejects_unknown_attributes<C: ConnectionTrait>(
     db: &C,
     directory_id: Uuid,
-) -> ScimResult<bool> {
+) -> DomainResult<bool> {
     let q = Query::select()
         .column(Alias::new(REJECT_UNKNOWN))
         .from(directory::Entity)
@@ -512,7 +518,7 @@ pub async fn set_reject_unknown_attributes<C: ConnectionTrait>(
     org_id: Uuid,
     directory_id: Uuid,
     reject: bool,
-) -> ScimResult<()> {
+) -> DomainResult<()> {
     let q = Query::update()
         .table(directory::Entity)
         .value(Alias::new(REJECT_UNKNOWN), reject)
@@ -521,7 +527,7 @@ pub async fn set_reject_unknown_attributes<C: ConnectionTrait>(
         .to_owned();
     let res = db.execute(&q).await.map_err(db_error)?;
     if res.rows_affected() == 0 {
-        return Err(ScimError::not_found(format!(
+        return Err(DomainError::not_found(format!(
             "no directory {directory_id} in this organization"
         )));
     }
@@ -533,7 +539,7 @@ pub async fn set_reject_unknown_attributes<C: ConnectionTrait>(
 pub async fn custom_values_of<C: ConnectionTrait>(
     db: &C,
     user_ids: &[Uuid],
-) -> ScimResult<HashMap<Uuid, CustomValues>> {
+) -> DomainResult<HashMap<Uuid, CustomValues>> {
     if user_ids.is_empty() {
         return Ok(HashMap::new());
     }

@@ -9,8 +9,9 @@ use sea_orm::sea_query::{
 use uuid::Uuid;
 
 use super::db_error;
+use crate::domain::error::{DomainError, DomainResult};
 use crate::domain::query::{Cursor, ListQuery, Paging, SortOrder};
-use crate::error::{ScimError, ScimResult};
+use crate::error::{ScimError, ScimType};
 
 /// A resolved `sortBy`: the expression and whether it is text (only text
 /// keys can be carried in a cursor).
@@ -38,7 +39,7 @@ pub async fn page_ids<C: ConnectionTrait>(
     cond: Condition,
     sort: Option<Sort>,
     q: &ListQuery,
-) -> ScimResult<PageIds> {
+) -> DomainResult<PageIds> {
     // The total of an index page costs a COUNT over every match; it is
     // run only when the page itself does not tell it (a page that is not
     // full and not empty ends the set: `userName eq` lookups, the most
@@ -53,7 +54,7 @@ pub async fn page_ids<C: ConnectionTrait>(
         let n: i64 = row
             .and_then(|r| r.try_get_by_index::<i64>(0).ok())
             .unwrap_or_default();
-        Ok::<_, ScimError>(u64::try_from(n).unwrap_or(0))
+        Ok::<_, DomainError>(u64::try_from(n).unwrap_or(0))
     };
     let order = match q.sort_order {
         SortOrder::Ascending => Order::Asc,
@@ -105,7 +106,7 @@ pub async fn page_ids<C: ConnectionTrait>(
                 });
             }
             if sort.as_ref().is_some_and(|s| !s.text) {
-                return Err(ScimError::invalid_value(
+                return Err(DomainError::invalid(
                     "cursor paging sorts on string attributes only; sort this query with startIndex paging",
                 ));
             }
@@ -125,9 +126,10 @@ pub async fn page_ids<C: ConnectionTrait>(
                     (None, None) => after_id,
                     _ => {
                         return Err(ScimError::bad_request(
-                            crate::error::ScimType::InvalidCursor,
+                            ScimType::InvalidCursor,
                             "the cursor does not match this query",
-                        ));
+                        )
+                        .into());
                     }
                 };
                 select.and_where(cond);

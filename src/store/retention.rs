@@ -12,7 +12,7 @@ use entity::{audit_log, sync_log};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use super::db_error;
-use crate::error::ScimResult;
+use crate::domain::error::DomainResult;
 
 /// Rows deleted per statement.
 pub const BATCH: u64 = 1000;
@@ -32,7 +32,7 @@ macro_rules! delete_batch {
             db: &C,
             cutoff: DateTime<Utc>,
             batch: u64,
-        ) -> ScimResult<u64> {
+        ) -> DomainResult<u64> {
             let head: Vec<(i64, DateTime<Utc>)> = $entity::Entity::find()
                 .select_only()
                 .column($entity::Column::Id)
@@ -72,7 +72,7 @@ pub async fn apply<C: ConnectionTrait>(
     sync_days: u32,
     audit_days: u32,
     batch: u64,
-) -> ScimResult<Removed> {
+) -> DomainResult<Removed> {
     let mut removed = Removed::default();
     if sync_days > 0 {
         let cutoff = now - chrono::Duration::days(i64::from(sync_days));

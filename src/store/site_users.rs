@@ -21,16 +21,16 @@ use super::accounts::text_search;
 use super::events::{self, EventType, Recorder};
 use super::{db_error, is_unique_violation};
 use crate::domain::admin_rules::MembershipStatus;
+use crate::domain::error::{DomainError, DomainResult};
 use crate::domain::lifecycle::AccountStatus;
 use crate::domain::types::Email;
-use crate::error::{ScimError, ScimResult};
 
 type Time = DateTime<Utc>;
 
 pub async fn sites_of_org<C: ConnectionTrait>(
     db: &C,
     org_id: Uuid,
-) -> ScimResult<Vec<site::Model>> {
+) -> DomainResult<Vec<site::Model>> {
     site::Entity::find()
         .filter(site::Column::OrgId.eq(org_id))
         .order_by_asc(site::Column::Name)
@@ -44,13 +44,13 @@ pub async fn site_of_org<C: ConnectionTrait>(
     db: &C,
     org_id: Uuid,
     id: Uuid,
-) -> ScimResult<site::Model> {
+) -> DomainResult<site::Model> {
     site::Entity::find_by_id(id)
         .filter(site::Column::OrgId.eq(org_id))
         .one(db)
         .await
         .map_err(db_error)?
-        .ok_or_else(|| ScimError::not_found(format!("no site {id} in this organization")))
+        .ok_or_else(|| DomainError::not_found(format!("no site {id} in this organization")))
 }
 
 /// One product an account has on a site, directly or through a group.
@@ -72,7 +72,7 @@ pub async fn access_of<C: ConnectionTrait>(
     org_id: Uuid,
     only: Option<Uuid>,
     accounts: &[Uuid],
-) -> ScimResult<Vec<Access>> {
+) -> DomainResult<Vec<Access>> {
     if accounts.is_empty() {
         return Ok(vec![]);
     }
@@ -168,7 +168,7 @@ pub async fn groups_of<C: ConnectionTrait>(
     db: &C,
     org_id: Uuid,
     accounts: &[Uuid],
-) -> ScimResult<Vec<GroupOf>> {
+) -> DomainResult<Vec<GroupOf>> {
     if accounts.is_empty() {
         return Ok(vec![]);
     }
@@ -203,7 +203,7 @@ pub async fn memberships_of<C: ConnectionTrait>(
     db: &C,
     org_id: Uuid,
     account_id: Uuid,
-) -> ScimResult<Vec<(site_membership::Model, String)>> {
+) -> DomainResult<Vec<(site_membership::Model, String)>> {
     let rows = site_membership::Entity::find()
         .inner_join(site::Entity)
         .select_also(site::Entity)
@@ -236,7 +236,7 @@ pub async fn members_page<C: ConnectionTrait>(
     f: &MemberFilter,
     after: Option<Uuid>,
     limit: u64,
-) -> ScimResult<Vec<(MembershipView, AccountView)>> {
+) -> DomainResult<Vec<(MembershipView, AccountView)>> {
     let mut q = site_membership::Entity::find()
         .inner_join(account::Entity)
         .select_also(account::Entity)
@@ -306,13 +306,13 @@ pub async fn membership<C: ConnectionTrait>(
     db: &C,
     site_id: Uuid,
     account_id: Uuid,
-) -> ScimResult<site_membership::Model> {
+) -> DomainResult<site_membership::Model> {
     site_membership::Entity::find_by_id((site_id, account_id))
         .one(db)
         .await
         .map_err(db_error)?
         .ok_or_else(|| {
-            ScimError::not_found(format!(
+            DomainError::not_found(format!(
                 "account {account_id} is not a user of this site; invite it first"
             ))
         })
@@ -323,7 +323,7 @@ pub async fn find_or_create_account<C: ConnectionTrait>(
     tx: &C,
     email: &Email,
     managed_by: Option<Uuid>,
-) -> ScimResult<(account::Model, bool)> {
+) -> DomainResult<(account::Model, bool)> {
     if let Some(a) = account::Entity::find()
         .filter(account::Column::EmailLower.eq(email.lower()))
         .one(tx)
@@ -351,7 +351,7 @@ pub async fn find_or_create_account<C: ConnectionTrait>(
     .await
     .map_err(|e| {
         if is_unique_violation(&e) {
-            ScimError::uniqueness(format!("another account already uses the email {email}"))
+            DomainError::taken(format!("another account already uses the email {email}"))
         } else {
             db_error(e)
         }
@@ -365,7 +365,7 @@ pub async fn invite<C: Recorder>(
     tx: &C,
     site_id: Uuid,
     account_id: Uuid,
-) -> ScimResult<(site_membership::Model, bool)> {
+) -> DomainResult<(site_membership::Model, bool)> {
     if let Some(m) = site_membership::Entity::find_by_id((site_id, account_id))
         .one(tx)
         .await
@@ -402,7 +402,7 @@ pub async fn set_status<C: Recorder>(
     account_id: Uuid,
     status: MembershipStatus,
     suspended_by: Option<&str>,
-) -> ScimResult<()> {
+) -> DomainResult<()> {
     let res = site_membership::Entity::update_many()
         .col_expr(site_membership::Column::Status, Expr::value(status))
         .col_expr(
@@ -434,7 +434,7 @@ pub async fn record_activity<C: Recorder>(
     site_id: Uuid,
     account_id: Uuid,
     at: Time,
-) -> ScimResult<()> {
+) -> DomainResult<()> {
     // An invite turns active with its first activity.
     let activated = site_membership::Entity::update_many()
         .col_expr(
@@ -493,7 +493,7 @@ pub async fn synced_grant<C: ConnectionTrait>(
     db: &C,
     site_id: Uuid,
     account_id: Uuid,
-) -> ScimResult<Option<String>> {
+) -> DomainResult<Option<String>> {
     group_member::Entity::find()
         .select_only()
         .column(directory::Column::Name)
@@ -514,7 +514,7 @@ pub async fn admin_groups_granting<C: ConnectionTrait>(
     db: &C,
     site_id: Uuid,
     account_id: Uuid,
-) -> ScimResult<Vec<Uuid>> {
+) -> DomainResult<Vec<Uuid>> {
     group_member::Entity::find()
         .select_only()
         .column(group_member::Column::GroupId)
@@ -531,7 +531,7 @@ pub async fn admin_groups_granting<C: ConnectionTrait>(
 }
 
 /// Removal from the site: direct product access and the membership go.
-pub async fn remove<C: Recorder>(tx: &C, site_id: Uuid, account_id: Uuid) -> ScimResult<()> {
+pub async fn remove<C: Recorder>(tx: &C, site_id: Uuid, account_id: Uuid) -> DomainResult<()> {
     let revoked = product_access::Entity::delete_many()
         .filter(product_access::Column::SiteId.eq(site_id))
         .filter(product_access::Column::AccountId.eq(account_id))
@@ -569,7 +569,7 @@ pub async fn set_product<C: Recorder>(
     account_id: Uuid,
     product: &str,
     role: &str,
-) -> ScimResult<()> {
+) -> DomainResult<()> {
     product_access::Entity::insert(product_access::ActiveModel {
         site_id: Set(site_id),
         account_id: Set(account_id),
@@ -607,7 +607,7 @@ pub async fn remove_product<C: Recorder>(
     site_id: Uuid,
     account_id: Uuid,
     product: &str,
-) -> ScimResult<bool> {
+) -> DomainResult<bool> {
     let res = product_access::Entity::delete_many()
         .filter(product_access::Column::SiteId.eq(site_id))
         .filter(product_access::Column::AccountId.eq(account_id))

@@ -6,7 +6,7 @@ use sea_orm::{ConnectionTrait, EntityTrait, NotSet, Set};
 use uuid::Uuid;
 
 use super::{db_error, insert_chunks};
-use crate::error::ScimResult;
+use crate::domain::error::DomainResult;
 
 #[derive(Debug, Clone)]
 pub struct SyncEntry {
@@ -41,7 +41,7 @@ fn row(entry: SyncEntry, at: DateTime<Utc>) -> sync_log::ActiveModel {
     }
 }
 
-pub async fn record<C: ConnectionTrait>(db: &C, entry: SyncEntry) -> ScimResult<()> {
+pub async fn record<C: ConnectionTrait>(db: &C, entry: SyncEntry) -> DomainResult<()> {
     sync_log::Entity::insert(row(entry, Utc::now()))
         .exec_without_returning(db)
         .await
@@ -55,7 +55,7 @@ pub async fn record_ignored<C: ConnectionTrait>(
     db: &C,
     entry: &SyncEntry,
     ignored: &[String],
-) -> ScimResult<()> {
+) -> DomainResult<()> {
     if ignored.is_empty() {
         return Ok(());
     }
@@ -75,7 +75,7 @@ pub fn ignored_detail(path: &str) -> String {
 }
 
 /// Entries in order (ids ascend with them), in multi-row INSERTs.
-pub async fn record_many<C: ConnectionTrait>(db: &C, entries: Vec<SyncEntry>) -> ScimResult<()> {
+pub async fn record_many<C: ConnectionTrait>(db: &C, entries: Vec<SyncEntry>) -> DomainResult<()> {
     let at = Utc::now();
     insert_chunks(db, entries.into_iter().map(|e| row(e, at))).await
 }

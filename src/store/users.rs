@@ -26,6 +26,7 @@ use super::unnest::array_literal;
 use super::{ROWS_PER_INSERT, db_error, insert_chunks, is_unique_violation, versioned};
 use crate::domain::custom_attrs::{CustomValues, ValueRow, row_kind};
 use crate::domain::custom_schema::CustomSchema;
+use crate::domain::error::{DomainError, DomainResult};
 use crate::domain::etag::IfMatch;
 use crate::domain::filter::AttrPath;
 use crate::domain::lifecycle::{AccountFacts, AccountStatus};
@@ -35,7 +36,6 @@ use crate::domain::types::{Email, UserName};
 use crate::domain::user::{
     AccountProfile, Address, MULTI_VALUED, MultiValue, Password, UserAttrs, UserInput,
 };
-use crate::error::{ScimError, ScimResult};
 
 /// A provisioning link as the SCIM API shows it.
 #[derive(Debug, Clone)]
@@ -63,15 +63,15 @@ impl StoredUser {
     }
 }
 
-fn not_found(id: &str) -> ScimError {
-    ScimError::not_found(format!("no User with id {id:?}"))
+fn not_found(id: &str) -> DomainError {
+    DomainError::not_found(format!("no User with id {id:?}"))
 }
 
 pub async fn get<C: ConnectionTrait>(
     db: &C,
     dir: &DirectoryPrincipal,
     id: Uuid,
-) -> ScimResult<Option<StoredUser>> {
+) -> DomainResult<Option<StoredUser>> {
     let select = scim_user::Entity::find_by_id(id)
         .filter(scim_user::Column::DirectoryId.eq(dir.directory_id));
     Ok(load(db, select).await?.pop())
@@ -126,7 +126,7 @@ struct NestedValue {
 async fn load<C: ConnectionTrait>(
     db: &C,
     select: sea_orm::Select<scim_user::Entity>,
-) -> ScimResult<Vec<StoredUser>> {
+) -> DomainResult<Vec<StoredUser>> {
     let nested = match db.get_database_backend() {
         DbBackend::Postgres => NESTED_POSTGRES,
         _ => NESTED_SQLITE,
@@ -142,7 +142,7 @@ async fn load<C: ConnectionTrait>(
         let values: Option<String> = row.try_get("", "nested_values").map_err(db_error)?;
         let groups: Option<String> = row.try_get("", "nested_groups").map_err(db_error)?;
         let corrupt = |e: serde_json::Error| {
-            ScimError::internal(format!("stored values of User {} unreadable: {e}", link.id))
+            DomainError::internal(format!("stored values of User {} unreadable: {e}", link.id))
         };
         let values: Vec<NestedValue> =
             serde_json::from_str(values.as_deref().unwrap_or("[]")).map_err(corrupt)?;
@@ -153,9 +153,9 @@ async fn load<C: ConnectionTrait>(
             .map(|(id, name)| {
                 Uuid::parse_str(&id)
                     .map(|id| (id, name))
-                    .map_err(|e| ScimError::internal(format!("group id {id:?}: {e}")))
+                    .map_err(|e| DomainError::internal(format!("group id {id:?}: {e}")))
             })
-            .collect::<ScimResult<Vec<_>>>()?;
+            .collect::<DomainResult<Vec<_>>>()?;
         out.push(build_nested(link, &values, groups)?);
     }
     Ok(out)
@@ -167,7 +167,7 @@ fn build_nested(
     link: scim_user::Model,
     mine: &[NestedValue],
     groups: Vec<(Uuid, String)>,
-) -> ScimResult<StoredUser> {
+) -> DomainResult<StoredUser> {
     let mut attrs = link_attrs(&link)?;
     for attr in MULTI_VALUED {
         let list: Vec<MultiValue> = mine
@@ -224,7 +224,7 @@ async fn memberships_of<C: ConnectionTrait>(
     db: &C,
     directory_id: Uuid,
     links: &[scim_user::Model],
-) -> ScimResult<Vec<(Uuid, Uuid, String)>> {
+) -> DomainResult<Vec<(Uuid, Uuid, String)>> {
     let accounts: Vec<Uuid> = links.iter().map(|l| l.account_id).collect();
     group_member::Entity::find()
         .select_only()
@@ -246,7 +246,7 @@ fn build(
     link: scim_user::Model,
     mine: &[&scim_user_value::Model],
     memberships: &[(Uuid, Uuid, String)],
-) -> ScimResult<StoredUser> {
+) -> DomainResult<StoredUser> {
     let values: Vec<NestedValue> = mine.iter().map(|v| NestedValue::from(*v)).collect();
     let groups = memberships
         .iter()
@@ -275,9 +275,9 @@ impl From<&scim_user_value::Model> for NestedValue {
     }
 }
 
-fn link_attrs(l: &scim_user::Model) -> ScimResult<UserAttrs> {
+fn link_attrs(l: &scim_user::Model) -> DomainResult<UserAttrs> {
     let user_name = UserName::parse(&l.user_name)
-        .map_err(|_| ScimError::internal(format!("stored userName of {} is invalid", l.id)))?;
+        .map_err(|_| DomainError::internal(format!("stored userName of {} is invalid", l.id)))?;
     let mut a = UserAttrs::new(user_name);
     a.external_id = l.external_id.clone();
     a.display_name = l.display_name.clone();
@@ -340,7 +340,7 @@ async fn write_values<C: ConnectionTrait>(
     dir: &DirectoryPrincipal,
     a: &UserAttrs,
     replace: bool,
-) -> ScimResult<()> {
+) -> DomainResult<()> {
     if replace {
         scim_user_value::Entity::delete_many()
             .filter(scim_user_value::Column::UserId.eq(user_id))
@@ -439,7 +439,7 @@ pub fn facts(a: &account::Model) -> AccountFacts {
 pub async fn account_by_email<C: ConnectionTrait>(
     db: &C,
     email: &Email,
-) -> ScimResult<Option<account::Model>> {
+) -> DomainResult<Option<account::Model>> {
     account::Entity::find()
         .filter(account::Column::EmailLower.eq(email.lower()))
         .one(db)
@@ -447,17 +447,17 @@ pub async fn account_by_email<C: ConnectionTrait>(
         .map_err(db_error)
 }
 
-pub async fn account_by_id<C: ConnectionTrait>(db: &C, id: Uuid) -> ScimResult<account::Model> {
+pub async fn account_by_id<C: ConnectionTrait>(db: &C, id: Uuid) -> DomainResult<account::Model> {
     account::Entity::find_by_id(id)
         .one(db)
         .await
         .map_err(db_error)?
-        .ok_or_else(|| ScimError::internal(format!("account {id} of a link is missing")))
+        .ok_or_else(|| DomainError::internal(format!("account {id} of a link is missing")))
 }
 
-pub fn required_email(a: &UserAttrs) -> ScimResult<Email> {
+pub fn required_email(a: &UserAttrs) -> DomainResult<Email> {
     a.account_email()?.ok_or_else(|| {
-        ScimError::invalid_value(
+        DomainError::invalid(
             "a User needs an email address: give emails (a primary one) or a userName that is an email address",
         )
     })
@@ -494,17 +494,17 @@ pub fn profile_of(a: &account::Model) -> AccountProfile {
 /// The PHC string to store. Every path hashes before its transaction opens
 /// (argon2 would hold the write lock for tens of milliseconds a password):
 /// a clear password here is a bug, refused rather than hashed.
-fn hash(password: &Password) -> ScimResult<String> {
+fn hash(password: &Password) -> DomainResult<String> {
     match password {
         Password::Hashed(h) => Ok(h.clone()),
-        Password::Clear(_) => Err(ScimError::internal(
+        Password::Clear(_) => Err(DomainError::internal(
             "a password reached the write transaction unhashed",
         )),
     }
 }
 
-fn email_taken(e: &Email) -> ScimError {
-    ScimError::uniqueness(format!("another account already uses the email {e}"))
+fn email_taken(e: &Email) -> DomainError {
+    DomainError::taken(format!("another account already uses the email {e}"))
 }
 
 /// The link of `user_name` in the directory, if any.
@@ -512,7 +512,7 @@ pub async fn by_user_name<C: ConnectionTrait>(
     db: &C,
     dir: &DirectoryPrincipal,
     user_name: &UserName,
-) -> ScimResult<Option<scim_user::Model>> {
+) -> DomainResult<Option<scim_user::Model>> {
     scim_user::Entity::find()
         .filter(scim_user::Column::DirectoryId.eq(dir.directory_id))
         .filter(scim_user::Column::UserNameLower.eq(user_name.lower()))
@@ -526,7 +526,7 @@ pub async fn account_linked<C: ConnectionTrait>(
     db: &C,
     dir: &DirectoryPrincipal,
     account_id: Uuid,
-) -> ScimResult<bool> {
+) -> DomainResult<bool> {
     Ok(scim_user::Entity::find()
         .filter(scim_user::Column::DirectoryId.eq(dir.directory_id))
         .filter(scim_user::Column::AccountId.eq(account_id))
@@ -543,7 +543,7 @@ pub async fn insert_account<C: ConnectionTrait>(
     email: &Email,
     profile: Option<AccountProfile>,
     password: Option<&Password>,
-) -> ScimResult<account::Model> {
+) -> DomainResult<account::Model> {
     let m = new_account(managing_org, email, profile, password, Utc::now())?;
     m.insert(tx).await.map_err(|e| {
         if is_unique_violation(&e) {
@@ -570,7 +570,7 @@ pub async fn update_account<C: ConnectionTrait>(
     tx: &C,
     current: account::Model,
     change: AccountChange,
-) -> ScimResult<account::Model> {
+) -> DomainResult<account::Model> {
     let mut m: account::ActiveModel = current.clone().into();
     if let Some(org) = change.claim_by {
         m.managing_org_id = Set(Some(org));
@@ -596,8 +596,8 @@ pub async fn update_account<C: ConnectionTrait>(
     })
 }
 
-fn user_name_taken(attrs: &UserAttrs) -> ScimError {
-    ScimError::uniqueness(format!(
+fn user_name_taken(attrs: &UserAttrs) -> DomainError {
+    DomainError::taken(format!(
         "userName {:?} is already in use in this directory",
         attrs.user_name.as_str()
     ))
@@ -609,7 +609,7 @@ pub async fn insert_link<C: ConnectionTrait>(
     dir: &DirectoryPrincipal,
     account: Uuid,
     attrs: &UserAttrs,
-) -> ScimResult<scim_user::Model> {
+) -> DomainResult<scim_user::Model> {
     let link = new_link(dir, account, attrs, Utc::now());
     let id = *link.id.as_ref();
     let link = link.insert(tx).await.map_err(|e| {
@@ -629,7 +629,7 @@ pub async fn update_link<C: ConnectionTrait>(
     dir: &DirectoryPrincipal,
     current: scim_user::Model,
     attrs: &UserAttrs,
-) -> ScimResult<scim_user::Model> {
+) -> DomainResult<scim_user::Model> {
     let id = current.id;
     let mut link: scim_user::ActiveModel = current.into();
     set_link_attrs(&mut link, attrs);
@@ -646,7 +646,7 @@ pub async fn update_link<C: ConnectionTrait>(
 }
 
 /// Removes a link and its values.
-pub async fn unlink<C: ConnectionTrait>(tx: &C, id: Uuid) -> ScimResult<()> {
+pub async fn unlink<C: ConnectionTrait>(tx: &C, id: Uuid) -> DomainResult<()> {
     scim_user_value::Entity::delete_many()
         .filter(scim_user_value::Column::UserId.eq(id))
         .exec(tx)
@@ -664,7 +664,7 @@ pub async fn directory_groups_of<C: ConnectionTrait>(
     tx: &C,
     dir: &DirectoryPrincipal,
     account_id: Uuid,
-) -> ScimResult<Vec<Uuid>> {
+) -> DomainResult<Vec<Uuid>> {
     let groups = Query::select()
         .column(group::Column::Id)
         .from(group::Entity)
@@ -688,7 +688,7 @@ pub async fn suspend_org_memberships<C: ConnectionTrait>(
     org_id: Uuid,
     account_id: Uuid,
     suspended_by: &str,
-) -> ScimResult<Vec<site_membership::Model>> {
+) -> DomainResult<Vec<site_membership::Model>> {
     let org_sites = Query::select()
         .column(site::Column::Id)
         .from(site::Entity)
@@ -719,7 +719,7 @@ pub async fn restore_memberships<C: ConnectionTrait>(
     tx: &C,
     account_id: Uuid,
     suspended_by: &str,
-) -> ScimResult<Vec<site_membership::Model>> {
+) -> DomainResult<Vec<site_membership::Model>> {
     let restored = SimpleExpr::Case(Box::new(
         Expr::case(
             Expr::col(site_membership::Column::LastActiveAt).is_null(),
@@ -760,7 +760,7 @@ fn new_account(
     profile: Option<AccountProfile>,
     password: Option<&Password>,
     now: DateTime<Utc>,
-) -> ScimResult<account::ActiveModel> {
+) -> DomainResult<account::ActiveModel> {
     let mut m = account::ActiveModel {
         id: Set(Uuid::now_v7()),
         email: Set(Some(email.as_str().to_owned())),
@@ -831,7 +831,7 @@ impl PlainCreate {
 pub async fn taken_emails<C: ConnectionTrait>(
     db: &C,
     emails: &[String],
-) -> ScimResult<Vec<String>> {
+) -> DomainResult<Vec<String>> {
     if db.get_database_backend() == DbBackend::Postgres {
         return probe_pg(
             db,
@@ -867,7 +867,7 @@ pub async fn taken_names<C: ConnectionTrait>(
     db: &C,
     directory_id: Uuid,
     names: &[String],
-) -> ScimResult<Vec<String>> {
+) -> DomainResult<Vec<String>> {
     if db.get_database_backend() == DbBackend::Postgres {
         return probe_pg(
             db,
@@ -909,7 +909,7 @@ async fn probe_pg<C: ConnectionTrait>(
     sql: &str,
     mut params: Vec<sea_orm::Value>,
     keys: &[String],
-) -> ScimResult<Vec<String>> {
+) -> DomainResult<Vec<String>> {
     if keys.is_empty() {
         return Ok(vec![]);
     }
@@ -934,7 +934,7 @@ pub async fn create_plain<C: Recorder>(
     db: &C,
     dir: &DirectoryPrincipal,
     users: &[(PlainCreate, SyncEntry)],
-) -> ScimResult<Vec<Uuid>> {
+) -> DomainResult<Vec<Uuid>> {
     let now = Utc::now();
     let mut ids = Vec::with_capacity(users.len());
     let mut accounts = Vec::with_capacity(users.len());
@@ -991,7 +991,7 @@ pub async fn lock<C: ConnectionTrait>(
     dir: &DirectoryPrincipal,
     id: Uuid,
     if_match: Option<&IfMatch>,
-) -> ScimResult<StoredUser> {
+) -> DomainResult<StoredUser> {
     let row = scim_user::Entity::update_many()
         .filter(scim_user::Column::Id.eq(id))
         .filter(scim_user::Column::DirectoryId.eq(dir.directory_id));
@@ -1008,10 +1008,10 @@ pub async fn lock<C: ConnectionTrait>(
 }
 
 /// Where `sortBy` points, for the singular attributes that have a column.
-fn sort_of(path: &AttrPath, directory_id: Uuid, custom: &[CustomSchema]) -> ScimResult<Sort> {
+fn sort_of(path: &AttrPath, directory_id: Uuid, custom: &[CustomSchema]) -> DomainResult<Sort> {
     // The filter lowering's column map is the one source of truth.
     let col = user_column_with(path, directory_id, custom)
-        .map_err(|e| ScimError::invalid_value(e.detail()))?;
+        .map_err(|e| DomainError::invalid(e.detail()))?;
     if let Some((expr, text)) = custom_sort(&col) {
         return Ok(Sort { expr, text });
     }
@@ -1021,7 +1021,7 @@ fn sort_of(path: &AttrPath, directory_id: Uuid, custom: &[CustomSchema]) -> Scim
             text: matches!(ty, AttrType::String | AttrType::Reference),
         }),
         Column::Id(expr) => Ok(Sort { expr, text: false }),
-        _ => Err(ScimError::invalid_value(format!(
+        _ => Err(DomainError::invalid(format!(
             "sortBy {path}: only singular attributes can be sorted on"
         ))),
     }
@@ -1119,7 +1119,7 @@ impl PageReader {
         db: &C,
         room: usize,
         first: bool,
-    ) -> ScimResult<Vec<StoredUser>> {
+    ) -> DomainResult<Vec<StoredUser>> {
         if !self.whole.is_empty() {
             return Ok(std::mem::take(&mut self.whole));
         }
@@ -1201,7 +1201,7 @@ pub async fn list<C: ConnectionTrait>(
     db: &C,
     dir: &DirectoryPrincipal,
     q: &ListQuery,
-) -> ScimResult<UserPage> {
+) -> DomainResult<UserPage> {
     let mut cond = Condition::all()
         .add(Expr::col((scim_user::Entity, scim_user::Column::DirectoryId)).eq(dir.directory_id));
     let custom = if names_custom(q.filter.as_ref(), q.sort_by.as_ref()) {

@@ -5,8 +5,8 @@ use sea_orm::sea_query::{Expr, ExprTrait, SimpleExpr};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, UpdateMany};
 
 use super::db_error;
+use crate::domain::error::{DomainError, DomainResult};
 use crate::domain::etag::{IfMatch, etag};
-use crate::error::{ScimError, ScimResult};
 
 /// Locks one resource for a write: bumps its `version` (the row lock
 /// until the transaction ends) where the client's `If-Match` accepts the
@@ -21,10 +21,10 @@ pub async fn lock<C, E, T>(
     row: UpdateMany<E>,
     version_col: E::Column,
     if_match: Option<&IfMatch>,
-    read: impl AsyncFnOnce() -> ScimResult<Option<T>>,
+    read: impl AsyncFnOnce() -> DomainResult<Option<T>>,
     version_of: impl FnOnce(&T) -> i64,
-    not_found: impl FnOnce() -> ScimError,
-) -> ScimResult<T>
+    not_found: impl FnOnce() -> DomainError,
+) -> DomainResult<T>
 where
     C: ConnectionTrait,
     E: EntityTrait,
@@ -52,8 +52,8 @@ fn version_matches(col: impl ColumnTrait, if_match: Option<&IfMatch>) -> SimpleE
     }
 }
 
-fn precondition_failed(version: i64) -> ScimError {
-    ScimError::PreconditionFailed(format!(
+fn precondition_failed(version: i64) -> DomainError {
+    DomainError::PreconditionFailed(format!(
         "the resource has changed; its current version is {}",
         etag(version)
     ))

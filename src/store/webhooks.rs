@@ -16,7 +16,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::{Store, db_error};
-use crate::error::{ScimError, ScimResult};
+use crate::domain::error::{DomainError, DomainResult};
 
 type Time = DateTime<Utc>;
 
@@ -25,8 +25,8 @@ type Time = DateTime<Utc>;
 /// timeout).
 pub const LEASE_SECS: i64 = 60;
 
-fn not_found(id: Uuid) -> ScimError {
-    ScimError::not_found(format!("no webhook {id} in this organization"))
+fn not_found(id: Uuid) -> DomainError {
+    DomainError::not_found(format!("no webhook {id} in this organization"))
 }
 
 pub async fn create<C: ConnectionTrait>(
@@ -36,7 +36,7 @@ pub async fn create<C: ConnectionTrait>(
     secret: &str,
     types: Option<String>,
     cursor_seq: i64,
-) -> ScimResult<webhook_endpoint::Model> {
+) -> DomainResult<webhook_endpoint::Model> {
     let now = Utc::now();
     webhook_endpoint::ActiveModel {
         id: Set(Uuid::now_v7()),
@@ -91,7 +91,7 @@ impl From<webhook_endpoint::Model> for WebhookView {
     }
 }
 
-pub async fn list<C: ConnectionTrait>(db: &C, org_id: Uuid) -> ScimResult<Vec<WebhookView>> {
+pub async fn list<C: ConnectionTrait>(db: &C, org_id: Uuid) -> DomainResult<Vec<WebhookView>> {
     let rows = webhook_endpoint::Entity::find()
         .filter(webhook_endpoint::Column::OrgId.eq(org_id))
         .order_by_asc(webhook_endpoint::Column::Id)
@@ -103,7 +103,7 @@ pub async fn list<C: ConnectionTrait>(db: &C, org_id: Uuid) -> ScimResult<Vec<We
 }
 
 /// One endpoint of the org as shown (404 when the org has none by `id`).
-pub async fn view<C: ConnectionTrait>(db: &C, org_id: Uuid, id: Uuid) -> ScimResult<WebhookView> {
+pub async fn view<C: ConnectionTrait>(db: &C, org_id: Uuid, id: Uuid) -> DomainResult<WebhookView> {
     get(db, org_id, id).await.map(WebhookView::from)
 }
 
@@ -111,7 +111,7 @@ pub async fn get<C: ConnectionTrait>(
     db: &C,
     org_id: Uuid,
     id: Uuid,
-) -> ScimResult<webhook_endpoint::Model> {
+) -> DomainResult<webhook_endpoint::Model> {
     webhook_endpoint::Entity::find_by_id(id)
         .filter(webhook_endpoint::Column::OrgId.eq(org_id))
         .one(db)
@@ -133,7 +133,7 @@ pub async fn update<C: ConnectionTrait>(
     org_id: Uuid,
     id: Uuid,
     change: EndpointChange,
-) -> ScimResult<webhook_endpoint::Model> {
+) -> DomainResult<webhook_endpoint::Model> {
     let current = get(db, org_id, id).await?;
     let mut m: webhook_endpoint::ActiveModel = current.into();
     if let Some(u) = change.url {
@@ -158,7 +158,7 @@ pub async fn update<C: ConnectionTrait>(
     m.update(db).await.map_err(db_error)
 }
 
-pub async fn delete<C: ConnectionTrait>(db: &C, org_id: Uuid, id: Uuid) -> ScimResult<()> {
+pub async fn delete<C: ConnectionTrait>(db: &C, org_id: Uuid, id: Uuid) -> DomainResult<()> {
     let res = webhook_endpoint::Entity::delete_many()
         .filter(webhook_endpoint::Column::Id.eq(id))
         .filter(webhook_endpoint::Column::OrgId.eq(org_id))
@@ -178,7 +178,7 @@ pub async fn redeliver<C: ConnectionTrait>(
     org_id: Uuid,
     id: Uuid,
     after: i64,
-) -> ScimResult<webhook_endpoint::Model> {
+) -> DomainResult<webhook_endpoint::Model> {
     let current = get(db, org_id, id).await?;
     let mut m: webhook_endpoint::ActiveModel = current.into();
     m.cursor_seq = Set(after);
@@ -197,7 +197,7 @@ pub async fn attempts<C: ConnectionTrait>(
     endpoint_id: Uuid,
     before: Option<i64>,
     limit: u64,
-) -> ScimResult<Vec<webhook_attempt::Model>> {
+) -> DomainResult<Vec<webhook_attempt::Model>> {
     let mut q = webhook_attempt::Entity::find()
         .filter(webhook_attempt::Column::EndpointId.eq(endpoint_id))
         .order_by_desc(webhook_attempt::Column::Id)
@@ -214,7 +214,7 @@ pub async fn claim(
     store: &Store,
     now: Time,
     lease: Duration,
-) -> ScimResult<Option<webhook_endpoint::Model>> {
+) -> DomainResult<Option<webhook_endpoint::Model>> {
     let tx = store.begin().await?;
     let pending = Expr::exists(
         Query::select()
@@ -281,7 +281,7 @@ pub async fn next_events<C: ConnectionTrait>(
     ep: &webhook_endpoint::Model,
     types: &[super::events::EventType],
     limit: u64,
-) -> ScimResult<Vec<event::Model>> {
+) -> DomainResult<Vec<event::Model>> {
     let next = super::events::page(db, ep.org_id, Some(ep.cursor_seq), types, limit).await?;
     if next.is_empty() {
         let last = super::events::last_seq(db, ep.org_id).await?;
@@ -355,7 +355,7 @@ pub async fn finish<C: ConnectionTrait>(
     standing: Standing,
     now: Time,
     keep_until: Option<Time>,
-) -> ScimResult<bool> {
+) -> DomainResult<bool> {
     super::insert_chunks(
         db,
         attempts.into_iter().map(|a| webhook_attempt::ActiveModel {

@@ -127,3 +127,30 @@ async fn an_event_costs_one_statement_and_a_write_without_one_nothing() {
     );
     assert_eq!(with, without + 1 + numbering, "a write that records one");
 }
+
+/// The admin API's directory list costs the same statements for one
+/// directory as for four: no query a directory.
+#[tokio::test]
+async fn the_directory_list_costs_a_fixed_number_of_statements() {
+    let app = spawn_app().await;
+    let a = crate::admin::admin(&app, "default").await;
+    let listed = async || {
+        let before = statements(&app).await;
+        let (status, body) = a.get("/directories").await;
+        assert_eq!(status, 200, "{body}");
+        let n = body["items"].as_array().map_or(0, Vec::len);
+        (n, statements(&app).await - before)
+    };
+    // The key's first use is recorded once: measure after it.
+    listed().await;
+    let (n, one) = listed().await;
+    assert_eq!(n, 1);
+    for name in ["okta", "entra", "jumpcloud"] {
+        app.other_directory("default", name).await;
+    }
+    app.create_user(json!({"userName": "ada@example.com"}))
+        .await;
+    let (n, four) = listed().await;
+    assert_eq!(n, 4);
+    assert_eq!(four, one, "statements for 4 directories vs 1");
+}

@@ -348,7 +348,7 @@ pub async fn change_email(
     path: web::Path<AccountPath>,
     body: web::Json<ChangeEmail>,
 ) -> AdminResult<HttpResponse> {
-    let email = Email::parse(&body.email)?;
+    let email = Email::parse(&body.email).map_err(AdminError::from_protocol)?;
     service::accounts::change_email(&state.store, &act(&admin), path.account_id, &email).await?;
     detail_response(&state, &admin, path.account_id).await
 }

@@ -6,13 +6,15 @@ use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
+use validator::Validate;
 
 use super::accounts::act;
 use super::auth::AdminPrincipal;
 use super::{items, page_limit, split_page, uuid_cursor};
-use crate::admin_error::{AdminError, AdminResult};
+use crate::admin_error::AdminResult;
 use crate::domain::admin_rules;
 use crate::http::AppState;
+use crate::input;
 use crate::service;
 use crate::store::admin_groups::{self, GroupView};
 use crate::store::site_users;
@@ -47,9 +49,16 @@ pub struct PageParams {
     pub cursor: Option<String>,
 }
 
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Deserialize, Validate, utoipa::ToSchema)]
 pub struct CreateGroup {
+    /// 1 to 256 characters (trimmed), no control characters.
+    #[validate(custom(function = "input::one_line_name"))]
     pub name: String,
+    /// At most 2048 characters.
+    #[validate(length(
+        max = "input::MAX_TEXT_LEN",
+        message = "must be at most 2048 characters"
+    ))]
     pub description: Option<String>,
 }
 
@@ -101,12 +110,8 @@ pub async fn create(
     admin: AdminPrincipal,
     body: web::Json<CreateGroup>,
 ) -> AdminResult<HttpResponse> {
+    body.validate()?;
     let name = body.name.trim();
-    if name.is_empty() || name.chars().count() > 256 || name.chars().any(char::is_control) {
-        return Err(AdminError::invalid(
-            "name must be 1 to 256 characters without control characters",
-        ));
-    }
     let g =
         service::sites::create_group(&state.store, &act(&admin), name, body.description.clone())
             .await?;

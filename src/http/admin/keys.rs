@@ -4,7 +4,6 @@
 
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
-use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::accounts::act;
@@ -23,25 +22,15 @@ pub struct KeyPath {
 }
 
 /// An admin key as listings show it (this API and `admin-key list`).
-pub fn key_json(k: &AdminKeyView) -> Value {
-    json!({
-        "id": k.id,
-        "hint": k.hint,
-        "label": k.label,
-        "created_at": k.created_at,
-        "last_used_at": k.last_used_at,
-        "expires_at": k.expires_at,
-        "expired": k.expires_at.is_some_and(|e| e <= chrono::Utc::now()),
-        "revoked_at": k.revoked_at,
-    })
-}
-
 #[utoipa::path(get, path = "/admin/v1/orgs/{org_id}/admin-keys", tag = "admin-keys",
     params(super::OrgPath),
     responses((status = 200, description = "The organization's admin keys, oldest first: {items, next_cursor: null}")))]
 pub async fn list(state: web::Data<AppState>, admin: AdminPrincipal) -> AdminResult<HttpResponse> {
     let keys = admin_keys::list(state.store.reader(), admin.org_id()).await?;
-    Ok(items(keys.iter().map(key_json).collect(), None))
+    Ok(items(
+        keys.iter().map(AdminKeyView::to_json).collect(),
+        None,
+    ))
 }
 
 #[utoipa::path(delete, path = "/admin/v1/orgs/{org_id}/admin-keys/{key_id}", tag = "admin-keys",

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use super::accounts::act;
 use super::auth::AdminPrincipal;
 use super::items;
-use crate::admin_error::AdminResult;
+use crate::admin_error::{AdminError, AdminResult};
 use crate::domain::custom_schema::CustomSchema;
 use crate::http::AppState;
 use crate::service::schemas;
@@ -59,7 +59,8 @@ pub async fn add(
     params: web::Query<AddParams>,
     body: web::Json<Value>,
 ) -> AdminResult<HttpResponse> {
-    let schema = CustomSchema::parse(&body, params.resource_type.as_deref())?;
+    let schema = CustomSchema::parse(&body, params.resource_type.as_deref())
+        .map_err(AdminError::from_protocol)?;
     let m = schemas::add(&state.store, &act(&admin), &schema).await?;
     Ok(HttpResponse::Created().json(render(&m)))
 }

@@ -8,11 +8,12 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
+use validator::Validate;
 
 use super::accounts::{AccountPath, act, detail_response};
 use super::auth::AdminPrincipal;
 use super::items;
-use crate::admin_error::{AdminError, AdminResult};
+use crate::admin_error::AdminResult;
 use crate::http::AppState;
 use crate::service;
 use crate::store::accounts;
@@ -33,9 +34,10 @@ pub struct SessionPath {
     pub session_id: Uuid,
 }
 
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Deserialize, Validate, utoipa::ToSchema)]
 pub struct TwoStepExclusion {
     /// Until when the account may log in without a second step (RFC 3339).
+    #[validate(custom(function = "crate::input::in_the_future"))]
     pub until: DateTime<Utc>,
 }
 
@@ -132,10 +134,8 @@ pub async fn exclude_two_step(
     path: web::Path<AccountPath>,
     body: web::Json<TwoStepExclusion>,
 ) -> AdminResult<HttpResponse> {
+    body.validate()?;
     let until = body.until;
-    if until <= Utc::now() {
-        return Err(AdminError::invalid("until must be in the future"));
-    }
     let id = path.account_id;
     service::accounts::two_step_exclusion(&state.store, &act(&admin), id, Some(until)).await?;
     detail_response(&state, &admin, id).await

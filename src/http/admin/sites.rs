@@ -11,7 +11,7 @@ use uuid::Uuid;
 use super::accounts::{act, product_json};
 use super::auth::AdminPrincipal;
 use super::{items, page_limit, split_page, uuid_cursor};
-use crate::admin_error::AdminResult;
+use crate::admin_error::{AdminError, AdminResult};
 use crate::domain::admin_rules;
 use crate::domain::types::Email;
 use crate::http::AppState;
@@ -178,7 +178,7 @@ pub async fn invite(
     path: web::Path<SitePath>,
     body: web::Json<Invite>,
 ) -> AdminResult<HttpResponse> {
-    let email = Email::parse(&body.email)?;
+    let email = Email::parse(&body.email).map_err(AdminError::from_protocol)?;
     let org_id = admin.org_id();
     let done = service::sites::invite(&state.store, &act(&admin), path.site_id, &email).await?;
     let body = member_json(&done.membership, &done.account, org_id, &[], &[]);

@@ -248,7 +248,7 @@ pub async fn detail(
                         },
                         Err(e) => div.disabled-action {
                             button type="button" disabled class=(format!("action-{}", l.slug())) { (label(*l)) }
-                            p.reason { (e.message()) }
+                            p.reason { (e.to_string()) }
                         },
                     }
                 }

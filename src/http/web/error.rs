@@ -8,6 +8,7 @@ use maud::html;
 
 use super::layout;
 use crate::admin_error::AdminError;
+use crate::domain::error::DomainError;
 use crate::error::ScimError;
 
 #[derive(Debug, thiserror::Error)]
@@ -21,6 +22,12 @@ pub enum WebError {
 
 impl From<ScimError> for WebError {
     fn from(e: ScimError) -> Self {
+        Self::Admin(AdminError::from_protocol(e))
+    }
+}
+
+impl From<DomainError> for WebError {
+    fn from(e: DomainError) -> Self {
         Self::Admin(e.into())
     }
 }

@@ -122,7 +122,7 @@ impl FromRequest for WebAdmin {
             {
                 // The page still shows; the idle expiry moves on the next
                 // time the writer is free.
-                tracing::warn!(error = %e, "could not mark the admin session as used");
+                tracing::warn!(error = %e.chain(), "could not mark the admin session as used");
             }
             Ok(WebAdmin {
                 principal: AdminPrincipal(session.identity, None),
