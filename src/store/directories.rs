@@ -481,10 +481,44 @@ pub async fn authority_of<C: ConnectionTrait>(db: &C, domain_name: &str) -> Scim
         .unwrap_or_default())
 }
 
+/// The directory authoritative for the verified `"domains"` row in scope
+/// of a query: the one bound to it, else its organization's only
+/// directory (none when the org has several and none is bound).
+pub(crate) const AUTHORITY_DIRECTORY: &str = r#"COALESCE("domains"."directory_id",
+    (SELECT x."id" FROM "directories" x WHERE x."org_id" = "domains"."org_id"
+     AND NOT EXISTS (SELECT 1 FROM "directories" y WHERE y."org_id" = x."org_id" AND y."id" <> x."id")))"#;
+
+/// The verified `"domains"` row named `name` (a lower-case column or
+/// value), joined to a query whose authority it gives
+/// ([`AUTHORITY_DIRECTORY`], [`authority_from`]).
+pub(crate) fn verified_domain_named(name: impl Into<Expr>) -> Condition {
+    Condition::all()
+        .add(Expr::col((domain::Entity, domain::Column::Name)).eq(name.into()))
+        .add(Expr::col((domain::Entity, domain::Column::Verified)).eq(true))
+}
+
+/// Selects the authority of the joined `"domains"` row as `auth_org` and
+/// `auth_dir` (read back by [`authority_from`]).
+pub(crate) fn select_authority(q: &mut sea_orm::sea_query::SelectStatement) {
+    q.expr_as(
+        Expr::col((domain::Entity, domain::Column::OrgId)),
+        "auth_org",
+    )
+    .expr_as(Expr::cust(AUTHORITY_DIRECTORY), "auth_dir");
+}
+
+/// The authority [`select_authority`] selected (no verified domain: none).
+pub(crate) fn authority_from(row: &sea_orm::QueryResult) -> ScimResult<Authority> {
+    Ok(Authority {
+        managing_org: row.try_get("", "auth_org").map_err(db_error)?,
+        directory: row.try_get("", "auth_dir").map_err(db_error)?,
+    })
+}
+
 /// For each of `names` (lower-case) that an organization has verified:
 /// that org, and the directory bound to the domain, or the org's only
 /// directory when none is bound. Names nobody verified are absent. One
-/// query, two when some domain is unbound.
+/// query.
 pub async fn authorities<C: ConnectionTrait>(
     db: &C,
     names: &[String],
@@ -492,53 +526,19 @@ pub async fn authorities<C: ConnectionTrait>(
     if names.is_empty() {
         return Ok(HashMap::new());
     }
-    let rows: Vec<(String, Uuid, Option<Uuid>)> = domain::Entity::find()
-        .select_only()
-        .column(domain::Column::Name)
-        .column(domain::Column::OrgId)
-        .column(domain::Column::DirectoryId)
-        .filter(domain::Column::Verified.eq(true))
-        .filter(domain::Column::Name.is_in(names.iter().cloned()))
-        .into_tuple()
-        .all(db)
-        .await
-        .map_err(db_error)?;
-    let unbound: Vec<Uuid> = rows
-        .iter()
-        .filter(|(_, _, d)| d.is_none())
-        .map(|(_, org, _)| *org)
-        .collect();
-    let mut only_directory: HashMap<Uuid, Option<Uuid>> = HashMap::new();
-    if !unbound.is_empty() {
-        let dirs: Vec<(Uuid, Uuid)> = directory::Entity::find()
-            .select_only()
-            .column(directory::Column::OrgId)
-            .column(directory::Column::Id)
-            .filter(directory::Column::OrgId.is_in(unbound))
-            .into_tuple()
-            .all(db)
-            .await
-            .map_err(db_error)?;
-        for (org, dir) in dirs {
-            only_directory
-                .entry(org)
-                .and_modify(|d| *d = None)
-                .or_insert(Some(dir));
-        }
-    }
-    Ok(rows
-        .into_iter()
-        .map(|(name, org, bound)| {
-            let directory = bound.or_else(|| only_directory.get(&org).copied().flatten());
-            (
-                name,
-                Authority {
-                    managing_org: Some(org),
-                    directory,
-                },
-            )
+    let mut q = Query::select();
+    q.column((domain::Entity, domain::Column::Name))
+        .from(domain::Entity)
+        .and_where(Expr::col((domain::Entity, domain::Column::Verified)).eq(true))
+        .and_where(Expr::col((domain::Entity, domain::Column::Name)).is_in(names.iter().cloned()));
+    select_authority(&mut q);
+    let rows = db.query_all(&q).await.map_err(db_error)?;
+    rows.iter()
+        .map(|row| {
+            let name: String = row.try_get("", "name").map_err(db_error)?;
+            Ok((name, authority_from(row)?))
         })
-        .collect())
+        .collect()
 }
 
 /// Makes the directory authoritative for a verified domain of its org (a
