@@ -5,7 +5,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::auth::Directory;
+use super::auth::{Bearer, Directory};
 use super::body::ScimBody;
 use super::scim::{
     ProjectionParams, SyncOp, directory_base, if_match, list_head, not_modified, scim_response,
@@ -29,10 +29,6 @@ fn limits(state: &AppState) -> Limits {
         max_len: state.settings.filter_max_len,
         max_depth: state.settings.filter_max_depth,
     }
-}
-
-fn parse_id(id: &str) -> ScimResult<Uuid> {
-    Uuid::parse_str(id).map_err(|_| ScimError::not_found(format!("no User with id {id:?}")))
 }
 
 /// The managers of `users` that are Users of the directory (one query).
@@ -238,22 +234,39 @@ pub(super) fn json_size(v: &Value) -> usize {
     c.0
 }
 
+/// `GET /Users/{id}`: authentication and the user in one statement when
+/// the bearer is a static token (the hot read of every IdP).
 pub async fn get(
     state: web::Data<AppState>,
-    dir: Directory,
+    bearer: Bearer,
     req: HttpRequest,
     id: web::Path<(String, String)>,
     params: web::Query<ProjectionParams>,
 ) -> ScimResult<HttpResponse> {
     let (_, id) = id.into_inner();
-    let p = parse_projection(
-        params.attributes.as_deref(),
-        params.excluded_attributes.as_deref(),
-    )?;
-    let uid = parse_id(&id)?;
-    let u = users::get(state.store.reader(), &dir, uid)
-        .await?
-        .ok_or_else(|| ScimError::not_found(format!("no User with id {id:?}")))?;
+    let projection = || {
+        parse_projection(
+            params.attributes.as_deref(),
+            params.excluded_attributes.as_deref(),
+        )
+    };
+    let Ok(uid) = Uuid::parse_str(&id) else {
+        // Refused tokens are told so before the id is looked at.
+        bearer.directory(&state).await?;
+        projection()?;
+        return Err(ScimError::not_found(format!("no User with id {id:?}")));
+    };
+    let db = state.store.reader();
+    let (dir, u) = match users::get_with_token(db, &bearer.token_hash(), uid).await? {
+        Some((principal, u)) => (bearer.admit(&state, Some(principal)).await?, u),
+        None => {
+            let dir = bearer.admit(&state, None).await?;
+            let u = users::get(db, &dir, uid).await?;
+            (dir, u)
+        }
+    };
+    let p = projection()?;
+    let u = u.ok_or_else(|| ScimError::not_found(format!("no User with id {id:?}")))?;
     if let Some(res) = not_modified(&req, u.link.version) {
         return Ok(res);
     }

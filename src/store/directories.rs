@@ -6,8 +6,8 @@ use entity::{directory, directory_token, domain, organization, site};
 use sea_orm::sea_query::SimpleExpr;
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, JoinType,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Set,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, QueryTrait, Set,
 };
 use std::collections::HashMap;
 use uuid::Uuid;
@@ -48,37 +48,56 @@ pub async fn authenticate<C: ConnectionTrait>(
     db: &C,
     token: &str,
 ) -> ScimResult<Option<DirectoryPrincipal>> {
-    type Row = (
-        Uuid,
-        String,
-        Option<DateTime<Utc>>,
-        Option<DateTime<Utc>>,
-        Uuid,
-        Uuid,
-        bool,
-    );
     let hash = secrets::token_hash(token);
-    let row: Option<Row> = directory_token::Entity::find()
-        .select_only()
-        .column(directory_token::Column::Id)
-        .column(directory_token::Column::TokenHash)
-        .column(directory_token::Column::ExpiresAt)
-        .column(directory_token::Column::RevokedAt)
-        .column(directory::Column::Id)
-        .column(directory::Column::OrgId)
-        .column(directory::Column::RejectUnverifiedDomains)
-        .join(JoinType::InnerJoin, token_directory())
-        .filter(directory_token::Column::TokenHash.eq(hash.clone()))
-        .into_tuple()
-        .one(db)
-        .await
-        .map_err(db_error)?;
-    let Some((token_id, token_hash, expires_at, revoked_at, directory_id, org_id, reject)) = row
+    match db.query_one(&token_lookup(&hash)).await.map_err(db_error)? {
+        Some(row) => principal_from(&row, &hash),
+        None => Ok(None),
+    }
+}
+
+/// The lookup of a static token by its hash (`token_hash`): the token
+/// joined with its directory, columns aliased `t_*` and `d_*` so a query
+/// may join more (a GET by id joins the user it reads: one statement for
+/// both). [`principal_from`] reads its row.
+pub(crate) fn token_lookup(token_hash: &str) -> sea_orm::sea_query::SelectStatement {
+    let t = |c: directory_token::Column| Expr::col((directory_token::Entity, c));
+    let d = |c: directory::Column| Expr::col((directory::Entity, c));
+    Query::select()
+        .expr_as(t(directory_token::Column::Id), "t_id")
+        .expr_as(t(directory_token::Column::TokenHash), "t_hash")
+        .expr_as(t(directory_token::Column::ExpiresAt), "t_expires_at")
+        .expr_as(t(directory_token::Column::RevokedAt), "t_revoked_at")
+        .expr_as(d(directory::Column::Id), "d_id")
+        .expr_as(d(directory::Column::OrgId), "d_org_id")
+        .expr_as(d(directory::Column::RejectUnverifiedDomains), "d_reject")
+        .from(directory_token::Entity)
+        .inner_join(
+            directory::Entity,
+            t(directory_token::Column::DirectoryId)
+                .equals((directory::Entity, directory::Column::Id)),
+        )
+        .and_where(t(directory_token::Column::TokenHash).eq(token_hash))
+        .to_owned()
+}
+
+/// The principal of a [`token_lookup`] row: none when the token is
+/// revoked or expired.
+pub(crate) fn principal_from(
+    row: &sea_orm::QueryResult,
+    hash: &str,
+) -> ScimResult<Option<DirectoryPrincipal>> {
+    let get = |c: &str| -> ScimResult<Option<Uuid>> { row.try_get("", c).map_err(db_error) };
+    let (Some(token_id), Some(directory_id), Some(org_id)) =
+        (get("t_id")?, get("d_id")?, get("d_org_id")?)
     else {
         return Ok(None);
     };
+    let token_hash: String = row.try_get("", "t_hash").map_err(db_error)?;
+    let expires_at: Option<DateTime<Utc>> = row.try_get("", "t_expires_at").map_err(db_error)?;
+    let revoked_at: Option<DateTime<Utc>> = row.try_get("", "t_revoked_at").map_err(db_error)?;
+    let reject: bool = row.try_get("", "d_reject").map_err(db_error)?;
     // The lookup was by index; compare again in constant time all the same.
-    if !secrets::constant_time_eq(&token_hash, &hash) || revoked_at.is_some() {
+    if !secrets::constant_time_eq(&token_hash, hash) || revoked_at.is_some() {
         return Ok(None);
     }
     if expires_at.is_some_and(|e| e <= Utc::now()) {
@@ -90,14 +109,6 @@ pub async fn authenticate<C: ConnectionTrait>(
         reject_unverified_domains: reject,
         credential: Credential::StaticToken(token_id),
     }))
-}
-
-/// `directory_tokens` → `directories` (the entities declare no relations).
-fn token_directory() -> sea_orm::RelationDef {
-    directory_token::Entity::belongs_to(directory::Entity)
-        .from(directory_token::Column::DirectoryId)
-        .to(directory::Column::Id)
-        .into()
 }
 
 pub async fn find_org_by_name<C: ConnectionTrait>(

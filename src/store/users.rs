@@ -17,7 +17,8 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::directories::{
-    DirectoryPrincipal, authority_from, select_authority, verified_domain_named,
+    DirectoryPrincipal, authority_from, principal_from, select_authority, token_lookup,
+    verified_domain_named,
 };
 use super::events::{self, EventType, NewEvent, Recorder};
 use super::filter_sql::{
@@ -77,6 +78,46 @@ pub async fn get<C: ConnectionTrait>(
     let select = scim_user::Entity::find_by_id(id)
         .filter(scim_user::Column::DirectoryId.eq(dir.directory_id));
     Ok(load(db, select).await?.pop())
+}
+
+/// A GET by id with its authentication in one statement (on SQLite each
+/// statement is a round trip to a connection's thread): the static token
+/// whose hash is `token_hash` with its directory, and that directory's
+/// link `id` with its values and groups. `None`: no valid static token
+/// (revoked, expired, unknown: the caller tries the other credentials);
+/// else the principal and the user, if the directory has it.
+pub async fn get_with_token<C: ConnectionTrait>(
+    db: &C,
+    token_hash: &str,
+    id: Uuid,
+) -> ScimResult<Option<(DirectoryPrincipal, Option<StoredUser>)>> {
+    let [values, groups] = nested_of(db.get_database_backend());
+    let mut q = token_lookup(token_hash);
+    q.join(
+        JoinType::LeftJoin,
+        scim_user::Entity,
+        Condition::all()
+            .add(Expr::col((scim_user::Entity, scim_user::Column::Id)).eq(id))
+            .add(
+                Expr::col((scim_user::Entity, scim_user::Column::DirectoryId))
+                    .equals((entity::directory::Entity, entity::directory::Column::Id)),
+            ),
+    )
+    .column((scim_user::Entity, Asterisk))
+    .expr_as(Expr::cust(values), "nested_values")
+    .expr_as(Expr::cust(groups), "nested_groups");
+    let Some(row) = db.query_one(&q).await.map_err(db_error)? else {
+        return Ok(None);
+    };
+    let Some(principal) = principal_from(&row, token_hash)? else {
+        return Ok(None);
+    };
+    let found: Option<Uuid> = row.try_get("", "id").map_err(db_error)?;
+    let user = match found {
+        Some(_) => Some(from_nested_row(&row)?),
+        None => None,
+    };
+    Ok(Some((principal, user)))
 }
 
 /// A link's multi-valued attributes as one JSON array of rows (ordered as

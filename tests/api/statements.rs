@@ -43,9 +43,10 @@ async fn cost(app: &TestApp, path: &str) -> (u16, Value, u64) {
 /// the user with its values and groups) and a `userName eq` lookup six
 /// (the token, its directory, the page's ids, their links, values and
 /// groups). Now authentication is one statement (the token joined with its
-/// directory) and a page of one user is read whole in one, as by id.
+/// directory) and a page of one user is read whole in one; a GET by id
+/// reads its user in the statement that checks the token.
 #[tokio::test]
-async fn a_get_by_id_runs_two_statements_and_a_user_name_lookup_three() {
+async fn a_get_by_id_runs_one_statement_and_a_user_name_lookup_three() {
     // No purge job running statements of its own meanwhile.
     let app = spawn_app_with(|s| s.purge_interval_secs = 0).await;
     let mut u = user("ada@acme.example");
@@ -65,7 +66,18 @@ async fn a_get_by_id_runs_two_statements_and_a_user_name_lookup_three() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["phoneNumbers"].as_array().unwrap().len(), 2, "{body}");
     assert_eq!(body["groups"][0]["display"], "engineering", "{body}");
-    assert_eq!(n, 2, "GET by id: authentication, then the user");
+    assert_eq!(n, 1, "GET by id: the token with the user");
+
+    // The same refusals as before: an unknown id, a revoked or unknown token.
+    let (status, body, n) = cost(&app, &format!("/Users/{}", uuid::Uuid::new_v4())).await;
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(n, 1, "an unknown id: the token with no user");
+    let (status, body, _) = cost_with(&app, &format!("/Users/{id}"), "not-a-token").await;
+    assert_eq!(status, 401, "{body}");
+    let (status, body, _) = cost(&app, "/Users/not-a-uuid").await;
+    assert_eq!(status, 404, "{body}");
+    let (status, body, _) = cost_with(&app, "/Users/not-a-uuid", "not-a-token").await;
+    assert_eq!(status, 401, "{body}");
 
     let filter = urlencode("userName eq \"ADA@acme.example\"");
     let (status, body, n) = cost(&app, &format!("/Users?filter={filter}")).await;
