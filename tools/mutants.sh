@@ -19,9 +19,13 @@ sed -i 's/crate::domain::/crate::/g; s/crate::domain\b/crate/g; s#"\.\./\.\./sci
 rm -rf "$work/scim-schemas" && cp -r "$root/scim-schemas" "$work/"
 cp "$root/Cargo.lock" "$work/"
 # The domain's dependencies, as the server's Cargo.toml pins them.
-python3 - "$root/Cargo.toml" "$work/Cargo.toml" <<'PY'
+# The status types the rules decide over are the entity crate's column
+# types (`entity::account::AccountStatus`, …): the scratch crate uses it
+# from the tree (built once, not mutated).
+python3 - "$root/Cargo.toml" "$work/Cargo.toml" "$root/entity" <<'PY'
 import re, sys
 main = open(sys.argv[1]).read()
+entity = 'entity = { path = "%s" }' % sys.argv[3]
 ws = main.split('[workspace.dependencies]')[1].split('[workspace.lints')[0]
 deps = main.split('\n[dependencies]')[1].split('\n[dev-dependencies]')[0]
 want = {'argon2', 'base64', 'chrono', 'csv', 'futures-util', 'hex', 'hmac', 'jsonwebtoken', 'rand',
@@ -30,7 +34,7 @@ lines = [l for l in (ws + deps).splitlines()
          if (m := re.match(r'^([a-z0-9_-]+)\s*=', l)) and m.group(1) in want and 'workspace' not in l]
 open(sys.argv[2], 'w').write(
     '[package]\nname = "scim-domain-mutants"\nversion = "0.0.0"\nedition = "2024"\n\n'
-    '[dependencies]\n' + '\n'.join(lines) + '\n\n[dev-dependencies]\nstandardwebhooks = "1"\n\n'
+    '[dependencies]\n' + '\n'.join(lines) + '\n' + entity + '\n\n[dev-dependencies]\nstandardwebhooks = "1"\n\n'
     '[profile.dev]\ndebug = false\n[profile.dev.package.argon2]\nopt-level = 3\n'
     '[profile.dev.package.blake2]\nopt-level = 3\n\n[workspace]\n')
 PY

@@ -105,7 +105,7 @@ pub async fn seed_users(
                     email_lower: Set(Some(email)),
                     email_domain: Set(Some("bench.example".into())),
                     display_name: Set(Some(format!("First{} Last{i}", i % 1000))),
-                    status: Set("active".into()),
+                    status: Set(entity::account::AccountStatus::Active),
                     two_step_enabled: Set(false),
                     saml_sso: Set(false),
                     password_reset_required: Set(false),

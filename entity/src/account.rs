@@ -19,7 +19,7 @@ pub struct Model {
     pub timezone: Option<String>,
     pub locale: Option<String>,
     pub profile_photo_url: Option<String>,
-    pub status: String,
+    pub status: AccountStatus,
     pub managing_org_id: Option<Uuid>,
     pub last_active_at: Option<DateTimeUtc>,
     pub two_step_enabled: bool,
@@ -39,3 +39,65 @@ pub struct Model {
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
+
+/// `accounts.status`, stored as its snake_case name (`pending_deletion`).
+/// A row holding any other value fails to load (an error, not a guess),
+/// and the schema refuses to store one (a CHECK constraint on PostgreSQL,
+/// triggers on SQLite).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, serde::Serialize)]
+#[sea_orm(rs_type = "String", db_type = "Text", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
+pub enum AccountStatus {
+    Active,
+    Deactivated,
+    PendingDeletion,
+    Deleted,
+}
+
+impl AccountStatus {
+    pub const ALL: [Self; 4] = [
+        Self::Active,
+        Self::Deactivated,
+        Self::PendingDeletion,
+        Self::Deleted,
+    ];
+
+    /// The status stored as `name`, if one is (request parameters name
+    /// statuses the same way).
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.to_value() == name)
+    }
+}
+
+impl std::fmt::Display for AccountStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.to_value())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sea_orm::Iterable;
+
+    #[test]
+    fn statuses_are_stored_shown_and_serialized_as_their_names() {
+        assert_eq!(
+            AccountStatus::iter().collect::<Vec<_>>(),
+            AccountStatus::ALL
+        );
+        let names: Vec<String> = AccountStatus::ALL.iter().map(|s| s.to_value()).collect();
+        assert_eq!(
+            names,
+            ["active", "deactivated", "pending_deletion", "deleted"]
+        );
+        for s in AccountStatus::iter() {
+            assert_eq!(AccountStatus::try_from_value(&s.to_value()).unwrap(), s);
+            assert_eq!(AccountStatus::from_name(&s.to_value()), Some(s));
+            assert_eq!(s.to_string(), s.to_value());
+            assert_eq!(serde_json::to_value(s).unwrap(), s.to_value());
+        }
+        assert!(AccountStatus::try_from_value(&"Active".to_owned()).is_err());
+        assert_eq!(AccountStatus::from_name("unknown"), None);
+    }
+}

@@ -16,6 +16,19 @@ pub struct Model {
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub enum Relation {}
+pub enum Relation {
+    #[sea_orm(
+        belongs_to = "super::admin_key::Entity",
+        from = "Column::KeyId",
+        to = "super::admin_key::Column::Id"
+    )]
+    AdminKey,
+}
+
+impl Related<super::admin_key::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::AdminKey.def()
+    }
+}
 
 impl ActiveModelBehavior for ActiveModel {}

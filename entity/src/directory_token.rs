@@ -17,6 +17,19 @@ pub struct Model {
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub enum Relation {}
+pub enum Relation {
+    #[sea_orm(
+        belongs_to = "super::directory::Entity",
+        from = "Column::DirectoryId",
+        to = "super::directory::Column::Id"
+    )]
+    Directory,
+}
+
+impl Related<super::directory::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Directory.def()
+    }
+}
 
 impl ActiveModelBehavior for ActiveModel {}

@@ -19,6 +19,35 @@ pub struct Model {
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub enum Relation {}
+pub enum Relation {
+    #[sea_orm(
+        belongs_to = "super::directory::Entity",
+        from = "Column::DirectoryId",
+        to = "super::directory::Column::Id"
+    )]
+    Directory,
+    #[sea_orm(has_many = "super::group_grant::Entity")]
+    GroupGrant,
+    #[sea_orm(has_many = "super::group_member::Entity")]
+    GroupMember,
+}
+
+impl Related<super::directory::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Directory.def()
+    }
+}
+
+impl Related<super::group_grant::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::GroupGrant.def()
+    }
+}
+
+impl Related<super::group_member::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::GroupMember.def()
+    }
+}
 
 impl ActiveModelBehavior for ActiveModel {}

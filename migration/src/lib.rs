@@ -15,6 +15,7 @@ mod m20261202_180002_create_webhooks;
 mod m20261203_010001_add_custom_values;
 mod m20261203_010001_create_admin_sessions;
 mod m20261203_020001_number_events_on_insert;
+mod m20261203_030001_constrain_statuses;
 
 pub struct Migrator;
 
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_010001_create_admin_sessions::Migration),
             Box::new(m20261203_010001_add_custom_values::Migration),
             Box::new(m20261203_020001_number_events_on_insert::Migration),
+            Box::new(m20261203_030001_constrain_statuses::Migration),
         ]
     }
 }

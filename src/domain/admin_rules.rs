@@ -320,32 +320,26 @@ pub fn check_domain_removal(domain: &str, stranded: u64) -> AdminResult<()> {
     ))
 }
 
-/// Site membership states and the admin's moves between them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MembershipStatus {
-    Active,
-    Invited,
-    Suspended,
+/// An account status named in a request (`?status=`).
+pub fn parse_account_status(s: &str) -> AdminResult<AccountStatus> {
+    AccountStatus::from_name(s).ok_or_else(|| {
+        AdminError::invalid(format!(
+            "status must be active, deactivated, pending_deletion or deleted, got {s:?}"
+        ))
+    })
 }
 
-impl MembershipStatus {
-    pub fn parse(s: &str) -> AdminResult<Self> {
-        match s {
-            "active" => Ok(Self::Active),
-            "invited" => Ok(Self::Invited),
-            "suspended" => Ok(Self::Suspended),
-            other => Err(AdminError::invalid(format!(
-                "status must be active, invited or suspended, got {other:?}"
-            ))),
-        }
-    }
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Active => "active",
-            Self::Invited => "invited",
-            Self::Suspended => "suspended",
-        }
-    }
+/// Site membership states (the stored column type) and, below, the
+/// admin's moves between them.
+pub use entity::site_membership::MembershipStatus;
+
+/// A membership status named in a request (`?status=`).
+pub fn parse_membership_status(s: &str) -> AdminResult<MembershipStatus> {
+    MembershipStatus::from_name(s).ok_or_else(|| {
+        AdminError::invalid(format!(
+            "status must be active, invited or suspended, got {s:?}"
+        ))
+    })
 }
 
 /// Suspend: access stops, product access and groups are kept.
@@ -626,8 +620,16 @@ mod tests {
             (MembershipStatus::Invited, "invited"),
             (MembershipStatus::Suspended, "suspended"),
         ] {
-            assert_eq!(status.as_str(), name);
-            assert_eq!(MembershipStatus::parse(name).unwrap(), status);
+            assert_eq!(status.to_string(), name);
+            assert_eq!(parse_membership_status(name).unwrap(), status);
         }
+        let e = parse_membership_status("removed").unwrap_err();
+        assert_eq!((e.status(), e.code()), (400, "invalid_request"));
+        assert_eq!(
+            parse_account_status("pending_deletion").unwrap(),
+            AccountStatus::PendingDeletion
+        );
+        let e = parse_account_status("Active").unwrap_err();
+        assert_eq!((e.status(), e.code()), (400, "invalid_request"));
     }
 }

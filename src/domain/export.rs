@@ -7,7 +7,8 @@
 
 use chrono::{DateTime, Utc};
 
-use super::admin_rules::PRODUCTS;
+use super::admin_rules::{MembershipStatus, PRODUCTS};
+use super::lifecycle::AccountStatus;
 
 const MANAGED_COLUMNS: [&str; 11] = [
     "Name",
@@ -38,7 +39,7 @@ pub struct ManagedRow {
     pub name: Option<String>,
     pub email: Option<String>,
     pub last_active: Option<DateTime<Utc>>,
-    pub status: String,
+    pub status: AccountStatus,
     pub saml_sso: bool,
     pub two_step: bool,
     /// (product key, site name) pairs the account has access on.
@@ -50,7 +51,7 @@ pub struct ManagedRow {
 pub struct SiteUserRow {
     pub name: Option<String>,
     pub email: Option<String>,
-    pub status: String,
+    pub status: MembershipStatus,
     pub last_active: Option<DateTime<Utc>>,
     /// e.g. `jira (admin)`.
     pub products: Vec<String>,
@@ -104,12 +105,12 @@ pub fn managed_csv(rows: &[ManagedRow], header: bool) -> Result<Vec<u8>, String>
     }
     for r in rows {
         // Billable: active managed accounts count towards the bill.
-        let billable = r.status == "active";
+        let billable = r.status == AccountStatus::Active;
         let mut rec = vec![
             r.name.clone().unwrap_or_default(),
             r.email.clone().unwrap_or_default(),
             time(r.last_active),
-            r.status.clone(),
+            r.status.to_string(),
             yes_no(billable).to_owned(),
             "Default policy".to_owned(),
             if billable { "Billable" } else { "Non-billable" }.to_owned(),
@@ -144,7 +145,7 @@ pub fn site_users_csv(rows: &[SiteUserRow], header: bool) -> Result<Vec<u8>, Str
         records.push(vec![
             r.name.clone().unwrap_or_default(),
             r.email.clone().unwrap_or_default(),
-            r.status.clone(),
+            r.status.to_string(),
             time(r.last_active),
             r.products.join("; "),
             r.groups.join("; "),
@@ -163,7 +164,7 @@ mod tests {
             name: Some("Jane, \"JJ\" Doe".into()),
             email: Some("jane@acme.example".into()),
             last_active: None,
-            status: "active".into(),
+            status: AccountStatus::Active,
             saml_sso: false,
             two_step: true,
             access: vec![
@@ -196,7 +197,7 @@ mod tests {
         let row = SiteUserRow {
             name: Some("=HYPERLINK(\"http://evil.example\")".into()),
             email: Some("-x@y.z".into()),
-            status: "active".into(),
+            status: MembershipStatus::Active,
             last_active: None,
             products: vec![],
             groups: vec!["@admins".into(), "Writers".into()],
@@ -213,7 +214,7 @@ mod tests {
         let row = SiteUserRow {
             name: None,
             email: Some("x@y.z".into()),
-            status: "suspended".into(),
+            status: MembershipStatus::Suspended,
             last_active: None,
             products: vec!["jira (user)".into(), "confluence (admin)".into()],
             groups: vec!["Writers".into()],

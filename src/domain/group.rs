@@ -9,6 +9,7 @@ use super::filter::{CompValue, CompareOp, Filter, PatchPath};
 use super::json::{JsonObject, opt_string, to_object};
 use super::patch::{OpKind, PatchOp};
 use super::schema::{GROUP_SCHEMA, ResourceKind};
+use super::types::ResourceId;
 use super::user::Meta;
 use crate::error::{ScimError, ScimResult};
 
@@ -21,7 +22,7 @@ pub struct GroupInput {
     pub display_name: String,
     pub external_id: Option<String>,
     /// SCIM ids of the member Users.
-    pub members: Vec<String>,
+    pub members: MemberIds,
     /// The body's keys of extensions the server does not define itself
     /// (`urn:…:Group` objects, flat `urn:…:attr` keys), decoded against
     /// the organization's schemas by the store.
@@ -45,11 +46,62 @@ fn display_name(v: Option<&Value>) -> ScimResult<String> {
     }
 }
 
+/// The members a request names: SCIM User ids, parsed once. A value that
+/// is not an id names no User: adding it is refused like any id that is
+/// not a User of the directory (when the others are resolved, so the
+/// order of checks stays that of the request's use case), removing it is
+/// a no-op (IdPs retry removals).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MemberIds {
+    /// Sorted, without duplicates.
+    ids: Vec<ResourceId>,
+    /// The first value (in sorted order) that is not an id.
+    not_an_id: Option<String>,
+}
+
+impl MemberIds {
+    pub fn parse(mut values: Vec<String>) -> Self {
+        values.sort();
+        let mut ids = Vec::with_capacity(values.len());
+        let mut not_an_id = None;
+        for v in values {
+            match ResourceId::parse(&v) {
+                Some(id) => ids.push(id),
+                None => {
+                    not_an_id.get_or_insert(v);
+                }
+            }
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        Self { ids, not_an_id }
+    }
+
+    /// Every one, to be added: all must be ids (else 400 naming the
+    /// first that is not).
+    pub fn to_add(&self) -> ScimResult<&[ResourceId]> {
+        match &self.not_an_id {
+            Some(v) => Err(not_a_member(v)),
+            None => Ok(&self.ids),
+        }
+    }
+
+    /// The ones to remove: values that are not ids can't be members.
+    pub fn to_remove(&self) -> &[ResourceId] {
+        &self.ids
+    }
+}
+
+/// 400 for a member `value` that is not a User of the directory.
+pub fn not_a_member(value: &str) -> ScimError {
+    ScimError::invalid_value(format!("member {value:?} is not a User of this directory"))
+}
+
 /// Member ids from a `members` value: a list of `{value, type?}` objects
 /// (a single object is taken as a list of one).
-pub fn member_ids(v: Option<&Value>) -> ScimResult<Vec<String>> {
+pub fn member_ids(v: Option<&Value>) -> ScimResult<MemberIds> {
     let items: Vec<&Value> = match v {
-        None | Some(Value::Null) => return Ok(vec![]),
+        None | Some(Value::Null) => return Ok(MemberIds::default()),
         Some(Value::Array(a)) => a.iter().collect(),
         Some(o @ Value::Object(_)) => vec![o],
         Some(_) => {
@@ -87,9 +139,7 @@ pub fn member_ids(v: Option<&Value>) -> ScimResult<Vec<String>> {
             }
         }
     }
-    out.sort();
-    out.dedup();
-    Ok(out)
+    Ok(MemberIds::parse(out))
 }
 
 impl GroupInput {
@@ -123,10 +173,10 @@ fn extension_keys(body: &Value) -> Map<String, Value> {
 pub enum GroupChange {
     SetDisplayName(String),
     SetExternalId(Option<String>),
-    AddMembers(Vec<String>),
-    RemoveMembers(Vec<String>),
+    AddMembers(MemberIds),
+    RemoveMembers(MemberIds),
     RemoveAllMembers,
-    ReplaceMembers(Vec<String>),
+    ReplaceMembers(MemberIds),
     /// An operation on attributes of a custom extension (its path or its
     /// path-less keys name one): applied to the group's extension values
     /// against the organization's schemas, never touching members.
@@ -187,7 +237,9 @@ fn path_change(
             ));
         }
         return Ok(match (op, &path.filter) {
-            (OpKind::Remove, Some(f)) => vec![GroupChange::RemoveMembers(member_filter_ids(f)?)],
+            (OpKind::Remove, Some(f)) => vec![GroupChange::RemoveMembers(MemberIds::parse(
+                member_filter_ids(f)?,
+            ))],
             (_, Some(_)) => {
                 return Err(ScimError::invalid_path(
                     "a member filter only applies to remove",
@@ -327,20 +379,23 @@ mod tests {
 
     #[test]
     fn every_membership_dialect() {
+        let (a, b) = (ResourceId::new(), ResourceId::new());
+        let ids = |v: &[ResourceId]| MemberIds::parse(v.iter().map(|i| i.to_string()).collect());
         assert_eq!(
             ch(
-                json!([{"op": "add", "path": "members", "value": [{"value": "b"}, {"value": "a"}]}])
+                json!([{"op": "add", "path": "members", "value": [{"value": b.to_string()}, {"value": a.to_string()}]}])
             )
             .unwrap(),
-            vec![GroupChange::AddMembers(vec!["a".into(), "b".into()])]
+            vec![GroupChange::AddMembers(ids(&[a, b]))]
         );
         assert_eq!(
-            ch(json!([{"op": "remove", "path": "members[value eq \"a\"]"}])).unwrap(),
-            vec![GroupChange::RemoveMembers(vec!["a".into()])]
+            ch(json!([{"op": "remove", "path": format!("members[value eq \"{a}\"]")}])).unwrap(),
+            vec![GroupChange::RemoveMembers(ids(&[a]))]
         );
         assert_eq!(
-            ch(json!([{"op": "Remove", "path": "members", "value": [{"value": "a"}]}])).unwrap(),
-            vec![GroupChange::RemoveMembers(vec!["a".into()])]
+            ch(json!([{"op": "Remove", "path": "members", "value": [{"value": a.to_string()}]}]))
+                .unwrap(),
+            vec![GroupChange::RemoveMembers(ids(&[a]))]
         );
         assert_eq!(
             ch(json!([{"op": "remove", "path": "members"}])).unwrap(),
@@ -348,16 +403,43 @@ mod tests {
         );
         assert_eq!(
             ch(json!([{"op": "replace", "path": "members", "value": []}])).unwrap(),
-            vec![GroupChange::ReplaceMembers(vec![])]
+            vec![GroupChange::ReplaceMembers(MemberIds::default())]
         );
         assert_eq!(
             ch(json!([{"op": "replace", "value": {"id": "g1", "displayName": "Eng"}}])).unwrap(),
             vec![GroupChange::SetDisplayName("Eng".into())]
         );
         assert_eq!(
-            ch(json!([{"op": "replace", "value": {"members": [{"value": "x"}]}}])).unwrap(),
-            vec![GroupChange::ReplaceMembers(vec!["x".into()])]
+            ch(json!([{"op": "replace", "value": {"members": [{"value": b.to_string()}]}}]))
+                .unwrap(),
+            vec![GroupChange::ReplaceMembers(ids(&[b]))]
         );
+    }
+
+    #[test]
+    fn member_ids_are_parsed_once_and_a_value_that_is_no_id_is_named() {
+        let (a, b) = (ResourceId::new(), ResourceId::new());
+        let m = MemberIds::parse(vec![
+            b.to_string(),
+            "zzz".into(),
+            a.to_string().to_uppercase(),
+            "not-a-uuid".into(),
+            a.to_string(),
+        ]);
+        let mut both = vec![a, b];
+        both.sort();
+        assert_eq!(m.to_remove(), both.as_slice(), "sorted, one entry per id");
+        let e = m.to_add().unwrap_err();
+        assert_eq!(
+            (e.status(), e.scim_type().map(|t| t.as_str())),
+            (400, Some("invalidValue"))
+        );
+        assert_eq!(
+            e.detail(),
+            "member \"not-a-uuid\" is not a User of this directory"
+        );
+        let ok = MemberIds::parse(vec![a.to_string()]);
+        assert_eq!(ok.to_add().unwrap(), &[a]);
     }
 
     #[test]

@@ -9,9 +9,11 @@ use crate::error::{ScimError, ScimResult};
 /// Longest string attribute value accepted.
 pub const MAX_STRING_LEN: usize = 2048;
 
-/// A SCIM `id` (ours are UUIDs). Parsing a path segment that is not one
-/// yields "not found": such an id can't name any resource.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// A SCIM `id` (ours are UUIDs), parsed once where a request names one
+/// (the `{id}` of a path, a group member's `value`, a `/Bulk` path). A
+/// value that is not one names no resource: "not found" for a path, "not
+/// a User of this directory" for a member.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ResourceId(Uuid);
 
 impl ResourceId {

@@ -15,7 +15,10 @@ use uuid::Uuid;
 use super::auth::Directory;
 use super::body::ScimBody;
 use super::error::SCIM_CONTENT_TYPE;
-use super::scim::{ProjectionParams, SyncOp, directory_base, if_match, list_head, not_modified};
+use super::scim::{
+    ProjectionParams, ResourceName, ResourcePath, SyncOp, directory_base, if_match, list_head,
+    not_modified,
+};
 use super::search::Search;
 use crate::domain::filter::Limits;
 use crate::domain::group::{self as domain_group, MemberView};
@@ -25,7 +28,7 @@ use crate::domain::schema::ResourceKind;
 use crate::domain::user::Meta;
 use crate::error::{ScimError, ScimResult};
 use crate::http::AppState;
-use crate::service::{self, PathId};
+use crate::service;
 use crate::store::{groups, org_schemas};
 
 /// Members read per database round trip while streaming.
@@ -36,10 +39,6 @@ fn limits(state: &AppState) -> Limits {
         max_len: state.settings.filter_max_len,
         max_depth: state.settings.filter_max_depth,
     }
-}
-
-fn parse_id(id: &str) -> ScimResult<Uuid> {
-    Uuid::parse_str(id).map_err(|_| ScimError::not_found(format!("no Group with id {id:?}")))
 }
 
 fn meta(base: &str, g: &group::Model) -> Meta {
@@ -397,6 +396,10 @@ async fn group_response(
 /// `GET /Groups` and `POST /Groups/.search`.
 pub struct Groups;
 
+impl ResourceName for Groups {
+    const NAME: &'static str = "Group";
+}
+
 impl Search for Groups {
     async fn search(
         state: &AppState,
@@ -459,20 +462,19 @@ pub async fn get(
     state: web::Data<AppState>,
     dir: Directory,
     req: HttpRequest,
-    id: web::Path<(String, String)>,
+    id: ResourcePath<Groups>,
     params: web::Query<ProjectionParams>,
 ) -> ScimResult<HttpResponse> {
-    let (_, id) = id.into_inner();
     let p = parse_projection(
         params.attributes.as_deref(),
         params.excluded_attributes.as_deref(),
     )?;
-    let gid = parse_id(&id)?;
+    let gid = id.id()?.id;
     // The head (and so the ETag) and the members from one state.
     let snapshot = state.store.snapshot().await?;
     let g = groups::get(&snapshot, &dir, gid)
         .await?
-        .ok_or_else(|| ScimError::not_found(format!("no Group with id {id:?}")))?;
+        .ok_or_else(|| id.not_found())?;
     if let Some(res) = not_modified(&req, g.version) {
         return Ok(res);
     }
@@ -524,16 +526,15 @@ pub async fn replace(
     state: web::Data<AppState>,
     dir: Directory,
     req: HttpRequest,
-    id: web::Path<(String, String)>,
+    id: ResourcePath<Groups>,
     body: ScimBody,
     params: web::Query<ProjectionParams>,
 ) -> ScimResult<HttpResponse> {
-    let (_, id) = id.into_inner();
     let op = SyncOp::new(&dir, &req, "Group");
     let (g, p) = op
-        .run(&state, Some(&id), async {
+        .run(&state, Some(id.raw()), async {
             let p = params.projection()?;
-            let gid = PathId::parse("Group", &id)?;
+            let gid = id.id()?;
             let (body, im) = (body.into_value()?, if_match(&req));
             let g = service::groups::replace(&state.store, &op.write, gid, &body, im.as_ref());
             Ok((g.await?, p))
@@ -546,17 +547,16 @@ pub async fn patch(
     state: web::Data<AppState>,
     dir: Directory,
     req: HttpRequest,
-    id: web::Path<(String, String)>,
+    id: ResourcePath<Groups>,
     body: ScimBody,
     params: web::Query<ProjectionParams>,
 ) -> ScimResult<HttpResponse> {
-    let (_, id) = id.into_inner();
     let op = SyncOp::new(&dir, &req, "Group");
     let wants_body = params.attributes.is_some() || params.excluded_attributes.is_some();
     let (g, p) = op
-        .run(&state, Some(&id), async {
+        .run(&state, Some(id.raw()), async {
             let p = params.projection()?;
-            let gid = PathId::parse("Group", &id)?;
+            let gid = id.id()?;
             let (body, im) = (body.into_value()?, if_match(&req));
             let status = if wants_body { 200 } else { 204 };
             let limits = limits(&state);
@@ -584,12 +584,11 @@ pub async fn delete(
     state: web::Data<AppState>,
     dir: Directory,
     req: HttpRequest,
-    id: web::Path<(String, String)>,
+    id: ResourcePath<Groups>,
 ) -> ScimResult<HttpResponse> {
-    let (_, id) = id.into_inner();
     let op = SyncOp::new(&dir, &req, "Group");
-    op.run(&state, Some(&id), async {
-        let gid = PathId::parse("Group", &id)?;
+    op.run(&state, Some(id.raw()), async {
+        let gid = id.id()?;
         let im = if_match(&req);
         service::groups::delete(&state.store, &op.write, gid, im.as_ref()).await
     })

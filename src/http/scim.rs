@@ -1,7 +1,10 @@
 //! Shared pieces of SCIM handlers: URLs, responses, the sync log of writes.
 
+use std::marker::PhantomData;
+
+use actix_web::dev::Payload;
 use actix_web::http::{StatusCode, header};
-use actix_web::{HttpMessage, HttpRequest, HttpResponse};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, web};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -10,10 +13,71 @@ use crate::domain::etag::{IfMatch, etag, none_match_hits};
 use crate::domain::projection::Projection;
 use crate::domain::query::{ListQuery, Paging, RawListQuery, parse_projection};
 use crate::domain::schema::LIST_RESPONSE_SCHEMA;
+use crate::domain::types::ResourceId;
 use crate::error::{ScimError, ScimResult};
 use crate::http::AppState;
-use crate::service::ScimWrite;
+use crate::service::{PathId, ScimWrite};
 use crate::store::directories::DirectoryPrincipal;
+
+/// A SCIM resource type, as a 404 names it.
+pub trait ResourceName {
+    const NAME: &'static str;
+}
+
+/// The `{id}` of `/Users/{id}` or `/Groups/{id}`, parsed once as the
+/// request is extracted. A value that is not an id names no resource: the
+/// same 404 as an unknown id, raised where the handler asks for the id
+/// (inside a write, so the failure is in the sync log like any other).
+pub struct ResourcePath<K> {
+    raw: String,
+    id: Option<ResourceId>,
+    kind: PhantomData<K>,
+}
+
+impl<K: ResourceName> ResourcePath<K> {
+    /// The id as the client sent it (what the sync log records).
+    pub fn raw(&self) -> &str {
+        &self.raw
+    }
+
+    /// The id, or 404 if the value is not one.
+    pub fn id(&self) -> ScimResult<PathId<'_>> {
+        match self.id {
+            Some(id) => Ok(PathId {
+                raw: &self.raw,
+                id: id.uuid(),
+            }),
+            None => Err(self.not_found()),
+        }
+    }
+
+    /// 404 naming the id as sent.
+    pub fn not_found(&self) -> ScimError {
+        ScimError::not_found(format!("no {} with id {:?}", K::NAME, self.raw))
+    }
+}
+
+impl<K> FromRequest for ResourcePath<K> {
+    type Error = actix_web::Error;
+    type Future = std::future::Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        /// The `{id}` segment, percent-decoded as `web::Path` decodes.
+        #[derive(serde::Deserialize)]
+        struct Segment {
+            id: String,
+        }
+        let segment = web::Path::<Segment>::extract(req).into_inner();
+        std::future::ready(segment.map(|s| {
+            let raw = s.into_inner().id;
+            Self {
+                id: ResourceId::parse(&raw),
+                raw,
+                kind: PhantomData,
+            }
+        }))
+    }
+}
 
 /// scheme://host[:port] of this server as the client sees it.
 pub fn base_url(state: &AppState, req: &HttpRequest) -> String {

@@ -8,7 +8,8 @@ use uuid::Uuid;
 use super::auth::{Bearer, Directory};
 use super::body::ScimBody;
 use super::scim::{
-    ProjectionParams, SyncOp, directory_base, if_match, list_head, not_modified, scim_response,
+    ProjectionParams, ResourceName, ResourcePath, SyncOp, directory_base, if_match, list_head,
+    not_modified, scim_response,
 };
 use super::search::Search;
 use crate::domain::custom_schema::CustomSchema;
@@ -17,9 +18,9 @@ use crate::domain::projection::Projection;
 use crate::domain::query::{ListQuery, RawListQuery, parse_projection};
 use crate::domain::schema::ResourceKind;
 use crate::domain::user::{GroupRef, ManagerRef, Meta};
-use crate::error::{ScimError, ScimResult};
+use crate::error::ScimResult;
 use crate::http::AppState;
-use crate::service::{self, PathId};
+use crate::service;
 use crate::store::managers::{self, ManagerNames};
 use crate::store::org_schemas;
 use crate::store::users::{self, StoredUser};
@@ -111,6 +112,10 @@ async fn resource_response(
 
 /// `GET /Users` and `POST /Users/.search`.
 pub struct Users;
+
+impl ResourceName for Users {
+    const NAME: &'static str = "User";
+}
 
 impl Search for Users {
     async fn search(
@@ -240,21 +245,20 @@ pub async fn get(
     state: web::Data<AppState>,
     bearer: Bearer,
     req: HttpRequest,
-    id: web::Path<(String, String)>,
+    id: ResourcePath<Users>,
     params: web::Query<ProjectionParams>,
 ) -> ScimResult<HttpResponse> {
-    let (_, id) = id.into_inner();
     let projection = || {
         parse_projection(
             params.attributes.as_deref(),
             params.excluded_attributes.as_deref(),
         )
     };
-    let Ok(uid) = Uuid::parse_str(&id) else {
+    let Ok(uid) = id.id().map(|p| p.id) else {
         // Refused tokens are told so before the id is looked at.
         bearer.directory(&state).await?;
         projection()?;
-        return Err(ScimError::not_found(format!("no User with id {id:?}")));
+        return Err(id.not_found());
     };
     let db = state.store.reader();
     let (dir, u) = match users::get_with_token(db, &bearer.token_hash(), uid).await? {
@@ -266,7 +270,7 @@ pub async fn get(
         }
     };
     let p = projection()?;
-    let u = u.ok_or_else(|| ScimError::not_found(format!("no User with id {id:?}")))?;
+    let u = u.ok_or_else(|| id.not_found())?;
     if let Some(res) = not_modified(&req, u.link.version) {
         return Ok(res);
     }
@@ -297,16 +301,15 @@ pub async fn replace(
     state: web::Data<AppState>,
     dir: Directory,
     req: HttpRequest,
-    id: web::Path<(String, String)>,
+    id: ResourcePath<Users>,
     body: ScimBody,
     params: web::Query<ProjectionParams>,
 ) -> ScimResult<HttpResponse> {
-    let (_, id) = id.into_inner();
     let op = SyncOp::new(&dir, &req, "User");
     let (u, p) = op
-        .run(&state, Some(&id), async {
+        .run(&state, Some(id.raw()), async {
             let p = params.projection()?;
-            let uid = PathId::parse("User", &id)?;
+            let uid = id.id()?;
             let (body, im) = (body.into_value()?, if_match(&req));
             let u = service::users::replace(&state.store, &op.write, uid, &body, im.as_ref());
             Ok((u.await?, p))
@@ -320,16 +323,15 @@ pub async fn patch(
     state: web::Data<AppState>,
     dir: Directory,
     req: HttpRequest,
-    id: web::Path<(String, String)>,
+    id: ResourcePath<Users>,
     body: ScimBody,
     params: web::Query<ProjectionParams>,
 ) -> ScimResult<HttpResponse> {
-    let (_, id) = id.into_inner();
     let op = SyncOp::new(&dir, &req, "User");
     let (u, p) = op
-        .run(&state, Some(&id), async {
+        .run(&state, Some(id.raw()), async {
             let p = params.projection()?;
-            let uid = PathId::parse("User", &id)?;
+            let uid = id.id()?;
             let (body, im) = (body.into_value()?, if_match(&req));
             let limits = limits(&state);
             let u = service::users::patch(&state.store, &op.write, uid, &body, limits, im.as_ref());
@@ -344,12 +346,11 @@ pub async fn delete(
     state: web::Data<AppState>,
     dir: Directory,
     req: HttpRequest,
-    id: web::Path<(String, String)>,
+    id: ResourcePath<Users>,
 ) -> ScimResult<HttpResponse> {
-    let (_, id) = id.into_inner();
     let op = SyncOp::new(&dir, &req, "User");
-    op.run(&state, Some(&id), async {
-        let uid = PathId::parse("User", &id)?;
+    op.run(&state, Some(id.raw()), async {
+        let uid = id.id()?;
         let im = if_match(&req);
         service::users::delete(&state.store, &op.write, uid, im.as_ref()).await
     })

@@ -19,6 +19,7 @@ use crate::domain::filter::Limits;
 use crate::domain::group::{self as domain_group, GroupInput};
 use crate::domain::json::JsonObject;
 use crate::domain::patch;
+use crate::domain::types::ResourceId;
 use crate::domain::user::{Prehashed, UserInput};
 use crate::error::{ScimError, ScimResult};
 use crate::store::Store;
@@ -222,10 +223,9 @@ fn parse_path(path: &str, created: &HashMap<String, Uuid>) -> ScimResult<(Kind, 
             let mut v = Value::String(id.to_owned());
             resolve_refs(&mut v, created)?;
             let s = v.as_str().unwrap_or_default().to_owned();
-            Some(
-                Uuid::parse_str(&s)
-                    .map_err(|_| ScimError::not_found(format!("no resource {s:?} at {path}")))?,
-            )
+            let id = ResourceId::parse(&s)
+                .ok_or_else(|| ScimError::not_found(format!("no resource {s:?} at {path}")))?;
+            Some(id.uuid())
         }
     };
     Ok((kind, id))

@@ -100,7 +100,7 @@ pub async fn create_in(
     input: GroupInput,
 ) -> ScimResult<group::Model> {
     store::ensure_name_free(tx, dir, &input.display_name, None).await?;
-    let accounts = store::resolve_members(tx, dir, &input.members).await?;
+    let accounts = store::resolve_members(tx, dir, input.members.to_add()?).await?;
     let custom = org_schemas::decode_group(tx, dir, &input.extensions).await?;
     let g = store::insert(tx, dir, &input).await?;
     events::record(tx, group_event(&g, EventType::GroupCreated)).await?;
@@ -119,7 +119,7 @@ pub async fn replace_in(
     if_match: Option<&IfMatch>,
 ) -> ScimResult<group::Model> {
     let g = store::lock(tx, dir, id, if_match).await?;
-    let accounts = store::resolve_members(tx, dir, &input.members).await?;
+    let accounts = store::resolve_members(tx, dir, input.members.to_add()?).await?;
     let custom = org_schemas::decode_group(tx, dir, &input.extensions).await?;
     org_schemas::write_group_values(tx, dir, id, &custom, true).await?;
     store::replace_members(tx, id, &accounts).await?;
@@ -145,18 +145,18 @@ pub async fn patch_in(
             GroupChange::SetDisplayName(n) => name = n,
             GroupChange::SetExternalId(e) => external_id = e,
             GroupChange::AddMembers(ids) => {
-                let accounts = store::resolve_members(tx, dir, &ids).await?;
+                let accounts = store::resolve_members(tx, dir, ids.to_add()?).await?;
                 store::add_members(tx, id, &accounts).await?;
             }
             GroupChange::RemoveMembers(ids) => {
                 // Removing someone who is not (or no longer) a User here
                 // is a no-op, as IdPs retry removals.
-                let accounts = store::known_members(tx, dir, &ids).await?;
+                let accounts = store::known_members(tx, dir, ids.to_remove()).await?;
                 store::remove_members(tx, id, &accounts).await?;
             }
             GroupChange::RemoveAllMembers => store::remove_all_members_paged(tx, id).await?,
             GroupChange::ReplaceMembers(ids) => {
-                let accounts = store::resolve_members(tx, dir, &ids).await?;
+                let accounts = store::resolve_members(tx, dir, ids.to_add()?).await?;
                 store::replace_members(tx, id, &accounts).await?;
             }
         }

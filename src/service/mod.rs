@@ -182,8 +182,8 @@ impl ScimWrite {
     }
 }
 
-/// A SCIM resource id from a request path, parsed once: not a uuid is
-/// the same 404 as an unknown id. `raw` is what the client sent (the sync
+/// The SCIM resource id a request's path names (parsed once, by
+/// `http::scim::ResourcePath`) with the text the client sent (the sync
 /// log names it).
 #[derive(Debug, Clone, Copy)]
 pub struct PathId<'a> {
@@ -191,13 +191,7 @@ pub struct PathId<'a> {
     pub id: Uuid,
 }
 
-impl<'a> PathId<'a> {
-    pub fn parse(kind: &str, raw: &'a str) -> ScimResult<Self> {
-        let id = Uuid::parse_str(raw)
-            .map_err(|_| ScimError::not_found(format!("no {kind} with id {raw:?}")))?;
-        Ok(Self { raw, id })
-    }
-
+impl PathId<'_> {
     /// The id as the sync log records it.
     pub fn logged(&self) -> Option<String> {
         Some(self.raw.to_owned())

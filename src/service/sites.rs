@@ -146,11 +146,11 @@ async fn apply(
 ) -> AdminResult<()> {
     match change {
         MembershipChange::RecordActivity => {
-            admin_rules::record_activity(status_of(m)?)?;
+            admin_rules::record_activity(m.status)?;
             site_users::record_activity(tx, m.site_id, m.account_id, Utc::now()).await?;
         }
         MembershipChange::Suspend => {
-            admin_rules::suspend(status_of(m)?)?;
+            admin_rules::suspend(m.status)?;
             site_users::set_status(
                 tx,
                 m.site_id,
@@ -177,7 +177,7 @@ async fn apply(
                 None => None,
             };
             let back = admin_rules::restore(
-                status_of(m)?,
+                m.status,
                 by_directory.as_deref(),
                 m.last_active_at.is_some(),
             )?;
@@ -203,15 +203,6 @@ async fn apply(
         }
     }
     Ok(())
-}
-
-fn status_of(m: &site_membership::Model) -> AdminResult<MembershipStatus> {
-    MembershipStatus::parse(&m.status).map_err(|_| {
-        AdminError::internal(format!(
-            "stored membership status {:?} is unknown",
-            m.status
-        ))
-    })
 }
 
 /// Creates an admin-made group (`name` already checked).

@@ -6,7 +6,8 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use entity::{account, site_membership};
+use entity::account::{self, AccountStatus};
+use entity::site_membership::{self, MembershipStatus};
 use uuid::Uuid;
 
 use super::site_users::{Access, GroupOf};
@@ -29,7 +30,7 @@ pub struct AccountView {
     pub timezone: Option<String>,
     pub locale: Option<String>,
     pub profile_photo_url: Option<String>,
-    pub status: String,
+    pub status: AccountStatus,
     pub managing_org_id: Option<Uuid>,
     pub last_active_at: Option<Time>,
     pub two_step_enabled: bool,
@@ -89,7 +90,7 @@ pub struct LinkView {
 pub struct SiteView {
     pub site_id: Uuid,
     pub site: String,
-    pub status: String,
+    pub status: MembershipStatus,
     pub last_active_at: Option<Time>,
     pub invited_directly: bool,
     pub access: Vec<Access>,

@@ -15,6 +15,7 @@ use entity::{
 use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr, Query, SimpleExpr};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    QueryTrait,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -37,40 +38,32 @@ fn not_found(id: Uuid) -> ScimError {
 /// directories: the account is IdP-synced for this org.
 fn synced_in(org_id: Uuid) -> SimpleExpr {
     Expr::exists(
-        Query::select()
+        scim_user::Entity::find()
+            .select_only()
             .expr(Expr::val(1))
-            .from(scim_user::Entity)
-            .inner_join(
-                directory::Entity,
-                Expr::col((directory::Entity, directory::Column::Id))
-                    .equals((scim_user::Entity, scim_user::Column::DirectoryId)),
-            )
-            .and_where(
+            .inner_join(directory::Entity)
+            .filter(
                 Expr::col((scim_user::Entity, scim_user::Column::AccountId))
                     .equals((account::Entity, account::Column::Id)),
             )
-            .and_where(Expr::col((directory::Entity, directory::Column::OrgId)).eq(org_id))
-            .to_owned(),
+            .filter(directory::Column::OrgId.eq(org_id))
+            .into_query(),
     )
 }
 
 /// `EXISTS` a membership of `accounts.id` on one of the org's sites.
 fn member_of_org_site(org_id: Uuid) -> SimpleExpr {
     Expr::exists(
-        Query::select()
+        site_membership::Entity::find()
+            .select_only()
             .expr(Expr::val(1))
-            .from(site_membership::Entity)
-            .inner_join(
-                site::Entity,
-                Expr::col((site::Entity, site::Column::Id))
-                    .equals((site_membership::Entity, site_membership::Column::SiteId)),
-            )
-            .and_where(
+            .inner_join(site::Entity)
+            .filter(
                 Expr::col((site_membership::Entity, site_membership::Column::AccountId))
                     .equals((account::Entity, account::Column::Id)),
             )
-            .and_where(Expr::col((site::Entity, site::Column::OrgId)).eq(org_id))
-            .to_owned(),
+            .filter(site::Column::OrgId.eq(org_id))
+            .into_query(),
     )
 }
 
@@ -123,8 +116,8 @@ pub async fn managed_page<C: ConnectionTrait>(
         .order_by_asc(account::Column::Id)
         .limit(limit);
     q = match f.status {
-        Some(s) => q.filter(account::Column::Status.eq(s.as_str())),
-        None => q.filter(account::Column::Status.ne(AccountStatus::Deleted.as_str())),
+        Some(s) => q.filter(account::Column::Status.eq(s)),
+        None => q.filter(account::Column::Status.ne(AccountStatus::Deleted)),
     };
     match f.synced {
         Some(true) => q = q.filter(synced_in(org_id)),
@@ -157,7 +150,7 @@ pub async fn synced_by<C: ConnectionTrait>(
             Expr::col((directory::Entity, directory::Column::Name)),
             "name",
         )
-        .inner_join_on_directory()
+        .inner_join(directory::Entity)
         .filter(Expr::col((directory::Entity, directory::Column::OrgId)).eq(org_id))
         .filter(scim_user::Column::AccountId.is_in(accounts.to_vec()))
         .order_by_asc(directory::Column::Name)
@@ -170,22 +163,6 @@ pub async fn synced_by<C: ConnectionTrait>(
         out.entry(a).or_insert(name);
     }
     Ok(out)
-}
-
-trait JoinDirectory {
-    fn inner_join_on_directory(self) -> Self;
-}
-
-impl JoinDirectory for sea_orm::Select<scim_user::Entity> {
-    fn inner_join_on_directory(self) -> Self {
-        self.join(
-            sea_orm::JoinType::InnerJoin,
-            scim_user::Entity::belongs_to(directory::Entity)
-                .from(scim_user::Column::DirectoryId)
-                .to(directory::Column::Id)
-                .into(),
-        )
-    }
 }
 
 /// The org's provisioning links of one account: (directory id, directory
@@ -206,7 +183,7 @@ pub async fn links<C: ConnectionTrait>(
         .column(scim_user::Column::Id)
         .column(scim_user::Column::UserName)
         .column(scim_user::Column::LastModified)
-        .inner_join_on_directory()
+        .inner_join(directory::Entity)
         .filter(Expr::col((directory::Entity, directory::Column::OrgId)).eq(org_id))
         .filter(scim_user::Column::AccountId.eq(account_id))
         .order_by_asc(directory::Column::Name)
@@ -226,20 +203,20 @@ pub struct Summary {
 /// Counts over the org's managed accounts (tombstones left out), in one
 /// pass over the `managing_org_id` index.
 pub async fn summary<C: ConnectionTrait>(db: &C, org_id: Uuid) -> ScimResult<Summary> {
+    let with_status = |s: AccountStatus| {
+        let case = Expr::case(Expr::col(account::Column::Status).eq(s), 1).finally(0);
+        Func::sum(SimpleExpr::Case(Box::new(case)))
+    };
     let stmt = Query::select()
         .expr(Expr::cust("COUNT(*)"))
-        .expr(Expr::cust(
-            "SUM(CASE WHEN status = 'deactivated' THEN 1 ELSE 0 END)",
-        ))
+        .expr(with_status(AccountStatus::Deactivated))
         .expr(Expr::cust(
             "SUM(CASE WHEN saml_sso OR two_step_enabled THEN 1 ELSE 0 END)",
         ))
-        .expr(Expr::cust(
-            "SUM(CASE WHEN status = 'pending_deletion' THEN 1 ELSE 0 END)",
-        ))
+        .expr(with_status(AccountStatus::PendingDeletion))
         .from(account::Entity)
         .and_where(Expr::col(account::Column::ManagingOrgId).eq(org_id))
-        .and_where(Expr::col(account::Column::Status).ne(AccountStatus::Deleted.as_str()))
+        .and_where(Expr::col(account::Column::Status).ne(AccountStatus::Deleted))
         .to_owned();
     let row = db.query_one(&stmt).await.map_err(db_error)?;
     let n = |i: usize| -> u64 {
@@ -318,7 +295,7 @@ async fn set_status<C: ConnectionTrait>(
     let mut q = account::Entity::update_many()
         .col_expr(account::Column::UpdatedAt, Expr::value(Utc::now()))
         .filter(account::Column::Id.eq(id))
-        .filter(account::Column::Status.eq(from.as_str()));
+        .filter(account::Column::Status.eq(from));
     for (c, v) in cols {
         q = q.col_expr(c, v);
     }
@@ -351,7 +328,7 @@ pub async fn deactivate<C: Recorder>(tx: &C, account_id: Uuid) -> ScimResult<()>
         vec![
             (
                 account::Column::Status,
-                Expr::value(AccountStatus::Deactivated.as_str()),
+                Expr::value(AccountStatus::Deactivated),
             ),
             (account::Column::DeactivatedAt, Expr::value(Utc::now())),
         ],
@@ -370,10 +347,7 @@ pub async fn reactivate<C: Recorder>(tx: &C, account_id: Uuid) -> ScimResult<()>
         account_id,
         AccountStatus::Deactivated,
         vec![
-            (
-                account::Column::Status,
-                Expr::value(AccountStatus::Active.as_str()),
-            ),
+            (account::Column::Status, Expr::value(AccountStatus::Active)),
             (
                 account::Column::DeactivatedAt,
                 Expr::value(Option::<Time>::None),
@@ -396,11 +370,11 @@ pub async fn request_deletion<C: Recorder>(
     let n = set_status(
         tx,
         a.id,
-        AccountStatus::parse(&a.status),
+        a.status,
         vec![
             (
                 account::Column::Status,
-                Expr::value(AccountStatus::PendingDeletion.as_str()),
+                Expr::value(AccountStatus::PendingDeletion),
             ),
             (
                 account::Column::DeletionRequestedAt,
@@ -428,7 +402,7 @@ pub async fn cancel_deletion<C: Recorder>(
         id,
         AccountStatus::PendingDeletion,
         vec![
-            (account::Column::Status, Expr::value(back_to.as_str())),
+            (account::Column::Status, Expr::value(back_to)),
             (
                 account::Column::DeletionRequestedAt,
                 Expr::value(Option::<Time>::None),
@@ -441,7 +415,7 @@ pub async fn cancel_deletion<C: Recorder>(
     )
     .await?;
     if n > 0 {
-        let data = json!({"status": back_to.as_str()});
+        let data = json!({"status": back_to});
         events::for_account(tx, id, EventType::AccountDeletionCancelled, data).await?;
     }
     Ok(())
@@ -600,7 +574,7 @@ async fn due<C: ConnectionTrait>(db: &C, now: Time, limit: u64) -> ScimResult<Ve
     account::Entity::find()
         .select_only()
         .column(account::Column::Id)
-        .filter(account::Column::Status.eq(AccountStatus::PendingDeletion.as_str()))
+        .filter(account::Column::Status.eq(AccountStatus::PendingDeletion))
         .filter(account::Column::PurgeAfter.lte(now))
         .order_by_asc(account::Column::PurgeAfter)
         .limit(limit)
@@ -617,14 +591,11 @@ async fn due<C: ConnectionTrait>(db: &C, now: Time, limit: u64) -> ScimResult<Ve
 async fn purge_one<C: ConnectionTrait>(tx: &C, id: Uuid, now: Time) -> ScimResult<bool> {
     let none = || Expr::value(Option::<String>::None);
     let claimed = account::Entity::update_many()
-        .col_expr(
-            account::Column::Status,
-            Expr::value(AccountStatus::Deleted.as_str()),
-        )
+        .col_expr(account::Column::Status, Expr::value(AccountStatus::Deleted))
         .col_expr(account::Column::DeletedAt, Expr::value(now))
         .col_expr(account::Column::UpdatedAt, Expr::value(now))
         .filter(account::Column::Id.eq(id))
-        .filter(account::Column::Status.eq(AccountStatus::PendingDeletion.as_str()))
+        .filter(account::Column::Status.eq(AccountStatus::PendingDeletion))
         .filter(account::Column::PurgeAfter.lte(now))
         .exec(tx)
         .await

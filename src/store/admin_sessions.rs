@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use entity::{admin_key, admin_session};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, JoinType, QueryFilter,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
     QuerySelect, Set,
 };
 use uuid::Uuid;
@@ -115,13 +115,7 @@ pub async fn authenticate<C: ConnectionTrait>(
             Expr::col((admin_key::Entity, admin_key::Column::ExpiresAt)),
             "key_expires_at",
         )
-        .join(
-            JoinType::InnerJoin,
-            admin_session::Entity::belongs_to(admin_key::Entity)
-                .from(admin_session::Column::KeyId)
-                .to(admin_key::Column::Id)
-                .into(),
-        )
+        .inner_join(admin_key::Entity)
         .filter(admin_session::Column::IdHash.eq(secrets::token_hash(id)))
         .into_tuple()
         .one(db)

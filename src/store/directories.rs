@@ -691,10 +691,10 @@ pub async fn stranded_by_removal<C: ConnectionTrait>(
     account::Entity::find()
         .filter(account::Column::EmailDomain.eq(name.as_str()))
         .filter(account::Column::ManagingOrgId.eq(org_id))
-        .filter(account::Column::Status.is_in([
-            AccountStatus::Deactivated.as_str(),
-            AccountStatus::PendingDeletion.as_str(),
-        ]))
+        .filter(
+            account::Column::Status
+                .is_in([AccountStatus::Deactivated, AccountStatus::PendingDeletion]),
+        )
         .count(db)
         .await
         .map_err(db_error)

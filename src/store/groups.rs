@@ -6,6 +6,7 @@
 use std::collections::HashSet;
 
 use chrono::Utc;
+use entity::site_membership::MembershipStatus;
 use entity::{group, group_grant, group_member, product_access, scim_user, site, site_membership};
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query, SimpleExpr};
 use sea_orm::{
@@ -26,9 +27,10 @@ use super::paging::{Sort, in_order, page_ids};
 use super::versioned;
 use super::{db_error, is_unique_violation};
 use crate::domain::etag::IfMatch;
-use crate::domain::group::{GroupInput, MemberView};
+use crate::domain::group::{GroupInput, MemberView, not_a_member};
 use crate::domain::query::ListQuery;
 use crate::domain::schema::AttrType;
+use crate::domain::types::ResourceId;
 use crate::error::{ScimError, ScimResult};
 
 /// Bind parameters per `IN (...)` list, well under SQLite's limit.
@@ -79,15 +81,9 @@ pub async fn ensure_name_free<C: ConnectionTrait>(
 pub async fn resolve_members<C: ConnectionTrait>(
     db: &C,
     dir: &DirectoryPrincipal,
-    ids: &[String],
+    ids: &[ResourceId],
 ) -> ScimResult<Vec<Uuid>> {
-    let invalid = |id: &str| {
-        ScimError::invalid_value(format!("member {id:?} is not a User of this directory"))
-    };
-    let mut parsed = Vec::with_capacity(ids.len());
-    for id in ids {
-        parsed.push(Uuid::parse_str(id).map_err(|_| invalid(id))?);
-    }
+    let parsed: Vec<Uuid> = ids.iter().map(|i| i.uuid()).collect();
     let mut accounts = Vec::with_capacity(parsed.len());
     for chunk in parsed.chunks(CHUNK) {
         let found: Vec<(Uuid, Uuid)> = scim_user::Entity::find()
@@ -103,7 +99,7 @@ pub async fn resolve_members<C: ConnectionTrait>(
         if found.len() != chunk.len() {
             let known: HashSet<Uuid> = found.iter().map(|(id, _)| *id).collect();
             if let Some(missing) = chunk.iter().find(|id| !known.contains(id)) {
-                return Err(invalid(&missing.to_string()));
+                return Err(not_a_member(&missing.to_string()));
             }
         }
         accounts.extend(found.into_iter().map(|(_, a)| a));
@@ -141,7 +137,7 @@ async fn start_access<C: ConnectionTrait>(
             sites.iter().map(move |s| site_membership::ActiveModel {
                 site_id: Set(*s),
                 account_id: Set(*a),
-                status: Set("active".into()),
+                status: Set(MembershipStatus::Active),
                 suspended_by: Set(None),
                 invited_directly: Set(false),
                 last_active_at: Set(None),
@@ -562,9 +558,9 @@ pub async fn update<C: ConnectionTrait>(
 pub async fn known_members<C: ConnectionTrait>(
     db: &C,
     dir: &DirectoryPrincipal,
-    ids: &[String],
+    ids: &[ResourceId],
 ) -> ScimResult<Vec<Uuid>> {
-    let parsed: Vec<Uuid> = ids.iter().filter_map(|i| Uuid::parse_str(i).ok()).collect();
+    let parsed: Vec<Uuid> = ids.iter().map(|i| i.uuid()).collect();
     let mut accounts = Vec::with_capacity(parsed.len());
     for chunk in parsed.chunks(CHUNK) {
         let found: Vec<Uuid> = scim_user::Entity::find()

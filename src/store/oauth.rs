@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use entity::{directory, oauth_client, signing_key};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, JoinType, QueryFilter, QueryOrder,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
     QuerySelect, Set,
 };
 use uuid::Uuid;
@@ -271,13 +271,7 @@ pub async fn authenticate_access_token<C: ConnectionTrait>(
         .column(oauth_client::Column::SecretVersion)
         .column(directory::Column::OrgId)
         .column(directory::Column::RejectUnverifiedDomains)
-        .join(
-            JoinType::InnerJoin,
-            oauth_client::Entity::belongs_to(directory::Entity)
-                .from(oauth_client::Column::DirectoryId)
-                .to(directory::Column::Id)
-                .into(),
-        )
+        .inner_join(directory::Entity)
         .filter(oauth_client::Column::ClientId.eq(claims.sub.as_str()))
         .into_tuple()
         .one(db)

@@ -9,9 +9,9 @@ use chrono::{DateTime, Utc};
 use entity::{
     account, directory, group, group_grant, group_member, product_access, site, site_membership,
 };
-use sea_orm::sea_query::{Alias, Expr, ExprTrait, OnConflict, Query};
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, JoinType, QueryFilter, QueryOrder,
     QuerySelect, RelationTrait, Set,
 };
 use serde_json::json;
@@ -83,13 +83,7 @@ pub async fn access_of<C: ConnectionTrait>(
         .column_as(Expr::col((site::Entity, site::Column::Name)), "site_name")
         .column(product_access::Column::Product)
         .column(product_access::Column::Role)
-        .join(
-            sea_orm::JoinType::InnerJoin,
-            product_access::Entity::belongs_to(site::Entity)
-                .from(product_access::Column::SiteId)
-                .to(site::Column::Id)
-                .into(),
-        )
+        .inner_join(site::Entity)
         .filter(Expr::col((site::Entity, site::Column::OrgId)).eq(org_id))
         .filter(product_access::Column::AccountId.is_in(accounts.to_vec()));
     if let Some(s) = only {
@@ -109,56 +103,46 @@ pub async fn access_of<C: ConnectionTrait>(
         })
         .collect();
 
-    let gm = Alias::new("gm");
-    let mut q = Query::select();
-    q.column((gm.clone(), group_member::Column::AccountId))
-        .column((group_grant::Entity, group_grant::Column::SiteId))
-        .column((site::Entity, site::Column::Name))
-        .column((group_grant::Entity, group_grant::Column::Product))
-        .column((group_grant::Entity, group_grant::Column::Role))
-        .column((group::Entity, group::Column::Id))
-        .column((group::Entity, group::Column::DisplayName))
-        .column((directory::Entity, directory::Column::Name))
-        .from_as(group_member::Entity, gm.clone())
-        .inner_join(
-            group_grant::Entity,
-            Expr::col((group_grant::Entity, group_grant::Column::GroupId))
-                .equals((gm.clone(), group_member::Column::GroupId)),
-        )
-        .inner_join(
-            group::Entity,
-            Expr::col((group::Entity, group::Column::Id))
-                .equals((gm.clone(), group_member::Column::GroupId)),
-        )
-        .inner_join(
-            site::Entity,
-            Expr::col((site::Entity, site::Column::Id))
-                .equals((group_grant::Entity, group_grant::Column::SiteId)),
-        )
-        .left_join(
-            directory::Entity,
-            Expr::col((directory::Entity, directory::Column::Id))
-                .equals((group::Entity, group::Column::DirectoryId)),
-        )
-        .and_where(Expr::col((site::Entity, site::Column::OrgId)).eq(org_id))
-        .and_where(Expr::col((gm, group_member::Column::AccountId)).is_in(accounts.to_vec()));
+    let mut via_groups = group_member::Entity::find()
+        .select_only()
+        .column(group_member::Column::AccountId)
+        .column(group_grant::Column::SiteId)
+        .column(site::Column::Name)
+        .column(group_grant::Column::Product)
+        .column(group_grant::Column::Role)
+        .column(group::Column::Id)
+        .column(group::Column::DisplayName)
+        .column(directory::Column::Name)
+        .inner_join(group::Entity)
+        .join(JoinType::InnerJoin, group::Relation::GroupGrant.def())
+        .join(JoinType::InnerJoin, group_grant::Relation::Site.def())
+        .join(JoinType::LeftJoin, group::Relation::Directory.def())
+        .filter(site::Column::OrgId.eq(org_id))
+        .filter(group_member::Column::AccountId.is_in(accounts.to_vec()));
     if let Some(s) = only {
-        q.and_where(Expr::col((group_grant::Entity, group_grant::Column::SiteId)).eq(s));
+        via_groups = via_groups.filter(group_grant::Column::SiteId.eq(s));
     }
-    for r in db.query_all(&q).await.map_err(db_error)? {
-        out.push(Access {
-            account_id: r.try_get_by_index(0).map_err(db_error)?,
-            site_id: r.try_get_by_index(1).map_err(db_error)?,
-            site_name: r.try_get_by_index(2).map_err(db_error)?,
-            product: r.try_get_by_index(3).map_err(db_error)?,
-            role: r.try_get_by_index(4).map_err(db_error)?,
-            via_group: Some((
-                r.try_get_by_index(5).map_err(db_error)?,
-                r.try_get_by_index(6).map_err(db_error)?,
-                r.try_get_by_index(7).map_err(db_error)?,
-            )),
-        });
-    }
+    type ViaGroup = (
+        Uuid,
+        Uuid,
+        String,
+        String,
+        String,
+        Uuid,
+        String,
+        Option<String>,
+    );
+    let rows: Vec<ViaGroup> = via_groups.into_tuple().all(db).await.map_err(db_error)?;
+    out.extend(rows.into_iter().map(
+        |(account_id, site_id, site_name, product, role, group_id, group, synced_by)| Access {
+            account_id,
+            site_id,
+            site_name,
+            product,
+            role,
+            via_group: Some((group_id, group, synced_by)),
+        },
+    ));
     out.sort_by(|a, b| {
         (&a.site_name, &a.product, a.via_group.is_some()).cmp(&(
             &b.site_name,
@@ -188,42 +172,30 @@ pub async fn groups_of<C: ConnectionTrait>(
     if accounts.is_empty() {
         return Ok(vec![]);
     }
-    let q = Query::select()
-        .column((group_member::Entity, group_member::Column::AccountId))
-        .column((group::Entity, group::Column::Id))
-        .column((group::Entity, group::Column::DisplayName))
-        .column((directory::Entity, directory::Column::Name))
-        .from(group_member::Entity)
-        .inner_join(
-            group::Entity,
-            Expr::col((group::Entity, group::Column::Id))
-                .equals((group_member::Entity, group_member::Column::GroupId)),
-        )
-        .left_join(
-            directory::Entity,
-            Expr::col((directory::Entity, directory::Column::Id))
-                .equals((group::Entity, group::Column::DirectoryId)),
-        )
-        .and_where(Expr::col((group::Entity, group::Column::OrgId)).eq(org_id))
-        .and_where(
-            Expr::col((group_member::Entity, group_member::Column::AccountId))
-                .is_in(accounts.to_vec()),
-        )
-        .order_by(
-            (group::Entity, group::Column::DisplayNameLower),
-            sea_orm::Order::Asc,
-        )
-        .to_owned();
-    let mut out = Vec::new();
-    for r in db.query_all(&q).await.map_err(db_error)? {
-        out.push(GroupOf {
-            account_id: r.try_get_by_index(0).map_err(db_error)?,
-            group_id: r.try_get_by_index(1).map_err(db_error)?,
-            name: r.try_get_by_index(2).map_err(db_error)?,
-            synced_by: r.try_get_by_index(3).map_err(db_error)?,
-        });
-    }
-    Ok(out)
+    let rows: Vec<(Uuid, Uuid, String, Option<String>)> = group_member::Entity::find()
+        .select_only()
+        .column(group_member::Column::AccountId)
+        .column(group::Column::Id)
+        .column(group::Column::DisplayName)
+        .column(directory::Column::Name)
+        .inner_join(group::Entity)
+        .join(JoinType::LeftJoin, group::Relation::Directory.def())
+        .filter(group::Column::OrgId.eq(org_id))
+        .filter(group_member::Column::AccountId.is_in(accounts.to_vec()))
+        .order_by_asc(group::Column::DisplayNameLower)
+        .into_tuple()
+        .all(db)
+        .await
+        .map_err(db_error)?;
+    Ok(rows
+        .into_iter()
+        .map(|(account_id, group_id, name, synced_by)| GroupOf {
+            account_id,
+            group_id,
+            name,
+            synced_by,
+        })
+        .collect())
 }
 
 /// The account's memberships on the org's sites: (membership, site name).
@@ -233,7 +205,8 @@ pub async fn memberships_of<C: ConnectionTrait>(
     account_id: Uuid,
 ) -> ScimResult<Vec<(site_membership::Model, String)>> {
     let rows = site_membership::Entity::find()
-        .find_also_related_site()
+        .inner_join(site::Entity)
+        .select_also(site::Entity)
         .filter(site_membership::Column::AccountId.eq(account_id))
         .filter(Expr::col((site::Entity, site::Column::OrgId)).eq(org_id))
         .all(db)
@@ -245,23 +218,6 @@ pub async fn memberships_of<C: ConnectionTrait>(
         .collect();
     out.sort_by(|a, b| a.1.cmp(&b.1));
     Ok(out)
-}
-
-trait AlsoSite {
-    fn find_also_related_site(self) -> sea_orm::SelectTwo<site_membership::Entity, site::Entity>;
-}
-
-impl AlsoSite for sea_orm::Select<site_membership::Entity> {
-    fn find_also_related_site(self) -> sea_orm::SelectTwo<site_membership::Entity, site::Entity> {
-        self.join(
-            sea_orm::JoinType::InnerJoin,
-            site_membership::Entity::belongs_to(site::Entity)
-                .from(site_membership::Column::SiteId)
-                .to(site::Column::Id)
-                .into(),
-        )
-        .select_also(site::Entity)
-    }
 }
 
 #[derive(Debug, Default, Clone)]
@@ -282,12 +238,13 @@ pub async fn members_page<C: ConnectionTrait>(
     limit: u64,
 ) -> ScimResult<Vec<(MembershipView, AccountView)>> {
     let mut q = site_membership::Entity::find()
-        .find_also_linked_by_account()
+        .inner_join(account::Entity)
+        .select_also(account::Entity)
         .filter(site_membership::Column::SiteId.eq(site_id))
         .order_by_asc(site_membership::Column::AccountId)
         .limit(limit);
     if let Some(s) = f.status {
-        q = q.filter(site_membership::Column::Status.eq(s.as_str()));
+        q = q.filter(site_membership::Column::Status.eq(s));
     }
     if let Some(text) = f.q.as_deref().filter(|t| !t.trim().is_empty()) {
         q = q.filter(text_search(text.trim()));
@@ -328,7 +285,7 @@ pub async fn members_page<C: ConnectionTrait>(
 pub struct MembershipView {
     pub site_id: Uuid,
     pub account_id: Uuid,
-    pub status: String,
+    pub status: MembershipStatus,
     pub invited_directly: bool,
     pub last_active_at: Option<chrono::DateTime<chrono::Utc>>,
 }
@@ -342,27 +299,6 @@ impl From<site_membership::Model> for MembershipView {
             invited_directly: m.invited_directly,
             last_active_at: m.last_active_at,
         }
-    }
-}
-
-trait AlsoAccount {
-    fn find_also_linked_by_account(
-        self,
-    ) -> sea_orm::SelectTwo<site_membership::Entity, account::Entity>;
-}
-
-impl AlsoAccount for sea_orm::Select<site_membership::Entity> {
-    fn find_also_linked_by_account(
-        self,
-    ) -> sea_orm::SelectTwo<site_membership::Entity, account::Entity> {
-        self.join(
-            sea_orm::JoinType::InnerJoin,
-            site_membership::Entity::belongs_to(account::Entity)
-                .from(site_membership::Column::AccountId)
-                .to(account::Column::Id)
-                .into(),
-        )
-        .select_also(account::Entity)
     }
 }
 
@@ -402,7 +338,7 @@ pub async fn find_or_create_account<C: ConnectionTrait>(
         email: Set(Some(email.as_str().to_owned())),
         email_lower: Set(Some(email.lower().to_owned())),
         email_domain: Set(Some(email.domain().to_owned())),
-        status: Set(AccountStatus::Active.as_str().to_owned()),
+        status: Set(AccountStatus::Active),
         managing_org_id: Set(managed_by),
         two_step_enabled: Set(false),
         saml_sso: Set(false),
@@ -444,7 +380,7 @@ pub async fn invite<C: Recorder>(
     let m = site_membership::ActiveModel {
         site_id: Set(site_id),
         account_id: Set(account_id),
-        status: Set(MembershipStatus::Invited.as_str().to_owned()),
+        status: Set(MembershipStatus::Invited),
         suspended_by: Set(None),
         invited_directly: Set(true),
         last_active_at: Set(None),
@@ -468,10 +404,7 @@ pub async fn set_status<C: Recorder>(
     suspended_by: Option<&str>,
 ) -> ScimResult<()> {
     let res = site_membership::Entity::update_many()
-        .col_expr(
-            site_membership::Column::Status,
-            Expr::value(status.as_str()),
-        )
+        .col_expr(site_membership::Column::Status, Expr::value(status))
         .col_expr(
             site_membership::Column::SuspendedBy,
             Expr::value(suspended_by.map(str::to_owned)),
@@ -488,7 +421,7 @@ pub async fn set_status<C: Recorder>(
         } else {
             EventType::MembershipRestored
         };
-        let data = json!({"status": status.as_str(), "via": "direct"});
+        let data = json!({"status": status, "via": "direct"});
         events::for_site(tx, site_id, account_id, kind, data).await?;
     }
     Ok(())
@@ -506,16 +439,16 @@ pub async fn record_activity<C: Recorder>(
     let activated = site_membership::Entity::update_many()
         .col_expr(
             site_membership::Column::Status,
-            Expr::value(MembershipStatus::Active.as_str()),
+            Expr::value(MembershipStatus::Active),
         )
         .filter(site_membership::Column::SiteId.eq(site_id))
         .filter(site_membership::Column::AccountId.eq(account_id))
-        .filter(site_membership::Column::Status.eq(MembershipStatus::Invited.as_str()))
+        .filter(site_membership::Column::Status.eq(MembershipStatus::Invited))
         .exec(tx)
         .await
         .map_err(db_error)?;
     if activated.rows_affected > 0 {
-        let data = json!({"status": MembershipStatus::Active.as_str(), "via": "direct"});
+        let data = json!({"status": MembershipStatus::Active, "via": "direct"});
         events::for_site(
             tx,
             site_id,
@@ -528,7 +461,7 @@ pub async fn record_activity<C: Recorder>(
     site_membership::Entity::update_many()
         .col_expr(
             site_membership::Column::Status,
-            Expr::value(MembershipStatus::Active.as_str()),
+            Expr::value(MembershipStatus::Active),
         )
         .col_expr(site_membership::Column::LastActiveAt, Expr::value(at))
         .col_expr(site_membership::Column::UpdatedAt, Expr::value(Utc::now()))
@@ -561,33 +494,17 @@ pub async fn synced_grant<C: ConnectionTrait>(
     site_id: Uuid,
     account_id: Uuid,
 ) -> ScimResult<Option<String>> {
-    let q = Query::select()
-        .column((directory::Entity, directory::Column::Name))
-        .from(group_member::Entity)
-        .inner_join(
-            group_grant::Entity,
-            Expr::col((group_grant::Entity, group_grant::Column::GroupId))
-                .equals((group_member::Entity, group_member::Column::GroupId)),
-        )
-        .inner_join(
-            group::Entity,
-            Expr::col((group::Entity, group::Column::Id))
-                .equals((group_member::Entity, group_member::Column::GroupId)),
-        )
-        .inner_join(
-            directory::Entity,
-            Expr::col((directory::Entity, directory::Column::Id))
-                .equals((group::Entity, group::Column::DirectoryId)),
-        )
-        .and_where(
-            Expr::col((group_member::Entity, group_member::Column::AccountId)).eq(account_id),
-        )
-        .and_where(Expr::col((group_grant::Entity, group_grant::Column::SiteId)).eq(site_id))
-        .limit(1)
-        .to_owned();
-    let row = db.query_one(&q).await.map_err(db_error)?;
-    row.map(|r| r.try_get_by_index::<String>(0))
-        .transpose()
+    group_member::Entity::find()
+        .select_only()
+        .column(directory::Column::Name)
+        .inner_join(group::Entity)
+        .join(JoinType::InnerJoin, group::Relation::GroupGrant.def())
+        .join(JoinType::InnerJoin, group::Relation::Directory.def())
+        .filter(group_member::Column::AccountId.eq(account_id))
+        .filter(group_grant::Column::SiteId.eq(site_id))
+        .into_tuple()
+        .one(db)
+        .await
         .map_err(db_error)
 }
 
@@ -602,17 +519,8 @@ pub async fn admin_groups_granting<C: ConnectionTrait>(
         .select_only()
         .column(group_member::Column::GroupId)
         .distinct()
-        .join(
-            sea_orm::JoinType::InnerJoin,
-            group_member::Relation::Group.def(),
-        )
-        .join(
-            sea_orm::JoinType::InnerJoin,
-            group::Entity::belongs_to(group_grant::Entity)
-                .from(group::Column::Id)
-                .to(group_grant::Column::GroupId)
-                .into(),
-        )
+        .inner_join(group::Entity)
+        .join(JoinType::InnerJoin, group::Relation::GroupGrant.def())
         .filter(group_member::Column::AccountId.eq(account_id))
         .filter(group::Column::DirectoryId.is_null())
         .filter(group_grant::Column::SiteId.eq(site_id))

@@ -4,6 +4,7 @@
 //! `service::users`.
 
 use chrono::{DateTime, Utc};
+use entity::site_membership::MembershipStatus;
 use entity::{
     account, domain, group, group_member, scim_user, scim_user_value, site, site_membership,
 };
@@ -11,7 +12,7 @@ use sea_orm::sea_query::{Asterisk, Expr, ExprTrait, Query, SimpleExpr};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait,
     FromQueryResult, JoinType, NotSet, PaginatorTrait, QueryFilter, QueryOrder, QueryResult,
-    QuerySelect, QueryTrait, RelationTrait, Set, Statement,
+    QuerySelect, QueryTrait, Set, Statement,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -280,7 +281,7 @@ async fn memberships_of<C: ConnectionTrait>(
         .column(group_member::Column::AccountId)
         .column(group::Column::Id)
         .column(group::Column::DisplayName)
-        .join(JoinType::InnerJoin, group_member::Relation::Group.def())
+        .inner_join(group::Entity)
         .filter(group_member::Column::AccountId.is_in(accounts))
         .filter(group::Column::DirectoryId.eq(directory_id))
         .order_by_asc(group::Column::DisplayNameLower)
@@ -479,7 +480,7 @@ fn value_rows(
 pub fn facts(a: &account::Model) -> AccountFacts {
     AccountFacts {
         id: a.id,
-        status: AccountStatus::parse(&a.status),
+        status: a.status,
         managing_org: a.managing_org_id,
         deactivated: a.deactivated_at.is_some(),
     }
@@ -867,14 +868,17 @@ pub async fn suspend_org_memberships<C: ConnectionTrait>(
         .and_where(Expr::col(site::Column::OrgId).eq(org_id))
         .to_owned();
     site_membership::Entity::update_many()
-        .col_expr(site_membership::Column::Status, Expr::value("suspended"))
+        .col_expr(
+            site_membership::Column::Status,
+            Expr::value(MembershipStatus::Suspended),
+        )
         .col_expr(
             site_membership::Column::SuspendedBy,
             Expr::value(suspended_by.to_owned()),
         )
         .col_expr(site_membership::Column::UpdatedAt, Expr::value(Utc::now()))
         .filter(site_membership::Column::AccountId.eq(account_id))
-        .filter(site_membership::Column::Status.ne("suspended"))
+        .filter(site_membership::Column::Status.ne(MembershipStatus::Suspended))
         .filter(site_membership::Column::SiteId.in_subquery(org_sites))
         .exec_with_returning(tx)
         .await
@@ -892,9 +896,9 @@ pub async fn restore_memberships<C: ConnectionTrait>(
     let restored = SimpleExpr::Case(Box::new(
         Expr::case(
             Expr::col(site_membership::Column::LastActiveAt).is_null(),
-            "invited",
+            MembershipStatus::Invited,
         )
-        .finally("active"),
+        .finally(MembershipStatus::Active),
     ));
     site_membership::Entity::update_many()
         .col_expr(site_membership::Column::Status, restored)
@@ -935,7 +939,7 @@ fn new_account(
         email: Set(Some(email.as_str().to_owned())),
         email_lower: Set(Some(email.lower().to_owned())),
         email_domain: Set(Some(email.domain().to_owned())),
-        status: Set(AccountStatus::Active.as_str().to_owned()),
+        status: Set(AccountStatus::Active),
         managing_org_id: Set(managing_org),
         last_active_at: Set(None),
         two_step_enabled: Set(false),

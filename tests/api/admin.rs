@@ -240,7 +240,7 @@ pub async fn seed_account(app: &TestApp, email: &str, managed_by: Option<&str>) 
         email_lower: Set(Some(email.to_lowercase())),
         email_domain: Set(email.rsplit_once('@').map(|(_, d)| d.to_owned())),
         display_name: Set(Some(format!("Seed {email}"))),
-        status: Set("active".into()),
+        status: Set(entity::account::AccountStatus::Active),
         managing_org_id: Set(managed_by.map(|o| Uuid::parse_str(o).unwrap())),
         two_step_enabled: Set(email.starts_with("secure")),
         saml_sso: Set(false),
@@ -651,7 +651,7 @@ async fn deleted_accounts_are_purged_after_the_grace_period_by_the_cli() {
         .await
         .unwrap()
         .expect("a tombstone stays");
-    assert_eq!(tomb.status, "deleted");
+    assert_eq!(tomb.status.to_string(), "deleted");
     assert!(tomb.email.is_none() && tomb.display_name.is_none());
     assert!(tomb.deleted_at.is_some());
     // Personal data is gone from the SCIM view too.

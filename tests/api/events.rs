@@ -533,7 +533,7 @@ async fn memberships(app: &TestApp, site_id: &str) -> Vec<(String, String)> {
         .await
         .unwrap()
         .into_iter()
-        .map(|m| (m.account_id.to_string(), m.status))
+        .map(|m| (m.account_id.to_string(), m.status.to_string()))
         .collect();
     let _ = db.close().await;
     v.sort();

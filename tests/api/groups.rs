@@ -58,7 +58,7 @@ async fn site_status(app: &TestApp, user_name: &str) -> Option<String> {
         .one(&db)
         .await
         .unwrap()
-        .map(|m| m.status)
+        .map(|m| m.status.to_string())
 }
 
 #[tokio::test]
@@ -181,6 +181,41 @@ async fn a_member_that_is_not_a_user_of_the_directory_is_refused_and_nothing_wri
         .await;
     assert_scim_error(status, &body, 400, Some("invalidValue"));
     assert!(members_of(&app, &gid).await.is_empty());
+}
+
+/// Member values are parsed once as SCIM ids: one that is not an id is
+/// refused in POST and PUT like an unknown User (400 naming it, nothing
+/// written), and removing it is a no-op.
+#[tokio::test]
+async fn a_member_value_that_is_not_an_id_is_refused_by_post_and_put() {
+    let app = spawn_app().await;
+    let u = app.create_user(user("ok@example.com")).await;
+    let (status, body) = app.post("/Groups", group("G", &[&u, "not-a-uuid"])).await;
+    assert_scim_error(status, &body, 400, Some("invalidValue"));
+    assert_eq!(
+        body["detail"], "member \"not-a-uuid\" is not a User of this directory",
+        "{body}"
+    );
+    let (_, list) = app.get("/Groups").await;
+    assert_eq!(list["totalResults"], 0);
+    let gid = create_group(&app, "G", &[&u]).await;
+    let (status, body) = app
+        .put(&format!("/Groups/{gid}"), group("G", &["not-a-uuid"]))
+        .await;
+    assert_scim_error(status, &body, 400, Some("invalidValue"));
+    assert!(
+        body["detail"].as_str().unwrap().contains("not-a-uuid"),
+        "{body}"
+    );
+    assert_eq!(members_of(&app, &gid).await, vec![u.clone()]);
+    let (status, body) = app
+        .patch(
+            &format!("/Groups/{gid}"),
+            json!([{"op": "remove", "path": "members", "value": [{"value": "not-a-uuid"}]}]),
+        )
+        .await;
+    assert_eq!(status, 204, "{body}");
+    assert_eq!(members_of(&app, &gid).await, vec![u]);
 }
 
 #[tokio::test]
@@ -472,7 +507,8 @@ async fn deactivated_members_keep_memberships_and_deleted_users_leave_groups() {
     assert_eq!(
         crate::helpers::account_of(&app, "d@acme.example")
             .await
-            .status,
+            .status
+            .to_string(),
         "deactivated"
     );
     assert_eq!(members_of(&app, &g).await, vec![a.clone()]);

@@ -48,7 +48,7 @@ async fn existing_account(app: &TestApp, email: &str) {
         email: Set(Some(email.into())),
         email_lower: Set(Some(email.to_lowercase())),
         email_domain: Set(email.split('@').nth(1).map(str::to_owned)),
-        status: Set("active".into()),
+        status: Set(entity::account::AccountStatus::Active),
         two_step_enabled: Set(false),
         saml_sso: Set(false),
         password_reset_required: Set(false),

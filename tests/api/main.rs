@@ -27,6 +27,7 @@ mod security;
 mod seed;
 mod starvation;
 mod statements;
+mod statuses;
 mod suite;
 mod trust;
 mod users;

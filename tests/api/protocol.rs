@@ -217,11 +217,11 @@ async fn bulk_user_runs_answer_as_one_by_one() {
     }
     let a = account_of(&app, "a@acme.example").await;
     assert!(a.managing_org_id.is_some(), "verified domain: managed");
-    assert_eq!(a.status, "active");
+    assert_eq!(a.status.to_string(), "active");
     let b = account_of(&app, "b@other.example").await;
     assert_eq!(b.managing_org_id, None, "unverified domain: external");
     let off = account_of(&app, "off@acme.example").await;
-    assert_eq!(off.status, "deactivated");
+    assert_eq!(off.status.to_string(), "deactivated");
     let external = account_of(&app, "pw@other.example").await;
     assert_eq!(external.password_hash, None, "not authoritative: not kept");
     let pw = account_of(&app, "pw@acme.example").await;

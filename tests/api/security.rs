@@ -689,7 +689,7 @@ async fn an_admin_query_over_the_timeout_is_503_unavailable() {
                 email_lower: Set(Some(email)),
                 email_domain: Set(Some("acme.example".into())),
                 display_name: Set(Some(format!("Managed {chunk} {i}"))),
-                status: Set("active".into()),
+                status: Set(entity::account::AccountStatus::Active),
                 managing_org_id: Set(Some(org)),
                 two_step_enabled: Set(false),
                 saml_sso: Set(false),

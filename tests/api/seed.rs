@@ -20,7 +20,7 @@ pub async fn members(app: &TestApp, gid: &str, n: usize) {
                 email: Set(Some(email.clone())),
                 email_lower: Set(Some(email)),
                 email_domain: Set(Some("example.com".into())),
-                status: Set("active".into()),
+                status: Set(entity::account::AccountStatus::Active),
                 two_step_enabled: Set(false),
                 saml_sso: Set(false),
                 password_reset_required: Set(false),

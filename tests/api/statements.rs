@@ -166,6 +166,6 @@ async fn a_post_and_a_patch_of_active_run_few_statements() {
     assert_eq!(u["emails"][0]["value"], "bob@acme.example", "{u}");
     assert_eq!(
         account_of(&app, "bob@acme.example").await.status,
-        "deactivated"
+        entity::account::AccountStatus::Deactivated
     );
 }

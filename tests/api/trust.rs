@@ -420,7 +420,11 @@ async fn a_sibling_directory_cannot_overwrite_an_account_it_is_not_authoritative
         .await;
     assert_eq!(status, 200, "{off}");
     let a = account_of(&app, "jane@acme.example").await;
-    assert_eq!(a.status, "active", "the account-wide status is the owner's");
+    assert_eq!(
+        a.status.to_string(),
+        "active",
+        "the account-wide status is the owner's"
+    );
     let (_, m) = acme.get(&format!("/sites/{site}/users")).await;
     assert_eq!(m["items"][0]["status"], "suspended", "{m}");
     let (status, _) = sibling
@@ -542,7 +546,10 @@ async fn a_domain_with_deactivated_accounts_cannot_be_removed() {
     let (status, _) = idp.patch(&format!("/Users/{id}"), off).await;
     assert_eq!(status, 200);
     assert_eq!(
-        account_of(&app, "jane@acme.example").await.status,
+        account_of(&app, "jane@acme.example")
+            .await
+            .status
+            .to_string(),
         "deactivated"
     );
     let (status, body) = acme.delete("/domains/acme.example").await;

@@ -29,7 +29,7 @@ async fn post_user_creates_a_synced_account_with_meta_and_headers() {
     assert!(body.get("password").is_none());
 
     let acc = account_of(&app, "jane@acme.example").await;
-    assert_eq!(acc.status, "active");
+    assert_eq!(acc.status.to_string(), "active");
     // Not on a verified domain: synced but external.
     assert_eq!(acc.managing_org_id, None);
     let links = scim_user::Entity::find()
@@ -193,7 +193,10 @@ async fn active_true_on_an_account_pending_deletion_is_409() {
     let (status, body) = a.delete(&format!("/accounts/{}", acc.id)).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(
-        account_of(&app, "leaving@acme.example").await.status,
+        account_of(&app, "leaving@acme.example")
+            .await
+            .status
+            .to_string(),
         "pending_deletion"
     );
     for ops in [
@@ -216,7 +219,10 @@ async fn active_true_on_an_account_pending_deletion_is_409() {
     assert_scim_error(status, &body, 409, None);
     // Nothing was written.
     assert_eq!(
-        account_of(&app, "leaving@acme.example").await.status,
+        account_of(&app, "leaving@acme.example")
+            .await
+            .status
+            .to_string(),
         "pending_deletion"
     );
     let (_, u) = app.get(&format!("/Users/{id}")).await;
@@ -344,7 +350,10 @@ async fn okta_pathless_patch_deactivates_and_reactivates_a_managed_account() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["active"], false);
     assert_eq!(
-        account_of(&app, "okta@acme.example").await.status,
+        account_of(&app, "okta@acme.example")
+            .await
+            .status
+            .to_string(),
         "deactivated"
     );
     // Deactivated users are still returned (Entra needs this).
@@ -362,7 +371,13 @@ async fn okta_pathless_patch_deactivates_and_reactivates_a_managed_account() {
         )
         .await;
     assert_eq!(body["active"], true);
-    assert_eq!(account_of(&app, "okta@acme.example").await.status, "active");
+    assert_eq!(
+        account_of(&app, "okta@acme.example")
+            .await
+            .status
+            .to_string(),
+        "active"
+    );
 }
 
 #[tokio::test]
@@ -383,7 +398,7 @@ async fn active_false_suspends_an_external_account_on_the_orgs_sites() {
     site_membership::ActiveModel {
         site_id: Set(site.id),
         account_id: Set(acc.id),
-        status: Set("active".into()),
+        status: Set(entity::site_membership::MembershipStatus::Active),
         suspended_by: Set(None),
         invited_directly: Set(true),
         last_active_at: Set(Some(now)),
@@ -403,10 +418,13 @@ async fn active_false_suspends_an_external_account_on_the_orgs_sites() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(m.status, "suspended");
+    assert_eq!(m.status.to_string(), "suspended");
     // The account itself is not the org's to deactivate.
     assert_eq!(
-        account_of(&app, "ext@elsewhere.example").await.status,
+        account_of(&app, "ext@elsewhere.example")
+            .await
+            .status
+            .to_string(),
         "active"
     );
     app.patch(
@@ -419,7 +437,7 @@ async fn active_false_suspends_an_external_account_on_the_orgs_sites() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(m.status, "active");
+    assert_eq!(m.status.to_string(), "active");
 }
 
 #[tokio::test]
@@ -506,7 +524,11 @@ async fn delete_unlinks_deactivates_and_then_404s() {
     let (status, body) = app.delete(&format!("/Users/{id}")).await;
     assert_scim_error(status, &body, 404, None);
     let acc = account_of(&app, "gone@acme.example").await;
-    assert_eq!(acc.status, "deactivated", "the account stays, deactivated");
+    assert_eq!(
+        acc.status.to_string(),
+        "deactivated",
+        "the account stays, deactivated"
+    );
     let links = scim_user::Entity::find()
         .count(&app.db().await)
         .await
@@ -545,10 +567,13 @@ async fn delete_of_an_external_account_suspends_it_on_the_orgs_sites() {
         .await
         .unwrap()
         .expect("the membership stays");
-    assert_eq!(m.status, "suspended");
+    assert_eq!(m.status.to_string(), "suspended");
     // Suspended, not deactivated: the account is not the org's.
     assert_eq!(
-        account_of(&app, "ext@elsewhere.example").await.status,
+        account_of(&app, "ext@elsewhere.example")
+            .await
+            .status
+            .to_string(),
         "active"
     );
     assert_eq!(links_of(&app, acc.id).await, 0, "unlinked");
@@ -731,10 +756,19 @@ async fn reprovisioning_a_deleted_user_reactivates_the_account() {
     let id = app.create_user(user("back@acme.example")).await;
     app.delete(&format!("/Users/{id}")).await;
     assert_eq!(
-        account_of(&app, "back@acme.example").await.status,
+        account_of(&app, "back@acme.example")
+            .await
+            .status
+            .to_string(),
         "deactivated"
     );
     let again = app.create_user(user("back@acme.example")).await;
     assert_ne!(again, id);
-    assert_eq!(account_of(&app, "back@acme.example").await.status, "active");
+    assert_eq!(
+        account_of(&app, "back@acme.example")
+            .await
+            .status
+            .to_string(),
+        "active"
+    );
 }

@@ -11,7 +11,6 @@ use super::auth::AdminPrincipal;
 use super::{items, page_limit, split_page, uuid_cursor};
 use crate::admin_error::{AdminError, AdminResult};
 use crate::domain::admin_rules::{self, ProfileField};
-use crate::domain::lifecycle::AccountStatus;
 use crate::domain::types::Email;
 use crate::http::AppState;
 use crate::service::{self, accounts::AdminAct};
@@ -41,15 +40,6 @@ pub struct ListParams {
     pub cursor: Option<String>,
 }
 
-fn parse_status(s: &str) -> AdminResult<AccountStatus> {
-    match s {
-        "active" | "deactivated" | "pending_deletion" | "deleted" => Ok(AccountStatus::parse(s)),
-        other => Err(AdminError::invalid(format!(
-            "status must be active, deactivated, pending_deletion or deleted, got {other:?}"
-        ))),
-    }
-}
-
 pub(super) fn parse_yes_no(name: &str, s: Option<&str>) -> AdminResult<Option<bool>> {
     match s.map(str::trim) {
         None | Some("") => Ok(None),
@@ -63,7 +53,11 @@ pub(super) fn parse_yes_no(name: &str, s: Option<&str>) -> AdminResult<Option<bo
 
 pub(crate) fn filter_of(p: &ListParams) -> AdminResult<AccountFilter> {
     Ok(AccountFilter {
-        status: p.status.as_deref().map(parse_status).transpose()?,
+        status: p
+            .status
+            .as_deref()
+            .map(admin_rules::parse_account_status)
+            .transpose()?,
         synced: parse_yes_no("synced", p.synced.as_deref())?,
         q: p.q.clone(),
     })

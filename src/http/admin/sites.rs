@@ -12,7 +12,7 @@ use super::accounts::{act, product_json};
 use super::auth::AdminPrincipal;
 use super::{items, page_limit, split_page, uuid_cursor};
 use crate::admin_error::AdminResult;
-use crate::domain::admin_rules::{self, MembershipStatus};
+use crate::domain::admin_rules;
 use crate::domain::types::Email;
 use crate::http::AppState;
 use crate::service::{self, sites::MembershipChange};
@@ -74,7 +74,7 @@ pub(crate) fn member_filter(p: &UsersParams) -> AdminResult<MemberFilter> {
         status: p
             .status
             .as_deref()
-            .map(MembershipStatus::parse)
+            .map(admin_rules::parse_membership_status)
             .transpose()?,
         q: p.q.clone(),
         product: p

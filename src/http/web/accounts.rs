@@ -22,8 +22,6 @@ use crate::store::account_detail::AccountView;
 use crate::store::accounts;
 use crate::store::site_users::{self, Access, by_account};
 
-const STATUSES: [&str; 4] = ["active", "deactivated", "pending_deletion", "deleted"];
-
 /// "Jira on acme.example.net (admin, via group Engineering)".
 pub fn access_line(r: &Access, with_site: bool) -> Markup {
     html! {
@@ -107,8 +105,8 @@ pub async fn list(
             label { "Status "
                 select name="status" {
                     option value="" { "all but deleted" }
-                    @for s in STATUSES {
-                        option value=(s) selected[is(&params.status, s)] { (s.replace('_', " ")) }
+                    @for s in AccountStatus::ALL.map(|s| s.to_string()) {
+                        option value=(s) selected[is(&params.status, &s)] { (s.replace('_', " ")) }
                     }
                 }
             }
@@ -138,7 +136,7 @@ pub async fn list(
                                 a href=(format!("/admin/accounts/{}", a.id)) { (name_of(a)) }
                                 @if let Some(e) = &a.email { br; small.muted { (e) } }
                             }
-                            td.status { (badge(&a.status)) }
+                            td.status { (badge(&a.status.to_string())) }
                             td.sync { (synced_badge(synced.get(&a.id))) }
                             td {
                                 @match access.get(&a.id) {
@@ -226,7 +224,7 @@ pub async fn detail(
     let title = name_of(a).to_owned();
     let body = html! {
         p.crumbs { a href="/admin/accounts" { "Managed accounts" } " / " (title) }
-        h1 { (title) @if full { " " (badge(&a.status)) } }
+        h1 { (title) @if full { " " (badge(&a.status.to_string())) } }
         @if let Some(m) = done { p.notice role="status" { (m) } }
         dl.facts {
             dt { "Email" } dd { (a.email.as_deref().unwrap_or("—")) }
@@ -239,7 +237,7 @@ pub async fn detail(
         }
         @if full { section {
             h2 { "Lifecycle" }
-            @let actions = offered(AccountStatus::parse(&a.status));
+            @let actions = offered(a.status);
             @if actions.is_empty() { p.muted { "No lifecycle actions for a deleted account." } }
             div.actions {
                 @for l in actions {
@@ -288,7 +286,7 @@ pub async fn detail(
                     tbody { @for m in &d.sites {
                         tr {
                             td { a href=(format!("/admin/sites/{}/users", m.site_id)) { (m.site) } }
-                            td { (badge(&m.status)) }
+                            td { (badge(&m.status.to_string())) }
                             td { (when(m.last_active_at, "never")) }
                             td { @if m.access.is_empty() { span.muted { "none" } }
                                 @else { ul.plain { @for r in &m.access { (access_line(r, false)) } } } }

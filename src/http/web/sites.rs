@@ -11,6 +11,7 @@ use super::error::WebResult;
 use super::layout::{Section, badge, pager, when};
 use super::session::WebAdmin;
 use super::{given, query_string};
+use crate::domain::admin_rules::MembershipStatus;
 use crate::http::AppState;
 use crate::http::admin::sites::{UsersParams, member_filter};
 use crate::http::admin::{page_limit, split_page, uuid_cursor};
@@ -89,8 +90,8 @@ pub async fn users(
             label { "Status "
                 select name="status" {
                     option value="" { "any" }
-                    @for s in ["active", "invited", "suspended"] {
-                        option value=(s) selected[is(&params.status, s)] { (s) }
+                    @for s in MembershipStatus::ALL.map(|s| s.to_string()) {
+                        option value=(s) selected[is(&params.status, &s)] { (s) }
                     }
                 }
             }
@@ -115,7 +116,7 @@ pub async fn users(
                             @if let Some(e) = &a.email { br; small.muted { (e) } }
                         }
                         td { @if a.managing_org_id == Some(org_id) { "managed" } @else { span.muted { "external" } } }
-                        td { (badge(&m.status)) }
+                        td { (badge(&m.status.to_string())) }
                         td { (when(m.last_active_at, "never")) }
                         td { @match access.get(&a.id) {
                             Some(list) if !list.is_empty() => ul.plain { @for r in list { (access_line(r, false)) } },

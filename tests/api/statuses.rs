@@ -1,0 +1,166 @@
+//! Status columns are typed (`AccountStatus`, `MembershipStatus`): the
+//! schema refuses a value the server does not know, and a row that holds
+//! one anyway is an error when read (500), never taken for `active`.
+
+use chrono::Utc;
+use entity::{account, site_membership};
+use sea_orm::sea_query::Query;
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr};
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::admin::{admin, assert_admin_error, seed_account, site, verify_domain};
+use crate::helpers::{TestApp, TestBackend, spawn_app, test_backend};
+
+async fn raw(db: &DatabaseConnection, sql: &str) -> Result<(), DbErr> {
+    db.execute_unprepared(sql).await.map(|_| ())
+}
+
+/// An account (managed by the default org) on a site; returns
+/// (admin, account id, site id).
+async fn account_on_site(app: &TestApp) -> (crate::admin::Admin, String, String) {
+    let a = admin(app, "default").await;
+    verify_domain(&a, "acme.example").await;
+    let id = seed_account(app, "bob@acme.example", Some(&a.org_id)).await;
+    let s = site(app, &a, "acme.example.net").await;
+    let (status, body) = a
+        .post(
+            &format!("/sites/{s}/users"),
+            json!({"email": "bob@acme.example"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    (a, id, s)
+}
+
+#[tokio::test]
+async fn the_schema_refuses_a_status_the_server_does_not_know() {
+    let app = spawn_app().await;
+    let (a, id, s) = account_on_site(&app).await;
+    let other = seed_account(&app, "other@acme.example", Some(&a.org_id)).await;
+    let db = app.db().await;
+
+    for sql in [
+        "UPDATE accounts SET status = 'bogus'",
+        "UPDATE accounts SET status = 'Active'",
+        "UPDATE site_memberships SET status = 'removed'",
+        "UPDATE site_memberships SET status = 'deactivated'",
+    ] {
+        assert!(raw(&db, sql).await.is_err(), "{sql} was stored");
+    }
+    let now = Utc::now();
+    let insert_account = Query::insert()
+        .into_table(account::Entity)
+        .columns([
+            account::Column::Id,
+            account::Column::Status,
+            account::Column::TwoStepEnabled,
+            account::Column::SamlSso,
+            account::Column::PasswordResetRequired,
+            account::Column::CreatedAt,
+            account::Column::UpdatedAt,
+        ])
+        .values_panic([
+            Uuid::now_v7().into(),
+            "bogus".into(),
+            false.into(),
+            false.into(),
+            false.into(),
+            now.into(),
+            now.into(),
+        ])
+        .to_owned();
+    assert!(db.execute(&insert_account).await.is_err());
+    let insert_membership = Query::insert()
+        .into_table(site_membership::Entity)
+        .columns([
+            site_membership::Column::SiteId,
+            site_membership::Column::AccountId,
+            site_membership::Column::Status,
+            site_membership::Column::InvitedDirectly,
+            site_membership::Column::CreatedAt,
+            site_membership::Column::UpdatedAt,
+        ])
+        .values_panic([
+            Uuid::parse_str(&s).unwrap().into(),
+            Uuid::parse_str(&other).unwrap().into(),
+            "removed".into(),
+            false.into(),
+            now.into(),
+            now.into(),
+        ])
+        .to_owned();
+    assert!(db.execute(&insert_membership).await.is_err());
+
+    // Every known name is still accepted (the guard is not too wide).
+    for status in account::AccountStatus::ALL {
+        raw(&db, &format!("UPDATE accounts SET status = '{status}'"))
+            .await
+            .unwrap();
+    }
+    for status in site_membership::MembershipStatus::ALL {
+        raw(
+            &db,
+            &format!("UPDATE site_memberships SET status = '{status}'"),
+        )
+        .await
+        .unwrap();
+    }
+    raw(&db, "UPDATE accounts SET status = 'active'")
+        .await
+        .unwrap();
+    raw(&db, "UPDATE site_memberships SET status = 'invited'")
+        .await
+        .unwrap();
+    let (status, d) = a.get(&format!("/accounts/{id}")).await;
+    assert_eq!((status, &d["status"]), (200, &json!("active")), "{d}");
+    let (status, users) = a.get(&format!("/sites/{s}/users")).await;
+    assert_eq!(status, 200, "{users}");
+    assert_eq!(users["items"].as_array().unwrap().len(), 1, "{users}");
+    assert_eq!(users["items"][0]["status"], "invited", "{users}");
+}
+
+#[tokio::test]
+async fn an_unknown_status_read_back_is_a_500_not_a_guess() {
+    let app = spawn_app().await;
+    let (a, id, s) = account_on_site(&app).await;
+    let db = app.db().await;
+    // Lift the schema's guard, as an older or hand-edited database might
+    // lack it.
+    let lift: &[&str] = match test_backend() {
+        TestBackend::Sqlite => &[
+            "DROP TRIGGER ck_accounts_status_update",
+            "DROP TRIGGER ck_site_memberships_status_update",
+        ],
+        TestBackend::Postgres(_) => &[
+            "ALTER TABLE accounts DROP CONSTRAINT ck_accounts_status",
+            "ALTER TABLE site_memberships DROP CONSTRAINT ck_site_memberships_status",
+        ],
+    };
+    for sql in lift {
+        raw(&db, sql).await.unwrap();
+    }
+    raw(&db, "UPDATE accounts SET status = 'suspended'")
+        .await
+        .unwrap();
+    let (status, body) = a.get(&format!("/accounts/{id}")).await;
+    assert_admin_error(status, &body, 500, "internal_error");
+    assert!(!body.to_string().contains("suspended"), "{body}");
+    let (status, body) = a
+        .post(&format!("/accounts/{id}/deactivate"), json!({}))
+        .await;
+    assert_admin_error(status, &body, 500, "internal_error");
+
+    raw(&db, "UPDATE accounts SET status = 'active'")
+        .await
+        .unwrap();
+    raw(&db, "UPDATE site_memberships SET status = 'removed'")
+        .await
+        .unwrap();
+    let (status, body) = a.get(&format!("/sites/{s}/users")).await;
+    assert_admin_error(status, &body, 500, "internal_error");
+    let (status, body) = a
+        .post(&format!("/sites/{s}/users/{id}/suspend"), json!({}))
+        .await;
+    assert_admin_error(status, &body, 500, "internal_error");
+}
