@@ -5,7 +5,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::auth::Directory;
+use super::auth::{Bearer, Directory};
 use super::body::ScimBody;
 use super::scim::{
     ProjectionParams, ResourceName, ResourcePath, SyncOp, directory_base, if_match, list_head,
@@ -239,21 +239,38 @@ pub(super) fn json_size(v: &Value) -> usize {
     c.0
 }
 
+/// `GET /Users/{id}`: authentication and the user in one statement when
+/// the bearer is a static token (the hot read of every IdP).
 pub async fn get(
     state: web::Data<AppState>,
-    dir: Directory,
+    bearer: Bearer,
     req: HttpRequest,
     id: ResourcePath<Users>,
     params: web::Query<ProjectionParams>,
 ) -> ScimResult<HttpResponse> {
-    let p = parse_projection(
-        params.attributes.as_deref(),
-        params.excluded_attributes.as_deref(),
-    )?;
-    let uid = id.id()?.id;
-    let u = users::get(state.store.reader(), &dir, uid)
-        .await?
-        .ok_or_else(|| id.not_found())?;
+    let projection = || {
+        parse_projection(
+            params.attributes.as_deref(),
+            params.excluded_attributes.as_deref(),
+        )
+    };
+    let Ok(uid) = id.id().map(|p| p.id) else {
+        // Refused tokens are told so before the id is looked at.
+        bearer.directory(&state).await?;
+        projection()?;
+        return Err(id.not_found());
+    };
+    let db = state.store.reader();
+    let (dir, u) = match users::get_with_token(db, &bearer.token_hash(), uid).await? {
+        Some((principal, u)) => (bearer.admit(&state, Some(principal)).await?, u),
+        None => {
+            let dir = bearer.admit(&state, None).await?;
+            let u = users::get(db, &dir, uid).await?;
+            (dir, u)
+        }
+    };
+    let p = projection()?;
+    let u = u.ok_or_else(|| id.not_found())?;
     if let Some(res) = not_modified(&req, u.link.version) {
         return Ok(res);
     }

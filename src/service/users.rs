@@ -180,19 +180,32 @@ pub async fn provision(
     dir: &DirectoryPrincipal,
     input: UserInput,
 ) -> ScimResult<Provisioned> {
-    let attrs = input.attrs;
-    if let Some(existing) = store::by_user_name(tx, dir, &attrs.user_name).await? {
-        return Err(ScimError::uniqueness(format!(
-            "userName {:?} is already in use in this directory (id {})",
+    let mut attrs = input.attrs;
+    let taken = |id: Uuid| {
+        ScimError::uniqueness(format!(
+            "userName {:?} is already in use in this directory (id {id})",
             attrs.user_name.as_str(),
-            existing.id
-        )));
+        ))
+    };
+    let email = match required_email(&attrs) {
+        Ok(email) => email,
+        Err(e) => {
+            // A taken userName is the answer before a missing email.
+            if let Some(existing) = store::by_user_name(tx, dir, &attrs.user_name).await? {
+                return Err(taken(existing.id));
+            }
+            return Err(e.into());
+        }
+    };
+    // The userName, the domain's authority and the email's account in one
+    // statement (this runs under the write lock).
+    let probe = store::provision_probe(tx, dir, &attrs.user_name, &email).await?;
+    if let Some(id) = probe.taken_by {
+        return Err(taken(id));
     }
-    let mut attrs = attrs;
-    let email = required_email(&attrs)?;
-    let authority = authority_of(tx, email.domain()).await?;
+    let authority = probe.authority;
     let authoritative = authority.is_authoritative(dir.directory_id);
-    let existing = store::account_by_email(tx, &email).await?;
+    let existing = probe.existing;
     let plan = plan_provision(
         existing.as_ref().map(facts).as_ref(),
         &authority,
@@ -232,7 +245,7 @@ pub async fn provision(
         ProvisionPlan::Link { account: id, claim } => {
             let current =
                 existing.ok_or_else(|| ScimError::internal("planned link without account"))?;
-            if store::account_linked(tx, dir, id).await? {
+            if probe.existing_linked {
                 return Err(ScimError::uniqueness(format!(
                     "the account with email {email} is already provisioned in this directory under another userName"
                 )));
@@ -292,6 +305,8 @@ pub async fn provision(
     } else {
         ActiveEffect::Nothing
     };
+    // A new account has no site membership to suspend or restore.
+    let effect = skip_absent_memberships(effect, outcome == AccountOutcome::Linked);
     apply_effect(tx, dir, account.id, effect).await?;
     // What was written is what a read would return: no need to read it back.
     Ok(Provisioned {
@@ -354,9 +369,9 @@ async fn update(
     input: UserInput,
 ) -> ScimResult<StoredUser> {
     let mut attrs = input.attrs;
-    let account = store::account_by_id(tx, current.link.account_id).await?;
+    let linked = store::linked_account(tx, current.link.account_id).await?;
+    let (account, authority) = (linked.account, linked.authority);
     let f = facts(&account);
-    let authority = authority_of(tx, account.email_domain.as_deref().unwrap_or_default()).await?;
     let authoritative = authority.is_authoritative(dir.directory_id);
     let mut ignored = Vec::new();
     if !authoritative && authority.managing_org.is_some() {
@@ -384,7 +399,8 @@ async fn update(
         change.profile = Some(attrs.account_profile());
         change.password = input.password.clone();
     }
-    if email_changed || authoritative {
+    // Only what changes is written: a PATCH of `active` leaves the row be.
+    if email_changed || profile_changed || change.password.is_some() {
         store::update_account(tx, account.clone(), change).await?;
     }
     if profile_changed {
@@ -396,9 +412,10 @@ async fn update(
         events::for_account(tx, account.id, EventType::AccountEmailChanged, data).await?;
     }
     let effect = on_active_change(&f, authoritative, current.link.active, attrs.active)?;
+    let effect = skip_absent_memberships(effect, linked.has_memberships);
     apply_effect(tx, dir, account.id, effect).await?;
 
-    let link = store::update_link(tx, dir, current.link, &attrs).await?;
+    let link = store::update_link(tx, dir, current.link, &current.attrs, &attrs).await?;
     Ok(StoredUser {
         link,
         attrs,
@@ -416,8 +433,8 @@ pub async fn delete_in(
     if_match: Option<&IfMatch>,
 ) -> ScimResult<()> {
     let current = store::lock(tx, dir, id, if_match).await?;
-    let account = store::account_by_id(tx, current.link.account_id).await?;
-    let authority = authority_of(tx, account.email_domain.as_deref().unwrap_or_default()).await?;
+    let linked = store::linked_account(tx, current.link.account_id).await?;
+    let (account, authority) = (linked.account, linked.authority);
     let effect = if current.link.active {
         on_delete(
             &facts(&account),
@@ -427,6 +444,7 @@ pub async fn delete_in(
         // `active: false` already took effect.
         ActiveEffect::Nothing
     };
+    let effect = skip_absent_memberships(effect, linked.has_memberships);
     apply_effect(tx, dir, account.id, effect).await?;
     // Leaving each group ends the access it granted, with its events,
     // exactly as a member removal does.
@@ -434,6 +452,20 @@ pub async fn delete_in(
         crate::store::groups::remove_members(tx, group_id, &[account.id]).await?;
     }
     Ok(store::unlink(tx, id).await?)
+}
+
+/// `effect`, less a suspension or restoration of site memberships the
+/// account does not have (`has_memberships` false): no statement for
+/// nothing.
+fn skip_absent_memberships(effect: ActiveEffect, has_memberships: bool) -> ActiveEffect {
+    match effect {
+        ActiveEffect::SuspendOrgMemberships | ActiveEffect::RestoreOrgMemberships
+            if !has_memberships =>
+        {
+            ActiveEffect::Nothing
+        }
+        effect => effect,
+    }
 }
 
 /// Carries out what `lifecycle` decided.

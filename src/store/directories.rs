@@ -48,37 +48,56 @@ pub async fn authenticate<C: ConnectionTrait>(
     db: &C,
     token: &str,
 ) -> DomainResult<Option<DirectoryPrincipal>> {
-    type Row = (
-        Uuid,
-        String,
-        Option<DateTime<Utc>>,
-        Option<DateTime<Utc>>,
-        Uuid,
-        Uuid,
-        bool,
-    );
     let hash = secrets::token_hash(token);
-    let row: Option<Row> = directory_token::Entity::find()
-        .select_only()
-        .column(directory_token::Column::Id)
-        .column(directory_token::Column::TokenHash)
-        .column(directory_token::Column::ExpiresAt)
-        .column(directory_token::Column::RevokedAt)
-        .column(directory::Column::Id)
-        .column(directory::Column::OrgId)
-        .column(directory::Column::RejectUnverifiedDomains)
-        .inner_join(directory::Entity)
-        .filter(directory_token::Column::TokenHash.eq(hash.clone()))
-        .into_tuple()
-        .one(db)
-        .await
-        .map_err(db_error)?;
-    let Some((token_id, token_hash, expires_at, revoked_at, directory_id, org_id, reject)) = row
+    match db.query_one(&token_lookup(&hash)).await.map_err(db_error)? {
+        Some(row) => principal_from(&row, &hash),
+        None => Ok(None),
+    }
+}
+
+/// The lookup of a static token by its hash (`token_hash`): the token
+/// joined with its directory, columns aliased `t_*` and `d_*` so a query
+/// may join more (a GET by id joins the user it reads: one statement for
+/// both). [`principal_from`] reads its row.
+pub(crate) fn token_lookup(token_hash: &str) -> sea_orm::sea_query::SelectStatement {
+    let t = |c: directory_token::Column| Expr::col((directory_token::Entity, c));
+    let d = |c: directory::Column| Expr::col((directory::Entity, c));
+    Query::select()
+        .expr_as(t(directory_token::Column::Id), "t_id")
+        .expr_as(t(directory_token::Column::TokenHash), "t_hash")
+        .expr_as(t(directory_token::Column::ExpiresAt), "t_expires_at")
+        .expr_as(t(directory_token::Column::RevokedAt), "t_revoked_at")
+        .expr_as(d(directory::Column::Id), "d_id")
+        .expr_as(d(directory::Column::OrgId), "d_org_id")
+        .expr_as(d(directory::Column::RejectUnverifiedDomains), "d_reject")
+        .from(directory_token::Entity)
+        .inner_join(
+            directory::Entity,
+            t(directory_token::Column::DirectoryId)
+                .equals((directory::Entity, directory::Column::Id)),
+        )
+        .and_where(t(directory_token::Column::TokenHash).eq(token_hash))
+        .to_owned()
+}
+
+/// The principal of a [`token_lookup`] row: none when the token is
+/// revoked or expired.
+pub(crate) fn principal_from(
+    row: &sea_orm::QueryResult,
+    hash: &str,
+) -> DomainResult<Option<DirectoryPrincipal>> {
+    let get = |c: &str| -> DomainResult<Option<Uuid>> { row.try_get("", c).map_err(db_error) };
+    let (Some(token_id), Some(directory_id), Some(org_id)) =
+        (get("t_id")?, get("d_id")?, get("d_org_id")?)
     else {
         return Ok(None);
     };
+    let token_hash: String = row.try_get("", "t_hash").map_err(db_error)?;
+    let expires_at: Option<DateTime<Utc>> = row.try_get("", "t_expires_at").map_err(db_error)?;
+    let revoked_at: Option<DateTime<Utc>> = row.try_get("", "t_revoked_at").map_err(db_error)?;
+    let reject: bool = row.try_get("", "d_reject").map_err(db_error)?;
     // The lookup was by index; compare again in constant time all the same.
-    if !secrets::constant_time_eq(&token_hash, &hash) || revoked_at.is_some() {
+    if !secrets::constant_time_eq(&token_hash, hash) || revoked_at.is_some() {
         return Ok(None);
     }
     if expires_at.is_some_and(|e| e <= Utc::now()) {
@@ -482,10 +501,44 @@ pub async fn authority_of<C: ConnectionTrait>(
         .unwrap_or_default())
 }
 
+/// The directory authoritative for the verified `"domains"` row in scope
+/// of a query: the one bound to it, else its organization's only
+/// directory (none when the org has several and none is bound).
+pub(crate) const AUTHORITY_DIRECTORY: &str = r#"COALESCE("domains"."directory_id",
+    (SELECT x."id" FROM "directories" x WHERE x."org_id" = "domains"."org_id"
+     AND NOT EXISTS (SELECT 1 FROM "directories" y WHERE y."org_id" = x."org_id" AND y."id" <> x."id")))"#;
+
+/// The verified `"domains"` row named `name` (a lower-case column or
+/// value), joined to a query whose authority it gives
+/// ([`AUTHORITY_DIRECTORY`], [`authority_from`]).
+pub(crate) fn verified_domain_named(name: impl Into<Expr>) -> Condition {
+    Condition::all()
+        .add(Expr::col((domain::Entity, domain::Column::Name)).eq(name.into()))
+        .add(Expr::col((domain::Entity, domain::Column::Verified)).eq(true))
+}
+
+/// Selects the authority of the joined `"domains"` row as `auth_org` and
+/// `auth_dir` (read back by [`authority_from`]).
+pub(crate) fn select_authority(q: &mut sea_orm::sea_query::SelectStatement) {
+    q.expr_as(
+        Expr::col((domain::Entity, domain::Column::OrgId)),
+        "auth_org",
+    )
+    .expr_as(Expr::cust(AUTHORITY_DIRECTORY), "auth_dir");
+}
+
+/// The authority [`select_authority`] selected (no verified domain: none).
+pub(crate) fn authority_from(row: &sea_orm::QueryResult) -> DomainResult<Authority> {
+    Ok(Authority {
+        managing_org: row.try_get("", "auth_org").map_err(db_error)?,
+        directory: row.try_get("", "auth_dir").map_err(db_error)?,
+    })
+}
+
 /// For each of `names` (lower-case) that an organization has verified:
 /// that org, and the directory bound to the domain, or the org's only
 /// directory when none is bound. Names nobody verified are absent. One
-/// query, two when some domain is unbound.
+/// query.
 pub async fn authorities<C: ConnectionTrait>(
     db: &C,
     names: &[String],
@@ -493,53 +546,19 @@ pub async fn authorities<C: ConnectionTrait>(
     if names.is_empty() {
         return Ok(HashMap::new());
     }
-    let rows: Vec<(String, Uuid, Option<Uuid>)> = domain::Entity::find()
-        .select_only()
-        .column(domain::Column::Name)
-        .column(domain::Column::OrgId)
-        .column(domain::Column::DirectoryId)
-        .filter(domain::Column::Verified.eq(true))
-        .filter(domain::Column::Name.is_in(names.iter().cloned()))
-        .into_tuple()
-        .all(db)
-        .await
-        .map_err(db_error)?;
-    let unbound: Vec<Uuid> = rows
-        .iter()
-        .filter(|(_, _, d)| d.is_none())
-        .map(|(_, org, _)| *org)
-        .collect();
-    let mut only_directory: HashMap<Uuid, Option<Uuid>> = HashMap::new();
-    if !unbound.is_empty() {
-        let dirs: Vec<(Uuid, Uuid)> = directory::Entity::find()
-            .select_only()
-            .column(directory::Column::OrgId)
-            .column(directory::Column::Id)
-            .filter(directory::Column::OrgId.is_in(unbound))
-            .into_tuple()
-            .all(db)
-            .await
-            .map_err(db_error)?;
-        for (org, dir) in dirs {
-            only_directory
-                .entry(org)
-                .and_modify(|d| *d = None)
-                .or_insert(Some(dir));
-        }
-    }
-    Ok(rows
-        .into_iter()
-        .map(|(name, org, bound)| {
-            let directory = bound.or_else(|| only_directory.get(&org).copied().flatten());
-            (
-                name,
-                Authority {
-                    managing_org: Some(org),
-                    directory,
-                },
-            )
+    let mut q = Query::select();
+    q.column((domain::Entity, domain::Column::Name))
+        .from(domain::Entity)
+        .and_where(Expr::col((domain::Entity, domain::Column::Verified)).eq(true))
+        .and_where(Expr::col((domain::Entity, domain::Column::Name)).is_in(names.iter().cloned()));
+    select_authority(&mut q);
+    let rows = db.query_all(&q).await.map_err(db_error)?;
+    rows.iter()
+        .map(|row| {
+            let name: String = row.try_get("", "name").map_err(db_error)?;
+            Ok((name, authority_from(row)?))
         })
-        .collect())
+        .collect()
 }
 
 /// Makes the directory authoritative for a verified domain of its org (a

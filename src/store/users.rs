@@ -5,17 +5,22 @@
 
 use chrono::{DateTime, Utc};
 use entity::site_membership::MembershipStatus;
-use entity::{account, group, group_member, scim_user, scim_user_value, site, site_membership};
-use sea_orm::sea_query::{Expr, ExprTrait, Query, SimpleExpr};
+use entity::{
+    account, domain, group, group_member, scim_user, scim_user_value, site, site_membership,
+};
+use sea_orm::sea_query::{Asterisk, Expr, ExprTrait, Query, SimpleExpr};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait,
-    FromQueryResult, NotSet, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Set,
-    Statement,
+    FromQueryResult, JoinType, NotSet, PaginatorTrait, QueryFilter, QueryOrder, QueryResult,
+    QuerySelect, QueryTrait, Set, Statement,
 };
 use serde_json::json;
 use uuid::Uuid;
 
-use super::directories::DirectoryPrincipal;
+use super::directories::{
+    DirectoryPrincipal, authority_from, principal_from, select_authority, token_lookup,
+    verified_domain_named,
+};
 use super::events::{self, EventType, NewEvent, Recorder};
 use super::filter_sql::{
     Column, custom_sort, names_custom, user_column_with, users_condition_with,
@@ -29,7 +34,7 @@ use crate::domain::custom_schema::CustomSchema;
 use crate::domain::error::{DomainError, DomainResult};
 use crate::domain::etag::IfMatch;
 use crate::domain::filter::AttrPath;
-use crate::domain::lifecycle::{AccountFacts, AccountStatus};
+use crate::domain::lifecycle::{AccountFacts, AccountStatus, Authority};
 use crate::domain::query::ListQuery;
 use crate::domain::schema::AttrType;
 use crate::domain::types::{Email, UserName};
@@ -77,6 +82,46 @@ pub async fn get<C: ConnectionTrait>(
     Ok(load(db, select).await?.pop())
 }
 
+/// A GET by id with its authentication in one statement (on SQLite each
+/// statement is a round trip to a connection's thread): the static token
+/// whose hash is `token_hash` with its directory, and that directory's
+/// link `id` with its values and groups. `None`: no valid static token
+/// (revoked, expired, unknown: the caller tries the other credentials);
+/// else the principal and the user, if the directory has it.
+pub async fn get_with_token<C: ConnectionTrait>(
+    db: &C,
+    token_hash: &str,
+    id: Uuid,
+) -> DomainResult<Option<(DirectoryPrincipal, Option<StoredUser>)>> {
+    let [values, groups] = nested_of(db.get_database_backend());
+    let mut q = token_lookup(token_hash);
+    q.join(
+        JoinType::LeftJoin,
+        scim_user::Entity,
+        Condition::all()
+            .add(Expr::col((scim_user::Entity, scim_user::Column::Id)).eq(id))
+            .add(
+                Expr::col((scim_user::Entity, scim_user::Column::DirectoryId))
+                    .equals((entity::directory::Entity, entity::directory::Column::Id)),
+            ),
+    )
+    .column((scim_user::Entity, Asterisk))
+    .expr_as(Expr::cust(values), "nested_values")
+    .expr_as(Expr::cust(groups), "nested_groups");
+    let Some(row) = db.query_one(&q).await.map_err(db_error)? else {
+        return Ok(None);
+    };
+    let Some(principal) = principal_from(&row, token_hash)? else {
+        return Ok(None);
+    };
+    let found: Option<Uuid> = row.try_get("", "id").map_err(db_error)?;
+    let user = match found {
+        Some(_) => Some(from_nested_row(&row)?),
+        None => None,
+    };
+    Ok(Some((principal, user)))
+}
+
 /// A link's multi-valued attributes as one JSON array of rows (ordered as
 /// the page reader orders them), and its directory's groups the account is a
 /// member of, as correlated subqueries on the (user, attr, position) and
@@ -121,44 +166,50 @@ struct NestedValue {
     country: Option<String>,
 }
 
+fn nested_of(backend: DbBackend) -> [&'static str; 2] {
+    match backend {
+        DbBackend::Postgres => NESTED_POSTGRES,
+        _ => NESTED_SQLITE,
+    }
+}
+
 /// Loads the links `select` picks, each with its multi-valued attributes
 /// and groups: one statement whatever the number of links.
 async fn load<C: ConnectionTrait>(
     db: &C,
     select: sea_orm::Select<scim_user::Entity>,
 ) -> DomainResult<Vec<StoredUser>> {
-    let nested = match db.get_database_backend() {
-        DbBackend::Postgres => NESTED_POSTGRES,
-        _ => NESTED_SQLITE,
-    };
+    let nested = nested_of(db.get_database_backend());
     let mut query = select.into_query();
     query
         .expr_as(Expr::cust(nested[0]), "nested_values")
         .expr_as(Expr::cust(nested[1]), "nested_groups");
     let rows = db.query_all(&query).await.map_err(db_error)?;
-    let mut out = Vec::with_capacity(rows.len());
-    for row in rows {
-        let link = scim_user::Model::from_query_result(&row, "").map_err(db_error)?;
-        let values: Option<String> = row.try_get("", "nested_values").map_err(db_error)?;
-        let groups: Option<String> = row.try_get("", "nested_groups").map_err(db_error)?;
-        let corrupt = |e: serde_json::Error| {
-            DomainError::internal(format!("stored values of User {} unreadable: {e}", link.id))
-        };
-        let values: Vec<NestedValue> =
-            serde_json::from_str(values.as_deref().unwrap_or("[]")).map_err(corrupt)?;
-        let groups: Vec<(String, String)> =
-            serde_json::from_str(groups.as_deref().unwrap_or("[]")).map_err(corrupt)?;
-        let groups = groups
-            .into_iter()
-            .map(|(id, name)| {
-                Uuid::parse_str(&id)
-                    .map(|id| (id, name))
-                    .map_err(|e| DomainError::internal(format!("group id {id:?}: {e}")))
-            })
-            .collect::<DomainResult<Vec<_>>>()?;
-        out.push(build_nested(link, &values, groups)?);
-    }
-    Ok(out)
+    rows.iter().map(from_nested_row).collect()
+}
+
+/// A link with its values and groups from a row [`load`] (or a locking
+/// UPDATE returning the same) selected.
+fn from_nested_row(row: &QueryResult) -> DomainResult<StoredUser> {
+    let link = scim_user::Model::from_query_result(row, "").map_err(db_error)?;
+    let values: Option<String> = row.try_get("", "nested_values").map_err(db_error)?;
+    let groups: Option<String> = row.try_get("", "nested_groups").map_err(db_error)?;
+    let corrupt = |e: serde_json::Error| {
+        DomainError::internal(format!("stored values of User {} unreadable: {e}", link.id))
+    };
+    let values: Vec<NestedValue> =
+        serde_json::from_str(values.as_deref().unwrap_or("[]")).map_err(corrupt)?;
+    let groups: Vec<(String, String)> =
+        serde_json::from_str(groups.as_deref().unwrap_or("[]")).map_err(corrupt)?;
+    let groups = groups
+        .into_iter()
+        .map(|(id, name)| {
+            Uuid::parse_str(&id)
+                .map(|id| (id, name))
+                .map_err(|e| DomainError::internal(format!("group id {id:?}: {e}")))
+        })
+        .collect::<DomainResult<Vec<_>>>()?;
+    build_nested(link, &values, groups)
 }
 
 /// A link with its values (of this link only) and groups, as the SCIM API
@@ -455,6 +506,119 @@ pub async fn account_by_id<C: ConnectionTrait>(db: &C, id: Uuid) -> DomainResult
         .ok_or_else(|| DomainError::internal(format!("account {id} of a link is missing")))
 }
 
+/// A linked account as a write of its link needs it: the account row,
+/// who writes it ([`Authority`] of its email's domain) and whether it has
+/// any site membership (none: no membership to suspend or restore). One
+/// statement.
+#[derive(Debug)]
+pub struct LinkedAccount {
+    pub account: account::Model,
+    pub authority: Authority,
+    pub has_memberships: bool,
+}
+
+pub async fn linked_account<C: ConnectionTrait>(db: &C, id: Uuid) -> DomainResult<LinkedAccount> {
+    let mut q = account::Entity::find_by_id(id).into_query();
+    q.join(
+        JoinType::LeftJoin,
+        domain::Entity,
+        verified_domain_named(Expr::col((account::Entity, account::Column::EmailDomain))),
+    );
+    select_authority(&mut q);
+    q.expr_as(
+        Expr::cust(
+            r#"CASE WHEN EXISTS (SELECT 1 FROM "site_memberships" m
+                 WHERE m."account_id" = "accounts"."id") THEN 1 ELSE 0 END"#,
+        ),
+        "has_memberships",
+    );
+    let row = db
+        .query_one(&q)
+        .await
+        .map_err(db_error)?
+        .ok_or_else(|| DomainError::internal(format!("account {id} of a link is missing")))?;
+    let has: i32 = row.try_get("", "has_memberships").map_err(db_error)?;
+    Ok(LinkedAccount {
+        account: account::Model::from_query_result(&row, "").map_err(db_error)?,
+        authority: authority_from(&row)?,
+        has_memberships: has != 0,
+    })
+}
+
+/// What `POST /Users` must know before it writes: the link already using
+/// the userName in the directory, who writes accounts on the email's
+/// domain, and the account that has the email (if any), with whether it
+/// is linked to the directory already. One statement.
+#[derive(Debug)]
+pub struct ProvisionProbe {
+    pub taken_by: Option<Uuid>,
+    pub authority: Authority,
+    pub existing: Option<account::Model>,
+    pub existing_linked: bool,
+}
+
+pub async fn provision_probe<C: ConnectionTrait>(
+    db: &C,
+    dir: &DirectoryPrincipal,
+    user_name: &UserName,
+    email: &Email,
+) -> DomainResult<ProvisionProbe> {
+    let taken = Query::select()
+        .column(scim_user::Column::Id)
+        .from(scim_user::Entity)
+        .and_where(scim_user::Column::DirectoryId.eq(dir.directory_id))
+        .and_where(scim_user::Column::UserNameLower.eq(user_name.lower()))
+        .to_owned();
+    let linked = Query::select()
+        .expr(Expr::val(1))
+        .from_as(scim_user::Entity, "l")
+        .and_where(Expr::col(("l", scim_user::Column::DirectoryId)).eq(dir.directory_id))
+        .and_where(
+            Expr::col(("l", scim_user::Column::AccountId))
+                .equals((account::Entity, account::Column::Id)),
+        )
+        .to_owned();
+    let mut q = Query::select();
+    q.from_subquery(
+        Query::select().expr_as(Expr::val(1), "one").to_owned(),
+        "probe",
+    )
+    .column((account::Entity, Asterisk))
+    .expr_as(Expr::SubQuery(None, Box::new(taken.into())), "taken_by")
+    .expr_as(
+        Expr::case(Expr::exists(linked), 1).finally(0),
+        "existing_linked",
+    )
+    .join(
+        JoinType::LeftJoin,
+        account::Entity,
+        Expr::col((account::Entity, account::Column::EmailLower)).eq(email.lower()),
+    )
+    .join(
+        JoinType::LeftJoin,
+        domain::Entity,
+        verified_domain_named(Expr::val(email.domain())),
+    );
+    select_authority(&mut q);
+    let row = db
+        .query_one(&q)
+        .await
+        .map_err(db_error)?
+        .ok_or_else(|| DomainError::internal("the provisioning probe returned no row"))?;
+    let account_id: Option<Uuid> = row.try_get("", "id").map_err(db_error)?;
+    let existing = match account_id {
+        Some(_) => Some(account::Model::from_query_result(&row, "").map_err(db_error)?),
+        None => None,
+    };
+    let linked: i32 = row.try_get("", "existing_linked").map_err(db_error)?;
+    Ok(ProvisionProbe {
+        taken_by: row.try_get("", "taken_by").map_err(db_error)?,
+        authority: authority_from(&row)?,
+        existing_linked: existing.is_some() && linked != 0,
+        existing,
+    })
+}
+
 pub fn required_email(a: &UserAttrs) -> DomainResult<Email> {
     a.account_email()?.ok_or_else(|| {
         DomainError::invalid(
@@ -623,11 +787,14 @@ pub async fn insert_link<C: ConnectionTrait>(
     Ok(link)
 }
 
-/// Writes every SCIM attribute of a (locked) link.
+/// Writes every SCIM attribute of a (locked) link whose attributes were
+/// `previous`. Its multi-valued attributes are rewritten only when their
+/// rows change (a PATCH of `active` leaves them be: two statements fewer).
 pub async fn update_link<C: ConnectionTrait>(
     tx: &C,
     dir: &DirectoryPrincipal,
     current: scim_user::Model,
+    previous: &UserAttrs,
     attrs: &UserAttrs,
 ) -> DomainResult<scim_user::Model> {
     let id = current.id;
@@ -641,7 +808,14 @@ pub async fn update_link<C: ConnectionTrait>(
             db_error(e)
         }
     })?;
-    write_values(tx, id, dir, attrs, true).await?;
+    // Custom values carry unique keys their schema's rules derive (a rule
+    // may have changed since): those are always rewritten.
+    let same = previous.custom.is_empty()
+        && attrs.custom.is_empty()
+        && value_rows(id, dir, previous) == value_rows(id, dir, attrs);
+    if !same {
+        write_values(tx, id, dir, attrs, true).await?;
+    }
     Ok(link)
 }
 
@@ -995,11 +1169,21 @@ pub async fn lock<C: ConnectionTrait>(
     let row = scim_user::Entity::update_many()
         .filter(scim_user::Column::Id.eq(id))
         .filter(scim_user::Column::DirectoryId.eq(dir.directory_id));
-    versioned::lock(
+    // The bump returns the link with its values and groups, as `get`
+    // reads it: one statement under the write lock.
+    let [values, groups] = nested_of(tx.get_database_backend());
+    let returning = vec![
+        Expr::cust("*"),
+        Expr::cust(format!("{values} AS nested_values")),
+        Expr::cust(format!("{groups} AS nested_groups")),
+    ];
+    versioned::lock_returning(
         tx,
         row,
         scim_user::Column::Version,
         if_match,
+        returning,
+        from_nested_row,
         async || get(tx, dir, id).await,
         |u: &StoredUser| u.link.version,
         || not_found(&id.to_string()),

@@ -43,9 +43,10 @@ async fn cost(app: &TestApp, path: &str) -> (u16, Value, u64) {
 /// the user with its values and groups) and a `userName eq` lookup six
 /// (the token, its directory, the page's ids, their links, values and
 /// groups). Now authentication is one statement (the token joined with its
-/// directory) and a page of one user is read whole in one, as by id.
+/// directory) and a page of one user is read whole in one; a GET by id
+/// reads its user in the statement that checks the token.
 #[tokio::test]
-async fn a_get_by_id_runs_two_statements_and_a_user_name_lookup_three() {
+async fn a_get_by_id_runs_one_statement_and_a_user_name_lookup_three() {
     // No purge job running statements of its own meanwhile.
     let app = spawn_app_with(|s| s.purge_interval_secs = 0).await;
     let mut u = user("ada@acme.example");
@@ -65,7 +66,18 @@ async fn a_get_by_id_runs_two_statements_and_a_user_name_lookup_three() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["phoneNumbers"].as_array().unwrap().len(), 2, "{body}");
     assert_eq!(body["groups"][0]["display"], "engineering", "{body}");
-    assert_eq!(n, 2, "GET by id: authentication, then the user");
+    assert_eq!(n, 1, "GET by id: the token with the user");
+
+    // The same refusals as before: an unknown id, a revoked or unknown token.
+    let (status, body, n) = cost(&app, &format!("/Users/{}", uuid::Uuid::new_v4())).await;
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(n, 1, "an unknown id: the token with no user");
+    let (status, body, _) = cost_with(&app, &format!("/Users/{id}"), "not-a-token").await;
+    assert_eq!(status, 401, "{body}");
+    let (status, body, _) = cost(&app, "/Users/not-a-uuid").await;
+    assert_eq!(status, 404, "{body}");
+    let (status, body, _) = cost_with(&app, "/Users/not-a-uuid", "not-a-token").await;
+    assert_eq!(status, 401, "{body}");
 
     let filter = urlencode("userName eq \"ADA@acme.example\"");
     let (status, body, n) = cost(&app, &format!("/Users?filter={filter}")).await;
@@ -153,4 +165,82 @@ async fn the_directory_list_costs_a_fixed_number_of_statements() {
     let (n, four) = listed().await;
     assert_eq!(n, 4);
     assert_eq!(four, one, "statements for 4 directories vs 1");
+}
+
+/// Statements `method path` with `body` ran (every pool), with its status.
+async fn write_cost(app: &TestApp, method: reqwest::Method, path: &str, body: Value) -> (u16, u64) {
+    let before = statements(app).await;
+    let (status, body) = app.send(method, path, Some(body)).await;
+    assert!(status < 300, "{body}");
+    (status, statements(app).await - before)
+}
+
+fn active(on: bool) -> Value {
+    json!({"schemas": [PATCH_OP], "Operations": [{"op": "replace", "value": {"active": on}}]})
+}
+
+/// Before: `POST /Users` ran 9 statements (10 on a verified domain) and
+/// `PATCH {"active": …}` 10 (14 on a managed account), 8 to 13 of them
+/// holding SQLite's one writer. Now the write's lookups (userName, the
+/// domain's authority, the email's account and whether it is linked) are
+/// one statement; lock and load of a link one (`UPDATE … RETURNING`); the
+/// account with its authority and whether it has site memberships one; a
+/// new account's (absent) memberships are not restored, an unchanged
+/// account row and unchanged multi-valued attributes not rewritten.
+#[tokio::test]
+async fn a_post_and_a_patch_of_active_run_few_statements() {
+    use reqwest::Method;
+    let app = spawn_app_with(|s| s.purge_interval_secs = 0).await;
+
+    // An external account (its domain verified by nobody).
+    let (status, n) = write_cost(&app, Method::POST, "/Users", user("ada@acme.example")).await;
+    assert_eq!(status, 201);
+    assert_eq!(
+        n, 6,
+        "POST: authentication, the probe, account, link, its emails, sync log"
+    );
+    let id = app
+        .get("/Users?filter=userName%20eq%20%22ada@acme.example%22")
+        .await
+        .1["Resources"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for on in [false, true] {
+        let (_, n) = write_cost(&app, Method::PATCH, &format!("/Users/{id}"), active(on)).await;
+        assert_eq!(
+            n, 5,
+            "PATCH active {on}: authentication, lock and load, the account, the link, sync log"
+        );
+    }
+
+    // A managed account, of the directory authoritative for its domain.
+    app.verify_domain("acme.example").await;
+    // PostgreSQL numbers a transaction's events in one more statement.
+    let numbering = u64::from(matches!(test_backend(), TestBackend::Postgres(_)));
+    let (_, n) = write_cost(&app, Method::POST, "/Users", user("bob@acme.example")).await;
+    assert_eq!(
+        n,
+        7 + numbering,
+        "POST: authentication, the probe, account, account.created, link, its emails, sync log"
+    );
+    let (_, body) = app
+        .get("/Users?filter=userName%20eq%20%22bob@acme.example%22")
+        .await;
+    let id = body["Resources"][0]["id"].as_str().unwrap().to_owned();
+    let (_, n) = write_cost(&app, Method::PATCH, &format!("/Users/{id}"), active(false)).await;
+    assert_eq!(
+        n,
+        8 + numbering,
+        "PATCH active false: authentication, lock and load, the account, its status, \
+         its sessions, account.deactivated, the link, sync log"
+    );
+    let (status, u) = app.get(&format!("/Users/{id}")).await;
+    assert_eq!(status, 200, "{u}");
+    assert_eq!(u["active"], false, "{u}");
+    assert_eq!(u["emails"][0]["value"], "bob@acme.example", "{u}");
+    assert_eq!(
+        account_of(&app, "bob@acme.example").await.status,
+        entity::account::AccountStatus::Deactivated
+    );
 }
