@@ -30,7 +30,7 @@ use crate::store::sync_log::SyncEntry;
 use crate::store::users::{
     self as store, AccountChange, PlainCreate, StoredUser, facts, profile_of, required_email,
 };
-use crate::store::{ROWS_PER_INSERT, Store, accounts, org_schemas};
+use crate::store::{ROWS_PER_INSERT, Store, accounts, org_schemas, site_users};
 
 /// `POST /Users`: find the account by email or create it, link it to the
 /// directory.
@@ -482,11 +482,12 @@ async fn apply_effect(
         ActiveEffect::ReactivateAccount => accounts::reactivate(tx, account_id).await?,
         ActiveEffect::SuspendOrgMemberships => {
             let suspended =
-                store::suspend_org_memberships(tx, dir.org_id, account_id, &suspended_by).await?;
+                site_users::suspend_org_memberships(tx, dir.org_id, account_id, &suspended_by)
+                    .await?;
             membership_events(tx, dir, suspended, EventType::MembershipSuspended).await?;
         }
         ActiveEffect::RestoreOrgMemberships => {
-            let restored = store::restore_memberships(tx, account_id, &suspended_by).await?;
+            let restored = site_users::restore_memberships(tx, account_id, &suspended_by).await?;
             membership_events(tx, dir, restored, EventType::MembershipRestored).await?;
         }
     }

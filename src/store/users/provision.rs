@@ -1,0 +1,387 @@
+//! What provisioning looks up and writes, one user at a time: accounts by
+//! email, links by userName, the account and link rows, their removal.
+
+use chrono::Utc;
+use entity::{account, domain, group, group_member, scim_user, scim_user_value};
+use sea_orm::sea_query::{Asterisk, Expr, ExprTrait, Query};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, JoinType,
+    PaginatorTrait, QueryFilter, QuerySelect, QueryTrait, Set,
+};
+use serde_json::json;
+use uuid::Uuid;
+
+use super::rows::{hash, new_account, new_link, set_link_attrs, set_profile, value_rows};
+use crate::domain::error::{DomainError, DomainResult};
+use crate::domain::lifecycle::Authority;
+use crate::domain::types::{Email, UserName};
+use crate::domain::user::{AccountProfile, Password, UserAttrs};
+use crate::store::directories::{
+    DirectoryPrincipal, authority_from, select_authority, verified_domain_named,
+};
+use crate::store::events::{EventType, NewEvent};
+use crate::store::{db_error, is_unique_violation, org_schemas};
+
+/// Replaces the multi-valued attributes of a link.
+async fn write_values<C: ConnectionTrait>(
+    db: &C,
+    user_id: Uuid,
+    dir: &DirectoryPrincipal,
+    a: &UserAttrs,
+    replace: bool,
+) -> DomainResult<()> {
+    if replace {
+        scim_user_value::Entity::delete_many()
+            .filter(scim_user_value::Column::UserId.eq(user_id))
+            .exec(db)
+            .await
+            .map_err(db_error)?;
+    }
+    let rows = value_rows(user_id, dir, a);
+    if !rows.is_empty() {
+        scim_user_value::Entity::insert_many(rows)
+            .exec_without_returning(db)
+            .await
+            .map_err(|e| org_schemas::unique_conflict(&a.custom, "User", e))?;
+    }
+    Ok(())
+}
+
+pub async fn account_by_email<C: ConnectionTrait>(
+    db: &C,
+    email: &Email,
+) -> DomainResult<Option<account::Model>> {
+    account::Entity::find()
+        .filter(account::Column::EmailLower.eq(email.lower()))
+        .one(db)
+        .await
+        .map_err(db_error)
+}
+
+pub async fn account_by_id<C: ConnectionTrait>(db: &C, id: Uuid) -> DomainResult<account::Model> {
+    account::Entity::find_by_id(id)
+        .one(db)
+        .await
+        .map_err(db_error)?
+        .ok_or_else(|| DomainError::internal(format!("account {id} of a link is missing")))
+}
+
+/// A linked account as a write of its link needs it: the account row,
+/// who writes it ([`Authority`] of its email's domain) and whether it has
+/// any site membership (none: no membership to suspend or restore). One
+/// statement.
+#[derive(Debug)]
+pub struct LinkedAccount {
+    pub account: account::Model,
+    pub authority: Authority,
+    pub has_memberships: bool,
+}
+
+pub async fn linked_account<C: ConnectionTrait>(db: &C, id: Uuid) -> DomainResult<LinkedAccount> {
+    let mut q = account::Entity::find_by_id(id).into_query();
+    q.join(
+        JoinType::LeftJoin,
+        domain::Entity,
+        verified_domain_named(Expr::col((account::Entity, account::Column::EmailDomain))),
+    );
+    select_authority(&mut q);
+    q.expr_as(
+        Expr::cust(
+            r#"CASE WHEN EXISTS (SELECT 1 FROM "site_memberships" m
+                 WHERE m."account_id" = "accounts"."id") THEN 1 ELSE 0 END"#,
+        ),
+        "has_memberships",
+    );
+    let row = db
+        .query_one(&q)
+        .await
+        .map_err(db_error)?
+        .ok_or_else(|| DomainError::internal(format!("account {id} of a link is missing")))?;
+    let has: i32 = row.try_get("", "has_memberships").map_err(db_error)?;
+    Ok(LinkedAccount {
+        account: account::Model::from_query_result(&row, "").map_err(db_error)?,
+        authority: authority_from(&row)?,
+        has_memberships: has != 0,
+    })
+}
+
+/// What `POST /Users` must know before it writes: the link already using
+/// the userName in the directory, who writes accounts on the email's
+/// domain, and the account that has the email (if any), with whether it
+/// is linked to the directory already. One statement.
+#[derive(Debug)]
+pub struct ProvisionProbe {
+    pub taken_by: Option<Uuid>,
+    pub authority: Authority,
+    pub existing: Option<account::Model>,
+    pub existing_linked: bool,
+}
+
+pub async fn provision_probe<C: ConnectionTrait>(
+    db: &C,
+    dir: &DirectoryPrincipal,
+    user_name: &UserName,
+    email: &Email,
+) -> DomainResult<ProvisionProbe> {
+    let taken = Query::select()
+        .column(scim_user::Column::Id)
+        .from(scim_user::Entity)
+        .and_where(scim_user::Column::DirectoryId.eq(dir.directory_id))
+        .and_where(scim_user::Column::UserNameLower.eq(user_name.lower()))
+        .to_owned();
+    let linked = Query::select()
+        .expr(Expr::val(1))
+        .from_as(scim_user::Entity, "l")
+        .and_where(Expr::col(("l", scim_user::Column::DirectoryId)).eq(dir.directory_id))
+        .and_where(
+            Expr::col(("l", scim_user::Column::AccountId))
+                .equals((account::Entity, account::Column::Id)),
+        )
+        .to_owned();
+    let mut q = Query::select();
+    q.from_subquery(
+        Query::select().expr_as(Expr::val(1), "one").to_owned(),
+        "probe",
+    )
+    .column((account::Entity, Asterisk))
+    .expr_as(Expr::SubQuery(None, Box::new(taken.into())), "taken_by")
+    .expr_as(
+        Expr::case(Expr::exists(linked), 1).finally(0),
+        "existing_linked",
+    )
+    .join(
+        JoinType::LeftJoin,
+        account::Entity,
+        Expr::col((account::Entity, account::Column::EmailLower)).eq(email.lower()),
+    )
+    .join(
+        JoinType::LeftJoin,
+        domain::Entity,
+        verified_domain_named(Expr::val(email.domain())),
+    );
+    select_authority(&mut q);
+    let row = db
+        .query_one(&q)
+        .await
+        .map_err(db_error)?
+        .ok_or_else(|| DomainError::internal("the provisioning probe returned no row"))?;
+    let account_id: Option<Uuid> = row.try_get("", "id").map_err(db_error)?;
+    let existing = match account_id {
+        Some(_) => Some(account::Model::from_query_result(&row, "").map_err(db_error)?),
+        None => None,
+    };
+    let linked: i32 = row.try_get("", "existing_linked").map_err(db_error)?;
+    Ok(ProvisionProbe {
+        taken_by: row.try_get("", "taken_by").map_err(db_error)?,
+        authority: authority_from(&row)?,
+        existing_linked: existing.is_some() && linked != 0,
+        existing,
+    })
+}
+
+pub fn required_email(a: &UserAttrs) -> DomainResult<Email> {
+    a.account_email()?.ok_or_else(|| {
+        DomainError::invalid(
+            "a User needs an email address: give emails (a primary one) or a userName that is an email address",
+        )
+    })
+}
+
+fn email_taken(e: &Email) -> DomainError {
+    DomainError::taken(format!("another account already uses the email {e}"))
+}
+
+/// The link of `user_name` in the directory, if any.
+pub async fn by_user_name<C: ConnectionTrait>(
+    db: &C,
+    dir: &DirectoryPrincipal,
+    user_name: &UserName,
+) -> DomainResult<Option<scim_user::Model>> {
+    scim_user::Entity::find()
+        .filter(scim_user::Column::DirectoryId.eq(dir.directory_id))
+        .filter(scim_user::Column::UserNameLower.eq(user_name.lower()))
+        .one(db)
+        .await
+        .map_err(db_error)
+}
+
+/// Whether the account already has a link in the directory.
+pub async fn account_linked<C: ConnectionTrait>(
+    db: &C,
+    dir: &DirectoryPrincipal,
+    account_id: Uuid,
+) -> DomainResult<bool> {
+    Ok(scim_user::Entity::find()
+        .filter(scim_user::Column::DirectoryId.eq(dir.directory_id))
+        .filter(scim_user::Column::AccountId.eq(account_id))
+        .count(db)
+        .await
+        .map_err(db_error)?
+        > 0)
+}
+
+/// Inserts a new active account (see [`new_account`]).
+pub async fn insert_account<C: ConnectionTrait>(
+    tx: &C,
+    managing_org: Option<Uuid>,
+    email: &Email,
+    profile: Option<AccountProfile>,
+    password: Option<&Password>,
+) -> DomainResult<account::Model> {
+    let m = new_account(managing_org, email, profile, password, Utc::now())?;
+    m.insert(tx).await.map_err(|e| {
+        if is_unique_violation(&e) {
+            email_taken(email)
+        } else {
+            db_error(e)
+        }
+    })
+}
+
+/// What a SCIM write changes on an account row (the service decided).
+#[derive(Debug, Default)]
+pub struct AccountChange {
+    /// Claimed by this org: the password goes, a reset is required if one
+    /// was set.
+    pub claim_by: Option<Uuid>,
+    pub email: Option<Email>,
+    pub profile: Option<AccountProfile>,
+    pub password: Option<Password>,
+}
+
+/// Writes `change` on the account (`updated_at` too).
+pub async fn update_account<C: ConnectionTrait>(
+    tx: &C,
+    current: account::Model,
+    change: AccountChange,
+) -> DomainResult<account::Model> {
+    let mut m: account::ActiveModel = current.clone().into();
+    if let Some(org) = change.claim_by {
+        m.managing_org_id = Set(Some(org));
+        m.password_hash = Set(None);
+        m.password_reset_required =
+            Set(current.password_reset_required || current.password_hash.is_some());
+    }
+    if let Some(e) = &change.email {
+        m.email = Set(Some(e.as_str().to_owned()));
+        m.email_lower = Set(Some(e.lower().to_owned()));
+        m.email_domain = Set(Some(e.domain().to_owned()));
+    }
+    if let Some(p) = change.profile {
+        set_profile(&mut m, p);
+    }
+    if let Some(p) = &change.password {
+        m.password_hash = Set(Some(hash(p)?));
+    }
+    m.updated_at = Set(Utc::now());
+    m.update(tx).await.map_err(|e| match &change.email {
+        Some(email) if is_unique_violation(&e) => email_taken(email),
+        _ => db_error(e),
+    })
+}
+
+fn user_name_taken(attrs: &UserAttrs) -> DomainError {
+    DomainError::taken(format!(
+        "userName {:?} is already in use in this directory",
+        attrs.user_name.as_str()
+    ))
+}
+
+/// Inserts a new link of `account` with its multi-valued attributes.
+pub async fn insert_link<C: ConnectionTrait>(
+    tx: &C,
+    dir: &DirectoryPrincipal,
+    account: Uuid,
+    attrs: &UserAttrs,
+) -> DomainResult<scim_user::Model> {
+    let link = new_link(dir, account, attrs, Utc::now());
+    let id = *link.id.as_ref();
+    let link = link.insert(tx).await.map_err(|e| {
+        if is_unique_violation(&e) {
+            user_name_taken(attrs)
+        } else {
+            db_error(e)
+        }
+    })?;
+    write_values(tx, id, dir, attrs, false).await?;
+    Ok(link)
+}
+
+/// Writes every SCIM attribute of a (locked) link whose attributes were
+/// `previous`. Its multi-valued attributes are rewritten only when their
+/// rows change (a PATCH of `active` leaves them be: two statements fewer).
+pub async fn update_link<C: ConnectionTrait>(
+    tx: &C,
+    dir: &DirectoryPrincipal,
+    current: scim_user::Model,
+    previous: &UserAttrs,
+    attrs: &UserAttrs,
+) -> DomainResult<scim_user::Model> {
+    let id = current.id;
+    let mut link: scim_user::ActiveModel = current.into();
+    set_link_attrs(&mut link, attrs);
+    link.last_modified = Set(Utc::now());
+    let link = link.update(tx).await.map_err(|e| {
+        if is_unique_violation(&e) {
+            user_name_taken(attrs)
+        } else {
+            db_error(e)
+        }
+    })?;
+    // Custom values carry unique keys their schema's rules derive (a rule
+    // may have changed since): those are always rewritten.
+    let same = previous.custom.is_empty()
+        && attrs.custom.is_empty()
+        && value_rows(id, dir, previous) == value_rows(id, dir, attrs);
+    if !same {
+        write_values(tx, id, dir, attrs, true).await?;
+    }
+    Ok(link)
+}
+
+/// Removes a link and its values.
+pub async fn unlink<C: ConnectionTrait>(tx: &C, id: Uuid) -> DomainResult<()> {
+    scim_user_value::Entity::delete_many()
+        .filter(scim_user_value::Column::UserId.eq(id))
+        .exec(tx)
+        .await
+        .map_err(db_error)?;
+    scim_user::Entity::delete_by_id(id)
+        .exec(tx)
+        .await
+        .map_err(db_error)?;
+    Ok(())
+}
+
+/// The directory's groups the account is a member of.
+pub async fn directory_groups_of<C: ConnectionTrait>(
+    tx: &C,
+    dir: &DirectoryPrincipal,
+    account_id: Uuid,
+) -> DomainResult<Vec<Uuid>> {
+    let groups = Query::select()
+        .column(group::Column::Id)
+        .from(group::Entity)
+        .and_where(Expr::col(group::Column::DirectoryId).eq(dir.directory_id))
+        .to_owned();
+    group_member::Entity::find()
+        .select_only()
+        .column(group_member::Column::GroupId)
+        .filter(group_member::Column::AccountId.eq(account_id))
+        .filter(group_member::Column::GroupId.in_subquery(groups))
+        .into_tuple()
+        .all(tx)
+        .await
+        .map_err(db_error)
+}
+
+/// `account.created` of a new managed account.
+pub(crate) fn account_created(
+    org: Uuid,
+    dir: &DirectoryPrincipal,
+    id: Uuid,
+    email: &Email,
+) -> NewEvent {
+    let data = json!({"account_id": id, "email": email.as_str()});
+    NewEvent::new(org, EventType::AccountCreated, data).directory(dir.directory_id)
+}
