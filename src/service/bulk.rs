@@ -2,7 +2,8 @@
 //! savepoint inside one transaction, so a bulk of N users costs one commit),
 //! `bulkId` references resolved as resources are created, `failOnErrors`.
 //! Runs of `POST /Users` (what sync jobs send) write their plain creates
-//! with multi-row inserts; the answers are those of one by one.
+//! with multi-row inserts (`service::batch`, which import runs too); the
+//! answers are those of one by one.
 
 use std::collections::HashMap;
 
@@ -10,8 +11,9 @@ use serde_json::{Map, Value};
 use tracing::instrument;
 use uuid::Uuid;
 
+use super::batch::{self, Item, Operations};
 use super::groups as service_groups;
-use super::users::{self as service_users, Claim, CreateProbe};
+use super::users as service_users;
 use super::{Tx, savepoint, write};
 use crate::domain::custom_attrs;
 use crate::domain::etag::{IfMatch, etag};
@@ -357,8 +359,8 @@ async fn run(
 }
 
 /// `POST /Users` with no `bulkId` reference in it: such runs of operations
-/// (what sync jobs send) take the batched path.
-fn plain_user_post(op: &Operation<'_>) -> bool {
+/// (what sync jobs send) take the batched path ([`batch::run`]).
+fn plain_user_post(op: &Operation) -> bool {
     op.method == Method::Post
         && matches!(
             parse_path(&op.path, &HashMap::new()),
@@ -368,6 +370,12 @@ fn plain_user_post(op: &Operation<'_>) -> bool {
             .data
             .as_ref()
             .is_some_and(|d| d.is_object() && !has_refs(d) && !custom_attrs::mentions_extension(d))
+}
+
+/// The user a [`plain_user_post`] creates, its password hashed.
+fn user_input(op: &Operation<'_>) -> ScimResult<UserInput> {
+    let data = op.data.unwrap_or(&Value::Null);
+    UserInput::from_body(data).map(|i| op.passwords.apply(i))
 }
 
 fn has_refs(v: &Value) -> bool {
@@ -393,13 +401,7 @@ struct Bulk<'a> {
 }
 
 impl Bulk<'_> {
-    /// `failOnErrors` reached: the remaining operations are not performed.
-    fn stopped(&self) -> bool {
-        self.fail_on_errors
-            .is_some_and(|limit| self.errors >= limit)
-    }
-
-    fn log(&self, op: &Operation<'_>, kind: Kind, status: u16) -> SyncEntry {
+    fn log(&self, op: &Operation, kind: Kind, status: u16) -> SyncEntry {
         let (resource_type, collection) = match kind {
             Kind::User => ("User", "/Users"),
             Kind::Group => ("Group", "/Groups"),
@@ -454,9 +456,23 @@ impl Bulk<'_> {
         entry.insert("response".into(), e.to_json());
         self.results.push(Value::Object(entry));
     }
+}
 
-    /// One operation in its own savepoint.
-    async fn one(&mut self, op: &Operation<'_>) -> ScimResult<()> {
+impl<'a> Operations for Bulk<'a> {
+    type Op = &'a Operation<'a>;
+
+    fn entry(&self, op: &&'a Operation<'a>) -> SyncEntry {
+        self.log(op, Kind::User, 201)
+    }
+
+    /// One operation in its own savepoint. A user to create is decoded
+    /// again, as the single request decodes it (custom schemas and all):
+    /// `_create` is not used.
+    async fn one(
+        &mut self,
+        op: &'a Operation<'a>,
+        _create: Option<ScimResult<UserInput>>,
+    ) -> ScimResult<()> {
         let (dir, limits, created) = (self.dir, self.limits, &self.created);
         let outcome = savepoint(self.tx, async |sp| run(sp, dir, limits, op, created).await).await;
         let (kind, _) = parse_path(&op.path, &self.created).unwrap_or((Kind::User, None));
@@ -490,81 +506,22 @@ impl Bulk<'_> {
         Ok(())
     }
 
-    /// A run of [`plain_user_post`] operations: the users that are plain
-    /// creates ([`CreateProbe`]) are written together, the others
-    /// one by one in their place, so the outcome is the same as doing them
-    /// all one by one.
-    async fn user_posts(&mut self, window: &[Operation<'_>]) -> ScimResult<()> {
-        let inputs: Vec<Option<UserInput>> = window
-            .iter()
-            .map(|op| {
-                op.data
-                    .as_ref()
-                    .and_then(|d| UserInput::from_body(d).ok())
-                    .map(|i| op.passwords.apply(i))
-            })
-            .collect();
-        let attrs: Vec<_> = inputs.iter().flatten().map(|i| &i.attrs).collect();
-        let mut probe = CreateProbe::read(self.tx, self.dir, &attrs).await?;
-        let mut batch = Vec::new();
-        for (op, input) in window.iter().zip(inputs) {
-            match input.map(|i| probe.claim(self.dir, i)) {
-                Some(Claim::Plain(plain)) => batch.push((op, plain)),
-                _ => {
-                    self.write_plain(std::mem::take(&mut batch)).await?;
-                    self.one(op).await?;
-                    if self.stopped() {
-                        return Ok(());
-                    }
-                }
-            }
-        }
-        self.write_plain(batch).await
+    async fn created(&mut self, op: &'a Operation<'a>, id: Uuid) -> ScimResult<()> {
+        let done = Done {
+            status: 201,
+            id: Some(id),
+            version: Some(users::FIRST_VERSION),
+            note: None,
+            dropped: vec![],
+        };
+        self.succeeded(op, Kind::User, &done);
+        Ok(())
     }
 
-    async fn write_plain(
-        &mut self,
-        batch: Vec<(&Operation<'_>, users::PlainCreate)>,
-    ) -> ScimResult<()> {
-        if batch.is_empty() {
-            return Ok(());
-        }
-        let (ops, rows): (Vec<&Operation<'_>>, Vec<_>) = batch
-            .into_iter()
-            .map(|(op, plain)| (op, (plain, self.log(op, Kind::User, 201))))
-            .unzip();
-        let dir = self.dir;
-        match savepoint(self.tx, async |sp| {
-            Ok(users::create_plain(sp, dir, &rows).await?)
-        })
-        .await
-        {
-            Ok(ids) => {
-                for (op, id) in ops.into_iter().zip(ids) {
-                    let done = Done {
-                        status: 201,
-                        id: Some(id),
-                        version: Some(users::FIRST_VERSION),
-                        note: None,
-                        dropped: vec![],
-                    };
-                    self.succeeded(op, Kind::User, &done);
-                }
-            }
-            Err(e) => {
-                // Say a writer on another instance took a userName since
-                // the probe: one by one, each gets its own answer.
-                tracing::warn!(error = %e, cause = ?e, users = ops.len(),
-                    "batched creates failed; provisioning them one by one");
-                for op in ops {
-                    self.one(op).await?;
-                    if self.stopped() {
-                        break;
-                    }
-                }
-            }
-        }
-        Ok(())
+    /// `failOnErrors` reached: the remaining operations are not performed.
+    fn stopped(&self) -> bool {
+        self.fail_on_errors
+            .is_some_and(|limit| self.errors >= limit)
     }
 }
 
@@ -603,17 +560,14 @@ pub async fn bulk(
             results: Vec::with_capacity(ops.len()),
             errors: 0,
         };
-        let mut i = 0;
-        while i < ops.len() && !bulk.stopped() {
-            let run = ops[i..].iter().take_while(|op| plain_user_post(op)).count();
-            if run == 0 {
-                bulk.one(&ops[i]).await?;
-                i += 1;
-            } else {
-                bulk.user_posts(&ops[i..i + run]).await?;
-                i += run;
-            }
-        }
+        let items = ops
+            .iter()
+            .map(|op| Item {
+                op,
+                create: plain_user_post(op).then(|| user_input(op)),
+            })
+            .collect();
+        batch::run(tx, dir, &mut bulk, items).await?;
         Ok(bulk.results)
     })
     .await

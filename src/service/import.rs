@@ -1,14 +1,15 @@
 //! One batch of `import users`: one transaction; rows that are plain
 //! creates are written together with multi-row inserts, every other row in
 //! a savepoint of its own, so a bad row costs only itself and a batch of
-//! rows costs one commit (the same pattern as `/Bulk`).
+//! rows costs one commit (the driver `/Bulk` runs too: `service::batch`).
 
 use std::collections::HashMap;
 
 use tracing::instrument;
 use uuid::Uuid;
 
-use super::users::{AccountOutcome, Claim, CreateProbe, create_logged};
+use super::batch::{self, Item, Operations};
+use super::users::{AccountOutcome, create_logged};
 use super::{Tx, savepoint, write};
 use crate::domain::user::{Prehashed, UserInput};
 use crate::error::{ScimError, ScimResult};
@@ -17,7 +18,6 @@ use crate::store::audit::Actor;
 use crate::store::directories::DirectoryPrincipal;
 use crate::store::events;
 use crate::store::sync_log::{self, SyncEntry};
-use crate::store::users;
 
 /// A decoded row: the line it came from and its input, or why it has none.
 pub struct BatchRow {
@@ -45,7 +45,7 @@ pub struct BatchFailed {
 
 /// Provisions each row as `POST /Users` does, logging every row (success
 /// or failure) in the sync log with `log`'s operation and request id. Rows
-/// that are plain creates ([`CreateProbe`]) are written together
+/// that are plain creates ([`super::users::CreateProbe`]) are written together
 /// with multi-row inserts, the others one by one in their place.
 #[instrument(skip_all, fields(directory = %dir.directory_id, rows = rows.len()), err(level = "debug", Debug))]
 pub async fn write_batch(
@@ -81,44 +81,30 @@ pub async fn write_batch(
     // written, or the batch's first for its commit.
     let mut at = first;
     let written: ScimResult<_> = write(store, &origin, async |tx| {
-        let attrs: Vec<_> = rows
-            .iter()
-            .filter_map(|r| r.input.as_ref().ok())
-            .map(|i| &i.attrs)
-            .collect();
-        let mut probe = CreateProbe::read(tx, dir, &attrs).await?;
         let mut batch = Batch {
             tx,
             dir,
             log,
             out: Vec::with_capacity(rows.len()),
             ignored: HashMap::new(),
+            at: &mut at,
         };
-        let mut plain = Vec::new();
-        for mut row in rows {
-            if !row.ignored.is_empty() {
-                batch
-                    .ignored
-                    .insert(row.line, std::mem::take(&mut row.ignored));
-            }
-            match row.input.map(|i| probe.claim(dir, i)) {
-                Ok(Claim::Plain(p)) => plain.push((row.line, p)),
-                Ok(Claim::OneByOne(input)) => {
+        let items = rows
+            .into_iter()
+            .map(|mut row| {
+                if !row.ignored.is_empty() {
                     batch
-                        .write_plain(std::mem::take(&mut plain), &mut at)
-                        .await?;
-                    batch.one(row.line, Ok(input), &mut at).await?;
+                        .ignored
+                        .insert(row.line, std::mem::take(&mut row.ignored));
                 }
-                Err(e) => {
-                    batch
-                        .write_plain(std::mem::take(&mut plain), &mut at)
-                        .await?;
-                    batch.one(row.line, Err(e), &mut at).await?;
+                Item {
+                    op: row.line,
+                    create: Some(row.input),
                 }
-            }
-        }
-        batch.write_plain(plain, &mut at).await?;
-        at = first;
+            })
+            .collect();
+        batch::run(tx, dir, &mut batch, items).await?;
+        *batch.at = first;
         Ok(batch.out)
     })
     .await;
@@ -129,6 +115,8 @@ fn fatal(line: u64) -> impl Fn(ScimError) -> BatchFailed {
     move |error| BatchFailed { line, error }
 }
 
+/// One batch being written, its rows' results (the [`Operations`] of
+/// [`batch::run`], an operation being a row's line).
 struct Batch<'a> {
     tx: &'a Tx,
     dir: &'a DirectoryPrincipal,
@@ -136,6 +124,8 @@ struct Batch<'a> {
     out: Vec<(u64, RowResult)>,
     /// Dropped attributes by line.
     ignored: HashMap<u64, Vec<String>>,
+    /// The line a database failure stops the import at.
+    at: &'a mut u64,
 }
 
 impl Batch<'_> {
@@ -151,15 +141,20 @@ impl Batch<'_> {
         };
         Ok(sync_log::record_ignored(self.tx, &entry, ignored).await?)
     }
+}
+
+impl Operations for Batch<'_> {
+    type Op = u64;
+
+    fn entry(&self, _line: &u64) -> SyncEntry {
+        self.log.clone()
+    }
 
     /// One row in its own savepoint.
-    async fn one(
-        &mut self,
-        line: u64,
-        input: ScimResult<UserInput>,
-        at: &mut u64,
-    ) -> ScimResult<()> {
-        *at = line;
+    async fn one(&mut self, line: u64, create: Option<ScimResult<UserInput>>) -> ScimResult<()> {
+        *self.at = line;
+        let input =
+            create.unwrap_or_else(|| Err(ScimError::internal("an import row without a user")));
         let outcome = match input {
             Err(e) => Err(e),
             Ok(input) => {
@@ -199,43 +194,10 @@ impl Batch<'_> {
         Ok(())
     }
 
-    /// Plain creates together; one by one if that fails.
-    async fn write_plain(
-        &mut self,
-        rows: Vec<(u64, users::PlainCreate)>,
-        at: &mut u64,
-    ) -> ScimResult<()> {
-        let Some(&(line, _)) = rows.first() else {
-            return Ok(());
-        };
-        *at = line;
-        let (lines, inputs): (Vec<u64>, Vec<_>) = rows
-            .into_iter()
-            .map(|(l, p)| (l, (p, self.log.clone())))
-            .unzip();
-        let dir = self.dir;
-        match savepoint(self.tx, async |sp| {
-            Ok(users::create_plain(sp, dir, &inputs).await?)
-        })
-        .await
-        {
-            Ok(ids) => {
-                for (l, id) in lines.iter().zip(ids) {
-                    self.record_ignored(*l, id).await?;
-                }
-                self.out
-                    .extend(lines.into_iter().map(|l| (l, RowResult::Created)));
-            }
-            Err(e) => {
-                // Say a writer on another instance took a userName since
-                // the probe: one by one, each row gets its own answer.
-                tracing::warn!(error = %e, cause = ?e, rows = lines.len(),
-                    "batched creates failed; importing the rows one by one");
-                for (l, (p, _)) in lines.into_iter().zip(inputs) {
-                    self.one(l, Ok(p.into_input()), at).await?;
-                }
-            }
-        }
+    async fn created(&mut self, line: u64, id: Uuid) -> ScimResult<()> {
+        *self.at = line;
+        self.record_ignored(line, id).await?;
+        self.out.push((line, RowResult::Created));
         Ok(())
     }
 }

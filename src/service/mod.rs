@@ -16,6 +16,7 @@
 //! rendered).
 
 pub mod accounts;
+mod batch;
 pub mod bulk;
 pub mod directories;
 pub mod domains;
