@@ -8,8 +8,7 @@ use serde_json::{Value, json};
 
 use super::auth::Directory;
 use super::body::ScimBody;
-use super::scim::{directory_base, scim_response};
-use crate::domain::filter::Limits;
+use super::scim::{directory_base, limits, scim_response};
 use crate::domain::json::JsonObject;
 use crate::error::{ScimError, ScimResult};
 use crate::http::AppState;
@@ -73,10 +72,7 @@ pub async fn bulk(
             settings.bulk_max_operations
         )));
     }
-    let limits = Limits {
-        max_len: settings.filter_max_len,
-        max_depth: settings.filter_max_depth,
-    };
+    let limits = limits(&state);
     let base = directory_base(&state, &req, dir.directory_id);
     let request_id = req
         .extensions()

@@ -13,14 +13,14 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::auth::Directory;
-use super::body::ScimBody;
 use super::error::SCIM_CONTENT_TYPE;
 use super::scim::{
-    ProjectionParams, ResourceName, ResourcePath, SyncOp, directory_base, if_match, list_head,
-    not_modified,
+    ProjectionParams, ResourceName, ResourcePath, directory_base, limits, list_head, not_modified,
 };
 use super::search::Search;
 use crate::domain::error::DomainError;
+use super::writes::Writes;
+use crate::domain::etag::IfMatch;
 use crate::domain::filter::Limits;
 use crate::domain::group::{self as domain_group, MemberView};
 use crate::domain::projection::Projection;
@@ -29,18 +29,13 @@ use crate::domain::schema::ResourceKind;
 use crate::domain::user::Meta;
 use crate::error::ScimResult;
 use crate::http::AppState;
-use crate::service;
+use crate::service::{self, PathId, ScimWrite};
+use crate::store::Store;
 use crate::store::{groups, org_schemas};
 
 /// Members read per database round trip while streaming.
 const MEMBER_PAGE: u64 = 1000;
 
-fn limits(state: &AppState) -> Limits {
-    Limits {
-        max_len: state.settings.filter_max_len,
-        max_depth: state.settings.filter_max_depth,
-    }
-}
 
 fn meta(base: &str, g: &group::Model) -> Meta {
     Meta {
@@ -491,108 +486,66 @@ pub async fn get(
     .await
 }
 
-/// The group a write returned, with its members read afresh.
-async fn written(
-    state: &AppState,
-    req: &HttpRequest,
-    dir: &Directory,
-    status: StatusCode,
-    g: &group::Model,
-    p: Projection,
-) -> ScimResult<HttpResponse> {
-    let base = directory_base(state, req, dir.directory_id);
-    let reader = Reader::Pool(state.store.reader().clone());
-    group_response(reader, status, dir, &base, g, p).await
-}
+impl Writes for Groups {
+    const KIND: &'static str = "Group";
+    type Written = group::Model;
 
-pub async fn create(
-    state: web::Data<AppState>,
-    dir: Directory,
-    req: HttpRequest,
-    body: ScimBody,
-    params: web::Query<ProjectionParams>,
-) -> ScimResult<HttpResponse> {
-    let op = SyncOp::new(&dir, &req, "Group");
-    let (g, p) = op
-        .run(&state, None, async {
-            let p = params.projection()?;
-            let g = service::groups::create(&state.store, &op.write, &body.into_value()?).await?;
-            Ok((g, p))
-        })
-        .await?;
-    written(&state, &req, &dir, StatusCode::CREATED, &g, p).await
-}
-
-pub async fn replace(
-    state: web::Data<AppState>,
-    dir: Directory,
-    req: HttpRequest,
-    id: ResourcePath<Groups>,
-    body: ScimBody,
-    params: web::Query<ProjectionParams>,
-) -> ScimResult<HttpResponse> {
-    let op = SyncOp::new(&dir, &req, "Group");
-    let (g, p) = op
-        .run(&state, Some(id.raw()), async {
-            let p = params.projection()?;
-            let gid = id.id()?;
-            let (body, im) = (body.into_value()?, if_match(&req));
-            let g = service::groups::replace(&state.store, &op.write, gid, &body, im.as_ref());
-            Ok((g.await?, p))
-        })
-        .await?;
-    written(&state, &req, &dir, StatusCode::OK, &g, p).await
-}
-
-pub async fn patch(
-    state: web::Data<AppState>,
-    dir: Directory,
-    req: HttpRequest,
-    id: ResourcePath<Groups>,
-    body: ScimBody,
-    params: web::Query<ProjectionParams>,
-) -> ScimResult<HttpResponse> {
-    let op = SyncOp::new(&dir, &req, "Group");
-    let wants_body = params.attributes.is_some() || params.excluded_attributes.is_some();
-    let (g, p) = op
-        .run(&state, Some(id.raw()), async {
-            let p = params.projection()?;
-            let gid = id.id()?;
-            let (body, im) = (body.into_value()?, if_match(&req));
-            let status = if wants_body { 200 } else { 204 };
-            let limits = limits(&state);
-            let g = service::groups::patch(
-                &state.store,
-                &op.write,
-                gid,
-                &body,
-                limits,
-                im.as_ref(),
-                status,
-            );
-            Ok((g.await?, p))
-        })
-        .await?;
-    if wants_body {
-        return written(&state, &req, &dir, StatusCode::OK, &g, p).await;
+    async fn create(store: &Store, w: &ScimWrite, body: &Value) -> ScimResult<group::Model> {
+        service::groups::create(store, w, body).await
     }
-    Ok(HttpResponse::NoContent()
-        .insert_header((header::ETAG, format!("W/\"{}\"", g.version)))
-        .finish())
-}
 
-pub async fn delete(
-    state: web::Data<AppState>,
-    dir: Directory,
-    req: HttpRequest,
-    id: ResourcePath<Groups>,
-) -> ScimResult<HttpResponse> {
-    let op = SyncOp::new(&dir, &req, "Group");
-    op.run(&state, Some(id.raw()), async {
-        let gid = id.id()?;
-        let im = if_match(&req);
-        service::groups::delete(&state.store, &op.write, gid, im.as_ref()).await
-    })
-    .await?;
-    Ok(HttpResponse::NoContent().finish())
+    async fn replace(
+        store: &Store,
+        w: &ScimWrite,
+        id: PathId<'_>,
+        body: &Value,
+        if_match: Option<&IfMatch>,
+    ) -> ScimResult<group::Model> {
+        service::groups::replace(store, w, id, body, if_match).await
+    }
+
+    async fn patch(
+        store: &Store,
+        w: &ScimWrite,
+        id: PathId<'_>,
+        body: &Value,
+        limits: Limits,
+        if_match: Option<&IfMatch>,
+        status: u16,
+    ) -> ScimResult<group::Model> {
+        service::groups::patch(store, w, id, body, limits, if_match, status).await
+    }
+
+    async fn delete(
+        store: &Store,
+        w: &ScimWrite,
+        id: PathId<'_>,
+        if_match: Option<&IfMatch>,
+    ) -> ScimResult<()> {
+        service::groups::delete(store, w, id, if_match).await
+    }
+
+    /// The group as written, its members read afresh.
+    async fn respond(
+        state: &AppState,
+        req: &HttpRequest,
+        dir: &Directory,
+        status: StatusCode,
+        g: &group::Model,
+        p: Projection,
+    ) -> ScimResult<HttpResponse> {
+        let base = directory_base(state, req, dir.directory_id);
+        let reader = Reader::Pool(state.store.reader().clone());
+        group_response(reader, status, dir, &base, g, p).await
+    }
+
+    /// A PATCH answers 204 (members can be many) unless the client asks
+    /// for attributes.
+    fn patch_shows_resource(params: &ProjectionParams) -> bool {
+        params.attributes.is_some() || params.excluded_attributes.is_some()
+    }
+
+    fn version(g: &group::Model) -> i64 {
+        g.version
+    }
 }

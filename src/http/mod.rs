@@ -19,6 +19,7 @@ pub mod state;
 pub mod timeouts;
 pub mod users;
 pub mod web;
+pub mod writes;
 
 pub use state::AppState;
 
@@ -95,7 +96,7 @@ pub fn routes(cfg: &mut ServiceConfig, bulk_limit: usize) {
                 .service(
                     resource("/Users")
                         .get(search::list::<users::Users>)
-                        .post(users::create)
+                        .post(writes::create::<users::Users>)
                         .default_service(m405()),
                 )
                 .service(
@@ -106,15 +107,15 @@ pub fn routes(cfg: &mut ServiceConfig, bulk_limit: usize) {
                 .service(
                     resource("/Users/{id}")
                         .get(users::get)
-                        .put(users::replace)
-                        .patch(users::patch)
-                        .delete(users::delete)
+                        .put(writes::replace::<users::Users>)
+                        .patch(writes::patch::<users::Users>)
+                        .delete(writes::delete::<users::Users>)
                         .default_service(m405()),
                 )
                 .service(
                     resource("/Groups")
                         .get(search::list::<groups::Groups>)
-                        .post(groups::create)
+                        .post(writes::create::<groups::Groups>)
                         .default_service(m405()),
                 )
                 .service(
@@ -125,9 +126,9 @@ pub fn routes(cfg: &mut ServiceConfig, bulk_limit: usize) {
                 .service(
                     resource("/Groups/{id}")
                         .get(groups::get)
-                        .put(groups::replace)
-                        .patch(groups::patch)
-                        .delete(groups::delete)
+                        .put(writes::replace::<groups::Groups>)
+                        .patch(writes::patch::<groups::Groups>)
+                        .delete(writes::delete::<groups::Groups>)
                         .default_service(m405()),
                 )
                 .service(resource("/Me").to(me::not_implemented))

@@ -7,10 +7,9 @@ use serde_json::json;
 
 use super::auth::Directory;
 use super::body::ScimBody;
-use super::scim::directory_base;
+use super::scim::{directory_base, limits};
 use super::search::raw_query_from_body;
 use super::{groups as http_groups, users as http_users};
-use crate::domain::filter::Limits;
 use crate::domain::query::{ListQuery, Paging};
 use crate::domain::schema::LIST_RESPONSE_SCHEMA;
 use crate::error::{ScimError, ScimResult, ScimType};
@@ -33,11 +32,7 @@ pub async fn search(
             "cursor paging is offered on /Users and /Groups, not on the root /.search; use startIndex",
         ));
     }
-    let limits = Limits {
-        max_len: state.settings.filter_max_len,
-        max_depth: state.settings.filter_max_depth,
-    };
-    let q = ListQuery::parse(&raw, state.settings.max_results, limits)?;
+    let q = ListQuery::parse(&raw, state.settings.max_results, limits(&state))?;
     let start = q.start_index();
     let base = directory_base(&state, &req, dir.directory_id);
 

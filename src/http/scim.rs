@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use super::error::SCIM_CONTENT_TYPE;
 use crate::domain::etag::{IfMatch, etag, none_match_hits};
+use crate::domain::filter::Limits;
 use crate::domain::projection::Projection;
 use crate::domain::query::{ListQuery, Paging, RawListQuery, parse_projection};
 use crate::domain::schema::LIST_RESPONSE_SCHEMA;
@@ -87,6 +88,15 @@ pub fn base_url(state: &AppState, req: &HttpRequest) -> String {
             let (scheme, host) = super::forwarded::scheme_and_host(req);
             format!("{scheme}://{host}")
         }
+    }
+}
+
+/// The filter limits (`SCIM_FILTER_MAX_LEN`, `SCIM_FILTER_MAX_DEPTH`) a
+/// request's filters and PATCH paths are parsed within.
+pub fn limits(state: &AppState) -> Limits {
+    Limits {
+        max_len: state.settings.filter_max_len,
+        max_depth: state.settings.filter_max_depth,
     }
 }
 

@@ -1,4 +1,5 @@
-//! `/Users`: HTTP in, one `service::users` call per write, SCIM JSON out.
+//! `/Users`: HTTP in, one `service::users` call per write, SCIM JSON out
+//! (the write handlers are `super::writes` over [`Writes`]).
 
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -6,13 +7,14 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::auth::{Bearer, Directory};
-use super::body::ScimBody;
 use super::scim::{
-    ProjectionParams, ResourceName, ResourcePath, SyncOp, directory_base, if_match, list_head,
-    not_modified, scim_response,
+    ProjectionParams, ResourceName, ResourcePath, directory_base, limits, list_head, not_modified,
+    scim_response,
 };
 use super::search::Search;
+use super::writes::Writes;
 use crate::domain::custom_schema::CustomSchema;
+use crate::domain::etag::IfMatch;
 use crate::domain::filter::Limits;
 use crate::domain::projection::Projection;
 use crate::domain::query::{ListQuery, RawListQuery, parse_projection};
@@ -20,17 +22,12 @@ use crate::domain::schema::ResourceKind;
 use crate::domain::user::{GroupRef, ManagerRef, Meta};
 use crate::error::ScimResult;
 use crate::http::AppState;
-use crate::service;
+use crate::service::{self, PathId, ScimWrite};
+use crate::store::Store;
 use crate::store::managers::{self, ManagerNames};
 use crate::store::org_schemas;
 use crate::store::users::{self, StoredUser};
 
-fn limits(state: &AppState) -> Limits {
-    Limits {
-        max_len: state.settings.filter_max_len,
-        max_depth: state.settings.filter_max_depth,
-    }
-}
 
 /// The managers of `users` that are Users of the directory (one query).
 pub(super) async fn manager_names(
@@ -278,82 +275,59 @@ pub async fn get(
     resource_response(&state, &dir, StatusCode::OK, &base, &u, &p).await
 }
 
-pub async fn create(
-    state: web::Data<AppState>,
-    dir: Directory,
-    req: HttpRequest,
-    body: ScimBody,
-    params: web::Query<ProjectionParams>,
-) -> ScimResult<HttpResponse> {
-    let op = SyncOp::new(&dir, &req, "User");
-    let (u, p) = op
-        .run(&state, None, async {
-            let p = params.projection()?;
-            let u = service::users::create(&state.store, &op.write, &body.into_value()?).await?;
-            Ok((u, p))
-        })
-        .await?;
-    let base = directory_base(&state, &req, dir.directory_id);
-    resource_response(&state, &dir, StatusCode::CREATED, &base, &u, &p).await
-}
+impl Writes for Users {
+    const KIND: &'static str = "User";
+    type Written = StoredUser;
 
-pub async fn replace(
-    state: web::Data<AppState>,
-    dir: Directory,
-    req: HttpRequest,
-    id: ResourcePath<Users>,
-    body: ScimBody,
-    params: web::Query<ProjectionParams>,
-) -> ScimResult<HttpResponse> {
-    let op = SyncOp::new(&dir, &req, "User");
-    let (u, p) = op
-        .run(&state, Some(id.raw()), async {
-            let p = params.projection()?;
-            let uid = id.id()?;
-            let (body, im) = (body.into_value()?, if_match(&req));
-            let u = service::users::replace(&state.store, &op.write, uid, &body, im.as_ref());
-            Ok((u.await?, p))
-        })
-        .await?;
-    let base = directory_base(&state, &req, dir.directory_id);
-    resource_response(&state, &dir, StatusCode::OK, &base, &u, &p).await
-}
+    async fn create(store: &Store, w: &ScimWrite, body: &Value) -> ScimResult<StoredUser> {
+        service::users::create(store, w, body).await
+    }
 
-pub async fn patch(
-    state: web::Data<AppState>,
-    dir: Directory,
-    req: HttpRequest,
-    id: ResourcePath<Users>,
-    body: ScimBody,
-    params: web::Query<ProjectionParams>,
-) -> ScimResult<HttpResponse> {
-    let op = SyncOp::new(&dir, &req, "User");
-    let (u, p) = op
-        .run(&state, Some(id.raw()), async {
-            let p = params.projection()?;
-            let uid = id.id()?;
-            let (body, im) = (body.into_value()?, if_match(&req));
-            let limits = limits(&state);
-            let u = service::users::patch(&state.store, &op.write, uid, &body, limits, im.as_ref());
-            Ok((u.await?, p))
-        })
-        .await?;
-    let base = directory_base(&state, &req, dir.directory_id);
-    resource_response(&state, &dir, StatusCode::OK, &base, &u, &p).await
-}
+    async fn replace(
+        store: &Store,
+        w: &ScimWrite,
+        id: PathId<'_>,
+        body: &Value,
+        if_match: Option<&IfMatch>,
+    ) -> ScimResult<StoredUser> {
+        service::users::replace(store, w, id, body, if_match).await
+    }
 
-pub async fn delete(
-    state: web::Data<AppState>,
-    dir: Directory,
-    req: HttpRequest,
-    id: ResourcePath<Users>,
-) -> ScimResult<HttpResponse> {
-    let op = SyncOp::new(&dir, &req, "User");
-    op.run(&state, Some(id.raw()), async {
-        let uid = id.id()?;
-        let im = if_match(&req);
-        service::users::delete(&state.store, &op.write, uid, im.as_ref()).await
-    })
-    .await?;
-    Ok(HttpResponse::NoContent().finish())
+    /// Always 200 with the user: `_status` is 200.
+    async fn patch(
+        store: &Store,
+        w: &ScimWrite,
+        id: PathId<'_>,
+        body: &Value,
+        limits: Limits,
+        if_match: Option<&IfMatch>,
+        _status: u16,
+    ) -> ScimResult<StoredUser> {
+        service::users::patch(store, w, id, body, limits, if_match).await
+    }
+
+    async fn delete(
+        store: &Store,
+        w: &ScimWrite,
+        id: PathId<'_>,
+        if_match: Option<&IfMatch>,
+    ) -> ScimResult<()> {
+        service::users::delete(store, w, id, if_match).await
+    }
+
+    async fn respond(
+        state: &AppState,
+        req: &HttpRequest,
+        dir: &Directory,
+        status: StatusCode,
+        u: &StoredUser,
+        p: Projection,
+    ) -> ScimResult<HttpResponse> {
+        let base = directory_base(state, req, dir.directory_id);
+        resource_response(state, dir, status, &base, u, &p).await
+    }
+
+    fn version(u: &StoredUser) -> i64 {
+        u.link.version
+    }
 }
