@@ -7,7 +7,6 @@ use std::collections::VecDeque;
 use actix_web::http::{StatusCode, header};
 use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse, web};
-use entity::group;
 use futures_util::{StreamExt, stream};
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -31,13 +30,14 @@ use crate::error::ScimResult;
 use crate::http::AppState;
 use crate::service::{self, PathId, ScimWrite};
 use crate::store::Store;
-use crate::store::{groups, org_schemas};
+use crate::store::groups::{self, ScimGroup};
+use crate::store::org_schemas;
 
 /// Members read per database round trip while streaming.
 const MEMBER_PAGE: u64 = 1000;
 
 
-fn meta(base: &str, g: &group::Model) -> Meta {
+fn meta(base: &str, g: &ScimGroup) -> Meta {
     Meta {
         id: g.id.to_string(),
         resource_type: "Group",
@@ -60,7 +60,7 @@ pub(super) struct Rendered {
 
 pub(super) fn render(
     base: &str,
-    g: &group::Model,
+    g: &ScimGroup,
     p: &Projection,
     custom: &org_schemas::GroupCustom,
 ) -> Rendered {
@@ -364,7 +364,7 @@ async fn group_response(
     status: StatusCode,
     dir: &Directory,
     base: &str,
-    g: &group::Model,
+    g: &ScimGroup,
     p: Projection,
 ) -> ScimResult<HttpResponse> {
     let m = meta(base, g);
@@ -488,9 +488,9 @@ pub async fn get(
 
 impl Writes for Groups {
     const KIND: &'static str = "Group";
-    type Written = group::Model;
+    type Written = ScimGroup;
 
-    async fn create(store: &Store, w: &ScimWrite, body: &Value) -> ScimResult<group::Model> {
+    async fn create(store: &Store, w: &ScimWrite, body: &Value) -> ScimResult<ScimGroup> {
         service::groups::create(store, w, body).await
     }
 
@@ -500,7 +500,7 @@ impl Writes for Groups {
         id: PathId<'_>,
         body: &Value,
         if_match: Option<&IfMatch>,
-    ) -> ScimResult<group::Model> {
+    ) -> ScimResult<ScimGroup> {
         service::groups::replace(store, w, id, body, if_match).await
     }
 
@@ -512,7 +512,7 @@ impl Writes for Groups {
         limits: Limits,
         if_match: Option<&IfMatch>,
         status: u16,
-    ) -> ScimResult<group::Model> {
+    ) -> ScimResult<ScimGroup> {
         service::groups::patch(store, w, id, body, limits, if_match, status).await
     }
 
@@ -531,7 +531,7 @@ impl Writes for Groups {
         req: &HttpRequest,
         dir: &Directory,
         status: StatusCode,
-        g: &group::Model,
+        g: &ScimGroup,
         p: Projection,
     ) -> ScimResult<HttpResponse> {
         let base = directory_base(state, req, dir.directory_id);
@@ -545,7 +545,7 @@ impl Writes for Groups {
         params.attributes.is_some() || params.excluded_attributes.is_some()
     }
 
-    fn version(g: &group::Model) -> i64 {
+    fn version(g: &ScimGroup) -> i64 {
         g.version
     }
 }

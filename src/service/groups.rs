@@ -18,19 +18,19 @@ use crate::error::ScimResult;
 use crate::store::Store;
 use crate::store::directories::DirectoryPrincipal;
 use crate::store::events::{self, EventType};
-use crate::store::groups::{self as store, group_event};
+use crate::store::groups::{self as store, ScimGroup, group_event};
 use crate::store::org_schemas;
 
 /// `POST /Groups`: a synced group; its name unique in the organization.
 #[instrument(skip_all, fields(directory = %w.dir.directory_id), err(level = "debug"))]
-pub async fn create(store: &Store, w: &ScimWrite, body: &Value) -> ScimResult<group::Model> {
+pub async fn create(store: &Store, w: &ScimWrite, body: &Value) -> ScimResult<ScimGroup> {
     let input = GroupInput::from_json(body)?;
     let ignored = org_schemas::group_ignored(store.reader(), &w.dir, &input.extensions).await?;
     write(store, &w.origin(), async move |tx| {
         let g = create_in(tx, &w.dir, input).await?;
         w.dropped(tx, Some(g.id.to_string()), 201, &ignored).await?;
         w.succeeded(tx, Some(g.id.to_string()), 201, None).await?;
-        Ok(g)
+        Ok(g.into())
     })
     .await
 }
@@ -43,14 +43,14 @@ pub async fn replace(
     id: PathId<'_>,
     body: &Value,
     if_match: Option<&IfMatch>,
-) -> ScimResult<group::Model> {
+) -> ScimResult<ScimGroup> {
     let input = GroupInput::from_json(body)?;
     let ignored = org_schemas::group_ignored(store.reader(), &w.dir, &input.extensions).await?;
     write(store, &w.origin(), async move |tx| {
         let g = replace_in(tx, &w.dir, id.id, input, if_match).await?;
         w.dropped(tx, id.logged(), 200, &ignored).await?;
         w.succeeded(tx, id.logged(), 200, None).await?;
-        Ok(g)
+        Ok(g.into())
     })
     .await
 }
@@ -67,12 +67,12 @@ pub async fn patch(
     limits: Limits,
     if_match: Option<&IfMatch>,
     status: u16,
-) -> ScimResult<group::Model> {
+) -> ScimResult<ScimGroup> {
     let changes = domain_group::changes(&patch::parse_request(body, limits)?)?;
     write(store, &w.origin(), async move |tx| {
         let g = patch_in(tx, &w.dir, id.id, changes, if_match).await?;
         w.succeeded(tx, id.logged(), status, None).await?;
-        Ok(g)
+        Ok(g.into())
     })
     .await
 }

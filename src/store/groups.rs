@@ -46,7 +46,41 @@ fn name_taken(name: &str) -> DomainError {
     ))
 }
 
+/// A synced group as the SCIM API shows it (read model); its members
+/// are read apart, a page at a time.
+#[derive(Debug, Clone)]
+pub struct ScimGroup {
+    pub id: Uuid,
+    pub display_name: String,
+    pub external_id: Option<String>,
+    pub version: i64,
+    pub created_at: chrono::DateTime<Utc>,
+    pub last_modified: chrono::DateTime<Utc>,
+}
+
+impl From<group::Model> for ScimGroup {
+    fn from(g: group::Model) -> Self {
+        Self {
+            id: g.id,
+            display_name: g.display_name,
+            external_id: g.external_id,
+            version: g.version,
+            created_at: g.created_at,
+            last_modified: g.last_modified,
+        }
+    }
+}
+
+/// The directory's group `id`, as the SCIM API shows it.
 pub async fn get<C: ConnectionTrait>(
+    db: &C,
+    dir: &DirectoryPrincipal,
+    id: Uuid,
+) -> DomainResult<Option<ScimGroup>> {
+    Ok(model(db, dir, id).await?.map(ScimGroup::from))
+}
+
+async fn model<C: ConnectionTrait>(
     db: &C,
     dir: &DirectoryPrincipal,
     id: Uuid,
@@ -527,7 +561,7 @@ pub async fn lock<C: ConnectionTrait>(
         row,
         group::Column::Version,
         if_match,
-        async || get(tx, dir, id).await,
+        async || model(tx, dir, id).await,
         |g: &group::Model| g.version,
         || not_found(&id.to_string()),
     )
@@ -696,7 +730,7 @@ impl MemberReader {
 /// A page of Groups.
 pub struct GroupPage {
     pub total: Option<u64>,
-    pub groups: Vec<group::Model>,
+    pub groups: Vec<ScimGroup>,
     pub next_cursor: Option<String>,
     /// Cursor pages: the cursor resuming after each group (a page cut
     /// short by its byte budget continues from there).
@@ -764,7 +798,10 @@ pub async fn list<C: ConnectionTrait>(
     };
     Ok(GroupPage {
         total: page.total,
-        groups: in_order(&page.ids, groups, |g| g.id),
+        groups: in_order(&page.ids, groups, |g| g.id)
+            .into_iter()
+            .map(ScimGroup::from)
+            .collect(),
         next_cursor: page.next_cursor,
         cursors: page.cursors,
     })
