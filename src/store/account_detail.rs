@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use entity::account::{self, AccountStatus};
 use entity::site_membership::{self, MembershipStatus};
+use entity::{account_api_token, account_session};
 use uuid::Uuid;
 
 use super::site_users::{Access, GroupOf};
@@ -142,4 +143,53 @@ pub struct AccountDetail {
     pub groups: Vec<GroupOf>,
     /// Only when `full`.
     pub security: Option<SecurityCounts>,
+}
+
+/// One of an account's API tokens as the admin API lists it (read model).
+#[derive(Debug, Clone)]
+pub struct TokenView {
+    pub id: Uuid,
+    pub label: String,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+impl From<account_api_token::Model> for TokenView {
+    fn from(t: account_api_token::Model) -> Self {
+        Self {
+            id: t.id,
+            label: t.label,
+            created_at: t.created_at,
+            last_used_at: t.last_used_at,
+            expires_at: t.expires_at,
+            revoked_at: t.revoked_at,
+        }
+    }
+}
+
+/// One of an account's sessions (devices) as the admin API lists it
+/// (read model).
+#[derive(Debug, Clone)]
+pub struct SessionView {
+    pub id: Uuid,
+    pub device: String,
+    pub ip_address: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub last_seen_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+impl From<account_session::Model> for SessionView {
+    fn from(s: account_session::Model) -> Self {
+        Self {
+            id: s.id,
+            device: s.device,
+            ip_address: s.ip_address,
+            created_at: s.created_at,
+            last_seen_at: s.last_seen_at,
+            revoked_at: s.revoked_at,
+        }
+    }
 }

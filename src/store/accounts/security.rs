@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use super::Time;
 use crate::domain::error::DomainResult;
+use crate::store::account_detail::{SessionView, TokenView};
 use crate::store::db_error;
 
 /// Every open session of the account ends now.
@@ -57,14 +58,15 @@ pub async fn require_password_reset<C: ConnectionTrait>(tx: &C, id: Uuid) -> Dom
 pub async fn api_tokens<C: ConnectionTrait>(
     db: &C,
     account_id: Uuid,
-) -> DomainResult<Vec<account_api_token::Model>> {
-    account_api_token::Entity::find()
+) -> DomainResult<Vec<TokenView>> {
+    let rows = account_api_token::Entity::find()
         .filter(account_api_token::Column::AccountId.eq(account_id))
         .order_by_desc(account_api_token::Column::CreatedAt)
         .limit(1000)
         .all(db)
         .await
-        .map_err(db_error)
+        .map_err(db_error)?;
+    Ok(rows.into_iter().map(TokenView::from).collect())
 }
 
 /// Revokes one of the account's API tokens (`None`: all); how many were.
@@ -89,14 +91,15 @@ pub async fn revoke_api_tokens<C: ConnectionTrait>(
 pub async fn sessions<C: ConnectionTrait>(
     db: &C,
     account_id: Uuid,
-) -> DomainResult<Vec<account_session::Model>> {
-    account_session::Entity::find()
+) -> DomainResult<Vec<SessionView>> {
+    let rows = account_session::Entity::find()
         .filter(account_session::Column::AccountId.eq(account_id))
         .order_by_desc(account_session::Column::LastSeenAt)
         .limit(1000)
         .all(db)
         .await
-        .map_err(db_error)
+        .map_err(db_error)?;
+    Ok(rows.into_iter().map(SessionView::from).collect())
 }
 
 /// Open API tokens and sessions of the account.
