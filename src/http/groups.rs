@@ -17,8 +17,8 @@ use super::scim::{
     ProjectionParams, ResourceName, ResourcePath, directory_base, limits, list_head, not_modified,
 };
 use super::search::Search;
-use crate::domain::error::DomainError;
 use super::writes::Writes;
+use crate::domain::error::DomainError;
 use crate::domain::etag::IfMatch;
 use crate::domain::filter::Limits;
 use crate::domain::group::{self as domain_group, MemberView};
@@ -35,7 +35,6 @@ use crate::store::org_schemas;
 
 /// Members read per database round trip while streaming.
 const MEMBER_PAGE: u64 = 1000;
-
 
 fn meta(base: &str, g: &ScimGroup) -> Meta {
     Meta {

@@ -28,7 +28,6 @@ use crate::store::managers::{self, ManagerNames};
 use crate::store::org_schemas;
 use crate::store::users::{self, StoredUser};
 
-
 /// The managers of `users` that are Users of the directory (one query).
 pub(super) async fn manager_names(
     state: &AppState,
