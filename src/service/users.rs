@@ -223,6 +223,7 @@ pub async fn provision(
     if input.password.is_some() && !authoritative {
         ignored.push("password");
     }
+    let mut created_event = None;
     let account = match plan {
         ProvisionPlan::Create { managing_org } => {
             let seeds = seeds_profile(&authority, dir.directory_id);
@@ -237,9 +238,11 @@ pub async fn provision(
                 password,
             )
             .await?;
-            if let Some(org) = managing_org {
-                events::record(tx, store::account_created(org, dir, created.id, &email)).await?;
-            }
+            // Recorded once the link is written (below): its INSERT then
+            // goes to the database with the next statement that can carry
+            // it (the sync log's), not on its own (`store::carry`).
+            created_event =
+                managing_org.map(|org| store::account_created(org, dir, created.id, &email));
             created
         }
         ProvisionPlan::Link { account: id, claim } => {
@@ -294,6 +297,9 @@ pub async fn provision(
         }
     };
     let link = store::insert_link(tx, dir, account.id, &attrs).await?;
+    if let Some(e) = created_event {
+        events::record(tx, e).await?;
+    }
     // Provisioned inactive: the rules apply as if it had just turned off.
     // Provisioned active onto an account an earlier unlink deactivated or
     // suspended: as if it had just turned on again.
@@ -413,9 +419,10 @@ async fn update(
     }
     let effect = on_active_change(&f, authoritative, current.link.active, attrs.active)?;
     let effect = skip_absent_memberships(effect, linked.has_memberships);
-    apply_effect(tx, dir, account.id, effect).await?;
-
     let link = store::update_link(tx, dir, current.link, &current.attrs, &attrs).await?;
+    // Last, so that its events' INSERTs go to the database with the sync
+    // log's (`store::carry`), not each on its own.
+    apply_effect(tx, dir, account.id, effect).await?;
     Ok(StoredUser {
         link,
         attrs,

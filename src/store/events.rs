@@ -206,8 +206,14 @@ impl EventSink {
 
 /// A connection events are recorded on: a write transaction that knows
 /// its [`EventSink`] ([`super::WriteTx`]).
+#[async_trait::async_trait]
 pub trait Recorder: ConnectionTrait {
     fn sink(&self) -> &EventSink;
+    /// Holds `stmt` to go to the database with the transaction's next
+    /// statement (SQLite: [`super::carry`]).
+    fn hold(&self, stmt: Statement);
+    /// Sends what is held now.
+    async fn send_held(&self) -> Result<(), sea_orm::DbErr>;
 }
 
 fn row(e: NewEvent, at: DateTime<Utc>, sink: &EventSink) -> event::ActiveModel {
@@ -380,11 +386,14 @@ async fn insert<C: Recorder>(
         data.into(),
         id.into(),
     ];
-    let sql = insert_sql(backend, org);
-    let done = tx
-        .execute_raw(Statement::from_sql_and_values(backend, sql, values))
-        .await
-        .map_err(db_error)?;
+    let stmt = Statement::from_sql_and_values(backend, insert_sql(backend, org), values);
+    if backend == DbBackend::Sqlite {
+        // Numbered inside the INSERT: nothing for [`flush`] to do, and
+        // nothing to wait for (it goes with the next statement).
+        tx.hold(stmt);
+        return Ok(());
+    }
+    let done = tx.execute_raw(stmt).await.map_err(db_error)?;
     if done.rows_affected() > 0 {
         sink.recorded();
     }
@@ -431,14 +440,19 @@ impl Origin {
 
 /// Numbers the transaction's pending events: call it last, right before
 /// the commit (once per request is fine: it numbers what is pending).
-/// SQLite numbered them as they were inserted (see the module doc):
-/// nothing to do. PostgreSQL: one statement, whatever the number of
+/// SQLite numbered them as they were inserted (see the module doc): it
+/// sends the INSERTs still held for the next statement ([`super::carry`]),
+/// if nothing carried them yet. PostgreSQL: one statement, whatever the number of
 /// organizations: an upsert of `INSERT … SELECT … GROUP BY org_id ORDER
 /// BY org_id` bumps the counter of each organization with pending events
 /// (rows locked in id order) and returns the new last numbers, from which
 /// the UPDATE numbers each organization's events in id order.
 pub async fn flush<C: Recorder>(tx: &C) -> DomainResult<()> {
     let backend = tx.get_database_backend();
+    if backend == DbBackend::Sqlite {
+        // What was recorded since the last statement goes now.
+        return tx.send_held().await.map_err(db_error);
+    }
     // Nothing recorded since the last flush: nothing to number.
     if backend != DbBackend::Postgres || !tx.sink().pending.swap(false, Ordering::Relaxed) {
         return Ok(());

@@ -9,6 +9,7 @@ pub mod admin_groups;
 pub mod admin_keys;
 pub mod admin_sessions;
 pub mod audit;
+pub mod carry;
 pub mod directories;
 pub mod events;
 pub mod exports;
@@ -298,6 +299,7 @@ impl Store {
         WriteTx {
             tx,
             sink: EventSink::new(origin.clone(), self.events),
+            held: Default::default(),
         }
     }
 
@@ -384,16 +386,22 @@ impl Store {
 pub struct WriteTx {
     tx: DatabaseTransaction,
     sink: EventSink,
+    /// SQLite: statements that go with the next one ([`carry`]).
+    held: std::sync::Mutex<carry::Held>,
 }
 
 impl WriteTx {
     /// The transaction itself, without its events' sink (a group commit
     /// keeps its batch's transaction once the first write in it is done).
+    /// Its statements are all sent (nothing held: the write's body ends
+    /// with [`events::flush`], which sends what is held).
     pub fn into_inner(self) -> DatabaseTransaction {
+        debug_assert!(self.held().is_empty(), "held statements left behind");
         self.tx
     }
 
     pub async fn commit(self) -> Result<(), DbErr> {
+        self.flush_held().await?;
         self.tx.commit().await
     }
 
@@ -403,19 +411,63 @@ impl WriteTx {
 
     /// A savepoint of this transaction, its events stamped alike.
     pub async fn savepoint(&self) -> Result<WriteTx, DbErr> {
+        self.flush_held().await?;
         Ok(WriteTx {
             tx: self.tx.begin().await?,
             sink: self.sink.clone(),
+            held: Default::default(),
         })
+    }
+
+    fn held(&self) -> std::sync::MutexGuard<'_, carry::Held> {
+        self.held
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Sends the held statements on their own (nothing held: nothing).
+    async fn flush_held(&self) -> Result<(), DbErr> {
+        let held = self.held().take();
+        match held {
+            Some(stmt) => self.tx.execute_raw(stmt).await.map(drop),
+            None => Ok(()),
+        }
     }
 }
 
+#[async_trait::async_trait]
 impl Recorder for WriteTx {
     fn sink(&self) -> &EventSink {
         &self.sink
     }
+
+    fn hold(&self, stmt: Statement) {
+        self.held().push(stmt);
+    }
+
+    async fn send_held(&self) -> Result<(), DbErr> {
+        self.flush_held().await
+    }
 }
 
+#[async_trait::async_trait]
+impl carry::Carrier for WriteTx {
+    async fn execute_carrying(&self, stmt: Statement) -> Result<(), DbErr> {
+        let carried = {
+            let mut held = self.held();
+            if held.is_empty() {
+                stmt
+            } else {
+                held.push(stmt);
+                held.take().unwrap_or_else(|| unreachable!("just pushed"))
+            }
+        };
+        self.tx.execute_raw(carried).await.map(drop)
+    }
+}
+
+/// Every statement sends what is held before it, so statements run in the
+/// order they were made.
 #[async_trait::async_trait]
 impl ConnectionTrait for WriteTx {
     fn get_database_backend(&self) -> DatabaseBackend {
@@ -423,18 +475,22 @@ impl ConnectionTrait for WriteTx {
     }
 
     async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
+        self.flush_held().await?;
         self.tx.execute_raw(stmt).await
     }
 
     async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
+        self.flush_held().await?;
         self.tx.execute_unprepared(sql).await
     }
 
     async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
+        self.flush_held().await?;
         self.tx.query_one_raw(stmt).await
     }
 
     async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
+        self.flush_held().await?;
         self.tx.query_all_raw(stmt).await
     }
 

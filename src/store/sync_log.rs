@@ -2,9 +2,10 @@
 
 use chrono::{DateTime, Utc};
 use entity::sync_log;
-use sea_orm::{ConnectionTrait, EntityTrait, NotSet, Set};
+use sea_orm::{ConnectionTrait, EntityTrait, NotSet, QueryTrait, Set};
 use uuid::Uuid;
 
+use super::carry::Carrier;
 use super::{db_error, insert_chunks};
 use crate::domain::error::DomainResult;
 
@@ -41,12 +42,11 @@ fn row(entry: SyncEntry, at: DateTime<Utc>) -> sync_log::ActiveModel {
     }
 }
 
-pub async fn record<C: ConnectionTrait>(db: &C, entry: SyncEntry) -> DomainResult<()> {
-    sync_log::Entity::insert(row(entry, Utc::now()))
-        .exec_without_returning(db)
-        .await
-        .map_err(db_error)?;
-    Ok(())
+/// One entry. On SQLite it carries the write's held statements (its
+/// events: [`super::carry`]) to the database in the same round trip.
+pub async fn record<C: Carrier>(db: &C, entry: SyncEntry) -> DomainResult<()> {
+    let insert = sync_log::Entity::insert(row(entry, Utc::now())).build(db.get_database_backend());
+    db.execute_carrying(insert).await.map_err(db_error)
 }
 
 /// Warnings about a successful write: an entry with outcome `warning` for
