@@ -40,17 +40,48 @@ pub async fn get_with_token<C: ConnectionTrait>(
     token_hash: &str,
     id: Uuid,
 ) -> DomainResult<Option<(DirectoryPrincipal, Option<StoredUser>)>> {
+    with_token(
+        db,
+        token_hash,
+        Expr::col((scim_user::Entity, scim_user::Column::Id)).eq(id),
+    )
+    .await
+}
+
+/// A `userName eq` lookup with its authentication in one statement, as
+/// [`get_with_token`]: the static token whose hash is `token_hash` with
+/// its directory, and that directory's link whose userName lower-cased is
+/// `user_name_lower` (userName is unique in a directory, case-insensitively:
+/// one user at most).
+pub async fn by_user_name_with_token<C: ConnectionTrait>(
+    db: &C,
+    token_hash: &str,
+    user_name_lower: &str,
+) -> DomainResult<Option<(DirectoryPrincipal, Option<StoredUser>)>> {
+    with_token(
+        db,
+        token_hash,
+        Expr::col((scim_user::Entity, scim_user::Column::UserNameLower)).eq(user_name_lower),
+    )
+    .await
+}
+
+/// The static token `token_hash` with its directory, and the directory's
+/// link `which` picks (one at most) with its values and groups.
+async fn with_token<C: ConnectionTrait>(
+    db: &C,
+    token_hash: &str,
+    which: sea_orm::sea_query::SimpleExpr,
+) -> DomainResult<Option<(DirectoryPrincipal, Option<StoredUser>)>> {
     let [values, groups] = nested_of(db.get_database_backend());
     let mut q = token_lookup(token_hash);
     q.join(
         JoinType::LeftJoin,
         scim_user::Entity,
-        Condition::all()
-            .add(Expr::col((scim_user::Entity, scim_user::Column::Id)).eq(id))
-            .add(
-                Expr::col((scim_user::Entity, scim_user::Column::DirectoryId))
-                    .equals((entity::directory::Entity, entity::directory::Column::Id)),
-            ),
+        Condition::all().add(which).add(
+            Expr::col((scim_user::Entity, scim_user::Column::DirectoryId))
+                .equals((entity::directory::Entity, entity::directory::Column::Id)),
+        ),
     )
     .column((scim_user::Entity, Asterisk))
     .expr_as(Expr::cust(values), "nested_values")
