@@ -95,7 +95,7 @@ pub fn routes(cfg: &mut ServiceConfig, bulk_limit: usize) {
                 )
                 .service(
                     resource("/Users")
-                        .get(search::list::<users::Users>)
+                        .get(users::list)
                         .post(writes::create::<users::Users>)
                         .default_service(m405()),
                 )

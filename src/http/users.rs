@@ -8,17 +8,17 @@ use uuid::Uuid;
 
 use super::auth::{Bearer, Directory};
 use super::scim::{
-    ProjectionParams, ResourceName, ResourcePath, directory_base, limits, list_head, not_modified,
-    scim_response,
+    ListParams, ProjectionParams, ResourceName, ResourcePath, directory_base, limits, list_head,
+    not_modified, scim_response,
 };
 use super::search::Search;
 use super::writes::Writes;
 use crate::domain::custom_schema::CustomSchema;
 use crate::domain::etag::IfMatch;
-use crate::domain::filter::Limits;
+use crate::domain::filter::{CompValue, CompareOp, Filter, Limits};
 use crate::domain::projection::Projection;
-use crate::domain::query::{ListQuery, RawListQuery, parse_projection};
-use crate::domain::schema::ResourceKind;
+use crate::domain::query::{ListQuery, Paging, RawListQuery, parse_projection};
+use crate::domain::schema::{ResourceKind, USER_SCHEMA};
 use crate::domain::user::{GroupRef, ManagerRef, Meta};
 use crate::error::ScimResult;
 use crate::http::AppState;
@@ -121,29 +121,115 @@ impl Search for Users {
         raw: &RawListQuery,
     ) -> ScimResult<HttpResponse> {
         let q = ListQuery::parse(raw, state.settings.max_results, limits(state))?;
-        let page = users::list(state.store.reader(), dir, &q).await?;
-        let base = directory_base(state, req, dir.directory_id);
-        // The page stops early (honest `itemsPerPage`, a cursor resuming after
-        // the last user shown) once its resources pass SCIM_MAX_PAGE_BYTES;
-        // at least one user is always shown.
-        let listed = page.users.len();
-        let mut budget = PageBudget::new(state.settings.max_page_bytes);
-        let resources =
-            render_within(state, dir, &base, &q.projection, page.users, &mut budget).await?;
-        let next_cursor = if resources.len() < listed {
-            resources
-                .len()
-                .checked_sub(1)
-                .and_then(|i| page.cursors.get(i).cloned())
-        } else {
-            page.next_cursor
-        };
-        let mut body = list_head(page.total, &q, resources.len(), next_cursor.as_deref());
-        if let Some(o) = body.as_object_mut() {
-            o.insert("Resources".into(), Value::Array(resources));
-        }
-        Ok(scim_response(StatusCode::OK, &body))
+        list_page(state, dir, req, &q).await
     }
+}
+
+/// A parsed list query's page.
+async fn list_page(
+    state: &AppState,
+    dir: &Directory,
+    req: &HttpRequest,
+    q: &ListQuery,
+) -> ScimResult<HttpResponse> {
+    let page = users::list(state.store.reader(), dir, q).await?;
+    let base = directory_base(state, req, dir.directory_id);
+    // The page stops early (honest `itemsPerPage`, a cursor resuming after
+    // the last user shown) once its resources pass SCIM_MAX_PAGE_BYTES;
+    // at least one user is always shown.
+    let listed = page.users.len();
+    let mut budget = PageBudget::new(state.settings.max_page_bytes);
+    let resources =
+        render_within(state, dir, &base, &q.projection, page.users, &mut budget).await?;
+    let next_cursor = if resources.len() < listed {
+        resources
+            .len()
+            .checked_sub(1)
+            .and_then(|i| page.cursors.get(i).cloned())
+    } else {
+        page.next_cursor
+    };
+    let mut body = list_head(page.total, q, resources.len(), next_cursor.as_deref());
+    if let Some(o) = body.as_object_mut() {
+        o.insert("Resources".into(), Value::Array(resources));
+    }
+    Ok(scim_response(StatusCode::OK, &body))
+}
+
+/// The userName a list query looks up, when it is a `userName eq "…"`
+/// lookup of the first page (the most frequent list request: IdPs look a
+/// user up before creating it): at most one user, so its page is known
+/// without a count and its authentication can ride on its statement.
+fn user_name_lookup(q: &ListQuery) -> Option<&str> {
+    let Some(Filter::Compare {
+        path,
+        op: CompareOp::Eq,
+        value: CompValue::String(name),
+    }) = &q.filter
+    else {
+        return None;
+    };
+    let core = path
+        .urn
+        .as_deref()
+        .is_none_or(|u| u.eq_ignore_ascii_case(USER_SCHEMA));
+    let first_page = matches!(q.paging, Paging::Index { start_index: 1 }) && q.count > 0;
+    (core
+        && path.attr.eq_ignore_ascii_case("userName")
+        && path.sub_attr.is_none()
+        && q.sort_by.is_none()
+        && first_page)
+        .then_some(name.as_str())
+}
+
+/// `GET /Users`: a `userName eq` lookup is one statement with its
+/// authentication (as a GET by id); any other query is authenticated,
+/// then paged.
+pub async fn list(
+    state: web::Data<AppState>,
+    bearer: Bearer,
+    req: HttpRequest,
+    params: web::Query<ListParams>,
+) -> ScimResult<HttpResponse> {
+    let raw: RawListQuery = params.into_inner().into();
+    let q = match ListQuery::parse(&raw, state.settings.max_results, limits(&state)) {
+        Ok(q) => q,
+        Err(e) => {
+            // Refused tokens are told so before the query is looked at.
+            bearer.directory(&state).await?;
+            return Err(e);
+        }
+    };
+    let Some(name) = user_name_lookup(&q) else {
+        let dir = bearer.directory(&state).await?;
+        return list_page(&state, &dir, &req, &q).await;
+    };
+    // The filter lowering compares userName lower-cased on both sides.
+    let lower = name.to_lowercase();
+    let db = state.store.reader();
+    let (dir, u) = match users::by_user_name_with_token(db, &bearer.token_hash(), &lower).await? {
+        Some((principal, u)) => (bearer.admit(&state, Some(principal)).await?, u),
+        None => {
+            let dir = bearer.admit(&state, None).await?;
+            return list_page(&state, &dir, &req, &q).await;
+        }
+    };
+    let base = directory_base(&state, &req, dir.directory_id);
+    let resources = match &u {
+        Some(u) => {
+            let managers = manager_names(&state, &dir, &[u]).await?;
+            let custom = custom_of(&state, &dir, &[u]).await?;
+            let body = render(&base, u, &managers).0;
+            vec![q.projection.apply_with(ResourceKind::User, body, &custom)]
+        }
+        None => vec![],
+    };
+    let total = resources.len() as u64;
+    let mut body = list_head(Some(total), &q, resources.len(), None);
+    if let Some(o) = body.as_object_mut() {
+        o.insert("Resources".into(), Value::Array(resources));
+    }
+    Ok(scim_response(StatusCode::OK, &body))
 }
 
 /// What a list page may still hold: `SCIM_MAX_PAGE_BYTES` of resources,

@@ -27,8 +27,17 @@ async fn responses_carry_a_request_id_and_keep_a_sane_client_one() {
 #[tokio::test]
 async fn metrics_expose_http_scim_and_pool_series_without_user_data() {
     let app = spawn_app().await;
-    app.create_user(user("metric@example.com")).await;
+    let id = app.create_user(user("metric@example.com")).await;
     app.post("/Users", user("metric@example.com")).await;
+    // Routes are named by template (found once routed), with or without
+    // a trailing slash; a path no route matches is `unmatched`.
+    app.get(&format!("/Users/{id}")).await;
+    app.get(&format!("/Users/{id}/")).await;
+    app.get("/Nope/1").await;
+    let res = reqwest::get(format!("{}/nowhere", app.address))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
     let text = reqwest::get(format!("{}/metrics", app.address))
         .await
         .unwrap()
@@ -36,6 +45,11 @@ async fn metrics_expose_http_scim_and_pool_series_without_user_data() {
         .await
         .unwrap();
     assert!(text.contains("http_requests_total{method=\"POST\",route=\"/scim/v2/directories/{directory_id}/Users\",status=\"201\"} 1"), "{text}");
+    assert!(text.contains("http_requests_total{method=\"GET\",route=\"/scim/v2/directories/{directory_id}/Users/{id}\",status=\"200\"} 2"), "{text}");
+    assert!(
+        text.contains("http_requests_total{method=\"GET\",route=\"unmatched\",status=\"404\"} 2"),
+        "{text}"
+    );
     assert!(text.contains("http_request_duration_seconds_bucket"));
     assert!(text.contains(&format!("scim_operations_total{{directory=\"{}\",operation=\"POST /Users\",outcome=\"failure\",resource_type=\"User\"}} 1", app.directory_id)), "{text}");
     assert!(text.contains("scim_sync_failures_total"));
@@ -150,6 +164,12 @@ async fn logs_hold_no_tokens_passwords_or_emails() {
     child.wait().unwrap();
     let _ = std::fs::remove_dir_all(&dir);
     assert!(stderr.contains("request finished"), "{stderr}");
+    // The request span names the route by its template (recorded once
+    // the request is routed).
+    assert!(
+        stderr.contains("/scim/v2/directories/{directory_id}/Users"),
+        "{stderr}"
+    );
     for secret in [
         token,
         "wrong-token-value",

@@ -44,9 +44,10 @@ async fn cost(app: &TestApp, path: &str) -> (u16, Value, u64) {
 /// (the token, its directory, the page's ids, their links, values and
 /// groups). Now authentication is one statement (the token joined with its
 /// directory) and a page of one user is read whole in one; a GET by id
-/// reads its user in the statement that checks the token.
+/// and a `userName eq` lookup of the first page read their user in the
+/// statement that checks the token.
 #[tokio::test]
-async fn a_get_by_id_runs_one_statement_and_a_user_name_lookup_three() {
+async fn a_get_by_id_and_a_user_name_lookup_run_one_statement() {
     // No purge job running statements of its own meanwhile.
     let app = spawn_app_with(|s| s.purge_interval_secs = 0).await;
     let mut u = user("ada@acme.example");
@@ -87,13 +88,135 @@ async fn a_get_by_id_runs_one_statement_and_a_user_name_lookup_three() {
     assert_eq!(found["id"], id.as_str(), "{body}");
     assert_eq!(found["phoneNumbers"].as_array().unwrap().len(), 2, "{body}");
     assert_eq!(found["groups"][0]["display"], "engineering", "{body}");
-    assert_eq!(n, 3, "userName eq: authentication, the page, its user");
+    assert_eq!(n, 1, "userName eq: the token with the user");
 
     let filter = urlencode("userName eq \"nobody@acme.example\"");
     let (status, body, n) = cost(&app, &format!("/Users?filter={filter}")).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["totalResults"], 0, "{body}");
-    assert_eq!(n, 2, "no match: authentication, the page");
+    assert_eq!(n, 1, "no match: the token with no user");
+}
+
+/// `GET path` (under the SCIM base, with `token`): status and the body as
+/// the server wrote it.
+async fn raw_get(app: &TestApp, path: &str, token: &str) -> (u16, String) {
+    let res = app
+        .client
+        .get(format!("{}{path}", app.base))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    (res.status().as_u16(), res.text().await.unwrap())
+}
+
+/// A `userName eq` lookup of the first page reads its user in the
+/// statement that checks the token; its answer is byte for byte the one
+/// the paged list gives (`sortBy` takes the paged path), whatever the
+/// projection, for a user with every kind of value, and it refuses
+/// tokens as the list does.
+#[tokio::test]
+async fn a_user_name_lookup_answers_as_the_paged_list() {
+    use crate::custom_attributes::{ACME, acme_schema};
+    let app = spawn_app_with(|s| s.purge_interval_secs = 0).await;
+    let a = crate::admin::admin(&app, "default").await;
+    let (status, body) = a.post("/schemas", acme_schema()).await;
+    assert_eq!(status, 201, "{body}");
+    let boss = app.create_user(user("boss@acme.example")).await;
+    let mut u = user("Ada@acme.example");
+    u["schemas"] = json!([
+        "urn:ietf:params:scim:schemas:core:2.0:User",
+        "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User",
+        ACME
+    ]);
+    u["name"] = json!({"givenName": "Ada", "familyName": "Lovelace"});
+    u["phoneNumbers"] = json!([{"value": "+1 555 0100", "type": "work", "primary": true},
+                               {"value": "+1 555 0101", "type": "mobile"}]);
+    u["addresses"] = json!([{"locality": "London", "country": "GB", "type": "work"}]);
+    u["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"] =
+        json!({"department": "Engines", "manager": {"value": boss}});
+    u[ACME] = json!({"costCode": "E-1", "badge": 7, "tags": ["a", "b"]});
+    let id = app.create_user(u).await;
+    let (status, g) = app
+        .post(
+            "/Groups",
+            json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+                   "displayName": "engineering", "members": [{"value": id}]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{g}");
+    let (status, g) = app
+        .post(
+            "/Groups",
+            json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+                   "displayName": "analysts", "members": [{"value": id}]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{g}");
+
+    let token = app.token.clone();
+    for projection in [
+        "",
+        "&attributes=userName,emails,groups",
+        "&attributes=name.givenName,urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager",
+        &format!("&attributes={ACME}:costCode"),
+        "&excludedAttributes=groups,phoneNumbers",
+        &format!("&excludedAttributes={ACME},addresses"),
+    ] {
+        for name in ["ADA@acme.example", "nobody@acme.example"] {
+            let filter = urlencode(&format!("userName eq \"{name}\""));
+            let lookup = format!("/Users?filter={filter}{projection}");
+            let before = statements(&app).await;
+            let (status, fast) = raw_get(&app, &lookup, &token).await;
+            let n = statements(&app).await - before;
+            assert_eq!(status, 200, "{fast}");
+            let (status, paged) = raw_get(&app, &format!("{lookup}&sortBy=userName"), &token).await;
+            assert_eq!(status, 200, "{paged}");
+            assert_eq!(fast, paged, "{lookup}");
+            // The token with the user, then the organization's extensions
+            // (the user has values of one) and the manager's name.
+            let expected = if name.starts_with("ADA") { 3 } else { 1 };
+            assert_eq!(n, expected, "{lookup}: {fast}");
+        }
+    }
+    let filter = urlencode("userName eq \"ada@acme.example\"");
+    let (_, fast) = raw_get(&app, &format!("/Users?filter={filter}&count=5"), &token).await;
+    let body: Value = serde_json::from_str(&fast).unwrap();
+    assert_eq!(body["totalResults"], 1, "{body}");
+    assert_eq!(body["Resources"][0]["id"], id.as_str(), "{body}");
+    assert_eq!(
+        body["Resources"][0]["groups"].as_array().unwrap().len(),
+        2,
+        "{body}"
+    );
+    assert_eq!(body["Resources"][0][ACME]["badge"], 7, "{body}");
+    // Pages the lookup does not take: a later page, an empty one.
+    for (extra, total, shown) in [("&startIndex=2", 1, 0), ("&count=0", 1, 0)] {
+        let (status, body) = raw_get(&app, &format!("/Users?filter={filter}{extra}"), &token).await;
+        assert_eq!(status, 200, "{body}");
+        let body: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(body["totalResults"], total, "{extra}: {body}");
+        assert_eq!(body["itemsPerPage"], shown, "{extra}: {body}");
+    }
+
+    // Refusals, as before: a bad token before a bad filter, another
+    // directory's token, no token.
+    let (status, body) = raw_get(&app, &format!("/Users?filter={filter}"), "not-a-token").await;
+    assert_eq!(status, 401, "{body}");
+    let (status, body) = raw_get(&app, "/Users?filter=userName%20eq", "not-a-token").await;
+    assert_eq!(status, 401, "{body}");
+    let (status, body) = raw_get(&app, "/Users?filter=userName%20eq", &token).await;
+    assert_eq!(status, 400, "{body}");
+    let other = app.other_directory("other-org", "other").await;
+    let (status, body) = raw_get(&app, &format!("/Users?filter={filter}"), &other.token).await;
+    assert_eq!(status, 404, "{body}");
+    let res = app
+        .client
+        .get(format!("{}/Users?filter={filter}", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 401);
 }
 
 /// `POST /Users` (a body of `user(email)`): the statements it ran.
