@@ -11,8 +11,8 @@ use entity::{group, group_grant, group_member, product_access, scim_user, site, 
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query, SimpleExpr};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection,
-    DatabaseTransaction, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
-    QueryTrait, Set,
+    DatabaseTransaction, EntityTrait, FromQueryResult, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect, QueryTrait, Set,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -545,7 +545,8 @@ pub(crate) fn group_event(g: &group::Model, kind: EventType) -> NewEvent {
     }
 }
 
-/// Locks the group row for the transaction (version bump first) and loads it.
+/// Locks the group row for the transaction (version bump first) and loads
+/// it: the bump returns the row, one statement.
 pub async fn lock<C: ConnectionTrait>(
     tx: &C,
     dir: &DirectoryPrincipal,
@@ -561,11 +562,12 @@ pub async fn lock<C: ConnectionTrait>(
         row,
         group::Column::Version,
         if_match,
-        async || model(tx, dir, id).await,
-        |g: &group::Model| g.version,
-        || not_found(&id.to_string()),
+        vec![Expr::cust("*")],
+        |r| group::Model::from_query_result(r, "").map_err(db_error),
+        async || Ok(model(tx, dir, id).await?.map(|g| g.version)),
     )
-    .await
+    .await?
+    .ok_or_else(|| not_found(&id.to_string()))
 }
 
 /// Writes a group's name and externalId.
