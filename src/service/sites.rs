@@ -5,7 +5,7 @@
 //! → audit → commit ([`write`]).
 
 use chrono::Utc;
-use entity::{group_grant, site, site_membership};
+use entity::site_membership;
 use tracing::instrument;
 use uuid::Uuid;
 
@@ -19,7 +19,8 @@ use crate::store::account_detail::AccountView;
 use crate::store::admin_groups::GroupView;
 use crate::store::audit::{self, AuditEntry};
 use crate::store::events::Origin;
-use crate::store::site_users::{self, MembershipView};
+use crate::store::groups::GrantView;
+use crate::store::site_users::{self, MembershipView, SiteView};
 use crate::store::{accounts, admin_groups, directories, groups};
 
 /// What [`invite`] did: the membership, its account, whether the
@@ -268,7 +269,7 @@ pub async fn ungrant(
     who: &AdminAct,
     group_id: Uuid,
     grant_id: Uuid,
-) -> AdminResult<group_grant::Model> {
+) -> AdminResult<GrantView> {
     let org_id = who.org_id;
     write(store, &who.origin, async |tx| {
         let (g, _) = admin_groups::get(tx, org_id, group_id).await?;
@@ -298,7 +299,7 @@ pub async fn grant(
     site_id: Uuid,
     product: &'static str,
     role: &'static str,
-) -> AdminResult<(group_grant::Model, GroupView, site::Model)> {
+) -> AdminResult<(GrantView, GroupView, SiteView)> {
     let org_id = who.org_id;
     write(store, &who.origin, async |tx| {
         let (g, _) = admin_groups::get(tx, org_id, group_id).await?;
@@ -325,7 +326,7 @@ pub async fn operator_grant(
     site_name: &str,
     product: &'static str,
     role: &str,
-) -> AdminResult<group_grant::Model> {
+) -> AdminResult<GrantView> {
     write(store, origin, async |tx| {
         Ok(groups::grant(tx, group_id, site_name, product, role).await?)
     })
@@ -339,7 +340,7 @@ pub async fn operator_ungrant(
     origin: &Origin,
     group_id: Uuid,
     grant_id: Uuid,
-) -> AdminResult<group_grant::Model> {
+) -> AdminResult<GrantView> {
     write(store, origin, async |tx| {
         Ok(groups::ungrant(tx, group_id, grant_id).await?)
     })

@@ -809,6 +809,29 @@ pub async fn list<C: ConnectionTrait>(
     })
 }
 
+/// A group's grant (a product, with a role, on a site) as the admin API
+/// and the CLI show it (read model).
+#[derive(Debug, Clone)]
+pub struct GrantView {
+    pub id: Uuid,
+    pub group_id: Uuid,
+    pub site_id: Uuid,
+    pub product: String,
+    pub role: String,
+}
+
+impl From<group_grant::Model> for GrantView {
+    fn from(g: group_grant::Model) -> Self {
+        Self {
+            id: g.id,
+            group_id: g.group_id,
+            site_id: g.site_id,
+            product: g.product,
+            role: g.role,
+        }
+    }
+}
+
 /// Grants product access on a site to a group's members (operator CLI; the
 /// admin API later). Current members get site membership at once.
 pub async fn grant<C: Recorder>(
@@ -817,7 +840,7 @@ pub async fn grant<C: Recorder>(
     site_name: &str,
     product: &str,
     role: &str,
-) -> DomainResult<group_grant::Model> {
+) -> DomainResult<GrantView> {
     let g = group::Entity::find_by_id(group_id)
         .one(tx)
         .await
@@ -862,7 +885,7 @@ pub async fn grant<C: Recorder>(
     };
     if previous_role.as_deref() == Some(role) {
         // The same grant again: nothing changes for anyone.
-        return Ok(model);
+        return Ok(model.into());
     }
     // Each member, a page at a time: site membership where it starts and
     // the events (one multi-row insert each), never one round trip a member.
@@ -891,7 +914,7 @@ pub async fn grant<C: Recorder>(
         );
         events::record_many(tx, list).await?;
     }
-    Ok(model)
+    Ok(model.into())
 }
 
 /// Removes a group's grant (admin API, operator CLI): each member loses the
@@ -902,7 +925,7 @@ pub async fn ungrant<C: Recorder>(
     tx: &C,
     group_id: Uuid,
     grant_id: Uuid,
-) -> DomainResult<group_grant::Model> {
+) -> DomainResult<GrantView> {
     let removed = group_grant::Entity::delete_many()
         .filter(group_grant::Column::Id.eq(grant_id))
         .filter(group_grant::Column::GroupId.eq(group_id))
@@ -912,7 +935,7 @@ pub async fn ungrant<C: Recorder>(
         .pop()
         .ok_or_else(|| DomainError::not_found(format!("the group has no grant {grant_id}")))?;
     let Some(scope) = group_scope(tx, group_id).await? else {
-        return Ok(removed);
+        return Ok(removed.into());
     };
     let grants = [(
         removed.site_id,
@@ -945,5 +968,5 @@ pub async fn ungrant<C: Recorder>(
         );
         events::record_many(tx, list).await?;
     }
-    Ok(removed)
+    Ok(removed.into())
 }

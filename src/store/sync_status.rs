@@ -3,11 +3,11 @@
 
 use std::collections::HashMap;
 
-use chrono::{Duration, Utc};
+use chrono::{DateTime, Duration, Utc};
 use entity::{directory, group, scim_user, sync_log};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, Statement,
+    ColumnTrait, ConnectionTrait, DatabaseBackend, DerivePartialModel, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, Statement,
 };
 use uuid::Uuid;
 
@@ -177,6 +177,22 @@ pub struct LogFilter {
     pub resource_type: Option<String>,
 }
 
+/// A sync log entry as the admin API and the web page show it (read
+/// model).
+#[derive(Debug, Clone, DerivePartialModel)]
+#[sea_orm(entity = "sync_log::Entity")]
+pub struct SyncLogView {
+    pub id: i64,
+    pub at: DateTime<Utc>,
+    pub operation: String,
+    pub resource_type: String,
+    pub resource_id: Option<String>,
+    pub outcome: String,
+    pub status: i32,
+    pub detail: Option<String>,
+    pub request_id: Option<String>,
+}
+
 /// Newest first, keyset on the id (`before`: last id of the previous page).
 pub async fn log_page<C: ConnectionTrait>(
     db: &C,
@@ -184,7 +200,7 @@ pub async fn log_page<C: ConnectionTrait>(
     f: &LogFilter,
     before: Option<i64>,
     limit: u64,
-) -> DomainResult<Vec<sync_log::Model>> {
+) -> DomainResult<Vec<SyncLogView>> {
     let mut q = sync_log::Entity::find()
         .filter(sync_log::Column::DirectoryId.eq(directory_id))
         .order_by_desc(sync_log::Column::Id)
@@ -201,5 +217,8 @@ pub async fn log_page<C: ConnectionTrait>(
     if let Some(b) = before {
         q = q.filter(sync_log::Column::Id.lt(b));
     }
-    q.all(db).await.map_err(db_error)
+    q.into_partial_model::<SyncLogView>()
+        .all(db)
+        .await
+        .map_err(db_error)
 }
