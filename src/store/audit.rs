@@ -2,7 +2,7 @@
 //! its own transaction (who, what, on what, when).
 
 use chrono::{DateTime, Utc};
-use entity::audit_log;
+use entity::audit_log::{self, ActorType};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DerivePartialModel, EntityTrait, NotSet,
     QueryFilter, QueryOrder, QuerySelect, Set,
@@ -21,11 +21,11 @@ pub enum Actor {
 }
 
 impl Actor {
-    pub(crate) fn parts(&self) -> (&'static str, String) {
+    pub(crate) fn parts(&self) -> (ActorType, String) {
         match self {
-            Self::AdminKey(id) => ("admin_key", id.to_string()),
-            Self::Directory(id) => ("directory", id.to_string()),
-            Self::System(what) => ("system", (*what).to_owned()),
+            Self::AdminKey(id) => (ActorType::AdminKey, id.to_string()),
+            Self::Directory(id) => (ActorType::Directory, id.to_string()),
+            Self::System(what) => (ActorType::System, (*what).to_owned()),
         }
     }
 }
@@ -72,7 +72,7 @@ pub async fn record<C: ConnectionTrait>(db: &C, entry: AuditEntry) -> DomainResu
         id: NotSet,
         org_id: Set(entry.org_id),
         at: Set(Utc::now()),
-        actor_type: Set(actor_type.to_owned()),
+        actor_type: Set(actor_type),
         actor_id: Set(actor_id),
         action: Set(entry.action.to_owned()),
         target_type: Set(entry.target_type.to_owned()),
@@ -97,7 +97,7 @@ pub struct AuditFilter {
 pub struct AuditView {
     pub id: i64,
     pub at: DateTime<Utc>,
-    pub actor_type: String,
+    pub actor_type: ActorType,
     pub actor_id: String,
     pub action: String,
     pub target_type: String,

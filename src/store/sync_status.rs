@@ -4,7 +4,9 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Duration, Utc};
-use entity::{directory, group, scim_user, sync_log};
+use entity::sync_log;
+pub use entity::sync_log::SyncOutcome;
+use entity::{directory, group, scim_user};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseBackend, DerivePartialModel, EntityTrait, PaginatorTrait,
     QueryFilter, QueryOrder, QuerySelect, Statement,
@@ -169,8 +171,8 @@ pub async fn status<C: ConnectionTrait>(db: &C, directory_id: Uuid) -> DomainRes
 
 #[derive(Debug, Default, Clone)]
 pub struct LogFilter {
-    /// success / failure.
-    pub outcome: Option<String>,
+    /// success / failure / warning.
+    pub outcome: Option<SyncOutcome>,
     /// e.g. `POST /Users`.
     pub operation: Option<String>,
     /// User / Group / Bulk.
@@ -187,7 +189,7 @@ pub struct SyncLogView {
     pub operation: String,
     pub resource_type: String,
     pub resource_id: Option<String>,
-    pub outcome: String,
+    pub outcome: SyncOutcome,
     pub status: i32,
     pub detail: Option<String>,
     pub request_id: Option<String>,
@@ -206,7 +208,7 @@ pub async fn log_page<C: ConnectionTrait>(
         .order_by_desc(sync_log::Column::Id)
         .limit(limit);
     if let Some(o) = &f.outcome {
-        q = q.filter(sync_log::Column::Outcome.eq(o.as_str()));
+        q = q.filter(sync_log::Column::Outcome.eq(*o));
     }
     if let Some(o) = &f.operation {
         q = q.filter(sync_log::Column::Operation.eq(o.as_str()));
