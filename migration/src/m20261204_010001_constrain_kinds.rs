@@ -1,7 +1,9 @@
 //! More text columns hold only the names the server knows, as the status
-//! columns do since `m20261203_030001_constrain_statuses`:
-//! `sync_log.outcome` (`entity::sync_log::SyncOutcome`) and
-//! `audit_log.actor_type` (`entity::audit_log::ActorType`). Reading any
+//! columns do since `m20261203_030001_constrain_statuses`: the product
+//! role of `product_access.role` and `group_grant.role`
+//! (`entity::product_access::ProductRole`), `sync_log.outcome`
+//! (`entity::sync_log::SyncOutcome`) and `audit_log.actor_type`
+//! (`entity::audit_log::ActorType`). Reading any
 //! other value is an error, so the schema refuses to store one: a CHECK
 //! constraint on PostgreSQL; on SQLite, which can't add one to an existing
 //! table, triggers refuse an INSERT, or an UPDATE of the column, with
@@ -23,7 +25,19 @@ impl MigrationName for Migration {
 }
 
 /// (table, column, constraint/trigger stem, allowed values).
-const KINDS: [(&str, &str, &str, &[&str]); 2] = [
+const KINDS: [(&str, &str, &str, &[&str]); 4] = [
+    (
+        "product_access",
+        "role",
+        "ck_product_access_role",
+        &["user", "admin"],
+    ),
+    (
+        "group_grants",
+        "role",
+        "ck_group_grants_role",
+        &["user", "admin"],
+    ),
     (
         "sync_log",
         "outcome",

@@ -12,7 +12,7 @@ use uuid::Uuid;
 use super::accounts::AdminAct;
 use super::{Tx, write};
 use crate::admin_error::{AdminError, AdminResult};
-use crate::domain::admin_rules::{self, MembershipStatus};
+use crate::domain::admin_rules::{self, MembershipStatus, ProductRole};
 use crate::domain::types::Email;
 use crate::store::Store;
 use crate::store::account_detail::AccountView;
@@ -81,7 +81,7 @@ pub enum MembershipChange {
     Remove,
     SetProduct {
         product: &'static str,
-        role: &'static str,
+        role: ProductRole,
     },
     RemoveProduct {
         product: &'static str,
@@ -298,7 +298,7 @@ pub async fn grant(
     group_id: Uuid,
     site_id: Uuid,
     product: &'static str,
-    role: &'static str,
+    role: ProductRole,
 ) -> AdminResult<(GrantView, GroupView, SiteView)> {
     let org_id = who.org_id;
     write(store, &who.origin, async |tx| {
@@ -325,7 +325,7 @@ pub async fn operator_grant(
     group_id: Uuid,
     site_name: &str,
     product: &'static str,
-    role: &str,
+    role: ProductRole,
 ) -> AdminResult<GrantView> {
     write(store, origin, async |tx| {
         Ok(groups::grant(tx, group_id, site_name, product, role).await?)

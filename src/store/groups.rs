@@ -32,6 +32,7 @@ use crate::domain::group::{GroupInput, MemberView, not_a_member};
 use crate::domain::query::ListQuery;
 use crate::domain::schema::AttrType;
 use crate::domain::types::ResourceId;
+use entity::product_access::ProductRole;
 
 /// Bind parameters per `IN (...)` list, well under SQLite's limit.
 const CHUNK: usize = 500;
@@ -338,7 +339,7 @@ async fn member_events<C: Recorder>(
 }
 
 /// (site, product, role) of a group's grant.
-type Grant = (Uuid, String, String);
+type Grant = (Uuid, String, ProductRole);
 
 /// A group's organization and directory (whose its events are).
 async fn group_scope<C: ConnectionTrait>(
@@ -817,7 +818,7 @@ pub struct GrantView {
     pub group_id: Uuid,
     pub site_id: Uuid,
     pub product: String,
-    pub role: String,
+    pub role: ProductRole,
 }
 
 impl From<group_grant::Model> for GrantView {
@@ -839,7 +840,7 @@ pub async fn grant<C: Recorder>(
     group_id: Uuid,
     site_name: &str,
     product: &str,
-    role: &str,
+    role: ProductRole,
 ) -> DomainResult<GrantView> {
     let g = group::Entity::find_by_id(group_id)
         .one(tx)
@@ -864,11 +865,11 @@ pub async fn grant<C: Recorder>(
         .one(tx)
         .await
         .map_err(db_error)?;
-    let previous_role = existing.as_ref().map(|e| e.role.clone());
+    let previous_role = existing.as_ref().map(|e| e.role);
     let model = match existing {
         Some(e) => {
             let mut m: group_grant::ActiveModel = e.into();
-            m.role = Set(role.to_owned());
+            m.role = Set(role);
             m.update(tx).await.map_err(db_error)?
         }
         None => group_grant::ActiveModel {
@@ -876,14 +877,14 @@ pub async fn grant<C: Recorder>(
             group_id: Set(g.id),
             site_id: Set(s.id),
             product: Set(product.to_owned()),
-            role: Set(role.to_owned()),
+            role: Set(role),
             created_at: Set(Utc::now()),
         }
         .insert(tx)
         .await
         .map_err(db_error)?,
     };
-    if previous_role.as_deref() == Some(role) {
+    if previous_role == Some(role) {
         // The same grant again: nothing changes for anyone.
         return Ok(model.into());
     }
@@ -893,7 +894,7 @@ pub async fn grant<C: Recorder>(
         Some(r) => json!({"previous_role": r}),
         None => json!({}),
     };
-    let grants = [(s.id, product.to_owned(), role.to_owned())];
+    let grants = [(s.id, product.to_owned(), role)];
     let mut after = None;
     loop {
         let page = member_ids(tx, g.id, after).await?;
@@ -937,11 +938,7 @@ pub async fn ungrant<C: Recorder>(
     let Some(scope) = group_scope(tx, group_id).await? else {
         return Ok(removed.into());
     };
-    let grants = [(
-        removed.site_id,
-        removed.product.clone(),
-        removed.role.clone(),
-    )];
+    let grants = [(removed.site_id, removed.product.clone(), removed.role)];
     let mut after = None;
     loop {
         let page = member_ids(tx, group_id, after).await?;
