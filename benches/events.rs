@@ -1,14 +1,17 @@
 //! Change events: what recording them costs a SCIM write, and how fast the
 //! webhook worker delivers them. `cargo bench --bench events`
-//! (`BENCH_POSTS`, default 3,000 per side; `BENCH_EVENTS`, default 20,000;
-//! PostgreSQL with `BENCH_DATABASE_URL=postgres://…`).
+//! (`BENCH_POSTS`, default 10,000 per side; `BENCH_ROUND`, default 10;
+//! `BENCH_EVENTS`, default 20,000; PostgreSQL with
+//! `BENCH_DATABASE_URL=postgres://…`).
 //!
 //! 1. **POST /Users, events on vs off.** Two release servers on one fresh
 //!    database whose email domain is verified (so each POST records an
 //!    `account.created`), the second started with `SCIM_EVENTS_ENABLED=0`.
-//!    One connection; requests alternate between the two in rounds of 100
-//!    (after 200 each to warm up), so whatever else the machine does hits
-//!    both alike.
+//!    One connection; requests alternate between the two in rounds of
+//!    `BENCH_ROUND` (after 200 each to warm up), so whatever else the
+//!    machine does hits both alike. Reported: latency (p50, mean) and each
+//!    server's CPU time per POST (`/proc/<pid>/stat`), the work an event
+//!    adds whatever the machine's other load does to latency.
 //! 2. **Delivery throughput.** `BENCH_EVENTS` events recorded (1,000 a
 //!    transaction, numbered as the server numbers them), one webhook
 //!    endpoint from the start of the feed, a receiver in this process on
@@ -113,7 +116,10 @@ async fn cost(posts: usize) {
     }
     let mut with = Samples::new("POST /Users, events on");
     let mut without = Samples::new("POST /Users, events off");
-    let rounds = posts.div_ceil(100);
+    let round = env_num("BENCH_ROUND", 10).max(1);
+    let rounds = posts.div_ceil(round);
+    let ticks = clock_ticks();
+    let cpu_before = (cpu_secs(on.pid(), ticks), cpu_secs(off.pid(), ticks));
     for r in 0..rounds {
         let order = if r % 2 == 0 {
             [true, false]
@@ -121,8 +127,8 @@ async fn cost(posts: usize) {
             [false, true]
         };
         for events_on in order {
-            for i in 0..100 {
-                let n = r * 100 + i;
+            for i in 0..round {
+                let n = r * round + i;
                 if events_on {
                     let name = format!("on-{n}@bench.example");
                     post_user(&http, &on.base, &name, Some(&mut with)).await;
@@ -133,12 +139,18 @@ async fn cost(posts: usize) {
             }
         }
     }
+    let cpu_ms =
+        |pid: u32, before: f64| (cpu_secs(pid, ticks) - before) * 1000.0 / (rounds * round) as f64;
+    let (cpu_on, cpu_off) = (
+        cpu_ms(on.pid(), cpu_before.0),
+        cpu_ms(off.pid(), cpu_before.1),
+    );
     let recorded = count(&store, "SELECT COUNT(*) FROM events").await;
     let (rss_on, _) = on.rss_mib();
     let (rss_off, _) = off.rss_mib();
     drop(on);
     drop(off);
-    let expected = i64::try_from(rounds * 100 + 200).unwrap();
+    let expected = i64::try_from(rounds * round + 200).unwrap();
     assert_eq!(
         recorded, expected,
         "one event per POST of the events-on server, none from the other"
@@ -148,8 +160,8 @@ async fn cost(posts: usize) {
             * 1000.0
     };
     println!(
-        "POST /Users with events on vs off ({} on {}, one connection, alternating rounds of 100)",
-        rounds * 100,
+        "POST /Users with events on vs off ({} on {}, one connection, alternating rounds of {round})",
+        rounds * round,
         if is_postgres(&url) {
             "PostgreSQL"
         } else {
@@ -160,11 +172,12 @@ async fn cost(posts: usize) {
     println!("{}", with.report());
     println!("{}", without.report());
     println!(
-        "events cost: p50 {:+.1} %, mean {:+.1} % (mean {:.3} vs {:.3} ms); {recorded} events recorded; RSS {rss_on:.0} / {rss_off:.0} MiB",
+        "events cost: p50 {:+.1} %, mean {:+.1} % (mean {:.3} vs {:.3} ms), CPU {:+.1} % ({cpu_on:.3} vs {cpu_off:.3} ms a POST); {recorded} events recorded; RSS {rss_on:.0} / {rss_off:.0} MiB",
         (with.pct(0.5) / without.pct(0.5) - 1.0) * 100.0,
         (mean(&with) / mean(&without) - 1.0) * 100.0,
         mean(&with),
         mean(&without),
+        (cpu_on / cpu_off - 1.0) * 100.0,
     );
     store.close().await;
 }
@@ -284,7 +297,7 @@ async fn throughput(n: usize) {
 
 #[tokio::main]
 async fn main() {
-    let posts = env_num("BENCH_POSTS", 3000);
+    let posts = env_num("BENCH_POSTS", 10_000);
     let n = env_num("BENCH_EVENTS", 20_000);
     cost(posts).await;
     throughput(n).await;

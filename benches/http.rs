@@ -36,7 +36,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{Server, TOKEN, analyze, database_url, is_postgres, prepare, seed_users};
+use common::{
+    Server, TOKEN, analyze, clock_ticks, cpu_secs, database_url, is_postgres, prepare, seed_users,
+};
 
 const SEEDED: usize = 10_000;
 /// The floor server mode of this binary: its bind address.
@@ -114,18 +116,6 @@ impl Run {
     }
 }
 
-/// (utime + stime) of a process, in seconds.
-fn cpu_secs(pid: u32, ticks_per_sec: f64) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    // The command name may hold spaces: fields count from after its ')'.
-    let rest = &stat[stat.rfind(')').unwrap() + 2..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    // utime and stime are fields 14 and 15 of the line, 12 and 13 here.
-    let utime: f64 = fields[11].parse().unwrap();
-    let stime: f64 = fields[12].parse().unwrap();
-    (utime + stime) / ticks_per_sec
-}
-
 fn rss_mib(pid: u32) -> f64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .unwrap_or_default()
@@ -134,14 +124,6 @@ fn rss_mib(pid: u32) -> f64 {
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|v| v.parse::<f64>().ok())
         .map_or(0.0, |kb| kb / 1024.0)
-}
-
-fn clock_ticks() -> f64 {
-    let out = Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .expect("getconf runs");
-    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
 }
 
 /// The wrk script: builds each request of `op` and prints the summary in

@@ -17,6 +17,7 @@ mod m20261203_010001_create_admin_sessions;
 mod m20261203_020001_number_events_on_insert;
 mod m20261203_030001_constrain_statuses;
 mod m20261203_040001_count_events_in_insert;
+mod m20261204_000001_events_without_counter_writes;
 mod m20261204_010001_constrain_kinds;
 
 pub struct Migrator;
@@ -40,6 +41,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_020001_number_events_on_insert::Migration),
             Box::new(m20261203_030001_constrain_statuses::Migration),
             Box::new(m20261203_040001_count_events_in_insert::Migration),
+            Box::new(m20261204_000001_events_without_counter_writes::Migration),
             Box::new(m20261204_010001_constrain_kinds::Migration),
         ]
     }

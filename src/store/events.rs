@@ -11,12 +11,12 @@
 //! later with a smaller number):
 //! - SQLite serialises every write on its one writer connection, so an
 //!   event is numbered as it is inserted: the INSERT itself reads the
-//!   organization's row of `event_counters` and writes the next number,
-//!   and a trigger (`events_count`) moves the counter up to it. The row
-//!   is written once (a trigger that set `seq` after the insert rewrote
-//!   the row and its two `seq` index entries). Multi-row inserts
-//!   ([`record_many`]) leave `seq` null and the older trigger
-//!   (`events_number`) numbers each row. [`flush`] has nothing to do.
+//!   organization's last number (one probe of `ux_events_org_seq`, or its
+//!   `event_counters` row if that is larger: see below) and writes the
+//!   next. Nothing else is written per event: the row and its two
+//!   indexes. Multi-row inserts ([`record_many`]) leave `seq` null and a
+//!   trigger (`events_number`) numbers each row the same way. [`flush`]
+//!   has nothing to do.
 //! - PostgreSQL, with several instances writing at once, numbers just
 //!   before the commit ([`flush`]): one statement bumps the counter row of
 //!   each organization with pending events, whose row lock then holds
@@ -26,8 +26,9 @@
 //!   A transaction that recorded no event skips that statement (the
 //!   sink's `pending` flag).
 //!
-//! Counters are never deleted with events (retention), so numbers never
-//! restart or go backwards.
+//! Counters are never deleted with events, and retention raises each
+//! organization's counter to the last number it deletes ([`delete_before`]),
+//! so numbers never restart or go backwards.
 
 use std::fmt;
 use std::sync::Arc;
@@ -299,14 +300,18 @@ enum OrgOf {
     Site,
 }
 
-/// SQLite: the organization's next number, read by the INSERT (the
-/// `events_count` trigger then moves the counter up to it).
+/// SQLite: the organization's next number, read by the INSERT: one more
+/// than its last event's, or than its counter where retention left it
+/// higher (all of its events gone).
 macro_rules! next_seq {
     ($org:literal) => {
         concat!(
+            "MAX(COALESCE((SELECT e.seq FROM events e WHERE e.org_id = ",
+            $org,
+            " AND e.seq IS NOT NULL ORDER BY e.seq DESC LIMIT 1), 0), ",
             "COALESCE((SELECT c.last_seq FROM event_counters c WHERE c.org_id = ",
             $org,
-            "), 0) + 1"
+            "), 0)) + 1"
         )
     };
 }
@@ -515,32 +520,63 @@ pub fn to_json(e: &event::Model) -> Json {
     })
 }
 
-/// Retention: deletes events that occurred before `cutoff`, `batch` at a
-/// time (each batch its own statement, so no long lock); how many went.
+/// Retention: deletes the events that occurred before `cutoff`, oldest
+/// (smallest id) first, `batch` at a time (each batch its own short
+/// transaction), and stops at the first event still within retention (ids
+/// follow the time events are recorded, so only the primary key is read);
+/// how many went. Before a batch goes, each organization's counter is
+/// raised to the last number it deletes: the numbering goes on from there
+/// once an organization's events are all gone.
 pub async fn delete_before(store: &Store, cutoff: DateTime<Utc>, batch: u64) -> DomainResult<u64> {
     let mut deleted = 0;
     loop {
-        let ids: Vec<i64> = event::Entity::find()
+        let oldest: Vec<(i64, DateTime<Utc>)> = event::Entity::find()
             .select_only()
             .column(event::Column::Id)
-            .filter(event::Column::OccurredAt.lt(cutoff))
-            .order_by_asc(event::Column::OccurredAt)
+            .column(event::Column::OccurredAt)
+            .order_by_asc(event::Column::Id)
             .limit(batch)
             .into_tuple()
             .all(store.writer())
             .await
             .map_err(db_error)?;
-        if ids.is_empty() {
+        let expired = oldest.iter().take_while(|(_, at)| *at < cutoff).count();
+        let Some(&(upto, _)) = expired.checked_sub(1).and_then(|i| oldest.get(i)) else {
             return Ok(deleted);
-        }
-        let n = ids.len() as u64;
+        };
+        let tx = store.begin().await?;
+        let backend = store.backend();
+        let raise = match backend {
+            DbBackend::Postgres => {
+                "INSERT INTO event_counters (org_id, last_seq) \
+                 SELECT org_id, MAX(seq) FROM events WHERE id <= $1 AND seq IS NOT NULL \
+                 GROUP BY org_id ORDER BY org_id \
+                 ON CONFLICT (org_id) DO UPDATE \
+                 SET last_seq = GREATEST(event_counters.last_seq, excluded.last_seq)"
+            }
+            _ => {
+                "INSERT INTO event_counters (org_id, last_seq) \
+                 SELECT org_id, MAX(seq) FROM events WHERE id <= ?1 AND seq IS NOT NULL \
+                 GROUP BY org_id \
+                 ON CONFLICT (org_id) DO UPDATE \
+                 SET last_seq = MAX(event_counters.last_seq, excluded.last_seq)"
+            }
+        };
+        tx.execute_raw(Statement::from_sql_and_values(
+            backend,
+            raise,
+            [upto.into()],
+        ))
+        .await
+        .map_err(db_error)?;
         let res = event::Entity::delete_many()
-            .filter(event::Column::Id.is_in(ids))
-            .exec(store.writer())
+            .filter(event::Column::Id.lte(upto))
+            .exec(&tx)
             .await
             .map_err(db_error)?;
+        tx.commit().await.map_err(db_error)?;
         deleted += res.rows_affected;
-        if n < batch {
+        if expired < oldest.len() || (oldest.len() as u64) < batch {
             return Ok(deleted);
         }
     }

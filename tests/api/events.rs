@@ -363,6 +363,58 @@ async fn retention_deletes_old_events_in_batches() {
 }
 
 #[tokio::test]
+async fn retention_deletes_only_the_expired_oldest_and_numbering_goes_on() {
+    use sea_orm::{ConnectionTrait, Statement};
+    let app = spawn_app().await;
+    let a = admin(&app, "default").await;
+    app.verify_domain("acme.example").await;
+    for i in 0..5 {
+        app.create_user(user(&format!("o{i}@acme.example"))).await;
+    }
+    let store = scim_server::startup::open_store(&app.settings)
+        .await
+        .unwrap();
+    let now = chrono::Utc::now();
+    // Events 1-3 were recorded 40 days ago, 4 and 5 today.
+    let sql = match store.backend() {
+        sea_orm::DbBackend::Postgres => "UPDATE events SET occurred_at = $1 WHERE seq <= 3",
+        _ => "UPDATE events SET occurred_at = ?1 WHERE seq <= 3",
+    };
+    store
+        .writer()
+        .execute_raw(Statement::from_sql_and_values(
+            store.backend(),
+            sql,
+            [(now - chrono::Duration::days(40)).into()],
+        ))
+        .await
+        .unwrap();
+    let gone =
+        scim_server::store::events::delete_before(&store, now - chrono::Duration::days(30), 2)
+            .await
+            .unwrap();
+    assert_eq!(gone, 3, "the three expired events, two batches");
+    let seqs = |events: Vec<Value>| -> Vec<i64> {
+        events.iter().map(|e| e["seq"].as_i64().unwrap()).collect()
+    };
+    assert_eq!(seqs(all_events(&a).await), vec![4, 5]);
+    // Nothing more is expired: a second pass deletes nothing.
+    let again = scim_server::store::events::apply_retention(&store, now, 30)
+        .await
+        .unwrap();
+    assert_eq!(again, 0);
+    // Everything gone: the numbers go on after the last deleted one.
+    let all =
+        scim_server::store::events::delete_before(&store, now + chrono::Duration::days(1), 1000)
+            .await
+            .unwrap();
+    assert_eq!(all, 2);
+    store.close().await;
+    app.create_user(user("later@acme.example")).await;
+    assert_eq!(seqs(all_events(&a).await), vec![6]);
+}
+
+#[tokio::test]
 async fn concurrent_writes_get_gapless_unique_sequence_numbers() {
     let app = spawn_app().await;
     let a = admin(&app, "default").await;
