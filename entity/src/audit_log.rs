@@ -45,9 +45,3 @@ impl ActorType {
         Self::Operator,
     ];
 }
-
-impl std::fmt::Display for ActorType {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.to_value())
-    }
-}

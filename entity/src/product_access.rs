@@ -59,16 +59,4 @@ pub enum ProductRole {
 
 impl ProductRole {
     pub const ALL: [Self; 2] = [Self::User, Self::Admin];
-
-    /// The role stored as `name`, if one is (requests and the CLI name
-    /// roles the same way).
-    pub fn from_name(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|r| r.to_value() == name)
-    }
-}
-
-impl std::fmt::Display for ProductRole {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.to_value())
-    }
 }

@@ -38,16 +38,4 @@ pub enum SyncOutcome {
 
 impl SyncOutcome {
     pub const ALL: [Self; 3] = [Self::Success, Self::Failure, Self::Warning];
-
-    /// The outcome stored as `name`, if one is (request parameters name
-    /// outcomes the same way).
-    pub fn from_name(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|s| s.to_value() == name)
-    }
-}
-
-impl std::fmt::Display for SyncOutcome {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.to_value())
-    }
 }

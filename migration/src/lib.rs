@@ -2,6 +2,7 @@
 
 pub use sea_orm_migration::prelude::*;
 
+mod constrain;
 mod m20261126_000001_create_schema;
 mod m20261127_000001_add_admin_indexes;
 mod m20261201_000001_add_oauth_client_secret_version;

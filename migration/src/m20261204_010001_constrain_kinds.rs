@@ -14,7 +14,8 @@
 //! becomes. A later kind is a later migration.
 
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend};
+
+use crate::constrain::{self, Allowed};
 
 pub struct Migration;
 
@@ -24,86 +25,40 @@ impl MigrationName for Migration {
     }
 }
 
-/// (table, column, constraint/trigger stem, allowed values).
-const KINDS: [(&str, &str, &str, &[&str]); 4] = [
-    (
-        "product_access",
-        "role",
-        "ck_product_access_role",
-        &["user", "admin"],
-    ),
-    (
-        "group_grants",
-        "role",
-        "ck_group_grants_role",
-        &["user", "admin"],
-    ),
-    (
-        "sync_log",
-        "outcome",
-        "ck_sync_log_outcome",
-        &["success", "failure", "warning"],
-    ),
-    (
-        "audit_log",
-        "actor_type",
-        "ck_audit_log_actor_type",
-        &["admin_key", "directory", "system", "operator"],
-    ),
+const KINDS: [Allowed; 4] = [
+    Allowed {
+        table: "product_access",
+        column: "role",
+        name: "ck_product_access_role",
+        values: &["user", "admin"],
+    },
+    Allowed {
+        table: "group_grants",
+        column: "role",
+        name: "ck_group_grants_role",
+        values: &["user", "admin"],
+    },
+    Allowed {
+        table: "sync_log",
+        column: "outcome",
+        name: "ck_sync_log_outcome",
+        values: &["success", "failure", "warning"],
+    },
+    Allowed {
+        table: "audit_log",
+        column: "actor_type",
+        name: "ck_audit_log_actor_type",
+        values: &["admin_key", "directory", "system", "operator"],
+    },
 ];
-
-fn in_list(values: &[&str]) -> String {
-    values
-        .iter()
-        .map(|v| format!("'{v}'"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        let db = manager.get_connection();
-        let sqlite = manager.get_database_backend() == DbBackend::Sqlite;
-        for (table, column, name, values) in KINDS {
-            let list = in_list(values);
-            if !sqlite {
-                db.execute_unprepared(&format!(
-                    "ALTER TABLE {table} ADD CONSTRAINT {name} CHECK ({column} IN ({list}))"
-                ))
-                .await?;
-                continue;
-            }
-            let message = format!("{table}.{column} must be one of {}", values.join(", "));
-            let update = format!("UPDATE OF {column}");
-            for (suffix, event) in [("insert", "INSERT"), ("update", update.as_str())] {
-                db.execute_unprepared(&format!(
-                    "CREATE TRIGGER IF NOT EXISTS {name}_{suffix} BEFORE {event} ON {table} \
-                     FOR EACH ROW WHEN NEW.{column} NOT IN ({list}) \
-                     BEGIN SELECT RAISE(ABORT, '{message}'); END"
-                ))
-                .await?;
-            }
-        }
-        Ok(())
+        constrain::add(manager, &KINDS).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        let db = manager.get_connection();
-        let sqlite = manager.get_database_backend() == DbBackend::Sqlite;
-        for (table, _, name, _) in KINDS {
-            if sqlite {
-                for suffix in ["insert", "update"] {
-                    db.execute_unprepared(&format!("DROP TRIGGER IF EXISTS {name}_{suffix}"))
-                        .await?;
-                }
-            } else {
-                db.execute_unprepared(&format!(
-                    "ALTER TABLE {table} DROP CONSTRAINT IF EXISTS {name}"
-                ))
-                .await?;
-            }
-        }
-        Ok(())
+        constrain::drop(manager, &KINDS).await
     }
 }
