@@ -61,18 +61,6 @@ impl AccountStatus {
         Self::PendingDeletion,
         Self::Deleted,
     ];
-
-    /// The status stored as `name`, if one is (request parameters name
-    /// statuses the same way).
-    pub fn from_name(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|s| s.to_value() == name)
-    }
-}
-
-impl std::fmt::Display for AccountStatus {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.to_value())
-    }
 }
 
 #[cfg(test)]

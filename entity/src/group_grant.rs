@@ -2,6 +2,8 @@
 
 use sea_orm::entity::prelude::*;
 
+pub use crate::product_access::ProductRole;
+
 #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
 #[sea_orm(table_name = "group_grants")]
 pub struct Model {
@@ -10,7 +12,7 @@ pub struct Model {
     pub group_id: Uuid,
     pub site_id: Uuid,
     pub product: String,
-    pub role: String,
+    pub role: ProductRole,
     pub created_at: DateTimeUtc,
 }
 

@@ -26,3 +26,34 @@ pub mod site_membership;
 pub mod sync_log;
 pub mod webhook_attempt;
 pub mod webhook_endpoint;
+
+/// For text enums (`DeriveActiveEnum` over `String`, each with its
+/// `ALL`): `from_name`, the variant stored as `name` if one is (request
+/// parameters and the CLI name them the same way), and `Display` as the
+/// stored name.
+macro_rules! stored_names {
+    ($($t:ty),* $(,)?) => {$(
+        impl $t {
+            /// The variant stored as `name`, if one is.
+            pub fn from_name(name: &str) -> Option<Self> {
+                Self::ALL
+                    .into_iter()
+                    .find(|v| sea_orm::ActiveEnum::to_value(v) == name)
+            }
+        }
+
+        impl std::fmt::Display for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&sea_orm::ActiveEnum::to_value(self))
+            }
+        }
+    )*};
+}
+
+stored_names!(
+    account::AccountStatus,
+    site_membership::MembershipStatus,
+    product_access::ProductRole,
+    sync_log::SyncOutcome,
+    audit_log::ActorType,
+);

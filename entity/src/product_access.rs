@@ -11,7 +11,7 @@ pub struct Model {
     pub account_id: Uuid,
     #[sea_orm(primary_key, auto_increment = false)]
     pub product: String,
-    pub role: String,
+    pub role: ProductRole,
     pub created_at: DateTimeUtc,
 }
 
@@ -44,3 +44,19 @@ impl Related<super::account::Entity> for Entity {
 }
 
 impl ActiveModelBehavior for ActiveModel {}
+
+/// A product role (`product_access.role`, `group_grant.role`): `user` or
+/// `admin`, stored as its name. A row holding any other value fails to
+/// load, and the schema refuses to store one
+/// (`m20261204_010001_constrain_kinds`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, serde::Serialize)]
+#[sea_orm(rs_type = "String", db_type = "Text", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
+pub enum ProductRole {
+    User,
+    Admin,
+}
+
+impl ProductRole {
+    pub const ALL: [Self; 2] = [Self::User, Self::Admin];
+}

@@ -62,18 +62,6 @@ pub enum MembershipStatus {
 
 impl MembershipStatus {
     pub const ALL: [Self; 3] = [Self::Active, Self::Invited, Self::Suspended];
-
-    /// The status stored as `name`, if one is (request parameters name
-    /// statuses the same way).
-    pub fn from_name(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|s| s.to_value() == name)
-    }
-}
-
-impl std::fmt::Display for MembershipStatus {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.to_value())
-    }
 }
 
 #[cfg(test)]

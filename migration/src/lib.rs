@@ -2,6 +2,7 @@
 
 pub use sea_orm_migration::prelude::*;
 
+mod constrain;
 mod m20261126_000001_create_schema;
 mod m20261127_000001_add_admin_indexes;
 mod m20261201_000001_add_oauth_client_secret_version;
@@ -18,6 +19,7 @@ mod m20261203_020001_number_events_on_insert;
 mod m20261203_030001_constrain_statuses;
 mod m20261203_040001_count_events_in_insert;
 mod m20261204_000001_events_without_counter_writes;
+mod m20261204_010001_constrain_kinds;
 
 pub struct Migrator;
 
@@ -41,6 +43,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_030001_constrain_statuses::Migration),
             Box::new(m20261203_040001_count_events_in_insert::Migration),
             Box::new(m20261204_000001_events_without_counter_writes::Migration),
+            Box::new(m20261204_010001_constrain_kinds::Migration),
         ]
     }
 }

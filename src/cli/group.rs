@@ -55,10 +55,9 @@ pub(super) async fn run(store: &Store, cmd: GroupCmd) -> Result<Value, CliError>
             // The products list of the admin API (one list).
             let product = admin_rules::parse_product(&product.to_ascii_lowercase())
                 .map_err(|e| CliError::Usage(e.to_string()))?;
-            if role != "user" && role != "admin" {
-                return Err(CliError::Usage("role must be user or admin".into()));
-            }
-            let g = service::sites::operator_grant(store, &origin(), group, &site, product, &role)
+            let role = admin_rules::ProductRole::from_name(&role)
+                .ok_or_else(|| CliError::Usage("role must be user or admin".into()))?;
+            let g = service::sites::operator_grant(store, &origin(), group, &site, product, role)
                 .await?;
             json!({"grant_id": g.id, "group_id": g.group_id, "site_id": g.site_id, "product": g.product, "role": g.role})
         }

@@ -41,14 +41,15 @@ pub fn parse_product(s: &str) -> DomainResult<&'static str> {
         })
 }
 
+pub use entity::product_access::ProductRole;
+
 /// A product role: `user` (default) or `admin`.
-pub fn parse_role(s: Option<&str>) -> DomainResult<&'static str> {
+pub fn parse_role(s: Option<&str>) -> DomainResult<ProductRole> {
     match s.map(str::trim) {
-        None | Some("user") => Ok("user"),
-        Some("admin") => Ok("admin"),
-        Some(other) => Err(DomainError::invalid(format!(
-            "role must be user or admin, got {other:?}"
-        ))),
+        None => Ok(ProductRole::User),
+        Some(name) => ProductRole::from_name(name).ok_or_else(|| {
+            DomainError::invalid(format!("role must be user or admin, got {name:?}"))
+        }),
     }
 }
 
@@ -589,7 +590,8 @@ mod tests {
     fn products_roles_and_percentages() {
         assert_eq!(parse_product("Jira").unwrap(), "jira");
         assert!(parse_product("excel").is_err());
-        assert_eq!(parse_role(None).unwrap(), "user");
+        assert_eq!(parse_role(None).unwrap(), ProductRole::User);
+        assert_eq!(parse_role(Some("admin")).unwrap(), ProductRole::Admin);
         assert!(parse_role(Some("owner")).is_err());
         assert_eq!(secure_login_percentage(1, 3), 33.3);
         assert_eq!(secure_login_percentage(0, 0), 0.0);

@@ -17,10 +17,8 @@ use super::scim::{
     ProjectionParams, ResourceName, ResourcePath, directory_base, limits, list_head, not_modified,
 };
 use super::search::Search;
-use super::writes::Writes;
+use super::writes::{Answer, Writes};
 use crate::domain::error::DomainError;
-use crate::domain::etag::IfMatch;
-use crate::domain::filter::Limits;
 use crate::domain::group::{self as domain_group, MemberView};
 use crate::domain::projection::Projection;
 use crate::domain::query::{ListQuery, RawListQuery, parse_projection};
@@ -28,8 +26,6 @@ use crate::domain::schema::ResourceKind;
 use crate::domain::user::Meta;
 use crate::error::ScimResult;
 use crate::http::AppState;
-use crate::service::{self, PathId, ScimWrite};
-use crate::store::Store;
 use crate::store::groups::{self, ScimGroup};
 use crate::store::org_schemas;
 
@@ -486,65 +482,17 @@ pub async fn get(
 }
 
 impl Writes for Groups {
-    const KIND: &'static str = "Group";
-    type Written = ScimGroup;
-
-    async fn create(store: &Store, w: &ScimWrite, body: &Value) -> ScimResult<ScimGroup> {
-        service::groups::create(store, w, body).await
-    }
-
-    async fn replace(
-        store: &Store,
-        w: &ScimWrite,
-        id: PathId<'_>,
-        body: &Value,
-        if_match: Option<&IfMatch>,
-    ) -> ScimResult<ScimGroup> {
-        service::groups::replace(store, w, id, body, if_match).await
-    }
-
-    async fn patch(
-        store: &Store,
-        w: &ScimWrite,
-        id: PathId<'_>,
-        body: &Value,
-        limits: Limits,
-        if_match: Option<&IfMatch>,
-        status: u16,
-    ) -> ScimResult<ScimGroup> {
-        service::groups::patch(store, w, id, body, limits, if_match, status).await
-    }
-
-    async fn delete(
-        store: &Store,
-        w: &ScimWrite,
-        id: PathId<'_>,
-        if_match: Option<&IfMatch>,
-    ) -> ScimResult<()> {
-        service::groups::delete(store, w, id, if_match).await
-    }
+    type Resource = ScimGroup;
 
     /// The group as written, its members read afresh.
-    async fn respond(
-        state: &AppState,
-        req: &HttpRequest,
-        dir: &Directory,
-        status: StatusCode,
-        g: &ScimGroup,
-        p: Projection,
-    ) -> ScimResult<HttpResponse> {
-        let base = directory_base(state, req, dir.directory_id);
-        let reader = Reader::Pool(state.store.reader().clone());
-        group_response(reader, status, dir, &base, g, p).await
+    async fn respond(a: Answer<'_>, g: &ScimGroup) -> ScimResult<HttpResponse> {
+        let reader = Reader::Pool(a.state.store.reader().clone());
+        group_response(reader, a.status, a.dir, &a.base, g, a.projection).await
     }
 
     /// A PATCH answers 204 (members can be many) unless the client asks
     /// for attributes.
     fn patch_shows_resource(params: &ProjectionParams) -> bool {
         params.attributes.is_some() || params.excluded_attributes.is_some()
-    }
-
-    fn version(g: &ScimGroup) -> i64 {
-        g.version
     }
 }

@@ -96,7 +96,7 @@ pub fn routes(cfg: &mut ServiceConfig, bulk_limit: usize) {
                 .service(
                     resource("/Users")
                         .get(users::list)
-                        .post(writes::create::<users::Users>)
+                        .post(writes::write::<users::Users>)
                         .default_service(m405()),
                 )
                 .service(
@@ -107,15 +107,15 @@ pub fn routes(cfg: &mut ServiceConfig, bulk_limit: usize) {
                 .service(
                     resource("/Users/{id}")
                         .get(users::get)
-                        .put(writes::replace::<users::Users>)
-                        .patch(writes::patch::<users::Users>)
-                        .delete(writes::delete::<users::Users>)
+                        .put(writes::write::<users::Users>)
+                        .patch(writes::write::<users::Users>)
+                        .delete(writes::write::<users::Users>)
                         .default_service(m405()),
                 )
                 .service(
                     resource("/Groups")
                         .get(search::list::<groups::Groups>)
-                        .post(writes::create::<groups::Groups>)
+                        .post(writes::write::<groups::Groups>)
                         .default_service(m405()),
                 )
                 .service(
@@ -126,9 +126,9 @@ pub fn routes(cfg: &mut ServiceConfig, bulk_limit: usize) {
                 .service(
                     resource("/Groups/{id}")
                         .get(groups::get)
-                        .put(writes::replace::<groups::Groups>)
-                        .patch(writes::patch::<groups::Groups>)
-                        .delete(writes::delete::<groups::Groups>)
+                        .put(writes::write::<groups::Groups>)
+                        .patch(writes::write::<groups::Groups>)
+                        .delete(writes::write::<groups::Groups>)
                         .default_service(m405()),
                 )
                 .service(resource("/Me").to(me::not_implemented))

@@ -12,18 +12,15 @@ use super::scim::{
     not_modified, scim_response,
 };
 use super::search::Search;
-use super::writes::Writes;
+use super::writes::{Answer, Writes};
 use crate::domain::custom_schema::CustomSchema;
-use crate::domain::etag::IfMatch;
-use crate::domain::filter::{CompValue, CompareOp, Filter, Limits};
+use crate::domain::filter::{CompValue, CompareOp, Filter};
 use crate::domain::projection::Projection;
 use crate::domain::query::{ListQuery, Paging, RawListQuery, parse_projection};
 use crate::domain::schema::{ResourceKind, USER_SCHEMA};
 use crate::domain::user::{GroupRef, ManagerRef, Meta};
 use crate::error::ScimResult;
 use crate::http::AppState;
-use crate::service::{self, PathId, ScimWrite};
-use crate::store::Store;
 use crate::store::managers::{self, ManagerNames};
 use crate::store::org_schemas;
 use crate::store::users::{self, StoredUser};
@@ -361,58 +358,9 @@ pub async fn get(
 }
 
 impl Writes for Users {
-    const KIND: &'static str = "User";
-    type Written = StoredUser;
+    type Resource = StoredUser;
 
-    async fn create(store: &Store, w: &ScimWrite, body: &Value) -> ScimResult<StoredUser> {
-        service::users::create(store, w, body).await
-    }
-
-    async fn replace(
-        store: &Store,
-        w: &ScimWrite,
-        id: PathId<'_>,
-        body: &Value,
-        if_match: Option<&IfMatch>,
-    ) -> ScimResult<StoredUser> {
-        service::users::replace(store, w, id, body, if_match).await
-    }
-
-    /// Always 200 with the user: `_status` is 200.
-    async fn patch(
-        store: &Store,
-        w: &ScimWrite,
-        id: PathId<'_>,
-        body: &Value,
-        limits: Limits,
-        if_match: Option<&IfMatch>,
-        _status: u16,
-    ) -> ScimResult<StoredUser> {
-        service::users::patch(store, w, id, body, limits, if_match).await
-    }
-
-    async fn delete(
-        store: &Store,
-        w: &ScimWrite,
-        id: PathId<'_>,
-        if_match: Option<&IfMatch>,
-    ) -> ScimResult<()> {
-        service::users::delete(store, w, id, if_match).await
-    }
-
-    async fn respond(
-        state: &AppState,
-        req: &HttpRequest,
-        dir: &Directory,
-        status: StatusCode,
-        u: &StoredUser,
-        p: Projection,
-    ) -> ScimResult<HttpResponse> {
-        let base = directory_base(state, req, dir.directory_id);
-        resource_response(state, dir, status, &base, u, &p).await
-    }
-
-    fn version(u: &StoredUser) -> i64 {
-        u.link.version
+    async fn respond(a: Answer<'_>, u: &StoredUser) -> ScimResult<HttpResponse> {
+        resource_response(a.state, a.dir, a.status, &a.base, u, &a.projection).await
     }
 }

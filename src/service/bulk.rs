@@ -14,7 +14,7 @@ use uuid::Uuid;
 use super::batch::{self, Item, Operations};
 use super::groups as service_groups;
 use super::users as service_users;
-use super::{Tx, savepoint, write};
+use super::{ScimResource, Tx, savepoint, write};
 use crate::domain::custom_attrs;
 use crate::domain::etag::{IfMatch, etag};
 use crate::domain::filter::Limits;
@@ -28,6 +28,7 @@ use crate::store::Store;
 use crate::store::audit::Actor;
 use crate::store::directories::DirectoryPrincipal;
 use crate::store::events::Origin;
+use crate::store::groups::ScimGroup;
 use crate::store::org_schemas;
 use crate::store::sync_log::{self, SyncEntry};
 use crate::store::users::{self, StoredUser};
@@ -319,7 +320,7 @@ async fn run(
             user(200, u, vec![])
         }
         (Kind::User, Method::Delete) => {
-            service_users::delete_in(tx, dir, need_id()?, im).await?;
+            StoredUser::delete_in(tx, dir, need_id()?, im).await?;
             deleted
         }
         (Kind::Group, Method::Post) => {
@@ -352,7 +353,7 @@ async fn run(
             )
         }
         (Kind::Group, Method::Delete) => {
-            service_groups::delete_in(tx, dir, need_id()?, im).await?;
+            ScimGroup::delete_in(tx, dir, need_id()?, im).await?;
             deleted
         }
     })

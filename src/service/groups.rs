@@ -9,7 +9,7 @@ use serde_json::Value;
 use tracing::instrument;
 use uuid::Uuid;
 
-use super::{PathId, ScimWrite, Tx, write};
+use super::{PathId, ScimResource, ScimWrite, Tx, write};
 use crate::domain::etag::IfMatch;
 use crate::domain::filter::Limits;
 use crate::domain::group::{self as domain_group, GroupChange, GroupInput};
@@ -21,75 +21,85 @@ use crate::store::events::{self, EventType};
 use crate::store::groups::{self as store, ScimGroup, group_event};
 use crate::store::org_schemas;
 
-/// `POST /Groups`: a synced group; its name unique in the organization.
-#[instrument(skip_all, fields(directory = %w.dir.directory_id), err(level = "debug"))]
-pub async fn create(store: &Store, w: &ScimWrite, body: &Value) -> ScimResult<ScimGroup> {
-    let input = GroupInput::from_json(body)?;
-    let ignored = org_schemas::group_ignored(store.reader(), &w.dir, &input.extensions).await?;
-    write(store, &w.origin(), async move |tx| {
-        let g = create_in(tx, &w.dir, input).await?;
-        w.dropped(tx, Some(g.id.to_string()), 201, &ignored).await?;
-        w.succeeded(tx, Some(g.id.to_string()), 201, None).await?;
-        Ok(g.into())
-    })
-    .await
-}
+impl ScimResource for ScimGroup {
+    const KIND: &'static str = "Group";
 
-/// `PUT /Groups/{id}`: members become exactly those listed.
-#[instrument(skip_all, fields(directory = %w.dir.directory_id, id = id.raw), err(level = "debug"))]
-pub async fn replace(
-    store: &Store,
-    w: &ScimWrite,
-    id: PathId<'_>,
-    body: &Value,
-    if_match: Option<&IfMatch>,
-) -> ScimResult<ScimGroup> {
-    let input = GroupInput::from_json(body)?;
-    let ignored = org_schemas::group_ignored(store.reader(), &w.dir, &input.extensions).await?;
-    write(store, &w.origin(), async move |tx| {
-        let g = replace_in(tx, &w.dir, id.id, input, if_match).await?;
-        w.dropped(tx, id.logged(), 200, &ignored).await?;
-        w.succeeded(tx, id.logged(), 200, None).await?;
-        Ok(g.into())
-    })
-    .await
-}
+    /// `POST /Groups`: a synced group; its name unique in the organization.
+    #[instrument(skip_all, fields(directory = %w.dir.directory_id), err(level = "debug"))]
+    async fn create(store: &Store, w: &ScimWrite, body: &Value) -> ScimResult<Self> {
+        let input = GroupInput::from_json(body)?;
+        let ignored = org_schemas::group_ignored(store.reader(), &w.dir, &input.extensions).await?;
+        write(store, &w.origin(), async move |tx| {
+            let g = create_in(tx, &w.dir, input).await?;
+            w.dropped(tx, Some(g.id.to_string()), 201, &ignored).await?;
+            w.succeeded(tx, Some(g.id.to_string()), 201, None).await?;
+            Ok(g.into())
+        })
+        .await
+    }
 
-/// `PATCH /Groups/{id}`: member adds/removes and renames, in order.
-/// `status` is what the client will be answered (204 unless it asked for
-/// the group), for the sync log.
-#[instrument(skip_all, fields(directory = %w.dir.directory_id, id = id.raw), err(level = "debug"))]
-pub async fn patch(
-    store: &Store,
-    w: &ScimWrite,
-    id: PathId<'_>,
-    body: &Value,
-    limits: Limits,
-    if_match: Option<&IfMatch>,
-    status: u16,
-) -> ScimResult<ScimGroup> {
-    let changes = domain_group::changes(&patch::parse_request(body, limits)?)?;
-    write(store, &w.origin(), async move |tx| {
-        let g = patch_in(tx, &w.dir, id.id, changes, if_match).await?;
-        w.succeeded(tx, id.logged(), status, None).await?;
-        Ok(g.into())
-    })
-    .await
-}
+    /// `PUT /Groups/{id}`: members become exactly those listed.
+    #[instrument(skip_all, fields(directory = %w.dir.directory_id, id = id.raw), err(level = "debug"))]
+    async fn replace(
+        store: &Store,
+        w: &ScimWrite,
+        id: PathId<'_>,
+        body: &Value,
+        if_match: Option<&IfMatch>,
+    ) -> ScimResult<Self> {
+        let input = GroupInput::from_json(body)?;
+        let ignored = org_schemas::group_ignored(store.reader(), &w.dir, &input.extensions).await?;
+        write(store, &w.origin(), async move |tx| {
+            let g = replace_in(tx, &w.dir, id.id, input, if_match).await?;
+            w.dropped(tx, id.logged(), 200, &ignored).await?;
+            w.succeeded(tx, id.logged(), 200, None).await?;
+            Ok(g.into())
+        })
+        .await
+    }
 
-/// `DELETE /Groups/{id}`: the access it granted goes with it.
-#[instrument(skip_all, fields(directory = %w.dir.directory_id, id = id.raw), err(level = "debug"))]
-pub async fn delete(
-    store: &Store,
-    w: &ScimWrite,
-    id: PathId<'_>,
-    if_match: Option<&IfMatch>,
-) -> ScimResult<()> {
-    write(store, &w.origin(), async move |tx| {
-        delete_in(tx, &w.dir, id.id, if_match).await?;
-        w.succeeded(tx, id.logged(), 204, None).await
-    })
-    .await
+    /// `PATCH /Groups/{id}`: member adds/removes and renames, in order.
+    /// `status` is what the client will be answered (204 unless it asked for
+    /// the group), for the sync log.
+    #[instrument(skip_all, fields(directory = %w.dir.directory_id, id = id.raw), err(level = "debug"))]
+    async fn patch(
+        store: &Store,
+        w: &ScimWrite,
+        id: PathId<'_>,
+        body: &Value,
+        limits: Limits,
+        if_match: Option<&IfMatch>,
+        status: u16,
+    ) -> ScimResult<Self> {
+        let changes = domain_group::changes(&patch::parse_request(body, limits)?)?;
+        write(store, &w.origin(), async move |tx| {
+            let g = patch_in(tx, &w.dir, id.id, changes, if_match).await?;
+            w.succeeded(tx, id.logged(), status, None).await?;
+            Ok(g.into())
+        })
+        .await
+    }
+
+    /// `DELETE /Groups/{id}` in the caller's transaction: the access it
+    /// granted goes with it.
+    #[instrument(level = "debug", skip_all, fields(directory = %dir.directory_id, group = %id), err(level = "debug"))]
+    async fn delete_in(
+        tx: &Tx,
+        dir: &DirectoryPrincipal,
+        id: Uuid,
+        if_match: Option<&IfMatch>,
+    ) -> ScimResult<()> {
+        let g = store::lock(tx, dir, id, if_match).await?;
+        // Each member leaves with its events (access and memberships the group
+        // granted end, in pages of 1,000), then the group goes.
+        store::remove_all_members_paged(tx, id).await?;
+        events::record(tx, group_event(&g, EventType::GroupDeleted)).await?;
+        Ok(store::remove(tx, id).await?)
+    }
+
+    fn version(&self) -> i64 {
+        self.version
+    }
 }
 
 /// `POST /Groups` in the caller's transaction.
@@ -165,22 +175,6 @@ pub async fn patch_in(
         org_schemas::patch_group_values(tx, dir, id, &custom).await?;
     }
     set_attributes(tx, dir, g, name, external_id).await
-}
-
-/// `DELETE /Groups/{id}` in the caller's transaction.
-#[instrument(level = "debug", skip_all, fields(directory = %dir.directory_id, group = %id), err(level = "debug"))]
-pub async fn delete_in(
-    tx: &Tx,
-    dir: &DirectoryPrincipal,
-    id: Uuid,
-    if_match: Option<&IfMatch>,
-) -> ScimResult<()> {
-    let g = store::lock(tx, dir, id, if_match).await?;
-    // Each member leaves with its events (access and memberships the group
-    // granted end, in pages of 1,000), then the group goes.
-    store::remove_all_members_paged(tx, id).await?;
-    events::record(tx, group_event(&g, EventType::GroupDeleted)).await?;
-    Ok(store::remove(tx, id).await?)
 }
 
 async fn set_attributes(

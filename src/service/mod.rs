@@ -29,9 +29,13 @@ pub mod sites;
 pub mod users;
 pub mod webhooks;
 
+use serde_json::Value;
+use tracing::instrument;
 use uuid::Uuid;
 
 use crate::domain::error::DomainError;
+use crate::domain::etag::IfMatch;
+use crate::domain::filter::Limits;
 use crate::error::{ScimError, ScimResult};
 use crate::store::audit::Actor;
 use crate::store::directories::DirectoryPrincipal;
@@ -182,6 +186,71 @@ impl ScimWrite {
         }
         err
     }
+}
+
+/// A SCIM resource type's writes (`POST /{Resources}`, `PUT`, `PATCH`,
+/// `DELETE /{Resources}/{id}`), one use case each in its own [`write`]
+/// transaction, answering with `Self`: the resource as written.
+/// `users` implements it for `StoredUser`, `groups` for `ScimGroup`
+/// (the `DELETE` of both is [`ScimResource::delete`] over their `delete_in`);
+/// `http::writes` is the one handler set over it.
+pub trait ScimResource: Sized {
+    /// The resource type (`User`, `Group`) the sync log and the metrics
+    /// name.
+    const KIND: &'static str;
+
+    fn create(store: &Store, w: &ScimWrite, body: &Value)
+    -> impl Future<Output = ScimResult<Self>>;
+
+    fn replace(
+        store: &Store,
+        w: &ScimWrite,
+        id: PathId<'_>,
+        body: &Value,
+        if_match: Option<&IfMatch>,
+    ) -> impl Future<Output = ScimResult<Self>>;
+
+    /// `status`: what the PATCH answers (200, or a Group's 204 when the
+    /// response shows no resource), for the sync log.
+    fn patch(
+        store: &Store,
+        w: &ScimWrite,
+        id: PathId<'_>,
+        body: &Value,
+        limits: Limits,
+        if_match: Option<&IfMatch>,
+        status: u16,
+    ) -> impl Future<Output = ScimResult<Self>>;
+
+    /// `DELETE /{Resources}/{id}` in the caller's transaction (`/Bulk`'s
+    /// too).
+    fn delete_in(
+        tx: &Tx,
+        dir: &DirectoryPrincipal,
+        id: Uuid,
+        if_match: Option<&IfMatch>,
+    ) -> impl Future<Output = ScimResult<()>>;
+
+    /// `DELETE /{Resources}/{id}`: [`Self::delete_in`] in its own
+    /// transaction, logged as answered (204).
+    #[instrument(skip_all, fields(kind = Self::KIND, directory = %w.dir.directory_id, id = id.raw), err(level = "debug"))]
+    fn delete(
+        store: &Store,
+        w: &ScimWrite,
+        id: PathId<'_>,
+        if_match: Option<&IfMatch>,
+    ) -> impl Future<Output = ScimResult<()>> {
+        async move {
+            write(store, &w.origin(), async move |tx| {
+                Self::delete_in(tx, &w.dir, id.id, if_match).await?;
+                w.succeeded(tx, id.logged(), 204, None).await
+            })
+            .await
+        }
+    }
+
+    /// The version (the ETag) of the resource as written.
+    fn version(&self) -> i64;
 }
 
 /// The SCIM resource id a request's path names (parsed once, by

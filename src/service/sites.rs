@@ -5,21 +5,22 @@
 //! → audit → commit ([`write`]).
 
 use chrono::Utc;
-use entity::{group_grant, site, site_membership};
+use entity::site_membership;
 use tracing::instrument;
 use uuid::Uuid;
 
 use super::accounts::AdminAct;
 use super::{Tx, write};
 use crate::admin_error::{AdminError, AdminResult};
-use crate::domain::admin_rules::{self, MembershipStatus};
+use crate::domain::admin_rules::{self, MembershipStatus, ProductRole};
 use crate::domain::types::Email;
 use crate::store::Store;
 use crate::store::account_detail::AccountView;
 use crate::store::admin_groups::GroupView;
 use crate::store::audit::{self, AuditEntry};
 use crate::store::events::Origin;
-use crate::store::site_users::{self, MembershipView};
+use crate::store::groups::GrantView;
+use crate::store::site_users::{self, MembershipView, SiteView};
 use crate::store::{accounts, admin_groups, directories, groups};
 
 /// What [`invite`] did: the membership, its account, whether the
@@ -80,7 +81,7 @@ pub enum MembershipChange {
     Remove,
     SetProduct {
         product: &'static str,
-        role: &'static str,
+        role: ProductRole,
     },
     RemoveProduct {
         product: &'static str,
@@ -268,7 +269,7 @@ pub async fn ungrant(
     who: &AdminAct,
     group_id: Uuid,
     grant_id: Uuid,
-) -> AdminResult<group_grant::Model> {
+) -> AdminResult<GrantView> {
     let org_id = who.org_id;
     write(store, &who.origin, async |tx| {
         let (g, _) = admin_groups::get(tx, org_id, group_id).await?;
@@ -297,8 +298,8 @@ pub async fn grant(
     group_id: Uuid,
     site_id: Uuid,
     product: &'static str,
-    role: &'static str,
-) -> AdminResult<(group_grant::Model, GroupView, site::Model)> {
+    role: ProductRole,
+) -> AdminResult<(GrantView, GroupView, SiteView)> {
     let org_id = who.org_id;
     write(store, &who.origin, async |tx| {
         let (g, _) = admin_groups::get(tx, org_id, group_id).await?;
@@ -324,8 +325,8 @@ pub async fn operator_grant(
     group_id: Uuid,
     site_name: &str,
     product: &'static str,
-    role: &str,
-) -> AdminResult<group_grant::Model> {
+    role: ProductRole,
+) -> AdminResult<GrantView> {
     write(store, origin, async |tx| {
         Ok(groups::grant(tx, group_id, site_name, product, role).await?)
     })
@@ -339,7 +340,7 @@ pub async fn operator_ungrant(
     origin: &Origin,
     group_id: Uuid,
     grant_id: Uuid,
-) -> AdminResult<group_grant::Model> {
+) -> AdminResult<GrantView> {
     write(store, origin, async |tx| {
         Ok(groups::ungrant(tx, group_id, grant_id).await?)
     })

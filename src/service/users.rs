@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use tracing::instrument;
 use uuid::Uuid;
 
-use super::{PathId, ScimWrite, Tx, write};
+use super::{PathId, ScimResource, ScimWrite, Tx, write};
 use crate::domain::etag::IfMatch;
 use crate::domain::filter::Limits;
 use crate::domain::lifecycle::{
@@ -32,81 +32,108 @@ use crate::store::users::{
 };
 use crate::store::{ROWS_PER_INSERT, Store, accounts, org_schemas, site_users};
 
-/// `POST /Users`: find the account by email or create it, link it to the
-/// directory.
-#[instrument(skip_all, fields(directory = %w.dir.directory_id), err(level = "debug"))]
-pub async fn create(store: &Store, w: &ScimWrite, body: &Value) -> ScimResult<StoredUser> {
-    let (input, dropped) = decode(store.reader(), &w.dir, body).await?;
-    let input = hash_first(input).await?;
-    write(store, &w.origin(), async move |tx| {
-        let done = provision(tx, &w.dir, input).await?;
-        let id = Some(done.user.link.id.to_string());
-        w.succeeded(tx, id.clone(), 201, done.user.ignored_note())
-            .await?;
-        w.dropped(tx, id, 201, &dropped).await?;
-        Ok(done.user)
-    })
-    .await
-}
+impl ScimResource for StoredUser {
+    const KIND: &'static str = "User";
 
-/// `PUT /Users/{id}`: the IdP's view replaces ours.
-#[instrument(skip_all, fields(directory = %w.dir.directory_id, id = id.raw), err(level = "debug"))]
-pub async fn replace(
-    store: &Store,
-    w: &ScimWrite,
-    id: PathId<'_>,
-    body: &Value,
-    if_match: Option<&IfMatch>,
-) -> ScimResult<StoredUser> {
-    let (input, dropped) = decode(store.reader(), &w.dir, body).await?;
-    let input = hash_first(input).await?;
-    write(store, &w.origin(), async move |tx| {
-        let u = replace_in(tx, &w.dir, id.id, input, if_match).await?;
-        let rid = id.logged();
-        w.dropped(tx, rid.clone(), 200, &dropped).await?;
-        w.succeeded(tx, rid, 200, u.ignored_note()).await?;
-        Ok(u)
-    })
-    .await
-}
-
-/// `PATCH /Users/{id}` (`{"active": false}` among others): the operations
-/// apply to the stored document, which then goes the way of a PUT.
-#[instrument(skip_all, fields(directory = %w.dir.directory_id, id = id.raw), err(level = "debug"))]
-pub async fn patch(
-    store: &Store,
-    w: &ScimWrite,
-    id: PathId<'_>,
-    body: &Value,
-    limits: Limits,
-    if_match: Option<&IfMatch>,
-) -> ScimResult<StoredUser> {
-    let ops = patch::parse_request(body, limits)?;
-    let passwords = Prehashed::hash(patch::passwords(&ops))
+    /// `POST /Users`: find the account by email or create it, link it to the
+    /// directory.
+    #[instrument(skip_all, fields(directory = %w.dir.directory_id), err(level = "debug"))]
+    async fn create(store: &Store, w: &ScimWrite, body: &Value) -> ScimResult<Self> {
+        let (input, dropped) = decode(store.reader(), &w.dir, body).await?;
+        let input = hash_first(input).await?;
+        write(store, &w.origin(), async move |tx| {
+            let done = provision(tx, &w.dir, input).await?;
+            let id = Some(done.user.link.id.to_string());
+            w.succeeded(tx, id.clone(), 201, done.user.ignored_note())
+                .await?;
+            w.dropped(tx, id, 201, &dropped).await?;
+            Ok(done.user)
+        })
         .await
-        .map_err(ScimError::internal)?;
-    write(store, &w.origin(), async move |tx| {
-        let u = patch_in(tx, &w.dir, id.id, &ops, &passwords, if_match).await?;
-        w.succeeded(tx, id.logged(), 200, u.ignored_note()).await?;
-        Ok(u)
-    })
-    .await
-}
+    }
 
-/// `DELETE /Users/{id}`: deactivate or suspend, leave the directory's
-/// groups, unlink. The account and its data stay.
-#[instrument(skip_all, fields(directory = %w.dir.directory_id, id = id.raw), err(level = "debug"))]
-pub async fn delete(
-    store: &Store,
-    w: &ScimWrite,
-    id: PathId<'_>,
-    if_match: Option<&IfMatch>,
-) -> ScimResult<()> {
-    write(store, &w.origin(), async move |tx| {
-        delete_in(tx, &w.dir, id.id, if_match).await?;
-        w.succeeded(tx, id.logged(), 204, None).await
-    })
-    .await
+    /// `PUT /Users/{id}`: the IdP's view replaces ours.
+    #[instrument(skip_all, fields(directory = %w.dir.directory_id, id = id.raw), err(level = "debug"))]
+    async fn replace(
+        store: &Store,
+        w: &ScimWrite,
+        id: PathId<'_>,
+        body: &Value,
+        if_match: Option<&IfMatch>,
+    ) -> ScimResult<Self> {
+        let (input, dropped) = decode(store.reader(), &w.dir, body).await?;
+        let input = hash_first(input).await?;
+        write(store, &w.origin(), async move |tx| {
+            let u = replace_in(tx, &w.dir, id.id, input, if_match).await?;
+            let rid = id.logged();
+            w.dropped(tx, rid.clone(), 200, &dropped).await?;
+            w.succeeded(tx, rid, 200, u.ignored_note()).await?;
+            Ok(u)
+        })
+        .await
+    }
+
+    /// `PATCH /Users/{id}` (`{"active": false}` among others): the
+    /// operations apply to the stored document, which then goes the way of
+    /// a PUT (`status`: 200, a User's PATCH always shows it).
+    #[instrument(skip_all, fields(directory = %w.dir.directory_id, id = id.raw), err(level = "debug"))]
+    async fn patch(
+        store: &Store,
+        w: &ScimWrite,
+        id: PathId<'_>,
+        body: &Value,
+        limits: Limits,
+        if_match: Option<&IfMatch>,
+        status: u16,
+    ) -> ScimResult<Self> {
+        let ops = patch::parse_request(body, limits)?;
+        let passwords = Prehashed::hash(patch::passwords(&ops))
+            .await
+            .map_err(ScimError::internal)?;
+        write(store, &w.origin(), async move |tx| {
+            let u = patch_in(tx, &w.dir, id.id, &ops, &passwords, if_match).await?;
+            w.succeeded(tx, id.logged(), status, u.ignored_note())
+                .await?;
+            Ok(u)
+        })
+        .await
+    }
+
+    /// `DELETE /Users/{id}` in the caller's transaction: deactivate or
+    /// suspend, leave the directory's groups, unlink. The account and its
+    /// data stay.
+    #[instrument(level = "debug", skip_all, fields(directory = %dir.directory_id, user = %id), err(level = "debug"))]
+    async fn delete_in(
+        tx: &Tx,
+        dir: &DirectoryPrincipal,
+        id: Uuid,
+        if_match: Option<&IfMatch>,
+    ) -> ScimResult<()> {
+        let current = store::lock(tx, dir, id, if_match).await?;
+        let linked = store::linked_account(tx, current.link.account_id).await?;
+        let (account, authority) = (linked.account, linked.authority);
+        let effect = if current.link.active {
+            on_delete(
+                &facts(&account),
+                authority.is_authoritative(dir.directory_id),
+            )
+        } else {
+            // `active: false` already took effect.
+            ActiveEffect::Nothing
+        };
+        let effect = skip_absent_memberships(effect, linked.has_memberships);
+        apply_effect(tx, dir, account.id, effect).await?;
+        // Leaving each group ends the access it granted, with its events,
+        // exactly as a member removal does.
+        for group_id in store::directory_groups_of(tx, dir, account.id).await? {
+            crate::store::groups::remove_members(tx, group_id, &[account.id]).await?;
+        }
+        Ok(store::unlink(tx, id).await?)
+    }
+
+    fn version(&self) -> i64 {
+        self.link.version
+    }
 }
 
 /// A User body decoded, with the organization's extensions: the input and
@@ -429,36 +456,6 @@ async fn update(
         groups: current.groups,
         ignored,
     })
-}
-
-/// `DELETE /Users/{id}` in the caller's transaction.
-#[instrument(level = "debug", skip_all, fields(directory = %dir.directory_id, user = %id), err(level = "debug"))]
-pub async fn delete_in(
-    tx: &Tx,
-    dir: &DirectoryPrincipal,
-    id: Uuid,
-    if_match: Option<&IfMatch>,
-) -> ScimResult<()> {
-    let current = store::lock(tx, dir, id, if_match).await?;
-    let linked = store::linked_account(tx, current.link.account_id).await?;
-    let (account, authority) = (linked.account, linked.authority);
-    let effect = if current.link.active {
-        on_delete(
-            &facts(&account),
-            authority.is_authoritative(dir.directory_id),
-        )
-    } else {
-        // `active: false` already took effect.
-        ActiveEffect::Nothing
-    };
-    let effect = skip_absent_memberships(effect, linked.has_memberships);
-    apply_effect(tx, dir, account.id, effect).await?;
-    // Leaving each group ends the access it granted, with its events,
-    // exactly as a member removal does.
-    for group_id in store::directory_groups_of(tx, dir, account.id).await? {
-        crate::store::groups::remove_members(tx, group_id, &[account.id]).await?;
-    }
-    Ok(store::unlink(tx, id).await?)
 }
 
 /// `effect`, less a suspension or restoration of site memberships the

@@ -1,11 +1,11 @@
 //! The organization's audit log: every admin write appends one entry in
 //! its own transaction (who, what, on what, when).
 
-use chrono::Utc;
-use entity::audit_log;
+use chrono::{DateTime, Utc};
+use entity::audit_log::{self, ActorType};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, NotSet, QueryFilter, QueryOrder,
-    QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DerivePartialModel, EntityTrait, NotSet,
+    QueryFilter, QueryOrder, QuerySelect, Set,
 };
 use uuid::Uuid;
 
@@ -21,11 +21,11 @@ pub enum Actor {
 }
 
 impl Actor {
-    pub(crate) fn parts(&self) -> (&'static str, String) {
+    pub(crate) fn parts(&self) -> (ActorType, String) {
         match self {
-            Self::AdminKey(id) => ("admin_key", id.to_string()),
-            Self::Directory(id) => ("directory", id.to_string()),
-            Self::System(what) => ("system", (*what).to_owned()),
+            Self::AdminKey(id) => (ActorType::AdminKey, id.to_string()),
+            Self::Directory(id) => (ActorType::Directory, id.to_string()),
+            Self::System(what) => (ActorType::System, (*what).to_owned()),
         }
     }
 }
@@ -72,7 +72,7 @@ pub async fn record<C: ConnectionTrait>(db: &C, entry: AuditEntry) -> DomainResu
         id: NotSet,
         org_id: Set(entry.org_id),
         at: Set(Utc::now()),
-        actor_type: Set(actor_type.to_owned()),
+        actor_type: Set(actor_type),
         actor_id: Set(actor_id),
         action: Set(entry.action.to_owned()),
         target_type: Set(entry.target_type.to_owned()),
@@ -91,6 +91,20 @@ pub struct AuditFilter {
     pub target_id: Option<String>,
 }
 
+/// An audit log entry as the admin API shows it (read model).
+#[derive(Debug, Clone, DerivePartialModel)]
+#[sea_orm(entity = "audit_log::Entity")]
+pub struct AuditView {
+    pub id: i64,
+    pub at: DateTime<Utc>,
+    pub actor_type: ActorType,
+    pub actor_id: String,
+    pub action: String,
+    pub target_type: String,
+    pub target_id: Option<String>,
+    pub detail: Option<String>,
+}
+
 /// Newest first, keyset on the id (`before`: the last id of the previous
 /// page).
 pub async fn page<C: ConnectionTrait>(
@@ -99,7 +113,7 @@ pub async fn page<C: ConnectionTrait>(
     filter: &AuditFilter,
     before: Option<i64>,
     limit: u64,
-) -> DomainResult<Vec<audit_log::Model>> {
+) -> DomainResult<Vec<AuditView>> {
     let mut q = audit_log::Entity::find()
         .filter(audit_log::Column::OrgId.eq(org_id))
         .order_by_desc(audit_log::Column::Id)
@@ -113,5 +127,8 @@ pub async fn page<C: ConnectionTrait>(
     if let Some(b) = before {
         q = q.filter(audit_log::Column::Id.lt(b));
     }
-    q.all(db).await.map_err(db_error)
+    q.into_partial_model::<AuditView>()
+        .all(db)
+        .await
+        .map_err(db_error)
 }

@@ -11,8 +11,8 @@ use entity::{group, group_grant, group_member, product_access, scim_user, site, 
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query, SimpleExpr};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection,
-    DatabaseTransaction, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
-    QueryTrait, Set,
+    DatabaseTransaction, EntityTrait, FromQueryResult, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect, QueryTrait, Set,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -32,6 +32,7 @@ use crate::domain::group::{GroupInput, MemberView, not_a_member};
 use crate::domain::query::ListQuery;
 use crate::domain::schema::AttrType;
 use crate::domain::types::ResourceId;
+use entity::product_access::ProductRole;
 
 /// Bind parameters per `IN (...)` list, well under SQLite's limit.
 const CHUNK: usize = 500;
@@ -338,7 +339,7 @@ async fn member_events<C: Recorder>(
 }
 
 /// (site, product, role) of a group's grant.
-type Grant = (Uuid, String, String);
+type Grant = (Uuid, String, ProductRole);
 
 /// A group's organization and directory (whose its events are).
 async fn group_scope<C: ConnectionTrait>(
@@ -545,7 +546,8 @@ pub(crate) fn group_event(g: &group::Model, kind: EventType) -> NewEvent {
     }
 }
 
-/// Locks the group row for the transaction (version bump first) and loads it.
+/// Locks the group row for the transaction (version bump first) and loads
+/// it: the bump returns the row, one statement.
 pub async fn lock<C: ConnectionTrait>(
     tx: &C,
     dir: &DirectoryPrincipal,
@@ -561,11 +563,12 @@ pub async fn lock<C: ConnectionTrait>(
         row,
         group::Column::Version,
         if_match,
-        async || model(tx, dir, id).await,
-        |g: &group::Model| g.version,
-        || not_found(&id.to_string()),
+        vec![Expr::cust("*")],
+        |r| group::Model::from_query_result(r, "").map_err(db_error),
+        async || Ok(model(tx, dir, id).await?.map(|g| g.version)),
     )
-    .await
+    .await?
+    .ok_or_else(|| not_found(&id.to_string()))
 }
 
 /// Writes a group's name and externalId.
@@ -807,6 +810,29 @@ pub async fn list<C: ConnectionTrait>(
     })
 }
 
+/// A group's grant (a product, with a role, on a site) as the admin API
+/// and the CLI show it (read model).
+#[derive(Debug, Clone)]
+pub struct GrantView {
+    pub id: Uuid,
+    pub group_id: Uuid,
+    pub site_id: Uuid,
+    pub product: String,
+    pub role: ProductRole,
+}
+
+impl From<group_grant::Model> for GrantView {
+    fn from(g: group_grant::Model) -> Self {
+        Self {
+            id: g.id,
+            group_id: g.group_id,
+            site_id: g.site_id,
+            product: g.product,
+            role: g.role,
+        }
+    }
+}
+
 /// Grants product access on a site to a group's members (operator CLI; the
 /// admin API later). Current members get site membership at once.
 pub async fn grant<C: Recorder>(
@@ -814,8 +840,8 @@ pub async fn grant<C: Recorder>(
     group_id: Uuid,
     site_name: &str,
     product: &str,
-    role: &str,
-) -> DomainResult<group_grant::Model> {
+    role: ProductRole,
+) -> DomainResult<GrantView> {
     let g = group::Entity::find_by_id(group_id)
         .one(tx)
         .await
@@ -839,11 +865,11 @@ pub async fn grant<C: Recorder>(
         .one(tx)
         .await
         .map_err(db_error)?;
-    let previous_role = existing.as_ref().map(|e| e.role.clone());
+    let previous_role = existing.as_ref().map(|e| e.role);
     let model = match existing {
         Some(e) => {
             let mut m: group_grant::ActiveModel = e.into();
-            m.role = Set(role.to_owned());
+            m.role = Set(role);
             m.update(tx).await.map_err(db_error)?
         }
         None => group_grant::ActiveModel {
@@ -851,16 +877,16 @@ pub async fn grant<C: Recorder>(
             group_id: Set(g.id),
             site_id: Set(s.id),
             product: Set(product.to_owned()),
-            role: Set(role.to_owned()),
+            role: Set(role),
             created_at: Set(Utc::now()),
         }
         .insert(tx)
         .await
         .map_err(db_error)?,
     };
-    if previous_role.as_deref() == Some(role) {
+    if previous_role == Some(role) {
         // The same grant again: nothing changes for anyone.
-        return Ok(model);
+        return Ok(model.into());
     }
     // Each member, a page at a time: site membership where it starts and
     // the events (one multi-row insert each), never one round trip a member.
@@ -868,7 +894,7 @@ pub async fn grant<C: Recorder>(
         Some(r) => json!({"previous_role": r}),
         None => json!({}),
     };
-    let grants = [(s.id, product.to_owned(), role.to_owned())];
+    let grants = [(s.id, product.to_owned(), role)];
     let mut after = None;
     loop {
         let page = member_ids(tx, g.id, after).await?;
@@ -889,7 +915,7 @@ pub async fn grant<C: Recorder>(
         );
         events::record_many(tx, list).await?;
     }
-    Ok(model)
+    Ok(model.into())
 }
 
 /// Removes a group's grant (admin API, operator CLI): each member loses the
@@ -900,7 +926,7 @@ pub async fn ungrant<C: Recorder>(
     tx: &C,
     group_id: Uuid,
     grant_id: Uuid,
-) -> DomainResult<group_grant::Model> {
+) -> DomainResult<GrantView> {
     let removed = group_grant::Entity::delete_many()
         .filter(group_grant::Column::Id.eq(grant_id))
         .filter(group_grant::Column::GroupId.eq(group_id))
@@ -910,13 +936,9 @@ pub async fn ungrant<C: Recorder>(
         .pop()
         .ok_or_else(|| DomainError::not_found(format!("the group has no grant {grant_id}")))?;
     let Some(scope) = group_scope(tx, group_id).await? else {
-        return Ok(removed);
+        return Ok(removed.into());
     };
-    let grants = [(
-        removed.site_id,
-        removed.product.clone(),
-        removed.role.clone(),
-    )];
+    let grants = [(removed.site_id, removed.product.clone(), removed.role)];
     let mut after = None;
     loop {
         let page = member_ids(tx, group_id, after).await?;
@@ -943,5 +965,5 @@ pub async fn ungrant<C: Recorder>(
         );
         events::record_many(tx, list).await?;
     }
-    Ok(removed)
+    Ok(removed.into())
 }

@@ -125,11 +125,21 @@ pub async fn list_clients<C: ConnectionTrait>(
         .map_err(db_error)
 }
 
+/// An OAuth client its credentials authenticated: what a token issued to
+/// it carries (read model: never its secret hash).
+#[derive(Debug, Clone)]
+pub struct AuthenticatedClient {
+    pub directory_id: Uuid,
+    pub client_id: String,
+    /// Bumped by each secret rotation; access tokens carry it (`ver`).
+    pub secret_version: i32,
+}
+
 /// The active client these credentials authenticate, if any.
 pub async fn authenticate_client<C: ConnectionTrait>(
     db: &C,
     creds: &ClientCredentials,
-) -> DomainResult<Option<oauth_client::Model>> {
+) -> DomainResult<Option<AuthenticatedClient>> {
     let hash = secrets::token_hash(&creds.client_secret);
     let Some(client) = oauth_client::Entity::find()
         .filter(oauth_client::Column::ClientId.eq(creds.client_id.as_str()))
@@ -142,7 +152,11 @@ pub async fn authenticate_client<C: ConnectionTrait>(
     if !secrets::constant_time_eq(&client.secret_hash, &hash) || client.revoked_at.is_some() {
         return Ok(None);
     }
-    Ok(Some(client))
+    Ok(Some(AuthenticatedClient {
+        directory_id: client.directory_id,
+        client_id: client.client_id,
+        secret_version: client.secret_version,
+    }))
 }
 
 fn key_of(row: &signing_key::Model) -> Option<SigningKey> {

@@ -1,7 +1,7 @@
 //! The directory's sync log: one entry per SCIM write, success or failure.
 
 use chrono::{DateTime, Utc};
-use entity::sync_log;
+use entity::sync_log::{self, SyncOutcome};
 use sea_orm::{ConnectionTrait, EntityTrait, NotSet, QueryTrait, Set};
 use uuid::Uuid;
 
@@ -24,9 +24,9 @@ pub struct SyncEntry {
 
 fn row(entry: SyncEntry, at: DateTime<Utc>) -> sync_log::ActiveModel {
     let outcome = if entry.status < 400 {
-        "success"
+        SyncOutcome::Success
     } else {
-        "failure"
+        SyncOutcome::Failure
     };
     sync_log::ActiveModel {
         id: NotSet,
@@ -35,7 +35,7 @@ fn row(entry: SyncEntry, at: DateTime<Utc>) -> sync_log::ActiveModel {
         operation: Set(entry.operation),
         resource_type: Set(entry.resource_type.to_owned()),
         resource_id: Set(entry.resource_id),
-        outcome: Set(outcome.to_owned()),
+        outcome: Set(outcome),
         status: Set(i32::from(entry.status)),
         detail: Set(entry.detail),
         request_id: Set(entry.request_id),
@@ -62,7 +62,7 @@ pub async fn record_ignored<C: ConnectionTrait>(
     let at = Utc::now();
     let rows = ignored.iter().map(|path| {
         let mut r = row(entry.clone(), at);
-        r.outcome = Set("warning".to_owned());
+        r.outcome = Set(SyncOutcome::Warning);
         r.detail = Set(Some(ignored_detail(path)));
         r
     });

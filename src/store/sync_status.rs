@@ -3,11 +3,13 @@
 
 use std::collections::HashMap;
 
-use chrono::{Duration, Utc};
-use entity::{directory, group, scim_user, sync_log};
+use chrono::{DateTime, Duration, Utc};
+use entity::sync_log;
+pub use entity::sync_log::SyncOutcome;
+use entity::{directory, group, scim_user};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, Statement,
+    ColumnTrait, ConnectionTrait, DatabaseBackend, DerivePartialModel, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, Statement,
 };
 use uuid::Uuid;
 
@@ -169,12 +171,28 @@ pub async fn status<C: ConnectionTrait>(db: &C, directory_id: Uuid) -> DomainRes
 
 #[derive(Debug, Default, Clone)]
 pub struct LogFilter {
-    /// success / failure.
-    pub outcome: Option<String>,
+    /// success / failure / warning.
+    pub outcome: Option<SyncOutcome>,
     /// e.g. `POST /Users`.
     pub operation: Option<String>,
     /// User / Group / Bulk.
     pub resource_type: Option<String>,
+}
+
+/// A sync log entry as the admin API and the web page show it (read
+/// model).
+#[derive(Debug, Clone, DerivePartialModel)]
+#[sea_orm(entity = "sync_log::Entity")]
+pub struct SyncLogView {
+    pub id: i64,
+    pub at: DateTime<Utc>,
+    pub operation: String,
+    pub resource_type: String,
+    pub resource_id: Option<String>,
+    pub outcome: SyncOutcome,
+    pub status: i32,
+    pub detail: Option<String>,
+    pub request_id: Option<String>,
 }
 
 /// Newest first, keyset on the id (`before`: last id of the previous page).
@@ -184,13 +202,13 @@ pub async fn log_page<C: ConnectionTrait>(
     f: &LogFilter,
     before: Option<i64>,
     limit: u64,
-) -> DomainResult<Vec<sync_log::Model>> {
+) -> DomainResult<Vec<SyncLogView>> {
     let mut q = sync_log::Entity::find()
         .filter(sync_log::Column::DirectoryId.eq(directory_id))
         .order_by_desc(sync_log::Column::Id)
         .limit(limit);
     if let Some(o) = &f.outcome {
-        q = q.filter(sync_log::Column::Outcome.eq(o.as_str()));
+        q = q.filter(sync_log::Column::Outcome.eq(*o));
     }
     if let Some(o) = &f.operation {
         q = q.filter(sync_log::Column::Operation.eq(o.as_str()));
@@ -201,5 +219,8 @@ pub async fn log_page<C: ConnectionTrait>(
     if let Some(b) = before {
         q = q.filter(sync_log::Column::Id.lt(b));
     }
-    q.all(db).await.map_err(db_error)
+    q.into_partial_model::<SyncLogView>()
+        .all(db)
+        .await
+        .map_err(db_error)
 }

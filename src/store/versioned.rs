@@ -12,56 +12,24 @@ use crate::domain::etag::{IfMatch, etag};
 
 /// Locks one resource for a write: bumps its `version` (the row lock
 /// until the transaction ends) where the client's `If-Match` accepts the
-/// current version, then reads the locked resource with `read`.
+/// current version, and the bump returns the locked resource
+/// (`returning`: what a read of it selects, mapped by `map`), so a write
+/// that finds its resource pays one round trip for lock and load.
 ///
 /// `row` is an update already filtered to the resource's id and
 /// directory (it may set more columns, say `last_modified`). Nothing
-/// bumped: 412 naming the current version when an `If-Match` was sent and
-/// the resource exists, else `not_found`.
+/// bumped: `current_version` is read to tell 412 (an `If-Match` was sent
+/// and the resource exists: the error names its version) from `None` (no
+/// such resource; the caller names it in its 404).
 pub async fn lock<C, E, T>(
-    tx: &C,
-    row: UpdateMany<E>,
-    version_col: E::Column,
-    if_match: Option<&IfMatch>,
-    read: impl AsyncFnOnce() -> DomainResult<Option<T>>,
-    version_of: impl FnOnce(&T) -> i64,
-    not_found: impl FnOnce() -> DomainError,
-) -> DomainResult<T>
-where
-    C: ConnectionTrait,
-    E: EntityTrait,
-{
-    let bumped = row
-        .col_expr(version_col, Expr::col(version_col).add(1))
-        .filter(version_matches(version_col, if_match))
-        .exec(tx)
-        .await
-        .map_err(db_error)?
-        .rows_affected
-        > 0;
-    match read().await? {
-        Some(current) if bumped => Ok(current),
-        Some(current) if if_match.is_some() => Err(precondition_failed(version_of(&current))),
-        _ => Err(not_found()),
-    }
-}
-
-/// [`lock`] in one statement: the bump returns the locked resource
-/// (`returning`: what a read of it selects, mapped by `map`), so a write
-/// that finds its resource pays one round trip for lock and load. Only
-/// when nothing was bumped is it read again, to tell 412 from 404.
-#[allow(clippy::too_many_arguments)]
-pub async fn lock_returning<C, E, T>(
     tx: &C,
     row: UpdateMany<E>,
     version_col: E::Column,
     if_match: Option<&IfMatch>,
     returning: Vec<Expr>,
     map: impl FnOnce(&QueryResult) -> DomainResult<T>,
-    read: impl AsyncFnOnce() -> DomainResult<Option<T>>,
-    version_of: impl FnOnce(&T) -> i64,
-    not_found: impl FnOnce() -> DomainError,
-) -> DomainResult<T>
+    current_version: impl AsyncFnOnce() -> DomainResult<Option<i64>>,
+) -> DomainResult<Option<T>>
 where
     C: ConnectionTrait,
     E: EntityTrait,
@@ -72,11 +40,11 @@ where
         .into_query();
     update.returning(ReturningClause::Exprs(returning));
     if let Some(locked) = tx.query_one(&update).await.map_err(db_error)? {
-        return map(&locked);
+        return map(&locked).map(Some);
     }
-    match read().await? {
-        Some(current) if if_match.is_some() => Err(precondition_failed(version_of(&current))),
-        _ => Err(not_found()),
+    match current_version().await? {
+        Some(version) if if_match.is_some() => Err(precondition_failed(version)),
+        _ => Ok(None),
     }
 }
 

@@ -9,8 +9,8 @@ use chrono::{DateTime, Duration, Utc};
 use entity::{event, webhook_attempt, webhook_endpoint};
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, NotSet,
-    QueryFilter, QueryOrder, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbBackend, DerivePartialModel,
+    EntityTrait, NotSet, QueryFilter, QueryOrder, QuerySelect, Set,
     sea_query::{LockBehavior, LockType},
 };
 use uuid::Uuid;
@@ -191,13 +191,26 @@ pub async fn redeliver<C: ConnectionTrait>(
     m.update(db).await.map_err(db_error)
 }
 
+/// A delivery attempt as the admin API shows it (read model).
+#[derive(Debug, Clone, DerivePartialModel)]
+#[sea_orm(entity = "webhook_attempt::Entity")]
+pub struct AttemptView {
+    pub id: i64,
+    pub event_seq: i64,
+    pub event_type: String,
+    pub attempted_at: Time,
+    pub status_code: Option<i32>,
+    pub error: Option<String>,
+    pub success: bool,
+}
+
 /// Attempts newest first, keyset on the id.
 pub async fn attempts<C: ConnectionTrait>(
     db: &C,
     endpoint_id: Uuid,
     before: Option<i64>,
     limit: u64,
-) -> DomainResult<Vec<webhook_attempt::Model>> {
+) -> DomainResult<Vec<AttemptView>> {
     let mut q = webhook_attempt::Entity::find()
         .filter(webhook_attempt::Column::EndpointId.eq(endpoint_id))
         .order_by_desc(webhook_attempt::Column::Id)
@@ -205,7 +218,10 @@ pub async fn attempts<C: ConnectionTrait>(
     if let Some(b) = before {
         q = q.filter(webhook_attempt::Column::Id.lt(b));
     }
-    q.all(db).await.map_err(db_error)
+    q.into_partial_model::<AttemptView>()
+        .all(db)
+        .await
+        .map_err(db_error)
 }
 
 /// Claims one endpoint that is due and has events past its cursor: its

@@ -127,7 +127,7 @@ async fn concurrent_writes_each_get_their_own_outcome_and_failures_write_nothing
             .collect();
         match s.status {
             200 | 201 => {
-                assert_eq!(entries[0].outcome, "success", "{}", s.body);
+                assert_eq!(entries[0].outcome.to_string(), "success", "{}", s.body);
                 if let Some(name) = &s.user_name {
                     assert_eq!(s.status, 201);
                     let (status, got) = app
@@ -148,11 +148,11 @@ async fn concurrent_writes_each_get_their_own_outcome_and_failures_write_nothing
             }
             404 => {
                 assert_scim_error(s.status, &s.body, 404, None);
-                assert_eq!(entries[0].outcome, "failure");
+                assert_eq!(entries[0].outcome.to_string(), "failure");
             }
             _ => {
                 assert_scim_error(s.status, &s.body, 409, Some("uniqueness"));
-                assert_eq!(entries[0].outcome, "failure");
+                assert_eq!(entries[0].outcome.to_string(), "failure");
                 assert!(
                     own_events
                         .iter()

@@ -147,7 +147,12 @@ async fn csv_import_creates_links_and_reports_each_bad_row_with_its_line() {
         log.iter()
             .all(|e| e.request_id.as_deref() == Some(s.request_id.as_str()))
     );
-    assert_eq!(log.iter().filter(|e| e.outcome == "failure").count(), 2);
+    assert_eq!(
+        log.iter()
+            .filter(|e| e.outcome.to_string() == "failure")
+            .count(),
+        2
+    );
 }
 
 #[tokio::test]

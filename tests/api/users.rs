@@ -702,7 +702,7 @@ async fn every_write_is_in_the_sync_log_with_its_outcome() {
     let entries = sync_log::Entity::find().all(&app.db().await).await.unwrap();
     let summary: Vec<(String, String, i32)> = entries
         .iter()
-        .map(|e| (e.operation.clone(), e.outcome.clone(), e.status))
+        .map(|e| (e.operation.clone(), e.outcome.to_string(), e.status))
         .collect();
     assert_eq!(
         summary,

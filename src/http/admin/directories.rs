@@ -13,7 +13,7 @@ use crate::domain::types::DomainName;
 use crate::http::AppState;
 use crate::service;
 use crate::store::directories;
-use crate::store::sync_status::{self, LogFilter};
+use crate::store::sync_status::{self, LogFilter, SyncOutcome};
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Path)]
@@ -101,17 +101,18 @@ pub async fn sync_log(
 ) -> AdminResult<HttpResponse> {
     let limit = page_limit(&state, params.limit.as_deref())?;
     let before = int_cursor(params.cursor.as_deref())?;
-    if let Some(o) = params.outcome.as_deref()
-        && !["success", "failure", "warning"].contains(&o)
-    {
-        return Err(AdminError::invalid(format!(
-            "outcome must be success, failure or warning, got {o:?}"
-        )));
-    }
+    let outcome = match params.outcome.as_deref() {
+        None => None,
+        Some(o) => Some(SyncOutcome::from_name(o).ok_or_else(|| {
+            AdminError::invalid(format!(
+                "outcome must be success, failure or warning, got {o:?}"
+            ))
+        })?),
+    };
     let db = state.store.reader();
     let d = sync_status::directory_view(db, admin.org_id(), path.directory_id).await?;
     let f = LogFilter {
-        outcome: params.outcome.clone(),
+        outcome,
         operation: params.operation.clone(),
         resource_type: params.resource_type.clone(),
     };

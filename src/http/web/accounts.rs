@@ -28,7 +28,7 @@ pub fn access_line(r: &Access, with_site: bool) -> Markup {
         li {
             strong { (r.product) }
             @if with_site { " on " (r.site_name) }
-            @if r.role != "user" { " (" (r.role) ")" }
+            @if r.role != admin_rules::ProductRole::User { " (" (r.role) ")" }
             @if let Some((_, group, dir)) = &r.via_group {
                 small.muted { " via group " (group)
                     @if let Some(d) = dir { " (synced by " (d) ")" } }

@@ -13,7 +13,7 @@ use super::{given, query_string};
 use crate::http::AppState;
 use crate::http::admin::directories::LogParams;
 use crate::http::admin::{int_cursor, page_limit, split_page};
-use crate::store::sync_status::{self, LogFilter};
+use crate::store::sync_status::{self, LogFilter, SyncOutcome};
 
 /// What the operation filter suggests (it accepts any text).
 const OPERATIONS: &[&str] = &[
@@ -88,18 +88,19 @@ pub async fn sync_log(
 ) -> WebResult<HttpResponse> {
     let limit = page_limit(&state, params.limit.as_deref())?;
     let before = int_cursor(params.cursor.as_deref())?;
+    let outcome = given(&params.outcome);
     let f = LogFilter {
-        outcome: given(&params.outcome),
+        outcome: match outcome.as_deref() {
+            None => None,
+            Some(o) => Some(SyncOutcome::from_name(o).ok_or_else(|| {
+                WebError::bad_request(format!(
+                    "outcome must be success, failure or warning, got {o:?}"
+                ))
+            })?),
+        },
         operation: given(&params.operation),
         resource_type: given(&params.resource_type),
     };
-    if let Some(o) = f.outcome.as_deref()
-        && !["success", "failure", "warning"].contains(&o)
-    {
-        return Err(WebError::bad_request(format!(
-            "outcome must be success, failure or warning, got {o:?}"
-        )));
-    }
     let db = state.store.reader();
     let d = sync_status::directory_view(db, admin.org_id(), path.directory_id).await?;
     let rows = sync_status::log_page(db, d.id, &f, before, limit + 1).await?;
@@ -108,7 +109,7 @@ pub async fn sync_log(
     let limit_param = given(&params.limit);
     let link = |cursor: Option<&str>| {
         let q = query_string([
-            ("outcome", f.outcome.as_deref()),
+            ("outcome", outcome.as_deref()),
             ("operation", f.operation.as_deref()),
             ("resource_type", f.resource_type.as_deref()),
             ("limit", limit_param.as_deref()),
@@ -127,9 +128,9 @@ pub async fn sync_log(
             label { "Outcome "
                 select name="outcome" {
                     option value="" { "any" }
-                    option value="success" selected[selected(&f.outcome, "success")] { "success" }
-                    option value="failure" selected[selected(&f.outcome, "failure")] { "failure" }
-                    option value="warning" selected[selected(&f.outcome, "warning")] { "warning" }
+                    option value="success" selected[selected(&outcome, "success")] { "success" }
+                    option value="failure" selected[selected(&outcome, "failure")] { "failure" }
+                    option value="warning" selected[selected(&outcome, "warning")] { "warning" }
                 }
             }
             label { "Operation "
@@ -164,7 +165,7 @@ pub async fn sync_log(
                             td { code { (r.operation) } }
                             td { (r.resource_type)
                                 @if let Some(id) = &r.resource_id { br; small.muted { (id) } } }
-                            td { (badge(&r.outcome)) }
+                            td { (badge(&r.outcome.to_string())) }
                             td.num { (r.status) }
                             td {
                                 @if let Some(detail) = &r.detail { p.detail { (detail) } }

@@ -14,6 +14,7 @@ use uuid::Uuid;
 use crate::domain::error::DomainResult;
 use crate::store::db_error;
 use crate::store::events::{self, EventType, Recorder};
+use entity::product_access::ProductRole;
 
 /// One product an account has on a site, directly or through a group.
 #[derive(Debug, Clone)]
@@ -22,7 +23,7 @@ pub struct Access {
     pub site_id: Uuid,
     pub site_name: String,
     pub product: String,
-    pub role: String,
+    pub role: ProductRole,
     /// The granting group: (id, name, synced-by directory name).
     pub via_group: Option<(Uuid, String, Option<String>)>,
 }
@@ -51,7 +52,7 @@ pub async fn access_of<C: ConnectionTrait>(
     if let Some(s) = only {
         direct = direct.filter(product_access::Column::SiteId.eq(s));
     }
-    let rows: Vec<(Uuid, Uuid, String, String, String)> =
+    let rows: Vec<(Uuid, Uuid, String, String, ProductRole)> =
         direct.into_tuple().all(db).await.map_err(db_error)?;
     let mut out: Vec<Access> = rows
         .into_iter()
@@ -89,7 +90,7 @@ pub async fn access_of<C: ConnectionTrait>(
         Uuid,
         String,
         String,
-        String,
+        ProductRole,
         Uuid,
         String,
         Option<String>,
@@ -209,13 +210,13 @@ pub async fn set_product<C: Recorder>(
     site_id: Uuid,
     account_id: Uuid,
     product: &str,
-    role: &str,
+    role: ProductRole,
 ) -> DomainResult<()> {
     product_access::Entity::insert(product_access::ActiveModel {
         site_id: Set(site_id),
         account_id: Set(account_id),
         product: Set(product.to_owned()),
-        role: Set(role.to_owned()),
+        role: Set(role),
         created_at: Set(Utc::now()),
     })
     .on_conflict(

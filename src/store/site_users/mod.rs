@@ -16,7 +16,9 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use entity::site;
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DerivePartialModel, EntityTrait, QueryFilter, QueryOrder,
+};
 use uuid::Uuid;
 
 use super::db_error;
@@ -34,13 +36,21 @@ pub use members::{MemberFilter, MembershipView, members_page, membership, member
 
 type Time = DateTime<Utc>;
 
-pub async fn sites_of_org<C: ConnectionTrait>(
-    db: &C,
-    org_id: Uuid,
-) -> DomainResult<Vec<site::Model>> {
+/// A site of the organization as the admin API and the web page show it
+/// (read model).
+#[derive(Debug, Clone, DerivePartialModel)]
+#[sea_orm(entity = "site::Entity")]
+pub struct SiteView {
+    pub id: Uuid,
+    pub name: String,
+    pub created_at: Time,
+}
+
+pub async fn sites_of_org<C: ConnectionTrait>(db: &C, org_id: Uuid) -> DomainResult<Vec<SiteView>> {
     site::Entity::find()
         .filter(site::Column::OrgId.eq(org_id))
         .order_by_asc(site::Column::Name)
+        .into_partial_model::<SiteView>()
         .all(db)
         .await
         .map_err(db_error)
@@ -51,9 +61,10 @@ pub async fn site_of_org<C: ConnectionTrait>(
     db: &C,
     org_id: Uuid,
     id: Uuid,
-) -> DomainResult<site::Model> {
+) -> DomainResult<SiteView> {
     site::Entity::find_by_id(id)
         .filter(site::Column::OrgId.eq(org_id))
+        .into_partial_model::<SiteView>()
         .one(db)
         .await
         .map_err(db_error)?

@@ -392,18 +392,17 @@ pub async fn lock<C: ConnectionTrait>(
         Expr::cust(format!("{values} AS nested_values")),
         Expr::cust(format!("{groups} AS nested_groups")),
     ];
-    versioned::lock_returning(
+    versioned::lock(
         tx,
         row,
         scim_user::Column::Version,
         if_match,
         returning,
         from_nested_row,
-        async || get(tx, dir, id).await,
-        |u: &StoredUser| u.link.version,
-        || not_found(&id.to_string()),
+        async || Ok(get(tx, dir, id).await?.map(|u| u.link.version)),
     )
-    .await
+    .await?
+    .ok_or_else(|| not_found(&id.to_string()))
 }
 
 #[cfg(test)]

@@ -1,0 +1,78 @@
+//! The guard of a text column that holds only the names the server knows
+//! (a status, a role, an outcome): a CHECK constraint on PostgreSQL; on
+//! SQLite, which can't add one to an existing table, triggers that refuse
+//! an INSERT, or an UPDATE of the column, with another value. Migrations
+//! name the values themselves (what the schema was at that step).
+
+use sea_orm_migration::prelude::*;
+use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend};
+
+/// One guarded column: its table, its name, the constraint's (or the
+/// triggers' stem) and the values it allows.
+pub struct Allowed {
+    pub table: &'static str,
+    pub column: &'static str,
+    pub name: &'static str,
+    pub values: &'static [&'static str],
+}
+
+fn in_list(values: &[&str]) -> String {
+    values
+        .iter()
+        .map(|v| format!("'{v}'"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Adds the guard of each column.
+pub async fn add(manager: &SchemaManager<'_>, guards: &[Allowed]) -> Result<(), DbErr> {
+    let db = manager.get_connection();
+    let sqlite = manager.get_database_backend() == DbBackend::Sqlite;
+    for Allowed {
+        table,
+        column,
+        name,
+        values,
+    } in guards
+    {
+        let list = in_list(values);
+        if !sqlite {
+            db.execute_unprepared(&format!(
+                "ALTER TABLE {table} ADD CONSTRAINT {name} CHECK ({column} IN ({list}))"
+            ))
+            .await?;
+            continue;
+        }
+        let message = format!("{table}.{column} must be one of {}", values.join(", "));
+        let update = format!("UPDATE OF {column}");
+        for (suffix, event) in [("insert", "INSERT"), ("update", update.as_str())] {
+            db.execute_unprepared(&format!(
+                "CREATE TRIGGER IF NOT EXISTS {name}_{suffix} BEFORE {event} ON {table} \
+                 FOR EACH ROW WHEN NEW.{column} NOT IN ({list}) \
+                 BEGIN SELECT RAISE(ABORT, '{message}'); END"
+            ))
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+/// Drops the guard of each column.
+pub async fn drop(manager: &SchemaManager<'_>, guards: &[Allowed]) -> Result<(), DbErr> {
+    let db = manager.get_connection();
+    let sqlite = manager.get_database_backend() == DbBackend::Sqlite;
+    for Allowed { table, name, .. } in guards {
+        if sqlite {
+            for suffix in ["insert", "update"] {
+                db.execute_unprepared(&format!("DROP TRIGGER IF EXISTS {name}_{suffix}"))
+                    .await?;
+            }
+        } else {
+            db.execute_unprepared(&format!(
+                "ALTER TABLE {table} DROP CONSTRAINT IF EXISTS {name}"
+            ))
+            .await?;
+        }
+    }
+    Ok(())
+}
