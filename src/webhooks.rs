@@ -257,7 +257,7 @@ pub async fn deliver_some(
     let mut pending_since = std::time::Instant::now();
     for (i, ev) in batch.iter().enumerate() {
         let at = clock();
-        let json = events::to_json(ev);
+        let json = ev.to_json();
         let msg_id = json["id"].as_str().unwrap_or_default().to_owned();
         let body = json.to_string().into_bytes();
         let outcome = match &secret {
@@ -278,7 +278,7 @@ pub async fn deliver_some(
         };
         let ok = outcome.success();
         if ok {
-            standing.cursor_seq = ev.seq.unwrap_or(standing.cursor_seq);
+            standing.cursor_seq = ev.seq();
             standing.attempts = 0;
             standing.failing_since = None;
         } else {
@@ -300,8 +300,8 @@ pub async fn deliver_some(
             pending_since = std::time::Instant::now();
         }
         pending.push(Attempt {
-            event_seq: ev.seq.unwrap_or_default(),
-            event_type: ev.r#type.clone(),
+            event_seq: ev.seq(),
+            event_type: ev.kind().to_owned(),
             at,
             outcome,
         });

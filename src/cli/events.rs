@@ -79,7 +79,7 @@ async fn tail(
             let mut out = std::io::stdout().lock();
             let written = rows
                 .iter()
-                .try_for_each(|e| writeln!(out, "{}", events::to_json(e)))
+                .try_for_each(|e| writeln!(out, "{}", e.to_json()))
                 .and_then(|()| out.flush());
             match written {
                 Ok(()) => {}
@@ -87,7 +87,7 @@ async fn tail(
                 Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
                 Err(e) => return Err(CliError::Usage(format!("cannot write to stdout: {e}"))),
             }
-            if let Some(last) = rows.last().and_then(|e| e.seq) {
+            if let Some(last) = rows.last().map(events::FeedEvent::seq) {
                 after = last;
             }
             if rows.len() < 500 {

@@ -49,12 +49,12 @@ pub(super) async fn custom_of(
 
 pub(super) fn render(base: &str, u: &StoredUser, managers: &ManagerNames) -> (Value, Meta) {
     let meta = Meta {
-        id: u.link.id.to_string(),
+        id: u.id().to_string(),
         resource_type: "User",
-        created: u.link.created_at,
-        last_modified: u.link.last_modified,
-        version: u.link.version,
-        location: format!("{base}/Users/{}", u.link.id),
+        created: u.created(),
+        last_modified: u.last_modified(),
+        version: u.version(),
+        location: format!("{base}/Users/{}", u.id()),
     };
     let groups: Vec<GroupRef> = u
         .groups
@@ -350,7 +350,7 @@ pub async fn get(
     };
     let p = projection()?;
     let u = u.ok_or_else(|| id.not_found())?;
-    if let Some(res) = not_modified(&req, u.link.version) {
+    if let Some(res) = not_modified(&req, u.version()) {
         return Ok(res);
     }
     let base = directory_base(&state, &req, dir.directory_id);

@@ -506,7 +506,7 @@ pub async fn page<C: ConnectionTrait>(
     after: Option<i64>,
     types: &[EventType],
     limit: u64,
-) -> DomainResult<Vec<event::Model>> {
+) -> DomainResult<Vec<FeedEvent>> {
     let mut q = event::Entity::find()
         .filter(event::Column::OrgId.eq(org_id))
         .filter(event::Column::Seq.gt(after.unwrap_or(0)))
@@ -515,23 +515,41 @@ pub async fn page<C: ConnectionTrait>(
     if !types.is_empty() {
         q = q.filter(event::Column::Type.is_in(types.iter().map(|t| t.as_str())));
     }
-    q.all(db).await.map_err(db_error)
+    let rows = q.all(db).await.map_err(db_error)?;
+    Ok(rows.into_iter().map(FeedEvent).collect())
 }
 
-/// An event as the feed and webhooks show it.
-pub fn to_json(e: &event::Model) -> Json {
-    let data: Json = serde_json::from_str(&e.data).unwrap_or(Json::Null);
-    json!({
-        "id": format!("evt_{}_{}", e.org_id.simple(), e.seq.unwrap_or_default()),
-        "seq": e.seq,
-        "type": e.r#type,
-        "occurred_at": e.occurred_at,
-        "organization_id": e.org_id,
-        "directory_id": e.directory_id,
-        "actor": e.actor,
-        "request_id": e.request_id,
-        "data": data,
-    })
+/// A committed event as the feed, the CLI and webhooks show it (the
+/// stored row stays inside `store/`).
+#[derive(Debug, Clone)]
+pub struct FeedEvent(event::Model);
+
+impl FeedEvent {
+    /// Its organization's sequence number (committed events have one).
+    pub fn seq(&self) -> i64 {
+        self.0.seq.unwrap_or_default()
+    }
+
+    /// `type`, e.g. `account.created`.
+    pub fn kind(&self) -> &str {
+        &self.0.r#type
+    }
+
+    pub fn to_json(&self) -> Json {
+        let e = &self.0;
+        let data: Json = serde_json::from_str(&e.data).unwrap_or(Json::Null);
+        json!({
+            "id": format!("evt_{}_{}", e.org_id.simple(), e.seq.unwrap_or_default()),
+            "seq": e.seq,
+            "type": e.r#type,
+            "occurred_at": e.occurred_at,
+            "organization_id": e.org_id,
+            "directory_id": e.directory_id,
+            "actor": e.actor,
+            "request_id": e.request_id,
+            "data": data,
+        })
+    }
 }
 
 /// Retention: deletes the events that occurred before `cutoff`, oldest

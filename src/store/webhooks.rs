@@ -297,7 +297,7 @@ pub async fn next_events<C: ConnectionTrait>(
     ep: &webhook_endpoint::Model,
     types: &[super::events::EventType],
     limit: u64,
-) -> DomainResult<Vec<event::Model>> {
+) -> DomainResult<Vec<super::events::FeedEvent>> {
     let next = super::events::page(db, ep.org_id, Some(ep.cursor_seq), types, limit).await?;
     if next.is_empty() {
         let last = super::events::last_seq(db, ep.org_id).await?;

@@ -15,6 +15,7 @@ mod provision;
 mod read;
 mod rows;
 
+use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::domain::error::DomainError;
@@ -46,6 +47,24 @@ pub struct StoredUser {
 }
 
 impl StoredUser {
+    /// The SCIM id.
+    pub fn id(&self) -> Uuid {
+        self.link.id
+    }
+
+    /// The ETag's version.
+    pub fn version(&self) -> i64 {
+        self.link.version
+    }
+
+    pub fn created(&self) -> DateTime<Utc> {
+        self.link.created_at
+    }
+
+    pub fn last_modified(&self) -> DateTime<Utc> {
+        self.link.last_modified
+    }
+
     /// What the sync log says of the ignored attributes, if any.
     pub fn ignored_note(&self) -> Option<String> {
         (!self.ignored.is_empty()).then(|| {
