@@ -16,7 +16,7 @@ use rand::Rng;
 
 use crate::domain::webhook::{WebhookSecret, ip_allowed};
 use crate::error::{ScimError, ScimResult};
-use crate::store::events::{self, EventType};
+use crate::store::events::EventType;
 use crate::store::webhooks::{self, AfterFailure, Attempt, Outcome, Standing};
 use crate::store::{Store, db_error};
 

@@ -76,7 +76,11 @@ pub async fn list(
     .await?;
     let has_more = rows.len() as u64 > limit;
     rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
-    let next = rows.last().map(events::FeedEvent::seq).or(after).unwrap_or(0);
+    let next = rows
+        .last()
+        .map(events::FeedEvent::seq)
+        .or(after)
+        .unwrap_or(0);
     Ok(HttpResponse::Ok().json(json!({
         "items": rows.iter().map(events::FeedEvent::to_json).collect::<Vec<_>>(),
         "next_cursor": next.to_string(),
