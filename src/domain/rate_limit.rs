@@ -1,11 +1,15 @@
-//! Per-directory request rate limit: one token bucket per directory, kept
-//! in this process. Several server instances each allow the configured
-//! rate, so the limit a directory sees is per instance.
+//! Per-directory request rate limit: one bucket per directory, kept in
+//! this process (`governor`'s keyed GCRA limiter: the burst at once, then
+//! one request per `1 / per_sec`). Several server instances each allow
+//! the configured rate, so the limit a directory sees is per instance.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::Instant;
+use std::num::NonZeroU32;
+use std::time::Duration;
 
+use governor::clock::{Clock, MonotonicClock};
+use governor::middleware::NoOpMiddleware;
+use governor::state::keyed::DashMapStateStore;
+use governor::{Quota, RateLimiter as Gcra};
 use uuid::Uuid;
 
 /// Sustained rate and burst of a bucket.
@@ -25,78 +29,59 @@ impl Rate {
         let burst = burst.map_or(per_sec.ceil().max(1.0), |b| f64::from(b.max(1)));
         Some(Self { per_sec, burst })
     }
-}
 
-/// A token bucket: full at first, refilled at `per_sec`, at most `burst`.
-#[derive(Debug, Clone, Copy)]
-struct Bucket {
-    tokens: f64,
-    at: Instant,
-}
-
-impl Bucket {
-    fn full(rate: Rate, now: Instant) -> Self {
-        Self {
-            tokens: rate.burst,
-            at: now,
-        }
-    }
-
-    /// Takes one token, or tells how many seconds until one is there.
-    fn take(&mut self, rate: Rate, now: Instant) -> Result<(), f64> {
-        let elapsed = now.saturating_duration_since(self.at).as_secs_f64();
-        self.tokens = (self.tokens + elapsed * rate.per_sec).min(rate.burst);
-        self.at = now;
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            Ok(())
-        } else {
-            Err((1.0 - self.tokens) / rate.per_sec)
-        }
+    fn quota(self) -> Quota {
+        // One request every `1 / per_sec` (at least a nanosecond apart).
+        let period = Duration::from_secs_f64(1.0 / self.per_sec).max(Duration::from_nanos(1));
+        let burst =
+            NonZeroU32::new(self.burst.min(f64::from(u32::MAX)) as u32).unwrap_or(NonZeroU32::MIN);
+        Quota::with_period(period)
+            .unwrap_or_else(|| unreachable!("a period of at least 1 ns"))
+            .allow_burst(burst)
     }
 }
 
 /// The buckets of every directory that made a request to this instance.
-#[derive(Debug)]
-pub struct RateLimiter {
-    rate: Rate,
-    buckets: Mutex<HashMap<Uuid, Bucket>>,
+pub struct RateLimiter<C: Clock = MonotonicClock> {
+    limiter: Gcra<Uuid, DashMapStateStore<Uuid>, C, NoOpMiddleware<C::Instant>>,
+    clock: C,
+}
+
+impl std::fmt::Debug for RateLimiter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RateLimiter").finish_non_exhaustive()
+    }
 }
 
 impl RateLimiter {
     pub fn new(rate: Rate) -> Self {
+        Self::with_clock(rate, MonotonicClock)
+    }
+}
+
+impl<C: Clock + Clone> RateLimiter<C> {
+    fn with_clock(rate: Rate, clock: C) -> Self {
         Self {
-            rate,
-            buckets: Mutex::new(HashMap::new()),
+            limiter: Gcra::dashmap_with_clock(rate.quota(), clock.clone()),
+            clock,
         }
     }
 
     /// Counts a request of `directory`. Refused: the whole seconds to wait
     /// (at least 1), for `Retry-After`.
     pub fn check(&self, directory: Uuid) -> Result<(), u64> {
-        self.check_at(directory, Instant::now())
-    }
-
-    fn check_at(&self, directory: Uuid, now: Instant) -> Result<(), u64> {
-        // A panic while holding the lock leaves the map consistent (every
-        // update is a single assignment), so a poisoned lock is usable.
-        let mut buckets = self
-            .buckets
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        buckets
-            .entry(directory)
-            .or_insert_with(|| Bucket::full(self.rate, now))
-            .take(self.rate, now)
+        self.limiter.check_key(&directory).map_err(|refused| {
+            let wait = refused.wait_time_from(self.clock.now()).as_secs_f64();
             // The epsilon keeps float noise (4.0000000001) from adding a second.
-            .map_err(|wait| (wait - 1e-6).ceil().clamp(1.0, 86_400.0) as u64)
+            (wait - 1e-6).ceil().clamp(1.0, 86_400.0) as u64
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
+    use governor::clock::FakeRelativeClock;
 
     #[test]
     fn zero_means_no_limit() {
@@ -107,33 +92,39 @@ mod tests {
 
     #[test]
     fn a_burst_passes_then_the_rate_holds() {
-        let limiter = RateLimiter::new(Rate::new(1.0, Some(3)).unwrap());
+        let clock = FakeRelativeClock::default();
+        let limiter = RateLimiter::with_clock(Rate::new(1.0, Some(3)).unwrap(), clock.clone());
         let dir = Uuid::now_v7();
-        let t0 = Instant::now();
         for _ in 0..3 {
-            assert_eq!(limiter.check_at(dir, t0), Ok(()));
+            assert_eq!(limiter.check(dir), Ok(()));
         }
-        assert_eq!(limiter.check_at(dir, t0), Err(1));
+        assert_eq!(limiter.check(dir), Err(1));
         // Another directory has its own bucket.
-        assert_eq!(limiter.check_at(Uuid::now_v7(), t0), Ok(()));
-        assert_eq!(
-            limiter.check_at(dir, t0 + Duration::from_millis(1100)),
-            Ok(())
-        );
-        assert!(
-            limiter
-                .check_at(dir, t0 + Duration::from_millis(1200))
-                .is_err()
-        );
+        assert_eq!(limiter.check(Uuid::now_v7()), Ok(()));
+        clock.advance(Duration::from_millis(1100));
+        assert_eq!(limiter.check(dir), Ok(()));
+        clock.advance(Duration::from_millis(100));
+        assert!(limiter.check(dir).is_err());
     }
 
     #[test]
     fn retry_after_counts_whole_seconds() {
-        let limiter = RateLimiter::new(Rate::new(0.1, Some(1)).unwrap());
+        let clock = FakeRelativeClock::default();
+        let limiter = RateLimiter::with_clock(Rate::new(0.1, Some(1)).unwrap(), clock.clone());
         let dir = Uuid::now_v7();
-        let t0 = Instant::now();
-        assert_eq!(limiter.check_at(dir, t0), Ok(()));
-        assert_eq!(limiter.check_at(dir, t0), Err(10));
-        assert_eq!(limiter.check_at(dir, t0 + Duration::from_secs(5)), Err(5));
+        assert_eq!(limiter.check(dir), Ok(()));
+        assert_eq!(limiter.check(dir), Err(10));
+        clock.advance(Duration::from_secs(5));
+        assert_eq!(limiter.check(dir), Err(5));
+    }
+
+    #[test]
+    fn a_rate_far_above_a_request_a_nanosecond_still_limits_its_burst() {
+        let clock = FakeRelativeClock::default();
+        let limiter = RateLimiter::with_clock(Rate::new(1e12, Some(2)).unwrap(), clock.clone());
+        let dir = Uuid::now_v7();
+        assert_eq!(limiter.check(dir), Ok(()));
+        assert_eq!(limiter.check(dir), Ok(()));
+        assert_eq!(limiter.check(dir), Err(1));
     }
 }
