@@ -54,14 +54,7 @@ async fn a_get_by_id_and_a_user_name_lookup_run_one_statement() {
     u["phoneNumbers"] = json!([{"value": "+1 555 0100", "type": "work"},
                                {"value": "+1 555 0101", "type": "mobile"}]);
     let id = app.create_user(u).await;
-    let (status, g) = app
-        .post(
-            "/Groups",
-            json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
-                   "displayName": "engineering", "members": [{"value": id}]}),
-        )
-        .await;
-    assert_eq!(status, 201, "{g}");
+    group_with(&app, "engineering", &id).await;
 
     let (status, body, n) = cost(&app, &format!("/Users/{id}")).await;
     assert_eq!(status, 200, "{body}");
@@ -137,22 +130,8 @@ async fn a_user_name_lookup_answers_as_the_paged_list() {
         json!({"department": "Engines", "manager": {"value": boss}});
     u[ACME] = json!({"costCode": "E-1", "badge": 7, "tags": ["a", "b"]});
     let id = app.create_user(u).await;
-    let (status, g) = app
-        .post(
-            "/Groups",
-            json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
-                   "displayName": "engineering", "members": [{"value": id}]}),
-        )
-        .await;
-    assert_eq!(status, 201, "{g}");
-    let (status, g) = app
-        .post(
-            "/Groups",
-            json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
-                   "displayName": "analysts", "members": [{"value": id}]}),
-        )
-        .await;
-    assert_eq!(status, 201, "{g}");
+    group_with(&app, "engineering", &id).await;
+    group_with(&app, "analysts", &id).await;
 
     let token = app.token.clone();
     for projection in [
@@ -220,6 +199,18 @@ async fn a_user_name_lookup_answers_as_the_paged_list() {
 }
 
 /// `POST /Users` (a body of `user(email)`): the statements it ran.
+/// A group named `name` with `id` as its one member.
+async fn group_with(app: &TestApp, name: &str, id: &str) {
+    let (status, g) = app
+        .post(
+            "/Groups",
+            json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+                   "displayName": name, "members": [{"value": id}]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{g}");
+}
+
 async fn post_cost(app: &TestApp, email: &str) -> u64 {
     let before = statements(app).await;
     let (status, body) = app.post("/Users", user(email)).await;
