@@ -13,9 +13,7 @@
 //! placeholder is rewritten to its absolute number (`?` → `?k`, `?N` →
 //! `?(N + offset)`) and the values are concatenated.
 
-use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, Statement, Value,
-};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement, Value};
 
 /// Statements held for the next round trip (SQLite only).
 #[derive(Debug, Default)]
@@ -104,13 +102,6 @@ pub trait Carrier: ConnectionTrait {
 
 #[async_trait::async_trait]
 impl Carrier for DatabaseConnection {
-    async fn execute_carrying(&self, stmt: Statement) -> Result<(), DbErr> {
-        self.execute_raw(stmt).await.map(drop)
-    }
-}
-
-#[async_trait::async_trait]
-impl Carrier for DatabaseTransaction {
     async fn execute_carrying(&self, stmt: Statement) -> Result<(), DbErr> {
         self.execute_raw(stmt).await.map(drop)
     }

@@ -601,8 +601,12 @@ pub async fn delete_before(store: &Store, cutoff: DateTime<Utc>, batch: u64) -> 
         ))
         .await
         .map_err(db_error)?;
+        // The time again: on PostgreSQL a transaction that took a smaller
+        // id may have committed since the read above; its event is not
+        // expired and stays.
         let res = event::Entity::delete_many()
             .filter(event::Column::Id.lte(upto))
+            .filter(event::Column::OccurredAt.lt(cutoff))
             .exec(&tx)
             .await
             .map_err(db_error)?;
