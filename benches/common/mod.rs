@@ -354,3 +354,94 @@ pub async fn expect_status(res: reqwest::Response, want: u16) -> String {
     assert_eq!(status, want, "{body}");
     body
 }
+
+/// CPU time spent on PostgreSQL's side of a benchmark: the backends
+/// serving one database (the server's pool) and every `postgres` process
+/// on the machine (those plus the WAL writer, checkpointer, …; other
+/// databases' work too, if anything else uses this PostgreSQL meanwhile).
+/// Read from `/proc/<pid>/stat`, so it holds whatever the load.
+pub struct PgCpu {
+    db: sea_orm::DatabaseConnection,
+    ticks: f64,
+}
+
+/// CPU seconds a process, by pid, at one moment.
+pub type CpuSnapshot = std::collections::HashMap<u32, f64>;
+
+impl PgCpu {
+    /// `None` unless `url` is PostgreSQL.
+    pub async fn connect(url: &str) -> Option<Self> {
+        if !is_postgres(url) {
+            return None;
+        }
+        let db = sea_orm::Database::connect(url).await.unwrap();
+        Some(Self {
+            db,
+            ticks: clock_ticks(),
+        })
+    }
+
+    /// (the database's backends, every postgres process), pid → CPU s.
+    pub async fn snapshot(&self) -> (CpuSnapshot, CpuSnapshot) {
+        use sea_orm::{ConnectionTrait, Statement};
+        let rows = self
+            .db
+            .query_all_raw(Statement::from_string(
+                self.db.get_database_backend(),
+                "SELECT pid FROM pg_stat_activity \
+                 WHERE datname = current_database() AND pid <> pg_backend_pid()",
+            ))
+            .await
+            .unwrap();
+        let backends = rows
+            .iter()
+            .filter_map(|r| r.try_get_by_index::<i32>(0).ok())
+            .filter_map(|pid| {
+                let pid = u32::try_from(pid).ok()?;
+                Some((pid, try_cpu_secs(pid, self.ticks)?))
+            })
+            .collect();
+        let mut all = CpuSnapshot::new();
+        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+            let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse().ok()) else {
+                continue;
+            };
+            let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+            if comm.trim() == "postgres"
+                && let Some(cpu) = try_cpu_secs(pid, self.ticks)
+            {
+                all.insert(pid, cpu);
+            }
+        }
+        (backends, all)
+    }
+}
+
+/// CPU seconds spent between two snapshots by the processes of the second
+/// (a process started in between counts from zero; one that ended is lost).
+pub fn cpu_spent(before: &CpuSnapshot, after: &CpuSnapshot) -> f64 {
+    after
+        .iter()
+        .map(|(pid, cpu)| cpu - before.get(pid).copied().unwrap_or(0.0))
+        .sum()
+}
+
+/// [`cpu_secs`], `None` when the process is gone.
+pub fn try_cpu_secs(pid: u32, ticks_per_sec: f64) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) / ticks_per_sec)
+}
+
+/// The 1-minute load average, as `uptime` prints it.
+pub fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
