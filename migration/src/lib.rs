@@ -20,6 +20,8 @@ mod m20261203_030001_constrain_statuses;
 mod m20261203_040001_count_events_in_insert;
 mod m20261204_000001_events_without_counter_writes;
 mod m20261204_010001_constrain_kinds;
+mod m20261205_000001_drop_value_directory_key;
+mod m20261205_000002_partial_indexes;
 
 pub struct Migrator;
 
@@ -44,6 +46,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_040001_count_events_in_insert::Migration),
             Box::new(m20261204_000001_events_without_counter_writes::Migration),
             Box::new(m20261204_010001_constrain_kinds::Migration),
+            Box::new(m20261205_000001_drop_value_directory_key::Migration),
+            Box::new(m20261205_000002_partial_indexes::Migration),
         ]
     }
 }

@@ -16,6 +16,7 @@ mod hardening;
 mod helpers;
 mod idp_flows;
 mod import;
+mod migrations;
 mod oauth;
 mod observability;
 mod page_bytes;

@@ -1,0 +1,150 @@
+//! Migrations that change what the schema enforces, run down and up again
+//! over rows already there.
+
+use chrono::Utc;
+use entity::{account, directory, scim_user, scim_user_value};
+use migration::{Migrator, MigratorTrait};
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, NotSet, QueryFilter, QueryOrder, Set};
+use uuid::Uuid;
+
+use crate::helpers::fresh_database_url;
+
+/// A user of `dir` with an email value and a custom value under a
+/// unique key; returns the user's id.
+async fn user_with_values(db: &DatabaseConnection, dir: Uuid, name: &str) -> Uuid {
+    let now = Utc::now();
+    let (acc, id) = (Uuid::now_v7(), Uuid::now_v7());
+    account::Entity::insert(account::ActiveModel {
+        id: Set(acc),
+        email: Set(Some(name.into())),
+        email_lower: Set(Some(name.into())),
+        email_domain: Set(Some("example.com".into())),
+        status: Set(account::AccountStatus::Active),
+        two_step_enabled: Set(false),
+        saml_sso: Set(false),
+        password_reset_required: Set(false),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    })
+    .exec(db)
+    .await
+    .unwrap();
+    scim_user::Entity::insert(scim_user::ActiveModel {
+        id: Set(id),
+        directory_id: Set(dir),
+        account_id: Set(acc),
+        user_name: Set(name.into()),
+        user_name_lower: Set(name.into()),
+        active: Set(true),
+        version: Set(1),
+        created_at: Set(now),
+        last_modified: Set(now),
+        ..Default::default()
+    })
+    .exec(db)
+    .await
+    .unwrap();
+    value(db, id, dir, "emails", None).await.unwrap();
+    value(db, id, dir, "urn:x:badge", Some(&format!("badge-{name}")))
+        .await
+        .unwrap();
+    id
+}
+
+async fn value(
+    db: &DatabaseConnection,
+    user: Uuid,
+    dir: Uuid,
+    attr: &str,
+    unique_key: Option<&str>,
+) -> Result<i64, sea_orm::DbErr> {
+    let row = scim_user_value::ActiveModel {
+        id: NotSet,
+        user_id: Set(user),
+        directory_id: Set(dir),
+        attr: Set(attr.into()),
+        position: Set(0),
+        value: Set(Some("v".into())),
+        value_lower: Set(Some("v".into())),
+        unique_key: Set(unique_key.map(str::to_owned)),
+        ..Default::default()
+    };
+    Ok(scim_user_value::Entity::insert(row)
+        .exec(db)
+        .await?
+        .last_insert_id)
+}
+
+async fn value_ids(db: &DatabaseConnection) -> Vec<i64> {
+    scim_user_value::Entity::find()
+        .order_by_asc(scim_user_value::Column::Id)
+        .all(db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|v| v.id)
+        .collect()
+}
+
+/// `m20261205_000001_drop_value_directory_key` and
+/// `m20261205_000002_partial_indexes`: down puts the key and the full
+/// indexes back, up takes them away again, and the rows, their ids and
+/// what the schema refuses stay what they were.
+#[tokio::test]
+async fn the_value_directory_key_and_the_partial_indexes_migrate_down_and_up_over_rows() {
+    let url = fresh_database_url().await;
+    let db = sea_orm::Database::connect(url.as_str()).await.unwrap();
+    Migrator::up(&db, None).await.unwrap();
+    let (dir, _) = scim_server::store::directories::bootstrap(&db, None)
+        .await
+        .unwrap()
+        .unwrap();
+    let (dir, nowhere) = (dir.id, Uuid::now_v7());
+    let jane = user_with_values(&db, dir, "jane@example.com").await;
+    // A value of a deleted row: its id must not come back.
+    let gone = value(&db, jane, dir, "phoneNumbers", None).await.unwrap();
+    scim_user_value::Entity::delete_by_id(gone)
+        .exec(&db)
+        .await
+        .unwrap();
+    let ids = value_ids(&db).await;
+    let taken = Some("badge-jane@example.com");
+    assert_eq!(ids.len(), 2);
+
+    Migrator::down(&db, Some(2)).await.unwrap();
+    assert_eq!(value_ids(&db).await, ids);
+    assert!(
+        value(&db, jane, nowhere, "emails", None).await.is_err(),
+        "down: a value's directory must exist again"
+    );
+    assert!(
+        value(&db, jane, dir, "urn:x:badge", taken).await.is_err(),
+        "down: the unique key still refuses a second value"
+    );
+
+    Migrator::up(&db, None).await.unwrap();
+    assert_eq!(value_ids(&db).await, ids, "up keeps the rows and their ids");
+    assert!(
+        value(&db, jane, dir, "urn:x:badge", taken).await.is_err(),
+        "up: the unique key still refuses a second value"
+    );
+    let next = value(&db, jane, dir, "emails", None).await.unwrap();
+    assert!(next > gone, "{next} reuses an id ({gone} was deleted)");
+    // The key is gone: the value's user is what ties it to a directory.
+    value(&db, jane, nowhere, "emails", None).await.unwrap();
+
+    // Removing the directory removes its users' values, through them.
+    let john = user_with_values(&db, dir, "john@example.com").await;
+    directory::Entity::delete_by_id(dir)
+        .exec(&db)
+        .await
+        .unwrap();
+    let left = scim_user_value::Entity::find()
+        .filter(scim_user_value::Column::UserId.is_in([jane, john]))
+        .all(&db)
+        .await
+        .unwrap();
+    assert!(left.is_empty(), "{left:?}");
+    let _ = db.close().await;
+}
