@@ -169,6 +169,12 @@ async fn main() {
             "SQLite"
         }
     );
+    if let Some(pg) = &pg {
+        println!(
+            "server's connections to PostgreSQL: {}",
+            if pg.tls().await { "TLS" } else { "plain TCP" }
+        );
+    }
     for line in lines {
         println!("{line}");
     }

@@ -381,6 +381,23 @@ impl PgCpu {
         })
     }
 
+    /// Whether the other connections to the database (the server's
+    /// pool) use TLS, as `pg_stat_ssl` tells.
+    pub async fn tls(&self) -> bool {
+        use sea_orm::{ConnectionTrait, Statement};
+        self.db
+            .query_one_raw(Statement::from_string(
+                self.db.get_database_backend(),
+                "SELECT COALESCE(bool_or(s.ssl), false) FROM pg_stat_ssl s \
+                 JOIN pg_stat_activity a USING (pid) \
+                 WHERE a.datname = current_database() AND a.pid <> pg_backend_pid()",
+            ))
+            .await
+            .unwrap()
+            .and_then(|r| r.try_get_by_index::<bool>(0).ok())
+            .unwrap_or(false)
+    }
+
     /// (the database's backends, every postgres process), pid → CPU s.
     pub async fn snapshot(&self) -> (CpuSnapshot, CpuSnapshot) {
         use sea_orm::{ConnectionTrait, Statement};
