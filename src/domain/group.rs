@@ -145,7 +145,7 @@ pub fn member_ids(v: Option<&Value>) -> ScimResult<MemberIds> {
 impl GroupInput {
     pub fn from_json(body: &Value) -> ScimResult<Self> {
         let obj = to_object(body, ResourceKind::Group)?;
-        let o = JsonObject::new(&obj, "Group");
+        let o = JsonObject::new(obj, "Group");
         Ok(Self {
             display_name: display_name(o.get("displayName"))?,
             external_id: opt_string(o.get("externalId"), "externalId", "Group")?,

@@ -2,6 +2,8 @@
 //! accessors that turn wrong JSON types into `invalidValue` errors, and the
 //! leniency real IdPs need (booleans as strings, single objects for lists).
 
+use std::borrow::Cow;
+
 use serde_json::{Map, Value};
 
 use super::schema::ResourceKind;
@@ -109,7 +111,7 @@ pub fn read_multi(v: Option<&Value>, attr: &str) -> ScimResult<Vec<MultiValue>> 
 
 /// The body as an object; `schemas`, when present, must be a list of
 /// strings naming the resource's core schema.
-pub fn to_object(body: &Value, kind: ResourceKind) -> ScimResult<Map<String, Value>> {
+pub fn to_object(body: &Value, kind: ResourceKind) -> ScimResult<&Map<String, Value>> {
     let Value::Object(map) = body else {
         return Err(ScimError::invalid_syntax(
             "the request body must be a JSON object",
@@ -144,18 +146,21 @@ pub fn to_object(body: &Value, kind: ResourceKind) -> ScimResult<Map<String, Val
             ));
         }
     }
-    Ok(map.clone())
+    Ok(map)
 }
 
-/// The body without the named read-only keys (compared case-insensitively).
-pub fn strip_readonly(body: &Value, keys: &[&str]) -> Value {
+/// The body without the named read-only keys (compared case-insensitively):
+/// borrowed when it has none of them (what clients send), a copy without
+/// them otherwise.
+pub fn strip_readonly<'a>(body: &'a Value, keys: &[&str]) -> Cow<'a, Value> {
+    let readonly = |k: &str| keys.iter().any(|r| r.eq_ignore_ascii_case(k));
     match body {
-        Value::Object(map) => Value::Object(
+        Value::Object(map) if map.keys().any(|k| readonly(k)) => Cow::Owned(Value::Object(
             map.iter()
-                .filter(|(k, _)| !keys.iter().any(|r| r.eq_ignore_ascii_case(k)))
+                .filter(|(k, _)| !readonly(k))
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
-        ),
-        other => other.clone(),
+        )),
+        other => Cow::Borrowed(other),
     }
 }

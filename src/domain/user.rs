@@ -2,6 +2,8 @@
 //! value: decoded once from a request body (attribute names
 //! case-insensitive, IdP quirks accepted) and encoded back for responses.
 
+use std::borrow::Cow;
+
 use serde_json::{Map, Value, json};
 
 use super::custom_attrs::{self, CustomValues};
@@ -442,7 +444,7 @@ impl UserInput {
     /// Decodes a User body (POST/PUT, or the document a PATCH produced).
     pub fn from_json(body: &Value) -> ScimResult<Self> {
         let obj = to_object(body, ResourceKind::User)?;
-        let o = JsonObject::new(&obj, "User");
+        let o = JsonObject::new(obj, "User");
         let user_name = match o.get("userName") {
             Some(Value::String(s)) => UserName::parse(s)?,
             Some(Value::Null) | None => {
@@ -779,7 +781,7 @@ impl UserAttrs {
 
 /// Strips what clients may send but not set (id, meta, groups) before a
 /// PUT/POST body is decoded. Returns the body unchanged otherwise.
-pub fn input_body(body: &Value) -> Value {
+pub fn input_body(body: &Value) -> Cow<'_, Value> {
     strip_readonly(body, &["id", "meta", "groups"])
 }
 
