@@ -3,10 +3,10 @@
 
 use chrono::Utc;
 use entity::{account, domain, group, group_member, scim_user, scim_user_value};
-use sea_orm::sea_query::{Asterisk, Expr, ExprTrait, Query};
+use sea_orm::sea_query::{Asterisk, Expr, ExprTrait, Query, SelectStatement};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, FromQueryResult,
-    JoinType, PaginatorTrait, QueryFilter, QuerySelect, QueryTrait, Set, TryIntoModel,
+    JoinType, PaginatorTrait, QueryFilter, QueryResult, QuerySelect, QueryTrait, Set, TryIntoModel,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -85,7 +85,20 @@ pub struct LinkedAccount {
 }
 
 pub async fn linked_account<C: ConnectionTrait>(db: &C, id: Uuid) -> DomainResult<LinkedAccount> {
-    let mut q = account::Entity::find_by_id(id).into_query();
+    let q = linked_account_query(Expr::val(id));
+    let row = db
+        .query_one(&q)
+        .await
+        .map_err(db_error)?
+        .ok_or_else(|| DomainError::internal(format!("account {id} of a link is missing")))?;
+    linked_account_from(&row)
+}
+
+/// The read of [`linked_account`], of the account whose id `id` gives.
+pub(super) fn linked_account_query(id: Expr) -> SelectStatement {
+    let mut q = account::Entity::find()
+        .filter(Expr::col((account::Entity, account::Column::Id)).eq(id))
+        .into_query();
     q.join(
         JoinType::LeftJoin,
         domain::Entity,
@@ -99,15 +112,14 @@ pub async fn linked_account<C: ConnectionTrait>(db: &C, id: Uuid) -> DomainResul
         ),
         "has_memberships",
     );
-    let row = db
-        .query_one(&q)
-        .await
-        .map_err(db_error)?
-        .ok_or_else(|| DomainError::internal(format!("account {id} of a link is missing")))?;
+    q
+}
+
+pub(super) fn linked_account_from(row: &QueryResult) -> DomainResult<LinkedAccount> {
     let has: i32 = row.try_get("", "has_memberships").map_err(db_error)?;
     Ok(LinkedAccount {
-        account: account::Model::from_query_result(&row, "").map_err(db_error)?,
-        authority: authority_from(&row)?,
+        account: account::Model::from_query_result(row, "").map_err(db_error)?,
+        authority: authority_from(row)?,
         has_memberships: has != 0,
     })
 }
