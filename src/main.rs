@@ -1,3 +1,7 @@
+// The server's future nests deep (actix, group commit, the write use
+// cases): its layout needs more than the default query depth.
+#![recursion_limit = "256"]
+
 use clap::Parser;
 use scim_server::cli::{self, Cli, Command};
 use scim_server::config::Settings;

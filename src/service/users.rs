@@ -109,8 +109,7 @@ impl ScimResource for StoredUser {
         id: Uuid,
         if_match: Option<&IfMatch>,
     ) -> ScimResult<()> {
-        let current = store::lock(tx, dir, id, if_match).await?;
-        let linked = store::linked_account(tx, current.link.account_id).await?;
+        let (current, linked) = store::lock_linked(tx, dir, id, if_match).await?;
         let (account, authority) = (linked.account, linked.authority);
         let effect = if current.link.active {
             on_delete(
@@ -362,8 +361,8 @@ pub async fn replace_in(
     input: UserInput,
     if_match: Option<&IfMatch>,
 ) -> ScimResult<StoredUser> {
-    let current = store::lock(tx, dir, id, if_match).await?;
-    update(tx, dir, current, input).await
+    let (current, linked) = store::lock_linked(tx, dir, id, if_match).await?;
+    update(tx, dir, current, linked, input).await
 }
 
 /// `PATCH /Users/{id}` in the caller's transaction. A password the
@@ -378,7 +377,7 @@ pub async fn patch_in(
     passwords: &Prehashed,
     if_match: Option<&IfMatch>,
 ) -> ScimResult<StoredUser> {
-    let current = store::lock(tx, dir, id, if_match).await?;
+    let (current, linked) = store::lock_linked(tx, dir, id, if_match).await?;
     let ext = if current.attrs.custom.is_empty() && !patch::mentions_extension(ops) {
         vec![]
     } else {
@@ -389,20 +388,20 @@ pub async fn patch_in(
     let doc = Value::Object(doc);
     let (input, _ignored) = UserInput::from_json(&doc)?.with_custom(&doc, &ext)?;
     let input = passwords.apply(input);
-    update(tx, dir, current, input).await
+    update(tx, dir, current, linked, input).await
 }
 
-/// A PUT or PATCH of a locked link: what the writing directory may change
-/// of the account (the trust model), the email rule, the `active` effect,
-/// then the link itself.
+/// A PUT or PATCH of a locked link (with its account, as locked): what
+/// the writing directory may change of the account (the trust model), the
+/// email rule, the `active` effect, then the link itself.
 async fn update(
     tx: &Tx,
     dir: &DirectoryPrincipal,
     current: StoredUser,
+    linked: store::LinkedAccount,
     input: UserInput,
 ) -> ScimResult<StoredUser> {
     let mut attrs = input.attrs;
-    let linked = store::linked_account(tx, current.link.account_id).await?;
     let (account, authority) = (linked.account, linked.authority);
     let f = facts(&account);
     let authoritative = authority.is_authoritative(dir.directory_id);

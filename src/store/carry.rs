@@ -8,18 +8,51 @@
 //! that carries them is one whose own result is not read either (the sync
 //! log's INSERT, [`Carrier`]); any other sends them on their own first.
 //!
-//! sqlx binds a multi-statement query's parameters statement by statement:
-//! `?NNN` by absolute number, a bare `?` from a running count. So every
-//! placeholder is rewritten to its absolute number (`?` → `?k`, `?N` →
-//! `?(N + offset)`) and the values are concatenated.
+//! sqlx binds a multi-statement query's parameters statement by statement,
+//! a bare `?` from a running count and `?NNN` by absolute number. But
+//! SQLite counts a statement's parameters up to its highest number, so a
+//! statement using `?9` alone has eight nameless ones before it, which
+//! sqlx counts as bare `?`s: past the end of the values it stops binding
+//! and the rest are NULL. So every placeholder becomes a bare `?`, its
+//! value put in the order the placeholders come (a numbered one used
+//! twice, twice).
 
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement, Value};
+
+use super::events::Recorder;
 
 /// Statements held for the next round trip (SQLite only).
 #[derive(Debug, Default)]
 pub struct Held {
     sql: String,
     values: Vec<Value>,
+    /// Round trips that took held statements, and those of them that came
+    /// back (a request dropped meanwhile leaves one in flight): what a
+    /// group commit's savepoint ([`Mark`]) needs to know.
+    sends: u64,
+    landed: u64,
+}
+
+/// Where the held statements ended at one moment, to tell later whether
+/// what was pushed after it went to the database ([`Held::since`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Mark {
+    sends: u64,
+    sql: usize,
+    values: usize,
+}
+
+/// What became of the statements pushed after a [`Mark`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sent {
+    /// Still held: they can be taken back ([`Held::truncate`]).
+    No,
+    /// Taken for a round trip that has not come back: whether they ran is
+    /// unknown.
+    InFlight,
+    /// Taken for a round trip that came back (each ran, or one failed and
+    /// the rest did not).
+    Yes,
 }
 
 impl Held {
@@ -29,35 +62,75 @@ impl Held {
 
     /// Holds `stmt` after those already held.
     pub fn push(&mut self, stmt: Statement) {
-        let offset = self.values.len();
         if !self.sql.is_empty() {
             self.sql.push_str(";\n");
         }
-        renumber(&stmt.sql, offset, &mut self.sql);
-        if let Some(values) = stmt.values {
-            self.values.extend(values.0);
-        }
+        let values = stmt.values.map(|v| v.0).unwrap_or_default();
+        in_order(&stmt.sql, &values, &mut self.sql, &mut self.values);
     }
 
-    /// The held statements as one query (none: `None`), emptied.
+    /// The held statements as one query (none: `None`), emptied. Once its
+    /// round trip is back, the sender calls [`Held::landed`].
     pub fn take(&mut self) -> Option<Statement> {
         if self.is_empty() {
             return None;
         }
-        let held = std::mem::take(self);
+        self.sends += 1;
+        let sql = std::mem::take(&mut self.sql);
+        let values = std::mem::take(&mut self.values);
         Some(Statement::from_sql_and_values(
             DbBackend::Sqlite,
-            held.sql,
-            held.values,
+            sql,
+            values,
         ))
+    }
+
+    /// The round trip of the last [`Held::take`] came back.
+    pub fn landed(&mut self) {
+        self.landed = self.sends;
+    }
+
+    pub fn mark(&self) -> Mark {
+        Mark {
+            sends: self.sends,
+            sql: self.sql.len(),
+            values: self.values.len(),
+        }
+    }
+
+    /// What became of the statements pushed after `mark`.
+    pub fn since(&self, mark: &Mark) -> Sent {
+        if self.sends == mark.sends {
+            Sent::No
+        } else if self.landed <= mark.sends {
+            Sent::InFlight
+        } else {
+            Sent::Yes
+        }
+    }
+
+    /// Takes back the statements pushed after `mark` (still held:
+    /// [`Sent::No`]).
+    pub fn truncate(&mut self, mark: &Mark) {
+        debug_assert_eq!(self.since(mark), Sent::No, "truncating what was sent");
+        self.sql.truncate(mark.sql);
+        self.values.truncate(mark.values);
+    }
+
+    /// Drops every held statement.
+    pub fn clear(&mut self) {
+        self.sql.clear();
+        self.values.clear();
     }
 }
 
-/// Appends `sql` to `out` with each placeholder numbered absolutely,
-/// `offset` values already bound before it. Quoted text (`'…'`, `"…"`)
-/// is copied as it is.
-fn renumber(sql: &str, offset: usize, out: &mut String) {
-    let mut bare = 0;
+/// Appends `sql` to `out` with each placeholder a bare `?`, and to
+/// `out_values` the value of each placeholder in the order they come
+/// (SQLite's numbering: `?N` is the N-th value, a bare `?` the one after
+/// the highest number so far). Quoted text (`'…'`, `"…"`) is copied as
+/// it is.
+fn in_order(sql: &str, values: &[Value], out: &mut String, out_values: &mut Vec<Value>) {
+    let mut highest = 0;
     let mut quote: Option<char> = None;
     let mut chars = sql.chars().peekable();
     while let Some(c) = chars.next() {
@@ -80,17 +153,40 @@ fn renumber(sql: &str, offset: usize, out: &mut String) {
                     chars.next();
                 }
                 let n = if digits.is_empty() {
-                    bare += 1;
-                    bare
+                    highest + 1
                 } else {
                     digits.parse::<usize>().unwrap_or(0)
                 };
+                highest = highest.max(n);
                 out.push('?');
-                out.push_str(&(n + offset).to_string());
+                // A number past the values binds NULL, as SQLite does.
+                out_values.push(
+                    n.checked_sub(1)
+                        .and_then(|i| values.get(i))
+                        .cloned()
+                        .unwrap_or(Value::String(None)),
+                );
             }
             _ => out.push(c),
         }
     }
+}
+
+/// Whether `tx` holds statements for its next round trip (SQLite; on
+/// PostgreSQL each runs when made).
+pub fn holds<C: Recorder>(tx: &C) -> bool {
+    tx.get_database_backend() == DbBackend::Sqlite
+}
+
+/// Runs `stmt`, a write whose result is not read and which nothing can
+/// refuse (its rows were checked under the write lock): on SQLite it goes
+/// to the database with the next statement; elsewhere now.
+pub async fn write_later<C: Recorder>(tx: &C, stmt: Statement) -> Result<(), DbErr> {
+    if holds(tx) {
+        tx.hold(stmt);
+        return Ok(());
+    }
+    tx.execute_raw(stmt).await.map(drop)
 }
 
 /// A connection that can send held statements along with a statement of
@@ -111,34 +207,89 @@ impl Carrier for DatabaseConnection {
 mod tests {
     use super::*;
 
-    fn held(stmts: &[(&str, usize)]) -> String {
+    #[test]
+    fn placeholders_are_bare_with_their_values_in_order() {
         let mut h = Held::default();
-        for (sql, n) in stmts {
-            let values: Vec<Value> = (0..*n).map(|i| Value::from(i as i64)).collect();
+        for (sql, n) in [
+            (
+                "INSERT INTO a VALUES (?1, ?2, json_insert(?2, '$.x?', ?1))",
+                2,
+            ),
+            ("INSERT INTO b VALUES (?, ?, \"c?\", ?)", 3),
+            ("UPDATE c SET x = ?2 WHERE y = ?1", 2),
+        ] {
+            let base = h.values.len() as i64 * 10;
+            let values: Vec<Value> = (0..n).map(|i| Value::from(base + i)).collect();
             h.push(Statement::from_sql_and_values(
                 DbBackend::Sqlite,
-                *sql,
+                sql,
                 values,
             ));
         }
-        h.take().unwrap().sql
+        let held = h.take().unwrap();
+        assert_eq!(
+            held.sql,
+            "INSERT INTO a VALUES (?, ?, json_insert(?, '$.x?', ?));\n\
+             INSERT INTO b VALUES (?, ?, \"c?\", ?);\n\
+             UPDATE c SET x = ? WHERE y = ?"
+        );
+        let values: Vec<i64> = held
+            .values
+            .unwrap()
+            .0
+            .into_iter()
+            .map(|v| match v {
+                Value::BigInt(Some(n)) => n,
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(values, [0, 1, 1, 0, 40, 41, 42, 71, 70]);
     }
 
-    #[test]
-    fn placeholders_are_numbered_across_statements() {
-        assert_eq!(
-            held(&[
+    /// Against SQLite through sqlx: with placeholders numbered absolutely
+    /// (`?7, ?8` in the fourth statement), sqlx counted the nameless
+    /// parameters below each statement's lowest number, ran past the
+    /// values and bound the rest NULL.
+    #[tokio::test]
+    async fn many_held_statements_bind_every_value() {
+        use sea_orm::Database;
+        let db = Database::connect("sqlite::memory:").await.unwrap();
+        db.execute_unprepared("CREATE TABLE t (k INTEGER NOT NULL, v TEXT NOT NULL)")
+            .await
+            .unwrap();
+        let mut h = Held::default();
+        for k in 0..6i64 {
+            let sql = if k % 2 == 0 {
+                "INSERT INTO t (k, v) VALUES (?1, ?2)"
+            } else {
+                "INSERT INTO t (k, v) VALUES (?, ?)"
+            };
+            let values = [Value::from(k), Value::from(format!("v{k}"))];
+            h.push(Statement::from_sql_and_values(
+                DbBackend::Sqlite,
+                sql,
+                values,
+            ));
+        }
+        db.execute_raw(h.take().unwrap()).await.unwrap();
+        let rows = db
+            .query_all_raw(Statement::from_string(
+                DbBackend::Sqlite,
+                "SELECT k, v FROM t ORDER BY k",
+            ))
+            .await
+            .unwrap();
+        let got: Vec<(i64, String)> = rows
+            .iter()
+            .map(|r| {
                 (
-                    "INSERT INTO a VALUES (?1, ?2, json_insert(?2, '$.x?', ?1))",
-                    2
-                ),
-                ("INSERT INTO b VALUES (?, ?, \"c?\", ?)", 3),
-                ("UPDATE c SET x = ?2 WHERE y = ?1", 2),
-            ]),
-            "INSERT INTO a VALUES (?1, ?2, json_insert(?2, '$.x?', ?1));\n\
-             INSERT INTO b VALUES (?3, ?4, \"c?\", ?5);\n\
-             UPDATE c SET x = ?7 WHERE y = ?6"
-        );
+                    r.try_get_by_index(0).unwrap(),
+                    r.try_get_by_index(1).unwrap(),
+                )
+            })
+            .collect();
+        let want: Vec<(i64, String)> = (0..6).map(|k| (k, format!("v{k}"))).collect();
+        assert_eq!(got, want);
     }
 
     #[test]
@@ -148,5 +299,33 @@ mod tests {
         h.push(Statement::from_string(DbBackend::Sqlite, "SELECT 1"));
         assert!(h.take().is_some());
         assert!(h.take().is_none(), "taken once");
+    }
+
+    #[test]
+    fn a_mark_tells_what_became_of_what_was_pushed_after_it() {
+        let stmt = |sql: &str, v: i64| {
+            Statement::from_sql_and_values(DbBackend::Sqlite, sql, [Value::from(v)])
+        };
+        let mut h = Held::default();
+        h.push(stmt("INSERT INTO a VALUES (?)", 1));
+        let mark = h.mark();
+        assert_eq!(h.since(&mark), Sent::No);
+        h.push(stmt("INSERT INTO b VALUES (?)", 2));
+        h.truncate(&mark);
+        let taken = h.take().unwrap();
+        assert_eq!(
+            taken.sql, "INSERT INTO a VALUES (?)",
+            "only what came before"
+        );
+        assert_eq!(taken.values.unwrap().0, vec![Value::from(1i64)]);
+
+        let mark = h.mark();
+        h.push(stmt("INSERT INTO c VALUES (?)", 3));
+        h.take().unwrap();
+        assert_eq!(h.since(&mark), Sent::InFlight, "taken, not back");
+        h.landed();
+        assert_eq!(h.since(&mark), Sent::Yes);
+        h.push(stmt("INSERT INTO d VALUES (?)", 4));
+        assert_eq!(h.since(&mark), Sent::Yes, "later pushes change nothing");
     }
 }

@@ -27,11 +27,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use sea_orm::{DatabaseTransaction, TransactionTrait};
+use sea_orm::{DbBackend, Statement};
 use tokio::sync::{Mutex, Notify, oneshot};
 
+use super::carry::{Mark, Sent};
 use super::events::Origin;
-use super::{Store, WriteTx, db_error};
+use super::{SharedTx, Store, WriteTx, db_error};
 use crate::domain::error::DomainError;
 
 /// Most requests one commit carries; more wait for the next.
@@ -61,12 +62,124 @@ struct Slot {
 
 /// An open transaction shared by the requests that wrote in it.
 struct Batch {
-    tx: DatabaseTransaction,
+    tx: SharedTx,
     /// One per request whose work is in the batch.
     waiters: Vec<oneshot::Sender<Result<(), CommitError>>>,
+    /// The last request's savepoint, left open when it succeeded: the
+    /// next request's first statement releases it, or the commit does.
+    release: bool,
     /// A savepoint could not be released or rolled back: what the
     /// transaction holds is unknown, it is rolled back whole.
     broken: Option<String>,
+}
+
+/// A request's savepoint in a batch. Its SQL goes to the database with
+/// the request's first statement, and its release with the next
+/// request's (or the commit): no round trip of their own. One name for
+/// all (one savepoint is open at a time), so the statements that carry
+/// them are the same text each time (sqlx's statement cache).
+const SAVEPOINT: &str = "SAVEPOINT group_commit";
+const RELEASE: &str = "RELEASE group_commit";
+const ROLLBACK: &str = "ROLLBACK TO group_commit; RELEASE group_commit";
+
+/// A request at work in a batch, in its savepoint: its end (success,
+/// failure, or the request dropped, [`Drop`]) decides what becomes of the
+/// savepoint.
+struct Joined<'a> {
+    batch: &'a mut Batch,
+    /// What was held before the savepoint.
+    mark: Mark,
+    /// Whether it released the previous request's savepoint.
+    released: bool,
+    ended: bool,
+    /// Its rollback is on its way: dropped now, whether it ran is unknown.
+    undoing: bool,
+}
+
+impl<'a> Joined<'a> {
+    fn new(batch: &'a mut Batch) -> Self {
+        let released = std::mem::take(&mut batch.release);
+        let mark = {
+            let mut held = batch.tx.held();
+            let mark = held.mark();
+            if released {
+                held.push(Statement::from_string(DbBackend::Sqlite, RELEASE));
+            }
+            held.push(Statement::from_string(DbBackend::Sqlite, SAVEPOINT));
+            mark
+        };
+        Self {
+            batch,
+            mark,
+            released,
+            ended: false,
+            undoing: false,
+        }
+    }
+
+    /// Its work is done: the savepoint stays open for the next to release.
+    fn succeeded(mut self, done: oneshot::Sender<Result<(), CommitError>>) {
+        self.ended = true;
+        self.batch.release = true;
+        self.batch.waiters.push(done);
+    }
+
+    /// Its work failed: undone (nothing sent: nothing to undo).
+    async fn failed(mut self) {
+        if let Some(undo) = self.undo() {
+            // Not held: the next request's first statement must not be
+            // the one that learns this failed.
+            self.undoing = true;
+            if let Err(e) = self.batch.tx.execute_now(undo).await {
+                self.batch.broken = Some(format!("could not roll back a savepoint: {e}"));
+            }
+        }
+        self.ended = true;
+    }
+
+    /// Takes back what it held; the statement that undoes what it sent
+    /// (`None`: nothing was). Sent but not back: the batch is broken.
+    fn undo(&mut self) -> Option<&'static str> {
+        let mut held = self.batch.tx.held();
+        match held.since(&self.mark) {
+            Sent::No => {
+                held.truncate(&self.mark);
+                self.batch.release = self.released;
+                None
+            }
+            Sent::InFlight => {
+                drop(held);
+                self.batch.broken =
+                    Some("a request was dropped with its savepoint in flight".into());
+                None
+            }
+            Sent::Yes => {
+                // What is held was made after the savepoint: its own.
+                held.clear();
+                Some(ROLLBACK)
+            }
+        }
+    }
+}
+
+impl Drop for Joined<'_> {
+    /// The request was dropped (its client went away) mid-work: its
+    /// savepoint's rollback is held, to go to the database before the
+    /// batch's next statement.
+    fn drop(&mut self) {
+        if self.ended {
+            return;
+        }
+        if self.undoing {
+            self.batch.broken =
+                Some("a request was dropped while its savepoint rolled back".into());
+        } else if let Some(undo) = self.undo() {
+            self.batch
+                .tx
+                .held()
+                .push(Statement::from_string(DbBackend::Sqlite, undo));
+        }
+    }
 }
 
 impl Batch {
@@ -175,8 +288,9 @@ impl GroupCommit {
                 match f(&tx).await {
                     Ok(out) => {
                         slot.batch = Some(Batch {
-                            tx: tx.into_inner(),
+                            tx: tx.into_shared(),
                             waiters: vec![done],
+                            release: false,
                             broken: None,
                         });
                         self.spawn_committer();
@@ -192,29 +306,22 @@ impl GroupCommit {
                 }
             }
             Some(batch) => {
-                let sp = match batch.tx.begin().await {
-                    Ok(sp) => store.write_tx(sp, origin),
-                    Err(e) => {
-                        batch.broken = Some(format!("could not open a savepoint: {e}"));
-                        return Err(db_error(e).into());
-                    }
+                let sink = store.sink(origin);
+                let joined = Joined::new(batch);
+                let result = {
+                    let sp = WriteTx::join(&joined.batch.tx, sink);
+                    f(&sp).await
                 };
-                match f(&sp).await {
+                match result {
                     Ok(out) => {
-                        if let Err(e) = sp.commit().await {
-                            batch.broken = Some(format!("could not release a savepoint: {e}"));
-                            return Err(db_error(e).into());
-                        }
-                        batch.waiters.push(done);
+                        joined.succeeded(done);
                         out
                     }
                     Err(e) => {
                         // SQLite rolls a whole transaction back on some
                         // errors (disk full, I/O): then there is no
                         // savepoint to return to, and the batch is lost.
-                        if let Err(re) = sp.rollback().await {
-                            batch.broken = Some(format!("could not roll back a savepoint: {re}"));
-                        }
+                        joined.failed().await;
                         return Err(e);
                     }
                 }
@@ -448,6 +555,138 @@ mod tests {
         .await
         .unwrap();
         assert_eq!(committed(&store).await, ["y", "z"]);
+    }
+
+    /// An INSERT whose result is a row: a query, which carries what the
+    /// transaction holds (a savepoint) in its round trip.
+    async fn insert_returning(tx: &WriteTx, v: &str) -> Result<(), DomainError> {
+        tx.query_one_raw(Statement::from_sql_and_values(
+            tx.get_database_backend(),
+            "INSERT INTO gc_probe (v) VALUES (?) RETURNING v",
+            [v.into()],
+        ))
+        .await
+        .map(drop)
+        .map_err(db_error)
+    }
+
+    fn writes(store: &Store) -> u64 {
+        store
+            .statement_counts()
+            .into_iter()
+            .find(|(pool, _)| *pool == "write")
+            .map(|(_, n)| n)
+            .unwrap()
+    }
+
+    /// Spawns a request of the held batch inserting `values` in turn with
+    /// [`insert_returning`] (`None`: refuses before any statement), and
+    /// lets it reach its turn.
+    async fn join_with(
+        store: &Store,
+        values: &'static [Option<&'static str>],
+    ) -> tokio::task::JoinHandle<Result<(), DomainError>> {
+        let (s, g) = (store.clone(), group(store));
+        let joiner = tokio::spawn(async move {
+            g.run(&s, &origin(), async |tx: &WriteTx| {
+                for v in values {
+                    match v {
+                        Some(v) => insert_returning(tx, v).await?,
+                        None => return Err(DomainError::state("no")),
+                    }
+                }
+                Ok(())
+            })
+            .await
+        });
+        settle().await;
+        joiner
+    }
+
+    /// The writer keeps its savepoint and statement journals in memory;
+    /// on a file they cost a system call per page (a reader keeps SQLite's
+    /// default: its sorts may spill).
+    #[tokio::test]
+    async fn the_writer_journals_in_memory() {
+        let store = store().await;
+        let temp_store = async |db: &sea_orm::DatabaseConnection| {
+            db.query_one_raw(Statement::from_string(store.backend(), "PRAGMA temp_store"))
+                .await
+                .unwrap()
+                .unwrap()
+                .try_get_by_index::<i64>(0)
+                .unwrap()
+        };
+        assert_eq!(temp_store(store.writer()).await, 2, "MEMORY");
+        assert_eq!(temp_store(store.reader()).await, 0, "DEFAULT");
+    }
+
+    /// A request's savepoint goes to the database with its first
+    /// statement, and its release with the next request's: a batch of
+    /// four one-statement requests is four round trips (and its commit).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn savepoints_cost_no_round_trip_of_their_own() {
+        let store = store().await;
+        let (go, wait) = oneshot::channel::<()>();
+        let (started, is_started) = oneshot::channel::<()>();
+        let before = writes(&store);
+        let (s, g) = (store.clone(), group(&store));
+        let leader = tokio::spawn(async move {
+            g.run(&s, &origin(), async |tx: &WriteTx| {
+                insert_returning(tx, "leader").await?;
+                let _ = started.send(());
+                let _ = wait.await;
+                Ok::<_, DomainError>(())
+            })
+            .await
+        });
+        is_started.await.unwrap();
+        let mut joiners = vec![];
+        for v in [&[Some("a")], &[Some("b")], &[Some("c")]] {
+            joiners.push(join_with(&store, v).await);
+        }
+        go.send(()).unwrap();
+        leader.await.unwrap().unwrap();
+        for j in joiners {
+            j.await.unwrap().unwrap();
+        }
+        assert_eq!(committed(&store).await, ["a", "b", "c", "leader"]);
+        assert_eq!(group(&store).stats(), (1, 4), "one commit for the four");
+        assert_eq!(writes(&store) - before, 4, "one round trip a request");
+    }
+
+    /// A request that fails in the round trip that opened its savepoint,
+    /// or before it sent anything, undoes only its own work: the work of
+    /// the request before it (its savepoint released by that round trip,
+    /// or not yet) stays, and the next goes on.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_request_failing_with_its_first_statement_or_before_any_undoes_only_itself() {
+        let store = store().await;
+        let (go, leader) = hold_a_batch(&store).await;
+        let mut joiners = vec![];
+        joiners.push(join_with(&store, &[Some("a")]).await);
+        // Taken: fails in the round trip that releases "a"'s savepoint
+        // and opens its own.
+        joiners.push(join_with(&store, &[Some("leader")]).await);
+        joiners.push(join_with(&store, &[Some("b")]).await);
+        // Refused before any statement: "b"'s savepoint stays to release.
+        joiners.push(join_with(&store, &[None]).await);
+        // Fails after a statement of its own: "c" goes too.
+        joiners.push(join_with(&store, &[Some("c"), Some("a")]).await);
+        joiners.push(join_with(&store, &[Some("d")]).await);
+        go.send(()).unwrap();
+        leader.await.unwrap().unwrap();
+        let outcomes: Vec<_> = futures_util::future::join_all(joiners)
+            .await
+            .into_iter()
+            .map(|r| r.unwrap().map_err(|e| ScimError::from(e).status()))
+            .collect();
+        assert_eq!(
+            outcomes,
+            vec![Ok(()), Err(500), Ok(()), Err(409), Err(500), Ok(())]
+        );
+        assert_eq!(committed(&store).await, ["a", "b", "d", "leader"]);
+        assert_eq!(group(&store).stats(), (1, 4));
     }
 
     async fn insert_alone(store: &Store, v: &str) {

@@ -116,7 +116,7 @@ impl Store {
         let counts = Arc::new(StatementCounts::default());
         let read_count: fn(&StatementCounts) -> &AtomicU64 = |c| &c.read;
         if url.starts_with("sqlite:") {
-            let write = Database::connect(sqlite_options(url, 1, lock_wait)).await?;
+            let write = Database::connect(sqlite_writer_options(url, lock_wait)).await?;
             Migrator::up(&write, None).await?;
             optimize_sqlite(&write).await?;
             // Readers connect only now: a SQLite connection loads the
@@ -296,11 +296,12 @@ impl Store {
     /// `tx` (a transaction or savepoint of the writer) as a write whose
     /// events are stamped with `origin`.
     pub fn write_tx(&self, tx: DatabaseTransaction, origin: &Origin) -> WriteTx {
-        WriteTx {
-            tx,
-            sink: EventSink::new(origin.clone(), self.events),
-            held: Default::default(),
-        }
+        WriteTx::new(tx, self.sink(origin))
+    }
+
+    /// Where the events of a write stamped with `origin` go.
+    pub fn sink(&self, origin: &Origin) -> EventSink {
+        EventSink::new(origin.clone(), self.events)
     }
 
     /// A read transaction: every read in it sees one state of the
@@ -382,55 +383,149 @@ impl Store {
 /// A write transaction with where its change events go ([`EventSink`]:
 /// who caused them, whether they are recorded). Every statement runs in
 /// the transaction; it commits with [`WriteTx::commit`], and rolls back
-/// when dropped uncommitted.
+/// when dropped uncommitted (its last holder: a group commit's requests
+/// share their batch's transaction, [`WriteTx::join`]).
 pub struct WriteTx {
-    tx: DatabaseTransaction,
+    tx: Arc<DatabaseTransaction>,
     sink: EventSink,
-    /// SQLite: statements that go with the next one ([`carry`]).
-    held: std::sync::Mutex<carry::Held>,
+    /// SQLite: statements that go with the next one ([`carry`]), shared by
+    /// the requests of a group commit's batch.
+    held: Arc<std::sync::Mutex<carry::Held>>,
+}
+
+/// A write transaction without a request's events' sink: what a group
+/// commit's batch keeps between its requests ([`WriteTx::into_shared`]).
+pub struct SharedTx {
+    tx: Arc<DatabaseTransaction>,
+    held: Arc<std::sync::Mutex<carry::Held>>,
+}
+
+impl SharedTx {
+    pub fn held(&self) -> std::sync::MutexGuard<'_, carry::Held> {
+        lock_held(&self.held)
+    }
+
+    /// Sends what is held on its own (nothing held: nothing).
+    pub async fn flush(&self) -> Result<(), DbErr> {
+        send_held(&self.tx, &self.held).await
+    }
+
+    /// Runs `sql` now, after what is held.
+    pub async fn execute_now(&self, sql: &str) -> Result<(), DbErr> {
+        self.flush().await?;
+        self.tx.execute_unprepared(sql).await.map(drop)
+    }
+
+    /// Commits what is held and what was written. Every request's
+    /// [`WriteTx`] on it must be gone.
+    pub async fn commit(self) -> Result<(), DbErr> {
+        self.flush().await?;
+        sole(self.tx)?.commit().await
+    }
+
+    pub async fn rollback(self) -> Result<(), DbErr> {
+        sole(self.tx)?.rollback().await
+    }
+}
+
+/// The transaction of its last holder.
+fn sole(tx: Arc<DatabaseTransaction>) -> Result<DatabaseTransaction, DbErr> {
+    Arc::try_unwrap(tx).map_err(|_| DbErr::Custom("a write transaction is still shared".into()))
+}
+
+fn lock_held(held: &std::sync::Mutex<carry::Held>) -> std::sync::MutexGuard<'_, carry::Held> {
+    held.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Sends the held statements on their own.
+async fn send_held(
+    tx: &DatabaseTransaction,
+    held: &std::sync::Mutex<carry::Held>,
+) -> Result<(), DbErr> {
+    let taken = lock_held(held).take();
+    match taken {
+        Some(stmt) => {
+            let done = tx.execute_raw(stmt).await.map(drop);
+            lock_held(held).landed();
+            done
+        }
+        None => Ok(()),
+    }
 }
 
 impl WriteTx {
+    fn new(tx: DatabaseTransaction, sink: EventSink) -> Self {
+        Self {
+            tx: Arc::new(tx),
+            sink,
+            held: Default::default(),
+        }
+    }
+
     /// The transaction itself, without its events' sink (a group commit
     /// keeps its batch's transaction once the first write in it is done).
     /// Its statements are all sent (nothing held: the write's body ends
     /// with [`events::flush`], which sends what is held).
-    pub fn into_inner(self) -> DatabaseTransaction {
+    pub fn into_shared(self) -> SharedTx {
         debug_assert!(self.held().is_empty(), "held statements left behind");
-        self.tx
+        SharedTx {
+            tx: self.tx,
+            held: self.held,
+        }
+    }
+
+    /// A request's write in `shared` (a group commit's batch), its events
+    /// stamped with `origin`: its statements go after what `shared` holds.
+    pub fn join(shared: &SharedTx, sink: EventSink) -> Self {
+        Self {
+            tx: Arc::clone(&shared.tx),
+            sink,
+            held: Arc::clone(&shared.held),
+        }
     }
 
     pub async fn commit(self) -> Result<(), DbErr> {
         self.flush_held().await?;
-        self.tx.commit().await
+        sole(self.tx)?.commit().await
     }
 
     pub async fn rollback(self) -> Result<(), DbErr> {
-        self.tx.rollback().await
+        sole(self.tx)?.rollback().await
     }
 
     /// A savepoint of this transaction, its events stamped alike.
     pub async fn savepoint(&self) -> Result<WriteTx, DbErr> {
         self.flush_held().await?;
-        Ok(WriteTx {
-            tx: self.tx.begin().await?,
-            sink: self.sink.clone(),
-            held: Default::default(),
-        })
+        Ok(WriteTx::new(self.tx.begin().await?, self.sink.clone()))
     }
 
     fn held(&self) -> std::sync::MutexGuard<'_, carry::Held> {
-        self.held
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        lock_held(&self.held)
     }
 
     /// Sends the held statements on their own (nothing held: nothing).
     async fn flush_held(&self) -> Result<(), DbErr> {
-        let held = self.held().take();
-        match held {
-            Some(stmt) => self.tx.execute_raw(stmt).await.map(drop),
-            None => Ok(()),
+        send_held(&self.tx, &self.held).await
+    }
+
+    /// `stmt` with the held statements before it, as one query (`true`:
+    /// some were held; the caller tells [`carry::Held::landed`] once it
+    /// is back). Only for a statement whose result is rows or nothing:
+    /// the count of rows a query changed would add up the held ones'.
+    fn with_held(&self, stmt: Statement) -> (Statement, bool) {
+        let mut held = self.held();
+        if held.is_empty() {
+            return (stmt, false);
+        }
+        held.push(stmt);
+        let carried = held.take().unwrap_or_else(|| unreachable!("just pushed"));
+        (carried, true)
+    }
+
+    fn landed(&self, carried: bool) {
+        if carried {
+            self.held().landed();
         }
     }
 }
@@ -453,21 +548,16 @@ impl Recorder for WriteTx {
 #[async_trait::async_trait]
 impl carry::Carrier for WriteTx {
     async fn execute_carrying(&self, stmt: Statement) -> Result<(), DbErr> {
-        let carried = {
-            let mut held = self.held();
-            if held.is_empty() {
-                stmt
-            } else {
-                held.push(stmt);
-                held.take().unwrap_or_else(|| unreachable!("just pushed"))
-            }
-        };
-        self.tx.execute_raw(carried).await.map(drop)
+        let (stmt, carried) = self.with_held(stmt);
+        let done = self.tx.execute_raw(stmt).await.map(drop);
+        self.landed(carried);
+        done
     }
 }
 
 /// Every statement sends what is held before it, so statements run in the
-/// order they were made.
+/// order they were made: a query in the same round trip, a statement
+/// whose count of changed rows is read in one of its own before it.
 #[async_trait::async_trait]
 impl ConnectionTrait for WriteTx {
     fn get_database_backend(&self) -> DatabaseBackend {
@@ -485,13 +575,17 @@ impl ConnectionTrait for WriteTx {
     }
 
     async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
-        self.flush_held().await?;
-        self.tx.query_one_raw(stmt).await
+        let (stmt, carried) = self.with_held(stmt);
+        let row = self.tx.query_one_raw(stmt).await;
+        self.landed(carried);
+        row
     }
 
     async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
-        self.flush_held().await?;
-        self.tx.query_all_raw(stmt).await
+        let (stmt, carried) = self.with_held(stmt);
+        let rows = self.tx.query_all_raw(stmt).await;
+        self.landed(carried);
+        rows
     }
 
     fn support_returning(&self) -> bool {
@@ -690,6 +784,21 @@ fn sqlite_read_only_options(url: &str, max: u32, lock_wait: Duration) -> Connect
     opts
 }
 
+/// The one writer connection: [`sqlite_options`], with its statement and
+/// savepoint journals in memory (`temp_store=MEMORY`). On a file they
+/// spilled to disk past 64 KiB: a `POST /Users` wrote ~50 pages a request
+/// there, four times what it wrote to the WAL, each a system call on the
+/// writer's thread while it holds the write lock. They hold the pages a
+/// transaction's open savepoint and statement change, freed when those
+/// end.
+fn sqlite_writer_options(url: &str, lock_wait: Duration) -> ConnectOptions {
+    let mut opts = sqlite_options(url, 1, lock_wait);
+    opts.map_sqlx_sqlite_opts(move |o| {
+        sqlite_connection(o, lock_wait).pragma("temp_store", "memory")
+    });
+    opts
+}
+
 /// Every SQLite pool: no ping when a connection is handed out (sqlx's
 /// default). On SQLite a ping only asks the connection's thread whether it
 /// is alive, and that round trip cost as much as a statement, on every
@@ -701,18 +810,24 @@ fn sqlite_options(url: &str, max: u32, lock_wait: Duration) -> ConnectOptions {
         .acquire_timeout(pool_wait(lock_wait))
         .sqlx_logging(false)
         .test_before_acquire(false)
-        .map_sqlx_sqlite_opts(move |o| {
-            o.create_if_missing(true)
-                .journal_mode(SqliteJournalMode::Wal)
-                // Every acknowledged commit is on disk.
-                .synchronous(SqliteSynchronous::Full)
-                .busy_timeout(lock_wait)
-                .foreign_keys(true)
-                // LIKE compares bytewise, as on PostgreSQL; case-insensitive
-                // attributes are compared lower-cased on both sides.
-                .pragma("case_sensitive_like", "ON")
-        });
+        .map_sqlx_sqlite_opts(move |o| sqlite_connection(o, lock_wait));
     opts
+}
+
+/// The settings of a read-write SQLite connection.
+fn sqlite_connection(
+    o: sea_orm::sqlx::sqlite::SqliteConnectOptions,
+    lock_wait: Duration,
+) -> sea_orm::sqlx::sqlite::SqliteConnectOptions {
+    o.create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        // Every acknowledged commit is on disk.
+        .synchronous(SqliteSynchronous::Full)
+        .busy_timeout(lock_wait)
+        .foreign_keys(true)
+        // LIKE compares bytewise, as on PostgreSQL; case-insensitive
+        // attributes are compared lower-cased on both sides.
+        .pragma("case_sensitive_like", "ON")
 }
 
 /// Maps a database error, once for every query: busy/timeouts become

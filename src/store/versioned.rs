@@ -1,7 +1,7 @@
 //! The write lock of a versioned SCIM resource (a user, a group) and its
 //! `If-Match` check: one helper for both.
 
-use sea_orm::sea_query::{Expr, ExprTrait, ReturningClause, SimpleExpr};
+use sea_orm::sea_query::{Expr, ExprTrait, ReturningClause, SimpleExpr, UpdateStatement};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryResult, QueryTrait, UpdateMany,
 };
@@ -34,14 +34,36 @@ where
     C: ConnectionTrait,
     E: EntityTrait,
 {
+    let update = bump(row, version_col, if_match, returning);
+    if let Some(locked) = tx.query_one(&update).await.map_err(db_error)? {
+        return map(&locked).map(Some);
+    }
+    missed(if_match, current_version).await
+}
+
+/// The version bump of [`lock`]: `row` with `version` raised where
+/// `if_match` accepts it, returning `returning`.
+pub fn bump<E: EntityTrait>(
+    row: UpdateMany<E>,
+    version_col: E::Column,
+    if_match: Option<&IfMatch>,
+    returning: Vec<Expr>,
+) -> UpdateStatement {
     let mut update = row
         .col_expr(version_col, Expr::col(version_col).add(1))
         .filter(version_matches(version_col, if_match))
         .into_query();
     update.returning(ReturningClause::Exprs(returning));
-    if let Some(locked) = tx.query_one(&update).await.map_err(db_error)? {
-        return map(&locked).map(Some);
-    }
+    update
+}
+
+/// What a bump that locked nothing means: 412 when an `If-Match` was
+/// sent and the resource exists (the error names its version), else
+/// `None` (no such resource).
+pub async fn missed<T>(
+    if_match: Option<&IfMatch>,
+    current_version: impl AsyncFnOnce() -> DomainResult<Option<i64>>,
+) -> DomainResult<Option<T>> {
     match current_version().await? {
         Some(version) if if_match.is_some() => Err(precondition_failed(version)),
         _ => Ok(None),

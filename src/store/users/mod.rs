@@ -30,7 +30,7 @@ pub use provision::{
     by_user_name, directory_groups_of, insert_account, insert_link, linked_account,
     provision_probe, required_email, unlink, update_account, update_link,
 };
-pub use read::{by_user_name_with_token, get, get_with_token, lock};
+pub use read::{by_user_name_with_token, get, get_with_token, lock, lock_linked};
 pub use rows::{FIRST_VERSION, facts, profile_of};
 
 /// A provisioning link as the SCIM API shows it.

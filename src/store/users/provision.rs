@@ -3,10 +3,10 @@
 
 use chrono::Utc;
 use entity::{account, domain, group, group_member, scim_user, scim_user_value};
-use sea_orm::sea_query::{Asterisk, Expr, ExprTrait, Query};
+use sea_orm::sea_query::{Asterisk, Expr, ExprTrait, Query, SelectStatement};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, JoinType,
-    PaginatorTrait, QueryFilter, QuerySelect, QueryTrait, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, FromQueryResult,
+    JoinType, PaginatorTrait, QueryFilter, QueryResult, QuerySelect, QueryTrait, Set, TryIntoModel,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -19,32 +19,39 @@ use crate::domain::user::{AccountProfile, Password, UserAttrs};
 use crate::store::directories::{
     DirectoryPrincipal, authority_from, select_authority, verified_domain_named,
 };
-use crate::store::events::{EventType, NewEvent};
-use crate::store::{db_error, is_unique_violation, org_schemas};
+use crate::store::events::{EventType, NewEvent, Recorder};
+use crate::store::{carry, db_error, is_unique_violation, org_schemas};
 
-/// Replaces the multi-valued attributes of a link.
-async fn write_values<C: ConnectionTrait>(
+/// Writes the multi-valued attributes of a link (`replace`: in place of
+/// those it has). Without custom values (whose keys may be taken) nothing
+/// in them can be refused: on SQLite they go with the next statement
+/// ([`carry::write_later`]).
+async fn write_values<C: Recorder>(
     db: &C,
     user_id: Uuid,
     dir: &DirectoryPrincipal,
     a: &UserAttrs,
     replace: bool,
 ) -> DomainResult<()> {
+    let backend = db.get_database_backend();
     if replace {
-        scim_user_value::Entity::delete_many()
+        let delete = scim_user_value::Entity::delete_many()
             .filter(scim_user_value::Column::UserId.eq(user_id))
-            .exec(db)
-            .await
-            .map_err(db_error)?;
+            .build(backend);
+        carry::write_later(db, delete).await.map_err(db_error)?;
     }
     let rows = value_rows(user_id, dir, a);
-    if !rows.is_empty() {
-        scim_user_value::Entity::insert_many(rows)
-            .exec_without_returning(db)
-            .await
-            .map_err(|e| org_schemas::unique_conflict(&a.custom, "User", e))?;
+    if rows.is_empty() {
+        return Ok(());
     }
-    Ok(())
+    let insert = scim_user_value::Entity::insert_many(rows).build(backend);
+    if a.custom.is_empty() {
+        return carry::write_later(db, insert).await.map_err(db_error);
+    }
+    db.execute_raw(insert)
+        .await
+        .map(drop)
+        .map_err(|e| org_schemas::unique_conflict(&a.custom, "User", e))
 }
 
 pub async fn account_by_email<C: ConnectionTrait>(
@@ -78,7 +85,20 @@ pub struct LinkedAccount {
 }
 
 pub async fn linked_account<C: ConnectionTrait>(db: &C, id: Uuid) -> DomainResult<LinkedAccount> {
-    let mut q = account::Entity::find_by_id(id).into_query();
+    let q = linked_account_query(Expr::val(id));
+    let row = db
+        .query_one(&q)
+        .await
+        .map_err(db_error)?
+        .ok_or_else(|| DomainError::internal(format!("account {id} of a link is missing")))?;
+    linked_account_from(&row)
+}
+
+/// The read of [`linked_account`], of the account whose id `id` gives.
+pub(super) fn linked_account_query(id: Expr) -> SelectStatement {
+    let mut q = account::Entity::find()
+        .filter(Expr::col((account::Entity, account::Column::Id)).eq(id))
+        .into_query();
     q.join(
         JoinType::LeftJoin,
         domain::Entity,
@@ -92,15 +112,14 @@ pub async fn linked_account<C: ConnectionTrait>(db: &C, id: Uuid) -> DomainResul
         ),
         "has_memberships",
     );
-    let row = db
-        .query_one(&q)
-        .await
-        .map_err(db_error)?
-        .ok_or_else(|| DomainError::internal(format!("account {id} of a link is missing")))?;
+    q
+}
+
+pub(super) fn linked_account_from(row: &QueryResult) -> DomainResult<LinkedAccount> {
     let has: i32 = row.try_get("", "has_memberships").map_err(db_error)?;
     Ok(LinkedAccount {
-        account: account::Model::from_query_result(&row, "").map_err(db_error)?,
-        authority: authority_from(&row)?,
+        account: account::Model::from_query_result(row, "").map_err(db_error)?,
+        authority: authority_from(row)?,
         has_memberships: has != 0,
     })
 }
@@ -220,8 +239,13 @@ pub async fn account_linked<C: ConnectionTrait>(
         > 0)
 }
 
-/// Inserts a new active account (see [`new_account`]).
-pub async fn insert_account<C: ConnectionTrait>(
+/// Inserts a new active account (see [`new_account`]), whose email no
+/// account has: the caller checked, under the write lock
+/// ([`provision_probe`]). So on SQLite, where that lock is the one writer's
+/// and nothing can take the email meanwhile, the INSERT goes with the next
+/// statement ([`carry::write_later`]); on PostgreSQL another instance may
+/// have, and the unique index answers.
+pub async fn insert_account<C: Recorder>(
     tx: &C,
     managing_org: Option<Uuid>,
     email: &Email,
@@ -229,6 +253,9 @@ pub async fn insert_account<C: ConnectionTrait>(
     password: Option<&Password>,
 ) -> DomainResult<account::Model> {
     let m = new_account(managing_org, email, profile, password, Utc::now())?;
+    if let Some(written) = held_insert::<account::Entity, _>(tx, m.clone())? {
+        return Ok(written);
+    }
     m.insert(tx).await.map_err(|e| {
         if is_unique_violation(&e) {
             email_taken(email)
@@ -287,8 +314,11 @@ fn user_name_taken(attrs: &UserAttrs) -> DomainError {
     ))
 }
 
-/// Inserts a new link of `account` with its multi-valued attributes.
-pub async fn insert_link<C: ConnectionTrait>(
+/// Inserts a new link of `account` with its multi-valued attributes. The
+/// caller checked under the write lock that neither the userName nor the
+/// account is linked in the directory ([`provision_probe`]): on SQLite
+/// the INSERTs go with the next statement, as [`insert_account`]'s.
+pub async fn insert_link<C: Recorder>(
     tx: &C,
     dir: &DirectoryPrincipal,
     account: Uuid,
@@ -296,21 +326,67 @@ pub async fn insert_link<C: ConnectionTrait>(
 ) -> DomainResult<scim_user::Model> {
     let link = new_link(dir, account, attrs, Utc::now());
     let id = *link.id.as_ref();
-    let link = link.insert(tx).await.map_err(|e| {
-        if is_unique_violation(&e) {
-            user_name_taken(attrs)
-        } else {
-            db_error(e)
-        }
-    })?;
+    let link = match held_insert::<scim_user::Entity, _>(tx, link.clone())? {
+        Some(written) => written,
+        None => link.insert(tx).await.map_err(|e| {
+            if is_unique_violation(&e) {
+                user_name_taken(attrs)
+            } else {
+                db_error(e)
+            }
+        })?,
+    };
     write_values(tx, id, dir, attrs, false).await?;
     Ok(link)
+}
+
+/// SQLite: holds the UPDATE of `row` (a locked row: every column set or
+/// unchanged) for the next statement and returns the row as written;
+/// elsewhere `None`.
+fn held_update<E, C>(tx: &C, row: E::ActiveModel) -> DomainResult<Option<E::Model>>
+where
+    E: EntityTrait,
+    E::ActiveModel: ActiveModelTrait<Entity = E> + TryIntoModel<E::Model> + Clone,
+    C: Recorder,
+{
+    if !carry::holds(tx) {
+        return Ok(None);
+    }
+    let written = row
+        .clone()
+        .try_into_model()
+        .map_err(|e| DomainError::internal(format!("a row to update is incomplete: {e}")))?;
+    let update = E::update(row).validate().map_err(db_error)?;
+    tx.hold(update.build(DbBackend::Sqlite));
+    Ok(Some(written))
+}
+
+/// SQLite: holds the INSERT of `row` (every column set) for the next
+/// statement and returns the row as written; elsewhere `None`.
+fn held_insert<E, C>(tx: &C, row: E::ActiveModel) -> DomainResult<Option<E::Model>>
+where
+    E: EntityTrait,
+    E::ActiveModel: ActiveModelTrait<Entity = E> + TryIntoModel<E::Model> + Clone,
+    C: Recorder,
+{
+    if !carry::holds(tx) {
+        return Ok(None);
+    }
+    let written = row
+        .clone()
+        .try_into_model()
+        .map_err(|e| DomainError::internal(format!("a row to insert is incomplete: {e}")))?;
+    tx.hold(E::insert(row).build(DbBackend::Sqlite));
+    Ok(Some(written))
 }
 
 /// Writes every SCIM attribute of a (locked) link whose attributes were
 /// `previous`. Its multi-valued attributes are rewritten only when their
 /// rows change (a PATCH of `active` leaves them be: two statements fewer).
-pub async fn update_link<C: ConnectionTrait>(
+/// With its userName kept nothing in the row can be refused (its other
+/// unique key, the account in the directory, never changes): on SQLite its
+/// UPDATE goes with the next statement.
+pub async fn update_link<C: Recorder>(
     tx: &C,
     dir: &DirectoryPrincipal,
     current: scim_user::Model,
@@ -321,13 +397,21 @@ pub async fn update_link<C: ConnectionTrait>(
     let mut link: scim_user::ActiveModel = current.into();
     set_link_attrs(&mut link, attrs);
     link.last_modified = Set(Utc::now());
-    let link = link.update(tx).await.map_err(|e| {
-        if is_unique_violation(&e) {
-            user_name_taken(attrs)
-        } else {
-            db_error(e)
-        }
-    })?;
+    let held = if previous.user_name.lower() == attrs.user_name.lower() {
+        held_update::<scim_user::Entity, _>(tx, link.clone())?
+    } else {
+        None
+    };
+    let link = match held {
+        Some(written) => written,
+        None => link.update(tx).await.map_err(|e| {
+            if is_unique_violation(&e) {
+                user_name_taken(attrs)
+            } else {
+                db_error(e)
+            }
+        })?,
+    };
     // Custom values carry unique keys their schema's rules derive (a rule
     // may have changed since): those are always rewritten.
     let same = previous.custom.is_empty()

@@ -2,13 +2,14 @@
 //! multi-valued attributes and groups (`GET /Users/{id}`, a page of one,
 //! the lock of a write).
 
-use sea_orm::sea_query::{Asterisk, Expr, ExprTrait};
+use sea_orm::sea_query::{Asterisk, Expr, ExprTrait, Query};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, FromQueryResult, JoinType,
     QueryFilter, QueryResult, QueryTrait, Statement,
 };
 use uuid::Uuid;
 
+use super::provision::{LinkedAccount, linked_account_from, linked_account_query};
 use super::{StoredUser, not_found};
 use crate::domain::custom_attrs::{CustomValues, ValueRow, row_kind};
 use crate::domain::error::{DomainError, DomainResult};
@@ -16,7 +17,7 @@ use crate::domain::etag::IfMatch;
 use crate::domain::types::UserName;
 use crate::domain::user::{Address, MULTI_VALUED, MultiValue, UserAttrs};
 use crate::store::directories::{DirectoryPrincipal, principal_from, token_lookup};
-use crate::store::{db_error, versioned};
+use crate::store::{carry, db_error, versioned};
 use entity::{scim_user, scim_user_value};
 
 pub async fn get<C: ConnectionTrait>(
@@ -381,17 +382,7 @@ pub async fn lock<C: ConnectionTrait>(
     id: Uuid,
     if_match: Option<&IfMatch>,
 ) -> DomainResult<StoredUser> {
-    let row = scim_user::Entity::update_many()
-        .filter(scim_user::Column::Id.eq(id))
-        .filter(scim_user::Column::DirectoryId.eq(dir.directory_id));
-    // The bump returns the link with its values and groups, as `get`
-    // reads it: one statement under the write lock.
-    let [values, groups] = nested_of(tx.get_database_backend());
-    let returning = vec![
-        Expr::cust("*"),
-        Expr::cust(format!("{values} AS nested_values")),
-        Expr::cust(format!("{groups} AS nested_groups")),
-    ];
+    let (row, returning) = lock_parts(tx.get_database_backend(), dir, id);
     versioned::lock(
         tx,
         row,
@@ -403,6 +394,84 @@ pub async fn lock<C: ConnectionTrait>(
     )
     .await?
     .ok_or_else(|| not_found(&id.to_string()))
+}
+
+/// The bump of [`lock`] and what it returns: the link with its values and
+/// groups, as `get` reads it, one statement under the write lock.
+fn lock_parts(
+    backend: DbBackend,
+    dir: &DirectoryPrincipal,
+    id: Uuid,
+) -> (sea_orm::UpdateMany<scim_user::Entity>, Vec<Expr>) {
+    let row = scim_user::Entity::update_many()
+        .filter(scim_user::Column::Id.eq(id))
+        .filter(scim_user::Column::DirectoryId.eq(dir.directory_id));
+    let [values, groups] = nested_of(backend);
+    let returning = vec![
+        Expr::cust("*"),
+        Expr::cust(format!("{values} AS nested_values")),
+        Expr::cust(format!("{groups} AS nested_groups")),
+    ];
+    (row, returning)
+}
+
+/// [`lock`], and the account of the locked link as [`linked_account`]
+/// reads it. On SQLite both go in one round trip: the account's read is
+/// sent right behind the bump, which it follows (it finds the account
+/// through the link the bump just locked). Elsewhere one after the other.
+///
+/// [`linked_account`]: super::linked_account
+pub async fn lock_linked<C: ConnectionTrait>(
+    tx: &C,
+    dir: &DirectoryPrincipal,
+    id: Uuid,
+    if_match: Option<&IfMatch>,
+) -> DomainResult<(StoredUser, LinkedAccount)> {
+    let backend = tx.get_database_backend();
+    if backend != DbBackend::Sqlite {
+        let user = lock(tx, dir, id, if_match).await?;
+        let linked = super::linked_account(tx, user.link.account_id).await?;
+        return Ok((user, linked));
+    }
+    let (row, returning) = lock_parts(backend, dir, id);
+    let bump = versioned::bump(row, scim_user::Column::Version, if_match, returning);
+    let link_account = Query::select()
+        .column(scim_user::Column::AccountId)
+        .from(scim_user::Entity)
+        .and_where(scim_user::Column::Id.eq(id))
+        .and_where(scim_user::Column::DirectoryId.eq(dir.directory_id))
+        .to_owned();
+    let account = linked_account_query(Expr::SubQuery(None, Box::new(link_account.into())));
+    let mut both = carry::Held::default();
+    both.push(backend.build(&bump));
+    both.push(backend.build(&account));
+    let both = both
+        .take()
+        .unwrap_or_else(|| unreachable!("two statements held"));
+    let (mut user, mut linked) = (None, None);
+    for row in tx.query_all_raw(both).await.map_err(db_error)? {
+        // The account's row is the one with `has_memberships` (an
+        // `Option` would read a missing column as NULL).
+        if row.try_get::<i32>("", "has_memberships").is_ok() {
+            linked = Some(linked_account_from(&row)?);
+        } else {
+            user = Some(from_nested_row(&row)?);
+        }
+    }
+    let Some(user) = user else {
+        return versioned::missed::<()>(if_match, async || {
+            Ok(get(tx, dir, id).await?.map(|u| u.link.version))
+        })
+        .await
+        .and(Err(not_found(&id.to_string())));
+    };
+    let linked = linked.ok_or_else(|| {
+        DomainError::internal(format!(
+            "account {} of a link is missing",
+            user.link.account_id
+        ))
+    })?;
+    Ok((user, linked))
 }
 
 #[cfg(test)]
