@@ -4,7 +4,7 @@
 //! built from this bench (the same binary, re-executed): actix-web 4 with
 //! sea-orm doing the least each request needs, one point read per GET, one
 //! `BEGIN; INSERT; COMMIT` per POST and one `BEGIN; UPDATE … RETURNING;
-//! COMMIT` per PATCH on a single writer connection, and the server's
+//! COMMIT` per PATCH or PUT on a single writer connection, and the server's
 //! SQLite settings (WAL, `synchronous=FULL`, a read pool of 10). No
 //! authentication, no sync log, no events: what any actix + sea-orm server
 //! pays. Each seeds 10,000 users; wrk (Debian's `wrk`, required: the bench
@@ -16,13 +16,15 @@
 //! - `filter`: `GET /Users?filter=userName eq "…"` of a random seeded user,
 //! - `post`: `POST /Users` of a new user (Okta's body),
 //! - `patch`: `PATCH /Users/{id}` `replace active` (false and true in turn),
+//! - `put`: `PUT /Users/{id}` of a random seeded user, its userName, email
+//!   and externalId kept, its name and displayName new each time,
 //!
 //! at 1 and 16 connections, with the ratio to the floor on each row.
 //!
 //! Knobs: `HTTP_BENCH_SECS` (each measured run, default 10),
 //! `HTTP_BENCH_WARMUP_SECS` (before each, default 1), `HTTP_BENCH_ROUNDS`
 //! (repeats of the whole table, default 1: figures on a shared machine are
-//! noisy), `HTTP_BENCH_OPS` (`get,filter,post,patch`), `HTTP_BENCH_CONNS`
+//! noisy), `HTTP_BENCH_OPS` (`get,filter,post,patch,put`), `HTTP_BENCH_CONNS`
 //! (`1,16`), `BENCH_DATABASE_URL=postgres://…` (both servers on it; the
 //! floor then uses one pool for reads and writes, as the server does).
 //! `BENCH_SERVER_BIN=path` runs another build of the server (of the main
@@ -159,6 +161,15 @@ function request()
       .. '"},"displayName":"Http User' .. counter
       .. '","emails":[{"value":"' .. name .. '","type":"work","primary":true}],"active":true}'
     return wrk.format("POST", base .. "/Users", nil, body)
+  elseif op == "put" then
+    local k = math.random(#ids)
+    local name = "user" .. (k - 1) .. "@bench.example"
+    local body = '{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"' .. name
+      .. '","externalId":"ext-' .. (k - 1)
+      .. '","name":{"givenName":"Put","familyName":"User' .. counter
+      .. '"},"displayName":"Put User' .. counter
+      .. '","emails":[{"value":"' .. name .. '","type":"work","primary":true}],"active":true}'
+    return wrk.format("PUT", base .. "/Users/" .. ids[k], nil, body)
   else
     local active = (counter % 2 == 0) and "true" or "false"
     local body = '{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],'
@@ -279,10 +290,10 @@ async fn run() {
     let secs: u64 = env_or("HTTP_BENCH_SECS", 10);
     let warmup: u64 = env_or("HTTP_BENCH_WARMUP_SECS", 1);
     let rounds: usize = env_or("HTTP_BENCH_ROUNDS", 1);
-    let ops = env_list("HTTP_BENCH_OPS", "get,filter,post,patch");
+    let ops = env_list("HTTP_BENCH_OPS", "get,filter,post,patch,put");
     for op in &ops {
         assert!(
-            ["get", "filter", "post", "patch"].contains(&op.as_str()),
+            ["get", "filter", "post", "patch", "put"].contains(&op.as_str()),
             "unknown operation {op:?} in HTTP_BENCH_OPS"
         );
     }
@@ -789,6 +800,52 @@ mod floor {
         }
     }
 
+    /// Every attribute the floor keeps, from the body.
+    async fn put(pools: web::Data<Pools>, id: web::Path<String>, body: web::Bytes) -> HttpResponse {
+        let Ok(id) = Uuid::parse_str(&id) else {
+            return not_found();
+        };
+        let Ok(input) = serde_json::from_slice::<UserIn>(&body) else {
+            return HttpResponse::BadRequest().finish();
+        };
+        let (given_name, family_name) = input
+            .name
+            .map_or((None, None), |n| (n.given_name, n.family_name));
+        let tx = pools.begin().await;
+        let rows = user::Entity::update_many()
+            .col_expr(
+                user::Column::UserNameLower,
+                Expr::value(input.user_name.to_lowercase()),
+            )
+            .col_expr(user::Column::UserName, Expr::value(input.user_name))
+            .col_expr(user::Column::ExternalId, Expr::value(input.external_id))
+            .col_expr(user::Column::DisplayName, Expr::value(input.display_name))
+            .col_expr(user::Column::GivenName, Expr::value(given_name))
+            .col_expr(user::Column::FamilyName, Expr::value(family_name))
+            .col_expr(
+                user::Column::Email,
+                Expr::value(input.emails.into_iter().next().map(|e| e.value)),
+            )
+            .col_expr(
+                user::Column::Active,
+                Expr::value(input.active.unwrap_or(true)),
+            )
+            .col_expr(
+                user::Column::Version,
+                Expr::col(user::Column::Version).add(1),
+            )
+            .col_expr(user::Column::LastModified, Expr::value(Utc::now()))
+            .filter(user::Column::Id.eq(id))
+            .exec_with_returning(&tx)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        match rows.first() {
+            Some(u) => scim(actix_web::http::StatusCode::OK, &resource(u)),
+            None => not_found(),
+        }
+    }
+
     pub async fn serve(bind: String, url: String) -> std::io::Result<()> {
         let sqlite = url.starts_with("sqlite");
         let (read, write) = if sqlite {
@@ -816,6 +873,7 @@ mod floor {
                 .route("/Users", web::post().to(create))
                 .route("/Users/{id}", web::get().to(get))
                 .route("/Users/{id}", web::patch().to(patch))
+                .route("/Users/{id}", web::put().to(put))
         })
         .bind(bind)?
         .run()
