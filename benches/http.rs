@@ -781,9 +781,20 @@ mod floor {
         else {
             return HttpResponse::BadRequest().finish();
         };
+        let update =
+            user::Entity::update_many().col_expr(user::Column::Active, Expr::value(active));
+        update_one(&pools, id, update).await
+    }
+
+    /// `update` of user `id` in its own transaction, its version bumped,
+    /// answered with the row it returns.
+    async fn update_one(
+        pools: &Pools,
+        id: Uuid,
+        update: sea_orm::UpdateMany<user::Entity>,
+    ) -> HttpResponse {
         let tx = pools.begin().await;
-        let rows = user::Entity::update_many()
-            .col_expr(user::Column::Active, Expr::value(active))
+        let rows = update
             .col_expr(
                 user::Column::Version,
                 Expr::col(user::Column::Version).add(1),
@@ -811,8 +822,7 @@ mod floor {
         let (given_name, family_name) = input
             .name
             .map_or((None, None), |n| (n.given_name, n.family_name));
-        let tx = pools.begin().await;
-        let rows = user::Entity::update_many()
+        let update = user::Entity::update_many()
             .col_expr(
                 user::Column::UserNameLower,
                 Expr::value(input.user_name.to_lowercase()),
@@ -829,21 +839,8 @@ mod floor {
             .col_expr(
                 user::Column::Active,
                 Expr::value(input.active.unwrap_or(true)),
-            )
-            .col_expr(
-                user::Column::Version,
-                Expr::col(user::Column::Version).add(1),
-            )
-            .col_expr(user::Column::LastModified, Expr::value(Utc::now()))
-            .filter(user::Column::Id.eq(id))
-            .exec_with_returning(&tx)
-            .await
-            .unwrap();
-        tx.commit().await.unwrap();
-        match rows.first() {
-            Some(u) => scim(actix_web::http::StatusCode::OK, &resource(u)),
-            None => not_found(),
-        }
+            );
+        update_one(&pools, id, update).await
     }
 
     pub async fn serve(bind: String, url: String) -> std::io::Result<()> {

@@ -627,20 +627,8 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn savepoints_cost_no_round_trip_of_their_own() {
         let store = store().await;
-        let (go, wait) = oneshot::channel::<()>();
-        let (started, is_started) = oneshot::channel::<()>();
         let before = writes(&store);
-        let (s, g) = (store.clone(), group(&store));
-        let leader = tokio::spawn(async move {
-            g.run(&s, &origin(), async |tx: &WriteTx| {
-                insert_returning(tx, "leader").await?;
-                let _ = started.send(());
-                let _ = wait.await;
-                Ok::<_, DomainError>(())
-            })
-            .await
-        });
-        is_started.await.unwrap();
+        let (go, leader) = hold_a_batch(&store).await;
         let mut joiners = vec![];
         for v in [&[Some("a")], &[Some("b")], &[Some("c")]] {
             joiners.push(join_with(&store, v).await);

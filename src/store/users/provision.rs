@@ -253,7 +253,7 @@ pub async fn insert_account<C: Recorder>(
     password: Option<&Password>,
 ) -> DomainResult<account::Model> {
     let m = new_account(managing_org, email, profile, password, Utc::now())?;
-    if let Some(written) = held_insert::<account::Entity, _>(tx, m.clone())? {
+    if let Some(written) = held::<account::Entity, _>(tx, Write::Insert, m.clone())? {
         return Ok(written);
     }
     m.insert(tx).await.map_err(|e| {
@@ -326,7 +326,7 @@ pub async fn insert_link<C: Recorder>(
 ) -> DomainResult<scim_user::Model> {
     let link = new_link(dir, account, attrs, Utc::now());
     let id = *link.id.as_ref();
-    let link = match held_insert::<scim_user::Entity, _>(tx, link.clone())? {
+    let link = match held::<scim_user::Entity, _>(tx, Write::Insert, link.clone())? {
         Some(written) => written,
         None => link.insert(tx).await.map_err(|e| {
             if is_unique_violation(&e) {
@@ -340,30 +340,18 @@ pub async fn insert_link<C: Recorder>(
     Ok(link)
 }
 
-/// SQLite: holds the UPDATE of `row` (a locked row: every column set or
-/// unchanged) for the next statement and returns the row as written;
-/// elsewhere `None`.
-fn held_update<E, C>(tx: &C, row: E::ActiveModel) -> DomainResult<Option<E::Model>>
-where
-    E: EntityTrait,
-    E::ActiveModel: ActiveModelTrait<Entity = E> + TryIntoModel<E::Model> + Clone,
-    C: Recorder,
-{
-    if !carry::holds(tx) {
-        return Ok(None);
-    }
-    let written = row
-        .clone()
-        .try_into_model()
-        .map_err(|e| DomainError::internal(format!("a row to update is incomplete: {e}")))?;
-    let update = E::update(row).validate().map_err(db_error)?;
-    tx.hold(update.build(DbBackend::Sqlite));
-    Ok(Some(written))
+/// How a held row is written.
+#[derive(Clone, Copy)]
+enum Write {
+    Insert,
+    /// Of a locked row.
+    Update,
 }
 
-/// SQLite: holds the INSERT of `row` (every column set) for the next
-/// statement and returns the row as written; elsewhere `None`.
-fn held_insert<E, C>(tx: &C, row: E::ActiveModel) -> DomainResult<Option<E::Model>>
+/// SQLite: holds the INSERT or UPDATE of `row` (every column set, or
+/// unchanged for an update) for the next statement and returns the row as
+/// written; elsewhere `None`.
+fn held<E, C>(tx: &C, write: Write, row: E::ActiveModel) -> DomainResult<Option<E::Model>>
 where
     E: EntityTrait,
     E::ActiveModel: ActiveModelTrait<Entity = E> + TryIntoModel<E::Model> + Clone,
@@ -375,8 +363,15 @@ where
     let written = row
         .clone()
         .try_into_model()
-        .map_err(|e| DomainError::internal(format!("a row to insert is incomplete: {e}")))?;
-    tx.hold(E::insert(row).build(DbBackend::Sqlite));
+        .map_err(|e| DomainError::internal(format!("a row to write is incomplete: {e}")))?;
+    let stmt = match write {
+        Write::Insert => E::insert(row).build(DbBackend::Sqlite),
+        Write::Update => E::update(row)
+            .validate()
+            .map_err(db_error)?
+            .build(DbBackend::Sqlite),
+    };
+    tx.hold(stmt);
     Ok(Some(written))
 }
 
@@ -398,7 +393,7 @@ pub async fn update_link<C: Recorder>(
     set_link_attrs(&mut link, attrs);
     link.last_modified = Set(Utc::now());
     let held = if previous.user_name.lower() == attrs.user_name.lower() {
-        held_update::<scim_user::Entity, _>(tx, link.clone())?
+        held::<scim_user::Entity, _>(tx, Write::Update, link.clone())?
     } else {
         None
     };
