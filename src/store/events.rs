@@ -44,7 +44,7 @@ use serde_json::{Value as Json, json};
 use uuid::Uuid;
 
 use super::audit::Actor;
-use super::{Store, db_error, insert_chunks};
+use super::{Store, carry, db_error, insert_chunks};
 use crate::domain::error::DomainResult;
 
 /// Every event type the server records (`type` of an event).
@@ -387,7 +387,7 @@ async fn insert<C: Recorder>(
         id.into(),
     ];
     let stmt = Statement::from_sql_and_values(backend, insert_sql(backend, org), values);
-    if backend == DbBackend::Sqlite {
+    if carry::holds(tx) {
         // Numbered inside the INSERT: nothing for [`flush`] to do, and
         // nothing to wait for (it goes with the next statement).
         tx.hold(stmt);
@@ -449,7 +449,7 @@ impl Origin {
 /// the UPDATE numbers each organization's events in id order.
 pub async fn flush<C: Recorder>(tx: &C) -> DomainResult<()> {
     let backend = tx.get_database_backend();
-    if backend == DbBackend::Sqlite {
+    if carry::holds(tx) {
         // What was recorded since the last statement goes now.
         return tx.send_held().await.map_err(db_error);
     }

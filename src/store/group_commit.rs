@@ -455,6 +455,17 @@ mod tests {
         (go, leader)
     }
 
+    /// Each request's outcome: `Ok` or its HTTP status.
+    async fn statuses(
+        requests: Vec<tokio::task::JoinHandle<Result<(), DomainError>>>,
+    ) -> Vec<Result<(), u16>> {
+        futures_util::future::join_all(requests)
+            .await
+            .into_iter()
+            .map(|r| r.unwrap().map_err(|e| ScimError::from(e).status()))
+            .collect()
+    }
+
     /// Lets spawned tasks reach their wait for the slot.
     async fn settle() {
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -479,11 +490,7 @@ mod tests {
         }
         go.send(()).unwrap();
         leader.await.unwrap().unwrap();
-        let outcomes: Vec<_> = futures_util::future::join_all(joiners)
-            .await
-            .into_iter()
-            .map(|r| r.unwrap().map_err(|e| ScimError::from(e).status()))
-            .collect();
+        let outcomes = statuses(joiners).await;
         assert_eq!(outcomes, vec![Ok(()), Err(500), Ok(())]);
         assert_eq!(
             committed(&store).await,
@@ -664,11 +671,7 @@ mod tests {
         joiners.push(join_with(&store, &[Some("d")]).await);
         go.send(()).unwrap();
         leader.await.unwrap().unwrap();
-        let outcomes: Vec<_> = futures_util::future::join_all(joiners)
-            .await
-            .into_iter()
-            .map(|r| r.unwrap().map_err(|e| ScimError::from(e).status()))
-            .collect();
+        let outcomes = statuses(joiners).await;
         assert_eq!(
             outcomes,
             vec![Ok(()), Err(500), Ok(()), Err(409), Err(500), Ok(())]

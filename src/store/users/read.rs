@@ -459,11 +459,12 @@ pub async fn lock_linked<C: ConnectionTrait>(
         }
     }
     let Some(user) = user else {
-        return versioned::missed::<()>(if_match, async || {
+        // Nothing locked: 412 if the link is there, else 404.
+        versioned::missed::<()>(if_match, async || {
             Ok(get(tx, dir, id).await?.map(|u| u.link.version))
         })
-        .await
-        .and(Err(not_found(&id.to_string())));
+        .await?;
+        return Err(not_found(&id.to_string()));
     };
     let linked = linked.ok_or_else(|| {
         DomainError::internal(format!(
