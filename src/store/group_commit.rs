@@ -67,20 +67,62 @@ struct Batch {
     waiters: Vec<oneshot::Sender<Result<(), CommitError>>>,
     /// The last request's savepoint, left open when it succeeded: the
     /// next request's first statement releases it, or the commit does.
-    release: bool,
+    release: Option<Name>,
     /// A savepoint could not be released or rolled back: what the
     /// transaction holds is unknown, it is rolled back whole.
     broken: Option<String>,
 }
 
-/// A request's savepoint in a batch. Its SQL goes to the database with
-/// the request's first statement, and its release with the next
-/// request's (or the commit): no round trip of their own. One name for
-/// all (one savepoint is open at a time), so the statements that carry
-/// them are the same text each time (sqlx's statement cache).
-const SAVEPOINT: &str = "SAVEPOINT group_commit";
-const RELEASE: &str = "RELEASE group_commit";
-const ROLLBACK: &str = "ROLLBACK TO group_commit; RELEASE group_commit";
+/// The name of a request's savepoint in a batch. Its SQL goes to the
+/// database with the request's first statement, and its release with the
+/// next request's (or the commit): no round trip of their own.
+///
+/// One savepoint is open at a time, and consecutive requests' take the
+/// two names in turn: the round trip that opens a request's savepoint
+/// carries, ahead of it, the release of the one before and what the
+/// request before still held (its last writes). When that round trip
+/// fails, the request's `ROLLBACK TO` its own name either finds its
+/// savepoint (the failure was its own: only its work is undone) or finds
+/// none of that name, and fails: the failure may be the earlier
+/// request's, whose savepoint (of the other name) a `ROLLBACK TO` of one
+/// name for all would have undone, its work lost though answered as
+/// written. The batch is then rolled back whole. Two names only, so the
+/// statements that carry them repeat (sqlx's statement cache).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Name {
+    A,
+    B,
+}
+
+impl Name {
+    fn other(self) -> Self {
+        match self {
+            Self::A => Self::B,
+            Self::B => Self::A,
+        }
+    }
+
+    fn savepoint(self) -> &'static str {
+        match self {
+            Self::A => "SAVEPOINT group_commit_a",
+            Self::B => "SAVEPOINT group_commit_b",
+        }
+    }
+
+    fn release(self) -> &'static str {
+        match self {
+            Self::A => "RELEASE group_commit_a",
+            Self::B => "RELEASE group_commit_b",
+        }
+    }
+
+    fn rollback(self) -> &'static str {
+        match self {
+            Self::A => "ROLLBACK TO group_commit_a; RELEASE group_commit_a",
+            Self::B => "ROLLBACK TO group_commit_b; RELEASE group_commit_b",
+        }
+    }
+}
 
 /// A request at work in a batch, in its savepoint: its end (success,
 /// failure, or the request dropped, [`Drop`]) decides what becomes of the
@@ -89,8 +131,10 @@ struct Joined<'a> {
     batch: &'a mut Batch,
     /// What was held before the savepoint.
     mark: Mark,
-    /// Whether it released the previous request's savepoint.
-    released: bool,
+    /// Its savepoint's name.
+    name: Name,
+    /// The previous request's savepoint, which it released.
+    released: Option<Name>,
     ended: bool,
     /// Its rollback is on its way: dropped now, whether it ran is unknown.
     undoing: bool,
@@ -98,19 +142,24 @@ struct Joined<'a> {
 
 impl<'a> Joined<'a> {
     fn new(batch: &'a mut Batch) -> Self {
-        let released = std::mem::take(&mut batch.release);
+        let released = batch.release.take();
+        let name = released.map_or(Name::A, Name::other);
         let mark = {
             let mut held = batch.tx.held();
             let mark = held.mark();
-            if released {
-                held.push(Statement::from_string(DbBackend::Sqlite, RELEASE));
+            if let Some(previous) = released {
+                held.push(Statement::from_string(
+                    DbBackend::Sqlite,
+                    previous.release(),
+                ));
             }
-            held.push(Statement::from_string(DbBackend::Sqlite, SAVEPOINT));
+            held.push(Statement::from_string(DbBackend::Sqlite, name.savepoint()));
             mark
         };
         Self {
             batch,
             mark,
+            name,
             released,
             ended: false,
             undoing: false,
@@ -120,7 +169,7 @@ impl<'a> Joined<'a> {
     /// Its work is done: the savepoint stays open for the next to release.
     fn succeeded(mut self, done: oneshot::Sender<Result<(), CommitError>>) {
         self.ended = true;
-        self.batch.release = true;
+        self.batch.release = Some(self.name);
         self.batch.waiters.push(done);
     }
 
@@ -156,7 +205,7 @@ impl<'a> Joined<'a> {
             Sent::Yes => {
                 // What is held was made after the savepoint: its own.
                 held.clear();
-                Some(ROLLBACK)
+                Some(self.name.rollback())
             }
         }
     }
@@ -290,7 +339,7 @@ impl GroupCommit {
                         slot.batch = Some(Batch {
                             tx: tx.into_shared(),
                             waiters: vec![done],
-                            release: false,
+                            release: None,
                             broken: None,
                         });
                         self.spawn_committer();
@@ -678,6 +727,44 @@ mod tests {
         );
         assert_eq!(committed(&store).await, ["a", "b", "d", "leader"]);
         assert_eq!(group(&store).stats(), (1, 4));
+    }
+
+    /// A request's writes still held when its turn ends go to the
+    /// database with the next request's first statement. When that round
+    /// trip fails, the failure may be the earlier request's: its savepoint
+    /// is still open, and a `ROLLBACK TO` of the same name would undo the
+    /// earlier request's work (which is answered as written). The batch is
+    /// rolled back whole instead: every request of it fails, none is
+    /// answered as written with its writes gone.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failure_in_a_round_trip_carrying_an_earlier_requests_writes_loses_no_acknowledged_write()
+     {
+        use crate::store::events::Recorder;
+        let store = store().await;
+        let (go, leader) = hold_a_batch(&store).await;
+        let (s, g) = (store.clone(), group(&store));
+        let earlier = tokio::spawn(async move {
+            g.run(&s, &origin(), async |tx: &WriteTx| {
+                insert(tx, "earlier").await?;
+                // Held past its turn; "leader" is taken, so it fails in the
+                // next request's round trip.
+                tx.hold(Statement::from_sql_and_values(
+                    tx.get_database_backend(),
+                    "INSERT INTO gc_probe (v) VALUES (?)",
+                    ["leader".into()],
+                ));
+                Ok::<_, DomainError>(())
+            })
+            .await
+        });
+        settle().await;
+        let next = join_with(&store, &[Some("next")]).await;
+        go.send(()).unwrap();
+        let outcomes = statuses(vec![leader, earlier, next]).await;
+        assert!(outcomes.iter().all(Result::is_err), "{outcomes:?}");
+        assert!(committed(&store).await.is_empty());
+        insert_alone(&store, "after").await;
+        assert_eq!(committed(&store).await, ["after"]);
     }
 
     async fn insert_alone(store: &Store, v: &str) {
