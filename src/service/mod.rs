@@ -59,16 +59,14 @@ pub async fn write<T, E: From<DomainError>>(
     origin: &Origin,
     f: impl AsyncFnOnce(&Tx) -> Result<T, E>,
 ) -> Result<T, E> {
-    let body = async move |tx: &Tx| {
-        let out = f(tx).await?;
-        events::flush(tx).await?;
-        Ok(out)
-    };
     if let Some(group) = store.group_commit() {
-        return group.run(store, origin, body).await;
+        // SQLite: what `f` still holds (its sync-log entry, its events)
+        // goes with the next request's first statement, or the commit.
+        return group.run(store, origin, f).await;
     }
     let tx = store.begin_write(origin).await?;
-    let out = body(&tx).await?;
+    let out = f(&tx).await?;
+    events::flush(&tx).await?;
     tx.commit().await.map_err(db_error)?;
     Ok(out)
 }

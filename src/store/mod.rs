@@ -465,10 +465,9 @@ impl WriteTx {
 
     /// The transaction itself, without its events' sink (a group commit
     /// keeps its batch's transaction once the first write in it is done).
-    /// Its statements are all sent (nothing held: the write's body ends
-    /// with [`events::flush`], which sends what is held).
+    /// What it still holds (the write's last statements) goes with the
+    /// next request's first statement, or the commit.
     pub fn into_shared(self) -> SharedTx {
-        debug_assert!(self.held().is_empty(), "held statements left behind");
         SharedTx {
             tx: self.tx,
             held: self.held,
@@ -545,13 +544,21 @@ impl Recorder for WriteTx {
     }
 }
 
+/// SQLite: the statement is held too, and goes to the database with the
+/// next statement, or the commit: a write's sync-log entry, its last
+/// statement, costs no round trip of its own. In a group commit's batch
+/// it then goes with the next request's first statement, so a request's
+/// turn on the writer is one round trip fewer (a `PATCH` of a User's
+/// `active`: one). [`crate::store::group_commit`] tells a failure of the
+/// earlier request's statements from the request's own.
 #[async_trait::async_trait]
 impl carry::Carrier for WriteTx {
     async fn execute_carrying(&self, stmt: Statement) -> Result<(), DbErr> {
-        let (stmt, carried) = self.with_held(stmt);
-        let done = self.tx.execute_raw(stmt).await.map(drop);
-        self.landed(carried);
-        done
+        if carry::holds(self) {
+            self.hold(stmt);
+            return Ok(());
+        }
+        self.tx.execute_raw(stmt).await.map(drop)
     }
 }
 
