@@ -1,12 +1,15 @@
 //! SQLite: statements whose results a write never reads (an event's
-//! INSERT) are held by the write's transaction and sent with the next
-//! statement it runs, as one multi-statement query: one round trip to the
-//! connection's thread instead of two. Every statement still runs in the
-//! order it was made, against the state it was made in: the held ones run
-//! first, before whatever comes next ([`crate::store::WriteTx`] sends them
-//! ahead of any statement, a savepoint and the commit). The statement
-//! that carries them is one whose own result is not read either (the sync
-//! log's INSERT, [`Carrier`]); any other sends them on their own first.
+//! INSERT, the sync log's) are held by the write's transaction and sent
+//! with the next statement it runs, as one multi-statement query: one
+//! round trip to the connection's thread instead of two. Every statement
+//! still runs in the order it was made, against the state it was made in:
+//! the held ones run first, before whatever comes next
+//! ([`crate::store::WriteTx`] sends them ahead of any statement, a
+//! savepoint and the commit). A query carries them in its own round trip
+//! (they return no rows); a statement whose count of changed rows is read
+//! sends them on their own first. In a group commit's batch what a
+//! request still holds when its work ends goes with the next request's
+//! first statement ([`crate::store::group_commit`]).
 //!
 //! sqlx binds a multi-statement query's parameters statement by statement,
 //! a bare `?` from a running count and `?NNN` by absolute number. But
@@ -189,16 +192,17 @@ pub async fn write_later<C: Recorder>(tx: &C, stmt: Statement) -> Result<(), DbE
     tx.execute_raw(stmt).await.map(drop)
 }
 
-/// A connection that can send held statements along with a statement of
-/// its own whose result nobody reads but for its error.
+/// Where a write whose result is not read, and which nothing can refuse,
+/// can be left: a write transaction holds it for its next statement
+/// ([`write_later`]); a connection outside one runs it now.
 #[async_trait::async_trait]
-pub trait Carrier: ConnectionTrait {
-    async fn execute_carrying(&self, stmt: Statement) -> Result<(), DbErr>;
+pub trait WriteLater: ConnectionTrait {
+    async fn write_later(&self, stmt: Statement) -> Result<(), DbErr>;
 }
 
 #[async_trait::async_trait]
-impl Carrier for DatabaseConnection {
-    async fn execute_carrying(&self, stmt: Statement) -> Result<(), DbErr> {
+impl WriteLater for DatabaseConnection {
+    async fn write_later(&self, stmt: Statement) -> Result<(), DbErr> {
         self.execute_raw(stmt).await.map(drop)
     }
 }

@@ -729,6 +729,52 @@ mod tests {
         assert_eq!(group(&store).stats(), (1, 4));
     }
 
+    /// A request's last writes, held (its sync-log entry, its events), are
+    /// not sent when its work ends ([`crate::service::write`]): they go
+    /// with the next request's first statement, or with the commit. Three
+    /// requests of a query and a held write each are a round trip each,
+    /// and one for the commit's (it was two a request).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_requests_last_writes_go_with_the_next_requests_first_statement() {
+        let store = store().await;
+        let (go, leader) = hold_a_batch(&store).await;
+        let before = writes(&store);
+        let mut joiners = vec![];
+        for v in ["a", "b", "c"] {
+            let s = store.clone();
+            joiners.push(tokio::spawn(async move {
+                crate::service::write(&s, &origin(), async |tx: &WriteTx| {
+                    insert_returning(tx, v).await?;
+                    let log = Statement::from_sql_and_values(
+                        DbBackend::Sqlite,
+                        "INSERT INTO gc_probe (v) VALUES (?)",
+                        [format!("{v}-log").into()],
+                    );
+                    super::super::carry::write_later(tx, log)
+                        .await
+                        .map_err(db_error)
+                })
+                .await
+            }));
+            settle().await;
+        }
+        go.send(()).unwrap();
+        leader.await.unwrap().unwrap();
+        for j in joiners {
+            j.await.unwrap().unwrap();
+        }
+        assert_eq!(
+            committed(&store).await,
+            ["a", "a-log", "b", "b-log", "c", "c-log", "leader"]
+        );
+        assert_eq!(group(&store).stats(), (1, 4));
+        assert_eq!(
+            writes(&store) - before,
+            4,
+            "a round trip a request, one for the commit"
+        );
+    }
+
     /// A request's writes still held when its turn ends go to the
     /// database with the next request's first statement. When that round
     /// trip fails, the failure may be the earlier request's: its savepoint

@@ -544,21 +544,14 @@ impl Recorder for WriteTx {
     }
 }
 
-/// SQLite: the statement is held too, and goes to the database with the
+/// SQLite: held ([`carry::write_later`]), to go to the database with the
 /// next statement, or the commit: a write's sync-log entry, its last
 /// statement, costs no round trip of its own. In a group commit's batch
-/// it then goes with the next request's first statement, so a request's
-/// turn on the writer is one round trip fewer (a `PATCH` of a User's
-/// `active`: one). [`crate::store::group_commit`] tells a failure of the
-/// earlier request's statements from the request's own.
+/// it goes with the next request's first statement.
 #[async_trait::async_trait]
-impl carry::Carrier for WriteTx {
-    async fn execute_carrying(&self, stmt: Statement) -> Result<(), DbErr> {
-        if carry::holds(self) {
-            self.hold(stmt);
-            return Ok(());
-        }
-        self.tx.execute_raw(stmt).await.map(drop)
+impl carry::WriteLater for WriteTx {
+    async fn write_later(&self, stmt: Statement) -> Result<(), DbErr> {
+        carry::write_later(self, stmt).await
     }
 }
 

@@ -5,7 +5,7 @@ use entity::sync_log::{self, SyncOutcome};
 use sea_orm::{ConnectionTrait, EntityTrait, NotSet, QueryTrait, Set};
 use uuid::Uuid;
 
-use super::carry::Carrier;
+use super::carry::WriteLater;
 use super::{db_error, insert_chunks};
 use crate::domain::error::DomainResult;
 
@@ -42,11 +42,12 @@ fn row(entry: SyncEntry, at: DateTime<Utc>) -> sync_log::ActiveModel {
     }
 }
 
-/// One entry. On SQLite it carries the write's held statements (its
-/// events: [`super::carry`]) to the database in the same round trip.
-pub async fn record<C: Carrier>(db: &C, entry: SyncEntry) -> DomainResult<()> {
+/// One entry. In a write transaction on SQLite it is held, and goes to
+/// the database with the next statement or the commit
+/// ([`super::carry`]).
+pub async fn record<C: WriteLater>(db: &C, entry: SyncEntry) -> DomainResult<()> {
     let insert = sync_log::Entity::insert(row(entry, Utc::now())).build(db.get_database_backend());
-    db.execute_carrying(insert).await.map_err(db_error)
+    db.write_later(insert).await.map_err(db_error)
 }
 
 /// Warnings about a successful write: an entry with outcome `warning` for

@@ -16,8 +16,8 @@ use crate::store::org_schemas;
 /// Sets the SCIM columns of the link from `a`, those whose value changes
 /// only: an UPDATE then writes those columns, and SQLite rewrites the
 /// entries of the indexes over them only (a PATCH of `active` touches one
-/// index, `last_modified`'s, instead of seven: a tenth of the pages a
-/// commit writes to the WAL). A new link's columns are all set.
+/// index, `last_modified`'s, instead of seven: it wrote 7.6 pages to the
+/// WAL, 3.7 now). A new link's columns are all set.
 pub(super) fn set_link_attrs(m: &mut scim_user::ActiveModel, a: &UserAttrs) {
     m.user_name.set_ne(a.user_name.as_str().to_owned());
     m.user_name_lower.set_ne(a.user_name.lower().to_owned());
