@@ -58,6 +58,7 @@ pub struct Metrics {
     scrape: std::sync::Mutex<()>,
     pub group_commits: IntCounter,
     pub group_commit_writes: IntCounter,
+    pub group_commit_chained: IntCounter,
 }
 
 impl Metrics {
@@ -123,6 +124,11 @@ impl Metrics {
             "SQLite group commit: write requests those commits carried",
         )
         .expect("valid metric");
+        let group_commit_chained = IntCounter::new(
+            "db_group_commit_chained_total",
+            "SQLite group commit: batches begun by the commit of the one before, on its connection",
+        )
+        .expect("valid metric");
         for c in [
             Box::new(http_requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(http_latency.clone()),
@@ -132,6 +138,7 @@ impl Metrics {
             Box::new(db_statements.clone()),
             Box::new(group_commits.clone()),
             Box::new(group_commit_writes.clone()),
+            Box::new(group_commit_chained.clone()),
         ] {
             registry.register(c).expect("metric registered once");
         }
@@ -146,6 +153,7 @@ impl Metrics {
             scrape: std::sync::Mutex::new(()),
             group_commits,
             group_commit_writes,
+            group_commit_chained,
         }
     }
 }
@@ -260,6 +268,8 @@ pub async fn metrics(state: web::Data<AppState>, req: HttpRequest) -> HttpRespon
             .inc_by(commits.saturating_sub(m.group_commits.get()));
         m.group_commit_writes
             .inc_by(writes.saturating_sub(m.group_commit_writes.get()));
+        m.group_commit_chained
+            .inc_by(group.chained().saturating_sub(m.group_commit_chained.get()));
     }
     let mut buf = Vec::new();
     if let Err(e) = TextEncoder::new().encode(&m.registry.gather(), &mut buf) {

@@ -13,6 +13,20 @@
 //! is the grouping, no timer), takes the batch out, commits, and tells
 //! every request of the batch. A lone request is committed at once.
 //!
+//! Chained batches: when requests are waiting for the slot as the
+//! committer takes it, their batch is begun on the spot: the committer
+//! keeps the slot, commits (what is held and `COMMIT`, one round trip),
+//! tells the batch's requests, begins the next transaction (`BEGIN
+//! IMMEDIATE`) on the same connection and puts it in the slot for them.
+//! The writer connection does not go back to the pool between the two,
+//! which cost a round trip of its own (sqlx tests a connection it takes
+//! back), another for the flush before sea-orm's `COMMIT`, another for the
+//! next `BEGIN`, and the hand-over of the connection to the next leader's
+//! task. A chain lasts at most [`CHAIN_FOR`] and [`MAX_CHAIN`] batches:
+//! others who write on the
+//! writer connection outside a batch (the webhook worker, the purge,
+//! admin sessions) wait for it in the pool, and get it then.
+//!
 //! Cancellation (actix drops a request's future when its client goes): the
 //! request's work is then dropped while it holds the slot. A dropped
 //! savepoint (or transaction) queues its rollback on the connection's
@@ -24,11 +38,11 @@
 //! there [`crate::store::Store::group_commit`] is `None`.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Instant;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use sea_orm::{DbBackend, Statement};
-use tokio::sync::{Mutex, Notify, oneshot};
+use tokio::sync::{Mutex, MutexGuard, Notify, oneshot};
 
 use super::carry::{Mark, Sent};
 use super::events::Origin;
@@ -38,9 +52,13 @@ use crate::domain::error::DomainError;
 /// Most requests one commit carries; more wait for the next.
 pub const MAX_BATCH: usize = 64;
 
+/// Longest a chain of batches keeps the writer connection from the pool…
+pub const CHAIN_FOR: Duration = Duration::from_millis(50);
+/// …and most batches it has.
+pub const MAX_CHAIN: u32 = 16;
+
 /// The shared state of a store's group commit (one per [`Store`], shared
 /// by its clones).
-#[derive(Default)]
 pub struct GroupCommit {
     slot: Mutex<Slot>,
     /// Tells requests waiting for a full or broken batch that it left the
@@ -49,6 +67,51 @@ pub struct GroupCommit {
     /// Commits made, and the write requests they carried (`/metrics`).
     commits: AtomicU64,
     writes: AtomicU64,
+    /// Requests waiting to get into a batch: the committer chains the
+    /// next batch only for them.
+    queued: AtomicUsize,
+    /// Batches begun by their predecessor's committer.
+    chained: AtomicU64,
+    /// Longest a chain keeps the writer connection ([`CHAIN_FOR`]), most
+    /// batches in it ([`MAX_CHAIN`]).
+    chain_for: Duration,
+    max_chain: u32,
+    /// Tests: the next chained batch's `BEGIN` fails.
+    #[cfg(test)]
+    fail_next_begin: std::sync::atomic::AtomicBool,
+}
+
+impl Default for GroupCommit {
+    fn default() -> Self {
+        Self {
+            slot: Mutex::default(),
+            closed: Notify::new(),
+            commits: AtomicU64::new(0),
+            writes: AtomicU64::new(0),
+            queued: AtomicUsize::new(0),
+            chained: AtomicU64::new(0),
+            chain_for: CHAIN_FOR,
+            max_chain: MAX_CHAIN,
+            #[cfg(test)]
+            fail_next_begin: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+}
+
+/// Counts a request in [`GroupCommit::queued`] while it lives.
+struct Queued<'a>(&'a AtomicUsize);
+
+impl<'a> Queued<'a> {
+    fn new(count: &'a AtomicUsize) -> Self {
+        count.fetch_add(1, Ordering::Relaxed);
+        Self(count)
+    }
+}
+
+impl Drop for Queued<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 #[derive(Default)]
@@ -71,6 +134,10 @@ struct Batch {
     /// A savepoint could not be released or rolled back: what the
     /// transaction holds is unknown, it is rolled back whole.
     broken: Option<String>,
+    /// When the chain of batches that this one continues began (this one
+    /// began: it is the first), and the batches in it before this one.
+    chained_since: Instant,
+    chained_after: u32,
 }
 
 /// The name of a request's savepoint in a batch. Its SQL goes to the
@@ -236,6 +303,23 @@ impl Batch {
         self.broken.is_none() && self.waiters.len() < MAX_BATCH
     }
 
+    /// The next batch may follow on its connection.
+    fn may_chain(&self, gc: &GroupCommit) -> bool {
+        self.broken.is_none()
+            && self.chained_after + 1 < gc.max_chain
+            && self.chained_since.elapsed() < gc.chain_for
+    }
+
+    fn tell(
+        waiters: Vec<oneshot::Sender<Result<(), CommitError>>>,
+        outcome: Result<(), CommitError>,
+    ) {
+        for waiter in waiters {
+            // A request whose client left has dropped its receiver.
+            let _ = waiter.send(outcome.clone());
+        }
+    }
+
     /// Commits (or, broken, rolls back) and tells every request; whether
     /// it committed.
     async fn finish(self) -> bool {
@@ -253,10 +337,7 @@ impl Batch {
                 .map_err(|e| CommitError::from(db_error(e))),
         };
         let committed = outcome.is_ok();
-        for waiter in self.waiters {
-            // A request whose client left has dropped its receiver.
-            let _ = waiter.send(outcome.clone());
-        }
+        Self::tell(self.waiters, outcome);
         committed
     }
 }
@@ -306,6 +387,7 @@ impl GroupCommit {
         f: impl AsyncFnOnce(&WriteTx) -> Result<T, E>,
     ) -> Result<T, E> {
         let queued_at = Instant::now();
+        let queued = Queued::new(&self.queued);
         let mut slot = loop {
             // Made before the slot is let go, so the wake-up is not missed.
             let closed = self.closed.notified();
@@ -318,6 +400,7 @@ impl GroupCommit {
                 _ => break slot,
             }
         };
+        drop(queued);
         let (done, outcome) = oneshot::channel();
         let out = match slot.batch.as_mut() {
             None => {
@@ -341,6 +424,8 @@ impl GroupCommit {
                             waiters: vec![done],
                             release: None,
                             broken: None,
+                            chained_since: Instant::now(),
+                            chained_after: 0,
                         });
                         self.spawn_committer();
                         out
@@ -392,17 +477,90 @@ impl GroupCommit {
         let gc = Arc::clone(self);
         tokio::spawn(async move {
             let mut abandon = Abandon(Some(Arc::clone(&gc)));
-            let batch = gc.slot.lock().await.batch.take();
+            let mut slot = gc.slot.lock().await;
+            let batch = slot.batch.take();
             abandon.0 = None;
+            let Some(batch) = batch else {
+                drop(slot);
+                gc.closed.notify_waiters();
+                return;
+            };
+            if batch.may_chain(&gc) && gc.queued.load(Ordering::Relaxed) > 0 {
+                gc.chain(slot, batch).await;
+                return;
+            }
+            drop(slot);
             gc.closed.notify_waiters();
-            if let Some(batch) = batch {
-                let writes = batch.waiters.len() as u64;
-                if batch.finish().await {
-                    gc.commits.fetch_add(1, Ordering::Relaxed);
-                    gc.writes.fetch_add(writes, Ordering::Relaxed);
-                }
+            let writes = batch.waiters.len() as u64;
+            if batch.finish().await {
+                gc.counted(writes);
             }
         });
+    }
+
+    /// Batches begun by the committer of the one before (a chain).
+    pub fn chained(&self) -> u64 {
+        self.chained.load(Ordering::Relaxed)
+    }
+
+    fn counted(&self, writes: u64) {
+        self.commits.fetch_add(1, Ordering::Relaxed);
+        self.writes.fetch_add(writes, Ordering::Relaxed);
+    }
+
+    /// Commits `batch` and, on its connection, begins the next batch for
+    /// the requests waiting for the slot (held meanwhile: they wait for
+    /// the writer either way).
+    async fn chain(self: &Arc<Self>, mut slot: MutexGuard<'_, Slot>, batch: Batch) {
+        let Batch {
+            tx,
+            waiters,
+            chained_since,
+            chained_after,
+            ..
+        } = batch;
+        let writes = waiters.len() as u64;
+        if let Err(e) = tx.commit_in_place().await {
+            // Not committed (what was held failed, or the `COMMIT`).
+            drop(slot);
+            self.closed.notify_waiters();
+            tx.end().await;
+            Batch::tell(waiters, Err(CommitError::from(db_error(e))));
+            return;
+        }
+        self.counted(writes);
+        Batch::tell(waiters, Ok(()));
+        match tx.begin_in_place(self.begin_sql()).await {
+            Ok(()) => {
+                self.chained.fetch_add(1, Ordering::Relaxed);
+                slot.batch = Some(Batch {
+                    tx,
+                    waiters: Vec::new(),
+                    release: None,
+                    broken: None,
+                    chained_since,
+                    chained_after: chained_after + 1,
+                });
+                // Behind the requests waiting: they join the batch.
+                self.spawn_committer();
+                drop(slot);
+            }
+            Err(e) => {
+                // The requests waiting begin their own, from the pool.
+                tracing::warn!(error = %e, "could not begin a chained batch");
+                drop(slot);
+                tx.end().await;
+            }
+        }
+        self.closed.notify_waiters();
+    }
+
+    fn begin_sql(&self) -> &'static str {
+        #[cfg(test)]
+        if self.fail_next_begin.swap(false, Ordering::Relaxed) {
+            return "BEGIN NOTHING";
+        }
+        "BEGIN IMMEDIATE"
     }
 }
 
@@ -425,7 +583,6 @@ impl Drop for Abandon {
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
-    use std::time::Duration;
 
     use sea_orm::{ConnectionTrait, Statement};
 
@@ -811,6 +968,204 @@ mod tests {
         assert!(committed(&store).await.is_empty());
         insert_alone(&store, "after").await;
         assert_eq!(committed(&store).await, ["after"]);
+    }
+
+    /// `store`, its chains of batches as long as a test's pauses need.
+    fn chaining(mut store: Store) -> Store {
+        store.group = Some(Arc::new(GroupCommit {
+            chain_for: Duration::from_secs(60),
+            ..GroupCommit::default()
+        }));
+        store
+    }
+
+    /// Spawns a request of the held batch (or the next) that inserts `v`,
+    /// then waits for its `go` holding the slot.
+    async fn join_and_wait(
+        store: &Store,
+        v: &'static str,
+    ) -> (
+        oneshot::Sender<()>,
+        tokio::task::JoinHandle<Result<(), DomainError>>,
+    ) {
+        let (go, wait) = oneshot::channel::<()>();
+        let (s, g) = (store.clone(), group(store));
+        let joiner = tokio::spawn(async move {
+            g.run(&s, &origin(), async |tx: &WriteTx| {
+                insert(tx, v).await?;
+                let _ = wait.await;
+                Ok::<_, DomainError>(())
+            })
+            .await
+        });
+        settle().await;
+        (go, joiner)
+    }
+
+    /// A batch (the leader, "a") whose committer has requests waiting
+    /// behind it ("c", "d", queued while "a" held the slot).
+    async fn a_batch_with_requests_waiting_behind_its_committer(
+        store: &Store,
+        next: &'static [&'static [Option<&'static str>]],
+    ) -> (
+        Vec<tokio::task::JoinHandle<Result<(), DomainError>>>,
+        Vec<tokio::task::JoinHandle<Result<(), DomainError>>>,
+    ) {
+        let (go, leader) = hold_a_batch(store).await;
+        let (go_a, a) = join_and_wait(store, "a").await;
+        // The leader's work ends: its committer queues behind "a".
+        go.send(()).unwrap();
+        settle().await;
+        let mut waiting = vec![];
+        for values in next {
+            waiting.push(join_with(store, values).await);
+        }
+        go_a.send(()).unwrap();
+        (vec![leader, a], waiting)
+    }
+
+    /// The committer of a batch with requests waiting behind it commits
+    /// and begins their batch on the writer connection in two round trips
+    /// (the flush and `COMMIT` one, `BEGIN IMMEDIATE` the other): the
+    /// connection does not go back to the pool in between.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn requests_waiting_for_a_commit_get_the_next_batch_on_the_same_connection() {
+        let store = chaining(store().await);
+        let before = writes(&store);
+        let (first, next) = a_batch_with_requests_waiting_behind_its_committer(
+            &store,
+            &[&[Some("c")], &[Some("d")]],
+        )
+        .await;
+        let outcomes = statuses(first.into_iter().chain(next).collect()).await;
+        assert_eq!(outcomes, vec![Ok(()); 4]);
+        assert_eq!(committed(&store).await, ["a", "c", "d", "leader"]);
+        assert_eq!(group(&store).stats(), (2, 4), "two commits");
+        assert_eq!(group(&store).chained(), 1);
+        // leader, a, the COMMIT, the BEGIN, c, d (sea-orm's `COMMIT` of
+        // the last batch is not counted, nor what the pool runs).
+        assert_eq!(writes(&store) - before, 6);
+        insert_alone(&store, "after").await;
+    }
+
+    /// A chained batch whose commit fails (the last request's held write
+    /// does) answers each of its requests with the failure; the requests
+    /// waiting begin a batch of their own, and the writer is sane.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_chained_commit_that_fails_fails_its_batch_only() {
+        let store = chaining(store().await);
+        let (go, leader) = hold_a_batch(&store).await;
+        let (go_a, wait_a) = oneshot::channel::<()>();
+        let (s, g) = (store.clone(), group(&store));
+        let a = tokio::spawn(async move {
+            g.run(&s, &origin(), async |tx: &WriteTx| {
+                use crate::store::events::Recorder;
+                insert(tx, "a").await?;
+                // Held past its turn: "leader" is taken, so the commit's
+                // round trip fails.
+                tx.hold(Statement::from_sql_and_values(
+                    tx.get_database_backend(),
+                    "INSERT INTO gc_probe (v) VALUES (?)",
+                    ["leader".into()],
+                ));
+                let _ = wait_a.await;
+                Ok::<_, DomainError>(())
+            })
+            .await
+        });
+        settle().await;
+        go.send(()).unwrap();
+        settle().await;
+        let c = join_with(&store, &[Some("c")]).await;
+        go_a.send(()).unwrap();
+        let outcomes = statuses(vec![leader, a, c]).await;
+        assert_eq!(outcomes, vec![Err(500), Err(500), Ok(())]);
+        assert_eq!(committed(&store).await, ["c"]);
+        insert_alone(&store, "after").await;
+        assert_eq!(committed(&store).await, ["after", "c"]);
+    }
+
+    /// When the `BEGIN` of a chained batch fails, the batch before is
+    /// committed all the same (its requests answer as written), and the
+    /// requests waiting begin their own from the pool.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_chained_begin_that_fails_loses_nothing() {
+        let store = chaining(store().await);
+        group(&store).fail_next_begin.store(true, Ordering::Relaxed);
+        let (first, next) = a_batch_with_requests_waiting_behind_its_committer(
+            &store,
+            &[&[Some("c")], &[Some("d")]],
+        )
+        .await;
+        let outcomes = statuses(first.into_iter().chain(next).collect()).await;
+        assert_eq!(outcomes, vec![Ok(()); 4]);
+        assert_eq!(committed(&store).await, ["a", "c", "d", "leader"]);
+        assert_eq!(group(&store).chained(), 0);
+        insert_alone(&store, "after").await;
+        assert_eq!(committed(&store).await, ["a", "after", "c", "d", "leader"]);
+    }
+
+    /// A chain gives the writer connection back to the pool after
+    /// [`MAX_CHAIN`] batches (or [`CHAIN_FOR`]): a write outside the group
+    /// commit (the webhook worker's, say) waiting for the connection gets
+    /// it then, ahead of the requests that came after it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_chain_of_batches_lets_other_writers_in() {
+        let mut store = store().await;
+        store.group = Some(Arc::new(GroupCommit {
+            chain_for: Duration::from_secs(60),
+            max_chain: 2,
+            ..GroupCommit::default()
+        }));
+        let (go, leader) = hold_a_batch(&store).await;
+        let (go_a, a) = join_and_wait(&store, "a").await;
+        go.send(()).unwrap();
+        settle().await;
+        // Queued behind the first batch's committer: chained.
+        let (go_c, c) = join_and_wait(&store, "c").await;
+        let s = store.clone();
+        let outside = tokio::spawn(async move { insert_alone(&s, "outside").await });
+        settle().await;
+        go_a.send(()).unwrap();
+        settle().await;
+        // Queued behind the second batch's committer: the chain is at its
+        // end, so this waits for the connection behind "outside".
+        let d = join_with(&store, &[Some("d")]).await;
+        go_c.send(()).unwrap();
+        let outcomes = statuses(vec![leader, a, c, d]).await;
+        assert_eq!(outcomes, vec![Ok(()); 4]);
+        outside.await.unwrap();
+        assert_eq!(group(&store).chained(), 1);
+        assert_eq!(in_order(&store).await, ["leader", "a", "c", "outside", "d"]);
+    }
+
+    /// A chain no longer than [`CHAIN_FOR`]: the committer of a batch
+    /// begun longer ago commits it and gives the connection back, and
+    /// the requests waiting begin their own batch from the pool.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_batch_older_than_chain_for_does_not_chain() {
+        let store = store().await;
+        let (first, next) =
+            a_batch_with_requests_waiting_behind_its_committer(&store, &[&[Some("c")]]).await;
+        let outcomes = statuses(first.into_iter().chain(next).collect()).await;
+        assert_eq!(outcomes, vec![Ok(()); 3]);
+        assert_eq!(group(&store).stats(), (2, 3));
+        assert_eq!(group(&store).chained(), 0);
+    }
+
+    /// The committed values in the order they were written.
+    async fn in_order(store: &Store) -> Vec<String> {
+        store
+            .reader()
+            .query_all_raw(Statement::from_string(
+                store.backend(),
+                "SELECT v FROM gc_probe ORDER BY rowid",
+            ))
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| r.try_get_by_index::<String>(0).unwrap())
+            .collect()
     }
 
     async fn insert_alone(store: &Store, v: &str) {

@@ -426,6 +426,43 @@ impl SharedTx {
     pub async fn rollback(self) -> Result<(), DbErr> {
         sole(self.tx)?.rollback().await
     }
+
+    /// Commits what is held and what was written in one round trip, the
+    /// transaction kept (a group commit's chained batch): sea-orm and
+    /// sqlx still count it open, so [`SharedTx::begin_in_place`] must
+    /// follow, or [`SharedTx::end`].
+    pub async fn commit_in_place(&self) -> Result<(), DbErr> {
+        let stmt = {
+            let mut held = self.held();
+            held.push(Statement::from_string(DatabaseBackend::Sqlite, "COMMIT"));
+            held.take()
+        };
+        let done = match stmt {
+            Some(stmt) => self.tx.execute_raw(stmt).await.map(drop),
+            None => Ok(()),
+        };
+        self.held().landed();
+        done
+    }
+
+    /// After [`SharedTx::commit_in_place`]: `begin` (a `BEGIN`) on the
+    /// same connection.
+    pub async fn begin_in_place(&self, begin: &str) -> Result<(), DbErr> {
+        self.tx.execute_unprepared(begin).await.map(drop)
+    }
+
+    /// Ends it whatever the connection's state after a failed
+    /// [`SharedTx::commit_in_place`] or [`SharedTx::begin_in_place`]: a
+    /// `BEGIN` opens a transaction if none is open, and fails if one is;
+    /// either way one is, which sea-orm then rolls back, its count of
+    /// open transactions right again.
+    pub async fn end(self) {
+        self.held().clear();
+        let _ = self.tx.execute_unprepared("BEGIN").await;
+        if let Err(e) = self.rollback().await {
+            tracing::warn!(error = %e, "could not end a chained batch's transaction");
+        }
+    }
 }
 
 /// The transaction of its last holder.

@@ -361,7 +361,9 @@ async fn concurrent_writes_share_commits_on_sqlite() {
     };
     let commits = value("db_group_commits_total");
     let writes = value("db_group_commit_writes_total");
-    eprintln!("group commit: {commits} commits for {writes} writes");
+    let chained = value("db_group_commit_chained_total");
+    eprintln!("group commit: {commits} commits for {writes} writes, {chained} chained");
+    assert!(chained < commits, "{chained} chained of {commits} commits");
     assert!(
         writes >= 64,
         "every write went through group commit: {writes}"
