@@ -46,9 +46,13 @@ pub fn hash_password(password: &str) -> Result<String, String> {
 static HASHING: LazyLock<Arc<tokio::sync::Semaphore>> =
     LazyLock::new(|| Arc::new(tokio::sync::Semaphore::new(hashing_slots())));
 
-/// How many hashes run at once: the cores available to the process.
+/// How many hashes run at once: the cores available to the process, read
+/// once (std reads the cgroup's CPU quota from `/proc` and `/sys` on each
+/// call: a dozen system calls).
 pub fn hashing_slots() -> usize {
-    std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
+    static SLOTS: LazyLock<usize> =
+        LazyLock::new(|| std::thread::available_parallelism().map_or(1, std::num::NonZero::get));
+    *SLOTS
 }
 
 /// [`hash_password`] on a blocking thread, at most [`hashing_slots`] at a
@@ -74,6 +78,9 @@ pub async fn hash_password_bounded(password: String) -> Result<String, String> {
 /// request's single hash waits behind a few of them, not all.
 pub async fn hash_passwords_bounded(passwords: Vec<String>) -> Result<Vec<String>, String> {
     use futures_util::stream::{self, StreamExt, TryStreamExt};
+    if passwords.is_empty() {
+        return Ok(Vec::new());
+    }
     stream::iter(passwords)
         .map(hash_password_bounded)
         .buffered(hashing_slots())

@@ -818,7 +818,7 @@ mod tests {
 
     /// The writer keeps its savepoint and statement journals in memory;
     /// on a file they cost a system call per page (a reader keeps SQLite's
-    /// default: its sorts may spill).
+    /// default: its sorts may spill). Its page cache is 32 MiB.
     #[tokio::test]
     async fn the_writer_journals_in_memory() {
         let store = store().await;
@@ -832,6 +832,15 @@ mod tests {
         };
         assert_eq!(temp_store(store.writer()).await, 2, "MEMORY");
         assert_eq!(temp_store(store.reader()).await, 0, "DEFAULT");
+        let cache_size = store
+            .writer()
+            .query_one_raw(Statement::from_string(store.backend(), "PRAGMA cache_size"))
+            .await
+            .unwrap()
+            .unwrap()
+            .try_get_by_index::<i64>(0)
+            .unwrap();
+        assert_eq!(cache_size, -32 * 1024, "32 MiB");
     }
 
     /// A request's savepoint goes to the database with its first

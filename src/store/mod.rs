@@ -828,13 +828,24 @@ fn sqlite_read_only_options(url: &str, max: u32, lock_wait: Duration) -> Connect
 /// writer's thread while it holds the write lock. They hold the pages a
 /// transaction's open savepoint and statement change, freed when those
 /// end.
+///
+/// And a page cache of [`WRITER_CACHE_KIB`] (SQLite's default is 2 MiB):
+/// the writer is the only connection that writes, so its cache stays
+/// valid from one transaction to the next, and a page it finds there is a
+/// `pread` fewer on its thread while it holds the write lock (a PATCH of
+/// 10,000 seeded users read ~6 pages a request from the file).
 fn sqlite_writer_options(url: &str, lock_wait: Duration) -> ConnectOptions {
     let mut opts = sqlite_options(url, 1, lock_wait);
     opts.map_sqlx_sqlite_opts(move |o| {
-        sqlite_connection(o, lock_wait).pragma("temp_store", "memory")
+        sqlite_connection(o, lock_wait)
+            .pragma("temp_store", "memory")
+            .pragma("cache_size", format!("-{WRITER_CACHE_KIB}"))
     });
     opts
 }
+
+/// The writer connection's page cache, in KiB ([`sqlite_writer_options`]).
+const WRITER_CACHE_KIB: i64 = 32 * 1024;
 
 /// Every SQLite pool: no ping when a connection is handed out (sqlx's
 /// default). On SQLite a ping only asks the connection's thread whether it
