@@ -951,20 +951,14 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_failure_in_a_round_trip_carrying_an_earlier_requests_writes_loses_no_acknowledged_write()
      {
-        use crate::store::events::Recorder;
         let store = store().await;
         let (go, leader) = hold_a_batch(&store).await;
         let (s, g) = (store.clone(), group(&store));
         let earlier = tokio::spawn(async move {
             g.run(&s, &origin(), async |tx: &WriteTx| {
                 insert(tx, "earlier").await?;
-                // Held past its turn; "leader" is taken, so it fails in the
-                // next request's round trip.
-                tx.hold(Statement::from_sql_and_values(
-                    tx.get_database_backend(),
-                    "INSERT INTO gc_probe (v) VALUES (?)",
-                    ["leader".into()],
-                ));
+                // Fails in the next request's round trip.
+                hold_a_failing_insert(tx);
                 Ok::<_, DomainError>(())
             })
             .await
@@ -1068,15 +1062,9 @@ mod tests {
         let (s, g) = (store.clone(), group(&store));
         let a = tokio::spawn(async move {
             g.run(&s, &origin(), async |tx: &WriteTx| {
-                use crate::store::events::Recorder;
                 insert(tx, "a").await?;
-                // Held past its turn: "leader" is taken, so the commit's
-                // round trip fails.
-                tx.hold(Statement::from_sql_and_values(
-                    tx.get_database_backend(),
-                    "INSERT INTO gc_probe (v) VALUES (?)",
-                    ["leader".into()],
-                ));
+                // Fails in the commit's round trip.
+                hold_a_failing_insert(tx);
                 let _ = wait_a.await;
                 Ok::<_, DomainError>(())
             })
@@ -1175,6 +1163,18 @@ mod tests {
             .into_iter()
             .map(|r| r.try_get_by_index::<String>(0).unwrap())
             .collect()
+    }
+
+    /// Holds, past the request's turn, an INSERT of "leader" (which
+    /// [`hold_a_batch`]'s leader has taken): it fails in whichever round
+    /// trip carries it.
+    fn hold_a_failing_insert(tx: &WriteTx) {
+        use crate::store::events::Recorder;
+        tx.hold(Statement::from_sql_and_values(
+            tx.get_database_backend(),
+            "INSERT INTO gc_probe (v) VALUES (?)",
+            ["leader".into()],
+        ));
     }
 
     async fn insert_alone(store: &Store, v: &str) {
