@@ -23,9 +23,9 @@
 //! back), another for the flush before sea-orm's `COMMIT`, another for the
 //! next `BEGIN`, and the hand-over of the connection to the next leader's
 //! task. A chain lasts at most [`CHAIN_FOR`] and [`MAX_CHAIN`] batches:
-//! others who write on the
-//! writer connection outside a batch (the webhook worker, the purge,
-//! admin sessions) wait for it in the pool, and get it then.
+//! others who write on the writer connection outside a batch (the webhook
+//! worker, the purge, admin sessions) wait for it in the pool, and get it
+//! then.
 //!
 //! Cancellation (actix drops a request's future when its client goes): the
 //! request's work is then dropped while it holds the slot. A dropped
