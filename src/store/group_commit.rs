@@ -1051,6 +1051,42 @@ mod tests {
         insert_alone(&store, "after").await;
     }
 
+    /// A request of a chained batch dropped mid-savepoint (its client
+    /// went away) leaves nothing, as in a batch of its own: the next
+    /// request's round trip carries its rollback, the chained batch
+    /// commits the others, and the writer is sane after.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_request_dropped_in_a_chained_batch_leaves_nothing() {
+        let store = chaining(store().await);
+        let (go, leader) = hold_a_batch(&store).await;
+        let (go_a, a) = join_and_wait(&store, "a").await;
+        go.send(()).unwrap();
+        settle().await;
+        let (inserted, is_inserted) = oneshot::channel::<()>();
+        let (s, g) = (store.clone(), group(&store));
+        let dropped = tokio::spawn(async move {
+            g.run(&s, &origin(), async |tx: &WriteTx| {
+                insert(tx, "dropped").await?;
+                let _ = inserted.send(());
+                std::future::pending::<()>().await;
+                Ok::<_, DomainError>(())
+            })
+            .await
+        });
+        settle().await;
+        let after = join_with(&store, &[Some("after")]).await;
+        go_a.send(()).unwrap();
+        is_inserted.await.unwrap();
+        dropped.abort();
+        assert!(dropped.await.unwrap_err().is_cancelled());
+        let outcomes = statuses(vec![leader, a, after]).await;
+        assert_eq!(outcomes, vec![Ok(()); 3]);
+        assert_eq!(group(&store).chained(), 1);
+        assert_eq!(committed(&store).await, ["a", "after", "leader"]);
+        insert_alone(&store, "next").await;
+        assert_eq!(committed(&store).await, ["a", "after", "leader", "next"]);
+    }
+
     /// A chained batch whose commit fails (the last request's held write
     /// does) answers each of its requests with the failure; the requests
     /// waiting begin a batch of their own, and the writer is sane.
