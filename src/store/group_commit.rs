@@ -614,17 +614,7 @@ mod tests {
 
     /// The committed values, read on a reader connection.
     async fn committed(store: &Store) -> Vec<String> {
-        let mut rows: Vec<String> = store
-            .reader()
-            .query_all_raw(Statement::from_string(
-                store.backend(),
-                "SELECT v FROM gc_probe",
-            ))
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|r| r.try_get_by_index::<String>(0).unwrap())
-            .collect();
+        let mut rows = in_order(store).await;
         rows.sort();
         rows
     }
@@ -713,17 +703,7 @@ mod tests {
     async fn a_request_dropped_mid_savepoint_leaves_nothing() {
         let store = store().await;
         let (go, leader) = hold_a_batch(&store).await;
-        let (inserted, is_inserted) = oneshot::channel::<()>();
-        let (s, g) = (store.clone(), group(&store));
-        let dropped = tokio::spawn(async move {
-            g.run(&s, &origin(), async |tx: &WriteTx| {
-                insert(tx, "dropped").await?;
-                let _ = inserted.send(());
-                std::future::pending::<()>().await;
-                Ok::<_, DomainError>(())
-            })
-            .await
-        });
+        let (is_inserted, dropped) = spawn_never_ending(&store);
         settle().await;
         let (s, g) = (store.clone(), group(&store));
         let after = tokio::spawn(async move {
@@ -1062,17 +1042,7 @@ mod tests {
         let (go_a, a) = join_and_wait(&store, "a").await;
         go.send(()).unwrap();
         settle().await;
-        let (inserted, is_inserted) = oneshot::channel::<()>();
-        let (s, g) = (store.clone(), group(&store));
-        let dropped = tokio::spawn(async move {
-            g.run(&s, &origin(), async |tx: &WriteTx| {
-                insert(tx, "dropped").await?;
-                let _ = inserted.send(());
-                std::future::pending::<()>().await;
-                Ok::<_, DomainError>(())
-            })
-            .await
-        });
+        let (is_inserted, dropped) = spawn_never_ending(&store);
         settle().await;
         let after = join_with(&store, &[Some("after")]).await;
         go_a.send(()).unwrap();
@@ -1211,6 +1181,28 @@ mod tests {
             "INSERT INTO gc_probe (v) VALUES (?)",
             ["leader".into()],
         ));
+    }
+
+    /// Spawns a request that inserts "dropped", says so, then never ends
+    /// (its client will go away: the test aborts it).
+    fn spawn_never_ending(
+        store: &Store,
+    ) -> (
+        oneshot::Receiver<()>,
+        tokio::task::JoinHandle<Result<(), DomainError>>,
+    ) {
+        let (inserted, is_inserted) = oneshot::channel::<()>();
+        let (s, g) = (store.clone(), group(store));
+        let dropped = tokio::spawn(async move {
+            g.run(&s, &origin(), async |tx: &WriteTx| {
+                insert(tx, "dropped").await?;
+                let _ = inserted.send(());
+                std::future::pending::<()>().await;
+                Ok::<_, DomainError>(())
+            })
+            .await
+        });
+        (is_inserted, dropped)
     }
 
     async fn insert_alone(store: &Store, v: &str) {

@@ -432,17 +432,9 @@ impl SharedTx {
     /// sqlx still count it open, so [`SharedTx::begin_in_place`] must
     /// follow, or [`SharedTx::end`].
     pub async fn commit_in_place(&self) -> Result<(), DbErr> {
-        let stmt = {
-            let mut held = self.held();
-            held.push(Statement::from_string(DatabaseBackend::Sqlite, "COMMIT"));
-            held.take()
-        };
-        let done = match stmt {
-            Some(stmt) => self.tx.execute_raw(stmt).await.map(drop),
-            None => Ok(()),
-        };
-        self.held().landed();
-        done
+        self.held()
+            .push(Statement::from_string(DatabaseBackend::Sqlite, "COMMIT"));
+        self.flush().await
     }
 
     /// After [`SharedTx::commit_in_place`]: `begin` (a `BEGIN`) on the
