@@ -28,7 +28,10 @@
 //! (`1,16`), `BENCH_DATABASE_URL=postgres://…` (both servers on it; the
 //! floor then uses one pool for reads and writes, as the server does).
 //! `BENCH_SERVER_BIN=path` runs another build of the server (of the main
-//! branch, say) against the same floor. Any non-2xx answer fails the run.
+//! branch, say) against the same floor. `BENCH_SERVER_CPUS` and
+//! `BENCH_CLIENT_CPUS` (CPU lists, as `taskset -c` takes them) keep both
+//! servers on some CPUs and wrk on others. Any non-2xx answer fails the
+//! run.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -39,7 +42,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use common::{
-    Server, TOKEN, analyze, clock_ticks, cpu_secs, database_url, is_postgres, prepare, seed_users,
+    CLIENT_CPUS, SERVER_CPUS, Server, TOKEN, analyze, clock_ticks, cpu_secs, database_url,
+    is_postgres, pinned, prepare, seed_users,
 };
 
 const SEEDED: usize = 10_000;
@@ -187,7 +191,7 @@ end
 
 fn wrk(target: &Target, op: &str, conns: usize, secs: u64, tag: &str, script: &Path) -> Run {
     let threads = conns.min(2);
-    let out = Command::new("wrk")
+    let out = pinned(CLIENT_CPUS, "wrk")
         .args([
             &format!("-t{threads}"),
             &format!("-c{conns}"),
@@ -328,7 +332,7 @@ async fn run() {
         .unwrap()
         .port();
     let floor = Floor(
-        Command::new(std::env::current_exe().unwrap())
+        pinned(SERVER_CPUS, std::env::current_exe().unwrap())
             .env(FLOOR_BIND, format!("127.0.0.1:{port}"))
             .env(FLOOR_DB, &floor_url)
             .stdout(Stdio::null())

@@ -179,6 +179,26 @@ pub async fn seed_users(
     ids
 }
 
+/// `BENCH_SERVER_CPUS` (a CPU list as `taskset -c` takes it, say `0`):
+/// the servers the benches start run on those CPUs only, from their
+/// first instruction (so actix starts one worker a CPU of the list).
+pub const SERVER_CPUS: &str = "BENCH_SERVER_CPUS";
+/// `BENCH_CLIENT_CPUS`: the load generator's CPUs (say `1`).
+pub const CLIENT_CPUS: &str = "BENCH_CLIENT_CPUS";
+
+/// `program` under `taskset -c <list>` when the variable `cpus` names a
+/// list; as it is otherwise.
+pub fn pinned(cpus: &str, program: impl AsRef<std::ffi::OsStr>) -> Command {
+    match std::env::var(cpus).ok().filter(|l| !l.trim().is_empty()) {
+        Some(list) => {
+            let mut c = Command::new("taskset");
+            c.args(["-c", list.trim()]).arg(program);
+            c
+        }
+        None => Command::new(program),
+    }
+}
+
 /// The release server as a child process.
 pub struct Server {
     child: Child,
@@ -202,7 +222,7 @@ impl Server {
         // main branch, for before/after figures in one run of the bench).
         let bin = std::env::var("BENCH_SERVER_BIN")
             .unwrap_or_else(|_| env!("CARGO_BIN_EXE_scim-server").to_owned());
-        let child = Command::new(bin)
+        let child = pinned(SERVER_CPUS, bin)
             .env("DATABASE_URL", url)
             .env("SCIM_BIND", format!("127.0.0.1:{port}"))
             .env("RUST_LOG", "warn")

@@ -101,7 +101,23 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
 }
 
+/// The server's warnings and errors (the cause of a 500 or a 503) in the
+/// test's captured output: libtest prints it when the test fails. Worker
+/// threads inherit the capture of the test that started them.
+/// `RUST_LOG` overrides the level.
+fn capture_server_logs() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("warn,sqlx=error,sea_orm=error"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_test_writer()
+        .with_ansi(false)
+        .try_init();
+}
+
 pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
+    capture_server_logs();
     let token = format!("test-token-{}", Uuid::new_v4());
     let dns = crate::dns::DnsZone::start().await;
     let mut settings = Settings {
