@@ -69,7 +69,7 @@ impl Held {
             self.sql.push_str(";\n");
         }
         let values = stmt.values.map(|v| v.0).unwrap_or_default();
-        in_order(&stmt.sql, &values, &mut self.sql, &mut self.values);
+        in_order(&stmt.sql, values, &mut self.sql, &mut self.values);
     }
 
     /// The held statements as one query (none: `None`), emptied. Once its
@@ -132,46 +132,57 @@ impl Held {
 /// (SQLite's numbering: `?N` is the N-th value, a bare `?` the one after
 /// the highest number so far). Quoted text (`'…'`, `"…"`) is copied as
 /// it is.
-fn in_order(sql: &str, values: &[Value], out: &mut String, out_values: &mut Vec<Value>) {
+///
+/// It runs for every statement a write holds, in the write's turn on the
+/// writer: it copies the text between placeholders in one piece (quotes,
+/// `?` and digits are ASCII, so a byte never falls inside a character),
+/// and moves the values when the placeholders take them once each, in
+/// order (sea-query's bare `?`s, the usual case).
+fn in_order(sql: &str, values: Vec<Value>, out: &mut String, out_values: &mut Vec<Value>) {
+    let bytes = sql.as_bytes();
+    // The value index of each placeholder (`None`: past any value).
+    let mut picks: Vec<Option<usize>> = Vec::with_capacity(values.len());
     let mut highest = 0;
-    let mut quote: Option<char> = None;
-    let mut chars = sql.chars().peekable();
-    while let Some(c) = chars.next() {
-        if let Some(q) = quote {
-            out.push(c);
-            if c == q {
-                quote = None;
+    let (mut copied, mut i) = (0, 0);
+    out.reserve(sql.len());
+    while i < bytes.len() {
+        match bytes[i] {
+            quote @ (b'\'' | b'"') => {
+                i = bytes[i + 1..]
+                    .iter()
+                    .position(|&b| b == quote)
+                    .map_or(bytes.len(), |end| i + end + 2);
             }
-            continue;
-        }
-        match c {
-            '\'' | '"' => {
-                quote = Some(c);
-                out.push(c);
-            }
-            '?' => {
-                let mut digits = String::new();
-                while let Some(d) = chars.peek().filter(|d| d.is_ascii_digit()) {
-                    digits.push(*d);
-                    chars.next();
-                }
-                let n = if digits.is_empty() {
+            b'?' => {
+                out.push_str(&sql[copied..=i]);
+                let digits = bytes[i + 1..]
+                    .iter()
+                    .take_while(|b| b.is_ascii_digit())
+                    .count();
+                let n = if digits == 0 {
                     highest + 1
                 } else {
-                    digits.parse::<usize>().unwrap_or(0)
+                    sql[i + 1..i + 1 + digits].parse::<usize>().unwrap_or(0)
                 };
                 highest = highest.max(n);
-                out.push('?');
                 // A number past the values binds NULL, as SQLite does.
-                out_values.push(
-                    n.checked_sub(1)
-                        .and_then(|i| values.get(i))
-                        .cloned()
-                        .unwrap_or(Value::String(None)),
-                );
+                picks.push(n.checked_sub(1).filter(|&k| k < values.len()));
+                i += 1 + digits;
+                copied = i;
             }
-            _ => out.push(c),
+            _ => i += 1,
         }
+    }
+    out.push_str(&sql[copied..]);
+    let each_once_in_order =
+        picks.len() == values.len() && picks.iter().enumerate().all(|(k, p)| *p == Some(k));
+    if each_once_in_order {
+        out_values.extend(values);
+    } else {
+        out_values.extend(picks.into_iter().map(|p| match p {
+            Some(k) => values[k].clone(),
+            None => Value::String(None),
+        }));
     }
 }
 
@@ -294,6 +305,30 @@ mod tests {
             .collect();
         let want: Vec<(i64, String)> = (0..6).map(|k| (k, format!("v{k}"))).collect();
         assert_eq!(got, want);
+    }
+
+    /// Text that is not ASCII, a placeholder past the values (NULL, as
+    /// SQLite binds it), a number too big for any value, a doubled quote
+    /// inside quotes and a quote left open are copied and bound as SQLite
+    /// reads them.
+    #[test]
+    fn placeholders_in_odd_places_bind_as_sqlite_reads_them() {
+        let mut h = Held::default();
+        h.push(Statement::from_sql_and_values(
+            DbBackend::Sqlite,
+            "SELECT 'été?', ?, \"x\"\"?\", ?3, ?99999999999999999999999, 'it''s ?', ?, 'open ?",
+            [Value::from(1i64), Value::from(2i64)],
+        ));
+        let held = h.take().unwrap();
+        assert_eq!(
+            held.sql,
+            "SELECT 'été?', ?, \"x\"\"?\", ?, ?, 'it''s ?', ?, 'open ?"
+        );
+        let null = Value::String(None);
+        assert_eq!(
+            held.values.unwrap().0,
+            [Value::from(1i64), null.clone(), null.clone(), null]
+        );
     }
 
     #[test]

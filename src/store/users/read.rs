@@ -382,7 +382,7 @@ pub async fn lock<C: ConnectionTrait>(
     id: Uuid,
     if_match: Option<&IfMatch>,
 ) -> DomainResult<StoredUser> {
-    let (row, returning) = lock_parts(tx.get_database_backend(), dir, id);
+    let (row, returning) = lock_parts(tx.get_database_backend(), dir.directory_id, id);
     versioned::lock(
         tx,
         row,
@@ -400,12 +400,12 @@ pub async fn lock<C: ConnectionTrait>(
 /// groups, as `get` reads it, one statement under the write lock.
 fn lock_parts(
     backend: DbBackend,
-    dir: &DirectoryPrincipal,
+    directory_id: Uuid,
     id: Uuid,
 ) -> (sea_orm::UpdateMany<scim_user::Entity>, Vec<Expr>) {
     let row = scim_user::Entity::update_many()
         .filter(scim_user::Column::Id.eq(id))
-        .filter(scim_user::Column::DirectoryId.eq(dir.directory_id));
+        .filter(scim_user::Column::DirectoryId.eq(directory_id));
     let [values, groups] = nested_of(backend);
     let returning = vec![
         Expr::cust("*"),
@@ -433,21 +433,18 @@ pub async fn lock_linked<C: ConnectionTrait>(
         let linked = super::linked_account(tx, user.link.account_id).await?;
         return Ok((user, linked));
     }
-    let (row, returning) = lock_parts(backend, dir, id);
-    let bump = versioned::bump(row, scim_user::Column::Version, if_match, returning);
-    let link_account = Query::select()
-        .column(scim_user::Column::AccountId)
-        .from(scim_user::Entity)
-        .and_where(scim_user::Column::Id.eq(id))
-        .and_where(scim_user::Column::DirectoryId.eq(dir.directory_id))
-        .to_owned();
-    let account = linked_account_query(Expr::SubQuery(None, Box::new(link_account.into())));
-    let mut both = carry::Held::default();
-    both.push(backend.build(&bump));
-    both.push(backend.build(&account));
-    let both = both
-        .take()
-        .unwrap_or_else(|| unreachable!("two statements held"));
+    let both = match (if_match, lock_linked_sql()) {
+        (None | Some(IfMatch::Any), Some((sql, params))) => Statement::from_sql_and_values(
+            backend,
+            sql.as_str(),
+            params.iter().map(|p| match p {
+                LockParam::Id => sea_orm::Value::from(id),
+                LockParam::Directory => dir.directory_id.into(),
+                LockParam::Fixed(v) => v.clone(),
+            }),
+        ),
+        _ => lock_linked_statement(dir.directory_id, id, if_match),
+    };
     let (mut user, mut linked) = (None, None);
     for row in tx.query_all_raw(both).await.map_err(db_error)? {
         // The account's row is the one with `has_memberships` (an
@@ -473,6 +470,66 @@ pub async fn lock_linked<C: ConnectionTrait>(
         ))
     })?;
     Ok((user, linked))
+}
+
+/// [`lock_linked`]'s one round trip on SQLite: the bump of [`lock`], then
+/// the account of the link it locked, held together as one query.
+fn lock_linked_statement(directory_id: Uuid, id: Uuid, if_match: Option<&IfMatch>) -> Statement {
+    let backend = DbBackend::Sqlite;
+    let (row, returning) = lock_parts(backend, directory_id, id);
+    let bump = versioned::bump(row, scim_user::Column::Version, if_match, returning);
+    let link_account = Query::select()
+        .column(scim_user::Column::AccountId)
+        .from(scim_user::Entity)
+        .and_where(scim_user::Column::Id.eq(id))
+        .and_where(scim_user::Column::DirectoryId.eq(directory_id))
+        .to_owned();
+    let account = linked_account_query(Expr::SubQuery(None, Box::new(link_account.into())));
+    let mut both = carry::Held::default();
+    both.push(backend.build(&bump));
+    both.push(backend.build(&account));
+    both.take()
+        .unwrap_or_else(|| unreachable!("two statements held"))
+}
+
+/// What a parameter of [`lock_linked_sql`] binds: the write's link or
+/// directory, or a value of the statement's own (a domain's status, say).
+#[derive(Clone, PartialEq, Debug)]
+enum LockParam {
+    Id,
+    Directory,
+    Fixed(sea_orm::Value),
+}
+
+/// The SQL of [`lock_linked_statement`] without an `If-Match` version
+/// (the usual write), and what each parameter binds, built once: it is
+/// the same text on every write, built in the write's turn on the writer.
+fn lock_linked_sql() -> Option<&'static (String, Vec<LockParam>)> {
+    use std::sync::OnceLock;
+    static BUILT: OnceLock<Option<(String, Vec<LockParam>)>> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            // Distinct markers tell the parameters apart.
+            let (id, dir) = (Uuid::nil(), Uuid::max());
+            let stmt = lock_linked_statement(dir, id, None);
+            let (id, dir) = (sea_orm::Value::from(id), sea_orm::Value::from(dir));
+            let params = stmt
+                .values?
+                .0
+                .iter()
+                .map(|v| {
+                    if *v == id {
+                        LockParam::Id
+                    } else if *v == dir {
+                        LockParam::Directory
+                    } else {
+                        LockParam::Fixed(v.clone())
+                    }
+                })
+                .collect();
+            Some((stmt.sql, params))
+        })
+        .as_ref()
 }
 
 #[cfg(test)]
@@ -502,6 +559,31 @@ mod tests {
                 assert_eq!(*sql, fresh.sql);
                 assert_eq!(values, fresh.values.unwrap().0);
             }
+        }
+    }
+
+    /// The lock of a write built once, with the write's link and
+    /// directory bound, is the statement built anew for them; with an
+    /// `If-Match` of `*` too (it accepts any version, as none does).
+    #[test]
+    fn the_write_lock_built_once_binds_as_built_anew() {
+        let (id, dir) = (Uuid::new_v4(), Uuid::new_v4());
+        let (sql, params) = lock_linked_sql().unwrap();
+        let count = |want: &LockParam| params.iter().filter(|p| *p == want).count();
+        assert_eq!(count(&LockParam::Id), 2, "{params:?}");
+        assert_eq!(count(&LockParam::Directory), 2, "{params:?}");
+        let values: Vec<sea_orm::Value> = params
+            .iter()
+            .map(|p| match p {
+                LockParam::Id => id.into(),
+                LockParam::Directory => dir.into(),
+                LockParam::Fixed(v) => v.clone(),
+            })
+            .collect();
+        for if_match in [None, Some(&IfMatch::Any)] {
+            let fresh = lock_linked_statement(dir, id, if_match);
+            assert_eq!(*sql, fresh.sql);
+            assert_eq!(values, fresh.values.unwrap().0);
         }
     }
 }
