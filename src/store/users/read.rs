@@ -493,7 +493,7 @@ fn lock_linked_statement(directory_id: Uuid, id: Uuid, if_match: Option<&IfMatch
 }
 
 /// What a parameter of [`lock_linked_sql`] binds: the write's link or
-/// directory, or a value of the statement's own (a domain's status, say).
+/// directory, or a value of the statement's own (a domain's `verified`).
 #[derive(Clone, PartialEq, Debug)]
 enum LockParam {
     Id,
