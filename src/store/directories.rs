@@ -49,7 +49,13 @@ pub async fn authenticate<C: ConnectionTrait>(
     token: &str,
 ) -> DomainResult<Option<DirectoryPrincipal>> {
     let hash = secrets::token_hash(token);
-    match db.query_one(&token_lookup(&hash)).await.map_err(db_error)? {
+    let backend = db.get_database_backend();
+    let lookup = sea_orm::Statement::from_sql_and_values(
+        backend,
+        token_lookup_sql(backend),
+        [hash.as_str().into()],
+    );
+    match db.query_one_raw(lookup).await.map_err(db_error)? {
         Some(row) => principal_from(&row, &hash),
         None => Ok(None),
     }
@@ -78,6 +84,20 @@ pub(crate) fn token_lookup(token_hash: &str) -> sea_orm::sea_query::SelectStatem
         )
         .and_where(t(directory_token::Column::TokenHash).eq(token_hash))
         .to_owned()
+}
+
+/// The SQL of a [`token_lookup`], its one parameter the hash, built once
+/// per backend: the same text on every write request (reads join it with
+/// the user they read, built once too).
+fn token_lookup_sql(backend: sea_orm::DbBackend) -> &'static str {
+    use std::sync::OnceLock;
+    static BUILT: [OnceLock<String>; 3] = [const { OnceLock::new() }; 3];
+    let slot = match backend {
+        sea_orm::DbBackend::Postgres => 0,
+        sea_orm::DbBackend::Sqlite => 1,
+        _ => 2,
+    };
+    BUILT[slot].get_or_init(|| backend.build(&token_lookup("")).sql)
 }
 
 /// The principal of a [`token_lookup`] row: none when the token is
@@ -808,4 +828,23 @@ pub async fn last_sync<C: ConnectionTrait>(
             .ok()
             .flatten()
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The token lookup built once, with the hash bound, is the statement
+    /// built anew for that hash.
+    #[test]
+    fn the_token_lookup_built_once_binds_as_built_anew() {
+        for backend in [sea_orm::DbBackend::Sqlite, sea_orm::DbBackend::Postgres] {
+            let fresh = backend.build(&token_lookup("0a1b2c"));
+            assert_eq!(token_lookup_sql(backend), fresh.sql);
+            assert_eq!(
+                fresh.values.unwrap().0,
+                vec![sea_orm::Value::from("0a1b2c")]
+            );
+        }
+    }
 }
