@@ -13,6 +13,7 @@ use std::collections::HashMap;
 use uuid::Uuid;
 
 use super::events::{self, Recorder};
+use super::prepared::{self, Prepared};
 use super::{db_error, is_unique_violation};
 use crate::domain::error::{DomainError, DomainResult};
 use crate::domain::lifecycle::{AccountStatus, Authority};
@@ -49,12 +50,7 @@ pub async fn authenticate<C: ConnectionTrait>(
     token: &str,
 ) -> DomainResult<Option<DirectoryPrincipal>> {
     let hash = secrets::token_hash(token);
-    let backend = db.get_database_backend();
-    let lookup = sea_orm::Statement::from_sql_and_values(
-        backend,
-        token_lookup_sql(backend),
-        [hash.as_str().into()],
-    );
+    let lookup = token_lookup_sql(db.get_database_backend()).bind(|()| hash.as_str().into());
     match db.query_one_raw(lookup).await.map_err(db_error)? {
         Some(row) => principal_from(&row, &hash),
         None => Ok(None),
@@ -86,18 +82,16 @@ pub(crate) fn token_lookup(token_hash: &str) -> sea_orm::sea_query::SelectStatem
         .to_owned()
 }
 
-/// The SQL of a [`token_lookup`], its one parameter the hash, built once
-/// per backend: the same text on every write request (reads join it with
-/// the user they read, built once too).
-fn token_lookup_sql(backend: sea_orm::DbBackend) -> &'static str {
+/// A [`token_lookup`], its one parameter the hash, built once per
+/// backend: the same text on every write request (reads join it with the
+/// user they read, built once too).
+fn token_lookup_sql(backend: sea_orm::DbBackend) -> &'static Prepared<()> {
     use std::sync::OnceLock;
-    static BUILT: [OnceLock<String>; 3] = [const { OnceLock::new() }; 3];
-    let slot = match backend {
-        sea_orm::DbBackend::Postgres => 0,
-        sea_orm::DbBackend::Sqlite => 1,
-        _ => 2,
-    };
-    BUILT[slot].get_or_init(|| backend.build(&token_lookup("")).sql)
+    static BUILT: [OnceLock<Prepared<()>>; 3] = [const { OnceLock::new() }; 3];
+    BUILT[prepared::slot(backend)].get_or_init(|| {
+        let marker = "\u{0}hash";
+        Prepared::new(backend.build(&token_lookup(marker)), &[(marker.into(), ())])
+    })
 }
 
 /// The principal of a [`token_lookup`] row: none when the token is
@@ -839,10 +833,17 @@ mod tests {
     #[test]
     fn the_token_lookup_built_once_binds_as_built_anew() {
         for backend in [sea_orm::DbBackend::Sqlite, sea_orm::DbBackend::Postgres] {
+            let built = token_lookup_sql(backend);
+            assert_eq!(built.binds(()), 1);
+            let bound = built.bind(|()| "0a1b2c".into());
             let fresh = backend.build(&token_lookup("0a1b2c"));
-            assert_eq!(token_lookup_sql(backend), fresh.sql);
+            assert_eq!(bound.sql, fresh.sql);
             assert_eq!(
                 fresh.values.unwrap().0,
+                vec![sea_orm::Value::from("0a1b2c")]
+            );
+            assert_eq!(
+                bound.values.unwrap().0,
                 vec![sea_orm::Value::from("0a1b2c")]
             );
         }

@@ -20,6 +20,7 @@ pub mod managers;
 pub mod oauth;
 pub mod org_schemas;
 pub mod paging;
+pub mod prepared;
 pub mod retention;
 pub mod site_users;
 pub mod sync_log;

@@ -17,6 +17,7 @@ use crate::domain::etag::IfMatch;
 use crate::domain::types::UserName;
 use crate::domain::user::{Address, MULTI_VALUED, MultiValue, UserAttrs};
 use crate::store::directories::{DirectoryPrincipal, principal_from, token_lookup};
+use crate::store::prepared::{self, Prepared};
 use crate::store::{carry, db_error, versioned};
 use entity::{scim_user, scim_user_value};
 
@@ -101,48 +102,27 @@ fn with_token_query(
     q
 }
 
-/// A statement's SQL and what each of its parameters binds.
-type Prepared = (String, Vec<Param>);
-
 /// The SQL of a [`with_token_query`] and what each of its parameters
 /// binds, built once per backend and key: it is the same text on every
 /// request, and building it anew cost ~4 % of a GET by id's CPU.
-fn with_token_sql(backend: DbBackend, key: Key) -> Option<&'static Prepared> {
+fn with_token_sql(backend: DbBackend, key: Key) -> &'static Prepared<Param> {
     use std::sync::OnceLock;
-    static BUILT: [OnceLock<Option<Prepared>>; 4] = [const { OnceLock::new() }; 4];
-    let slot = match (backend, key) {
-        (DbBackend::Postgres, Key::Id) => 0,
-        (DbBackend::Postgres, Key::UserNameLower) => 1,
-        (_, Key::Id) => 2,
-        (_, Key::UserNameLower) => 3,
+    static BUILT: [[OnceLock<Prepared<Param>>; 2]; 3] =
+        [const { [const { OnceLock::new() }; 2] }; 3];
+    let by_key = match key {
+        Key::Id => 0,
+        Key::UserNameLower => 1,
     };
-    BUILT[slot]
-        .get_or_init(|| {
-            // Distinct markers tell the parameters apart.
-            let token = "\u{0}token";
-            let marker: sea_orm::Value = match key {
-                Key::Id => Uuid::nil().into(),
-                Key::UserNameLower => "\u{0}key".into(),
-            };
-            let stmt = backend.build(&with_token_query(backend, token, key, marker.clone()));
-            let token: sea_orm::Value = token.into();
-            let params = stmt
-                .values?
-                .0
-                .iter()
-                .map(|v| {
-                    if *v == token {
-                        Some(Param::Token)
-                    } else if *v == marker {
-                        Some(Param::Key)
-                    } else {
-                        None
-                    }
-                })
-                .collect::<Option<Vec<_>>>()?;
-            Some((stmt.sql, params))
-        })
-        .as_ref()
+    BUILT[prepared::slot(backend)][by_key].get_or_init(|| {
+        // Distinct markers tell the parameters apart.
+        let token = "\u{0}token";
+        let marker: sea_orm::Value = match key {
+            Key::Id => Uuid::nil().into(),
+            Key::UserNameLower => "\u{0}key".into(),
+        };
+        let built = backend.build(&with_token_query(backend, token, key, marker.clone()));
+        Prepared::new(built, &[(token.into(), Param::Token), (marker, Param::Key)])
+    })
 }
 
 /// The static token `token_hash` with its directory, and the directory's
@@ -154,17 +134,10 @@ async fn with_token<C: ConnectionTrait>(
     value: sea_orm::Value,
 ) -> DomainResult<Option<(DirectoryPrincipal, Option<StoredUser>)>> {
     let backend = db.get_database_backend();
-    let stmt = match with_token_sql(backend, key) {
-        Some((sql, params)) => Statement::from_sql_and_values(
-            backend,
-            sql.as_str(),
-            params.iter().map(|p| match p {
-                Param::Token => token_hash.into(),
-                Param::Key => value.clone(),
-            }),
-        ),
-        None => backend.build(&with_token_query(backend, token_hash, key, value)),
-    };
+    let stmt = with_token_sql(backend, key).bind(|p| match p {
+        Param::Token => token_hash.into(),
+        Param::Key => value.clone(),
+    });
     let Some(row) = db.query_one_raw(stmt).await.map_err(db_error)? else {
         return Ok(None);
     };
@@ -433,17 +406,12 @@ pub async fn lock_linked<C: ConnectionTrait>(
         let linked = super::linked_account(tx, user.link.account_id).await?;
         return Ok((user, linked));
     }
-    let both = match (if_match, lock_linked_sql()) {
-        (None | Some(IfMatch::Any), Some((sql, params))) => Statement::from_sql_and_values(
-            backend,
-            sql.as_str(),
-            params.iter().map(|p| match p {
-                LockParam::Id => sea_orm::Value::from(id),
-                LockParam::Directory => dir.directory_id.into(),
-                LockParam::Fixed(v) => v.clone(),
-            }),
-        ),
-        _ => lock_linked_statement(dir.directory_id, id, if_match),
+    let both = match if_match {
+        None | Some(IfMatch::Any) => lock_linked_sql().bind(|p| match p {
+            LockParam::Id => id.into(),
+            LockParam::Directory => dir.directory_id.into(),
+        }),
+        Some(IfMatch::Versions(_)) => lock_linked_statement(dir.directory_id, id, if_match),
     };
     let (mut user, mut linked) = (None, None);
     for row in tx.query_all_raw(both).await.map_err(db_error)? {
@@ -492,44 +460,30 @@ fn lock_linked_statement(directory_id: Uuid, id: Uuid, if_match: Option<&IfMatch
         .unwrap_or_else(|| unreachable!("two statements held"))
 }
 
-/// What a parameter of [`lock_linked_sql`] binds: the write's link or
-/// directory, or a value of the statement's own (a domain's `verified`).
-#[derive(Clone, PartialEq, Debug)]
+/// What a parameter of [`lock_linked_sql`] binds.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum LockParam {
     Id,
     Directory,
-    Fixed(sea_orm::Value),
 }
 
 /// The SQL of [`lock_linked_statement`] without an `If-Match` version
-/// (the usual write), and what each parameter binds, built once: it is
-/// the same text on every write, built in the write's turn on the writer.
-fn lock_linked_sql() -> Option<&'static (String, Vec<LockParam>)> {
+/// (the usual write), built once: it is the same text on every write,
+/// built in the write's turn on the writer.
+fn lock_linked_sql() -> &'static Prepared<LockParam> {
     use std::sync::OnceLock;
-    static BUILT: OnceLock<Option<(String, Vec<LockParam>)>> = OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            // Distinct markers tell the parameters apart.
-            let (id, dir) = (Uuid::nil(), Uuid::max());
-            let stmt = lock_linked_statement(dir, id, None);
-            let (id, dir) = (sea_orm::Value::from(id), sea_orm::Value::from(dir));
-            let params = stmt
-                .values?
-                .0
-                .iter()
-                .map(|v| {
-                    if *v == id {
-                        LockParam::Id
-                    } else if *v == dir {
-                        LockParam::Directory
-                    } else {
-                        LockParam::Fixed(v.clone())
-                    }
-                })
-                .collect();
-            Some((stmt.sql, params))
-        })
-        .as_ref()
+    static BUILT: OnceLock<Prepared<LockParam>> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        // Distinct markers tell the parameters apart.
+        let (id, dir) = (Uuid::nil(), Uuid::max());
+        Prepared::new(
+            lock_linked_statement(dir, id, None),
+            &[
+                (id.into(), LockParam::Id),
+                (dir.into(), LockParam::Directory),
+            ],
+        )
+    })
 }
 
 #[cfg(test)]
@@ -546,18 +500,17 @@ mod tests {
                 (Key::Id, sea_orm::Value::from(id)),
                 (Key::UserNameLower, "ada@acme.example".into()),
             ] {
-                let (sql, params) = with_token_sql(backend, key).unwrap();
-                assert_eq!(params.len(), 2, "{sql}");
-                let values: Vec<sea_orm::Value> = params
-                    .iter()
-                    .map(|p| match p {
-                        Param::Token => "hash".into(),
-                        Param::Key => value.clone(),
-                    })
-                    .collect();
+                let built = with_token_sql(backend, key);
+                assert_eq!((built.binds(Param::Token), built.binds(Param::Key)), (1, 1));
+                let bound = built.bind(|p| match p {
+                    Param::Token => "hash".into(),
+                    Param::Key => value.clone(),
+                });
                 let fresh = backend.build(&with_token_query(backend, "hash", key, value));
-                assert_eq!(*sql, fresh.sql);
-                assert_eq!(values, fresh.values.unwrap().0);
+                assert_eq!(bound.sql, fresh.sql);
+                let fresh = fresh.values.unwrap().0;
+                assert_eq!(fresh.len(), 2, "the token and the key, nothing else");
+                assert_eq!(bound.values.unwrap().0, fresh);
             }
         }
     }
@@ -568,22 +521,17 @@ mod tests {
     #[test]
     fn the_write_lock_built_once_binds_as_built_anew() {
         let (id, dir) = (Uuid::new_v4(), Uuid::new_v4());
-        let (sql, params) = lock_linked_sql().unwrap();
-        let count = |want: &LockParam| params.iter().filter(|p| *p == want).count();
-        assert_eq!(count(&LockParam::Id), 2, "{params:?}");
-        assert_eq!(count(&LockParam::Directory), 2, "{params:?}");
-        let values: Vec<sea_orm::Value> = params
-            .iter()
-            .map(|p| match p {
-                LockParam::Id => id.into(),
-                LockParam::Directory => dir.into(),
-                LockParam::Fixed(v) => v.clone(),
-            })
-            .collect();
+        let built = lock_linked_sql();
+        assert_eq!(built.binds(LockParam::Id), 2);
+        assert_eq!(built.binds(LockParam::Directory), 2);
+        let bound = built.bind(|p| match p {
+            LockParam::Id => id.into(),
+            LockParam::Directory => dir.into(),
+        });
         for if_match in [None, Some(&IfMatch::Any)] {
             let fresh = lock_linked_statement(dir, id, if_match);
-            assert_eq!(*sql, fresh.sql);
-            assert_eq!(values, fresh.values.unwrap().0);
+            assert_eq!(bound.sql, fresh.sql);
+            assert_eq!(bound.values, fresh.values);
         }
     }
 }
