@@ -15,6 +15,8 @@ use figment::value::{Dict, Map, Value};
 use figment::{Figment, Metadata, Profile, Provider};
 use serde::Deserialize;
 
+pub use crate::store::writer_thread::WriterCpu;
+
 /// A secret that never shows in `Debug` output or logs.
 #[derive(Clone, Deserialize, PartialEq, Eq)]
 #[serde(transparent)]
@@ -129,6 +131,12 @@ pub struct Settings {
     /// PostgreSQL.
     #[serde(deserialize_with = "parse::flag")]
     pub group_commit: bool,
+    /// SQLite: the CPU the thread of write requests' turns and the writer
+    /// connection's thread are kept on (`auto`: the last the process may
+    /// run on, when it may run on more than one; `off`; a CPU number).
+    /// No effect on PostgreSQL.
+    #[serde(deserialize_with = "parse::writer_cpu")]
+    pub writer_cpu: WriterCpu,
     /// Most operations one `/Bulk` request may carry.
     #[serde(deserialize_with = "parse::number")]
     pub bulk_max_operations: usize,
@@ -216,6 +224,7 @@ impl Default for Settings {
             webhook_lease_secs: 60,
             events_enabled: true,
             group_commit: true,
+            writer_cpu: WriterCpu::Auto,
             bulk_max_operations: 1000,
             bulk_max_payload_bytes: 4 * 1024 * 1024,
             bulk_max_passwords: 100,
@@ -581,6 +590,11 @@ mod parse {
         number(d).map(Some)
     }
 
+    pub fn writer_cpu<'de, D: Deserializer<'de>>(d: D) -> Result<super::WriterCpu, D::Error> {
+        let v = Scalar::deserialize(d)?;
+        v.text().parse().map_err(D::Error::custom)
+    }
+
     /// A lease shorter than 2 s is taken as 2 s.
     pub fn lease_secs<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
         number::<D, u64>(d).map(|secs| secs.max(2))
@@ -728,6 +742,15 @@ mod tests {
         let s = Settings::load_from(None, &env("SCIM_GROUP_COMMIT", "0")).unwrap();
         assert!(!s.group_commit);
         assert!(Settings::load_from(None, &env("SCIM_GROUP_COMMIT", "no")).is_err());
+        assert_eq!(s.writer_cpu, WriterCpu::Auto, "auto by default");
+        let s = Settings::load_from(None, &env("SCIM_WRITER_CPU", "off")).unwrap();
+        assert_eq!(s.writer_cpu, WriterCpu::Off);
+        let s = Settings::load_from(None, &env("SCIM_WRITER_CPU", "1")).unwrap();
+        assert_eq!(s.writer_cpu, WriterCpu::Id(1));
+        let e = Settings::load_from(None, &env("SCIM_WRITER_CPU", "first"))
+            .err()
+            .unwrap();
+        assert!(e.to_string().contains("a CPU number"), "{e}");
     }
 
     #[test]

@@ -51,6 +51,7 @@ pub async fn open_store(settings: &Settings) -> Result<Store, StartupError> {
         std::time::Duration::from_millis(settings.db_busy_timeout_ms),
         (settings.db_statement_timeout_ms > 0)
             .then(|| std::time::Duration::from_millis(settings.db_statement_timeout_ms)),
+        settings.writer_cpu,
     )
     .await?;
     let store = store.with_events(settings.events_enabled);

@@ -9,7 +9,7 @@ use serde_json::Value;
 use tracing::instrument;
 use uuid::Uuid;
 
-use super::{PathId, ScimResource, ScimWrite, Tx, write};
+use super::{PathId, ScimResource, ScimWrite, Tx, write_on_writer};
 use crate::domain::etag::IfMatch;
 use crate::domain::filter::Limits;
 use crate::domain::group::{self as domain_group, GroupChange, GroupInput};
@@ -29,7 +29,8 @@ impl ScimResource for ScimGroup {
     async fn create(store: &Store, w: &ScimWrite, body: &Value) -> ScimResult<Self> {
         let input = GroupInput::from_json(body)?;
         let ignored = org_schemas::group_ignored(store.reader(), &w.dir, &input.extensions).await?;
-        write(store, &w.origin(), async move |tx| {
+        let w = w.clone();
+        write_on_writer(store, w.origin(), async move |tx| {
             let g = create_in(tx, &w.dir, input).await?;
             w.dropped(tx, Some(g.id.to_string()), 201, &ignored).await?;
             w.succeeded(tx, Some(g.id.to_string()), 201, None).await?;
@@ -49,10 +50,11 @@ impl ScimResource for ScimGroup {
     ) -> ScimResult<Self> {
         let input = GroupInput::from_json(body)?;
         let ignored = org_schemas::group_ignored(store.reader(), &w.dir, &input.extensions).await?;
-        write(store, &w.origin(), async move |tx| {
-            let g = replace_in(tx, &w.dir, id.id, input, if_match).await?;
-            w.dropped(tx, id.logged(), 200, &ignored).await?;
-            w.succeeded(tx, id.logged(), 200, None).await?;
+        let (w, if_match, gid, rid) = (w.clone(), if_match.cloned(), id.id, id.logged());
+        write_on_writer(store, w.origin(), async move |tx| {
+            let g = replace_in(tx, &w.dir, gid, input, if_match.as_ref()).await?;
+            w.dropped(tx, rid.clone(), 200, &ignored).await?;
+            w.succeeded(tx, rid, 200, None).await?;
             Ok(g.into())
         })
         .await
@@ -72,9 +74,10 @@ impl ScimResource for ScimGroup {
         status: u16,
     ) -> ScimResult<Self> {
         let changes = domain_group::changes(&patch::parse_request(body, limits)?)?;
-        write(store, &w.origin(), async move |tx| {
-            let g = patch_in(tx, &w.dir, id.id, changes, if_match).await?;
-            w.succeeded(tx, id.logged(), status, None).await?;
+        let (w, if_match, gid, rid) = (w.clone(), if_match.cloned(), id.id, id.logged());
+        write_on_writer(store, w.origin(), async move |tx| {
+            let g = patch_in(tx, &w.dir, gid, changes, if_match.as_ref()).await?;
+            w.succeeded(tx, rid, status, None).await?;
             Ok(g.into())
         })
         .await

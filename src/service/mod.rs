@@ -71,6 +71,22 @@ pub async fn write<T, E: From<DomainError>>(
     Ok(out)
 }
 
+/// [`write`], with `f`'s turn on the store's writer thread
+/// ([`Store::on_writer`]: on SQLite the thread kept with the writer
+/// connection's on one CPU, so the turn's hand-overs stay on it). The SCIM
+/// writes go this way; what comes before and after `f` (decoding, hashing,
+/// the response) stays on the request's worker. `f` owns what it uses.
+pub async fn write_on_writer<T, F>(store: &Store, origin: Origin, f: F) -> ScimResult<T>
+where
+    T: Send + 'static,
+    F: AsyncFnOnce(&Tx) -> ScimResult<T> + Send + 'static,
+{
+    let on = store.clone();
+    store
+        .on_writer(move || async move { write(&on, &origin, f).await })
+        .await
+}
+
 /// Runs `f` in a savepoint of `tx`: released when `f` succeeds, rolled
 /// back when it fails (the error is handed on; `tx` goes on).
 pub async fn savepoint<T>(tx: &Tx, f: impl AsyncFnOnce(&Tx) -> ScimResult<T>) -> ScimResult<T> {
@@ -192,7 +208,7 @@ impl ScimWrite {
 /// `users` implements it for `StoredUser`, `groups` for `ScimGroup`
 /// (the `DELETE` of both is [`ScimResource::delete`] over their `delete_in`);
 /// `http::writes` is the one handler set over it.
-pub trait ScimResource: Sized {
+pub trait ScimResource: Sized + Send + 'static {
     /// The resource type (`User`, `Group`) the sync log and the metrics
     /// name.
     const KIND: &'static str;
@@ -239,9 +255,10 @@ pub trait ScimResource: Sized {
         if_match: Option<&IfMatch>,
     ) -> impl Future<Output = ScimResult<()>> {
         async move {
-            write(store, &w.origin(), async move |tx| {
-                Self::delete_in(tx, &w.dir, id.id, if_match).await?;
-                w.succeeded(tx, id.logged(), 204, None).await
+            let (w, if_match, uid, rid) = (w.clone(), if_match.cloned(), id.id, id.logged());
+            write_on_writer(store, w.origin(), async move |tx| {
+                Self::delete_in(tx, &w.dir, uid, if_match.as_ref()).await?;
+                w.succeeded(tx, rid, 204, None).await
             })
             .await
         }

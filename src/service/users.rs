@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use tracing::instrument;
 use uuid::Uuid;
 
-use super::{PathId, ScimResource, ScimWrite, Tx, write};
+use super::{PathId, ScimResource, ScimWrite, Tx, write_on_writer};
 use crate::domain::etag::IfMatch;
 use crate::domain::filter::Limits;
 use crate::domain::lifecycle::{
@@ -41,7 +41,8 @@ impl ScimResource for StoredUser {
     async fn create(store: &Store, w: &ScimWrite, body: &Value) -> ScimResult<Self> {
         let (input, dropped) = decode(store.reader(), &w.dir, body).await?;
         let input = hash_first(input).await?;
-        write(store, &w.origin(), async move |tx| {
+        let w = w.clone();
+        write_on_writer(store, w.origin(), async move |tx| {
             let done = provision(tx, &w.dir, input).await?;
             let id = Some(done.user.link.id.to_string());
             w.succeeded(tx, id.clone(), 201, done.user.ignored_note())
@@ -63,9 +64,9 @@ impl ScimResource for StoredUser {
     ) -> ScimResult<Self> {
         let (input, dropped) = decode(store.reader(), &w.dir, body).await?;
         let input = hash_first(input).await?;
-        write(store, &w.origin(), async move |tx| {
-            let u = replace_in(tx, &w.dir, id.id, input, if_match).await?;
-            let rid = id.logged();
+        let (w, if_match, uid, rid) = (w.clone(), if_match.cloned(), id.id, id.logged());
+        write_on_writer(store, w.origin(), async move |tx| {
+            let u = replace_in(tx, &w.dir, uid, input, if_match.as_ref()).await?;
             w.dropped(tx, rid.clone(), 200, &dropped).await?;
             w.succeeded(tx, rid, 200, u.ignored_note()).await?;
             Ok(u)
@@ -90,10 +91,10 @@ impl ScimResource for StoredUser {
         let passwords = Prehashed::hash(patch::passwords(&ops))
             .await
             .map_err(ScimError::internal)?;
-        write(store, &w.origin(), async move |tx| {
-            let u = patch_in(tx, &w.dir, id.id, &ops, &passwords, if_match).await?;
-            w.succeeded(tx, id.logged(), status, u.ignored_note())
-                .await?;
+        let (w, if_match, uid, rid) = (w.clone(), if_match.cloned(), id.id, id.logged());
+        write_on_writer(store, w.origin(), async move |tx| {
+            let u = patch_in(tx, &w.dir, uid, &ops, &passwords, if_match.as_ref()).await?;
+            w.succeeded(tx, rid, status, u.ignored_note()).await?;
             Ok(u)
         })
         .await

@@ -29,6 +29,7 @@ pub mod unnest;
 pub mod users;
 pub mod versioned;
 pub mod webhooks;
+pub mod writer_thread;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -42,9 +43,12 @@ use sea_orm::{
     SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
 };
 
+use tracing::Instrument;
+
 use crate::domain::error::{DomainError, DomainResult};
 use events::{EventSink, Origin, Recorder};
 use group_commit::GroupCommit;
+use writer_thread::{WriterCpu, WriterThread};
 
 #[derive(Clone)]
 pub struct Store {
@@ -60,6 +64,9 @@ pub struct Store {
     /// SQLite: concurrent write requests share commits
     /// ([`group_commit`]); `None` on PostgreSQL or when turned off.
     group: Option<Arc<GroupCommit>>,
+    /// SQLite: the thread write requests take their turns on
+    /// ([`writer_thread`]); the writer connection was opened from it.
+    writer_thread: Option<Arc<WriterThread>>,
     /// Whether write transactions record change events
     /// (`SCIM_EVENTS_ENABLED`; only the benchmark turns it off).
     events: bool,
@@ -98,7 +105,7 @@ impl Store {
     /// held by another connection (SQLite busy timeout, PostgreSQL
     /// `lock_timeout`), then fails with an error `db_error` turns into 503.
     pub async fn open(url: &str, max_connections: u32, lock_wait: Duration) -> Result<Self, DbErr> {
-        Self::open_with(url, max_connections, lock_wait, None).await
+        Self::open_with(url, max_connections, lock_wait, None, WriterCpu::Off).await
     }
 
     /// [`Store::open`] with a statement timeout: a statement running longer
@@ -108,16 +115,28 @@ impl Store {
     /// connections are interrupted (a progress handler armed with a
     /// deadline each time a connection is handed out); writes, serialised
     /// on the one writer, are bounded by the busy timeout of those waiting.
+    /// SQLite: the writer thread ([`writer_thread`]) is kept on
+    /// `writer_cpu`.
     pub async fn open_with(
         url: &str,
         max_connections: u32,
         lock_wait: Duration,
         statement_timeout: Option<Duration>,
+        writer_cpu: WriterCpu,
     ) -> Result<Self, DbErr> {
         let counts = Arc::new(StatementCounts::default());
         let read_count: fn(&StatementCounts) -> &AtomicU64 = |c| &c.read;
         if url.starts_with("sqlite:") {
-            let write = Database::connect(sqlite_writer_options(url, lock_wait)).await?;
+            let writer_thread = WriterThread::start(writer_cpu)
+                .map_err(|e| DbErr::Custom(format!("the writer thread: {e}")))?;
+            // Opened from the writer thread: the connection's own thread
+            // inherits the CPU it is kept on.
+            let options =
+                sqlite_writer_options(url, lock_wait, writer_thread.connection_thread().to_owned());
+            let write = writer_thread
+                .run(move || Database::connect(options))
+                .await
+                .map_err(|e| DbErr::Custom(e.to_string()))??;
             Migrator::up(&write, None).await?;
             optimize_sqlite(&write).await?;
             // Readers connect only now: a SQLite connection loads the
@@ -148,6 +167,7 @@ impl Store {
                 backend: DatabaseBackend::Sqlite,
                 statements: counts,
                 group: Some(Arc::default()),
+                writer_thread: Some(Arc::new(writer_thread)),
                 events: true,
             })
         } else {
@@ -211,6 +231,7 @@ impl Store {
                 backend,
                 statements: counts,
                 group: None,
+                writer_thread: None,
                 events: true,
             })
         }
@@ -224,6 +245,31 @@ impl Store {
     /// turned off); `None`: each write request commits on its own.
     pub fn group_commit(&self) -> Option<&Arc<GroupCommit>> {
         self.group.as_ref()
+    }
+
+    /// Runs a write request's turn (the future `make` makes: a
+    /// [`crate::service::write`]) on the writer thread ([`writer_thread`]),
+    /// or in place where there is none (PostgreSQL). Dropping the returned
+    /// future drops the turn where it is, as in place.
+    pub async fn on_writer<T, E, F, Fut>(&self, make: F) -> Result<T, E>
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T, E>> + 'static,
+        T: Send + 'static,
+        E: From<DomainError> + Send + 'static,
+    {
+        match &self.writer_thread {
+            Some(writer) => {
+                let span = tracing::Span::current();
+                writer.run(move || make().instrument(span)).await?
+            }
+            None => make().await,
+        }
+    }
+
+    /// The CPU the writer thread is kept on (SQLite, `SCIM_WRITER_CPU`).
+    pub fn writer_cpu(&self) -> Option<usize> {
+        self.writer_thread.as_ref().and_then(|w| w.cpu())
     }
 
     /// This store with each write request committing on its own
@@ -827,12 +873,17 @@ fn sqlite_read_only_options(url: &str, max: u32, lock_wait: Duration) -> Connect
 /// valid from one transaction to the next, and a page it finds there is a
 /// `pread` fewer on its thread while it holds the write lock (a PATCH of
 /// 10,000 seeded users read ~6 pages a request from the file).
-fn sqlite_writer_options(url: &str, lock_wait: Duration) -> ConnectOptions {
+///
+/// Its thread is named [`WriterThread::connection_thread`] (`top -H`
+/// shows it).
+fn sqlite_writer_options(url: &str, lock_wait: Duration, thread: String) -> ConnectOptions {
     let mut opts = sqlite_options(url, 1, lock_wait);
     opts.map_sqlx_sqlite_opts(move |o| {
+        let thread = thread.clone();
         sqlite_connection(o, lock_wait)
             .pragma("temp_store", "memory")
             .pragma("cache_size", format!("-{WRITER_CACHE_KIB}"))
+            .thread_name(move |_| thread.clone())
     });
     opts
 }

@@ -1,0 +1,340 @@
+//! SQLite: the thread write requests take their turns on, and the CPU it
+//! and the writer connection's thread share.
+//!
+//! A write's turn on the writer ([`super::group_commit`]) hands over three
+//! times: the batch's slot to the next request's task, the request's
+//! statements to sqlx's thread of the writer connection, and the rows
+//! back. On actix's workers those hops cross CPUs: the thread woken sits
+//! on a CPU that is idle (the turns are serial, so the other threads
+//! wait), and waking a thread on an idle CPU is costly on a VM (measured
+//! on the build machine, 2 vCPUs: a futex round trip between two threads
+//! took 66 µs across the two CPUs and 1.6 µs on one).
+//!
+//! So the turns run on one thread of their own ([`WriterThread::run`]: a
+//! current-thread runtime), where the slot goes from one request to the
+//! next without a wake-up, and the writer connection is opened from that
+//! thread, so sqlx's thread for it inherits the CPU the writer thread is
+//! kept on ([`WriterCpu`]): a round trip to it stays on one CPU. What a
+//! request does outside its turn (decoding, hashing, the response) stays
+//! on actix's workers.
+
+use std::any::Any;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use futures_util::FutureExt;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::LocalSet;
+
+use crate::domain::error::DomainError;
+
+/// Which CPU the writer thread (and the writer connection's thread) is
+/// kept on: `SCIM_WRITER_CPU`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WriterCpu {
+    /// The last CPU the process may run on, when it may run on more than
+    /// one.
+    #[default]
+    Auto,
+    /// Any: the kernel places both threads.
+    Off,
+    /// This one (an id as `taskset -c` takes it).
+    Id(usize),
+}
+
+impl std::str::FromStr for WriterCpu {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim() {
+            "auto" => Ok(Self::Auto),
+            "off" => Ok(Self::Off),
+            n => n
+                .parse()
+                .map(Self::Id)
+                .map_err(|_| format!("{s:?}: `auto`, `off` or a CPU number")),
+        }
+    }
+}
+
+impl WriterCpu {
+    /// The CPU to keep the writer on, of those the process may run on.
+    fn pick(self) -> Result<Option<core_affinity::CoreId>, String> {
+        let allowed = core_affinity::get_core_ids().unwrap_or_default();
+        match self {
+            Self::Off => Ok(None),
+            Self::Auto => Ok(allowed.last().copied().filter(|_| allowed.len() > 1)),
+            Self::Id(id) => allowed
+                .iter()
+                .find(|c| c.id == id)
+                .copied()
+                .map(Some)
+                .ok_or_else(|| {
+                    let ids: Vec<usize> = allowed.iter().map(|c| c.id).collect();
+                    format!("SCIM_WRITER_CPU={id}: the process may run on CPUs {ids:?} only")
+                }),
+        }
+    }
+}
+
+/// The thread of a store's write turns; stops when dropped (the store
+/// holds it, so no write is on it then).
+pub struct WriterThread {
+    jobs: mpsc::UnboundedSender<Job>,
+    cpu: Option<usize>,
+    /// The name of the writer connection's thread (sqlx's).
+    connection_thread: String,
+}
+
+/// What the thread is handed: it spawns a write's future there.
+type Job = Box<dyn FnOnce() + Send>;
+
+/// Numbers the writer threads of a process (tests open many stores).
+static STARTED: AtomicU64 = AtomicU64::new(0);
+
+impl WriterThread {
+    pub fn start(cpu: WriterCpu) -> std::io::Result<Self> {
+        let core = cpu.pick().map_err(std::io::Error::other)?;
+        let (started, is_started) = std::sync::mpsc::channel();
+        let (jobs, mut queue) = mpsc::unbounded_channel::<Job>();
+        std::thread::Builder::new()
+            .name("scim-writer".into())
+            .spawn(move || {
+                let pinned = core.is_some_and(core_affinity::set_for_current);
+                let rt = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        let _ = started.send(Err(e));
+                        return;
+                    }
+                };
+                let _ = started.send(Ok(pinned));
+                // Until the store is dropped. A write's future need not be
+                // `Send`: it is made here and stays ([`WriterThread::run`]).
+                LocalSet::new().block_on(&rt, async move {
+                    while let Some(job) = queue.recv().await {
+                        job();
+                    }
+                });
+            })?;
+        let pinned = is_started.recv().map_err(std::io::Error::other)??;
+        let n = STARTED.fetch_add(1, Ordering::Relaxed) + 1;
+        Ok(Self {
+            jobs,
+            cpu: core.filter(|_| pinned).map(|c| c.id),
+            // Within Linux's 15 bytes of a thread's name up to n = 999,999.
+            connection_thread: format!("sqlite-wr-{n}"),
+        })
+    }
+
+    /// The CPU the thread is kept on, if any.
+    pub fn cpu(&self) -> Option<usize> {
+        self.cpu
+    }
+
+    /// The name the writer connection's thread gets.
+    pub fn connection_thread(&self) -> &str {
+        &self.connection_thread
+    }
+
+    /// Runs the future `make` makes on the writer thread (made there, it
+    /// need not be `Send`). Dropping the returned future (the client went
+    /// away) drops that one where it is, as if it ran in place.
+    pub async fn run<F, Fut>(&self, make: F) -> Result<Fut::Output, DomainError>
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future + 'static,
+        Fut::Output: Send + 'static,
+    {
+        let (done, outcome) = oneshot::channel();
+        // Dropped with this future: the write is dropped on the thread.
+        let (_cancel, cancelled) = oneshot::channel::<()>();
+        let job: Job = Box::new(move || {
+            tokio::task::spawn_local(async move {
+                // A panic in the write is its request's 500, not the
+                // thread's end.
+                let work = AssertUnwindSafe(make()).catch_unwind();
+                tokio::select! {
+                    biased;
+                    _ = cancelled => {}
+                    out = work => {
+                        let _ = done.send(out.map_err(|panic| panic_text(&*panic)));
+                    }
+                }
+            });
+        });
+        if self.jobs.send(job).is_err() {
+            return Err(DomainError::busy("the writer thread stopped"));
+        }
+        match outcome.await {
+            Ok(Ok(out)) => Ok(out),
+            Ok(Err(panic)) => Err(DomainError::internal(format!(
+                "the write panicked on the writer thread: {panic}"
+            ))),
+            // Dropped unfinished: the thread stopped.
+            Err(_) => Err(DomainError::busy("the writer thread stopped")),
+        }
+    }
+}
+
+fn panic_text(panic: &(dyn Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(no message)".into())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicBool;
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn a_writer_cpu_is_auto_off_or_a_number() {
+        assert_eq!("auto".parse(), Ok(WriterCpu::Auto));
+        assert_eq!(" off ".parse(), Ok(WriterCpu::Off));
+        assert_eq!("3".parse(), Ok(WriterCpu::Id(3)));
+        assert!("on".parse::<WriterCpu>().is_err());
+        assert!("-1".parse::<WriterCpu>().is_err());
+    }
+
+    #[tokio::test]
+    async fn a_cpu_the_process_may_not_run_on_is_refused() {
+        let e = WriterThread::start(WriterCpu::Id(100_000)).err().unwrap();
+        assert!(e.to_string().contains("SCIM_WRITER_CPU=100000"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn the_writer_thread_runs_on_its_cpu() {
+        let allowed = core_affinity::get_core_ids().unwrap();
+        let last = allowed.last().unwrap().id;
+        let writer = WriterThread::start(WriterCpu::Auto).unwrap();
+        let want = (allowed.len() > 1).then_some(last);
+        assert_eq!(writer.cpu(), want);
+        let (name, cpus) = writer
+            .run(|| async {
+                let name = std::thread::current().name().map(str::to_owned);
+                let cpus = std::fs::read_to_string("/proc/thread-self/status")
+                    .unwrap()
+                    .lines()
+                    .find_map(|l| {
+                        l.strip_prefix("Cpus_allowed_list:")
+                            .map(|v| v.trim().to_owned())
+                    })
+                    .unwrap();
+                (name, cpus)
+            })
+            .await
+            .unwrap();
+        assert_eq!(name.as_deref(), Some("scim-writer"));
+        if let Some(cpu) = want {
+            assert_eq!(cpus, cpu.to_string());
+        }
+        let off = WriterThread::start(WriterCpu::Off).unwrap();
+        assert_eq!(off.cpu(), None);
+    }
+
+    /// `Cpus_allowed_list` of this process's thread named `name`.
+    fn cpus_of_thread(name: &str) -> Option<String> {
+        for task in std::fs::read_dir("/proc/self/task").ok()? {
+            let dir = task.ok()?.path();
+            let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
+            if comm.trim_end() == name {
+                let status = std::fs::read_to_string(dir.join("status")).ok()?;
+                return status.lines().find_map(|l| {
+                    l.strip_prefix("Cpus_allowed_list:")
+                        .map(|v| v.trim().to_owned())
+                });
+            }
+        }
+        None
+    }
+
+    async fn open(cpu: WriterCpu) -> crate::store::Store {
+        let path = std::env::temp_dir().join(format!("scim-wt-{}.db", uuid::Uuid::new_v4()));
+        let url = format!("sqlite://{}?mode=rwc", path.display());
+        crate::store::Store::open_with(&url, 2, Duration::from_secs(5), None, cpu)
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_writer_connections_thread_shares_the_writer_threads_cpu() {
+        let allowed = core_affinity::get_core_ids().unwrap();
+        let cpu = allowed.last().unwrap().id;
+        let store = open(WriterCpu::Id(cpu)).await;
+        assert_eq!(store.writer_cpu(), Some(cpu));
+        let thread = store.writer_thread.as_ref().unwrap().connection_thread();
+        assert_eq!(
+            cpus_of_thread(thread),
+            Some(cpu.to_string()),
+            "the thread {thread} of the writer connection"
+        );
+        // Kept on no CPU, it may run on any.
+        let free = open(WriterCpu::Off).await;
+        assert_eq!(free.writer_cpu(), None);
+        let thread = free.writer_thread.as_ref().unwrap().connection_thread();
+        let cpus = cpus_of_thread(thread).expect("the writer connection's thread");
+        if allowed.len() > 1 {
+            assert_ne!(cpus, cpu.to_string());
+        }
+    }
+
+    #[tokio::test]
+    async fn a_run_dropped_midway_is_cancelled_there() {
+        let writer = WriterThread::start(WriterCpu::Off).unwrap();
+        let finished = Arc::new(AtomicBool::new(false));
+        let f = Arc::clone(&finished);
+        let run = writer.run(move || async move {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            f.store(true, Ordering::SeqCst);
+        });
+        assert!(
+            tokio::time::timeout(Duration::from_millis(20), run)
+                .await
+                .is_err()
+        );
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        assert!(!finished.load(Ordering::SeqCst));
+    }
+
+    #[tokio::test]
+    async fn a_stopped_writer_thread_answers_busy() {
+        let (jobs, queue) = mpsc::unbounded_channel();
+        drop(queue);
+        let gone = WriterThread {
+            jobs,
+            cpu: None,
+            connection_thread: String::new(),
+        };
+        let e = gone.run(|| async { 1 }).await.err().unwrap();
+        assert!(matches!(e, DomainError::Unavailable(_)), "{e:?}");
+    }
+
+    #[tokio::test]
+    async fn a_write_that_panics_answers_without_taking_the_thread_down() {
+        let writer = WriterThread::start(WriterCpu::Off).unwrap();
+        let e = writer
+            .run(|| async {
+                if true {
+                    panic!("a bug in a write");
+                }
+            })
+            .await
+            .err()
+            .unwrap();
+        assert!(matches!(e, DomainError::Internal { .. }), "{e:?}");
+        assert!(e.chain().contains("a bug in a write"), "{e:?}");
+        assert_eq!(writer.run(|| async { 2 }).await.unwrap(), 2);
+    }
+}
