@@ -876,8 +876,13 @@ fn sqlite_read_only_options(url: &str, max: u32, lock_wait: Duration) -> Connect
 ///
 /// Its thread is named [`WriterThread::connection_thread`] (`top -H`
 /// shows it).
+///
+/// It is never replaced (no idle timeout, no maximum lifetime): a new one
+/// would be opened by whoever next asks the pool for it, perhaps from a
+/// thread on another CPU than the writer thread's.
 fn sqlite_writer_options(url: &str, lock_wait: Duration, thread: String) -> ConnectOptions {
     let mut opts = sqlite_options(url, 1, lock_wait);
+    opts.idle_timeout(None).max_lifetime(None);
     opts.map_sqlx_sqlite_opts(move |o| {
         let thread = thread.clone();
         sqlite_connection(o, lock_wait)

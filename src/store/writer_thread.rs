@@ -280,6 +280,10 @@ mod tests {
             Some(cpu.to_string()),
             "the thread {thread} of the writer connection"
         );
+        // And it stays the one opened there: never replaced.
+        let pool = store.writer().get_sqlite_connection_pool().options();
+        assert_eq!(pool.get_max_lifetime(), None);
+        assert_eq!(pool.get_idle_timeout(), None);
         // Kept on no CPU, it may run on any.
         let free = open(WriterCpu::Off).await;
         assert_eq!(free.writer_cpu(), None);
