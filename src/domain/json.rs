@@ -43,6 +43,16 @@ impl<'a> JsonObject<'a> {
     }
 }
 
+/// Takes `key`'s value out of `map`, the key found as
+/// [`JsonObject::get`] finds it (exactly, else in any case).
+pub fn take(map: &mut Map<String, Value>, key: &str) -> Option<Value> {
+    if let Some(v) = map.remove(key) {
+        return Some(v);
+    }
+    let found = map.keys().find(|k| k.eq_ignore_ascii_case(key)).cloned()?;
+    map.remove(&found)
+}
+
 pub fn opt_string(v: Option<&Value>, key: &str, context: &str) -> ScimResult<Option<String>> {
     match v {
         None | Some(Value::Null) => Ok(None),
@@ -162,5 +172,29 @@ pub fn strip_readonly<'a>(body: &'a Value, keys: &[&str]) -> Cow<'a, Value> {
                 .collect(),
         )),
         other => Cow::Borrowed(other),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn take_finds_a_key_as_get_does() {
+        let Value::Object(mut map) = json!({"Data": 1, "data": 2, "OTHER": 3}) else {
+            unreachable!()
+        };
+        // Exactly first, else in any case; what it took is gone.
+        assert_eq!(JsonObject::new(&map, "t").get("data"), Some(&json!(2)));
+        assert_eq!(take(&mut map, "data"), Some(json!(2)));
+        assert_eq!(JsonObject::new(&map, "t").get("data"), Some(&json!(1)));
+        assert_eq!(take(&mut map, "data"), Some(json!(1)));
+        assert_eq!(take(&mut map, "data"), None);
+        assert_eq!(take(&mut map, "other"), Some(json!(3)));
+        assert!(map.is_empty());
     }
 }

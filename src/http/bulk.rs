@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use super::auth::Directory;
 use super::body::ScimBody;
 use super::scim::{directory_base, limits, scim_response};
-use crate::domain::json::JsonObject;
+use crate::domain::json::{self, JsonObject};
 use crate::error::{ScimError, ScimResult};
 use crate::http::AppState;
 use crate::service;
@@ -24,13 +24,14 @@ pub async fn bulk(
     body: ScimBody,
 ) -> ScimResult<HttpResponse> {
     let settings = &state.settings;
-    let body = body.into_value()?;
-    let Value::Object(map) = &body else {
+    let Value::Object(mut map) = body.into_value()? else {
         return Err(ScimError::invalid_syntax(
             "the request body must be a JSON object",
         ));
     };
-    let o = JsonObject::new(map, "BulkRequest");
+    // Moved out: the operations go to the writer thread.
+    let raw_ops = json::take(&mut map, "Operations");
+    let o = JsonObject::new(&map, "BulkRequest");
     if let Some(schemas) = o.get("schemas") {
         let ok = schemas.as_array().is_some_and(|l| {
             l.iter().any(|s| {
@@ -60,7 +61,7 @@ pub async fn bulk(
             ));
         }
     };
-    let Some(Value::Array(raw_ops)) = o.get("Operations") else {
+    let Some(Value::Array(raw_ops)) = raw_ops else {
         return Err(ScimError::invalid_syntax(
             "a BulkRequest needs an Operations array",
         ));

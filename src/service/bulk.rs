@@ -14,12 +14,12 @@ use uuid::Uuid;
 use super::batch::{self, Item, Operations};
 use super::groups as service_groups;
 use super::users as service_users;
-use super::{ScimResource, Tx, savepoint, write};
+use super::{ScimResource, Tx, savepoint, write_on_writer};
 use crate::domain::custom_attrs;
 use crate::domain::etag::{IfMatch, etag};
 use crate::domain::filter::Limits;
 use crate::domain::group::{self as domain_group, GroupInput};
-use crate::domain::json::JsonObject;
+use crate::domain::json::{self, JsonObject};
 use crate::domain::patch;
 use crate::domain::types::ResourceId;
 use crate::domain::user::{Prehashed, UserInput};
@@ -58,14 +58,15 @@ enum Kind {
     Group,
 }
 
-struct Operation<'a> {
+struct Operation {
     method: Method,
     bulk_id: Option<String>,
     path: String,
     version: Option<String>,
-    /// Borrowed from the request: each operation's body is cloned only
-    /// where it is rewritten ([`run`] resolves `bulkId` references).
-    data: Option<&'a Value>,
+    /// Moved out of the request: the operations go to the writer thread
+    /// ([`write_on_writer`]). Cloned only where it is rewritten ([`run`]
+    /// resolves `bulkId` references).
+    data: Option<Value>,
     /// The passwords the operation sets, hashed before the transaction
     /// opens ([`hash_passwords`]).
     passwords: Prehashed,
@@ -82,13 +83,13 @@ struct Done {
     dropped: Vec<String>,
 }
 
-fn parse_operation(i: usize, v: &Value) -> ScimResult<Operation<'_>> {
-    let Value::Object(o) = v else {
+fn parse_operation(i: usize, v: Value) -> ScimResult<Operation> {
+    let Value::Object(mut map) = v else {
         return Err(ScimError::invalid_syntax(format!(
             "Operations[{i}] must be an object"
         )));
     };
-    let o = JsonObject::new(o, "bulk operation");
+    let o = JsonObject::new(&map, "bulk operation");
     let method = match o.get("method").and_then(Value::as_str) {
         Some(m) if m.eq_ignore_ascii_case("POST") => Method::Post,
         Some(m) if m.eq_ignore_ascii_case("PUT") => Method::Put,
@@ -109,12 +110,13 @@ fn parse_operation(i: usize, v: &Value) -> ScimResult<Operation<'_>> {
             "Operations[{i}]: POST needs a bulkId"
         )));
     }
+    let version = o.string("version")?;
     Ok(Operation {
         method,
         bulk_id,
         path,
-        version: o.string("version")?,
-        data: o.get("data"),
+        version,
+        data: json::take(&mut map, "data"),
         passwords: Prehashed::default(),
     })
 }
@@ -123,8 +125,8 @@ fn parse_operation(i: usize, v: &Value) -> ScimResult<Operation<'_>> {
 /// `password` (decoded as the operation will decode it), the passwords of a
 /// User PATCH's operations ([`patch::passwords`]). Bodies that don't decode
 /// fail later, in their place.
-fn clear_passwords(op: &Operation<'_>, limits: Limits) -> Vec<String> {
-    let (Some(Kind::User), Some(data)) = (path_kind(&op.path), op.data) else {
+fn clear_passwords(op: &Operation, limits: Limits) -> Vec<String> {
+    let (Some(Kind::User), Some(data)) = (path_kind(&op.path), op.data.as_ref()) else {
         return vec![];
     };
     match op.method {
@@ -154,7 +156,7 @@ fn names_password(data: &Value) -> bool {
 /// milliseconds each) on the bounded hashing pool before the transaction
 /// opens, so the database's write lock is not held meanwhile. More than
 /// `max` passwords in one request: 413, before any hashing.
-async fn hash_passwords(ops: &mut [Operation<'_>], limits: Limits, max: usize) -> ScimResult<()> {
+async fn hash_passwords(ops: &mut [Operation], limits: Limits, max: usize) -> ScimResult<()> {
     let clear: Vec<Vec<String>> = ops.iter().map(|op| clear_passwords(op, limits)).collect();
     let n: usize = clear.iter().map(Vec::len).sum();
     if n > max {
@@ -252,12 +254,12 @@ async fn run(
     tx: &Tx,
     dir: &DirectoryPrincipal,
     limits: Limits,
-    op: &Operation<'_>,
+    op: &Operation,
     created: &HashMap<String, Uuid>,
 ) -> ScimResult<Done> {
     let (kind, id) = parse_path(&op.path, created)?;
     let if_match = op.version.as_deref().map(IfMatch::parse);
-    let mut data = op.data.cloned().unwrap_or(Value::Null);
+    let mut data = op.data.clone().unwrap_or(Value::Null);
     resolve_refs(&mut data, created)?;
     let need_id = || {
         id.ok_or_else(|| ScimError::invalid_path(format!("{} needs /{{id}}", op.method.as_str())))
@@ -374,8 +376,8 @@ fn plain_user_post(op: &Operation) -> bool {
 }
 
 /// The user a [`plain_user_post`] creates, its password hashed.
-fn user_input(op: &Operation<'_>) -> ScimResult<UserInput> {
-    let data = op.data.unwrap_or(&Value::Null);
+fn user_input(op: &Operation) -> ScimResult<UserInput> {
+    let data = op.data.as_ref().unwrap_or(&Value::Null);
     UserInput::from_body(data).map(|i| op.passwords.apply(i))
 }
 
@@ -418,7 +420,7 @@ impl Bulk<'_> {
         }
     }
 
-    fn succeeded(&mut self, op: &Operation<'_>, kind: Kind, done: &Done) {
+    fn succeeded(&mut self, op: &Operation, kind: Kind, done: &Done) {
         if let (Some(b), Some(id)) = (&op.bulk_id, done.id)
             && op.method == Method::Post
         {
@@ -446,7 +448,7 @@ impl Bulk<'_> {
         self.results.push(Value::Object(entry));
     }
 
-    fn failed(&mut self, op: &Operation<'_>, e: &ScimError) {
+    fn failed(&mut self, op: &Operation, e: &ScimError) {
         self.errors += 1;
         let mut entry = Map::new();
         entry.insert("method".into(), op.method.as_str().into());
@@ -460,9 +462,9 @@ impl Bulk<'_> {
 }
 
 impl<'a> Operations for Bulk<'a> {
-    type Op = &'a Operation<'a>;
+    type Op = &'a Operation;
 
-    fn entry(&self, op: &&'a Operation<'a>) -> SyncEntry {
+    fn entry(&self, op: &&'a Operation) -> SyncEntry {
         self.log(op, Kind::User, 201)
     }
 
@@ -471,7 +473,7 @@ impl<'a> Operations for Bulk<'a> {
     /// `_create` is not used.
     async fn one(
         &mut self,
-        op: &'a Operation<'a>,
+        op: &'a Operation,
         _create: Option<ScimResult<UserInput>>,
     ) -> ScimResult<()> {
         let (dir, limits, created) = (self.dir, self.limits, &self.created);
@@ -507,7 +509,7 @@ impl<'a> Operations for Bulk<'a> {
         Ok(())
     }
 
-    async fn created(&mut self, op: &'a Operation<'a>, id: Uuid) -> ScimResult<()> {
+    async fn created(&mut self, op: &'a Operation, id: Uuid) -> ScimResult<()> {
         let done = Done {
             status: 201,
             id: Some(id),
@@ -529,7 +531,8 @@ impl<'a> Operations for Bulk<'a> {
 /// `POST /Bulk`: the operations (checked for size by the caller) in
 /// order in one transaction, each in a savepoint of its own; the
 /// BulkResponse's `Operations`. `base` is the directory's SCIM base URL
-/// (for `location`).
+/// (for `location`). Parsed and their passwords hashed here, the
+/// operations take their turn on the writer thread ([`write_on_writer`]).
 #[allow(clippy::too_many_arguments)]
 #[instrument(skip_all, fields(directory = %dir.directory_id, operations = raw_ops.len()), err(level = "debug"))]
 pub async fn bulk(
@@ -537,22 +540,23 @@ pub async fn bulk(
     dir: &DirectoryPrincipal,
     request_id: Option<String>,
     base: String,
-    raw_ops: &[Value],
+    raw_ops: Vec<Value>,
     fail_on_errors: Option<u64>,
     limits: Limits,
     max_passwords: usize,
 ) -> ScimResult<Vec<Value>> {
     let mut ops = raw_ops
-        .iter()
+        .into_iter()
         .enumerate()
         .map(|(i, v)| parse_operation(i, v))
         .collect::<ScimResult<Vec<_>>>()?;
     hash_passwords(&mut ops, limits, max_passwords).await?;
     let origin = Origin::new(Actor::Directory(dir.directory_id), request_id.clone());
-    write(store, &origin, async |tx| {
+    let dir = dir.clone();
+    write_on_writer(store, origin, async move |tx| {
         let mut bulk = Bulk {
             tx,
-            dir,
+            dir: &dir,
             limits,
             base,
             request_id,
@@ -568,7 +572,7 @@ pub async fn bulk(
                 create: plain_user_post(op).then(|| user_input(op)),
             })
             .collect();
-        batch::run(tx, dir, &mut bulk, items).await?;
+        batch::run(tx, &dir, &mut bulk, items).await?;
         Ok(bulk.results)
     })
     .await

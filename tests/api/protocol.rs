@@ -150,6 +150,40 @@ async fn bulk_runs_operations_in_order_with_bulk_id_references() {
     assert_eq!(b["title"], "Boss");
 }
 
+/// Attribute names are case-insensitive (RFC 7643 §2.1), the envelope's
+/// and each operation's too: `operations` and `DATA` are read as
+/// `Operations` and `data`.
+#[tokio::test]
+async fn bulk_reads_its_keys_in_any_case() {
+    let app = spawn_app().await;
+    let (status, body) = app
+        .post(
+            "/Bulk",
+            json!({
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"],
+                "operations": [
+                    {"METHOD": "POST", "Path": "/Users", "BULKID": "a", "DATA": user("anycase@example.com")},
+                    {"method": "PATCH", "path": "/Users/bulkId:a", "Data": {
+                        "schemas": [PATCH_OP], "Operations": [{"op": "replace", "path": "title", "value": "Any"}]}},
+                ]
+            }),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let ops = body["Operations"].as_array().unwrap();
+    let statuses: Vec<&str> = ops.iter().map(|o| o["status"].as_str().unwrap()).collect();
+    assert_eq!(statuses, vec!["201", "200"], "{body}");
+    let id = ops[0]["location"]
+        .as_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap();
+    let (_, u) = app.get(&format!("/Users/{id}")).await;
+    assert_eq!(u["userName"], "anycase@example.com");
+    assert_eq!(u["title"], "Any");
+}
+
 /// A run of `POST /Users` is written with multi-row inserts
 /// (`service::users::CreateProbe`); whatever sits in the run, every operation must
 /// get the answer it gets one by one, in order.
