@@ -65,6 +65,12 @@ pub async fn open_store(settings: &Settings) -> Result<Store, StartupError> {
 impl Application {
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
         let mut store = open_store(&settings).await?;
+        if let Some(cpu) = store.writer_cpu() {
+            tracing::info!(
+                cpu,
+                "SQLite writes take their turns on a thread kept on CPU {cpu}"
+            );
+        }
         let bootstrap = store::directories::bootstrap(
             store.setup(),
             settings
