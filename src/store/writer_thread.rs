@@ -214,6 +214,8 @@ mod tests {
         assert!(e.to_string().contains("SCIM_WRITER_CPU=100000"), "{e}");
     }
 
+    /// Linux: where the process's threads run is read from `/proc`.
+    #[cfg(target_os = "linux")]
     #[tokio::test]
     async fn the_writer_thread_runs_on_its_cpu() {
         let allowed = core_affinity::get_core_ids().unwrap();
@@ -245,6 +247,7 @@ mod tests {
     }
 
     /// `Cpus_allowed_list` of this process's thread named `name`.
+    #[cfg(target_os = "linux")]
     fn cpus_of_thread(name: &str) -> Option<String> {
         for task in std::fs::read_dir("/proc/self/task").ok()? {
             let dir = task.ok()?.path();
@@ -260,6 +263,7 @@ mod tests {
         None
     }
 
+    #[cfg(target_os = "linux")]
     async fn open(cpu: WriterCpu) -> crate::store::Store {
         let path = std::env::temp_dir().join(format!("scim-wt-{}.db", uuid::Uuid::new_v4()));
         let url = format!("sqlite://{}?mode=rwc", path.display());
@@ -268,6 +272,7 @@ mod tests {
             .unwrap()
     }
 
+    #[cfg(target_os = "linux")]
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_writer_connections_thread_shares_the_writer_threads_cpu() {
         let allowed = core_affinity::get_core_ids().unwrap();
