@@ -10,7 +10,12 @@ pub fn init(format: LogFormat) {
         .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,sea_orm=warn,sea_orm_migration=warn"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        // A line stderr does not take (its reader is gone) is lost. By
+        // default the subscriber reports it with `eprintln!`, which
+        // panics then, in whatever task logged: at start-up, or in the
+        // shutdown's, which then never drained.
+        .log_internal_errors(false);
     // A second init (tests) is harmless: keep the first subscriber.
     let _ = match format {
         LogFormat::Json => builder.json().try_init(),

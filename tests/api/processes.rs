@@ -20,6 +20,13 @@ pub(crate) struct Proc {
 
 impl Proc {
     pub(crate) async fn start(db_url: &str, extra: &[(&str, &str)]) -> Proc {
+        Self::start_with(db_url, extra, false).await
+    }
+
+    /// [`Proc::start`]; with `log_pipe_gone`, its stderr is a pipe whose
+    /// reading end is closed at once (what a log shipper that exited
+    /// leaves), and it logs at `info`.
+    async fn start_with(db_url: &str, extra: &[(&str, &str)], log_pipe_gone: bool) -> Proc {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -32,10 +39,14 @@ impl Proc {
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::null());
+        if log_pipe_gone {
+            cmd.env("RUST_LOG", "info").stderr(Stdio::piped());
+        }
         for (k, v) in extra {
             cmd.env(k, v);
         }
-        let child = cmd.spawn().unwrap();
+        let mut child = cmd.spawn().unwrap();
+        drop(child.stderr.take());
         let address = format!("http://127.0.0.1:{port}");
         let client = crate::helpers::http_client();
         let mut ready = false;
@@ -127,6 +138,35 @@ async fn sigterm_drains_reports_not_ready_and_closes_cleanly() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(exited.expect("the server exits after draining").success());
+}
+
+/// A server whose log reader went away still serves and stops on
+/// SIGTERM: a log line it cannot write is lost, and the task that logged
+/// it goes on (the shutdown logs before it drains).
+#[tokio::test]
+async fn a_server_whose_log_pipe_is_gone_still_serves_and_stops_on_sigterm() {
+    let url = fresh_database_url().await;
+    let mut p = Proc::start_with(&url, &[("SCIM_SHUTDOWN_DELAY_SECS", "0")], true).await;
+    let base = directory_base(&url, &p.address).await;
+    let client = crate::helpers::http_client();
+    assert_eq!(
+        post_user(&client, &base, "logless@example.com").await,
+        Some(201)
+    );
+    Command::new("kill")
+        .args(["-TERM", &p.pid().to_string()])
+        .status()
+        .unwrap();
+    let mut exited = None;
+    for _ in 0..100 {
+        if let Some(status) = p.child.try_wait().unwrap() {
+            exited = Some(status);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let status = exited.expect("the server exits on SIGTERM");
+    assert!(status.success(), "{status}");
 }
 
 /// One step of a writer's script for a user.
