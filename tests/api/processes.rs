@@ -70,6 +70,18 @@ impl Proc {
     fn pid(&self) -> u32 {
         self.child.id()
     }
+
+    /// How it exited, if it does within `limit`.
+    async fn exit_within(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = std::time::Instant::now() + limit;
+        while std::time::Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some(status);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        None
+    }
 }
 
 impl Drop for Proc {
@@ -129,14 +141,7 @@ async fn sigterm_drains_reports_not_ready_and_closes_cleanly() {
             .status(),
         200
     );
-    let mut exited = None;
-    for _ in 0..100 {
-        if let Some(status) = p.child.try_wait().unwrap() {
-            exited = Some(status);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let exited = p.exit_within(Duration::from_secs(10)).await;
     assert!(exited.expect("the server exits after draining").success());
 }
 
@@ -157,15 +162,10 @@ async fn a_server_whose_log_pipe_is_gone_still_serves_and_stops_on_sigterm() {
         .args(["-TERM", &p.pid().to_string()])
         .status()
         .unwrap();
-    let mut exited = None;
-    for _ in 0..100 {
-        if let Some(status) = p.child.try_wait().unwrap() {
-            exited = Some(status);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let status = exited.expect("the server exits on SIGTERM");
+    let status = p
+        .exit_within(Duration::from_secs(10))
+        .await
+        .expect("the server exits on SIGTERM");
     assert!(status.success(), "{status}");
 }
 
