@@ -26,6 +26,7 @@ pub struct Application {
     bootstrap: Option<Bootstrap>,
     purge: Option<tokio::task::JoinHandle<()>>,
     webhooks: Option<tokio::task::JoinHandle<()>>,
+    checkpoints: tokio::task::JoinHandle<()>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -99,6 +100,7 @@ impl Application {
         let max_body_bytes = settings.max_body_bytes;
         let purge = (settings.purge_interval_secs > 0)
             .then(|| tokio::spawn(purge_job(store.clone(), settings.clone())));
+        let checkpoints = tokio::spawn(checkpoint_job(store.clone()));
         let webhooks = if settings.webhook_poll_ms > 0 {
             // One client for every delivery of this instance.
             let deliverer = crate::webhooks::Deliverer::with_lease(
@@ -164,6 +166,7 @@ impl Application {
             bootstrap,
             purge,
             webhooks,
+            checkpoints,
         })
     }
 
@@ -199,9 +202,29 @@ impl Application {
         if let Some(w) = self.webhooks {
             w.abort();
         }
+        self.checkpoints.abort();
         self.state.store.clone().close().await;
         tracing::info!("stopped");
         result
+    }
+}
+
+/// SQLite: checkpoints the WAL off the writer every
+/// [`store::CHECKPOINT_EVERY`] ([`Store::checkpoint`]); ends at once on
+/// PostgreSQL.
+async fn checkpoint_job(store: Store) {
+    let mut tick = tokio::time::interval(store::CHECKPOINT_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        match store.checkpoint().await {
+            Ok(None) => return,
+            Ok(Some(_)) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "WAL checkpoint failed; the writer checkpoints past its limit");
+                tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+            }
+        }
     }
 }
 

@@ -59,6 +59,7 @@ pub struct Metrics {
     pub group_commits: IntCounter,
     pub group_commit_writes: IntCounter,
     pub group_commit_chained: IntCounter,
+    pub checkpoints: IntCounter,
 }
 
 impl Metrics {
@@ -129,6 +130,11 @@ impl Metrics {
             "SQLite group commit: batches begun by the commit of the one before, on its connection",
         )
         .expect("valid metric");
+        let checkpoints = IntCounter::new(
+            "db_wal_checkpoints_total",
+            "SQLite: WAL checkpoints off the writer that moved pages into the database file",
+        )
+        .expect("valid metric");
         for c in [
             Box::new(http_requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(http_latency.clone()),
@@ -139,6 +145,7 @@ impl Metrics {
             Box::new(group_commits.clone()),
             Box::new(group_commit_writes.clone()),
             Box::new(group_commit_chained.clone()),
+            Box::new(checkpoints.clone()),
         ] {
             registry.register(c).expect("metric registered once");
         }
@@ -154,6 +161,7 @@ impl Metrics {
             group_commits,
             group_commit_writes,
             group_commit_chained,
+            checkpoints,
         }
     }
 }
@@ -271,6 +279,12 @@ pub async fn metrics(state: web::Data<AppState>, req: HttpRequest) -> HttpRespon
         m.group_commit_chained
             .inc_by(group.chained().saturating_sub(m.group_commit_chained.get()));
     }
+    m.checkpoints.inc_by(
+        state
+            .store
+            .checkpoints()
+            .saturating_sub(m.checkpoints.get()),
+    );
     let mut buf = Vec::new();
     if let Err(e) = TextEncoder::new().encode(&m.registry.gather(), &mut buf) {
         tracing::error!(error = %e, "encoding metrics failed");

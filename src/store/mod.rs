@@ -67,6 +67,10 @@ pub struct Store {
     /// SQLite: the thread write requests take their turns on
     /// ([`writer_thread`]); the writer connection was opened from it.
     writer_thread: Option<Arc<WriterThread>>,
+    /// SQLite: the connection that checkpoints the WAL
+    /// ([`Store::checkpoint`]), and the checkpoints that moved pages.
+    checkpointer: Option<DatabaseConnection>,
+    checkpoints: Arc<AtomicU64>,
     /// Whether write transactions record change events
     /// (`SCIM_EVENTS_ENABLED`; only the benchmark turns it off).
     events: bool,
@@ -159,6 +163,9 @@ impl Store {
             let auth =
                 Database::connect(sqlite_read_only_options(url, AUTH_CONNECTIONS, lock_wait))
                     .await?;
+            // Opened here, not on the writer thread: its copying and
+            // `fsync` run off the writer's CPU.
+            let checkpointer = Database::connect(sqlite_options(url, 1, lock_wait)).await?;
             Ok(Self {
                 read,
                 write: counted(write, &counts, |c| &c.write),
@@ -168,6 +175,8 @@ impl Store {
                 statements: counts,
                 group: Some(Arc::default()),
                 writer_thread: Some(Arc::new(writer_thread)),
+                checkpointer: Some(checkpointer),
+                checkpoints: Arc::default(),
                 events: true,
             })
         } else {
@@ -232,6 +241,8 @@ impl Store {
                 statements: counts,
                 group: None,
                 writer_thread: None,
+                checkpointer: None,
+                checkpoints: Arc::default(),
                 events: true,
             })
         }
@@ -265,6 +276,37 @@ impl Store {
             }
             None => make().await,
         }
+    }
+
+    /// SQLite: checkpoints the WAL (`PASSIVE`: as far as readers allow,
+    /// without waiting for the writer) on a connection of its own; the
+    /// WAL frames now in the database file. Run every
+    /// [`CHECKPOINT_EVERY`] by the server, so that the writer's commits
+    /// do not copy pages into the database file and `fsync` it in a
+    /// batch's turn: the writer checkpoints by itself only past
+    /// [`WRITER_AUTOCHECKPOINT_PAGES`] (and then finds little left to
+    /// copy). `None` on PostgreSQL.
+    pub async fn checkpoint(&self) -> Result<Option<i64>, DbErr> {
+        let Some(c) = &self.checkpointer else {
+            return Ok(None);
+        };
+        let row = c
+            .query_one_raw(Statement::from_string(
+                DatabaseBackend::Sqlite,
+                "PRAGMA wal_checkpoint(PASSIVE)",
+            ))
+            .await?;
+        // (busy, frames in the WAL, frames checkpointed)
+        let done = row.map(|r| r.try_get_by_index::<i64>(2)).transpose()?;
+        if done.is_some_and(|n| n > 0) {
+            self.checkpoints.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(done)
+    }
+
+    /// Checkpoints that moved WAL frames since start (`/metrics`).
+    pub fn checkpoints(&self) -> u64 {
+        self.checkpoints.load(Ordering::Relaxed)
     }
 
     /// The CPU the writer thread is kept on (SQLite, `SCIM_WRITER_CPU`).
@@ -424,6 +466,9 @@ impl Store {
         }
         let _ = self.write.close().await;
         let _ = self.auth.close().await;
+        if let Some(c) = self.checkpointer {
+            let _ = c.close().await;
+        }
     }
 }
 
@@ -888,6 +933,10 @@ fn sqlite_writer_options(url: &str, lock_wait: Duration, thread: String) -> Conn
         sqlite_connection(o, lock_wait)
             .pragma("temp_store", "memory")
             .pragma("cache_size", format!("-{WRITER_CACHE_KIB}"))
+            .pragma(
+                "wal_autocheckpoint",
+                WRITER_AUTOCHECKPOINT_PAGES.to_string(),
+            )
             .thread_name(move |_| thread.clone())
     });
     opts
@@ -895,6 +944,15 @@ fn sqlite_writer_options(url: &str, lock_wait: Duration, thread: String) -> Conn
 
 /// The writer connection's page cache, in KiB ([`sqlite_writer_options`]).
 const WRITER_CACHE_KIB: i64 = 32 * 1024;
+
+/// The WAL's size in pages past which the writer checkpoints by itself
+/// (SQLite's default is 1,000): [`Store::checkpoint`] does it off the
+/// writer meanwhile. 32 MiB of 4 KiB pages.
+pub const WRITER_AUTOCHECKPOINT_PAGES: u32 = 8_192;
+
+/// How often the server checkpoints the WAL off the writer
+/// ([`Store::checkpoint`]).
+pub const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
 
 /// Every SQLite pool: no ping when a connection is handed out (sqlx's
 /// default). On SQLite a ping only asks the connection's thread whether it

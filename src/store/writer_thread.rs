@@ -263,13 +263,54 @@ mod tests {
         None
     }
 
-    #[cfg(target_os = "linux")]
     async fn open(cpu: WriterCpu) -> crate::store::Store {
+        open_at(cpu).await.0
+    }
+
+    async fn open_at(cpu: WriterCpu) -> (crate::store::Store, std::path::PathBuf) {
         let path = std::env::temp_dir().join(format!("scim-wt-{}.db", uuid::Uuid::new_v4()));
         let url = format!("sqlite://{}?mode=rwc", path.display());
-        crate::store::Store::open_with(&url, 2, Duration::from_secs(5), None, cpu)
+        let store = crate::store::Store::open_with(&url, 2, Duration::from_secs(5), None, cpu)
+            .await
+            .unwrap();
+        (store, path)
+    }
+
+    /// The writer leaves checkpoints to `Store::checkpoint` up to its
+    /// limit: 3 MB written stay in the WAL until a checkpoint on another
+    /// connection moves them into the database file.
+    #[tokio::test]
+    async fn the_wal_is_checkpointed_off_the_writer() {
+        use sea_orm::{ConnectionTrait, DatabaseBackend, Statement};
+        let (store, path) = open_at(WriterCpu::Off).await;
+        let w = store.writer();
+        let limit: i64 = w
+            .query_one_raw(Statement::from_string(
+                DatabaseBackend::Sqlite,
+                "PRAGMA wal_autocheckpoint",
+            ))
             .await
             .unwrap()
+            .unwrap()
+            .try_get_by_index(0)
+            .unwrap();
+        assert_eq!(limit, i64::from(crate::store::WRITER_AUTOCHECKPOINT_PAGES));
+        w.execute_unprepared("CREATE TABLE ck (v TEXT)")
+            .await
+            .unwrap();
+        w.execute_unprepared(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000) \
+             INSERT INTO ck SELECT printf('%.1000c', 'x') FROM n",
+        )
+        .await
+        .unwrap();
+        let before = std::fs::metadata(&path).unwrap().len();
+        assert_eq!(store.checkpoints(), 0);
+        let moved = store.checkpoint().await.unwrap().unwrap();
+        assert!(moved > 700, "{moved} frames");
+        let after = std::fs::metadata(&path).unwrap().len();
+        assert!(after > before + 3_000_000, "{before} → {after} bytes");
+        assert_eq!(store.checkpoints(), 1);
     }
 
     #[cfg(target_os = "linux")]

@@ -370,3 +370,36 @@ async fn concurrent_writes_share_commits_on_sqlite() {
     );
     assert!(commits < writes, "{commits} commits for {writes} writes");
 }
+
+/// On SQLite, the server checkpoints the WAL off the writer, on a
+/// connection of its own (`Store::checkpoint`): `/metrics` counts the
+/// checkpoints that moved pages.
+#[tokio::test]
+async fn the_server_checkpoints_the_wal_off_the_writer_on_sqlite() {
+    let app = spawn_app().await;
+    app.create_user(user("checkpointed@example.com")).await;
+    let checkpoints = async || -> u64 {
+        let text = app.metrics_text().await;
+        text.lines()
+            .find_map(|l| {
+                l.strip_prefix("db_wal_checkpoints_total")?
+                    .trim()
+                    .parse()
+                    .ok()
+            })
+            .unwrap_or_else(|| panic!("db_wal_checkpoints_total in {text}"))
+    };
+    if test_backend() != TestBackend::Sqlite {
+        assert_eq!(checkpoints().await, 0);
+        return;
+    }
+    let mut seen = 0;
+    for _ in 0..50 {
+        seen = checkpoints().await;
+        if seen > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(seen > 0, "a checkpoint within 2.5 s of a write");
+}
