@@ -26,12 +26,7 @@ impl<'a> JsonObject<'a> {
     }
 
     pub fn get(&self, key: &str) -> Option<&'a Value> {
-        self.map.get(key).or_else(|| {
-            self.map
-                .iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case(key))
-                .map(|(_, v)| v)
-        })
+        entry(self.map, key).map(|(_, v)| v)
     }
 
     pub fn string(&self, key: &str) -> ScimResult<Option<String>> {
@@ -43,13 +38,17 @@ impl<'a> JsonObject<'a> {
     }
 }
 
+/// `key`'s entry in `map`: the key as written, else in any case
+/// (attribute names are case-insensitive, RFC 7643 §2.1).
+fn entry<'m>(map: &'m Map<String, Value>, key: &str) -> Option<(&'m String, &'m Value)> {
+    map.get_key_value(key)
+        .or_else(|| map.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)))
+}
+
 /// Takes `key`'s value out of `map`, the key found as
-/// [`JsonObject::get`] finds it (exactly, else in any case).
+/// [`JsonObject::get`] finds it.
 pub fn take(map: &mut Map<String, Value>, key: &str) -> Option<Value> {
-    if let Some(v) = map.remove(key) {
-        return Some(v);
-    }
-    let found = map.keys().find(|k| k.eq_ignore_ascii_case(key)).cloned()?;
+    let found = entry(map, key)?.0.clone();
     map.remove(&found)
 }
 

@@ -208,7 +208,7 @@ impl ScimWrite {
 /// `users` implements it for `StoredUser`, `groups` for `ScimGroup`
 /// (the `DELETE` of both is [`ScimResource::delete`] over their `delete_in`);
 /// `http::writes` is the one handler set over it.
-pub trait ScimResource: Sized + Send + 'static {
+pub trait ScimResource: Sized {
     /// The resource type (`User`, `Group`) the sync log and the metrics
     /// name.
     const KIND: &'static str;
