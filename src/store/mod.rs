@@ -269,12 +269,18 @@ impl Store {
         T: Send + 'static,
         E: From<DomainError> + Send + 'static,
     {
+        // A write's future is big (~17 KB on SQLite), and a future moves
+        // by copy: boxed where it is made, it moves as a pointer (into the
+        // writer thread's task, and with the request's future on actix's
+        // side, which then does not hold it).
         match &self.writer_thread {
             Some(writer) => {
                 let span = tracing::Span::current();
-                writer.run(move || make().instrument(span)).await?
+                writer
+                    .run(move || Box::pin(make()).instrument(span))
+                    .await?
             }
-            None => make().await,
+            None => Box::pin(make()).await,
         }
     }
 

@@ -143,7 +143,9 @@ impl WriterThread {
 
     /// Runs the future `make` makes on the writer thread (made there, it
     /// need not be `Send`). Dropping the returned future (the client went
-    /// away) drops that one where it is, as if it ran in place.
+    /// away) drops that one where it is, as if it ran in place. The future
+    /// is moved (copied) into the thread's task: a big one should come
+    /// boxed, as [`crate::store::Store::on_writer`]'s does.
     pub async fn run<F, Fut>(&self, make: F) -> Result<Fut::Output, DomainError>
     where
         F: FnOnce() -> Fut + Send + 'static,
