@@ -22,6 +22,7 @@ pub mod org_schemas;
 pub mod paging;
 pub mod prepared;
 pub mod retention;
+pub mod row_sql;
 pub mod site_users;
 pub mod sync_log;
 pub mod sync_status;

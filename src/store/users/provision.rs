@@ -5,8 +5,8 @@ use chrono::Utc;
 use entity::{account, domain, group, group_member, scim_user, scim_user_value};
 use sea_orm::sea_query::{Asterisk, Expr, ExprTrait, Query, SelectStatement};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, FromQueryResult,
-    JoinType, PaginatorTrait, QueryFilter, QueryResult, QuerySelect, QueryTrait, Set, TryIntoModel,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, JoinType,
+    PaginatorTrait, QueryFilter, QueryResult, QuerySelect, QueryTrait, Set, TryIntoModel,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -20,6 +20,7 @@ use crate::store::directories::{
     DirectoryPrincipal, authority_from, select_authority, verified_domain_named,
 };
 use crate::store::events::{EventType, NewEvent, Recorder};
+use crate::store::row_sql::{self, RowWrite};
 use crate::store::{carry, db_error, is_unique_violation, org_schemas};
 
 /// Writes the multi-valued attributes of a link (`replace`: in place of
@@ -253,7 +254,7 @@ pub async fn insert_account<C: Recorder>(
     password: Option<&Password>,
 ) -> DomainResult<account::Model> {
     let m = new_account(managing_org, email, profile, password, Utc::now())?;
-    if let Some(written) = held::<account::Entity, _>(tx, Write::Insert, m.clone())? {
+    if let Some(written) = held::<account::Entity, _>(tx, RowWrite::Insert, m.clone())? {
         return Ok(written);
     }
     m.insert(tx).await.map_err(|e| {
@@ -326,7 +327,7 @@ pub async fn insert_link<C: Recorder>(
 ) -> DomainResult<scim_user::Model> {
     let link = new_link(dir, account, attrs, Utc::now());
     let id = *link.id.as_ref();
-    let link = match held::<scim_user::Entity, _>(tx, Write::Insert, link.clone())? {
+    let link = match held::<scim_user::Entity, _>(tx, RowWrite::Insert, link.clone())? {
         Some(written) => written,
         None => link.insert(tx).await.map_err(|e| {
             if is_unique_violation(&e) {
@@ -340,20 +341,12 @@ pub async fn insert_link<C: Recorder>(
     Ok(link)
 }
 
-/// How a held row is written.
-#[derive(Clone, Copy)]
-enum Write {
-    Insert,
-    /// Of a locked row.
-    Update,
-}
-
 /// SQLite: holds the INSERT or UPDATE of `row` (every column set, or
 /// unchanged for an update) for the next statement and returns the row as
-/// written; elsewhere `None`.
-fn held<E, C>(tx: &C, write: Write, row: E::ActiveModel) -> DomainResult<Option<E::Model>>
+/// written; elsewhere `None`. Its SQL is built once ([`row_sql`]).
+fn held<E, C>(tx: &C, write: RowWrite, row: E::ActiveModel) -> DomainResult<Option<E::Model>>
 where
-    E: EntityTrait,
+    E: EntityTrait + 'static,
     E::ActiveModel: ActiveModelTrait<Entity = E> + TryIntoModel<E::Model> + Clone,
     C: Recorder,
 {
@@ -364,14 +357,7 @@ where
         .clone()
         .try_into_model()
         .map_err(|e| DomainError::internal(format!("a row to write is incomplete: {e}")))?;
-    let stmt = match write {
-        Write::Insert => E::insert(row).build(DbBackend::Sqlite),
-        Write::Update => E::update(row)
-            .validate()
-            .map_err(db_error)?
-            .build(DbBackend::Sqlite),
-    };
-    tx.hold(stmt);
+    tx.hold(row_sql::statement(write, row).map_err(db_error)?);
     Ok(Some(written))
 }
 
@@ -393,7 +379,7 @@ pub async fn update_link<C: Recorder>(
     set_link_attrs(&mut link, attrs);
     link.last_modified = Set(Utc::now());
     let held = if previous.user_name.lower() == attrs.user_name.lower() {
-        held::<scim_user::Entity, _>(tx, Write::Update, link.clone())?
+        held::<scim_user::Entity, _>(tx, RowWrite::Update, link.clone())?
     } else {
         None
     };

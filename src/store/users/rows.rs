@@ -285,4 +285,58 @@ mod tests {
         set_link_attrs(&mut retitled, &attrs(false, "Analyst"));
         assert_eq!(written(&retitled), ["Title", "Active"]);
     }
+
+    /// The statements [`row_sql`] binds once a shape's SQL is known are the
+    /// ones sea-orm builds: new accounts (with and without an org, a
+    /// profile), new links, and link UPDATEs of a few shapes, each shape
+    /// written twice (built, then bound) with different values.
+    #[test]
+    fn row_statements_built_once_bind_as_sea_orm_builds_them() {
+        use sea_orm::{DbBackend, EntityTrait, QueryTrait};
+
+        use crate::store::row_sql::{self, RowWrite};
+
+        fn same<A: ActiveModelTrait + Clone>(write: RowWrite, row: A)
+        where
+            A::Entity: 'static,
+        {
+            let expected = match write {
+                RowWrite::Insert => A::Entity::insert(row.clone()).build(DbBackend::Sqlite),
+                RowWrite::Update => A::Entity::update(row.clone())
+                    .validate()
+                    .unwrap()
+                    .build(DbBackend::Sqlite),
+            };
+            let got = row_sql::statement(write, row.clone()).unwrap();
+            assert!(row_sql::kept(write, &row), "{}", got.sql);
+            assert_eq!(got.sql, expected.sql);
+            assert_eq!(got.values, expected.values, "{}", got.sql);
+        }
+
+        let dir = DirectoryPrincipal {
+            directory_id: Uuid::now_v7(),
+            org_id: Uuid::now_v7(),
+            reject_unverified_domains: false,
+            credential: Credential::StaticToken(Uuid::now_v7()),
+        };
+        for i in 0..3 {
+            let email = Email::parse(&format!("user{i}@acme.example")).unwrap();
+            let org = (i % 2 == 0).then(Uuid::now_v7);
+            same(
+                RowWrite::Insert,
+                new_account(org, &email, None, None, Utc::now()).unwrap(),
+            );
+            let title = format!("Title {i}");
+            let link = new_link(&dir, Uuid::now_v7(), &attrs(i == 1, &title), Utc::now());
+            same(RowWrite::Insert, link.clone());
+
+            let stored: scim_user::ActiveModel = link.try_into_model().unwrap().into();
+            let mut off = stored.clone();
+            set_link_attrs(&mut off, &attrs(i != 1, &title));
+            same(RowWrite::Update, off);
+            let mut retitled = stored;
+            set_link_attrs(&mut retitled, &attrs(i != 1, &format!("Other {i}")));
+            same(RowWrite::Update, retitled);
+        }
+    }
 }
