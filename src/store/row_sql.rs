@@ -1,5 +1,5 @@
 //! The INSERT of a row and the UPDATE of a row by its primary key, as
-//! sea-orm builds them for SQLite, with their SQL built once. For rows of
+//! sea-orm builds them, with their SQL built once. For rows of
 //! one entity with the same columns set, sea-orm builds the same text
 //! every time, one parameter a column. So the text is kept the first time,
 //! and each later row binds its values in column order. Building the
@@ -15,6 +15,7 @@ use std::any::TypeId;
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, RwLock};
 
+use super::prepared;
 use sea_orm::{
     ActiveModelTrait, ActiveValue, DbBackend, DbErr, EntityTrait, Iterable, PrimaryKeyToColumn,
     QueryTrait, Statement, Value,
@@ -29,9 +30,11 @@ pub enum RowWrite {
     Update,
 }
 
-/// A statement's shape: the entity, the write and the columns it writes.
+/// A statement's shape: the backend, the entity, the write and the
+/// columns it writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 struct Shape {
+    backend: usize,
     entity: TypeId,
     write: RowWrite,
     columns: u64,
@@ -44,14 +47,14 @@ const MAX_SHAPES: usize = 512;
 
 static BUILT: LazyLock<RwLock<HashMap<Shape, Option<Arc<str>>>>> = LazyLock::new(RwLock::default);
 
-/// The statement that writes `row` on SQLite, as sea-orm builds it.
-pub fn statement<A>(write: RowWrite, mut row: A) -> Result<Statement, DbErr>
+/// The statement that writes `row` on `backend`, as sea-orm builds it.
+pub fn statement<A>(backend: DbBackend, write: RowWrite, mut row: A) -> Result<Statement, DbErr>
 where
     A: ActiveModelTrait,
     A::Entity: 'static,
 {
-    let Some(shape) = shape(write, &row) else {
-        return build(write, row);
+    let Some(shape) = shape(backend, write, &row) else {
+        return build(backend, write, row);
     };
     let known = BUILT
         .read()
@@ -60,14 +63,14 @@ where
         .cloned();
     match known {
         Some(Some(sql)) => Ok(Statement::from_sql_and_values(
-            DbBackend::Sqlite,
+            backend,
             sql.to_string(),
             take_values(write, &mut row),
         )),
-        Some(None) => build(write, row),
+        Some(None) => build(backend, write, row),
         None => {
             let values = take_values(write, &mut row.clone());
-            let built = build(write, row)?;
+            let built = build(backend, write, row)?;
             let same = built.values.as_ref().is_some_and(|v| v.0 == values);
             if !same {
                 tracing::debug!(
@@ -86,12 +89,12 @@ where
 
 /// Whether `row`'s shape has its SQL kept (bound, not built, from now on).
 #[cfg(test)]
-pub fn kept<A>(write: RowWrite, row: &A) -> bool
+pub fn kept<A>(backend: DbBackend, write: RowWrite, row: &A) -> bool
 where
     A: ActiveModelTrait,
     A::Entity: 'static,
 {
-    shape(write, row).is_some_and(|shape| {
+    shape(backend, write, row).is_some_and(|shape| {
         BUILT
             .read()
             .unwrap_or_else(|e| e.into_inner())
@@ -100,15 +103,19 @@ where
     })
 }
 
-fn build<A: ActiveModelTrait>(write: RowWrite, row: A) -> Result<Statement, DbErr> {
+fn build<A: ActiveModelTrait>(
+    backend: DbBackend,
+    write: RowWrite,
+    row: A,
+) -> Result<Statement, DbErr> {
     Ok(match write {
-        RowWrite::Insert => A::Entity::insert(row).build(DbBackend::Sqlite),
-        RowWrite::Update => A::Entity::update(row).validate()?.build(DbBackend::Sqlite),
+        RowWrite::Insert => A::Entity::insert(row).build(backend),
+        RowWrite::Update => A::Entity::update(row).validate()?.build(backend),
     })
 }
 
 /// The columns `write` writes of `row` (`None`: more than 64 columns).
-fn shape<A>(write: RowWrite, row: &A) -> Option<Shape>
+fn shape<A>(backend: DbBackend, write: RowWrite, row: &A) -> Option<Shape>
 where
     A: ActiveModelTrait,
     A::Entity: 'static,
@@ -127,6 +134,7 @@ where
         }
     }
     Some(Shape {
+        backend: prepared::slot(backend),
         entity: TypeId::of::<A::Entity>(),
         write,
         columns,

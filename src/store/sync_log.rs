@@ -2,10 +2,11 @@
 
 use chrono::{DateTime, Utc};
 use entity::sync_log::{self, SyncOutcome};
-use sea_orm::{ConnectionTrait, EntityTrait, NotSet, QueryTrait, Set};
+use sea_orm::{ConnectionTrait, NotSet, Set};
 use uuid::Uuid;
 
 use super::carry::WriteLater;
+use super::row_sql::{self, RowWrite};
 use super::{db_error, insert_chunks};
 use crate::domain::error::DomainResult;
 
@@ -22,7 +23,7 @@ pub struct SyncEntry {
     pub request_id: Option<String>,
 }
 
-fn row(entry: SyncEntry, at: DateTime<Utc>) -> sync_log::ActiveModel {
+pub(crate) fn row(entry: SyncEntry, at: DateTime<Utc>) -> sync_log::ActiveModel {
     let outcome = if entry.status < 400 {
         SyncOutcome::Success
     } else {
@@ -46,7 +47,9 @@ fn row(entry: SyncEntry, at: DateTime<Utc>) -> sync_log::ActiveModel {
 /// the database with the next statement or the commit
 /// ([`super::carry`]).
 pub async fn record<C: WriteLater>(db: &C, entry: SyncEntry) -> DomainResult<()> {
-    let insert = sync_log::Entity::insert(row(entry, Utc::now())).build(db.get_database_backend());
+    let backend = db.get_database_backend();
+    let insert =
+        row_sql::statement(backend, RowWrite::Insert, row(entry, Utc::now())).map_err(db_error)?;
     db.write_later(insert).await.map_err(db_error)
 }
 

@@ -5,8 +5,8 @@ use chrono::Utc;
 use entity::{account, domain, group, group_member, scim_user, scim_user_value};
 use sea_orm::sea_query::{Asterisk, Expr, ExprTrait, Query, SelectStatement};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, JoinType,
-    PaginatorTrait, QueryFilter, QueryResult, QuerySelect, QueryTrait, Set, TryIntoModel,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, FromQueryResult,
+    JoinType, PaginatorTrait, QueryFilter, QueryResult, QuerySelect, QueryTrait, Set, TryIntoModel,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -357,7 +357,7 @@ where
         .clone()
         .try_into_model()
         .map_err(|e| DomainError::internal(format!("a row to write is incomplete: {e}")))?;
-    tx.hold(row_sql::statement(write, row).map_err(db_error)?);
+    tx.hold(row_sql::statement(DbBackend::Sqlite, write, row).map_err(db_error)?);
     Ok(Some(written))
 }
 

@@ -287,9 +287,10 @@ mod tests {
     }
 
     /// The statements [`row_sql`] binds once a shape's SQL is known are the
-    /// ones sea-orm builds: new accounts (with and without an org, a
-    /// profile), new links, and link UPDATEs of a few shapes, each shape
-    /// written twice (built, then bound) with different values.
+    /// ones sea-orm builds, on SQLite and PostgreSQL: new accounts (with
+    /// and without an org), new links, link UPDATEs of two shapes and
+    /// sync-log entries, each shape written three times (built, then
+    /// bound) with different values, NULLs among them.
     #[test]
     fn row_statements_built_once_bind_as_sea_orm_builds_them() {
         use sea_orm::{DbBackend, EntityTrait, QueryTrait};
@@ -300,17 +301,19 @@ mod tests {
         where
             A::Entity: 'static,
         {
-            let expected = match write {
-                RowWrite::Insert => A::Entity::insert(row.clone()).build(DbBackend::Sqlite),
-                RowWrite::Update => A::Entity::update(row.clone())
-                    .validate()
-                    .unwrap()
-                    .build(DbBackend::Sqlite),
-            };
-            let got = row_sql::statement(write, row.clone()).unwrap();
-            assert!(row_sql::kept(write, &row), "{}", got.sql);
-            assert_eq!(got.sql, expected.sql);
-            assert_eq!(got.values, expected.values, "{}", got.sql);
+            for backend in [DbBackend::Sqlite, DbBackend::Postgres] {
+                let expected = match write {
+                    RowWrite::Insert => A::Entity::insert(row.clone()).build(backend),
+                    RowWrite::Update => A::Entity::update(row.clone())
+                        .validate()
+                        .unwrap()
+                        .build(backend),
+                };
+                let got = row_sql::statement(backend, write, row.clone()).unwrap();
+                assert!(row_sql::kept(backend, write, &row), "{}", got.sql);
+                assert_eq!(got.sql, expected.sql);
+                assert_eq!(got.values, expected.values, "{}", got.sql);
+            }
         }
 
         let dir = DirectoryPrincipal {
@@ -337,6 +340,19 @@ mod tests {
             let mut retitled = stored;
             set_link_attrs(&mut retitled, &attrs(i != 1, &format!("Other {i}")));
             same(RowWrite::Update, retitled);
+            let entry = crate::store::sync_log::SyncEntry {
+                directory_id: dir.directory_id,
+                operation: "POST /Users".into(),
+                resource_type: "User",
+                resource_id: (i != 0).then(|| i.to_string()),
+                status: [201, 409, 200][i],
+                detail: (i == 1).then(|| "taken".to_owned()),
+                request_id: (i != 2).then(|| format!("req-{i}")),
+            };
+            same(
+                RowWrite::Insert,
+                crate::store::sync_log::row(entry, Utc::now()),
+            );
         }
     }
 }
