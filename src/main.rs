@@ -2,6 +2,8 @@
 // cases): its layout needs more than the default query depth.
 #![recursion_limit = "256"]
 
+use std::io::Write;
+
 use clap::Parser;
 use scim_server::cli::{self, Cli, Command};
 use scim_server::config::Settings;
@@ -48,10 +50,26 @@ async fn serve(settings: Settings) -> Result<(), String> {
     if let Some(b) = app.bootstrap() {
         let url = public.replace(&uuid::Uuid::nil().to_string(), &b.directory_id.to_string());
         // Printed once, on the first start: the token is not kept in clear.
-        println!("Created organization \"default\" with directory \"default\".");
-        println!("SCIM base URL: {url}");
-        println!("Bearer token:  {}", b.token);
-        println!("Paste both into your identity provider; the token is not shown again.");
+        // A stdout nobody reads (a closed pipe) fails the write: the server
+        // says how to get a token and serves all the same.
+        let printed = writeln!(
+            std::io::stdout().lock(),
+            "Created organization \"default\" with directory \"default\".\n\
+             SCIM base URL: {url}\n\
+             Bearer token:  {}\n\
+             Paste both into your identity provider; the token is not shown again.",
+            b.token
+        )
+        .and_then(|()| std::io::stdout().flush());
+        if let Err(e) = printed {
+            tracing::warn!(
+                error = %e,
+                directory = %b.directory_id,
+                "could not print the new directory's token: create one with \
+                 `scim-server token create --directory {}`",
+                b.directory_id
+            );
+        }
     }
     tracing::info!(port = app.port(), "listening");
     app.run_until_stopped().await.map_err(|e| e.to_string())

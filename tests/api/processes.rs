@@ -18,15 +18,25 @@ pub(crate) struct Proc {
     pub(crate) address: String,
 }
 
+/// An output of the server that nobody reads any more: a pipe whose
+/// reading end is closed at once (what a supervisor or log shipper that
+/// exited leaves).
+#[derive(Clone, Copy, PartialEq)]
+enum Gone {
+    Nothing,
+    /// stderr, where it logs (at `info`).
+    Logs,
+    /// stdout, where the first start prints the bootstrap token.
+    Stdout,
+}
+
 impl Proc {
     pub(crate) async fn start(db_url: &str, extra: &[(&str, &str)]) -> Proc {
-        Self::start_with(db_url, extra, false).await
+        Self::start_with(db_url, extra, Gone::Nothing).await
     }
 
-    /// [`Proc::start`]; with `log_pipe_gone`, its stderr is a pipe whose
-    /// reading end is closed at once (what a log shipper that exited
-    /// leaves), and it logs at `info`.
-    async fn start_with(db_url: &str, extra: &[(&str, &str)], log_pipe_gone: bool) -> Proc {
+    /// [`Proc::start`] with one output `gone`.
+    async fn start_with(db_url: &str, extra: &[(&str, &str)], gone: Gone) -> Proc {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -39,18 +49,28 @@ impl Proc {
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::null());
-        if log_pipe_gone {
-            cmd.env("RUST_LOG", "info").stderr(Stdio::piped());
+        match gone {
+            Gone::Nothing => {}
+            Gone::Logs => {
+                cmd.env("RUST_LOG", "info").stderr(Stdio::piped());
+            }
+            Gone::Stdout => {
+                cmd.stdout(Stdio::piped());
+            }
         }
         for (k, v) in extra {
             cmd.env(k, v);
         }
         let mut child = cmd.spawn().unwrap();
         drop(child.stderr.take());
+        drop(child.stdout.take());
         let address = format!("http://127.0.0.1:{port}");
         let client = crate::helpers::http_client();
         let mut ready = false;
         for _ in 0..400 {
+            if let Some(status) = child.try_wait().unwrap() {
+                panic!("the server exited before it was ready: {status}");
+            }
             if client
                 .get(format!("{address}/readyz"))
                 .send()
@@ -151,7 +171,7 @@ async fn sigterm_drains_reports_not_ready_and_closes_cleanly() {
 #[tokio::test]
 async fn a_server_whose_log_pipe_is_gone_still_serves_and_stops_on_sigterm() {
     let url = fresh_database_url().await;
-    let mut p = Proc::start_with(&url, &[("SCIM_SHUTDOWN_DELAY_SECS", "0")], true).await;
+    let mut p = Proc::start_with(&url, &[("SCIM_SHUTDOWN_DELAY_SECS", "0")], Gone::Logs).await;
     let base = directory_base(&url, &p.address).await;
     let client = crate::helpers::http_client();
     assert_eq!(
@@ -167,6 +187,23 @@ async fn a_server_whose_log_pipe_is_gone_still_serves_and_stops_on_sigterm() {
         .await
         .expect("the server exits on SIGTERM");
     assert!(status.success(), "{status}");
+}
+
+/// A first start prints the new directory's URL and token on stdout. When
+/// nobody reads stdout any more, printing fails: the server says so on
+/// stderr and serves all the same (the directory is created, its token
+/// works). It used to panic there and never listen, with the directory
+/// already created.
+#[tokio::test]
+async fn a_first_start_whose_stdout_is_gone_still_serves() {
+    let url = fresh_database_url().await;
+    let p = Proc::start_with(&url, &[], Gone::Stdout).await;
+    let base = directory_base(&url, &p.address).await;
+    let client = crate::helpers::http_client();
+    assert_eq!(
+        post_user(&client, &base, "printless@example.com").await,
+        Some(201)
+    );
 }
 
 /// One step of a writer's script for a user.
