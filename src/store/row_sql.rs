@@ -10,6 +10,9 @@
 //! values are compared with the ones this module takes from the row. The
 //! text is kept only when they are the same: any shape sea-orm builds
 //! otherwise (a value written as a literal, say) keeps being built by it.
+//! That the text does not depend on the values (a NULL, say) is what
+//! `rows::tests::row_statements_built_once_bind_as_sea_orm_builds_them`
+//! checks, row by row: an entity written through here has rows there.
 
 use std::any::TypeId;
 use std::collections::HashMap;
@@ -40,11 +43,13 @@ struct Shape {
     columns: u64,
 }
 
-/// Each shape's SQL, or `None` when sea-orm builds it in a way this
-/// module does not bind. At most [`MAX_SHAPES`]: an UPDATE's shape is the
-/// columns a request changes, and requests choose those.
+/// The most shapes kept: an UPDATE's shape is the columns a request
+/// changes, and requests choose those. Past it, a new shape is built by
+/// sea-orm each time.
 const MAX_SHAPES: usize = 512;
 
+/// Each shape's SQL, or `None` when sea-orm builds it in a way this
+/// module does not bind.
 static BUILT: LazyLock<RwLock<HashMap<Shape, Option<Arc<str>>>>> = LazyLock::new(RwLock::default);
 
 /// The statement that writes `row` on `backend`, as sea-orm builds it.
