@@ -11,9 +11,9 @@ use scim_server::startup::Application;
 use scim_server::telemetry;
 
 /// mimalloc, not glibc's malloc: a SCIM write allocates and frees many
-/// small blocks, often on two threads (an actix worker and the writer
-/// thread). Under glibc, `malloc`, `free` and `realloc` were 15 % of a
-/// POST's instructions (callgrind); see the README's Performance section.
+/// small blocks. Under glibc, `malloc`, `free` and `realloc` were 15 % of
+/// a POST's instructions (callgrind); see the README's Performance
+/// section.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
