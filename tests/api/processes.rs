@@ -21,12 +21,13 @@ pub(crate) struct Proc {
 /// An output of the server that nobody reads any more: a pipe whose
 /// reading end is closed at once (what a supervisor or log shipper that
 /// exited leaves).
-#[derive(Clone, Copy, PartialEq)]
+#[derive(Clone, Copy)]
 enum Gone {
     Nothing,
     /// stderr, where it logs (at `info`).
     Logs,
-    /// stdout, where the first start prints the bootstrap token.
+    /// stdout, where the first start prints the bootstrap token; its logs
+    /// are kept for [`Proc::stop_and_read_logs`].
     Stdout,
 }
 
@@ -55,15 +56,17 @@ impl Proc {
                 cmd.env("RUST_LOG", "info").stderr(Stdio::piped());
             }
             Gone::Stdout => {
-                cmd.stdout(Stdio::piped());
+                cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
             }
         }
         for (k, v) in extra {
             cmd.env(k, v);
         }
         let mut child = cmd.spawn().unwrap();
-        drop(child.stderr.take());
         drop(child.stdout.take());
+        if matches!(gone, Gone::Logs) {
+            drop(child.stderr.take());
+        }
         let address = format!("http://127.0.0.1:{port}");
         let client = crate::helpers::http_client();
         let mut ready = false;
@@ -89,6 +92,19 @@ impl Proc {
 
     fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// Kills it and returns what it logged ([`Gone::Stdout`]: its stderr
+    /// was kept; it writes a few lines, which the pipe holds).
+    fn stop_and_read_logs(&mut self) -> String {
+        use std::io::Read;
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let mut logs = String::new();
+        if let Some(mut stderr) = self.child.stderr.take() {
+            stderr.read_to_string(&mut logs).unwrap();
+        }
+        logs
     }
 
     /// How it exited, if it does within `limit`.
@@ -191,18 +207,25 @@ async fn a_server_whose_log_pipe_is_gone_still_serves_and_stops_on_sigterm() {
 
 /// A first start prints the new directory's URL and token on stdout. When
 /// nobody reads stdout any more, printing fails: the server says so on
-/// stderr and serves all the same (the directory is created, its token
-/// works). It used to panic there and never listen, with the directory
-/// already created.
+/// stderr, naming the directory and how to make a token, and serves all
+/// the same (the directory is created, its token works). It used to panic
+/// there and never listen, with the directory already created.
 #[tokio::test]
 async fn a_first_start_whose_stdout_is_gone_still_serves() {
     let url = fresh_database_url().await;
-    let p = Proc::start_with(&url, &[], Gone::Stdout).await;
+    let mut p = Proc::start_with(&url, &[], Gone::Stdout).await;
     let base = directory_base(&url, &p.address).await;
     let client = crate::helpers::http_client();
     assert_eq!(
         post_user(&client, &base, "printless@example.com").await,
         Some(201)
+    );
+    let directory = base.rsplit('/').next().unwrap().to_owned();
+    let logs = p.stop_and_read_logs();
+    assert!(
+        logs.contains("could not print the new directory's token")
+            && logs.contains(&format!("scim-server token create --directory {directory}")),
+        "{logs}"
     );
 }
 
