@@ -69,6 +69,7 @@ impl Application {
         if let Some(cpu) = store.writer_cpu() {
             tracing::info!(
                 cpu,
+                batch = store.writer_batch(),
                 "SQLite writes take their turns on a thread kept on CPU {cpu}"
             );
         }

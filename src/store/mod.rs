@@ -321,6 +321,12 @@ impl Store {
         self.writer_thread.as_ref().and_then(|w| w.cpu())
     }
 
+    /// Whether the writer thread and the writer connection's are
+    /// `SCHED_BATCH` ([`WriterThread`]).
+    pub fn writer_batch(&self) -> bool {
+        self.writer_thread.as_ref().is_some_and(|w| w.batch())
+    }
+
     /// This store with each write request committing on its own
     /// (`SCIM_GROUP_COMMIT=0`: to measure what group commit gains).
     pub fn without_group_commit(mut self) -> Self {
