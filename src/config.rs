@@ -137,6 +137,12 @@ pub struct Settings {
     /// No effect on PostgreSQL.
     #[serde(deserialize_with = "parse::writer_cpu")]
     pub writer_cpu: WriterCpu,
+    /// SQLite, Linux: the writer thread and the writer connection's, kept
+    /// on a CPU, are `SCHED_BATCH` (neither preempts a thread when it wakes
+    /// it: fewer context switches, but a wait behind any busy thread on
+    /// that CPU). Off by default.
+    #[serde(deserialize_with = "parse::flag")]
+    pub writer_batch: bool,
     /// Most operations one `/Bulk` request may carry.
     #[serde(deserialize_with = "parse::number")]
     pub bulk_max_operations: usize,
@@ -225,6 +231,7 @@ impl Default for Settings {
             events_enabled: true,
             group_commit: true,
             writer_cpu: WriterCpu::Auto,
+            writer_batch: false,
             bulk_max_operations: 1000,
             bulk_max_payload_bytes: 4 * 1024 * 1024,
             bulk_max_passwords: 100,
@@ -743,6 +750,10 @@ mod tests {
         assert!(!s.group_commit);
         assert!(Settings::load_from(None, &env("SCIM_GROUP_COMMIT", "no")).is_err());
         assert_eq!(s.writer_cpu, WriterCpu::Auto, "auto by default");
+        assert!(!s.writer_batch, "off by default");
+        let s = Settings::load_from(None, &env("SCIM_WRITER_BATCH", "1")).unwrap();
+        assert!(s.writer_batch);
+        assert!(Settings::load_from(None, &env("SCIM_WRITER_BATCH", "yes")).is_err());
         let s = Settings::load_from(None, &env("SCIM_WRITER_CPU", "off")).unwrap();
         assert_eq!(s.writer_cpu, WriterCpu::Off);
         let s = Settings::load_from(None, &env("SCIM_WRITER_CPU", "1")).unwrap();

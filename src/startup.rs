@@ -52,7 +52,10 @@ pub async fn open_store(settings: &Settings) -> Result<Store, StartupError> {
         std::time::Duration::from_millis(settings.db_busy_timeout_ms),
         (settings.db_statement_timeout_ms > 0)
             .then(|| std::time::Duration::from_millis(settings.db_statement_timeout_ms)),
-        settings.writer_cpu,
+        crate::store::writer_thread::WriterPlacement {
+            cpu: settings.writer_cpu,
+            batch: settings.writer_batch,
+        },
     )
     .await?;
     let store = store.with_events(settings.events_enabled);

@@ -49,7 +49,7 @@ use tracing::Instrument;
 use crate::domain::error::{DomainError, DomainResult};
 use events::{EventSink, Origin, Recorder};
 use group_commit::GroupCommit;
-use writer_thread::{WriterCpu, WriterThread};
+use writer_thread::{WriterCpu, WriterPlacement, WriterThread};
 
 #[derive(Clone)]
 pub struct Store {
@@ -120,19 +120,19 @@ impl Store {
     /// connections are interrupted (a progress handler armed with a
     /// deadline each time a connection is handed out); writes, serialised
     /// on the one writer, are bounded by the busy timeout of those waiting.
-    /// SQLite: the writer thread ([`writer_thread`]) is kept on
-    /// `writer_cpu`.
+    /// SQLite: the writer thread ([`writer_thread`]) is placed as
+    /// `writer` says (its CPU, its scheduling policy).
     pub async fn open_with(
         url: &str,
         max_connections: u32,
         lock_wait: Duration,
         statement_timeout: Option<Duration>,
-        writer_cpu: WriterCpu,
+        writer: impl Into<WriterPlacement>,
     ) -> Result<Self, DbErr> {
         let counts = Arc::new(StatementCounts::default());
         let read_count: fn(&StatementCounts) -> &AtomicU64 = |c| &c.read;
         if url.starts_with("sqlite:") {
-            let writer_thread = WriterThread::start(writer_cpu)
+            let writer_thread = WriterThread::start(writer)
                 .map_err(|e| DbErr::Custom(format!("the writer thread: {e}")))?;
             // Opened from the writer thread: the connection's own thread
             // inherits the CPU it is kept on.

@@ -18,15 +18,20 @@
 //! request does outside its turn (decoding, hashing, the response) stays
 //! on actix's workers.
 //!
-//! Kept on a CPU, the two threads are `SCHED_BATCH` on Linux
-//! ([`batch_policy`]): a thread of that policy does not preempt the one
-//! running when it is woken, it waits for it to block (or for the
-//! scheduler's tick). Under `SCHED_OTHER` each message sqlx's thread sends
-//! back (a statement's rows, its end) woke the writer thread, which took
-//! the CPU at once, found the turn not done yet and slept again: a `POST
-//! /Users` at 16 connections cost ~12 context switches on the writer's CPU
+//! `SCIM_WRITER_BATCH=1` ([`WriterPlacement::batch`]) makes the two
+//! threads `SCHED_BATCH` on Linux ([`batch_policy`]) when they are kept on
+//! a CPU: a thread of that policy does not preempt the one running when it
+//! is woken, it waits for it to block (or for the scheduler's tick). Under
+//! `SCHED_OTHER`, the default, each message sqlx's thread sends back (a
+//! statement's rows, its end) wakes the writer thread, which takes the CPU
+//! at once, finds the turn not done yet and sleeps again: a `POST /Users`
+//! at 16 connections costs ~12 context switches on the writer's CPU
 //! (`/proc`: 5.4 voluntary of `scim-writer`, 4.7 involuntary of sqlx's
-//! thread), ~4 with the policy.
+//! thread), ~4 with the policy, and writes ran 13–18 % faster. But then
+//! each hand-over also waits behind any other busy thread on that CPU
+//! until the tick: with POSTs carrying passwords (argon2 on a blocking
+//! thread) beside PATCHes, the PATCHes ran at ~500 req/s instead of
+//! ~1,300. Hence opt-in, for a server whose writer CPU does little else.
 
 use std::any::Any;
 use std::future::Future;
@@ -88,6 +93,21 @@ impl WriterCpu {
     }
 }
 
+/// Where the writer thread runs: its CPU ([`WriterCpu`]) and whether,
+/// kept on one, it and the writer connection's thread are `SCHED_BATCH`
+/// (`SCIM_WRITER_BATCH`, off by default).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct WriterPlacement {
+    pub cpu: WriterCpu,
+    pub batch: bool,
+}
+
+impl From<WriterCpu> for WriterPlacement {
+    fn from(cpu: WriterCpu) -> Self {
+        Self { cpu, batch: false }
+    }
+}
+
 /// The thread of a store's write turns; stops when dropped (the store
 /// holds it, so no write is on it then).
 pub struct WriterThread {
@@ -106,7 +126,8 @@ type Job = Box<dyn FnOnce() + Send>;
 static STARTED: AtomicU64 = AtomicU64::new(0);
 
 impl WriterThread {
-    pub fn start(cpu: WriterCpu) -> std::io::Result<Self> {
+    pub fn start(placement: impl Into<WriterPlacement>) -> std::io::Result<Self> {
+        let WriterPlacement { cpu, batch } = placement.into();
         let core = cpu.pick().map_err(std::io::Error::other)?;
         let (started, is_started) = std::sync::mpsc::channel();
         let (jobs, mut queue) = mpsc::unbounded_channel::<Job>();
@@ -116,7 +137,8 @@ impl WriterThread {
                 let pinned = core.is_some_and(core_affinity::set_for_current);
                 // Before the writer connection is opened from here: its
                 // thread inherits the policy.
-                let batch = pinned
+                let batch = batch
+                    && pinned
                     && batch_policy()
                         .inspect_err(|e| {
                             tracing::warn!(
@@ -364,11 +386,11 @@ mod tests {
         assert_eq!(thread_stat_field("no name", NICE), None);
     }
 
-    async fn open(cpu: WriterCpu) -> crate::store::Store {
+    async fn open(cpu: impl Into<WriterPlacement>) -> crate::store::Store {
         open_at(cpu).await.0
     }
 
-    async fn open_at(cpu: WriterCpu) -> (crate::store::Store, std::path::PathBuf) {
+    async fn open_at(cpu: impl Into<WriterPlacement>) -> (crate::store::Store, std::path::PathBuf) {
         let path = std::env::temp_dir().join(format!("scim-wt-{}.db", uuid::Uuid::new_v4()));
         let url = format!("sqlite://{}?mode=rwc", path.display());
         let store = crate::store::Store::open_with(&url, 2, Duration::from_secs(5), None, cpu)
@@ -427,17 +449,10 @@ mod tests {
             Some(cpu.to_string()),
             "the thread {thread} of the writer connection"
         );
-        // Both SCHED_BATCH: neither takes the CPU from the other when woken.
-        assert!(store.writer_thread.as_ref().unwrap().batch());
-        assert_eq!(policy_of_thread(thread), Some(3), "the thread {thread}");
-        let writer = store
-            .on_writer(|| async {
-                let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
-                Ok::<_, DomainError>(thread_stat_field(&stat, POLICY))
-            })
-            .await
-            .unwrap();
-        assert_eq!(writer, Some(3), "the writer thread");
+        // SCHED_OTHER unless asked (`SCIM_WRITER_BATCH`).
+        assert!(!store.writer_thread.as_ref().unwrap().batch());
+        assert_eq!(policy_of_thread(thread), Some(0), "the thread {thread}");
+        assert_eq!(writer_policy(&store).await, Some(0), "the writer thread");
         // And it stays the one opened there: never replaced.
         let pool = store.writer().get_sqlite_connection_pool().options();
         assert_eq!(pool.get_max_lifetime(), None);
@@ -452,6 +467,44 @@ mod tests {
         }
         assert!(!free.writer_thread.as_ref().unwrap().batch());
         assert_eq!(policy_of_thread(thread), Some(0), "the thread {thread}");
+    }
+
+    /// The policy of the writer thread of `store`.
+    #[cfg(target_os = "linux")]
+    async fn writer_policy(store: &crate::store::Store) -> Option<i64> {
+        store
+            .on_writer(|| async {
+                let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
+                Ok::<_, DomainError>(thread_stat_field(&stat, POLICY))
+            })
+            .await
+            .unwrap()
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn asked_for_the_writer_and_its_connections_thread_are_sched_batch_on_their_cpu() {
+        let cpu = core_affinity::get_core_ids().unwrap().last().unwrap().id;
+        let store = open(WriterPlacement {
+            cpu: WriterCpu::Id(cpu),
+            batch: true,
+        })
+        .await;
+        // Neither takes the CPU from the other when it wakes it.
+        assert!(store.writer_batch());
+        let thread = store.writer_thread.as_ref().unwrap().connection_thread();
+        assert_eq!(policy_of_thread(thread), Some(3), "the thread {thread}");
+        assert_eq!(writer_policy(&store).await, Some(3), "the writer thread");
+        // Kept on no CPU, the two need not share one: left as they are.
+        let free = open(WriterPlacement {
+            cpu: WriterCpu::Off,
+            batch: true,
+        })
+        .await;
+        assert!(!free.writer_batch());
+        let thread = free.writer_thread.as_ref().unwrap().connection_thread();
+        assert_eq!(policy_of_thread(thread), Some(0), "the thread {thread}");
+        assert_eq!(writer_policy(&free).await, Some(0), "the writer thread");
     }
 
     #[tokio::test]
