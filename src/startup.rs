@@ -75,6 +75,11 @@ impl Application {
                 batch = store.writer_batch(),
                 "SQLite writes take their turns on a thread kept on CPU {cpu}"
             );
+        } else if settings.writer_batch {
+            tracing::warn!(
+                "SCIM_WRITER_BATCH=1 has no effect: it applies to SQLite's writer thread kept on a CPU, \
+                 and there is none (SCIM_WRITER_CPU=off, a single CPU, or PostgreSQL)"
+            );
         }
         let bootstrap = store::directories::bootstrap(
             store.setup(),

@@ -229,6 +229,22 @@ async fn a_first_start_whose_stdout_is_gone_still_serves() {
     );
 }
 
+/// `SCIM_WRITER_BATCH=1` acts only on a writer thread kept on a CPU: asked
+/// for with none (`SCIM_WRITER_CPU=off` here; PostgreSQL has no writer
+/// thread), start-up says it has no effect instead of ignoring it.
+#[tokio::test]
+async fn writer_batch_without_a_writer_cpu_is_warned_of_at_start() {
+    let url = fresh_database_url().await;
+    let mut p = Proc::start_with(
+        &url,
+        &[("SCIM_WRITER_CPU", "off"), ("SCIM_WRITER_BATCH", "1")],
+        Gone::Stdout,
+    )
+    .await;
+    let logs = p.stop_and_read_logs();
+    assert!(logs.contains("SCIM_WRITER_BATCH=1 has no effect"), "{logs}");
+}
+
 /// One step of a writer's script for a user.
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Step {
