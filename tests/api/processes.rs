@@ -18,26 +18,29 @@ pub(crate) struct Proc {
     pub(crate) address: String,
 }
 
-/// An output of the server that nobody reads any more: a pipe whose
-/// reading end is closed at once (what a supervisor or log shipper that
-/// exited leaves).
+/// What becomes of the server's outputs. "Gone": a pipe whose reading
+/// end is closed at once (what a supervisor or log shipper that exited
+/// leaves).
 #[derive(Clone, Copy)]
-enum Gone {
-    Nothing,
-    /// stderr, where it logs (at `info`).
-    Logs,
-    /// stdout, where the first start prints the bootstrap token; its logs
-    /// are kept for [`Proc::stop_and_read_logs`].
-    Stdout,
+enum Outputs {
+    /// Both to `/dev/null`.
+    Discarded,
+    /// Its logs (stderr, at `warn`) kept for [`Proc::stop_and_read_logs`].
+    LogsKept,
+    /// stderr gone, where it logs (at `info`).
+    LogsGone,
+    /// stdout gone, where the first start prints the bootstrap token; its
+    /// logs are kept.
+    StdoutGone,
 }
 
 impl Proc {
     pub(crate) async fn start(db_url: &str, extra: &[(&str, &str)]) -> Proc {
-        Self::start_with(db_url, extra, Gone::Nothing).await
+        Self::start_with(db_url, extra, Outputs::Discarded).await
     }
 
-    /// [`Proc::start`] with one output `gone`.
-    async fn start_with(db_url: &str, extra: &[(&str, &str)], gone: Gone) -> Proc {
+    /// [`Proc::start`] with its `outputs` so.
+    async fn start_with(db_url: &str, extra: &[(&str, &str)], outputs: Outputs) -> Proc {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -50,12 +53,15 @@ impl Proc {
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::null());
-        match gone {
-            Gone::Nothing => {}
-            Gone::Logs => {
+        match outputs {
+            Outputs::Discarded => {}
+            Outputs::LogsKept => {
+                cmd.stderr(Stdio::piped());
+            }
+            Outputs::LogsGone => {
                 cmd.env("RUST_LOG", "info").stderr(Stdio::piped());
             }
-            Gone::Stdout => {
+            Outputs::StdoutGone => {
                 cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
             }
         }
@@ -64,7 +70,7 @@ impl Proc {
         }
         let mut child = cmd.spawn().unwrap();
         drop(child.stdout.take());
-        if matches!(gone, Gone::Logs) {
+        if matches!(outputs, Outputs::LogsGone) {
             drop(child.stderr.take());
         }
         let address = format!("http://127.0.0.1:{port}");
@@ -94,8 +100,8 @@ impl Proc {
         self.child.id()
     }
 
-    /// Kills it and returns what it logged ([`Gone::Stdout`]: its stderr
-    /// was kept; it writes a few lines, which the pipe holds).
+    /// Kills it and returns what it logged (its logs kept: it writes a few
+    /// lines, which the pipe holds).
     fn stop_and_read_logs(&mut self) -> String {
         use std::io::Read;
         let _ = self.child.kill();
@@ -187,7 +193,12 @@ async fn sigterm_drains_reports_not_ready_and_closes_cleanly() {
 #[tokio::test]
 async fn a_server_whose_log_pipe_is_gone_still_serves_and_stops_on_sigterm() {
     let url = fresh_database_url().await;
-    let mut p = Proc::start_with(&url, &[("SCIM_SHUTDOWN_DELAY_SECS", "0")], Gone::Logs).await;
+    let mut p = Proc::start_with(
+        &url,
+        &[("SCIM_SHUTDOWN_DELAY_SECS", "0")],
+        Outputs::LogsGone,
+    )
+    .await;
     let base = directory_base(&url, &p.address).await;
     let client = crate::helpers::http_client();
     assert_eq!(
@@ -213,7 +224,7 @@ async fn a_server_whose_log_pipe_is_gone_still_serves_and_stops_on_sigterm() {
 #[tokio::test]
 async fn a_first_start_whose_stdout_is_gone_still_serves() {
     let url = fresh_database_url().await;
-    let mut p = Proc::start_with(&url, &[], Gone::Stdout).await;
+    let mut p = Proc::start_with(&url, &[], Outputs::StdoutGone).await;
     let base = directory_base(&url, &p.address).await;
     let client = crate::helpers::http_client();
     assert_eq!(
@@ -238,7 +249,7 @@ async fn writer_batch_without_a_writer_cpu_is_warned_of_at_start() {
     let mut p = Proc::start_with(
         &url,
         &[("SCIM_WRITER_CPU", "off"), ("SCIM_WRITER_BATCH", "1")],
-        Gone::Stdout,
+        Outputs::LogsKept,
     )
     .await;
     let logs = p.stop_and_read_logs();
