@@ -24,10 +24,39 @@ fn in_list(values: &[&str]) -> String {
         .join(", ")
 }
 
+/// How a SQLite guard's trigger tests the value.
+#[derive(Clone, Copy)]
+pub enum Test {
+    /// `NEW.column NOT IN ('a', 'b', 'c')`, as first written. Of more than
+    /// two values, SQLite builds the list into an ephemeral index, with a
+    /// page cache of its own, for each statement that fires the trigger.
+    NotIn,
+    /// `NOT (NEW.column = 'a' OR NEW.column = 'b' OR …)`: the same rows
+    /// refused, compared in place.
+    Compared,
+}
+
+impl Test {
+    fn refuses(self, column: &str, values: &[&str]) -> String {
+        match self {
+            Test::NotIn => format!("NEW.{column} NOT IN ({})", in_list(values)),
+            Test::Compared => {
+                let each: Vec<String> = values
+                    .iter()
+                    .map(|v| format!("NEW.{column} = '{v}'"))
+                    .collect();
+                format!("NOT ({})", each.join(" OR "))
+            }
+        }
+    }
+}
+
 /// Adds the guard of each column.
 pub async fn add(manager: &SchemaManager<'_>, guards: &[Allowed]) -> Result<(), DbErr> {
     let db = manager.get_connection();
-    let sqlite = manager.get_database_backend() == DbBackend::Sqlite;
+    if manager.get_database_backend() == DbBackend::Sqlite {
+        return triggers(manager, guards, Test::NotIn).await;
+    }
     for Allowed {
         table,
         column,
@@ -35,20 +64,42 @@ pub async fn add(manager: &SchemaManager<'_>, guards: &[Allowed]) -> Result<(), 
         values,
     } in guards
     {
-        let list = in_list(values);
-        if !sqlite {
-            db.execute_unprepared(&format!(
-                "ALTER TABLE {table} ADD CONSTRAINT {name} CHECK ({column} IN ({list}))"
-            ))
-            .await?;
-            continue;
-        }
+        db.execute_unprepared(&format!(
+            "ALTER TABLE {table} ADD CONSTRAINT {name} CHECK ({column} IN ({}))",
+            in_list(values)
+        ))
+        .await?;
+    }
+    Ok(())
+}
+
+/// SQLite: (re)creates the triggers of each guard, testing the value with
+/// `test`. Nothing on PostgreSQL, whose CHECK constraints test in place.
+pub async fn triggers(
+    manager: &SchemaManager<'_>,
+    guards: &[Allowed],
+    test: Test,
+) -> Result<(), DbErr> {
+    if manager.get_database_backend() != DbBackend::Sqlite {
+        return Ok(());
+    }
+    let db = manager.get_connection();
+    for Allowed {
+        table,
+        column,
+        name,
+        values,
+    } in guards
+    {
+        let refuses = test.refuses(column, values);
         let message = format!("{table}.{column} must be one of {}", values.join(", "));
         let update = format!("UPDATE OF {column}");
         for (suffix, event) in [("insert", "INSERT"), ("update", update.as_str())] {
+            db.execute_unprepared(&format!("DROP TRIGGER IF EXISTS {name}_{suffix}"))
+                .await?;
             db.execute_unprepared(&format!(
-                "CREATE TRIGGER IF NOT EXISTS {name}_{suffix} BEFORE {event} ON {table} \
-                 FOR EACH ROW WHEN NEW.{column} NOT IN ({list}) \
+                "CREATE TRIGGER {name}_{suffix} BEFORE {event} ON {table} \
+                 FOR EACH ROW WHEN {refuses} \
                  BEGIN SELECT RAISE(ABORT, '{message}'); END"
             ))
             .await?;

@@ -22,6 +22,7 @@ mod m20261204_000001_events_without_counter_writes;
 mod m20261204_010001_constrain_kinds;
 mod m20261205_000001_drop_value_directory_key;
 mod m20261205_000002_partial_indexes;
+mod m20261206_000001_guards_compare_in_place;
 
 pub struct Migrator;
 
@@ -48,6 +49,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_010001_constrain_kinds::Migration),
             Box::new(m20261205_000001_drop_value_directory_key::Migration),
             Box::new(m20261205_000002_partial_indexes::Migration),
+            Box::new(m20261206_000001_guards_compare_in_place::Migration),
         ]
     }
 }

@@ -21,7 +21,7 @@ impl MigrationName for Migration {
     }
 }
 
-const STATUSES: [Allowed; 2] = [
+pub(crate) const STATUSES: [Allowed; 2] = [
     Allowed {
         table: "accounts",
         column: "status",

@@ -25,7 +25,7 @@ impl MigrationName for Migration {
     }
 }
 
-const KINDS: [Allowed; 4] = [
+pub(crate) const KINDS: [Allowed; 4] = [
     Allowed {
         table: "product_access",
         column: "role",

@@ -88,7 +88,8 @@ async fn value_ids(db: &DatabaseConnection) -> Vec<i64> {
 }
 
 /// `m20261205_000001_drop_value_directory_key` and
-/// `m20261205_000002_partial_indexes`: down puts the key and the full
+/// `m20261205_000002_partial_indexes` (below the guards' rewrite,
+/// `m20261206_000001_guards_compare_in_place`): down puts the key and the full
 /// indexes back, up takes them away again, and the rows, their ids and
 /// what the schema refuses stay what they were.
 #[tokio::test]
@@ -112,7 +113,7 @@ async fn the_value_directory_key_and_the_partial_indexes_migrate_down_and_up_ove
     let taken = Some("badge-jane@example.com");
     assert_eq!(ids.len(), 2);
 
-    Migrator::down(&db, Some(2)).await.unwrap();
+    Migrator::down(&db, Some(3)).await.unwrap();
     assert_eq!(value_ids(&db).await, ids);
     assert!(
         value(&db, jane, nowhere, "emails", None).await.is_err(),
@@ -146,5 +147,43 @@ async fn the_value_directory_key_and_the_partial_indexes_migrate_down_and_up_ove
         .await
         .unwrap();
     assert!(left.is_empty(), "{left:?}");
+    let _ = db.close().await;
+}
+
+/// `m20261206_000001_guards_compare_in_place`: down puts the `NOT IN`
+/// triggers back, up the compared ones; at each step an account's status
+/// is refused unless it is one the server knows, and every known one is
+/// taken.
+#[tokio::test]
+async fn the_guards_refuse_the_same_statuses_down_and_up() {
+    use sea_orm::ConnectionTrait;
+    let url = fresh_database_url().await;
+    let db = sea_orm::Database::connect(url.as_str()).await.unwrap();
+    Migrator::up(&db, None).await.unwrap();
+    let (dir, _) = scim_server::store::directories::bootstrap(&db, None)
+        .await
+        .unwrap()
+        .unwrap();
+    user_with_values(&db, dir.id, "jane@example.com").await;
+    for step in ["up", "down", "up again"] {
+        match step {
+            "down" => Migrator::down(&db, Some(1)).await.unwrap(),
+            "up again" => Migrator::up(&db, None).await.unwrap(),
+            _ => {}
+        }
+        for bad in ["bogus", "Active", ""] {
+            let sql = format!("UPDATE accounts SET status = '{bad}'");
+            assert!(
+                db.execute_unprepared(&sql).await.is_err(),
+                "{step}: {bad:?} was stored"
+            );
+        }
+        for good in account::AccountStatus::ALL {
+            let sql = format!("UPDATE accounts SET status = '{good}'");
+            db.execute_unprepared(&sql)
+                .await
+                .unwrap_or_else(|e| panic!("{step}: {good} refused: {e}"));
+        }
+    }
     let _ = db.close().await;
 }

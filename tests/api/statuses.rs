@@ -464,3 +464,59 @@ async fn an_unknown_product_role_read_back_is_a_500_not_a_guess() {
     let (status, body) = a.get(&format!("/sites/{s}/users")).await;
     assert_eq!(status, 200, "{body}");
 }
+
+/// On SQLite a guard is a trigger, run by every INSERT (and UPDATE of the
+/// column) of its table: one that built a temporary table each time (a
+/// `NOT IN` of more than two values does: SQLite makes the list an
+/// ephemeral index, with a page cache of its own, opened and dropped per
+/// statement) cost each `POST /Users` two of them, a tenth of its work on
+/// the writer connection. No trigger's program, as `EXPLAIN` lists it
+/// (with the programs of the triggers it fires), opens one.
+#[tokio::test]
+async fn no_trigger_builds_a_temporary_table_on_sqlite() {
+    if let TestBackend::Postgres(_) = test_backend() {
+        // The guards are CHECK constraints there, evaluated in place.
+        return;
+    }
+    let app = spawn_app().await;
+    let db = app.db().await;
+    let sql = |s: &str| sea_orm::Statement::from_string(sea_orm::DbBackend::Sqlite, s);
+    let triggers = db
+        .query_all_raw(sql(
+            "SELECT name, tbl_name, sql FROM sqlite_schema WHERE type = 'trigger'",
+        ))
+        .await
+        .unwrap();
+    assert!(triggers.len() >= 12, "the guards' triggers: {triggers:?}");
+    for t in triggers {
+        let name: String = t.try_get("", "name").unwrap();
+        let table: String = t.try_get("", "tbl_name").unwrap();
+        let text: String = t.try_get("", "sql").unwrap();
+        let fired_by = match text.split_once(" UPDATE OF ") {
+            Some((_, rest)) => {
+                let column = rest.split_whitespace().next().unwrap();
+                // One row by its key: an UPDATE of many may gather their
+                // keys in a temporary table of its own, trigger or not.
+                format!("UPDATE {table} SET {column} = {column} WHERE rowid = 1")
+            }
+            None if text.contains(" INSERT ON ") => format!("INSERT INTO {table} DEFAULT VALUES"),
+            None => panic!("{name}: neither an INSERT nor an UPDATE OF trigger: {text}"),
+        };
+        let program = db
+            .query_all_raw(sql(&format!("EXPLAIN {fired_by}")))
+            .await
+            .unwrap();
+        let opcodes: Vec<String> = program
+            .iter()
+            .map(|r| r.try_get("", "opcode").unwrap())
+            .collect();
+        assert!(
+            opcodes.iter().any(|o| o == "Program"),
+            "{fired_by} does not run {name}: {opcodes:?}"
+        );
+        assert!(
+            !opcodes.iter().any(|o| o == "OpenEphemeral"),
+            "{fired_by} (trigger {name}) builds a temporary table: {text}"
+        );
+    }
+}
