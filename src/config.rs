@@ -140,9 +140,9 @@ pub struct Settings {
     /// SQLite, Linux: the writer thread and the writer connection's, kept
     /// on a CPU, are `SCHED_BATCH` (neither preempts a thread when it wakes
     /// it: fewer context switches, but a wait behind any busy thread on
-    /// that CPU). Off by default.
-    #[serde(deserialize_with = "parse::flag")]
-    pub writer_batch: bool,
+    /// that CPU, so password hashing is kept off it). Unset: on.
+    #[serde(deserialize_with = "parse::some_flag")]
+    pub writer_batch: Option<bool>,
     /// Most operations one `/Bulk` request may carry.
     #[serde(deserialize_with = "parse::number")]
     pub bulk_max_operations: usize,
@@ -231,7 +231,7 @@ impl Default for Settings {
             events_enabled: true,
             group_commit: true,
             writer_cpu: WriterCpu::Auto,
-            writer_batch: false,
+            writer_batch: None,
             bulk_max_operations: 1000,
             bulk_max_payload_bytes: 4 * 1024 * 1024,
             bulk_max_passwords: 100,
@@ -607,6 +607,11 @@ mod parse {
         number::<D, u64>(d).map(|secs| secs.max(2))
     }
 
+    /// As [`flag`], telling a value given from none (`None`).
+    pub fn some_flag<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+        flag(d).map(Some)
+    }
+
     /// `1`/`true` or `0`/`false`.
     pub fn flag<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
         flag_or(d, None)
@@ -750,9 +755,11 @@ mod tests {
         assert!(!s.group_commit);
         assert!(Settings::load_from(None, &env("SCIM_GROUP_COMMIT", "no")).is_err());
         assert_eq!(s.writer_cpu, WriterCpu::Auto, "auto by default");
-        assert!(!s.writer_batch, "off by default");
+        assert_eq!(s.writer_batch, None, "unset by default (on)");
         let s = Settings::load_from(None, &env("SCIM_WRITER_BATCH", "1")).unwrap();
-        assert!(s.writer_batch);
+        assert_eq!(s.writer_batch, Some(true));
+        let s = Settings::load_from(None, &env("SCIM_WRITER_BATCH", "0")).unwrap();
+        assert_eq!(s.writer_batch, Some(false));
         assert!(Settings::load_from(None, &env("SCIM_WRITER_BATCH", "yes")).is_err());
         let s = Settings::load_from(None, &env("SCIM_WRITER_CPU", "off")).unwrap();
         assert_eq!(s.writer_cpu, WriterCpu::Off);

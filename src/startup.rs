@@ -54,7 +54,7 @@ pub async fn open_store(settings: &Settings) -> Result<Store, StartupError> {
             .then(|| std::time::Duration::from_millis(settings.db_statement_timeout_ms)),
         crate::store::writer_thread::WriterPlacement {
             cpu: settings.writer_cpu,
-            batch: settings.writer_batch,
+            batch: settings.writer_batch.unwrap_or(true),
         },
     )
     .await?;
@@ -75,7 +75,7 @@ impl Application {
                 batch = store.writer_batch(),
                 "SQLite writes take their turns on a thread kept on CPU {cpu}"
             );
-        } else if settings.writer_batch {
+        } else if settings.writer_batch == Some(true) {
             tracing::warn!(
                 "SCIM_WRITER_BATCH=1 has no effect: it applies to SQLite's writer thread kept on a CPU, \
                  and there is none (SCIM_WRITER_CPU=off, a single CPU, or PostgreSQL)"

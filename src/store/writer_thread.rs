@@ -18,26 +18,28 @@
 //! request does outside its turn (decoding, hashing, the response) stays
 //! on actix's workers.
 //!
-//! `SCIM_WRITER_BATCH=1` ([`WriterPlacement::batch`]) makes the two
-//! threads `SCHED_BATCH` on Linux ([`batch_policy`]) when they are kept on
-//! a CPU: a thread of that policy does not preempt the one running when it
-//! is woken, it waits for it to block (or for the scheduler's tick). Under
-//! `SCHED_OTHER`, the default, each message sqlx's thread sends back (a
-//! statement's rows, its end) wakes the writer thread, which takes the CPU
-//! at once, finds the turn not done yet and sleeps again: a `POST /Users`
-//! at 16 connections costs ~12 context switches on the writer's CPU
+//! The server makes the two threads `SCHED_BATCH` on Linux when they are
+//! kept on a CPU ([`WriterPlacement::batch`], `SCIM_WRITER_BATCH`, on
+//! unless `0`; [`batch_policy`]): a thread of that policy does not preempt
+//! the one running when it is woken, it waits for it to block (or for the
+//! scheduler's tick). Under `SCHED_OTHER` each message sqlx's thread sends
+//! back (a statement's rows, its end) wakes the writer thread, which takes
+//! the CPU at once, finds the turn not done yet and sleeps again: a `POST
+//! /Users` at 16 connections cost ~12 context switches on the writer's CPU
 //! (`/proc`: 5.4 voluntary of `scim-writer`, 4.7 involuntary of sqlx's
 //! thread), ~4 with the policy, and writes ran 13–17 % faster on average
-//! (`wrk`, the two policies in turn; README's Performance). But then
-//! each hand-over also waits behind any other busy thread on that CPU
-//! until the tick: with POSTs carrying passwords (argon2 on a blocking
+//! (`wrk`, the two policies in turn; README's Performance). But each
+//! hand-over then also waits behind any other busy thread on that CPU until
+//! the tick: with POSTs carrying passwords (argon2, tens of ms on a blocking
 //! thread) beside PATCHes, the PATCHes ran at ~500 req/s instead of
-//! ~1,300. Hence opt-in, for a server whose writer CPU does little else.
+//! ~1,300. So a thread about to hash a password leaves that CPU first
+//! ([`keep_off_writer_cpu`]); the PATCHes then ran faster than under
+//! `SCHED_OTHER`.
 
 use std::any::Any;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use futures_util::FutureExt;
 use tokio::sync::{mpsc, oneshot};
@@ -96,7 +98,8 @@ impl WriterCpu {
 
 /// Where the writer thread runs: its CPU ([`WriterCpu`]) and whether,
 /// kept on one, it and the writer connection's thread are `SCHED_BATCH`
-/// (`SCIM_WRITER_BATCH`, off by default).
+/// (`SCIM_WRITER_BATCH`: the server's default; a placement made from a CPU
+/// alone leaves them `SCHED_OTHER`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct WriterPlacement {
     pub cpu: WriterCpu,
@@ -125,6 +128,44 @@ type Job = Box<dyn FnOnce() + Send>;
 
 /// Numbers the writer threads of a process (tests open many stores).
 static STARTED: AtomicU64 = AtomicU64::new(0);
+
+/// The CPU of the process's latest `SCHED_BATCH` writer thread, plus one
+/// (0: none): the CPU [`keep_off_writer_cpu`] keeps long work off.
+static BATCH_CPU: AtomicUsize = AtomicUsize::new(0);
+
+/// Keeps the calling thread off the CPU of a `SCHED_BATCH` writer thread,
+/// when there is one and the thread may run on another CPU (Linux; the
+/// thread stays so: set once per thread). For long CPU-bound work, password
+/// hashing: a `SCHED_BATCH` thread woken while such work runs on its CPU
+/// waits for it to block or for the scheduler's tick, and a write's turn
+/// hands over between the writer thread and sqlx's several times.
+pub fn keep_off_writer_cpu() {
+    #[cfg(target_os = "linux")]
+    {
+        use std::cell::Cell;
+
+        use nix::sched::{CpuSet, sched_getaffinity, sched_setaffinity};
+        use nix::unistd::Pid;
+
+        thread_local!(static KEPT_OFF: Cell<usize> = const { Cell::new(0) });
+        let reserved = BATCH_CPU.load(Ordering::Relaxed);
+        if reserved == 0 || KEPT_OFF.get() == reserved {
+            return;
+        }
+        KEPT_OFF.set(reserved);
+        let this = Pid::from_raw(0);
+        let Ok(mut cpus) = sched_getaffinity(this) else {
+            return;
+        };
+        if cpus.unset(reserved - 1).is_err() {
+            return;
+        }
+        let elsewhere = (0..CpuSet::count()).any(|c| cpus.is_set(c).unwrap_or(false));
+        if elsewhere && let Err(e) = sched_setaffinity(this, &cpus) {
+            tracing::debug!("a hashing thread stays where it may run: {e}");
+        }
+    }
+}
 
 impl WriterThread {
     pub fn start(placement: impl Into<WriterPlacement>) -> std::io::Result<Self> {
@@ -167,6 +208,9 @@ impl WriterThread {
                 });
             })?;
         let (pinned, batch) = is_started.recv().map_err(std::io::Error::other)??;
+        if let Some(core) = core.filter(|_| pinned && batch) {
+            BATCH_CPU.store(core.id + 1, Ordering::Relaxed);
+        }
         let n = STARTED.fetch_add(1, Ordering::Relaxed) + 1;
         Ok(Self {
             jobs,
@@ -450,7 +494,8 @@ mod tests {
             Some(cpu.to_string()),
             "the thread {thread} of the writer connection"
         );
-        // SCHED_OTHER unless asked (`SCIM_WRITER_BATCH`).
+        // SCHED_OTHER unless asked (the server asks by default:
+        // `SCIM_WRITER_BATCH`).
         assert!(!store.writer_batch());
         assert_eq!(policy_of_thread(thread), Some(0), "the thread {thread}");
         assert_eq!(writer_policy(&store).await, Some(0), "the writer thread");
@@ -496,6 +541,34 @@ mod tests {
         let thread = store.writer_thread.as_ref().unwrap().connection_thread();
         assert_eq!(policy_of_thread(thread), Some(3), "the thread {thread}");
         assert_eq!(writer_policy(&store).await, Some(3), "the writer thread");
+        // A thread about to hash a password moves off their CPU, when it
+        // may run elsewhere.
+        let allowed = core_affinity::get_core_ids().unwrap().len();
+        let kept_off = std::thread::spawn(|| {
+            keep_off_writer_cpu();
+            let status = std::fs::read_to_string("/proc/thread-self/status").unwrap();
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+                .map(|l| l.trim().to_owned())
+                .unwrap()
+        })
+        .join()
+        .unwrap();
+        let ids: Vec<usize> = core_affinity::get_core_ids()
+            .unwrap()
+            .iter()
+            .map(|c| c.id)
+            .filter(|&id| id != cpu || allowed == 1)
+            .collect();
+        let listed: Vec<usize> = kept_off
+            .split(',')
+            .flat_map(|part| match part.split_once('-') {
+                Some((a, b)) => (a.parse().unwrap()..=b.parse().unwrap()).collect::<Vec<_>>(),
+                None => vec![part.parse().unwrap()],
+            })
+            .collect();
+        assert_eq!(listed, ids, "the CPUs of a hashing thread");
         // Kept on no CPU, the two need not share one: left as they are.
         let free = open(WriterPlacement {
             cpu: WriterCpu::Off,

@@ -256,6 +256,130 @@ async fn writer_batch_without_a_writer_cpu_is_warned_of_at_start() {
     assert!(logs.contains("SCIM_WRITER_BATCH=1 has no effect"), "{logs}");
 }
 
+/// A thread of a process as `/proc` shows it.
+#[derive(Debug)]
+struct Task {
+    tid: u32,
+    name: String,
+    /// CPU time, user and system, in clock ticks.
+    ticks: u64,
+    /// `SCHED_OTHER` 0, `SCHED_BATCH` 3.
+    policy: u32,
+    /// The CPUs it may run on.
+    cpus: Vec<usize>,
+}
+
+/// A CPU list as `/proc` writes it (`0-1,4`).
+fn cpu_list(text: &str) -> Vec<usize> {
+    text.trim()
+        .split(',')
+        .flat_map(|part| match part.split_once('-') {
+            Some((a, b)) => (a.parse().unwrap()..=b.parse().unwrap()).collect::<Vec<usize>>(),
+            None => vec![part.parse().unwrap()],
+        })
+        .collect()
+}
+
+fn tasks(pid: u32) -> Vec<Task> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
+        let dir = entry.unwrap().path();
+        let (Ok(stat), Ok(status), Ok(name)) = (
+            std::fs::read_to_string(dir.join("stat")),
+            std::fs::read_to_string(dir.join("status")),
+            std::fs::read_to_string(dir.join("comm")),
+        ) else {
+            continue; // ended meanwhile
+        };
+        // The fields after the name's closing parenthesis, from the 3rd.
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .unwrap()
+            .1
+            .split_whitespace()
+            .collect();
+        let field = |n: usize| fields[n - 3].parse::<u64>().unwrap();
+        let cpus = status
+            .lines()
+            .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+            .map(cpu_list)
+            .unwrap();
+        out.push(Task {
+            tid: dir.file_name().unwrap().to_str().unwrap().parse().unwrap(),
+            name: name.trim().to_owned(),
+            ticks: field(14) + field(15),
+            policy: u32::try_from(field(41)).unwrap(),
+            cpus,
+        });
+    }
+    out
+}
+
+/// By default, on SQLite with more than one CPU, the writer thread and
+/// the writer connection's are `SCHED_BATCH` on the writer's CPU, and
+/// passwords are hashed off that CPU: a `SCHED_BATCH` thread woken while a
+/// hash runs on its CPU waits for the scheduler's tick, and PATCHes beside
+/// POSTs carrying passwords fell from ~1,300 to ~500 req/s that way
+/// (README's Performance). On PostgreSQL nothing is `SCHED_BATCH`.
+#[tokio::test]
+async fn by_default_the_writer_is_sched_batch_and_passwords_are_hashed_off_its_cpu() {
+    let url = fresh_database_url().await;
+    let p = Proc::start(&url, &[]).await;
+    let base = directory_base(&url, &p.address).await;
+    let client = crate::helpers::http_client();
+    let before = tasks(p.pid());
+    for i in 0..4 {
+        let mut body = user(&format!("hashed{i}@example.com"));
+        body["password"] = json!("Correct-Horse-9-Battery");
+        let res = client
+            .post(format!("{base}/Users"))
+            .bearer_auth(TOKEN)
+            .header("Content-Type", "application/scim+json")
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 201);
+    }
+    let after = tasks(p.pid());
+    let writers: Vec<&Task> = after
+        .iter()
+        .filter(|t| t.name == "scim-writer" || t.name.starts_with("sqlite-wr-"))
+        .collect();
+    let several_cpus = std::thread::available_parallelism().unwrap().get() > 1;
+    if url.starts_with("postgres") || !several_cpus {
+        assert!(after.iter().all(|t| t.policy == 0), "{after:?}");
+        return;
+    }
+    assert_eq!(writers.len(), 2, "{after:?}");
+    let cpu = writers[0].cpus.clone();
+    for w in &writers {
+        assert_eq!(w.policy, 3, "SCHED_BATCH: {w:?}");
+        assert_eq!(
+            (w.cpus.len(), &w.cpus),
+            (1, &cpu),
+            "one CPU, the same: {w:?}"
+        );
+    }
+    // The hashes (tens of ms of CPU each) are what the POSTs cost most:
+    // the thread whose CPU time grew the most, the writer's two aside.
+    let hasher = after
+        .iter()
+        .filter(|t| !writers.iter().any(|w| w.tid == t.tid))
+        .max_by_key(|t| {
+            let earlier = before
+                .iter()
+                .find(|b| b.tid == t.tid)
+                .map_or(0, |b| b.ticks);
+            t.ticks - earlier
+        })
+        .unwrap();
+    assert!(
+        !hasher.cpus.contains(&cpu[0]),
+        "a hash ran where it may use the writer's CPU {cpu:?}: {hasher:?} ({after:?})"
+    );
+}
+
 /// One step of a writer's script for a user.
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Step {
