@@ -76,6 +76,18 @@ async fn value(
         .last_insert_id)
 }
 
+/// A fresh database, migrated all the way up, with its first directory.
+async fn migrated_with_directory() -> (DatabaseConnection, Uuid) {
+    let url = fresh_database_url().await;
+    let db = sea_orm::Database::connect(url.as_str()).await.unwrap();
+    Migrator::up(&db, None).await.unwrap();
+    let (dir, _) = scim_server::store::directories::bootstrap(&db, None)
+        .await
+        .unwrap()
+        .unwrap();
+    (db, dir.id)
+}
+
 async fn value_ids(db: &DatabaseConnection) -> Vec<i64> {
     scim_user_value::Entity::find()
         .order_by_asc(scim_user_value::Column::Id)
@@ -94,14 +106,8 @@ async fn value_ids(db: &DatabaseConnection) -> Vec<i64> {
 /// what the schema refuses stay what they were.
 #[tokio::test]
 async fn the_value_directory_key_and_the_partial_indexes_migrate_down_and_up_over_rows() {
-    let url = fresh_database_url().await;
-    let db = sea_orm::Database::connect(url.as_str()).await.unwrap();
-    Migrator::up(&db, None).await.unwrap();
-    let (dir, _) = scim_server::store::directories::bootstrap(&db, None)
-        .await
-        .unwrap()
-        .unwrap();
-    let (dir, nowhere) = (dir.id, Uuid::now_v7());
+    let (db, dir) = migrated_with_directory().await;
+    let nowhere = Uuid::now_v7();
     let jane = user_with_values(&db, dir, "jane@example.com").await;
     // A value of a deleted row: its id must not come back.
     let gone = value(&db, jane, dir, "phoneNumbers", None).await.unwrap();
@@ -157,14 +163,8 @@ async fn the_value_directory_key_and_the_partial_indexes_migrate_down_and_up_ove
 #[tokio::test]
 async fn the_guards_refuse_the_same_statuses_down_and_up() {
     use sea_orm::ConnectionTrait;
-    let url = fresh_database_url().await;
-    let db = sea_orm::Database::connect(url.as_str()).await.unwrap();
-    Migrator::up(&db, None).await.unwrap();
-    let (dir, _) = scim_server::store::directories::bootstrap(&db, None)
-        .await
-        .unwrap()
-        .unwrap();
-    user_with_values(&db, dir.id, "jane@example.com").await;
+    let (db, dir) = migrated_with_directory().await;
+    user_with_values(&db, dir, "jane@example.com").await;
     for step in ["up", "down", "up again"] {
         match step {
             "down" => Migrator::down(&db, Some(1)).await.unwrap(),
