@@ -152,28 +152,29 @@ async fn with_token<C: ConnectionTrait>(
     Ok(Some((principal, user)))
 }
 
-/// A link's multi-valued attributes as one JSON array of rows (ordered as
-/// the page reader orders them), and its directory's groups the account is a
-/// member of, as correlated subqueries on the (user, attr, position) and
-/// (account, group) indexes. One statement reads a user whole: on SQLite
-/// every statement is a round trip to the connection's thread, and that
-/// hand-off, not the SQL, is what a read costs.
+/// A link's multi-valued attributes as one JSON array of rows, and its
+/// directory's groups the account is a member of (with the lower-cased
+/// name they sort by), as correlated subqueries on the (user, attr,
+/// position) and (account, group) indexes. One statement reads a user
+/// whole: on SQLite every statement is a round trip to the connection's
+/// thread, and that hand-off, not the SQL, is what a read costs. The rows
+/// are put in order after reading ([`from_nested_row`]): on SQLite an
+/// aggregate's own `ORDER BY` sorts its rows in a temporary b-tree, built
+/// and dropped for each user read.
 const NESTED_SQLITE: [&str; 2] = [
     r#"(SELECT json_group_array(json_array(v.attr, v.position, v.value, v.display, v."type",
           CASE v."primary" WHEN 1 THEN json('true') WHEN 0 THEN json('false') END,
-          v.formatted, v.street_address, v.locality, v.region, v.postal_code, v.country)
-          ORDER BY v.attr, v.position)
+          v.formatted, v.street_address, v.locality, v.region, v.postal_code, v.country))
         FROM scim_user_values v WHERE v.user_id = "scim_users"."id")"#,
-    r#"(SELECT json_group_array(json_array(hex(g.id), g.display_name) ORDER BY g.display_name_lower)
+    r#"(SELECT json_group_array(json_array(hex(g.id), g.display_name, g.display_name_lower))
         FROM group_members gm JOIN "groups" g ON g.id = gm.group_id
         WHERE gm.account_id = "scim_users"."account_id" AND g.directory_id = "scim_users"."directory_id")"#,
 ];
 const NESTED_POSTGRES: [&str; 2] = [
     r#"(SELECT COALESCE(json_agg(json_build_array(v.attr, v.position, v.value, v.display, v."type",
-          v."primary", v.formatted, v.street_address, v.locality, v.region, v.postal_code, v.country)
-          ORDER BY v.attr, v.position), '[]')::text
+          v."primary", v.formatted, v.street_address, v.locality, v.region, v.postal_code, v.country)), '[]')::text
         FROM scim_user_values v WHERE v.user_id = "scim_users"."id")"#,
-    r#"(SELECT COALESCE(json_agg(json_build_array(g.id, g.display_name) ORDER BY g.display_name_lower), '[]')::text
+    r#"(SELECT COALESCE(json_agg(json_build_array(g.id, g.display_name, g.display_name_lower)), '[]')::text
         FROM group_members gm JOIN "groups" g ON g.id = gm.group_id
         WHERE gm.account_id = "scim_users"."account_id" AND g.directory_id = "scim_users"."directory_id")"#,
 ];
@@ -227,13 +228,17 @@ fn from_nested_row(row: &QueryResult) -> DomainResult<StoredUser> {
     let corrupt = |e: serde_json::Error| {
         DomainError::internal(format!("stored values of User {} unreadable: {e}", link.id))
     };
-    let values: Vec<NestedValue> =
+    let mut values: Vec<NestedValue> =
         serde_json::from_str(values.as_deref().unwrap_or("[]")).map_err(corrupt)?;
-    let groups: Vec<(String, String)> =
+    // Bytewise, as SQLite's BINARY and PostgreSQL's "C" order them.
+    values
+        .sort_unstable_by(|a, b| (a.attr.as_str(), a.position).cmp(&(b.attr.as_str(), b.position)));
+    let mut groups: Vec<(String, String, Option<String>)> =
         serde_json::from_str(groups.as_deref().unwrap_or("[]")).map_err(corrupt)?;
+    groups.sort_by(|a, b| a.2.cmp(&b.2));
     let groups = groups
         .into_iter()
-        .map(|(id, name)| {
+        .map(|(id, name, _)| {
             Uuid::parse_str(&id)
                 .map(|id| (id, name))
                 .map_err(|e| DomainError::internal(format!("group id {id:?}: {e}")))
@@ -533,5 +538,49 @@ mod tests {
             assert_eq!(bound.sql, fresh.sql);
             assert_eq!(bound.values, fresh.values);
         }
+    }
+
+    /// The `OpenEphemeral` instructions of `sql`'s program on SQLite (each
+    /// a temporary b-tree, with a page cache of its own, built per run).
+    async fn temporary_tables(db: &sea_orm::DatabaseConnection, sql: &str) -> usize {
+        use sea_orm::ConnectionTrait;
+        let program = db
+            .query_all_raw(sea_orm::Statement::from_string(
+                DbBackend::Sqlite,
+                format!("EXPLAIN {sql}"),
+            ))
+            .await
+            .unwrap();
+        program
+            .iter()
+            .filter(|r| r.try_get::<String>("", "opcode").unwrap() == "OpenEphemeral")
+            .count()
+    }
+
+    /// A user's values and groups are nested into its row by aggregates;
+    /// an aggregate's own `ORDER BY` made SQLite sort each one's rows in a
+    /// temporary b-tree, two a user read (a page of 100 users, 200). They
+    /// are ordered after reading instead ([`from_nested_row`]). The lock of
+    /// a write keeps the one temporary table of its `RETURNING` (SQLite
+    /// gathers the returned rows so).
+    #[tokio::test]
+    async fn reading_a_user_builds_no_temporary_table() {
+        use migration::MigratorTrait;
+        let db = sea_orm::Database::connect("sqlite::memory:").await.unwrap();
+        migration::Migrator::up(&db, None).await.unwrap();
+        let read = DbBackend::Sqlite.build(&with_token_query(
+            DbBackend::Sqlite,
+            "hash",
+            Key::Id,
+            Uuid::new_v4().into(),
+        ));
+        assert_eq!(temporary_tables(&db, &read.sql).await, 0, "{}", read.sql);
+        let lock = lock_linked_sql().bind(|p| match p {
+            LockParam::Id => Uuid::new_v4().into(),
+            LockParam::Directory => Uuid::new_v4().into(),
+        });
+        // The bump and, behind it, the account's read.
+        let bump = lock.sql.split(';').next().unwrap();
+        assert_eq!(temporary_tables(&db, bump).await, 1, "{bump}");
     }
 }
