@@ -5,6 +5,7 @@
 pub mod admin_error;
 pub mod cli;
 pub mod config;
+pub mod cpus;
 pub mod dns;
 pub mod domain;
 pub mod error;

@@ -57,16 +57,13 @@ pub async fn add(manager: &SchemaManager<'_>, guards: &[Allowed]) -> Result<(), 
     if manager.get_database_backend() == DbBackend::Sqlite {
         return triggers(manager, guards, Test::NotIn).await;
     }
-    for Allowed {
-        table,
-        column,
-        name,
-        values,
-    } in guards
-    {
+    for g in guards {
         db.execute_unprepared(&format!(
-            "ALTER TABLE {table} ADD CONSTRAINT {name} CHECK ({column} IN ({}))",
-            in_list(values)
+            "ALTER TABLE {} ADD CONSTRAINT {} CHECK ({} IN ({}))",
+            g.table,
+            g.name,
+            g.column,
+            in_list(g.values)
         ))
         .await?;
     }

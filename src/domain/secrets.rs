@@ -67,7 +67,7 @@ pub async fn hash_password_bounded(password: String) -> Result<String, String> {
     // asked for it is dropped meanwhile.
     tokio::task::spawn_blocking(move || {
         let _permit = permit;
-        crate::store::writer_thread::keep_off_writer_cpu();
+        crate::cpus::keep_off_writer_cpu();
         hash_password(&password)
     })
     .await

@@ -33,13 +33,13 @@
 //! the tick: with POSTs carrying passwords (argon2, tens of ms on a blocking
 //! thread) beside PATCHes, the PATCHes ran at ~500 req/s instead of
 //! ~1,300. So a thread about to hash a password leaves that CPU first
-//! ([`keep_off_writer_cpu`]); the PATCHes then ran faster than under
+//! ([`crate::cpus::keep_off_writer_cpu`]); the PATCHes then ran faster than under
 //! `SCHED_OTHER`.
 
 use std::any::Any;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use futures_util::FutureExt;
 use tokio::sync::{mpsc, oneshot};
@@ -129,44 +129,6 @@ type Job = Box<dyn FnOnce() + Send>;
 /// Numbers the writer threads of a process (tests open many stores).
 static STARTED: AtomicU64 = AtomicU64::new(0);
 
-/// The CPU of the process's latest `SCHED_BATCH` writer thread, plus one
-/// (0: none): the CPU [`keep_off_writer_cpu`] keeps long work off.
-static BATCH_CPU: AtomicUsize = AtomicUsize::new(0);
-
-/// Keeps the calling thread off the CPU of a `SCHED_BATCH` writer thread,
-/// when there is one and the thread may run on another CPU (Linux; the
-/// thread stays so: set once per thread). For long CPU-bound work, password
-/// hashing: a `SCHED_BATCH` thread woken while such work runs on its CPU
-/// waits for it to block or for the scheduler's tick, and a write's turn
-/// hands over between the writer thread and sqlx's several times.
-pub fn keep_off_writer_cpu() {
-    #[cfg(target_os = "linux")]
-    {
-        use std::cell::Cell;
-
-        use nix::sched::{CpuSet, sched_getaffinity, sched_setaffinity};
-        use nix::unistd::Pid;
-
-        thread_local!(static KEPT_OFF: Cell<usize> = const { Cell::new(0) });
-        let reserved = BATCH_CPU.load(Ordering::Relaxed);
-        if reserved == 0 || KEPT_OFF.get() == reserved {
-            return;
-        }
-        KEPT_OFF.set(reserved);
-        let this = Pid::from_raw(0);
-        let Ok(mut cpus) = sched_getaffinity(this) else {
-            return;
-        };
-        if cpus.unset(reserved - 1).is_err() {
-            return;
-        }
-        let elsewhere = (0..CpuSet::count()).any(|c| cpus.is_set(c).unwrap_or(false));
-        if elsewhere && let Err(e) = sched_setaffinity(this, &cpus) {
-            tracing::debug!("a hashing thread stays where it may run: {e}");
-        }
-    }
-}
-
 impl WriterThread {
     pub fn start(placement: impl Into<WriterPlacement>) -> std::io::Result<Self> {
         let WriterPlacement { cpu, batch } = placement.into();
@@ -209,7 +171,7 @@ impl WriterThread {
             })?;
         let (pinned, batch) = is_started.recv().map_err(std::io::Error::other)??;
         if let Some(core) = core.filter(|_| pinned && batch) {
-            BATCH_CPU.store(core.id + 1, Ordering::Relaxed);
+            crate::cpus::reserve_for_writer(core.id);
         }
         let n = STARTED.fetch_add(1, Ordering::Relaxed) + 1;
         Ok(Self {
@@ -543,32 +505,23 @@ mod tests {
         assert_eq!(writer_policy(&store).await, Some(3), "the writer thread");
         // A thread about to hash a password moves off their CPU, when it
         // may run elsewhere.
-        let allowed = core_affinity::get_core_ids().unwrap().len();
         let kept_off = std::thread::spawn(|| {
-            keep_off_writer_cpu();
-            let status = std::fs::read_to_string("/proc/thread-self/status").unwrap();
-            status
-                .lines()
-                .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
-                .map(|l| l.trim().to_owned())
-                .unwrap()
+            crate::cpus::keep_off_writer_cpu();
+            let cpus = nix::sched::sched_getaffinity(nix::unistd::Pid::from_raw(0)).unwrap();
+            (0..nix::sched::CpuSet::count())
+                .filter(|&c| cpus.is_set(c).unwrap())
+                .collect::<Vec<usize>>()
         })
         .join()
         .unwrap();
-        let ids: Vec<usize> = core_affinity::get_core_ids()
+        let allowed: Vec<usize> = core_affinity::get_core_ids()
             .unwrap()
             .iter()
             .map(|c| c.id)
-            .filter(|&id| id != cpu || allowed == 1)
             .collect();
-        let listed: Vec<usize> = kept_off
-            .split(',')
-            .flat_map(|part| match part.split_once('-') {
-                Some((a, b)) => (a.parse().unwrap()..=b.parse().unwrap()).collect::<Vec<_>>(),
-                None => vec![part.parse().unwrap()],
-            })
-            .collect();
-        assert_eq!(listed, ids, "the CPUs of a hashing thread");
+        let others: Vec<usize> = allowed.iter().copied().filter(|&id| id != cpu).collect();
+        let expected = if others.is_empty() { allowed } else { others };
+        assert_eq!(kept_off, expected, "the CPUs of a hashing thread");
         // Kept on no CPU, the two need not share one: left as they are.
         let free = open(WriterPlacement {
             cpu: WriterCpu::Off,

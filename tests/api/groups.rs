@@ -738,3 +738,30 @@ async fn the_cli_removes_a_grant_and_the_access_it_gave() {
     assert!(left.is_empty(), "{left:?}");
     assert_eq!(members_of(&app, &g).await, vec![a], "still a member");
 }
+
+/// A user's read-only `groups` come by name, case aside, whatever order
+/// the groups were made in (the database gives them in the order it reads
+/// them; the server sorts them).
+#[tokio::test]
+async fn a_users_groups_are_listed_by_name() {
+    let app = spawn_app().await;
+    let u = app.create_user(user("sorted@example.com")).await;
+    for name in ["zeta", "Beta", "alpha"] {
+        let res = app
+            .scim(reqwest::Method::POST, "/Groups")
+            .body(group(name, &[&u]).to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 201);
+    }
+    let (status, body) = app.get(&format!("/Users/{u}")).await;
+    assert_eq!(status, 200, "{body}");
+    let names: Vec<&str> = body["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["display"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["alpha", "Beta", "zeta"], "{body}");
+}
