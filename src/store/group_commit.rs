@@ -823,6 +823,30 @@ mod tests {
         assert_eq!(cache_size, -32 * 1024, "32 MiB");
     }
 
+    /// SQLite is built as `.cargo/config.toml` says (`LIBSQLITE3_FLAGS`):
+    /// without its memory statistics, whose global mutex every one of its
+    /// allocations took, and syncing with `fdatasync`, as Debian's SQLite
+    /// does (a WAL commit's sync need not write the file's times back).
+    #[tokio::test]
+    async fn sqlite_is_built_without_memory_statistics() {
+        let store = store().await;
+        let options = store
+            .writer()
+            .query_all_raw(Statement::from_string(
+                store.backend(),
+                "PRAGMA compile_options",
+            ))
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.try_get_by_index::<String>(0).unwrap())
+            .collect::<Vec<_>>();
+        assert!(
+            options.iter().any(|o| o == "DEFAULT_MEMSTATUS=0"),
+            "{options:?}"
+        );
+    }
+
     /// A request's savepoint goes to the database with its first
     /// statement, and its release with the next request's: a batch of
     /// four one-statement requests is four round trips (and its commit).
