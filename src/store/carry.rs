@@ -145,15 +145,15 @@ fn in_order(sql: &str, values: Vec<Value>, out: &mut String, out_values: &mut Ve
     let mut highest = 0;
     let (mut copied, mut i) = (0, 0);
     out.reserve(sql.len());
-    while i < bytes.len() {
+    // From one quote or placeholder to the next (memchr: a POST's held
+    // statements are ~4 KB of SQL, mostly quoted names).
+    while let Some(at) = memchr::memchr3(b'?', b'\'', b'"', &bytes[i..]) {
+        i += at;
         match bytes[i] {
             quote @ (b'\'' | b'"') => {
-                i = bytes[i + 1..]
-                    .iter()
-                    .position(|&b| b == quote)
-                    .map_or(bytes.len(), |end| i + end + 2);
+                i = memchr::memchr(quote, &bytes[i + 1..]).map_or(bytes.len(), |end| i + end + 2);
             }
-            b'?' => {
+            _ => {
                 out.push_str(&sql[copied..=i]);
                 let digits = bytes[i + 1..]
                     .iter()
@@ -170,7 +170,6 @@ fn in_order(sql: &str, values: Vec<Value>, out: &mut String, out_values: &mut Ve
                 i += 1 + digits;
                 copied = i;
             }
-            _ => i += 1,
         }
     }
     out.push_str(&sql[copied..]);

@@ -33,14 +33,15 @@ pub enum RowWrite {
     Update,
 }
 
-/// A statement's shape: the backend, the entity, the write and the
-/// columns it writes.
+/// A statement's shape: the backend, the entity, the write, the columns
+/// it writes and the rows (an INSERT of several, [`insert_many`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 struct Shape {
     backend: usize,
     entity: TypeId,
     write: RowWrite,
     columns: u64,
+    rows: usize,
 }
 
 /// The most shapes kept: an UPDATE's shape is the columns a request
@@ -61,12 +62,7 @@ where
     let Some(shape) = shape(backend, write, &row) else {
         return build(backend, write, row);
     };
-    let known = BUILT
-        .read()
-        .unwrap_or_else(|e| e.into_inner())
-        .get(&shape)
-        .cloned();
-    match known {
+    match lookup(&shape) {
         Some(Some(sql)) => Ok(Statement::from_sql_and_values(
             backend,
             sql.to_string(),
@@ -76,19 +72,78 @@ where
         None => {
             let values = take_values(write, &mut row.clone());
             let built = build(backend, write, row)?;
-            let same = built.values.as_ref().is_some_and(|v| v.0 == values);
-            if !same {
-                tracing::debug!(
-                    ?write,
-                    "a row's statement binds values other than its columns': built each time"
-                );
-            }
-            let mut known = BUILT.write().unwrap_or_else(|e| e.into_inner());
-            if known.len() < MAX_SHAPES {
-                known.insert(shape, same.then(|| Arc::from(built.sql.as_str())));
-            }
+            remember(shape, &built, &values, write);
             Ok(built)
         }
+    }
+}
+
+/// The INSERT of `rows` in one statement, as sea-orm's `insert_many`
+/// builds it, its SQL built once for each count of rows that all set the
+/// same columns (a user's multi-valued attributes: a POST's, a PUT's).
+pub fn insert_many<A>(backend: DbBackend, rows: Vec<A>) -> Result<Statement, DbErr>
+where
+    A: ActiveModelTrait,
+    A::Entity: 'static,
+{
+    let first = rows
+        .first()
+        .and_then(|r| shape(backend, RowWrite::Insert, r));
+    let alike = first.filter(|s| {
+        rows.iter()
+            .all(|r| shape(backend, RowWrite::Insert, r) == Some(*s))
+    });
+    let Some(one) = alike else {
+        return Ok(A::Entity::insert_many(rows).build(backend));
+    };
+    let shape = Shape {
+        rows: rows.len(),
+        ..one
+    };
+    let values = |rows: Vec<A>| -> Vec<Value> {
+        rows.into_iter()
+            .flat_map(|mut r| take_values(RowWrite::Insert, &mut r))
+            .collect()
+    };
+    match lookup(&shape) {
+        Some(Some(sql)) => Ok(Statement::from_sql_and_values(
+            backend,
+            sql.to_string(),
+            values(rows),
+        )),
+        Some(None) => Ok(A::Entity::insert_many(rows).build(backend)),
+        None => {
+            let taken = values(rows.clone());
+            let built = A::Entity::insert_many(rows).build(backend);
+            remember(shape, &built, &taken, RowWrite::Insert);
+            Ok(built)
+        }
+    }
+}
+
+/// The SQL kept for `shape`: `Some(None)` when sea-orm builds it in a way
+/// this module does not bind, `None` when not seen yet.
+fn lookup(shape: &Shape) -> Option<Option<Arc<str>>> {
+    BUILT
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(shape)
+        .cloned()
+}
+
+/// Keeps the SQL of `built`, the first statement of `shape`, when it binds
+/// `values` (the columns' values, in order).
+fn remember(shape: Shape, built: &Statement, values: &[Value], write: RowWrite) {
+    let same = built.values.as_ref().is_some_and(|v| v.0 == values);
+    if !same {
+        tracing::debug!(
+            ?write,
+            "a row's statement binds values other than its columns': built each time"
+        );
+    }
+    let mut known = BUILT.write().unwrap_or_else(|e| e.into_inner());
+    if known.len() < MAX_SHAPES {
+        known.insert(shape, same.then(|| Arc::from(built.sql.as_str())));
     }
 }
 
@@ -99,13 +154,25 @@ where
     A: ActiveModelTrait,
     A::Entity: 'static,
 {
-    shape(backend, write, row).is_some_and(|shape| {
-        BUILT
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&shape)
-            .is_some_and(Option::is_some)
-    })
+    shape(backend, write, row).is_some_and(|shape| lookup(&shape).is_some_and(|s| s.is_some()))
+}
+
+/// Whether the INSERT of `rows` ([`insert_many`]) has its SQL kept.
+#[cfg(test)]
+pub fn kept_many<A>(backend: DbBackend, rows: &[A]) -> bool
+where
+    A: ActiveModelTrait,
+    A::Entity: 'static,
+{
+    rows.first()
+        .and_then(|r| shape(backend, RowWrite::Insert, r))
+        .is_some_and(|one| {
+            let shape = Shape {
+                rows: rows.len(),
+                ..one
+            };
+            lookup(&shape).is_some_and(|s| s.is_some())
+        })
 }
 
 fn build<A: ActiveModelTrait>(
@@ -143,6 +210,7 @@ where
         entity: TypeId::of::<A::Entity>(),
         write,
         columns,
+        rows: 1,
     })
 }
 

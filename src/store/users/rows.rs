@@ -340,6 +340,25 @@ mod tests {
             let mut retitled = stored;
             set_link_attrs(&mut retitled, &attrs(i != 1, &format!("Other {i}")));
             same(RowWrite::Update, retitled);
+            // One value, then three of two attributes.
+            let many = json!({
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                "userName": "Ada@acme.example",
+                "emails": [{"value": "ada@acme.example", "primary": true},
+                           {"value": "ada@home.example", "type": "home"}],
+                "phoneNumbers": [{"value": "+1 555 0100", "type": "work"}],
+            });
+            let many = UserInput::from_body(&many).unwrap().attrs;
+            let of = if i == 0 { attrs(true, &title) } else { many };
+            let values = value_rows(Uuid::now_v7(), &dir, &of);
+            assert_eq!(values.len(), if i == 0 { 1 } else { 3 });
+            for backend in [DbBackend::Sqlite, DbBackend::Postgres] {
+                let expected = scim_user_value::Entity::insert_many(values.clone()).build(backend);
+                let got = row_sql::insert_many(backend, values.clone()).unwrap();
+                assert!(row_sql::kept_many(backend, &values), "{}", got.sql);
+                assert_eq!(got.sql, expected.sql);
+                assert_eq!(got.values, expected.values, "{}", got.sql);
+            }
             let entry = crate::store::sync_log::SyncEntry {
                 directory_id: dir.directory_id,
                 operation: "POST /Users".into(),
