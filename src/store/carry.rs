@@ -112,6 +112,21 @@ impl Held {
         }
     }
 
+    /// The held statements' SQL.
+    #[cfg(test)]
+    pub fn sql(&self) -> &str {
+        &self.sql
+    }
+
+    /// Holds `sql` (a statement without parameters) ahead of those held.
+    pub fn prepend(&mut self, sql: &str) {
+        if self.sql.is_empty() {
+            self.sql.push_str(sql);
+        } else {
+            self.sql.insert_str(0, &format!("{sql};\n"));
+        }
+    }
+
     /// Takes back the statements pushed after `mark` (still held:
     /// [`Sent::No`]).
     pub fn truncate(&mut self, mark: &Mark) {
