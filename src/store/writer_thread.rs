@@ -150,8 +150,12 @@ impl WriterThread {
                             );
                         })
                         .is_ok();
+                // Timers only: nothing on it waits on a socket. Without an
+                // I/O driver the thread sleeps on a futex, and sqlx's thread
+                // wakes it with one system call instead of an eventfd's
+                // write, then its read after `epoll_wait`.
                 let rt = match tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
+                    .enable_time()
                     .build()
                 {
                     Ok(rt) => rt,
