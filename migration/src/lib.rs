@@ -23,6 +23,7 @@ mod m20261204_010001_constrain_kinds;
 mod m20261205_000001_drop_value_directory_key;
 mod m20261205_000002_partial_indexes;
 mod m20261206_000001_guards_compare_in_place;
+mod m20261207_000001_drop_sync_log_time_index;
 
 pub struct Migrator;
 
@@ -50,6 +51,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000001_drop_value_directory_key::Migration),
             Box::new(m20261205_000002_partial_indexes::Migration),
             Box::new(m20261206_000001_guards_compare_in_place::Migration),
+            Box::new(m20261207_000001_drop_sync_log_time_index::Migration),
         ]
     }
 }

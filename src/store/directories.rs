@@ -806,27 +806,97 @@ pub async fn bootstrap<C: ConnectionTrait>(
     Ok(Some((dir, token)))
 }
 
-/// The time of the directory's latest sync-log entry.
+/// The time of the directory's latest sync-log entry: the latest of
+/// [`last_sync_columns`].
 pub async fn last_sync<C: ConnectionTrait>(
     db: &C,
     directory_id: Uuid,
-) -> DomainResult<Option<chrono::DateTime<Utc>>> {
-    let q = Query::select()
-        .expr(Expr::col(entity::sync_log::Column::At).max())
-        .from(entity::sync_log::Entity)
-        .and_where(Expr::col(entity::sync_log::Column::DirectoryId).eq(directory_id))
-        .to_owned();
-    let row = db.query_one(&q).await.map_err(db_error)?;
-    Ok(row.and_then(|r| {
-        r.try_get_by_index::<Option<chrono::DateTime<Utc>>>(0)
-            .ok()
-            .flatten()
-    }))
+) -> DomainResult<Option<DateTime<Utc>>> {
+    let backend = db.get_database_backend();
+    let sql = format!("SELECT {}", last_sync_columns(first_parameter(backend)));
+    let row = db
+        .query_one_raw(sea_orm::Statement::from_sql_and_values(
+            backend,
+            sql,
+            [directory_id.into()],
+        ))
+        .await
+        .map_err(db_error)?;
+    Ok(match row {
+        Some(r) => latest_of(&r, 0)?,
+        None => None,
+    })
+}
+
+fn first_parameter(backend: sea_orm::DbBackend) -> &'static str {
+    match backend {
+        sea_orm::DbBackend::Postgres => "$1",
+        _ => "?1",
+    }
+}
+
+/// The columns that give a directory's last sync (`directory`: its id, a
+/// parameter or a column of the query): the latest `at` of each outcome,
+/// one seek each in `sync_log (directory_id, outcome, at)`. The last sync
+/// is the latest of them ([`latest_of`]); no other index is kept for it.
+pub(crate) fn last_sync_columns(directory: &str) -> String {
+    use sea_orm::ActiveEnum;
+    entity::sync_log::SyncOutcome::ALL
+        .iter()
+        .map(|o| {
+            format!(
+                "(SELECT MAX(l.at) FROM sync_log l WHERE l.directory_id = {directory} \
+                 AND l.outcome = '{}')",
+                o.to_value()
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The latest of `row`'s [`last_sync_columns`], the first at `first`.
+pub(crate) fn latest_of(
+    row: &sea_orm::QueryResult,
+    first: usize,
+) -> DomainResult<Option<DateTime<Utc>>> {
+    let mut latest = None;
+    for i in first..first + entity::sync_log::SyncOutcome::ALL.len() {
+        let at: Option<DateTime<Utc>> = row.try_get_by_index(i).map_err(db_error)?;
+        latest = Ord::max(latest, at);
+    }
+    Ok(latest)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A directory's last sync is a seek per outcome in
+    /// `sync_log (directory_id, outcome, at)`, never a scan of its entries.
+    #[tokio::test]
+    async fn the_last_sync_is_a_seek_per_outcome() {
+        use migration::MigratorTrait;
+        let db = sea_orm::Database::connect("sqlite::memory:").await.unwrap();
+        migration::Migrator::up(&db, None).await.unwrap();
+        let sql = format!("EXPLAIN QUERY PLAN SELECT {}", last_sync_columns("?1"));
+        let plan: Vec<String> = db
+            .query_all_raw(sea_orm::Statement::from_sql_and_values(
+                sea_orm::DbBackend::Sqlite,
+                sql,
+                [Uuid::new_v4().into()],
+            ))
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.try_get::<String>("", "detail").unwrap())
+            .collect();
+        let seeks = plan
+            .iter()
+            .filter(|d| d.contains("SEARCH l USING COVERING INDEX ix_sync_log_directory_outcome"))
+            .count();
+        assert_eq!(seeks, 3, "{plan:?}");
+        assert!(!plan.iter().any(|d| d.starts_with("SCAN l")), "{plan:?}");
+    }
 
     /// The token lookup built once, with the hash bound, is the statement
     /// built anew for that hash.

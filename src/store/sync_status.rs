@@ -14,7 +14,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::db_error;
-use super::directories::{DirectoryView, last_sync};
+use super::directories::{DirectoryView, last_sync, last_sync_columns, latest_of};
 use crate::domain::error::{DomainError, DomainResult};
 
 /// The organization's directories, by name.
@@ -50,7 +50,8 @@ pub async fn overview<C: ConnectionTrait>(
 
 /// The [`Status`] of every directory of `org_id` in one statement,
 /// whatever their number: a row a directory, each figure an index-backed
-/// scalar subquery (what [`status`] asks in five).
+/// scalar subquery (what [`status`] asks in five; the last sync is three,
+/// [`last_sync_columns`]).
 async fn statuses_of_org<C: ConnectionTrait>(
     db: &C,
     org_id: Uuid,
@@ -68,8 +69,9 @@ async fn statuses_of_org<C: ConnectionTrait>(
             AND l.outcome = 'failure' AND l.at >= {since}), \
          (SELECT COUNT(*) FROM sync_log l WHERE l.directory_id = d.id \
             AND l.outcome = 'warning' AND l.at >= {since}), \
-         (SELECT MAX(l.at) FROM sync_log l WHERE l.directory_id = d.id) \
-         FROM directories d WHERE d.org_id = {org}"
+         {last} \
+         FROM directories d WHERE d.org_id = {org}",
+        last = last_sync_columns("d.id"),
     );
     let since = Utc::now() - Duration::hours(24);
     let rows = db
@@ -92,10 +94,7 @@ async fn statuses_of_org<C: ConnectionTrait>(
             groups: count(r, 2)?,
             failed_last_24h: count(r, 3)?,
             warnings_last_24h: count(r, 4)?,
-            last_sync: r
-                .try_get_by_index::<Option<chrono::DateTime<Utc>>>(5)
-                .ok()
-                .flatten(),
+            last_sync: latest_of(r, 5)?,
         };
         out.insert(id, status);
     }

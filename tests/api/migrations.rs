@@ -2,6 +2,7 @@
 //! over rows already there.
 
 use chrono::Utc;
+use entity::sync_log::{self, SyncOutcome};
 use entity::{account, directory, scim_user, scim_user_value};
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, NotSet, QueryFilter, QueryOrder, Set};
@@ -101,7 +102,8 @@ async fn value_ids(db: &DatabaseConnection) -> Vec<i64> {
 
 /// `m20261205_000001_drop_value_directory_key` and
 /// `m20261205_000002_partial_indexes` (below the guards' rewrite,
-/// `m20261206_000001_guards_compare_in_place`): down puts the key and the full
+/// `m20261206_000001_guards_compare_in_place`, and
+/// `m20261207_000001_drop_sync_log_time_index`): down puts the key and the full
 /// indexes back, up takes them away again, and the rows, their ids and
 /// what the schema refuses stay what they were.
 #[tokio::test]
@@ -119,7 +121,7 @@ async fn the_value_directory_key_and_the_partial_indexes_migrate_down_and_up_ove
     let taken = Some("badge-jane@example.com");
     assert_eq!(ids.len(), 2);
 
-    Migrator::down(&db, Some(3)).await.unwrap();
+    Migrator::down(&db, Some(4)).await.unwrap();
     assert_eq!(value_ids(&db).await, ids);
     assert!(
         value(&db, jane, nowhere, "emails", None).await.is_err(),
@@ -156,7 +158,8 @@ async fn the_value_directory_key_and_the_partial_indexes_migrate_down_and_up_ove
     let _ = db.close().await;
 }
 
-/// `m20261206_000001_guards_compare_in_place`: down puts the `NOT IN`
+/// `m20261206_000001_guards_compare_in_place` (below
+/// `m20261207_000001_drop_sync_log_time_index`): down puts the `NOT IN`
 /// triggers back, up the compared ones; at each step an account's status
 /// is refused unless it is one the server knows, and every known one is
 /// taken.
@@ -167,7 +170,7 @@ async fn the_guards_refuse_the_same_statuses_down_and_up() {
     user_with_values(&db, dir, "jane@example.com").await;
     for step in ["up", "down", "up again"] {
         match step {
-            "down" => Migrator::down(&db, Some(1)).await.unwrap(),
+            "down" => Migrator::down(&db, Some(2)).await.unwrap(),
             "up again" => Migrator::up(&db, None).await.unwrap(),
             _ => {}
         }
@@ -184,6 +187,84 @@ async fn the_guards_refuse_the_same_statuses_down_and_up() {
                 .await
                 .unwrap_or_else(|e| panic!("{step}: {good} refused: {e}"));
         }
+    }
+    let _ = db.close().await;
+}
+
+/// A sync-log entry of `dir` made `hours_ago`, with `outcome`.
+async fn logged(db: &DatabaseConnection, dir: Uuid, outcome: SyncOutcome, hours_ago: i64) {
+    sync_log::Entity::insert(sync_log::ActiveModel {
+        id: NotSet,
+        directory_id: Set(dir),
+        at: Set(Utc::now() - chrono::Duration::hours(hours_ago)),
+        operation: Set("POST /Users".into()),
+        resource_type: Set("User".into()),
+        resource_id: Set(None),
+        outcome: Set(outcome),
+        status: Set(201),
+        detail: Set(None),
+        request_id: Set(None),
+    })
+    .exec(db)
+    .await
+    .unwrap();
+}
+
+/// `m20261207_000001_drop_sync_log_time_index`: the index of the sync
+/// log by directory and time goes (up) and comes back (down), and a
+/// directory's last sync is its latest entry's time throughout, whatever
+/// that entry's outcome, alone and in the organization's overview.
+#[tokio::test]
+async fn the_last_sync_is_the_latest_entry_without_the_time_index() {
+    use scim_server::store::{directories, sync_status};
+    let (db, dir) = migrated_with_directory().await;
+    let org = directory::Entity::find_by_id(dir)
+        .one(&db)
+        .await
+        .unwrap()
+        .unwrap()
+        .org_id;
+    let schema = migration::SchemaManager::new(&db);
+    let indexed = async || {
+        schema
+            .has_index("sync_log", "ix_sync_log_directory_at")
+            .await
+            .unwrap()
+    };
+    assert!(!indexed().await, "up drops the index");
+    assert_eq!(directories::last_sync(&db, dir).await.unwrap(), None);
+    for (outcome, hours_ago) in [
+        (SyncOutcome::Success, 4),
+        (SyncOutcome::Warning, 1),
+        (SyncOutcome::Failure, 2),
+        (SyncOutcome::Success, 3),
+    ] {
+        logged(&db, dir, outcome, hours_ago).await;
+    }
+    let newest = sync_log::Entity::find()
+        .order_by_desc(sync_log::Column::At)
+        .one(&db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(newest.outcome, SyncOutcome::Warning);
+    for step in ["up", "down", "up again"] {
+        match step {
+            "down" => {
+                Migrator::down(&db, Some(1)).await.unwrap();
+                assert!(indexed().await, "down puts the index back");
+            }
+            "up again" => {
+                Migrator::up(&db, None).await.unwrap();
+                assert!(!indexed().await);
+            }
+            _ => {}
+        }
+        let last = directories::last_sync(&db, dir).await.unwrap();
+        assert_eq!(last, Some(newest.at), "{step}");
+        let overview = sync_status::overview(&db, org).await.unwrap();
+        let (_, status) = overview.iter().find(|(d, _)| d.id == dir).unwrap();
+        assert_eq!(status.last_sync, Some(newest.at), "{step}: overview");
     }
     let _ = db.close().await;
 }
