@@ -494,3 +494,43 @@ pub(crate) fn account_created(
     let data = json!({"account_id": id, "email": email.as_str()});
     NewEvent::new(org, EventType::AccountCreated, data).directory(dir.directory_id)
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    /// The provisioning probe built once, with a request's values bound
+    /// in the markers' places, is the statement built anew with them.
+    #[test]
+    fn the_probe_built_once_binds_as_built_anew() {
+        let (dir, user_name, email, domain) = (
+            Uuid::now_v7(),
+            "ada@acme.example",
+            "ada.l@acme.example",
+            "acme.example",
+        );
+        for backend in [DbBackend::Sqlite, DbBackend::Postgres] {
+            let built = probe_sql(backend);
+            assert_eq!(built.binds(ProbeParam::Directory), 2);
+            for p in [ProbeParam::UserName, ProbeParam::Email, ProbeParam::Domain] {
+                assert_eq!(built.binds(p), 1, "{p:?}");
+            }
+            let bound = built.bind(|p| match p {
+                ProbeParam::Directory => dir.into(),
+                ProbeParam::UserName => user_name.into(),
+                ProbeParam::Email => email.into(),
+                ProbeParam::Domain => domain.into(),
+            });
+            let fresh = backend.build(&probe_query(
+                Expr::val(dir),
+                Expr::val(user_name),
+                Expr::val(email),
+                Expr::val(domain),
+            ));
+            assert_eq!(bound.sql, fresh.sql);
+            assert_eq!(bound.values, fresh.values, "{}", fresh.sql);
+        }
+    }
+}
