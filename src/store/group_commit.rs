@@ -870,8 +870,9 @@ mod tests {
 
     /// SQLite is built as `.cargo/config.toml` says (`LIBSQLITE3_FLAGS`):
     /// without its memory statistics, whose global mutex every one of its
-    /// allocations took, and syncing with `fdatasync`, as Debian's SQLite
-    /// does (a WAL commit's sync need not write the file's times back).
+    /// allocations took. The same variable makes it sync with `fdatasync`
+    /// (`HAVE_FDATASYNC`), which the compile options don't list: this test
+    /// catches the file gone, not that one flag dropped from it.
     #[tokio::test]
     async fn sqlite_is_built_without_memory_statistics() {
         let options = compile_options(&store().await).await;
